@@ -1,0 +1,56 @@
+// swift-tools-version: 6.1
+// BatteryLens: X-ray imaging of battery materials, from detector files to trustworthy numbers.
+import PackageDescription
+
+/// Settings shared by the numeric modules (kept in one place so a CPU-specific flag, if ever
+/// measured to pay, is added once).
+let numericSettings: [SwiftSetting] = []
+
+let package = Package(
+    name: "BatteryLens",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "batterylens", targets: ["batterylens"]),
+        .library(name: "BatteryLens", targets: ["BatteryLens"]),
+        .library(name: "LensCore", targets: ["LensCore"]),
+        .library(name: "LensIO", targets: ["LensIO"]),
+        .library(name: "Signal", targets: ["Signal"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries from Debian (installed by scripts/bootstrap.sh).
+        .systemLibrary(name: "CFFTW3", pkgConfig: "fftw3", providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+
+        // Domain modules; dependencies point one way: core ← io/signal ← algorithms ← CLI.
+        .target(
+            name: "LensCore",
+            swiftSettings: numericSettings
+        ),
+        .target(
+            name: "Signal",
+            dependencies: ["LensCore", "CFFTW3"],
+            swiftSettings: numericSettings
+        ),
+        .target(
+            name: "LensIO",
+            dependencies: ["LensCore", "CHDF5", "CTIFF", "CPNG"],
+            swiftSettings: numericSettings
+        ),
+        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal"]),
+        .target(
+            name: "LensCLI",
+            dependencies: ["BatteryLens", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "batterylens", dependencies: ["LensCLI"]),
+
+        .testTarget(name: "LensCoreTests", dependencies: ["LensCore"]),
+        .testTarget(name: "SignalTests", dependencies: ["Signal"]),
+        .testTarget(name: "LensIOTests", dependencies: ["LensIO"]),
+        .testTarget(name: "LensCLITests", dependencies: ["LensCLI"]),
+    ]
+)

@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The memory behind a ``Grid``: a heap block (16-byte aligned or better), or a memory-mapped file region.
+///
+/// Heap storage is copied on write when shared (value semantics). Mapped storage is never
+/// copied: writing through any grid that views it writes the file, which is the point of
+/// mapping a volume larger than memory.
+public final class GridStorage<Element: GridElement>: @unchecked Sendable {
+    public let baseAddress: UnsafeMutablePointer<Element>
+    public let count: Int
+    /// The mapping that owns the memory, if file-backed.
+    public let mapping: MappedRegion?
+
+    /// Zero-filled heap storage (calloc: untouched pages cost no memory until written).
+    public init(zeroedCount count: Int) {
+        self.count = count
+        let bytes = Swift.max(1, count * MemoryLayout<Element>.stride)
+        var raw: UnsafeMutableRawPointer?
+        // Large blocks come from calloc (kernel-zeroed pages, 16-byte aligned, no memset that
+        // would touch every page); small ones are 64-byte aligned and zeroed here.
+        if bytes >= 1 << 17 {
+            raw = calloc(bytes, 1)
+        } else {
+            guard posix_memalign(&raw, 64, bytes) == 0 else { fatalError("out of memory allocating \(bytes) bytes") }
+            memset(raw!, 0, bytes)
+        }
+        guard let raw else { fatalError("out of memory allocating \(bytes) bytes") }
+        self.baseAddress = raw.bindMemory(to: Element.self, capacity: Swift.max(1, count))
+        self.mapping = nil
+    }
+
+    /// Storage over a mapped file region starting `byteOffset` bytes into the mapping.
+    public init(mapping: MappedRegion, byteOffset: Int, count: Int) {
+        precondition(byteOffset + count * MemoryLayout<Element>.stride <= mapping.length, "mapped region too small")
+        self.mapping = mapping
+        self.count = count
+        self.baseAddress = (mapping.address + byteOffset).bindMemory(to: Element.self, capacity: Swift.max(1, count))
+    }
+
+    /// Whether writes must copy when the storage is shared (heap) or go through (mapped).
+    public var copiesOnWrite: Bool { mapping == nil }
+
+    deinit {
+        if mapping == nil { free(baseAddress) }
+    }
+}
+
+/// A memory-mapped region of a file. Unmapped when the last grid using it goes away.
+public final class MappedRegion: @unchecked Sendable {
+    public let address: UnsafeMutableRawPointer
+    public let length: Int
+    public let path: String
+    public let isWritable: Bool
+
+    /// Maps `length` bytes of `path` (the whole file by default). Writable mappings are shared
+    /// with the file, so writes reach the disk without an explicit save.
+    public init(path: String, writable: Bool, length: Int? = nil) throws {
+        let fd = open(path, writable ? O_RDWR : O_RDONLY)
+        guard fd >= 0 else { throw LensError.badInput(file: path, problem: "cannot open for mapping: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw LensError.badInput(file: path, problem: "cannot stat") }
+        let size = length ?? Int(info.st_size)
+        guard size > 0, size <= Int(info.st_size) else {
+            throw LensError.badInput(file: path, problem: "file has \(info.st_size) bytes, cannot map \(size)")
+        }
+        let protection = writable ? (PROT_READ | PROT_WRITE) : PROT_READ
+        let mapped = mmap(nil, size, protection, MAP_SHARED, fd, 0)
+        guard let mapped, mapped != MAP_FAILED else {
+            throw LensError.badInput(file: path, problem: "mmap failed: \(String(cString: strerror(errno)))")
+        }
+        self.address = mapped
+        self.length = size
+        self.path = path
+        self.isWritable = writable
+    }
+
+    /// Flushes written pages of the given byte range (whole region by default) to the file.
+    public func flush(byteRange: Range<Int>? = nil) throws {
+        guard isWritable else { return }
+        let range = byteRange ?? 0..<length
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (range.lowerBound / page) * page
+        guard msync(address + start, range.upperBound - start, MS_SYNC) == 0 else {
+            throw LensError.badOutput(file: path, problem: "msync failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Tells the kernel the pages of `byteRange` are not needed soon, so they leave this
+    /// process's resident memory (shared file mappings keep their data in the file/page cache).
+    /// This is what keeps the resident size of a slab-by-slab pass bounded by a few slabs.
+    public func release(byteRange: Range<Int>) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (byteRange.lowerBound / page) * page
+        let end = Swift.min(length, ((byteRange.upperBound + page - 1) / page) * page)
+        guard end > start else { return }
+        if isWritable { msync(address + start, end - start, MS_ASYNC) }
+        madvise(address + start, end - start, Int32(MADV_DONTNEED))
+    }
+
+    deinit { munmap(address, length) }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How long-running work reports progress on stderr.
+public enum ProgressMode: Sendable, Equatable {
+    /// A bar redrawn in place (`\r`), for an interactive terminal.
+    case bar
+    /// Plain lines at most every `intervalSeconds` (and at the end), for logs and pipes.
+    case lines(intervalSeconds: Double)
+    /// Nothing (`--quiet`).
+    case silent
+
+    /// The bar when stderr is a terminal, periodic lines otherwise, nothing when quiet.
+    public static func automatic(quiet: Bool) -> ProgressMode {
+        if quiet { return .silent }
+        return isatty(STDERR_FILENO) != 0 ? .bar : .lines(intervalSeconds: 5)
+    }
+}
+
+/// Process-wide progress settings; the CLI sets `mode` once from `--quiet`.
+public enum ProgressSettings {
+    private static let state = Mutex<ProgressMode>(.automatic(quiet: false))
+    public static var mode: ProgressMode {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
+    }
+}
+
+/// Counts units of work done (slabs, projections, spectra) from any thread and shows it.
+///
+/// Thread-safe; rendering is throttled (10 redraws per second for the bar, one line per
+/// interval otherwise) so reporting costs nothing measurable in hot loops.
+public final class ProgressReporter: Sendable {
+    public let label: String
+    public let total: Int
+    private let mode: ProgressMode
+    private let output: @Sendable (String) -> Void
+    private struct State { var done = 0; var lastRender = 0.0; var finished = false; var lastPercent = -1 }
+    private let state = Mutex(State())
+    private let start = Date()
+
+    /// - Parameters:
+    ///   - label: what is being done, e.g. "reconstructing slices".
+    ///   - total: units of work; progress is `done / total`.
+    ///   - mode: defaults to ``ProgressSettings/mode``.
+    ///   - output: where rendered text goes; stderr by default (tests pass a collector).
+    public init(label: String, total: Int, mode: ProgressMode? = nil,
+                output: (@Sendable (String) -> Void)? = nil) {
+        self.label = label
+        self.total = Swift.max(0, total)
+        self.mode = mode ?? ProgressSettings.mode
+        self.output = output ?? { text in FileHandle.standardError.write(Data(text.utf8)) }
+    }
+
+    /// Marks `n` more units done.
+    public func advance(by n: Int = 1) {
+        guard mode != .silent else { return }
+        let now = Date().timeIntervalSince(start)
+        let text: String? = state.withLock { s in
+            s.done = Swift.min(total, s.done + n)
+            switch mode {
+            case .bar:
+                guard now - s.lastRender >= 0.1 || s.done == total else { return nil }
+                s.lastRender = now
+                return "\r" + renderBar(done: s.done, elapsed: now)
+            case let .lines(interval):
+                guard now - s.lastRender >= interval, s.done < total else { return nil }
+                s.lastRender = now
+                return renderLine(done: s.done, elapsed: now) + "\n"
+            case .silent:
+                return nil
+            }
+        }
+        if let text { output(text) }
+    }
+
+    /// Ends the report: completes the bar with a newline, or prints a final line.
+    public func finish() {
+        guard mode != .silent else { return }
+        let now = Date().timeIntervalSince(start)
+        let text: String? = state.withLock { s in
+            guard !s.finished else { return nil }
+            s.finished = true
+            switch mode {
+            case .bar: return "\r" + renderBar(done: s.done, elapsed: now) + "\n"
+            case .lines: return renderLine(done: s.done, elapsed: now) + "\n"
+            case .silent: return nil
+            }
+        }
+        if let text { output(text) }
+    }
+
+    /// Units done so far.
+    public var completed: Int { state.withLock { $0.done } }
+
+    private func fraction(_ done: Int) -> Double { total > 0 ? Double(done) / Double(total) : 1 }
+
+    private func renderBar(done: Int, elapsed: Double) -> String {
+        let width = 30
+        let f = fraction(done)
+        let filled = Int((f * Double(width)).rounded(.down))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        return "\(label) [\(bar)] \(percent(f)) \(done)/\(total) \(timing(f, elapsed))"
+    }
+
+    private func renderLine(done: Int, elapsed: Double) -> String {
+        "\(label): \(percent(fraction(done))) (\(done)/\(total)) \(timing(fraction(done), elapsed))"
+    }
+
+    private func percent(_ f: Double) -> String { String(format: "%3.0f%%", f * 100) }
+
+    private func timing(_ f: Double, _ elapsed: Double) -> String {
+        if f >= 1 { return String(format: "in %.1f s", elapsed) }
+        guard f > 0 else { return String(format: "%.1f s", elapsed) }
+        return String(format: "%.1f s, about %.0f s left", elapsed, elapsed * (1 - f) / f)
+    }
+}
