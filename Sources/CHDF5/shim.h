@@ -26,6 +26,10 @@ static inline hid_t chdf5_c_s1(void) { return H5T_C_S1; }
 static inline hid_t chdf5_s_scalar_create(void) { return H5Screate(H5S_SCALAR); }
 static inline hsize_t chdf5_unlimited(void) { return H5S_UNLIMITED; }
 
+static inline hid_t chdf5_p_dataset_access(void) { return H5P_DATASET_ACCESS; }
+static inline hid_t chdf5_p_group_access(void) { return H5P_GROUP_ACCESS; }
+static inline hid_t chdf5_p_link_access(void) { return H5P_LINK_ACCESS; }
+
 /* Silence HDF5's automatic error stack printing; errors are turned into Swift errors. */
 static inline void chdf5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 

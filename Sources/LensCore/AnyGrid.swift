@@ -112,6 +112,12 @@ public enum AnyGrid: Sendable {
     /// A slab view along axis 0 (no copy).
     public func slab(_ range: Range<Int>) -> AnyGrid { withGrid { $0.anySlab(range) } }
 
+    /// The same elements with another shape of equal count (no copy).
+    public func reshaped(_ shape: Shape) -> AnyGrid { withGrid { $0.anyReshaped(shape) } }
+
+    /// A deep copy with its own storage (e.g. to keep a slab of a larger buffer).
+    public func copied() -> AnyGrid { withGrid { $0.anyCopy() } }
+
     /// The elements as a real grid of type `T` (rounded and clamped for integer targets).
     /// Complex grids are refused: a silent modulus or real part would lose information.
     public func converted<T: RealGridElement>(to: T.Type) throws -> Grid<T> {
@@ -132,6 +138,8 @@ public protocol GridProtocol: Sendable {
     var dataType: DataType { get }
     var byteCount: Int { get }
     func anySlab(_ range: Range<Int>) -> AnyGrid
+    func anyReshaped(_ shape: Shape) -> AnyGrid
+    func anyCopy() -> AnyGrid
     /// The raw bytes in the machine's byte order.
     func withUnsafeRawBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
 }
@@ -147,6 +155,8 @@ public protocol RealGridProtocol: GridProtocol {
 
 extension Grid: GridProtocol {
     public func anySlab(_ range: Range<Int>) -> AnyGrid { AnyGrid(slab(range)) }
+    public func anyReshaped(_ shape: Shape) -> AnyGrid { AnyGrid(reshaped(shape)) }
+    public func anyCopy() -> AnyGrid { AnyGrid(copy()) }
     public func withUnsafeRawBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withUnsafeBufferPointer { try body(UnsafeRawBufferPointer($0)) }
     }

@@ -146,9 +146,18 @@ public struct Grid<Element: GridElement>: @unchecked Sendable {
     }
 
     /// The same elements with a new shape of equal count (no copy).
+    /// The geometry is kept when the rank is unchanged, else uncalibrated unless given.
     public func reshaped(_ newShape: Shape, geometry newGeometry: GridGeometry? = nil) -> Grid<Element> {
         precondition(newShape.count == shape.count, "cannot reshape \(shape) to \(newShape)")
-        return Grid(shape: newShape, geometry: newGeometry, storage: storage, offset: offset)
+        let g = newGeometry ?? (newShape.rank == shape.rank ? geometry : nil)
+        return Grid(shape: newShape, geometry: g, storage: storage, offset: offset)
+    }
+
+    /// A deep copy with its own heap storage (also of a mapped grid or a slab view).
+    public func copy() -> Grid<Element> {
+        var result = Grid(shape: shape, geometry: geometry)
+        result.replaceSlab(at: 0, with: self)
+        return result
     }
 
     /// Writes `source` into this grid starting at index `start` along axis 0.

@@ -1,0 +1,143 @@
+import Foundation
+import LensCore
+
+/// A column of a results table, with its unit so CSV headers read `volume [µm³]`.
+public struct TableColumn: Sendable, Equatable, Codable {
+    public var name: String
+    public var unit: String?
+    public init(_ name: String, unit: String? = nil) { self.name = name; self.unit = unit }
+    public var header: String { unit.map { "\(name) [\($0)]" } ?? name }
+}
+
+/// One cell: a number or text.
+public enum TableValue: Sendable, Equatable, Codable, ExpressibleByFloatLiteral, ExpressibleByIntegerLiteral, ExpressibleByStringLiteral {
+    case number(Double)
+    case text(String)
+    public init(floatLiteral value: Double) { self = .number(value) }
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    public init(stringLiteral value: String) { self = .text(value) }
+
+    public var number: Double? { if case let .number(n) = self { return n }; return nil }
+
+    /// CSV text: numbers with up to 10 significant digits (integers without a decimal point),
+    /// non-finite numbers empty, text quoted when it holds a comma, quote or newline.
+    var csvText: String {
+        switch self {
+        case let .number(n):
+            guard n.isFinite else { return "" }
+            if n == n.rounded(), Swift.abs(n) < 1e15 { return String(Int64(n)) }
+            return String(format: "%.10g", n)
+        case let .text(t):
+            if t.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) {
+                return "\"" + t.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            }
+            return t
+        }
+    }
+}
+
+/// A results table (per-particle properties, profiles, spectra) written as CSV.
+public struct Table: Sendable, Equatable {
+    public var columns: [TableColumn]
+    public var rows: [[TableValue]]
+
+    public init(columns: [TableColumn], rows: [[TableValue]] = []) {
+        self.columns = columns
+        self.rows = rows
+    }
+
+    public mutating func append(_ row: [TableValue]) {
+        precondition(row.count == columns.count, "row of \(row.count) values for \(columns.count) columns")
+        rows.append(row)
+    }
+
+    public var csv: String {
+        var lines = [columns.map { TableValue.text($0.header).csvText }.joined(separator: ",")]
+        for row in rows { lines.append(row.map(\.csvText).joined(separator: ",")) }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Writes the CSV atomically.
+    public func write(to path: String) throws {
+        try AtomicOutput.write(Data(csv.utf8), to: path)
+    }
+
+    /// The numbers of one column (by name, unit ignored).
+    public func column(named name: String) -> [Double]? {
+        guard let index = columns.firstIndex(where: { $0.name == name }) else { return nil }
+        return rows.map { $0[index].number ?? .nan }
+    }
+}
+
+/// Numeric columns read from text: CSV, whitespace-separated tables, XAS `.xmu`/`.xdi` files,
+/// angle lists. Lines starting with `#` or `%` are comments; a first line that is not numeric
+/// is taken as the header.
+public struct NumericColumns: Sendable, Equatable {
+    public var names: [String]
+    public var columns: [[Double]]
+
+    public static func read(_ path: String) throws -> NumericColumns {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LensError.badInput(file: path, problem: "no such file or not readable")
+        }
+        guard let text = String(data: data, encoding: .utf8) ?? String(data: data, encoding: .isoLatin1) else {
+            throw LensError.badInput(file: path, problem: "not a text file")
+        }
+        return try parse(text, source: path)
+    }
+
+    public static func parse(_ text: String, source: String) throws -> NumericColumns {
+        var names = [String]()
+        var rows = [[Double]]()
+        var lastComment: String?
+        for (number, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty { continue }
+            if line.hasPrefix("#") || line.hasPrefix("%") { lastComment = String(line.dropFirst()); continue }
+            let fields = line.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" || $0 == ";" }).map(String.init)
+            let values = fields.map { Double($0) }
+            if values.contains(where: { $0 == nil }) {
+                if rows.isEmpty && names.isEmpty { names = fields.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }; continue }
+                throw LensError.badInput(file: source, problem: "line \(number + 1) is not numeric: \(line.prefix(60))")
+            }
+            let row = values.map { $0! }
+            if let first = rows.first, first.count != row.count {
+                throw LensError.badInput(file: source, problem: "line \(number + 1) has \(row.count) values, earlier lines \(first.count)")
+            }
+            rows.append(row)
+        }
+        guard let width = rows.first?.count else { throw LensError.badInput(file: source, problem: "no numeric data") }
+        if names.count != width, let comment = lastComment {
+            let fromComment = comment.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }).map(String.init)
+            if fromComment.count == width { names = fromComment }
+        }
+        if names.count != width { names = (0..<width).map { "column\($0 + 1)" } }
+        let columns = (0..<width).map { c in rows.map { $0[c] } }
+        return NumericColumns(names: names, columns: columns)
+    }
+}
+
+/// JSON summaries: pretty-printed with sorted keys (stable diffs), written atomically.
+public enum JSONOutput {
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try encoder.encode(value)
+    }
+
+    public static func write<T: Encodable>(_ value: T, to path: String, inputs: [String] = []) throws {
+        var data = try encode(value)
+        data.append(0x0A)
+        try AtomicOutput.write(data, to: path, inputs: inputs)
+    }
+
+    public static func read<T: Decodable>(_ type: T.Type, from path: String) throws -> T {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LensError.badInput(file: path, problem: "no such file or not readable")
+        }
+        do { return try JSONDecoder().decode(T.self, from: data) } catch {
+            throw LensError.badInput(file: path, problem: "not the expected JSON: \(error)")
+        }
+    }
+}

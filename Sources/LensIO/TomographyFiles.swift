@@ -1,0 +1,215 @@
+import Foundation
+import LensCore
+
+/// Where the pieces of a NeXus NXtomo scan are: one frame stack whose frames are projections
+/// (image_key 0), flats (1), darks (2) or invalid (3), and the rotation angle of each frame.
+public struct NXTomoLayout: Sendable, Equatable {
+    public var dataPath: String
+    public var imageKeyPath: String
+    public var anglePath: String?
+    public var imageKeys: [Int]
+
+    /// Finds the layout: the standard NXtomo places (`/entry/instrument/detector/data`,
+    /// `/entry/data/data`, `image_key`, `/entry/sample/rotation_angle`), else any NXdetector
+    /// group holding a 3D `data` and an `image_key` (as Diamond's beamlines write), with angles
+    /// from a dataset of one value per frame named `rotation_angle` or `*theta*` in the
+    /// entry's NXdata groups or sample.
+    public static func find(in file: HDF5File) throws -> NXTomoLayout {
+        var candidates: [(data: String, key: String)] = [
+            ("/entry/instrument/detector/data", "/entry/instrument/detector/image_key"),
+            ("/entry/data/data", "/entry/instrument/detector/image_key"),
+            ("/entry1/tomo_entry/data/data", "/entry1/tomo_entry/instrument/detector/image_key"),
+        ]
+        for entry in (try? file.children(of: "/")) ?? [] {
+            let instrument = "/\(entry)/instrument"
+            for group in (try? file.children(of: instrument)) ?? [] {
+                let path = "\(instrument)/\(group)"
+                if file.stringAttribute("NX_class", of: path) == "NXdetector" {
+                    candidates.append(("\(path)/data", "\(path)/image_key"))
+                }
+            }
+        }
+        for (dataPath, keyPath) in candidates where file.kind(of: dataPath) == .dataset && file.kind(of: keyPath) == .dataset {
+            guard let data = try? file.dataset(dataPath), data.shape.rank == 3 else { continue }
+            let keys = try file.dataset(keyPath).readDoubles().map { Int($0) }
+            guard keys.count == data.shape[0] else {
+                throw LensError.badInput(file: file.path, problem: "\(keyPath) has \(keys.count) keys for \(data.shape[0]) frames in \(dataPath)")
+            }
+            let entry = "/" + (dataPath.split(separator: "/").first.map(String.init) ?? "entry")
+            let angle = findAngles(in: file, entry: entry, frameCount: keys.count)
+            return NXTomoLayout(dataPath: dataPath, imageKeyPath: keyPath, anglePath: angle, imageKeys: keys)
+        }
+        throw LensError.badInput(file: file.path, problem: "no NXtomo layout (a 3D detector data set with an image_key) found")
+    }
+
+    private static func findAngles(in file: HDF5File, entry: String, frameCount: Int) -> String? {
+        var candidates = ["\(entry)/sample/rotation_angle", "\(entry)/data/rotation_angle"]
+        for group in (try? file.children(of: entry)) ?? [] {
+            let path = "\(entry)/\(group)"
+            let cls = file.stringAttribute("NX_class", of: path)
+            guard cls == "NXdata" || cls == "NXsample" else { continue }
+            for name in (try? file.children(of: path)) ?? [] {
+                let lower = name.lowercased()
+                if lower.contains("rotation_angle") || (lower.contains("theta") && !lower.hasSuffix("_set")) {
+                    candidates.append("\(path)/\(name)")
+                }
+            }
+        }
+        for path in candidates where file.kind(of: path) == .dataset {
+            if let ds = try? file.dataset(path), ds.shape.count == frameCount, ds.shape.rank == 1,
+               let values = try? ds.readDoubles(), values.allSatisfy(\.isFinite) {
+                return path
+            }
+        }
+        return nil
+    }
+
+    public var projectionFrames: [Int] { imageKeys.indices.filter { imageKeys[$0] == 0 } }
+    public var flatFrames: [Int] { imageKeys.indices.filter { imageKeys[$0] == 1 } }
+    public var darkFrames: [Int] { imageKeys.indices.filter { imageKeys[$0] == 2 } }
+}
+
+/// A parallel-beam tomography scan in an HDF5 file (Data Exchange or NXtomo), read lazily:
+/// projections slab by slab by projection index, flats and darks whole, angles in degrees.
+public final class TomographyScanReader {
+    public enum Layout: String, Sendable { case dataExchange = "data-exchange", nxtomo = "nxtomo" }
+
+    public let path: String
+    public let layout: Layout
+    public let anglesDegrees: [Double]
+    /// Frame shape (rows, columns).
+    public let frameShape: Shape
+    public let dataType: DataType
+    public let projectionCount: Int
+    /// Frame index in the file of each projection, flat and dark (NXtomo); for Data Exchange,
+    /// indices in their own datasets.
+    public let projectionFrames: [Int]
+    public let flatFrames: [Int]
+    public let darkFrames: [Int]
+    private let file: HDF5File
+    private let data: HDF5Dataset
+    private let flatData: HDF5Dataset?
+    private let darkData: HDF5Dataset?
+
+    /// Opens `path`, recognising Data Exchange (`/exchange/data`) or NXtomo.
+    public init(path: String) throws {
+        self.path = path
+        file = try HDF5File(openingForReading: path)
+        if file.kind(of: "/exchange/data") == .dataset {
+            layout = .dataExchange
+            data = try file.dataset("/exchange/data")
+            guard data.shape.rank == 3 else {
+                throw LensError.badInput(file: path, problem: "/exchange/data must be 3D (angle, row, column), is \(data.shape)")
+            }
+            flatData = file.kind(of: "/exchange/data_white") == .dataset ? try file.dataset("/exchange/data_white") : nil
+            darkData = file.kind(of: "/exchange/data_dark") == .dataset ? try file.dataset("/exchange/data_dark") : nil
+            projectionCount = data.shape[0]
+            projectionFrames = Array(0..<projectionCount)
+            flatFrames = Array(0..<(flatData?.shape[0] ?? 0))
+            darkFrames = Array(0..<(darkData?.shape[0] ?? 0))
+            if file.kind(of: "/exchange/theta") == .dataset {
+                var theta = try file.dataset("/exchange/theta").readDoubles()
+                if let units = file.stringAttribute("units", of: "/exchange/theta"), units.lowercased().hasPrefix("rad") {
+                    theta = theta.map { $0 * 180 / .pi }
+                }
+                anglesDegrees = theta
+            } else {
+                // Data Exchange without theta: evenly spaced over 180°, as TomoPy assumes.
+                let count = data.shape[0]
+                anglesDegrees = (0..<count).map { Double($0) * 180 / Double(count) }
+            }
+        } else {
+            layout = .nxtomo
+            let nx = try NXTomoLayout.find(in: file)
+            data = try file.dataset(nx.dataPath)
+            flatData = nil
+            darkData = nil
+            projectionFrames = nx.projectionFrames
+            flatFrames = nx.flatFrames
+            darkFrames = nx.darkFrames
+            projectionCount = projectionFrames.count
+            guard let anglePath = nx.anglePath else {
+                throw LensError.badInput(file: path, problem: "NXtomo file has no rotation angle dataset with one value per frame")
+            }
+            let all = try file.dataset(anglePath).readDoubles()
+            anglesDegrees = projectionFrames.map { all[$0] }
+        }
+        frameShape = data.shape.sliceShape
+        dataType = data.dataType
+        guard anglesDegrees.count == projectionCount else {
+            throw LensError.badInput(file: path, problem: "\(anglesDegrees.count) angles for \(projectionCount) projections")
+        }
+        for (name, ds) in [("flats", flatData), ("darks", darkData)] {
+            if let ds, ds.shape.sliceShape != frameShape {
+                throw LensError.badInput(file: path, problem: "\(name) have frames of \(ds.shape.sliceShape), projections \(frameShape)")
+            }
+        }
+    }
+
+    /// Reads projections `range` (projection indices, not file frames).
+    public func readProjections(_ range: Range<Int>) throws -> AnyGrid {
+        guard range.lowerBound >= 0, range.upperBound <= projectionCount, !range.isEmpty else {
+            throw LensError.invalidArgument("\(path): projections \(range) outside 0..<\(projectionCount)")
+        }
+        return try readFrames(projectionFrames[range].map { $0 }, from: data)
+    }
+
+    /// All flat (open-beam) frames, or nil if the file has none.
+    public func readFlats() throws -> AnyGrid? {
+        if layout == .dataExchange { return try flatData.map { try $0.readSlab(0..<$0.shape[0]) } }
+        return flatFrames.isEmpty ? nil : try readFrames(flatFrames, from: data)
+    }
+
+    /// All dark frames, or nil if the file has none.
+    public func readDarks() throws -> AnyGrid? {
+        if layout == .dataExchange { return try darkData.map { try $0.readSlab(0..<$0.shape[0]) } }
+        return darkFrames.isEmpty ? nil : try readFrames(darkFrames, from: data)
+    }
+
+    /// Reads frames by index, grouping consecutive indices into one hyperslab read each.
+    private func readFrames(_ frames: [Int], from dataset: HDF5Dataset) throws -> AnyGrid {
+        var result = AnyGrid(zeros: dataset.dataType, shape: dataset.shape.replacing(axis: 0, with: frames.count))
+        let frameBytes = dataset.shape.sliceCount * dataset.dataType.byteSize
+        try result.withUnsafeMutableRawBytes { buffer in
+            var i = 0
+            while i < frames.count {
+                var j = i + 1
+                while j < frames.count && frames[j] == frames[j - 1] + 1 { j += 1 }
+                try dataset.read(frames[i]..<(frames[j - 1] + 1), into: buffer.baseAddress! + i * frameBytes)
+                i = j
+            }
+        }
+        return result
+    }
+}
+
+/// Writes scans in the Data Exchange layout read by TomoPy, tomwer and BatteryLens.
+public enum DataExchangeWriter {
+    /// Writes projections, optional flats and darks, and angles (degrees) atomically to `path`.
+    public static func write(projections: AnyGrid, flats: AnyGrid?, darks: AnyGrid?, anglesDegrees: [Double],
+                             pixelSizeMicrometres: Double? = nil, to path: String) throws {
+        guard projections.shape.rank == 3, anglesDegrees.count == projections.shape[0] else {
+            throw LensError.invalidArgument("Data Exchange needs 3D projections and one angle each (\(projections.shape), \(anglesDegrees.count) angles)")
+        }
+        try AtomicOutput.write(to: path) { temporary in
+            let file = try HDF5File(creating: temporary)
+            let data = try file.createDataset("/exchange/data", shape: projections.shape, dataType: projections.dataType)
+            try data.write(projections, at: 0)
+            try file.setAttribute("axes", string: "theta:y:x", on: "/exchange/data")
+            if let flats {
+                let ds = try file.createDataset("/exchange/data_white", shape: flats.shape, dataType: flats.dataType)
+                try ds.write(flats, at: 0)
+            }
+            if let darks {
+                let ds = try file.createDataset("/exchange/data_dark", shape: darks.shape, dataType: darks.dataType)
+                try ds.write(darks, at: 0)
+            }
+            try file.writeDoubles(anglesDegrees, to: "/exchange/theta")
+            try file.setAttribute("units", string: "degrees", on: "/exchange/theta")
+            if let pixel = pixelSizeMicrometres {
+                try file.setAttribute("voxel_size_um", doubles: [1, pixel, pixel], on: "/exchange/data")
+            }
+            try file.flush()
+        }
+    }
+}
