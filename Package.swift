@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "LensCore", targets: ["LensCore"]),
         .library(name: "LensIO", targets: ["LensIO"]),
         .library(name: "Signal", targets: ["Signal"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,7 +42,8 @@ let package = Package(
             dependencies: ["LensCore", "CHDF5", "CTIFF", "CPNG"],
             swiftSettings: numericSettings
         ),
-        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal"]),
+        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal"]),
+        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "Pipeline"]),
         .target(
             name: "LensCLI",
             dependencies: ["BatteryLens", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -51,6 +53,7 @@ let package = Package(
         .testTarget(name: "LensCoreTests", dependencies: ["LensCore"]),
         .testTarget(name: "SignalTests", dependencies: ["Signal"]),
         .testTarget(name: "LensIOTests", dependencies: ["LensIO"]),
-        .testTarget(name: "LensCLITests", dependencies: ["LensCLI"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
+        .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO"]),
     ]
 )

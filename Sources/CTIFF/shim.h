@@ -18,11 +18,14 @@ static inline int ctiff_set_string(TIFF *t, uint32_t tag, const char *v) { retur
 
 /* libtiff reports problems through global handlers that print to stderr. Replace them with
    handlers that keep the last message per thread, so Swift can put it into its error. */
-static __thread char ctiff_last_error_buffer[512];
+static inline char *ctiff_error_buffer(void) {
+    static __thread char buffer[512];
+    return buffer;
+}
 static inline void ctiff_error_handler(const char *module, const char *fmt, va_list ap) {
     char message[400];
     vsnprintf(message, sizeof message, fmt, ap);
-    snprintf(ctiff_last_error_buffer, sizeof ctiff_last_error_buffer, "%s%s%s",
+    snprintf(ctiff_error_buffer(), 512, "%s%s%s",
              module ? module : "", module ? ": " : "", message);
 }
 static inline void ctiff_warning_handler(const char *module, const char *fmt, va_list ap) {
@@ -32,6 +35,6 @@ static inline void ctiff_install_handlers(void) {
     TIFFSetErrorHandler(ctiff_error_handler);
     TIFFSetWarningHandler(ctiff_warning_handler);
 }
-static inline const char *ctiff_last_error(void) { return ctiff_last_error_buffer; }
-static inline void ctiff_clear_error(void) { ctiff_last_error_buffer[0] = 0; }
+static inline const char *ctiff_last_error(void) { return ctiff_error_buffer(); }
+static inline void ctiff_clear_error(void) { ctiff_error_buffer()[0] = 0; }
 #endif

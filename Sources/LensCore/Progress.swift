@@ -38,7 +38,7 @@ public final class ProgressReporter: Sendable {
     public let total: Int
     private let mode: ProgressMode
     private let output: @Sendable (String) -> Void
-    private struct State { var done = 0; var lastRender = 0.0; var finished = false; var lastPercent = -1 }
+    private struct State { var done = 0; var lastRender = 0.0; var finished = false; var rendered = false }
     private let state = Mutex(State())
     private let start = Date()
 
@@ -65,10 +65,12 @@ public final class ProgressReporter: Sendable {
             case .bar:
                 guard now - s.lastRender >= 0.1 || s.done == total else { return nil }
                 s.lastRender = now
+                s.rendered = true
                 return "\r" + renderBar(done: s.done, elapsed: now)
             case let .lines(interval):
                 guard now - s.lastRender >= interval, s.done < total else { return nil }
                 s.lastRender = now
+                s.rendered = true
                 return renderLine(done: s.done, elapsed: now) + "\n"
             case .silent:
                 return nil
@@ -86,7 +88,8 @@ public final class ProgressReporter: Sendable {
             s.finished = true
             switch mode {
             case .bar: return "\r" + renderBar(done: s.done, elapsed: now) + "\n"
-            case .lines: return renderLine(done: s.done, elapsed: now) + "\n"
+            // Work that finished before the first periodic line leaves no line in the log.
+            case .lines: return s.rendered ? renderLine(done: s.done, elapsed: now) + "\n" : nil
             case .silent: return nil
             }
         }

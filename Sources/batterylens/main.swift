@@ -1,1 +1,5 @@
-print("x")
+import Foundation
+import LensCLI
+
+CLIRuntime.installInterruptHandler()
+exit(CLIRuntime.run(Array(CommandLine.arguments.dropFirst())))

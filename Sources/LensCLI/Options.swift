@@ -1,0 +1,60 @@
+import ArgumentParser
+import LensCore
+import LensIO
+
+/// Options every command has.
+struct GlobalOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print no progress on stderr.")
+    var quiet = false
+
+    func apply() { ProgressSettings.mode = .automatic(quiet: quiet) }
+}
+
+/// Layout of headerless raw binary input.
+struct RawOptions: ParsableArguments {
+    @Option(help: "Raw input shape, slowest axis first: 'Z,Y,X' or 'ZxYxX'.")
+    var shape: String?
+
+    @Option(help: "Raw input element type: uint8, int8, uint16, int16, uint32, int32, uint64, int64, float32, float64.")
+    var dtype: String?
+
+    @Option(help: "Raw input byte order: little or big.")
+    var endian: String = "little"
+
+    @Option(help: "Bytes to skip at the start of a raw input.")
+    var offset: Int = 0
+
+    /// The raw layout if --shape/--dtype were given.
+    func layout() throws -> RawLayout? {
+        guard shape != nil || dtype != nil else { return nil }
+        guard let shape, let dtype else { throw LensError.invalidArgument("raw input needs both --shape and --dtype") }
+        let dims = shape.split(whereSeparator: { $0 == "," || $0 == "x" || $0 == "×" }).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? -1) > 0 }) else { throw LensError.invalidArgument("--shape '\(shape)' is not a list of positive sizes") }
+        guard let type = DataType(name: dtype) else { throw LensError.invalidArgument("--dtype '\(dtype)' is not a known element type") }
+        guard endian == "little" || endian == "big" else { throw LensError.invalidArgument("--endian must be little or big") }
+        guard offset >= 0 else { throw LensError.invalidArgument("--offset must be non-negative") }
+        return RawLayout(shape: Shape(dims.map { $0! }), dataType: type, bigEndian: endian == "big", byteOffset: offset)
+    }
+}
+
+/// Parses "A:B", "A:", ":B" or ":" into a range within 0..<extent.
+func parseRange(_ text: String, extent: Int, option: String) throws -> Range<Int> {
+    let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    guard parts.count == 2 else { throw LensError.invalidArgument("\(option) '\(text)' is not a range A:B") }
+    guard let lo = parts[0].isEmpty ? 0 : Int(parts[0]), let hi = parts[1].isEmpty ? extent : Int(parts[1]) else {
+        throw LensError.invalidArgument("\(option) '\(text)' is not a range of integers A:B")
+    }
+    guard lo >= 0, hi <= extent, lo < hi else {
+        throw LensError.invalidArgument("\(option) \(lo):\(hi) is empty or outside 0:\(extent)")
+    }
+    return lo..<hi
+}
+
+/// Parses "a:b" into a closed range of Doubles.
+func parseValueRange(_ text: String, option: String) throws -> ClosedRange<Double> {
+    let parts = text.split(separator: ":").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo < hi else {
+        throw LensError.invalidArgument("\(option) '\(text)' is not a value range LOW:HIGH with LOW < HIGH")
+    }
+    return lo...hi
+}
