@@ -59,8 +59,11 @@ final class TIFFHandle {
             guard TIFFSetDirectory(tif, 0) == 1 else { throw LensError.badInput(file: path, problem: "no readable first page\(tiffMessage())") }
             repeat {
                 offsets.append(TIFFCurrentDirOffset(tif))
+                if TIFFLastDirectory(tif) != 0 { return offsets }
             } while TIFFReadDirectory(tif) == 1
-            return offsets
+            // The chain points to another page that cannot be read: a truncated or corrupt file,
+            // not a shorter stack.
+            throw LensError.badInput(file: path, problem: "page \(offsets.count) cannot be read (truncated or corrupt file?)\(tiffMessage())")
         }
     }
 
