@@ -16,6 +16,10 @@ static inline int ctiff_set_u32(TIFF *t, uint32_t tag, uint32_t v) { return TIFF
 static inline int ctiff_set_float(TIFF *t, uint32_t tag, float v) { return TIFFSetField(t, tag, (double)v); }
 static inline int ctiff_set_string(TIFF *t, uint32_t tag, const char *v) { return TIFFSetField(t, tag, v); }
 
+/* Strip offsets and byte counts of the current directory (arrays owned by libtiff). */
+static inline int ctiff_get_strip_offsets(TIFF *t, uint64_t **v) { return TIFFGetField(t, TIFFTAG_STRIPOFFSETS, v); }
+static inline int ctiff_get_strip_bytecounts(TIFF *t, uint64_t **v) { return TIFFGetField(t, TIFFTAG_STRIPBYTECOUNTS, v); }
+
 /* libtiff reports problems through global handlers that print to stderr. Replace them with
    handlers that keep the last message per thread, so Swift can put it into its error. */
 static inline char *ctiff_error_buffer(void) {

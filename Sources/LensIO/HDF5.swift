@@ -366,7 +366,11 @@ public final class HDF5Dataset: @unchecked Sendable {
             defer { H5Sclose(memSpace) }
             let memType = HDF5Dataset.memoryType(dataType)
             defer { if dataType.isComplex { H5Tclose(memType) } }
-            guard H5Dread(id, memType, memSpace, space, chdf5_p_default(), destination) >= 0 else {
+            // A whole-dataset read selects everything (H5S_ALL), which lets HDF5 read a
+            // contiguous dataset straight into the buffer.
+            let whole = range.lowerBound == 0 && range.count == shape[0]
+            guard H5Dread(id, memType, whole ? chdf5_s_all() : memSpace, whole ? chdf5_s_all() : space,
+                          chdf5_p_default(), destination) >= 0 else {
                 throw LensError.badInput(file: file.path, problem: "read of \(path) slab \(range.lowerBound)..<\(range.upperBound) failed (truncated or corrupt file?)")
             }
         }
@@ -415,21 +419,25 @@ public final class HDF5Dataset: @unchecked Sendable {
 }
 
 extension AnyGrid {
-    /// Writes into the grid's bytes (the grid is uniquely owned here, so no copy is made).
+    /// Stands in for the payload while it is mutated, so the payload's storage is uniquely
+    /// referenced and copy-on-write does not copy it.
+    static let placeholder = Grid<UInt8>(shape: Shape(0))
+
+    /// Writes into the grid's bytes without copying them (unless they are shared elsewhere).
     mutating func withUnsafeMutableRawBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
         switch self {
-        case var .uint8(g): defer { self = .uint8(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
-        case var .int8(g): defer { self = .int8(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
-        case var .uint16(g): defer { self = .uint16(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
-        case var .int16(g): defer { self = .int16(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
-        case var .uint32(g): defer { self = .uint32(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
-        case var .int32(g): defer { self = .int32(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
-        case var .uint64(g): defer { self = .uint64(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
-        case var .int64(g): defer { self = .int64(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
-        case var .float32(g): defer { self = .float32(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
-        case var .float64(g): defer { self = .float64(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
-        case var .complex64(g): defer { self = .complex64(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
-        case var .complex128(g): defer { self = .complex128(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
+        case var .uint8(g): self = .uint8(AnyGrid.placeholder); defer { self = .uint8(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
+        case var .int8(g): self = .uint8(AnyGrid.placeholder); defer { self = .int8(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
+        case var .uint16(g): self = .uint8(AnyGrid.placeholder); defer { self = .uint16(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
+        case var .int16(g): self = .uint8(AnyGrid.placeholder); defer { self = .int16(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
+        case var .uint32(g): self = .uint8(AnyGrid.placeholder); defer { self = .uint32(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
+        case var .int32(g): self = .uint8(AnyGrid.placeholder); defer { self = .int32(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
+        case var .uint64(g): self = .uint8(AnyGrid.placeholder); defer { self = .uint64(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
+        case var .int64(g): self = .uint8(AnyGrid.placeholder); defer { self = .int64(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
+        case var .float32(g): self = .uint8(AnyGrid.placeholder); defer { self = .float32(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
+        case var .float64(g): self = .uint8(AnyGrid.placeholder); defer { self = .float64(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
+        case var .complex64(g): self = .uint8(AnyGrid.placeholder); defer { self = .complex64(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
+        case var .complex128(g): self = .uint8(AnyGrid.placeholder); defer { self = .complex128(g) }; return try g.withUnsafeMutableBufferPointer { try body(UnsafeMutableRawBufferPointer($0)) }
         }
     }
 }

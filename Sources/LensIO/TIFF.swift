@@ -166,6 +166,45 @@ final class TIFFHandle {
         }
     }
 
+    /// Where the current page's pixels lie in the file, when they can be read with plain
+    /// `pread`s: uncompressed, striped, in the machine's byte order. nil otherwise (compressed,
+    /// tiled or byte-swapped pages are decoded by libtiff).
+    func rawSegments(_ page: TIFFPage) -> [(fileOffset: Int, byteCount: Int)]? {
+        withTIFF {
+            guard !page.tiled, TIFFIsByteSwapped(tif) == 0 else { return nil }
+            var compression: UInt16 = 1
+            ctiff_get_u16_default(tif, UInt32(TIFFTAG_COMPRESSION), &compression)
+            guard compression == UInt16(COMPRESSION_NONE) else { return nil }
+            var offsets: UnsafeMutablePointer<UInt64>?
+            var counts: UnsafeMutablePointer<UInt64>?
+            guard ctiff_get_strip_offsets(tif, &offsets) == 1, ctiff_get_strip_bytecounts(tif, &counts) == 1,
+                  let offsets, let counts else { return nil }
+            let total = page.width * page.height * page.dataType.byteSize
+            var segments = [(fileOffset: Int, byteCount: Int)]()
+            var covered = 0
+            for s in 0..<Int(TIFFNumberOfStrips(tif)) where covered < total {
+                let n = Swift.min(Int(counts[s]), total - covered)
+                segments.append((Int(offsets[s]), n))
+                covered += n
+            }
+            return covered == total ? segments : nil
+        }
+    }
+
+    /// Reads `byteCount` bytes at `fileOffset` into `destination`.
+    func readRaw(into destination: UnsafeMutableRawPointer, fileOffset: Int, byteCount: Int) throws {
+        let fd = withTIFF { TIFFFileno(tif) }
+        var done = 0
+        while done < byteCount {
+            let r = pread(fd, destination + done, byteCount - done, off_t(fileOffset + done))
+            if r < 0 && errno == EINTR { continue }
+            guard r > 0 else {
+                throw LensError.badInput(file: path, problem: "pixel data ends early at byte \(fileOffset + done) (truncated file?)")
+            }
+            done += r
+        }
+    }
+
     /// Writes one page (and ends its directory).
     func writePage(bytes: UnsafeRawPointer, width: Int, height: Int, dataType: DataType, description: String?,
                    pixelSizeMicrometres: Double?, pageNumber: Int?, pageCount: Int, compressionLevel: Int?) throws {
@@ -295,7 +334,7 @@ public final class TIFFReader: VolumeReader {
 
     public init(path: String) throws {
         source = path
-        handle = try TIFFHandle(path: path, mode: "r")
+        handle = try TIFFHandle(path: path, mode: "rm")
         offsets = try handle.pageOffsets()
         try handle.setPage(offset: offsets[0])
         page = try handle.currentPage()
@@ -319,13 +358,32 @@ public final class TIFFReader: VolumeReader {
         var grid = AnyGrid(zeros: info.dataType, shape: info.shape.replacing(axis: 0, with: range.count), geometry: geometry)
         let pageBytes = info.shape.sliceCount * info.dataType.byteSize
         try grid.withUnsafeMutableRawBytes { buffer in
+            // Pages libtiff must decode are read at once; uncompressed ones are gathered as
+            // (file offset, destination offset, length) runs, merged where contiguous in both,
+            // and read with one pread per run (a stack written in one go is one run).
+            var runs = [(file: Int, target: Int, count: Int)]()
             for (k, index) in range.enumerated() {
                 try handle.setPage(offset: offsets[index])
                 let current = try handle.currentPage()
                 guard current.width == page.width, current.height == page.height, current.dataType == page.dataType else {
                     throw LensError.badInput(file: source, problem: "page \(index) is \(current.height)×\(current.width) \(current.dataType), page 0 is \(page.height)×\(page.width) \(page.dataType)")
                 }
-                try handle.readCurrentPage(current, into: buffer.baseAddress! + k * pageBytes, pageIndex: index)
+                guard let segments = handle.rawSegments(current) else {
+                    try handle.readCurrentPage(current, into: buffer.baseAddress! + k * pageBytes, pageIndex: index)
+                    continue
+                }
+                var target = k * pageBytes
+                for segment in segments {
+                    if let last = runs.last, last.file + last.count == segment.fileOffset, last.target + last.count == target {
+                        runs[runs.count - 1].count += segment.byteCount
+                    } else {
+                        runs.append((segment.fileOffset, target, segment.byteCount))
+                    }
+                    target += segment.byteCount
+                }
+            }
+            for run in runs {
+                try handle.readRaw(into: buffer.baseAddress! + run.target, fileOffset: run.file, byteCount: run.count)
             }
         }
         return grid

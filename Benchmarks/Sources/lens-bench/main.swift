@@ -1,0 +1,60 @@
+// Times BatteryLens operations for the side-by-side benchmarks. Each case prints one JSON line:
+// {"case": ..., "seconds": best of N, "repeats": N, ...}. The runner (run.sh) times the Python
+// peers on the same inputs and computes the ratios.
+import BatteryLens
+import Dispatch
+import Foundation
+
+func best(_ repeats: Int, _ body: () throws -> Void) rethrows -> Double {
+    var times = [Double]()
+    for _ in 0..<repeats {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+    return times.min()!
+}
+
+func emit(_ fields: [String: JSONValue]) {
+    let data = try! JSONOutput.encode(JSONValue.object(fields))
+    print(String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\n", with: " "))
+}
+
+ProgressSettings.mode = .silent
+let args = Array(CommandLine.arguments.dropFirst())
+guard let command = args.first else {
+    print("usage: lens-bench read PATH [repeats] | fft-batch ROWS LENGTH [repeats]")
+    exit(2)
+}
+
+switch command {
+case "read":
+    let path = args[1]
+    let repeats = args.count > 2 ? Int(args[2])! : 3
+    var bytes = 0
+    _ = try VolumeIO.read(path)   // warm the page cache like the peer does
+    let seconds = try best(repeats) {
+        let grid = try VolumeIO.read(path)
+        bytes = grid.byteCount
+    }
+    emit(["case": .string("read \(URL(fileURLWithPath: DatasetReference(path).filePath).pathExtension)"), "seconds": .number(seconds),
+          "repeats": .number(Double(repeats)), "bytes": .number(Double(bytes)), "gigabytes_per_second": .number(Double(bytes) / seconds / 1e9)])
+
+case "fft-batch":
+    let rows = Int(args[1])!, length = Int(args[2])!
+    let repeats = args.count > 3 ? Int(args[3])! : 5
+    var rng = SeededRandom(seed: 1)
+    let input = Grid<Float>(shape: Shape(rows, length), elements: (0..<(rows * length)).map { _ in Float(rng.uniform()) })
+    _ = FFT.forward(input, axes: [1])   // plan once (cached), as numpy's first call also warms up
+    var checksum = 0.0
+    let seconds = best(repeats) {
+        let spectrum = FFT.forward(input, axes: [1])
+        checksum = Double(spectrum[rows - 1, 1].real)
+    }
+    emit(["case": .string("fft r2c float32 \(rows)x\(length)"), "seconds": .number(seconds), "repeats": .number(Double(repeats)),
+          "threads": .number(Double(Parallel.threadCount)), "checksum": .number(checksum)])
+
+default:
+    print("unknown case \(command)")
+    exit(2)
+}
