@@ -112,24 +112,33 @@ public final class HDF5File: @unchecked Sendable {
         }
     }
 
-    /// A string attribute (fixed or variable length) of an object, or nil.
-    public func stringAttribute(_ name: String, of objectPath: String) -> String? {
+    /// Opens attribute `name` of an object and passes its id, type, type class and dataspace to
+    /// `body`; nil if the attribute does not exist or cannot be opened.
+    private func withAttribute<R>(_ name: String, of objectPath: String,
+                                  _ body: (hid_t, hid_t, H5T_class_t, hid_t) -> R?) -> R? {
         withHDF5 {
-            guard H5Aexists_by_name(id, objectPath, name, chdf5_p_default()) > 0 else { return nil }
+            guard linkExists(objectPath), H5Aexists_by_name(id, objectPath, name, chdf5_p_default()) > 0 else { return nil }
             let aid = H5Aopen_by_name(id, objectPath, name, chdf5_p_default(), chdf5_p_default())
             guard aid >= 0 else { return nil }
             defer { H5Aclose(aid) }
             let tid = H5Aget_type(aid)
             defer { H5Tclose(tid) }
-            guard H5Tget_class(tid) == H5T_STRING else { return nil }
             let space = H5Aget_space(aid)
             defer { H5Sclose(space) }
             guard H5Sget_simple_extent_npoints(space) >= 1 else { return nil }
+            return body(aid, tid, H5Tget_class(tid), space)
+        }
+    }
+
+    /// A string attribute (fixed or variable length) of an object, or nil.
+    public func stringAttribute(_ name: String, of objectPath: String) -> String? {
+        withAttribute(name, of: objectPath) { aid, tid, cls, space in
+            guard cls == H5T_STRING else { return nil }
+            let n = Int(H5Sget_simple_extent_npoints(space))
             if H5Tis_variable_str(tid) > 0 {
                 let memType = H5Tcopy(chdf5_c_s1())
                 defer { H5Tclose(memType) }
                 H5Tset_size(memType, Int(bitPattern: UInt(bitPattern: -1)))  // H5T_VARIABLE
-                let n = Int(H5Sget_simple_extent_npoints(space))
                 var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: n)
                 guard H5Aread(aid, memType, &pointers) >= 0, let first = pointers[0] else { return nil }
                 let value = String(cString: first)
@@ -137,7 +146,6 @@ public final class HDF5File: @unchecked Sendable {
                 return value
             }
             let size = H5Tget_size(tid)
-            let n = Int(H5Sget_simple_extent_npoints(space))
             var buffer = [CChar](repeating: 0, count: size * n + 1)
             guard H5Aread(aid, tid, &buffer) >= 0 else { return nil }
             return String(cString: Array(buffer[0..<size]) + [0])
@@ -146,18 +154,9 @@ public final class HDF5File: @unchecked Sendable {
 
     /// A numeric attribute as Doubles, or nil.
     public func numericAttribute(_ name: String, of objectPath: String) -> [Double]? {
-        withHDF5 {
-            guard H5Aexists_by_name(id, objectPath, name, chdf5_p_default()) > 0 else { return nil }
-            let aid = H5Aopen_by_name(id, objectPath, name, chdf5_p_default(), chdf5_p_default())
-            guard aid >= 0 else { return nil }
-            defer { H5Aclose(aid) }
-            let tid = H5Aget_type(aid)
-            defer { H5Tclose(tid) }
-            let cls = H5Tget_class(tid)
+        withAttribute(name, of: objectPath) { aid, _, cls, space in
             guard cls == H5T_INTEGER || cls == H5T_FLOAT else { return nil }
-            let space = H5Aget_space(aid)
-            defer { H5Sclose(space) }
-            var values = [Double](repeating: 0, count: Swift.max(1, Int(H5Sget_simple_extent_npoints(space))))
+            var values = [Double](repeating: 0, count: Int(H5Sget_simple_extent_npoints(space)))
             guard H5Aread(aid, chdf5_native_double(), &values) >= 0 else { return nil }
             return values
         }
