@@ -44,7 +44,7 @@ struct InfoCommand: ParsableCommand {
         var lines = [
             "file: \(reader.source)",
             "format: \(info.format)",
-            "shape: \(info.shape) (\(info.shape.rank == 3 ? "z, y, x" : info.shape.rank == 2 ? "y, x" : "axes slowest first"))",
+            "shape: \(info.shape) (\(info.format == "png" && info.shape.rank == 3 ? "y, x, channel" : info.shape.rank == 3 ? "z, y, x" : info.shape.rank == 2 ? "y, x" : "axes slowest first"))",
             "type: \(info.dataType)",
             "size: \(formatBytes(info.shape.count * info.dataType.byteSize))",
             "voxel size: " + (info.geometry.isCalibrated ? info.geometry.voxelSizeMicrometres.map { String(format: "%g", $0) }.joined(separator: " × ") + " µm" : "unknown (not in the file)"),
