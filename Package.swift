@@ -15,6 +15,9 @@ let package = Package(
         .library(name: "LensCore", targets: ["LensCore"]),
         .library(name: "LensIO", targets: ["LensIO"]),
         .library(name: "Signal", targets: ["Signal"]),
+        .library(name: "ImageAnalysis", targets: ["ImageAnalysis"]),
+        .library(name: "Tomography", targets: ["Tomography"]),
+        .library(name: "Phantoms", targets: ["Phantoms"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
     ],
     dependencies: [
@@ -42,8 +45,12 @@ let package = Package(
             dependencies: ["LensCore", "CHDF5", "CTIFF", "CPNG"],
             swiftSettings: numericSettings
         ),
-        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal"]),
-        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "Pipeline"]),
+        .target(name: "ImageAnalysis", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
+        .target(name: "Tomography", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
+        .target(name: "Phantoms", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Tomography", "LensIO"],
+                swiftSettings: numericSettings),
+        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Tomography", "Phantoms"]),
+        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Tomography", "Phantoms", "Pipeline"]),
         .target(
             name: "LensCLI",
             dependencies: ["BatteryLens", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -53,6 +60,9 @@ let package = Package(
         .testTarget(name: "LensCoreTests", dependencies: ["LensCore"]),
         .testTarget(name: "SignalTests", dependencies: ["Signal"]),
         .testTarget(name: "LensIOTests", dependencies: ["LensIO"]),
+        .testTarget(name: "ImageAnalysisTests", dependencies: ["ImageAnalysis"]),
+        .testTarget(name: "TomographyTests", dependencies: ["Tomography"]),
+        .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
         .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO"]),
     ]

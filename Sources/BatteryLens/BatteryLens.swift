@@ -1,6 +1,9 @@
 // One import for users who want everything: `import BatteryLens`.
 // Each domain module stays importable on its own.
+@_exported import ImageAnalysis
 @_exported import LensCore
 @_exported import LensIO
+@_exported import Phantoms
 @_exported import Pipeline
 @_exported import Signal
+@_exported import Tomography

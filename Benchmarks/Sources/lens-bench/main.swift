@@ -54,6 +54,20 @@ case "fft-batch":
     emit(["case": .string("fft r2c float32 \(rows)x\(length)"), "seconds": .number(seconds), "repeats": .number(Double(repeats)),
           "threads": .number(Double(Parallel.threadCount)), "checksum": .number(checksum)])
 
+case "project":
+    let n = Int(args[1])!, angles = Int(args[2])!
+    let repeats = args.count > 3 ? Int(args[3])! : 1
+    var rng = SeededRandom(seed: 1)
+    let volume = Grid<Float>(shape: Shape(n, n, n), elements: (0..<(n * n * n)).map { _ in Float(rng.uniform()) })
+    let geometry = ParallelBeamGeometry(anglesDegrees: ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: angles),
+                                        detectorColumns: n, detectorRows: n)
+    let projector = try JosephProjector(geometry: geometry, volumeShape: volume.shape)
+    let forward = try best(repeats) { _ = try projector.project(volume) }
+    let sinogram = try projector.project(volume)
+    let back = try best(repeats) { _ = try projector.backProject(sinogram) }
+    emit(["case": .string("joseph \(n)^3 x \(angles)"), "forward_seconds": .number(forward), "back_seconds": .number(back),
+          "samples_per_second": .number(Double(n * n * n) * Double(angles) / forward)])
+
 default:
     print("unknown case \(command)")
     exit(2)

@@ -1,0 +1,1 @@
+// Phantoms: synthetic electrodes and forward models (in progress)
