@@ -68,6 +68,21 @@ case "project":
     emit(["case": .string("joseph \(n)^3 x \(angles)"), "forward_seconds": .number(forward), "back_seconds": .number(back),
           "samples_per_second": .number(Double(n * n * n) * Double(angles) / forward)])
 
+case "phantom":
+    let n = Int(args[1])!
+    var parameters = ElectrodeParameters()
+    parameters.shape = [n, n, n]
+    parameters.grainsPerParticle = args.count > 2 ? Int(args[2])! : 0
+    let start = DispatchTime.now().uptimeNanoseconds
+    let design = try ElectrodeDesign.generate(parameters)
+    let designed = DispatchTime.now().uptimeNanoseconds
+    let phantom = try ElectrodePhantom.rasterize(design)
+    let end = DispatchTime.now().uptimeNanoseconds
+    emit(["case": .string("electrode phantom \(n)^3"), "design_seconds": .number(Double(designed - start) / 1e9),
+          "rasterize_and_truth_seconds": .number(Double(end - designed) / 1e9), "particles": .number(Double(phantom.truth.particleCount)),
+          "cracked": .number(Double(phantom.truth.crackedParticleCount)), "porosity": .number(phantom.truth.electrode.porosity),
+          "active": .number(phantom.truth.electrode.fractions["active"]!), "binder": .number(phantom.truth.electrode.fractions["carbon-binder"]!)])
+
 default:
     print("unknown case \(command)")
     exit(2)

@@ -1,1 +1,0 @@
-// Phantoms: synthetic electrodes and forward models (in progress)
