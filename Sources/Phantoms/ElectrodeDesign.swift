@@ -131,6 +131,14 @@ public struct CrackPlane: Codable, Sendable, Equatable {
     public var widthMicrometres: Double
     /// For a branch: keep only where (p − centre)·branchSideNormal ≥ 0.
     public var branchSideNormal: [Double]?
+
+    public init(normal: [Double], offsetMicrometres: Double, widthMicrometres: Double, branchSideNormal: [Double]? = nil) {
+        let n = sqrt(normal.map { $0 * $0 }.reduce(0, +))
+        self.normal = normal.map { $0 / n }
+        self.offsetMicrometres = offsetMicrometres
+        self.widthMicrometres = widthMicrometres
+        self.branchSideNormal = branchSideNormal
+    }
 }
 
 /// One secondary particle of the design: an ellipsoid with a density factor, cracks and grains.
@@ -147,6 +155,14 @@ public struct ParticleDesign: Codable, Sendable, Equatable {
     public var cracks: [CrackPlane]
     /// Grain seed points in µm (absolute), for polycrystalline particles.
     public var grainSeedsMicrometres: [[Double]]
+
+    public init(id: Int32, centreMicrometres: [Double], semiAxesMicrometres: [Double],
+                rotation: [[Double]] = [[1, 0, 0], [0, 1, 0], [0, 0, 1]], densityFactor: Double = 1,
+                cracks: [CrackPlane] = [], grainSeedsMicrometres: [[Double]] = []) {
+        self.id = id; self.centreMicrometres = centreMicrometres; self.semiAxesMicrometres = semiAxesMicrometres
+        self.rotation = rotation; self.densityFactor = densityFactor; self.cracks = cracks
+        self.grainSeedsMicrometres = grainSeedsMicrometres
+    }
 
     public var equivalentDiameterMicrometres: Double { 2 * pow(semiAxesMicrometres.reduce(1, *), 1.0 / 3) }
     public var nominalVolumeCubicMicrometres: Double { 4.0 / 3 * .pi * semiAxesMicrometres.reduce(1, *) }
@@ -173,6 +189,12 @@ public struct ElectrodeDesign: Codable, Sendable, Equatable {
     public var particleScale = 1.0
     /// Rigid shift of everything, in µm (z, y, x): drift between scans.
     public var driftMicrometres = [0.0, 0.0, 0.0]
+
+    public init(parameters: ElectrodeParameters, particles: [ParticleDesign], poreChannelsMicrometres: [[Double]] = [],
+                fiducialsMicrometres: [[Double]] = [], binderFieldSeed: UInt64 = 1) {
+        self.parameters = parameters; self.particles = particles; self.poreChannelsMicrometres = poreChannelsMicrometres
+        self.fiducialsMicrometres = fiducialsMicrometres; self.binderFieldSeed = binderFieldSeed
+    }
 
     /// Places particles by random sequential addition with limited overlap until the nominal
     /// solid fraction of every depth bin reaches its target, rejecting pore channels.
@@ -204,46 +226,61 @@ public struct ElectrodeDesign: Codable, Sendable, Equatable {
         var grid = [SIMD3<Int32>: [Int]]()
         func key(_ p: [Double]) -> SIMD3<Int32> { SIMD3(Int32((p[0] / cell).rounded(.down)), Int32((p[1] / cell).rounded(.down)), Int32((p[2] / cell).rounded(.down))) }
         var particles = [ParticleDesign]()
-        var failures = 0
         let reach: Int32 = 1
-        // Random sequential addition jams near its packing limit; stop after 2 000 rejections in a
-        // row (the truth records the fractions actually reached).
-        // Centres and equivalent radii of placed particles, flat for the overlap test.
+        // Sizes are drawn first until their nominal volume reaches the target, then placed
+        // largest first (random sequential addition fills gaps with the small ones; placing in
+        // drawing order would bias the placed sizes small near jamming). Each particle gets up to
+        // 300 tries at a depth bin chosen by remaining capacity (the porosity gradient).
+        let totalTarget = (0..<bins).reduce(0.0) { $0 + target($1) * binVolume }
+        var diameters = [Double]()
+        var drawn = 0.0
+        while drawn < totalTarget {
+            let d = Swift.min(maxDiameter, Swift.max(parameters.minimumParticleDiameterMicrometres,
+                              rng.logNormal(median: parameters.medianParticleDiameterMicrometres, sigma: parameters.diameterLogSigma)))
+            diameters.append(d)
+            drawn += .pi / 6 * d * d * d
+        }
+        diameters.sort(by: >)
         var centres = [SIMD3<Double>]()
         var radii = [Double]()
-        while failures < 2_000 {
-            let open = (0..<bins).filter { filled[$0] < target($0) * binVolume }
-            guard !open.isEmpty else { break }
-            let diameter = Swift.min(maxDiameter, Swift.max(parameters.minimumParticleDiameterMicrometres,
-                                     rng.logNormal(median: parameters.medianParticleDiameterMicrometres, sigma: parameters.diameterLogSigma)))
+        for diameter in diameters {
             var semi = [diameter / 2, diameter / 2, diameter / 2]
             if rng.uniform() < parameters.ellipsoidFraction {
                 let aspect = 1 + rng.uniform() * (parameters.maximumAspectRatio - 1)
                 let r = diameter / 2
                 semi = [r * pow(aspect, 2.0 / 3), r / pow(aspect, 1.0 / 3), r / pow(aspect, 1.0 / 3)]
             }
-            let bin = open[Int(rng.uniform() * Double(open.count))]
-            let centre = [zLow + (Double(bin) + rng.uniform()) * binHeight, rng.uniform() * size[1], rng.uniform() * size[2]]
             let radius = semi.max()!
-            // Keep clear of pore channels.
-            if channels.contains(where: { hypot($0[0] - centre[1], $0[1] - centre[2]) < parameters.poreChannelRadiusMicrometres + radius }) {
-                failures += 1; continue
-            }
-            let k = key(centre)
-            let c = SIMD3(centre[0], centre[1], centre[2])
-            let rB = pow(semi.reduce(1, *), 1.0 / 3)
-            var overlaps = false
-            search: for dz in -reach...reach { for dy in -reach...reach { for dx in -reach...reach {
-                guard let members = grid[k &+ SIMD3(dz, dy, dx)] else { continue }
-                for other in members {
-                    // Equivalent-sphere radii may overlap by the allowed fraction (contacts).
-                    let d = c - centres[other]
-                    let limit = (radii[other] + rB) * (1 - parameters.allowedOverlap)
-                    if (d * d).sum() < limit * limit { overlaps = true; break search }
+            let rB = diameter / 2
+            var placed: [Double]?
+            for _ in 0..<300 {
+                let remaining = (0..<bins).map { Swift.max(0, target($0) * binVolume - filled[$0]) }
+                let total = remaining.reduce(0, +)
+                guard total > 0 else { break }
+                var pick = rng.uniform() * total, bin = 0
+                while bin < bins - 1 && pick >= remaining[bin] { pick -= remaining[bin]; bin += 1 }
+                let centre = [zLow + (Double(bin) + rng.uniform()) * binHeight, rng.uniform() * size[1], rng.uniform() * size[2]]
+                // Keep clear of pore channels.
+                if channels.contains(where: { hypot($0[0] - centre[1], $0[1] - centre[2]) < parameters.poreChannelRadiusMicrometres + radius }) {
+                    continue
                 }
-            } } }
-            if overlaps { failures += 1; continue }
-            failures = 0
+                let k = key(centre)
+                let c = SIMD3(centre[0], centre[1], centre[2])
+                var overlaps = false
+                search: for dz in -reach...reach { for dy in -reach...reach { for dx in -reach...reach {
+                    guard let members = grid[k &+ SIMD3(dz, dy, dx)] else { continue }
+                    for other in members {
+                        // Equivalent-sphere radii may overlap by the allowed fraction (contacts).
+                        let d = c - centres[other]
+                        let limit = (radii[other] + rB) * (1 - parameters.allowedOverlap)
+                        if (d * d).sum() < limit * limit { overlaps = true; break search }
+                    }
+                } } }
+                if !overlaps { placed = centre; break }
+            }
+            guard let centre = placed else { continue }
+            let c = SIMD3(centre[0], centre[1], centre[2])
+            let k = key(centre)
             let rotation = randomRotation(&rng)
             let density = Swift.max(0.5, 1 + parameters.densitySigma * rng.normal())
             var seeds = [[Double]]()
@@ -261,8 +298,7 @@ public struct ElectrodeDesign: Codable, Sendable, Equatable {
             particles.append(p)
             centres.append(c)
             radii.append(rB)
-            let volume = p.nominalVolumeCubicMicrometres
-            filled[Swift.min(bins - 1, Swift.max(0, Int((centre[0] - zLow) / binHeight)))] += volume
+            filled[Swift.min(bins - 1, Swift.max(0, Int((centre[0] - zLow) / binHeight)))] += p.nominalVolumeCubicMicrometres
         }
         var beads = [[Double]]()
         for _ in 0..<parameters.fiducialBeadCount {
