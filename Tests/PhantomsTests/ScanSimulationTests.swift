@@ -1,0 +1,81 @@
+import Foundation
+import LensCore
+import LensIO
+import Phantoms
+import Testing
+import Tomography
+
+@Suite struct ScanSimulationTests {
+    /// A uniform cylinder (μ along the rotation axis) for checks with known line integrals.
+    func cylinder(n: Int = 48, rows: Int = 4, mu: Float = 0.01, radius: Double = 18) -> Grid<Float> {
+        let c = Double(n - 1) / 2
+        return Grid(shape: Shape(rows, n, n), geometry: .isotropic(1, rank: 3)) { i in
+            let y = (i / n) % n, x = i % n
+            let d = (Double(x) - c) * (Double(x) - c) + (Double(y) - c) * (Double(y) - c)
+            return d <= radius * radius ? mu : 0
+        }
+    }
+
+    @Test func noiseFreeCountsInvertToTheLineIntegrals() throws {
+        var acquisition = AcquisitionParameters()
+        acquisition.projectionCount = 12
+        acquisition.incidentPhotons = nil
+        acquisition.flatCount = 2; acquisition.darkCount = 2
+        let volume = cylinder()
+        let scan = try ParallelScanSimulator.simulate(volume, acquisition)
+        let projector = try JosephProjector(geometry: scan.truth.geometry, volumeShape: volume.shape)
+        let p = try projector.project(volume)
+        var worst = 0.0
+        for a in 0..<12 { for r in 0..<4 { for c in 0..<48 {
+            let i = Double(scan.projections[a, r, c]), f = Double(scan.flats[0, r, c]), d = Double(scan.darks[0, r, c])
+            worst = max(worst, abs(-log((i - d) / (f - d)) - Double(p[a, r, c])))
+        } } }
+        // Counts are integers: rounding ±0.5 count on ≥ 6 000 counts → ≤ 1e-4 in −ln.
+        #expect(worst < 2e-4)
+        #expect(scan.truth.rotationAxisColumn == 23.5)
+    }
+
+    @Test func countsArePoissonAndDefectsZingersAndJitterAreRecorded() throws {
+        var acquisition = AcquisitionParameters()
+        acquisition.projectionCount = 40
+        acquisition.incidentPhotons = 2_000
+        acquisition.darkCounts = 20
+        acquisition.defectivePixelFraction = 0.05
+        acquisition.zingerProbability = 0.001
+        acquisition.jitterPixels = 0.3
+        acquisition.centreOffsetPixels = -4.25
+        let scan = try ParallelScanSimulator.simulate(cylinder(), acquisition)
+        // Open-beam corner pixel (outside the cylinder at every angle): variance ≈ mean.
+        var values = [Double]()
+        for a in 0..<40 { values.append(Double(scan.projections[a, 1, 0])) }
+        let flatValues = (0..<10).map { Double(scan.flats[$0, 1, 0]) }
+        let all = values + flatValues
+        let mean = all.reduce(0, +) / Double(all.count)
+        let variance = all.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(all.count - 1)
+        #expect(abs(variance / mean - 1) < 0.6)   // 50 samples: the variance ratio's σ is ~0.2
+        // Zingers: expected 40 × 4 × 48 × 0.001 = 7.7; binomial 99.9 % range.
+        #expect(scan.truth.zingerCount >= 0 && scan.truth.zingerCount <= 20)
+        #expect(!scan.truth.defectivePixels.isEmpty)
+        #expect(scan.truth.geometry.projectionShiftsPixels.count == 40)
+        #expect(scan.truth.rotationAxisColumn == 23.5 - 4.25)
+        // Same seed, same bytes.
+        let again = try ParallelScanSimulator.simulate(cylinder(), acquisition)
+        #expect(again.projections.elementsEqual(scan.projections) && again.flats.elementsEqual(scan.flats))
+    }
+
+    @Test func dataExchangeFileRoundTrips() throws {
+        var acquisition = AcquisitionParameters()
+        acquisition.projectionCount = 30
+        acquisition.angularRangeDegrees = 135
+        acquisition.startAngleDegrees = -67.5
+        let scan = try ParallelScanSimulator.simulate(cylinder(), acquisition)
+        let path = NSTemporaryDirectory() + "scan-\(UUID().uuidString).h5"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try ParallelScanSimulator.writeDataExchange(projections: scan.projections, flats: scan.flats, darks: scan.darks, truth: scan.truth, to: path)
+        let reader = try TomographyScanReader(path: path)
+        #expect(reader.projectionCount == 30 && reader.flatFrames.count == 10 && reader.darkFrames.count == 10)
+        #expect(abs(reader.anglesDegrees.first! + 67.5) < 1e-9 && abs(reader.anglesDegrees.last! - (67.5 - 4.5)) < 1e-9)
+        let projections = try reader.readProjections(0..<30).converted(to: UInt16.self)
+        #expect(projections.elementsEqual(scan.projections))
+    }
+}
