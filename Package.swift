@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Tomography", "Phantoms", "Pipeline"]),
         .target(
             name: "LensCLI",
-            dependencies: ["BatteryLens", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["BatteryLens", "Phantoms", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "batterylens", dependencies: ["LensCLI"]),
 

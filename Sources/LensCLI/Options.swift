@@ -50,11 +50,11 @@ func parseRange(_ text: String, extent: Int, option: String) throws -> Range<Int
     return lo..<hi
 }
 
-/// Parses "a:b" into a closed range of Doubles.
-func parseValueRange(_ text: String, option: String) throws -> ClosedRange<Double> {
+/// Parses "a:b" into a closed range of Doubles (LOW < HIGH, or LOW ≤ HIGH with `allowEqual`).
+func parseValueRange(_ text: String, option: String, allowEqual: Bool = false) throws -> ClosedRange<Double> {
     let parts = text.split(separator: ":").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-    guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo < hi else {
-        throw LensError.invalidArgument("\(option) '\(text)' is not a value range LOW:HIGH with LOW < HIGH")
+    guard parts.count == 2, let lo = parts[0], let hi = parts[1], allowEqual ? lo <= hi : lo < hi else {
+        throw LensError.invalidArgument("\(option) '\(text)' is not a value range LOW:HIGH with LOW \(allowEqual ? "≤" : "<") HIGH")
     }
     return lo...hi
 }

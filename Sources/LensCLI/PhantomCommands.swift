@@ -1,0 +1,150 @@
+import ArgumentParser
+import Foundation
+import LensCore
+import LensIO
+import Phantoms
+
+/// `batterylens phantom ...`: synthetic data with known truth.
+struct PhantomCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "phantom",
+        abstract: "Generate synthetic battery data with known truth (electrodes, scans).",
+        subcommands: [PhantomElectrodeCommand.self, PhantomProjectionsCommand.self])
+}
+
+struct PhantomElectrodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "electrode",
+        abstract: "A synthetic electrode: phase labels, particle ids, attenuation and truth.json.",
+        discussion: """
+        Writes OUT/phases.tif (uint8: 0 pore, 1 active, 2 carbon-binder, 3 crack, 4 separator, \
+        5 current collector, 6 fiducial), OUT/particles.tif (int32 particle ids), OUT/attenuation.tif \
+        (float32, 1/µm at --energy-kev), OUT/grains.tif with --grains, OUT/truth.json and OUT/design.json.
+        """)
+
+    @Option(help: "Output folder (created).") var out: String
+    @Option(help: "Volume size z,y,x in voxels (z is depth), or one number for a cube.") var size: String = "128"
+    @Option(name: .customLong("voxel-um"), help: "Voxel size in µm.") var voxelMicrometres: Double = 0.5
+    @Option(name: .customLong("diameter-um"), help: "Median particle diameter in µm.") var diameterMicrometres: Double = 8
+    @Option(help: "Log-normal σ of particle diameters.") var sigma: Double = 0.3
+    @Option(help: "Active fraction near the separator and near the collector, A:B.") var solid: String = "0.50:0.60"
+    @Option(help: "Primary grains per particle (0: single crystals).") var grains: Int = 0
+    @Option(help: "Probability that a median particle is cracked.") var cracks: Double = 0.3
+    @Option(name: .customLong("crack-width-um"), help: "Crack width range in µm, A:B.") var crackWidth: String = "0.1:1.5"
+    @Option(help: "Separator thickness in voxels.") var separator: Int = 0
+    @Option(help: "Current collector thickness in voxels.") var collector: Int = 0
+    @Option(help: "Vertical pore channels (ice-templated electrodes).") var channels: Int = 0
+    @Option(help: "Gold fiducial beads.") var beads: Int = 0
+    @Option(name: .customLong("energy-kev"), help: "X-ray energy for the attenuation values.") var energyKeV: Double = 20
+    @Option(help: "Depth regions for the truth.") var regions: Int = 3
+    @Option(help: "Random seed (same seed, same bytes).") var seed: UInt64 = 1
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        var p = ElectrodeParameters()
+        let dims = size.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard dims.count == 1 || dims.count == 3 else { throw LensError.invalidArgument("--size must be N or Z,Y,X") }
+        p.shape = dims.count == 1 ? [dims[0], dims[0], dims[0]] : dims
+        p.voxelSizeMicrometres = voxelMicrometres
+        p.medianParticleDiameterMicrometres = diameterMicrometres
+        p.diameterLogSigma = sigma
+        let s = try parseValueRange(solid, option: "--solid", allowEqual: true)
+        p.solidFractionAtSeparator = s.lowerBound
+        p.solidFractionAtCollector = s.upperBound
+        if s.lowerBound > s.upperBound { throw LensError.invalidArgument("--solid A:B") }
+        p.grainsPerParticle = grains
+        p.crackProbability = cracks
+        let w = try parseValueRange(crackWidth, option: "--crack-width-um", allowEqual: true)
+        p.crackWidthRangeMicrometres = [w.lowerBound, w.upperBound]
+        p.separatorThicknessVoxels = separator
+        p.currentCollectorThicknessVoxels = collector
+        p.poreChannelCount = channels
+        p.fiducialBeadCount = beads
+        p.energyKeV = energyKeV
+        p.depthRegions = regions
+        p.seed = seed
+        try p.validate()
+        try AtomicOutput.validate(out)   // OUT's parent folder must exist
+        let progress = ProgressReporter(label: "rasterizing electrode", total: p.shape[0])
+        let phantom = try ElectrodePhantom.generate(p, progress: progress)
+        progress.finish()
+        try AtomicOutput.write(to: out) { folder in
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+            try VolumeIO.write(phantom.phases, to: folder + "/phases.tif")
+            try VolumeIO.write(phantom.particleIDs, to: folder + "/particles.tif")
+            try VolumeIO.write(phantom.attenuation, to: folder + "/attenuation.tif")
+            if grains > 0 { try VolumeIO.write(phantom.grainIDs, to: folder + "/grains.tif") }
+            try JSONOutput.write(phantom.truth, to: folder + "/truth.json")
+            try JSONOutput.write(phantom.design, to: folder + "/design.json")
+        }
+        let t = phantom.truth
+        print(String(format: "wrote %@: %@ at %g µm, %d particles (%d cracked), electrode porosity %.4f, active %.4f, binder %.4f",
+                     out, Shape(p.shape).description, voxelMicrometres, t.particleCount, t.crackedParticleCount,
+                     t.electrode.porosity, t.electrode.fractions["active"] ?? 0, t.electrode.fractions["carbon-binder"] ?? 0))
+    }
+}
+
+struct PhantomProjectionsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "projections",
+        abstract: "Simulate a parallel-beam scan of an attenuation volume, written as Data Exchange HDF5.",
+        discussion: """
+        Exact line integrals (Joseph's method) → counts with flats and darks, Poisson noise, \
+        miscalibrated pixels (rings), zingers, rotation-axis offset and jitter. The scan's truth \
+        (geometry, axis column, defects) goes to --summary.
+        """)
+
+    @Argument(help: "Attenuation volume (1/µm), e.g. OUT/attenuation.tif of `phantom electrode`.") var volume: String
+    @Option(help: "Output .h5 (Data Exchange).") var out: String
+    @Option(help: "Number of projections.") var angles: Int = 180
+    @Option(name: .customLong("range-deg"), help: "Angular range in degrees (180, 360, or 135 for limited angle).") var range: Double = 180
+    @Option(name: .customLong("start-deg"), help: "First angle in degrees.") var start: Double = 0
+    @Option(help: "Detector columns (default: the volume width).") var columns: Int?
+    @Option(help: "Rotation-axis offset from the detector centre, pixels.") var offset: Double = 0
+    @Option(help: "Open-beam counts per pixel; 0 for noise-free data.") var photons: Double = 10_000
+    @Option(help: "Fraction of miscalibrated pixels (ring artefacts).") var rings: Double = 0
+    @Option(help: "Zinger probability per pixel and projection.") var zingers: Double = 0
+    @Option(help: "Random jitter σ per projection, pixels.") var jitter: Double = 0
+    @Option(help: "Flat and dark frames.") var flats: Int = 10
+    @Option(name: .customLong("voxel-um"), help: "Voxel size in µm if the volume does not say.") var voxelMicrometres: Double?
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Write the scan truth (geometry, axis column, defects) as JSON.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        guard angles > 0, range > 0 else { throw LensError.invalidArgument("--angles and --range-deg must be positive") }
+        try AtomicOutput.validate(out, inputs: [volume])
+        if let summary { try AtomicOutput.validate(summary, inputs: [volume]) }
+        var attenuation = try VolumeIO.read(volume).float32()
+        if let voxelMicrometres { attenuation.geometry = .isotropic(voxelMicrometres, rank: 3) }
+        guard attenuation.rank == 3 else { throw LensError.badInput(file: volume, problem: "needs a 3D volume, got \(attenuation.shape)") }
+        if !attenuation.geometry.isCalibrated {
+            throw LensError.invalidArgument("\(volume) has no voxel size; give --voxel-um")
+        }
+        var a = AcquisitionParameters()
+        a.projectionCount = angles
+        a.angularRangeDegrees = range
+        a.startAngleDegrees = start
+        a.detectorColumns = columns
+        a.centreOffsetPixels = offset
+        a.incidentPhotons = photons > 0 ? photons : nil
+        a.defectivePixelFraction = rings
+        a.zingerProbability = zingers
+        a.jitterPixels = jitter
+        a.flatCount = flats
+        a.darkCount = flats
+        a.seed = seed
+        let progress = ProgressReporter(label: "projecting", total: attenuation.shape[0])
+        let scan = try ParallelScanSimulator.simulate(attenuation, a, progress: progress)
+        progress.finish()
+        try ParallelScanSimulator.writeDataExchange(projections: scan.projections, flats: scan.flats, darks: scan.darks, truth: scan.truth, to: out)
+        if let summary {
+            let object: JSONValue = ["scan": try JSONValue(encoding: scan.truth),
+                                     "provenance": try provenanceJSON(inputs: [volume], parameters: ["acquisition": try JSONValue(encoding: a)])]
+            try JSONOutput.write(object, to: summary, inputs: [volume])
+        }
+        print("wrote \(out): \(scan.projections.shape) counts, axis at column \(scan.truth.rotationAxisColumn), \(scan.truth.defectivePixels.count) defective pixels, \(scan.truth.zingerCount) zingers")
+    }
+}
