@@ -1,0 +1,105 @@
+import Compton
+import Foundation
+import LensCore
+import Phantoms
+import Testing
+
+@Suite struct ComptonPhantomTests {
+    func smallDetector() -> ComptonParameters {
+        var p = ComptonParameters()
+        p.rows = 8; p.columns = 8
+        return p
+    }
+
+    /// Noise-free: the detected Compton spectrum of every pixel has exactly the S the
+    /// calibration gives for its stoichiometry.
+    @Test func noiseFreeSEqualsTheRequestedValue() throws {
+        let p = smallDetector()
+        let spectra = ComptonSimulator.componentSpectra(p)
+        let lithium = (0..<64).map { 0.05 + 0.7 * Double($0) / 63 }
+        let truth = try ComptonSimulator.simulate(lithium: lithium, parameters: { var q = p; q.totalEvents = 10; return q }()) { _ in }
+        for i in [0, 20, 63] {
+            let w = truth.valenceWeight[i]
+            let counts = zip(spectra.valence, spectra.core).map { w * $0 + (1 - w) * $1 }
+            let s = try SParameter.compute(binEdgesKeV: spectra.edges, counts: counts, incidentKeV: 115, angleDegrees: 90).s
+            #expect(abs(s - p.calibration.s(lithium: lithium[i])) < 1e-9)
+        }
+    }
+
+    /// With counting noise (no background, no fluorescence in the windows), S from the events of
+    /// a uniform map agrees with the truth within 3σ of its Poisson uncertainty; charge sharing
+    /// is recorded.
+    @Test func noisyEventsGiveSWithinCountingError() throws {
+        var p = smallDetector()
+        p.totalEvents = 200_000
+        p.fluorescenceFraction = 0
+        p.backgroundFraction = 0
+        p.chargeSharingProbability = 0
+        let lithium = [Double](repeating: 0.4, count: 64)
+        let edges = ComptonSimulator.componentSpectra(p).edges
+        var histogram = [Double](repeating: 0, count: edges.count - 1)
+        let truth = try ComptonSimulator.simulate(lithium: lithium, parameters: p) { events in
+            for e in events {
+                let k = Int(((Double(e.energyKeV) - edges[0]) / 0.05).rounded(.down))
+                if k >= 0 && k < histogram.count { histogram[k] += 1 }
+            }
+        }
+        let r = try SParameter.compute(binEdgesKeV: edges, counts: histogram, incidentKeV: 115, angleDegrees: 90)
+        #expect(abs(r.s - truth.sParameter[0]) < 3 * r.uncertainty, "S \(r.s) ± \(r.uncertainty), truth \(truth.sParameter[0])")
+        #expect(abs(Double(truth.recordedEvents) / 200_000 - 1) < 0.02)
+
+        p.chargeSharingProbability = 0.2
+        p.totalEvents = 20_000
+        let shared = try ComptonSimulator.simulate(lithium: lithium, parameters: p) { _ in }
+        #expect(abs(Double(shared.sharedEvents) / Double(shared.sharedEvents + shared.singleEvents) - 0.2 * 0.875) < 0.02)
+    }
+
+    @Test func eventFileIsTwelveBytesPerRecordInFrameOrder() throws {
+        var p = smallDetector()
+        p.totalEvents = 5_000
+        let path = NSTemporaryDirectory() + "events-\(UUID().uuidString).bin"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let truth = try ComptonSimulator.writeEvents(lithium: [Double](repeating: 0.5, count: 64), parameters: p, to: path)
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(data.count == truth.recordedEvents * 12)
+        let frames = stride(from: 0, to: data.count, by: 12).map { o in data[o..<(o + 4)].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) } }
+        #expect(frames == frames.sorted())
+    }
+}
+
+@Suite struct XANESPhantomTests {
+    @Test func energySchemeHas63Energies() {
+        let e = XANESEnergyScheme.nickelK63
+        #expect(e.count == 63 && e.first == 8178 && e.last == 8570)
+        #expect(zip(e, e.dropFirst()).allSatisfy { $0 < $1 })
+    }
+
+    /// Noise-free: −ln(I/I0) divided by thickness is the state-of-charge mixture of the two
+    /// references, and the true edge energy moves monotonically with state of charge.
+    @Test func noiseFreeStackIsTheLinearCombination() throws {
+        let soc = Grid<Float>(shape: Shape(4, 5), elements: (0..<20).map { Float($0) / 19 })
+        let thickness = Grid<Float>(shape: Shape(4, 5), repeating: 0.8)
+        var p = XANESParameters()
+        p.incidentPhotons = nil
+        let result = try XANESSimulator.simulate(stateOfCharge: soc, thickness: thickness, parameters: p)
+        #expect(result.intensity.shape == Shape(63, 4, 5))
+        for (k, e) in p.energiesElectronVolts.enumerated() where k % 7 == 0 {
+            for i in [0, 9, 19] {
+                let od = -log(Double(result.intensity[linear: k * 20 + i]) / Double(result.flat[linear: k * 20 + i]))
+                let s = Double(soc[linear: i])
+                let expected = 0.8 * (p.preEdgeDensity + p.maximumEdgeJump * ((1 - s) * ModelEdgeSpectrum.discharged.value(at: e) + s * ModelEdgeSpectrum.charged.value(at: e)))
+                #expect(abs(od - expected) < 1e-5)
+            }
+        }
+        let edges = result.edgeEnergy.elements
+        #expect(zip(edges, edges.dropFirst()).allSatisfy { $0 < $1 })
+        #expect(edges.first! > 8340 && edges.last! < 8346)
+    }
+
+    @Test func shiftsAndMagnificationAreApplied() throws {
+        var image = [Float](repeating: 0, count: 21 * 21)
+        image[10 * 21 + 10] = 1
+        let moved = XANESSimulator.transformFrame(Grid(shape: Shape(21, 21), elements: image), shift: [2, -3], magnification: 1)
+        #expect(moved[12, 7] == 1)
+    }
+}
