@@ -9,7 +9,8 @@ struct PhantomCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "phantom",
         abstract: "Generate synthetic battery data with known truth (electrodes, scans).",
-        subcommands: [PhantomElectrodeCommand.self, PhantomProjectionsCommand.self])
+        subcommands: [PhantomElectrodeCommand.self, PhantomProjectionsCommand.self, PhantomXANESCommand.self,
+                       PhantomComptonCommand.self, PhantomXRDCommand.self])
 }
 
 struct PhantomElectrodeCommand: ParsableCommand {
@@ -146,5 +147,148 @@ struct PhantomProjectionsCommand: ParsableCommand {
             try JSONOutput.write(object, to: summary, inputs: [volume])
         }
         print("wrote \(out): \(scan.projections.shape) counts, axis at column \(scan.truth.rotationAxisColumn), \(scan.truth.defectivePixels.count) defective pixels, \(scan.truth.zingerCount) zingers")
+    }
+}
+
+struct PhantomXANESCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "xanes",
+        abstract: "A TXM-XANES stack (Ni K-edge) of particles with known state-of-charge maps.",
+        discussion: """
+        Writes OUT/stack.h5 (/intensity and /flat as (energy, y, x) or (energy, z, y, x), \
+        /energies in eV), OUT/energies.txt, OUT/references.csv (energy, discharged, charged — for \
+        LCF), and the truth: OUT/state_of_charge.tif, OUT/edge_energy.tif (eV), OUT/labels.tif \
+        (particle ids), OUT/truth.json.
+        """)
+
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Frame size in pixels.") var size: Int = 128
+    @Option(help: "2 for a 2D map stack, 3 for a stack of volumes.") var dims: Int = 2
+    @Option(help: "Open-beam counts per pixel; 0 for noise-free.") var photons: Double = 20_000
+    @Option(name: .customLong("shift-sigma"), help: "Random per-energy image shifts, σ in pixels.") var shiftSigma: Double = 0
+    @Option(help: "Relative magnification change across the energy range.") var magnification: Double = 0
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        guard dims == 2 || dims == 3 else { throw LensError.invalidArgument("--dims must be 2 or 3") }
+        guard (16...2048).contains(size) else { throw LensError.invalidArgument("--size must be 16…2048") }
+        try AtomicOutput.validate(out)
+        let scene = try SpectralScenes.stateOfCharge(size: size, rank: dims, seed: seed)
+        var p = XANESParameters()
+        p.incidentPhotons = photons > 0 ? photons : nil
+        p.shiftSigmaPixels = shiftSigma
+        p.magnificationChange = magnification
+        p.seed = seed
+        let result = try XANESSimulator.simulate(stateOfCharge: scene.stateOfCharge, thickness: scene.thickness, parameters: p)
+        try AtomicOutput.write(to: out) { folder in
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+            let file = try HDF5File(creating: folder + "/stack.h5")
+            for (name, grid) in [("/intensity", result.intensity), ("/flat", result.flat)] {
+                let ds = try file.createDataset(name, shape: grid.shape, dataType: .float32)
+                try ds.write(AnyGrid(grid), at: 0)
+            }
+            try file.writeDoubles(p.energiesElectronVolts, to: "/energies")
+            try file.setAttribute("units", string: "eV", on: "/energies")
+            try file.flush()
+            try AtomicOutput.write(Data(p.energiesElectronVolts.map { String($0) }.joined(separator: "\n").appending("\n").utf8), to: folder + "/energies.txt")
+            var table = Table(columns: [TableColumn("energy", unit: "eV"), TableColumn("discharged"), TableColumn("charged")])
+            for row in XANESSimulator.referenceTable(energies: Array(stride(from: 8150.0, through: 8600, by: 0.5))) {
+                table.append(row.map { .number($0) })
+            }
+            try table.write(to: folder + "/references.csv")
+            try VolumeIO.write(scene.stateOfCharge, to: folder + "/state_of_charge.tif")
+            try VolumeIO.write(result.edgeEnergy, to: folder + "/edge_energy.tif")
+            try VolumeIO.write(scene.labels, to: folder + "/labels.tif")
+            try JSONOutput.write(result.truth, to: folder + "/truth.json")
+        }
+        print("wrote \(out): \(result.intensity.shape) stack over \(p.energiesElectronVolts.count) energies")
+    }
+}
+
+struct PhantomComptonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compton",
+        abstract: "Photon events of Compton scattering imaging for known Li stoichiometry maps, one file per depth region.",
+        discussion: """
+        Each region's map is its --lithium value (1 − x) with a ±0.03 gradient across the columns \
+        inside a 35-pixel-radius disc (the cell). Writes OUT/region_N.bin (12-byte events: frame \
+        uint32, row uint16, column uint16, energy float32 keV, little-endian) and OUT/truth.json.
+        """)
+
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Li stoichiometry (1 − x) per depth region, comma-separated.") var lithium: String = "0.10,0.03,0.00"
+    @Option(help: "Events per region.") var events: Int = 1_000_000
+    @Option(name: .customLong("incident-kev"), help: "Incident energy.") var incidentKeV: Double = 115
+    @Option(name: .customLong("angle-deg"), help: "Scattering angle.") var angleDegrees: Double = 90
+    @Option(name: .customLong("sharing"), help: "Charge-sharing probability per event.") var sharing: Double = 0.1
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        let values = lithium.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw LensError.invalidArgument("--lithium must be numbers separated by commas") }
+        guard events > 0 else { throw LensError.invalidArgument("--events must be positive") }
+        try AtomicOutput.validate(out)
+        var p = ComptonParameters()
+        p.totalEvents = events
+        p.incidentKeV = incidentKeV
+        p.angleDegrees = angleDegrees
+        p.chargeSharingProbability = sharing
+        var truths = [ComptonTruth]()
+        try AtomicOutput.write(to: out) { folder in
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+            for (k, value) in values.enumerated() {
+                var map = [Double](repeating: .nan, count: p.rows * p.columns)
+                for r in 0..<p.rows { for c in 0..<p.columns {
+                    let dy = Double(r) - Double(p.rows - 1) / 2, dx = Double(c) - Double(p.columns - 1) / 2
+                    if dx * dx + dy * dy <= 35 * 35 { map[r * p.columns + c] = value! + 0.03 * dx / 35 }
+                } }
+                p.seed = seed &+ UInt64(k)
+                truths.append(try ComptonSimulator.writeEvents(lithium: map, parameters: p, to: folder + "/region_\(k + 1).bin"))
+            }
+            try JSONOutput.write(truths, to: folder + "/truth.json")
+        }
+        print("wrote \(out): \(values.count) regions, \(truths.map(\.recordedEvents).reduce(0, +)) events")
+    }
+}
+
+struct PhantomXRDCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "xrd",
+        abstract: "Operando diffraction patterns of a two-phase reaction with known phase fractions and lattices.")
+
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Number of patterns.") var patterns: Int = 60
+    @Flag(help: "Noise-free patterns.") var noiseFree = false
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        try AtomicOutput.validate(out)
+        var p = DiffractionParameters()
+        p.patternCount = patterns
+        p.noisy = !noiseFree
+        p.seed = seed
+        let result = try DiffractionSimulator.simulate(p)
+        try AtomicOutput.write(to: out) { folder in
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+            let file = try HDF5File(creating: folder + "/patterns.h5")
+            let ds = try file.createDataset("/patterns", shape: result.patterns.shape, dataType: .float32)
+            try ds.write(AnyGrid(result.patterns), at: 0)
+            try file.writeDoubles(result.twoThetaDegrees, to: "/two_theta")
+            try file.setAttribute("units", string: "degrees", on: "/two_theta")
+            try file.flush()
+            var table = Table(columns: [TableColumn("two_theta", unit: "deg")] + (0..<patterns).map { TableColumn("pattern_\($0)", unit: "counts") })
+            for (i, t) in result.twoThetaDegrees.enumerated() {
+                table.append([.number(t)] + (0..<patterns).map { .number(Double(result.patterns[$0, i])) })
+            }
+            try table.write(to: folder + "/patterns.csv")
+            try JSONOutput.write(result.truth, to: folder + "/truth.json")
+        }
+        print("wrote \(out): \(patterns) patterns × \(result.twoThetaDegrees.count) points")
     }
 }
