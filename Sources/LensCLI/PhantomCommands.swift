@@ -10,7 +10,7 @@ struct PhantomCommand: ParsableCommand {
         commandName: "phantom",
         abstract: "Generate synthetic battery data with known truth (electrodes, scans).",
         subcommands: [PhantomElectrodeCommand.self, PhantomProjectionsCommand.self, PhantomXANESCommand.self,
-                       PhantomComptonCommand.self, PhantomXRDCommand.self])
+                       PhantomComptonCommand.self, PhantomXRDCommand.self, PhantomSeriesCommand.self])
 }
 
 struct PhantomElectrodeCommand: ParsableCommand {
@@ -290,5 +290,51 @@ struct PhantomXRDCommand: ParsableCommand {
             try JSONOutput.write(result.truth, to: folder + "/truth.json")
         }
         print("wrote \(out): \(patterns) patterns × \(result.twoThetaDegrees.count) points")
+    }
+}
+
+struct PhantomSeriesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "series",
+        abstract: "The same electrode through cycling (Tomo 00–04: pristine, 1st charge, 1st discharge, 5 and 30 cycles).",
+        discussion: "Writes OUT/state_0 … OUT/state_4, each with phases.tif, particles.tif, attenuation.tif and truth.json; particle ids are stable across states.")
+
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Volume size z,y,x or N.") var size: String = "96"
+    @Option(name: .customLong("voxel-um"), help: "Voxel size in µm.") var voxelMicrometres: Double = 0.5
+    @Option(name: .customLong("diameter-um"), help: "Median particle diameter in µm.") var diameterMicrometres: Double = 6
+    @Option(help: "Probability that a median particle cracks during the series.") var cracks: Double = 0.6
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        let dims = size.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard dims.count == 1 || dims.count == 3 else { throw LensError.invalidArgument("--size must be N or Z,Y,X") }
+        var p = ElectrodeParameters()
+        p.shape = dims.count == 1 ? [dims[0], dims[0], dims[0]] : dims
+        p.voxelSizeMicrometres = voxelMicrometres
+        p.medianParticleDiameterMicrometres = diameterMicrometres
+        p.crackProbability = cracks
+        p.seed = seed
+        try AtomicOutput.validate(out)
+        let designs = CyclingSeries.designs(pristine: try ElectrodeDesign.generate(p), states: CyclingState.tomo00to04, seed: seed)
+        let progress = ProgressReporter(label: "rasterizing states", total: designs.count)
+        try AtomicOutput.write(to: out) { folder in
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+            for (k, design) in designs.enumerated() {
+                let phantom = try ElectrodePhantom.rasterize(design)
+                let dir = folder + "/state_\(k)"
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+                try VolumeIO.write(phantom.phases, to: dir + "/phases.tif")
+                try VolumeIO.write(phantom.particleIDs, to: dir + "/particles.tif")
+                try VolumeIO.write(phantom.attenuation, to: dir + "/attenuation.tif")
+                try JSONOutput.write(["state": .string(CyclingState.tomo00to04[k].name), "truth": try JSONValue(encoding: phantom.truth)] as JSONValue,
+                                     to: dir + "/truth.json")
+                progress.advance()
+            }
+        }
+        progress.finish()
+        print("wrote \(out): \(designs.count) states of \(Shape(p.shape))")
     }
 }

@@ -22,30 +22,11 @@ public final class GridStorage<Element: GridElement>: @unchecked Sendable {
     /// (NumPy does the same for its large arrays). Smaller blocks are 64-byte aligned heap memory.
     public init(zeroedCount count: Int) {
         self.count = count
-        let bytes = Swift.max(1, count * MemoryLayout<Element>.stride)
-        let raw: UnsafeMutableRawPointer
-        if bytes >= GridStorage.mappedThresholdBytes {
-            guard let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
-                fatalError("out of memory allocating \(bytes) bytes")
-            }
-            #if os(Linux)
-            madvise(p, bytes, Int32(MADV_HUGEPAGE))
-            #endif
-            raw = p
-            anonymousBytes = bytes
-        } else {
-            var p: UnsafeMutableRawPointer?
-            guard posix_memalign(&p, 64, bytes) == 0, let p else { fatalError("out of memory allocating \(bytes) bytes") }
-            memset(p, 0, bytes)
-            raw = p
-            anonymousBytes = 0
-        }
+        let (raw, mapped) = LargeMemory.allocateZeroed(bytes: Swift.max(1, count * MemoryLayout<Element>.stride))
+        anonymousBytes = mapped
         self.baseAddress = raw.bindMemory(to: Element.self, capacity: Swift.max(1, count))
         self.mapping = nil
     }
-
-    /// Allocations at least this large come from anonymous memory maps.
-    static var mappedThresholdBytes: Int { 4 << 20 }
 
     /// Size of an anonymous map to unmap on deinit (0: heap memory).
     private let anonymousBytes: Int
@@ -64,7 +45,7 @@ public final class GridStorage<Element: GridElement>: @unchecked Sendable {
 
     deinit {
         if mapping != nil { return }
-        if anonymousBytes > 0 { munmap(baseAddress, anonymousBytes) } else { free(baseAddress) }
+        LargeMemory.deallocate(baseAddress, mappedBytes: anonymousBytes)
     }
 }
 
@@ -122,4 +103,46 @@ public final class MappedRegion: @unchecked Sendable {
     }
 
     deinit { munmap(address, length) }
+}
+
+/// Zeroed memory for large working buffers (grids, projector chunks): blocks of 4 MiB and more
+/// are anonymous maps advised to use transparent huge pages — faulting 1 GiB in 4 KiB pages
+/// costs ~0.6 s here, and strided access over many 4 KiB pages misses the TLB on every step;
+/// smaller blocks are 64-byte aligned heap memory.
+public enum LargeMemory {
+    public static let mappedThresholdBytes = 4 << 20
+
+    /// Returns the memory and the mapped size to pass back to ``deallocate(_:mappedBytes:)``
+    /// (0 for heap memory).
+    public static func allocateZeroed(bytes: Int) -> (UnsafeMutableRawPointer, Int) {
+        if bytes >= mappedThresholdBytes {
+            guard let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+                fatalError("out of memory allocating \(bytes) bytes")
+            }
+            #if os(Linux)
+            madvise(p, bytes, Int32(MADV_HUGEPAGE))
+            #endif
+            return (p, bytes)
+        }
+        var p: UnsafeMutableRawPointer?
+        guard posix_memalign(&p, 64, bytes) == 0, let p else { fatalError("out of memory allocating \(bytes) bytes") }
+        memset(p, 0, bytes)
+        return (p, 0)
+    }
+
+    public static func deallocate(_ pointer: UnsafeMutableRawPointer, mappedBytes: Int) {
+        if mappedBytes > 0 { munmap(pointer, mappedBytes) } else { free(pointer) }
+    }
+
+    /// A zeroed typed buffer; release with ``deallocate(_:)``.
+    public static func buffer<T>(of type: T.Type, count: Int) -> UnsafeMutableBufferPointer<T> {
+        let bytes = Swift.max(1, count * MemoryLayout<T>.stride)
+        let (p, _) = allocateZeroed(bytes: bytes)
+        return UnsafeMutableBufferPointer(start: p.bindMemory(to: T.self, capacity: count), count: count)
+    }
+
+    public static func deallocate<T>(_ buffer: UnsafeMutableBufferPointer<T>) {
+        let bytes = Swift.max(1, buffer.count * MemoryLayout<T>.stride)
+        deallocate(UnsafeMutableRawPointer(buffer.baseAddress!), mappedBytes: bytes >= mappedThresholdBytes ? bytes : 0)
+    }
 }

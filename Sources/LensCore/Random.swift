@@ -3,6 +3,8 @@
 /// bytes" promise rests on. Not for cryptography.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
+    /// The second normal of the last Box–Muller pair.
+    private var spareNormal: Double?
 
     public init(seed: UInt64) { state = seed }
 
@@ -17,10 +19,13 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     /// Uniform in [0, 1) with 53 random bits.
     public mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 
-    /// Standard normal by the Box–Muller transform.
+    /// Standard normal by the Box–Muller transform (both values of each pair are used).
     public mutating func normal() -> Double {
+        if let spare = spareNormal { spareNormal = nil; return spare }
         let u1 = Swift.max(uniform(), 1e-300), u2 = uniform()
-        return (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
+        let r = (-2 * _log(u1)).squareRoot(), angle = 2 * Double.pi * u2
+        spareNormal = r * _sin(angle)
+        return r * _cos(angle)
     }
 
     /// Log-normal with the given median and shape σ (of the underlying normal).
@@ -39,10 +44,12 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
 import Glibc
 @inline(__always) private func _log(_ x: Double) -> Double { Glibc.log(x) }
 @inline(__always) private func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+@inline(__always) private func _sin(_ x: Double) -> Double { Glibc.sin(x) }
 @inline(__always) private func _exp(_ x: Double) -> Double { Glibc.exp(x) }
 #else
 import Darwin
 @inline(__always) private func _log(_ x: Double) -> Double { Darwin.log(x) }
 @inline(__always) private func _cos(_ x: Double) -> Double { Darwin.cos(x) }
+@inline(__always) private func _sin(_ x: Double) -> Double { Darwin.sin(x) }
 @inline(__always) private func _exp(_ x: Double) -> Double { Darwin.exp(x) }
 #endif

@@ -97,56 +97,80 @@ public struct ElectrodeTruth: Codable, Sendable, Equatable {
         let (nz, ny, nx) = (shape[0], shape[1], shape[2])
         let h = p.voxelSizeMicrometres
         let phaseCount = ElectrodePhase.allCases.count
-        // Phase counts per slice.
-        var perSlice = [[Int]](repeating: [Int](repeating: 0, count: phaseCount), count: nz)
-        phases.withUnsafeBufferPointer { ph in
-            for z in 0..<nz {
-                var counts = [Int](repeating: 0, count: phaseCount)
-                for i in (z * ny * nx)..<((z + 1) * ny * nx) { counts[Int(ph[i])] += 1 }
-                perSlice[z] = counts
+        let slice = ny * nx
+        // Per-slice phase counts and per-particle sums in one parallel pass over z chunks, each
+        // with its own accumulators, merged afterwards.
+        let n = design.particles.count
+        struct Accumulator {
+            var active, crack, faces: [Int]
+            var sums: [SIMD3<Double>]
+            var attenuationSum: [Double]
+            var border: [Bool]
+            var lo, hi: [SIMD3<Int>]
+            var slices: [(Int, [Int])] = []
+            init(_ n: Int) {
+                active = [Int](repeating: 0, count: n + 1); crack = active; faces = active
+                sums = [SIMD3<Double>](repeating: .zero, count: n + 1)
+                attenuationSum = [Double](repeating: 0, count: n + 1)
+                border = [Bool](repeating: false, count: n + 1)
+                lo = [SIMD3<Int>](repeating: SIMD3(Int.max, Int.max, Int.max), count: n + 1)
+                hi = [SIMD3<Int>](repeating: SIMD3(-1, -1, -1), count: n + 1)
             }
         }
+        let chunks = Swift.max(1, Swift.min(nz, Parallel.threadCount * 4))
+        let partials = Parallel.mapChunks(count: nz, chunks: chunks) { zs -> Accumulator in
+            var acc = Accumulator(n)
+            particleIDs.withUnsafeBufferPointer { ids in
+                phases.withUnsafeBufferPointer { ph in
+                    attenuation.withUnsafeBufferPointer { att in
+                        for z in zs {
+                            var counts = [Int](repeating: 0, count: phaseCount)
+                            for y in 0..<ny { for x in 0..<nx {
+                                let i = (z * ny + y) * nx + x
+                                counts[Int(ph[i])] += 1
+                                let id = Int(ids[i])
+                                guard id > 0 else { continue }
+                                if ph[i] == ElectrodePhase.crack.rawValue { acc.crack[id] += 1 } else {
+                                    acc.active[id] += 1
+                                    acc.attenuationSum[id] += Double(att[i])
+                                }
+                                acc.sums[id] += SIMD3(Double(z), Double(y), Double(x))
+                                let v = SIMD3(z, y, x)
+                                acc.lo[id] = pointwiseMin(acc.lo[id], v); acc.hi[id] = pointwiseMax(acc.hi[id], v)
+                                if z == 0 || y == 0 || x == 0 || z == nz - 1 || y == ny - 1 || x == nx - 1 { acc.border[id] = true }
+                                // Faces to a different label or the outside.
+                                acc.faces[id] += (z == 0 || Int(ids[i - slice]) != id ? 1 : 0) + (z == nz - 1 || Int(ids[i + slice]) != id ? 1 : 0)
+                                    + (y == 0 || Int(ids[i - nx]) != id ? 1 : 0) + (y == ny - 1 || Int(ids[i + nx]) != id ? 1 : 0)
+                                    + (x == 0 || Int(ids[i - 1]) != id ? 1 : 0) + (x == nx - 1 || Int(ids[i + 1]) != id ? 1 : 0)
+                            } }
+                            acc.slices.append((z, counts))
+                        }
+                    }
+                }
+            }
+            return acc
+        }
+        var perSlice = [[Int]](repeating: [Int](repeating: 0, count: phaseCount), count: nz)
+        var total = Accumulator(n)
+        for part in partials {
+            for (z, counts) in part.slices { perSlice[z] = counts }
+            for id in 0...n {
+                total.active[id] += part.active[id]; total.crack[id] += part.crack[id]; total.faces[id] += part.faces[id]
+                total.sums[id] += part.sums[id]; total.attenuationSum[id] += part.attenuationSum[id]
+                total.border[id] = total.border[id] || part.border[id]
+                total.lo[id] = pointwiseMin(total.lo[id], part.lo[id]); total.hi[id] = pointwiseMax(total.hi[id], part.hi[id])
+            }
+        }
+        let (active, crack, faces, sums, attenuationSum, border, lo, hi) =
+            (total.active, total.crack, total.faces, total.sums, total.attenuationSum, total.border, total.lo, total.hi)
         func sum(_ range: Range<Int>) -> [Int] {
             range.reduce(into: [Int](repeating: 0, count: phaseCount)) { acc, z in for k in 0..<phaseCount { acc[k] += perSlice[z][k] } }
         }
-        let slice = ny * nx
         let electrodeRange = p.electrodeRange
         let regions = regionBounds(electrodeRange, count: p.depthRegions).enumerated().map { k, r in
             DepthRegionTruth(index: k, zStart: r.lowerBound, zEnd: r.upperBound, phases: fractions(of: sum(r), total: r.count * slice))
         }
 
-        // Per-particle accumulation in one pass.
-        let n = design.particles.count
-        var active = [Int](repeating: 0, count: n + 1), crack = [Int](repeating: 0, count: n + 1)
-        var sums = [SIMD3<Double>](repeating: .zero, count: n + 1)
-        var attenuationSum = [Double](repeating: 0, count: n + 1)
-        var faces = [Int](repeating: 0, count: n + 1)
-        var border = [Bool](repeating: false, count: n + 1)
-        var lo = [SIMD3<Int>](repeating: SIMD3(Int.max, Int.max, Int.max), count: n + 1)
-        var hi = [SIMD3<Int>](repeating: SIMD3(-1, -1, -1), count: n + 1)
-        particleIDs.withUnsafeBufferPointer { ids in
-            phases.withUnsafeBufferPointer { ph in
-                attenuation.withUnsafeBufferPointer { att in
-                    for z in 0..<nz { for y in 0..<ny { for x in 0..<nx {
-                        let i = (z * ny + y) * nx + x
-                        let id = Int(ids[i])
-                        guard id > 0 else { continue }
-                        if ph[i] == ElectrodePhase.crack.rawValue { crack[id] += 1 } else {
-                            active[id] += 1
-                            attenuationSum[id] += Double(att[i])
-                        }
-                        sums[id] += SIMD3(Double(z), Double(y), Double(x))
-                        let v = SIMD3(z, y, x)
-                        lo[id] = pointwiseMin(lo[id], v); hi[id] = pointwiseMax(hi[id], v)
-                        if z == 0 || y == 0 || x == 0 || z == nz - 1 || y == ny - 1 || x == nx - 1 { border[id] = true }
-                        // Faces to a different label or the outside.
-                        faces[id] += (z == 0 || Int(ids[i - slice]) != id ? 1 : 0) + (z == nz - 1 || Int(ids[i + slice]) != id ? 1 : 0)
-                            + (y == 0 || Int(ids[i - nx]) != id ? 1 : 0) + (y == ny - 1 || Int(ids[i + nx]) != id ? 1 : 0)
-                            + (x == 0 || Int(ids[i - 1]) != id ? 1 : 0) + (x == nx - 1 || Int(ids[i + 1]) != id ? 1 : 0)
-                    } } }
-                }
-            }
-        }
         // Fragments: connected active voxels of each particle within its bounding box.
         let (activeCounts, lows, highs) = (active, lo, hi)
         let fragments = Parallel.mapChunks(count: n, chunks: Swift.max(1, Parallel.threadCount * 4)) { range -> [Int] in

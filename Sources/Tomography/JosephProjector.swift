@@ -48,7 +48,7 @@ public struct JosephProjector: Sendable {
                     try Parallel.forEachChunk(count: chunkCount, minimumChunk: 1, cancellation: cancellation) { chunks in
                         for c in chunks {
                             let columns = gatherChunk(vol, chunk: c)
-                            defer { columns.deallocate() }
+                            defer { LargeMemory.deallocate(columns) }
                             projectChunk(columns, chunk: c, angles: 0..<angles, into: out)
                             progress?.advance(by: Swift.min(8, nz - c * 8))
                         }
@@ -56,7 +56,7 @@ public struct JosephProjector: Sendable {
                 } else {
                     for c in 0..<chunkCount {
                         let columns = gatherChunk(vol, chunk: c)
-                        defer { columns.deallocate() }
+                        defer { LargeMemory.deallocate(columns) }
                         nonisolated(unsafe) let cols = columns
                         try Parallel.forEachChunk(count: angles, minimumChunk: 1, cancellation: cancellation) { range in
                             projectChunk(cols, chunk: c, angles: range, into: out)
@@ -73,8 +73,7 @@ public struct JosephProjector: Sendable {
     func gatherChunk(_ vol: UnsafeBufferPointer<Float>, chunk c: Int) -> UnsafeMutableBufferPointer<SIMD8<Float>> {
         let nz = volumeShape[0], ny = volumeShape[1], nx = volumeShape[2]
         let plane = ny * nx
-        let columns = UnsafeMutableBufferPointer<SIMD8<Float>>.allocate(capacity: plane)
-        columns.initialize(repeating: SIMD8<Float>())
+        let columns = LargeMemory.buffer(of: SIMD8<Float>.self, count: plane)
         for k in 0..<8 {
             let z = c * 8 + k
             guard z < nz else { break }
@@ -203,9 +202,8 @@ public struct JosephProjector: Sendable {
                 if chunkCount >= threads {
                     try Parallel.forEachChunk(count: chunkCount, minimumChunk: 1, cancellation: cancellation) { chunks in
                         for c in chunks {
-                            let columns = UnsafeMutableBufferPointer<SIMD8<Float>>.allocate(capacity: plane)
-                            columns.initialize(repeating: SIMD8<Float>())
-                            defer { columns.deallocate() }
+                            let columns = LargeMemory.buffer(of: SIMD8<Float>.self, count: plane)
+                            defer { LargeMemory.deallocate(columns) }
                             backProjectChunk(proj, chunk: c, angles: 0..<angles, into: columns)
                             scatter(c, columns)
                             progress?.advance(by: Swift.min(8, nz - c * 8))
@@ -216,9 +214,8 @@ public struct JosephProjector: Sendable {
                     // accumulator, then add the partial volumes.
                     for c in 0..<chunkCount {
                         let parts = Parallel.mapChunks(count: angles, chunks: threads) { range -> [SIMD8<Float>] in
-                            let columns = UnsafeMutableBufferPointer<SIMD8<Float>>.allocate(capacity: plane)
-                            columns.initialize(repeating: SIMD8<Float>())
-                            defer { columns.deallocate() }
+                            let columns = LargeMemory.buffer(of: SIMD8<Float>.self, count: plane)
+                            defer { LargeMemory.deallocate(columns) }
                             backProjectChunk(proj, chunk: c, angles: range, into: columns)
                             return Array(columns)
                         }

@@ -83,6 +83,23 @@ case "phantom":
           "cracked": .number(Double(phantom.truth.crackedParticleCount)), "porosity": .number(phantom.truth.electrode.porosity),
           "active": .number(phantom.truth.electrode.fractions["active"]!), "binder": .number(phantom.truth.electrode.fractions["carbon-binder"]!)])
 
+case "phantom-scan":
+    // The phantom issue's target: a 512³ electrode and its 720 parallel projections at 512².
+    let n = Int(args[1])!, angles = Int(args[2])!
+    var parameters = ElectrodeParameters()
+    parameters.shape = [n, n, n]
+    let start = DispatchTime.now().uptimeNanoseconds
+    let phantom = try ElectrodePhantom.generate(parameters)
+    let generated = DispatchTime.now().uptimeNanoseconds
+    var acquisition = AcquisitionParameters()
+    acquisition.projectionCount = angles
+    let scan = try ParallelScanSimulator.simulate(phantom.attenuation, acquisition)
+    let end = DispatchTime.now().uptimeNanoseconds
+    emit(["case": .string("electrode \(n)^3 + \(angles) projections"), "electrode_seconds": .number(Double(generated - start) / 1e9),
+          "scan_seconds": .number(Double(end - generated) / 1e9), "total_seconds": .number(Double(end - start) / 1e9),
+          "particles": .number(Double(phantom.truth.particleCount)), "projections_shape": .string(scan.projections.shape.description),
+          "peak_resident_gib": .number(Double(MemoryUsage.peakResidentBytes()) / 1_073_741_824)])
+
 default:
     print("unknown case \(command)")
     exit(2)
