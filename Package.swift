@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Tomography", "Compton", "Phantoms", "Pipeline"]),
         .target(
             name: "LensCLI",
-            dependencies: ["BatteryLens", "Phantoms", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["BatteryLens", "Phantoms", "Tomography", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "batterylens", dependencies: ["LensCLI"]),
 

@@ -3,6 +3,7 @@ import Foundation
 import LensCore
 import LensIO
 import Phantoms
+import Tomography
 
 /// `batterylens phantom ...`: synthetic data with known truth.
 struct PhantomCommand: ParsableCommand {
@@ -108,6 +109,12 @@ struct PhantomProjectionsCommand: ParsableCommand {
     @Option(help: "Zinger probability per pixel and projection.") var zingers: Double = 0
     @Option(help: "Random jitter σ per projection, pixels.") var jitter: Double = 0
     @Option(help: "Flat and dark frames.") var flats: Int = 10
+    @Option(name: .customLong("distance-mm"), help: "Propagation distance for phase contrast (0: absorption only).") var distanceMillimetres: Double = 0
+    @Option(name: .customLong("delta-beta"), help: "δ/β of the sample for phase contrast.") var deltaBeta: Double = 0
+    @Option(name: .customLong("energy-kev"), help: "Energy for the phase-contrast wavelength.") var energyKeV: Double = 20
+    @Option(name: .customLong("cone"), help: "Cone beam: source-to-axis and source-to-detector distances in mm, SOD:SDD.") var cone: String?
+    @Option(name: .customLong("detector-pixel-mm"), help: "Cone beam: detector pixel size in mm (default: voxel × magnification).") var detectorPixelMillimetres: Double?
+    @Option(help: "Cone beam: detector rows (default: the volume height).") var rows: Int?
     @Option(name: .customLong("voxel-um"), help: "Voxel size in µm if the volume does not say.") var voxelMicrometres: Double?
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Write the scan truth (geometry, axis column, defects) as JSON.") var summary: String?
@@ -136,9 +143,26 @@ struct PhantomProjectionsCommand: ParsableCommand {
         a.jitterPixels = jitter
         a.flatCount = flats
         a.darkCount = flats
+        a.propagationDistanceMillimetres = distanceMillimetres
+        a.deltaOverBeta = deltaBeta
+        a.energyKeV = energyKeV
         a.seed = seed
         let progress = ProgressReporter(label: "projecting", total: attenuation.shape[0])
-        let scan = try ParallelScanSimulator.simulate(attenuation, a, progress: progress)
+        let scan: (projections: Grid<UInt16>, flats: Grid<UInt16>, darks: Grid<UInt16>, truth: ScanTruth)
+        if let cone {
+            let d = try parseValueRange(cone, option: "--cone")
+            let voxel = attenuation.geometry.voxelSizeMicrometres[2]
+            let magnification = d.upperBound / d.lowerBound
+            let geometry = ConeBeamGeometry(
+                anglesDegrees: (0..<angles).map { start + range * Double($0) / Double(angles) },
+                detectorRows: rows ?? attenuation.shape[0], detectorColumns: columns ?? attenuation.shape[2],
+                detectorPixelMillimetres: detectorPixelMillimetres ?? voxel / 1000 * magnification,
+                sourceToAxisMillimetres: d.lowerBound, sourceToDetectorMillimetres: d.upperBound,
+                centreOffsetPixels: offset, voxelSizeMicrometres: voxel)
+            scan = try ParallelScanSimulator.simulateConeBeam(attenuation, geometry: geometry, a)
+        } else {
+            scan = try ParallelScanSimulator.simulate(attenuation, a, progress: progress)
+        }
         progress.finish()
         try ParallelScanSimulator.writeDataExchange(projections: scan.projections, flats: scan.flats, darks: scan.darks, truth: scan.truth, to: out)
         if let summary {

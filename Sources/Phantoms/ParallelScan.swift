@@ -28,6 +28,11 @@ public struct AcquisitionParameters: Codable, Sendable, Equatable {
     public var zingerProbability = 0.0
     /// Standard deviation of random sample jitter per projection (column, row), pixels.
     public var jitterPixels = 0.0
+    /// Phase contrast: propagation distance (mm, 0 = contact/absorption only), δ/β of the
+    /// material and the energy (keV) for the wavelength.
+    public var propagationDistanceMillimetres = 0.0
+    public var deltaOverBeta = 0.0
+    public var energyKeV = 20.0
     public var seed: UInt64 = 1
     public init() {}
 }
@@ -42,6 +47,8 @@ public struct ScanTruth: Codable, Sendable, Equatable {
     public var defectivePixels: [[Double]]
     public var zingerCount: Int
     public var clippedCount: Int
+    /// Set for cone-beam scans (then `geometry` holds only the angles and detector size).
+    public var coneGeometry: ConeBeamGeometry?
 }
 
 /// Simulates parallel-beam acquisitions of an attenuation volume.
@@ -70,7 +77,44 @@ public enum ParallelScanSimulator {
             projectionShiftsPixels: shifts, pixelSizeMicrometres: attenuation.geometry.voxelSizeMicrometres[2])
         let projector = try JosephProjector(geometry: geometry, volumeShape: attenuation.shape)
         let lineIntegrals = try projector.project(attenuation, progress: progress)
+        // With propagation, the detector sees the Fresnel intensity instead of exp(−p); the
+        // counts below use −ln of it as their effective line integral.
+        var effective = lineIntegrals
+        if acquisition.propagationDistanceMillimetres > 0 {
+            let intensity = FresnelPropagation.propagate(lineIntegrals: lineIntegrals, pixelSizeMicrometres: geometry.pixelSizeMicrometres,
+                                                         energyKeV: acquisition.energyKeV, distanceMillimetres: acquisition.propagationDistanceMillimetres,
+                                                         deltaOverBeta: acquisition.deltaOverBeta)
+            effective = intensity.map { -Float(log(Double(Swift.max($0, 1e-12)))) }
+        }
 
+        var result = detectorCounts(effective, acquisition, rng: &rng)
+        result.truth = ScanTruth(geometry: geometry, rotationAxisColumn: geometry.axisColumn, acquisition: acquisition,
+                                 defectivePixels: result.truth.defectivePixels, zingerCount: result.truth.zingerCount,
+                                 clippedCount: result.truth.clippedCount, coneGeometry: nil)
+        return result
+    }
+
+    /// A cone-beam scan (lab micro-CT): the same detector model on cone-beam line integrals.
+    public static func simulateConeBeam(_ attenuation: Grid<Float>, geometry: ConeBeamGeometry, _ acquisition: AcquisitionParameters) throws
+        -> (projections: Grid<UInt16>, flats: Grid<UInt16>, darks: Grid<UInt16>, truth: ScanTruth) {
+        let lineIntegrals = try ConeBeamProjector(geometry: geometry, volumeShape: attenuation.shape).project(attenuation)
+        var rng = SeededRandom(seed: acquisition.seed)
+        var result = detectorCounts(lineIntegrals, acquisition, rng: &rng)
+        let flat = ParallelBeamGeometry(anglesDegrees: geometry.anglesRadians.map { $0 * 180 / .pi }, detectorColumns: geometry.detectorColumns,
+                                        detectorRows: geometry.detectorRows, centreOffsetPixels: geometry.centreOffsetPixels,
+                                        pixelSizeMicrometres: geometry.detectorPixelMillimetres * 1000 / geometry.magnification)
+        result.truth = ScanTruth(geometry: flat, rotationAxisColumn: flat.axisColumn, acquisition: acquisition,
+                                 defectivePixels: result.truth.defectivePixels, zingerCount: result.truth.zingerCount,
+                                 clippedCount: result.truth.clippedCount, coneGeometry: geometry)
+        return result
+    }
+
+    /// Line integrals (angle, row, column) → uint16 counts with flats and darks: smooth detector
+    /// gain, miscalibrated pixels, Poisson noise, zingers (the truth's geometry is filled in by
+    /// the caller).
+    static func detectorCounts(_ effective: Grid<Float>, _ acquisition: AcquisitionParameters, rng: inout SeededRandom)
+        -> (projections: Grid<UInt16>, flats: Grid<UInt16>, darks: Grid<UInt16>, truth: ScanTruth) {
+        let rows = effective.shape[1], columns = effective.shape[2], projectionCount = effective.shape[0]
         // Detector: smooth gain (vignetting-like, ±3 %) and miscalibrated pixels.
         let pixels = rows * columns
         var gain = [Double](repeating: 1, count: pixels)
@@ -90,14 +134,14 @@ public enum ParallelScanSimulator {
         let i0 = acquisition.incidentPhotons ?? 10_000
         let noisy = acquisition.incidentPhotons != nil
         let dark = acquisition.darkCounts
-        var projections = Grid<UInt16>(shape: lineIntegrals.shape)
+        var projections = Grid<UInt16>(shape: effective.shape)
         let counters = CountBox()
         let baseSeed = rng.next()
         let (g, z) = (gain, acquisition.zingerProbability)
         projections.withUnsafeMutableBufferPointer { out in
-            lineIntegrals.withUnsafeBufferPointer { p in
+            effective.withUnsafeBufferPointer { p in
                 nonisolated(unsafe) let (out, p) = (out, p)
-                Parallel.forEachChunk(count: geometry.projectionCount, minimumChunk: 1) { range in
+                Parallel.forEachChunk(count: projectionCount, minimumChunk: 1) { range in
                     var zingers = 0, clipped = 0
                     for a in range {
                         var local = SeededRandom(seed: baseSeed).split(UInt64(a))
@@ -125,8 +169,9 @@ public enum ParallelScanSimulator {
         }
         let flats = frames(acquisition.flatCount, flat: true)
         let darks = frames(acquisition.darkCount, flat: false)
-        let truth = ScanTruth(geometry: geometry, rotationAxisColumn: geometry.axisColumn, acquisition: acquisition,
-                              defectivePixels: defects, zingerCount: counters.zingers, clippedCount: counters.clipped)
+        let placeholder = ParallelBeamGeometry(anglesDegrees: [], detectorColumns: columns, detectorRows: rows)
+        let truth = ScanTruth(geometry: placeholder, rotationAxisColumn: placeholder.axisColumn, acquisition: acquisition,
+                              defectivePixels: defects, zingerCount: counters.zingers, clippedCount: counters.clipped, coneGeometry: nil)
         return (projections, flats, darks, truth)
     }
 

@@ -79,3 +79,25 @@ import Tomography
         #expect(projections.elementsEqual(scan.projections))
     }
 }
+
+@Suite struct ConeBeamScanTests {
+    @Test func noiseFreeConeBeamCountsInvertToTheLineIntegrals() throws {
+        let volume = Grid<Float>(shape: Shape(16, 16, 16), geometry: .isotropic(50, rank: 3)) { i in (i / 16) % 16 > 4 ? 0.0004 : 0 }
+        let geometry = ConeBeamGeometry(anglesDegrees: [0, 60, 120], detectorRows: 20, detectorColumns: 24, detectorPixelMillimetres: 0.1,
+                                        sourceToAxisMillimetres: 20, sourceToDetectorMillimetres: 50, voxelSizeMicrometres: 50)
+        var acquisition = AcquisitionParameters()
+        acquisition.incidentPhotons = nil
+        acquisition.flatCount = 1; acquisition.darkCount = 1
+        let scan = try ParallelScanSimulator.simulateConeBeam(volume, geometry: geometry, acquisition)
+        let p = try ConeBeamProjector(geometry: geometry, volumeShape: volume.shape).project(volume)
+        var worst = 0.0
+        for i in 0..<p.count {
+            let k = i % (20 * 24)
+            let corrected = -log((Double(scan.projections[linear: i]) - Double(scan.darks[linear: k])) / (Double(scan.flats[linear: k]) - Double(scan.darks[linear: k])))
+            worst = max(worst, abs(corrected - Double(p[linear: i])))
+        }
+        #expect(worst < 2e-4)
+        #expect(scan.truth.coneGeometry == geometry)
+        #expect(p.elements.max()! > 0.1)
+    }
+}
