@@ -1,15 +1,19 @@
 import Foundation
 import LensCore
 import LensIO
+import Phantoms
 import Signal
 
 /// The demo chain that exists so far, on built-in synthetic data, ending in a report:
-/// generate a two-phase volume with known truth → write and re-read it in every format (exact
+/// generate an electrode phantom with known truth (particles, cracks, binder, separator,
+/// current collector) → add detector-like noise → write and re-read it in every format (exact
 /// round trips, slab reads equal full reads, throughput) → convert slab-wise (crop, bin,
 /// rescale to uint8) and check the binned values → process a memory-mapped volume slab by
 /// slab with bounded resident memory → FFT round trip and the radially averaged power spectrum
-/// of a slice → threshold the noisy volume and compare the solid fraction with the truth →
-/// PNG slices and an overlay → `summary.json` (with provenance) and `report.html`.
+/// of a slice → threshold the noisy volume and compare the active-material fraction with the
+/// truth overall and per depth region → simulate a parallel-beam scan (noise, rings, zingers,
+/// axis offset), write it as Data Exchange and read it back → PNG slices, an overlay and a
+/// sinogram → `summary.json` (with provenance) and `report.html`.
 ///
 /// Later modules (reconstruction, segmentation, spectroscopy, Compton) extend this chain.
 public enum FoundationDemo {
@@ -42,9 +46,19 @@ public enum FoundationDemo {
         public var shape: [Int]
         public var voxelSizeMicrometres: [Double]
         public var particleCount: Int
+        public var crackedParticleCount: Int
+        /// Active-material fraction of the electrode layer: truth (labels) and measured by
+        /// thresholding the noisy attenuation halfway between pore and active material.
         public var trueSolidFraction: Double
         public var measuredSolidFraction: Double
+        public var trueSolidFractionByRegion: [Double]
+        public var measuredSolidFractionByRegion: [Double]
         public var thresholdPerMicrometre: Double
+        /// The simulated scan: shape (angle, row, column), the axis column put in, and what the
+        /// Data Exchange reader found.
+        public var scanShape: [Int]
+        public var scanRotationAxisColumn: Double
+        public var scanReadBackProjections: Int
         public var formats: [FormatCheck]
         public var conversion: ConversionReport
         /// Largest difference between a binned output voxel (before rounding) and the mean of its
@@ -66,23 +80,39 @@ public enum FoundationDemo {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let log = ProgressReporter(label: "demo", total: 7)
         let voxel = 0.5
-        let volume = SphereVolume.generate(size: options.size, voxelSizeMicrometres: voxel, seed: options.seed)
+        var parameters = ElectrodeParameters()
+        parameters.shape = [options.size, options.size, options.size]
+        parameters.voxelSizeMicrometres = voxel
+        parameters.medianParticleDiameterMicrometres = Swift.max(4, Double(options.size) * voxel / 8)
+        parameters.separatorThicknessVoxels = options.size / 16
+        parameters.currentCollectorThicknessVoxels = options.size / 16
+        parameters.crackProbability = 0.4
+        parameters.seed = options.seed
+        let phantom = try ElectrodePhantom.generate(parameters)
+        let mu = parameters.attenuation.at(energyKeV: parameters.energyKeV)
+        // Detector-like noise: σ = 8 % of the active material's attenuation.
+        let noiseSigma = 0.08 * mu.activePerMicrometre
+        var noiseRng = SeededRandom(seed: options.seed ^ 0xD1CE)
+        var noisyValues = phantom.attenuation.elements
+        for i in noisyValues.indices { noisyValues[i] += Float(noiseSigma * noiseRng.normal()) }
+        let noisy = Grid(shape: phantom.attenuation.shape, geometry: phantom.attenuation.geometry, elements: noisyValues)
         log.advance()
 
         // 1. Round trips in every format.
         var formats = [FormatCheck]()
-        let noisy = volume.noisy
         for (format, name) in [("tiff", "volume.tif"), ("hdf5", "volume.h5"), ("npy", "volume.npy"), ("tiff-folder", "volume_slices")] {
             formats.append(try roundTrip(AnyGrid(noisy), format: format, path: "\(out)/\(name)"))
         }
-        let u16 = noisy.map { UInt16(clampingRounded: Double($0) * 1e5 + 1000) }
-        formats.append(try roundTrip(AnyGrid(u16), format: "tiff-uint16", path: "\(out)/volume_u16.tif"))
+        formats.append(try roundTrip(AnyGrid(phantom.phases), format: "tiff-uint8-labels", path: "\(out)/phases.tif"))
+        formats.append(try roundTrip(AnyGrid(phantom.particleIDs), format: "hdf5-int32-labels", path: "\(out)/particles.h5"))
+        let u16 = noisy.map { UInt16(clampingRounded: Double($0) * 2e6 + 1000) }
         formats.append(try roundTrip(AnyGrid(u16), format: "raw-uint16", path: "\(out)/volume_u16.raw"))
         log.advance()
 
         // 2. Slab-wise conversion: crop, bin 2, rescale to uint8.
         let cropped = 8..<(options.size - 8)
-        let plan = ConversionPlan(crop: [cropped, cropped, cropped], bin: 2, targetType: .uint8, scaling: .rescale(0...0.08))
+        let rescale = 0...(1.5 * mu.activePerMicrometre)
+        let plan = ConversionPlan(crop: [cropped, cropped, cropped], bin: 2, targetType: .uint8, scaling: .rescale(rescale))
         let conversion = try VolumeConverter.convert(try VolumeIO.open("\(out)/volume.h5"), to: "\(out)/volume_bin2_u8.tif", plan: plan)
         let converted = try VolumeIO.read("\(out)/volume_bin2_u8.tif").converted(to: Double.self)
         var maxError = 0.0
@@ -94,7 +124,7 @@ public enum FoundationDemo {
                     let z = 8 + zo * 2 + dz, y = 8 + yo * 2 + dy, x = 8 + xo * 2 + dx
                     sum += Double(src[(z * n + y) * n + x])
                 } } }
-                let expected = Swift.min(255, Swift.max(0, sum / 8 / 0.08 * 255))
+                let expected = Swift.min(255, Swift.max(0, sum / 8 / rescale.upperBound * 255))
                 maxError = Swift.max(maxError, Swift.abs(converted[zo, yo, xo] - expected))
             }
         }
@@ -127,15 +157,40 @@ public enum FoundationDemo {
         let original = middle.converted(to: Double.self).elements
         for (a, b) in zip(original, back.elements) { fftError = Swift.max(fftError, Swift.abs(a - b)) }
         let peakWavelength = radialPowerPeakWavelength(spectrum, size: options.size, voxel: voxel)
-        let meanDiameter = volume.spheres.map { 2 * $0.radiusVoxels * voxel }.reduce(0, +) / Double(volume.spheres.count)
+        let meanDiameter = phantom.truth.particles.map(\.equivalentDiameterMicrometres).reduce(0, +) / Double(Swift.max(1, phantom.truth.particleCount))
         log.advance()
 
-        // 5. Threshold halfway between the phases and compare with the truth.
-        let threshold = (0.05 + volume.poreAttenuation) / 2
-        let solidCount = noisy.withUnsafeBufferPointer { p in p.reduce(0) { $0 + (Double($1) > threshold ? 1 : 0) } }
-        let measured = Double(solidCount) / Double(noisy.count)
+        // 5. Threshold halfway between pore and active material; compare with the labels.
+        let threshold = (mu.activePerMicrometre + mu.porePerMicrometre) / 2
+        let (nz, plane) = (options.size, options.size * options.size)
+        var measuredBySlice = [Int](repeating: 0, count: nz), trueBySlice = [Int](repeating: 0, count: nz)
+        noisy.withUnsafeBufferPointer { p in
+            phantom.phases.withUnsafeBufferPointer { ph in
+                for z in 0..<nz { for i in (z * plane)..<((z + 1) * plane) {
+                    if Double(p[i]) > threshold { measuredBySlice[z] += 1 }
+                    if ph[i] == ElectrodePhase.active.rawValue { trueBySlice[z] += 1 }
+                } }
+            }
+        }
+        func fraction(_ counts: [Int], _ zs: Range<Int>) -> Double { Double(zs.reduce(0) { $0 + counts[$1] }) / Double(zs.count * plane) }
+        let electrodeSlices = phantom.truth.depthRegions.first!.zStart..<phantom.truth.depthRegions.last!.zEnd
+        let measured = fraction(measuredBySlice, electrodeSlices)
+        let trueFraction = fraction(trueBySlice, electrodeSlices)
+        let regions = phantom.truth.depthRegions.map { $0.zStart..<$0.zEnd }
         log.advance()
 
+        // 5b. A parallel-beam scan of the clean attenuation, written as Data Exchange and read back.
+        var acquisition = AcquisitionParameters()
+        acquisition.projectionCount = 90
+        acquisition.centreOffsetPixels = 3.3
+        acquisition.defectivePixelFraction = 0.01
+        acquisition.zingerProbability = 1e-4
+        acquisition.seed = options.seed
+        let scan = try ParallelScanSimulator.simulate(phantom.attenuation, acquisition)
+        try ParallelScanSimulator.writeDataExchange(projections: scan.projections, flats: scan.flats, darks: scan.darks,
+                                                    truth: scan.truth, to: "\(out)/scan.h5")
+        let scanReader = try TomographyScanReader(path: "\(out)/scan.h5")
+        let sinogram = try flatFieldSinogram(scanReader, row: options.size / 2)
         // 6. Pictures.
         var images = [String]()
         let reader = try VolumeIO.open("\(out)/volume.h5")
@@ -145,27 +200,35 @@ public enum FoundationDemo {
             try PNGWriter.encode(SliceRenderer.render(plane, colormap: colormap), to: "\(out)/\(name)")
             images.append(name)
         }
-        let plane = try SliceExtraction.extract(reader, axis: .z, index: options.size / 2)
-        let grey = SliceRenderer.render(plane, colormap: .grey)
-        let mask = volume.solidMask.slice(options.size / 2).copy()
+        let middle2D = try SliceExtraction.extract(reader, axis: .z, index: options.size / 2)
+        let grey = SliceRenderer.render(middle2D, colormap: .grey)
+        let mask = phantom.phases.slice(options.size / 2).map { UInt8($0 == ElectrodePhase.active.rawValue ? 1 : 0) }
         try PNGWriter.encode(try SliceRenderer.overlay(grey, mask: mask, colour: (255, 80, 40), alpha: 0.35), to: "\(out)/overlay_solid.png")
         images.append("overlay_solid.png")
+        try PNGWriter.encode(SliceRenderer.render(sinogram, colormap: .grey), to: "\(out)/sinogram.png")
+        images.append("sinogram.png")
         log.advance()
         log.finish()
 
         let checks = formats.allSatisfy { $0.identical && $0.slabReadsEqualFullRead } && maxError <= 0.5 + 1e-9
-            && fftError < 1e-9 && Swift.abs(measured - volume.solidFraction) < 0.01
+            && fftError < 1e-9 && Swift.abs(measured - trueFraction) < 0.01 && scanReader.projectionCount == acquisition.projectionCount
         let provenance = Provenance(parameters: ["size": .number(Double(options.size)), "seed": .number(Double(options.seed)),
-                                                 "voxel_size_um": .number(voxel), "noise_sigma_per_um": .number(volume.noiseSigma)])
+                                                 "voxel_size_um": .number(voxel), "noise_sigma_per_um": .number(noiseSigma)])
         let report = Report(shape: noisy.shape.dims, voxelSizeMicrometres: noisy.geometry.voxelSizeMicrometres,
-                            particleCount: volume.spheres.count, trueSolidFraction: volume.solidFraction,
-                            measuredSolidFraction: measured, thresholdPerMicrometre: threshold, formats: formats,
+                            particleCount: phantom.truth.particleCount, crackedParticleCount: phantom.truth.crackedParticleCount,
+                            trueSolidFraction: trueFraction, measuredSolidFraction: measured,
+                            trueSolidFractionByRegion: regions.map { fraction(trueBySlice, $0) },
+                            measuredSolidFractionByRegion: regions.map { fraction(measuredBySlice, $0) },
+                            thresholdPerMicrometre: threshold, scanShape: scan.projections.shape.dims,
+                            scanRotationAxisColumn: scan.truth.rotationAxisColumn, scanReadBackProjections: scanReader.projectionCount,
+                            formats: formats,
                             conversion: conversion, conversionMaxErrorLevels: maxError,
                             mappedVolumeBytes: mappedShape.count * 4, mappedPeakResidentIncreaseBytes: peakIncrease,
                             fftRoundTripMaxError: fftError, powerSpectrumPeakWavelengthMicrometres: peakWavelength,
                             meanParticleDiameterMicrometres: meanDiameter, images: images, provenance: provenance,
                             allChecksPassed: checks)
         try? FileManager.default.removeItem(atPath: mappedPath)
+        try JSONOutput.write(phantom.truth, to: "\(out)/phantom_truth.json")
         try JSONOutput.write(report, to: "\(out)/summary.json")
         try AtomicOutput.write(Data(html(report).utf8), to: "\(out)/report.html")
         return report
@@ -195,6 +258,23 @@ public enum FoundationDemo {
                            readMegabytesPerSecond: megabytes / Swift.max(readSeconds, 1e-6), identical: identical,
                            slabReadsEqualFullRead: slabsEqual,
                            voxelSizeReadBack: reader.info.geometry.isCalibrated ? reader.info.geometry.voxelSizeMicrometres : nil)
+    }
+
+    /// −ln((I − D)/(F − D)) of one detector row over all angles, with mean flat and dark.
+    static func flatFieldSinogram(_ scan: TomographyScanReader, row: Int) throws -> Grid<Float> {
+        let projections = try scan.readProjections(0..<scan.projectionCount).converted(to: Float.self)
+        let flats = try scan.readFlats()?.converted(to: Float.self), darks = try scan.readDarks()?.converted(to: Float.self)
+        let (angles, columns) = (scan.projectionCount, scan.frameShape[1])
+        func mean(_ frames: Grid<Float>?, _ c: Int) -> Double {
+            guard let frames else { return 0 }
+            return (0..<frames.shape[0]).reduce(0.0) { $0 + Double(frames[$1, row, c]) } / Double(frames.shape[0])
+        }
+        let f = (0..<columns).map { mean(flats, $0) }, d = (0..<columns).map { mean(darks, $0) }
+        var values = [Float](repeating: 0, count: angles * columns)
+        for a in 0..<angles { for c in 0..<columns {
+            values[a * columns + c] = Float(-log(Swift.max(1e-6, (Double(projections[a, row, c]) - d[c]) / Swift.max(1e-6, f[c] - d[c]))))
+        } }
+        return Grid(shape: Shape(angles, columns), elements: values)
     }
 
     static func bytesEqual(_ a: AnyGrid, _ b: AnyGrid) -> Bool {
@@ -241,9 +321,11 @@ public enum FoundationDemo {
         <!DOCTYPE html><html><head><meta charset="utf-8"><title>BatteryLens demo report</title>
         <style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}figure{display:inline-block;margin:4px}</style></head><body>
         <h1>BatteryLens demo report</h1>
-        <p>\(r.provenance.software) \(r.provenance.version), \(r.provenance.createdAt). Synthetic two-phase volume \(r.shape.map(String.init).joined(separator: "×")) at \(f(r.voxelSizeMicrometres[0], 2)) µm, \(r.particleCount) particles. Overall: <b>\(r.allChecksPassed ? "all checks passed" : "CHECKS FAILED")</b>.</p>
-        <h2>Phase fraction</h2>
-        <p>Solid fraction: truth \(f(r.trueSolidFraction, 4)), after thresholding the noisy volume at \(f(r.thresholdPerMicrometre, 4)) µm⁻¹: \(f(r.measuredSolidFraction, 4)) (difference \(f((r.measuredSolidFraction - r.trueSolidFraction) * 100, 2)) percentage points).</p>
+        <p>\(r.provenance.software) \(r.provenance.version), \(r.provenance.createdAt). Synthetic electrode \(r.shape.map(String.init).joined(separator: "×")) at \(f(r.voxelSizeMicrometres[0], 2)) µm: \(r.particleCount) particles, \(r.crackedParticleCount) cracked (truth in phantom_truth.json). Overall: <b>\(r.allChecksPassed ? "all checks passed" : "CHECKS FAILED")</b>.</p>
+        <h2>Active-material fraction</h2>
+        <p>Electrode layer: truth \(f(r.trueSolidFraction, 4)), after thresholding the noisy attenuation at \(String(format: "%.4g", r.thresholdPerMicrometre)) µm⁻¹: \(f(r.measuredSolidFraction, 4)) (difference \(f((r.measuredSolidFraction - r.trueSolidFraction) * 100, 2)) percentage points).</p>
+        <table><tr><th>depth region</th><th>truth</th><th>measured</th></tr>\(zip(r.trueSolidFractionByRegion, r.measuredSolidFractionByRegion).enumerated().map { "<tr><td>\($0.offset + 1)</td><td>\(f($0.element.0, 4))</td><td>\(f($0.element.1, 4))</td></tr>" }.joined())</table>
+        <h2>Simulated scan</h2><p>\(r.scanShape.map(String.init).joined(separator: "×")) (angle, row, column) with noise, ring defects and zingers, rotation axis at column \(f(r.scanRotationAxisColumn, 2)); read back from Data Exchange: \(r.scanReadBackProjections) projections. The sinogram of the middle row is shown below.</p>
         <h2>File formats (write, re-read, compare)</h2>
         <table><tr><th>format</th><th>file</th><th>size</th><th>write MB/s</th><th>read MB/s</th><th>identical</th><th>slab reads = full read</th></tr>
         \(rows)</table>
