@@ -9,6 +9,9 @@ SIZE_MB="${1:-1024}"
 bash ../scripts/bootstrap.sh
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install -q numpy tifffile h5py
+# SwiftPM does not always notice files added to the parent package (a path dependency):
+# drop the cached build description so the sources are scanned again.
+rm -f .build/*/release/description.json .build/release.yaml .build/build.db
 swift build -c release --product lens-bench >/dev/null
 BENCH=.build/release/lens-bench
 PY=.venv/bin/python

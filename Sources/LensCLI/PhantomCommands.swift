@@ -98,7 +98,7 @@ struct PhantomProjectionsCommand: ParsableCommand {
         """)
 
     @Argument(help: "Attenuation volume (1/µm), e.g. OUT/attenuation.tif of `phantom electrode`.") var volume: String
-    @Option(help: "Output .h5 (Data Exchange).") var out: String
+    @Option(help: "Output: a .h5 file (Data Exchange), or a folder for TIFF stacks (projections.tif, flats.tif, darks.tif, angles.txt).") var out: String
     @Option(help: "Number of projections.") var angles: Int = 180
     @Option(name: .customLong("range-deg"), help: "Angular range in degrees (180, 360, or 135 for limited angle).") var range: Double = 180
     @Option(name: .customLong("start-deg"), help: "First angle in degrees.") var start: Double = 0
@@ -164,7 +164,11 @@ struct PhantomProjectionsCommand: ParsableCommand {
             scan = try ParallelScanSimulator.simulate(attenuation, a, progress: progress)
         }
         progress.finish()
-        try ParallelScanSimulator.writeDataExchange(projections: scan.projections, flats: scan.flats, darks: scan.darks, truth: scan.truth, to: out)
+        if VolumeIO.hdf5Extensions.contains(URL(fileURLWithPath: out).pathExtension.lowercased()) {
+            try ParallelScanSimulator.writeDataExchange(projections: scan.projections, flats: scan.flats, darks: scan.darks, truth: scan.truth, to: out)
+        } else {
+            try ParallelScanSimulator.writeTIFFStacks(projections: scan.projections, flats: scan.flats, darks: scan.darks, truth: scan.truth, to: out)
+        }
         if let summary {
             let object: JSONValue = ["scan": try JSONValue(encoding: scan.truth),
                                      "provenance": try provenanceJSON(inputs: [volume], parameters: ["acquisition": try JSONValue(encoding: a)])]

@@ -183,6 +183,22 @@ public enum ParallelScanSimulator {
                                      pixelSizeMicrometres: truth.geometry.pixelSizeMicrometres, to: path)
     }
 
+    /// Writes a simulated scan as TIFF stacks in a new folder: projections.tif (angle pages),
+    /// flats.tif, darks.tif and angles.txt (degrees, one per line) — the layout of TIFF-based
+    /// beamline exports.
+    public static func writeTIFFStacks(projections: Grid<UInt16>, flats: Grid<UInt16>, darks: Grid<UInt16>, truth: ScanTruth, to folder: String) throws {
+        try AtomicOutput.write(to: folder) { temporary in
+            try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+            var p = projections
+            p.geometry = GridGeometry(voxelSizeMicrometres: [1, truth.geometry.pixelSizeMicrometres, truth.geometry.pixelSizeMicrometres])
+            try VolumeIO.write(p, to: temporary + "/projections.tif")
+            if flats.shape[0] > 0 { try VolumeIO.write(flats, to: temporary + "/flats.tif") }
+            if darks.shape[0] > 0 { try VolumeIO.write(darks, to: temporary + "/darks.tif") }
+            let text = truth.geometry.anglesDegrees.map { String(format: "%.6f", $0) }.joined(separator: "\n") + "\n"
+            try AtomicOutput.write(Data(text.utf8), to: temporary + "/angles.txt")
+        }
+    }
+
     /// A Poisson sample: Knuth's product method for small means, the normal approximation with
     /// continuity correction above 50 (error in the variance < 1 %).
     static func poisson(_ mean: Double, _ rng: inout SeededRandom) -> Double {

@@ -101,3 +101,41 @@ import Tomography
         #expect(p.elements.max()! > 0.1)
     }
 }
+
+@Suite struct OffsetAxisScanTests {
+    /// An offset-axis 360° scan: the detector sees only a bit more than half of the sample, the
+    /// axis near one edge; projection θ + 180° is the mirror of θ, which is what stitching uses.
+    @Test func projectionsAt180DegreesApartAreMirrored() throws {
+        let n = 48
+        var rng = SeededRandom(seed: 2)
+        let volume = Grid<Float>(shape: Shape(2, n, n), geometry: .isotropic(1, rank: 3), elements: (0..<(2 * n * n)).map { _ in Float(rng.uniform() * 0.01) })
+        var acquisition = AcquisitionParameters()
+        acquisition.projectionCount = 8
+        acquisition.angularRangeDegrees = 360
+        acquisition.detectorColumns = 30
+        acquisition.centreOffsetPixels = 14.5 - 4   // axis at column 10: 10 px overlap past the axis
+        acquisition.incidentPhotons = nil
+        acquisition.flatCount = 1; acquisition.darkCount = 1
+        let geometry = try ParallelScanSimulator.simulate(volume, acquisition).truth.geometry
+        #expect(geometry.axisColumn == 25)
+        let p = try JosephProjector(geometry: geometry, volumeShape: volume.shape).project(volume)
+        // Column c at θ sees the ray at u = c − 25; at θ + 180° the same ray is at u' = −u,
+        // i.e. column 50 − c, which exists on the detector for c in 21…29.
+        for a in 0..<4 { for c in 21..<30 {
+            #expect(abs(p[a, 0, c] - p[a + 4, 0, 50 - c]) < 1e-4 * max(1, abs(p[a, 0, c])))
+        } }
+    }
+
+    @Test func scansCanBeWrittenAsTIFFStacks() throws {
+        var acquisition = AcquisitionParameters()
+        acquisition.projectionCount = 6
+        let volume = Grid<Float>(shape: Shape(3, 16, 16), geometry: .isotropic(0.5, rank: 3), repeating: 0.001)
+        let scan = try ParallelScanSimulator.simulate(volume, acquisition)
+        let folder = NSTemporaryDirectory() + "tiffscan-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try ParallelScanSimulator.writeTIFFStacks(projections: scan.projections, flats: scan.flats, darks: scan.darks, truth: scan.truth, to: folder)
+        #expect(try VolumeIO.read(folder + "/projections.tif").converted(to: UInt16.self).elementsEqual(scan.projections))
+        #expect(try NumericColumns.read(folder + "/angles.txt").columns[0].count == 6)
+        #expect(try VolumeIO.open(folder + "/flats.tif").info.shape == Shape(10, 3, 16))
+    }
+}
