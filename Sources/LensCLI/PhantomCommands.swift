@@ -45,9 +45,7 @@ struct PhantomElectrodeCommand: ParsableCommand {
     func run() throws {
         global.apply()
         var p = ElectrodeParameters()
-        let dims = size.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard dims.count == 1 || dims.count == 3 else { throw LensError.invalidArgument("--size must be N or Z,Y,X") }
-        p.shape = dims.count == 1 ? [dims[0], dims[0], dims[0]] : dims
+        p.shape = try parseVolumeSize(size)
         p.voxelSizeMicrometres = voxelMicrometres
         p.medianParticleDiameterMicrometres = diameterMicrometres
         p.diameterLogSigma = sigma
@@ -337,10 +335,8 @@ struct PhantomSeriesCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
-        let dims = size.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard dims.count == 1 || dims.count == 3 else { throw LensError.invalidArgument("--size must be N or Z,Y,X") }
         var p = ElectrodeParameters()
-        p.shape = dims.count == 1 ? [dims[0], dims[0], dims[0]] : dims
+        p.shape = try parseVolumeSize(size)
         p.voxelSizeMicrometres = voxelMicrometres
         p.medianParticleDiameterMicrometres = diameterMicrometres
         p.crackProbability = cracks
@@ -365,4 +361,13 @@ struct PhantomSeriesCommand: ParsableCommand {
         progress.finish()
         print("wrote \(out): \(designs.count) states of \(Shape(p.shape))")
     }
+}
+
+/// Parses --size: "N" for a cube or "Z,Y,X".
+func parseVolumeSize(_ text: String) throws -> [Int] {
+    let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard dims.count == 1 || dims.count == 3, dims.allSatisfy({ $0 != nil }) else {
+        throw LensError.invalidArgument("--size must be N or Z,Y,X, got '\(text)'")
+    }
+    return dims.count == 1 ? [dims[0]!, dims[0]!, dims[0]!] : dims.map { $0! }
 }
