@@ -133,42 +133,71 @@ public struct JosephProjector: Sendable {
         return (Int(kMin), Int(kMax))
     }
 
+    /// Projects one chunk for `angles`. The slice plane is cut into strips of 16 rows (for rays
+    /// that step along y) or 16 columns (rays stepping along x), 256 KiB each, which stay in the
+    /// core's L2 cache while every ray of every angle adds its partial sum through them; each
+    /// ray's position and slope are computed once.
     func projectChunk(_ columns: UnsafeMutableBufferPointer<SIMD8<Float>>, chunk c: Int, angles: Range<Int>,
                       into out: UnsafeMutableBufferPointer<Float>) {
         let ny = volumeShape[1], nx = volumeShape[2]
         let nz = volumeShape[0]
         let rows = geometry.detectorRows, cols = geometry.detectorColumns
         let zCount = Swift.min(8, nz - c * 8)
-        for a in angles {
+        let rays: [Ray] = angles.flatMap { a -> [Ray] in
             let theta = geometry.anglesRadians[a]
             let cosT = cos(theta), sinT = sin(theta)
-            for j in 0..<cols {
-                let r = ray(angle: a, column: j, cos: cosT, sin: sinT)
-                var sum = SIMD8<Float>()
-                if r.last >= r.first {
-                    var p = r.position
-                    if r.alongY {
-                        for y in r.first...r.last {
-                            let x0 = Int(p.rounded(.down))
-                            let f = Float(p - Double(x0))
-                            let row = y * nx
-                            if x0 >= 0 { sum += columns[row + x0] * (1 - f) }
-                            if x0 + 1 < nx { sum += columns[row + x0 + 1] * f }
-                            p += r.slope
-                        }
-                    } else {
-                        for x in r.first...r.last {
-                            let y0 = Int(p.rounded(.down))
-                            let f = Float(p - Double(y0))
-                            if y0 >= 0 { sum += columns[y0 * nx + x] * (1 - f) }
-                            if y0 + 1 < ny { sum += columns[(y0 + 1) * nx + x] * f }
-                            p += r.slope
-                        }
+            return (0..<cols).map { ray(angle: a, column: $0, cos: cosT, sin: sinT) }
+        }
+        let sums = LargeMemory.buffer(of: SIMD8<Float>.self, count: rays.count)
+        defer { LargeMemory.deallocate(sums) }
+        let strip = 16
+        rays.withUnsafeBufferPointer { rays in
+            // Rays stepping along y, strip by strip of rows.
+            for y0 in stride(from: 0, to: ny, by: strip) {
+                let y1 = Swift.min(ny, y0 + strip) - 1
+                for k in 0..<rays.count where rays[k].alongY {
+                    let r = rays[k]
+                    let lo = Swift.max(r.first, y0), hi = Swift.min(r.last, y1)
+                    guard lo <= hi else { continue }
+                    var p = r.position + r.slope * Double(lo - r.first)
+                    var sum = sums[k]
+                    for y in lo...hi {
+                        let x0 = Int(p + 1) - 1   // floor: p > −1 on every step (stepRange), and truncation avoids a libm call
+                        let f = Float(p - Double(x0))
+                        let row = y * nx
+                        if x0 >= 0 { sum += columns[row + x0] * (1 - f) }
+                        if x0 + 1 < nx { sum += columns[row + x0 + 1] * f }
+                        p += r.slope
                     }
+                    sums[k] = sum
                 }
-                sum *= r.weight
-                let base = (a * rows + c * 8) * cols + j
-                for k in 0..<zCount { out[base + k * cols] = sum[k] }
+            }
+            // Rays stepping along x, strip by strip of columns.
+            for x0s in stride(from: 0, to: nx, by: strip) {
+                let x1 = Swift.min(nx, x0s + strip) - 1
+                for k in 0..<rays.count where !rays[k].alongY {
+                    let r = rays[k]
+                    let lo = Swift.max(r.first, x0s), hi = Swift.min(r.last, x1)
+                    guard lo <= hi else { continue }
+                    var p = r.position + r.slope * Double(lo - r.first)
+                    var sum = sums[k]
+                    for x in lo...hi {
+                        let y0 = Int(p + 1) - 1   // floor, as above
+                        let f = Float(p - Double(y0))
+                        if y0 >= 0 { sum += columns[y0 * nx + x] * (1 - f) }
+                        if y0 + 1 < ny { sum += columns[(y0 + 1) * nx + x] * f }
+                        p += r.slope
+                    }
+                    sums[k] = sum
+                }
+            }
+            for (ai, a) in angles.enumerated() {
+                for j in 0..<cols {
+                    let k = ai * cols + j
+                    let value = sums[k] * rays[k].weight
+                    let base = (a * rows + c * 8) * cols + j
+                    for z in 0..<zCount { out[base + z * cols] = value[z] }
+                }
             }
         }
     }
@@ -250,7 +279,7 @@ public struct JosephProjector: Sendable {
                 var p = r.position
                 if r.alongY {
                     for y in r.first...r.last {
-                        let x0 = Int(p.rounded(.down))
+                        let x0 = Int(p + 1) - 1   // floor: p > −1 on every step (stepRange), and truncation avoids a libm call
                         let f = Float(p - Double(x0))
                         let row = y * nx
                         if x0 >= 0 { columns[row + x0] += value * (1 - f) }
@@ -259,7 +288,7 @@ public struct JosephProjector: Sendable {
                     }
                 } else {
                     for x in r.first...r.last {
-                        let y0 = Int(p.rounded(.down))
+                        let y0 = Int(p + 1) - 1   // floor, as above
                         let f = Float(p - Double(y0))
                         if y0 >= 0 { columns[y0 * nx + x] += value * (1 - f) }
                         if y0 + 1 < ny { columns[(y0 + 1) * nx + x] += value * f }
