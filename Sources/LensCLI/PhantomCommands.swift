@@ -115,13 +115,14 @@ struct PhantomProjectionsCommand: ParsableCommand {
     @Option(help: "Cone beam: detector rows (default: the volume height).") var rows: Int?
     @Option(name: .customLong("voxel-um"), help: "Voxel size in µm if the volume does not say.") var voxelMicrometres: Double?
     @Option(help: "Random seed.") var seed: UInt64 = 1
-    @Option(help: "Write the scan truth (geometry, axis column, defects) as JSON.") var summary: String?
+    @Option(help: "Where to write the scan truth (geometry, axis column, defects) as JSON; default OUT.truth.json beside a .h5, or OUT/truth.json in a TIFF folder.") var summary: String?
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         global.apply()
         guard angles > 0, range > 0 else { throw LensError.invalidArgument("--angles and --range-deg must be positive") }
         try AtomicOutput.validate(out, inputs: [volume])
+        let isHDF5 = VolumeIO.hdf5Extensions.contains(URL(fileURLWithPath: out).pathExtension.lowercased())
         if let summary { try AtomicOutput.validate(summary, inputs: [volume]) }
         var attenuation = try VolumeIO.read(volume).float32()
         if let voxelMicrometres { attenuation.geometry = .isotropic(voxelMicrometres, rank: 3) }
@@ -162,16 +163,14 @@ struct PhantomProjectionsCommand: ParsableCommand {
             scan = try ParallelScanSimulator.simulate(attenuation, a, progress: progress)
         }
         progress.finish()
-        if VolumeIO.hdf5Extensions.contains(URL(fileURLWithPath: out).pathExtension.lowercased()) {
+        if isHDF5 {
             try ParallelScanSimulator.writeDataExchange(projections: scan.projections, flats: scan.flats, darks: scan.darks, truth: scan.truth, to: out)
         } else {
             try ParallelScanSimulator.writeTIFFStacks(projections: scan.projections, flats: scan.flats, darks: scan.darks, truth: scan.truth, to: out)
         }
-        if let summary {
-            let object: JSONValue = ["scan": try JSONValue(encoding: scan.truth),
-                                     "provenance": try provenanceJSON(inputs: [volume], parameters: ["acquisition": try JSONValue(encoding: a)])]
-            try JSONOutput.write(object, to: summary, inputs: [volume])
-        }
+        let object: JSONValue = ["scan": try JSONValue(encoding: scan.truth),
+                                 "provenance": try provenanceJSON(inputs: [volume], parameters: ["acquisition": try JSONValue(encoding: a)])]
+        try JSONOutput.write(object, to: summary ?? (isHDF5 ? out + ".truth.json" : out + "/truth.json"), inputs: [volume])
         print("wrote \(out): \(scan.projections.shape) counts, axis at column \(scan.truth.rotationAxisColumn), \(scan.truth.defectivePixels.count) defective pixels, \(scan.truth.zingerCount) zingers")
     }
 }

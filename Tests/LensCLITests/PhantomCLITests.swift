@@ -25,6 +25,9 @@ import Testing
         let summary = try JSONOutput.read(JSONValue.self, from: dir + "/scan.json")
         #expect(summary["scan"]?["rotationAxisColumn"]?.doubleValue == 20)
         let scan = try TomographyScanReader(path: dir + "/scan.h5")
+        #expect(run("phantom", "projections", dir + "/e/attenuation.tif", "--out", dir + "/tiffscan", "--angles", "8") == 0)
+        #expect(FileManager.default.fileExists(atPath: dir + "/tiffscan/truth.json"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/tiffscan/projections.tif"))
         #expect(scan.projectionCount == 24 && scan.frameShape == Shape(40, 36))
         // Same seed, same bytes, through the CLI.
         #expect(run("phantom", "electrode", "--out", dir + "/e2", "--size", "40,36,36", "--separator", "3", "--grains", "3", "--seed", "4") == 0)
