@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "SignalTests", dependencies: ["Signal"]),
         .testTarget(name: "LensIOTests", dependencies: ["LensIO"]),
         .testTarget(name: "ImageAnalysisTests", dependencies: ["ImageAnalysis"]),
-        .testTarget(name: "TomographyTests", dependencies: ["Tomography", "Signal"]),
+        .testTarget(name: "TomographyTests", dependencies: ["Tomography", "Signal", "Phantoms"]),
         .testTarget(name: "ComptonTests", dependencies: ["Compton"]),
         .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
