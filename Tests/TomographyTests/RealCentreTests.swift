@@ -1,0 +1,36 @@
+import Foundation
+import LensCore
+import LensIO
+import Testing
+import Tomography
+
+/// Real scans in ../shared/data with published centres of rotation (its README).
+@Suite struct RealCentreTests {
+    let shared: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { url.deleteLastPathComponent() }
+        return url.appendingPathComponent("shared/data/tomography").path
+    }()
+
+    @Test func toothScanCentreNear295() throws {
+        let scan = try TomographyScanReader(path: shared + "/tomopy/tooth.h5")
+        let (lines, _) = try FlatFieldCorrection.lineIntegrals(
+            projections: try scan.readProjections(0..<scan.projectionCount).float32(),
+            flats: try #require(try scan.readFlats()).float32(), darks: try scan.readDarks()?.float32())
+        let estimate = try MirrorCentreFinder.find(lineIntegrals: lines, anglesDegrees: scan.anglesDegrees)
+        print("tooth centre", estimate.column, "pairs", estimate.pairs.count, "mismatch", estimate.worstPairMismatchDegrees)
+        #expect(abs(estimate.column - 295.0) <= 1)
+    }
+
+    @Test func savuTiffScanCentreNear85Point5() throws {
+        let projections = try VolumeIO.read(shared + "/savu/image_test/tiffs").float32()
+        let flat = try VolumeIO.read(shared + "/savu/image_test/flat_00001.tiff").float32()
+        let dark = try VolumeIO.read(shared + "/savu/image_test/dark_00001.tiff").float32()
+        let angles = Array(try NumericColumns.read(shared + "/savu/image_test/angles.txt").columns[0][10..<101])
+        let (lines, _) = try FlatFieldCorrection.lineIntegrals(projections: projections, flats: flat.reshaped(Shape([1] + flat.shape.dims)),
+                                                               darks: dark.reshaped(Shape([1] + dark.shape.dims)))
+        let estimate = try MirrorCentreFinder.find(lineIntegrals: lines, anglesDegrees: angles)
+        print("savu centre", estimate.column, "pairs", estimate.pairs, "mismatch", estimate.worstPairMismatchDegrees)
+        #expect(abs(estimate.column - 85.5) <= 1)
+    }
+}
