@@ -101,7 +101,7 @@ struct PhantomProjectionsCommand: ParsableCommand {
     @Option(name: .customLong("range-deg"), help: "Angular range in degrees (180, 360, or 135 for limited angle).") var range: Double = 180
     @Option(name: .customLong("start-deg"), help: "First angle in degrees.") var start: Double = 0
     @Option(help: "Detector columns (default: the volume width).") var columns: Int?
-    @Option(help: "Rotation-axis offset from the detector centre, pixels.") var offset: Double = 0
+    @Option(help: "Rotation-axis offset from the detector centre, pixels (negative values as --offset=-6.4).") var offset: Double = 0
     @Option(help: "Open-beam counts per pixel; 0 for noise-free data.") var photons: Double = 10_000
     @Option(help: "Fraction of miscalibrated pixels (ring artefacts).") var rings: Double = 0
     @Option(help: "Zinger probability per pixel and projection.") var zingers: Double = 0

@@ -26,6 +26,9 @@ public final class HDF5File: @unchecked Sendable {
         _ = HDF5File.initialize
         self.path = path
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw LensError.badInput(file: path, problem: "no such file")
+        }
         let (fid, dapl): (hid_t, hid_t) = try withHDF5 {
             guard H5Fis_hdf5(path) > 0 else {
                 throw LensError.badInput(file: path, problem: "not an HDF5 file (no HDF5 signature; truncated or another format?)")
