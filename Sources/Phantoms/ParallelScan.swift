@@ -87,11 +87,10 @@ public enum ParallelScanSimulator {
             effective = intensity.map { -Float(log(Double(Swift.max($0, 1e-12)))) }
         }
 
-        var result = detectorCounts(effective, acquisition, rng: &rng)
-        result.truth = ScanTruth(geometry: geometry, rotationAxisColumn: geometry.axisColumn, acquisition: acquisition,
-                                 defectivePixels: result.truth.defectivePixels, zingerCount: result.truth.zingerCount,
-                                 clippedCount: result.truth.clippedCount, coneGeometry: nil)
-        return result
+        let d = detectorCounts(effective, acquisition, rng: &rng)
+        let truth = ScanTruth(geometry: geometry, rotationAxisColumn: geometry.axisColumn, acquisition: acquisition,
+                              defectivePixels: d.defects, zingerCount: d.zingers, clippedCount: d.clipped, coneGeometry: nil)
+        return (d.projections, d.flats, d.darks, truth)
     }
 
     /// A cone-beam scan (lab micro-CT): the same detector model on cone-beam line integrals.
@@ -99,21 +98,20 @@ public enum ParallelScanSimulator {
         -> (projections: Grid<UInt16>, flats: Grid<UInt16>, darks: Grid<UInt16>, truth: ScanTruth) {
         let lineIntegrals = try ConeBeamProjector(geometry: geometry, volumeShape: attenuation.shape).project(attenuation)
         var rng = SeededRandom(seed: acquisition.seed)
-        var result = detectorCounts(lineIntegrals, acquisition, rng: &rng)
+        let d = detectorCounts(lineIntegrals, acquisition, rng: &rng)
         let flat = ParallelBeamGeometry(anglesDegrees: geometry.anglesRadians.map { $0 * 180 / .pi }, detectorColumns: geometry.detectorColumns,
                                         detectorRows: geometry.detectorRows, centreOffsetPixels: geometry.centreOffsetPixels,
                                         pixelSizeMicrometres: geometry.detectorPixelMillimetres * 1000 / geometry.magnification)
-        result.truth = ScanTruth(geometry: flat, rotationAxisColumn: flat.axisColumn, acquisition: acquisition,
-                                 defectivePixels: result.truth.defectivePixels, zingerCount: result.truth.zingerCount,
-                                 clippedCount: result.truth.clippedCount, coneGeometry: geometry)
-        return result
+        let truth = ScanTruth(geometry: flat, rotationAxisColumn: flat.axisColumn, acquisition: acquisition,
+                              defectivePixels: d.defects, zingerCount: d.zingers, clippedCount: d.clipped, coneGeometry: geometry)
+        return (d.projections, d.flats, d.darks, truth)
     }
 
     /// Line integrals (angle, row, column) → uint16 counts with flats and darks: smooth detector
-    /// gain, miscalibrated pixels, Poisson noise, zingers (the truth's geometry is filled in by
-    /// the caller).
+    /// gain, miscalibrated pixels, Poisson noise, zingers; returns the defects put in and the
+    /// zinger and clipping counts (the caller, who knows the geometry, writes the truth).
     static func detectorCounts(_ effective: Grid<Float>, _ acquisition: AcquisitionParameters, rng: inout SeededRandom)
-        -> (projections: Grid<UInt16>, flats: Grid<UInt16>, darks: Grid<UInt16>, truth: ScanTruth) {
+        -> (projections: Grid<UInt16>, flats: Grid<UInt16>, darks: Grid<UInt16>, defects: [[Double]], zingers: Int, clipped: Int) {
         let rows = effective.shape[1], columns = effective.shape[2], projectionCount = effective.shape[0]
         // Detector: smooth gain (vignetting-like, ±3 %) and miscalibrated pixels.
         let pixels = rows * columns
@@ -169,10 +167,7 @@ public enum ParallelScanSimulator {
         }
         let flats = frames(acquisition.flatCount, flat: true)
         let darks = frames(acquisition.darkCount, flat: false)
-        let placeholder = ParallelBeamGeometry(anglesDegrees: [], detectorColumns: columns, detectorRows: rows)
-        let truth = ScanTruth(geometry: placeholder, rotationAxisColumn: placeholder.axisColumn, acquisition: acquisition,
-                              defectivePixels: defects, zingerCount: counters.zingers, clippedCount: counters.clipped, coneGeometry: nil)
-        return (projections, flats, darks, truth)
+        return (projections, flats, darks, defects, counters.zingers, counters.clipped)
     }
 
     /// Writes a simulated scan as Data Exchange HDF5 (`/exchange/data`, `data_white`, `data_dark`,
