@@ -197,7 +197,7 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         global.apply()
         guard size >= 32, size <= 1024 else { throw LensError.invalidArgument("--size must be 32-1024") }
-        let report = try FoundationDemo.run(.init(outputFolder: out, size: size, seed: seed))
+        let report = try DemoChain.run(.init(outputFolder: out, size: size, seed: seed))
         print("""
         demo: \(report.shape.map(String.init).joined(separator: "×")) volume, \(report.particleCount) particles
         solid fraction: truth \(String(format: "%.4f", report.trueSolidFraction)), measured \(String(format: "%.4f", report.measuredSolidFraction))

@@ -9,7 +9,7 @@ import Testing
         ProgressSettings.mode = .silent
         let out = NSTemporaryDirectory() + "demo-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let report = try FoundationDemo.run(.init(outputFolder: out, size: 48, seed: 2))
+        let report = try DemoChain.run(.init(outputFolder: out, size: 48, seed: 2))
         #expect(report.allChecksPassed)
         #expect(report.formats.count == 7)
         // Noise σ = 8 % of μ_active against a half-gap of ~50 % leaves ~1e-9 misclassified; what

@@ -16,7 +16,7 @@ import Signal
 /// sinogram → `summary.json` (with provenance) and `report.html`.
 ///
 /// Later modules (reconstruction, segmentation, spectroscopy, Compton) extend this chain.
-public enum FoundationDemo {
+public enum DemoChain {
     public struct Options: Sendable {
         public var outputFolder: String
         /// Edge of the cubic test volume in voxels.
