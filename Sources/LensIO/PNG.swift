@@ -61,11 +61,13 @@ public final class PNGWriter: VolumeWriter {
     private var finished = false
     private var pending: AnyGrid?
 
+    /// A volume of a single slice (1, rows, columns) is written as that 2D image.
     public init(path: String, info: VolumeInfo) throws {
-        let isGrey = info.shape.rank == 2 && (info.dataType == .uint8 || info.dataType == .uint16)
+        let singleSlice = info.shape.rank == 3 && info.shape[0] == 1 && info.shape[2] != 3
+        let isGrey = (info.shape.rank == 2 || singleSlice) && (info.dataType == .uint8 || info.dataType == .uint16)
         let isRGB = info.shape.rank == 3 && info.shape[2] == 3 && info.dataType == .uint8
         guard isGrey || isRGB else {
-            throw LensError.badOutput(file: path, problem: "PNG holds 2D uint8/uint16 grey or (rows, columns, 3) uint8 RGB, not \(info.shape) \(info.dataType); convert with --dtype, or render a slice with `batterylens slice`")
+            throw LensError.badOutput(file: path, problem: "PNG holds 2D uint8/uint16 grey or (rows, columns, 3) uint8 RGB, not \(info.shape) \(info.dataType); convert with --to-dtype, or render a slice with `batterylens slice`")
         }
         self.info = info
         destination = path
@@ -81,7 +83,8 @@ public final class PNGWriter: VolumeWriter {
         guard !finished else { return }
         finished = true
         guard let grid = pending else { throw LensError.badOutput(file: destination, problem: "no image was written") }
-        try PNGWriter.encode(grid, to: destination)
+        let isSingleSlice = grid.shape.rank == 3 && grid.shape[0] == 1 && grid.shape[2] != 3
+        try PNGWriter.encode(isSingleSlice ? grid.reshaped(grid.shape.sliceShape) : grid, to: destination)
     }
 
     public func abort() { finished = true; pending = nil }

@@ -71,6 +71,10 @@ import Testing
             #expect(bytesEqual(try VolumeIO.read(path), grid), "\(grid.shape) \(grid.dataType)")
         }
         #expect(throws: LensError.self) { try VolumeIO.write(sampleGrid(.float32, shape: Shape(4, 4)), to: dir.file("f.png")) }
+        // A one-slice volume (what `convert --slices k:k+1` gives) is written as its 2D image.
+        let slab = sampleGrid(.uint8, shape: Shape(1, 7, 9))
+        try VolumeIO.write(slab, to: dir.file("slab.png"))
+        #expect(bytesEqual(try VolumeIO.read(dir.file("slab.png")), slab.reshaped(Shape(7, 9))))
     }
 
     @Test func tiffFolderRoundTripInNaturalOrder() throws {
