@@ -8,57 +8,221 @@ public struct NormalizationReport: Codable, Sendable, Equatable {
     /// NaN or infinite inputs, replaced by the clamp value.
     public var nonFinite: Int
     public var minimumTransmission: Double
+
+    public init(clampedNonPositive: Int = 0, nonFinite: Int = 0, minimumTransmission: Double = .infinity) {
+        self.clampedNonPositive = clampedNonPositive
+        self.nonFinite = nonFinite
+        self.minimumTransmission = minimumTransmission
+    }
+
+    /// Adds the counts of another slab.
+    public mutating func merge(_ other: NormalizationReport) {
+        clampedNonPositive += other.clampedNonPositive
+        nonFinite += other.nonFinite
+        minimumTransmission = Swift.min(minimumTransmission, other.minimumTransmission)
+    }
 }
 
-/// Flat-field correction and the logarithm: p = −ln((I − D)/(F − D)) with F and D the mean
-/// flat and dark frames (science brief §2). Non-positive transmissions are clamped to
-/// `minimumTransmission` and counted; so are NaN/∞ inputs.
+/// Flat frames taken at one moment of the scan: their mean is the open beam at projection
+/// index `position` (−0.5 before the first projection, count − 0.5 after the last).
+public struct FlatGroup: Sendable {
+    public var position: Double
+    public var frames: Grid<Float>
+    public init(position: Double, frames: Grid<Float>) {
+        self.position = position
+        self.frames = frames
+    }
+}
+
+/// Flat-field correction and the logarithm: p = −ln((I − D)/(F − D)) with D the mean dark
+/// frame and F the open beam (science brief §2). When flats were taken at several moments
+/// (before and after the scan, as beamlines do to follow beam drift), F at projection k is
+/// interpolated linearly between the mean frames of the two groups around k (held constant
+/// outside them). Non-positive transmissions are clamped to `minimumTransmission` and counted;
+/// so are NaN/∞ inputs.
+///
+/// Built once from the whole frames; ``apply(_:rows:firstProjection:)`` then corrects any slab of
+/// projections and detector rows, so a scan streams through in row slabs.
+public struct FlatField: Sendable {
+    public let frameShape: Shape
+    public let minimumTransmission: Float
+    let dark: [Float]
+    /// (position, open = mean flat − dark) per group, sorted by position.
+    let open: [(position: Double, values: [Float])]
+
+    public init(flatGroups: [FlatGroup], darks: Grid<Float>?, minimumTransmission: Float = 1e-6, source: String = "projections") throws {
+        guard let first = flatGroups.first else { throw LensError.badInput(file: source, problem: "no flat (open-beam) frames; cannot normalize") }
+        let frame = first.frames.shape.sliceShape
+        for group in flatGroups {
+            guard group.frames.rank == 3, group.frames.shape.sliceShape == frame, group.frames.shape[0] > 0 else {
+                throw LensError.badInput(file: source, problem: "flats \(group.frames.shape) do not match the frame shape \(frame)")
+            }
+        }
+        if let darks, darks.rank != 3 || darks.shape.sliceShape != frame || darks.shape[0] == 0 {
+            throw LensError.badInput(file: source, problem: "darks \(darks.shape) do not match the frame shape \(frame)")
+        }
+        frameShape = frame
+        self.minimumTransmission = minimumTransmission
+        let n = frame.count
+        dark = darks.map { FlatField.meanFrame($0) } ?? [Float](repeating: 0, count: n)
+        var groups = [(position: Double, values: [Float])]()
+        for group in flatGroups.sorted(by: { $0.position < $1.position }) {
+            let mean = FlatField.meanFrame(group.frames)
+            let values = zip(mean, dark).map { $0 - $1 }
+            guard values.contains(where: { $0 > 0 }) else {
+                throw LensError.badInput(file: source, problem: "flats are not brighter than darks anywhere (all-zero or swapped flats?)")
+            }
+            groups.append((group.position, values))
+        }
+        open = groups
+    }
+
+    static func meanFrame(_ g: Grid<Float>) -> [Float] {
+        let n = g.shape.sliceCount
+        var m = [Double](repeating: 0, count: n)
+        g.withUnsafeBufferPointer { p in for f in 0..<g.shape[0] { for i in 0..<n { m[i] += Double(p[f * n + i]) } } }
+        return m.map { Float($0 / Double(g.shape[0])) }
+    }
+
+    /// The two groups around projection `k` and the weight of the second.
+    func bracket(_ k: Int) -> (Int, Int, Float) {
+        let x = Double(k)
+        guard open.count > 1, x > open[0].position else { return (0, 0, 0) }
+        guard x < open[open.count - 1].position else { return (open.count - 1, open.count - 1, 0) }
+        var i = 0
+        while open[i + 1].position < x { i += 1 }
+        let w = (x - open[i].position) / (open[i + 1].position - open[i].position)
+        return (i, i + 1, Float(w))
+    }
+
+    /// Line integrals of `projections` (angle, row, column) holding detector rows `rows` of
+    /// projections `firstProjection…`.
+    public func apply(_ projections: Grid<Float>, rows: Range<Int>, firstProjection: Int = 0) throws -> (Grid<Float>, NormalizationReport) {
+        let cols = frameShape[1]
+        guard projections.rank == 3, projections.shape[1] == rows.count, projections.shape[2] == cols,
+              rows.lowerBound >= 0, rows.upperBound <= frameShape[0] else {
+            throw LensError.invalidArgument("projection slab \(projections.shape) (rows \(rows)) does not match frames \(frameShape)")
+        }
+        let n = rows.count * cols, offset = rows.lowerBound * cols
+        let (dark, open, floor) = (self.dark, self.open, minimumTransmission)
+        var out = Grid<Float>(shape: projections.shape, geometry: projections.geometry)
+        let counts = out.withUnsafeMutableBufferPointer { target in
+            nonisolated(unsafe) let target = target
+            return Parallel.mapChunks(count: projections.shape[0], chunks: Parallel.threadCount * 4) { range -> NormalizationReport in
+                var report = NormalizationReport()
+                var lowest = Float.infinity
+                projections.withUnsafeBufferPointer { p in
+                    for a in range {
+                        let (g0, g1, w) = bracket(firstProjection + a)
+                        for i in 0..<n {
+                            let value = p[a * n + i]
+                            let flat = w == 0 ? open[g0].values[offset + i] : (1 - w) * open[g0].values[offset + i] + w * open[g1].values[offset + i]
+                            var t = (value - dark[offset + i]) / flat
+                            if !value.isFinite || !t.isFinite { report.nonFinite += 1; t = floor }
+                            else if t <= 0 { report.clampedNonPositive += 1 }
+                            lowest = Swift.min(lowest, t)
+                            target[a * n + i] = -log(Swift.max(t, floor))
+                        }
+                    }
+                }
+                report.minimumTransmission = Double(lowest)
+                return report
+            }
+        }
+        var report = NormalizationReport()
+        counts.forEach { report.merge($0) }
+        return (out, report)
+    }
+}
+
+/// One-call flat-field correction of a whole scan with one group of flats.
 public enum FlatFieldCorrection {
     /// - Parameters:
     ///   - projections: (angle, row, column) counts.
     ///   - flats, darks: (frame, row, column); averaged. Missing darks count as zero.
     public static func lineIntegrals(projections: Grid<Float>, flats: Grid<Float>, darks: Grid<Float>?,
                                      minimumTransmission: Float = 1e-6, source: String = "projections") throws -> (Grid<Float>, NormalizationReport) {
-        let frame = projections.shape.sliceShape
-        guard flats.rank == 3, flats.shape.sliceShape == frame, flats.shape[0] > 0 else {
-            throw LensError.badInput(file: source, problem: "flats \(flats.shape) do not match projection frames \(frame)")
+        guard projections.rank == 3 else { throw LensError.badInput(file: source, problem: "projections must be 3D, are \(projections.shape)") }
+        guard flats.rank == 3, flats.shape.sliceShape == projections.shape.sliceShape else {
+            throw LensError.badInput(file: source, problem: "flats \(flats.shape) do not match projection frames \(projections.shape.sliceShape)")
         }
-        if let darks, darks.rank != 3 || darks.shape.sliceShape != frame {
-            throw LensError.badInput(file: source, problem: "darks \(darks.shape) do not match projection frames \(frame)")
-        }
-        let n = frame.count
-        func mean(_ g: Grid<Float>) -> [Float] {
-            var m = [Double](repeating: 0, count: n)
-            g.withUnsafeBufferPointer { p in for f in 0..<g.shape[0] { for i in 0..<n { m[i] += Double(p[f * n + i]) } } }
-            return m.map { Float($0 / Double(g.shape[0])) }
-        }
-        let flat = mean(flats), dark = darks.map(mean) ?? [Float](repeating: 0, count: n)
-        let open = zip(flat, dark).map { $0 - $1 }
-        guard open.contains(where: { $0 > 0 }) else {
-            throw LensError.badInput(file: source, problem: "flats are not brighter than darks anywhere (all-zero or swapped flats?)")
-        }
-        var out = Grid<Float>(shape: projections.shape, geometry: projections.geometry)
-        let counts = out.withUnsafeMutableBufferPointer { target in
-            nonisolated(unsafe) let target = target
-            return Parallel.mapChunks(count: projections.shape[0], chunks: Parallel.threadCount * 4) { range -> (Int, Int, Float) in
-                var clamped = 0, nonFinite = 0, lowest = Float.infinity
-                projections.withUnsafeBufferPointer { p in
-                    for a in range { for i in 0..<n {
-                        let value = p[a * n + i]
-                        var t = (value - dark[i]) / open[i]
-                        if !value.isFinite || !t.isFinite { nonFinite += 1; t = minimumTransmission }
-                        else if t <= 0 { clamped += 1 }
-                        lowest = Swift.min(lowest, t)
-                        t = Swift.max(t, minimumTransmission)
-                        target[a * n + i] = -log(t)
-                    } }
-                }
-                return (clamped, nonFinite, lowest)
-            }
-        }
-        let report = NormalizationReport(clampedNonPositive: counts.map(\.0).reduce(0, +), nonFinite: counts.map(\.1).reduce(0, +),
-                                         minimumTransmission: Double(counts.map(\.2).min() ?? 1))
-        return (out, report)
+        let field = try FlatField(flatGroups: [FlatGroup(position: -0.5, frames: flats)], darks: darks,
+                                  minimumTransmission: minimumTransmission, source: source)
+        return try field.apply(projections, rows: 0..<projections.shape[1])
     }
 }
 
+/// What zinger removal replaced.
+public struct ZingerReport: Codable, Sendable, Equatable {
+    public var replaced = 0
+    public init(replaced: Int = 0) { self.replaced = replaced }
+}
+
+/// Zinger (outlier) removal on line integrals (angle, row, column): a zinger — a cosmic ray or
+/// scattered photon hitting one pixel in one projection — is a value that differs from the
+/// median of its 3×3 neighbourhood in the sinogram plane (neighbouring angles and columns, same
+/// row) by more than `threshold`. Such values are replaced by that median. Working within a
+/// row keeps it exact on row slabs. With `threshold` nil, it is `sigmas` × the robust spread
+/// (1.4826 × median absolute deviation) of value − median over each sinogram.
+public enum ZingerRemoval {
+    public static func apply(_ lineIntegrals: inout Grid<Float>, threshold: Float? = nil, sigmas: Float = 6) -> ZingerReport {
+        precondition(lineIntegrals.rank == 3)
+        let (angles, rows, cols) = (lineIntegrals.shape[0], lineIntegrals.shape[1], lineIntegrals.shape[2])
+        let replaced = lineIntegrals.withUnsafeMutableBufferPointer { data in
+            nonisolated(unsafe) let data = data
+            return Parallel.mapChunks(count: rows, chunks: rows) { range -> Int in
+                var count = 0
+                var median = [Float](repeating: 0, count: angles * cols)
+                var window = [Float](repeating: 0, count: 9)
+                for r in range {
+                    @inline(__always) func at(_ a: Int, _ c: Int) -> Float {
+                        data[(Swift.min(angles - 1, Swift.max(0, a)) * rows + r) * cols + Swift.min(cols - 1, Swift.max(0, c))]
+                    }
+                    for a in 0..<angles { for c in 0..<cols {
+                        var k = 0
+                        for da in -1...1 { for dc in -1...1 { window[k] = at(a + da, c + dc); k += 1 } }
+                        median[a * cols + c] = medianOfNine(&window)
+                    } }
+                    let limit: Float
+                    if let threshold { limit = threshold } else {
+                        var deviations = (0..<(angles * cols)).map { i in abs(data[((i / cols) * rows + r) * cols + i % cols] - median[i]) }
+                        let mad = quickSelect(&deviations, deviations.count / 2)
+                        limit = sigmas * 1.4826 * Swift.max(mad, Float.ulpOfOne)
+                    }
+                    for a in 0..<angles { for c in 0..<cols {
+                        let index = (a * rows + r) * cols + c
+                        if abs(data[index] - median[a * cols + c]) > limit { data[index] = median[a * cols + c]; count += 1 }
+                    } }
+                }
+                return count
+            }
+        }
+        return ZingerReport(replaced: replaced.reduce(0, +))
+    }
+
+    static func medianOfNine(_ w: inout [Float]) -> Float {
+        w.withUnsafeMutableBufferPointer { b in
+            // Insertion sort of nine values: small and branch-predictable.
+            for i in 1..<9 { let v = b[i]; var j = i - 1
+                while j >= 0 && b[j] > v { b[j + 1] = b[j]; j -= 1 }
+                b[j + 1] = v }
+            return b[4]
+        }
+    }
+}
+
+/// The k-th smallest value (0-based) of `values`, reordering them (Hoare's selection).
+func quickSelect(_ values: inout [Float], _ k: Int) -> Float {
+    var lo = 0, hi = values.count - 1
+    while lo < hi {
+        let pivot = values[(lo + hi) / 2]
+        var i = lo, j = hi
+        while i <= j {
+            while values[i] < pivot { i += 1 }
+            while values[j] > pivot { j -= 1 }
+            if i <= j { values.swapAt(i, j); i += 1; j -= 1 }
+        }
+        if k <= j { hi = j } else if k >= i { lo = i } else { return values[k] }
+    }
+    return values[k]
+}
