@@ -20,7 +20,8 @@ public struct CentreEstimate: Codable, Sendable, Equatable {
 /// Centre of rotation from projections 180° apart (science brief §2): projection θ + 180° is
 /// the mirror image of projection θ about the axis column c, p_{θ+π}(j) = p_θ(2c − j). The
 /// mirrored partner is compared with shifted copies of the first (linear interpolation), and
-/// the mean squared difference is minimized over the shift — first on integer shifts, then on
+/// the squared difference over the overlap, normalized by the squared values there, is
+/// minimized over the shift — first on integer shifts, then on
 /// a 0.05-pixel grid around the best, with a parabola through the three lowest points. Works
 /// on line integrals (−log data); several pairs are averaged.
 public enum MirrorCentreFinder {
@@ -52,7 +53,7 @@ public enum MirrorCentreFinder {
         // Shift s = 2c − (cols − 1); search c within ± half of the detector centre.
         let sMin = -2 * half, sMax = 2 * half
         func metric(_ s: Double) -> Double {
-            var total = 0.0, n = 0
+            var difference = 0.0, energy = 0.0, n = 0
             lineIntegrals.withUnsafeBufferPointer { p in
                 for (a, b, _) in chosen { for r in useRows {
                     let baseA = (a * detectorRows + r) * cols, baseB = (b * detectorRows + r) * cols
@@ -62,13 +63,15 @@ public enum MirrorCentreFinder {
                         guard x >= 0 && x <= Double(cols - 1) else { continue }
                         let x0 = Swift.min(cols - 2, Int(x)), f = x - Double(x0)
                         let va = Double(p[baseA + x0]) * (1 - f) + Double(p[baseA + x0 + 1]) * f
-                        let d = va - Double(p[baseB + cols - 1 - j])
-                        total += d * d; n += 1
+                        let vb = Double(p[baseB + cols - 1 - j])
+                        difference += (va - vb) * (va - vb); energy += va * va + vb * vb; n += 1
                     }
                 } }
             }
-            // Require a reasonable overlap so extreme shifts are not favoured by tiny overlaps.
-            return Double(n) >= minimumOverlapFraction * Double(cols * chosen.count * useRows.count) ? total / Double(n) : .infinity
+            // Normalized by the signal in the overlap, so an overlap of empty (air) columns
+            // does not match trivially; and a minimum overlap.
+            guard Double(n) >= minimumOverlapFraction * Double(cols * chosen.count * useRows.count), energy > 0 else { return .infinity }
+            return difference / energy
         }
         var columns = [Double](), values = [Double]()
         var bestS = 0.0, bestValue = Double.infinity
@@ -91,7 +94,7 @@ public enum MirrorCentreFinder {
         if let i = fine.firstIndex(where: { $0.0 == fineBest }), i > 0, i < fine.count - 1 {
             let (x0, y0) = fine[i - 1], (_, y1) = fine[i], (_, y2) = fine[i + 1]
             let denominator = y0 - 2 * y1 + y2
-            if denominator > 0 { fineBest = x0 + 0.05 * (1 + 0.5 * (y0 - y2) / denominator) }
+            if denominator > 0 && denominator.isFinite { fineBest = x0 + 0.05 * (1 + 0.5 * (y0 - y2) / denominator) }
         }
         return CentreEstimate(column: (Double(cols - 1) + fineBest) / 2, method: "mirror-0-180",
                               pairs: chosen.map { [$0.0, $0.1] }, worstPairMismatchDegrees: chosen.map(\.2).max() ?? 0,

@@ -159,13 +159,16 @@ public struct ZingerReport: Codable, Sendable, Equatable {
 }
 
 /// Zinger (outlier) removal on line integrals (angle, row, column): a zinger — a cosmic ray or
-/// scattered photon hitting one pixel in one projection — is a value that differs from the
-/// median of its 3×3 neighbourhood in the sinogram plane (neighbouring angles and columns, same
-/// row) by more than `threshold`. Such values are replaced by that median. Working within a
-/// row keeps it exact on row slabs. With `threshold` nil, it is `sigmas` × the robust spread
-/// (1.4826 × median absolute deviation) of value − median over each sinogram.
+/// scattered photon hitting one pixel in one projection — adds counts, so its line integral
+/// lies below the median of its 3×3 neighbourhood in the sinogram plane (neighbouring angles
+/// and columns, same row) by more than `threshold`. Such values are replaced by that median.
+/// Working within a row keeps it exact on row slabs. With `threshold` nil, it is the larger of
+/// `sigmas` × the robust spread (1.4826 × median absolute deviation) of value − median over
+/// each sinogram and `minimumJump` (0.1: a pixel 10 % brighter than its neighbourhood), so
+/// sharp edges of a noise-free object are not taken for zingers.
 public enum ZingerRemoval {
-    public static func apply(_ lineIntegrals: inout Grid<Float>, threshold: Float? = nil, sigmas: Float = 6) -> ZingerReport {
+    public static func apply(_ lineIntegrals: inout Grid<Float>, threshold: Float? = nil, sigmas: Float = 6,
+                             minimumJump: Float = 0.1) -> ZingerReport {
         precondition(lineIntegrals.rank == 3)
         let (angles, rows, cols) = (lineIntegrals.shape[0], lineIntegrals.shape[1], lineIntegrals.shape[2])
         let replaced = lineIntegrals.withUnsafeMutableBufferPointer { data in
@@ -187,11 +190,11 @@ public enum ZingerRemoval {
                     if let threshold { limit = threshold } else {
                         var deviations = (0..<(angles * cols)).map { i in abs(data[((i / cols) * rows + r) * cols + i % cols] - median[i]) }
                         let mad = quickSelect(&deviations, deviations.count / 2)
-                        limit = sigmas * 1.4826 * Swift.max(mad, Float.ulpOfOne)
+                        limit = Swift.max(sigmas * 1.4826 * mad, minimumJump)
                     }
                     for a in 0..<angles { for c in 0..<cols {
                         let index = (a * rows + r) * cols + c
-                        if abs(data[index] - median[a * cols + c]) > limit { data[index] = median[a * cols + c]; count += 1 }
+                        if median[a * cols + c] - data[index] > limit { data[index] = median[a * cols + c]; count += 1 }
                     } }
                 }
                 return count
