@@ -30,6 +30,7 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Domain modules; dependencies point one way: core ← io/signal ← algorithms ← CLI.
         .target(
@@ -43,7 +44,7 @@ let package = Package(
         ),
         .target(
             name: "LensIO",
-            dependencies: ["LensCore", "CHDF5", "CTIFF", "CPNG"],
+            dependencies: ["LensCore", "CHDF5", "CTIFF", "CPNG", "CZlib"],
             swiftSettings: numericSettings
         ),
         .target(name: "ImageAnalysis", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),

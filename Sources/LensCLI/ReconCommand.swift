@@ -2,28 +2,60 @@ import ArgumentParser
 import Foundation
 import LensCore
 import LensIO
+import Pipeline
 import Tomography
 
 /// `batterylens recon`: parallel-beam projections to a calibrated volume.
 struct ReconCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recon",
-        abstract: "Reconstruct a parallel-beam scan (Data Exchange or NXtomo HDF5) by filtered back projection.",
+        abstract: "Reconstruct a parallel-beam scan by filtered back projection, streamed in slabs of detector rows.",
         discussion: """
-        Flat/dark correction and −log (non-positive transmissions clamped and counted), centre of \
-        rotation found from 180° mirror pairs unless --center is given, FBP with the chosen window, \
-        output in 1/µm. The summary records the centre (with its metric curve), the clamp counts, \
-        the geometry and provenance. Ring removal, phase retrieval, offset-axis stitching and \
-        slab streaming arrive with the rest of the tomography issue.
+        Inputs: a Data Exchange or NXtomo HDF5 scan; a projection stack (multi-page TIFF, a folder \
+        of TIFFs, .npy, file.h5:/dataset) with --angles and --flats/--darks; or a MATLAB sinogram \
+        (file.mat with --sinogram and --angle-variable). Steps: flat/dark correction (flats before \
+        and after interpolated by projection index) and −log, optional zinger removal, Paganin \
+        phase retrieval, offset-axis stitching, stripe removal (sort: Vo 2018; wavelet: Münch 2009), \
+        FBP in 1/µm, optional polar ring filter. The centre is found automatically (mirror pairs or \
+        Vo's Fourier metric) unless --center is given; --sweep writes one PNG per candidate centre. \
+        --preview writes the middle slice before and after ring removal and the centre metric curve.
         """)
 
-    @Argument(help: "Scan file (.h5/.nxs with /exchange/data or an NXtomo entry).") var input: String
-    @Option(help: "Output volume (.tif, .h5, .npy or a folder).") var out: String
+    @Argument(help: "Scan: .h5/.nxs (Data Exchange or NXtomo), a projection stack, or a .mat sinogram.") var input: String
+    @Option(help: "Output volume (.tif, .h5, .npy, .raw or a folder).") var out: String?
+    @Option(help: "Angle list file (one angle in degrees per line) for stacks.") var angles: String?
+    @Option(name: .customLong("angle-lines"), help: "Lines A:B of the angle file that belong to the projections (0-based).") var angleLines: String?
+    @Option(name: .customLong("angle-range"), help: "Evenly spaced angles FIRST:LAST in degrees (LAST excluded) instead of a file.") var angleRange: String?
+    @Option(help: "Flat (open-beam) frames for stacks.") var flats: String?
+    @Option(name: .customLong("flats-after"), help: "Flats taken after the scan (interpolated with --flats by projection index).") var flatsAfter: String?
+    @Option(help: "Dark frames for stacks.") var darks: String?
+    @Flag(name: .customLong("line-integrals"), help: "The input is already −log data (no flats).") var lineIntegrals = false
+    @Option(help: "Factor applied to line-integral input (e.g. 0.001 for data saved ×1000).") var scale: Double = 1
+    @Option(help: "Sinogram variable of a .mat input (angle, column) or (column, angle).") var sinogram: String?
+    @Option(name: .customLong("angle-variable"), help: "Angle variable of a .mat input.") var angleVariable: String?
+    @Option(name: .customLong("angle-units"), help: "Units of --angle-variable / --angles: deg or rad.") var angleUnits: String = "deg"
     @Option(help: "Centre of rotation: 'auto' or a detector column.") var center: String = "auto"
+    @Option(name: .customLong("center-method"), help: "Automatic centre method: mirror (0°/180° pairs) or fourier (Vo).") var centerMethod: String?
+    @Option(help: "Offset-axis 360° scan: 'auto' or the axis column; stitches to a 180° sinogram.") var offsetAxis: String?
+    @Option(help: "Stripe (ring) removal on sinograms: none, sort, wavelet.") var rings: String = "none"
+    @Option(name: .customLong("ring-snr"), help: "Stripe detection threshold (sort).") var ringSNR: Double = 3
+    @Option(name: .customLong("ring-window"), help: "Median window for small stripes (sort).") var ringWindow: Int = 21
+    @Option(name: .customLong("wavelet-levels"), help: "Decomposition levels (wavelet).") var waveletLevels: Int = 4
+    @Option(name: .customLong("wavelet-sigma"), help: "Damping width (wavelet).") var waveletSigma: Double = 2
+    @Flag(name: .customLong("polar-rings"), help: "Apply the polar ring filter to the reconstructed slices.") var polarRings = false
+    @Flag(help: "Remove zingers (bright outliers) before reconstruction.") var zingers = false
+    @Option(help: "Phase retrieval: none or paganin.") var phase: String = "none"
+    @Option(name: .customLong("energy-kev"), help: "Photon energy in keV (Paganin).") var energyKeV: Double?
+    @Option(name: .customLong("distance-mm"), help: "Sample–detector distance in mm (Paganin).") var distanceMillimetres: Double?
+    @Option(name: .customLong("delta-beta"), help: "δ/β of the material (Paganin).") var deltaBeta: Double?
     @Option(help: "Filter window: ram-lak, shepp-logan, cosine, hamming, hann.") var filter: String = "shepp-logan"
     @Option(help: "Detector rows (slices) A:B to reconstruct.") var slices: String?
     @Option(name: .customLong("pixel-um"), help: "Detector pixel size at the sample in µm (if the file does not say).") var pixelMicrometres: Double?
     @Flag(help: "Zero the voxels outside the reconstruction circle.") var mask = false
+    @Option(name: .customLong("slab-rows"), help: "Detector rows per streamed slab (default: ~256 MiB slabs).") var slabRows: Int?
+    @Option(help: "Centre sweep FIRST:LAST:STEP (columns): one PNG slice per candidate into --sweep-dir, then stop.") var sweep: String?
+    @Option(name: .customLong("sweep-dir"), help: "Folder for the sweep PNGs and sweep.csv.") var sweepDir: String?
+    @Option(help: "Folder for preview PNGs (middle slice before/after ring removal) and centre_metric.csv.") var preview: String?
     @Option(help: "Write the numbers (centre, clamps, geometry, provenance) as JSON.") var summary: String?
     @OptionGroup var global: GlobalOptions
 
@@ -32,73 +64,200 @@ struct ReconCommand: ParsableCommand {
         guard let window = FilterWindow(rawValue: filter) else {
             throw LensError.invalidArgument("--filter must be one of \(FilterWindow.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        try AtomicOutput.validate(out, inputs: [input])
-        if let summary { try AtomicOutput.validate(summary, inputs: [input]) }
-        let scan = try TomographyScanReader(path: input)
-        guard let flats = try scan.readFlats() else {
-            throw LensError.badInput(file: input, problem: "no flat (open-beam) frames; cannot normalize")
+        guard let stripeMethod = StripeRemovalMethod(rawValue: rings) else {
+            throw LensError.invalidArgument("--rings must be one of \(StripeRemovalMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let rowRange = try slices.map { try parseRange($0, extent: scan.frameShape[0], option: "--slices") } ?? 0..<scan.frameShape[0]
-        let pixel = try pixelMicrometres ?? storedPixelSize(input) ?? {
+        guard angleUnits == "deg" || angleUnits == "rad" else { throw LensError.invalidArgument("--angle-units must be deg or rad") }
+        let source = try openSource()
+        let inputs = [DatasetReference(input).filePath] + [angles, flats, flatsAfter, darks].compactMap { $0 }.map { DatasetReference($0).filePath }
+        if let out { try AtomicOutput.validate(out, inputs: inputs) }
+        if let summary { try AtomicOutput.validate(summary, inputs: inputs) }
+        let pixel = try pixelMicrometres ?? source.pixelSizeMicrometres ?? {
             throw LensError.invalidArgument("\(input) does not give the pixel size; pass --pixel-um")
         }()
-        let progress = ProgressReporter(label: "reading and normalizing", total: 1)
-        let (lines, normalization) = try FlatFieldCorrection.lineIntegrals(
-            projections: try scan.readProjections(0..<scan.projectionCount).float32(),
-            flats: try flats.float32(), darks: try scan.readDarks()?.float32(), source: input)
-        progress.advance(); progress.finish()
-        var centreEstimate: CentreEstimate?
-        let axisColumn: Double
-        if center == "auto" {
-            let estimate = try MirrorCentreFinder.find(lineIntegrals: lines, anglesDegrees: scan.anglesDegrees, rows: rowRange)
-            if estimate.atSearchEdge {
-                FileHandle.standardError.write(Data("batterylens: warning: the centre \(estimate.column) lies at the edge of the searched range\n".utf8))
+        var settings = ReconstructionSettings(pixelSizeMicrometres: pixel)
+        settings.fbp.window = window
+        settings.fbp.circularMask = mask
+        settings.stripes = StripeRemovalOptions(method: stripeMethod)
+        settings.stripes.snr = ringSNR
+        settings.stripes.smallWindow = ringWindow
+        settings.stripes.waveletLevels = waveletLevels
+        settings.stripes.waveletSigma = waveletSigma
+        settings.polarRingFilter = polarRings
+        settings.removeZingers = zingers
+        settings.slabRows = slabRows
+        settings.slices = try slices.map { try parseRange($0, extent: source.frameShape[0], option: "--slices") }
+        settings.centre = try parseCentre(center, option: "--center", columns: source.frameShape[1])
+        if let offsetAxis { settings.offsetAxis = try parseCentre(offsetAxis, option: "--offset-axis", columns: source.frameShape[1]) }
+        switch phase {
+        case "none": break
+        case "paganin":
+            guard let energyKeV, let distanceMillimetres, let deltaBeta else {
+                throw LensError.invalidArgument("--phase paganin needs --energy-kev, --distance-mm and --delta-beta")
             }
-            centreEstimate = estimate
-            axisColumn = estimate.column
-        } else {
-            guard let value = Double(center) else { throw LensError.invalidArgument("--center must be 'auto' or a number") }
-            guard value >= 0, value <= Double(scan.frameShape[1] - 1) else {
-                throw LensError.invalidArgument("--center \(value) lies outside the detector (0…\(scan.frameShape[1] - 1))")
-            }
-            axisColumn = value
+            settings.paganin = PaganinParameters(energyKeV: energyKeV, distanceMillimetres: distanceMillimetres, deltaOverBeta: deltaBeta,
+                                                 pixelSizeMicrometres: pixel)
+        default: throw LensError.invalidArgument("--phase must be none or paganin")
         }
-        let geometry = ParallelBeamGeometry(anglesDegrees: scan.anglesDegrees, detectorColumns: scan.frameShape[1],
-                                            detectorRows: scan.frameShape[0],
-                                            centreOffsetPixels: axisColumn - Double(scan.frameShape[1] - 1) / 2,
-                                            pixelSizeMicrometres: pixel)
-        var options = FBPOptions()
-        options.window = window
-        options.circularMask = mask
-        let reconstructing = ProgressReporter(label: "reconstructing slices", total: rowRange.count)
-        var volume = try FilteredBackProjection.reconstruct(lines, geometry: geometry, slices: rowRange, options: options,
-                                                            progress: reconstructing, cancellation: CLIRuntime.cancellation)
-        reconstructing.finish()
-        volume.geometry = GridGeometry(voxelSizeMicrometres: [pixel, pixel, pixel],
-                                       originMicrometres: [Double(rowRange.lowerBound) * pixel, 0, 0])
-        try VolumeIO.write(volume, to: out, inputs: [input])
-        let stats = volume.valueStatistics()
-        print(String(format: "wrote %@: %@ voxels of %g µm, centre %.2f (%@), attenuation %.4g…%.4g 1/µm",
-                     out, volume.shape.description, pixel, axisColumn, centreEstimate == nil ? "given" : "found", stats.minimum, stats.maximum))
+        if let sweep { try runSweep(sweep, source: source, settings: settings); return }
+        guard let out else { throw LensError.invalidArgument("recon needs --out (or --sweep)") }
+        let rows = settings.slices ?? 0..<source.frameShape[0]
+        let progress = ProgressReporter(label: "reconstructing slices", total: rows.count)
+        let report = try ScanReconstruction.run(source: source, settings: settings, output: out, inputs: inputs,
+                                                progress: progress, cancellation: CLIRuntime.cancellation)
+        progress.finish()
+        for warning in report.warnings { FileHandle.standardError.write(Data("batterylens: warning: \(warning)\n".utf8)) }
+        print(String(format: "wrote %@: %@ voxels of %g µm, centre %.2f (%@), %d slab(s) of %d rows, peak memory %.0f MiB",
+                     out, report.volumeShape.map(String.init).joined(separator: "×"), pixel, report.axisColumn,
+                     report.centre?.method ?? "given", report.slabs, report.slabRows, Double(report.peakResidentBytes) / 1_048_576))
+        if let preview { try writePreview(preview, source: source, settings: settings, report: report) }
         if let summary {
-            var object: [String: JSONValue] = [
-                "output": .string(out), "shape": .array(volume.shape.dims.map { .number(Double($0)) }),
-                "voxel_size_um": .number(pixel), "units": "1/um", "centre_column": .number(axisColumn),
-                "centre_method": .string(centreEstimate?.method ?? "given"), "filter": .string(window.rawValue),
-                "normalization": try JSONValue(encoding: normalization),
+            let stats = try VolumeIO.read(out).float32().valueStatistics()
+            let object: [String: JSONValue] = [
+                "output": .string(out), "shape": .array(report.volumeShape.map { .number(Double($0)) }),
+                "voxel_size_um": .number(pixel), "units": "1/um", "centre_column": .number(report.axisColumn),
+                "centre_method": .string(report.centre?.method ?? "given"), "filter": .string(window.rawValue),
+                "rings": .string(rings), "polar_rings": .bool(polarRings), "phase": .string(phase),
+                "reconstruction": try JSONValue(encoding: report),
                 "value_range": ["min": .finite(stats.minimum), "max": .finite(stats.maximum), "mean": .finite(stats.mean)],
-                "provenance": try provenanceJSON(inputs: [input], parameters: ["center": .string(center), "filter": .string(filter),
-                                                                             "slices": slices.map(JSONValue.string) ?? .null]),
+                "provenance": try provenanceJSON(inputs: inputs, parameters: parameters()),
             ]
-            if let estimate = centreEstimate { object["centre"] = try JSONValue(encoding: estimate) }
-            try JSONOutput.write(JSONValue.object(object), to: summary, inputs: [input])
+            try JSONOutput.write(JSONValue.object(object), to: summary, inputs: inputs)
         }
     }
 
-    /// The pixel size stored by BatteryLens's Data Exchange writer (voxel_size_um on /exchange/data).
-    func storedPixelSize(_ path: String) throws -> Double? {
-        let file = try HDF5File(openingForReading: path)
-        guard let sizes = file.numericAttribute("voxel_size_um", of: "/exchange/data"), sizes.count == 3, sizes[2] > 0 else { return nil }
-        return sizes[2]
+    func parameters() -> [String: JSONValue] {
+        var p: [String: JSONValue] = ["center": .string(center), "filter": .string(filter), "rings": .string(rings), "phase": .string(phase),
+                                      "polar_rings": .bool(polarRings), "zingers": .bool(zingers), "line_integrals": .bool(lineIntegrals)]
+        for (k, v) in [("slices", slices), ("offset_axis", offsetAxis), ("center_method", centerMethod), ("angles", angles), ("flats", flats),
+                       ("flats_after", flatsAfter), ("darks", darks)] { if let v { p[k] = .string(v) } }
+        for (k, v) in [("energy_kev", energyKeV), ("distance_mm", distanceMillimetres), ("delta_beta", deltaBeta), ("pixel_um", pixelMicrometres)] {
+            if let v { p[k] = .number(v) }
+        }
+        if scale != 1 { p["scale"] = .number(scale) }
+        return p
+    }
+
+    func parseCentre(_ text: String, option: String, columns: Int) throws -> CentreChoice {
+        if text == "auto" {
+            guard let centerMethod else { return .auto(nil) }
+            guard let method = CentreMethod(rawValue: centerMethod) else { throw LensError.invalidArgument("--center-method must be mirror or fourier") }
+            return .auto(method)
+        }
+        guard let value = Double(text) else { throw LensError.invalidArgument("\(option) must be 'auto' or a number") }
+        guard value >= 0, value <= Double(columns - 1) else {
+            throw LensError.invalidArgument("\(option) \(value) lies outside the detector (0…\(columns - 1))")
+        }
+        return .given(value)
+    }
+
+    func openSource() throws -> ProjectionSource {
+        let reference = DatasetReference(input)
+        if reference.fileExtension == "mat" {
+            guard let sinogram, let angleVariable else { throw LensError.invalidArgument("a .mat input needs --sinogram and --angle-variable") }
+            return try MATSinogramSource(path: reference.filePath, sinogram: sinogram, angles: angleVariable, anglesInRadians: angleUnits == "rad", scale: scale)
+        }
+        let isScanFile = ["h5", "hdf5", "hdf", "nxs", "cxi"].contains(reference.fileExtension) && reference.datasetPath == nil
+        if isScanFile && angles == nil && angleRange == nil {
+            guard flats == nil, darks == nil else { throw LensError.invalidArgument("--flats/--darks apply to stacks; the scan file carries its own") }
+            return try TomographyScanReader(path: reference.filePath)
+        }
+        let count = try VolumeIO.open(input).info.shape[0]
+        var list: [Double]
+        if let angles {
+            list = try readAngleFile(angles)
+            if let angleLines { list = Array(list[try parseRange(angleLines, extent: list.count, option: "--angle-lines")]) }
+            if angleUnits == "rad" { list = list.map { $0 * 180 / .pi } }
+        } else if let angleRange {
+            let r = try parseValueRange(angleRange, option: "--angle-range")
+            list = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: count, rangeDegrees: r.upperBound - r.lowerBound, startDegrees: r.lowerBound)
+        } else {
+            throw LensError.invalidArgument("a projection stack needs --angles FILE or --angle-range FIRST:LAST")
+        }
+        return try StackProjectionSource(projections: input, anglesDegrees: list, flats: flats, flatsAfter: flatsAfter, darks: darks,
+                                         isLineIntegrals: lineIntegrals, scale: scale, pixelSizeMicrometres: pixelMicrometres)
+    }
+
+    func readAngleFile(_ path: String) throws -> [Double] {
+        guard let text = FileManager.default.contents(atPath: path).map({ String(decoding: $0, as: UTF8.self) }) else {
+            throw LensError.badInput(file: path, problem: "cannot read the angle file")
+        }
+        var values = [Double]()
+        for (n, line) in text.split(whereSeparator: \.isNewline).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { continue }
+            guard let value = Double(trimmed.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }).last.map(String.init) ?? "") else {
+                throw LensError.badInput(file: path, problem: "line \(n + 1) is not an angle: '\(trimmed)'")
+            }
+            values.append(value)
+        }
+        guard !values.isEmpty else { throw LensError.badInput(file: path, problem: "no angles") }
+        return values
+    }
+
+    /// One slice per candidate centre, as PNGs in a common grey window, and sweep.csv.
+    func runSweep(_ text: String, source: ProjectionSource, settings: ReconstructionSettings) throws {
+        let parts = text.split(separator: ":").map { Double($0) }
+        guard parts.count == 3, let first = parts[0], let last = parts[1], let step = parts[2], step > 0, last >= first,
+              (last - first) / step <= 1000 else {
+            throw LensError.invalidArgument("--sweep must be FIRST:LAST:STEP with FIRST ≤ LAST, STEP > 0 and at most 1000 candidates")
+        }
+        guard let folder = sweepDir else { throw LensError.invalidArgument("--sweep needs --sweep-dir") }
+        let row = settings.slices.map { ($0.lowerBound + $0.upperBound) / 2 } ?? source.frameShape[0] / 2
+        let lines = try ScanReconstruction.lineIntegrals(source: source, rows: row..<(row + 1))
+        let geometry = ParallelBeamGeometry(anglesDegrees: source.anglesDegrees, detectorColumns: source.frameShape[1], detectorRows: 1,
+                                            pixelSizeMicrometres: settings.pixelSizeMicrometres)
+        let candidates = stride(from: first, through: last + 1e-9, by: step).map { $0 }
+        for c in candidates where c < 0 || c > Double(source.frameShape[1] - 1) {
+            throw LensError.invalidArgument("sweep centre \(c) lies outside the detector (0…\(source.frameShape[1] - 1))")
+        }
+        let results = try CentreSweep.run(lineIntegrals: lines, geometry: geometry, row: 0, candidates: candidates, options: settings.fbp)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // One window for all, so brightness differences are real.
+        let all = results.flatMap { $0.slice.elements }
+        let limits = all.withUnsafeBufferPointer { SliceRenderer.limits(of: $0, window: .automatic) }
+        var table = Table(columns: [TableColumn("centre_column", unit: "px"), TableColumn("entropy", unit: "bit"), TableColumn("png")])
+        for r in results {
+            let name = String(format: "centre_%08.2f.png", r.column)
+            let plane = r.slice.reshaped(Shape(r.slice.shape[1], r.slice.shape[2]))
+            try PNGWriter.encode(SliceRenderer.render(plane, window: .range(limits.0, limits.1)), to: "\(folder)/\(name)")
+            table.append([.number(r.column), .number(r.entropyBits), .text(name)])
+        }
+        try table.write(to: "\(folder)/sweep.csv")
+        let best = results.min { $0.entropyBits < $1.entropyBits }!
+        print(String(format: "wrote %d slices of row %d to %@; lowest entropy at centre %.2f (judge by eye)", results.count, row, folder, best.column))
+    }
+
+    /// Middle slice before/after ring removal and the centre metric curve.
+    func writePreview(_ folder: String, source: ProjectionSource, settings: ReconstructionSettings, report: ReconstructionReport) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let rows = settings.slices ?? 0..<source.frameShape[0]
+        let middle = (rows.lowerBound + rows.upperBound) / 2
+        var plain = settings
+        plain.slices = middle..<(middle + 1)
+        plain.centre = .given(report.axisColumn)
+        if plain.offsetAxis != nil { plain.offsetAxis = .given(report.axisColumn) }
+        var variants = [("after_rings", plain)]
+        plain.stripes.method = .none
+        plain.polarRingFilter = false
+        variants.append(("before_rings", plain))
+        var slices = [(String, Grid<Float>)]()
+        let temporary = NSTemporaryDirectory() + "batterylens-preview-\(getpid()).npy"
+        defer { try? FileManager.default.removeItem(atPath: temporary) }
+        for (name, s) in variants {
+            _ = try ScanReconstruction.run(source: source, settings: s, output: temporary, inputs: [])
+            let g = try VolumeIO.read(temporary).float32()
+            slices.append((name, g.reshaped(Shape(g.shape[1], g.shape[2]))))
+            try? FileManager.default.removeItem(atPath: temporary)
+        }
+        let limits = slices[1].1.withUnsafeBufferPointer { SliceRenderer.limits(of: $0, window: .automatic) }
+        for (name, plane) in slices {
+            try PNGWriter.encode(SliceRenderer.render(plane, window: .range(limits.0, limits.1)), to: "\(folder)/slice_\(middle)_\(name).png")
+        }
+        if let centre = report.centre {
+            var table = Table(columns: [TableColumn("centre_column", unit: "px"), TableColumn("metric")])
+            for (c, m) in zip(centre.metricColumns, centre.metric) where m.isFinite { table.append([.number(c), .number(m)]) }
+            try table.write(to: "\(folder)/centre_metric.csv")
+        }
     }
 }

@@ -88,6 +88,7 @@ public final class TomographyScanReader {
     public let darkFrames: [Int]
     private let file: HDF5File
     private let data: HDF5Dataset
+    var projectionData: HDF5Dataset { data }
     private let flatData: HDF5Dataset?
     private let darkData: HDF5Dataset?
 
@@ -144,6 +145,13 @@ public final class TomographyScanReader {
                 throw LensError.badInput(file: path, problem: "\(name) have frames of \(ds.shape.sliceShape), projections \(frameShape)")
             }
         }
+    }
+
+    /// The pixel size BatteryLens's Data Exchange writer stores (`voxel_size_um` on
+    /// /exchange/data), or the NeXus detector's `x_pixel_size` in metres/µm, if present.
+    public var storedPixelSizeMicrometres: Double? {
+        if let sizes = file.numericAttribute("voxel_size_um", of: data.path), sizes.count == 3, sizes[2] > 0 { return sizes[2] }
+        return nil
     }
 
     /// Reads projections `range` (projection indices, not file frames).

@@ -1,0 +1,229 @@
+import CHDF5
+import Foundation
+import LensCore
+
+/// A parallel-beam scan read in slabs of detector rows: every projection's rows `r0..<r1`
+/// at once (a stack of sinograms), so reconstruction streams through scans larger than memory.
+public protocol ProjectionSource: AnyObject {
+    /// The path shown in errors and provenance.
+    var source: String { get }
+    /// Detector frame (rows, columns).
+    var frameShape: Shape { get }
+    var anglesDegrees: [Double] { get }
+    /// Pixel size at the sample in µm, when the file says.
+    var pixelSizeMicrometres: Double? { get }
+    /// True when the data are already line integrals (−log done), so no flats are needed.
+    var isLineIntegrals: Bool { get }
+    /// Rows `rows` of every projection, as (angle, row, column) Float.
+    func readRows(_ rows: Range<Int>) throws -> Grid<Float>
+    /// Flat frames with the projection index they were taken at (−0.5: before the scan).
+    func flatGroups() throws -> [(position: Double, frames: Grid<Float>)]
+    func darks() throws -> Grid<Float>?
+}
+
+extension ProjectionSource {
+    public var projectionCount: Int { anglesDegrees.count }
+
+    func checkRows(_ rows: Range<Int>) throws {
+        guard rows.lowerBound >= 0, rows.upperBound <= frameShape[0], !rows.isEmpty else {
+            throw LensError.invalidArgument("\(source): rows \(rows.lowerBound)..<\(rows.upperBound) outside 0..<\(frameShape[0])")
+        }
+    }
+}
+
+extension HDF5Dataset {
+    /// Reads the hyperslab `start`/`count` (one entry per axis) into `destination`.
+    func read(start: [Int], count: [Int], into destination: UnsafeMutableRawPointer) throws {
+        try withHDF5 {
+            let space = H5Dget_space(id)
+            defer { H5Sclose(space) }
+            var s = start.map { hsize_t($0) }, c = count.map { hsize_t($0) }
+            H5Sselect_hyperslab(space, H5S_SELECT_SET, &s, nil, &c, nil)
+            let memSpace = H5Screate_simple(Int32(c.count), &c, nil)
+            defer { H5Sclose(memSpace) }
+            let memType = HDF5Dataset.memoryType(dataType)
+            defer { if dataType.isComplex { H5Tclose(memType) } }
+            guard H5Dread(id, memType, memSpace, space, chdf5_p_default(), destination) >= 0 else {
+                throw LensError.badInput(file: file.path, problem: "read of \(path) at \(start) × \(count) failed (truncated or corrupt file?)")
+            }
+        }
+    }
+}
+
+extension TomographyScanReader: ProjectionSource {
+    public var source: String { path }
+    public var pixelSizeMicrometres: Double? { storedPixelSizeMicrometres }
+    public var isLineIntegrals: Bool { false }
+
+    public func readRows(_ rows: Range<Int>) throws -> Grid<Float> {
+        try checkRows(rows)
+        let cols = frameShape[1]
+        var grid = AnyGrid(zeros: dataType, shape: Shape(projectionCount, rows.count, cols))
+        let frameBytes = rows.count * cols * dataType.byteSize
+        try grid.withUnsafeMutableRawBytes { buffer in
+            var i = 0
+            let frames = projectionFrames
+            while i < frames.count {
+                var j = i + 1
+                while j < frames.count && frames[j] == frames[j - 1] + 1 { j += 1 }
+                try projectionData.read(start: [frames[i], rows.lowerBound, 0], count: [j - i, rows.count, cols],
+                                        into: buffer.baseAddress! + i * frameBytes)
+                i = j
+            }
+        }
+        return try grid.float32()
+    }
+
+    /// Flats grouped by where they were taken: NXtomo frames between projections keep their
+    /// place (a group after the last projection sits at count − 0.5); Data Exchange's
+    /// `data_white` is one group before the scan.
+    public func flatGroups() throws -> [(position: Double, frames: Grid<Float>)] {
+        guard let all = try readFlats()?.float32() else { return [] }
+        guard layout == .nxtomo else { return [(-0.5, all)] }
+        var groups = [(position: Double, frames: Grid<Float>)]()
+        var k = 0
+        let frameCount = all.shape.sliceCount
+        while k < flatFrames.count {
+            var end = k + 1
+            while end < flatFrames.count && flatFrames[end] == flatFrames[end - 1] + 1 { end += 1 }
+            let before = projectionFrames.filter { $0 < flatFrames[k] }.count
+            let frames = Grid<Float>(shape: Shape(end - k, frameShape[0], frameShape[1]),
+                                     elements: Array(all.elements[(k * frameCount)..<(end * frameCount)]))
+            groups.append((Double(before) - 0.5, frames))
+            k = end
+        }
+        return groups
+    }
+
+    public func darks() throws -> Grid<Float>? { try readDarks()?.float32() }
+}
+
+/// A scan assembled from separate pieces, the way TIFF users have it: a projection stack (any
+/// readable volume: multi-page TIFF, a folder of TIFFs, HDF5, NPY), an angle list, and flat
+/// and dark stacks (optionally flats taken after the scan). Also sinograms stored as line
+/// integrals (`isLineIntegrals`, with a scale, e.g. 0.001 for data saved ×1000).
+public final class StackProjectionSource: ProjectionSource {
+    public let source: String
+    public let frameShape: Shape
+    public let anglesDegrees: [Double]
+    public let pixelSizeMicrometres: Double?
+    public let isLineIntegrals: Bool
+    private let projections: VolumeReader
+    private let flatsBefore: VolumeReader?
+    private let flatsAfter: VolumeReader?
+    private let darkFrames: VolumeReader?
+    private let scale: Float
+
+    public init(projections path: String, anglesDegrees: [Double], flats: String? = nil, flatsAfter: String? = nil, darks: String? = nil,
+                isLineIntegrals: Bool = false, scale: Double = 1, pixelSizeMicrometres: Double? = nil) throws {
+        source = path
+        projections = try VolumeIO.open(path)
+        var shape = projections.info.shape
+        if shape.rank == 2 { shape = Shape(shape[0], 1, shape[1]) }   // a sinogram (angle, column)
+        guard shape.rank == 3 else { throw LensError.badInput(file: path, problem: "projections must be a 3D stack (angle, row, column), are \(shape)") }
+        guard anglesDegrees.count == shape[0] else {
+            throw LensError.badInput(file: path, problem: "\(anglesDegrees.count) angles for \(shape[0]) projections")
+        }
+        frameShape = Shape(shape[1], shape[2])
+        self.anglesDegrees = anglesDegrees
+        self.isLineIntegrals = isLineIntegrals
+        self.scale = Float(scale)
+        let voxel = projections.info.geometry
+        self.pixelSizeMicrometres = pixelSizeMicrometres ?? (voxel.isCalibrated ? voxel.voxelSizeMicrometres.last : nil)
+        let frame = frameShape
+        func frames(_ p: String?, _ what: String) throws -> VolumeReader? {
+            guard let p else { return nil }
+            let reader = try VolumeIO.open(p)
+            let s = reader.info.shape
+            guard (s.rank == 2 && s == frame) || (s.rank == 3 && s.sliceShape == frame) else {
+                throw LensError.badInput(file: p, problem: "\(what) have frames of \(s.rank == 3 ? s.sliceShape : s), projections \(frame)")
+            }
+            return reader
+        }
+        flatsBefore = try frames(flats, "flats")
+        self.flatsAfter = try frames(flatsAfter, "flats")
+        darkFrames = try frames(darks, "darks")
+        if !isLineIntegrals && flatsBefore == nil {
+            throw LensError.badInput(file: path, problem: "no flat (open-beam) frames given; pass flats, or declare the data line integrals")
+        }
+    }
+
+    public func readRows(_ rows: Range<Int>) throws -> Grid<Float> {
+        try checkRows(rows)
+        let (count, cols) = (projectionCount, frameShape[1])
+        var out = Grid<Float>(shape: Shape(count, rows.count, cols))
+        // Read whole frames in batches of about 64 MiB and keep the rows asked for.
+        let batch = Swift.max(1, (64 << 20) / Swift.max(1, frameShape.count * 4))
+        var a = 0
+        while a < count {
+            let range = a..<Swift.min(count, a + batch)
+            var slab = try projections.readSlab(range).float32()
+            if slab.rank == 2 { slab = slab.reshaped(Shape(slab.shape[0], 1, slab.shape[1])) }
+            slab.withUnsafeBufferPointer { p in
+                out.withUnsafeMutableBufferPointer { o in
+                    for k in 0..<range.count { for r in 0..<rows.count { for c in 0..<cols {
+                        o[((range.lowerBound + k) * rows.count + r) * cols + c] = p[(k * frameShape[0] + rows.lowerBound + r) * cols + c] * scale
+                    } } }
+                }
+            }
+            a = range.upperBound
+        }
+        return out
+    }
+
+    private func stack(_ reader: VolumeReader) throws -> Grid<Float> {
+        let g = try reader.readAll().float32()
+        return g.rank == 2 ? g.reshaped(Shape(1, g.shape[0], g.shape[1])) : g
+    }
+
+    public func flatGroups() throws -> [(position: Double, frames: Grid<Float>)] {
+        var groups = [(position: Double, frames: Grid<Float>)]()
+        if let flatsBefore { groups.append((-0.5, try stack(flatsBefore))) }
+        if let flatsAfter { groups.append((Double(projectionCount) - 0.5, try stack(flatsAfter))) }
+        return groups
+    }
+
+    public func darks() throws -> Grid<Float>? { try darkFrames.map(stack) }
+}
+
+/// A sinogram in a MATLAB file (`file.mat:sino` with `file.mat:angles`), as line integrals.
+public final class MATSinogramSource: ProjectionSource {
+    public let source: String
+    public let frameShape: Shape
+    public let anglesDegrees: [Double]
+    public let pixelSizeMicrometres: Double? = nil
+    public let isLineIntegrals = true
+    private let sinogram: Grid<Float>
+
+    /// - Parameters:
+    ///   - anglesInRadians: whether the angle variable is in radians (else degrees).
+    ///   - scale: factor to line integrals (0.001 for data saved ×1000).
+    public init(path: String, sinogram name: String, angles angleName: String, anglesInRadians: Bool = true, scale: Double = 1) throws {
+        source = "\(path):\(name)"
+        let file = try MATFile(path: path)
+        var g = try file.grid(name)
+        let angles = try file.grid(angleName).elements
+        guard g.rank == 2 else { throw LensError.badInput(file: path, problem: "'\(name)' is not a 2D sinogram (\(g.shape))") }
+        // MATLAB detector × angles reads as (angle, column); accept the transpose too.
+        if g.shape[0] != angles.count && g.shape[1] == angles.count {
+            let (r, c) = (g.shape[0], g.shape[1])
+            let source = g
+            g = Grid(shape: Shape(c, r)) { i in source[linear: (i % r) * c + i / r] }
+        }
+        guard g.shape[0] == angles.count else {
+            throw LensError.badInput(file: path, problem: "'\(angleName)' has \(angles.count) angles for a sinogram of \(g.shape)")
+        }
+        anglesDegrees = anglesInRadians ? angles.map { $0 * 180 / .pi } : angles
+        frameShape = Shape(1, g.shape[1])
+        let s = scale
+        sinogram = g.map { Float($0 * s) }.reshaped(Shape(g.shape[0], 1, g.shape[1]))
+    }
+
+    public func readRows(_ rows: Range<Int>) throws -> Grid<Float> {
+        try checkRows(rows)
+        return sinogram
+    }
+
+    public func flatGroups() throws -> [(position: Double, frames: Grid<Float>)] { [] }
+    public func darks() throws -> Grid<Float>? { nil }
+}
