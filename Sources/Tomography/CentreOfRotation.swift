@@ -213,8 +213,7 @@ public enum FourierCentreFinder {
     @inline(__always) static func cubic(_ s: [Double], _ base: Int, _ n: Int, _ x: Double) -> Double {
         let x0 = Int(x.rounded(.down)), t = x - Double(x0)
         @inline(__always) func at(_ i: Int) -> Double { s[base + Swift.min(n - 1, Swift.max(0, i))] }
-        let (p0, p1, p2, p3) = (at(x0 - 1), at(x0), at(x0 + 1), at(x0 + 2))
-        return p1 + 0.5 * t * (p2 - p0 + t * (2 * p0 - 5 * p1 + 4 * p2 - p3 + t * (3 * (p1 - p2) + p3 - p0)))
+        return keysCubic(at(x0 - 1), at(x0), at(x0 + 1), at(x0 + 2), t)
     }
 }
 

@@ -110,7 +110,14 @@ public enum OffsetAxisStitching {
         let x0 = Int(x.rounded(.down)), t = Float(x - Double(x0))
         if t == 0 { return p[base + x0] }
         @inline(__always) func at(_ i: Int) -> Float { p[base + Swift.min(cols - 1, Swift.max(0, i))] }
-        let (p0, p1, p2, p3) = (at(x0 - 1), at(x0), at(x0 + 1), at(x0 + 2))
-        return p1 + 0.5 * t * (p2 - p0 + t * (2 * p0 - 5 * p1 + 4 * p2 - p3 + t * (3 * (p1 - p2) + p3 - p0)))
+        return keysCubic(at(x0 - 1), at(x0), at(x0 + 1), at(x0 + 2), t)
     }
+}
+
+/// Keys cubic convolution (a = −½) between p1 and p2 at fraction t, from four neighbours
+/// (Keys, IEEE Trans. ASSP 29, 1153, 1981): sharper than linear interpolation.
+@inline(__always) func keysCubic<T: FloatingPoint>(_ p0: T, _ p1: T, _ p2: T, _ p3: T, _ t: T) -> T {
+    let half = T(1) / T(2)
+    let inner = T(2) * p0 - T(5) * p1 + T(4) * p2 - p3 + t * (T(3) * (p1 - p2) + p3 - p0)
+    return p1 + half * t * (p2 - p0 + t * inner)
 }
