@@ -31,6 +31,7 @@ let package = Package(
         .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CGSF", pkgConfig: "libgsf-1", providers: [.apt(["libgsf-1-dev"])]),
 
         // Domain modules; dependencies point one way: core ← io/signal ← algorithms ← CLI.
         .target(
@@ -44,7 +45,7 @@ let package = Package(
         ),
         .target(
             name: "LensIO",
-            dependencies: ["LensCore", "CHDF5", "CTIFF", "CPNG", "CZlib"],
+            dependencies: ["LensCore", "CHDF5", "CTIFF", "CPNG", "CZlib", "CGSF"],
             swiftSettings: numericSettings
         ),
         .target(name: "ImageAnalysis", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),

@@ -94,10 +94,13 @@ public struct WriteOptions: Sendable {
 /// | NumPy | ✓ (either byte order) | ✓ | `.npy` |
 /// | raw binary | ✓ (with ``RawLayout``) | ✓ | `.raw`, `.bin`, `.dat` or a layout |
 /// | PNG | ✓ | ✓ (8/16-bit grey, 8-bit RGB) | `.png` |
+/// | Zeiss Xradia | ✓ (images as a stack, angles/energy/pixel size in ``XradiaFile``) | – | `.txrm`, `.xrm`, `.txm` |
 public enum VolumeIO {
     public static let hdf5Extensions: Set<String> = ["h5", "hdf5", "hdf", "nxs", "nx5", "he5"]
     public static let tiffExtensions: Set<String> = ["tif", "tiff"]
     public static let rawExtensions: Set<String> = ["raw", "bin", "dat", "vol"]
+    /// Zeiss Xradia files (OLE2 compound documents).
+    public static let xradiaExtensions: Set<String> = ["txrm", "xrm", "txm"]
 
     /// Opens `path` for reading. Raw files need `raw`.
     public static func open(_ path: String, raw: RawLayout? = nil) throws -> VolumeReader {
@@ -114,6 +117,7 @@ public enum VolumeIO {
         if tiffExtensions.contains(ext) { return try TIFFReader(path: file) }
         if ext == "npy" { return try NPYReader(path: file) }
         if ext == "png" { return try PNGReader(path: file) }
+        if xradiaExtensions.contains(ext) { return try XradiaReader(path: file) }
         if rawExtensions.contains(ext) {
             throw LensError.invalidArgument("\(file): raw binary needs --shape and --dtype (and --endian, --offset if not little-endian at 0)")
         }
@@ -124,7 +128,8 @@ public enum VolumeIO {
         if bytes.starts(with: [0x49, 0x49]) || bytes.starts(with: [0x4D, 0x4D]) { return try TIFFReader(path: file) }
         if bytes.starts(with: [0x93, 0x4E, 0x55, 0x4D]) { return try NPYReader(path: file) }
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try PNGReader(path: file) }
-        throw LensError.badInput(file: file, problem: "unrecognised format (extension '\(ext)'); use .tif, .h5, .npy, .png, or raw with --shape and --dtype")
+        if bytes.starts(with: [0xD0, 0xCF, 0x11, 0xE0]) { return try XradiaReader(path: file) }
+        throw LensError.badInput(file: file, problem: "unrecognised format (extension '\(ext)'); use .tif, .h5, .npy, .png, .txrm/.xrm, or raw with --shape and --dtype")
     }
 
     /// Creates a writer for `path` (format from the extension; a path without extension or
