@@ -11,7 +11,8 @@ struct ReconCommand: ParsableCommand {
         commandName: "recon",
         abstract: "Reconstruct a parallel-beam scan by filtered back projection, streamed in slabs of detector rows.",
         discussion: """
-        Inputs: a Data Exchange or NXtomo HDF5 scan; a projection stack (multi-page TIFF, a folder \
+        Inputs: a Data Exchange or NXtomo HDF5 scan; a Zeiss Xradia .txrm series (angles and pixel \
+        size from the file; its reference image, or --flats REF.xrm, as flat); a projection stack (multi-page TIFF, a folder \
         of TIFFs, .npy, file.h5:/dataset) with --angles and --flats/--darks; or a MATLAB sinogram \
         (file.mat with --sinogram and --angle-variable). Steps: flat/dark correction (flats before \
         and after interpolated by projection index) and −log, optional zinger removal, Paganin \
@@ -21,7 +22,7 @@ struct ReconCommand: ParsableCommand {
         --preview writes the middle slice before and after ring removal and the centre metric curve.
         """)
 
-    @Argument(help: "Scan: .h5/.nxs (Data Exchange or NXtomo), a projection stack, or a .mat sinogram.") var input: String
+    @Argument(help: "Scan: .h5/.nxs (Data Exchange or NXtomo), .txrm (Xradia), a projection stack, or a .mat sinogram.") var input: String
     @Option(help: "Output volume (.tif, .h5, .npy, .raw or a folder).") var out: String?
     @Option(help: "Angle list file (one angle in degrees per line) for stacks.") var angles: String?
     @Option(name: .customLong("angle-lines"), help: "Lines A:B of the angle file that belong to the projections (0-based).") var angleLines: String?
@@ -156,6 +157,9 @@ struct ReconCommand: ParsableCommand {
         if reference.fileExtension == "mat" {
             guard let sinogram, let angleVariable else { throw LensError.invalidArgument("a .mat input needs --sinogram and --angle-variable") }
             return try MATSinogramSource(path: reference.filePath, sinogram: sinogram, angles: angleVariable, anglesInRadians: angleUnits == "rad", scale: scale)
+        }
+        if VolumeIO.xradiaExtensions.contains(reference.fileExtension) && angles == nil && angleRange == nil {
+            return try XradiaProjectionSource(path: reference.filePath, flats: flats, darks: darks)
         }
         let isScanFile = ["h5", "hdf5", "hdf", "nxs", "cxi"].contains(reference.fileExtension) && reference.datasetPath == nil
         if isScanFile && angles == nil && angleRange == nil {

@@ -97,4 +97,17 @@ import Testing
         #expect(CLIRuntime.run(base + ["--angles", savu + "/angles.txt", "--angle-lines", "10:101", "--center", "400"]) == 2)
         #expect(!FileManager.default.fileExists(atPath: dir + "/bad.tif"))
     }
+
+    /// A Zeiss Xradia series: angles and pixel size come from the file; a file without a
+    /// reference image is refused unless flats are given (TomoPy's test chip has none).
+    @Test func reconstructsAnXradiaSeries() throws {
+        let txrm = shared + "/tomopy/txrm_test_chip_tomo.txrm"
+        #expect(run("recon", txrm, "--out", dir + "/chip.tif") == 1)
+        try VolumeIO.write(AnyGrid(Grid<UInt16>(shape: Shape(256, 256), repeating: 500)), to: dir + "/flat.tif")
+        #expect(run("recon", txrm, "--flats", dir + "/flat.tif", "--center", "128", "--slices", "100:102",
+                    "--out", dir + "/chip.tif", "--summary", dir + "/chip.json") == 0)
+        let info = try VolumeIO.open(dir + "/chip.tif").info
+        #expect(info.shape == Shape(2, 256, 256))
+        #expect(abs(info.geometry.voxelSizeMicrometres[0] - 0.15578948) < 1e-6)
+    }
 }
