@@ -501,6 +501,17 @@ public final class HDF5Reader: VolumeReader {
     }
 }
 
+extension HDF5Reader: RowBandReader {
+    public func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
+        try checkBand(rows: rows, slices: slices)
+        var grid = AnyGrid(zeros: info.dataType, shape: Shape(slices.count, rows.count, info.shape[2]))
+        try grid.withUnsafeMutableRawBytes {
+            try dataset.read(start: [slices.lowerBound, rows.lowerBound, 0], count: [slices.count, rows.count, info.shape[2]], into: $0.baseAddress!)
+        }
+        return grid
+    }
+}
+
 /// Writes one HDF5 dataset (default `/data`) slab by slab, with voxel size attributes, to a
 /// temporary file renamed into place by ``finish()``.
 public final class HDF5Writer: VolumeWriter {

@@ -124,10 +124,31 @@ final class BinarySlabFile {
         }
         return grid
     }
+
+    /// Rows `rows` (axis 1) of slices `slices` of a 3D file: one `pread` per slice.
+    func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
+        let rowBytes = shape[2] * dataType.byteSize, sliceBytes = shape.sliceCount * dataType.byteSize
+        var grid = AnyGrid(zeros: dataType, shape: Shape(slices.count, rows.count, shape[2]))
+        try grid.withUnsafeMutableRawBytes { buffer in
+            for (k, index) in slices.enumerated() {
+                let start = offset + index * sliceBytes + rows.lowerBound * rowBytes
+                let total = rows.count * rowBytes
+                var done = 0
+                while done < total {
+                    let n = pread(fd, buffer.baseAddress! + k * total + done, total - done, off_t(start + done))
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw LensError.badInput(file: path, problem: "read failed at byte \(start + done) (\(n < 0 ? String(cString: strerror(errno)) : "end of file"))") }
+                    done += n
+                }
+            }
+            if bigEndian { swapBytes(buffer, elementSize: dataType.byteSize, complex: dataType.isComplex) }
+        }
+        return grid
+    }
 }
 
 /// Reads NumPy `.npy` files (either byte order, C order) slab by slab.
-public final class NPYReader: VolumeReader {
+public final class NPYReader: RowBandReader {
     public let info: VolumeInfo
     public let source: String
     public let header: NPYHeader
@@ -147,6 +168,11 @@ public final class NPYReader: VolumeReader {
     public func readSlab(_ range: Range<Int>) throws -> AnyGrid {
         try checkRange(range)
         return try file.readSlab(range, geometry: info.geometry.offset(axis: 0, by: range.lowerBound))
+    }
+
+    public func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
+        try checkBand(rows: rows, slices: slices)
+        return try file.readRows(rows, slices: slices)
     }
 
     /// Maps the file's data into memory (little-endian files only) so a volume larger than RAM

@@ -151,8 +151,14 @@ public final class StackProjectionSource: ProjectionSource {
     public func readRows(_ rows: Range<Int>) throws -> Grid<Float> {
         try checkRows(rows)
         let (count, cols) = (projectionCount, frameShape[1])
+        if let band = projections as? RowBandReader, projections.info.shape.rank == 3 {
+            // Only the rows asked for are read (TIFF strips, HDF5 hyperslabs, NPY ranges).
+            var out = try band.readRows(rows, slices: 0..<count).float32()
+            if scale != 1 { out.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] *= scale } } }
+            return out
+        }
         var out = Grid<Float>(shape: Shape(count, rows.count, cols))
-        // Read whole frames in batches of about 64 MiB and keep the rows asked for.
+        // Other readers: whole frames in batches of about 64 MiB, keeping the rows asked for.
         let batch = Swift.max(1, (64 << 20) / Swift.max(1, frameShape.count * 4))
         var a = 0
         while a < count {

@@ -166,6 +166,55 @@ final class TIFFHandle {
         }
     }
 
+    /// Reads rows `rows` of the current page into `destination`, touching only the strips that
+    /// hold them: uncompressed strips are read with one `pread` per strip for just those rows,
+    /// compressed ones decoded whole and cut. Tiled pages are read whole and cut.
+    func readCurrentPageRows(_ page: TIFFPage, rows: Range<Int>, into destination: UnsafeMutableRawPointer, pageIndex: Int) throws {
+        let rowBytes = page.width * page.dataType.byteSize
+        if rows == 0..<page.height { try readCurrentPage(page, into: destination, pageIndex: pageIndex); return }
+        if page.tiled {
+            let whole = UnsafeMutableRawPointer.allocate(byteCount: page.height * rowBytes, alignment: 64)
+            defer { whole.deallocate() }
+            try readCurrentPage(page, into: whole, pageIndex: pageIndex)
+            destination.copyMemory(from: whole + rows.lowerBound * rowBytes, byteCount: rows.count * rowBytes)
+            return
+        }
+        // Strip layout (and, for plain pages, where each strip starts in the file).
+        let (rowsPerStrip, stripOffsets): (Int, [Int]?) = withTIFF {
+            var perStrip: UInt32 = 0
+            if ctiff_get_u32(tif, UInt32(TIFFTAG_ROWSPERSTRIP), &perStrip) != 1 || perStrip == 0 || Int(perStrip) > page.height {
+                perStrip = UInt32(page.height)
+            }
+            var compression: UInt16 = 1
+            ctiff_get_u16_default(tif, UInt32(TIFFTAG_COMPRESSION), &compression)
+            var offsets: UnsafeMutablePointer<UInt64>?
+            guard compression == UInt16(COMPRESSION_NONE), TIFFIsByteSwapped(tif) == 0, ctiff_get_strip_offsets(tif, &offsets) == 1, let offsets else {
+                return (Int(perStrip), nil)
+            }
+            return (Int(perStrip), (0..<Int(TIFFNumberOfStrips(tif))).map { Int(offsets[$0]) })
+        }
+        var stripBuffer: UnsafeMutableRawPointer?
+        defer { stripBuffer?.deallocate() }
+        for strip in (rows.lowerBound / rowsPerStrip)...((rows.upperBound - 1) / rowsPerStrip) {
+            let first = strip * rowsPerStrip, count = Swift.min(rowsPerStrip, page.height - first)
+            let lo = Swift.max(rows.lowerBound, first), hi = Swift.min(rows.upperBound, first + count)
+            let target = destination + (lo - rows.lowerBound) * rowBytes
+            if let stripOffsets, strip < stripOffsets.count {
+                try readRaw(into: target, fileOffset: stripOffsets[strip] + (lo - first) * rowBytes, byteCount: (hi - lo) * rowBytes)
+                continue
+            }
+            try withTIFF {
+                ctiff_clear_error()
+                if stripBuffer == nil { stripBuffer = UnsafeMutableRawPointer.allocate(byteCount: rowsPerStrip * rowBytes, alignment: 64) }
+                let n = TIFFReadEncodedStrip(tif, UInt32(strip), stripBuffer!, tmsize_t(count * rowBytes))
+                guard n >= count * rowBytes else {
+                    throw LensError.badInput(file: path, problem: "page \(pageIndex): cannot decode strip \(strip) (truncated or corrupt?)\(tiffMessage())")
+                }
+            }
+            target.copyMemory(from: stripBuffer! + (lo - first) * rowBytes, byteCount: (hi - lo) * rowBytes)
+        }
+    }
+
     /// Where the current page's pixels lie in the file, when they can be read with plain
     /// `pread`s: uncompressed, striped, in the machine's byte order. nil otherwise (compressed,
     /// tiled or byte-swapped pages are decoded by libtiff).
@@ -232,7 +281,11 @@ final class TIFFHandle {
             ctiff_set_u16(tif, UInt32(TIFFTAG_SAMPLESPERPIXEL), 1)
             ctiff_set_u16(tif, UInt32(TIFFTAG_PHOTOMETRIC), UInt16(PHOTOMETRIC_MINISBLACK))
             ctiff_set_u16(tif, UInt32(TIFFTAG_PLANARCONFIG), UInt16(PLANARCONFIG_CONTIG))
-            ctiff_set_u32(tif, UInt32(TIFFTAG_ROWSPERSTRIP), UInt32(height))
+            // Strips of about 256 KiB: a band of rows is then read (or decompressed) without the
+            // rest of the page.
+            let rowBytes = width * dataType.byteSize
+            let rowsPerStrip = Swift.max(1, Swift.min(height, (256 << 10) / Swift.max(1, rowBytes)))
+            ctiff_set_u32(tif, UInt32(TIFFTAG_ROWSPERSTRIP), UInt32(rowsPerStrip))
             if let level = compressionLevel {
                 ctiff_set_u16(tif, UInt32(TIFFTAG_COMPRESSION), UInt16(COMPRESSION_ADOBE_DEFLATE))
                 ctiff_set_u32(tif, UInt32(TIFFTAG_ZIPQUALITY), UInt32(Swift.max(1, Swift.min(9, level))))
@@ -249,9 +302,11 @@ final class TIFFHandle {
                 ctiff_set_u16(tif, UInt32(TIFFTAG_RESOLUTIONUNIT), UInt16(RESUNIT_NONE))
             }
             ctiff_set_string(tif, UInt32(TIFFTAG_SOFTWARE), "\(BatteryLensVersion.name) \(BatteryLensVersion.string)")
-            let byteCount = width * height * dataType.byteSize
-            guard TIFFWriteEncodedStrip(tif, 0, UnsafeMutableRawPointer(mutating: bytes), tmsize_t(byteCount)) >= 0 else {
-                throw LensError.badOutput(file: path, problem: "cannot write page \(pageNumber ?? 0)\(tiffMessage())")
+            for (strip, firstRow) in stride(from: 0, to: height, by: rowsPerStrip).enumerated() {
+                let rows = Swift.min(rowsPerStrip, height - firstRow)
+                guard TIFFWriteEncodedStrip(tif, UInt32(strip), UnsafeMutableRawPointer(mutating: bytes + firstRow * rowBytes), tmsize_t(rows * rowBytes)) >= 0 else {
+                    throw LensError.badOutput(file: path, problem: "cannot write page \(pageNumber ?? 0)\(tiffMessage())")
+                }
             }
             guard TIFFWriteDirectory(tif) == 1 else {
                 throw LensError.badOutput(file: path, problem: "cannot finish page \(pageNumber ?? 0)\(tiffMessage())")
@@ -328,9 +383,9 @@ func roundedToSignificantDigits(_ value: Double, _ digits: Int) -> Double {
 public final class TIFFReader: VolumeReader {
     public let info: VolumeInfo
     public let source: String
-    private let handle: TIFFHandle
-    private let offsets: [UInt64]
-    private let page: TIFFPage
+    let handle: TIFFHandle
+    let offsets: [UInt64]
+    let page: TIFFPage
 
     public init(path: String) throws {
         source = path
@@ -384,6 +439,45 @@ public final class TIFFReader: VolumeReader {
             }
             for run in runs {
                 try handle.readRaw(into: buffer.baseAddress! + run.target, fileOffset: run.file, byteCount: run.count)
+            }
+        }
+        return grid
+    }
+}
+
+extension TIFFReader: RowBandReader {
+    public func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
+        let (height, width) = (page.height, page.width)
+        try checkBand(rows: rows, slices: slices)
+        var grid = AnyGrid(zeros: info.dataType, shape: Shape(slices.count, rows.count, width))
+        let bandBytes = rows.count * width * info.dataType.byteSize
+        try grid.withUnsafeMutableRawBytes { buffer in
+            for (k, index) in slices.enumerated() {
+                try handle.setPage(offset: offsets[index])
+                let current = try handle.currentPage()
+                guard current.width == width, current.height == height, current.dataType == page.dataType else {
+                    throw LensError.badInput(file: source, problem: "page \(index) is \(current.height)×\(current.width) \(current.dataType), page 0 is \(height)×\(width) \(page.dataType)")
+                }
+                try handle.readCurrentPageRows(current, rows: rows, into: buffer.baseAddress! + k * bandBytes, pageIndex: index)
+            }
+        }
+        return grid
+    }
+}
+
+extension TIFFFolderReader: RowBandReader {
+    public func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
+        try checkBand(rows: rows, slices: slices)
+        var grid = AnyGrid(zeros: info.dataType, shape: Shape(slices.count, rows.count, info.shape[2]))
+        let bandBytes = rows.count * info.shape[2] * info.dataType.byteSize
+        try grid.withUnsafeMutableRawBytes { buffer in
+            for (k, index) in slices.enumerated() {
+                let reader = try TIFFReader(path: files[index])
+                guard reader.info.shape == info.shape.sliceShape, reader.info.dataType == info.dataType else {
+                    throw LensError.badInput(file: files[index], problem: "is \(reader.info.shape) \(reader.info.dataType); the series starts with \(info.shape.sliceShape) \(info.dataType)")
+                }
+                try reader.handle.setPage(offset: reader.offsets[0])
+                try reader.handle.readCurrentPageRows(reader.page, rows: rows, into: buffer.baseAddress! + k * bandBytes, pageIndex: 0)
             }
         }
         return grid

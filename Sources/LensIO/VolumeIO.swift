@@ -47,6 +47,25 @@ extension VolumeReader {
     }
 }
 
+/// A reader of 3D stacks that can read a band of rows (axis 1) of a range of slices without the
+/// rest of each slice: detector rows `r0..<r1` of every projection, the slab a streaming
+/// reconstruction needs, costs only those rows' bytes (TIFF strips, HDF5 hyperslabs, NPY
+/// `pread`s, Xradia stream ranges).
+public protocol RowBandReader: VolumeReader {
+    /// Rows `rows` of slices `slices`, as (slice, row, column).
+    func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid
+}
+
+extension RowBandReader {
+    func checkBand(rows: Range<Int>, slices: Range<Int>) throws {
+        guard info.shape.rank == 3 else { throw LensError.invalidArgument("\(source): row bands need a 3D stack, not \(info.shape)") }
+        try checkRange(slices)
+        guard rows.lowerBound >= 0, rows.upperBound <= info.shape[1], !rows.isEmpty else {
+            throw LensError.invalidArgument("\(source): rows \(rows.lowerBound)..<\(rows.upperBound) outside 0..<\(info.shape[1])")
+        }
+    }
+}
+
 /// A destination written slab by slab along axis 0, committed atomically by ``finish()``.
 /// Until then the output exists only under a temporary name; ``abort()`` (or deinit without
 /// finish) removes it.

@@ -238,7 +238,7 @@ public final class XradiaFile {
 
 /// Xradia images as a (image, row, column) stack, so `info`, `convert` and `slice` read them
 /// like any volume (a `.txm` reconstruction is then a (z, y, x) volume).
-public final class XradiaReader: VolumeReader {
+public final class XradiaReader: RowBandReader {
     public let file: XradiaFile
     public let info: VolumeInfo
     public var source: String { file.path }
@@ -261,13 +261,24 @@ public final class XradiaReader: VolumeReader {
         }
         return grid
     }
+
+    public func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
+        try checkBand(rows: rows, slices: slices)
+        var grid = AnyGrid(zeros: info.dataType, shape: Shape(slices.count, rows.count, file.imageShape[1]))
+        let bandBytes = rows.count * file.imageShape[1] * info.dataType.byteSize
+        try grid.withUnsafeMutableRawBytes { buffer in
+            for (k, index) in slices.enumerated() { try file.copyImage(index, rows: rows, into: buffer.baseAddress! + k * bandBytes) }
+        }
+        return grid
+    }
 }
 
 /// An Xradia tomography series (`.txrm`) as a projection source: angles and pixel size from
 /// the file; flats from the file's reference image, or from a separate reference file or stack
 /// (Xradia software often saves the reference as its own `.xrm`), which then takes precedence.
 public final class XradiaProjectionSource: ProjectionSource {
-    public let file: XradiaFile
+    public let reader: XradiaReader
+    public var file: XradiaFile { reader.file }
     public let flatReader: VolumeReader?
     public let darkReader: VolumeReader?
     public var source: String { file.path }
@@ -277,7 +288,8 @@ public final class XradiaProjectionSource: ProjectionSource {
     public let isLineIntegrals = false
 
     public init(path: String, flats: String? = nil, darks: String? = nil) throws {
-        file = try XradiaFile(path: path)
+        reader = try XradiaReader(path: path)
+        let file = reader.file
         guard file.anglesDegrees.count == file.imageCount, file.anglesDegrees.allSatisfy(\.isFinite) else {
             throw LensError.badInput(file: path, problem: "ImageInfo/Angles holds \(file.anglesDegrees.count) finite angles for \(file.imageCount) images")
         }
@@ -301,12 +313,7 @@ public final class XradiaProjectionSource: ProjectionSource {
 
     public func readRows(_ rows: Range<Int>) throws -> Grid<Float> {
         try checkRows(rows)
-        var raw = AnyGrid(zeros: file.pixelType.dataType, shape: Shape(file.imageCount, rows.count, frameShape[1]))
-        let imageBytes = rows.count * frameShape[1] * file.pixelType.byteSize
-        try raw.withUnsafeMutableRawBytes { buffer in
-            for index in 0..<file.imageCount { try file.copyImage(index, rows: rows, into: buffer.baseAddress! + index * imageBytes) }
-        }
-        return try raw.float32()
+        return try reader.readRows(rows, slices: 0..<file.imageCount).float32()
     }
 
     private static func frames(_ grid: AnyGrid) throws -> Grid<Float> {
