@@ -15,7 +15,7 @@ public struct BatteryLensCommand: ParsableCommand {
         the file and the problem), 2 usage error.
         """,
         version: "\(BatteryLensVersion.name) \(BatteryLensVersion.string)",
-        subcommands: [DemoCommand.self, InfoCommand.self, ConvertCommand.self, SliceCommand.self, PhantomCommand.self, ReconCommand.self]
+        subcommands: [DemoCommand.self, InfoCommand.self, ConvertCommand.self, SliceCommand.self, PhantomCommand.self, ReconCommand.self, ComptonCommand.self]
     )
     public init() {}
 }

@@ -39,19 +39,6 @@ public struct ComptonParameters: Codable, Sendable, Equatable {
     ]
 }
 
-/// One recorded photon: the detector's event format (12 bytes little-endian: frame UInt32,
-/// row UInt16, column UInt16, energy Float32 keV).
-public struct PhotonEvent: Sendable, Equatable {
-    public var frame: UInt32
-    public var row: UInt16
-    public var column: UInt16
-    public var energyKeV: Float
-    public init(frame: UInt32, row: UInt16, column: UInt16, energyKeV: Float) {
-        self.frame = frame; self.row = row; self.column = column; self.energyKeV = energyKeV
-    }
-    public static let byteSize = 12
-}
-
 /// What is known about a simulated acquisition.
 public struct ComptonTruth: Codable, Sendable {
     public var parameters: ComptonParameters
@@ -64,6 +51,12 @@ public struct ComptonTruth: Codable, Sendable {
     /// Events whose charge was split between two pixels (each gives up to two records).
     public var sharedEvents: Int
     public var singleEvents: Int
+    /// Single-pixel events recorded (above the threshold).
+    public var singlesRecorded: Int
+    /// Split events with both pieces recorded (detectable as a two-pixel cluster).
+    public var sharedPairsRecorded: Int
+    /// Split events with only one piece above the threshold (indistinguishable from a single).
+    public var sharedPiecesAlone: Int
     /// Energy grid edges (keV) and the detected spectra (per unit event) of the valence and core
     /// Compton components, for checks and plots.
     public var gridEdgesKeV: [Double]
@@ -165,7 +158,7 @@ public enum ComptonSimulator {
         let comptonFraction = 1 - p.fluorescenceFraction - p.backgroundFraction
         var rng = SeededRandom(seed: p.seed)
         let frames = Swift.max(1, Int((Double(p.totalEvents) / p.eventsPerFrame).rounded()))
-        var recorded = 0, shared = 0, singles = 0
+        var recorded = 0, shared = 0, singles = 0, singlesRecorded = 0, pairs = 0, alone = 0
         var batch = [PhotonEvent]()
         batch.reserveCapacity(1 << 16)
         let edges = spectra.edges
@@ -201,14 +194,18 @@ public enum ComptonSimulator {
                     if r2 >= 0 && r2 < p.rows && c2 >= 0 && c2 < p.columns {
                         shared += 1
                         let f = 0.2 + 0.6 * rng.uniform()
+                        var pieces = 0
                         for (r, cc, e) in [(row, column, energy * f), (r2, c2, energy * (1 - f))] where e >= p.thresholdKeV {
                             batch.append(PhotonEvent(frame: UInt32(frame), row: UInt16(r), column: UInt16(cc), energyKeV: Float(e)))
+                            pieces += 1
                         }
+                        if pieces == 2 { pairs += 1 } else if pieces == 1 { alone += 1 }
                         continue
                     }
                 }
                 singles += 1
                 if energy >= p.thresholdKeV {
+                    singlesRecorded += 1
                     batch.append(PhotonEvent(frame: UInt32(frame), row: UInt16(row), column: UInt16(column), energyKeV: Float(energy)))
                 }
             }
@@ -216,7 +213,8 @@ public enum ComptonSimulator {
         }
         if !batch.isEmpty { recorded += batch.count; try sink(batch) }
         return ComptonTruth(parameters: p, lithium: lithium, sParameter: sValues, valenceWeight: weights, recordedEvents: recorded,
-                            sharedEvents: shared, singleEvents: singles, gridEdgesKeV: spectra.edges,
+                            sharedEvents: shared, singleEvents: singles, singlesRecorded: singlesRecorded, sharedPairsRecorded: pairs,
+                            sharedPiecesAlone: alone, gridEdgesKeV: spectra.edges,
                             valenceSpectrum: spectra.valence, coreSpectrum: spectra.core)
     }
 
@@ -228,12 +226,7 @@ public enum ComptonSimulator {
             return try simulate(lithium: lithium, parameters: parameters) { events in
                 var bytes = [UInt8]()
                 bytes.reserveCapacity(events.count * PhotonEvent.byteSize)
-                for e in events {
-                    withUnsafeBytes(of: e.frame.littleEndian) { bytes += $0 }
-                    withUnsafeBytes(of: e.row.littleEndian) { bytes += $0 }
-                    withUnsafeBytes(of: e.column.littleEndian) { bytes += $0 }
-                    withUnsafeBytes(of: e.energyKeV.bitPattern.littleEndian) { bytes += $0 }
-                }
+                for e in events { e.append(to: &bytes) }
                 guard fwrite(bytes, 1, bytes.count, file) == bytes.count else {
                     throw LensError.badOutput(file: path, problem: "write failed (disk full?)")
                 }

@@ -1,0 +1,322 @@
+import Foundation
+import LensCore
+import Signal
+
+/// The Compton peak of one spectrum, fitted as a pseudo-Voigt (Lorentzian–Gaussian) on a
+/// linear background (measured in the side bands) over a window that excludes the
+/// fluorescence lines (science brief §6).
+public struct ComptonPeakFit: Codable, Sendable, Equatable {
+    public var centreKeV: Double
+    public var centreErrorKeV: Double
+    public var fwhmKeV: Double
+    public var fwhmErrorKeV: Double
+    /// Lorentzian fraction η (0 Gaussian … 1 Lorentzian).
+    public var eta: Double
+    /// Peak counts and their standard error.
+    public var area: Double
+    public var areaError: Double
+    /// Background counts per keV at the kinematic peak energy, and its slope per keV.
+    public var backgroundPerKeV: Double
+    public var backgroundSlopePerKeV2: Double
+    /// The energy the background line is centred on (the kinematic Compton energy).
+    public var backgroundCentreKeV: Double
+    public var reducedChiSquared: Double
+    public var converged: Bool
+
+    /// Background counts between energies a and b (keV).
+    public func backgroundCounts(from a: Double, to b: Double) -> Double {
+        let c = backgroundCentreKeV
+        return backgroundPerKeV * (b - a) + backgroundSlopePerKeV2 * ((b - c) * (b - c) - (a - c) * (a - c)) / 2
+    }
+}
+
+/// S = S_L / S_H of one spectrum after background removal, with its counting uncertainty.
+public struct ComptonSMeasurement: Codable, Sendable, Equatable {
+    public var s: Double
+    /// One standard deviation from Poisson statistics of the raw counts in both windows:
+    /// σ_S = S √(N_L,raw / N_L² + N_H,raw / N_H²), N the background-subtracted counts (the
+    /// background line's own uncertainty, fitted from many more bins, is neglected).
+    public var uncertainty: Double
+    public var valenceCounts: Double
+    public var coreCounts: Double
+    public var valenceBackground: Double
+    public var coreBackground: Double
+}
+
+/// Settings of the Compton analysis, with the published instrument's values as defaults.
+public struct ComptonAnalysisSettings: Codable, Sendable, Equatable {
+    public var incidentKeV = 115.0
+    public var angleDegrees = 90.0
+    /// Fit window (keV): above the W and Pb K lines (≤ 85 keV) and reaching past |p_z| = 7 a.u.
+    /// (101.5 keV at 115 keV and 90°), where the background is measured.
+    public var fitWindowKeV: ClosedRange<Double> = 86...110
+    /// The background comes from the window's parts beyond this |p_z| (a.u.).
+    public var backgroundBeyondPz = 7.0
+    public var windows = SParameterWindows()
+    /// Multiplies S of this depth region (published: 1.015, 1.010, 1.005 for regions 1–3).
+    public var attenuationFactor = 1.0
+    /// S ↔ (1 − x); nil: no stoichiometry maps.
+    public var calibration: SParameter.Calibration?
+    /// Pixels need this many background-subtracted counts in |p_z| < 5, and a peak that is one
+    /// (area ≥ 5σ, FWHM below half the fit window, centre within half the FWHM of the
+    /// kinematic energy), to be analysed; others (outside the sample, dead) are masked.
+    public var minimumComptonCounts = 200.0
+    public init() {}
+}
+
+/// Per-pixel maps of one depth region (row-major; NaN where masked).
+public struct ComptonMaps: Sendable {
+    public var rows: Int
+    public var columns: Int
+    public var s: [Double]
+    public var sUncertainty: [Double]
+    public var lithium: [Double]
+    public var lithiumUncertainty: [Double]
+    public var peakCentreKeV: [Double]
+    public var peakArea: [Double]
+    public var mask: [Bool]
+}
+
+/// One depth region's result: from its summed spectrum (the table's numbers) and its maps.
+public struct ComptonRegionResult: Codable, Sendable {
+    public var pixelsAnalysed: Int
+    public var fit: ComptonPeakFit
+    /// From the summed spectrum of the analysed pixels, before the attenuation factor.
+    public var measured: ComptonSMeasurement
+    public var attenuationFactor: Double
+    /// S × attenuation factor, and its uncertainty.
+    public var s: Double
+    public var sUncertainty: Double
+    public var lithium: Double?
+    public var lithiumUncertainty: Double?
+    /// Mean of the per-pixel S map (unweighted, attenuation factor applied). S of the summed
+    /// spectrum weights pixels by their core counts, so on a graded region it reads towards
+    /// the pixels with less lithium; the map mean gives the region's mean (1 − x).
+    public var meanPixelS: Double
+}
+
+public enum ComptonAnalysis {
+    /// The background under the Compton peak, from the side bands of the fit window where the
+    /// Compton profile has died out (|p_z| > `backgroundBeyondPz`): a weighted straight line
+    /// through both bands when each holds at least 5 bins, else the flat mean of the one that
+    /// does. Estimating it beside the peak, not jointly with it, keeps the peak model's tails
+    /// (a Lorentzian's are long) from trading counts with the background.
+    public static func background(binning: EnergyBinning, spectrum: [Double], settings: ComptonAnalysisSettings) throws -> (perKeV: Double, slopePerKeV2: Double, centreKeV: Double) {
+        let xc = ComptonKinematics.comptonPeakKeV(incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees)
+        func energy(_ pz: Double) -> Double { ComptonKinematics.scatteredKeV(momentumAtomicUnits: pz, incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees) }
+        let lowEdge = energy(-settings.backgroundBeyondPz), highEdge = energy(settings.backgroundBeyondPz)
+        let w = binning.widthKeV
+        func band(_ range: ClosedRange<Double>) -> [(x: Double, y: Double)] {
+            guard range.lowerBound < range.upperBound else { return [] }
+            return (0..<binning.count).compactMap { k in
+                let c = binning.lowKeV + (Double(k) + 0.5) * w
+                return range.contains(c) ? (c, spectrum[k] / w) : nil
+            }
+        }
+        let low = band(settings.fitWindowKeV.lowerBound...Swift.max(settings.fitWindowKeV.lowerBound, lowEdge))
+        let high = band(Swift.min(settings.fitWindowKeV.upperBound, highEdge)...settings.fitWindowKeV.upperBound)
+        let useLow = low.count >= 5, useHigh = high.count >= 5
+        guard useLow || useHigh else {
+            throw LensError.invalidArgument("the fit window \(settings.fitWindowKeV.lowerBound)–\(settings.fitWindowKeV.upperBound) keV leaves no side band beyond |p_z| = \(settings.backgroundBeyondPz) a.u. (\(String(format: "%.1f", lowEdge))–\(String(format: "%.1f", highEdge)) keV) for the background")
+        }
+        let points = (useLow ? low : []) + (useHigh ? high : [])
+        let mean = points.reduce(0) { $0 + $1.y } / Double(points.count)
+        guard useLow && useHigh else { return (mean, 0, xc) }
+        let mx = points.reduce(0) { $0 + $1.x } / Double(points.count)
+        let sxx = points.reduce(0) { $0 + ($1.x - mx) * ($1.x - mx) }
+        let slope = points.reduce(0) { $0 + ($1.x - mx) * ($1.y - mean) } / sxx
+        return (mean + slope * (xc - mx), slope, xc)
+    }
+
+    /// Fits the Compton peak of `spectrum` (counts per bin of `binning`): a pseudo-Voigt on the
+    /// side-band background (``background(binning:spectrum:settings:)``), weighted by Poisson
+    /// σ² = max(1, 5-bin running mean of the counts) (the running mean avoids the low bias of
+    /// weighting by each bin's own count).
+    ///
+    /// The pseudo-Voigt A[ηL + (1 − η)G] is linear in a_L = Aη and a_G = A(1 − η): variable
+    /// projection (Golub & Pereyra) fits only centre and FWHM by Levenberg–Marquardt, solving
+    /// the two non-negative amplitudes by weighted least squares inside every residual
+    /// evaluation — robust and fast enough for every pixel. Standard errors come from the
+    /// covariance of all four parameters at the solution.
+    public static func fitPeak(binning: EnergyBinning, spectrum: [Double], settings: ComptonAnalysisSettings) throws -> ComptonPeakFit {
+        let window = settings.fitWindowKeV
+        let bins = (0..<binning.count).filter { k in
+            let c = binning.lowKeV + (Double(k) + 0.5) * binning.widthKeV
+            return c >= window.lowerBound && c <= window.upperBound
+        }
+        guard bins.count >= 12 else {
+            throw LensError.invalidArgument("Compton fit window \(window.lowerBound)–\(window.upperBound) keV holds \(bins.count) energy bins; at least 12 are needed")
+        }
+        let bg = try background(binning: binning, spectrum: spectrum, settings: settings)
+        let w = binning.widthKeV
+        let x = bins.map { binning.lowKeV + (Double($0) + 0.5) * w }
+        let y = bins.map { spectrum[$0] }
+        let weight = y.indices.map { i -> Double in
+            let lo = Swift.max(0, i - 2), hi = Swift.min(y.count - 1, i + 2)
+            return 1 / Swift.max(1, y[lo...hi].reduce(0, +) / Double(hi - lo + 1)).squareRoot()
+        }
+        let bgCounts = x.map { (bg.perKeV + bg.slopePerKeV2 * ($0 - bg.centreKeV)) * w }
+        let net = zip(y, bgCounts).map { Swift.max(0, $0 - $1) }
+        let total = net.reduce(0, +)
+        guard total > 0 else { throw LensError.numerical("no Compton peak above the background in \(window.lowerBound)–\(window.upperBound) keV") }
+        let mean = zip(x, net).reduce(0) { $0 + $1.0 * $1.1 } / total
+        let variance = zip(x, net).reduce(0) { $0 + ($1.0 - mean) * ($1.0 - mean) * $1.1 } / total
+        let m = x.count
+        var lorentz = [Double](repeating: 0, count: m), gauss = lorentz
+        /// The non-negative amplitudes (a_L, a_G) for a centre and FWHM, by 2×2 weighted least squares.
+        func amplitudes(_ centre: Double, _ fwhm: Double) -> (Double, Double) {
+            var sll = 0.0, sgg = 0.0, slg = 0.0, sly = 0.0, sgy = 0.0
+            for i in 0..<m {
+                let l = PeakShape.lorentzian(x[i], centre: centre, fwhm: fwhm) * w * weight[i]
+                let g = PeakShape.gaussian(x[i], centre: centre, fwhm: fwhm) * w * weight[i]
+                let t = (y[i] - bgCounts[i]) * weight[i]
+                lorentz[i] = l; gauss[i] = g
+                sll += l * l; sgg += g * g; slg += l * g; sly += l * t; sgy += g * t
+            }
+            let det = sll * sgg - slg * slg
+            var aL = det > 0 ? (sly * sgg - sgy * slg) / det : 0, aG = det > 0 ? (sgy * sll - sly * slg) / det : 0
+            if aL < 0 || aG < 0 || det <= 0 {
+                // The better of the two one-component solutions.
+                let onlyG = sgg > 0 ? Swift.max(0, sgy / sgg) : 0, onlyL = sll > 0 ? Swift.max(0, sly / sll) : 0
+                let costG = sgg * onlyG * onlyG - 2 * sgy * onlyG, costL = sll * onlyL * onlyL - 2 * sly * onlyL
+                (aL, aG) = costG <= costL ? (0, onlyG) : (onlyL, 0)
+            }
+            return (aL, aG)
+        }
+        var options = LevenbergMarquardt.Options()
+        options.relativeTolerance = 1e-8
+        let projected = try LevenbergMarquardt.fit(initial: [mean, Swift.max(2 * w, 2.3548 * variance.squareRoot())], residualCount: m, options: options) { p, r in
+            let fwhm = Swift.max(Swift.abs(p[1]), w / 10)
+            let (aL, aG) = amplitudes(p[0], fwhm)
+            for i in 0..<m { r[i] = aL * lorentz[i] + aG * gauss[i] - (y[i] - bgCounts[i]) * weight[i] }
+        }
+        let centre = projected.parameters[0], fwhm = Swift.max(Swift.abs(projected.parameters[1]), w / 10)
+        let (aL, aG) = amplitudes(centre, fwhm)
+        // Errors: the full model (centre, FWHM, a_L, a_G) at the solution.
+        var full = LevenbergMarquardt.Options()
+        full.maxIterations = 1
+        let covariance = try? LevenbergMarquardt.fit(initial: [centre, fwhm, aL, aG], residualCount: m, options: full) { p, r in
+            for i in 0..<m {
+                let model = (p[2] * PeakShape.lorentzian(x[i], centre: p[0], fwhm: p[1]) + p[3] * PeakShape.gaussian(x[i], centre: p[0], fwhm: p[1])) * w
+                r[i] = (model + bgCounts[i] - y[i]) * weight[i]
+            }
+        }.unscaledCovariance
+        let area = aL + aG
+        func parameterVariance(_ k: Int) -> Double { covariance.map { Swift.max(0, $0[k, k]) } ?? .nan }
+        let areaVariance = covariance.map { Swift.max(0, $0[2, 2] + $0[3, 3] + 2 * $0[2, 3]) } ?? .nan
+        return ComptonPeakFit(centreKeV: centre, centreErrorKeV: parameterVariance(0).squareRoot(), fwhmKeV: fwhm, fwhmErrorKeV: parameterVariance(1).squareRoot(),
+                              eta: area > 0 ? aL / area : 0, area: area, areaError: areaVariance.squareRoot(),
+                              backgroundPerKeV: bg.perKeV, backgroundSlopePerKeV2: bg.slopePerKeV2,
+                              backgroundCentreKeV: bg.centreKeV, reducedChiSquared: projected.chiSquared / Double(Swift.max(1, m - 4)),
+                              converged: projected.converged)
+    }
+
+    /// S of `spectrum` with the fitted background line removed from both windows. Counts in the
+    /// p_z windows are ∫ J dp_z (the Jacobian cancels; see ``SParameter``).
+    public static func sParameter(binning: EnergyBinning, spectrum: [Double], fit: ComptonPeakFit, settings: ComptonAnalysisSettings) throws -> ComptonSMeasurement {
+        let raw = try SParameter.compute(binEdgesKeV: binning.edgesKeV, counts: spectrum, incidentKeV: settings.incidentKeV,
+                                         angleDegrees: settings.angleDegrees, windows: settings.windows)
+        func energy(_ pz: Double) -> Double { ComptonKinematics.scatteredKeV(momentumAtomicUnits: pz, incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees) }
+        let v = settings.windows.valence, c = settings.windows.core
+        var bL = fit.backgroundCounts(from: energy(-v.upperBound), to: energy(v.upperBound))
+        if v.lowerBound > 0 { bL -= fit.backgroundCounts(from: energy(-v.lowerBound), to: energy(v.lowerBound)) }
+        let bH = fit.backgroundCounts(from: energy(-c.upperBound), to: energy(-c.lowerBound)) + fit.backgroundCounts(from: energy(c.lowerBound), to: energy(c.upperBound))
+        let nL = raw.valenceCounts - bL, nH = raw.coreCounts - bH
+        guard nH > 0, nL > 0 else { throw LensError.numerical("no Compton counts above the background (S_L \(nL), S_H \(nH))") }
+        let s = nL / nH
+        let sigma = s * (raw.valenceCounts / (nL * nL) + raw.coreCounts / (nH * nH)).squareRoot()
+        return ComptonSMeasurement(s: s, uncertainty: sigma, valenceCounts: nL, coreCounts: nH, valenceBackground: bL, coreBackground: bH)
+    }
+
+    /// The Compton profile J(p_z) of a spectrum: background-subtracted counts per bin divided by
+    /// the bin's width in p_z (the Jacobian dp_z/dE), normalized to ∫ J dp_z = 1 over
+    /// |p_z| < `limit`; bins whose centres lie in that range.
+    public static func momentumProfile(binning: EnergyBinning, spectrum: [Double], fit: ComptonPeakFit, settings: ComptonAnalysisSettings,
+                                       limit: Double = 5) -> (pz: [Double], j: [Double]) {
+        var pz = [Double](), j = [Double]()
+        func p(_ e: Double) -> Double { ComptonKinematics.momentumAtomicUnits(incidentKeV: settings.incidentKeV, scatteredKeV: e, angleDegrees: settings.angleDegrees) }
+        for k in 0..<binning.count {
+            let a = binning.lowKeV + Double(k) * binning.widthKeV, b = a + binning.widthKeV
+            guard b < settings.incidentKeV else { break }
+            let centre = p((a + b) / 2)
+            guard abs(centre) < limit else { continue }
+            pz.append(centre)
+            j.append((spectrum[k] - fit.backgroundCounts(from: a, to: b)) / (p(b) - p(a)))
+        }
+        var integral = 0.0
+        for i in 1..<Swift.max(1, pz.count) { integral += (j[i] + j[i - 1]) / 2 * (pz[i] - pz[i - 1]) }
+        return (pz, integral > 0 ? j.map { $0 / integral } : j)
+    }
+
+    /// Analyses one depth region: a peak fit and S per pixel (in parallel), the mask of pixels
+    /// with enough Compton counts, S and (1 − x) maps with uncertainties, and the region's S
+    /// from the summed spectrum of the analysed pixels.
+    public static func analyze(_ spectra: PixelSpectra, settings: ComptonAnalysisSettings,
+                               progress: ProgressReporter? = nil) throws -> (maps: ComptonMaps, region: ComptonRegionResult) {
+        let n = spectra.pixelCount
+        var s = [Double](repeating: .nan, count: n), sSigma = s, centre = s, area = s
+        var mask = [Bool](repeating: false, count: n)
+        let centres = spectra.binning.centresKeV
+        let peakEnergies = [-settings.windows.core.upperBound, settings.windows.core.upperBound].map {
+            ComptonKinematics.scatteredKeV(momentumAtomicUnits: $0, incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees)
+        }
+        let peakBins = centres.indices.filter { centres[$0] >= peakEnergies[0] && centres[$0] <= peakEnergies[1] }
+        s.withUnsafeMutableBufferPointer { sp in
+            sSigma.withUnsafeMutableBufferPointer { ep in
+                centre.withUnsafeMutableBufferPointer { cp in
+                    area.withUnsafeMutableBufferPointer { ap in
+                        mask.withUnsafeMutableBufferPointer { mp in
+                            nonisolated(unsafe) let (sp, ep, cp, ap, mp) = (sp, ep, cp, ap, mp)
+                            DispatchQueue.concurrentPerform(iterations: n) { pixel in
+                                let spectrum = spectra.spectrum(pixel: pixel)
+                                defer { progress?.advance(by: 1) }
+                                // Pixels without a Compton peak's worth of counts (outside the sample) skip the fit.
+                                guard let bg = try? background(binning: spectra.binning, spectrum: spectrum, settings: settings) else { return }
+                                var inPeak = 0.0
+                                for k in peakBins { inPeak += spectrum[k] - (bg.perKeV + bg.slopePerKeV2 * (centres[k] - bg.centreKeV)) * spectra.binning.widthKeV }
+                                guard inPeak >= settings.minimumComptonCounts else { return }
+                                guard let fit = try? fitPeak(binning: spectra.binning, spectrum: spectrum, settings: settings), fit.converged || fit.reducedChiSquared.isFinite,
+                                      let m = try? sParameter(binning: spectra.binning, spectrum: spectrum, fit: fit, settings: settings) else { return }
+                                // A Compton peak, not a background shape the model bent to: significant
+                                // area, a width below half the window, centred within half its width
+                                // of the kinematic energy, and enough counts.
+                                let halfWindow = (settings.fitWindowKeV.upperBound - settings.fitWindowKeV.lowerBound) / 2
+                                let net = m.valenceCounts + m.coreCounts
+                                guard fit.area >= 5 * fit.areaError, fit.fwhmKeV < halfWindow, abs(fit.centreKeV - fit.backgroundCentreKeV) < fit.fwhmKeV / 2,
+                                      net >= settings.minimumComptonCounts, m.s.isFinite else { return }
+                                sp[pixel] = m.s * settings.attenuationFactor
+                                ep[pixel] = m.uncertainty * settings.attenuationFactor
+                                cp[pixel] = fit.centreKeV
+                                ap[pixel] = fit.area
+                                mp[pixel] = true
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let analysed = mask.filter { $0 }.count
+        guard analysed > 0 else {
+            throw LensError.numerical("no pixel has \(Int(settings.minimumComptonCounts)) Compton counts above the background; too few events, or wrong incident energy/angle?")
+        }
+        var lithium = [Double](repeating: .nan, count: n), lithiumSigma = lithium
+        if let calibration = settings.calibration {
+            for p in 0..<n where mask[p] {
+                lithium[p] = calibration.lithium(s: s[p])
+                lithiumSigma[p] = sSigma[p] / Swift.abs(calibration.slope)
+            }
+        }
+        let summed = spectra.summed { mask[$0] }
+        let fit = try fitPeak(binning: spectra.binning, spectrum: summed, settings: settings)
+        let measured = try sParameter(binning: spectra.binning, spectrum: summed, fit: fit, settings: settings)
+        let regionS = measured.s * settings.attenuationFactor, regionSigma = measured.uncertainty * settings.attenuationFactor
+        let region = ComptonRegionResult(pixelsAnalysed: analysed, fit: fit, measured: measured, attenuationFactor: settings.attenuationFactor,
+                                         s: regionS, sUncertainty: regionSigma,
+                                         lithium: settings.calibration.map { $0.lithium(s: regionS) },
+                                         lithiumUncertainty: settings.calibration.map { regionSigma / Swift.abs($0.slope) },
+                                         meanPixelS: s.filter(\.isFinite).reduce(0, +) / Double(analysed))
+        let maps = ComptonMaps(rows: spectra.rows, columns: spectra.columns, s: s, sUncertainty: sSigma, lithium: lithium,
+                               lithiumUncertainty: lithiumSigma, peakCentreKeV: centre, peakArea: area, mask: mask)
+        return (maps, region)
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import LensCore
+
+/// One recorded photon of an energy-resolving pixel detector (HEXITEC-like CdZnTe), the format
+/// BatteryLens writes and reads as binary: 12 bytes little-endian — frame UInt32, row UInt16,
+/// column UInt16, energy Float32 (keV, or ADU before calibration).
+public struct PhotonEvent: Sendable, Equatable {
+    public var frame: UInt32
+    public var row: UInt16
+    public var column: UInt16
+    /// keV once calibrated; detector units (ADU) in uncalibrated lists.
+    public var energyKeV: Float
+    public init(frame: UInt32, row: UInt16, column: UInt16, energyKeV: Float) {
+        self.frame = frame; self.row = row; self.column = column; self.energyKeV = energyKeV
+    }
+    public static let byteSize = 12
+
+    /// Appends the 12-byte record.
+    public func append(to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: frame.littleEndian) { bytes += $0 }
+        withUnsafeBytes(of: row.littleEndian) { bytes += $0 }
+        withUnsafeBytes(of: column.littleEndian) { bytes += $0 }
+        withUnsafeBytes(of: energyKeV.bitPattern.littleEndian) { bytes += $0 }
+    }
+}
+
+/// A photon event list read in batches, so 10⁹ events never sit in memory: binary 12-byte
+/// records (`.bin`, `.events`, anything not `.csv`) or CSV with a header naming the columns
+/// `frame,row,column` and `energy_kev` (or `adu`, or `energy`). Events must come in frame order,
+/// as detectors write them (charge-sharing correction works frame by frame); a decreasing
+/// frame number is an error naming the line or record.
+public final class PhotonEventFile {
+    public let path: String
+    public let isCSV: Bool
+    /// Whether the energy column is in ADU (uncalibrated).
+    public private(set) var isADU = false
+    private let handle: UnsafeMutablePointer<FILE>
+    private var csvColumns: (frame: Int, row: Int, column: Int, energy: Int) = (0, 1, 2, 3)
+    private var lineNumber = 0
+    private var recordIndex = 0
+    private var lastFrame: UInt32 = 0
+    private var pendingLine: [UInt8] = []
+
+    public init(path: String) throws {
+        self.path = path
+        guard let handle = fopen(path, "rb") else {
+            throw LensError.badInput(file: path, problem: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        self.handle = handle
+        isCSV = URL(fileURLWithPath: path).pathExtension.lowercased() == "csv"
+        if isCSV { try readHeader() } else {
+            var st = stat()
+            fstat(fileno(handle), &st)
+            guard Int(st.st_size) % PhotonEvent.byteSize == 0 else {
+                throw LensError.badInput(file: path, problem: "\(st.st_size) bytes is not a whole number of 12-byte event records (frame u32, row u16, column u16, energy f32)")
+            }
+        }
+    }
+
+    /// (Runs also when init throws after opening: the file is closed once, here.)
+    deinit { fclose(handle) }
+
+    private func readLine() -> String? {
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(line) }
+        let n = getline(&line, &capacity, handle)
+        guard n >= 0, let line else { return nil }
+        lineNumber += 1
+        return String(cString: line).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func readHeader() throws {
+        guard let header = readLine() else { throw LensError.badInput(file: path, problem: "empty event list") }
+        let names = header.lowercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        func index(_ candidates: [String]) -> Int? { names.firstIndex { candidates.contains($0) } }
+        guard let f = index(["frame"]), let r = index(["row", "y"]), let c = index(["column", "col", "x"]),
+              let e = index(["energy_kev", "energy", "adu"]) else {
+            throw LensError.badInput(file: path, problem: "CSV header '\(header)' must name frame, row, column and energy_kev (or adu)")
+        }
+        isADU = names[e] == "adu"
+        csvColumns = (f, r, c, e)
+    }
+
+    /// Calls `body` with consecutive batches of up to `batchSize` events until the file ends.
+    public func forEachBatch(batchSize: Int = 1 << 20, _ body: ([PhotonEvent]) throws -> Void) throws {
+        var batch = [PhotonEvent]()
+        batch.reserveCapacity(batchSize)
+        if isCSV {
+            while let line = readLine() {
+                guard !line.isEmpty, !line.hasPrefix("#") else { continue }
+                let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+                let needed = Swift.max(csvColumns.frame, csvColumns.row, csvColumns.column, csvColumns.energy)
+                guard fields.count > needed,
+                      let frame = UInt32(fields[csvColumns.frame].trimmingCharacters(in: .whitespaces)),
+                      let row = UInt16(fields[csvColumns.row].trimmingCharacters(in: .whitespaces)),
+                      let column = UInt16(fields[csvColumns.column].trimmingCharacters(in: .whitespaces)),
+                      let energy = Float(fields[csvColumns.energy].trimmingCharacters(in: .whitespaces)), energy.isFinite else {
+                    throw LensError.badInput(file: path, problem: "line \(lineNumber) is not an event (frame,row,column,energy): '\(line)'")
+                }
+                guard frame >= lastFrame else { throw LensError.badInput(file: path, problem: "line \(lineNumber): frame \(frame) after frame \(lastFrame); events must be in frame order") }
+                lastFrame = frame
+                batch.append(PhotonEvent(frame: frame, row: row, column: column, energyKeV: energy))
+                if batch.count == batchSize { try body(batch); batch.removeAll(keepingCapacity: true) }
+            }
+        } else {
+            var buffer = [UInt8](repeating: 0, count: batchSize * PhotonEvent.byteSize)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, PhotonEvent.byteSize, batchSize, handle) }
+                if n == 0 { break }
+                try buffer.withUnsafeBytes { raw in
+                    for k in 0..<n {
+                        let o = k * PhotonEvent.byteSize
+                        let frame = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+                        guard frame >= lastFrame else {
+                            throw LensError.badInput(file: path, problem: "record \(recordIndex + k): frame \(frame) after frame \(lastFrame); events must be in frame order")
+                        }
+                        lastFrame = frame
+                        batch.append(PhotonEvent(frame: frame,
+                                                 row: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: o + 4, as: UInt16.self)),
+                                                 column: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: o + 6, as: UInt16.self)),
+                                                 energyKeV: Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self)))))
+                    }
+                }
+                recordIndex += n
+                try body(batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        if !batch.isEmpty { try body(batch) }
+    }
+}

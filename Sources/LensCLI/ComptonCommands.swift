@@ -1,0 +1,189 @@
+import ArgumentParser
+import Compton
+import Foundation
+import LensCore
+import LensIO
+
+/// `batterylens compton ...`: photon events to lithium stoichiometry maps.
+struct ComptonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compton",
+        abstract: "Compton scattering imaging: photon events → per-pixel spectra → S and Li stoichiometry maps.",
+        subcommands: [ComptonSpectraCommand.self, ComptonAnalyzeCommand.self])
+}
+
+struct ComptonSpectraCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spectra",
+        abstract: "Histogram photon events into per-pixel energy spectra (HDF5), streaming.",
+        discussion: """
+        EVENTS: 12-byte binary records (frame u32, row u16, column u16, energy f32 keV; what \
+        `phantom compton` writes) or CSV with a header naming frame,row,column,energy_kev (or adu), \
+        in frame order. Charge-sharing correction works on 3×3 neighbourhoods within a frame: \
+        discriminate (reject clusters, the default) or add (sum into the brightest pixel). Writes \
+        /spectra (row, column, energy) uint32 and /energy_edges_kev.
+        """)
+
+    @Argument(help: "Event list (.bin or .csv).") var events: String
+    @Option(help: "Output spectra cube (.h5).") var out: String
+    @Option(help: "Detector rows.") var rows: Int = 80
+    @Option(help: "Detector columns.") var columns: Int = 80
+    @Option(name: .customLong("bin-kev"), help: "Energy bin width in keV.") var binKeV: Double = 0.1
+    @Option(name: .customLong("max-kev"), help: "Upper end of the energy range in keV (from 0).") var maxKeV: Double = 130
+    @Option(name: .customLong("charge-sharing"), help: "none, discriminate or add.") var chargeSharing: String = "discriminate"
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        guard let mode = ChargeSharingCorrection(rawValue: chargeSharing) else {
+            throw LensError.invalidArgument("--charge-sharing must be none, discriminate or add")
+        }
+        guard binKeV > 0, maxKeV > binKeV, rows > 0, columns > 0 else { throw LensError.invalidArgument("--bin-kev, --max-kev, --rows and --columns must be positive") }
+        try AtomicOutput.validate(out, inputs: [events])
+        let binning = EnergyBinning(lowKeV: 0, widthKeV: binKeV, count: Int((maxKeV / binKeV).rounded(.up)))
+        let size = (try? FileManager.default.attributesOfItem(atPath: events)[.size] as? Int) ?? 0
+        let progress = ProgressReporter(label: "histogramming events", total: Swift.max(1, size / PhotonEvent.byteSize))
+        let spectra = try PixelSpectra.build(events: events, rows: rows, columns: columns, binning: binning, correction: mode, progress: progress)
+        progress.finish()
+        try spectra.write(to: out, chargeSharing: mode, inputs: [events])
+        let s = spectra.statistics
+        print("wrote \(out): \(rows)×\(columns) pixels × \(binning.count) bins; \(s.eventsRead) events read, \(s.eventsCounted) counted, \(s.multiPixelClusters) charge-sharing clusters (\(s.eventsInClusters) events, \(mode.rawValue)), \(s.eventsOutside) outside")
+        if let summary {
+            let object: JSONValue = .object([
+                "output": .string(out), "charge_sharing": .string(mode.rawValue),
+                "events": ["read": .number(Double(s.eventsRead)), "counted": .number(Double(s.eventsCounted)), "frames": .number(Double(s.frames)),
+                           "multi_pixel_clusters": .number(Double(s.multiPixelClusters)), "events_in_clusters": .number(Double(s.eventsInClusters)),
+                           "outside": .number(Double(s.eventsOutside))],
+                "bin_kev": .number(binKeV), "max_kev": .number(maxKeV),
+                "provenance": try provenanceJSON(inputs: [events], parameters: ["rows": .number(Double(rows)), "columns": .number(Double(columns)),
+                                                                                 "bin_kev": .number(binKeV), "charge_sharing": .string(mode.rawValue)]),
+            ])
+            try JSONOutput.write(object, to: summary, inputs: [events])
+        }
+    }
+}
+
+struct ComptonAnalyzeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "analyze",
+        abstract: "Fit the Compton peak per pixel, compute S = S_L/S_H and Li stoichiometry maps per depth region.",
+        discussion: """
+        One spectra cube per depth region. Per pixel: pseudo-Voigt + linear background over \
+        --fit-kev (excluding the fluorescence lines), S from background-subtracted counts in \
+        |p_z| < 1 (valence) and 1 < |p_z| < 5 (core) a.u., Poisson uncertainty. S is multiplied by \
+        the region's attenuation factor; (1 − x) = (S − intercept)/slope from --calibration \
+        (CSV of lithium,s reference points) or --slope/--intercept. Writes per region \
+        region_N_s.tif, _s_sigma.tif, _lithium.tif, _lithium_sigma.tif, _lithium.png, \
+        _profile.csv (J(p_z) of the summed spectrum), and regions.csv (the published table's form).
+        """)
+
+    @Argument(help: "Spectra cubes (.h5), one per depth region.") var cubes: [String]
+    @Option(help: "Output folder.") var out: String
+    @Option(name: .customLong("incident-kev"), help: "Incident energy (keV).") var incidentKeV: Double = 115
+    @Option(name: .customLong("angle-deg"), help: "Scattering angle (degrees).") var angleDegrees: Double = 90
+    @Option(name: .customLong("fit-kev"), help: "Fit window A:B in keV.") var fitKeV: String = "86:104"
+    @Option(name: .customLong("valence-au"), help: "Valence |p_z| window A:B (a.u.).") var valence: String = "0:1"
+    @Option(name: .customLong("core-au"), help: "Core |p_z| window A:B (a.u.).") var core: String = "1:5"
+    @Option(help: "Attenuation correction factor per region, comma-separated.") var attenuation: String?
+    @Option(help: "Calibration CSV: columns lithium,s (two or more reference points).") var calibration: String?
+    @Option(help: "Calibration slope dS/d(1 − x).") var slope: Double?
+    @Option(help: "Calibration intercept (S at 1 − x = 0).") var intercept: Double?
+    @Option(name: .customLong("min-counts"), help: "Compton counts a pixel needs to be analysed.") var minimumCounts: Double = 200
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        guard !cubes.isEmpty else { throw LensError.invalidArgument("give at least one spectra cube") }
+        var settings = ComptonAnalysisSettings()
+        settings.incidentKeV = incidentKeV
+        settings.angleDegrees = angleDegrees
+        settings.fitWindowKeV = try parseValueRange(fitKeV, option: "--fit-kev")
+        settings.windows.valence = try parseValueRange(valence, option: "--valence-au", allowEqual: true)
+        settings.windows.core = try parseValueRange(core, option: "--core-au")
+        settings.minimumComptonCounts = minimumCounts
+        settings.calibration = try readCalibration()
+        var factors = [Double](repeating: 1, count: cubes.count)
+        if let attenuation {
+            let values = attenuation.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard values.count == cubes.count, values.allSatisfy({ ($0 ?? 0) > 0 }) else {
+                throw LensError.invalidArgument("--attenuation needs \(cubes.count) positive factors, one per cube")
+            }
+            factors = values.map { $0! }
+        }
+        try AtomicOutput.validate(out, inputs: cubes)
+        var results = [ComptonRegionResult]()
+        try AtomicOutput.write(to: out) { folder in
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+            var table = Table(columns: [TableColumn("region"), TableColumn("pixels"), TableColumn("S"), TableColumn("S_sigma"),
+                                        TableColumn("attenuation_factor"), TableColumn("S_map_mean"), TableColumn("lithium", unit: "1-x"), TableColumn("lithium_sigma", unit: "1-x"),
+                                        TableColumn("peak_centre", unit: "keV"), TableColumn("peak_fwhm", unit: "keV")])
+            for (k, cube) in cubes.enumerated() {
+                let spectra = try PixelSpectra.read(path: cube)
+                settings.attenuationFactor = factors[k]
+                let progress = ProgressReporter(label: "fitting region \(k + 1)", total: spectra.pixelCount)
+                let (maps, region) = try ComptonAnalysis.analyze(spectra, settings: settings, progress: progress)
+                progress.finish()
+                results.append(region)
+                let prefix = folder + "/region_\(k + 1)"
+                func write(_ values: [Double], _ name: String) throws {
+                    try VolumeIO.write(Grid<Float>(shape: Shape(maps.rows, maps.columns), elements: values.map { Float($0) }), to: prefix + name)
+                }
+                try write(maps.s, "_s.tif")
+                try write(maps.sUncertainty, "_s_sigma.tif")
+                try write(maps.peakCentreKeV, "_peak_centre_kev.tif")
+                if settings.calibration != nil {
+                    try write(maps.lithium, "_lithium.tif")
+                    try write(maps.lithiumUncertainty, "_lithium_sigma.tif")
+                    let image = Grid<Float>(shape: Shape(maps.rows, maps.columns), elements: maps.lithium.map { Float($0) })
+                    try VolumeIO.write(SliceRenderer.render(image, colormap: .viridis), to: prefix + "_lithium.png")
+                }
+                let summed = spectra.summed { maps.mask[$0] }
+                let profile = ComptonAnalysis.momentumProfile(binning: spectra.binning, spectrum: summed, fit: region.fit, settings: settings)
+                var profileTable = Table(columns: [TableColumn("pz", unit: "a.u."), TableColumn("J", unit: "1/a.u.")])
+                for (p, j) in zip(profile.pz, profile.j) { profileTable.append([.number(p), .number(j)]) }
+                try profileTable.write(to: prefix + "_profile.csv")
+                table.append([.number(Double(k + 1)), .number(Double(region.pixelsAnalysed)), .number(region.s), .number(region.sUncertainty),
+                              .number(region.attenuationFactor), .number(region.meanPixelS), region.lithium.map { .number($0) } ?? .text(""),
+                              region.lithiumUncertainty.map { .number($0) } ?? .text(""), .number(region.fit.centreKeV), .number(region.fit.fwhmKeV)])
+                print(String(format: "region %d: %d pixels, S = %.4f ± %.4f", k + 1, region.pixelsAnalysed, region.s, region.sUncertainty)
+                      + (region.lithium.map { String(format: ", 1 − x = %.4f ± %.4f", $0, region.lithiumUncertainty!) } ?? ""))
+            }
+            try table.write(to: folder + "/regions.csv")
+        }
+        if let summary {
+            var parameters: [String: JSONValue] = ["incident_kev": .number(incidentKeV), "angle_deg": .number(angleDegrees), "fit_kev": .string(fitKeV),
+                                                   "valence_au": .string(valence), "core_au": .string(core),
+                                                   "attenuation": .array(factors.map { .number($0) })]
+            if let c = settings.calibration { parameters["calibration"] = ["slope": .number(c.slope), "intercept": .number(c.intercept)] }
+            let regions: [JSONValue] = results.enumerated().map { k, r in
+                .object(["region": .number(Double(k + 1)), "pixels": .number(Double(r.pixelsAnalysed)), "S": .number(r.s), "S_sigma": .number(r.sUncertainty), "S_map_mean": .number(r.meanPixelS),
+                         "lithium": r.lithium.map { .number($0) } ?? .null, "lithium_sigma": r.lithiumUncertainty.map { .number($0) } ?? .null,
+                         "peak_centre_kev": .number(r.fit.centreKeV), "peak_centre_sigma_kev": .number(r.fit.centreErrorKeV),
+                         "peak_fwhm_kev": .number(r.fit.fwhmKeV), "peak_area": .number(r.fit.area), "peak_area_sigma": .number(r.fit.areaError)])
+            }
+            try JSONOutput.write(JSONValue.object(["output": .string(out), "regions": .array(regions),
+                                                   "provenance": try provenanceJSON(inputs: cubes + (calibration.map { [$0] } ?? []), parameters: parameters)]),
+                                 to: summary, inputs: cubes)
+        }
+    }
+
+    func readCalibration() throws -> SParameter.Calibration? {
+        if let calibration {
+            let columns = try NumericColumns.read(calibration)
+            func column(_ name: String) -> [Double]? { columns.names.firstIndex { $0.lowercased() == name }.map { columns.columns[$0] } }
+            guard let lithium = column("lithium"), let s = column("s") else {
+                throw LensError.badInput(file: calibration, problem: "needs columns 'lithium' and 's'")
+            }
+            return try SParameter.Calibration(points: zip(lithium, s).map { (lithium: $0.0, s: $0.1) })
+        }
+        switch (slope, intercept) {
+        case let (slope?, intercept?):
+            guard slope != 0 else { throw LensError.invalidArgument("--slope must not be zero") }
+            return SParameter.Calibration(intercept: intercept, slope: slope)
+        case (nil, nil): return nil
+        default: throw LensError.invalidArgument("--slope and --intercept go together")
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Compton
+import Foundation
+import LensCore
+import Phantoms
+import Signal
+import Testing
+
+/// Events → spectra → S and (1 − x), against the phantom's truth.
+@Suite struct AnalysisTests {
+    /// A stoichiometry map on the 80×80 detector: a gradient 0.05…0.75 across the columns inside
+    /// a disc (the sample), NaN (no sample) outside.
+    static func lithiumMap(rows: Int = 80, columns: Int = 80) -> [Double] {
+        (0..<(rows * columns)).map { p in
+            let (r, c) = (Double(p / columns) - Double(rows - 1) / 2, Double(p % columns) - Double(columns - 1) / 2)
+            guard r * r + c * c <= 0.42 * 0.42 * Double(rows * rows) else { return .nan }
+            return 0.05 + 0.7 * Double(p % columns) / Double(columns - 1)
+        }
+    }
+
+    /// Charge sharing (phantom: 10 % of events split between face neighbours, 2 events per frame
+    /// on 80×80 pixels): discrimination removes every split event recorded as two pieces
+    /// (≥ 95 % of all split events; a piece below the threshold cannot be seen) and keeps
+    /// ≥ 99 % of single-pixel events (the rest fall into 3×3 coincidences by chance); addition
+    /// merges each cluster into one event.
+    @Test func chargeSharingDiscriminationAndAddition() throws {
+        var p = ComptonParameters()
+        p.totalEvents = 300_000
+        p.eventsPerFrame = 2
+        p.chargeSharingProbability = 0.1
+        var batches = [[PhotonEvent]]()
+        let truth = try ComptonSimulator.simulate(lithium: AnalysisTests.lithiumMap(), parameters: p) { batches.append($0) }
+        func run(_ mode: ChargeSharingCorrection) throws -> EventStatistics {
+            let accumulator = try SpectrumAccumulator(rows: 80, columns: 80, correction: mode)
+            for b in batches { accumulator.add(b) }
+            return accumulator.finish().statistics
+        }
+        let discriminated = try run(.discriminate)
+        #expect(discriminated.eventsRead == truth.singlesRecorded + truth.sharedPiecesAlone + 2 * truth.sharedPairsRecorded)
+        // Every two-piece split event is found: its pieces sit in clusters.
+        let accidental = discriminated.eventsInClusters - 2 * truth.sharedPairsRecorded
+        #expect(accidental >= 0)
+        let singlesKept = 1 - Double(accidental) / Double(truth.singlesRecorded + truth.sharedPiecesAlone)
+        let splitRemoved = Double(truth.sharedPairsRecorded) / Double(truth.sharedEvents)
+        #expect(singlesKept >= 0.99, "single-pixel events kept: \(singlesKept)")
+        #expect(splitRemoved >= 0.95, "split events removed: \(splitRemoved)")
+        #expect(discriminated.eventsCounted + discriminated.eventsOutside == discriminated.eventsRead - discriminated.eventsInClusters)
+        let added = try run(.add)
+        // (a merged pair of real photons can sum beyond the 130 keV range: counted as outside)
+        #expect(added.eventsCounted + added.eventsOutside == added.eventsRead - added.eventsInClusters + added.multiPixelClusters)
+        #expect(added.multiPixelClusters >= truth.sharedPairsRecorded)
+    }
+
+    /// A noise-free Gaussian peak (FWHM 3 keV: nothing of it left beyond |p_z| = 7 a.u., where
+    /// the background is measured) on a sloped background is fitted back to its parameters.
+    /// (A Lorentzian's tails would reach into the side bands and be counted as background: the
+    /// price of measuring the background beside the peak rather than trading it with the tails.)
+    @Test func peakFitRecoversAKnownPeak() throws {
+        let binning = EnergyBinning()
+        let xc = ComptonKinematics.comptonPeakKeV(incidentKeV: 115, angleDegrees: 90)
+        let gaussian = PseudoVoigtPeak(centre: 94.1, fwhm: 3, eta: 0, area: 50_000)
+        var settings = ComptonAnalysisSettings()
+        settings.fitWindowKeV = 80...110
+        let spectrum = binning.centresKeV.map { e in (gaussian.value(at: e) + 40 - 1.5 * (e - xc)) * binning.widthKeV }
+        let fit = try ComptonAnalysis.fitPeak(binning: binning, spectrum: spectrum, settings: settings)
+        #expect(abs(fit.centreKeV - 94.1) < 1e-3 && abs(fit.fwhmKeV - 3) < 1e-3 && fit.eta < 1e-3)
+        #expect(abs(fit.area / 50_000 - 1) < 1e-3 && abs(fit.backgroundPerKeV - 40) < 0.05 && abs(fit.backgroundSlopePerKeV2 + 1.5) < 1e-3)
+        #expect(fit.areaError.isFinite && fit.centreErrorKeV.isFinite)
+    }
+
+    /// The phantom at 10⁷ events on 80×80 pixels (≈ 1 500 per pixel; the issue asks for 10⁸ —
+    /// ten times fewer counts is the harder case, and keeps the test at ~15 s): per-pixel S
+    /// agrees with the truth within its reported 1σ for 60–76 % of the sample pixels (calibrated
+    /// errors), pixels without sample are masked, and (1 − x) of the sample region is within
+    /// 0.02 of the true mean.
+    @Test func stoichiometryMapFromPhantomEvents() throws {
+        var p = ComptonParameters()
+        p.totalEvents = 10_000_000
+        p.eventsPerFrame = 2
+        p.chargeSharingProbability = 0.05
+        p.seed = 7
+        let lithium = AnalysisTests.lithiumMap()
+        let accumulator = try SpectrumAccumulator(rows: 80, columns: 80, correction: .discriminate)
+        let clock = ContinuousClock.now
+        let truth = try ComptonSimulator.simulate(lithium: lithium, parameters: p) { accumulator.add($0) }
+        let spectra = accumulator.finish()
+        print("simulated and histogrammed in \(ContinuousClock.now - clock)")
+        var settings = ComptonAnalysisSettings()
+        settings.calibration = p.calibration
+        let (maps, region) = try ComptonAnalysis.analyze(spectra, settings: settings)
+        var within = 0, sample = 0
+        for i in 0..<lithium.count {
+            #expect(maps.mask[i] == lithium[i].isFinite, "pixel \(i) mask")
+            guard lithium[i].isFinite, maps.mask[i] else { continue }
+            sample += 1
+            if abs(maps.s[i] - truth.sParameter[i]) <= maps.sUncertainty[i] { within += 1 }
+        }
+        let fraction = Double(within) / Double(sample)
+        #expect(fraction >= 0.60 && fraction <= 0.76, "within 1σ: \(fraction)")
+        let inside = lithium.filter(\.isFinite)
+        let trueMean = inside.reduce(0, +) / Double(inside.count)
+        // The region's (1 − x) from the mean of its pixel map equals the map's mean; from its
+        // summed spectrum it is count-weighted (pixels with less lithium have more core counts,
+        // so it reads lower on this strongly graded map): both within 0.02.
+        let measured = try #require(region.lithium)
+        let fromMap = settings.calibration!.lithium(s: region.meanPixelS)
+        #expect(abs(fromMap - trueMean) <= 0.02, "region 1 − x from the map \(fromMap) vs \(trueMean)")
+        #expect(abs(measured - trueMean) <= 0.02, "region 1 − x from the summed spectrum \(measured) vs \(trueMean)")
+        #expect(abs(region.fit.centreKeV - 93.9) < 0.2)
+        print("Compton phantom 10^7 events: \(fraction * 100) % of pixels within 1σ; region 1 − x \(fromMap) (map mean), \(measured) (summed spectrum) vs \(trueMean)")
+    }
+
+    /// Per-pixel Am-241 calibration: pixels with their own gain and offset (in ADU) are fitted
+    /// back to within 0.5 %.
+    @Test func perPixelEnergyCalibration() throws {
+        let binning = EnergyBinning(lowKeV: 0, widthKeV: 1, count: 1000)   // ADU bins
+        var rng = SeededRandom(seed: 3)
+        let pixels = 16
+        var gains = [Double](), offsets = [Double](), counts = [UInt32]()
+        for _ in 0..<pixels {
+            let gain = 0.1 * (1 + 0.05 * (rng.uniform() - 0.5)), offset = 0.5 * (rng.uniform() - 0.5)
+            gains.append(gain); offsets.append(offset)
+            var s = [Double](repeating: 0, count: binning.count)
+            for line in PixelEnergyCalibration.americiumLinesKeV {
+                let centre = (line - offset) / gain
+                for k in 0..<binning.count { s[k] += 2000 * exp(-0.5 * pow((Double(k) + 0.5 - centre) / 4, 2)) }
+            }
+            counts += s.map { UInt32($0.rounded()) }
+        }
+        let spectra = PixelSpectra(rows: 4, columns: 4, binning: binning, counts: counts)
+        let calibration = try PixelEnergyCalibration.fit(spectra, nominalGain: 0.1, searchADU: 25)
+        #expect(calibration.failedPixels.isEmpty)
+        for p in 0..<pixels {
+            #expect(abs(calibration.gain[p] / gains[p] - 1) < 0.005)
+            #expect(abs(calibration.offset[p] - offsets[p]) < 0.1)
+        }
+    }
+
+    /// Event lists: CSV and binary give the same spectra; files out of frame order, with a
+    /// broken line, or not whole records are refused naming the file.
+    @Test func eventFilesAndTheirErrors() throws {
+        let dir = NSTemporaryDirectory() + "compton-events-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var p = ComptonParameters()
+        p.rows = 8; p.columns = 8; p.totalEvents = 20_000
+        let truth = try ComptonSimulator.writeEvents(lithium: [Double](repeating: 0.4, count: 64), parameters: p, to: dir + "/e.bin")
+        var csv = "frame,row,column,energy_kev\n"
+        try PhotonEventFile(path: dir + "/e.bin").forEachBatch { for e in $0 { csv += "\(e.frame),\(e.row),\(e.column),\(e.energyKeV)\n" } }
+        try csv.write(toFile: dir + "/e.csv", atomically: true, encoding: .utf8)
+        let a = try PixelSpectra.build(events: dir + "/e.bin", rows: 8, columns: 8)
+        let b = try PixelSpectra.build(events: dir + "/e.csv", rows: 8, columns: 8)
+        #expect(a.counts == b.counts && a.statistics.eventsRead == truth.recordedEvents)
+        // The cube round-trips through HDF5.
+        try a.write(to: dir + "/cube.h5", chargeSharing: .discriminate)
+        let c = try PixelSpectra.read(path: dir + "/cube.h5")
+        #expect(c.counts == a.counts && c.binning == a.binning && c.statistics == a.statistics)
+
+        for (name, text) in [("order.csv", "frame,row,column,energy_kev\n2,1,1,90\n1,1,1,90\n"), ("broken.csv", "frame,row,column,energy_kev\n1,1,x,90\n"),
+                             ("header.csv", "a,b\n1,2\n")] {
+            try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+            do {
+                _ = try PixelSpectra.build(events: dir + "/" + name, rows: 8, columns: 8)
+                Issue.record("\(name) accepted")
+            } catch let error as LensError {
+                #expect(error.description.contains(name))
+            }
+        }
+        try Data([1, 2, 3, 4, 5]).write(to: URL(fileURLWithPath: dir + "/short.bin"))
+        #expect(throws: LensError.self) { try PixelSpectra.build(events: dir + "/short.bin", rows: 8, columns: 8) }
+    }
+}
