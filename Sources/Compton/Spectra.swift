@@ -80,8 +80,10 @@ public struct PixelSpectra: Sendable {
 }
 
 /// Histograms photon events into per-pixel spectra, frame by frame, with charge-sharing
-/// correction. Feed batches in frame order with ``add(_:)``, then call ``finish()``. Memory is
-/// the spectra plus one frame of events, whatever the number of events.
+/// correction. Feed batches in frame order with ``add(_:)``, then call ``finish()``. Each batch's
+/// complete frames are split at frame boundaries among the cores, each histogramming into its
+/// own spectra (merged at the end); the last, possibly incomplete frame waits for the next
+/// batch. Memory is one set of spectra per core plus one batch, whatever the number of events.
 public final class SpectrumAccumulator {
     public let rows: Int
     public let columns: Int
@@ -90,12 +92,10 @@ public final class SpectrumAccumulator {
     /// Per-pixel energy calibration applied to each event before binning: E = gain·value + offset
     /// (nil: the events are already in keV).
     public let calibration: PixelEnergyCalibration?
-    private var counts: [UInt32]
-    private var statistics = EventStatistics()
-    private var frame: [PhotonEvent] = []
-    private var currentFrame: UInt32?
-    private var order: [Int] = []
-    private var parent: [Int] = []
+    private var workers: [FrameHistogrammer]
+    private var pending: [PhotonEvent] = []
+    private var frames = 0
+    private var lastFrame: UInt32?
 
     public init(rows: Int, columns: Int, binning: EnergyBinning = EnergyBinning(), correction: ChargeSharingCorrection = .discriminate,
                 calibration: PixelEnergyCalibration? = nil) throws {
@@ -106,108 +106,190 @@ public final class SpectrumAccumulator {
             throw LensError.invalidArgument("energy calibration is for \(calibration.rows)×\(calibration.columns) pixels, the detector has \(rows)×\(columns)")
         }
         self.rows = rows; self.columns = columns; self.binning = binning; self.correction = correction; self.calibration = calibration
-        counts = [UInt32](repeating: 0, count: rows * columns * binning.count)
-        frame.reserveCapacity(256)
+        workers = [FrameHistogrammer(rows: rows, columns: columns, binning: binning, correction: correction, calibration: calibration)]
     }
 
     public func add(_ events: [PhotonEvent]) {
-        statistics.eventsRead += events.count
-        if correction == .none {
-            for e in events {
-                if currentFrame != e.frame { currentFrame = e.frame; statistics.frames += 1 }
-                count(row: Int(e.row), column: Int(e.column), value: e.energyKeV)
-            }
+        guard !events.isEmpty else { return }
+        for e in events where e.frame != lastFrame { frames += 1; lastFrame = e.frame }
+        var all = pending
+        all.append(contentsOf: events)
+        // Complete frames: everything before the last frame's first event.
+        let lastFrameStart = (all.lastIndex { $0.frame != all[all.count - 1].frame }).map { $0 + 1 } ?? 0
+        pending = Array(all[lastFrameStart...])
+        guard lastFrameStart > 0 else { return }
+        let parts = lastFrameStart < 65_536 ? 1 : Parallel.threadCount
+        var cuts = [0]
+        for k in 1..<parts {
+            var c = Swift.max(cuts[k - 1], lastFrameStart * k / parts)
+            while c > 0 && c < lastFrameStart && all[c].frame == all[c - 1].frame { c += 1 }
+            cuts.append(Swift.min(c, lastFrameStart))
+        }
+        cuts.append(lastFrameStart)
+        while workers.count < parts {
+            workers.append(FrameHistogrammer(rows: rows, columns: columns, binning: binning, correction: correction, calibration: calibration))
+        }
+        if parts == 1 {
+            all.withUnsafeBufferPointer { workers[0].process($0, 0..<lastFrameStart) }
             return
         }
-        for e in events {
-            if let f = currentFrame, f != e.frame { flushFrame() }
-            if currentFrame != e.frame { currentFrame = e.frame; statistics.frames += 1 }
-            frame.append(e)
+        let bounds = cuts
+        all.withUnsafeBufferPointer { events in
+            nonisolated(unsafe) let events = events
+            workers.withUnsafeMutableBufferPointer { w in
+                nonisolated(unsafe) let w = w
+                DispatchQueue.concurrentPerform(iterations: parts) { k in w[k].process(events, bounds[k]..<bounds[k + 1]) }
+            }
         }
     }
 
-    /// Ends the last frame and returns the spectra.
+    /// Ends the last frame and returns the spectra (the per-core spectra summed).
     public func finish() -> PixelSpectra {
-        flushFrame()
+        pending.withUnsafeBufferPointer { workers[0].process($0, 0..<$0.count) }
+        pending.removeAll()
+        var counts = workers[0].counts
+        var statistics = workers[0].statistics
+        for w in workers.dropFirst() {
+            counts.withUnsafeMutableBufferPointer { c in w.counts.withUnsafeBufferPointer { o in for i in 0..<c.count { c[i] &+= o[i] } } }
+            statistics.eventsCounted += w.statistics.eventsCounted
+            statistics.multiPixelClusters += w.statistics.multiPixelClusters
+            statistics.eventsInClusters += w.statistics.eventsInClusters
+            statistics.eventsOutside += w.statistics.eventsOutside
+            statistics.eventsRead += w.statistics.eventsRead
+        }
+        statistics.frames = frames
         return PixelSpectra(rows: rows, columns: columns, binning: binning, counts: counts, statistics: statistics)
     }
+}
 
-    @inline(__always)
-    private func energy(row: Int, column: Int, value: Float) -> Double {
-        guard let calibration else { return Double(value) }
-        let p = row * columns + column
-        return calibration.gain[p] * Double(value) + calibration.offset[p]
+/// One core's share of the histogramming: its own spectra, statistics and scratch buffers
+/// (reused from frame to frame: a frame holds a handful of events, so allocating per frame
+/// would cost more than the work).
+struct FrameHistogrammer {
+    let rows: Int
+    let columns: Int
+    let binning: EnergyBinning
+    let correction: ChargeSharingCorrection
+    let calibration: PixelEnergyCalibration?
+    var counts: [UInt32]
+    var statistics = EventStatistics()
+    private var order: [Int] = []
+    private var parent: [Int] = []
+    private var size: [Int] = []
+    private var brightest: [Int] = []
+    private var energySum: [Double] = []
+
+    init(rows: Int, columns: Int, binning: EnergyBinning, correction: ChargeSharingCorrection, calibration: PixelEnergyCalibration?) {
+        self.rows = rows; self.columns = columns; self.binning = binning; self.correction = correction; self.calibration = calibration
+        counts = [UInt32](repeating: 0, count: rows * columns * binning.count)
     }
 
     @inline(__always)
-    private func count(row: Int, column: Int, value: Float) {
+    func energy(_ e: PhotonEvent) -> Double {
+        guard let calibration, Int(e.row) < rows, Int(e.column) < columns else { return Double(e.energyKeV) }
+        let p = Int(e.row) * columns + Int(e.column)
+        return calibration.gain[p] * Double(e.energyKeV) + calibration.offset[p]
+    }
+
+    @inline(__always)
+    mutating func count(row: Int, column: Int, energy: Double) {
         guard row < rows, column < columns else { statistics.eventsOutside += 1; return }
-        countKeV(row: row, column: column, energy: energy(row: row, column: column, value: value))
-    }
-
-    @inline(__always)
-    private func countKeV(row: Int, column: Int, energy: Double) {
         let bin = (energy - binning.lowKeV) / binning.widthKeV
         guard bin >= 0, bin < Double(binning.count) else { statistics.eventsOutside += 1; return }
         counts[(row * columns + column) * binning.count + Int(bin)] += 1
         statistics.eventsCounted += 1
     }
 
-    private func find(_ i: Int) -> Int {
+    /// Histograms the whole frames in `range` of `events`.
+    mutating func process(_ events: UnsafeBufferPointer<PhotonEvent>, _ range: Range<Int>) {
+        statistics.eventsRead += range.count
+        if correction == .none {
+            for i in range { count(row: Int(events[i].row), column: Int(events[i].column), energy: energy(events[i])) }
+            return
+        }
+        var start = range.lowerBound
+        while start < range.upperBound {
+            var end = start + 1
+            while end < range.upperBound && events[end].frame == events[start].frame { end += 1 }
+            frame(events, start..<end)
+            start = end
+        }
+    }
+
+    @inline(__always)
+    static func touching(_ a: PhotonEvent, _ b: PhotonEvent) -> Bool {
+        abs(Int(a.row) - Int(b.row)) <= 1 && abs(Int(a.column) - Int(b.column)) <= 1
+    }
+
+    private mutating func find(_ i: Int) -> Int {
         var i = i
         while parent[i] != i { parent[i] = parent[parent[i]]; i = parent[i] }
         return i
     }
 
-    /// Clusters the pending frame's events (sorted by row, then column; each event is joined
-    /// to later events at most one row and one column away) and counts them.
-    private func flushFrame() {
-        defer { frame.removeAll(keepingCapacity: true) }
-        let k = frame.count
-        if k == 0 { return }
-        if k == 1 { count(row: Int(frame[0].row), column: Int(frame[0].column), value: frame[0].energyKeV); return }
-        order = Array(0..<k)
-        order.sort { (frame[$0].row, frame[$0].column) < (frame[$1].row, frame[$1].column) }
-        parent = Array(0..<k)
+    /// One frame: clusters of events within 3×3 of each other (8-connected), then counted,
+    /// rejected or merged by the correction mode.
+    private mutating func frame(_ events: UnsafeBufferPointer<PhotonEvent>, _ r: Range<Int>) {
+        let k = r.count
+        if k == 1 {
+            let e = events[r.lowerBound]
+            count(row: Int(e.row), column: Int(e.column), energy: energy(e))
+            return
+        }
+        if k == 2 {
+            let a = events[r.lowerBound], b = events[r.lowerBound + 1]
+            if !FrameHistogrammer.touching(a, b) {
+                count(row: Int(a.row), column: Int(a.column), energy: energy(a))
+                count(row: Int(b.row), column: Int(b.column), energy: energy(b))
+                return
+            }
+            statistics.eventsInClusters += 2
+            statistics.multiPixelClusters += 1
+            if correction == .add {
+                let (ea, eb) = (energy(a), energy(b))
+                let top = ea >= eb ? a : b
+                count(row: Int(top.row), column: Int(top.column), energy: ea + eb)
+            }
+            return
+        }
+        // Larger frames: sort by (row, column), join each event to later ones at most one row
+        // and one column away (union–find).
+        order.removeAll(keepingCapacity: true)
+        order.append(contentsOf: 0..<k)
+        order.sort { (events[r.lowerBound + $0].row, events[r.lowerBound + $0].column) < (events[r.lowerBound + $1].row, events[r.lowerBound + $1].column) }
+        parent.removeAll(keepingCapacity: true)
+        parent.append(contentsOf: 0..<k)
         for a in 0..<k {
-            let ea = frame[order[a]]
+            let ea = events[r.lowerBound + order[a]]
             var b = a + 1
-            while b < k, Int(frame[order[b]].row) <= Int(ea.row) + 1 {
-                let eb = frame[order[b]]
-                if abs(Int(eb.column) - Int(ea.column)) <= 1 {
+            while b < k, Int(events[r.lowerBound + order[b]].row) <= Int(ea.row) + 1 {
+                if FrameHistogrammer.touching(ea, events[r.lowerBound + order[b]]) {
                     let ra = find(order[a]), rb = find(order[b])
                     if ra != rb { parent[rb] = ra }
                 }
                 b += 1
             }
         }
-        // Cluster sizes, brightest member and summed energy per root.
-        var size = [Int](repeating: 0, count: k)
-        for i in 0..<k { size[find(i)] += 1 }
-        var brightest = [Int](repeating: -1, count: k)
-        var sum = [Double](repeating: 0, count: k)
+        size.removeAll(keepingCapacity: true); size.append(contentsOf: repeatElement(0, count: k))
+        brightest.removeAll(keepingCapacity: true); brightest.append(contentsOf: repeatElement(-1, count: k))
+        energySum.removeAll(keepingCapacity: true); energySum.append(contentsOf: repeatElement(0, count: k))
         for i in 0..<k {
-            let r = find(i)
-            let e = frame[i]
-            guard Int(e.row) < rows, Int(e.column) < columns else { continue }
-            let keV = energy(row: Int(e.row), column: Int(e.column), value: e.energyKeV)
-            sum[r] += keV
-            if brightest[r] < 0 || keV > energy(row: Int(frame[brightest[r]].row), column: Int(frame[brightest[r]].column), value: frame[brightest[r]].energyKeV) {
-                brightest[r] = i
-            }
+            let root = find(i)
+            size[root] += 1
+            let e = energy(events[r.lowerBound + i])
+            energySum[root] += e
+            if brightest[root] < 0 || e > energy(events[r.lowerBound + brightest[root]]) { brightest[root] = i }
         }
         for i in 0..<k {
-            let r = find(i)
-            if size[r] == 1 {
-                count(row: Int(frame[i].row), column: Int(frame[i].column), value: frame[i].energyKeV)
-                continue
-            }
+            let root = find(i)
+            let e = events[r.lowerBound + i]
+            if size[root] == 1 { count(row: Int(e.row), column: Int(e.column), energy: energy(e)); continue }
             statistics.eventsInClusters += 1
-            guard r == i else { continue }
+            guard root == i else { continue }
             statistics.multiPixelClusters += 1
-            if correction == .add, brightest[r] >= 0 {
-                let e = frame[brightest[r]]
-                countKeV(row: Int(e.row), column: Int(e.column), energy: sum[r])
+            if correction == .add {
+                let top = events[r.lowerBound + brightest[root]]
+                count(row: Int(top.row), column: Int(top.column), energy: energySum[root])
             }
         }
     }

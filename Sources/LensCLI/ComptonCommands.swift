@@ -3,13 +3,14 @@ import Compton
 import Foundation
 import LensCore
 import LensIO
+import Signal
 
 /// `batterylens compton ...`: photon events to lithium stoichiometry maps.
 struct ComptonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compton",
         abstract: "Compton scattering imaging: photon events → per-pixel spectra → S and Li stoichiometry maps.",
-        subcommands: [ComptonSpectraCommand.self, ComptonAnalyzeCommand.self])
+        subcommands: [ComptonSpectraCommand.self, ComptonAnalyzeCommand.self, ComptonCorrelateCommand.self])
 }
 
 struct ComptonSpectraCommand: ParsableCommand {
@@ -74,7 +75,8 @@ struct ComptonAnalyzeCommand: ParsableCommand {
         |p_z| < 1 (valence) and 1 < |p_z| < 5 (core) a.u., Poisson uncertainty. S is multiplied by \
         the region's attenuation factor; (1 − x) = (S − intercept)/slope from --calibration \
         (CSV of lithium,s reference points) or --slope/--intercept. Writes per region \
-        region_N_s.tif, _s_sigma.tif, _lithium.tif, _lithium_sigma.tif, _lithium.png, \
+        region_N_s.tif, _s_sigma.tif, _peak_area.tif, _peak_centre_kev.tif, _lithium.tif, \
+        _lithium_sigma.tif, _lithium.png, \
         _profile.csv (J(p_z) of the summed spectrum), and regions.csv (the published table's form).
         """)
 
@@ -133,6 +135,7 @@ struct ComptonAnalyzeCommand: ParsableCommand {
                 try write(maps.s, "_s.tif")
                 try write(maps.sUncertainty, "_s_sigma.tif")
                 try write(maps.peakCentreKeV, "_peak_centre_kev.tif")
+                try write(maps.peakArea, "_peak_area.tif")
                 if settings.calibration != nil {
                     try write(maps.lithium, "_lithium.tif")
                     try write(maps.lithiumUncertainty, "_lithium_sigma.tif")
@@ -184,6 +187,113 @@ struct ComptonAnalyzeCommand: ParsableCommand {
             return SParameter.Calibration(intercept: intercept, slope: slope)
         case (nil, nil): return nil
         default: throw LensError.invalidArgument("--slope and --intercept go together")
+        }
+    }
+}
+
+struct ComptonCorrelateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "correlate",
+        abstract: "Correlate Compton (1 − x) maps with a segmented CT of the electrode, region by region.",
+        discussion: """
+        The CT label volume (depth, y, x) is split into the Compton depth regions along its first \
+        axis (--regions: N equal parts, default one per region_N_lithium.tif in --compton, or \
+        explicit slice bounds A:B,C:D,...), each projected onto the detector plane and resampled \
+        to the Compton pixels (area-weighted; the CT's first voxel at the Compton grid's origin), \
+        registered to the region's peak-area map (phase correlation, then intensity refinement), \
+        masked by the electrode, and compared pixel by pixel: Pearson r and slope of (1 − x) against \
+        porosity. Writes correlation.csv, and per region region_N_porosity.tif (registered) and \
+        region_N_pairs.csv.
+        """)
+
+    @Option(help: "Segmented CT labels (depth, y, x).") var ct: String
+    @Option(help: "Folder written by `compton analyze` (with a calibration).") var compton: String
+    @Option(help: "Output folder.") var out: String
+    @Option(name: .customLong("ct-voxel-um"), help: "CT voxel size in µm (default: from the file).") var ctVoxel: Double?
+    @Option(name: .customLong("compton-pixel-um"), help: "Compton pixel size at the sample in µm.") var comptonPixel: Double = 270
+    @Option(help: "Label values that are pore, comma-separated.") var pore: String = "0,3"
+    @Option(help: "Label values that are solid, comma-separated.") var solid: String = "1,2"
+    @Option(help: "Depth regions: a count, or slice bounds A:B,C:D,...") var regions: String?
+    @Option(name: .customLong("min-electrode"), help: "Electrode fraction a column needs to count.") var minimumElectrode: Double = 0.5
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        func codes(_ text: String, _ option: String) throws -> Set<Int> {
+            let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw LensError.invalidArgument("\(option) must be integers separated by commas") }
+            return Set(values.map { $0! })
+        }
+        let phases = ComptonCTCorrelation.Phases(pore: try codes(pore, "--pore"), solid: try codes(solid, "--solid"))
+        let reader = try VolumeIO.open(ct)
+        guard reader.info.shape.rank == 3, !reader.info.dataType.isComplex else {
+            throw LensError.badInput(file: ct, problem: "labels must be a 3D integer volume (depth, y, x), are \(reader.info.shape) \(reader.info.dataType)")
+        }
+        let voxel = try ctVoxel ?? (reader.info.geometry.isCalibrated ? reader.info.geometry.voxelSizeMicrometres[2]
+            : { throw LensError.invalidArgument("\(ct) carries no voxel size; give --ct-voxel-um") }())
+        let labels = try reader.readAll().converted(to: Int32.self)
+        var found = 0
+        while FileManager.default.fileExists(atPath: compton + "/region_\(found + 1)_lithium.tif") { found += 1 }
+        guard found > 0 else { throw LensError.badInput(file: compton, problem: "no region_1_lithium.tif: run `compton analyze` with a calibration first") }
+        let depth = labels.shape[0]
+        var bounds: [Range<Int>]
+        if let regions, regions.contains(":") {
+            bounds = try regions.split(separator: ",").map { part in
+                let r = try parseValueRange(String(part), option: "--regions")
+                return Int(r.lowerBound)..<Int(r.upperBound)
+            }
+        } else {
+            let count = try regions.map { guard let n = Int($0), n > 0 else { throw LensError.invalidArgument("--regions must be a count or A:B,C:D,...") }; return n } ?? found
+            bounds = (0..<count).map { k in (k * depth / count)..<((k + 1) * depth / count) }
+        }
+        guard bounds.count == found else {
+            throw LensError.invalidArgument("\(bounds.count) depth regions for \(found) Compton regions in \(compton)")
+        }
+        let first = try VolumeIO.open(compton + "/region_1_lithium.tif").info.shape
+        let projections = try ComptonCTCorrelation.project(labels: labels, phases: phases, regions: bounds, ctVoxelMicrometres: voxel,
+                                                           comptonPixelMicrometres: comptonPixel, comptonShape: (first[0], first[1]))
+        try AtomicOutput.validate(out, inputs: [ct, compton])
+        var results = [ComptonCTRegionCorrelation]()
+        try AtomicOutput.write(to: out) { folder in
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+            var table = Table(columns: [TableColumn("region"), TableColumn("slices"), TableColumn("shift_rows", unit: "px"), TableColumn("shift_columns", unit: "px"),
+                                        TableColumn("registration_ncc"), TableColumn("pixels"), TableColumn("pearson_r"), TableColumn("slope", unit: "(1-x)/porosity"),
+                                        TableColumn("mean_porosity"), TableColumn("mean_lithium", unit: "1-x")])
+            for (k, projection) in projections.enumerated() {
+                func map(_ name: String) throws -> Grid<Double> { try VolumeIO.read(compton + "/region_\(k + 1)_\(name).tif").converted(to: Double.self) }
+                let result = try ComptonCTCorrelation.correlate(region: k + 1, ct: projection, comptonArea: try map("peak_area"),
+                                                                comptonLithium: try map("lithium"), minimumElectrodeFraction: minimumElectrode)
+                results.append(result)
+                let registered = ImageRegistration.shifted(projection.porosity, rows: result.shift.rows, columns: result.shift.columns)
+                try VolumeIO.write(Grid<Float>(shape: registered.shape, elements: registered.elements.map { Float($0) }), to: folder + "/region_\(k + 1)_porosity.tif")
+                let lithium = try map("lithium")
+                var pairs = Table(columns: [TableColumn("row"), TableColumn("column"), TableColumn("porosity"), TableColumn("lithium", unit: "1-x")])
+                for i in 0..<registered.count where registered[linear: i].isFinite && lithium[linear: i].isFinite {
+                    pairs.append([.number(Double(i / registered.shape[1])), .number(Double(i % registered.shape[1])), .number(registered[linear: i]), .number(lithium[linear: i])])
+                }
+                try pairs.write(to: folder + "/region_\(k + 1)_pairs.csv")
+                table.append([.number(Double(k + 1)), .text("\(projection.slices.lowerBound):\(projection.slices.upperBound)"), .number(result.shift.rows),
+                              .number(result.shift.columns), .number(result.shift.correlation), .number(Double(result.pixels)), .number(result.pearson),
+                              .number(result.slope), .number(result.meanPorosity), .number(result.meanLithium)])
+                print(String(format: "region %d: shift (%.2f, %.2f) px, %d pixels, r = %.3f, slope %.3f", k + 1, result.shift.rows, result.shift.columns,
+                             result.pixels, result.pearson, result.slope))
+                if result.shift.correlation < 0.3 {
+                    FileHandle.standardError.write(Data(String(format: "warning: region %d: the CT solid fraction and the Compton peak-area map agree poorly after registration (NCC %.2f); check the pixel sizes, regions and labels\n", k + 1, result.shift.correlation).utf8))
+                }
+            }
+            try table.write(to: folder + "/correlation.csv")
+        }
+        if let summary {
+            try JSONOutput.write(JSONValue.object([
+                "output": .string(out),
+                "regions": .array(results.map { r in .object(["region": .number(Double(r.region)), "shift_px": .array([.number(r.shift.rows), .number(r.shift.columns)]),
+                                                              "registration_ncc": .number(r.shift.correlation), "pixels": .number(Double(r.pixels)),
+                                                              "pearson_r": .finite(r.pearson), "slope": .finite(r.slope),
+                                                              "mean_porosity": .number(r.meanPorosity), "mean_lithium": .number(r.meanLithium)]) }),
+                "provenance": try provenanceJSON(inputs: [ct], parameters: ["ct_voxel_um": .number(voxel), "compton_pixel_um": .number(comptonPixel),
+                                                                            "pore": .string(pore), "solid": .string(solid)]),
+            ]), to: summary, inputs: [ct])
         }
     }
 }

@@ -156,7 +156,11 @@ public enum ScanReconstruction {
                               geometry: GridGeometry(voxelSizeMicrometres: [pixel, pixel, pixel], originMicrometres: [Double(rows.lowerBound) * pixel, 0, 0]),
                               format: "", metadata: ["units": "1/um"])
         let bytesPerRow = source.projectionCount * Swift.max(cols, size) * 4 * 3 + size * size * 4
-        let slabRows = settings.slabRows.map { Swift.max(1, $0) } ?? Swift.max(8, Swift.min(256, (256 << 20) / Swift.max(1, bytesPerRow)) / 8 * 8)
+        // Slabs of about 512 MiB of working memory, in whole groups of 8 rows per core (the back
+        // projector's unit of work), so every core is busy even for 2048-wide scans.
+        let rowGroup = 8 * Parallel.threadCount
+        let slabRows = settings.slabRows.map { Swift.max(1, $0) }
+            ?? Swift.max(rowGroup, Swift.min(256, (512 << 20) / Swift.max(1, bytesPerRow)) / rowGroup * rowGroup)
         let writer = try VolumeIO.create(output, info: info, inputs: inputs)
         var slabs = 0
         do {

@@ -1,0 +1,109 @@
+import Foundation
+import LensCore
+
+/// The translation that best maps one 2D image onto another.
+public struct ImageShift: Sendable, Equatable, Codable {
+    /// Shift (rows, columns) in pixels: `moving(y, x) ≈ reference(y − rows, x − columns)`.
+    public var rows: Double
+    public var columns: Double
+    /// Normalized cross-correlation of the overlap after shifting (−1…1).
+    public var correlation: Double
+    public init(rows: Double, columns: Double, correlation: Double) { self.rows = rows; self.columns = columns; self.correlation = correlation }
+}
+
+/// 2D translation registration: phase correlation (Kuglin & Hines 1975; the cross-power
+/// spectrum divided by the square root of its magnitude) for the integer peak,
+/// a parabola through the peak and its neighbours for the first sub-pixel estimate, then an
+/// intensity refinement that maximizes the normalized cross-correlation of the overlap over
+/// sub-pixel shifts (bilinear resampling, coordinate search with halving steps to 1/64 px).
+public enum ImageRegistration {
+    public static func translation(reference: Grid<Double>, moving: Grid<Double>, refine: Bool = true) throws -> ImageShift {
+        guard reference.rank == 2, reference.shape == moving.shape else {
+            throw LensError.invalidArgument("registration needs two 2D images of one shape, got \(reference.shape) and \(moving.shape)")
+        }
+        let (h, w) = (reference.shape[0], reference.shape[1])
+        func centred(_ g: Grid<Double>) -> Grid<Double> {
+            let finite = g.elements.filter(\.isFinite)
+            let mean = finite.isEmpty ? 0 : finite.reduce(0, +) / Double(finite.count)
+            // A Hann window keeps the image borders from dominating the spectrum.
+            return Grid(shape: g.shape) { i in
+                let (y, x) = (i / w, i % w)
+                let v = g[linear: i].isFinite ? g[linear: i] - mean : 0
+                return v * (0.5 - 0.5 * cos(2 * .pi * (Double(y) + 0.5) / Double(h))) * (0.5 - 0.5 * cos(2 * .pi * (Double(x) + 0.5) / Double(w)))
+            }
+        }
+        let a = FFT.transform(Grid(shape: reference.shape, elements: centred(reference).elements.map { ComplexFloat64($0) }))
+        let b = FFT.transform(Grid(shape: moving.shape, elements: centred(moving).elements.map { ComplexFloat64($0) }))
+        // Cross-power spectrum B·conj(A) divided by √|B·conj(A)|: half-way between plain cross-
+        // correlation (broad peaks on smooth images) and full phase correlation (whitening lifts
+        // numerical noise and masked edges to the level of the signal on smooth maps).
+        let cross = Grid<ComplexFloat64>(shape: a.shape) { i in
+            let p = b[linear: i], q = a[linear: i]
+            let re = p.real * q.real + p.imaginary * q.imaginary, im = p.imaginary * q.real - p.real * q.imaginary
+            let m = (re * re + im * im).squareRoot().squareRoot()
+            return m > 1e-30 ? ComplexFloat64(re / m, im / m) : ComplexFloat64(0)
+        }
+        let surface = FFT.transform(cross, inverse: true)
+        var best = 0
+        for i in 0..<surface.count where surface[linear: i].real > surface[linear: best].real { best = i }
+        let (py, px) = (best / w, best % w)
+        func value(_ y: Int, _ x: Int) -> Double { surface[linear: ((y + h) % h) * w + (x + w) % w].real }
+        func vertex(_ m: Double, _ c: Double, _ p: Double) -> Double {
+            let d = m - 2 * c + p
+            return d < 0 ? Swift.max(-0.5, Swift.min(0.5, 0.5 * (m - p) / d)) : 0
+        }
+        var dy = Double(py) + vertex(value(py - 1, px), value(py, px), value(py + 1, px))
+        var dx = Double(px) + vertex(value(py, px - 1), value(py, px), value(py, px + 1))
+        if dy > Double(h) / 2 { dy -= Double(h) }
+        if dx > Double(w) / 2 { dx -= Double(w) }
+        var score = overlapCorrelation(reference, moving, dy, dx)
+        if refine {
+            var step = 0.5
+            while step >= 1.0 / 64 {
+                var improved = true
+                while improved {
+                    improved = false
+                    for (sy, sx) in [(step, 0.0), (-step, 0), (0, step), (0, -step)] {
+                        let s = overlapCorrelation(reference, moving, dy + sy, dx + sx)
+                        if s > score { score = s; dy += sy; dx += sx; improved = true }
+                    }
+                }
+                step /= 2
+            }
+        }
+        return ImageShift(rows: dy, columns: dx, correlation: score)
+    }
+
+    /// Normalized cross-correlation between `moving` and `reference` shifted by (dy, dx)
+    /// (bilinear), over the pixels where both are finite.
+    public static func overlapCorrelation(_ reference: Grid<Double>, _ moving: Grid<Double>, _ dy: Double, _ dx: Double) -> Double {
+        let (h, w) = (reference.shape[0], reference.shape[1])
+        var sa = 0.0, sb = 0.0, saa = 0.0, sbb = 0.0, sab = 0.0, n = 0.0
+        for y in 0..<h { for x in 0..<w {
+            let m = moving[y, x]
+            guard m.isFinite, let r = sample(reference, Double(y) - dy, Double(x) - dx) else { continue }
+            sa += r; sb += m; saa += r * r; sbb += m * m; sab += r * m; n += 1
+        } }
+        guard n > 2 else { return -1 }
+        let cov = sab / n - sa / n * sb / n, va = saa / n - sa / n * sa / n, vb = sbb / n - sb / n * sb / n
+        return va > 0 && vb > 0 ? cov / (va * vb).squareRoot() : -1
+    }
+
+    /// Bilinear sample of a 2D grid at (y, x) in pixel coordinates; nil outside or next to a
+    /// non-finite value.
+    public static func sample(_ g: Grid<Double>, _ y: Double, _ x: Double) -> Double? {
+        let (h, w) = (g.shape[0], g.shape[1])
+        guard y >= 0, x >= 0, y <= Double(h - 1), x <= Double(w - 1) else { return nil }
+        let y0 = Swift.min(Int(y), h - 2 < 0 ? 0 : h - 2), x0 = Swift.min(Int(x), w - 2 < 0 ? 0 : w - 2)
+        let fy = y - Double(y0), fx = x - Double(x0)
+        let y1 = Swift.min(y0 + 1, h - 1), x1 = Swift.min(x0 + 1, w - 1)
+        let v = (1 - fy) * ((1 - fx) * g[y0, x0] + fx * g[y0, x1]) + fy * ((1 - fx) * g[y1, x0] + fx * g[y1, x1])
+        return v.isFinite ? v : nil
+    }
+
+    /// `image` moved by (dy, dx): out(y, x) = image(y − dy, x − dx), NaN where that falls outside.
+    public static func shifted(_ image: Grid<Double>, rows dy: Double, columns dx: Double) -> Grid<Double> {
+        let w = image.shape[1]
+        return Grid(shape: image.shape) { i in sample(image, Double(i / w) - dy, Double(i % w) - dx) ?? .nan }
+    }
+}
