@@ -94,8 +94,6 @@ public final class SpectrumAccumulator {
     public let calibration: PixelEnergyCalibration?
     private var workers: [FrameHistogrammer]
     private var pending: [PhotonEvent] = []
-    private var frames = 0
-    private var lastFrame: UInt32?
 
     public init(rows: Int, columns: Int, binning: EnergyBinning = EnergyBinning(), correction: ChargeSharingCorrection = .discriminate,
                 calibration: PixelEnergyCalibration? = nil) throws {
@@ -111,9 +109,8 @@ public final class SpectrumAccumulator {
 
     public func add(_ events: [PhotonEvent]) {
         guard !events.isEmpty else { return }
-        for e in events where e.frame != lastFrame { frames += 1; lastFrame = e.frame }
-        var all = pending
-        all.append(contentsOf: events)
+        var all: [PhotonEvent]
+        if pending.isEmpty { all = events } else { all = pending; all.append(contentsOf: events) }
         // Complete frames: everything before the last frame's first event.
         let lastFrameStart = (all.lastIndex { $0.frame != all[all.count - 1].frame }).map { $0 + 1 } ?? 0
         pending = Array(all[lastFrameStart...])
@@ -156,10 +153,20 @@ public final class SpectrumAccumulator {
             statistics.eventsInClusters += w.statistics.eventsInClusters
             statistics.eventsOutside += w.statistics.eventsOutside
             statistics.eventsRead += w.statistics.eventsRead
+            statistics.frames += w.statistics.frames
         }
-        statistics.frames = frames
         return PixelSpectra(rows: rows, columns: columns, binning: binning, counts: counts, statistics: statistics)
     }
+}
+
+/// Indices waiting to be counted (a fixed buffer: appending to an array per event costs a
+/// uniqueness check each time).
+final class StagingBuffer {
+    let values: UnsafeMutablePointer<UInt32>
+    let capacity: Int
+    var count = 0
+    init(capacity: Int) { self.capacity = capacity; values = .allocate(capacity: capacity) }
+    deinit { values.deallocate() }
 }
 
 /// One core's share of the histogramming: its own spectra, statistics and scratch buffers
@@ -170,9 +177,16 @@ struct FrameHistogrammer {
     let columns: Int
     let binning: EnergyBinning
     let correction: ChargeSharingCorrection
-    let calibration: PixelEnergyCalibration?
+    /// Per-pixel gain and offset (empty without calibration): plain arrays, so reading them per
+    /// event costs no reference counting (binding an optional struct of arrays would).
+    let gains: [Double]
+    let offsets: [Double]
     var counts: [UInt32]
     var statistics = EventStatistics()
+    /// Linear indices (pixel · bins + bin) of counted events not yet added: added in bulk,
+    /// bucketed by index so each bucket's increments stay in cache (``flush(into:)``).
+    private let staged = StagingBuffer(capacity: 1 << 20)
+    private var sorted: [UInt32] = []
     private var order: [Int] = []
     private var parent: [Int] = []
     private var size: [Int] = []
@@ -180,39 +194,85 @@ struct FrameHistogrammer {
     private var energySum: [Double] = []
 
     init(rows: Int, columns: Int, binning: EnergyBinning, correction: ChargeSharingCorrection, calibration: PixelEnergyCalibration?) {
-        self.rows = rows; self.columns = columns; self.binning = binning; self.correction = correction; self.calibration = calibration
+        self.rows = rows; self.columns = columns; self.binning = binning; self.correction = correction
+        gains = calibration?.gain ?? []
+        offsets = calibration?.offset ?? []
         counts = [UInt32](repeating: 0, count: rows * columns * binning.count)
     }
 
     @inline(__always)
     func energy(_ e: PhotonEvent) -> Double {
-        guard let calibration, Int(e.row) < rows, Int(e.column) < columns else { return Double(e.energyKeV) }
+        guard !gains.isEmpty, Int(e.row) < rows, Int(e.column) < columns else { return Double(e.energyKeV) }
         let p = Int(e.row) * columns + Int(e.column)
-        return calibration.gain[p] * Double(e.energyKeV) + calibration.offset[p]
+        return gains[p] * Double(e.energyKeV) + offsets[p]
     }
 
+    /// Counts one event into `spectra` (this worker's counts, held as a pointer by the caller
+    /// for the whole range: no copy-on-write checks in the loop).
     @inline(__always)
-    mutating func count(row: Int, column: Int, energy: Double) {
+    mutating func add(to spectra: UnsafeMutablePointer<UInt32>, row: Int, column: Int, energy: Double) {
         guard row < rows, column < columns else { statistics.eventsOutside += 1; return }
         let bin = (energy - binning.lowKeV) / binning.widthKeV
         guard bin >= 0, bin < Double(binning.count) else { statistics.eventsOutside += 1; return }
-        counts[(row * columns + column) * binning.count + Int(bin)] += 1
+        staged.values[staged.count] = UInt32((row * columns + column) * binning.count + Int(bin))
+        staged.count += 1
         statistics.eventsCounted += 1
+        if staged.count == staged.capacity { flush(into: spectra) }
+    }
+
+    /// Adds the staged events: a counting sort into 256 buckets of the index range (two
+    /// sequential passes), then the increments bucket by bucket, each within a few hundred KiB
+    /// of the spectra — instead of one cache miss per event across all of them.
+    mutating func flush(into spectra: UnsafeMutablePointer<UInt32>) {
+        let n = staged.count
+        guard n > 0 else { return }
+        let total = rows * columns * binning.count
+        let shift = Swift.max(0, (Int.bitWidth - (total - 1).leadingZeroBitCount) - 8)
+        var starts = [Int](repeating: 0, count: 257)
+        if sorted.count < n { sorted = [UInt32](repeating: 0, count: n) }
+        do {
+            let input = UnsafeBufferPointer(start: staged.values, count: n)
+            for v in input { starts[Int(v >> UInt32(shift)) + 1] += 1 }
+            for b in 0..<256 { starts[b + 1] += starts[b] }
+            sorted.withUnsafeMutableBufferPointer { out in
+                for v in input {
+                    let b = Int(v >> UInt32(shift))
+                    out[starts[b]] = v
+                    starts[b] += 1
+                }
+                for i in 0..<n { spectra[Int(out[i])] &+= 1 }
+            }
+        }
+        staged.count = 0
     }
 
     /// Histograms the whole frames in `range` of `events`.
     mutating func process(_ events: UnsafeBufferPointer<PhotonEvent>, _ range: Range<Int>) {
         statistics.eventsRead += range.count
-        if correction == .none {
-            for i in range { count(row: Int(events[i].row), column: Int(events[i].column), energy: energy(events[i])) }
-            return
+        // Ranges hold whole frames (frames never straddle two workers or two calls).
+        if !range.isEmpty {
+            var frames = 1
+            for i in (range.lowerBound + 1)..<range.upperBound where events[i].frame != events[i - 1].frame { frames += 1 }
+            statistics.frames += frames
         }
-        var start = range.lowerBound
-        while start < range.upperBound {
-            var end = start + 1
-            while end < range.upperBound && events[end].frame == events[start].frame { end += 1 }
-            frame(events, start..<end)
-            start = end
+        // The counts are moved out of `self` for the loop, so no copy-on-write check runs per event.
+        var local = counts
+        counts = []
+        defer { counts = local }
+        local.withUnsafeMutableBufferPointer { c in
+            let spectra = c.baseAddress!
+            defer { flush(into: spectra) }
+            if correction == .none {
+                for i in range { add(to: spectra, row: Int(events[i].row), column: Int(events[i].column), energy: energy(events[i])) }
+                return
+            }
+            var start = range.lowerBound
+            while start < range.upperBound {
+                var end = start + 1
+                while end < range.upperBound && events[end].frame == events[start].frame { end += 1 }
+                frame(events, start..<end, into: spectra)
+                start = end
+            }
         }
     }
 
@@ -229,18 +289,18 @@ struct FrameHistogrammer {
 
     /// One frame: clusters of events within 3×3 of each other (8-connected), then counted,
     /// rejected or merged by the correction mode.
-    private mutating func frame(_ events: UnsafeBufferPointer<PhotonEvent>, _ r: Range<Int>) {
+    private mutating func frame(_ events: UnsafeBufferPointer<PhotonEvent>, _ r: Range<Int>, into spectra: UnsafeMutablePointer<UInt32>) {
         let k = r.count
         if k == 1 {
             let e = events[r.lowerBound]
-            count(row: Int(e.row), column: Int(e.column), energy: energy(e))
+            add(to: spectra, row: Int(e.row), column: Int(e.column), energy: energy(e))
             return
         }
         if k == 2 {
             let a = events[r.lowerBound], b = events[r.lowerBound + 1]
             if !FrameHistogrammer.touching(a, b) {
-                count(row: Int(a.row), column: Int(a.column), energy: energy(a))
-                count(row: Int(b.row), column: Int(b.column), energy: energy(b))
+                add(to: spectra, row: Int(a.row), column: Int(a.column), energy: energy(a))
+                add(to: spectra, row: Int(b.row), column: Int(b.column), energy: energy(b))
                 return
             }
             statistics.eventsInClusters += 2
@@ -248,7 +308,7 @@ struct FrameHistogrammer {
             if correction == .add {
                 let (ea, eb) = (energy(a), energy(b))
                 let top = ea >= eb ? a : b
-                count(row: Int(top.row), column: Int(top.column), energy: ea + eb)
+                add(to: spectra, row: Int(top.row), column: Int(top.column), energy: ea + eb)
             }
             return
         }
@@ -283,13 +343,13 @@ struct FrameHistogrammer {
         for i in 0..<k {
             let root = find(i)
             let e = events[r.lowerBound + i]
-            if size[root] == 1 { count(row: Int(e.row), column: Int(e.column), energy: energy(e)); continue }
+            if size[root] == 1 { add(to: spectra, row: Int(e.row), column: Int(e.column), energy: energy(e)); continue }
             statistics.eventsInClusters += 1
             guard root == i else { continue }
             statistics.multiPixelClusters += 1
             if correction == .add {
                 let top = events[r.lowerBound + brightest[root]]
-                count(row: Int(top.row), column: Int(top.column), energy: energySum[root])
+                add(to: spectra, row: Int(top.row), column: Int(top.column), energy: energySum[root])
             }
         }
     }
