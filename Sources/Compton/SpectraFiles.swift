@@ -65,3 +65,73 @@ extension PixelSpectra {
                             counts: counts.elements, statistics: statistics)
     }
 }
+
+extension PixelSpectra {
+    /// Reads a HEXITEC `.hxt` histogram file (versions 2 and 3; little-endian): the label
+    /// "HEXITECH", a UInt64 version, nine UInt32 motor positions, an Int32-sized file prefix
+    /// (version 3 pads it to 100 bytes), a timestamp (13 bytes in version 2, 16 in 3), UInt32
+    /// rows, columns and bins, the bins' centre energies (Float64, keV), then Float64 counts with
+    /// the bin fastest, then the column, then the row. The bin centres must be evenly spaced.
+    public static func readHXT(path: String) throws -> PixelSpectra {
+        guard let data = FileManager.default.contents(atPath: path) else { throw LensError.badInput(file: path, problem: "cannot read") }
+        var offset = 0
+        func take(_ n: Int) throws -> Data {
+            guard offset + n <= data.count else { throw LensError.badInput(file: path, problem: "ends at byte \(data.count) inside the header or data (truncated?)") }
+            defer { offset += n }
+            return data.subdata(in: (data.startIndex + offset)..<(data.startIndex + offset + n))
+        }
+        func integer<T: FixedWidthInteger>(_ type: T.Type) throws -> T { T(littleEndian: try take(MemoryLayout<T>.size).withUnsafeBytes { $0.loadUnaligned(as: T.self) }) }
+        guard String(decoding: try take(8), as: UTF8.self) == "HEXITECH" else { throw LensError.badInput(file: path, problem: "not a HEXITEC .hxt file (no HEXITECH label)") }
+        let version = try integer(UInt64.self)
+        guard version == 2 || version == 3 else { throw LensError.badInput(file: path, problem: "HXT version \(version); versions 2 and 3 are read") }
+        _ = try take(9 * 4)
+        let prefixSize = Int(try integer(Int32.self))
+        guard prefixSize >= 0, prefixSize <= 100 else { throw LensError.badInput(file: path, problem: "file prefix of \(prefixSize) bytes") }
+        _ = try take(prefixSize)
+        if version == 3 { _ = try take(100 - prefixSize) }
+        _ = try take(version == 3 ? 16 : 13)
+        let rows = Int(try integer(UInt32.self)), columns = Int(try integer(UInt32.self)), bins = Int(try integer(UInt32.self))
+        guard rows > 0, columns > 0, bins > 1 else { throw LensError.badInput(file: path, problem: "\(rows)×\(columns) pixels × \(bins) bins") }
+        let centres = try (0..<bins).map { _ in Double(bitPattern: try integer(UInt64.self)) }
+        let width = (centres[bins - 1] - centres[0]) / Double(bins - 1)
+        guard width > 0, centres.indices.allSatisfy({ abs(centres[$0] - (centres[0] + Double($0) * width)) <= 1e-6 * Swift.max(1, abs(centres[$0])) }) else {
+            throw LensError.badInput(file: path, problem: "bin centres are not evenly spaced")
+        }
+        let count = rows * columns * bins
+        guard data.count - offset >= count * 8 else {
+            throw LensError.badInput(file: path, problem: "holds \(data.count - offset) data bytes; \(rows)×\(columns)×\(bins) Float64 counts need \(count * 8)")
+        }
+        var counts = [UInt32](repeating: 0, count: count)
+        try data.withUnsafeBytes { raw in
+            for i in 0..<count {
+                let v = Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8 * i, as: UInt64.self)))
+                guard v.isFinite, v >= 0, v < 4.29e9 else { throw LensError.badInput(file: path, problem: "count \(v) at value \(i) is not a count") }
+                counts[i] = UInt32(v.rounded())
+            }
+        }
+        return PixelSpectra(rows: rows, columns: columns, binning: EnergyBinning(lowKeV: centres[0] - width / 2, widthKeV: width, count: bins), counts: counts)
+    }
+
+    /// Writes the spectra as a HEXITEC `.hxt` file (version 2, zero motor positions), atomically.
+    public func writeHXT(to path: String, prefix: String = "batterylens") throws {
+        var bytes = [UInt8]("HEXITECH".utf8)
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+        put(UInt64(2))
+        for _ in 0..<9 { put(UInt32(0)) }
+        let prefixBytes = Array(prefix.utf8.prefix(100))
+        put(Int32(prefixBytes.count))
+        bytes += prefixBytes
+        let stamp = Array("000000_000000".utf8)
+        bytes += stamp
+        put(UInt32(rows)); put(UInt32(columns)); put(UInt32(binning.count))
+        for c in binning.centresKeV { put(c.bitPattern) }
+        bytes.reserveCapacity(bytes.count + counts.count * 8)
+        for v in counts { put(Double(v).bitPattern) }
+        try AtomicOutput.write(Data(bytes), to: path)
+    }
+
+    /// A spectra cube from `compton spectra` (.h5) or a HEXITEC histogram (.hxt).
+    public static func open(path: String) throws -> PixelSpectra {
+        URL(fileURLWithPath: path).pathExtension.lowercased() == "hxt" ? try readHXT(path: path) : try read(path: path)
+    }
+}

@@ -80,7 +80,7 @@ struct ComptonAnalyzeCommand: ParsableCommand {
         _profile.csv (J(p_z) of the summed spectrum), and regions.csv (the published table's form).
         """)
 
-    @Argument(help: "Spectra cubes (.h5), one per depth region.") var cubes: [String]
+    @Argument(help: "Spectra cubes (.h5 from `compton spectra`, or HEXITEC .hxt histograms), one per depth region.") var cubes: [String]
     @Option(help: "Output folder.") var out: String
     @Option(name: .customLong("incident-kev"), help: "Incident energy (keV).") var incidentKeV: Double = 115
     @Option(name: .customLong("angle-deg"), help: "Scattering angle (degrees).") var angleDegrees: Double = 90
@@ -122,7 +122,7 @@ struct ComptonAnalyzeCommand: ParsableCommand {
                                         TableColumn("attenuation_factor"), TableColumn("S_map_mean"), TableColumn("lithium", unit: "1-x"), TableColumn("lithium_sigma", unit: "1-x"),
                                         TableColumn("peak_centre", unit: "keV"), TableColumn("peak_fwhm", unit: "keV")])
             for (k, cube) in cubes.enumerated() {
-                let spectra = try PixelSpectra.read(path: cube)
+                let spectra = try PixelSpectra.open(path: cube)
                 settings.attenuationFactor = factors[k]
                 let progress = ProgressReporter(label: "fitting region \(k + 1)", total: spectra.pixelCount)
                 let (maps, region) = try ComptonAnalysis.analyze(spectra, settings: settings, progress: progress)

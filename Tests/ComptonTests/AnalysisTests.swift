@@ -154,6 +154,13 @@ import Testing
         try a.write(to: dir + "/cube.h5", chargeSharing: .discriminate)
         let c = try PixelSpectra.read(path: dir + "/cube.h5")
         #expect(c.counts == a.counts && c.binning == a.binning && c.statistics == a.statistics)
+        // And through the HEXITEC .hxt histogram format (bin centres, Float64 counts).
+        try a.writeHXT(to: dir + "/cube.hxt")
+        let d = try PixelSpectra.open(path: dir + "/cube.hxt")
+        #expect(d.counts == a.counts && d.rows == 8 && d.columns == 8)
+        #expect(abs(d.binning.lowKeV - a.binning.lowKeV) < 1e-9 && abs(d.binning.widthKeV - a.binning.widthKeV) < 1e-12 && d.binning.count == a.binning.count)
+        try Data("HEXITECH".utf8 + [3, 0, 0, 0, 0, 0, 0, 0]).write(to: URL(fileURLWithPath: dir + "/cut.hxt"))
+        #expect(throws: LensError.self) { try PixelSpectra.open(path: dir + "/cut.hxt") }
 
         for (name, text) in [("order.csv", "frame,row,column,energy_kev\n2,1,1,90\n1,1,1,90\n"), ("broken.csv", "frame,row,column,energy_kev\n1,1,x,90\n"),
                              ("header.csv", "a,b\n1,2\n")] {

@@ -20,6 +20,28 @@ func emit(_ fields: [String: JSONValue]) {
     print(String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\n", with: " "))
 }
 
+/// The peer script's phantom (Tests/TomographyTests/Fixtures/iradon_512.json, written by
+/// peers/fbp_reference.py) scaled to `size` pixels.
+func discPhantom(size: Int) -> AnalyticDiscSlice {
+    struct Fixture: Decodable { let size: Int; let discs: [AnalyticDiscSlice.Disc] }
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../../Tests/TomographyTests/Fixtures/iradon_512.json").standardized
+    let fixture = try! JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
+    let scale = Double(size) / Double(fixture.size)
+    return AnalyticDiscSlice(discs: fixture.discs.map { .init(x: $0.x * scale, y: $0.y * scale, radius: $0.radius * scale, mu: $0.mu / scale) })
+}
+
+/// Bytes per second of a large single-threaded memcpy (read + write counted once each, as
+/// STREAM's copy does), best of three.
+func copyBandwidthBytesPerSecond() -> Double {
+    let count = 256 << 20
+    let a = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64), b = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
+    defer { a.deallocate(); b.deallocate() }
+    memset(a, 1, count); memset(b, 2, count)
+    let seconds = best(3) { memcpy(b, a, count) }
+    return 2 * Double(count) / seconds
+}
+
 ProgressSettings.mode = .silent
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else {
@@ -99,6 +121,141 @@ case "phantom-scan":
           "scan_seconds": .number(Double(end - generated) / 1e9), "total_seconds": .number(Double(end - start) / 1e9),
           "particles": .number(Double(phantom.truth.particleCount)), "projections_shape": .string(scan.projections.shape.description),
           "peak_resident_gib": .number(Double(MemoryUsage.peakResidentBytes()) / 1_073_741_824)])
+
+case "fbp":
+    // Filtered back projection of SLICES identical slices of the peer script's disc phantom
+    // (scaled to SIZE), ANGLES over 180°, Shepp–Logan — the same work the peers do per slice.
+    let n = Int(args[1])!, angles = Int(args[2])!, slices = Int(args[3])!
+    let repeats = args.count > 4 ? Int(args[4])! : 1
+    let slice = discPhantom(size: n)
+    let angleList = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: angles)
+    let sinogram = slice.sinogram(anglesDegrees: angleList, columns: n, axisColumn: Double(n) / 2)
+    let stack = Grid<Float>(shape: Shape(angles, slices, n)) { sinogram[linear: ($0 / (slices * n)) * n + $0 % n] }
+    let geometry = ParallelBeamGeometry(anglesDegrees: angleList, detectorColumns: n, detectorRows: slices, centreOffsetPixels: 0.5)
+    var volume = Grid<Float>(shape: Shape(1, 1, 1))
+    let seconds = try best(repeats) { volume = try FilteredBackProjection.reconstruct(stack, geometry: geometry) }
+    let voxels = Double(n * n * slices)
+    // The least memory traffic FBP needs (read the sinograms, write the volume) against the
+    // machine's copy bandwidth: how far from memory-bound the run is.
+    let minimumBytes = Double(stack.count + volume.count) * 4
+    let bandwidth = copyBandwidthBytesPerSecond()
+    emit(["case": .string("fbp \(n)^2 x \(angles) angles x \(slices) slices"), "seconds": .number(seconds), "repeats": .number(Double(repeats)),
+          "voxels_per_second": .number(voxels / seconds), "voxel_angle_updates_per_second": .number(voxels * Double(angles) / seconds),
+          "copy_bandwidth_gb_per_second": .number(bandwidth / 1e9), "bandwidth_fraction": .number(minimumBytes / seconds / bandwidth),
+          "threads": .number(Double(Parallel.threadCount)), "centre_value": .number(Double(volume[0, n / 2, n / 2]))])
+
+case "stream-recon":
+    // A SIZE-wide scan of ANGLES projections and SIZE detector rows written as Data Exchange
+    // HDF5 (uint16 counts of the disc phantom, every row alike), then reconstructed slab by
+    // slab through ScanReconstruction (the `recon` command's engine) for slices A..<B: peak
+    // memory is what a full 2048³ run holds at any time (the same slabs, more of them).
+    let folder = args[1], n = Int(args[2])!, angles = Int(args[3])!
+    let slices = Int(args[4])!..<Int(args[5])!
+    let scanPath = folder + "/scan_\(n)x\(angles).h5"
+    let angleList = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: angles)
+    let writeStart = DispatchTime.now().uptimeNanoseconds
+    if !FileManager.default.fileExists(atPath: scanPath) {
+        let sinogram = discPhantom(size: n).sinogram(anglesDegrees: angleList, columns: n, axisColumn: Double(n) / 2)
+        let incident: Float = 20_000
+        try AtomicOutput.write(to: scanPath) { temporary in
+            let file = try HDF5File(creating: temporary)
+            let data = try file.createDataset("/exchange/data", shape: Shape(angles, n, n), dataType: .uint16)
+            let batch = 16
+            for a0 in stride(from: 0, to: angles, by: batch) {
+                let count = Swift.min(batch, angles - a0)
+                let frames = Grid<UInt16>(shape: Shape(count, n, n)) { i in
+                    let a = a0 + i / (n * n), col = i % n
+                    return UInt16((incident * exp(-sinogram[a, col])).rounded())
+                }
+                try data.write(AnyGrid(frames), at: a0)
+            }
+            let flats = try file.createDataset("/exchange/data_white", shape: Shape(2, n, n), dataType: .uint16)
+            try flats.write(AnyGrid(Grid<UInt16>(shape: Shape(2, n, n), repeating: UInt16(incident))), at: 0)
+            try file.writeDoubles(angleList, to: "/exchange/theta")
+            try file.setAttribute("units", string: "degrees", on: "/exchange/theta")
+            try file.flush()
+        }
+    }
+    let written = DispatchTime.now().uptimeNanoseconds
+    let source = try TomographyScanReader(path: scanPath)
+    var settings = ReconstructionSettings(pixelSizeMicrometres: 1)
+    settings.centre = .given(Double(n) / 2)
+    settings.slices = slices
+    let output = folder + "/recon_\(n)x\(angles)_\(slices.lowerBound)_\(slices.upperBound).h5"
+    try? FileManager.default.removeItem(atPath: output)
+    let report = try ScanReconstruction.run(source: source, settings: settings, output: output, inputs: [scanPath])
+    let end = DispatchTime.now().uptimeNanoseconds
+    let voxels = Double(n * n * slices.count)
+    let scanBytes = Double(angles * n * n * 2)
+    emit(["case": .string("stream recon \(n)^2 x \(angles) angles, slices \(slices.lowerBound):\(slices.upperBound)"),
+          "scan_gib": .number(scanBytes / 1_073_741_824), "write_scan_seconds": .number(Double(written - writeStart) / 1e9),
+          "recon_seconds": .number(Double(end - written) / 1e9), "voxels_per_second": .number(voxels / (Double(end - written) / 1e9)),
+          "slab_rows": .number(Double(report.slabRows)), "slabs": .number(Double(report.slabs)),
+          "peak_resident_gib": .number(Double(report.peakResidentBytes) / 1_073_741_824)])
+    try? FileManager.default.removeItem(atPath: output)
+
+case "compton-events":
+    // Writes DIR/events_<M>M.bin: M million phantom events (80×80 pixels, 115 keV at 90°,
+    // 2 events per frame, 10 % charge sharing) — simulated once (10⁷), then repeated with the
+    // frame numbers shifted for larger counts, so 10⁹ events are written in minutes.
+    let folder = args[1], millions = Int(args[2])!
+    let path = folder + "/events_\(millions)M.bin"
+    if !FileManager.default.fileExists(atPath: path) {
+        var p = ComptonParameters()
+        p.eventsPerFrame = 2
+        p.totalEvents = Swift.min(millions, 10) * 1_000_000
+        let lithium = (0..<(p.rows * p.columns)).map { 0.1 + 0.6 * Double($0 % p.columns) / Double(p.columns) }
+        let block = folder + "/events_block.bin"
+        _ = try ComptonSimulator.writeEvents(lithium: lithium, parameters: p, to: block)
+        let blockData = try Data(contentsOf: URL(fileURLWithPath: block))
+        let frames = blockData.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: blockData.count - 12, as: UInt32.self)) + 1 }
+        let repeats = Swift.max(1, millions / 10)
+        try AtomicOutput.write(to: path) { temporary in
+            guard let f = fopen(temporary, "wb") else { throw LensError.badOutput(file: path, problem: "cannot create") }
+            defer { fclose(f) }
+            var copy = [UInt8](blockData)
+            for r in 0..<repeats {
+                if r > 0 {
+                    copy.withUnsafeMutableBytes { raw in
+                        for o in stride(from: 0, to: raw.count, by: 12) {
+                            let frame = raw.loadUnaligned(fromByteOffset: o, as: UInt32.self) + UInt32(frames)
+                            raw.storeBytes(of: frame, toByteOffset: o, as: UInt32.self)
+                        }
+                    }
+                }
+                guard fwrite(copy, 1, copy.count, f) == copy.count else { throw LensError.badOutput(file: path, problem: "write failed") }
+            }
+        }
+        try? FileManager.default.removeItem(atPath: block)
+    }
+    print(path)
+
+case "compton-histogram":
+    // Histograms an event file into 80×80 × 1300 spectra (0.1 keV bins), without and with
+    // charge-sharing discrimination; peak memory shows it streams.
+    let path = args[1]
+    let mode = ChargeSharingCorrection(rawValue: args.count > 2 ? args[2] : "none")!
+    var spectra: PixelSpectra?
+    let seconds = try best(1) { spectra = try PixelSpectra.build(events: path, rows: 80, columns: 80, correction: mode) }
+    let events = Double(spectra!.statistics.eventsRead)
+    emit(["case": .string("compton histogram \(mode.rawValue)"), "seconds": .number(seconds), "events": .number(events),
+          "events_per_second": .number(events / seconds), "counted": .number(Double(spectra!.statistics.eventsCounted)),
+          "peak_resident_gib": .number(Double(MemoryUsage.peakResidentBytes()) / 1_073_741_824)])
+
+case "compton-read":
+    // Reading and decoding alone (no histogram): the part of `compton-histogram` that is serial.
+    var total = 0
+    let seconds = try best(1) { try PhotonEventFile(path: args[1]).forEachBatch { total += $0.count } }
+    emit(["case": .string("compton read"), "seconds": .number(seconds), "events_per_second": .number(Double(total) / seconds)])
+
+case "compton-fit":
+    // Per-pixel peak fit and S of 6 400 spectra (80×80) from an event file.
+    let path = args[1]
+    let spectra = try PixelSpectra.build(events: path, rows: 80, columns: 80, correction: .discriminate)
+    var pixels = 0
+    let seconds = try best(2) { pixels = try ComptonAnalysis.analyze(spectra, settings: ComptonAnalysisSettings()).region.pixelsAnalysed }
+    emit(["case": .string("compton per-pixel fit, 80x80"), "seconds": .number(seconds), "pixels_analysed": .number(Double(pixels)),
+          "threads": .number(Double(Parallel.threadCount))])
 
 default:
     print("unknown case \(command)")
