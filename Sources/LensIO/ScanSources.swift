@@ -31,6 +31,24 @@ extension ProjectionSource {
     }
 }
 
+/// Flat or dark frames for projections of `frame` (rows, columns): a 2D image or a 3D stack of
+/// them; nil when no path is given. The error names both files.
+func openFrameStack(_ path: String?, _ what: String, frame: Shape, projections: String) throws -> VolumeReader? {
+    guard let path else { return nil }
+    let reader = try VolumeIO.open(path)
+    let s = reader.info.shape
+    guard (s.rank == 2 && s == frame) || (s.rank == 3 && s.sliceShape == frame) else {
+        throw LensError.badInput(file: path, problem: "\(what) have frames of \(s.rank == 3 ? s.sliceShape : s), the projections of \(projections) are \(frame)")
+    }
+    return reader
+}
+
+/// Frames as a (frame, row, column) Float stack (one 2D image becomes one frame).
+func frameStack(_ grid: AnyGrid) throws -> Grid<Float> {
+    let g = try grid.float32()
+    return g.rank == 2 ? g.reshaped(Shape(1, g.shape[0], g.shape[1])) : g
+}
+
 extension HDF5Dataset {
     /// Reads the hyperslab `start`/`count` (one entry per axis) into `destination`.
     func read(start: [Int], count: [Int], into destination: UnsafeMutableRawPointer) throws {
@@ -130,19 +148,9 @@ public final class StackProjectionSource: ProjectionSource {
         self.scale = Float(scale)
         let voxel = projections.info.geometry
         self.pixelSizeMicrometres = pixelSizeMicrometres ?? (voxel.isCalibrated ? voxel.voxelSizeMicrometres.last : nil)
-        let frame = frameShape
-        func frames(_ p: String?, _ what: String) throws -> VolumeReader? {
-            guard let p else { return nil }
-            let reader = try VolumeIO.open(p)
-            let s = reader.info.shape
-            guard (s.rank == 2 && s == frame) || (s.rank == 3 && s.sliceShape == frame) else {
-                throw LensError.badInput(file: p, problem: "\(what) have frames of \(s.rank == 3 ? s.sliceShape : s), projections \(frame)")
-            }
-            return reader
-        }
-        flatsBefore = try frames(flats, "flats")
-        self.flatsAfter = try frames(flatsAfter, "flats")
-        darkFrames = try frames(darks, "darks")
+        flatsBefore = try openFrameStack(flats, "flats", frame: frameShape, projections: path)
+        self.flatsAfter = try openFrameStack(flatsAfter, "flats", frame: frameShape, projections: path)
+        darkFrames = try openFrameStack(darks, "darks", frame: frameShape, projections: path)
         if !isLineIntegrals && flatsBefore == nil {
             throw LensError.badInput(file: path, problem: "no flat (open-beam) frames given; pass flats, or declare the data line integrals")
         }
@@ -177,19 +185,14 @@ public final class StackProjectionSource: ProjectionSource {
         return out
     }
 
-    private func stack(_ reader: VolumeReader) throws -> Grid<Float> {
-        let g = try reader.readAll().float32()
-        return g.rank == 2 ? g.reshaped(Shape(1, g.shape[0], g.shape[1])) : g
-    }
-
     public func flatGroups() throws -> [(position: Double, frames: Grid<Float>)] {
         var groups = [(position: Double, frames: Grid<Float>)]()
-        if let flatsBefore { groups.append((-0.5, try stack(flatsBefore))) }
-        if let flatsAfter { groups.append((Double(projectionCount) - 0.5, try stack(flatsAfter))) }
+        if let flatsBefore { groups.append((-0.5, try frameStack(flatsBefore.readAll()))) }
+        if let flatsAfter { groups.append((Double(projectionCount) - 0.5, try frameStack(flatsAfter.readAll()))) }
         return groups
     }
 
-    public func darks() throws -> Grid<Float>? { try darkFrames.map(stack) }
+    public func darks() throws -> Grid<Float>? { try darkFrames.map { try frameStack($0.readAll()) } }
 }
 
 /// A sinogram in a MATLAB file (`file.mat:sino` with `file.mat:angles`), as line integrals.

@@ -294,18 +294,8 @@ public final class XradiaProjectionSource: ProjectionSource {
             throw LensError.badInput(file: path, problem: "ImageInfo/Angles holds \(file.anglesDegrees.count) finite angles for \(file.imageCount) images")
         }
         anglesDegrees = file.anglesDegrees
-        let frame = file.imageShape
-        func open(_ p: String?, _ what: String) throws -> VolumeReader? {
-            guard let p else { return nil }
-            let reader = try VolumeIO.open(p)
-            let s = reader.info.shape
-            guard (s.rank == 2 && s == frame) || (s.rank == 3 && s.sliceShape == frame) else {
-                throw LensError.badInput(file: p, problem: "\(what) have frames of \(s.rank == 3 ? s.sliceShape : s), the projections of \(path) are \(frame)")
-            }
-            return reader
-        }
-        flatReader = try open(flats, "flats")
-        darkReader = try open(darks, "darks")
+        flatReader = try openFrameStack(flats, "flats", frame: file.imageShape, projections: path)
+        darkReader = try openFrameStack(darks, "darks", frame: file.imageShape, projections: path)
         if flatReader == nil && !file.document.contains("ReferenceData/Image") {
             throw LensError.badInput(file: path, problem: "no reference image in the file; pass the reference (.xrm or a flat stack) as flats")
         }
@@ -316,16 +306,11 @@ public final class XradiaProjectionSource: ProjectionSource {
         return try reader.readRows(rows, slices: 0..<file.imageCount).float32()
     }
 
-    private static func frames(_ grid: AnyGrid) throws -> Grid<Float> {
-        let g = try grid.float32()
-        return g.rank == 2 ? g.reshaped(Shape(1, g.shape[0], g.shape[1])) : g
-    }
-
     public func flatGroups() throws -> [(position: Double, frames: Grid<Float>)] {
-        if let flatReader { return [(-0.5, try XradiaProjectionSource.frames(flatReader.readAll()))] }
+        if let flatReader { return [(-0.5, try frameStack(flatReader.readAll()))] }
         guard let reference = try file.referenceImage() else { return [] }
-        return [(-0.5, try XradiaProjectionSource.frames(reference))]
+        return [(-0.5, try frameStack(reference))]
     }
 
-    public func darks() throws -> Grid<Float>? { try darkReader.map { try XradiaProjectionSource.frames($0.readAll()) } }
+    public func darks() throws -> Grid<Float>? { try darkReader.map { try frameStack($0.readAll()) } }
 }
