@@ -162,7 +162,11 @@ public enum ComptonAnalysis {
         let mean = zip(x, net).reduce(0) { $0 + $1.0 * $1.1 } / total
         let variance = zip(x, net).reduce(0) { $0 + ($1.0 - mean) * ($1.0 - mean) * $1.1 } / total
         let m = x.count
-        var lorentz = [Double](repeating: 0, count: m), gauss = lorentz
+        // Scratch for the unit shapes at the current centre and width: raw buffers, because a
+        // captured array written inside the nested function pays a dynamic exclusivity check
+        // per element.
+        let lorentz = UnsafeMutableBufferPointer<Double>.allocate(capacity: m), gauss = UnsafeMutableBufferPointer<Double>.allocate(capacity: m)
+        defer { lorentz.deallocate(); gauss.deallocate() }
         /// The non-negative amplitudes (a_L, a_G) for a centre and FWHM, by 2×2 weighted least squares.
         func amplitudes(_ centre: Double, _ fwhm: Double) -> (Double, Double) {
             var sll = 0.0, sgg = 0.0, slg = 0.0, sly = 0.0, sgy = 0.0

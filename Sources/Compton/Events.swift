@@ -114,22 +114,24 @@ public final class PhotonEventFile {
                 let first = recordIndex
                 // Decode in parallel slices (a 10⁹-event file spends real time here), then check
                 // frame order within and across slices.
-                batch = [PhotonEvent](unsafeUninitializedCapacity: n) { out, count in
+                // The batch's storage is reused from batch to batch (the consumer keeps no
+                // reference), so no fresh 12 MB array is faulted in each time.
+                if batch.count != n { batch = [PhotonEvent](repeating: PhotonEvent(frame: 0, row: 0, column: 0, energyKeV: 0), count: n) }
+                batch.withUnsafeMutableBufferPointer { out in
                     buffer.withUnsafeBytes { raw in
                         nonisolated(unsafe) let (raw, out) = (raw, out)
                         let parts = n >= 1 << 16 ? Parallel.threadCount : 1
                         DispatchQueue.concurrentPerform(iterations: parts) { part in
                             for k in (n * part / parts)..<(n * (part + 1) / parts) {
                                 let o = k * PhotonEvent.byteSize
-                                out.initializeElement(at: k, to: PhotonEvent(
+                                out[k] = PhotonEvent(
                                     frame: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self)),
                                     row: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: o + 4, as: UInt16.self)),
                                     column: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: o + 6, as: UInt16.self)),
-                                    energyKeV: Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self)))))
+                                    energyKeV: Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self))))
                             }
                         }
                     }
-                    count = n
                 }
                 for k in 0..<n {
                     let frame = batch[k].frame
@@ -140,8 +142,8 @@ public final class PhotonEventFile {
                 }
                 recordIndex += n
                 try body(batch)
-                batch.removeAll(keepingCapacity: true)
             }
+            return
         }
         if !batch.isEmpty { try body(batch) }
     }

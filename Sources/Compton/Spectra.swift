@@ -109,32 +109,40 @@ public final class SpectrumAccumulator {
 
     public func add(_ events: [PhotonEvent]) {
         guard !events.isEmpty else { return }
-        var all: [PhotonEvent]
-        if pending.isEmpty { all = events } else { all = pending; all.append(contentsOf: events) }
+        // Finish the frame left over from the previous batch with its events at the start of
+        // this one (a handful of events: no copy of the batch).
+        var start = 0
+        if let open = pending.first?.frame {
+            while start < events.count && events[start].frame == open { start += 1 }
+            pending.append(contentsOf: events[0..<start])
+            if start == events.count { return }
+            pending.withUnsafeBufferPointer { workers[0].process($0, 0..<$0.count) }
+            pending.removeAll(keepingCapacity: true)
+        }
         // Complete frames: everything before the last frame's first event.
-        let lastFrameStart = (all.lastIndex { $0.frame != all[all.count - 1].frame }).map { $0 + 1 } ?? 0
-        pending = Array(all[lastFrameStart...])
-        guard lastFrameStart > 0 else { return }
-        let parts = lastFrameStart < 65_536 ? 1 : Parallel.threadCount
-        var cuts = [0]
+        let lastFrame = events[events.count - 1].frame
+        var lastFrameStart = events.count - 1
+        while lastFrameStart > start && events[lastFrameStart - 1].frame == lastFrame { lastFrameStart -= 1 }
+        pending.append(contentsOf: events[lastFrameStart...])
+        guard lastFrameStart > start else { return }
+        let total = lastFrameStart - start
+        let parts = total < 65_536 ? 1 : Parallel.threadCount
+        var cuts = [start]
         for k in 1..<parts {
-            var c = Swift.max(cuts[k - 1], lastFrameStart * k / parts)
-            while c > 0 && c < lastFrameStart && all[c].frame == all[c - 1].frame { c += 1 }
+            var c = Swift.max(cuts[k - 1], start + total * k / parts)
+            while c > start && c < lastFrameStart && events[c].frame == events[c - 1].frame { c += 1 }
             cuts.append(Swift.min(c, lastFrameStart))
         }
         cuts.append(lastFrameStart)
         while workers.count < parts {
             workers.append(FrameHistogrammer(rows: rows, columns: columns, binning: binning, correction: correction, calibration: calibration))
         }
-        if parts == 1 {
-            all.withUnsafeBufferPointer { workers[0].process($0, 0..<lastFrameStart) }
-            return
-        }
         let bounds = cuts
-        all.withUnsafeBufferPointer { events in
+        events.withUnsafeBufferPointer { events in
             nonisolated(unsafe) let events = events
             workers.withUnsafeMutableBufferPointer { w in
                 nonisolated(unsafe) let w = w
+                if parts == 1 { w[0].process(events, bounds[0]..<bounds[1]); return }
                 DispatchQueue.concurrentPerform(iterations: parts) { k in w[k].process(events, bounds[k]..<bounds[k + 1]) }
             }
         }
@@ -228,17 +236,18 @@ struct FrameHistogrammer {
         guard n > 0 else { return }
         let total = rows * columns * binning.count
         let shift = Swift.max(0, (Int.bitWidth - (total - 1).leadingZeroBitCount) - 8)
-        var starts = [Int](repeating: 0, count: 257)
         if sorted.count < n { sorted = [UInt32](repeating: 0, count: n) }
-        do {
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 257) { starts in
+            starts.initialize(repeating: 0)
             let input = UnsafeBufferPointer(start: staged.values, count: n)
-            for v in input { starts[Int(v >> UInt32(shift)) + 1] += 1 }
-            for b in 0..<256 { starts[b + 1] += starts[b] }
+            let s = UInt32(shift)
+            for v in input { starts[Int(v >> s) + 1] &+= 1 }
+            for b in 0..<256 { starts[b + 1] &+= starts[b] }
             sorted.withUnsafeMutableBufferPointer { out in
                 for v in input {
-                    let b = Int(v >> UInt32(shift))
+                    let b = Int(v >> s)
                     out[starts[b]] = v
-                    starts[b] += 1
+                    starts[b] &+= 1
                 }
                 for i in 0..<n { spectra[Int(out[i])] &+= 1 }
             }
@@ -250,7 +259,7 @@ struct FrameHistogrammer {
     mutating func process(_ events: UnsafeBufferPointer<PhotonEvent>, _ range: Range<Int>) {
         statistics.eventsRead += range.count
         // Ranges hold whole frames (frames never straddle two workers or two calls).
-        if !range.isEmpty {
+        if !range.isEmpty && correction != .none {
             var frames = 1
             for i in (range.lowerBound + 1)..<range.upperBound where events[i].frame != events[i - 1].frame { frames += 1 }
             statistics.frames += frames
@@ -263,7 +272,24 @@ struct FrameHistogrammer {
             let spectra = c.baseAddress!
             defer { flush(into: spectra) }
             if correction == .none {
-                for i in range { add(to: spectra, row: Int(events[i].row), column: Int(events[i].column), energy: energy(events[i])) }
+                // One pass: frame count and bin index together, with the statistics in locals.
+                let (bins, low, inverseWidth) = (binning.count, binning.lowKeV, 1 / binning.widthKeV)
+                var (frames, counted, outside) = (0, 0, 0)
+                var previousFrame = range.isEmpty ? 0 : events[range.lowerBound].frame &+ 1
+                for i in range {
+                    let e = events[i]
+                    if e.frame != previousFrame { frames += 1; previousFrame = e.frame }
+                    let (row, column) = (Int(e.row), Int(e.column))
+                    let bin = (energy(e) - low) * inverseWidth
+                    guard row < rows, column < columns, bin >= 0, bin < Double(bins) else { outside += 1; continue }
+                    staged.values[staged.count] = UInt32((row * columns + column) * bins + Int(bin))
+                    staged.count += 1
+                    counted += 1
+                    if staged.count == staged.capacity { flush(into: spectra) }
+                }
+                statistics.frames += frames
+                statistics.eventsCounted += counted
+                statistics.eventsOutside += outside
                 return
             }
             var start = range.lowerBound

@@ -50,6 +50,27 @@ import Testing
         #expect(added.multiPixelClusters >= truth.sharedPairsRecorded)
     }
 
+    /// Batches may end inside a frame (files are read in fixed-size batches): spectra and
+    /// statistics do not depend on where they are cut, in any mode.
+    @Test func batchBoundariesInsideFramesChangeNothing() throws {
+        var p = ComptonParameters()
+        p.totalEvents = 200_000
+        p.eventsPerFrame = 6
+        var all = [PhotonEvent]()
+        _ = try ComptonSimulator.simulate(lithium: AnalysisTests.lithiumMap(), parameters: p) { all += $0 }
+        for mode in ChargeSharingCorrection.allCases {
+            func run(_ size: Int) throws -> PixelSpectra {
+                let accumulator = try SpectrumAccumulator(rows: 80, columns: 80, correction: mode)
+                var i = 0
+                while i < all.count { accumulator.add(Array(all[i..<Swift.min(all.count, i + size)])); i += size }
+                return accumulator.finish()
+            }
+            let whole = try run(all.count), small = try run(7), large = try run(70_001)
+            #expect(whole.counts == small.counts && whole.counts == large.counts, "\(mode)")
+            #expect(whole.statistics == small.statistics && whole.statistics == large.statistics, "\(mode)")
+        }
+    }
+
     /// A noise-free Gaussian peak (FWHM 3 keV: nothing of it left beyond |p_z| = 7 a.u., where
     /// the background is measured) on a sloped background is fitted back to its parameters.
     /// (A Lorentzian's tails would reach into the side bands and be counted as background: the
