@@ -36,7 +36,7 @@ struct ReconCommand: ParsableCommand {
     @Option(name: .customLong("angle-variable"), help: "Angle variable of a .mat input.") var angleVariable: String?
     @Option(name: .customLong("angle-units"), help: "Units of --angle-variable / --angles: deg or rad.") var angleUnits: String = "deg"
     @Option(help: "Centre of rotation: 'auto' or a detector column.") var center: String = "auto"
-    @Option(name: .customLong("center-method"), help: "Automatic centre method: mirror (0°/180° pairs) or fourier (Vo).") var centerMethod: String?
+    @Option(name: .customLong("center-method"), help: "Automatic centre method: mirror (0°/180° pairs, the default) or fourier (Vo 2014; assumes the sample stays inside the field of view).") var centerMethod: String?
     @Option(help: "Offset-axis 360° scan: 'auto' or the axis column; stitches to a 180° sinogram.") var offsetAxis: String?
     @Option(help: "Stripe (ring) removal on sinograms: none, sort, wavelet.") var rings: String = "none"
     @Option(name: .customLong("ring-snr"), help: "Stripe detection threshold (sort).") var ringSNR: Double = 3
