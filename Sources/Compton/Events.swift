@@ -16,6 +16,15 @@ public struct PhotonEvent: Sendable, Equatable {
     }
     public static let byteSize = 12
 
+    /// Whether the struct's memory is the file record byte for byte (checked, not assumed:
+    /// field offsets 0, 4, 6, 8, stride 12, little-endian host), so records can be read into
+    /// it directly.
+    static let matchesRecordLayout: Bool = {
+        MemoryLayout<PhotonEvent>.stride == byteSize && MemoryLayout<PhotonEvent>.offset(of: \.frame) == 0
+            && MemoryLayout<PhotonEvent>.offset(of: \.row) == 4 && MemoryLayout<PhotonEvent>.offset(of: \.column) == 6
+            && MemoryLayout<PhotonEvent>.offset(of: \.energyKeV) == 8 && 1.littleEndian == 1
+    }()
+
     /// Appends the 12-byte record.
     public func append(to bytes: inout [UInt8]) {
         withUnsafeBytes(of: frame.littleEndian) { bytes += $0 }
@@ -83,6 +92,28 @@ public final class PhotonEventFile {
         csvColumns = (f, r, c, e)
     }
 
+    /// Decodes `count` 12-byte little-endian records into `batch` (reusing its storage), in
+    /// parallel slices — the portable path, for hosts where the struct is not the record.
+    private func decode(_ buffer: [UInt8], count n: Int, into batch: inout [PhotonEvent]) {
+        if batch.count != n { batch = [PhotonEvent](repeating: PhotonEvent(frame: 0, row: 0, column: 0, energyKeV: 0), count: n) }
+        batch.withUnsafeMutableBufferPointer { out in
+            buffer.withUnsafeBytes { raw in
+                nonisolated(unsafe) let (raw, out) = (raw, out)
+                let parts = n >= 1 << 16 ? Parallel.threadCount : 1
+                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                    for k in (n * part / parts)..<(n * (part + 1) / parts) {
+                        let o = k * PhotonEvent.byteSize
+                        out[k] = PhotonEvent(
+                            frame: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self)),
+                            row: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: o + 4, as: UInt16.self)),
+                            column: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: o + 6, as: UInt16.self)),
+                            energyKeV: Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self))))
+                    }
+                }
+            }
+        }
+    }
+
     /// Calls `body` with consecutive batches of up to `batchSize` events until the file ends.
     public func forEachBatch(batchSize: Int = 1 << 20, _ body: ([PhotonEvent]) throws -> Void) throws {
         var batch = [PhotonEvent]()
@@ -105,33 +136,25 @@ public final class PhotonEventFile {
                 if batch.count == batchSize { try body(batch); batch.removeAll(keepingCapacity: true) }
             }
         } else {
-            var buffer = [UInt8](repeating: 0, count: batchSize * PhotonEvent.byteSize)
+            var buffer = [UInt8]()
             var previous = lastFrame
             defer { lastFrame = previous }
             while true {
-                let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, PhotonEvent.byteSize, batchSize, handle) }
-                if n == 0 { break }
+                let n: Int
                 let first = recordIndex
-                // Decode in parallel slices (a 10⁹-event file spends real time here), then check
-                // frame order within and across slices.
-                // The batch's storage is reused from batch to batch (the consumer keeps no
-                // reference), so no fresh 12 MB array is faulted in each time.
-                if batch.count != n { batch = [PhotonEvent](repeating: PhotonEvent(frame: 0, row: 0, column: 0, energyKeV: 0), count: n) }
-                batch.withUnsafeMutableBufferPointer { out in
-                    buffer.withUnsafeBytes { raw in
-                        nonisolated(unsafe) let (raw, out) = (raw, out)
-                        let parts = n >= 1 << 16 ? Parallel.threadCount : 1
-                        DispatchQueue.concurrentPerform(iterations: parts) { part in
-                            for k in (n * part / parts)..<(n * (part + 1) / parts) {
-                                let o = k * PhotonEvent.byteSize
-                                out[k] = PhotonEvent(
-                                    frame: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self)),
-                                    row: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: o + 4, as: UInt16.self)),
-                                    column: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: o + 6, as: UInt16.self)),
-                                    energyKeV: Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self))))
-                            }
-                        }
-                    }
+                if PhotonEvent.matchesRecordLayout {
+                    // The struct is the record (12 bytes, same field order, little-endian host):
+                    // read straight into the reused batch storage, no decoding pass.
+                    if batch.count != batchSize { batch = [PhotonEvent](repeating: PhotonEvent(frame: 0, row: 0, column: 0, energyKeV: 0), count: batchSize) }
+                    let h = handle
+                    n = batch.withUnsafeMutableBytes { fread($0.baseAddress, PhotonEvent.byteSize, batchSize, h) }
+                    if n == 0 { break }
+                    if n < batch.count { batch.removeLast(batch.count - n) }
+                } else {
+                    if buffer.isEmpty { buffer = [UInt8](repeating: 0, count: batchSize * PhotonEvent.byteSize) }
+                    n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, PhotonEvent.byteSize, batchSize, handle) }
+                    if n == 0 { break }
+                    decode(buffer, count: n, into: &batch)
                 }
                 for k in 0..<n {
                     let frame = batch[k].frame
