@@ -2,6 +2,23 @@ import Foundation
 import LensCore
 import Signal
 
+/// A straight-line background under the Compton peak: counts per keV at `centreKeV` (the
+/// kinematic Compton energy) and the line's slope.
+public struct ComptonBackground: Codable, Sendable, Equatable {
+    public var perKeV: Double
+    public var slopePerKeV2: Double
+    public var centreKeV: Double
+    public init(perKeV: Double, slopePerKeV2: Double, centreKeV: Double) {
+        self.perKeV = perKeV; self.slopePerKeV2 = slopePerKeV2; self.centreKeV = centreKeV
+    }
+
+    /// Background counts between energies a and b (keV): the line's integral.
+    public func counts(from a: Double, to b: Double) -> Double {
+        let c = centreKeV
+        return perKeV * (b - a) + slopePerKeV2 * ((b - c) * (b - c) - (a - c) * (a - c)) / 2
+    }
+}
+
 /// The Compton peak of one spectrum, fitted as a pseudo-Voigt (Lorentzian–Gaussian) on a
 /// linear background (measured in the side bands) over a window that excludes the
 /// fluorescence lines (science brief §6).
@@ -23,11 +40,13 @@ public struct ComptonPeakFit: Codable, Sendable, Equatable {
     public var reducedChiSquared: Double
     public var converged: Bool
 
-    /// Background counts between energies a and b (keV).
-    public func backgroundCounts(from a: Double, to b: Double) -> Double {
-        let c = backgroundCentreKeV
-        return backgroundPerKeV * (b - a) + backgroundSlopePerKeV2 * ((b - c) * (b - c) - (a - c) * (a - c)) / 2
+    /// The background line the peak sits on.
+    public var background: ComptonBackground {
+        ComptonBackground(perKeV: backgroundPerKeV, slopePerKeV2: backgroundSlopePerKeV2, centreKeV: backgroundCentreKeV)
     }
+
+    /// Background counts between energies a and b (keV).
+    public func backgroundCounts(from a: Double, to b: Double) -> Double { background.counts(from: a, to: b) }
 }
 
 /// S = S_L / S_H of one spectrum after background removal, with its counting uncertainty.
@@ -96,12 +115,17 @@ public struct ComptonRegionResult: Codable, Sendable {
 }
 
 public enum ComptonAnalysis {
+    /// FWHM / σ of a Gaussian, 2√(2 ln 2), and √(2π): the peak-shape constants, hoisted out of
+    /// the per-bin loops.
+    static let fwhmPerSigma = 2 * (2 * log(2.0)).squareRoot()
+    static let squareRootOfTwoPi = (2 * Double.pi).squareRoot()
+
     /// The background under the Compton peak, from the side bands of the fit window where the
-    /// Compton profile has died out (|p_z| > `backgroundBeyondPz`): a weighted straight line
+    /// Compton profile has died out (|p_z| > `backgroundBeyondPz`): a least-squares straight line
     /// through both bands when each holds at least 5 bins, else the flat mean of the one that
     /// does. Estimating it beside the peak, not jointly with it, keeps the peak model's tails
     /// (a Lorentzian's are long) from trading counts with the background.
-    public static func background(binning: EnergyBinning, spectrum: [Double], settings: ComptonAnalysisSettings) throws -> (perKeV: Double, slopePerKeV2: Double, centreKeV: Double) {
+    public static func background(binning: EnergyBinning, spectrum: [Double], settings: ComptonAnalysisSettings) throws -> ComptonBackground {
         let xc = ComptonKinematics.comptonPeakKeV(incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees)
         func energy(_ pz: Double) -> Double { ComptonKinematics.scatteredKeV(momentumAtomicUnits: pz, incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees) }
         let lowEdge = energy(-settings.backgroundBeyondPz), highEdge = energy(settings.backgroundBeyondPz)
@@ -121,11 +145,11 @@ public enum ComptonAnalysis {
         }
         let points = (useLow ? low : []) + (useHigh ? high : [])
         let mean = points.reduce(0) { $0 + $1.y } / Double(points.count)
-        guard useLow && useHigh else { return (mean, 0, xc) }
+        guard useLow && useHigh else { return ComptonBackground(perKeV: mean, slopePerKeV2: 0, centreKeV: xc) }
         let mx = points.reduce(0) { $0 + $1.x } / Double(points.count)
         let sxx = points.reduce(0) { $0 + ($1.x - mx) * ($1.x - mx) }
         let slope = points.reduce(0) { $0 + ($1.x - mx) * ($1.y - mean) } / sxx
-        return (mean + slope * (xc - mx), slope, xc)
+        return ComptonBackground(perKeV: mean + slope * (xc - mx), slopePerKeV2: slope, centreKeV: xc)
     }
 
     /// Fits the Compton peak of `spectrum` (counts per bin of `binning`): a pseudo-Voigt on the
@@ -137,8 +161,10 @@ public enum ComptonAnalysis {
     /// projection (Golub & Pereyra) fits only centre and FWHM by Levenberg–Marquardt, solving
     /// the two non-negative amplitudes by weighted least squares inside every residual
     /// evaluation — robust and fast enough for every pixel. Standard errors come from the
-    /// covariance of all four parameters at the solution.
-    public static func fitPeak(binning: EnergyBinning, spectrum: [Double], settings: ComptonAnalysisSettings) throws -> ComptonPeakFit {
+    /// covariance of all four parameters at the solution. `background`: the side-band line when
+    /// the caller has measured it already.
+    public static func fitPeak(binning: EnergyBinning, spectrum: [Double], settings: ComptonAnalysisSettings,
+                               background known: ComptonBackground? = nil) throws -> ComptonPeakFit {
         let window = settings.fitWindowKeV
         let bins = (0..<binning.count).filter { k in
             let c = binning.lowKeV + (Double(k) + 0.5) * binning.widthKeV
@@ -147,7 +173,7 @@ public enum ComptonAnalysis {
         guard bins.count >= 12 else {
             throw LensError.invalidArgument("Compton fit window \(window.lowerBound)–\(window.upperBound) keV holds \(bins.count) energy bins; at least 12 are needed")
         }
-        let bg = try background(binning: binning, spectrum: spectrum, settings: settings)
+        let bg = try known ?? background(binning: binning, spectrum: spectrum, settings: settings)
         let w = binning.widthKeV
         let x = bins.map { binning.lowKeV + (Double($0) + 0.5) * w }
         let y = bins.map { spectrum[$0] }
@@ -155,7 +181,7 @@ public enum ComptonAnalysis {
             let lo = Swift.max(0, i - 2), hi = Swift.min(y.count - 1, i + 2)
             return 1 / Swift.max(1, y[lo...hi].reduce(0, +) / Double(hi - lo + 1)).squareRoot()
         }
-        let bgCounts = x.map { (bg.perKeV + bg.slopePerKeV2 * ($0 - bg.centreKeV)) * w }
+        let bgCounts = x.map { bg.counts(from: $0 - w / 2, to: $0 + w / 2) }
         let net = zip(y, bgCounts).map { Swift.max(0, $0 - $1) }
         let total = net.reduce(0, +)
         guard total > 0 else { throw LensError.numerical("no Compton peak above the background in \(window.lowerBound)–\(window.upperBound) keV") }
@@ -172,8 +198,8 @@ public enum ComptonAnalysis {
             var sll = 0.0, sgg = 0.0, slg = 0.0, sly = 0.0, sgy = 0.0
             // PeakShape's unit-area Lorentzian and Gaussian, with their constants hoisted out of
             // the loop (this runs ~10⁶ times per detector).
-            let gamma = fwhm / 2, sigma = fwhm / 2.354_820_045_030_949_3
-            let lorentzScale = gamma / Double.pi * w, gaussScale = w / (sigma * 2.506_628_274_631_000_5), inverseTwoSigma2 = -0.5 / (sigma * sigma)
+            let gamma = fwhm / 2, sigma = fwhm / fwhmPerSigma
+            let lorentzScale = gamma / Double.pi * w, gaussScale = w / (sigma * squareRootOfTwoPi), inverseTwoSigma2 = -0.5 / (sigma * sigma)
             for i in 0..<m {
                 let d = x[i] - centre
                 let l = lorentzScale / (d * d + gamma * gamma) * weight[i]
@@ -194,7 +220,7 @@ public enum ComptonAnalysis {
         }
         var options = LevenbergMarquardt.Options()
         options.relativeTolerance = 1e-7
-        let projected = try LevenbergMarquardt.fit(initial: [mean, Swift.max(2 * w, 2.3548 * variance.squareRoot())], residualCount: m, options: options) { p, r in
+        let projected = try LevenbergMarquardt.fit(initial: [mean, Swift.max(2 * w, fwhmPerSigma * variance.squareRoot())], residualCount: m, options: options) { p, r in
             let fwhm = Swift.max(Swift.abs(p[1]), w / 10)
             let (aL, aG) = amplitudes(p[0], fwhm)
             for i in 0..<m { r[i] = aL * lorentz[i] + aG * gauss[i] - (y[i] - bgCounts[i]) * weight[i] }
@@ -206,14 +232,14 @@ public enum ComptonAnalysis {
         // and ∂/∂FWHM: their derivatives).
         var jtj = Matrix(rows: 4, columns: 4)
         do {
-            let gamma = fwhm / 2, sigma = fwhm / 2.354_820_045_030_949_3
+            let gamma = fwhm / 2, sigma = fwhm / fwhmPerSigma
             for i in 0..<m {
                 let d = x[i] - centre
                 let q = d * d + gamma * gamma
-                let l = gamma / Double.pi / q, g = exp(-0.5 * d * d / (sigma * sigma)) / (sigma * 2.506_628_274_631_000_5)
-                // dL/dc = L·2d/q; dL/dγ = L(1/γ − 2γ/q), γ = f/2. dG/dc = G·d/σ²; dG/dσ = G(d²/σ³ − 1/σ), σ = f/2.3548.
+                let l = gamma / Double.pi / q, g = exp(-0.5 * d * d / (sigma * sigma)) / (sigma * squareRootOfTwoPi)
+                // dL/dc = L·2d/q; dL/dγ = L(1/γ − 2γ/q), γ = f/2. dG/dc = G·d/σ²; dG/dσ = G(d²/σ³ − 1/σ), σ = f / (2√(2 ln 2)).
                 let dLdc = l * 2 * d / q, dLdf = l * (1 / gamma - 2 * gamma / q) / 2
-                let dGdc = g * d / (sigma * sigma), dGdf = g * (d * d / (sigma * sigma * sigma) - 1 / sigma) / 2.354_820_045_030_949_3
+                let dGdc = g * d / (sigma * sigma), dGdf = g * (d * d / (sigma * sigma * sigma) - 1 / sigma) / fwhmPerSigma
                 let row = [(aL * dLdc + aG * dGdc) * w * weight[i], (aL * dLdf + aG * dGdf) * w * weight[i], l * w * weight[i], g * w * weight[i]]
                 for r in 0..<4 { for c in 0...r { jtj[r, c] += row[r] * row[c] } }
             }
@@ -292,9 +318,10 @@ public enum ComptonAnalysis {
                                 // Pixels without a Compton peak's worth of counts (outside the sample) skip the fit.
                                 guard let bg = try? background(binning: spectra.binning, spectrum: spectrum, settings: settings) else { return }
                                 var inPeak = 0.0
-                                for k in peakBins { inPeak += spectrum[k] - (bg.perKeV + bg.slopePerKeV2 * (centres[k] - bg.centreKeV)) * spectra.binning.widthKeV }
+                                let halfBin = spectra.binning.widthKeV / 2
+                for k in peakBins { inPeak += spectrum[k] - bg.counts(from: centres[k] - halfBin, to: centres[k] + halfBin) }
                                 guard inPeak >= settings.minimumComptonCounts else { return }
-                                guard let fit = try? fitPeak(binning: spectra.binning, spectrum: spectrum, settings: settings), fit.converged || fit.reducedChiSquared.isFinite,
+                                guard let fit = try? fitPeak(binning: spectra.binning, spectrum: spectrum, settings: settings, background: bg), fit.reducedChiSquared.isFinite,
                                       let m = try? sParameter(binning: spectra.binning, spectrum: spectrum, fit: fit, settings: settings) else { return }
                                 // A Compton peak, not a background shape the model bent to: significant
                                 // area, a width below half the window, centred within half its width

@@ -101,10 +101,8 @@ import Testing
         p.seed = 7
         let lithium = AnalysisTests.lithiumMap()
         let accumulator = try SpectrumAccumulator(rows: 80, columns: 80, correction: .discriminate)
-        let clock = ContinuousClock.now
         let truth = try ComptonSimulator.simulate(lithium: lithium, parameters: p) { accumulator.add($0) }
         let spectra = accumulator.finish()
-        print("simulated and histogrammed in \(ContinuousClock.now - clock)")
         var settings = ComptonAnalysisSettings()
         settings.calibration = p.calibration
         let (maps, region) = try ComptonAnalysis.analyze(spectra, settings: settings)
