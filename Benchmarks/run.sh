@@ -6,15 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 SIZE_MB="${1:-1024}"
-bash ../scripts/bootstrap.sh
-if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-.venv/bin/pip install -q numpy tifffile h5py
-# SwiftPM does not always notice files added to the parent package (a path dependency):
-# drop the cached build description so the sources are scanned again.
-rm -f .build/*/release/description.json .build/release.yaml .build/build.db
-swift build -c release --product lens-bench >/dev/null
-BENCH=.build/release/lens-bench
-PY=.venv/bin/python
+source prepare.sh numpy tifffile h5py
 DATA=data
 [ -f "$DATA/volume.tif" ] && [ -f "$DATA/volume.h5" ] || $PY peers/io_fft.py make "$DATA" "$SIZE_MB"
 

@@ -6,13 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SCRATCH="${1:-$(pwd)/data}"
 mkdir -p "$SCRATCH"
-bash ../scripts/bootstrap.sh
-if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-.venv/bin/pip install -q numpy
-rm -f .build/*/release/description.json .build/release.yaml .build/build.db
-swift build -c release --product lens-bench >/dev/null
-BENCH=.build/release/lens-bench
-PY=.venv/bin/python
+source prepare.sh numpy
 small=$($BENCH compton-events "$SCRATCH" 100)
 big=$($BENCH compton-events "$SCRATCH" 1000)
 cat "$small" > /dev/null   # warm the page cache for both sides alike

@@ -4,13 +4,9 @@
 # peer: the target is absolute. Appends to RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")"
-bash ../scripts/bootstrap.sh
-# SwiftPM does not always notice files added to the parent package (a path dependency):
-# drop the cached build description so the sources are scanned again.
-rm -f .build/*/release/description.json .build/release.yaml .build/build.db
-swift build -c release --product lens-bench >/dev/null
-big=$(.build/release/lens-bench phantom-scan 512 720)
-small=$(.build/release/lens-bench phantom-scan 256 360)
+source prepare.sh
+big=$($BENCH phantom-scan 512 720)
+small=$($BENCH phantom-scan 256 360)
 echo "$big"; echo "$small"
 python3 - "$big" "$small" <<'PY' >> RESULTS.md
 import json, subprocess, sys, datetime

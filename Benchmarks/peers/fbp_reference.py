@@ -19,9 +19,10 @@ is drawn on each tool's own grid (centre N/2 for scikit-image, (N-1)/2 for Batte
 """
 import json
 import sys
-import time
 
 import numpy as np
+
+from timing import best
 
 SIZE = 512
 ANGLES = 720
@@ -117,14 +118,6 @@ def fixtures(out_path):
         f.write("\n")
     print(json.dumps({k: v for k, v in result.items() if k != "discs"}))
 
-
-def best(repeats, body):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        body()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def bench(size, angles, slices, repeats):

@@ -8,20 +8,13 @@ that lens-bench reads. Prints one JSON line per case, like lens-bench.
 import json
 import pathlib
 import sys
-import time
 
 import h5py
 import numpy as np
+
+from timing import best
 import tifffile
 
-
-def best(repeats, body):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        body()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def read(path):
