@@ -94,7 +94,8 @@ public enum ImageRegistration {
     public static func sample(_ g: Grid<Double>, _ y: Double, _ x: Double) -> Double? {
         let (h, w) = (g.shape[0], g.shape[1])
         guard y >= 0, x >= 0, y <= Double(h - 1), x <= Double(w - 1) else { return nil }
-        let y0 = Swift.min(Int(y), h - 2 < 0 ? 0 : h - 2), x0 = Swift.min(Int(x), w - 2 < 0 ? 0 : w - 2)
+        // The cell's lower corner; on the last row or column the cell is the one before it.
+        let y0 = Swift.max(0, Swift.min(Int(y), h - 2)), x0 = Swift.max(0, Swift.min(Int(x), w - 2))
         let fy = y - Double(y0), fx = x - Double(x0)
         let y1 = Swift.min(y0 + 1, h - 1), x1 = Swift.min(x0 + 1, w - 1)
         let v = (1 - fy) * ((1 - fx) * g[y0, x0] + fx * g[y0, x1]) + fy * ((1 - fx) * g[y1, x0] + fx * g[y1, x1])
