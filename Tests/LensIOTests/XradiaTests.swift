@@ -3,8 +3,10 @@ import LensCore
 import LensIO
 import Testing
 
-/// Zeiss Xradia files from TomoPy's test data. Reference values were read with `olefile`
-/// (an independent OLE2 reader) and numpy: per-image sums of the raw uint16 counts.
+/// Zeiss Xradia files from TomoPy's test data. The reference values (angles, pixel size,
+/// energy, shifts, per-image sums of the raw uint16 counts, a few pixels) are printed by
+/// `Benchmarks/peers/xradia_reference.py`, which reads the files with `olefile` (an independent
+/// OLE2 reader) and numpy.
 @Suite struct XradiaTests {
     let txrm = sharedData + "/tomography/tomopy/txrm_test_chip_tomo.txrm"
     let xrm = sharedData + "/tomography/tomopy/test_chip00.xrm"
