@@ -67,6 +67,15 @@ public final class PhotonEventFile {
         }
     }
 
+    /// Mean length in bytes of the first lines of a text file (at least 1): an event count
+    /// estimate for progress on CSV lists.
+    public static func typicalLineBytes(path: String, sampleBytes: Int = 1 << 16) -> Int {
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.read(upToCount: sampleBytes) else { return 1 }
+        try? handle.close()
+        let lines = data.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+        return Swift.max(1, lines > 0 ? data.count / lines : data.count)
+    }
+
     /// (Runs also when init throws after opening: the file is closed once, here.)
     deinit { fclose(handle) }
 

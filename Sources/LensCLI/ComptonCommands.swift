@@ -43,8 +43,13 @@ struct ComptonSpectraCommand: ParsableCommand {
         guard binKeV > 0, maxKeV > binKeV, rows > 0, columns > 0 else { throw LensError.invalidArgument("--bin-kev, --max-kev, --rows and --columns must be positive") }
         try AtomicOutput.validate(out, inputs: [events])
         let binning = EnergyBinning(lowKeV: 0, widthKeV: binKeV, count: Int((maxKeV / binKeV).rounded(.up)))
+        // Progress counts events: known up front for binary records (12 bytes each); a CSV
+        // list's length in events is not, so it is counted in lines read against its byte size
+        // divided by the length of its first lines.
         let size = (try? FileManager.default.attributesOfItem(atPath: events)[.size] as? Int) ?? 0
-        let progress = ProgressReporter(label: "histogramming events", total: Swift.max(1, size / PhotonEvent.byteSize))
+        let isCSV = URL(fileURLWithPath: events).pathExtension.lowercased() == "csv"
+        let bytesPerEvent = isCSV ? PhotonEventFile.typicalLineBytes(path: events) : PhotonEvent.byteSize
+        let progress = ProgressReporter(label: "histogramming events", total: Swift.max(1, size / bytesPerEvent))
         let spectra = try PixelSpectra.build(events: events, rows: rows, columns: columns, binning: binning, correction: mode, progress: progress)
         progress.finish()
         try spectra.write(to: out, chargeSharing: mode, inputs: [events])
