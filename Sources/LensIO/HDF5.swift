@@ -5,10 +5,14 @@ import LensCore
 /// The serial HDF5 library is not thread-safe: every call goes through this lock.
 let hdf5Lock = NSRecursiveLock()
 
+/// Every call runs with HDF5's automatic error printing off (our errors say what failed). The
+/// setting is per thread in Debian's thread-safe build, so it is applied on each entry (a
+/// cheap setter), not once per process: once left other threads printing error stacks.
 @discardableResult
 func withHDF5<R>(_ body: () throws -> R) rethrows -> R {
     hdf5Lock.lock()
     defer { hdf5Lock.unlock() }
+    chdf5_silence_errors()
     return try body()
 }
 
@@ -19,11 +23,8 @@ public final class HDF5File: @unchecked Sendable {
     /// Access properties that resolve external links relative to this file's folder.
     let accessList: hid_t
 
-    private static let initialize: Void = { chdf5_silence_errors() }()
-
     /// Opens an existing file read-only.
     public init(openingForReading path: String) throws {
-        _ = HDF5File.initialize
         self.path = path
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         guard FileManager.default.fileExists(atPath: path) else {
@@ -45,7 +46,6 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Creates (truncates) a file for writing.
     public init(creating path: String) throws {
-        _ = HDF5File.initialize
         self.path = path
         let fid = withHDF5 { H5Fcreate(path, chdf5_f_acc_trunc(), chdf5_p_default(), chdf5_p_default()) }
         guard fid >= 0 else { throw LensError.badOutput(file: path, problem: "cannot create HDF5 file") }
