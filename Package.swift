@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "LensIO", targets: ["LensIO"]),
         .library(name: "Signal", targets: ["Signal"]),
         .library(name: "ImageAnalysis", targets: ["ImageAnalysis"]),
+        .library(name: "Microstructure", targets: ["Microstructure"]),
         .library(name: "Tomography", targets: ["Tomography"]),
         .library(name: "Compton", targets: ["Compton"]),
         .library(name: "Phantoms", targets: ["Phantoms"]),
@@ -49,12 +50,13 @@ let package = Package(
             swiftSettings: numericSettings
         ),
         .target(name: "ImageAnalysis", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
+        .target(name: "Microstructure", dependencies: ["LensCore", "Signal", "ImageAnalysis"], swiftSettings: numericSettings),
         .target(name: "Tomography", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
         .target(name: "Compton", dependencies: ["LensCore", "Signal", "LensIO"], swiftSettings: numericSettings),
         .target(name: "Phantoms", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Tomography", "Compton", "LensIO"],
                 swiftSettings: numericSettings),
-        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Tomography", "Phantoms"]),
-        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Tomography", "Compton", "Phantoms", "Pipeline"]),
+        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Phantoms"]),
+        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Compton", "Phantoms", "Pipeline"]),
         .target(
             name: "LensCLI",
             dependencies: ["BatteryLens", "Phantoms", "Tomography", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -64,7 +66,8 @@ let package = Package(
         .testTarget(name: "LensCoreTests", dependencies: ["LensCore"]),
         .testTarget(name: "SignalTests", dependencies: ["Signal"]),
         .testTarget(name: "LensIOTests", dependencies: ["LensIO"]),
-        .testTarget(name: "ImageAnalysisTests", dependencies: ["ImageAnalysis"]),
+        .testTarget(name: "ImageAnalysisTests", dependencies: ["ImageAnalysis", "LensIO"]),
+        .testTarget(name: "MicrostructureTests", dependencies: ["Microstructure", "ImageAnalysis", "Phantoms", "Tomography", "LensIO"]),
         .testTarget(name: "TomographyTests", dependencies: ["Tomography", "Signal", "Phantoms"]),
         .testTarget(name: "ComptonTests", dependencies: ["Compton", "Phantoms"]),
         .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO"]),

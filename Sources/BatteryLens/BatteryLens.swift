@@ -4,6 +4,7 @@
 @_exported import ImageAnalysis
 @_exported import LensCore
 @_exported import LensIO
+@_exported import Microstructure
 @_exported import Phantoms
 @_exported import Pipeline
 @_exported import Signal

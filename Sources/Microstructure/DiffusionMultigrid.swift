@@ -1,0 +1,255 @@
+import LensCore
+import Signal
+
+/// One level of a 6-neighbour finite-volume diffusion system in compact storage: one row per
+/// unknown, six neighbour slots (−z, +z, −y, +y, −x, +x; −1 where there is none), the link
+/// conductance of each slot (uniform per axis on the finest level), the diagonal (links plus
+/// conductances to fixed-concentration faces), the lattice coordinates (for coarsening and the
+/// red–black colouring).
+final class DiffusionLevel: @unchecked Sendable {
+    let count: Int
+    let neighbours: UnsafeMutablePointer<Int32>
+    /// Per-slot conductances (coarse levels) or nil when `uniform` applies to every link.
+    let links: UnsafeMutablePointer<Double>?
+    let uniform: (Double, Double, Double)
+    let diagonal: UnsafeMutablePointer<Double>
+    let coordinates: UnsafeMutablePointer<(Int32, Int32, Int32)>
+
+    init(count: Int, uniformConductance g: [Double]) {
+        self.count = count
+        neighbours = .allocate(capacity: count * 6); links = nil; uniform = (g[0], g[1], g[2])
+        diagonal = .allocate(capacity: count); coordinates = .allocate(capacity: count)
+    }
+
+    init(coarseCount: Int) {
+        count = coarseCount
+        neighbours = .allocate(capacity: count * 6); neighbours.initialize(repeating: -1, count: count * 6)
+        let l = UnsafeMutablePointer<Double>.allocate(capacity: count * 6); l.initialize(repeating: 0, count: count * 6)
+        links = l; uniform = (0, 0, 0)
+        diagonal = .allocate(capacity: count); diagonal.initialize(repeating: 0, count: count)
+        coordinates = .allocate(capacity: count)
+    }
+
+    deinit { neighbours.deallocate(); links?.deallocate(); diagonal.deallocate(); coordinates.deallocate() }
+
+    @inline(__always) func conductance(_ u: Int, _ slot: Int) -> Double {
+        if let links { return links[u * 6 + slot] }
+        return slot < 2 ? uniform.0 : slot < 4 ? uniform.1 : uniform.2
+    }
+
+    /// Σ_j g_uj x_j over the neighbours of row u.
+    @inline(__always) func offDiagonal(_ u: Int, _ x: UnsafeMutablePointer<Double>) -> Double {
+        let nb = neighbours + u * 6
+        var sum = 0.0
+        if let links {
+            let l = links + u * 6
+            for s in 0..<6 { let v = nb[s]; if v >= 0 { sum += l[s] * x[Int(v)] } }
+        } else {
+            let (gz, gy, gx) = uniform
+            let n0 = nb[0], n1 = nb[1], n2 = nb[2], n3 = nb[3], n4 = nb[4], n5 = nb[5]
+            var sz = 0.0, sy = 0.0, sx = 0.0
+            if n0 >= 0 { sz += x[Int(n0)] }
+            if n1 >= 0 { sz += x[Int(n1)] }
+            if n2 >= 0 { sy += x[Int(n2)] }
+            if n3 >= 0 { sy += x[Int(n3)] }
+            if n4 >= 0 { sx += x[Int(n4)] }
+            if n5 >= 0 { sx += x[Int(n5)] }
+            sum = gz * sz + gy * sy + gx * sx
+        }
+        return sum
+    }
+
+    /// Red–black colour of row u (the 6-neighbour stencil couples only opposite colours).
+    @inline(__always) func colour(_ u: Int) -> Int32 { let c = coordinates[u]; return (c.0 + c.1 + c.2) & 1 }
+}
+
+/// Aggregation multigrid for the diffusion system (piecewise-constant aggregation of 2×2×2
+/// blocks, the Galerkin coarse operator Pᵀ A P, which is again a 6-neighbour Laplacian with
+/// Dirichlet terms; Braess 1995, Notay 2010), used as the preconditioner of conjugate
+/// gradients: one symmetric V-cycle with a red–black Gauss–Seidel sweep before (red, black)
+/// and after (black, red) the coarse correction, and a dense Cholesky solve on the coarsest
+/// level. Symmetric and positive definite, so CG's guarantees hold.
+final class MultigridHierarchy: @unchecked Sendable {
+    let levels: [DiffusionLevel]
+    /// aggregate[l][u]: the row of level l + 1 that row u of level l belongs to.
+    let aggregates: [UnsafeMutablePointer<Int32>]
+    /// Children of each coarse row (CSR), for parallel restriction.
+    let childStart: [UnsafeMutablePointer<Int>], children: [UnsafeMutablePointer<Int32>]
+    let coarsestInverse: Matrix
+    /// Work vectors per level: solution, right-hand side, residual.
+    let x: [UnsafeMutablePointer<Double>], b: [UnsafeMutablePointer<Double>], r: [UnsafeMutablePointer<Double>]
+    static let coarsestSize = 400
+
+    init(finest: DiffusionLevel) {
+        var levels = [finest]
+        var aggregates: [UnsafeMutablePointer<Int32>] = [], childStart: [UnsafeMutablePointer<Int>] = [], children: [UnsafeMutablePointer<Int32>] = []
+        while levels.last!.count > Self.coarsestSize && levels.count < 20 {
+            let (coarse, aggregate, start, list) = Self.coarsen(levels.last!)
+            if coarse.count == levels.last!.count { break }
+            levels.append(coarse); aggregates.append(aggregate); childStart.append(start); children.append(list)
+        }
+        self.levels = levels; self.aggregates = aggregates; self.childStart = childStart; self.children = children
+        let last = levels.last!
+        var dense = Matrix(rows: last.count, columns: last.count)
+        for u in 0..<last.count {
+            dense[u, u] = last.diagonal[u]
+            for s in 0..<6 { let v = last.neighbours[u * 6 + s]; if v >= 0 { dense[u, Int(v)] -= last.conductance(u, s) } }
+        }
+        coarsestInverse = dense.inverseSymmetricPositiveDefinite() ?? Matrix(rows: last.count, columns: last.count)
+        x = levels.map { .allocate(capacity: $0.count) }; b = levels.map { .allocate(capacity: $0.count) }
+        r = levels.map { .allocate(capacity: $0.count) }
+    }
+
+    deinit {
+        for p in aggregates { p.deallocate() }; for p in childStart { p.deallocate() }; for p in children { p.deallocate() }
+        for p in x + b + r { p.deallocate() }
+    }
+
+    /// Aggregates 2×2×2 blocks of `fine` into the rows of a coarser level.
+    static func coarsen(_ fine: DiffusionLevel) -> (DiffusionLevel, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int>, UnsafeMutablePointer<Int32>) {
+        let n = fine.count
+        let aggregate = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        // Block grid of this level: half the extent of the coordinates, rounded up.
+        var extent: (Int32, Int32, Int32) = (0, 0, 0)
+        for u in 0..<n { let c = fine.coordinates[u]; extent = (max(extent.0, c.0), max(extent.1, c.1), max(extent.2, c.2)) }
+        let (bz, by, bx) = (Int(extent.0 >> 1) + 1, Int(extent.1 >> 1) + 1, Int(extent.2 >> 1) + 1)
+        var blockIndex = [Int32](repeating: -1, count: bz * by * bx)
+        var coarseCoordinates: [(Int32, Int32, Int32)] = []
+        coarseCoordinates.reserveCapacity(n / 4)
+        for u in 0..<n {
+            let c = fine.coordinates[u]
+            let block = (c.0 >> 1, c.1 >> 1, c.2 >> 1)
+            let key = (Int(block.0) * by + Int(block.1)) * bx + Int(block.2)
+            if blockIndex[key] >= 0 { aggregate[u] = blockIndex[key] } else {
+                let id = Int32(coarseCoordinates.count)
+                blockIndex[key] = id; aggregate[u] = id; coarseCoordinates.append(block)
+            }
+        }
+        let coarse = DiffusionLevel(coarseCount: coarseCoordinates.count)
+        for (i, c) in coarseCoordinates.enumerated() { coarse.coordinates[i] = c }
+        for u in 0..<n {
+            let a = Int(aggregate[u])
+            var diagonal = fine.diagonal[u]
+            for s in 0..<6 {
+                let v = fine.neighbours[u * 6 + s]
+                guard v >= 0 else { continue }
+                let g = fine.conductance(u, s)
+                let b = aggregate[Int(v)]
+                if Int(b) == a { diagonal -= g } else {
+                    coarse.neighbours[a * 6 + s] = b
+                    coarse.links![a * 6 + s] += g
+                }
+            }
+            coarse.diagonal[a] += diagonal
+        }
+        let start = UnsafeMutablePointer<Int>.allocate(capacity: coarse.count + 1)
+        start.initialize(repeating: 0, count: coarse.count + 1)
+        for u in 0..<n { start[Int(aggregate[u]) + 1] += 1 }
+        for i in 0..<coarse.count { start[i + 1] += start[i] }
+        let list = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        var fill = [Int](repeating: 0, count: coarse.count)
+        for u in 0..<n { let a = Int(aggregate[u]); list[start[a] + fill[a]] = Int32(u); fill[a] += 1 }
+        return (coarse, aggregate, start, list)
+    }
+
+    /// One Gauss–Seidel half-sweep over the rows of one colour (parallel: a colour's rows only
+    /// read the other colour).
+    func relax(_ level: Int, colour: Int32) {
+        let l = levels[level]
+        nonisolated(unsafe) let (xx, bb) = (x[level], b[level])
+        Parallel.forEachChunk(count: l.count, minimumChunk: 32_768) { range in
+            for u in range where l.colour(u) == colour {
+                xx[u] = (bb[u] + l.offDiagonal(u, xx)) / l.diagonal[u]
+            }
+        }
+    }
+
+    /// x[level] ≈ A⁻¹ b[level] by one V-cycle from zero.
+    func vCycle(_ level: Int) {
+        let l = levels[level]
+        nonisolated(unsafe) let xx = x[level]
+        if level == levels.count - 1 {
+            let n = l.count, bb = b[level]
+            for i in 0..<n { var s = 0.0; for j in 0..<n { s += coarsestInverse[i, j] * bb[j] }; xx[i] = s }
+            return
+        }
+        xx.update(repeating: 0, count: l.count)
+        relax(level, colour: 0); relax(level, colour: 1)
+        nonisolated(unsafe) let (bb, rr, cb) = (b[level], r[level], b[level + 1])
+        Parallel.forEachChunk(count: l.count, minimumChunk: 32_768) { range in
+            for u in range { rr[u] = bb[u] - (l.diagonal[u] * xx[u] - l.offDiagonal(u, xx)) }
+        }
+        let start = childStart[level], list = children[level]
+        nonisolated(unsafe) let (st, ch) = (start, list)
+        Parallel.forEachChunk(count: levels[level + 1].count, minimumChunk: 8192) { range in
+            for c in range { var s = 0.0; for k in st[c]..<st[c + 1] { s += rr[Int(ch[k])] }; cb[c] = s }
+        }
+        vCycle(level + 1)
+        nonisolated(unsafe) let (cx, agg) = (x[level + 1], aggregates[level])
+        Parallel.forEachChunk(count: l.count, minimumChunk: 32_768) { range in
+            for u in range { xx[u] += cx[Int(agg[u])] }
+        }
+        relax(level, colour: 1); relax(level, colour: 0)
+    }
+
+    struct Outcome { var iterations: Int; var relativeResidual: Double; var converged: Bool }
+
+    /// Preconditioned conjugate gradients (Saad 2003, Alg. 9.1) in place on `solution`, with
+    /// the convergence test of ``Tortuosity`` every few iterations through `measure`.
+    func solve(rhs: UnsafeMutablePointer<Double>, solution: UnsafeMutablePointer<Double>, settings: Tortuosity.Settings,
+               progress: ProgressReporter?, measure: (UnsafeMutablePointer<Double>) -> (Double, Double)) -> Outcome {
+        let fine = levels[0]
+        let n = fine.count
+        let residual = UnsafeMutablePointer<Double>.allocate(capacity: n), direction = UnsafeMutablePointer<Double>.allocate(capacity: n)
+        let product = UnsafeMutablePointer<Double>.allocate(capacity: n)
+        defer { residual.deallocate(); direction.deallocate(); product.deallocate() }
+        nonisolated(unsafe) let (rr, pp, qq, xs, bs, z) = (residual, direction, product, solution, rhs, x[0])
+        let chunks = Parallel.chunkRanges(count: n, minimumChunk: 65_536).count
+        func sum(_ body: @Sendable (Range<Int>) -> Double) -> Double { Parallel.mapChunks(count: n, chunks: chunks, body).reduce(0, +) }
+        func precondition() {
+            let target = b[0]
+            nonisolated(unsafe) let t = target
+            Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { t[u] = rr[u] } }
+            vCycle(0)
+        }
+        Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in
+            for u in range { rr[u] = bs[u] - (fine.diagonal[u] * xs[u] - fine.offDiagonal(u, xs)) }
+        }
+        let bNorm = sum { range in var s = 0.0; for u in range { s += bs[u] * bs[u] }; return s }.squareRoot()
+        precondition()
+        Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { pp[u] = z[u] } }
+        var rz = sum { range in var s = 0.0; for u in range { s += rr[u] * z[u] }; return s }
+        var previous = measure(solution).0
+        var iteration = 0, converged = false
+        let checkEvery = 5
+        while iteration < settings.maximumIterations {
+            iteration += 1
+            let pq = sum { range in
+                var s = 0.0
+                for u in range { let q = fine.diagonal[u] * pp[u] - fine.offDiagonal(u, pp); qq[u] = q; s += pp[u] * q }
+                return s
+            }
+            guard pq > 0 else { break }
+            let alpha = rz / pq
+            Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in
+                for u in range { xs[u] += alpha * pp[u]; rr[u] -= alpha * qq[u] }
+            }
+            precondition()
+            let rzNew = sum { range in var s = 0.0; for u in range { s += rr[u] * z[u] }; return s }
+            let beta = rzNew / rz
+            rz = rzNew
+            Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { pp[u] = z[u] + beta * pp[u] } }
+            if iteration % checkEvery == 0 {
+                let (d, imbalance) = measure(solution)
+                let change = abs(d - previous) / Swift.max(d, .leastNormalMagnitude)
+                previous = d
+                progress?.advance(by: checkEvery)
+                if imbalance < settings.tolerance && change < settings.tolerance { converged = true; break }
+                let r = sum { range in var s = 0.0; for u in range { s += rr[u] * rr[u] }; return s }.squareRoot() / bNorm
+                if r < 1e-14 { converged = true; break }
+            }
+        }
+        let relative = sum { range in var s = 0.0; for u in range { s += rr[u] * rr[u] }; return s }.squareRoot() / bNorm
+        return Outcome(iterations: iteration, relativeResidual: relative, converged: converged)
+    }
+}
