@@ -148,15 +148,14 @@ public enum Watershed {
 
     /// h-maxima markers (Soille 2003, §6.3.4): the regional maxima of the reconstruction of
     /// f − h under f, i.e. the peaks of `surface` that rise at least `h` above the saddle to
-    /// any higher peak, labelled 1…n (26-connected plateaus). Voxels outside `mask` are ignored.
+    /// any higher peak, labelled 1…n (26-connected plateaus), as scikit-image's `h_maxima`.
+    /// Only plateaus inside `mask` become markers; the surface outside it still counts (for a
+    /// distance map it is 0 there, so an isolated blob lower than h gets no marker).
     public static func hMaximaMarkers(_ surface: Grid<Float>, h: Double, mask: Grid<UInt8>? = nil) throws -> ComponentLabels {
         if let mask { try surface.requireSameShape(as: mask, "the surface", "the mask") }
-        let floor = -Float.greatestFiniteMagnitude
-        let f = Grid<Float>(shape: surface.shape, geometry: surface.geometry) { i in
-            (mask?[linear: i] ?? 1) != 0 ? surface[linear: i] : floor
-        }
+        let f = surface
         let hh = Float(h)
-        let seed = f.map { $0 == floor ? floor : $0 - hh }
+        let seed = f.map { $0 - hh }
         let reconstructed = reconstructByDilation(seed: seed, mask: f)
         // Regional maxima: plateaus (equal value, 26-connected) with no higher neighbour.
         let lattice = Lattice(f)
@@ -166,7 +165,7 @@ public enum Watershed {
         var stack: [Int] = [], plateau: [Int] = []
         reconstructed.withUnsafeBufferPointer { r in
             isMaximum.withUnsafeMutableBufferPointer { out in
-                for start in 0..<r.count where !visited[start] && r[start] != floor {
+                for start in 0..<r.count where !visited[start] && (mask?[linear: start] ?? 1) != 0 {
                     let level = r[start]
                     var maximal = true
                     stack = [start]; plateau = []; visited[start] = true
@@ -178,7 +177,7 @@ public enum Watershed {
                             if r[n] == level && !visited[n] { visited[n] = true; stack.append(n) }
                         }
                     }
-                    if maximal { for v in plateau { out[v] = 1 } }
+                    if maximal { for v in plateau where (mask?[linear: v] ?? 1) != 0 { out[v] = 1 } }
                 }
             }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import ImageAnalysis
+import Microstructure
 import LensCore
 
 /// Fractions of each phase in a region.
@@ -73,14 +74,6 @@ public struct ElectrodeTruth: Codable, Sendable, Equatable {
     public static func damageClass(crackFraction: Double, fragments: Int) -> String {
         if fragments >= 2 || crackFraction >= 0.05 { return "severe" }
         return crackFraction > 0 ? "mild" : "least"
-    }
-
-    /// The z bounds of `count` equal depth regions of `range` (none dropped: sizes differ by at
-    /// most one slice).
-    public static func regionBounds(_ range: Range<Int>, count: Int) -> [Range<Int>] {
-        (0..<count).map { k in
-            (range.lowerBound + k * range.count / count)..<(range.lowerBound + (k + 1) * range.count / count)
-        }
     }
 
     static func fractions(of counts: [Int], total: Int) -> PhaseFractions {
@@ -167,7 +160,7 @@ public struct ElectrodeTruth: Codable, Sendable, Equatable {
             range.reduce(into: [Int](repeating: 0, count: phaseCount)) { acc, z in for k in 0..<phaseCount { acc[k] += perSlice[z][k] } }
         }
         let electrodeRange = p.electrodeRange
-        let regions = regionBounds(electrodeRange, count: p.depthRegions).enumerated().map { k, r in
+        let regions = DepthRegions.equal(electrodeRange, count: p.depthRegions).enumerated().map { k, r in
             DepthRegionTruth(index: k, zStart: r.lowerBound, zEnd: r.upperBound, phases: fractions(of: sum(r), total: r.count * slice))
         }
 
