@@ -32,10 +32,10 @@ public enum RegionAnalysis {
         /// Axis of the depth coordinate (0 = z, through the electrode in most scans).
         public var depthAxis: Int = 0
         /// Gaussian σ (voxels) of the indicator before meshing; 0 measures the raw staircase.
-        public var surfaceSmoothingSigma: Double = 1
+        public var surfaceSmoothingSigma: Double = 0.7
         /// Skip the surface meshes (area and sphericity then 0).
         public var measureSurface: Bool = true
-        public init(depthAxis: Int = 0, surfaceSmoothingSigma: Double = 1, measureSurface: Bool = true) {
+        public init(depthAxis: Int = 0, surfaceSmoothingSigma: Double = 0.7, measureSurface: Bool = true) {
             self.depthAxis = depthAxis; self.surfaceSmoothingSigma = surfaceSmoothingSigma; self.measureSurface = measureSurface
         }
     }

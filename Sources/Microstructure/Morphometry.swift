@@ -14,7 +14,7 @@ public struct SpecificSurface: Sendable, Codable {
 
     /// Measures the boundary of `phase` (voxels ≠ 0) on the smoothed-indicator marching-
     /// tetrahedra mesh (``SurfaceArea``); cuts at the field of view's faces are not interface.
-    public init(phase: Grid<UInt8>, smoothingSigma: Double = 1) throws {
+    public init(phase: Grid<UInt8>, smoothingSigma: Double = 0.7) throws {
         try Morphology.requireBinary(phase, name: "the phase mask")
         let lattice = Lattice(phase)
         let unit = lattice.unitMicrometres
