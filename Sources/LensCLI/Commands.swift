@@ -15,7 +15,9 @@ public struct BatteryLensCommand: ParsableCommand {
         the file and the problem), 2 usage error.
         """,
         version: "\(BatteryLensVersion.name) \(BatteryLensVersion.string)",
-        subcommands: [DemoCommand.self, InfoCommand.self, ConvertCommand.self, SliceCommand.self, PhantomCommand.self, ReconCommand.self, ComptonCommand.self]
+        subcommands: [DemoCommand.self, InfoCommand.self, ConvertCommand.self, SliceCommand.self, PhantomCommand.self, ReconCommand.self,
+                      FilterCommand.self, SegmentCommand.self, LabelCommand.self, ParticlesCommand.self, PorosityCommand.self,
+                      TortuosityCommand.self, RevCommand.self, ThicknessCommand.self, ComptonCommand.self]
     )
     public init() {}
 }

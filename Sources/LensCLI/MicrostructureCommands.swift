@@ -1,0 +1,434 @@
+import ArgumentParser
+import Foundation
+import LensCore
+import LensIO
+import ImageAnalysis
+import Microstructure
+import Signal
+
+// MARK: Shared parsing
+
+/// Axis names of the CLI: z = the slowest axis (TIFF pages, HDF5 axis 0), y, x = the fastest.
+/// TauFactor's "x" is the first array axis, i.e. our z.
+func parseAxes(_ text: String) throws -> [Int] {
+    switch text.lowercased() {
+    case "z": return [0]
+    case "y": return [1]
+    case "x": return [2]
+    case "all": return [0, 1, 2]
+    default: throw LensError.invalidArgument("--axis must be z, y, x or all, got '\(text)'")
+    }
+}
+let axisNames = ["z", "y", "x"]
+
+/// A phase given by name (labels written by `segment`: pore 1, solid 2; with 3 classes
+/// carbon–binder 2, active 3) or by its label value.
+func parsePhaseValue(_ text: String, classes: Int = 2) throws -> Double {
+    switch text.lowercased() {
+    case "pore": return 1
+    case "solid": return 2
+    case "cbd", "binder": return 2
+    case "active": return classes == 3 ? 3 : 2
+    default:
+        guard let v = Double(text) else { throw LensError.invalidArgument("--phase must be pore, solid, cbd, active or a label value, got '\(text)'") }
+        return v
+    }
+}
+
+/// The 0/1 mask of voxels equal to `value` in a volume file, with a clear error when the
+/// phase is empty.
+func readPhase(_ path: String, value: Double) throws -> Grid<UInt8> {
+    let grid = try VolumeIO.read(path).converted(to: Float.self)
+    let target = Float(value)
+    let mask = grid.map { $0 == target ? UInt8(1) : 0 }
+    guard mask.withUnsafeBufferPointer({ $0.contains(1) }) else {
+        throw LensError.badInput(file: path, problem: "no voxel has the value \(value) (the phase is empty); pick another --phase")
+    }
+    return mask
+}
+
+func parseList(_ text: String, option: String) throws -> [Double] {
+    let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+    guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw LensError.invalidArgument("\(option) must be comma-separated numbers, got '\(text)'") }
+    return values.map { $0! }
+}
+
+func writeSummary(_ summary: String?, _ object: [String: JSONValue], inputs: [String], parameters: [String: JSONValue]) throws {
+    guard let summary else { return }
+    var o = object
+    o["provenance"] = try provenanceJSON(inputs: inputs, parameters: parameters)
+    try JSONOutput.write(JSONValue.object(o), to: summary, inputs: inputs)
+}
+
+// MARK: filter
+
+struct FilterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "filter",
+        abstract: "Median, Gaussian, unsharp mask, bilateral or non-local means filtering of a 2D or 3D volume.",
+        discussion: "Widths are in units of the smallest voxel edge; anisotropic voxels are respected. Borders are mirrored (scipy's reflect).")
+
+    @Argument(help: "Input volume.") var input: String
+    @Option(help: "Output volume (float32; median keeps 8/16-bit types).") var out: String
+    @Option(help: "median, gaussian, unsharp, bilateral or nlm.") var method: String
+    @Option(help: "Median cube radius (1: 3×3×3).") var radius: Int = 1
+    @Option(help: "Gaussian σ / unsharp radius / bilateral spatial σ.") var sigma: Double = 1
+    @Option(help: "Unsharp mask amount.") var amount: Double = 0.5
+    @Option(name: .customLong("range-sigma"), help: "Bilateral range σ (grey units).") var rangeSigma: Double?
+    @Option(name: .customLong("noise-sigma"), help: "Non-local means: noise σ (grey units).") var noiseSigma: Double?
+    @Option(name: .customLong("patch-radius"), help: "Non-local means patch radius.") var patchRadius: Int = 1
+    @Option(name: .customLong("search-radius"), help: "Non-local means search radius.") var searchRadius: Int = 3
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        try AtomicOutput.validate(out, inputs: [input])
+        let grid = try VolumeIO.read(input)
+        let start = Date()
+        switch method {
+        case "median":
+            guard radius >= 0 else { throw LensError.invalidArgument("--radius must be ≥ 0") }
+            switch grid {
+            case .uint8(let g): try VolumeIO.write(Filters.median(g, radius: radius), to: out, inputs: [input])
+            case .uint16(let g): try VolumeIO.write(Filters.median(g, radius: radius), to: out, inputs: [input])
+            default: try VolumeIO.write(Filters.median(try grid.float32(), radius: radius), to: out, inputs: [input])
+            }
+        case "gaussian": try VolumeIO.write(Filters.gaussian(try grid.float32(), sigma: sigma), to: out, inputs: [input])
+        case "unsharp": try VolumeIO.write(Filters.unsharpMask(try grid.float32(), radius: sigma, amount: amount), to: out, inputs: [input])
+        case "bilateral":
+            guard let rangeSigma, rangeSigma > 0 else { throw LensError.invalidArgument("bilateral needs --range-sigma > 0 (grey units)") }
+            try VolumeIO.write(Filters.bilateral(try grid.float32(), spatialSigma: sigma, rangeSigma: rangeSigma), to: out, inputs: [input])
+        case "nlm":
+            guard let noiseSigma, noiseSigma > 0 else { throw LensError.invalidArgument("nlm needs --noise-sigma > 0 (grey units; measure it in a uniform region)") }
+            try VolumeIO.write(Filters.nonLocalMeans(try grid.float32(), noiseSigma: noiseSigma, patchRadius: patchRadius, searchRadius: searchRadius),
+                               to: out, inputs: [input])
+        default: throw LensError.invalidArgument("--method must be median, gaussian, unsharp, bilateral or nlm, got '\(method)'")
+        }
+        let seconds = Date().timeIntervalSince(start)
+        print(String(format: "wrote %@ (%@, %.2f s)", out, method, seconds))
+        try writeSummary(summary, ["output": .string(out), "method": .string(method), "seconds": .number(seconds)], inputs: [input],
+                         parameters: ["radius": .number(Double(radius)), "sigma": .number(sigma), "amount": .number(amount)])
+    }
+}
+
+// MARK: segment
+
+struct SegmentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segment",
+        abstract: "Segment an electrode volume into pore and solid (or pore, carbon–binder, active).",
+        subcommands: [SegmentElectrodeCommand.self, SegmentPhasesCommand.self])
+}
+
+struct SegmentationOptions: ParsableArguments {
+    @Argument(help: "Grey volume (reconstruction).") var input: String
+    @Option(help: "Output label volume: 0 outside the electrode, 1 pore, 2 solid (3 classes: 2 carbon–binder, 3 active).") var out: String
+    @Option(name: .customLong("median-radius"), help: "Median cube radius (1: 3×3×3; 0: none).") var medianRadius: Int = 1
+    @Option(name: .customLong("envelope-radius"), help: "Ball radius (voxels) closing and opening the solid into the electrode envelope.") var envelopeRadius: Double = 11
+    @Option(name: .customLong("unsharp-radius"), help: "Unsharp mask Gaussian radius (voxels).") var unsharpRadius: Double = 1
+    @Option(name: .customLong("unsharp-amount"), help: "Unsharp mask amount (0: none).") var unsharpAmount: Double = 0.5
+    @Option(help: "Manual thresholds (grey values, comma-separated) instead of (multi-)Otsu.") var thresholds: String?
+    @Flag(name: .customLong("keep-all"), help: "Keep every piece of the envelope, not only the largest.") var keepAll = false
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run(classes: Int) throws {
+        global.apply()
+        try AtomicOutput.validate(out, inputs: [input])
+        var p = ElectrodeSegmentation.Parameters()
+        p.medianRadius = medianRadius; p.envelopeRadius = envelopeRadius; p.unsharpRadius = unsharpRadius
+        p.unsharpAmount = unsharpAmount; p.classes = classes; p.keepLargest = !keepAll
+        if let thresholds { p.thresholds = try parseList(thresholds, option: "--thresholds") }
+        let grey = try VolumeIO.read(input).float32()
+        let progress = ProgressReporter(label: "segmenting", total: 3)
+        let result = try ElectrodeSegmentation.segment(grey, parameters: p, progress: progress)
+        progress.finish()
+        try VolumeIO.write(result.labels, to: out, inputs: [input])
+        let profile = try PhaseProfile.of(result.labels.rank == 3 ? result.labels : result.labels, regionOfInterest: result.labels.map { $0 != 0 ? 1 : 0 })
+        let whole = profile.region(0..<profile.shape[0], axis: 0, phase: [1])
+        print(String(format: "wrote %@: electrode %d voxels, porosity %.4f, thresholds %@", out, result.electrodeVoxels, whole.phaseFraction,
+                     result.phaseThresholds.map { String(format: "%.6g", $0) }.joined(separator: ", ")))
+        try writeSummary(summary, ["output": .string(out), "electrode_voxels": .number(Double(result.electrodeVoxels)),
+                                   "porosity": .finite(whole.phaseFraction), "envelope_threshold": .number(result.envelopeThreshold),
+                                   "phase_thresholds": .array(result.phaseThresholds.map { .number($0) }),
+                                   "fractions_in_electrode": .object(Dictionary(uniqueKeysWithValues: whole.fractionsByValue.map { ("\($0.key)", .number($0.value)) }))],
+                         inputs: [input], parameters: ["classes": .number(Double(classes)), "median_radius": .number(Double(medianRadius)),
+                                                       "envelope_radius": .number(envelopeRadius), "unsharp_radius": .number(unsharpRadius),
+                                                       "unsharp_amount": .number(unsharpAmount)])
+    }
+}
+
+struct SegmentElectrodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "electrode",
+        abstract: "The thick-electrode recipe: median → threshold → envelope (closing, opening, largest piece) → unsharp mask → binarize.")
+    @OptionGroup var options: SegmentationOptions
+    func run() throws { try options.run(classes: 2) }
+}
+
+struct SegmentPhasesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "phases",
+        abstract: "The same recipe with multi-Otsu into pore, carbon–binder and active material.")
+    @OptionGroup var options: SegmentationOptions
+    @Option(help: "Classes inside the electrode (2 or 3).") var classes: Int = 3
+    func run() throws { try options.run(classes: classes) }
+}
+
+// MARK: label
+
+struct LabelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "label", abstract: "Connected components of one phase (6/18/26 connectivity) with their statistics.")
+    @Argument(help: "Label or mask volume.") var input: String
+    @Option(help: "Output labels (int32).") var out: String
+    @Option(help: "Phase: pore, solid, cbd, active or a label value.") var phase: String = "solid"
+    @Option(help: "6, 18 or 26.") var connectivity: Int = 26
+    @Option(name: .customLong("min-size"), help: "Drop components smaller than this many voxels.") var minSize: Int = 0
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        try AtomicOutput.validate(out, inputs: [input])
+        guard let c = Connectivity(rawValue: connectivity) else { throw LensError.invalidArgument("--connectivity must be 6, 18 or 26") }
+        var mask = try readPhase(input, value: try parsePhaseValue(phase))
+        if minSize > 1 { mask = Morphology.removeSmallObjects(mask, minimumVoxels: minSize, connectivity: c) }
+        let components = ConnectedComponents.label(mask, connectivity: c)
+        try VolumeIO.write(components.labels, to: out, inputs: [input])
+        let sizes = components.sizes.dropFirst().map(Double.init)
+        let largest = sizes.max() ?? 0, total = sizes.reduce(0, +)
+        print("wrote \(out): \(components.count) components; largest \(Int(largest)) voxels (\(String(format: "%.1f", total > 0 ? 100 * largest / total : 0)) % of the phase)")
+        try writeSummary(summary, ["output": .string(out), "components": .number(Double(components.count)),
+                                   "largest_voxels": .number(largest), "largest_share": .finite(total > 0 ? largest / total : .nan),
+                                   "median_voxels": .finite(sizes.isEmpty ? .nan : Statistics.median(sizes)), "phase_voxels": .number(total)],
+                         inputs: [input], parameters: ["phase": .string(phase), "connectivity": .number(Double(connectivity)), "min_size": .number(Double(minSize))])
+    }
+}
+
+// MARK: particles
+
+struct ParticlesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "particles",
+        abstract: "Separate touching particles (distance transform, h-maxima markers, watershed) and measure each one.",
+        discussion: "Writes the particle labels, a CSV of properties with units, and in the summary the size distribution with bootstrap 95 % intervals.")
+    @Argument(help: "Label or mask volume.") var input: String
+    @Option(help: "Output particle labels (int32).") var out: String
+    @Option(help: "Per-particle properties CSV.") var csv: String
+    @Option(help: "Phase: pore, solid, cbd, active or a label value.") var phase: String = "solid"
+    @Option(help: "Marker height h (voxels of distance).") var h: Double = 0.5
+    @Option(help: "Gaussian σ (voxels) of the distance map before the markers.") var smoothing: Double = 0.5
+    @Option(help: "Grey volume for per-particle grey statistics.") var grey: String?
+    @Option(name: .customLong("depth-axis"), help: "z, y or x.") var depthAxis: String = "z"
+    @Option(name: .customLong("min-voxels"), help: "Leave out particles smaller than this.") var minVoxels: Int = 8
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        try AtomicOutput.validate(out, inputs: [input] + (grey.map { [$0] } ?? []))
+        let mask = try readPhase(input, value: try parsePhaseValue(phase))
+        let greyVolume = try grey.map { try VolumeIO.read($0).float32() }
+        if let greyVolume { try mask.requireSameShape(as: greyVolume, "the label volume \(input)", "the grey volume \(grey!)") }
+        let particles = try Watershed.separateParticles(mask, h: h, smoothingSigma: smoothing)
+        try VolumeIO.write(particles.labels, to: out, inputs: [input])
+        let axis = try parseAxes(depthAxis)[0]
+        let properties = try RegionAnalysis.measure(particles.labels, grey: greyVolume, options: .init(depthAxis: axis))
+            .filter { $0.voxelCount >= minVoxels }
+        var table = Table(columns: [TableColumn("label"), TableColumn("voxels"), TableColumn("volume", unit: "µm³"),
+                                    TableColumn("equivalent_diameter", unit: "µm"), TableColumn("surface_area", unit: "µm²"),
+                                    TableColumn("sphericity"), TableColumn("centroid_z", unit: "µm"), TableColumn("centroid_y", unit: "µm"),
+                                    TableColumn("centroid_x", unit: "µm"), TableColumn("depth", unit: "µm"),
+                                    TableColumn("semi_axis_1", unit: "µm"), TableColumn("semi_axis_2", unit: "µm"), TableColumn("semi_axis_3", unit: "µm"),
+                                    TableColumn("bbox_min_z"), TableColumn("bbox_min_y"), TableColumn("bbox_min_x"),
+                                    TableColumn("bbox_max_z"), TableColumn("bbox_max_y"), TableColumn("bbox_max_x"),
+                                    TableColumn("grey_mean"), TableColumn("grey_std"), TableColumn("grey_min"), TableColumn("grey_max"),
+                                    TableColumn("touches_border")])
+        for p in properties {
+            var row: [TableValue] = [.number(Double(p.label)), .number(Double(p.voxelCount)), .number(p.volumeCubicMicrometres),
+                                     .number(p.equivalentDiameterMicrometres), .number(p.surfaceAreaSquareMicrometres), .number(p.sphericity)]
+            row += p.centroidMicrometres.map { .number($0) } + [.number(p.depthMicrometres)] + p.principalSemiAxesMicrometres.map { .number($0) }
+            row += (p.boundingBoxMinimum + p.boundingBoxMaximum).map { .number(Double($0)) }
+            row += [p.greyMean, p.greyStandardDeviation, p.greyMinimum, p.greyMaximum].map { .number($0 ?? .nan) }
+            row.append(.text(p.touchesBorder ? "true" : "false"))
+            table.append(row)
+        }
+        try table.write(to: csv)
+        let psd = try SizeDistribution(diametersMicrometres: properties.filter { !$0.touchesBorder }.map(\.equivalentDiameterMicrometres))
+        print(String(format: "wrote %@ and %@: %d particles (%d inside the field of view); D50 %.3g µm [%.3g, %.3g] (number), %.3g µm (volume)",
+                     out, csv, properties.count, psd.count, psd.numberD50.value, psd.numberD50.lower, psd.numberD50.upper, psd.volumeD50.value))
+        try writeSummary(summary, ["output": .string(out), "csv": .string(csv), "particles": .number(Double(properties.count)),
+                                   "size_distribution_interior": try JSONValue(encoding: psd),
+                                   "surface": .string("marching tetrahedra on the indicator smoothed with σ = 0.7 voxel")],
+                         inputs: [input] + (grey.map { [$0] } ?? []),
+                         parameters: ["phase": .string(phase), "h": .number(h), "smoothing": .number(smoothing), "min_voxels": .number(Double(minVoxels))])
+    }
+}
+
+// MARK: porosity
+
+struct PorosityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "porosity",
+        abstract: "Phase fractions and porosity overall and per depth region, read slab by slab (any volume size).",
+        discussion: "Porosity = pore voxels / electrode voxels, the electrode being every voxel not equal to --outside (default: the label 0 that `segment` writes outside the electrode; give --outside none to count every voxel).")
+    @Argument(help: "Label volume.") var input: String
+    @Option(help: "Pore label value(s), comma-separated.") var pore: String = "1"
+    @Option(help: "Label outside the electrode, or none.") var outside: String = "0"
+    @Option(help: "z, y or x.") var axis: String = "z"
+    @Option(help: "Number of equal regions (none dropped).") var regions: Int = 3
+    @Option(help: "Explicit region bounds (slice indices b0,b1,…) instead of --regions.") var bounds: String?
+    @Option(help: "Per-region CSV.") var csv: String?
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        let axisIndex = try parseAxes(axis)[0]
+        let poreValues = Set(try parseList(pore, option: "--pore").map { Int($0) })
+        let outsideValue: Int? = outside.lowercased() == "none" ? nil : Int(outside)
+        if outside.lowercased() != "none" && outsideValue == nil { throw LensError.invalidArgument("--outside must be a label value or none") }
+        let reader = try VolumeIO.open(input)
+        guard reader.info.shape.rank == 3 else { throw LensError.badInput(file: input, problem: "a 3D label volume is needed, got shape \(reader.info.shape)") }
+        var profile = PhaseProfile(shape: reader.info.shape.dims)
+        let thickness = max(1, reader.slabThickness(targetBytes: 128 << 20) * max(1, reader.info.dataType.byteSize))
+        let progress = ProgressReporter(label: "counting phases", total: reader.info.shape[0])
+        var z = 0
+        while z < reader.info.shape[0] {
+            let end = min(reader.info.shape[0], z + thickness)
+            let slab = try reader.readSlab(z..<end).converted(to: Double.self)
+            if slab.withUnsafeBufferPointer({ $0.contains { $0 < 0 || $0 > 255 || $0 != $0.rounded() } }) {
+                throw LensError.badInput(file: input, problem: "label values must be integers 0…255")
+            }
+            let labels = slab.map { UInt8($0) }
+            let roi = outsideValue.map { o in labels.map { Int($0) == o ? UInt8(0) : 1 } }
+            try profile.add(slab: labels, startingAt: z, regionOfInterest: roi)
+            progress.advance(by: end - z)
+            z = end
+        }
+        progress.finish()
+        let extent = reader.info.shape[axisIndex]
+        let ranges = try bounds.map { try DepthRegions.explicit(try parseList($0, option: "--bounds").map { Int($0) }, extent: extent) }
+            ?? DepthRegions.equal(0..<extent, count: regions)
+        guard regions >= 1, regions <= extent else { throw LensError.invalidArgument("--regions must be 1…\(extent)") }
+        let whole = profile.region(0..<extent, axis: axisIndex, phase: poreValues)
+        guard whole.voxelCount > 0 else { throw LensError.badInput(file: input, problem: "no electrode voxels (every voxel equals --outside \(outside))") }
+        let voxel = reader.info.geometry.isCalibrated ? reader.info.geometry.voxelSizeMicrometres[axisIndex] : 1
+        let results = ranges.map { profile.region($0, axis: axisIndex, phase: poreValues) }
+        var table = Table(columns: [TableColumn("region"), TableColumn("start_slice"), TableColumn("end_slice"),
+                                    TableColumn("start", unit: "µm"), TableColumn("end", unit: "µm"), TableColumn("electrode_voxels"), TableColumn("porosity")])
+        print(String(format: "porosity overall %.4f (%d electrode voxels); along %@:", whole.phaseFraction, whole.voxelCount, axisNames[axisIndex]))
+        for (k, r) in results.enumerated() {
+            table.append([.number(Double(k + 1)), .number(Double(r.start)), .number(Double(r.end)), .number(Double(r.start) * voxel),
+                          .number(Double(r.end) * voxel), .number(Double(r.voxelCount)), .number(r.phaseFraction)])
+            print(String(format: "  region %d [%d, %d): porosity %.4f", k + 1, r.start, r.end, r.phaseFraction))
+        }
+        if let csv { try table.write(to: csv) }
+        try writeSummary(summary, ["porosity": .finite(whole.phaseFraction), "electrode_voxels": .number(Double(whole.voxelCount)),
+                                   "fractions": .object(Dictionary(uniqueKeysWithValues: whole.fractionsByValue.map { ("\($0.key)", .number($0.value)) })),
+                                   "regions": try JSONValue(encoding: results), "voxel_size_um": .number(voxel), "axis": .string(axisNames[axisIndex])],
+                         inputs: [input], parameters: ["pore": .string(pore), "outside": .string(outside), "regions": .number(Double(ranges.count))])
+    }
+}
+
+// MARK: tortuosity
+
+struct TortuosityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tortuosity",
+        abstract: "Tortuosity factor and effective diffusivity of a phase from a steady-state diffusion simulation.",
+        discussion: """
+        Reports τ in TauFactor's convention (ε = the whole phase fraction, isolated pores included) and \
+        the percolating-only τ (ε of the face-connecting clusters); D_eff/D = ε/τ. A phase that does \
+        not connect the two faces gives τ = inf. Axis z is the slowest array axis (TauFactor's "x").
+        """)
+    @Argument(help: "Label or mask volume.") var input: String
+    @Option(help: "Phase: pore, solid, cbd, active or a label value.") var phase: String = "pore"
+    @Option(help: "z, y, x or all.") var axis: String = "all"
+    @Option(help: "Relative convergence tolerance on the flux balance and on τ.") var tolerance: Double = 1e-5
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        let mask = try readPhase(input, value: try parsePhaseValue(phase))
+        var results: [TortuosityResult] = []
+        for a in try parseAxes(axis) {
+            let progress = ProgressReporter(label: "diffusion along \(axisNames[a])", total: 200)
+            let r = try Tortuosity.compute(phase: mask, axis: a, settings: .init(tolerance: tolerance), progress: progress)
+            progress.finish()
+            results.append(r)
+            print(String(format: "%@: τ = %.5g (TauFactor convention, ε = %.4f), τ_percolating = %.5g (ε = %.4f), D_eff/D = %.5g; %d iterations, flux imbalance %.1e%@",
+                         axisNames[a], r.tortuosityFactor, r.volumeFraction, r.percolatingTortuosityFactor, r.percolatingFraction,
+                         r.relativeDiffusivity, r.iterations, r.fluxImbalance, r.converged ? "" : " (NOT converged)"))
+        }
+        try writeSummary(summary, ["phase": .string(phase), "results": .array(try results.map { r in
+            var o = try JSONValue(encoding: r)
+            if case .object(var d) = o {
+                d["axis"] = .string(axisNames[r.axis]); d["tortuosity_factor"] = .finite(r.tortuosityFactor)
+                d["percolating_tortuosity_factor"] = .finite(r.percolatingTortuosityFactor); d["percolates"] = .bool(r.percolates)
+                o = .object(d)
+            }
+            return o
+        })], inputs: [input], parameters: ["tolerance": .number(tolerance), "axis": .string(axis)])
+    }
+}
+
+// MARK: rev
+
+struct RevCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rev", abstract: "Representative volume analysis of a phase's volume fraction in sub-volumes of growing size.")
+    @Argument(help: "Label or mask volume.") var input: String
+    @Option(help: "Phase: pore, solid, cbd, active or a label value.") var phase: String = "pore"
+    @Option(help: "Random sub-volumes per size.") var samples: Int = 24
+    @Option(help: "Relative tolerance on the spread and on the mean.") var tolerance: Double = 0.05
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        let mask = try readPhase(input, value: try parsePhaseValue(phase))
+        let rev = try RepresentativeVolume(phase: mask, samples: samples, tolerance: tolerance)
+        for s in rev.steps {
+            print(String(format: "edge %4d voxels: mean %.4f ± %.4f (CV %.3f)%@", s.edgeVoxels, s.mean, s.standardDeviation, s.coefficientOfVariation, s.converged ? " ✓" : ""))
+        }
+        print(rev.isRepresentative ? "representative: the fraction converges from an edge of \(rev.representativeEdgeVoxels!) voxels (whole \(String(format: "%.4f", rev.wholeValue)))"
+                                   : "NOT representative: sub-volumes up to half the field of view still disagree by more than \(tolerance * 100) %")
+        try writeSummary(summary, ["rev": try JSONValue(encoding: rev), "representative": .bool(rev.isRepresentative)],
+                         inputs: [input], parameters: ["phase": .string(phase), "samples": .number(Double(samples)), "tolerance": .number(tolerance)])
+    }
+}
+
+// MARK: thickness
+
+struct ThicknessCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "thickness", abstract: "Local thickness of a phase (pore or particle size distribution by maximal inscribed balls).")
+    @Argument(help: "Label or mask volume.") var input: String
+    @Option(help: "Output local-thickness volume (float32, µm).") var out: String
+    @Option(help: "Phase: pore, solid, cbd, active or a label value.") var phase: String = "pore"
+    @Option(help: "Number of radii swept.") var sizes: Int = 25
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        try AtomicOutput.validate(out, inputs: [input])
+        let mask = try readPhase(input, value: try parsePhaseValue(phase))
+        let progress = ProgressReporter(label: "local thickness", total: sizes)
+        let result = try LocalThickness.compute(phase: mask, sizes: sizes, progress: progress)
+        progress.finish()
+        let scale = Float(result.unitMicrometres)
+        let micrometres = result.thickness.map { $0 * scale }
+        try VolumeIO.write(micrometres, to: out, inputs: [input])
+        let values = micrometres.elements.filter { $0 > 0 }.map(Double.init)
+        let p = Statistics.percentiles(values, [10, 50, 90])
+        print(String(format: "wrote %@: volume-weighted thickness D10 %.3g, D50 %.3g, D90 %.3g µm", out, p[0], p[1], p[2]))
+        try writeSummary(summary, ["output": .string(out), "volume_weighted_d10_um": .number(p[0]), "volume_weighted_d50_um": .number(p[1]),
+                                   "volume_weighted_d90_um": .number(p[2]), "mean_um": .number(Statistics.mean(values))],
+                         inputs: [input], parameters: ["phase": .string(phase), "sizes": .number(Double(sizes))])
+    }
+}

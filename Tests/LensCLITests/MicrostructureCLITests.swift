@@ -1,0 +1,64 @@
+import Foundation
+import LensCLI
+import LensCore
+import LensIO
+import Testing
+
+/// The segmentation and microstructure commands end to end on a phantom and on files with
+/// known answers.
+@Suite final class MicrostructureCLITests {
+    let dir = NSTemporaryDirectory() + "batterylens-micro-cli-" + UUID().uuidString
+    init() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        ProgressSettings.mode = .silent
+    }
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+    func run(_ args: String...) -> Int32 { CLIRuntime.run(args) }
+
+    @Test func phantomThroughEveryCommand() throws {
+        #expect(run("phantom", "electrode", "--out", dir + "/e", "--size", "48", "--seed", "2") == 0)
+        let grey = dir + "/e/attenuation.tif"
+        #expect(run("filter", grey, "--out", dir + "/median.tif", "--method", "median") == 0)
+        #expect(run("filter", grey, "--out", dir + "/bad.tif", "--method", "blur") == 2)
+        #expect(run("segment", "electrode", dir + "/median.tif", "--out", dir + "/seg.tif", "--envelope-radius", "4", "--summary", dir + "/seg.json") == 0)
+        #expect(run("segment", "phases", grey, "--out", dir + "/seg3.tif", "--classes", "3", "--envelope-radius", "4") == 0)
+        #expect(run("porosity", dir + "/seg.tif", "--regions", "3", "--csv", dir + "/por.csv", "--summary", dir + "/por.json") == 0)
+        let porosity = try JSONOutput.read(JSONValue.self, from: dir + "/por.json")
+        let segmentation = try JSONOutput.read(JSONValue.self, from: dir + "/seg.json")
+        // The slab-wise profile and the segmentation's own count agree.
+        #expect(abs((porosity["porosity"]?.doubleValue ?? -1) - (segmentation["porosity"]?.doubleValue ?? -2)) < 1e-12)
+        #expect(porosity["provenance"] != nil)
+        #expect(run("particles", dir + "/seg.tif", "--out", dir + "/p.tif", "--csv", dir + "/p.csv", "--grey", grey, "--summary", dir + "/p.json") == 0)
+        let csv = try String(contentsOfFile: dir + "/p.csv", encoding: .utf8)
+        #expect(csv.hasPrefix("label,voxels,volume [µm³],equivalent_diameter [µm]"))
+        #expect(run("tortuosity", dir + "/seg.tif", "--phase", "pore", "--axis", "z", "--summary", dir + "/t.json") == 0)
+        #expect(run("rev", dir + "/seg.tif", "--phase", "solid") == 0)
+        #expect(run("thickness", dir + "/seg.tif", "--out", dir + "/lt.tif", "--phase", "pore") == 0)
+        #expect(run("label", dir + "/seg.tif", "--out", dir + "/l.tif", "--connectivity", "6") == 0)
+    }
+
+    /// A uniform block has τ = 1; a phase that does not percolate reports τ = inf (exit 0).
+    @Test func tortuosityKnownAnswersAndBadInput() throws {
+        let block = Grid<UInt8>(shape: Shape(12, 10, 10), repeating: 3)
+        try VolumeIO.write(block, to: dir + "/block.tif")
+        #expect(run("tortuosity", dir + "/block.tif", "--phase", "3", "--axis", "all", "--summary", dir + "/t.json") == 0)
+        let summary = try JSONOutput.read(JSONValue.self, from: dir + "/t.json")
+        guard case .array(let results)? = summary["results"] else { Issue.record("no results"); return }
+        #expect(results.count == 3)
+        for r in results { #expect(abs((r["tortuosity_factor"]?.doubleValue ?? 0) - 1) < 1e-4) }
+        let deadEnd = Grid<UInt8>(shape: Shape(10, 8, 8)) { i in i / 64 < 7 && i % 64 == 27 ? 1 : 0 }
+        try VolumeIO.write(deadEnd, to: dir + "/dead.tif")
+        #expect(run("tortuosity", dir + "/dead.tif", "--phase", "1", "--axis", "z", "--summary", dir + "/d.json") == 0)
+        let dead = try JSONOutput.read(JSONValue.self, from: dir + "/d.json")
+        guard case .array(let deadResults)? = dead["results"] else { Issue.record("no results"); return }
+        #expect(deadResults.first?["percolates"] == .bool(false))
+        #expect(deadResults.first?["tortuosity_factor"] == .null)
+        // Empty phase, mismatched grey volume, bad axis.
+        #expect(run("tortuosity", dir + "/block.tif", "--phase", "9") == 1)
+        let other = Grid<Float>(shape: Shape(5, 5, 5), repeating: 1)
+        try VolumeIO.write(other, to: dir + "/other.tif")
+        #expect(run("particles", dir + "/block.tif", "--phase", "3", "--out", dir + "/p.tif", "--csv", dir + "/p.csv", "--grey", dir + "/other.tif") != 0)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/p.csv"))
+        #expect(run("porosity", dir + "/block.tif", "--axis", "w") == 2)
+    }
+}
