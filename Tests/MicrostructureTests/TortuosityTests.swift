@@ -69,3 +69,27 @@ import Testing
         #expect(abs(result.relativeDiffusivity - 0.2166) / 0.2166 < 0.005)
     }
 }
+
+/// TauFactor's TF-500 benchmark cube (500³, conducting fraction 0.30): τ = 1.1513, 1.3905,
+/// 4.2431 along its three array axes (published, ±0.5 %). Three 37.5-million-unknown solves
+/// take minutes on two cores, so this runs only with BATTERYLENS_LONG_TESTS=1.
+@Suite struct LongTortuosityTests {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["BATTERYLENS_LONG_TESTS"] == "1"))
+    func tf500CubeMatchesPublishedValues() throws {
+        let folder = NSTemporaryDirectory() + "batterylens-tf500-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let unzip = Process()
+        unzip.executableURL = URL(fileURLWithPath: "/usr/bin/unzip")
+        unzip.arguments = ["-q", sharedData + "/microstructure/taufactor_TF-500x500x500-1x2x6-v3.tiff.zip", "-x", "__MACOSX/*", "-d", folder]
+        try unzip.run(); unzip.waitUntilExit()
+        let volume = try VolumeIO.read(folder + "/TF-500x500x500-1x2x6-v3.tiff")
+        let values = Set(try volume.converted(to: Float.self).elements.prefix(100_000))
+        let conducting = try phase(volume, equal: Double(values.max()!))
+        for (axis, published) in [(0, 1.1513), (1, 1.3905), (2, 4.2431)] {
+            let r = try Tortuosity.compute(phase: conducting, axis: axis)
+            print("TF-500 axis", axis, "τ", r.tortuosityFactor, "ε", r.volumeFraction, "iterations", r.iterations)
+            #expect(abs(r.volumeFraction - 0.30) < 1e-3)
+            #expect(abs(r.tortuosityFactor - published) / published < 0.005)
+        }
+    }
+}

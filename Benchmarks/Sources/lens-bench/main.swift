@@ -257,6 +257,20 @@ case "compton-fit":
     emit(["case": .string("compton per-pixel fit, 80x80"), "seconds": .number(seconds), "pixels_analysed": .number(Double(pixels)),
           "threads": .number(Double(Parallel.threadCount))])
 
+case "segmentation":
+    // The segmentation peers' operations on peers/segmentation_bench.py's electrode.
+    let (dir, n) = (args[1], args[2])
+    let mask = try VolumeIO.read("\(dir)/electrode_\(n)_mask.npy").converted(to: UInt8.self)
+    let grey = try VolumeIO.read("\(dir)/electrode_\(n)_grey.npy").converted(to: UInt8.self)
+    emit(["op": .string("label26"), "seconds": .number(best(3) { _ = ConnectedComponents.label(mask, connectivity: .corners) })])
+    emit(["op": .string("edt"), "seconds": .number(best(3) { _ = DistanceTransform.euclidean(mask) })])
+    emit(["op": .string("median3"), "seconds": .number(best(2) { _ = Filters.median(grey, radius: 1) })])
+    emit(["op": .string("watershed"), "seconds": .number(try best(1) { _ = try Watershed.separateParticles(mask, h: 0.5, smoothingSigma: 0) })])
+    let pores = mask.map { $0 == 0 ? UInt8(1) : 0 }
+    var tau = 0.0
+    let tauSeconds = try best(1) { tau = try Tortuosity.compute(phase: pores, axis: 0).tortuosityFactor }
+    emit(["op": .string("tortuosity"), "seconds": .number(tauSeconds), "tau": .number(tau)])
+
 default:
     print("unknown case \(command)")
     exit(2)
