@@ -1,5 +1,6 @@
 import Foundation
 import LensCore
+import Signal
 
 /// Smoothing and sharpening filters for 2D and 3D images (a 2D image is one slice), parallel
 /// over slices, with anisotropic voxels respected: widths are given in units of the smallest
@@ -186,7 +187,7 @@ public enum Filters {
                             for x in 0..<nx {
                                 var k = 0
                                 for dx in 0...(2 * rx) { let xx = xs[x + dx]; for off in columnOffsets { w[k] = src[off + xx].doubleValue; k += 1 } }
-                                dst[row * nx + x] = T(clampingRounded: quickselect(w, windowCount / 2))
+                                dst[row * nx + x] = T(clampingRounded: Selection.kthSmallest(w, windowCount / 2))
                             }
                         }
                     }
@@ -194,22 +195,6 @@ public enum Filters {
             }
         }
         return output
-    }
-
-    /// The k-th smallest value (0-based) of `values`, reordering them (Hoare's selection).
-    static func quickselect(_ values: UnsafeMutableBufferPointer<Double>, _ k: Int) -> Double {
-        var lo = 0, hi = values.count - 1
-        while lo < hi {
-            let pivot = values[(lo + hi) / 2]
-            var i = lo, j = hi
-            while i <= j {
-                while values[i] < pivot { i += 1 }
-                while values[j] > pivot { j -= 1 }
-                if i <= j { values.swapAt(i, j); i += 1; j -= 1 }
-            }
-            if k <= j { hi = j } else if k >= i { lo = i } else { return values[k] }
-        }
-        return values[k]
     }
 
     // MARK: Edge-preserving denoising

@@ -85,3 +85,23 @@ public struct RunningStatistics: Sendable, Codable, Equatable {
     public var variance: Double { count > 1 ? m2 / Double(count - 1) : .nan }
     public var standardDeviation: Double { variance.squareRoot() }
 }
+
+/// Order statistics without a full sort.
+public enum Selection {
+    /// The k-th smallest value (0-based) of `values`, reordering them (Hoare's selection,
+    /// expected linear time): the median filters' and zinger tests' workhorse.
+    public static func kthSmallest<T: Comparable>(_ values: UnsafeMutableBufferPointer<T>, _ k: Int) -> T {
+        var lo = 0, hi = values.count - 1
+        while lo < hi {
+            let pivot = values[(lo + hi) / 2]
+            var i = lo, j = hi
+            while i <= j {
+                while values[i] < pivot { i += 1 }
+                while values[j] > pivot { j -= 1 }
+                if i <= j { values.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k <= j { hi = j } else if k >= i { lo = i } else { return values[k] }
+        }
+        return values[k]
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import LensCore
+import Signal
 
 /// What flat/dark correction and −log found, for the summary.
 public struct NormalizationReport: Codable, Sendable, Equatable {
@@ -189,7 +190,7 @@ public enum ZingerRemoval {
                     let limit: Float
                     if let threshold { limit = threshold } else {
                         var deviations = (0..<(angles * cols)).map { i in abs(data[((i / cols) * rows + r) * cols + i % cols] - median[i]) }
-                        let mad = quickSelect(&deviations, deviations.count / 2)
+                        let mad = deviations.withUnsafeMutableBufferPointer { Selection.kthSmallest($0, $0.count / 2) }
                         limit = Swift.max(sigmas * 1.4826 * mad, minimumJump)
                     }
                     for a in 0..<angles { for c in 0..<cols {
@@ -214,18 +215,3 @@ public enum ZingerRemoval {
     }
 }
 
-/// The k-th smallest value (0-based) of `values`, reordering them (Hoare's selection).
-func quickSelect(_ values: inout [Float], _ k: Int) -> Float {
-    var lo = 0, hi = values.count - 1
-    while lo < hi {
-        let pivot = values[(lo + hi) / 2]
-        var i = lo, j = hi
-        while i <= j {
-            while values[i] < pivot { i += 1 }
-            while values[j] > pivot { j -= 1 }
-            if i <= j { values.swapAt(i, j); i += 1; j -= 1 }
-        }
-        if k <= j { hi = j } else if k >= i { lo = i } else { return values[k] }
-    }
-    return values[k]
-}

@@ -395,7 +395,7 @@ public enum PolarRingFilter {
                         for b in 0...last where counts[sector * bins + b] > 0 { highPass[b].append(profile[b] - smooth[b]) }
                     }
                     var ring = [Float](repeating: 0, count: bins)
-                    for b in 0..<bins where highPass[b].count >= Swift.max(3, sectors / 4) { ring[b] = quickSelect(&highPass[b], highPass[b].count / 2) }
+                    for b in 0..<bins where highPass[b].count >= Swift.max(3, sectors / 4) { ring[b] = highPass[b].withUnsafeMutableBufferPointer { Selection.kthSmallest($0, $0.count / 2) } }
                     for i in 0..<(n * n) {
                         let r = frozenPosition[i]
                         let b0 = Swift.min(bins - 2, Int(r)), f = r - Float(b0)
