@@ -45,6 +45,12 @@ def bench(d, n, skip_tau):
         pores = (mask == 0).astype(np.uint8)
         t = time.perf_counter(); s = tau.Solver(pores, device="cpu"); s.solve(verbose=False)
         emit(op="tortuosity", peer="TauFactor 1.2.1 CPU (conv 1e-2)", seconds=time.perf_counter() - t, tau=float(np.asarray(s.tau).ravel()[0]))
+        if n <= 200:
+            # PoreSpy fills non-percolating pores first: compare with our percolating-only τ.
+            import porespy as ps
+            t = time.perf_counter(); r = ps.simulations.tortuosity_fd(pores.astype(bool), axis=0)
+            emit(op="tortuosity_fd", peer=f"PoreSpy {ps.__version__} tortuosity_fd", seconds=time.perf_counter() - t,
+                 tau=float(r.tortuosity), compare="tau_percolating")
 
 if __name__ == "__main__":
     if sys.argv[1] == "make": make(sys.argv[2], int(sys.argv[3]))

@@ -24,17 +24,20 @@ public struct DistanceMap: Sendable {
 /// Each axis pass splits a line into runs of one label; the voxels just beyond a run are
 /// features (distance 0), so the envelope of a run only needs the run and its two neighbours.
 public enum DistanceTransform {
+    @_specialize(exported: true, where T == UInt8)
+    @_specialize(exported: true, where T == Int32)
     public static func euclidean<T: GridElement>(_ labels: Grid<T>, borderIsFeature: Bool = false,
                                                  returnNearestFeature: Bool = false) -> DistanceMap {
         let lattice = Lattice(labels)
         let (nz, ny, nx) = (lattice.nz, lattice.ny, lattice.nx)
         let n = lattice.count
-        var squared = [Float](repeating: 0, count: n)
+        // Squared distances, computed in place in the output grid and rooted at the end.
+        var distances = Grid<Float>(shape: labels.shape, geometry: labels.geometry)
         var feature = [Int](repeating: -1, count: returnNearestFeature ? n : 0)
         let zero = T.zero
         let s = lattice.spacing
         labels.withUnsafeBufferPointer { lab in
-            squared.withUnsafeMutableBufferPointer { sq in
+            distances.withUnsafeMutableBufferPointer { sq in
                 feature.withUnsafeMutableBufferPointer { feat in
                     nonisolated(unsafe) let lab = lab, sq = sq, feat = feat
                     let track = returnNearestFeature
@@ -70,7 +73,7 @@ public enum DistanceTransform {
                     // Passes 2 and 3: along y (stride nx) and z (stride nx·ny).
                     if ny > 1 {
                         Parallel.forEachChunk(count: nz, minimumChunk: 1) { slices in
-                            var scratch = EnvelopeScratch(capacity: ny + 2)
+                            let scratch = EnvelopeScratch(capacity: ny + 2)
                             for z in slices {
                                 for x in 0..<nx {
                                     scratch.transformLine(labels: lab, squared: sq, feature: track ? feat : nil,
@@ -82,7 +85,7 @@ public enum DistanceTransform {
                     }
                     if nz > 1 {
                         Parallel.forEachChunk(count: ny, minimumChunk: 1) { rows in
-                            var scratch = EnvelopeScratch(capacity: nz + 2)
+                            let scratch = EnvelopeScratch(capacity: nz + 2)
                             for y in rows {
                                 for x in 0..<nx {
                                     scratch.transformLine(labels: lab, squared: sq, feature: track ? feat : nil,
@@ -95,29 +98,39 @@ public enum DistanceTransform {
                 }
             }
         }
-        let final = squared
-        let distances = Grid<Float>(shape: labels.shape, geometry: labels.geometry) { i in
-            final[i].squareRoot()
+        distances.withUnsafeMutableBufferPointer { d in
+            nonisolated(unsafe) let d = d
+            Parallel.forEachChunk(count: d.count, minimumChunk: 1 << 16) { range in
+                for i in range { d[i] = d[i].squareRoot() }
+            }
         }
         return DistanceMap(distances: distances, unitMicrometres: lattice.unitMicrometres,
                            nearestFeature: returnNearestFeature ? feature : nil)
     }
 }
 
-/// Per-thread work arrays of the lower-envelope pass.
-struct EnvelopeScratch {
-    var f: [Double], position: [Int], source: [Int], vertex: [Int], boundary: [Double], result: [Double], argmin: [Int]
+/// Per-thread work buffers of the lower-envelope pass (raw buffers: the inner loops index them
+/// millions of times, and array bounds and uniqueness checks there doubled the pass time).
+final class EnvelopeScratch {
+    let f: UnsafeMutablePointer<Double>, position: UnsafeMutablePointer<Int>, source: UnsafeMutablePointer<Int>
+    let vertex: UnsafeMutablePointer<Int>, boundary: UnsafeMutablePointer<Double>, result: UnsafeMutablePointer<Double>
+    let argmin: UnsafeMutablePointer<Int>
 
     init(capacity: Int) {
-        f = [Double](repeating: 0, count: capacity); position = [Int](repeating: 0, count: capacity)
-        source = [Int](repeating: 0, count: capacity)
-        vertex = [Int](repeating: 0, count: capacity); boundary = [Double](repeating: 0, count: capacity + 1)
-        result = [Double](repeating: 0, count: capacity); argmin = [Int](repeating: 0, count: capacity)
+        f = .allocate(capacity: capacity); position = .allocate(capacity: capacity); source = .allocate(capacity: capacity)
+        vertex = .allocate(capacity: capacity); boundary = .allocate(capacity: capacity + 1)
+        result = .allocate(capacity: capacity); argmin = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        f.deallocate(); position.deallocate(); source.deallocate(); vertex.deallocate(); boundary.deallocate()
+        result.deallocate(); argmin.deallocate()
     }
 
     /// One line of a separable pass: every run of one non-zero label is replaced by the lower
     /// envelope of the parabolas of the run and its two neighbouring features.
-    mutating func transformLine<T: GridElement>(labels: UnsafeBufferPointer<T>, squared: UnsafeMutableBufferPointer<Float>,
+    @inline(__always)
+    func transformLine<T: GridElement>(labels: UnsafeBufferPointer<T>, squared: UnsafeMutableBufferPointer<Float>,
                                                 feature: UnsafeMutableBufferPointer<Int>?, start: Int, stride: Int,
                                                 length: Int, spacing: Double, borderIsFeature: Bool, zero: T) {
         let s2 = spacing * spacing

@@ -4,6 +4,7 @@ import LensCore
 import LensIO
 import ImageAnalysis
 import Microstructure
+import Pipeline
 import Signal
 
 // MARK: Shared parsing
@@ -38,9 +39,7 @@ func parsePhaseValue(_ text: String, classes: Int = 2) throws -> Double {
 /// The 0/1 mask of voxels equal to `value` in a volume file, with a clear error when the
 /// phase is empty.
 func readPhase(_ path: String, value: Double) throws -> Grid<UInt8> {
-    let grid = try VolumeIO.read(path).converted(to: Float.self)
-    let target = Float(value)
-    let mask = grid.map { $0 == target ? UInt8(1) : 0 }
+    let mask = try PhaseMask.select(VolumeIO.read(path), value: value)
     guard mask.withUnsafeBufferPointer({ $0.contains(1) }) else {
         throw LensError.badInput(file: path, problem: "no voxel has the value \(value) (the phase is empty); pick another --phase")
     }
@@ -180,12 +179,14 @@ struct SegmentPhasesCommand: ParsableCommand {
 
 struct LabelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "label", abstract: "Connected components of one phase (6/18/26 connectivity) with their statistics.")
+        commandName: "label", abstract: "Connected components of one phase (6/18/26 connectivity) with their statistics.",
+        discussion: "Reads and writes slab by slab (provisional labels go to a hidden temporary file beside the output), so volumes larger than memory can be labelled. Labels are numbered in raster order of each component's first voxel.")
     @Argument(help: "Label or mask volume.") var input: String
     @Option(help: "Output labels (int32).") var out: String
     @Option(help: "Phase: pore, solid, cbd, active or a label value.") var phase: String = "solid"
     @Option(help: "6, 18 or 26.") var connectivity: Int = 26
     @Option(name: .customLong("min-size"), help: "Drop components smaller than this many voxels.") var minSize: Int = 0
+    @Option(name: .customLong("slab-mib"), help: "MiB of int32 labels per slab.") var slabMiB: Int = 128
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var global: GlobalOptions
 
@@ -193,17 +194,25 @@ struct LabelCommand: ParsableCommand {
         global.apply()
         try AtomicOutput.validate(out, inputs: [input])
         guard let c = Connectivity(rawValue: connectivity) else { throw LensError.invalidArgument("--connectivity must be 6, 18 or 26") }
-        var mask = try readPhase(input, value: try parsePhaseValue(phase))
-        if minSize > 1 { mask = Morphology.removeSmallObjects(mask, minimumVoxels: minSize, connectivity: c) }
-        let components = ConnectedComponents.label(mask, connectivity: c)
-        try VolumeIO.write(components.labels, to: out, inputs: [input])
-        let sizes = components.sizes.dropFirst().map(Double.init)
+        guard slabMiB > 0 else { throw LensError.invalidArgument("--slab-mib must be positive") }
+        let outcome = try VolumeLabelling.run(input: input, phaseValue: try parsePhaseValue(phase), output: out, connectivity: c,
+                                              minimumVoxels: minSize, slabBytes: slabMiB << 20)
+        let sizes = outcome.sizes.dropFirst().map(Double.init)
         let largest = sizes.max() ?? 0, total = sizes.reduce(0, +)
-        print("wrote \(out): \(components.count) components; largest \(Int(largest)) voxels (\(String(format: "%.1f", total > 0 ? 100 * largest / total : 0)) % of the phase)")
-        try writeSummary(summary, ["output": .string(out), "components": .number(Double(components.count)),
-                                   "largest_voxels": .number(largest), "largest_share": .finite(total > 0 ? largest / total : .nan),
-                                   "median_voxels": .finite(sizes.isEmpty ? .nan : Statistics.median(sizes)), "phase_voxels": .number(total)],
-                         inputs: [input], parameters: ["phase": .string(phase), "connectivity": .number(Double(connectivity)), "min_size": .number(Double(minSize))])
+        print("wrote \(out): \(outcome.count) components; largest \(Int(largest)) voxels (\(String(format: "%.1f", total > 0 ? 100 * largest / total : 0)) % of the phase)")
+        let median: Double = sizes.isEmpty ? .nan : Statistics.median(sizes)
+        let share: Double = total > 0 ? largest / total : .nan
+        let peakMiB = Double(MemoryUsage.peakResidentBytes()) / 1_048_576
+        var fields: [String: JSONValue] = ["output": .string(out), "components": .number(Double(outcome.count))]
+        fields["largest_voxels"] = .number(largest)
+        fields["largest_share"] = .finite(share)
+        fields["median_voxels"] = .finite(median)
+        fields["phase_voxels"] = .number(Double(outcome.phaseVoxels))
+        fields["kept_voxels"] = .number(total)
+        fields["peak_memory_mib"] = .number(peakMiB)
+        try writeSummary(summary, fields,
+                         inputs: [input], parameters: ["phase": .string(phase), "connectivity": .number(Double(connectivity)),
+                                                       "min_size": .number(Double(minSize)), "slab_planes": .number(Double(outcome.slabPlanes))])
     }
 }
 

@@ -47,4 +47,37 @@ import Testing
         #expect(ConnectedComponents.label(image, connectivity: .faces).count == 3)
         #expect(ConnectedComponents.label(image, connectivity: .corners).count == 1)
     }
+
+    /// Slabs of 1, 3 and 7 planes labelled one after another give exactly the labels of the
+    /// whole volume at once (same numbering), with and without dropping small components.
+    @Test(arguments: Connectivity.allCases)
+    func slabwiseEqualsWholeVolume(connectivity: Connectivity) throws {
+        var rng = SeededRandom(seed: 40 + UInt64(connectivity.rawValue))
+        let shape = Shape(37, 15, 12)
+        // Blobs elongated along z so that components cross many seams.
+        let mask = Grid<UInt8>(shape: shape, elements: (0..<shape.count).map { i in
+            let y = (i / 12) % 15, x = i % 12
+            return UInt8((x % 5 > 1 && y % 4 > 1 && rng.uniform() < 0.8) || rng.uniform() < 0.03 ? 1 : 0)
+        })
+        let whole = ConnectedComponents.label(mask, connectivity: connectivity)
+        #expect(whole.count > 10)
+        for thickness in [1, 3, 7] {
+            for minimum in [0, 5] {
+                var labelling = SlabwiseLabelling(planeShape: (15, 12), connectivity: connectivity)
+                var provisional = Grid<Int32>(shape: shape)
+                for z in stride(from: 0, to: 37, by: thickness) {
+                    let range = z..<min(37, z + thickness)
+                    provisional.replaceSlab(at: z, with: try labelling.label(slab: mask.slab(range).copy()))
+                }
+                let numbering = labelling.finish(minimumVoxels: minimum)
+                numbering.apply(to: &provisional)
+                let expected = minimum == 0 ? whole
+                    : ConnectedComponents.label(Morphology.removeSmallObjects(mask, minimumVoxels: minimum, connectivity: connectivity),
+                                                connectivity: connectivity)
+                #expect(numbering.count == expected.count)
+                #expect(numbering.sizes == expected.sizes)
+                #expect(provisional.elements == expected.labels.elements, "slabs of \(thickness), minimum \(minimum)")
+            }
+        }
+    }
 }
