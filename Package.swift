@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ImageAnalysis", targets: ["ImageAnalysis"]),
         .library(name: "Microstructure", targets: ["Microstructure"]),
         .library(name: "Tomography", targets: ["Tomography"]),
+        .library(name: "Spectroscopy", targets: ["Spectroscopy"]),
         .library(name: "Compton", targets: ["Compton"]),
         .library(name: "Phantoms", targets: ["Phantoms"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
@@ -52,11 +53,12 @@ let package = Package(
         .target(name: "ImageAnalysis", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
         .target(name: "Microstructure", dependencies: ["LensCore", "Signal", "ImageAnalysis"], swiftSettings: numericSettings),
         .target(name: "Tomography", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
+        .target(name: "Spectroscopy", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
         .target(name: "Compton", dependencies: ["LensCore", "Signal", "LensIO"], swiftSettings: numericSettings),
         .target(name: "Phantoms", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Compton", "LensIO"],
                 swiftSettings: numericSettings),
         .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Phantoms"]),
-        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Compton", "Phantoms", "Pipeline"]),
+        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Spectroscopy", "Compton", "Phantoms", "Pipeline"]),
         .target(
             name: "LensCLI",
             dependencies: ["BatteryLens", "Phantoms", "Tomography", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -65,6 +67,7 @@ let package = Package(
 
         .testTarget(name: "LensCoreTests", dependencies: ["LensCore"]),
         .testTarget(name: "SignalTests", dependencies: ["Signal"]),
+        .testTarget(name: "SpectroscopyTests", dependencies: ["Spectroscopy", "Phantoms", "LensCore", "Signal"]),
         .testTarget(name: "LensIOTests", dependencies: ["LensIO"]),
         .testTarget(name: "ImageAnalysisTests", dependencies: ["ImageAnalysis", "LensIO"], exclude: ["Fixtures"]),
         .testTarget(name: "MicrostructureTests", dependencies: ["Microstructure", "ImageAnalysis", "Phantoms", "Tomography", "LensIO"]),

@@ -16,7 +16,8 @@ for n in "${@:-200}"; do
   echo "$ours"; echo "$peers"
   $PY - "$n" "$ours" "$peers" <<'PY'
 import json, sys
-n, ours, peers = sys.argv[1], [json.loads(l) for l in sys.argv[2].splitlines()], [json.loads(l) for l in sys.argv[3].splitlines()]
+# Only JSON lines count (PoreSpy logs warnings to stdout).
+n, ours, peers = sys.argv[1], [json.loads(l) for l in sys.argv[2].splitlines() if l.startswith("{")], [json.loads(l) for l in sys.argv[3].splitlines() if l.startswith("{")]
 mine = {o["op"]: o for o in ours}
 for p in peers:
     o = mine["tortuosity" if p["op"] == "tortuosity_fd" else p["op"]]

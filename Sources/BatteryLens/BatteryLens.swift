@@ -9,3 +9,4 @@
 @_exported import Pipeline
 @_exported import Signal
 @_exported import Tomography
+@_exported import Spectroscopy

@@ -1,0 +1,189 @@
+import Foundation
+import LensCore
+import Signal
+
+/// Energy ranges of pre-edge subtraction and post-edge normalization, in eV relative to E0,
+/// with Larch's `pre_edge` meaning: a line is fitted to μ(E) over `preEdge` and subtracted; a
+/// polynomial of degree `postEdgeDegree` is fitted to the subtracted μ over `postEdge`; the edge
+/// step is that polynomial at E0, and normalized μ = (μ − pre-edge line) / step.
+///
+/// Ranges select points as Larch does: from the last energy at or below the range start to
+/// the energy nearest the range end, that end excluded (Python's `energy[p1:p2]`).
+public struct EdgeNormalizationSettings: Sendable, Codable, Equatable {
+    public var preEdge: ClosedRange<Double>
+    public var postEdge: ClosedRange<Double>
+    public var postEdgeDegree: Int
+
+    public init(preEdge: ClosedRange<Double>, postEdge: ClosedRange<Double>, postEdgeDegree: Int? = nil) {
+        self.preEdge = preEdge; self.postEdge = postEdge
+        self.postEdgeDegree = postEdgeDegree ?? Self.larchDegree(postEdge)
+    }
+
+    /// Larch's default degree: 2 over 350 eV or more, 1 over 50–350 eV, else 0 (constant).
+    public static func larchDegree(_ postEdge: ClosedRange<Double>) -> Int {
+        let span = postEdge.upperBound - postEdge.lowerBound
+        return span >= 350 ? 2 : span >= 50 ? 1 : 0
+    }
+
+    /// Larch's default ranges for a spectrum on `energies` with edge `e0`: the pre-edge from the
+    /// second energy (rounded to 5 eV) to a third of that, the post-edge from
+    /// min(25, a third of its end) to the last energy (rounded to 5 eV).
+    public static func larchDefaults(energies: [Double], e0: Double) -> EdgeNormalizationSettings {
+        let ie0 = nearestIndex(energies, e0)
+        var pre1 = (ie0 > 20 ? 5.0 : 2.0) * ((energies[1] - e0) / (ie0 > 20 ? 5.0 : 2.0)).rounded()
+        pre1 = max(pre1, energies[0] - e0)
+        var pre2 = 5.0 * (pre1 / 15.0).rounded()
+        if pre1 > pre2 { swap(&pre1, &pre2) }
+        var norm2 = 5.0 * ((energies[energies.count - 1] - e0) / 5.0).rounded()
+        norm2 = min(norm2, energies[energies.count - 1] - e0)
+        var norm1 = min(25, 5.0 * (norm2 / 15.0).rounded())
+        if norm1 > norm2 { swap(&norm1, &norm2) }
+        return EdgeNormalizationSettings(preEdge: pre1...pre2, postEdge: norm1...norm2)
+    }
+
+    static func nearestIndex(_ energies: [Double], _ value: Double) -> Int {
+        var best = 0
+        for i in energies.indices where abs(energies[i] - value) < abs(energies[best] - value) { best = i }
+        return best
+    }
+
+    /// The index range of a range relative to `e0` (Larch's index_of … index_nearest), at least
+    /// two points long.
+    func indices(_ range: ClosedRange<Double>, energies: [Double], e0: Double) -> Range<Int> {
+        let start = energies.lastIndex { $0 <= range.lowerBound + e0 } ?? 0
+        var end = Self.nearestIndex(energies, range.upperBound + e0)
+        if end - start < 2 { end = min(energies.count, start + 2) }
+        return start..<end
+    }
+}
+
+/// A fitted polynomial c₀ + c₁E + … evaluated by Horner's rule.
+public struct Polynomial: Sendable, Codable, Equatable {
+    public var coefficients: [Double]
+    public func callAsFunction(_ x: Double) -> Double { coefficients.reversed().reduce(0) { $0 * x + $1 } }
+}
+
+/// The least-squares fit of polynomials of fixed degree on a fixed set of abscissae, prepared
+/// once (the pseudo-inverse) and applied to many spectra — every pixel of a stack shares the
+/// energies and the ranges.
+public struct PolynomialFit: Sendable {
+    public let abscissae: [Double]
+    public let degree: Int
+    /// Rows: coefficients; columns: samples. coefficients = pseudoInverse · y.
+    let pseudoInverse: [[Double]]
+    /// (XᵀX)⁻¹, for coefficient covariances σ²(XᵀX)⁻¹.
+    let inverseNormal: Matrix
+    /// Abscissae are centred on `centre` for conditioning; coefficients are converted back.
+    let centre: Double
+
+    public init(abscissae: [Double], degree: Int) throws {
+        guard abscissae.count > degree else {
+            throw LensError.invalidArgument("a degree-\(degree) fit needs at least \(degree + 1) points, the range holds \(abscissae.count)")
+        }
+        self.abscissae = abscissae; self.degree = degree
+        let centre = abscissae.reduce(0, +) / Double(abscissae.count)
+        self.centre = centre
+        let n = degree + 1
+        var normal = Matrix(rows: n, columns: n)
+        for x in abscissae {
+            let t = x - centre
+            for i in 0..<n { for j in 0..<n { normal[i, j] += pow(t, Double(i + j)) } }
+        }
+        guard let inverse = normal.inverseSymmetricPositiveDefinite() else {
+            throw LensError.numerical("the polynomial fit over \(abscissae.count) points is singular")
+        }
+        inverseNormal = inverse
+        pseudoInverse = (0..<n).map { i in
+            abscissae.map { x in (0..<n).reduce(0.0) { $0 + inverse[i, $1] * pow(x - centre, Double($1)) } }
+        }
+    }
+
+    /// Coefficients in the centred variable t = x − centre.
+    @inline(__always) func centredCoefficients(_ y: UnsafePointer<Double>) -> [Double] {
+        pseudoInverse.map { row in var s = 0.0; for k in 0..<row.count { s += row[k] * y[k] }; return s }
+    }
+
+    /// Value of the centred polynomial at x.
+    @inline(__always) func evaluate(_ c: [Double], at x: Double) -> Double {
+        let t = x - centre
+        var v = 0.0
+        for k in stride(from: c.count - 1, through: 0, by: -1) { v = v * t + c[k] }
+        return v
+    }
+
+    /// Variance of the fitted value at x for unit noise variance: uᵀ(XᵀX)⁻¹u.
+    func valueVarianceFactor(at x: Double) -> Double {
+        let n = degree + 1, t = x - centre
+        let u = (0..<n).map { pow(t, Double($0)) }
+        var s = 0.0
+        for i in 0..<n { for j in 0..<n { s += u[i] * inverseNormal[i, j] * u[j] } }
+        return s
+    }
+}
+
+/// Pre-edge subtraction and normalization of one spectrum (Larch `pre_edge` conventions).
+public struct NormalizedSpectrum: Sendable {
+    public var energies: [Double]
+    public var mu: [Double]
+    public var e0: Double
+    public var settings: EdgeNormalizationSettings
+    public var edgeStep: Double
+    public var preEdgeLine: Polynomial
+    public var postEdge: Polynomial
+    /// (μ − pre-edge line) / edge step.
+    public var normalized: [Double]
+    /// RMS residual of the pre-edge line fit (noise estimate, μ units).
+    public var preEdgeNoise: Double
+
+    /// - Parameters:
+    ///   - e0: the edge energy the ranges are relative to (nil: ``EdgeEnergy/maximumDerivative(energies:mu:)``).
+    ///   - settings: nil: Larch's defaults for these energies.
+    public init(energies: [Double], mu: [Double], e0: Double? = nil, settings: EdgeNormalizationSettings? = nil) throws {
+        try SpectrumCheck.validate(energies: energies, values: mu, name: "μ(E)")
+        let edge = try e0 ?? EdgeEnergy.maximumDerivative(energies: energies, values: mu).energy
+        let s = settings ?? .larchDefaults(energies: energies, e0: edge)
+        let pre = s.indices(s.preEdge, energies: energies, e0: edge)
+        let post = s.indices(s.postEdge, energies: energies, e0: edge)
+        let preFit = try PolynomialFit(abscissae: Array(energies[pre]), degree: 1)
+        let preC = Array(mu[pre]).withUnsafeBufferPointer { preFit.centredCoefficients($0.baseAddress!) }
+        let line = energies.map { preFit.evaluate(preC, at: $0) }
+        let subtracted = zip(mu, line).map { $0 - $1 }
+        let postFit = try PolynomialFit(abscissae: Array(energies[post]), degree: s.postEdgeDegree)
+        let postC = Array(subtracted[post]).withUnsafeBufferPointer { postFit.centredCoefficients($0.baseAddress!) }
+        let step = postFit.evaluate(postC, at: edge)
+        guard step.isFinite, step != 0 else { throw LensError.numerical("the edge step is \(step): no edge between the pre- and post-edge ranges") }
+        let residual = pre.map { mu[$0] - line[$0] }
+        self.energies = energies; self.mu = mu; self.e0 = edge; self.settings = s
+        edgeStep = step
+        preEdgeLine = Polynomial(coefficients: Self.uncentred(preC, centre: preFit.centre))
+        postEdge = Polynomial(coefficients: Self.uncentred(postC, centre: postFit.centre))
+        normalized = subtracted.map { $0 / step }
+        preEdgeNoise = (residual.reduce(0) { $0 + $1 * $1 } / Double(max(1, residual.count - 2))).squareRoot()
+    }
+
+    /// Coefficients in x from coefficients in t = x − centre (binomial expansion).
+    static func uncentred(_ c: [Double], centre: Double) -> [Double] {
+        var out = [Double](repeating: 0, count: c.count)
+        for (k, ck) in c.enumerated() {
+            var binomial = 1.0
+            for j in 0...k {
+                out[j] += ck * binomial * pow(-centre, Double(k - j))
+                binomial = binomial * Double(k - j) / Double(j + 1)
+            }
+        }
+        return out
+    }
+}
+
+/// Checks shared by the spectroscopy entry points.
+enum SpectrumCheck {
+    static func validate(energies: [Double], values: [Double], name: String) throws {
+        guard energies.count == values.count else {
+            throw LensError.invalidArgument("\(name): \(energies.count) energies but \(values.count) values")
+        }
+        guard energies.count >= 6 else { throw LensError.invalidArgument("\(name): only \(energies.count) energies (at least 6 needed)") }
+        if let i = energies.indices.dropFirst().first(where: { !(energies[$0] > energies[$0 - 1]) }) {
+            throw LensError.invalidArgument("\(name): energies must increase strictly; energy \(i) (\(energies[i]) eV) follows \(energies[i - 1]) eV")
+        }
+    }
+}

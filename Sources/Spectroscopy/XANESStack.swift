@@ -1,0 +1,224 @@
+import Foundation
+import LensCore
+import Signal
+import Synchronization
+
+/// Settings of per-pixel XANES analysis. Energies relative to E0 unless named absolute.
+public struct XANESSettings: Sendable {
+    /// E0 the normalization ranges are relative to (nil: the maximum derivative of the mean
+    /// spectrum of the stack — one E0 for every pixel, so every pixel uses the same points).
+    public var e0: Double?
+    /// nil: Larch's defaults for the energies and E0.
+    public var normalization: EdgeNormalizationSettings?
+    /// Pixels whose edge step is below this many pre-edge noise RMS are masked.
+    public var minimumJumpToNoise: Double = 5
+    /// Where the derivative maximum is searched (relative to E0).
+    public var derivativeWindow: ClosedRange<Double> = -15...15
+    /// Where the white line is searched (relative to E0), and the parabola's point count.
+    public var whiteLineWindow: ClosedRange<Double> = 0...25
+    public var whiteLinePoints: Int = 5
+    /// Absolute fit window of linear combination fitting (nil: where all references exist).
+    public var fitWindow: ClosedRange<Double>?
+    public var sumToOne = true
+    /// Normalize the references with the data's E0, ranges and degree on the data energies
+    /// before fitting (they must then cover every data energy). A mixture of spectra normalized
+    /// this way is the same mixture of the normalized references, whatever the ranges; references
+    /// normalized elsewhere with other ranges carry a step bias of a few % into the fractions.
+    public var normalizeReferences = true
+    public init() {}
+}
+
+/// Why a pixel has no values in the maps (0 = analysed).
+public enum XANESMaskReason: UInt8, Sendable, CaseIterable {
+    case valid = 0, nonPositiveIntensity = 1, lowEdgeJump = 2, noEdgeCrossing = 3
+    public var name: String {
+        switch self {
+        case .valid: return "valid"
+        case .nonPositiveIntensity: return "zero or negative intensity"
+        case .lowEdgeJump: return "edge jump below threshold"
+        case .noEdgeCrossing: return "no half-height crossing"
+        }
+    }
+}
+
+/// Per-pixel maps of a XANES stack (NaN exactly where `mask` ≠ 0).
+public struct XANESMaps: Sendable {
+    public var e0: Double
+    public var normalization: EdgeNormalizationSettings
+    public var edgeEnergy: Grid<Float>, edgeEnergySigma: Grid<Float>
+    public var derivativeEdgeEnergy: Grid<Float>, derivativeEdgeEnergySigma: Grid<Float>
+    public var whiteLineEnergy: Grid<Float>, whiteLineEnergySigma: Grid<Float>
+    public var whiteLineHeight: Grid<Float>, whiteLineHeightSigma: Grid<Float>
+    public var edgeStep: Grid<Float>, jumpToNoise: Grid<Float>
+    /// Per reference: weight and standard error maps (empty without references).
+    public var fractions: [Grid<Float>], fractionSigmas: [Grid<Float>]
+    public var rFactor: Grid<Float>, reducedChiSquare: Grid<Float>
+    public var mask: Grid<UInt8>
+    /// Normalized μ per energy (energy, …), NaN at masked pixels.
+    public var normalized: Grid<Float>
+    /// Noise scale c of σ_OD = c/√I, estimated from the pre-edge residuals (1 for photon counts).
+    public var noiseScale: Double
+    public var maskCounts: [XANESMaskReason: Int] {
+        var counts = [XANESMaskReason: Int]()
+        mask.withUnsafeBufferPointer { for v in $0 { counts[XANESMaskReason(rawValue: v)!, default: 0] += 1 } }
+        return counts
+    }
+}
+
+/// TXM-XANES stacks (energy, y, x) or (energy, z, y, x) of transmitted intensity to maps: optical
+/// density −ln(I/I0), Larch-style normalization with one E0 and one set of ranges for all pixels,
+/// edge energy at half height and at the derivative maximum, white line, linear combination
+/// fitting — each with a per-pixel uncertainty propagated from photon noise σ_OD = c/√I, where
+/// c is fitted from the pre-edge residuals of all pixels (so scaled, non-count data work too).
+public enum XANESAnalysis {
+    public static func analyse(intensity: Grid<Float>, flat: Grid<Float>?, energies: [Double], references: [ReferenceSpectrum] = [],
+                               settings: XANESSettings = XANESSettings(), progress: ProgressReporter? = nil) throws -> XANESMaps {
+        let ne = energies.count
+        guard intensity.rank >= 3 else { throw LensError.invalidArgument("a XANES stack needs (energy, y, x) or (energy, z, y, x), got shape \(intensity.shape)") }
+        guard intensity.shape[0] == ne else {
+            throw LensError.invalidArgument("the energy list has \(ne) values but the stack has \(intensity.shape[0]) images")
+        }
+        try SpectrumCheck.validate(energies: energies, values: energies, name: "energy list")
+        if let flat, flat.shape != intensity.shape {
+            throw LensError.invalidArgument("the flat (I0) has shape \(flat.shape), the stack \(intensity.shape)")
+        }
+        let frameShape = Shape(Array(intensity.shape.dims.dropFirst()))
+        let np = frameShape.count
+        // Optical density per pixel spectrum, laid out pixel-major for the per-pixel loops.
+        var od = [Double](repeating: .nan, count: np * ne)
+        var inverseCounts = [Double](repeating: .nan, count: np * ne)
+        var mask = [UInt8](repeating: 0, count: np)
+        intensity.withUnsafeBufferPointer { i in
+            for k in 0..<ne {
+                for p in 0..<np {
+                    let value = Double(i[k * np + p]), reference = flat.map { Double($0[linear: k * np + p]) } ?? 1
+                    if !(value > 0) || !(reference > 0) || !value.isFinite { mask[p] = XANESMaskReason.nonPositiveIntensity.rawValue; continue }
+                    od[p * ne + k] = -log(value / reference)
+                    inverseCounts[p * ne + k] = 1 / value
+                }
+            }
+        }
+        // One E0 for all pixels: the derivative maximum of the mean spectrum.
+        let validPixels = (0..<np).filter { mask[$0] == 0 }
+        guard !validPixels.isEmpty else { throw LensError.invalidArgument("every pixel has zero or negative intensity at some energy") }
+        let meanSpectrum = (0..<ne).map { k in validPixels.reduce(0.0) { $0 + od[$1 * ne + k] } / Double(validPixels.count) }
+        let e0 = try settings.e0 ?? EdgeEnergy.maximumDerivative(energies: energies, values: meanSpectrum).energy
+        guard e0.isFinite else { throw LensError.numerical("no edge found in the mean spectrum of the stack") }
+        let norm = settings.normalization ?? .larchDefaults(energies: energies, e0: e0)
+        let pre = norm.indices(norm.preEdge, energies: energies, e0: e0)
+        let post = norm.indices(norm.postEdge, energies: energies, e0: e0)
+        let preFit = try PolynomialFit(abscissae: Array(energies[pre]), degree: 1)
+        let postFit = try PolynomialFit(abscissae: Array(energies[post]), degree: norm.postEdgeDegree)
+        let fitReferences = try settings.normalizeReferences
+            ? references.map { r in
+                guard r.energies[0] <= energies[0], r.energies[r.energies.count - 1] >= energies[ne - 1] else {
+                    throw LensError.invalidArgument("reference \(r.name) covers \(r.energies[0])–\(r.energies[r.energies.count - 1]) eV, not the stack's \(energies[0])–\(energies[ne - 1]) eV needed to normalize it like the data (references are never extrapolated)")
+                }
+                let onData = try LinearInterpolation(x: r.energies, y: r.values).values(at: energies)
+                let n = try NormalizedSpectrum(energies: energies, mu: onData, e0: e0, settings: norm)
+                return try ReferenceSpectrum(name: r.name, energies: energies, values: n.normalized)
+            }
+            : references
+        let lcf = references.isEmpty ? nil : try LinearCombinationFit(references: fitReferences, energies: energies,
+                                                                      window: settings.fitWindow, sumToOne: settings.sumToOne)
+        var normalized = [Double](repeating: .nan, count: np * ne)
+        var step = [Double](repeating: .nan, count: np), jump = [Double](repeating: .nan, count: np)
+        var noiseRatio = [Double](repeating: .nan, count: np)
+        var meanInversePre = [Double](repeating: .nan, count: np), meanInversePost = [Double](repeating: .nan, count: np)
+        let preAtE0 = preFit.valueVarianceFactor(at: e0), postAtE0 = postFit.valueVarianceFactor(at: e0)
+        // Pass 1: normalization and the pre-edge noise of each pixel.
+        od.withUnsafeBufferPointer { odp in
+            for p in validPixels {
+                let spectrum = odp.baseAddress! + p * ne
+                let preC = preFit.centredCoefficients(spectrum + pre.lowerBound)
+                var residual2 = 0.0, meanInverse = 0.0
+                for k in pre {
+                    let r = spectrum[k] - preFit.evaluate(preC, at: energies[k])
+                    residual2 += r * r; meanInverse += inverseCounts[p * ne + k]
+                }
+                let noise = (residual2 / Double(max(1, pre.count - 2))).squareRoot()
+                var postInverse = 0.0
+                for k in post { postInverse += inverseCounts[p * ne + k] }
+                meanInversePre[p] = meanInverse / Double(pre.count)
+                meanInversePost[p] = postInverse / Double(post.count)
+                let subtracted = (0..<ne).map { spectrum[$0] - preFit.evaluate(preC, at: energies[$0]) }
+                let postC = subtracted.withUnsafeBufferPointer { postFit.centredCoefficients($0.baseAddress! + post.lowerBound) }
+                let s = postFit.evaluate(postC, at: e0)
+                // Significance of the jump: the step over its own standard error (the pre-edge line
+                // extrapolated to E0 and the post-edge fit at E0), with the pixel's pre-edge noise.
+                step[p] = s; jump[p] = s / max(1e-300, noise * (preAtE0 + postAtE0 * meanInversePost[p] / max(1e-300, meanInversePre[p])).squareRoot())
+                noiseRatio[p] = residual2 / Double(max(1, pre.count - 2)) / (meanInverse / Double(pre.count))
+                guard s > 0, jump[p] >= settings.minimumJumpToNoise else { mask[p] = XANESMaskReason.lowEdgeJump.rawValue; continue }
+                for k in 0..<ne { normalized[p * ne + k] = subtracted[k] / s }
+            }
+        }
+        let ratios = validPixels.compactMap { mask[$0] == 0 ? noiseRatio[$0] : nil }
+        let noiseScale = ratios.isEmpty ? 1 : Statistics.median(ratios).squareRoot()
+        // Pass 2: edge positions, white line and LCF per pixel, in parallel.
+        let analysed = validPixels.filter { mask[$0] == 0 }
+        let nr = references.count
+        var values = [Float](repeating: .nan, count: np * (10 + 2 * nr + 2))
+        let fieldCount = 10 + 2 * nr + 2
+        let edgeNear = e0
+        let derivativeWindow = (e0 + settings.derivativeWindow.lowerBound)...(e0 + settings.derivativeWindow.upperBound)
+        let whiteWindow = (e0 + settings.whiteLineWindow.lowerBound)...(e0 + settings.whiteLineWindow.upperBound)
+        let crossingFailed = Mutex<[Int]>([])
+        let (stepOf, jumpOf, inversePre, inversePost) = (step, jump, meanInversePre, meanInversePost)
+        values.withUnsafeMutableBufferPointer { out in
+            normalized.withUnsafeBufferPointer { nz in
+                inverseCounts.withUnsafeBufferPointer { ic in
+                    nonisolated(unsafe) let (out, nz, ic) = (out, nz, ic)
+                    Parallel.forEachChunk(count: analysed.count, minimumChunk: 64) { range in
+                        var sigma = [Double](repeating: 0, count: ne)
+                        var failed: [Int] = []
+                        for a in range {
+                            let p = analysed[a]
+                            let y = Array(UnsafeBufferPointer(start: nz.baseAddress! + p * ne, count: ne))
+                            for k in 0..<ne { sigma[k] = noiseScale * ic[p * ne + k].squareRoot() / stepOf[p] }
+                            let half = EdgeEnergy.crossing(energies: energies, values: y, near: edgeNear, sigma: sigma)
+                            guard half.energy.isFinite else { failed.append(p); continue }
+                            let derivative = (try? EdgeEnergy.maximumDerivative(energies: energies, values: y, within: derivativeWindow, sigma: sigma)) ?? .missing
+                            let white = EdgeEnergy.whiteLine(energies: energies, values: y, window: whiteWindow, points: settings.whiteLinePoints, sigma: sigma)
+                            var f = [half.energy, half.uncertainty, derivative.energy, derivative.uncertainty,
+                                     white.energy.energy, white.energy.uncertainty, white.height.energy, white.height.uncertainty,
+                                     stepOf[p], jumpOf[p]]
+                            if let lcf {
+                                let result = y.withUnsafeBufferPointer { yp in sigma.withUnsafeBufferPointer { lcf.fit(yp.baseAddress!, sigma: $0.baseAddress!) } }
+                                // The edge step's error scales the whole normalized spectrum: add its
+                                // effect on the weights (∂w/∂ε by one refit of y·(1 + h)) to the errors.
+                                let relativeStepSigma = noiseScale * (inversePre[p] * preAtE0 + inversePost[p] * postAtE0).squareRoot() / stepOf[p]
+                                let h = 1e-3
+                                let scaled = y.map { $0 * (1 + h) }
+                                let shifted = scaled.withUnsafeBufferPointer { lcf.fit($0.baseAddress!) }
+                                let errors = (0..<nr).map { j in
+                                    let dw = (shifted.weights[j] - result.weights[j]) / h * relativeStepSigma
+                                    return (result.standardErrors[j] * result.standardErrors[j] + dw * dw).squareRoot()
+                                }
+                                f += result.weights + errors + [result.rFactor, result.reducedChiSquare]
+                            }
+                            for (j, v) in f.enumerated() { out[p * fieldCount + j] = Float(v) }
+                        }
+                        if !failed.isEmpty { crossingFailed.withLock { $0 += failed } }
+                    }
+                }
+            }
+        }
+        for p in crossingFailed.withLock({ $0 }) { mask[p] = XANESMaskReason.noEdgeCrossing.rawValue }
+        progress?.advance(by: np)
+        func map(_ field: Int) -> Grid<Float> {
+            Grid(shape: frameShape, geometry: intensity.geometry.sliceGeometry, elements: (0..<np).map { mask[$0] == 0 ? values[$0 * fieldCount + field] : .nan })
+        }
+        var normalizedStack = [Float](repeating: .nan, count: ne * np)
+        for p in analysed where mask[p] == 0 { for k in 0..<ne { normalizedStack[k * np + p] = Float(normalized[p * ne + k]) } }
+        return XANESMaps(e0: e0, normalization: norm,
+                         edgeEnergy: map(0), edgeEnergySigma: map(1), derivativeEdgeEnergy: map(2), derivativeEdgeEnergySigma: map(3),
+                         whiteLineEnergy: map(4), whiteLineEnergySigma: map(5), whiteLineHeight: map(6), whiteLineHeightSigma: map(7),
+                         edgeStep: map(8), jumpToNoise: map(9),
+                         fractions: (0..<nr).map { map(10 + $0) }, fractionSigmas: (0..<nr).map { map(10 + nr + $0) },
+                         rFactor: nr > 0 ? map(10 + 2 * nr) : Grid(shape: frameShape, repeating: .nan),
+                         reducedChiSquare: nr > 0 ? map(11 + 2 * nr) : Grid(shape: frameShape, repeating: .nan),
+                         mask: Grid(shape: frameShape, elements: mask),
+                         normalized: Grid(shape: intensity.shape, geometry: intensity.geometry, elements: normalizedStack),
+                         noiseScale: noiseScale)
+    }
+}
