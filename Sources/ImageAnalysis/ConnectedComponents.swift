@@ -277,14 +277,6 @@ struct PlaneScan: Sendable {
         defer { parent.deallocate() }
         parent[0] = 0
         var next: Int32 = 1
-        @inline(__always) func find(_ a: Int32) -> Int32 {
-            var x = Int(a)
-            while Int(parent[x]) != x {
-                parent[x] = parent[Int(parent[x])]
-                x = Int(parent[x])
-            }
-            return Int32(x)
-        }
         let m = offsets.count
         let all = UInt16((1 << m) - 1)
         offsets.withUnsafeBufferPointer { offsets in
@@ -308,8 +300,7 @@ struct PlaneScan: Sendable {
                                             if current == 0 {
                                                 current = n
                                             } else if n != current {
-                                                let a = find(current), b = find(n)
-                                                if a < b { parent[Int(b)] = a; current = a } else if b < a { parent[Int(a)] = b; current = b } else { current = a }
+                                                current = LabelForest.union(current, n, in: parent)
                                             }
                                         }
                                     }
@@ -350,25 +341,29 @@ struct PlaneScan: Sendable {
 }
 
 extension LabelForest {
+    /// The root of `a`, halving the path on the way (parents stored at `parent`).
     @inline(__always)
-    mutating func find(_ a: Int32) -> Int32 {
-        parent.withUnsafeMutableBufferPointer { p in
-            var x = Int(a)
-            while Int(p[x]) != x {
-                p[x] = p[Int(p[x])]
-                x = Int(p[x])
-            }
-            return Int32(x)
+    static func find(_ a: Int32, in parent: UnsafeMutablePointer<Int32>) -> Int32 {
+        var x = Int(a)
+        while Int(parent[x]) != x {
+            parent[x] = parent[Int(parent[x])]
+            x = Int(parent[x])
         }
+        return Int32(x)
     }
 
     /// Unites two sets; returns the root (the smaller of the two roots).
     @inline(__always)
-    mutating func union(_ a: Int32, _ b: Int32) -> Int32 {
-        let ra = find(a), rb = find(b)
+    static func union(_ a: Int32, _ b: Int32, in parent: UnsafeMutablePointer<Int32>) -> Int32 {
+        let ra = find(a, in: parent), rb = find(b, in: parent)
         if ra == rb { return ra }
         let (small, large) = ra < rb ? (ra, rb) : (rb, ra)
         parent[Int(large)] = small
         return small
+    }
+
+    @inline(__always)
+    mutating func union(_ a: Int32, _ b: Int32) -> Int32 {
+        parent.withUnsafeMutableBufferPointer { Self.union(a, b, in: $0.baseAddress!) }
     }
 }
