@@ -121,6 +121,54 @@ public struct PolynomialFit: Sendable {
     }
 }
 
+/// Normalization prepared once for an energy grid, an E0 and ranges — the point indices and
+/// the two fits' pseudo-inverses — and applied to any number of spectra (every pixel of a
+/// stack, a reference, a single spectrum).
+public struct EdgeNormalizer: Sendable {
+    public let energies: [Double]
+    public let e0: Double
+    public let settings: EdgeNormalizationSettings
+    /// Indices of the pre-edge and post-edge points.
+    public let preEdge: Range<Int>, postEdge: Range<Int>
+    let preFit: PolynomialFit, postFit: PolynomialFit
+
+    public init(energies: [Double], e0: Double, settings: EdgeNormalizationSettings) throws {
+        self.energies = energies; self.e0 = e0; self.settings = settings
+        preEdge = settings.indices(settings.preEdge, energies: energies, e0: e0)
+        postEdge = settings.indices(settings.postEdge, energies: energies, e0: e0)
+        preFit = try PolynomialFit(abscissae: Array(energies[preEdge]), degree: 1)
+        postFit = try PolynomialFit(abscissae: Array(energies[postEdge]), degree: settings.postEdgeDegree)
+    }
+
+    public struct Outcome: Sendable {
+        /// Centred coefficients of the pre-edge line and post-edge polynomial.
+        var preEdge: [Double], postEdge: [Double]
+        public var step: Double
+        /// RMS residual of the pre-edge line (n − 2 degrees of freedom).
+        public var preEdgeNoise: Double
+        /// (μ − line) / step.
+        public var normalized: [Double]
+    }
+
+    /// Normalizes the spectrum at `mu` (one value per energy).
+    public func normalize(_ mu: UnsafePointer<Double>) -> Outcome {
+        let preC = preFit.centredCoefficients(mu + preEdge.lowerBound)
+        let subtracted = energies.indices.map { mu[$0] - preFit.evaluate(preC, at: energies[$0]) }
+        let postC = subtracted.withUnsafeBufferPointer { postFit.centredCoefficients($0.baseAddress! + postEdge.lowerBound) }
+        let step = postFit.evaluate(postC, at: e0)
+        let residual2 = preEdge.reduce(0.0) { $0 + subtracted[$1] * subtracted[$1] }
+        return Outcome(preEdge: preC, postEdge: postC, step: step,
+                       preEdgeNoise: (residual2 / Double(max(1, preEdge.count - 2))).squareRoot(),
+                       normalized: subtracted.map { $0 / step })
+    }
+
+    /// Variances of the pre-edge line and of the post-edge fit at E0 per unit noise variance:
+    /// the edge step's variance is σ²_pre·first + σ²_post·second.
+    public var stepVarianceFactors: (preEdge: Double, postEdge: Double) {
+        (preFit.valueVarianceFactor(at: e0), postFit.valueVarianceFactor(at: e0))
+    }
+}
+
 /// Pre-edge subtraction and normalization of one spectrum (Larch `pre_edge` conventions).
 public struct NormalizedSpectrum: Sendable {
     public var energies: [Double]
@@ -142,23 +190,15 @@ public struct NormalizedSpectrum: Sendable {
         try SpectrumCheck.validate(energies: energies, values: mu, name: "μ(E)")
         let edge = try e0 ?? EdgeEnergy.maximumDerivative(energies: energies, values: mu).energy
         let s = settings ?? .larchDefaults(energies: energies, e0: edge)
-        let pre = s.indices(s.preEdge, energies: energies, e0: edge)
-        let post = s.indices(s.postEdge, energies: energies, e0: edge)
-        let preFit = try PolynomialFit(abscissae: Array(energies[pre]), degree: 1)
-        let preC = Array(mu[pre]).withUnsafeBufferPointer { preFit.centredCoefficients($0.baseAddress!) }
-        let line = energies.map { preFit.evaluate(preC, at: $0) }
-        let subtracted = zip(mu, line).map { $0 - $1 }
-        let postFit = try PolynomialFit(abscissae: Array(energies[post]), degree: s.postEdgeDegree)
-        let postC = Array(subtracted[post]).withUnsafeBufferPointer { postFit.centredCoefficients($0.baseAddress!) }
-        let step = postFit.evaluate(postC, at: edge)
-        guard step.isFinite, step != 0 else { throw LensError.numerical("the edge step is \(step): no edge between the pre- and post-edge ranges") }
-        let residual = pre.map { mu[$0] - line[$0] }
+        let normalizer = try EdgeNormalizer(energies: energies, e0: edge, settings: s)
+        let fit = mu.withUnsafeBufferPointer { normalizer.normalize($0.baseAddress!) }
+        guard fit.step.isFinite, fit.step != 0 else { throw LensError.numerical("the edge step is \(fit.step): no edge between the pre- and post-edge ranges") }
         self.energies = energies; self.mu = mu; self.e0 = edge; self.settings = s
-        edgeStep = step
-        preEdgeLine = Polynomial(coefficients: Self.uncentred(preC, centre: preFit.centre))
-        postEdge = Polynomial(coefficients: Self.uncentred(postC, centre: postFit.centre))
-        normalized = subtracted.map { $0 / step }
-        preEdgeNoise = (residual.reduce(0) { $0 + $1 * $1 } / Double(max(1, residual.count - 2))).squareRoot()
+        edgeStep = fit.step
+        preEdgeLine = Polynomial(coefficients: Self.uncentred(fit.preEdge, centre: normalizer.preFit.centre))
+        postEdge = Polynomial(coefficients: Self.uncentred(fit.postEdge, centre: normalizer.postFit.centre))
+        normalized = fit.normalized
+        preEdgeNoise = fit.preEdgeNoise
     }
 
     /// Coefficients in x from coefficients in t = x − centre (binomial expansion).

@@ -105,17 +105,16 @@ public enum XANESAnalysis {
         let e0 = try settings.e0 ?? EdgeEnergy.maximumDerivative(energies: energies, values: meanSpectrum).energy
         guard e0.isFinite else { throw LensError.numerical("no edge found in the mean spectrum of the stack") }
         let norm = settings.normalization ?? .larchDefaults(energies: energies, e0: e0)
-        let pre = norm.indices(norm.preEdge, energies: energies, e0: e0)
-        let post = norm.indices(norm.postEdge, energies: energies, e0: e0)
-        let preFit = try PolynomialFit(abscissae: Array(energies[pre]), degree: 1)
-        let postFit = try PolynomialFit(abscissae: Array(energies[post]), degree: norm.postEdgeDegree)
+        let normalizer = try EdgeNormalizer(energies: energies, e0: e0, settings: norm)
+        let (pre, post) = (normalizer.preEdge, normalizer.postEdge)
         let fitReferences = try settings.normalizeReferences
             ? references.map { r in
                 guard r.energies[0] <= energies[0], r.energies[r.energies.count - 1] >= energies[ne - 1] else {
                     throw LensError.invalidArgument("reference \(r.name) covers \(r.energies[0])–\(r.energies[r.energies.count - 1]) eV, not the stack's \(energies[0])–\(energies[ne - 1]) eV needed to normalize it like the data (references are never extrapolated)")
                 }
                 let onData = try LinearInterpolation(x: r.energies, y: r.values).values(at: energies)
-                let n = try NormalizedSpectrum(energies: energies, mu: onData, e0: e0, settings: norm)
+                let n = onData.withUnsafeBufferPointer { normalizer.normalize($0.baseAddress!) }
+                guard n.step > 0 else { throw LensError.invalidArgument("reference \(r.name) has no positive edge step with the data's E0 and ranges") }
                 return try ReferenceSpectrum(name: r.name, energies: energies, values: n.normalized)
             }
             : references
@@ -125,31 +124,21 @@ public enum XANESAnalysis {
         var step = [Double](repeating: .nan, count: np), jump = [Double](repeating: .nan, count: np)
         var noiseRatio = [Double](repeating: .nan, count: np)
         var meanInversePre = [Double](repeating: .nan, count: np), meanInversePost = [Double](repeating: .nan, count: np)
-        let preAtE0 = preFit.valueVarianceFactor(at: e0), postAtE0 = postFit.valueVarianceFactor(at: e0)
+        let (preAtE0, postAtE0) = normalizer.stepVarianceFactors
         // Pass 1: normalization and the pre-edge noise of each pixel.
         od.withUnsafeBufferPointer { odp in
             for p in validPixels {
-                let spectrum = odp.baseAddress! + p * ne
-                let preC = preFit.centredCoefficients(spectrum + pre.lowerBound)
-                var residual2 = 0.0, meanInverse = 0.0
-                for k in pre {
-                    let r = spectrum[k] - preFit.evaluate(preC, at: energies[k])
-                    residual2 += r * r; meanInverse += inverseCounts[p * ne + k]
-                }
-                let noise = (residual2 / Double(max(1, pre.count - 2))).squareRoot()
-                var postInverse = 0.0
-                for k in post { postInverse += inverseCounts[p * ne + k] }
-                meanInversePre[p] = meanInverse / Double(pre.count)
-                meanInversePost[p] = postInverse / Double(post.count)
-                let subtracted = (0..<ne).map { spectrum[$0] - preFit.evaluate(preC, at: energies[$0]) }
-                let postC = subtracted.withUnsafeBufferPointer { postFit.centredCoefficients($0.baseAddress! + post.lowerBound) }
-                let s = postFit.evaluate(postC, at: e0)
+                let fit = normalizer.normalize(odp.baseAddress! + p * ne)
+                let meanInverse = pre.reduce(0.0) { $0 + inverseCounts[p * ne + $1] } / Double(pre.count)
+                meanInversePre[p] = meanInverse
+                meanInversePost[p] = post.reduce(0.0) { $0 + inverseCounts[p * ne + $1] } / Double(post.count)
+                let s = fit.step, noise = fit.preEdgeNoise
                 // Significance of the jump: the step over its own standard error (the pre-edge line
                 // extrapolated to E0 and the post-edge fit at E0), with the pixel's pre-edge noise.
-                step[p] = s; jump[p] = s / max(1e-300, noise * (preAtE0 + postAtE0 * meanInversePost[p] / max(1e-300, meanInversePre[p])).squareRoot())
-                noiseRatio[p] = residual2 / Double(max(1, pre.count - 2)) / (meanInverse / Double(pre.count))
+                step[p] = s; jump[p] = s / max(1e-300, noise * (preAtE0 + postAtE0 * meanInversePost[p] / max(1e-300, meanInverse)).squareRoot())
+                noiseRatio[p] = noise * noise / meanInverse
                 guard s > 0, jump[p] >= settings.minimumJumpToNoise else { mask[p] = XANESMaskReason.lowEdgeJump.rawValue; continue }
-                for k in 0..<ne { normalized[p * ne + k] = subtracted[k] / s }
+                for k in 0..<ne { normalized[p * ne + k] = fit.normalized[k] }
             }
         }
         let ratios = validPixels.compactMap { mask[$0] == 0 ? noiseRatio[$0] : nil }
