@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "ImageAnalysis", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
         .target(name: "Microstructure", dependencies: ["LensCore", "Signal", "ImageAnalysis"], swiftSettings: numericSettings),
         .target(name: "Tomography", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
-        .target(name: "Spectroscopy", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
+        .target(name: "Spectroscopy", dependencies: ["LensCore", "Signal", "LensIO"], swiftSettings: numericSettings),
         .target(name: "Compton", dependencies: ["LensCore", "Signal", "LensIO"], swiftSettings: numericSettings),
         .target(name: "Phantoms", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Compton", "LensIO"],
                 swiftSettings: numericSettings),
@@ -67,7 +67,7 @@ let package = Package(
 
         .testTarget(name: "LensCoreTests", dependencies: ["LensCore"]),
         .testTarget(name: "SignalTests", dependencies: ["Signal"]),
-        .testTarget(name: "SpectroscopyTests", dependencies: ["Spectroscopy", "Phantoms", "LensCore", "Signal"]),
+        .testTarget(name: "SpectroscopyTests", dependencies: ["Spectroscopy", "Phantoms", "LensCore", "Signal"], exclude: ["Fixtures"]),
         .testTarget(name: "LensIOTests", dependencies: ["LensIO"]),
         .testTarget(name: "ImageAnalysisTests", dependencies: ["ImageAnalysis", "LensIO"], exclude: ["Fixtures"]),
         .testTarget(name: "MicrostructureTests", dependencies: ["Microstructure", "ImageAnalysis", "Phantoms", "Tomography", "LensIO"]),

@@ -5,7 +5,7 @@ import Signal
 /// Energy ranges of pre-edge subtraction and post-edge normalization, in eV relative to E0,
 /// with Larch's `pre_edge` meaning: a line is fitted to μ(E) over `preEdge` and subtracted; a
 /// polynomial of degree `postEdgeDegree` is fitted to the subtracted μ over `postEdge`; the edge
-/// step is that polynomial at E0, and normalized μ = (μ − pre-edge line) / step.
+/// step is that polynomial at the energy nearest E0, and normalized μ = (μ − pre-edge line) / step.
 ///
 /// Ranges select points as Larch does: from the last energy at or below the range start to
 /// the energy nearest the range end, that end excluded (Python's `energy[p1:p2]`).
@@ -19,25 +19,29 @@ public struct EdgeNormalizationSettings: Sendable, Codable, Equatable {
         self.postEdgeDegree = postEdgeDegree ?? Self.larchDegree(postEdge)
     }
 
-    /// Larch's default degree: 2 over 350 eV or more, 1 over 50–350 eV, else 0 (constant).
+    /// Larch's default degree (`pre_edge`, xraylarch 2026.3): 2, but 1 when the range spans less
+    /// than 300 eV and 0 (a constant) below 30 eV.
     public static func larchDegree(_ postEdge: ClosedRange<Double>) -> Int {
         let span = postEdge.upperBound - postEdge.lowerBound
-        return span >= 350 ? 2 : span >= 50 ? 1 : 0
+        return span < 30 ? 0 : span < 300 ? 1 : 2
     }
 
-    /// Larch's default ranges for a spectrum on `energies` with edge `e0`: the pre-edge from the
-    /// second energy (rounded to 5 eV) to a third of that, the post-edge from
-    /// min(25, a third of its end) to the last energy (rounded to 5 eV).
+    /// Larch's default ranges for a spectrum on `energies` with edge `e0` (xraylarch 2026.3): the
+    /// pre-edge from the second energy (rounded to 5 eV, or 2 eV when fewer than 21 points
+    /// precede E0) to half of that; the post-edge from min(25, its end / 3 rounded to 5 eV) to
+    /// the last energy (rounded to 5 eV), starting at least 2 eV before its end.
     public static func larchDefaults(energies: [Double], e0: Double) -> EdgeNormalizationSettings {
         let ie0 = nearestIndex(energies, e0)
-        var pre1 = (ie0 > 20 ? 5.0 : 2.0) * ((energies[1] - e0) / (ie0 > 20 ? 5.0 : 2.0)).rounded()
+        let rounding = ie0 > 20 ? 5.0 : 2.0
+        var pre1 = rounding * ((energies[1] - e0) / rounding).rounded(.toNearestOrEven)
         pre1 = max(pre1, energies[0] - e0)
-        var pre2 = 5.0 * (pre1 / 15.0).rounded()
+        var pre2 = 0.5 * pre1
         if pre1 > pre2 { swap(&pre1, &pre2) }
-        var norm2 = 5.0 * ((energies[energies.count - 1] - e0) / 5.0).rounded()
+        var norm2 = 5.0 * ((energies[energies.count - 1] - e0) / 5.0).rounded(.toNearestOrEven)
         norm2 = min(norm2, energies[energies.count - 1] - e0)
-        var norm1 = min(25, 5.0 * (norm2 / 15.0).rounded())
+        var norm1 = min(25, 5.0 * (norm2 / 15.0).rounded(.toNearestOrEven))
         if norm1 > norm2 { swap(&norm1, &norm2) }
+        norm1 = min(norm1, norm2 - 2)
         return EdgeNormalizationSettings(preEdge: pre1...pre2, postEdge: norm1...norm2)
     }
 
@@ -47,13 +51,32 @@ public struct EdgeNormalizationSettings: Sendable, Codable, Equatable {
         return best
     }
 
-    /// The index range of a range relative to `e0` (Larch's index_of … index_nearest), at least
-    /// two points long.
-    func indices(_ range: ClosedRange<Double>, energies: [Double], e0: Double) -> Range<Int> {
-        let start = energies.lastIndex { $0 <= range.lowerBound + e0 } ?? 0
-        var end = Self.nearestIndex(energies, range.upperBound + e0)
-        if end - start < 2 { end = min(energies.count, start + 2) }
-        return start..<end
+    /// Larch's `index_of`: the last energy at or below `value` (0 when all are above).
+    static func indexOf(_ energies: [Double], _ value: Double) -> Int {
+        energies.lastIndex { $0 <= value } ?? 0
+    }
+
+    /// The pre-edge points and the degree of their fit, as Larch picks them: from `index_of` the
+    /// range start to the energy nearest its end, that end excluded (Python's `energy[p1:p2]`),
+    /// at least two points; a constant (the mean) when the range holds fewer than 3 energies.
+    func preEdgePoints(energies: [Double], e0: Double) -> (indices: Range<Int>, degree: Int) {
+        let start = Self.indexOf(energies, preEdge.lowerBound + e0)
+        var end = Self.nearestIndex(energies, preEdge.upperBound + e0)
+        let degree = Self.indexOf(energies, preEdge.upperBound + e0) - start < 3 ? 0 : 1
+        if degree == 0 && end == start { end += 1 }
+        if degree == 1 && end - start < 2 { end = min(energies.count, start + 2) }
+        return (start..<max(end, start + 1), degree)
+    }
+
+    /// The post-edge points and degree, as Larch picks them: the start at most 3 points before
+    /// the last energy; under 2 points the start moves 2 back and the fit is a constant; under 5
+    /// points the degree is at most 1.
+    func postEdgePoints(energies: [Double], e0: Double) -> (indices: Range<Int>, degree: Int) {
+        var start = min(Self.indexOf(energies, postEdge.lowerBound + e0), energies.count - 3)
+        let end = Self.nearestIndex(energies, postEdge.upperBound + e0)
+        var degree = postEdgeDegree
+        if end - start < 2 { start = max(0, start - 2); degree = 0 } else if end - start < 5 { degree = min(1, degree) }
+        return (start..<max(end, start + degree + 1), degree)
     }
 }
 
@@ -134,17 +157,26 @@ public struct EdgeNormalizer: Sendable {
 
     public init(energies: [Double], e0: Double, settings: EdgeNormalizationSettings) throws {
         self.energies = energies; self.e0 = e0; self.settings = settings
-        preEdge = settings.indices(settings.preEdge, energies: energies, e0: e0)
-        postEdge = settings.indices(settings.postEdge, energies: energies, e0: e0)
-        preFit = try PolynomialFit(abscissae: Array(energies[preEdge]), degree: 1)
-        postFit = try PolynomialFit(abscissae: Array(energies[postEdge]), degree: settings.postEdgeDegree)
+        let pre = settings.preEdgePoints(energies: energies, e0: e0)
+        let post = settings.postEdgePoints(energies: energies, e0: e0)
+        guard pre.indices.upperBound <= energies.count, post.indices.upperBound <= energies.count else {
+            throw LensError.invalidArgument("the pre-edge \(settings.preEdge) or post-edge \(settings.postEdge) eV around E0 = \(e0) eV runs past the last energy")
+        }
+        preEdge = pre.indices; postEdge = post.indices
+        preFit = try PolynomialFit(abscissae: Array(energies[preEdge]), degree: pre.degree)
+        postFit = try PolynomialFit(abscissae: Array(energies[postEdge]), degree: post.degree)
+        stepEnergy = energies[EdgeNormalizationSettings.nearestIndex(energies, e0)]
     }
+
+    /// Where the edge step is evaluated: the energy nearest E0 (Larch evaluates the post-edge
+    /// polynomial and the pre-edge line at that grid point, not at E0 itself).
+    public let stepEnergy: Double
 
     public struct Outcome: Sendable {
         /// Centred coefficients of the pre-edge line and post-edge polynomial.
         var preEdge: [Double], postEdge: [Double]
         public var step: Double
-        /// RMS residual of the pre-edge line (n − 2 degrees of freedom).
+        /// RMS residual of the pre-edge line (n − degree − 1 degrees of freedom).
         public var preEdgeNoise: Double
         /// (μ − line) / step.
         public var normalized: [Double]
@@ -155,17 +187,17 @@ public struct EdgeNormalizer: Sendable {
         let preC = preFit.centredCoefficients(mu + preEdge.lowerBound)
         let subtracted = energies.indices.map { mu[$0] - preFit.evaluate(preC, at: energies[$0]) }
         let postC = subtracted.withUnsafeBufferPointer { postFit.centredCoefficients($0.baseAddress! + postEdge.lowerBound) }
-        let step = postFit.evaluate(postC, at: e0)
+        let step = postFit.evaluate(postC, at: stepEnergy)
         let residual2 = preEdge.reduce(0.0) { $0 + subtracted[$1] * subtracted[$1] }
         return Outcome(preEdge: preC, postEdge: postC, step: step,
-                       preEdgeNoise: (residual2 / Double(max(1, preEdge.count - 2))).squareRoot(),
+                       preEdgeNoise: (residual2 / Double(max(1, preEdge.count - preFit.degree - 1))).squareRoot(),
                        normalized: subtracted.map { $0 / step })
     }
 
     /// Variances of the pre-edge line and of the post-edge fit at E0 per unit noise variance:
     /// the edge step's variance is σ²_pre·first + σ²_post·second.
     public var stepVarianceFactors: (preEdge: Double, postEdge: Double) {
-        (preFit.valueVarianceFactor(at: e0), postFit.valueVarianceFactor(at: e0))
+        (preFit.valueVarianceFactor(at: stepEnergy), postFit.valueVarianceFactor(at: stepEnergy))
     }
 }
 
@@ -184,11 +216,11 @@ public struct NormalizedSpectrum: Sendable {
     public var preEdgeNoise: Double
 
     /// - Parameters:
-    ///   - e0: the edge energy the ranges are relative to (nil: ``EdgeEnergy/maximumDerivative(energies:mu:)``).
+    ///   - e0: the edge energy the ranges are relative to (nil: Larch's choice, ``EdgeEnergy/larchE0(energies:mu:)``).
     ///   - settings: nil: Larch's defaults for these energies.
     public init(energies: [Double], mu: [Double], e0: Double? = nil, settings: EdgeNormalizationSettings? = nil) throws {
         try SpectrumCheck.validate(energies: energies, values: mu, name: "μ(E)")
-        let edge = try e0 ?? EdgeEnergy.maximumDerivative(energies: energies, values: mu).energy
+        let edge = try e0 ?? EdgeEnergy.larchE0(energies: energies, mu: mu)
         let s = settings ?? .larchDefaults(energies: energies, e0: edge)
         let normalizer = try EdgeNormalizer(energies: energies, e0: edge, settings: s)
         let fit = mu.withUnsafeBufferPointer { normalizer.normalize($0.baseAddress!) }

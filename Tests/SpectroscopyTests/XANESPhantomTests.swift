@@ -105,7 +105,7 @@ import Testing
         #expect(abs(derivative.energy - 8342.3) < 0.2)
         // Larch's default ranges for this grid.
         let larch = EdgeNormalizationSettings.larchDefaults(energies: energies, e0: 8342)
-        #expect(larch.preEdge == -190 ... -65 && larch.postEdge == 25...308 && larch.postEdgeDegree == 1)
+        #expect(larch.preEdge == -190 ... -95 && larch.postEdge == 25...308 && larch.postEdgeDegree == 1)
     }
 
     @Test func badInput() throws {
