@@ -117,12 +117,8 @@ public enum ComptonCTCorrelation {
         guard xs.count >= 3 else {
             throw LensError.numerical("region \(index): only \(xs.count) pixels have both Compton data and electrode after registration")
         }
-        let n = Double(xs.count)
-        let mx = xs.reduce(0, +) / n, my = ys.reduce(0, +) / n
-        var sxx = 0.0, syy = 0.0, sxy = 0.0
-        for (x, y) in zip(xs, ys) { sxx += (x - mx) * (x - mx); syy += (y - my) * (y - my); sxy += (x - mx) * (y - my) }
-        return ComptonCTRegionCorrelation(region: index, shift: shift, pixels: xs.count,
-                                          pearson: sxx > 0 && syy > 0 ? sxy / (sxx * syy).squareRoot() : .nan,
-                                          slope: sxx > 0 ? sxy / sxx : .nan, meanPorosity: mx, meanLithium: my)
+        let fit = Statistics.pearsonAndSlope(xs, ys)
+        return ComptonCTRegionCorrelation(region: index, shift: shift, pixels: xs.count, pearson: fit.r, slope: fit.slope,
+                                          meanPorosity: Statistics.mean(xs), meanLithium: Statistics.mean(ys))
     }
 }

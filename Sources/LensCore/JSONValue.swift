@@ -47,6 +47,12 @@ public enum JSONValue: Codable, Sendable, Equatable, ExpressibleByStringLiteral,
         return nil
     }
 
+    /// The element at `index` of an array (nil for other values or out of range).
+    public subscript(index: Int) -> JSONValue? {
+        if case let .array(a) = self, a.indices.contains(index) { return a[index] }
+        return nil
+    }
+
     public var doubleValue: Double? { if case let .number(n) = self { return n }; return nil }
     public var stringValue: String? { if case let .string(s) = self { return s }; return nil }
 }

@@ -97,7 +97,7 @@ public struct NumericColumns: Sendable, Equatable {
             let fields = line.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" || $0 == ";" }).map(String.init)
             let values = fields.map { Double($0) }
             if values.contains(where: { $0 == nil }) {
-                if rows.isEmpty && names.isEmpty { names = fields.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }; continue }
+                if rows.isEmpty && names.isEmpty { names = headerNames(line); continue }
                 throw LensError.badInput(file: source, problem: "line \(number + 1) is not numeric: \(line.prefix(60))")
             }
             let row = values.map { $0! }
@@ -108,12 +108,24 @@ public struct NumericColumns: Sendable, Equatable {
         }
         guard let width = rows.first?.count else { throw LensError.badInput(file: source, problem: "no numeric data") }
         if names.count != width, let comment = lastComment {
-            let fromComment = comment.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }).map(String.init)
+            let fromComment = headerNames(comment)
             if fromComment.count == width { names = fromComment }
         }
         if names.count != width { names = (0..<width).map { "column\($0 + 1)" } }
         let columns = (0..<width).map { c in rows.map { $0[c] } }
         return NumericColumns(names: names, columns: columns)
+    }
+
+    /// Column names of a header line: split on commas (or semicolons, tabs) when it has them,
+    /// else on spaces; quotes and a trailing unit in brackets (`energy [eV]`, as ``Table``
+    /// writes) are dropped.
+    static func headerNames(_ line: String) -> [String] {
+        let separators: Set<Character> = line.contains(",") ? [","] : line.contains(";") ? [";"] : line.contains("\t") ? ["\t"] : [" "]
+        return line.split(whereSeparator: { separators.contains($0) }).map { field in
+            var name = field.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            if name.hasSuffix("]"), let open = name.lastIndex(of: "[") { name = String(name[..<open]).trimmingCharacters(in: .whitespaces) }
+            return name
+        }.filter { !$0.isEmpty }
     }
 }
 

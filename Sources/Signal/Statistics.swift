@@ -18,6 +18,19 @@ public enum Statistics {
         variance(values, ddof: ddof).squareRoot()
     }
 
+    /// Pearson's r of paired samples and the least-squares slope of y on x (NaN when either
+    /// has no spread).
+    public static func pearsonAndSlope(_ x: [Double], _ y: [Double]) -> (r: Double, slope: Double) {
+        precondition(x.count == y.count, "paired samples of unequal length")
+        let mx = mean(x), my = mean(y)
+        var sxx = 0.0, syy = 0.0, sxy = 0.0
+        for (a, b) in zip(x, y) { sxx += (a - mx) * (a - mx); syy += (b - my) * (b - my); sxy += (a - mx) * (b - my) }
+        return (sxx > 0 && syy > 0 ? sxy / (sxx * syy).squareRoot() : .nan, sxx > 0 ? sxy / sxx : .nan)
+    }
+
+    /// Pearson's correlation coefficient of paired samples.
+    public static func correlation(_ x: [Double], _ y: [Double]) -> Double { pearsonAndSlope(x, y).r }
+
     /// The `p`-th percentile (0…100).
     public static func percentile(_ values: [Double], _ p: Double) -> Double {
         percentiles(values, [p])[0]
