@@ -51,6 +51,13 @@ public struct EdgeNormalizationSettings: Sendable, Codable, Equatable {
         return best
     }
 
+    /// These settings with any of the ranges or the degree replaced (the degree follows Larch's
+    /// rule for a replaced post-edge range unless given).
+    public func overriding(preEdge pre: ClosedRange<Double>?, postEdge post: ClosedRange<Double>?, postEdgeDegree degree: Int?) -> EdgeNormalizationSettings {
+        EdgeNormalizationSettings(preEdge: pre ?? preEdge, postEdge: post ?? postEdge,
+                                  postEdgeDegree: degree ?? (post == nil ? postEdgeDegree : nil))
+    }
+
     /// Larch's `index_of`: the last energy at or below `value` (0 when all are above).
     static func indexOf(_ energies: [Double], _ value: Double) -> Int {
         energies.lastIndex { $0 <= value } ?? 0

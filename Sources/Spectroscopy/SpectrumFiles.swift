@@ -57,6 +57,26 @@ public struct SpectrumFile: Sendable {
         return SpectrumFile(path: path, energies: energies, mu: mu, muSource: source)
     }
 
+    /// Reference spectra from one file: with exactly one μ column, one reference named after
+    /// the file; with several value columns (energy, A, B, …), one reference per column, named
+    /// after it. Energies as in ``read(_:muColumn:)``.
+    public static func references(_ path: String) throws -> [ReferenceSpectrum] {
+        let table = try NumericColumns.read(path)
+        let names = table.names.map { $0.lowercased() }
+        let energyIndex = names.firstIndex { ["energy", "e", "energy_ev", "ev"].contains($0) } ?? 0
+        let valueColumns = table.columns.indices.filter { $0 != energyIndex }
+        guard valueColumns.count > 1, !names.contains(where: { muColumnNames.contains($0) || $0 == "i0" }) else {
+            return [try read(path).reference()]
+        }
+        var energies = table.columns[energyIndex]
+        if energies.allSatisfy({ $0 < 100 }) { energies = energies.map { $0 * 1000 } }
+        return try valueColumns.map { c in
+            do { return try ReferenceSpectrum(name: table.names[c], energies: energies, values: table.columns[c]) } catch let LensError.invalidArgument(message) {
+                throw LensError.badInput(file: path, problem: message)
+            }
+        }
+    }
+
     /// The spectrum as an LCF reference named after the file.
     public func reference(name: String? = nil) throws -> ReferenceSpectrum {
         try ReferenceSpectrum(name: name ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent, energies: energies, values: mu)

@@ -8,8 +8,10 @@ public struct XANESSettings: Sendable {
     /// E0 the normalization ranges are relative to (nil: the maximum derivative of the mean
     /// spectrum of the stack — one E0 for every pixel, so every pixel uses the same points).
     public var e0: Double?
-    /// nil: Larch's defaults for the energies and E0.
+    /// nil: Larch's defaults for the energies and E0, with any of the overrides below.
     public var normalization: EdgeNormalizationSettings?
+    /// Replace one range or the degree of Larch's defaults (when `normalization` is nil).
+    public var preEdgeOverride: ClosedRange<Double>?, postEdgeOverride: ClosedRange<Double>?, postEdgeDegreeOverride: Int?
     /// Pixels whose edge step is below this many pre-edge noise RMS are masked.
     public var minimumJumpToNoise: Double = 5
     /// Where the derivative maximum is searched (relative to E0).
@@ -104,7 +106,8 @@ public enum XANESAnalysis {
         let meanSpectrum = (0..<ne).map { k in validPixels.reduce(0.0) { $0 + od[$1 * ne + k] } / Double(validPixels.count) }
         let e0 = try settings.e0 ?? EdgeEnergy.maximumDerivative(energies: energies, values: meanSpectrum).energy
         guard e0.isFinite else { throw LensError.numerical("no edge found in the mean spectrum of the stack") }
-        let norm = settings.normalization ?? .larchDefaults(energies: energies, e0: e0)
+        let norm = settings.normalization ?? EdgeNormalizationSettings.larchDefaults(energies: energies, e0: e0)
+            .overriding(preEdge: settings.preEdgeOverride, postEdge: settings.postEdgeOverride, postEdgeDegree: settings.postEdgeDegreeOverride)
         let normalizer = try EdgeNormalizer(energies: energies, e0: e0, settings: norm)
         let (pre, post) = (normalizer.preEdge, normalizer.postEdge)
         let fitReferences = try settings.normalizeReferences
