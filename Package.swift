@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "Compton", dependencies: ["LensCore", "Signal", "LensIO"], swiftSettings: numericSettings),
         .target(name: "Phantoms", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Compton", "LensIO"],
                 swiftSettings: numericSettings),
-        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Phantoms"]),
+        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Spectroscopy", "Phantoms"]),
         .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Spectroscopy", "Compton", "Phantoms", "Pipeline"]),
         .target(
             name: "LensCLI",

@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import LensCore
+import LensIO
+import Pipeline
+import Signal
+import Spectroscopy
+
+/// Normalization ranges shared by `xanes` and `xas`.
+struct NormalizationOptions: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Pre-edge range relative to E0 in eV, LOW:HIGH (e.g. -150:-30). Default: Larch's.") var pre: String?
+    @Option(parsing: .unconditional, help: "Post-edge range relative to E0 in eV, LOW:HIGH (e.g. 40:220). Default: Larch's.") var post: String?
+    @Option(name: .customLong("post-degree"), help: "Degree of the post-edge polynomial (default: Larch's rule from the range's span).") var postDegree: Int?
+    @Option(help: "E0 in eV (default: found from the data).") var e0: Double?
+
+    var preRange: ClosedRange<Double>? { get throws { try pre.map { try parseValueRange($0, option: "--pre") } } }
+    var postRange: ClosedRange<Double>? { get throws { try post.map { try parseValueRange($0, option: "--post") } } }
+    func validate() throws {
+        if let postDegree, !(0...5).contains(postDegree) { throw LensError.invalidArgument("--post-degree must be 0…5") }
+        _ = try preRange; _ = try postRange
+    }
+}
+
+struct XANESCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "xanes",
+        abstract: "TXM-XANES stacks (2D or 3D) to edge-energy, white-line and LCF maps with per-pixel uncertainties.",
+        discussion: """
+        STACK: one file (energy, y, x) or (energy, z, y, x), or one image/volume file per energy. \
+        Pixels are normalized with one E0 (the mean spectrum's derivative maximum) and one set of \
+        ranges, Larch-style; pixels with zero intensity, too small an edge jump or no edge crossing \
+        are masked and counted (mask.tif: 0 analysed, 1 intensity ≤ 0, 2 low jump, 3 no crossing). \
+        Writes 32-bit TIFF maps (edge_energy, derivative_edge_energy, white_line_energy/height, \
+        fractions, each with _sigma), mask.tif, mean_spectrum.csv, PCA scores and components, \
+        k-means clusters, per-label CSVs, and edge_energy.png.
+        """)
+
+    @Argument(help: "The stack: one file, or one file per energy in energy order.") var stack: [String]
+    @Option(help: "Energies (eV, or keV): a column text file with one energy per image.") var energies: String
+    @Option(help: "I0: a stack of the same shape, or a text file with one value per energy. Without it the stack is I/I0.") var flat: String?
+    @Flag(name: .customLong("optical-density"), help: "The stack holds optical density −ln(I/I0), not intensity.") var opticalDensity = false
+    @Option(parsing: .upToNextOption, help: "Reference spectra for linear combination fitting (column text: energy, μ).") var references: [String] = []
+    @Option(help: "Label image/volume (particles, grains) on the anchor energy's frame, for per-label statistics.") var labels: String?
+    @Option(help: "Align the energies: none, chained (each to its neighbour) or anchor (each to the anchor energy).") var align: String = "none"
+    @Option(name: .customLong("anchor-index"), help: "Energy index the others are aligned to (default: the middle).") var anchorIndex: Int?
+    @Option(name: .customLong("magnification-per-ev"), help: "Relative magnification change per eV to undo before aligning (TXM).") var magnificationPerEV: Double = 0
+    @Option(name: .customLong("fit-window"), parsing: .unconditional, help: "Absolute LCF window in eV, LOW:HIGH (default: where all references exist).") var fitWindow: String?
+    @Flag(name: .customLong("no-sum-to-one"), help: "Do not constrain the LCF weights to sum to one.") var noSumToOne = false
+    @Option(name: .customLong("min-jump"), help: "Mask pixels whose edge step is below this many standard errors.") var minimumJump: Double = 5
+    @Option(help: "PCA score maps to write (0: no PCA).") var pca: Int = 3
+    @Option(help: "k-means clusters of the spectra on the first three PCA scores (0: none).") var clusters: Int = 0
+    @Flag(name: .customLong("write-normalized"), help: "Also write the normalized stack.") var writeNormalized = false
+    @Option(help: "Output folder (created if missing).") var out: String
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var normalization: NormalizationOptions
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        var inputs = XANESInputs(stackPaths: stack, energiesPath: energies)
+        inputs.flatPath = flat; inputs.opticalDensity = opticalDensity
+        inputs.referencePaths = references; inputs.labelsPath = labels
+        var options = XANESOptions()
+        options.analysis.e0 = normalization.e0
+        options.analysis.minimumJumpToNoise = minimumJump
+        options.analysis.sumToOne = !noSumToOne
+        options.analysis.fitWindow = try fitWindow.map { try parseValueRange($0, option: "--fit-window") }
+        options.analysis.preEdgeOverride = try normalization.preRange
+        options.analysis.postEdgeOverride = try normalization.postRange
+        options.analysis.postEdgeDegreeOverride = normalization.postDegree
+        switch align.lowercased() {
+        case "none": options.alignment = nil
+        case "chained", "anchor":
+            var a = StackAlignmentSettings()
+            a.mode = align.lowercased() == "chained" ? .chained : .anchor
+            a.anchorIndex = anchorIndex; a.magnificationPerElectronVolt = magnificationPerEV
+            options.alignment = a
+        default: throw LensError.invalidArgument("--align must be none, chained or anchor, got '\(align)'")
+        }
+        guard pca >= 0, clusters >= 0 else { throw LensError.invalidArgument("--pca and --clusters must be ≥ 0") }
+        options.principalComponents = clusters > 0 ? max(pca, 3) : pca
+        options.clusters = clusters
+        options.writeNormalizedStack = writeNormalized
+        let allInputs = stack + [energies] + (flat.map { [$0] } ?? []) + references + (labels.map { [$0] } ?? [])
+        for input in allInputs where !FileManager.default.fileExists(atPath: InputRecord.filePart(of: input)) {
+            throw LensError.badInput(file: input, problem: "no such file")
+        }
+        let progress = ProgressReporter(label: "XANES", total: 1)
+        let result = try XANESWorkflow.run(inputs: inputs, options: options, outputFolder: out, progress: progress)
+        progress.finish()
+        let m = result.maps
+        let counts = m.maskCounts
+        print(String(format: "E0 %.2f eV; %d pixels analysed, %d masked", m.e0, counts[.valid] ?? 0, m.mask.count - (counts[.valid] ?? 0)))
+        if case let .object(e)? = result.summary["edge_energy_ev"], case let .number(mean)? = e["mean"], case let .number(std)? = e["std"] {
+            print(String(format: "edge energy (half height) %.3f ± %.3f eV across pixels", mean, std))
+        }
+        print("maps in \(out)")
+        try writeSummary(summary, result.summary, inputs: allInputs, parameters: [
+            "align": .string(align), "min_jump": .number(minimumJump), "pca": .number(Double(pca)), "clusters": .number(Double(clusters)),
+            "pre": normalization.pre.map { .string($0) } ?? .null, "post": normalization.post.map { .string($0) } ?? .null,
+            "e0": normalization.e0.map { .number($0) } ?? .null, "sum_to_one": .bool(!noSumToOne),
+        ])
+    }
+}
+
+struct XASCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "xas",
+        abstract: "One XAS spectrum: Larch-compatible E0, pre-edge subtraction and normalization, edge and white-line positions.",
+        discussion: """
+        SPECTRUM: column text (XDI, .xmu, CSV): energy and μ (a column named mu, xmu, mutrans, …; \
+        or ln(i0/itrans) from detector columns). E0 follows Larch's find_e0 unless --e0 is given; \
+        the ranges follow Larch's pre_edge defaults unless --pre/--post are given. Writes \
+        normalized.csv (energy, μ, pre-edge line, post-edge curve, normalized μ, dμ/dE) in --out.
+        """)
+    @Argument(help: "Spectrum file.") var spectrum: String
+    @Option(name: .customLong("mu-column"), help: "Name of the μ column (default: recognised by name).") var muColumn: String?
+    @Option(help: "Output folder (created if missing).") var out: String
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var normalization: NormalizationOptions
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        let file = try SpectrumFile.read(spectrum, muColumn: muColumn)
+        let e0 = try normalization.e0 ?? EdgeEnergy.larchE0(energies: file.energies, mu: file.mu)
+        let settings = EdgeNormalizationSettings.larchDefaults(energies: file.energies, e0: e0)
+            .overriding(preEdge: try normalization.preRange, postEdge: try normalization.postRange, postEdgeDegree: normalization.postDegree)
+        let n = try NormalizedSpectrum(energies: file.energies, mu: file.mu, e0: e0, settings: settings)
+        let half = EdgeEnergy.crossing(energies: n.energies, values: n.normalized, near: e0,
+                                       sigma: [Double](repeating: n.preEdgeNoise / n.edgeStep, count: n.energies.count))
+        let derivative = try EdgeEnergy.maximumDerivative(energies: n.energies, values: n.normalized, within: (e0 - 15)...(e0 + 15))
+        let white = EdgeEnergy.whiteLine(energies: n.energies, values: n.normalized, window: e0...(e0 + 25), points: 5)
+        var isDirectory: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }
+        var table = Table(columns: [TableColumn("energy", unit: "eV"), TableColumn("mu"), TableColumn("pre_edge"), TableColumn("post_edge"),
+                                    TableColumn("normalized_mu"), TableColumn("dmu_de", unit: "1/eV")])
+        for (k, e) in n.energies.enumerated() {
+            let (a, b) = (max(0, k - 1), min(n.energies.count - 1, k + 1))
+            let slope = (n.mu[b] - n.mu[a]) / (n.energies[b] - n.energies[a])
+            table.append([.number(e), .number(n.mu[k]), .number(n.preEdgeLine(e)), .number(n.preEdgeLine(e) + n.postEdge(e)),
+                          .number(n.normalized[k]), .number(slope)])
+        }
+        try table.write(to: "\(out)/normalized.csv")
+        print(String(format: "E0 %.2f eV (%@); edge step %.5g; half-height %.2f ± %.2f eV; derivative maximum %.2f eV; white line %.2f eV, height %.3f",
+                     e0, normalization.e0 == nil ? "Larch find_e0" : "given", n.edgeStep, half.energy, half.uncertainty, derivative.energy,
+                     white.energy.energy, white.height.energy))
+        try writeSummary(summary, [
+            "file": .string(spectrum), "mu_source": .string(file.muSource), "points": .number(Double(n.energies.count)),
+            "e0_ev": .number(e0), "edge_step": .number(n.edgeStep), "pre_edge_noise": .number(n.preEdgeNoise),
+            "pre_edge_ev": .array([.number(n.settings.preEdge.lowerBound), .number(n.settings.preEdge.upperBound)]),
+            "post_edge_ev": .array([.number(n.settings.postEdge.lowerBound), .number(n.settings.postEdge.upperBound)]),
+            "post_edge_degree": .number(Double(n.settings.postEdgeDegree)),
+            "half_height_energy_ev": .finite(half.energy), "half_height_energy_sigma_ev": .finite(half.uncertainty),
+            "derivative_maximum_ev": .finite(derivative.energy), "white_line_energy_ev": .finite(white.energy.energy),
+            "white_line_height": .finite(white.height.energy), "outputs": .object(["normalized": .string("\(out)/normalized.csv")]),
+        ], inputs: [spectrum], parameters: ["pre": normalization.pre.map { .string($0) } ?? .null, "post": normalization.post.map { .string($0) } ?? .null,
+                                            "e0": normalization.e0.map { .number($0) } ?? .null])
+    }
+}
