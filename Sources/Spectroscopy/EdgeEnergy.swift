@@ -61,46 +61,49 @@ public enum EdgeEnergy {
                                          within: ClosedRange<Double>? = nil, sigma: [Double]? = nil) throws -> EnergyEstimate {
         let n = energies.count
         guard n >= 7 else { throw LensError.invalidArgument("a derivative edge needs at least 7 energies, got \(n)") }
-        let estimate = { (v: [Double]) -> (Double, Int) in
-            var y = v
-            if smooth {
-                for i in 1..<(n - 1) {
-                    let neighbours: Double = v[i - 1] + v[i + 1]
-                    y[i] = 0.25 * neighbours + 0.5 * v[i]
+        let margin = max(3, n / 50)
+        return values.withUnsafeBufferPointer { v in
+            energies.withUnsafeBufferPointer { e in
+                // The estimate from the values with `delta` added at index `j`, searching the
+                // derivative's maximum over lo...hi (no allocation: it runs 10 times per pixel).
+                func estimate(_ j: Int, _ delta: Double, _ lo: Int, _ hi: Int) -> (Double, Int) {
+                    @inline(__always) func value(_ i: Int) -> Double { i == j ? v[i] + delta : v[i] }
+                    @inline(__always) func smoothed(_ i: Int) -> Double {
+                        smooth && i > 0 && i < n - 1 ? 0.25 * (value(i - 1) + value(i + 1)) + 0.5 * value(i) : value(i)
+                    }
+                    @inline(__always) func derivative(_ i: Int) -> Double {
+                        guard i >= margin, i < n - margin else { return -.infinity }
+                        if let within, !within.contains(e[i]) { return -.infinity }
+                        return (smoothed(i + 1) - smoothed(i - 1)) / (e[i + 1] - e[i - 1])
+                    }
+                    var k = lo, best = derivative(lo)
+                    if lo < hi { for i in (lo + 1)...hi { let d = derivative(i); if d > best { best = d; k = i } } }
+                    guard best.isFinite else { return (.nan, k) }
+                    let (x0, x1, x2) = (e[k - 1], e[k], e[k + 1])
+                    let (y0, y1, y2) = (derivative(k - 1), best, derivative(k + 1))
+                    guard y0.isFinite, y2.isFinite else { return (x1, k) }
+                    // Vertex of the parabola through three (possibly unequally spaced) points.
+                    let denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
+                    let a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / denom
+                    let b = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / denom
+                    guard a < 0 else { return (x1, k) }
+                    return (min(x2, max(x0, -b / (2 * a))), k)
                 }
+                let (estimateEnergy, k) = estimate(-1, 0, margin, n - margin - 1)
+                guard estimateEnergy.isFinite else { return .missing }
+                guard let sigma else { return EnergyEstimate(energy: estimateEnergy, uncertainty: .nan) }
+                // A perturbation at j changes the derivative only within j ± 2, so the maximum
+                // can only move within k ± 6.
+                let (lo, hi) = (max(margin, k - 6), min(n - margin - 1, k + 6))
+                var variance = 0.0
+                for j in max(0, k - 4)...min(n - 1, k + 4) {
+                    let h = max(1e-6, sigma[j])
+                    let (ep, _) = estimate(j, h, lo, hi)
+                    if ep.isFinite { variance += pow((ep - estimateEnergy) / h * sigma[j], 2) }
+                }
+                return EnergyEstimate(energy: estimateEnergy, uncertainty: variance.squareRoot())
             }
-            var d = [Double](repeating: -.infinity, count: n)
-            let margin = max(3, n / 50)
-            for i in margin..<(n - margin) {
-                if let within, !within.contains(energies[i]) { continue }
-                d[i] = (y[i + 1] - y[i - 1]) / (energies[i + 1] - energies[i - 1])
-            }
-            var k = margin
-            for i in margin..<(n - margin) where d[i] > d[k] { k = i }
-            guard d[k].isFinite else { return (.nan, k) }
-            let (x0, x1, x2) = (energies[k - 1], energies[k], energies[k + 1])
-            let (y0, y1, y2) = (d[k - 1], d[k], d[k + 1])
-            guard y0.isFinite, y2.isFinite else { return (x1, k) }
-            // Vertex of the parabola through three (possibly unequally spaced) points.
-            let denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
-            let a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / denom
-            let b = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / denom
-            guard a < 0 else { return (x1, k) }
-            return (min(x2, max(x0, -b / (2 * a))), k)
         }
-        let (e, k) = estimate(values)
-        guard e.isFinite else { return .missing }
-        guard let sigma else { return EnergyEstimate(energy: e, uncertainty: .nan) }
-        var variance = 0.0
-        var perturbed = values
-        for j in max(0, k - 4)...min(n - 1, k + 4) {
-            let h = max(1e-6, sigma[j])
-            perturbed[j] = values[j] + h
-            let (ep, _) = estimate(perturbed)
-            perturbed[j] = values[j]
-            if ep.isFinite { variance += pow((ep - e) / h * sigma[j], 2) }
-        }
-        return EnergyEstimate(energy: e, uncertainty: variance.squareRoot())
     }
 
     /// The white line: the maximum of normalized μ within `window`, located by a least-squares
@@ -109,31 +112,39 @@ public enum EdgeEnergy {
     /// the fit residuals.
     public static func whiteLine(energies: [Double], values: [Double], window: ClosedRange<Double>, points: Int = 5,
                                  sigma: [Double]? = nil) -> (energy: EnergyEstimate, height: EnergyEstimate) {
-        let inside = energies.indices.filter { window.contains(energies[$0]) }
-        guard let top = inside.max(by: { values[$0] < values[$1] }) else { return (.missing, .missing) }
+        var top = -1
+        for i in energies.indices where window.contains(energies[i]) && (top < 0 || values[i] > values[top]) { top = i }
+        guard top >= 0 else { return (.missing, .missing) }
         let half = points / 2
         let lo = max(0, min(energies.count - points, top - half))
-        let idx = Array(lo..<min(energies.count, lo + points))
-        guard idx.count >= 3 else { return (.missing, .missing) }
+        let hi = min(energies.count, lo + points)
+        guard hi - lo >= 3 else { return (.missing, .missing) }
         let centre = energies[top]
-        // Weighted least squares y = c0 + c1 t + c2 t², t = E − centre.
-        var normal = Matrix(rows: 3, columns: 3)
-        var rhs = [0.0, 0.0, 0.0]
-        for i in idx {
+        // Weighted least squares y = c0 + c1 t + c2 t², t = E − centre: normal equations from the
+        // weighted moments Σw tᵏ (k ≤ 4) and Σw tᵏ y (k ≤ 2).
+        var moment = [Double](repeating: 0, count: 5), rhs = [0.0, 0.0, 0.0]
+        for i in lo..<hi {
             let t = energies[i] - centre, w = sigma.map { 1 / max(1e-12, $0[i] * $0[i]) } ?? 1
-            let u = [1, t, t * t]
-            for a in 0..<3 { rhs[a] += w * u[a] * values[i]; for b in 0..<3 { normal[a, b] += w * u[a] * u[b] } }
+            var power = w
+            for k in 0..<5 {
+                moment[k] += power
+                if k < 3 { rhs[k] += power * values[i] }
+                power *= t
+            }
         }
+        var normal = Matrix(rows: 3, columns: 3)
+        for a in 0..<3 { for b in 0..<3 { normal[a, b] = moment[a + b] } }
         guard let inverse = normal.inverseSymmetricPositiveDefinite() else { return (.missing, .missing) }
         let c = (0..<3).map { a in (0..<3).reduce(0.0) { $0 + inverse[a, $1] * rhs[$1] } }
         guard c[2] < 0 else { return (EnergyEstimate(energy: centre, uncertainty: .nan), EnergyEstimate(energy: values[top], uncertainty: .nan)) }
-        let tv = min(energies[idx.last!] - centre, max(energies[idx.first!] - centre, -c[1] / (2 * c[2])))
+        let tv = min(energies[hi - 1] - centre, max(energies[lo] - centre, -c[1] / (2 * c[2])))
         let height = c[0] + c[1] * tv + c[2] * tv * tv
         // Covariance: (XᵀWX)⁻¹ with known σ, else scaled by the residual variance.
         var scale = 1.0
         if sigma == nil {
-            let rss = idx.reduce(0.0) { s, i in let t = energies[i] - centre; return s + pow(values[i] - (c[0] + c[1] * t + c[2] * t * t), 2) }
-            scale = idx.count > 3 ? rss / Double(idx.count - 3) : .nan
+            var rss = 0.0
+            for i in lo..<hi { let t = energies[i] - centre; rss += pow(values[i] - (c[0] + c[1] * t + c[2] * t * t), 2) }
+            scale = hi - lo > 3 ? rss / Double(hi - lo - 3) : .nan
         }
         // Gradients of the vertex position and height with respect to (c0, c1, c2).
         let gE = [0, -1 / (2 * c[2]), c[1] / (2 * c[2] * c[2])]

@@ -17,6 +17,12 @@ public struct ReferenceSpectrum: Sendable {
 /// unweighted least squares over a fit window): non-negative weights, optionally summing to
 /// one. The references are interpolated onto the data energies inside the window and never
 /// extrapolated: a window the references do not cover is an error.
+///
+/// The constrained optimum lies on one face of the feasible set: the weights of some subset of
+/// references free (the others zero). Every face's least-squares operator is prepared once
+/// (2ⁿ − 1 faces, n ≤ 6), so a fit is a few dot products per face: the feasible face solution
+/// with the smallest residual is the exact optimum (the problem is convex). With more
+/// references, NNLS finds the face.
 public struct LinearCombinationFit: Sendable {
     public let references: [ReferenceSpectrum]
     public let sumToOne: Bool
@@ -24,6 +30,21 @@ public struct LinearCombinationFit: Sendable {
     public let window: [Int]
     /// Reference values at those energies: design[k][j] for energy window[k], reference j.
     let design: [[Double]]
+    /// Prepared faces (nil beyond 6 references).
+    let faces: [Face]?
+
+    /// One face: the references free on it and w_free = operator · y − offset (with sum-to-one
+    /// the last free reference takes 1 − Σ others and is not in `free`).
+    struct Face: Sendable {
+        var members: [Int]
+        var free: [Int]
+        var last: Int?
+        /// Rows: free weights; columns: window points.
+        var operator_: [[Double]]
+        var offset: [Double]
+        /// (XᵀX)⁻¹ of the face's free parameters.
+        var inverseNormal: [[Double]]
+    }
 
     public struct Result: Sendable {
         public var weights: [Double]
@@ -32,6 +53,8 @@ public struct LinearCombinationFit: Sendable {
         public var rFactor: Double
         /// Σ((y − ŷ)/σ)² / (points − free weights), when σ is given; else the residual variance.
         public var reducedChiSquare: Double
+        /// ∂w/∂h for the spectrum scaled by (1 + h) (an error of the edge step), on the same face.
+        public var scaleSensitivity: [Double]
     }
 
     public init(references: [ReferenceSpectrum], energies: [Double], window: ClosedRange<Double>? = nil, sumToOne: Bool = true) throws {
@@ -48,16 +71,121 @@ public struct LinearCombinationFit: Sendable {
         }
         let columns = try references.map { r in try LinearInterpolation(x: r.energies, y: r.values).values(at: inside.map { energies[$0] }) }
         self.references = references; self.sumToOne = sumToOne; self.window = inside
-        design = inside.indices.map { k in columns.map { $0[k] } }
+        let design = inside.indices.map { k in columns.map { $0[k] } }
+        self.design = design
+        faces = references.count <= 6 ? Self.prepareFaces(design: design, referenceCount: references.count, sumToOne: sumToOne) : nil
+    }
+
+    static func prepareFaces(design: [[Double]], referenceCount n: Int, sumToOne: Bool) -> [Face] {
+        let m = design.count
+        var faces = [Face]()
+        for mask in 1..<(1 << n) {
+            let members = (0..<n).filter { mask & (1 << $0) != 0 }
+            let last = sumToOne ? members.last : nil
+            let free = sumToOne ? Array(members.dropLast()) : members
+            // Columns of the free parameters and the fixed part (R_last with sum-to-one).
+            let x = (0..<m).map { k in free.map { design[k][$0] - (last.map { design[k][$0] } ?? 0) } }
+            let f = free.count
+            var operator_ = [[Double]](), offset = [Double](), inverseRows = [[Double]]()
+            if f > 0 {
+                var normal = Matrix(rows: f, columns: f)
+                for k in 0..<m { for a in 0..<f { for b in 0..<f { normal[a, b] += x[k][a] * x[k][b] } } }
+                guard let inverse = normal.inverseSymmetricPositiveDefinite() else { continue }
+                inverseRows = (0..<f).map { a in (0..<f).map { inverse[a, $0] } }
+                operator_ = (0..<f).map { a in (0..<m).map { k in (0..<f).reduce(0.0) { $0 + inverse[a, $1] * x[k][$1] } } }
+                offset = operator_.map { row in last.map { l in (0..<m).reduce(0.0) { $0 + row[$1] * design[$1][l] } } ?? 0 }
+            }
+            faces.append(Face(members: members, free: free, last: last, operator_: operator_, offset: offset, inverseNormal: inverseRows))
+        }
+        return faces
     }
 
     /// Fits one spectrum given on the data energies (all of them; only the window is used).
     /// `sigma`: per-energy standard deviations, for the reduced χ² and standard errors.
     public func fit(_ spectrum: UnsafePointer<Double>, sigma: UnsafePointer<Double>? = nil) -> Result {
         let m = window.count, n = references.count
-        let y = window.map { spectrum[$0] }
-        // Active-set search over subsets is exponential; NNLS (with the sum-to-one row heavily
-        // weighted) finds the active set, then the weights are refitted exactly on it.
+        var y = [Double](repeating: 0, count: m)
+        for k in 0..<m { y[k] = spectrum[window[k]] }
+        var weights = [Double](repeating: 0, count: n)
+        var errors = [Double](repeating: 0, count: n)
+        var sensitivity = [Double](repeating: 0, count: n)
+        var freeCount = 0
+        if let faces {
+            // The feasible face solution with the smallest residual.
+            var bestRSS = Double.infinity
+            var bestFace = -1
+            var candidate = [Double](repeating: 0, count: n)
+            for (index, face) in faces.enumerated() {
+                for j in 0..<n { candidate[j] = 0 }
+                var sumFree = 0.0, feasible = true
+                for (a, j) in face.free.enumerated() {
+                    var w = -face.offset[a]
+                    let row = face.operator_[a]
+                    for k in 0..<m { w += row[k] * y[k] }
+                    if w < -1e-12 { feasible = false; break }
+                    candidate[j] = max(0, w); sumFree += w
+                }
+                guard feasible else { continue }
+                if let last = face.last {
+                    candidate[last] = 1 - sumFree
+                    if candidate[last] < -1e-12 { continue }
+                    candidate[last] = max(0, candidate[last])
+                }
+                var rss = 0.0
+                for k in 0..<m {
+                    var fitted = 0.0
+                    for j in face.members { fitted += candidate[j] * design[k][j] }
+                    rss += (y[k] - fitted) * (y[k] - fitted)
+                }
+                if rss < bestRSS { bestRSS = rss; bestFace = index; weights = candidate }
+            }
+            if bestFace >= 0 {
+                let face = faces[bestFace]
+                freeCount = face.free.count
+                // Unit-variance errors (XᵀX)⁻¹; the last weight's variance is Σ of the block.
+                var varianceLast = 0.0
+                for (a, j) in face.free.enumerated() {
+                    errors[j] = face.inverseNormal[a][a].squareRoot()
+                    for b in face.free.indices { varianceLast += face.inverseNormal[a][b] }
+                    var py = 0.0
+                    for k in 0..<m { py += face.operator_[a][k] * y[k] }
+                    sensitivity[j] = py
+                }
+                if let last = face.last {
+                    errors[last] = max(0, varianceLast).squareRoot()
+                    sensitivity[last] = -face.free.reduce(0.0) { $0 + sensitivity[$1] }
+                }
+            } else {
+                weights = [Double](repeating: .nan, count: n); errors = weights
+            }
+        } else {
+            let solution = nnlsFit(y)
+            weights = solution.weights; errors = solution.unitErrors; freeCount = solution.freeCount
+            sensitivity = sumToOne ? [Double](repeating: .nan, count: n) : weights
+        }
+        var rss = 0.0, sumY2 = 0.0, chi2 = 0.0
+        for k in 0..<m {
+            var fitted = 0.0
+            for j in 0..<n where weights[j] != 0 { fitted += weights[j] * design[k][j] }
+            let r = y[k] - fitted
+            rss += r * r; sumY2 += y[k] * y[k]
+            if let sigma { chi2 += r * r / max(1e-300, sigma[window[k]] * sigma[window[k]]) }
+        }
+        let dof = Double(max(1, m - freeCount))
+        // Errors: σ²(XᵀX)⁻¹ with σ² the mean variance over the window when σ is given (an
+        // unweighted fit of nearly uniform noise), else the residual variance.
+        let variance: Double
+        if let sigma { var s = 0.0; for k in window { s += sigma[k] * sigma[k] }; variance = s / Double(m) } else { variance = rss / dof }
+        let scale = variance.squareRoot()
+        for j in 0..<n { errors[j] *= scale }
+        return Result(weights: weights, standardErrors: errors, rFactor: sumY2 > 0 ? rss / sumY2 : .nan,
+                      reducedChiSquare: sigma != nil ? chi2 / dof : rss / dof, scaleSensitivity: sensitivity)
+    }
+
+    /// NNLS (the sum-to-one row heavily weighted) finds the face, then an exact constrained refit
+    /// on it; unit-variance standard errors.
+    private func nnlsFit(_ y: [Double]) -> (weights: [Double], unitErrors: [Double], freeCount: Int) {
+        let m = window.count, n = references.count
         var a = Matrix(rows: m + (sumToOne ? 1 : 0), columns: n)
         var b = y
         for k in 0..<m { for j in 0..<n { a[k, j] = design[k][j] } }
@@ -68,55 +196,31 @@ public struct LinearCombinationFit: Sendable {
         }
         let nnls = (try? NonNegativeLeastSquares.solve(a, b))?.coefficients ?? [Double](repeating: .nan, count: n)
         let active = (0..<n).filter { nnls[$0] > 0 }
-        var weights = [Double](repeating: 0, count: n)
-        var errors = [Double](repeating: 0, count: n)
-        if active.count == 1 && sumToOne {
-            weights[active[0]] = 1
-        } else if !active.isEmpty {
-            // Exact constrained refit on the active set: with sum-to-one, the last active weight
-            // is 1 − Σ others and the free ones solve (R_j − R_last) w = y − R_last.
-            let free = sumToOne ? Array(active.dropLast()) : active
-            let last = sumToOne ? active.last! : -1
-            var design2 = Matrix(rows: m, columns: free.count)
-            var target = y
-            for k in 0..<m {
-                for (c, j) in free.enumerated() { design2[k, c] = design[k][j] - (last >= 0 ? design[k][last] : 0) }
-                if last >= 0 { target[k] -= design[k][last] }
-            }
-            if let solution = try? LeastSquares.solve(design2, target) {
-                for (c, j) in free.enumerated() { weights[j] = solution.coefficients[c] }
-                if last >= 0 { weights[last] = 1 - free.reduce(0) { $0 + weights[$1] } }
-                // Standard errors: σ²(XᵀX)⁻¹ with σ² the residual variance (or 1 with known σ,
-                // then scaled by the reduced χ² only when no σ is given).
-                if let covariance = solution.covariance {
-                    var varianceLast = 0.0
-                    for (c, j) in free.enumerated() {
-                        errors[j] = covariance[c, c].squareRoot()
-                        for (d, _) in free.enumerated() { varianceLast += covariance[c, d] }
-                    }
-                    if last >= 0 { errors[last] = max(0, varianceLast).squareRoot() }
-                }
-            }
-            if weights.contains(where: { !$0.isFinite || $0 < 0 }) {
-                weights = nnls; errors = [Double](repeating: .nan, count: n)
-            }
-        }
-        var rss = 0.0, sumY2 = 0.0, chi2 = 0.0
+        var weights = [Double](repeating: 0, count: n), errors = [Double](repeating: 0, count: n)
+        guard !active.isEmpty else { return (nnls, [Double](repeating: .nan, count: n), 0) }
+        if active.count == 1 && sumToOne { weights[active[0]] = 1; return (weights, errors, 0) }
+        let free = sumToOne ? Array(active.dropLast()) : active
+        let last = sumToOne ? active.last! : -1
+        var design2 = Matrix(rows: m, columns: free.count)
+        var target = y
         for k in 0..<m {
-            let fitted = (0..<n).reduce(0.0) { $0 + weights[$1] * design[k][$1] }
-            let r = y[k] - fitted
-            rss += r * r; sumY2 += y[k] * y[k]
-            if let sigma { chi2 += r * r / max(1e-300, sigma[window[k]] * sigma[window[k]]) }
+            for (c, j) in free.enumerated() { design2[k, c] = design[k][j] - (last >= 0 ? design[k][last] : 0) }
+            if last >= 0 { target[k] -= design[k][last] }
         }
-        let dof = Double(max(1, m - (sumToOne ? max(0, active.count - 1) : active.count)))
-        // LeastSquares' covariance is s²(XᵀX)⁻¹ with s² the residual variance; with known σ use
-        // the mean σ² over the window instead (unweighted fit, nearly uniform noise).
-        if let sigma, rss > 0 {
-            let residualVariance = rss / dof
-            let meanVariance = window.reduce(0.0) { $0 + sigma[$1] * sigma[$1] } / Double(m)
-            errors = errors.map { $0 * (meanVariance / residualVariance).squareRoot() }
+        var normal = Matrix(rows: free.count, columns: free.count)
+        for k in 0..<m { for c in free.indices { for d in free.indices { normal[c, d] += design2[k, c] * design2[k, d] } } }
+        guard let inverse = normal.inverseSymmetricPositiveDefinite(), let solution = try? LeastSquares.solve(design2, target) else {
+            return (nnls, [Double](repeating: .nan, count: n), active.count)
         }
-        return Result(weights: weights, standardErrors: errors, rFactor: sumY2 > 0 ? rss / sumY2 : .nan,
-                      reducedChiSquare: sigma != nil ? chi2 / dof : rss / dof)
+        for (c, j) in free.enumerated() { weights[j] = solution.coefficients[c] }
+        if last >= 0 { weights[last] = 1 - free.reduce(0) { $0 + weights[$1] } }
+        var varianceLast = 0.0
+        for (c, j) in free.enumerated() {
+            errors[j] = inverse[c, c].squareRoot()
+            for d in free.indices { varianceLast += inverse[c, d] }
+        }
+        if last >= 0 { errors[last] = max(0, varianceLast).squareRoot() }
+        if weights.contains(where: { !$0.isFinite || $0 < 0 }) { return (nnls, [Double](repeating: .nan, count: n), free.count) }
+        return (weights, errors, free.count)
     }
 }

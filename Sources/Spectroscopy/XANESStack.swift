@@ -90,13 +90,26 @@ public enum XANESAnalysis {
         var od = [Double](repeating: .nan, count: np * ne)
         var inverseCounts = [Double](repeating: .nan, count: np * ne)
         var mask = [UInt8](repeating: 0, count: np)
-        intensity.withUnsafeBufferPointer { i in
-            for k in 0..<ne {
-                for p in 0..<np {
-                    let value = Double(i[k * np + p]), reference = flat.map { Double($0[linear: k * np + p]) } ?? 1
-                    if !(value > 0) || !(reference > 0) || !value.isFinite { mask[p] = XANESMaskReason.nonPositiveIntensity.rawValue; continue }
-                    od[p * ne + k] = -log(value / reference)
-                    inverseCounts[p * ne + k] = 1 / value
+        od.withUnsafeMutableBufferPointer { odp in
+            inverseCounts.withUnsafeMutableBufferPointer { icp in
+                mask.withUnsafeMutableBufferPointer { mp in
+                    nonisolated(unsafe) let (odp, icp, mp) = (odp, icp, mp)
+                    func compute(_ i: UnsafeBufferPointer<Float>, _ f: UnsafeBufferPointer<Float>?) {
+                        nonisolated(unsafe) let (i, f) = (i, f)
+                        Parallel.forEachChunk(count: np, minimumChunk: 256) { range in
+                            for p in range {
+                                for k in 0..<ne {
+                                    let value = Double(i[k * np + p]), reference = f.map { Double($0[k * np + p]) } ?? 1
+                                    if !(value > 0) || !(reference > 0) || !value.isFinite { mp[p] = XANESMaskReason.nonPositiveIntensity.rawValue; continue }
+                                    odp[p * ne + k] = -log(value / reference)
+                                    icp[p * ne + k] = 1 / value
+                                }
+                            }
+                        }
+                    }
+                    intensity.withUnsafeBufferPointer { i in
+                        if let flat { flat.withUnsafeBufferPointer { compute(i, $0) } } else { compute(i, nil) }
+                    }
                 }
             }
         }
@@ -128,22 +141,37 @@ public enum XANESAnalysis {
         var noiseRatio = [Double](repeating: .nan, count: np)
         var meanInversePre = [Double](repeating: .nan, count: np), meanInversePost = [Double](repeating: .nan, count: np)
         let (preAtE0, postAtE0) = normalizer.stepVarianceFactors
-        // Pass 1: normalization and the pre-edge noise of each pixel.
+        // Pass 1: normalization and the pre-edge noise of each pixel, in parallel.
+        step.withUnsafeMutableBufferPointer { stepP in
+        jump.withUnsafeMutableBufferPointer { jumpP in
+        noiseRatio.withUnsafeMutableBufferPointer { ratioP in
+        meanInversePre.withUnsafeMutableBufferPointer { preP in
+        meanInversePost.withUnsafeMutableBufferPointer { postP in
+        normalized.withUnsafeMutableBufferPointer { normP in
+        mask.withUnsafeMutableBufferPointer { maskP in
         od.withUnsafeBufferPointer { odp in
-            for p in validPixels {
-                let fit = normalizer.normalize(odp.baseAddress! + p * ne)
-                let meanInverse = pre.reduce(0.0) { $0 + inverseCounts[p * ne + $1] } / Double(pre.count)
-                meanInversePre[p] = meanInverse
-                meanInversePost[p] = post.reduce(0.0) { $0 + inverseCounts[p * ne + $1] } / Double(post.count)
-                let s = fit.step, noise = fit.preEdgeNoise
-                // Significance of the jump: the step over its own standard error (the pre-edge line
-                // extrapolated to E0 and the post-edge fit at E0), with the pixel's pre-edge noise.
-                step[p] = s; jump[p] = s / max(1e-300, noise * (preAtE0 + postAtE0 * meanInversePost[p] / max(1e-300, meanInverse)).squareRoot())
-                noiseRatio[p] = noise * noise / meanInverse
-                guard s > 0, jump[p] >= settings.minimumJumpToNoise else { mask[p] = XANESMaskReason.lowEdgeJump.rawValue; continue }
-                for k in 0..<ne { normalized[p * ne + k] = fit.normalized[k] }
+        inverseCounts.withUnsafeBufferPointer { icp in
+            nonisolated(unsafe) let (stepP, jumpP, ratioP, preP, postP, normP, maskP, odp, icp) = (stepP, jumpP, ratioP, preP, postP, normP, maskP, odp, icp)
+            let minimumJump = settings.minimumJumpToNoise
+            Parallel.forEachChunk(count: validPixels.count, minimumChunk: 256) { range in
+                for v in range {
+                    let p = validPixels[v]
+                    let fit = normalizer.normalize(odp.baseAddress! + p * ne)
+                    var meanInverse = 0.0, meanPost = 0.0
+                    for k in pre { meanInverse += icp[p * ne + k] }
+                    for k in post { meanPost += icp[p * ne + k] }
+                    meanInverse /= Double(pre.count); meanPost /= Double(post.count)
+                    preP[p] = meanInverse; postP[p] = meanPost
+                    let s = fit.step, noise = fit.preEdgeNoise
+                    // Significance of the jump: the step over its own standard error (the pre-edge line
+                    // extrapolated to E0 and the post-edge fit at E0), with the pixel's pre-edge noise.
+                    stepP[p] = s; jumpP[p] = s / max(1e-300, noise * (preAtE0 + postAtE0 * meanPost / max(1e-300, meanInverse)).squareRoot())
+                    ratioP[p] = noise * noise / meanInverse
+                    guard s > 0, jumpP[p] >= minimumJump else { maskP[p] = XANESMaskReason.lowEdgeJump.rawValue; continue }
+                    for k in 0..<ne { normP[p * ne + k] = fit.normalized[k] }
+                }
             }
-        }
+        } } } } } } } } }
         let ratios = validPixels.compactMap { mask[$0] == 0 ? noiseRatio[$0] : nil }
         let noiseScale = ratios.isEmpty ? 1 : Statistics.median(ratios).squareRoot()
         // Pass 2: edge positions, white line and LCF per pixel, in parallel.
@@ -177,13 +205,10 @@ public enum XANESAnalysis {
                             if let lcf {
                                 let result = y.withUnsafeBufferPointer { yp in sigma.withUnsafeBufferPointer { lcf.fit(yp.baseAddress!, sigma: $0.baseAddress!) } }
                                 // The edge step's error scales the whole normalized spectrum: add its
-                                // effect on the weights (∂w/∂ε by one refit of y·(1 + h)) to the errors.
+                                // effect on the weights (∂w/∂h for y·(1 + h), on the fitted face) to the errors.
                                 let relativeStepSigma = noiseScale * (inversePre[p] * preAtE0 + inversePost[p] * postAtE0).squareRoot() / stepOf[p]
-                                let h = 1e-3
-                                let scaled = y.map { $0 * (1 + h) }
-                                let shifted = scaled.withUnsafeBufferPointer { lcf.fit($0.baseAddress!) }
                                 let errors = (0..<nr).map { j in
-                                    let dw = (shifted.weights[j] - result.weights[j]) / h * relativeStepSigma
+                                    let dw = result.scaleSensitivity[j] * relativeStepSigma
                                     return (result.standardErrors[j] * result.standardErrors[j] + dw * dw).squareRoot()
                                 }
                                 f += result.weights + errors + [result.rFactor, result.reducedChiSquare]
