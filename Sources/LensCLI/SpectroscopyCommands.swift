@@ -111,10 +111,19 @@ struct XASCommand: ParsableCommand {
         SPECTRUM: column text (XDI, .xmu, CSV): energy and μ (a column named mu, xmu, mutrans, …; \
         or ln(i0/itrans) from detector columns). E0 follows Larch's find_e0 unless --e0 is given; \
         the ranges follow Larch's pre_edge defaults unless --pre/--post are given. Writes \
-        normalized.csv (energy, μ, pre-edge line, post-edge curve, normalized μ, dμ/dE) in --out.
+        normalized.csv (energy, μ, pre-edge line, post-edge curve, normalized μ, dμ/dE) in --out. \
+        With --exafs (spectra that extend well past the edge): AUTOBK background removal (--rbkg), \
+        chi.csv (k, χ, k^w·χ) and chir.csv (R, Re, Im, |χ(R)|) from a Hanning-windowed transform \
+        over --kmin…--kmax with taper --dk and weight --kweight.
         """)
     @Argument(help: "Spectrum file.") var spectrum: String
     @Option(name: .customLong("mu-column"), help: "Name of the μ column (default: recognised by name).") var muColumn: String?
+    @Flag(help: "Also remove the EXAFS background and Fourier transform χ(k).") var exafs = false
+    @Option(help: "AUTOBK: distances below this (Å) are background.") var rbkg: Double = 1
+    @Option(help: "Fourier transform: k weight.") var kweight: Double = 2
+    @Option(help: "Fourier transform window start (Å⁻¹).") var kmin: Double = 2
+    @Option(help: "Fourier transform window end (Å⁻¹; default: 1 below the last k).") var kmax: Double?
+    @Option(help: "Fourier transform window taper (Å⁻¹).") var dk: Double = 1
     @Option(help: "Output folder (created if missing).") var out: String
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var normalization: NormalizationOptions
@@ -142,6 +151,30 @@ struct XASCommand: ParsableCommand {
                           .number(n.normalized[k]), .number(slope)])
         }
         try table.write(to: "\(out)/normalized.csv")
+        var outputs: [String: JSONValue] = ["normalized": .string("\(out)/normalized.csv")]
+        var exafsSummary: JSONValue = .null
+        if exafs {
+            var settings = EXAFSBackground.Settings()
+            settings.rbkg = rbkg; settings.kweight = kweight
+            let background = try EXAFSBackground(energies: n.energies, mu: n.mu, e0: e0, edgeStep: n.edgeStep, settings: settings)
+            var ft = RSpaceSpectrum.Settings()
+            ft.kmin = kmin; ft.kmax = kmax ?? (background.k.last!.rounded(.down) - 1); ft.dk = dk; ft.kweight = kweight
+            guard ft.kmax > ft.kmin else { throw LensError.invalidArgument("--kmin \(kmin) must be below --kmax \(ft.kmax) Å⁻¹ (the data reach k = \(background.k.last!))") }
+            let r = try RSpaceSpectrum(k: background.k, chi: background.chi, settings: ft)
+            var chiTable = Table(columns: [TableColumn("k", unit: "1/Å"), TableColumn("chi"), TableColumn("k^\(kweight) chi", unit: "Å^-\(kweight)")])
+            for (k, c) in zip(background.k, background.chi) { chiTable.append([.number(k), .number(c), .number(c * pow(k, kweight))]) }
+            try chiTable.write(to: "\(out)/chi.csv")
+            let magnitude = r.magnitude
+            var rTable = Table(columns: [TableColumn("r", unit: "Å"), TableColumn("chir_real"), TableColumn("chir_imaginary"), TableColumn("chir_magnitude")])
+            for i in r.r.indices { rTable.append([.number(r.r[i]), .number(r.real[i]), .number(r.imaginary[i]), .number(magnitude[i])]) }
+            try rTable.write(to: "\(out)/chir.csv")
+            outputs["chi"] = .string("\(out)/chi.csv"); outputs["chir"] = .string("\(out)/chir.csv")
+            let peak = r.r.indices.filter { r.r[$0] >= 1 }.max { magnitude[$0] < magnitude[$1] }
+            exafsSummary = .object(["rbkg_a": .number(rbkg), "knots": .number(Double(background.knotCount)), "k_max": .number(background.k.last!),
+                                    "window": .object(["kmin": .number(ft.kmin), "kmax": .number(ft.kmax), "dk": .number(dk), "kweight": .number(kweight), "type": .string("hanning")]),
+                                    "largest_peak_r_a": peak.map { .number(r.r[$0]) } ?? .null])
+            print(String(format: "EXAFS: %d background knots; |χ(R)| largest above 1 Å at %.3f Å", background.knotCount, peak.map { r.r[$0] } ?? .nan))
+        }
         print(String(format: "E0 %.2f eV (%@); edge step %.5g; half-height %.2f ± %.2f eV; derivative maximum %.2f eV; white line %.2f eV, height %.3f",
                      e0, normalization.e0 == nil ? "Larch find_e0" : "given", n.edgeStep, half.energy, half.uncertainty, derivative.energy,
                      white.energy.energy, white.height.energy))
@@ -153,8 +186,8 @@ struct XASCommand: ParsableCommand {
             "post_edge_degree": .number(Double(n.settings.postEdgeDegree)),
             "half_height_energy_ev": .finite(half.energy), "half_height_energy_sigma_ev": .finite(half.uncertainty),
             "derivative_maximum_ev": .finite(derivative.energy), "white_line_energy_ev": .finite(white.energy.energy),
-            "white_line_height": .finite(white.height.energy), "outputs": .object(["normalized": .string("\(out)/normalized.csv")]),
+            "white_line_height": .finite(white.height.energy), "outputs": .object(outputs), "exafs": exafsSummary,
         ], inputs: [spectrum], parameters: ["pre": normalization.pre.map { .string($0) } ?? .null, "post": normalization.post.map { .string($0) } ?? .null,
-                                            "e0": normalization.e0.map { .number($0) } ?? .null])
+                                            "e0": normalization.e0.map { .number($0) } ?? .null, "exafs": .bool(exafs)])
     }
 }

@@ -57,13 +57,17 @@ import Testing
         var shared = URL(fileURLWithPath: #filePath)
         for _ in 0..<4 { shared.deleteLastPathComponent() }
         let spectrum = shared.appendingPathComponent("shared/data/spectroscopy/larch/ni_metal_rt.xdi").path
-        #expect(run("xas", spectrum, "--out", dir + "/xas", "--summary", dir + "/xas.json") == 0)
+        #expect(run("xas", spectrum, "--exafs", "--out", dir + "/xas", "--summary", dir + "/xas.json") == 0)
         let summary = try JSONOutput.read(JSONValue.self, from: dir + "/xas.json")
         // Larch 2026.3.1 on this file: E0 8331.5 eV, edge step 2.52614 (Benchmarks/peers/larch_reference.py).
         #expect(summary["e0_ev"]?.doubleValue == 8331.5)
         #expect(abs((summary["edge_step"]?.doubleValue ?? 0) / 2.526140722435687 - 1) < 1e-5)
         let csv = try String(contentsOfFile: dir + "/xas/normalized.csv", encoding: .utf8)
         #expect(csv.hasPrefix("energy [eV],mu,pre_edge,post_edge,normalized_mu"))
+        // Larch's |χ(R)| for this file peaks on the grid point 2.178 Å (xftf k 2–17, dk 1, kweight 2; the R grid is 0.0307 Å).
+        let peak = summary["exafs"]?["largest_peak_r_a"]?.doubleValue ?? 0
+        #expect(abs(peak - 2.17825) < 1e-3, "peak at \(peak) Å")
+        #expect(FileManager.default.fileExists(atPath: dir + "/xas/chir.csv"))
         #expect(run("xas", dir + "/missing.xdi", "--out", dir + "/xas2") == 1)
     }
 }

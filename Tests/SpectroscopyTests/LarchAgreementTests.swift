@@ -18,6 +18,8 @@ struct LarchReference: Decodable {
         var file: String?, mu_column: String?
         var index: Int?
         var k: [Double]?, chi: [Double]?, r: [Double]?, chir_mag: [Double]?
+        var xftf: Transform?
+        struct Transform: Decodable { var kmin: Double, kmax: Double, dk: Double, kweight: Double }
         var settings: EdgeNormalizationSettings { EdgeNormalizationSettings(preEdge: pre1...pre2, postEdge: norm1...norm2, postEdgeDegree: nnorm) }
     }
     var larch_version: String
@@ -62,6 +64,50 @@ struct LarchAgreementTests {
             #expect(abs(n.edgeStep / reference.edge_step - 1) <= 0.005, "\(reference.file!): step \(n.edgeStep) vs \(reference.edge_step)")
             let worst = zip(n.normalized, reference.norm).map { abs($0 - $1) }.max()!
             #expect(worst <= 0.005, "\(reference.file!): normalized μ differs by \(worst)")
+        }
+    }
+
+    /// AUTOBK (rbkg 1 Å, kweight 2) and the Hanning-windowed transform (k 2…kmax − 1, dk 1,
+    /// kweight 2) against Larch on the five real spectra, with Larch's E0 and step: the largest
+    /// peak of |χ(R)| within 0.02 Å (issue tolerance; parabola-refined on the 0.031 Å grid), the
+    /// local maxima of k²χ(k) within 0.02 Å⁻¹, and k²χ(k) within 2 % of its RMS over the window.
+    @Test func exafsMatchesLarch() throws {
+        func peak(_ x: [Double], _ y: [Double], from: Double) -> Double {
+            let start = x.firstIndex { $0 >= from }!
+            let k = (start..<(y.count - 1)).max { y[$0] < y[$1] }!
+            let (a, b, c) = (y[k - 1], y[k], y[k + 1])
+            return x[k] + 0.5 * (a - c) / (a - 2 * b + c) * (x[k + 1] - x[k])
+        }
+        for reference in LarchReference.shared.spectra {
+            let file = try SpectrumFile.read(sharedSpectroscopy + "/" + reference.file!)
+            var settings = EXAFSBackground.Settings()
+            settings.kweight = 2
+            let exafs = try EXAFSBackground(energies: file.energies, mu: file.mu, e0: reference.e0, edgeStep: reference.edge_step, settings: settings)
+            let larchK = reference.k!, larchChi = reference.chi!
+            #expect(exafs.k.count == larchK.count, "\(reference.file!): \(exafs.k.count) k points vs \(larchK.count)")
+            let transform = reference.xftf!
+            var ft = RSpaceSpectrum.Settings()
+            (ft.kmin, ft.kmax, ft.dk, ft.kweight) = (transform.kmin, transform.kmax, transform.dk, transform.kweight)
+            let r = try RSpaceSpectrum(k: exafs.k, chi: exafs.chi, settings: ft)
+            let ours = peak(r.r, r.magnitude, from: 1), theirs = peak(reference.r!, reference.chir_mag!, from: 1)
+            #expect(abs(ours - theirs) <= 0.02, "\(reference.file!): |χ(R)| peak at \(ours) Å vs Larch \(theirs) Å")
+            // k²χ inside the transform window.
+            let inside = exafs.k.indices.filter { exafs.k[$0] >= transform.kmin && exafs.k[$0] <= transform.kmax && $0 < larchChi.count }
+            let ourK2 = inside.map { exafs.chi[$0] * exafs.k[$0] * exafs.k[$0] }, theirK2 = inside.map { larchChi[$0] * larchK[$0] * larchK[$0] }
+            let rms = (theirK2.reduce(0) { $0 + $1 * $1 } / Double(inside.count)).squareRoot()
+            let difference = (zip(ourK2, theirK2).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(inside.count)).squareRoot()
+            #expect(difference <= 0.02 * rms, "\(reference.file!): k²χ differs by \(difference / rms * 100) % of its RMS")
+            // Local maxima of k²χ(k) above half its largest value, matched to Larch's.
+            func maxima(_ y: [Double]) -> [Double] {
+                let top = y.map(abs).max()!
+                return (1..<(y.count - 1)).filter { y[$0] > y[$0 - 1] && y[$0] >= y[$0 + 1] && y[$0] > 0.5 * top }.map { i in
+                    let (a, b, c) = (y[i - 1], y[i], y[i + 1])
+                    return exafs.k[inside[i]] + 0.5 * (a - c) / (a - 2 * b + c) * 0.05
+                }
+            }
+            let (ourMaxima, theirMaxima) = (maxima(ourK2), maxima(theirK2))
+            #expect(ourMaxima.count == theirMaxima.count, "\(reference.file!): \(ourMaxima) vs \(theirMaxima)")
+            for (a, b) in zip(ourMaxima, theirMaxima) { #expect(abs(a - b) <= 0.02, "\(reference.file!): k²χ maximum at \(a) vs \(b) Å⁻¹") }
         }
     }
 
