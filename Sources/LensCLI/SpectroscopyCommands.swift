@@ -29,7 +29,8 @@ struct XANESCommand: ParsableCommand {
         STACK: one file (energy, y, x) or (energy, z, y, x), or one image/volume file per energy. \
         Pixels are normalized with one E0 (the mean spectrum's derivative maximum) and one set of \
         ranges, Larch-style; pixels with zero intensity, too small an edge jump or no edge crossing \
-        are masked and counted (mask.tif: 0 analysed, 1 intensity ≤ 0, 2 low jump, 3 no crossing). \
+        are masked and counted (mask.tif: 0 analysed, 1 intensity ≤ 0, 2 low jump, 3 no crossing, \
+        4 an estimate undefined: flat derivative, no white-line maximum, failed fit). \
         Writes 32-bit TIFF maps (edge_energy, derivative_edge_energy, white_line_energy/height, \
         fractions, each with _sigma), mask.tif, mean_spectrum.csv, PCA scores and components, \
         k-means clusters, per-label CSVs, and edge_energy.png.

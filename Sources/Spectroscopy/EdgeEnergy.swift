@@ -109,7 +109,8 @@ public enum EdgeEnergy {
     /// The white line: the maximum of normalized μ within `window`, located by a least-squares
     /// parabola through the `points` samples centred on the largest value. Returns the vertex
     /// energy and height with uncertainties from the fit covariance (σ per point given) or from
-    /// the fit residuals.
+    /// the fit residuals. Where the parabola has no maximum (a peak the energy grid does not
+    /// resolve), the largest sample with its sampling uncertainty.
     public static func whiteLine(energies: [Double], values: [Double], window: ClosedRange<Double>, points: Int = 5,
                                  sigma: [Double]? = nil) -> (energy: EnergyEstimate, height: EnergyEstimate) {
         var top = -1
@@ -136,7 +137,14 @@ public enum EdgeEnergy {
         for a in 0..<3 { for b in 0..<3 { normal[a, b] = moment[a + b] } }
         guard let inverse = normal.inverseSymmetricPositiveDefinite() else { return (.missing, .missing) }
         let c = (0..<3).map { a in (0..<3).reduce(0.0) { $0 + inverse[a, $1] * rhs[$1] } }
-        guard c[2] < 0 else { return (EnergyEstimate(energy: centre, uncertainty: .nan), EnergyEstimate(energy: values[top], uncertainty: .nan)) }
+        guard c[2] < 0 else {
+            // No parabolic maximum (the peak is not resolved by the grid, e.g. one side of it is
+            // a coarse step): the largest sample, located to within its sampling interval — a
+            // uniform error over ± half the mean neighbouring spacing, σ = spacing/√12.
+            let spacing = (energies[min(energies.count - 1, top + 1)] - energies[max(0, top - 1)]) / 2
+            return (EnergyEstimate(energy: centre, uncertainty: spacing / 12.0.squareRoot()),
+                    EnergyEstimate(energy: values[top], uncertainty: sigma.map { $0[top] } ?? .nan))
+        }
         let tv = min(energies[hi - 1] - centre, max(energies[lo] - centre, -c[1] / (2 * c[2])))
         let height = c[0] + c[1] * tv + c[2] * tv * tv
         // Covariance: (XᵀWX)⁻¹ with known σ, else scaled by the residual variance.

@@ -32,13 +32,14 @@ public struct XANESSettings: Sendable {
 
 /// Why a pixel has no values in the maps (0 = analysed).
 public enum XANESMaskReason: UInt8, Sendable, CaseIterable {
-    case valid = 0, nonPositiveIntensity = 1, lowEdgeJump = 2, noEdgeCrossing = 3
+    case valid = 0, nonPositiveIntensity = 1, lowEdgeJump = 2, noEdgeCrossing = 3, estimateFailed = 4
     public var name: String {
         switch self {
         case .valid: return "valid"
         case .nonPositiveIntensity: return "zero or negative intensity"
         case .lowEdgeJump: return "edge jump below threshold"
         case .noEdgeCrossing: return "no half-height crossing"
+        case .estimateFailed: return "derivative, white-line or LCF estimate undefined"
         }
     }
 }
@@ -182,7 +183,7 @@ public enum XANESAnalysis {
         let edgeNear = e0
         let derivativeWindow = (e0 + settings.derivativeWindow.lowerBound)...(e0 + settings.derivativeWindow.upperBound)
         let whiteWindow = (e0 + settings.whiteLineWindow.lowerBound)...(e0 + settings.whiteLineWindow.upperBound)
-        let crossingFailed = Mutex<[Int]>([])
+        let crossingFailed = Mutex<[Int]>([]), estimateFailed = Mutex<[Int]>([])
         let (stepOf, jumpOf, inversePre, inversePost) = (step, jump, meanInversePre, meanInversePost)
         values.withUnsafeMutableBufferPointer { out in
             normalized.withUnsafeBufferPointer { nz in
@@ -190,7 +191,7 @@ public enum XANESAnalysis {
                     nonisolated(unsafe) let (out, nz, ic) = (out, nz, ic)
                     Parallel.forEachChunk(count: analysed.count, minimumChunk: 64) { range in
                         var sigma = [Double](repeating: 0, count: ne)
-                        var failed: [Int] = []
+                        var failed: [Int] = [], undefined: [Int] = []
                         for a in range {
                             let p = analysed[a]
                             let y = Array(UnsafeBufferPointer(start: nz.baseAddress! + p * ne, count: ne))
@@ -213,14 +214,19 @@ public enum XANESAnalysis {
                                 }
                                 f += result.weights + errors + [result.rFactor, result.reducedChiSquare]
                             }
+                            // Every map value must be defined at an analysed pixel: a flat derivative, a
+                            // white line without a maximum or a failed fit masks the pixel instead.
+                            guard f.allSatisfy({ $0.isFinite }) else { undefined.append(p); continue }
                             for (j, v) in f.enumerated() { out[p * fieldCount + j] = Float(v) }
                         }
                         if !failed.isEmpty { crossingFailed.withLock { $0 += failed } }
+                        if !undefined.isEmpty { estimateFailed.withLock { $0 += undefined } }
                     }
                 }
             }
         }
         for p in crossingFailed.withLock({ $0 }) { mask[p] = XANESMaskReason.noEdgeCrossing.rawValue }
+        for p in estimateFailed.withLock({ $0 }) { mask[p] = XANESMaskReason.estimateFailed.rawValue }
         progress?.advance(by: np)
         func map(_ field: Int) -> Grid<Float> {
             Grid(shape: frameShape, geometry: intensity.geometry.sliceGeometry, elements: (0..<np).map { mask[$0] == 0 ? values[$0 * fieldCount + field] : .nan })

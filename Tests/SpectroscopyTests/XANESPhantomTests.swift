@@ -79,6 +79,14 @@ import Testing
         let unmaskedBackground = background.filter { maps.mask[linear: $0] == 0 }.count
         #expect(Double(unmaskedBackground) <= 0.01 * Double(background.count))
         #expect((0..<s.thickness.count).allSatisfy { maps.mask[linear: $0] == 0 || maps.edgeEnergy[linear: $0].isNaN })
+        // Never a silent NaN: an analysed pixel has every map value, a masked one none.
+        let allMaps = [maps.edgeEnergy, maps.edgeEnergySigma, maps.derivativeEdgeEnergy, maps.derivativeEdgeEnergySigma,
+                       maps.whiteLineEnergy, maps.whiteLineEnergySigma, maps.whiteLineHeight, maps.whiteLineHeightSigma,
+                       maps.rFactor, maps.reducedChiSquare] + maps.fractions + maps.fractionSigmas
+        for p in 0..<maps.mask.count {
+            let finite = allMaps.map { $0[linear: p].isFinite }
+            #expect(finite.allSatisfy { $0 == (maps.mask[linear: p] == 0) }, "pixel \(p), mask \(maps.mask[linear: p])")
+        }
         // White line: the end members' white lines sit 7 eV above their edges.
         let white = (0..<s.thickness.count).filter { maps.mask[linear: $0] == 0 }.map { Double(maps.whiteLineEnergy[linear: $0] - maps.edgeEnergy[linear: $0]) }
         #expect(abs(Statistics.median(white) - 7) < 1.5)
