@@ -283,6 +283,47 @@ case "segmentation":
         }
     }
 
+case "matbox":
+    // The MATBOX NMC cathode (labels 0 pore, 1 NMC, 2 CBD): phase fractions, local thickness of
+    // the pore and NMC phases (PoreSpy's method, 25 radii), and the pore tortuosity factor
+    // through the electrode (array axis 0, tolerance 1e-3 as in the segmentation case).
+    let labels = try VolumeIO.read(args[1]).converted(to: UInt8.self)
+    var counts = [Int](repeating: 0, count: 256)
+    labels.withUnsafeBufferPointer { for v in $0 { counts[Int(v)] += 1 } }
+    emit(["op": .string("fractions"), "pore": .number(Double(counts[0]) / Double(labels.count)),
+          "nmc": .number(Double(counts[1]) / Double(labels.count)), "cbd": .number(Double(counts[2]) / Double(labels.count))])
+    for (name, value) in [("pore", UInt8(0)), ("nmc", UInt8(1))] {
+        let phase = labels.map { $0 == value ? UInt8(1) : 0 }
+        var result: LocalThickness.Result?
+        let seconds = try best(1) { result = try LocalThickness.compute(phase: phase, sizes: 25) }
+        let inside = result!.thickness.elements.enumerated().filter { phase[linear: $0.offset] == 1 }.map { Double($0.element) }
+        emit(["op": .string("local_thickness_\(name)"), "seconds": .number(seconds), "mean": .number(Statistics.mean(inside)),
+              "median": .number(Statistics.median(inside))])
+    }
+    let pores = labels.map { $0 == 0 ? UInt8(1) : 0 }
+    var result: TortuosityResult?
+    let seconds = try best(1) { result = try Tortuosity.compute(phase: pores, axis: 0, settings: .init(tolerance: 1e-3)) }
+    emit(["op": .string("tortuosity_pore_axis0"), "seconds": .number(seconds), "tau": .number(result!.tortuosityFactor),
+          "tau_percolating": .number(result!.percolatingTortuosityFactor)])
+
+case "xanes":
+    // peers/xanes_bench.py's stack: normalization with one E0 and fixed ranges, edge energies,
+    // white line and two-reference LCF with uncertainties, per pixel.
+    let (dir, name) = (args[1], args[2])
+    let intensity = try VolumeIO.read("\(dir)/\(name)_intensity.npy").float32()
+    let energies = try NumericColumns.read("\(dir)/\(name)_energies.txt").columns[0]
+    let references = try SpectrumFile.references("\(dir)/\(name)_references.csv")
+    var settings = XANESSettings()
+    settings.e0 = 8343
+    settings.normalization = EdgeNormalizationSettings(preEdge: -160 ... -40, postEdge: 45...225, postEdgeDegree: 0)
+    var maps: XANESMaps?
+    let seconds = try best(intensity.rank == 3 ? 2 : 1) {
+        maps = try XANESAnalysis.analyse(intensity: intensity, flat: nil, energies: energies.map { $0 }, references: references, settings: settings)
+    }
+    // The stack is I with I0 = 1e5: transmission scaling does not change normalized μ.
+    emit(["op": .string("xanes_\(name)"), "seconds": .number(seconds), "pixels": .number(Double(maps!.mask.count)),
+          "valid": .number(Double(maps!.maskCounts[.valid] ?? 0)), "peak_memory_mib": .number(Double(MemoryUsage.peakResidentBytes()) / 1048576)])
+
 default:
     print("unknown case \(command)")
     exit(2)
