@@ -234,7 +234,7 @@ public enum XANESWorkflow {
         }
         var frames = [Grid<Float>]()
         for path in paths {
-            let g = try VolumeIO.read(path).float32()
+            let g = try readFrame(path)
             if let f = frames.first, f.shape != g.shape {
                 throw LensError.badInput(file: path, problem: "shape \(g.shape) differs from the first energy's \(f.shape)")
             }
@@ -245,6 +245,20 @@ public enum XANESWorkflow {
         var geometry = frame.geometry
         geometry = GridGeometry(voxelSizeMicrometres: [1] + geometry.voxelSizeMicrometres, originMicrometres: [0] + geometry.originMicrometres, isCalibrated: geometry.isCalibrated)
         return Grid(shape: Shape([frames.count] + frame.shape.dims), geometry: geometry, elements: frames.flatMap(\.elements))
+    }
+
+    /// Extensions of text images (rows of whitespace-separated numbers), as ALS STXM writes its
+    /// `.xim` frames.
+    public static let textImageExtensions: Set<String> = ["xim", "txt", "csv"]
+
+    /// One image or volume per energy: a text image, or any volume format.
+    static func readFrame(_ path: String) throws -> Grid<Float> {
+        guard textImageExtensions.contains(URL(fileURLWithPath: path).pathExtension.lowercased()) else { return try VolumeIO.read(path).float32() }
+        let table = try NumericColumns.read(path)
+        let (rows, columns) = (table.columns[0].count, table.columns.count)
+        var values = [Float](repeating: 0, count: rows * columns)
+        for (c, column) in table.columns.enumerated() { for (r, v) in column.enumerated() { values[r * columns + c] = Float(v) } }
+        return Grid(shape: Shape(rows, columns), elements: values)
     }
 
     /// Energies in eV from a column file (the column named energy, else the first; keV converted).
@@ -264,7 +278,7 @@ public enum XANESWorkflow {
 
     /// I0 as a stack of the stack's shape: read as such, or broadcast from one value per energy.
     static func readFlat(_ path: String, stackShape: Shape) throws -> Grid<Float> {
-        let textExtensions: Set<String> = ["txt", "csv", "dat", "tsv"]
+        let textExtensions: Set<String> = ["txt", "csv", "dat", "tsv", "xsp"]   // .xsp: an ALS STXM point spectrum (energy, I0)
         if textExtensions.contains(URL(fileURLWithPath: path).pathExtension.lowercased()) {
             let column = try NumericColumns.read(path).columns.last!
             guard column.count == stackShape[0] else { throw LensError.badInput(file: path, problem: "\(column.count) I0 values for \(stackShape[0]) energies") }

