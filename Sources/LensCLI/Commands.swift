@@ -204,6 +204,7 @@ struct DemoCommand: ParsableCommand {
         demo: \(report.shape.map(String.init).joined(separator: "×")) volume, \(report.particleCount) particles
         solid fraction: truth \(String(format: "%.4f", report.trueSolidFraction)), measured \(String(format: "%.4f", report.measuredSolidFraction))
         formats round-tripped: \(report.formats.map(\.format).joined(separator: ", "))
+        XANES: state of charge RMSE \(String(format: "%.4f", report.xanes.fractionRMSE)) over \(report.xanes.analysedPixels) pixels, \(String(format: "%.0f", report.xanes.fractionWithinOneSigma * 100)) % within 1σ; alignment error \(String(format: "%.3f", report.xanes.alignmentRMSEPixels)) px
         report: \(out)/report.html, numbers: \(out)/summary.json
         all checks passed: \(report.allChecksPassed)
         """)

@@ -3,6 +3,7 @@ import LensCore
 import LensIO
 import Phantoms
 import Signal
+import Spectroscopy
 
 /// The demo chain that exists so far, on built-in synthetic data, ending in a report:
 /// generate an electrode phantom with known truth (particles, cracks, binder, separator,
@@ -13,9 +14,12 @@ import Signal
 /// of a slice → threshold the noisy volume and compare the active-material fraction with the
 /// truth overall and per depth region → simulate a parallel-beam scan (noise, rings, zingers,
 /// axis offset), write it as Data Exchange and read it back → PNG slices, an overlay and a
-/// sinogram → `summary.json` (with provenance) and `report.html`.
+/// sinogram → a TXM-XANES stack of particles with known state of charge (photon noise, drift)
+/// through the XANES workflow (alignment, normalization, edge energies, LCF with uncertainties,
+/// PCA, k-means, per-particle statistics), scored against the truth → `summary.json` (with
+/// provenance) and `report.html`.
 ///
-/// Later modules (reconstruction, segmentation, spectroscopy, Compton) extend this chain.
+/// Later modules (reconstruction, segmentation, Compton) extend this chain.
 public enum DemoChain {
     public struct Options: Sendable {
         public var outputFolder: String
@@ -40,6 +44,26 @@ public enum DemoChain {
         public var slabReadsEqualFullRead: Bool
         /// Voxel size read back equals what was written (µm).
         public var voxelSizeReadBack: [Double]?
+    }
+
+    /// The XANES step: a 2D stack of particles with known state of charge, analysed from files.
+    public struct XANESCheck: Codable, Sendable {
+        public var frameShape: [Int]
+        public var energies: Int
+        public var incidentPhotons: Double
+        public var driftSigmaPixels: Double
+        public var e0ElectronVolts: Double
+        public var analysedPixels: Int
+        public var maskedPixels: Int
+        /// RMS of (fitted − true) state of charge (the charged fraction) over analysed pixels
+        /// inside particles, and the share of them whose error is within their reported 1σ.
+        public var fractionRMSE: Double
+        public var fractionWithinOneSigma: Double
+        /// RMS of the alignment's shifts against the simulated drifts (relative to the anchor).
+        public var alignmentRMSEPixels: Double
+        public var particles: Int
+        public var medianRadialIndex: Double?
+        public var clusterPixels: [Int]
     }
 
     public struct Report: Codable, Sendable {
@@ -70,6 +94,7 @@ public enum DemoChain {
         /// Wavelength (µm) at the peak of the slice's radially averaged power spectrum.
         public var powerSpectrumPeakWavelengthMicrometres: Double
         public var meanParticleDiameterMicrometres: Double
+        public var xanes: XANESCheck
         public var images: [String]
         public var provenance: Provenance
         public var allChecksPassed: Bool
@@ -78,7 +103,7 @@ public enum DemoChain {
     public static func run(_ options: Options) throws -> Report {
         let out = options.outputFolder
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let log = ProgressReporter(label: "demo", total: 7)
+        let log = ProgressReporter(label: "demo", total: 8)
         let voxel = 0.5
         var parameters = ElectrodeParameters()
         parameters.shape = [options.size, options.size, options.size]
@@ -208,10 +233,17 @@ public enum DemoChain {
         try PNGWriter.encode(SliceRenderer.render(sinogram, colormap: .grey), to: "\(out)/sinogram.png")
         images.append("sinogram.png")
         log.advance()
+
+        // 7. TXM-XANES from files: stack, I0, energies, references and particle labels written,
+        // then read back and analysed as `batterylens xanes` does.
+        let xanes = try xanesStep(folder: "\(out)/xanes", seed: options.seed)
+        images.append("xanes/edge_energy.png")
+        log.advance()
         log.finish()
 
         let checks = formats.allSatisfy { $0.identical && $0.slabReadsEqualFullRead } && maxError <= 0.5 + 1e-9
             && fftError < 1e-9 && Swift.abs(measured - trueFraction) < 0.01 && scanReader.projectionCount == acquisition.projectionCount
+            && xanes.fractionRMSE <= 0.03 && xanes.alignmentRMSEPixels <= 0.3
         let provenance = Provenance(parameters: ["size": .number(Double(options.size)), "seed": .number(Double(options.seed)),
                                                  "voxel_size_um": .number(voxel), "noise_sigma_per_um": .number(noiseSigma)])
         let report = Report(shape: noisy.shape.dims, voxelSizeMicrometres: noisy.geometry.voxelSizeMicrometres,
@@ -225,13 +257,92 @@ public enum DemoChain {
                             conversion: conversion, conversionMaxErrorLevels: maxError,
                             mappedVolumeBytes: mappedShape.count * 4, mappedPeakResidentIncreaseBytes: peakIncrease,
                             fftRoundTripMaxError: fftError, powerSpectrumPeakWavelengthMicrometres: peakWavelength,
-                            meanParticleDiameterMicrometres: meanDiameter, images: images, provenance: provenance,
+                            meanParticleDiameterMicrometres: meanDiameter, xanes: xanes, images: images, provenance: provenance,
                             allChecksPassed: checks)
         try? FileManager.default.removeItem(atPath: mappedPath)
         try JSONOutput.write(phantom.truth, to: "\(out)/phantom_truth.json")
         try JSONOutput.write(report, to: "\(out)/summary.json")
         try AtomicOutput.write(Data(html(report).utf8), to: "\(out)/report.html")
         return report
+    }
+
+    /// A 64² Ni K-edge stack (63 energies, 10⁵ photons, σ = 1 px drift) of particles with known
+    /// state of charge, written as HDF5 + text files and analysed with alignment, the documented
+    /// TXM ranges (pre −160…−40 eV, post 45…225 eV, constant), the two end members as
+    /// references, PCA, k-means (2) and per-particle statistics.
+    static func xanesStep(folder: String, seed: UInt64) throws -> XANESCheck {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let scene = try SpectralScenes.stateOfCharge(size: 64, rank: 2, seed: seed + 2)
+        var p = XANESParameters()
+        p.incidentPhotons = 1e5
+        p.shiftSigmaPixels = 1
+        p.seed = seed
+        let sim = try XANESSimulator.simulate(stateOfCharge: scene.stateOfCharge, thickness: scene.thickness, parameters: p)
+        try VolumeIO.write(sim.intensity, to: "\(folder)/intensity.tif")
+        try VolumeIO.write(sim.flat, to: "\(folder)/flat.tif")
+        try VolumeIO.write(scene.labels, to: "\(folder)/labels.tif")
+        try AtomicOutput.write(Data(p.energiesElectronVolts.map { String($0) }.joined(separator: "\n").appending("\n").utf8), to: "\(folder)/energies.txt")
+        var table = Table(columns: [TableColumn("energy", unit: "eV"), TableColumn("discharged"), TableColumn("charged")])
+        for row in XANESSimulator.referenceTable(energies: Array(stride(from: 8150.0, through: 8600, by: 0.5))) { table.append(row.map { .number($0) }) }
+        try table.write(to: "\(folder)/references.csv")
+        var inputs = XANESInputs(stackPaths: ["\(folder)/intensity.tif"], energiesPath: "\(folder)/energies.txt")
+        inputs.flatPath = "\(folder)/flat.tif"
+        inputs.referencePaths = ["\(folder)/references.csv"]
+        inputs.labelsPath = "\(folder)/labels.tif"
+        var options = XANESOptions()
+        options.alignment = StackAlignmentSettings()
+        options.analysis.normalization = EdgeNormalizationSettings(preEdge: -160 ... -40, postEdge: 45...225, postEdgeDegree: 0)
+        options.clusters = 2
+        let run = try XANESWorkflow.run(inputs: inputs, options: options, outputFolder: "\(folder)/maps")
+        try PNGWriter.encode(SliceRenderer.render(run.maps.edgeEnergy, window: .automatic, colormap: .viridis), to: "\(folder)/edge_energy.png")
+        let alignment = run.alignment!
+        // Truth on the aligned (cropped) frame: the anchor energy's frame, which the simulation
+        // drifted too, offset by the crop. Compared at particle interiors (the 3×3 neighbourhood
+        // in one particle), where a sub-pixel residual of the anchor's drift cannot mix particles.
+        let anchor = p.energiesElectronVolts.count / 2
+        let (rows, columns) = (run.maps.mask.shape[0], run.maps.mask.shape[1])
+        let r0 = alignment.crop[0].lowerBound - Int(sim.truth.shiftsPixels[anchor][0].rounded())
+        let c0 = alignment.crop[1].lowerBound - Int(sim.truth.shiftsPixels[anchor][1].rounded())
+        let (ny, nx) = (scene.labels.shape[0], scene.labels.shape[1])
+        func interior(_ y: Int, _ x: Int) -> Bool {
+            guard y > 0, x > 0, y < ny - 1, x < nx - 1, scene.labels[y, x] != 0 else { return false }
+            for dy in -1...1 { for dx in -1...1 where scene.labels[y + dy, x + dx] != scene.labels[y, x] { return false } }
+            return true
+        }
+        let socTruth = scene.stateOfCharge.converted(to: Double.self)
+        var errors = [Double](), within = 0
+        for y in 0..<rows { for x in 0..<columns where run.maps.mask[y, x] == 0 && interior(y + r0, x + c0) {
+            // The true state of charge at the exact (sub-pixel) position.
+            let ty = Double(y + alignment.crop[0].lowerBound) - sim.truth.shiftsPixels[anchor][0]
+            let tx = Double(x + alignment.crop[1].lowerBound) - sim.truth.shiftsPixels[anchor][1]
+            guard let truth = ImageRegistration.sample(socTruth, ty, tx) else { continue }
+            let e = Double(run.maps.fractions[1][y, x]) - truth
+            errors.append(e)
+            if Swift.abs(e) <= Double(run.maps.fractionSigmas[1][y, x]) { within += 1 }
+        } }
+        var squared = 0.0
+        for (k, shift) in alignment.shifts.enumerated() { for a in 0..<2 {
+            let d = shift[a] - (sim.truth.shiftsPixels[k][a] - sim.truth.shiftsPixels[anchor][a]); squared += d * d
+        } }
+        let radial = run.labelStatistics.isEmpty ? nil : {
+            let v = try? ValenceGradientAnalysis(map: run.maps.edgeEnergy, labels: crop(scene.labels, alignment.crop))
+            let indices = v?.particles.map(\.radialIndex).filter(\.isFinite) ?? []
+            return indices.isEmpty ? nil : Statistics.median(indices)
+        }()
+        return XANESCheck(frameShape: [rows, columns], energies: p.energiesElectronVolts.count, incidentPhotons: 1e5, driftSigmaPixels: 1,
+                          e0ElectronVolts: run.maps.e0, analysedPixels: run.maps.maskCounts[.valid] ?? 0,
+                          maskedPixels: run.maps.mask.count - (run.maps.maskCounts[.valid] ?? 0),
+                          fractionRMSE: errors.isEmpty ? .nan : (errors.reduce(0) { $0 + $1 * $1 } / Double(errors.count)).squareRoot(),
+                          fractionWithinOneSigma: errors.isEmpty ? .nan : Double(within) / Double(errors.count),
+                          alignmentRMSEPixels: (squared / Double(2 * alignment.shifts.count)).squareRoot(),
+                          particles: run.labelStatistics.first?.entries.count ?? 0, medianRadialIndex: radial,
+                          clusterPixels: run.clusters?.pixelCounts ?? [])
+    }
+
+    static func crop(_ labels: Grid<Int32>, _ box: [Range<Int>]) -> Grid<Int32> {
+        var out = [Int32]()
+        for y in box[0] { for x in box[1] { out.append(labels[y, x]) } }
+        return Grid(shape: Shape(box[0].count, box[1].count), elements: out)
     }
 
     static func roundTrip(_ grid: AnyGrid, format: String, path: String) throws -> FormatCheck {
@@ -332,6 +443,7 @@ public enum DemoChain {
         <h2>Conversion</h2><p>\(r.conversion.inputShape) \(r.conversion.inputType) → \(r.conversion.outputShape) \(r.conversion.outputType), bin \(r.conversion.bin); \(r.conversion.valueMapping); \(r.conversion.clippedCount) values clipped; largest error against a direct block mean: \(f(r.conversionMaxErrorLevels, 3)) levels.</p>
         <h2>Memory-mapped slab processing</h2><p>A \(r.mappedVolumeBytes / 1_048_576) MiB volume written slab by slab through a memory map raised peak resident memory by \(r.mappedPeakResidentIncreaseBytes / 1_048_576) MiB.</p>
         <h2>Fourier analysis of the middle slice</h2><p>FFT round-trip error \(String(format: "%.2e", r.fftRoundTripMaxError)); the radially averaged power spectrum peaks at a wavelength of \(f(r.powerSpectrumPeakWavelengthMicrometres, 1)) µm (mean particle diameter \(f(r.meanParticleDiameterMicrometres, 1)) µm).</p>
+        <h2>TXM-XANES (state of charge)</h2><p>A \(r.xanes.frameShape.map(String.init).joined(separator: "×")) stack over \(r.xanes.energies) Ni K-edge energies (\(Int(r.xanes.incidentPhotons)) photons per pixel, drift σ \(f(r.xanes.driftSigmaPixels, 1)) px) aligned (shift error \(f(r.xanes.alignmentRMSEPixels, 3)) px RMS), normalized with E0 \(f(r.xanes.e0ElectronVolts, 2)) eV and fitted with the two end members: state of charge RMSE \(f(r.xanes.fractionRMSE, 4)) against the truth over \(r.xanes.analysedPixels) pixels (\(r.xanes.maskedPixels) masked, with reasons), \(f(r.xanes.fractionWithinOneSigma * 100, 1)) % within their reported 1σ; \(r.xanes.particles) particles with per-particle statistics (xanes/maps/labels_*.csv), k-means clusters of \(r.xanes.clusterPixels.map(String.init).joined(separator: " and ")) pixels. The edge-energy map is among the pictures below.</p>
         <h2>Slices</h2>\(pictures)
         </body></html>
         """

@@ -17,6 +17,11 @@ import Testing
         #expect(abs(report.measuredSolidFraction - report.trueSolidFraction) < 0.005)
         for (t, m) in zip(report.trueSolidFractionByRegion, report.measuredSolidFractionByRegion) { #expect(abs(t - m) < 0.01) }
         #expect(report.scanReadBackProjections == 90 && report.scanShape == [90, 48, 48])
+        // XANES step: state of charge within 0.02 RMS of the truth (the LCF bound) at 10⁵
+        // photons, calibrated errors, drift found to well under a pixel.
+        #expect(report.xanes.fractionRMSE <= 0.02, "SOC RMSE \(report.xanes.fractionRMSE)")
+        #expect((0.55...0.8).contains(report.xanes.fractionWithinOneSigma), "within 1σ \(report.xanes.fractionWithinOneSigma)")
+        #expect(report.xanes.alignmentRMSEPixels < 0.2 && report.xanes.particles > 3)
         for name in ["summary.json", "report.html", "phantom_truth.json", "scan.h5"] + report.images {
             #expect(FileManager.default.fileExists(atPath: out + "/" + name), "\(name) missing")
         }
