@@ -37,8 +37,9 @@ struct XANESCommand: ParsableCommand {
         """)
 
     @Argument(help: "The stack: one file, or one file per energy in energy order.") var stack: [String]
-    @Option(help: "Energies (eV, or keV): a column text file with one energy per image.") var energies: String
+    @Option(help: "Energies (eV, or keV): a column text file with one energy per image, or file.h5:/dataset. Default: recorded in the stack (an /energies dataset beside an HDF5 stack, Xradia metadata).") var energies: String?
     @Option(help: "I0: a stack of the same shape, or a text file with one value per energy. Without it the stack is I/I0.") var flat: String?
+    @Option(help: "Dark signal subtracted from the stack and I0: a stack of the same shape, or one value per energy.") var dark: String?
     @Flag(name: .customLong("optical-density"), help: "The stack holds optical density −ln(I/I0), not intensity.") var opticalDensity = false
     @Option(parsing: .upToNextOption, help: "Reference spectra for linear combination fitting (column text: energy, μ).") var references: [String] = []
     @Option(help: "Label image/volume (particles, grains) on the anchor energy's frame, for per-label statistics.") var labels: String?
@@ -59,7 +60,7 @@ struct XANESCommand: ParsableCommand {
     func run() throws {
         global.apply()
         var inputs = XANESInputs(stackPaths: stack, energiesPath: energies)
-        inputs.flatPath = flat; inputs.opticalDensity = opticalDensity
+        inputs.flatPath = flat; inputs.darkPath = dark; inputs.opticalDensity = opticalDensity
         inputs.referencePaths = references; inputs.labelsPath = labels
         var options = XANESOptions()
         options.analysis.e0 = normalization.e0
@@ -82,7 +83,7 @@ struct XANESCommand: ParsableCommand {
         options.principalComponents = clusters > 0 ? max(pca, 3) : pca
         options.clusters = clusters
         options.writeNormalizedStack = writeNormalized
-        let allInputs = stack + [energies] + (flat.map { [$0] } ?? []) + references + (labels.map { [$0] } ?? [])
+        let allInputs = stack + (energies.map { [$0] } ?? []) + (flat.map { [$0] } ?? []) + (dark.map { [$0] } ?? []) + references + (labels.map { [$0] } ?? [])
         for input in allInputs where !FileManager.default.fileExists(atPath: InputRecord.filePart(of: input)) {
             throw LensError.badInput(file: input, problem: "no such file")
         }

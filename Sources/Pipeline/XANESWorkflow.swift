@@ -9,17 +9,22 @@ public struct XANESInputs: Sendable {
     /// One file holding the whole stack ((energy, y, x) or (energy, z, y, x)), or one image or
     /// volume per energy, in energy order.
     public var stackPaths: [String]
-    /// Energies (eV, or keV when all are below 100): a column text file, one per image.
-    public var energiesPath: String
+    /// Energies (eV, or keV when all are below 100): a column text file with one per image, or
+    /// an HDF5 dataset `file.h5:/path`; nil: from the stack itself (an `/energies`, `/energy` or
+    /// `/exchange/energy` dataset beside an HDF5 stack, or the energies a Zeiss Xradia file records).
+    public var energiesPath: String?
     /// I0: a stack of the same shape, or a text file with one value per energy (nil: the stack
     /// is already transmission I/I0, or optical density when `opticalDensity`).
     public var flatPath: String?
+    /// Dark signal, subtracted from the stack and from I0: a stack of the same shape or a text
+    /// file with one value per energy (nil: none).
+    public var darkPath: String?
     public var opticalDensity = false
     /// Reference spectra (column text: energy and μ) for linear combination fitting.
     public var referencePaths: [String] = []
     /// A label image/volume on the frame of the anchor energy (particles, grains, …).
     public var labelsPath: String?
-    public init(stackPaths: [String], energiesPath: String) { self.stackPaths = stackPaths; self.energiesPath = energiesPath }
+    public init(stackPaths: [String], energiesPath: String?) { self.stackPaths = stackPaths; self.energiesPath = energiesPath }
 }
 
 public struct XANESOptions: Sendable {
@@ -60,8 +65,14 @@ public enum XANESWorkflow {
             throw LensError.badOutput(file: outputFolder, problem: "exists and is not a folder")
         }
         var stack = try readStack(inputs.stackPaths)
-        let energies = try readEnergies(inputs.energiesPath, count: stack.shape[0])
+        let (energies, energySource) = try energies(inputs.energiesPath, stackPaths: inputs.stackPaths, count: stack.shape[0])
         var flat = try inputs.flatPath.map { try readFlat($0, stackShape: stack.shape) }
+        if let darkPath = inputs.darkPath {
+            guard !inputs.opticalDensity else { throw LensError.invalidArgument("a dark signal does not apply to an optical-density stack") }
+            let dark = try readFlat(darkPath, stackShape: stack.shape)
+            stack = Grid(shape: stack.shape, geometry: stack.geometry, elements: zip(stack.elements, dark.elements).map { $0 - $1 })
+            flat = flat.map { f in Grid(shape: f.shape, geometry: f.geometry, elements: zip(f.elements, dark.elements).map { $0 - $1 }) }
+        }
         if inputs.opticalDensity {
             stack = stack.map { Float(exp(-Double($0))) }
             flat = nil
@@ -160,7 +171,7 @@ public enum XANESWorkflow {
             valence = gradient
         }
         var summary: [String: JSONValue] = [
-            "energies": .number(Double(ne)), "energy_range_ev": .array([.number(energies[0]), .number(energies[ne - 1])]),
+            "energies": .number(Double(ne)), "energy_source": .string(energySource), "energy_range_ev": .array([.number(energies[0]), .number(energies[ne - 1])]),
             "stack_shape": .array(stack.shape.dims.map { .number(Double($0)) }),
             "e0_ev": .number(maps.e0),
             "normalization": .object(["pre_edge_ev": .array([.number(maps.normalization.preEdge.lowerBound), .number(maps.normalization.preEdge.upperBound)]),
@@ -261,11 +272,41 @@ public enum XANESWorkflow {
         return Grid(shape: Shape(rows, columns), elements: values)
     }
 
-    /// Energies in eV from a column file (the column named energy, else the first; keV converted).
+    /// The stack's energies and where they came from: the given file or dataset, else the
+    /// stack's own file (see ``XANESInputs/energiesPath``).
+    public static func energies(_ path: String?, stackPaths: [String], count: Int) throws -> ([Double], String) {
+        if let path { return (try readEnergies(path, count: count), path) }
+        let stack = DatasetReference(stackPaths[0])
+        if stackPaths.count == 1, VolumeIO.hdf5Extensions.contains(stack.fileExtension) {
+            let file = try HDF5File(openingForReading: stack.filePath)
+            for name in ["/energies", "/energy", "/exchange/energy"] where file.kind(of: name) == .dataset {
+                let reference = "\(stack.filePath):\(name)"
+                return (try readEnergies(reference, count: count), reference)
+            }
+        }
+        if VolumeIO.xradiaExtensions.contains(stack.fileExtension) {
+            let values = stackPaths.count == 1 ? try XradiaFile(path: stack.filePath).energiesElectronvolts
+                : try stackPaths.map { try XradiaFile(path: DatasetReference($0).filePath).energiesElectronvolts.first ?? 0 }
+            return (try checkedEnergies(values, count: count, source: stack.filePath), "\(stack.filePath) (Xradia metadata)")
+        }
+        throw LensError.badInput(file: stackPaths[0], problem: "the stack records no energies: give --energies")
+    }
+
+    /// Energies in eV from a column file (the column named energy, else the first) or an HDF5
+    /// dataset `file.h5:/path`; keV converted.
     public static func readEnergies(_ path: String, count: Int) throws -> [Double] {
+        let reference = DatasetReference(path)
+        if reference.datasetPath != nil, VolumeIO.hdf5Extensions.contains(reference.fileExtension) {
+            let values = try HDF5File(openingForReading: reference.filePath).dataset(reference.datasetPath!).readDoubles()
+            return try checkedEnergies(values, count: count, source: path)
+        }
         let table = try NumericColumns.read(path)
         let index = table.names.firstIndex { ["energy", "e", "energy_ev", "ev"].contains($0.lowercased()) } ?? 0
-        var energies = table.columns[index]
+        return try checkedEnergies(table.columns[index], count: count, source: path)
+    }
+
+    static func checkedEnergies(_ values: [Double], count: Int, source path: String) throws -> [Double] {
+        var energies = values
         if energies.allSatisfy({ $0 < 100 }) { energies = energies.map { $0 * 1000 } }
         guard energies.count == count else {
             throw LensError.badInput(file: path, problem: "\(energies.count) energies for a stack of \(count) images")
@@ -276,7 +317,8 @@ public enum XANESWorkflow {
         return energies
     }
 
-    /// I0 as a stack of the stack's shape: read as such, or broadcast from one value per energy.
+    /// I0 (or a dark signal) as a stack of the stack's shape: read as such, or broadcast from one
+    /// value per energy.
     static func readFlat(_ path: String, stackShape: Shape) throws -> Grid<Float> {
         let textExtensions: Set<String> = ["txt", "csv", "dat", "tsv", "xsp"]   // .xsp: an ALS STXM point spectrum (energy, I0)
         if textExtensions.contains(URL(fileURLWithPath: path).pathExtension.lowercased()) {

@@ -51,6 +51,14 @@ import Testing
         try short.write(toFile: dir + "/short.txt", atomically: true, encoding: .utf8)
         #expect(run("xanes", p + "/stack.h5:/intensity", "--flat", p + "/stack.h5:/flat", "--energies", dir + "/short.txt", "--out", dir + "/bad") == 1)
         #expect(run("xanes", p + "/stack.h5:/intensity", "--energies", p + "/energies.txt", "--align", "sideways", "--out", dir + "/bad") == 2)
+        // Energies recorded beside the stack (/energies in stack.h5) are used without --energies;
+        // a zero dark per energy changes nothing.
+        try (0..<63).map { _ in "0" }.joined(separator: "\n").write(toFile: dir + "/dark.txt", atomically: true, encoding: .utf8)
+        #expect(run("xanes", p + "/stack.h5:/intensity", "--flat", p + "/stack.h5:/flat", "--dark", dir + "/dark.txt", "--pca", "0",
+                    "--out", dir + "/maps2", "--summary", dir + "/x2.json") == 0)
+        let second = try JSONOutput.read(JSONValue.self, from: dir + "/x2.json")
+        #expect(second["energy_source"]?.stringValue == p + "/stack.h5:/energies")
+        #expect(second["energies"]?.doubleValue == 63)
     }
 
     @Test func singleSpectrumMatchesLarch() throws {
