@@ -25,17 +25,23 @@ public enum EdgeEnergy {
             let score = near.map { abs(0.5 * (energies[k] + energies[k + 1]) - $0) } ?? -(values[k + 1] - values[k]) / (energies[k + 1] - energies[k])
             if score < bestScore { bestScore = score; best = k }
         }
-        guard best >= 0 else { return .missing }
+        guard best >= 0, n >= 4 else { return .missing }
         let lo = max(0, min(n - 4, best - 1))
-        let idx = Array(lo..<min(n, lo + 4))
-        let xs = idx.map { energies[$0] }, ys = idx.map { values[$0] }
-        func basis(_ j: Int, _ x: Double) -> Double {
+        // The four points around the crossing, kept in SIMD registers (this runs per pixel).
+        let xs = SIMD4(energies[lo], energies[lo + 1], energies[lo + 2], energies[lo + 3])
+        let ys = SIMD4(values[lo], values[lo + 1], values[lo + 2], values[lo + 3])
+        @inline(__always) func basis(_ j: Int, _ x: Double) -> Double {
             var v = 1.0
-            for m in xs.indices where m != j { v *= (x - xs[m]) / (xs[j] - xs[m]) }
+            for m in 0..<4 where m != j { v *= (x - xs[m]) / (xs[j] - xs[m]) }
             return v
         }
-        func p(_ x: Double) -> Double { xs.indices.reduce(0) { $0 + ys[$1] * basis($1, x) } - level }
-        func dp(_ x: Double) -> Double { let h = 1e-4 * (xs[xs.count - 1] - xs[0]); return (p(x + h) - p(x - h)) / (2 * h) }
+        @inline(__always) func p(_ x: Double) -> Double {
+            var s = -level
+            for j in 0..<4 { s += ys[j] * basis(j, x) }
+            return s
+        }
+        let h = 1e-4 * (xs[3] - xs[0])
+        @inline(__always) func dp(_ x: Double) -> Double { (p(x + h) - p(x - h)) / (2 * h) }
         // Bracketed Newton from the linear estimate.
         let (a, b) = (energies[best], energies[best + 1])
         var x = a + (level - values[best]) * (b - a) / (values[best + 1] - values[best])
@@ -48,15 +54,18 @@ public enum EdgeEnergy {
         }
         guard let sigma else { return EnergyEstimate(energy: x, uncertainty: .nan) }
         let slope = dp(x)
-        let variance = xs.indices.reduce(0.0) { $0 + pow(basis($1, x) * sigma[idx[$1]], 2) } / (slope * slope)
+        var variance = 0.0
+        for j in 0..<4 { let t = basis(j, x) * sigma[lo + j]; variance += t * t }
+        variance /= slope * slope
         return EnergyEstimate(energy: x, uncertainty: slope > 0 ? variance.squareRoot() : .nan)
     }
 
     /// The energy of the largest derivative dμ/dE (central differences on the energy grid,
     /// after a 3-point binomial smoothing when `smooth`), refined by the vertex of the parabola
     /// through the derivative's maximum and its two neighbours. Points in the first and last 2 %
-    /// (at least 3) are ignored, as Larch's `find_e0` does for end glitches. The uncertainty
-    /// comes from the numerical Jacobian of the estimate with respect to the 9 points around it.
+    /// (at least 3) are ignored, as Larch's `find_e0` does for end glitches. The uncertainty is
+    /// propagated linearly (analytic Jacobian of the vertex with respect to the 7 points it
+    /// depends on); without a vertex, the grid point's sampling uncertainty.
     public static func maximumDerivative(energies: [Double], values: [Double], smooth: Bool = true,
                                          within: ClosedRange<Double>? = nil, sigma: [Double]? = nil) throws -> EnergyEstimate {
         let n = energies.count
@@ -64,44 +73,49 @@ public enum EdgeEnergy {
         let margin = max(3, n / 50)
         return values.withUnsafeBufferPointer { v in
             energies.withUnsafeBufferPointer { e in
-                // The estimate from the values with `delta` added at index `j`, searching the
-                // derivative's maximum over lo...hi (no allocation: it runs 10 times per pixel).
-                func estimate(_ j: Int, _ delta: Double, _ lo: Int, _ hi: Int) -> (Double, Int) {
-                    @inline(__always) func value(_ i: Int) -> Double { i == j ? v[i] + delta : v[i] }
-                    @inline(__always) func smoothed(_ i: Int) -> Double {
-                        smooth && i > 0 && i < n - 1 ? 0.25 * (value(i - 1) + value(i + 1)) + 0.5 * value(i) : value(i)
-                    }
-                    @inline(__always) func derivative(_ i: Int) -> Double {
-                        guard i >= margin, i < n - margin else { return -.infinity }
-                        if let within, !within.contains(e[i]) { return -.infinity }
-                        return (smoothed(i + 1) - smoothed(i - 1)) / (e[i + 1] - e[i - 1])
-                    }
-                    var k = lo, best = derivative(lo)
-                    if lo < hi { for i in (lo + 1)...hi { let d = derivative(i); if d > best { best = d; k = i } } }
-                    guard best.isFinite else { return (.nan, k) }
-                    let (x0, x1, x2) = (e[k - 1], e[k], e[k + 1])
-                    let (y0, y1, y2) = (derivative(k - 1), best, derivative(k + 1))
-                    guard y0.isFinite, y2.isFinite else { return (x1, k) }
-                    // Vertex of the parabola through three (possibly unequally spaced) points.
-                    let denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
-                    let a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / denom
-                    let b = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / denom
-                    guard a < 0 else { return (x1, k) }
-                    return (min(x2, max(x0, -b / (2 * a))), k)
+                @inline(__always) func smoothed(_ i: Int) -> Double {
+                    smooth && i > 0 && i < n - 1 ? 0.25 * (v[i - 1] + v[i + 1]) + 0.5 * v[i] : v[i]
                 }
-                let (estimateEnergy, k) = estimate(-1, 0, margin, n - margin - 1)
-                guard estimateEnergy.isFinite else { return .missing }
-                guard let sigma else { return EnergyEstimate(energy: estimateEnergy, uncertainty: .nan) }
-                // A perturbation at j changes the derivative only within j ± 2, so the maximum
-                // can only move within k ± 6.
-                let (lo, hi) = (max(margin, k - 6), min(n - margin - 1, k + 6))
+                @inline(__always) func derivative(_ i: Int) -> Double {
+                    guard i >= margin, i < n - margin else { return -.infinity }
+                    if let within, !within.contains(e[i]) { return -.infinity }
+                    return (smoothed(i + 1) - smoothed(i - 1)) / (e[i + 1] - e[i - 1])
+                }
+                var k = margin, best = derivative(margin)
+                for i in (margin + 1)..<(n - margin) { let d = derivative(i); if d > best { best = d; k = i } }
+                guard best.isFinite else { return .missing }
+                let (x0, x1, x2) = (e[k - 1], e[k], e[k + 1])
+                let (y0, y1, y2) = (derivative(k - 1), best, derivative(k + 1))
+                // Without a parabolic vertex inside the three points: the grid point itself, with
+                // its sampling uncertainty (± half the neighbouring spacing, σ = spacing/√12).
+                let sampling = EnergyEstimate(energy: x1, uncertainty: sigma == nil ? .nan : (x2 - x0) / 2 / 12.0.squareRoot())
+                guard y0.isFinite, y2.isFinite else { return sampling }
+                // Vertex of the parabola through three (possibly unequally spaced) points.
+                let denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
+                let a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / denom
+                let b = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / denom
+                guard a < 0 else { return sampling }
+                let vertex = -b / (2 * a)
+                guard vertex > x0, vertex < x2 else { return EnergyEstimate(energy: min(x2, max(x0, vertex)), uncertainty: sampling.uncertainty) }
+                guard let sigma else { return EnergyEstimate(energy: vertex, uncertainty: .nan) }
+                // Linear error propagation, analytic: ∂x*/∂yᵢ = (b ∂a/∂yᵢ − a ∂b/∂yᵢ)/(2a²) for
+                // the three derivative values, each a fixed linear combination of the points
+                // k − 3 … k + 3 (smoothing, then central differences).
+                let da = SIMD3(x1 - x2, x2 - x0, x0 - x1) / denom
+                let db = SIMD3(x2 * x2 - x1 * x1, x0 * x0 - x2 * x2, x1 * x1 - x0 * x0) / denom
+                let dx = (b * da - a * db) / (2 * a * a)
                 var variance = 0.0
-                for j in max(0, k - 4)...min(n - 1, k + 4) {
-                    let h = max(1e-6, sigma[j])
-                    let (ep, _) = estimate(j, h, lo, hi)
-                    if ep.isFinite { variance += pow((ep - estimateEnergy) / h * sigma[j], 2) }
+                for j in max(0, k - 3)...min(n - 1, k + 3) {
+                    // ∂S_m/∂v_j for the smoothing, then ∂d_i/∂v_j = (∂S_{i+1} − ∂S_{i−1})/(E_{i+1} − E_{i−1}).
+                    @inline(__always) func ds(_ m: Int) -> Double {
+                        guard smooth && m > 0 && m < n - 1 else { return m == j ? 1 : 0 }
+                        return m == j ? 0.5 : abs(m - j) == 1 ? 0.25 : 0
+                    }
+                    var g = 0.0
+                    for (c, i) in [k - 1, k, k + 1].enumerated() { g += dx[c] * (ds(i + 1) - ds(i - 1)) / (e[i + 1] - e[i - 1]) }
+                    variance += g * g * sigma[j] * sigma[j]
                 }
-                return EnergyEstimate(energy: estimateEnergy, uncertainty: variance.squareRoot())
+                return EnergyEstimate(energy: vertex, uncertainty: variance.squareRoot())
             }
         }
     }
@@ -122,21 +136,22 @@ public enum EdgeEnergy {
         guard hi - lo >= 3 else { return (.missing, .missing) }
         let centre = energies[top]
         // Weighted least squares y = c0 + c1 t + c2 t², t = E − centre: normal equations from the
-        // weighted moments Σw tᵏ (k ≤ 4) and Σw tᵏ y (k ≤ 2).
-        var moment = [Double](repeating: 0, count: 5), rhs = [0.0, 0.0, 0.0]
+        // weighted moments Σw tᵏ (k ≤ 4) and Σw tᵏ y (k ≤ 2), solved by the adjugate (per pixel,
+        // so no heap allocation).
+        var m0 = 0.0, m1 = 0.0, m2 = 0.0, m3 = 0.0, m4 = 0.0, r0 = 0.0, r1 = 0.0, r2 = 0.0
         for i in lo..<hi {
             let t = energies[i] - centre, w = sigma.map { 1 / max(1e-12, $0[i] * $0[i]) } ?? 1
-            var power = w
-            for k in 0..<5 {
-                moment[k] += power
-                if k < 3 { rhs[k] += power * values[i] }
-                power *= t
-            }
+            let t2 = t * t, v = values[i]
+            m0 += w; m1 += w * t; m2 += w * t2; m3 += w * t2 * t; m4 += w * t2 * t2
+            r0 += w * v; r1 += w * t * v; r2 += w * t2 * v
         }
-        var normal = Matrix(rows: 3, columns: 3)
-        for a in 0..<3 { for b in 0..<3 { normal[a, b] = moment[a + b] } }
-        guard let inverse = normal.inverseSymmetricPositiveDefinite() else { return (.missing, .missing) }
-        let c = (0..<3).map { a in (0..<3).reduce(0.0) { $0 + inverse[a, $1] * rhs[$1] } }
+        // Inverse of [[m0 m1 m2] [m1 m2 m3] [m2 m3 m4]].
+        let a00 = m2 * m4 - m3 * m3, a01 = m2 * m3 - m1 * m4, a02 = m1 * m3 - m2 * m2
+        let a11 = m0 * m4 - m2 * m2, a12 = m1 * m2 - m0 * m3, a22 = m0 * m2 - m1 * m1
+        let det = m0 * a00 + m1 * a01 + m2 * a02
+        guard det > 1e-300 * max(1, m0 * m2 * m4), det.isFinite else { return (.missing, .missing) }
+        let (i00, i01, i02, i11, i12, i22) = (a00 / det, a01 / det, a02 / det, a11 / det, a12 / det, a22 / det)
+        let c = SIMD3(i00 * r0 + i01 * r1 + i02 * r2, i01 * r0 + i11 * r1 + i12 * r2, i02 * r0 + i12 * r1 + i22 * r2)
         guard c[2] < 0 else {
             // No parabolic maximum (the peak is not resolved by the grid, e.g. one side of it is
             // a coarse step): the largest sample, located to within its sampling interval — a
@@ -155,11 +170,11 @@ public enum EdgeEnergy {
             scale = hi - lo > 3 ? rss / Double(hi - lo - 3) : .nan
         }
         // Gradients of the vertex position and height with respect to (c0, c1, c2).
-        let gE = [0, -1 / (2 * c[2]), c[1] / (2 * c[2] * c[2])]
-        let gH = [1, tv, tv * tv]      // at the vertex ∂h/∂t = 0, so only the explicit terms
-        func variance(_ g: [Double]) -> Double {
-            var s = 0.0
-            for a in 0..<3 { for b in 0..<3 { s += g[a] * inverse[a, b] * g[b] } }
+        let gE = SIMD3(0, -1 / (2 * c[2]), c[1] / (2 * c[2] * c[2]))
+        let gH = SIMD3(1, tv, tv * tv)      // at the vertex ∂h/∂t = 0, so only the explicit terms
+        func variance(_ g: SIMD3<Double>) -> Double {
+            let s = g[0] * (i00 * g[0] + i01 * g[1] + i02 * g[2]) + g[1] * (i01 * g[0] + i11 * g[1] + i12 * g[2])
+                + g[2] * (i02 * g[0] + i12 * g[1] + i22 * g[2])
             return s * scale
         }
         return (EnergyEstimate(energy: centre + tv, uncertainty: variance(gE).squareRoot()),

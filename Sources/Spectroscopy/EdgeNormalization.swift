@@ -201,6 +201,30 @@ public struct EdgeNormalizer: Sendable {
                        normalized: subtracted.map { $0 / step })
     }
 
+    /// Normalizes the spectrum at `mu` into `out` (one value per energy) without allocating —
+    /// the per-pixel form of ``normalize(_:)``; returns the step and the pre-edge noise.
+    public func normalize(_ mu: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) -> (step: Double, preEdgeNoise: Double) {
+        @inline(__always) func coefficients(_ fit: PolynomialFit, _ y: UnsafePointer<Double>) -> SIMD8<Double> {
+            var c = SIMD8<Double>(repeating: 0)
+            for (i, row) in fit.pseudoInverse.enumerated() { var s = 0.0; for k in 0..<row.count { s += row[k] * y[k] }; c[i] = s }
+            return c
+        }
+        @inline(__always) func evaluate(_ c: SIMD8<Double>, degree: Int, centre: Double, at x: Double) -> Double {
+            let t = x - centre
+            var v = 0.0
+            for k in stride(from: degree, through: 0, by: -1) { v = v * t + c[k] }
+            return v
+        }
+        let preC = coefficients(preFit, mu + preEdge.lowerBound)
+        for k in 0..<energies.count { out[k] = mu[k] - evaluate(preC, degree: preFit.degree, centre: preFit.centre, at: energies[k]) }
+        let postC = coefficients(postFit, UnsafePointer(out) + postEdge.lowerBound)
+        let step = evaluate(postC, degree: postFit.degree, centre: postFit.centre, at: stepEnergy)
+        var residual2 = 0.0
+        for k in preEdge { residual2 += out[k] * out[k] }
+        for k in 0..<energies.count { out[k] /= step }
+        return (step, (residual2 / Double(max(1, preEdge.count - preFit.degree - 1))).squareRoot())
+    }
+
     /// Variances of the pre-edge line and of the post-edge fit at E0 per unit noise variance:
     /// the edge step's variance is σ²_pre·first + σ²_post·second.
     public var stepVarianceFactors: (preEdge: Double, postEdge: Double) {

@@ -32,6 +32,12 @@ public struct LinearCombinationFit: Sendable {
     let design: [[Double]]
     /// Prepared faces (nil beyond 6 references).
     let faces: [Face]?
+    /// The face with every reference free (nil when singular), for the standard errors.
+    let fullFace: Face?, fullFaceIndex: Int?
+    /// The order faces are tried in: the full face first.
+    let faceOrder: [Int]
+    /// `design` row-major (window points × references), for the per-pixel loops.
+    let designFlat: [Double]
 
     /// One face: the references free on it and w_free = operator · y − offset (with sum-to-one
     /// the last free reference takes 1 − Σ others and is not in `free`).
@@ -39,8 +45,8 @@ public struct LinearCombinationFit: Sendable {
         var members: [Int]
         var free: [Int]
         var last: Int?
-        /// Rows: free weights; columns: window points.
-        var operator_: [[Double]]
+        /// Row-major (free weights × window points).
+        var operator_: [Double]
         var offset: [Double]
         /// (XᵀX)⁻¹ of the face's free parameters.
         var inverseNormal: [[Double]]
@@ -73,7 +79,14 @@ public struct LinearCombinationFit: Sendable {
         self.references = references; self.sumToOne = sumToOne; self.window = inside
         let design = inside.indices.map { k in columns.map { $0[k] } }
         self.design = design
-        faces = references.count <= 6 ? Self.prepareFaces(design: design, referenceCount: references.count, sumToOne: sumToOne) : nil
+        designFlat = design.flatMap { $0 }
+        let prepared = references.count <= 6 ? Self.prepareFaces(design: design, referenceCount: references.count, sumToOne: sumToOne) : nil
+        let full = prepared?.lastIndex { $0.members.count == references.count }
+        let all = Array(prepared?.indices ?? 0..<0)
+        faces = prepared
+        fullFaceIndex = full
+        fullFace = full.map { prepared![$0] }
+        faceOrder = full.map { f in [f] + all.filter { $0 != f } } ?? all
     }
 
     static func prepareFaces(design: [[Double]], referenceCount n: Int, sumToOne: Bool) -> [Face] {
@@ -86,14 +99,15 @@ public struct LinearCombinationFit: Sendable {
             // Columns of the free parameters and the fixed part (R_last with sum-to-one).
             let x = (0..<m).map { k in free.map { design[k][$0] - (last.map { design[k][$0] } ?? 0) } }
             let f = free.count
-            var operator_ = [[Double]](), offset = [Double](), inverseRows = [[Double]]()
+            var operator_ = [Double](), offset = [Double](), inverseRows = [[Double]]()
             if f > 0 {
                 var normal = Matrix(rows: f, columns: f)
                 for k in 0..<m { for a in 0..<f { for b in 0..<f { normal[a, b] += x[k][a] * x[k][b] } } }
                 guard let inverse = normal.inverseSymmetricPositiveDefinite() else { continue }
                 inverseRows = (0..<f).map { a in (0..<f).map { inverse[a, $0] } }
-                operator_ = (0..<f).map { a in (0..<m).map { k in (0..<f).reduce(0.0) { $0 + inverse[a, $1] * x[k][$1] } } }
-                offset = operator_.map { row in last.map { l in (0..<m).reduce(0.0) { $0 + row[$1] * design[$1][l] } } ?? 0 }
+                let rows = (0..<f).map { a in (0..<m).map { k in (0..<f).reduce(0.0) { $0 + inverse[a, $1] * x[k][$1] } } }
+                operator_ = rows.flatMap { $0 }
+                offset = rows.map { row in last.map { l in (0..<m).reduce(0.0) { $0 + row[$1] * design[$1][l] } } ?? 0 }
             }
             faces.append(Face(members: members, free: free, last: last, operator_: operator_, offset: offset, inverseNormal: inverseRows))
         }
@@ -111,47 +125,61 @@ public struct LinearCombinationFit: Sendable {
         var sensitivity = [Double](repeating: 0, count: n)
         var freeCount = 0
         if let faces {
-            // The feasible face solution with the smallest residual.
+            // The feasible face solution with the smallest residual (candidates in a SIMD
+            // register: n ≤ 6, and this runs per pixel).
             var bestRSS = Double.infinity
             var bestFace = -1
-            var candidate = [Double](repeating: 0, count: n)
-            for (index, face) in faces.enumerated() {
-                for j in 0..<n { candidate[j] = 0 }
-                var sumFree = 0.0, feasible = true
-                for (a, j) in face.free.enumerated() {
-                    var w = -face.offset[a]
-                    let row = face.operator_[a]
-                    for k in 0..<m { w += row[k] * y[k] }
-                    if w < -1e-12 { feasible = false; break }
-                    candidate[j] = max(0, w); sumFree += w
+            var best = SIMD8<Double>(repeating: 0)
+            y.withUnsafeBufferPointer { yp in
+                designFlat.withUnsafeBufferPointer { d in
+                    // The full face first: when its solution is feasible it is the optimum (it
+                    // minimizes over the whole affine hull), and no other face need be tried.
+                    for index in faceOrder {
+                        let face = faces[index]
+                        var candidate = SIMD8<Double>(repeating: 0)
+                        var sumFree = 0.0, feasible = true
+                        face.operator_.withUnsafeBufferPointer { op in
+                            for (a, j) in face.free.enumerated() {
+                                var w = -face.offset[a]
+                                let row = op.baseAddress! + a * m
+                                for k in 0..<m { w += row[k] * yp[k] }
+                                if w < -1e-12 { feasible = false; break }
+                                candidate[j] = max(0, w); sumFree += w
+                            }
+                        }
+                        guard feasible else { continue }
+                        if let last = face.last {
+                            let w = 1 - sumFree
+                            if w < -1e-12 { continue }
+                            candidate[last] = max(0, w)
+                        }
+                        var rss = 0.0
+                        for k in 0..<m {
+                            var fitted = 0.0
+                            for j in face.members { fitted += candidate[j] * d[k * n + j] }
+                            rss += (yp[k] - fitted) * (yp[k] - fitted)
+                        }
+                        if rss < bestRSS { bestRSS = rss; bestFace = index; best = candidate }
+                        if index == fullFaceIndex { break }
+                    }
                 }
-                guard feasible else { continue }
-                if let last = face.last {
-                    candidate[last] = 1 - sumFree
-                    if candidate[last] < -1e-12 { continue }
-                    candidate[last] = max(0, candidate[last])
-                }
-                var rss = 0.0
-                for k in 0..<m {
-                    var fitted = 0.0
-                    for j in face.members { fitted += candidate[j] * design[k][j] }
-                    rss += (y[k] - fitted) * (y[k] - fitted)
-                }
-                if rss < bestRSS { bestRSS = rss; bestFace = index; weights = candidate }
             }
+            for j in 0..<n { weights[j] = best[j] }
             if bestFace >= 0 {
                 let face = faces[bestFace]
                 freeCount = face.free.count
-                for (a, j) in face.free.enumerated() {
-                    var py = 0.0
-                    for k in 0..<m { py += face.operator_[a][k] * y[k] }
-                    sensitivity[j] = py
+                face.operator_.withUnsafeBufferPointer { op in
+                    for (a, j) in face.free.enumerated() {
+                        var py = 0.0
+                        for k in 0..<m { py += op[a * m + k] * y[k] }
+                        sensitivity[j] = py
+                    }
                 }
                 if let last = face.last { sensitivity[last] = -face.free.reduce(0.0) { $0 + sensitivity[$1] } }
                 // Unit-variance errors (XᵀX)⁻¹ (the last weight's variance is the sum of the
                 // block) from the face with every reference free: a weight held at a bound by
                 // the non-negativity has the uncertainty of the unconstrained fit, not zero.
-                let errorFace = faces.last { $0.members.count == n } ?? face
+                let errorFace = fullFace ?? face
                 var varianceLast = 0.0
                 for (a, j) in errorFace.free.enumerated() {
                     errors[j] = errorFace.inverseNormal[a][a].squareRoot()
@@ -169,7 +197,7 @@ public struct LinearCombinationFit: Sendable {
         var rss = 0.0, sumY2 = 0.0, chi2 = 0.0
         for k in 0..<m {
             var fitted = 0.0
-            for j in 0..<n where weights[j] != 0 { fitted += weights[j] * design[k][j] }
+            for j in 0..<n where weights[j] != 0 { fitted += weights[j] * designFlat[k * n + j] }
             let r = y[k] - fitted
             rss += r * r; sumY2 += y[k] * y[k]
             if let sigma { chi2 += r * r / max(1e-300, sigma[window[k]] * sigma[window[k]]) }

@@ -88,8 +88,10 @@ public enum XANESAnalysis {
         let frameShape = Shape(Array(intensity.shape.dims.dropFirst()))
         let np = frameShape.count
         // Optical density per pixel spectrum, laid out pixel-major for the per-pixel loops.
-        var od = [Double](repeating: .nan, count: np * ne)
-        var inverseCounts = [Double](repeating: .nan, count: np * ne)
+        // Filled in parallel by the workers (first touch: the page faults of these large arrays
+        // are spread over the threads instead of a serial zero-fill).
+        var od = [Double](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
+        var inverseCounts = [Double](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
         var mask = [UInt8](repeating: 0, count: np)
         od.withUnsafeMutableBufferPointer { odp in
             inverseCounts.withUnsafeMutableBufferPointer { icp in
@@ -101,7 +103,11 @@ public enum XANESAnalysis {
                             for p in range {
                                 for k in 0..<ne {
                                     let value = Double(i[k * np + p]), reference = f.map { Double($0[k * np + p]) } ?? 1
-                                    if !(value > 0) || !(reference > 0) || !value.isFinite { mp[p] = XANESMaskReason.nonPositiveIntensity.rawValue; continue }
+                                    if !(value > 0) || !(reference > 0) || !value.isFinite {
+                                        mp[p] = XANESMaskReason.nonPositiveIntensity.rawValue
+                                        odp[p * ne + k] = .nan; icp[p * ne + k] = .nan
+                                        continue
+                                    }
                                     odp[p * ne + k] = -log(value / reference)
                                     icp[p * ne + k] = 1 / value
                                 }
@@ -117,7 +123,11 @@ public enum XANESAnalysis {
         // One E0 for all pixels: the derivative maximum of the mean spectrum.
         let validPixels = (0..<np).filter { mask[$0] == 0 }
         guard !validPixels.isEmpty else { throw LensError.invalidArgument("every pixel has zero or negative intensity at some energy") }
-        let meanSpectrum = (0..<ne).map { k in validPixels.reduce(0.0) { $0 + od[$1 * ne + k] } / Double(validPixels.count) }
+        var meanSpectrum = [Double](repeating: 0, count: ne)
+        od.withUnsafeBufferPointer { o in
+            for p in validPixels { for k in 0..<ne { meanSpectrum[k] += o[p * ne + k] } }
+        }
+        meanSpectrum = meanSpectrum.map { $0 / Double(validPixels.count) }
         let e0 = try settings.e0 ?? EdgeEnergy.maximumDerivative(energies: energies, values: meanSpectrum).energy
         guard e0.isFinite else { throw LensError.numerical("no edge found in the mean spectrum of the stack") }
         let norm = settings.normalization ?? EdgeNormalizationSettings.larchDefaults(energies: energies, e0: e0)
@@ -137,7 +147,7 @@ public enum XANESAnalysis {
             : references
         let lcf = references.isEmpty ? nil : try LinearCombinationFit(references: fitReferences, energies: energies,
                                                                       window: settings.fitWindow, sumToOne: settings.sumToOne)
-        var normalized = [Double](repeating: .nan, count: np * ne)
+        var normalized = [Double](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
         var step = [Double](repeating: .nan, count: np), jump = [Double](repeating: .nan, count: np)
         var noiseRatio = [Double](repeating: .nan, count: np)
         var meanInversePre = [Double](repeating: .nan, count: np), meanInversePost = [Double](repeating: .nan, count: np)
@@ -157,7 +167,7 @@ public enum XANESAnalysis {
             Parallel.forEachChunk(count: validPixels.count, minimumChunk: 256) { range in
                 for v in range {
                     let p = validPixels[v]
-                    let fit = normalizer.normalize(odp.baseAddress! + p * ne)
+                    let fit = normalizer.normalize(odp.baseAddress! + p * ne, into: normP.baseAddress! + p * ne)
                     var meanInverse = 0.0, meanPost = 0.0
                     for k in pre { meanInverse += icp[p * ne + k] }
                     for k in post { meanPost += icp[p * ne + k] }
@@ -169,7 +179,6 @@ public enum XANESAnalysis {
                     stepP[p] = s; jumpP[p] = s / max(1e-300, noise * (preAtE0 + postAtE0 * meanPost / max(1e-300, meanInverse)).squareRoot())
                     ratioP[p] = noise * noise / meanInverse
                     guard s > 0, jumpP[p] >= minimumJump else { maskP[p] = XANESMaskReason.lowEdgeJump.rawValue; continue }
-                    for k in 0..<ne { normP[p * ne + k] = fit.normalized[k] }
                 }
             }
         } } } } } } } } }
@@ -191,6 +200,7 @@ public enum XANESAnalysis {
                     nonisolated(unsafe) let (out, nz, ic) = (out, nz, ic)
                     Parallel.forEachChunk(count: analysed.count, minimumChunk: 64) { range in
                         var sigma = [Double](repeating: 0, count: ne)
+                        var f = [Double](repeating: 0, count: fieldCount)
                         var failed: [Int] = [], undefined: [Int] = []
                         for a in range {
                             let p = analysed[a]
@@ -200,24 +210,26 @@ public enum XANESAnalysis {
                             guard half.energy.isFinite else { failed.append(p); continue }
                             let derivative = (try? EdgeEnergy.maximumDerivative(energies: energies, values: y, within: derivativeWindow, sigma: sigma)) ?? .missing
                             let white = EdgeEnergy.whiteLine(energies: energies, values: y, window: whiteWindow, points: settings.whiteLinePoints, sigma: sigma)
-                            var f = [half.energy, half.uncertainty, derivative.energy, derivative.uncertainty,
-                                     white.energy.energy, white.energy.uncertainty, white.height.energy, white.height.uncertainty,
-                                     stepOf[p], jumpOf[p]]
+                            f[0] = half.energy; f[1] = half.uncertainty; f[2] = derivative.energy; f[3] = derivative.uncertainty
+                            f[4] = white.energy.energy; f[5] = white.energy.uncertainty; f[6] = white.height.energy; f[7] = white.height.uncertainty
+                            f[8] = stepOf[p]; f[9] = jumpOf[p]
                             if let lcf {
                                 let result = y.withUnsafeBufferPointer { yp in sigma.withUnsafeBufferPointer { lcf.fit(yp.baseAddress!, sigma: $0.baseAddress!) } }
                                 // The edge step's error scales the whole normalized spectrum: add its
                                 // effect on the weights (∂w/∂h for y·(1 + h), on the fitted face) to the errors.
                                 let relativeStepSigma = noiseScale * (inversePre[p] * preAtE0 + inversePost[p] * postAtE0).squareRoot() / stepOf[p]
-                                let errors = (0..<nr).map { j in
+                                for j in 0..<nr {
                                     let dw = result.scaleSensitivity[j] * relativeStepSigma
-                                    return (result.standardErrors[j] * result.standardErrors[j] + dw * dw).squareRoot()
+                                    f[10 + j] = result.weights[j]
+                                    f[10 + nr + j] = (result.standardErrors[j] * result.standardErrors[j] + dw * dw).squareRoot()
                                 }
-                                f += result.weights + errors + [result.rFactor, result.reducedChiSquare]
+                                f[10 + 2 * nr] = result.rFactor; f[11 + 2 * nr] = result.reducedChiSquare
                             }
                             // Every map value must be defined at an analysed pixel: a flat derivative, a
                             // white line without a maximum or a failed fit masks the pixel instead.
-                            guard f.allSatisfy({ $0.isFinite }) else { undefined.append(p); continue }
-                            for (j, v) in f.enumerated() { out[p * fieldCount + j] = Float(v) }
+                            let used = lcf == nil ? 10 : fieldCount
+                            guard (0..<used).allSatisfy({ f[$0].isFinite }) else { undefined.append(p); continue }
+                            for j in 0..<used { out[p * fieldCount + j] = Float(f[j]) }
                         }
                         if !failed.isEmpty { crossingFailed.withLock { $0 += failed } }
                         if !undefined.isEmpty { estimateFailed.withLock { $0 += undefined } }
@@ -232,7 +244,16 @@ public enum XANESAnalysis {
             Grid(shape: frameShape, geometry: intensity.geometry.sliceGeometry, elements: (0..<np).map { mask[$0] == 0 ? values[$0 * fieldCount + field] : .nan })
         }
         var normalizedStack = [Float](repeating: .nan, count: ne * np)
-        for p in analysed where mask[p] == 0 { for k in 0..<ne { normalizedStack[k * np + p] = Float(normalized[p * ne + k]) } }
+        let finalMask = mask
+        normalizedStack.withUnsafeMutableBufferPointer { ns in
+            normalized.withUnsafeBufferPointer { nz in
+                nonisolated(unsafe) let (ns, nz) = (ns, nz)
+                // Energy-major output, one range of energies per worker (sequential writes).
+                Parallel.forEachChunk(count: ne, minimumChunk: 1) { energies in
+                    for p in analysed where finalMask[p] == 0 { for k in energies { ns[k * np + p] = Float(nz[p * ne + k]) } }
+                }
+            }
+        }
         return XANESMaps(e0: e0, normalization: norm,
                          edgeEnergy: map(0), edgeEnergySigma: map(1), derivativeEdgeEnergy: map(2), derivativeEdgeEnergySigma: map(3),
                          whiteLineEnergy: map(4), whiteLineEnergySigma: map(5), whiteLineHeight: map(6), whiteLineHeightSigma: map(7),
