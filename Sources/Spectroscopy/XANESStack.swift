@@ -100,16 +100,21 @@ public enum XANESAnalysis {
                     func compute(_ i: UnsafeBufferPointer<Float>, _ f: UnsafeBufferPointer<Float>?) {
                         nonisolated(unsafe) let (i, f) = (i, f)
                         Parallel.forEachChunk(count: np, minimumChunk: 256) { range in
-                            for p in range {
+                            // Blocks of 64 pixels: the stack is read along rows of one energy
+                            // (contiguous), the pixel-major outputs stay in cache while filled.
+                            for blockStart in stride(from: range.lowerBound, to: range.upperBound, by: 64) {
+                                let block = blockStart..<min(range.upperBound, blockStart + 64)
                                 for k in 0..<ne {
-                                    let value = Double(i[k * np + p]), reference = f.map { Double($0[k * np + p]) } ?? 1
-                                    if !(value > 0) || !(reference > 0) || !value.isFinite {
-                                        mp[p] = XANESMaskReason.nonPositiveIntensity.rawValue
-                                        odp[p * ne + k] = .nan; icp[p * ne + k] = .nan
-                                        continue
+                                    for p in block {
+                                        let value = Double(i[k * np + p]), reference = f.map { Double($0[k * np + p]) } ?? 1
+                                        if !(value > 0) || !(reference > 0) || !value.isFinite {
+                                            mp[p] = XANESMaskReason.nonPositiveIntensity.rawValue
+                                            odp[p * ne + k] = .nan; icp[p * ne + k] = .nan
+                                            continue
+                                        }
+                                        odp[p * ne + k] = -log(value / reference)
+                                        icp[p * ne + k] = 1 / value
                                     }
-                                    odp[p * ne + k] = -log(value / reference)
-                                    icp[p * ne + k] = 1 / value
                                 }
                             }
                         }
