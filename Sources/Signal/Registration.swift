@@ -18,19 +18,8 @@ public struct ImageShift: Sendable, Equatable, Codable {
 /// sub-pixel shifts (bilinear resampling, coordinate search with halving steps to 1/64 px).
 public enum ImageRegistration {
     public static func translation(reference: Grid<Double>, moving: Grid<Double>, refine: Bool = true) throws -> ImageShift {
-        guard reference.rank == 2, reference.shape == moving.shape else {
-            throw LensError.invalidArgument("registration needs two 2D images of one shape, got \(reference.shape) and \(moving.shape)")
-        }
+        let (_, surface, py, px) = try correlationPeak(reference, moving)
         let (h, w) = (reference.shape[0], reference.shape[1])
-        // A Hann window keeps the image borders from dominating the spectrum; the cross-power
-        // spectrum B·conj(A) divided by √|B·conj(A)| is half-way between plain cross-correlation
-        // (broad peaks on smooth images) and full phase correlation (whitening lifts numerical
-        // noise and masked edges to the level of the signal on smooth maps).
-        let cross = crossPowerSpectrum(reference, moving)
-        let surface = FFT.transform(cross, inverse: true)
-        var best = 0
-        for i in 0..<surface.count where surface[linear: i].real > surface[linear: best].real { best = i }
-        let (py, px) = (best / w, best % w)
         func value(_ y: Int, _ x: Int) -> Double { surface[linear: ((y + h) % h) * w + (x + w) % w].real }
         func vertex(_ m: Double, _ c: Double, _ p: Double) -> Double {
             let d = m - 2 * c + p
@@ -66,15 +55,9 @@ public enum ImageRegistration {
     /// bias towards half-pixel shifts on noisy images (interpolation smooths the noise of the
     /// shifted image and so raises its correlation at fractional shifts).
     public static func phaseCorrelation(reference: Grid<Double>, moving: Grid<Double>, upsampling: Int = 64) throws -> ImageShift {
-        guard reference.rank == 2, reference.shape == moving.shape else {
-            throw LensError.invalidArgument("registration needs two 2D images of one shape, got \(reference.shape) and \(moving.shape)")
-        }
+        let (cross, _, peakRow, peakColumn) = try correlationPeak(reference, moving)
         let (h, w) = (reference.shape[0], reference.shape[1])
-        let cross = crossPowerSpectrum(reference, moving)
-        let surface = FFT.transform(cross, inverse: true)
-        var best = 0
-        for i in 0..<surface.count where surface[linear: i].real > surface[linear: best].real { best = i }
-        var (py, px) = (Double(best / w), Double(best % w))
+        var (py, px) = (Double(peakRow), Double(peakColumn))
         if py > Double(h) / 2 { py -= Double(h) }
         if px > Double(w) / 2 { px -= Double(w) }
         let u = Double(max(1, upsampling))
@@ -119,7 +102,24 @@ public enum ImageRegistration {
         return ImageShift(rows: dy, columns: dx, correlation: overlapCorrelation(reference, moving, dy, dx))
     }
 
-    /// B·conj(A)/√|B·conj(A)| of the mean-removed, Hann-windowed images (see ``translation``).
+    /// The cross-power spectrum of two images, its inverse transform (the correlation surface)
+    /// and the surface's integer peak (row, column in 0..<h, 0..<w; wrap-around for negative shifts).
+    static func correlationPeak(_ reference: Grid<Double>, _ moving: Grid<Double>) throws
+        -> (cross: Grid<ComplexFloat64>, surface: Grid<ComplexFloat64>, row: Int, column: Int) {
+        guard reference.rank == 2, reference.shape == moving.shape else {
+            throw LensError.invalidArgument("registration needs two 2D images of one shape, got \(reference.shape) and \(moving.shape)")
+        }
+        let cross = crossPowerSpectrum(reference, moving)
+        let surface = FFT.transform(cross, inverse: true)
+        var best = 0
+        for i in 0..<surface.count where surface[linear: i].real > surface[linear: best].real { best = i }
+        return (cross, surface, best / reference.shape[1], best % reference.shape[1])
+    }
+
+    /// B·conj(A)/√|B·conj(A)| of the mean-removed images under a Hann window (which keeps the
+    /// image borders from dominating the spectrum): half-way between plain cross-correlation
+    /// (broad peaks on smooth images) and full phase correlation (whitening lifts numerical
+    /// noise and masked edges to the level of the signal on smooth maps).
     static func crossPowerSpectrum(_ reference: Grid<Double>, _ moving: Grid<Double>) -> Grid<ComplexFloat64> {
         let (h, w) = (reference.shape[0], reference.shape[1])
         func centred(_ g: Grid<Double>) -> Grid<Double> {
