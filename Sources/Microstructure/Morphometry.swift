@@ -55,14 +55,25 @@ public enum LocalThickness {
             (0..<sizes).map { k in exp(log(dmax) + (log(lowest) - log(dmax)) * Double(k) / Double(sizes - 1)) }
         var thickness = Grid<Float>(shape: phase.shape, geometry: phase.geometry)
         let d = distance.distances
+        var notCentre = Grid<UInt8>(shape: phase.shape, geometry: phase.geometry)
         for r in radii {
-            let centres = d.map { $0 >= Float(r) ? UInt8(1) : 0 }
-            let covered = Morphology.dilate(centres, radius: r)
-            let diameter = Float(2 * r)
+            // Centres: voxels at least r from the boundary; the voxels within r of a centre are
+            // the union of the balls (one distance transform of the non-centres).
+            let radius = Float(r), diameter = Float(2 * r)
+            notCentre.withUnsafeMutableBufferPointer { n in
+                d.withUnsafeBufferPointer { dp in
+                    nonisolated(unsafe) let (n, dp) = (n, dp)
+                    Parallel.forEachChunk(count: n.count, minimumChunk: 1 << 16) { range in for i in range { n[i] = dp[i] >= radius ? 0 : 1 } }
+                }
+            }
+            let reach = DistanceTransform.euclidean(notCentre).distances
             thickness.withUnsafeMutableBufferPointer { t in
-                covered.withUnsafeBufferPointer { c in
+                reach.withUnsafeBufferPointer { c in
                     phase.withUnsafeBufferPointer { p in
-                        for i in 0..<t.count where t[i] == 0 && c[i] != 0 && p[i] != 0 { t[i] = diameter }
+                        nonisolated(unsafe) let (t, c, p) = (t, c, p)
+                        Parallel.forEachChunk(count: t.count, minimumChunk: 1 << 16) { range in
+                            for i in range where t[i] == 0 && p[i] != 0 && c[i] <= radius { t[i] = diameter }
+                        }
                     }
                 }
             }
