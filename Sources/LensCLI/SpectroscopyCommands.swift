@@ -48,6 +48,8 @@ struct XANESCommand: ParsableCommand {
     @Option(name: .customLong("magnification-per-ev"), help: "Relative magnification change per eV to undo before aligning (TXM).") var magnificationPerEV: Double = 0
     @Option(name: .customLong("fit-window"), parsing: .unconditional, help: "Absolute LCF window in eV, LOW:HIGH (default: where all references exist).") var fitWindow: String?
     @Flag(name: .customLong("no-sum-to-one"), help: "Do not constrain the LCF weights to sum to one.") var noSumToOne = false
+    @Option(name: .customLong("reference-shift"), parsing: .unconditional, help: "Energy shift (eV) applied to the references.") var referenceShift: Double = 0
+    @Flag(name: .customLong("fit-reference-shift"), help: "Fit one reference shift on the mean spectrum (within ±5 eV of --reference-shift).") var fitReferenceShift = false
     @Option(name: .customLong("min-jump"), help: "Mask pixels whose edge step is below this many standard errors.") var minimumJump: Double = 5
     @Option(help: "PCA score maps to write (0: no PCA).") var pca: Int = 3
     @Option(help: "k-means clusters of the spectra on the first three PCA scores (0: none).") var clusters: Int = 0
@@ -66,6 +68,8 @@ struct XANESCommand: ParsableCommand {
         options.analysis.e0 = normalization.e0
         options.analysis.minimumJumpToNoise = minimumJump
         options.analysis.sumToOne = !noSumToOne
+        options.analysis.referenceShift = referenceShift
+        options.analysis.fitReferenceShift = fitReferenceShift
         options.analysis.fitWindow = try fitWindow.map { try parseValueRange($0, option: "--fit-window") }
         options.analysis.preEdgeOverride = try normalization.preRange
         options.analysis.postEdgeOverride = try normalization.postRange
@@ -101,6 +105,7 @@ struct XANESCommand: ParsableCommand {
             "align": .string(align), "min_jump": .number(minimumJump), "pca": .number(Double(pca)), "clusters": .number(Double(clusters)),
             "pre": normalization.pre.map { .string($0) } ?? .null, "post": normalization.post.map { .string($0) } ?? .null,
             "e0": normalization.e0.map { .number($0) } ?? .null, "sum_to_one": .bool(!noSumToOne),
+            "reference_shift": .number(referenceShift), "fit_reference_shift": .bool(fitReferenceShift),
         ])
     }
 }

@@ -189,6 +189,7 @@ public enum XANESWorkflow {
                 (r.name, statistics(maps.fractions[j]))
             }))
             summary["r_factor"] = statistics(maps.rFactor)
+            summary["reference_shift_ev"] = .number(maps.referenceShift)
         }
         if let alignment {
             summary["alignment"] = .object(["shifts_px": .array(alignment.shifts.map { .array($0.map { .number($0) }) }),

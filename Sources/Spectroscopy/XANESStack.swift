@@ -27,6 +27,13 @@ public struct XANESSettings: Sendable {
     /// this way is the same mixture of the normalized references, whatever the ranges; references
     /// normalized elsewhere with other ranges carry a step bias of a few % into the fractions.
     public var normalizeReferences = true
+    /// Energy shift (eV) applied to every reference: reference(E − shift) is fitted, for
+    /// references measured on another monochromator calibration.
+    public var referenceShift = 0.0
+    /// Fit one shift for all references instead (on the mean spectrum of the analysed pixels,
+    /// within ± `maximumReferenceShift`, starting from `referenceShift`), then use it everywhere.
+    public var fitReferenceShift = false
+    public var maximumReferenceShift = 5.0
     public init() {}
 }
 
@@ -61,6 +68,8 @@ public struct XANESMaps: Sendable {
     public var normalized: Grid<Float>
     /// Noise scale c of σ_OD = c/√I, estimated from the pre-edge residuals (1 for photon counts).
     public var noiseScale: Double
+    /// The energy shift applied to the references (given or fitted), eV.
+    public var referenceShift: Double
     public var maskCounts: [XANESMaskReason: Int] {
         var counts = [XANESMaskReason: Int]()
         mask.withUnsafeBufferPointer { for v in $0 { counts[XANESMaskReason(rawValue: v)!, default: 0] += 1 } }
@@ -139,24 +148,31 @@ public enum XANESAnalysis {
             .overriding(preEdge: settings.preEdgeOverride, postEdge: settings.postEdgeOverride, postEdgeDegree: settings.postEdgeDegreeOverride)
         let normalizer = try EdgeNormalizer(energies: energies, e0: e0, settings: norm)
         let (pre, post) = (normalizer.preEdge, normalizer.postEdge)
-        let fitReferences = try settings.normalizeReferences
-            ? references.map { r in
-                guard r.energies[0] <= energies[0], r.energies[r.energies.count - 1] >= energies[ne - 1] else {
-                    throw LensError.invalidArgument("reference \(r.name) covers \(r.energies[0])–\(r.energies[r.energies.count - 1]) eV, not the stack's \(energies[0])–\(energies[ne - 1]) eV needed to normalize it like the data (references are never extrapolated)")
-                }
-                let onData = try LinearInterpolation(x: r.energies, y: r.values).values(at: energies)
-                let n = onData.withUnsafeBufferPointer { normalizer.normalize($0.baseAddress!) }
-                guard n.step > 0 else { throw LensError.invalidArgument("reference \(r.name) has no positive edge step with the data's E0 and ranges") }
-                return try ReferenceSpectrum(name: r.name, energies: energies, values: n.normalized)
-            }
-            : references
-        let lcf = references.isEmpty ? nil : try LinearCombinationFit(references: fitReferences, energies: energies,
-                                                                      window: settings.fitWindow, sumToOne: settings.sumToOne)
         var normalized = [Double](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
         var step = [Double](repeating: .nan, count: np), jump = [Double](repeating: .nan, count: np)
         var noiseRatio = [Double](repeating: .nan, count: np)
         var meanInversePre = [Double](repeating: .nan, count: np), meanInversePost = [Double](repeating: .nan, count: np)
         let (preAtE0, postAtE0) = normalizer.stepVarianceFactors
+        // References on the data energies, shifted by `shift` eV and (by default) normalized like
+        // the data; never extrapolated.
+        func linearCombination(shift: Double) throws -> LinearCombinationFit? {
+            guard !references.isEmpty else { return nil }
+            let shifted = try references.map { try ReferenceSpectrum(name: $0.name, energies: $0.energies.map { $0 + shift }, values: $0.values) }
+            let fitReferences = try settings.normalizeReferences
+                ? shifted.map { r in
+                    guard r.energies[0] <= energies[0], r.energies[r.energies.count - 1] >= energies[ne - 1] else {
+                        throw LensError.invalidArgument("reference \(r.name) covers \(r.energies[0])–\(r.energies[r.energies.count - 1]) eV\(shift != 0 ? " after a shift of \(shift) eV" : ""), not the stack's \(energies[0])–\(energies[ne - 1]) eV needed to normalize it like the data (references are never extrapolated)")
+                    }
+                    let onData = try LinearInterpolation(x: r.energies, y: r.values).values(at: energies)
+                    let n = onData.withUnsafeBufferPointer { normalizer.normalize($0.baseAddress!) }
+                    guard n.step > 0 else { throw LensError.invalidArgument("reference \(r.name) has no positive edge step with the data's E0 and ranges") }
+                    return try ReferenceSpectrum(name: r.name, energies: energies, values: n.normalized)
+                }
+                : shifted
+            return try LinearCombinationFit(references: fitReferences, energies: energies, window: settings.fitWindow, sumToOne: settings.sumToOne)
+        }
+        _ = try linearCombination(shift: settings.referenceShift)   // reference errors before the per-pixel work
+
         // Pass 1: normalization and the pre-edge noise of each pixel, in parallel.
         step.withUnsafeMutableBufferPointer { stepP in
         jump.withUnsafeMutableBufferPointer { jumpP in
@@ -189,6 +205,30 @@ public enum XANESAnalysis {
         } } } } } } } } }
         let ratios = validPixels.compactMap { mask[$0] == 0 ? noiseRatio[$0] : nil }
         let noiseScale = ratios.isEmpty ? 1 : Statistics.median(ratios).squareRoot()
+        // One reference shift for all pixels: given, or the one that best fits the mean
+        // normalized spectrum of the analysed pixels (golden-section search on the R-factor).
+        var shift = settings.referenceShift
+        if settings.fitReferenceShift && !references.isEmpty {
+            let kept = validPixels.filter { mask[$0] == 0 }
+            guard !kept.isEmpty else { throw LensError.numerical("no pixel passes the edge-jump test: no mean spectrum to fit the reference shift on") }
+            var mean = [Double](repeating: 0, count: ne)
+            for p in kept { for k in 0..<ne { mean[k] += normalized[p * ne + k] } }
+            mean = mean.map { $0 / Double(kept.count) }
+            func misfit(_ delta: Double) -> Double {
+                guard let fit = try? linearCombination(shift: delta) else { return .infinity }
+                return mean.withUnsafeBufferPointer { fit.fit($0.baseAddress!).rFactor }
+            }
+            var (lo, hi) = (shift - settings.maximumReferenceShift, shift + settings.maximumReferenceShift)
+            let golden = (5.0.squareRoot() - 1) / 2
+            var (a, b) = (hi - golden * (hi - lo), lo + golden * (hi - lo))
+            var (fa, fb) = (misfit(a), misfit(b))
+            while hi - lo > 1e-3 {
+                if fa < fb { hi = b; b = a; fb = fa; a = hi - golden * (hi - lo); fa = misfit(a) }
+                else { lo = a; a = b; fa = fb; b = lo + golden * (hi - lo); fb = misfit(b) }
+            }
+            shift = (lo + hi) / 2
+        }
+        let lcf = try linearCombination(shift: shift)
         // Pass 2: edge positions, white line and LCF per pixel, in parallel.
         let analysed = validPixels.filter { mask[$0] == 0 }
         let nr = references.count
@@ -268,6 +308,6 @@ public enum XANESAnalysis {
                          reducedChiSquare: nr > 0 ? map(11 + 2 * nr) : Grid(shape: frameShape, repeating: .nan),
                          mask: Grid(shape: frameShape, elements: mask),
                          normalized: Grid(shape: intensity.shape, geometry: intensity.geometry, elements: normalizedStack),
-                         noiseScale: noiseScale)
+                         noiseScale: noiseScale, referenceShift: shift)
     }
 }
