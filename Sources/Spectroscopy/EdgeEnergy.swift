@@ -112,7 +112,7 @@ public enum EdgeEnergy {
                         return m == j ? 0.5 : abs(m - j) == 1 ? 0.25 : 0
                     }
                     var g = 0.0
-                    for (c, i) in [k - 1, k, k + 1].enumerated() { g += dx[c] * (ds(i + 1) - ds(i - 1)) / (e[i + 1] - e[i - 1]) }
+                    for c in 0..<3 { let i = k - 1 + c; g += dx[c] * (ds(i + 1) - ds(i - 1)) / (e[i + 1] - e[i - 1]) }
                     variance += g * g * sigma[j] * sigma[j]
                 }
                 return EnergyEstimate(energy: vertex, uncertainty: variance.squareRoot())

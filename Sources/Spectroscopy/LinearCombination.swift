@@ -118,8 +118,10 @@ public struct LinearCombinationFit: Sendable {
     /// `sigma`: per-energy standard deviations, for the reduced χ² and standard errors.
     public func fit(_ spectrum: UnsafePointer<Double>, sigma: UnsafePointer<Double>? = nil) -> Result {
         let m = window.count, n = references.count
-        var y = [Double](repeating: 0, count: m)
-        for k in 0..<m { y[k] = spectrum[window[k]] }
+        var y = [Double](unsafeUninitializedCapacity: m) { buffer, count in
+            for k in 0..<m { buffer[k] = spectrum[window[k]] }
+            count = m
+        }
         var weights = [Double](repeating: 0, count: n)
         var errors = [Double](repeating: 0, count: n)
         var sensitivity = [Double](repeating: 0, count: n)

@@ -246,10 +246,11 @@ public enum XANESAnalysis {
                     Parallel.forEachChunk(count: analysed.count, minimumChunk: 64) { range in
                         var sigma = [Double](repeating: 0, count: ne)
                         var f = [Double](repeating: 0, count: fieldCount)
+                        var y = [Double](repeating: 0, count: ne)      // reused: one pixel's normalized μ
                         var failed: [Int] = [], undefined: [Int] = []
                         for a in range {
                             let p = analysed[a]
-                            let y = Array(UnsafeBufferPointer(start: nz.baseAddress! + p * ne, count: ne))
+                            for k in 0..<ne { y[k] = nz[p * ne + k] }
                             for k in 0..<ne { sigma[k] = noiseScale * ic[p * ne + k].squareRoot() / stepOf[p] }
                             let half = EdgeEnergy.crossing(energies: energies, values: y, near: edgeNear, sigma: sigma)
                             guard half.energy.isFinite else { failed.append(p); continue }
@@ -286,7 +287,15 @@ public enum XANESAnalysis {
         for p in estimateFailed.withLock({ $0 }) { mask[p] = XANESMaskReason.estimateFailed.rawValue }
         progress?.advance(by: np)
         func map(_ field: Int) -> Grid<Float> {
-            Grid(shape: frameShape, geometry: intensity.geometry.sliceGeometry, elements: (0..<np).map { mask[$0] == 0 ? values[$0 * fieldCount + field] : .nan })
+            var out = Grid<Float>(shape: frameShape, geometry: intensity.geometry.sliceGeometry)
+            out.withUnsafeMutableBufferPointer { o in
+                values.withUnsafeBufferPointer { v in
+                    mask.withUnsafeBufferPointer { m in
+                        for p in 0..<np { o[p] = m[p] == 0 ? v[p * fieldCount + field] : .nan }
+                    }
+                }
+            }
+            return out
         }
         var normalizedStack = [Float](repeating: .nan, count: ne * np)
         let finalMask = mask
