@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "TomographyTests", dependencies: ["Tomography", "Signal", "Phantoms"]),
         .testTarget(name: "ComptonTests", dependencies: ["Compton", "Phantoms"]),
         .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy", "Phantoms"]),
         .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO"]),
     ]
 )

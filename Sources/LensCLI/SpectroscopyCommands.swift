@@ -54,6 +54,7 @@ struct XANESCommand: ParsableCommand {
     @Option(help: "PCA score maps to write (0: no PCA).") var pca: Int = 3
     @Option(help: "k-means clusters of the spectra on the first three PCA scores (0: none).") var clusters: Int = 0
     @Flag(name: .customLong("write-normalized"), help: "Also write the normalized stack.") var writeNormalized = false
+    @Option(name: .customLong("slab-mib"), help: "Stream a 3D stack given as one volume per energy in z-slabs of about this much working memory (default: in memory when it fits in a quarter of RAM, else 1024). Slab-wise runs neither align nor run PCA.") var slabMiB: Int?
     @Option(help: "Output folder (created if missing).") var out: String
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var normalization: NormalizationOptions
@@ -87,6 +88,8 @@ struct XANESCommand: ParsableCommand {
         options.principalComponents = clusters > 0 ? max(pca, 3) : pca
         options.clusters = clusters
         options.writeNormalizedStack = writeNormalized
+        if let slabMiB, slabMiB < 1 { throw LensError.invalidArgument("--slab-mib must be at least 1") }
+        options.slabMegabytes = slabMiB
         let allInputs = stack + (energies.map { [$0] } ?? []) + (flat.map { [$0] } ?? []) + (dark.map { [$0] } ?? []) + references + (labels.map { [$0] } ?? [])
         for input in allInputs where !FileManager.default.fileExists(atPath: InputRecord.filePart(of: input)) {
             throw LensError.badInput(file: input, problem: "no such file")

@@ -36,6 +36,12 @@ public struct XANESOptions: Sendable {
     public var clusters = 0
     /// Also write the normalized stack (as large as the input).
     public var writeNormalizedStack = false
+    /// 3D stacks given as one volume per energy are analysed in z-slabs of about this many MiB of
+    /// working memory (nil: whole in memory when it fits in a quarter of the machine's memory,
+    /// else slabs of 1 GiB). Slab-wise runs take E0 from a first pass over the mean spectrum, do
+    /// not align or run PCA (align and choose a reference shift on a sub-volume first), and fit
+    /// the noise scale per slab.
+    public var slabMegabytes: Int?
     public init() {}
 }
 
@@ -63,6 +69,9 @@ public enum XANESWorkflow {
             try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
         } else if !isDirectory.boolValue {
             throw LensError.badOutput(file: outputFolder, problem: "exists and is not a folder")
+        }
+        if let slab = try slabPlan(inputs: inputs, options: options) {
+            return try runSlabwise(inputs: inputs, options: options, outputFolder: outputFolder, slabMegabytes: slab, progress: progress)
         }
         var stack = try readStack(inputs.stackPaths)
         let (energies, energySource) = try energies(inputs.energiesPath, stackPaths: inputs.stackPaths, count: stack.shape[0])
@@ -214,6 +223,174 @@ public enum XANESWorkflow {
         return XANESRun(maps: maps, alignment: alignment, pca: pca, clusters: clusters, labelStatistics: labelStatistics, outputs: outputs, summary: summary)
     }
 
+    /// Working bytes per stack value in the per-pixel analysis: the Float input, optical density,
+    /// 1/I and normalized μ as Double, the Float normalized stack.
+    static let bytesPerStackValue = 4 + 3 * 8 + 4
+
+    /// The slab size to stream with, or nil to analyse in memory.
+    static func slabPlan(inputs: XANESInputs, options: XANESOptions) throws -> Int? {
+        guard inputs.stackPaths.count > 1, !textImageExtensions.contains(DatasetReference(inputs.stackPaths[0]).fileExtension) else { return nil }
+        let info = try VolumeIO.open(inputs.stackPaths[0]).info
+        guard info.shape.rank == 3 else { return nil }
+        if let requested = options.slabMegabytes { return max(1, requested) }
+        let bytes = inputs.stackPaths.count * info.shape.count * bytesPerStackValue
+        let budget = Int(ProcessInfo.processInfo.physicalMemory / 4)
+        return bytes > budget ? 1024 : nil
+    }
+
+    /// One volume per energy, analysed in z-slabs: pass 1 accumulates the mean optical density
+    /// spectrum for E0; pass 2 analyses each slab of every energy and writes each map's slab.
+    static func runSlabwise(inputs: XANESInputs, options: XANESOptions, outputFolder: String, slabMegabytes: Int,
+                            progress: ProgressReporter?) throws -> XANESRun {
+        guard inputs.flatPath.map({ textFlatExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }) ?? true,
+              inputs.darkPath.map({ textFlatExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }) ?? true else {
+            throw LensError.invalidArgument("a stack streamed in slabs takes I0 and dark as one value per energy (a text file); give a slab size large enough to hold the stack to use I0 volumes")
+        }
+        guard !options.analysis.fitReferenceShift else {
+            throw LensError.invalidArgument("a stack streamed in slabs does not fit the reference shift: fit it on a sub-volume, then give --reference-shift")
+        }
+        let readers = try inputs.stackPaths.map { try VolumeIO.open($0) }
+        let shape = readers[0].info.shape
+        for (path, reader) in zip(inputs.stackPaths, readers) where reader.info.shape != shape {
+            throw LensError.badInput(file: path, problem: "shape \(reader.info.shape) differs from the first energy's \(shape)")
+        }
+        let ne = readers.count
+        let (energies, energySource) = try energies(inputs.energiesPath, stackPaths: inputs.stackPaths, count: ne)
+        let stackShape = Shape([ne] + shape.dims)
+        let i0 = try inputs.flatPath.map { try NumericColumns.read($0).columns.last! } ?? [Double](repeating: 1, count: ne)
+        let dark = try inputs.darkPath.map { try NumericColumns.read($0).columns.last! } ?? [Double](repeating: 0, count: ne)
+        guard i0.count == ne, dark.count == ne else { throw LensError.badInput(file: inputs.flatPath ?? inputs.darkPath ?? "", problem: "I0 and dark need one value per energy (\(ne))") }
+        let plane = shape[1] * shape[2]
+        let thickness = max(1, min(shape[0], slabMegabytes << 20 / max(1, ne * plane * bytesPerStackValue)))
+        let slabs = stride(from: 0, to: shape[0], by: thickness).map { $0..<min(shape[0], $0 + thickness) }
+        func readSlab(_ z: Range<Int>) throws -> (intensity: Grid<Float>, flat: Grid<Float>) {
+            var values = [Float](), flats = [Float]()
+            values.reserveCapacity(ne * z.count * plane); flats.reserveCapacity(ne * z.count * plane)
+            for (k, reader) in readers.enumerated() {
+                let slab = try reader.readSlab(z).float32()
+                values += inputs.opticalDensity ? slab.elements.map { Float(exp(-Double($0))) } : slab.elements.map { $0 - Float(dark[k]) }
+                flats += [Float](repeating: inputs.opticalDensity ? 1 : Float(i0[k] - dark[k]), count: slab.count)
+            }
+            let geometry = GridGeometry(voxelSizeMicrometres: [1] + readers[0].info.geometry.voxelSizeMicrometres,
+                                        originMicrometres: [0] + readers[0].info.geometry.originMicrometres, isCalibrated: readers[0].info.geometry.isCalibrated)
+            let sliceShape = Shape([ne, z.count, shape[1], shape[2]])
+            return (Grid(shape: sliceShape, geometry: geometry, elements: values), Grid(shape: sliceShape, elements: flats))
+        }
+        // Pass 1: E0 from the mean optical-density spectrum of pixels with positive intensity.
+        var settings = options.analysis
+        if settings.e0 == nil {
+            var sums = [Double](repeating: 0, count: ne), count = 0
+            for z in slabs {
+                let (intensity, flat) = try readSlab(z)
+                let n = intensity.count / ne
+                for p in 0..<n {
+                    var od = [Double](repeating: 0, count: ne), ok = true
+                    for k in 0..<ne {
+                        let v = Double(intensity[linear: k * n + p]), f = Double(flat[linear: k * n + p])
+                        guard v > 0, f > 0 else { ok = false; break }
+                        od[k] = -log(v / f)
+                    }
+                    if ok { for k in 0..<ne { sums[k] += od[k] }; count += 1 }
+                }
+                progress?.advance(by: z.count)
+            }
+            guard count > 0 else { throw LensError.invalidArgument("every voxel has zero or negative intensity at some energy") }
+            settings.e0 = try EdgeEnergy.maximumDerivative(energies: energies, values: sums.map { $0 / Double(count) }).energy
+        }
+        // Pass 2: analyse each slab and write its maps.
+        let references = try inputs.referencePaths.flatMap { try SpectrumFile.references($0) }
+        var names = ["edge_energy", "edge_energy_sigma", "derivative_edge_energy", "derivative_edge_energy_sigma", "white_line_energy",
+                     "white_line_energy_sigma", "white_line_height", "white_line_height_sigma", "edge_step", "jump_to_noise"]
+        for r in references { names += ["fraction_\(safeName(r.name))", "fraction_\(safeName(r.name))_sigma"] }
+        if !references.isEmpty { names += ["r_factor", "reduced_chi_square"] }
+        let volumeInfo = VolumeInfo(shape: shape, dataType: .float32, geometry: readers[0].info.geometry, format: "tiff")
+        var writers = try names.map { try VolumeIO.create("\(outputFolder)/\($0).tif", info: volumeInfo, inputs: inputs.stackPaths) }
+        writers.append(try VolumeIO.create("\(outputFolder)/mask.tif", info: VolumeInfo(shape: shape, dataType: .uint8, geometry: readers[0].info.geometry, format: "tiff"), inputs: inputs.stackPaths))
+        var counts = [XANESMaskReason: Int](), noiseScales = [Double](), normalization: EdgeNormalizationSettings?
+        var meanSums = [Double](repeating: 0, count: ne), meanCount = 0
+        do {
+            for z in slabs {
+                let (intensity, flat) = try readSlab(z)
+                let maps = try XANESAnalysis.analyse(intensity: intensity, flat: flat, energies: energies, references: references, settings: settings)
+                var grids = [maps.edgeEnergy, maps.edgeEnergySigma, maps.derivativeEdgeEnergy, maps.derivativeEdgeEnergySigma, maps.whiteLineEnergy,
+                             maps.whiteLineEnergySigma, maps.whiteLineHeight, maps.whiteLineHeightSigma, maps.edgeStep, maps.jumpToNoise]
+                for j in references.indices { grids += [maps.fractions[j], maps.fractionSigmas[j]] }
+                if !references.isEmpty { grids += [maps.rFactor, maps.reducedChiSquare] }
+                for (writer, grid) in zip(writers, grids) { try writer.writeSlab(AnyGrid(grid), at: z.lowerBound) }
+                try writers.last!.writeSlab(AnyGrid(maps.mask), at: z.lowerBound)
+                for (reason, n) in maps.maskCounts { counts[reason, default: 0] += n }
+                noiseScales.append(maps.noiseScale); normalization = maps.normalization
+                let n = maps.mask.count
+                for p in 0..<n where maps.mask[linear: p] == 0 {
+                    for k in 0..<ne { meanSums[k] += Double(maps.normalized[linear: k * n + p]) }
+                    meanCount += 1
+                }
+                progress?.advance(by: z.count)
+            }
+            for writer in writers { try writer.finish() }
+        } catch {
+            for writer in writers { writer.abort() }
+            throw error
+        }
+        var outputs = Dictionary(uniqueKeysWithValues: names.map { ($0, "\(outputFolder)/\($0).tif") })
+        outputs["mask"] = "\(outputFolder)/mask.tif"
+        var meanTable = Table(columns: [TableColumn("energy", unit: "eV"), TableColumn("mean_normalized_mu"), TableColumn("pixels")])
+        for k in 0..<ne { meanTable.append([.number(energies[k]), .number(meanCount > 0 ? meanSums[k] / Double(meanCount) : .nan), .number(Double(meanCount))]) }
+        try meanTable.write(to: "\(outputFolder)/mean_spectrum.csv"); outputs["mean_spectrum"] = "\(outputFolder)/mean_spectrum.csv"
+        // The maps are a 63rd of the stack: read them back whole for the summary and labels.
+        let edge = try VolumeIO.read("\(outputFolder)/edge_energy.tif").float32()
+        let mask = try VolumeIO.read("\(outputFolder)/mask.tif").converted(to: UInt8.self)
+        let whiteLine = try VolumeIO.read("\(outputFolder)/white_line_energy.tif").float32()
+        let fractions = try references.map { try VolumeIO.read("\(outputFolder)/fraction_\(safeName($0.name)).tif").float32() }
+        try preview(edge, to: "\(outputFolder)/edge_energy.png"); outputs["edge_energy_preview"] = "\(outputFolder)/edge_energy.png"
+        var labelStatistics = [LabelMapStatistics]()
+        var summary: [String: JSONValue] = [
+            "energies": .number(Double(ne)), "energy_source": .string(energySource),
+            "energy_range_ev": .array([.number(energies[0]), .number(energies[ne - 1])]),
+            "stack_shape": .array(stackShape.dims.map { .number(Double($0)) }), "e0_ev": .number(settings.e0!),
+            "slabs": .object(["count": .number(Double(slabs.count)), "thickness": .number(Double(thickness)), "megabytes": .number(Double(slabMegabytes))]),
+            "noise_scale": .object(["min": .finite(noiseScales.min() ?? .nan), "max": .finite(noiseScales.max() ?? .nan)]),
+            "pixels": .object(Dictionary(uniqueKeysWithValues: XANESMaskReason.allCases.map { ($0.name, .number(Double(counts[$0] ?? 0))) })),
+            "edge_energy_ev": statistics(edge), "white_line_energy_ev": statistics(whiteLine),
+            "voxel_size_um": readers[0].info.geometry.isCalibrated ? .array(readers[0].info.geometry.voxelSizeMicrometres.map { .number($0) }) : .null,
+        ]
+        if let normalization {
+            summary["normalization"] = .object(["pre_edge_ev": .array([.number(normalization.preEdge.lowerBound), .number(normalization.preEdge.upperBound)]),
+                                                "post_edge_ev": .array([.number(normalization.postEdge.lowerBound), .number(normalization.postEdge.upperBound)]),
+                                                "post_edge_degree": .number(Double(normalization.postEdgeDegree))])
+        }
+        if !references.isEmpty {
+            summary["fractions"] = .object(Dictionary(uniqueKeysWithValues: references.enumerated().map { ($1.name, statistics(fractions[$0])) }))
+            summary["reference_shift_ev"] = .number(settings.referenceShift)
+        }
+        if let labelsPath = inputs.labelsPath {
+            let labels = try VolumeIO.read(labelsPath).converted(to: Int32.self)
+            guard labels.shape == edge.shape else { throw LensError.badInput(file: labelsPath, problem: "the labels have shape \(labels.shape) but the maps \(edge.shape)") }
+            var named: [(String, String, Grid<Float>)] = [("edge_energy", "eV", edge), ("white_line_energy", "eV", whiteLine)]
+            for (j, r) in references.enumerated() { named.append(("fraction_\(safeName(r.name))", "", fractions[j])) }
+            let size = labels.geometry.isCalibrated ? "µm³" : "voxels"
+            for (name, unit, map) in named {
+                let st = try LabelMapStatistics(map: map, labels: labels, mapName: name, mapUnit: unit)
+                try st.table(sizeUnit: size).write(to: "\(outputFolder)/labels_\(name).csv"); outputs["labels_\(name)"] = "\(outputFolder)/labels_\(name).csv"
+                labelStatistics.append(st)
+            }
+            let gradient = try ValenceGradientAnalysis(map: edge, labels: labels)
+            try gradient.table().write(to: "\(outputFolder)/valence_gradient.csv"); outputs["valence_gradient"] = "\(outputFolder)/valence_gradient.csv"
+        }
+        summary["outputs"] = .object(outputs.mapValues { .string($0) })
+        // The returned maps hold what was read back; per-pixel σ maps and the normalized stack stay on disk.
+        let empty = Grid<Float>(shape: edge.shape, repeating: .nan)
+        let maps = XANESMaps(e0: settings.e0!, normalization: normalization ?? EdgeNormalizationSettings.larchDefaults(energies: energies, e0: settings.e0!),
+                             edgeEnergy: edge, edgeEnergySigma: empty, derivativeEdgeEnergy: empty, derivativeEdgeEnergySigma: empty,
+                             whiteLineEnergy: whiteLine, whiteLineEnergySigma: empty, whiteLineHeight: empty, whiteLineHeightSigma: empty,
+                             edgeStep: empty, jumpToNoise: empty, fractions: fractions, fractionSigmas: fractions.map { _ in empty },
+                             rFactor: empty, reducedChiSquare: empty, mask: mask, normalized: Grid(shape: Shape(0), elements: []),
+                             noiseScale: noiseScales.isEmpty ? .nan : Statistics.median(noiseScales), referenceShift: settings.referenceShift)
+        return XANESRun(maps: maps, alignment: nil, pca: nil, clusters: nil, labelStatistics: labelStatistics, outputs: outputs, summary: summary)
+    }
+
+    static let textFlatExtensions: Set<String> = ["txt", "csv", "dat", "tsv", "xsp"]
+
     /// Mean, standard deviation, percentiles and count of a map's finite values.
     static func statistics(_ map: Grid<Float>) -> JSONValue {
         let v = map.elements.filter(\.isFinite).map(Double.init)
@@ -321,8 +498,7 @@ public enum XANESWorkflow {
     /// I0 (or a dark signal) as a stack of the stack's shape: read as such, or broadcast from one
     /// value per energy.
     static func readFlat(_ path: String, stackShape: Shape) throws -> Grid<Float> {
-        let textExtensions: Set<String> = ["txt", "csv", "dat", "tsv", "xsp"]   // .xsp: an ALS STXM point spectrum (energy, I0)
-        if textExtensions.contains(URL(fileURLWithPath: path).pathExtension.lowercased()) {
+        if textFlatExtensions.contains(URL(fileURLWithPath: path).pathExtension.lowercased()) {
             let column = try NumericColumns.read(path).columns.last!
             guard column.count == stackShape[0] else { throw LensError.badInput(file: path, problem: "\(column.count) I0 values for \(stackShape[0]) energies") }
             let per = stackShape.count / stackShape[0]

@@ -70,6 +70,24 @@ public struct XANESMaps: Sendable {
     public var noiseScale: Double
     /// The energy shift applied to the references (given or fitted), eV.
     public var referenceShift: Double
+    public init(e0: Double, normalization: EdgeNormalizationSettings, edgeEnergy: Grid<Float>, edgeEnergySigma: Grid<Float>,
+                derivativeEdgeEnergy: Grid<Float>, derivativeEdgeEnergySigma: Grid<Float>, whiteLineEnergy: Grid<Float>,
+                whiteLineEnergySigma: Grid<Float>, whiteLineHeight: Grid<Float>, whiteLineHeightSigma: Grid<Float>,
+                edgeStep: Grid<Float>, jumpToNoise: Grid<Float>, fractions: [Grid<Float>], fractionSigmas: [Grid<Float>],
+                rFactor: Grid<Float>, reducedChiSquare: Grid<Float>, mask: Grid<UInt8>, normalized: Grid<Float>,
+                noiseScale: Double, referenceShift: Double) {
+        self.e0 = e0; self.normalization = normalization
+        self.edgeEnergy = edgeEnergy; self.edgeEnergySigma = edgeEnergySigma
+        self.derivativeEdgeEnergy = derivativeEdgeEnergy; self.derivativeEdgeEnergySigma = derivativeEdgeEnergySigma
+        self.whiteLineEnergy = whiteLineEnergy; self.whiteLineEnergySigma = whiteLineEnergySigma
+        self.whiteLineHeight = whiteLineHeight; self.whiteLineHeightSigma = whiteLineHeightSigma
+        self.edgeStep = edgeStep; self.jumpToNoise = jumpToNoise
+        self.fractions = fractions; self.fractionSigmas = fractionSigmas
+        self.rFactor = rFactor; self.reducedChiSquare = reducedChiSquare
+        self.mask = mask; self.normalized = normalized
+        self.noiseScale = noiseScale; self.referenceShift = referenceShift
+    }
+
     public var maskCounts: [XANESMaskReason: Int] {
         var counts = [XANESMaskReason: Int]()
         mask.withUnsafeBufferPointer { for v in $0 { counts[XANESMaskReason(rawValue: v)!, default: 0] += 1 } }
