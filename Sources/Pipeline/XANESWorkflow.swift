@@ -479,13 +479,11 @@ public enum XANESWorkflow {
             return try checkedEnergies(values, count: count, source: path)
         }
         let table = try NumericColumns.read(path)
-        let index = table.names.firstIndex { ["energy", "e", "energy_ev", "ev"].contains($0.lowercased()) } ?? 0
-        return try checkedEnergies(table.columns[index], count: count, source: path)
+        return try checkedEnergies(table.columns[SpectrumFile.energyColumnIndex(table)], count: count, source: path)
     }
 
     static func checkedEnergies(_ values: [Double], count: Int, source path: String) throws -> [Double] {
-        var energies = values
-        if energies.allSatisfy({ $0 < 100 }) { energies = energies.map { $0 * 1000 } }
+        let energies = SpectrumFile.electronVolts(values)
         guard energies.count == count else {
             throw LensError.badInput(file: path, problem: "\(energies.count) energies for a stack of \(count) images")
         }

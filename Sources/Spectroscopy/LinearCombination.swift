@@ -118,7 +118,7 @@ public struct LinearCombinationFit: Sendable {
     /// `sigma`: per-energy standard deviations, for the reduced χ² and standard errors.
     public func fit(_ spectrum: UnsafePointer<Double>, sigma: UnsafePointer<Double>? = nil) -> Result {
         let m = window.count, n = references.count
-        var y = [Double](unsafeUninitializedCapacity: m) { buffer, count in
+        let y = [Double](unsafeUninitializedCapacity: m) { buffer, count in
             for k in 0..<m { buffer[k] = spectrum[window[k]] }
             count = m
         }

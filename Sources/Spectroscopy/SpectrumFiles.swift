@@ -11,6 +11,17 @@ public struct SpectrumFile: Sendable {
     /// How μ was obtained: a column name, or `ln(i0/itrans)` / `ifluor/i0`.
     public var muSource: String
 
+    /// The energy column of a table: the one named `energy`/`e`/`energy_ev`/`ev` (any case),
+    /// else the first.
+    public static func energyColumnIndex(_ table: NumericColumns) -> Int {
+        table.names.firstIndex { ["energy", "e", "energy_ev", "energy(ev)", "ev"].contains($0.lowercased()) } ?? 0
+    }
+
+    /// Energies in eV: values all below 100 are taken as keV (reference files often are).
+    public static func electronVolts(_ energies: [Double]) -> [Double] {
+        energies.allSatisfy({ $0 < 100 }) ? energies.map { $0 * 1000 } : energies
+    }
+
     /// Column names recognised as μ (in this order of preference), case-insensitive.
     public static let muColumnNames = ["mu", "xmu", "mutrans", "mu_trans", "mutrans_raw", "mufluor", "mu_fluor", "norm", "normalized", "intensity", "absorption"]
 
@@ -23,7 +34,7 @@ public struct SpectrumFile: Sendable {
         let table = try NumericColumns.read(path)
         let names = table.names.map { $0.lowercased() }
         guard table.columns.count >= 2 else { throw LensError.badInput(file: path, problem: "a spectrum needs an energy and a μ column, found \(table.columns.count) column") }
-        let energyIndex = names.firstIndex { ["energy", "e", "energy_ev", "energy(ev)", "ev"].contains($0) } ?? 0
+        let energyIndex = energyColumnIndex(table)
         var mu: [Double]
         var source: String
         if let muColumn {
@@ -43,8 +54,7 @@ public struct SpectrumFile: Sendable {
             let i = energyIndex == 0 ? 1 : 0
             (mu, source) = (table.columns[i], table.names[i])
         }
-        var energies = table.columns[energyIndex]
-        if energies.allSatisfy({ $0 < 100 }) { energies = energies.map { $0 * 1000 } }
+        var energies = electronVolts(table.columns[energyIndex])
         let order = energies.indices.sorted { energies[$0] < energies[$1] }
         energies = order.map { energies[$0] }; mu = order.map { mu[$0] }
         if let k = energies.indices.dropFirst().first(where: { energies[$0] == energies[$0 - 1] }) {
@@ -63,13 +73,12 @@ public struct SpectrumFile: Sendable {
     public static func references(_ path: String) throws -> [ReferenceSpectrum] {
         let table = try NumericColumns.read(path)
         let names = table.names.map { $0.lowercased() }
-        let energyIndex = names.firstIndex { ["energy", "e", "energy_ev", "ev"].contains($0) } ?? 0
+        let energyIndex = energyColumnIndex(table)
         let valueColumns = table.columns.indices.filter { $0 != energyIndex }
         guard valueColumns.count > 1, !names.contains(where: { muColumnNames.contains($0) || $0 == "i0" }) else {
             return [try read(path).reference()]
         }
-        var energies = table.columns[energyIndex]
-        if energies.allSatisfy({ $0 < 100 }) { energies = energies.map { $0 * 1000 } }
+        let energies = electronVolts(table.columns[energyIndex])
         return try valueColumns.map { c in
             do { return try ReferenceSpectrum(name: table.names[c], energies: energies, values: table.columns[c]) } catch let LensError.invalidArgument(message) {
                 throw LensError.badInput(file: path, problem: message)
