@@ -155,37 +155,19 @@ public enum XANESWorkflow {
                 clusters = k
             }
         }
-        var labelStatistics = [LabelMapStatistics]()
-        var valence: ValenceGradientAnalysis?
+        var perLabel: LabelOutputs?
         if let labelsPath = inputs.labelsPath {
             var labels = try VolumeIO.read(labelsPath).converted(to: Int32.self)
             if let alignment, labels.shape != maps.edgeEnergy.shape {
                 labels = try crop(labels, to: alignment.crop, file: labelsPath)
             }
-            guard labels.shape == maps.edgeEnergy.shape else {
-                throw LensError.badInput(file: labelsPath, problem: "the labels have shape \(labels.shape) but the maps \(maps.edgeEnergy.shape)")
-            }
-            let size = labels.geometry.isCalibrated ? (labels.rank == 3 ? "µm³" : "µm²") : "pixels"
-            var named: [(String, String, Grid<Float>)] = [("edge_energy", "eV", maps.edgeEnergy), ("white_line_energy", "eV", maps.whiteLineEnergy)]
-            for (j, r) in references.enumerated() { named.append(("fraction_\(safeName(r.name))", "", maps.fractions[j])) }
-            for (name, unit, map) in named {
-                let s = try LabelMapStatistics(map: map, labels: labels, mapName: name, mapUnit: unit)
-                let path = "\(outputFolder)/labels_\(name).csv"
-                try s.table(sizeUnit: size).write(to: path); outputs["labels_\(name)"] = path
-                labelStatistics.append(s)
-            }
-            let gradient = try ValenceGradientAnalysis(map: maps.edgeEnergy, labels: labels)
-            try gradient.table().write(to: "\(outputFolder)/valence_gradient.csv")
-            outputs["valence_gradient"] = "\(outputFolder)/valence_gradient.csv"
-            valence = gradient
+            perLabel = try labelOutputs(labels: labels, file: labelsPath, edgeEnergy: maps.edgeEnergy, whiteLineEnergy: maps.whiteLineEnergy,
+                                        fractions: maps.fractions, references: references, folder: outputFolder, outputs: &outputs)
         }
         var summary: [String: JSONValue] = [
             "energies": .number(Double(ne)), "energy_source": .string(energySource), "energy_range_ev": .array([.number(energies[0]), .number(energies[ne - 1])]),
             "stack_shape": .array(stack.shape.dims.map { .number(Double($0)) }),
-            "e0_ev": .number(maps.e0),
-            "normalization": .object(["pre_edge_ev": .array([.number(maps.normalization.preEdge.lowerBound), .number(maps.normalization.preEdge.upperBound)]),
-                                      "post_edge_ev": .array([.number(maps.normalization.postEdge.lowerBound), .number(maps.normalization.postEdge.upperBound)]),
-                                      "post_edge_degree": .number(Double(maps.normalization.postEdgeDegree))]),
+            "e0_ev": .number(maps.e0), "normalization": normalizationJSON(maps.normalization),
             "noise_scale": .number(maps.noiseScale),
             "pixels": .object(Dictionary(uniqueKeysWithValues: XANESMaskReason.allCases.map { ($0.name, .number(Double(maps.maskCounts[$0] ?? 0))) })),
             "edge_energy_ev": statistics(maps.edgeEnergy), "edge_energy_sigma_ev": statistics(maps.edgeEnergySigma),
@@ -207,20 +189,9 @@ public enum XANESWorkflow {
         }
         if let pca { summary["pca_explained_variance_ratio"] = .array(pca.explainedVarianceRatio.prefix(8).map { .number($0) }) }
         if let clusters { summary["cluster_pixels"] = .array(clusters.pixelCounts.map { .number(Double($0)) }) }
-        if !labelStatistics.isEmpty {
-            summary["labels"] = .object(Dictionary(uniqueKeysWithValues: labelStatistics.map { s in
-                (s.mapName, JSONValue.object(["labels": .number(Double(s.entries.count)), "grand_mean": .finite(s.grandMean),
-                                              "within_label_variance": .finite(s.withinLabelVariance), "between_label_variance": .finite(s.betweenLabelVariance),
-                                              "within_fraction": .finite(s.withinFraction), "masked_labelled_pixels": .number(Double(s.maskedPixelCount))]))
-            }))
-        }
-        if let valence {
-            let indices = valence.particles.map(\.radialIndex).filter(\.isFinite)
-            summary["valence_gradient"] = .object(["particles": .number(Double(indices.count)),
-                                                   "median_radial_index": indices.isEmpty ? .null : .finite(Statistics.median(indices)),
-                                                   "note": .string("radial index 1: random orientation of the edge-energy gradient; > 1: radial (core–shell) patterns")])
-        }
-        return XANESRun(maps: maps, alignment: alignment, pca: pca, clusters: clusters, labelStatistics: labelStatistics, outputs: outputs, summary: summary)
+        perLabel?.summarize(into: &summary)
+        return XANESRun(maps: maps, alignment: alignment, pca: pca, clusters: clusters, labelStatistics: perLabel?.statistics ?? [],
+                        outputs: outputs, summary: summary)
     }
 
     /// Working bytes per stack value in the per-pixel analysis: the Float input, optical density,
@@ -257,9 +228,8 @@ public enum XANESWorkflow {
         let ne = readers.count
         let (energies, energySource) = try energies(inputs.energiesPath, stackPaths: inputs.stackPaths, count: ne)
         let stackShape = Shape([ne] + shape.dims)
-        let i0 = try inputs.flatPath.map { try NumericColumns.read($0).columns.last! } ?? [Double](repeating: 1, count: ne)
-        let dark = try inputs.darkPath.map { try NumericColumns.read($0).columns.last! } ?? [Double](repeating: 0, count: ne)
-        guard i0.count == ne, dark.count == ne else { throw LensError.badInput(file: inputs.flatPath ?? inputs.darkPath ?? "", problem: "I0 and dark need one value per energy (\(ne))") }
+        let i0 = try inputs.flatPath.map { try perEnergyValues($0, count: ne) } ?? [Double](repeating: 1, count: ne)
+        let dark = try inputs.darkPath.map { try perEnergyValues($0, count: ne) } ?? [Double](repeating: 0, count: ne)
         let plane = shape[1] * shape[2]
         let thickness = max(1, min(shape[0], slabMegabytes << 20 / max(1, ne * plane * bytesPerStackValue)))
         let slabs = stride(from: 0, to: shape[0], by: thickness).map { $0..<min(shape[0], $0 + thickness) }
@@ -343,7 +313,6 @@ public enum XANESWorkflow {
         let whiteLine = try VolumeIO.read("\(outputFolder)/white_line_energy.tif").float32()
         let fractions = try references.map { try VolumeIO.read("\(outputFolder)/fraction_\(safeName($0.name)).tif").float32() }
         try preview(edge, to: "\(outputFolder)/edge_energy.png"); outputs["edge_energy_preview"] = "\(outputFolder)/edge_energy.png"
-        var labelStatistics = [LabelMapStatistics]()
         var summary: [String: JSONValue] = [
             "energies": .number(Double(ne)), "energy_source": .string(energySource),
             "energy_range_ev": .array([.number(energies[0]), .number(energies[ne - 1])]),
@@ -354,28 +323,16 @@ public enum XANESWorkflow {
             "edge_energy_ev": statistics(edge), "white_line_energy_ev": statistics(whiteLine),
             "voxel_size_um": readers[0].info.geometry.isCalibrated ? .array(readers[0].info.geometry.voxelSizeMicrometres.map { .number($0) }) : .null,
         ]
-        if let normalization {
-            summary["normalization"] = .object(["pre_edge_ev": .array([.number(normalization.preEdge.lowerBound), .number(normalization.preEdge.upperBound)]),
-                                                "post_edge_ev": .array([.number(normalization.postEdge.lowerBound), .number(normalization.postEdge.upperBound)]),
-                                                "post_edge_degree": .number(Double(normalization.postEdgeDegree))])
-        }
+        if let normalization { summary["normalization"] = normalizationJSON(normalization) }
         if !references.isEmpty {
             summary["fractions"] = .object(Dictionary(uniqueKeysWithValues: references.enumerated().map { ($1.name, statistics(fractions[$0])) }))
             summary["reference_shift_ev"] = .number(settings.referenceShift)
         }
+        var perLabel: LabelOutputs?
         if let labelsPath = inputs.labelsPath {
-            let labels = try VolumeIO.read(labelsPath).converted(to: Int32.self)
-            guard labels.shape == edge.shape else { throw LensError.badInput(file: labelsPath, problem: "the labels have shape \(labels.shape) but the maps \(edge.shape)") }
-            var named: [(String, String, Grid<Float>)] = [("edge_energy", "eV", edge), ("white_line_energy", "eV", whiteLine)]
-            for (j, r) in references.enumerated() { named.append(("fraction_\(safeName(r.name))", "", fractions[j])) }
-            let size = labels.geometry.isCalibrated ? "µm³" : "voxels"
-            for (name, unit, map) in named {
-                let st = try LabelMapStatistics(map: map, labels: labels, mapName: name, mapUnit: unit)
-                try st.table(sizeUnit: size).write(to: "\(outputFolder)/labels_\(name).csv"); outputs["labels_\(name)"] = "\(outputFolder)/labels_\(name).csv"
-                labelStatistics.append(st)
-            }
-            let gradient = try ValenceGradientAnalysis(map: edge, labels: labels)
-            try gradient.table().write(to: "\(outputFolder)/valence_gradient.csv"); outputs["valence_gradient"] = "\(outputFolder)/valence_gradient.csv"
+            perLabel = try labelOutputs(labels: VolumeIO.read(labelsPath).converted(to: Int32.self), file: labelsPath, edgeEnergy: edge,
+                                        whiteLineEnergy: whiteLine, fractions: fractions, references: references, folder: outputFolder, outputs: &outputs)
+            perLabel?.summarize(into: &summary)
         }
         summary["outputs"] = .object(outputs.mapValues { .string($0) })
         // The returned maps hold what was read back; per-pixel σ maps and the normalized stack stay on disk.
@@ -386,10 +343,55 @@ public enum XANESWorkflow {
                              edgeStep: empty, jumpToNoise: empty, fractions: fractions, fractionSigmas: fractions.map { _ in empty },
                              rFactor: empty, reducedChiSquare: empty, mask: mask, normalized: Grid(shape: Shape(0), elements: []),
                              noiseScale: noiseScales.isEmpty ? .nan : Statistics.median(noiseScales), referenceShift: settings.referenceShift)
-        return XANESRun(maps: maps, alignment: nil, pca: nil, clusters: nil, labelStatistics: labelStatistics, outputs: outputs, summary: summary)
+        return XANESRun(maps: maps, alignment: nil, pca: nil, clusters: nil, labelStatistics: perLabel?.statistics ?? [], outputs: outputs, summary: summary)
     }
 
     static let textFlatExtensions: Set<String> = ["txt", "csv", "dat", "tsv", "xsp"]
+
+    /// Per-label statistics of the edge energy, white line and fractions, and the valence
+    /// gradient model, written as CSVs beside the maps.
+    struct LabelOutputs {
+        var statistics: [LabelMapStatistics]
+        var valence: ValenceGradientAnalysis
+
+        func summarize(into summary: inout [String: JSONValue]) {
+            summary["labels"] = .object(Dictionary(uniqueKeysWithValues: statistics.map { s in
+                (s.mapName, JSONValue.object(["labels": .number(Double(s.entries.count)), "grand_mean": .finite(s.grandMean),
+                                              "within_label_variance": .finite(s.withinLabelVariance), "between_label_variance": .finite(s.betweenLabelVariance),
+                                              "within_fraction": .finite(s.withinFraction), "masked_labelled_pixels": .number(Double(s.maskedPixelCount))]))
+            }))
+            let indices = valence.particles.map(\.radialIndex).filter(\.isFinite)
+            summary["valence_gradient"] = .object(["particles": .number(Double(indices.count)),
+                                                   "median_radial_index": indices.isEmpty ? .null : .finite(Statistics.median(indices)),
+                                                   "note": .string("radial index 1: random orientation of the edge-energy gradient; > 1: radial (core–shell) patterns")])
+        }
+    }
+
+    static func labelOutputs(labels: Grid<Int32>, file: String, edgeEnergy: Grid<Float>, whiteLineEnergy: Grid<Float>, fractions: [Grid<Float>],
+                             references: [ReferenceSpectrum], folder: String, outputs: inout [String: String]) throws -> LabelOutputs {
+        guard labels.shape == edgeEnergy.shape else {
+            throw LensError.badInput(file: file, problem: "the labels have shape \(labels.shape) but the maps \(edgeEnergy.shape)")
+        }
+        let size = labels.geometry.isCalibrated ? (labels.rank == 3 ? "µm³" : "µm²") : (labels.rank == 3 ? "voxels" : "pixels")
+        var named: [(String, String, Grid<Float>)] = [("edge_energy", "eV", edgeEnergy), ("white_line_energy", "eV", whiteLineEnergy)]
+        for (j, r) in references.enumerated() { named.append(("fraction_\(safeName(r.name))", "", fractions[j])) }
+        var statistics = [LabelMapStatistics]()
+        for (name, unit, map) in named {
+            let s = try LabelMapStatistics(map: map, labels: labels, mapName: name, mapUnit: unit)
+            let path = "\(folder)/labels_\(name).csv"
+            try s.table(sizeUnit: size).write(to: path); outputs["labels_\(name)"] = path
+            statistics.append(s)
+        }
+        let gradient = try ValenceGradientAnalysis(map: edgeEnergy, labels: labels)
+        try gradient.table().write(to: "\(folder)/valence_gradient.csv"); outputs["valence_gradient"] = "\(folder)/valence_gradient.csv"
+        return LabelOutputs(statistics: statistics, valence: gradient)
+    }
+
+    static func normalizationJSON(_ n: EdgeNormalizationSettings) -> JSONValue {
+        .object(["pre_edge_ev": .array([.number(n.preEdge.lowerBound), .number(n.preEdge.upperBound)]),
+                 "post_edge_ev": .array([.number(n.postEdge.lowerBound), .number(n.postEdge.upperBound)]),
+                 "post_edge_degree": .number(Double(n.postEdgeDegree))])
+    }
 
     /// Mean, standard deviation, percentiles and count of a map's finite values.
     static func statistics(_ map: Grid<Float>) -> JSONValue {
@@ -497,14 +499,20 @@ public enum XANESWorkflow {
     /// value per energy.
     static func readFlat(_ path: String, stackShape: Shape) throws -> Grid<Float> {
         if textFlatExtensions.contains(URL(fileURLWithPath: path).pathExtension.lowercased()) {
-            let column = try NumericColumns.read(path).columns.last!
-            guard column.count == stackShape[0] else { throw LensError.badInput(file: path, problem: "\(column.count) I0 values for \(stackShape[0]) energies") }
+            let column = try perEnergyValues(path, count: stackShape[0])
             let per = stackShape.count / stackShape[0]
             return Grid(shape: stackShape, elements: column.flatMap { [Float](repeating: Float($0), count: per) })
         }
         let flat = try VolumeIO.read(path).float32()
         guard flat.shape == stackShape else { throw LensError.badInput(file: path, problem: "I0 has shape \(flat.shape), the stack \(stackShape)") }
         return flat
+    }
+
+    /// One value per energy from a text file (its last column: a bare list, or energy and value).
+    static func perEnergyValues(_ path: String, count: Int) throws -> [Double] {
+        let column = try NumericColumns.read(path).columns.last!
+        guard column.count == count else { throw LensError.badInput(file: path, problem: "\(column.count) values for \(count) energies") }
+        return column
     }
 
     static func crop(_ labels: Grid<Int32>, to box: [Range<Int>], file: String) throws -> Grid<Int32> {
