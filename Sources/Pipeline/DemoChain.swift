@@ -324,11 +324,7 @@ public enum DemoChain {
         for (k, shift) in alignment.shifts.enumerated() { for a in 0..<2 {
             let d = shift[a] - (sim.truth.shiftsPixels[k][a] - sim.truth.shiftsPixels[anchor][a]); squared += d * d
         } }
-        let radial = run.labelStatistics.isEmpty ? nil : {
-            let v = try? ValenceGradientAnalysis(map: run.maps.edgeEnergy, labels: crop(scene.labels, alignment.crop))
-            let indices = v?.particles.map(\.radialIndex).filter(\.isFinite) ?? []
-            return indices.isEmpty ? nil : Statistics.median(indices)
-        }()
+        let radial = run.summary["valence_gradient"]?["median_radial_index"]?.doubleValue
         return XANESCheck(frameShape: [rows, columns], energies: p.energiesElectronVolts.count, incidentPhotons: 1e5, driftSigmaPixels: 1,
                           e0ElectronVolts: run.maps.e0, analysedPixels: run.maps.maskCounts[.valid] ?? 0,
                           maskedPixels: run.maps.mask.count - (run.maps.maskCounts[.valid] ?? 0),
@@ -337,12 +333,6 @@ public enum DemoChain {
                           alignmentRMSEPixels: (squared / Double(2 * alignment.shifts.count)).squareRoot(),
                           particles: run.labelStatistics.first?.entries.count ?? 0, medianRadialIndex: radial,
                           clusterPixels: run.clusters?.pixelCounts ?? [])
-    }
-
-    static func crop(_ labels: Grid<Int32>, _ box: [Range<Int>]) -> Grid<Int32> {
-        var out = [Int32]()
-        for y in box[0] { for x in box[1] { out.append(labels[y, x]) } }
-        return Grid(shape: Shape(box[0].count, box[1].count), elements: out)
     }
 
     static func roundTrip(_ grid: AnyGrid, format: String, path: String) throws -> FormatCheck {
