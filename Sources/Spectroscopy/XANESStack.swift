@@ -189,7 +189,8 @@ public enum XANESAnalysis {
                 : shifted
             return try LinearCombinationFit(references: fitReferences, energies: energies, window: settings.fitWindow, sumToOne: settings.sumToOne)
         }
-        _ = try linearCombination(shift: settings.referenceShift)   // reference errors before the per-pixel work
+        // Built before the per-pixel work, so bad references fail fast; rebuilt only if a shift is fitted.
+        var preparedFit = try linearCombination(shift: settings.referenceShift)
 
         // Pass 1: normalization and the pre-edge noise of each pixel, in parallel.
         step.withUnsafeMutableBufferPointer { stepP in
@@ -245,8 +246,9 @@ public enum XANESAnalysis {
                 else { lo = a; a = b; fa = fb; b = lo + golden * (hi - lo); fb = misfit(b) }
             }
             shift = (lo + hi) / 2
+            preparedFit = try linearCombination(shift: shift)
         }
-        let lcf = try linearCombination(shift: shift)
+        let lcf = preparedFit
         // Pass 2: edge positions, white line and LCF per pixel, in parallel.
         let analysed = validPixels.filter { mask[$0] == 0 }
         let nr = references.count
