@@ -27,35 +27,44 @@ public enum EdgeEnergy {
         }
         guard best >= 0, n >= 4 else { return .missing }
         let lo = max(0, min(n - 4, best - 1))
-        // The four points around the crossing, kept in SIMD registers (this runs per pixel).
-        let xs = SIMD4(energies[lo], energies[lo + 1], energies[lo + 2], energies[lo + 3])
+        // The cubic through the four points around the crossing, expanded in t = E − E_lo:
+        // P(t) = Σ y_j w_j Π_{m≠j}(t − u_m), u_m = E_m − E_lo, w_j the barycentric weights
+        // 1/Π_{m≠j}(u_j − u_m) (kept in SIMD registers: this runs per pixel).
+        let u = SIMD4(0, energies[lo + 1] - energies[lo], energies[lo + 2] - energies[lo], energies[lo + 3] - energies[lo])
         let ys = SIMD4(values[lo], values[lo + 1], values[lo + 2], values[lo + 3])
-        @inline(__always) func basis(_ j: Int, _ x: Double) -> Double {
-            var v = 1.0
-            for m in 0..<4 where m != j { v *= (x - xs[m]) / (xs[j] - xs[m]) }
-            return v
+        var w = SIMD4<Double>(repeating: 1)
+        for j in 0..<4 { for m in 0..<4 where m != j { w[j] *= u[j] - u[m] } }
+        w = 1 / w
+        // Coefficients of P(t) − level: Π of the other three (t − a) is t³ − e₁t² + e₂t − e₃.
+        var c = SIMD4<Double>(-level, 0, 0, 0)
+        for j in 0..<4 {
+            let (a, b, d) = (u[(j + 1) % 4], u[(j + 2) % 4], u[(j + 3) % 4])
+            let g = ys[j] * w[j]
+            let (e1, e2, e3): (Double, Double, Double) = (a + b + d, a * b + b * d + a * d, a * b * d)
+            c += g * SIMD4(-e3, e2, -e1, 1)
         }
-        @inline(__always) func p(_ x: Double) -> Double {
-            var s = -level
-            for j in 0..<4 { s += ys[j] * basis(j, x) }
-            return s
-        }
-        let h = 1e-4 * (xs[3] - xs[0])
-        @inline(__always) func dp(_ x: Double) -> Double { (p(x + h) - p(x - h)) / (2 * h) }
+        @inline(__always) func p(_ t: Double) -> Double { ((c[3] * t + c[2]) * t + c[1]) * t + c[0] }
+        @inline(__always) func dp(_ t: Double) -> Double { (3 * c[3] * t + 2 * c[2]) * t + c[1] }
         // Bracketed Newton from the linear estimate.
-        let (a, b) = (energies[best], energies[best + 1])
-        var x = a + (level - values[best]) * (b - a) / (values[best + 1] - values[best])
+        let (a, b) = (energies[best] - energies[lo], energies[best + 1] - energies[lo])
+        var t = a + (level - values[best]) * (b - a) / (values[best + 1] - values[best])
         for _ in 0..<20 {
-            let d = dp(x)
+            let d = dp(t)
             guard d > 0 else { break }
-            let next = min(b, max(a, x - p(x) / d))
-            if abs(next - x) < 1e-9 { x = next; break }
-            x = next
+            let next = min(b, max(a, t - p(t) / d))
+            if abs(next - t) < 1e-9 { t = next; break }
+            t = next
         }
+        let x = energies[lo] + t
         guard let sigma else { return EnergyEstimate(energy: x, uncertainty: .nan) }
-        let slope = dp(x)
+        let slope = dp(t)
         var variance = 0.0
-        for j in 0..<4 { let t = basis(j, x) * sigma[lo + j]; variance += t * t }
+        for j in 0..<4 {
+            var basis = w[j]
+            for m in 0..<4 where m != j { basis *= t - u[m] }
+            let e = basis * sigma[lo + j]
+            variance += e * e
+        }
         variance /= slope * slope
         return EnergyEstimate(energy: x, uncertainty: slope > 0 ? variance.squareRoot() : .nan)
     }
@@ -81,8 +90,12 @@ public enum EdgeEnergy {
                     if let within, !within.contains(e[i]) { return -.infinity }
                     return (smoothed(i + 1) - smoothed(i - 1)) / (e[i + 1] - e[i - 1])
                 }
-                var k = margin, best = derivative(margin)
-                for i in (margin + 1)..<(n - margin) { let d = derivative(i); if d > best { best = d; k = i } }
+                // Only the points inside `within` are candidates (found by bisection).
+                let first = max(margin, within.map { w in e.partitioningIndex { $0 >= w.lowerBound } } ?? 0)
+                let end = min(n - margin, within.map { w in e.partitioningIndex { $0 > w.upperBound } } ?? n)
+                guard first < end else { return .missing }
+                var k = first, best = derivative(first)
+                for i in (first + 1)..<end { let d = derivative(i); if d > best { best = d; k = i } }
                 guard best.isFinite else { return .missing }
                 let (x0, x1, x2) = (e[k - 1], e[k], e[k + 1])
                 let (y0, y1, y2) = (derivative(k - 1), best, derivative(k + 1))
