@@ -26,30 +26,50 @@ public struct ReferenceSpectrum: Sendable {
 public struct LinearCombinationFit: Sendable {
     public let references: [ReferenceSpectrum]
     public let sumToOne: Bool
-    /// Indices of the data energies inside the fit window.
+    /// Indices of the data energies inside the fit window (consecutive: the energies increase).
     public let window: [Int]
     /// Reference values at those energies: design[k][j] for energy window[k], reference j.
     let design: [[Double]]
-    /// Prepared faces (nil beyond 6 references).
-    let faces: [Face]?
-    /// The face with every reference free (nil when singular), for the standard errors.
-    let fullFace: Face?, fullFaceIndex: Int?
-    /// The order faces are tried in: the full face first.
-    let faceOrder: [Int]
-    /// `design` row-major (window points × references), for the per-pixel loops.
-    let designFlat: [Double]
+    /// `design` column-major (references × window points), and its Gram matrix G = DᵀD
+    /// (n × n), for the per-pixel loops.
+    let designColumns: [Double], gram: [Double]
+    /// The prepared faces (nil beyond 6 references), flattened for the per-pixel loop so that a
+    /// fit touches no reference-counted storage: `faceLayout` holds, per face in the order they
+    /// are tried (the face with every reference free first), [member bit mask, free count, last
+    /// (−1 without sum-to-one), start in `faceValues`, free indices…]; `faceValues` holds at that
+    /// start the offsets (free) and (XᵀX)⁻¹ (free × free).
+    let faceLayout: [Int]?, faceValues: [Double]
+    /// Whether the first face tried has every reference free (a feasible solution there is the
+    /// optimum: it minimizes over the whole affine hull, and no other face need be tried).
+    let fullFaceFirst: Bool
+    /// Unit-variance standard errors from the face with every reference free (nil when it is
+    /// singular): a weight held at a bound by the non-negativity has the uncertainty of the
+    /// unconstrained fit, not zero.
+    let fullFaceUnitErrors: [Double]?
 
-    /// One face: the references free on it and w_free = operator · y − offset (with sum-to-one
-    /// the last free reference takes 1 − Σ others and is not in `free`).
+    /// One face: the references free on it and w_free = (XᵀX)⁻¹Xᵀy − offset, X the free
+    /// references' columns (minus the last reference's with sum-to-one, where the last free
+    /// reference takes 1 − Σ others and is not in `free`).
     struct Face: Sendable {
         var members: [Int]
         var free: [Int]
         var last: Int?
-        /// Row-major (free weights × window points).
-        var operator_: [Double]
         var offset: [Double]
         /// (XᵀX)⁻¹ of the face's free parameters.
         var inverseNormal: [[Double]]
+
+        /// Unit-variance standard errors of all n weights on this face (the last weight's
+        /// variance is the sum of the (XᵀX)⁻¹ block; references off the face get 0).
+        func unitErrors(referenceCount n: Int) -> [Double] {
+            var errors = [Double](repeating: 0, count: n)
+            var varianceLast = 0.0
+            for (a, j) in free.enumerated() {
+                errors[j] = inverseNormal[a][a].squareRoot()
+                for b in free.indices { varianceLast += inverseNormal[a][b] }
+            }
+            if let last { errors[last] = max(0, varianceLast).squareRoot() }
+            return errors
+        }
     }
 
     public struct Result: Sendable {
@@ -72,6 +92,9 @@ public struct LinearCombinationFit: Sendable {
             throw LensError.invalidArgument("reference \(culprit.name) covers \(culprit.energies[0])–\(culprit.energies[culprit.energies.count - 1]) eV, not the fit window \(fitWindow.lowerBound)–\(fitWindow.upperBound) eV (references are never extrapolated)")
         }
         let inside = energies.indices.filter { fitWindow.contains(energies[$0]) }
+        guard inside.isEmpty || inside.last! - inside[0] == inside.count - 1 else {
+            throw LensError.invalidArgument("the data energies must increase: the fit window's energies are not consecutive")
+        }
         guard inside.count > references.count else {
             throw LensError.invalidArgument("the fit window \(fitWindow.lowerBound)–\(fitWindow.upperBound) eV holds \(inside.count) energies, fewer than needed for \(references.count) references")
         }
@@ -79,14 +102,24 @@ public struct LinearCombinationFit: Sendable {
         self.references = references; self.sumToOne = sumToOne; self.window = inside
         let design = inside.indices.map { k in columns.map { $0[k] } }
         self.design = design
-        designFlat = design.flatMap { $0 }
-        let prepared = references.count <= 6 ? Self.prepareFaces(design: design, referenceCount: references.count, sumToOne: sumToOne) : nil
-        let full = prepared?.lastIndex { $0.members.count == references.count }
-        let all = Array(prepared?.indices ?? 0..<0)
-        faces = prepared
-        fullFaceIndex = full
-        fullFace = full.map { prepared![$0] }
-        faceOrder = full.map { f in [f] + all.filter { $0 != f } } ?? all
+        let n = references.count, m = inside.count
+        designColumns = (0..<n).flatMap { j in design.map { $0[j] } }
+        gram = (0..<n).flatMap { i in (0..<n).map { j in (0..<m).reduce(0.0) { $0 + design[$1][i] * design[$1][j] } } }
+        guard n <= 6 else {
+            faceLayout = nil; faceValues = []; fullFaceFirst = false; fullFaceUnitErrors = nil
+            return
+        }
+        let faces = Self.prepareFaces(design: design, referenceCount: n, sumToOne: sumToOne)
+        let full = faces.lastIndex { $0.members.count == n }
+        let order = full.map { f in [f] + faces.indices.filter { $0 != f } } ?? Array(faces.indices)
+        var layout = [Int](), values = [Double]()
+        for face in order.map({ faces[$0] }) {
+            layout += [face.members.reduce(0) { $0 | 1 << $1 }, face.free.count, face.last ?? -1, values.count] + face.free
+            values += face.offset + face.inverseNormal.flatMap { $0 }
+        }
+        faceLayout = layout; faceValues = values
+        fullFaceFirst = full != nil
+        fullFaceUnitErrors = full.map { faces[$0].unitErrors(referenceCount: n) }
     }
 
     static func prepareFaces(design: [[Double]], referenceCount n: Int, sumToOne: Bool) -> [Face] {
@@ -99,17 +132,16 @@ public struct LinearCombinationFit: Sendable {
             // Columns of the free parameters and the fixed part (R_last with sum-to-one).
             let x = (0..<m).map { k in free.map { design[k][$0] - (last.map { design[k][$0] } ?? 0) } }
             let f = free.count
-            var operator_ = [Double](), offset = [Double](), inverseRows = [[Double]]()
+            var offset = [Double](), inverseRows = [[Double]]()
             if f > 0 {
                 var normal = Matrix(rows: f, columns: f)
                 for k in 0..<m { for a in 0..<f { for b in 0..<f { normal[a, b] += x[k][a] * x[k][b] } } }
                 guard let inverse = normal.inverseSymmetricPositiveDefinite() else { continue }
                 inverseRows = (0..<f).map { a in (0..<f).map { inverse[a, $0] } }
                 let rows = (0..<f).map { a in (0..<m).map { k in (0..<f).reduce(0.0) { $0 + inverse[a, $1] * x[k][$1] } } }
-                operator_ = rows.flatMap { $0 }
                 offset = rows.map { row in last.map { l in (0..<m).reduce(0.0) { $0 + row[$1] * design[$1][l] } } ?? 0 }
             }
-            faces.append(Face(members: members, free: free, last: last, operator_: operator_, offset: offset, inverseNormal: inverseRows))
+            faces.append(Face(members: members, free: free, last: last, offset: offset, inverseNormal: inverseRows))
         }
         return faces
     }
@@ -117,102 +149,149 @@ public struct LinearCombinationFit: Sendable {
     /// Fits one spectrum given on the data energies (all of them; only the window is used).
     /// `sigma`: per-energy standard deviations, for the reduced χ² and standard errors.
     public func fit(_ spectrum: UnsafePointer<Double>, sigma: UnsafePointer<Double>? = nil) -> Result {
-        let m = window.count, n = references.count
-        let y = [Double](unsafeUninitializedCapacity: m) { buffer, count in
-            for k in 0..<m { buffer[k] = spectrum[window[k]] }
-            count = m
-        }
-        var weights = [Double](repeating: 0, count: n)
-        var errors = [Double](repeating: 0, count: n)
-        var sensitivity = [Double](repeating: 0, count: n)
+        let n = references.count
+        var out = [Double](repeating: 0, count: 3 * n)
+        let (rFactor, chi2) = out.withUnsafeMutableBufferPointer { fit(spectrum, sigma: sigma, into: $0.baseAddress!) }
+        return Result(weights: Array(out[0..<n]), standardErrors: Array(out[n..<2 * n]), rFactor: rFactor,
+                      reducedChiSquare: chi2, scaleSensitivity: Array(out[2 * n..<3 * n]))
+    }
+
+    /// The per-pixel form of ``fit(_:sigma:)``, without heap allocation (up to 6 references):
+    /// writes the weights to `out[0..<n]`, their standard errors to `out[n..<2n]` and the scale
+    /// sensitivities to `out[2n..<3n]`, and returns the R-factor and reduced χ².
+    ///
+    /// Every face is solved from b = Dᵀy alone: (XᵀX)⁻¹Xᵀy = (XᵀX)⁻¹(b_free − b_last), and its
+    /// residual is yᵀy − 2wᵀb + wᵀGw; the chosen weights' residuals are then summed exactly.
+    public func fit(_ spectrum: UnsafePointer<Double>, sigma: UnsafePointer<Double>?,
+                    into out: UnsafeMutablePointer<Double>) -> (rFactor: Double, reducedChiSquare: Double) {
+        let m = window.count, n = references.count, start = window[0]
+        let y = spectrum + start
+        var weights = SIMD8<Double>(repeating: 0), errors = SIMD8<Double>(repeating: 0), sensitivity = SIMD8<Double>(repeating: 0)
         var freeCount = 0
-        if let faces {
-            // The feasible face solution with the smallest residual (candidates in a SIMD
-            // register: n ≤ 6, and this runs per pixel).
-            var bestRSS = Double.infinity
-            var bestFace = -1
-            var best = SIMD8<Double>(repeating: 0)
-            y.withUnsafeBufferPointer { yp in
-                designFlat.withUnsafeBufferPointer { d in
-                    // The full face first: when its solution is feasible it is the optimum (it
-                    // minimizes over the whole affine hull), and no other face need be tried.
-                    for index in faceOrder {
-                        let face = faces[index]
-                        var candidate = SIMD8<Double>(repeating: 0)
-                        var sumFree = 0.0, feasible = true
-                        face.operator_.withUnsafeBufferPointer { op in
-                            for (a, j) in face.free.enumerated() {
-                                var w = -face.offset[a]
-                                let row = op.baseAddress! + a * m
-                                for k in 0..<m { w += row[k] * yp[k] }
-                                if w < -1e-12 { feasible = false; break }
-                                candidate[j] = max(0, w); sumFree += w
+        return designColumns.withUnsafeBufferPointer { columns in
+            let d = columns.baseAddress!
+            if let faceLayout {
+                var b = SIMD8<Double>(repeating: 0)
+                for j in 0..<n { b[j] = Kernel.dot(d + j * m, y, m) }
+                let yy = Kernel.dot(y, y, m)
+                // The feasible face solution with the smallest residual (the problem is convex).
+                var bestRSS = Double.infinity, found = false
+                faceLayout.withUnsafeBufferPointer { layout in
+                    faceValues.withUnsafeBufferPointer { values in
+                        gram.withUnsafeBufferPointer { g in
+                            var position = 0, first = true
+                            while position < layout.count {
+                                let members = layout[position], free = layout[position + 1], last = layout[position + 2]
+                                let offsets = layout[position + 3], inverse = offsets + free, freeIndices = position + 4
+                                position = freeIndices + free
+                                defer { first = false }
+                                let bLast = last >= 0 ? b[last] : 0
+                                var candidate = SIMD8<Double>(repeating: 0), projection = SIMD8<Double>(repeating: 0)
+                                var sumFree = 0.0, sumProjection = 0.0, feasible = true
+                                for a in 0..<free {
+                                    var py = 0.0
+                                    for c in 0..<free { py += values[inverse + a * free + c] * (b[layout[freeIndices + c]] - bLast) }
+                                    let w = py - values[offsets + a]
+                                    if w < -1e-12 { feasible = false; break }
+                                    let j = layout[freeIndices + a]
+                                    candidate[j] = max(0, w); projection[j] = py; sumFree += w; sumProjection += py
+                                }
+                                guard feasible else { continue }
+                                if last >= 0 {
+                                    let w = 1 - sumFree
+                                    if w < -1e-12 { continue }
+                                    candidate[last] = max(0, w); projection[last] = -sumProjection
+                                }
+                                var rss = yy
+                                for i in 0..<n where members & (1 << i) != 0 {
+                                    var gw = 0.0
+                                    for j in 0..<n where members & (1 << j) != 0 { gw += g[i * n + j] * candidate[j] }
+                                    rss += candidate[i] * (gw - 2 * b[i])
+                                }
+                                if rss < bestRSS {
+                                    bestRSS = rss; found = true
+                                    weights = candidate; sensitivity = projection; freeCount = free
+                                    if fullFaceUnitErrors == nil {
+                                        // Errors from this face's own (XᵀX)⁻¹.
+                                        errors = SIMD8(repeating: 0)
+                                        var varianceLast = 0.0
+                                        for a in 0..<free {
+                                            errors[layout[freeIndices + a]] = values[inverse + a * free + a].squareRoot()
+                                            for c in 0..<free { varianceLast += values[inverse + a * free + c] }
+                                        }
+                                        if last >= 0 { errors[last] = max(0, varianceLast).squareRoot() }
+                                    }
+                                }
+                                if first && fullFaceFirst { break }
                             }
                         }
-                        guard feasible else { continue }
-                        if let last = face.last {
-                            let w = 1 - sumFree
-                            if w < -1e-12 { continue }
-                            candidate[last] = max(0, w)
-                        }
-                        var rss = 0.0
-                        for k in 0..<m {
-                            var fitted = 0.0
-                            for j in face.members { fitted += candidate[j] * d[k * n + j] }
-                            rss += (yp[k] - fitted) * (yp[k] - fitted)
-                        }
-                        if rss < bestRSS { bestRSS = rss; bestFace = index; best = candidate }
-                        if index == fullFaceIndex { break }
                     }
                 }
-            }
-            for j in 0..<n { weights[j] = best[j] }
-            if bestFace >= 0 {
-                let face = faces[bestFace]
-                freeCount = face.free.count
-                face.operator_.withUnsafeBufferPointer { op in
-                    for (a, j) in face.free.enumerated() {
-                        var py = 0.0
-                        for k in 0..<m { py += op[a * m + k] * y[k] }
-                        sensitivity[j] = py
-                    }
-                }
-                if let last = face.last { sensitivity[last] = -face.free.reduce(0.0) { $0 + sensitivity[$1] } }
-                // Unit-variance errors (XᵀX)⁻¹ (the last weight's variance is the sum of the
-                // block) from the face with every reference free: a weight held at a bound by
-                // the non-negativity has the uncertainty of the unconstrained fit, not zero.
-                let errorFace = fullFace ?? face
-                var varianceLast = 0.0
-                for (a, j) in errorFace.free.enumerated() {
-                    errors[j] = errorFace.inverseNormal[a][a].squareRoot()
-                    for b in errorFace.free.indices { varianceLast += errorFace.inverseNormal[a][b] }
-                }
-                if let last = errorFace.last { errors[last] = max(0, varianceLast).squareRoot() }
+                if let unit = fullFaceUnitErrors { for j in 0..<n { errors[j] = unit[j] } }
+                if !found { weights = SIMD8(repeating: .nan); errors = weights }
             } else {
-                weights = [Double](repeating: .nan, count: n); errors = weights
+                let solution = nnlsFit(Array(UnsafeBufferPointer(start: y, count: m)))
+                freeCount = solution.freeCount
+                for j in 0..<n {
+                    weights[j] = solution.weights[j]; errors[j] = solution.unitErrors[j]
+                    sensitivity[j] = sumToOne ? .nan : solution.weights[j]
+                }
             }
-        } else {
-            let solution = nnlsFit(y)
-            weights = solution.weights; errors = solution.unitErrors; freeCount = solution.freeCount
-            sensitivity = sumToOne ? [Double](repeating: .nan, count: n) : weights
+            // The residuals of the chosen weights, summed exactly.
+            let sums = withUnsafeTemporaryAllocation(of: Double.self, capacity: m) { residual in
+                let r = residual.baseAddress!
+                r.update(from: y, count: m)
+                for j in 0..<n where weights[j] != 0 {
+                    let w = weights[j], column = d + j * m
+                    for k in 0..<m { r[k] -= w * column[k] }
+                }
+                return Kernel.residualSums(r, y, sigma.map { $0 + start }, m)
+            }
+            let dof = Double(max(1, m - freeCount))
+            // Errors: σ²(XᵀX)⁻¹ with σ² the mean variance over the window when σ is given (an
+            // unweighted fit of nearly uniform noise), else the residual variance.
+            let scale = (sigma != nil ? sums.sigma2 / Double(m) : sums.rss / dof).squareRoot()
+            for j in 0..<n { out[j] = weights[j]; out[n + j] = errors[j] * scale; out[2 * n + j] = sensitivity[j] }
+            return (sums.y2 > 0 ? sums.rss / sums.y2 : .nan, sigma != nil ? sums.chi2 / dof : sums.rss / dof)
         }
-        var rss = 0.0, sumY2 = 0.0, chi2 = 0.0
-        for k in 0..<m {
-            var fitted = 0.0
-            for j in 0..<n where weights[j] != 0 { fitted += weights[j] * designFlat[k * n + j] }
-            let r = y[k] - fitted
-            rss += r * r; sumY2 += y[k] * y[k]
-            if let sigma { chi2 += r * r / max(1e-300, sigma[window[k]] * sigma[window[k]]) }
+    }
+
+    /// Sums over short vectors with four partial sums each (the additions pipeline instead of
+    /// waiting on one another — these run per pixel).
+    enum Kernel {
+        @inline(__always) static func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ count: Int) -> Double {
+            var s = SIMD4<Double>(repeating: 0), k = 0
+            while k + 4 <= count {
+                s += SIMD4(a[k], a[k + 1], a[k + 2], a[k + 3]) * SIMD4(b[k], b[k + 1], b[k + 2], b[k + 3])
+                k += 4
+            }
+            var t = s.sum()
+            while k < count { t += a[k] * b[k]; k += 1 }
+            return t
         }
-        let dof = Double(max(1, m - freeCount))
-        // Errors: σ²(XᵀX)⁻¹ with σ² the mean variance over the window when σ is given (an
-        // unweighted fit of nearly uniform noise), else the residual variance.
-        let variance: Double
-        if let sigma { var s = 0.0; for k in window { s += sigma[k] * sigma[k] }; variance = s / Double(m) } else { variance = rss / dof }
-        let scale = variance.squareRoot()
-        for j in 0..<n { errors[j] *= scale }
-        return Result(weights: weights, standardErrors: errors, rFactor: sumY2 > 0 ? rss / sumY2 : .nan,
-                      reducedChiSquare: sigma != nil ? chi2 / dof : rss / dof, scaleSensitivity: sensitivity)
+
+        /// Σr², Σy², Σr²/σ² and Σσ² (the last two 0 without σ).
+        @inline(__always) static func residualSums(_ r: UnsafePointer<Double>, _ y: UnsafePointer<Double>, _ sigma: UnsafePointer<Double>?,
+                                                   _ count: Int) -> (rss: Double, y2: Double, chi2: Double, sigma2: Double) {
+            var rss = SIMD4<Double>(repeating: 0), y2 = rss, chi2 = rss, sigma2 = rss, k = 0
+            let tiny = SIMD4<Double>(repeating: 1e-300)
+            while k + 4 <= count {
+                let r4 = SIMD4(r[k], r[k + 1], r[k + 2], r[k + 3]), y4 = SIMD4(y[k], y[k + 1], y[k + 2], y[k + 3])
+                rss += r4 * r4; y2 += y4 * y4
+                if let sigma {
+                    let s4 = SIMD4(sigma[k], sigma[k + 1], sigma[k + 2], sigma[k + 3]), v = s4 * s4
+                    chi2 += r4 * r4 / v.replacing(with: tiny, where: v .< tiny); sigma2 += v
+                }
+                k += 4
+            }
+            var sums = (rss: rss.sum(), y2: y2.sum(), chi2: chi2.sum(), sigma2: sigma2.sum())
+            while k < count {
+                sums.rss += r[k] * r[k]; sums.y2 += y[k] * y[k]
+                if let sigma { let v = sigma[k] * sigma[k]; sums.chi2 += r[k] * r[k] / max(1e-300, v); sums.sigma2 += v }
+                k += 1
+            }
+            return sums
+        }
     }
 
     /// NNLS (the sum-to-one row heavily weighted) finds the face, then an exact constrained refit
