@@ -99,14 +99,19 @@ public struct Polynomial: Sendable, Codable, Equatable {
 public struct PolynomialFit: Sendable {
     public let abscissae: [Double]
     public let degree: Int
-    /// Rows: coefficients; columns: samples. coefficients = pseudoInverse · y.
-    let pseudoInverse: [[Double]]
+    /// The pseudo-inverse, row-major (coefficients × samples): coefficients = rows · y.
+    let rows: [Double]
     /// (XᵀX)⁻¹, for coefficient covariances σ²(XᵀX)⁻¹.
     let inverseNormal: Matrix
     /// Abscissae are centred on `centre` for conditioning; coefficients are converted back.
     let centre: Double
+    /// The largest degree the per-spectrum fits hold (their coefficients live in a SIMD8).
+    static let maximumDegree = 7
 
     public init(abscissae: [Double], degree: Int) throws {
+        guard (0...Self.maximumDegree).contains(degree) else {
+            throw LensError.invalidArgument("polynomial degree \(degree) is outside 0…\(Self.maximumDegree)")
+        }
         guard abscissae.count > degree else {
             throw LensError.invalidArgument("a degree-\(degree) fit needs at least \(degree + 1) points, the range holds \(abscissae.count)")
         }
@@ -123,21 +128,32 @@ public struct PolynomialFit: Sendable {
             throw LensError.numerical("the polynomial fit over \(abscissae.count) points is singular")
         }
         inverseNormal = inverse
-        pseudoInverse = (0..<n).map { i in
+        rows = (0..<n).flatMap { i in
             abscissae.map { x in (0..<n).reduce(0.0) { $0 + inverse[i, $1] * pow(x - centre, Double($1)) } }
         }
     }
 
-    /// Coefficients in the centred variable t = x − centre.
-    @inline(__always) func centredCoefficients(_ y: UnsafePointer<Double>) -> [Double] {
-        pseudoInverse.map { row in var s = 0.0; for k in 0..<row.count { s += row[k] * y[k] }; return s }
+    /// Centred coefficients (in t = x − centre) of the fit to the samples `sample(0)` …
+    /// `sample(count − 1)` — a closure, so callers fit values they derive on the fly without a
+    /// buffer (this runs per pixel).
+    @inline(__always) func coefficients(_ sample: (Int) -> Double) -> SIMD8<Double> {
+        var c = SIMD8<Double>(repeating: 0)
+        let count = abscissae.count
+        rows.withUnsafeBufferPointer { r in
+            for i in 0...degree {
+                var s = 0.0
+                for k in 0..<count { s += r[i * count + k] * sample(k) }
+                c[i] = s
+            }
+        }
+        return c
     }
 
     /// Value of the centred polynomial at x.
-    @inline(__always) func evaluate(_ c: [Double], at x: Double) -> Double {
+    @inline(__always) func evaluate(_ c: SIMD8<Double>, at x: Double) -> Double {
         let t = x - centre
         var v = 0.0
-        for k in stride(from: c.count - 1, through: 0, by: -1) { v = v * t + c[k] }
+        for k in stride(from: degree, through: 0, by: -1) { v = v * t + c[k] }
         return v
     }
 
@@ -179,6 +195,40 @@ public struct EdgeNormalizer: Sendable {
     /// polynomial and the pre-edge line at that grid point, not at E0 itself).
     public let stepEnergy: Double
 
+    /// The two fits of one spectrum: the pre-edge line, the post-edge polynomial (centred
+    /// coefficients), the edge step and the pre-edge noise.
+    public struct EdgeFit: Sendable {
+        var preEdge: SIMD8<Double>, postEdge: SIMD8<Double>
+        public var step: Double
+        /// RMS residual of the pre-edge line (n − degree − 1 degrees of freedom).
+        public var preEdgeNoise: Double
+    }
+
+    /// Fits the pre-edge line and the post-edge polynomial of the spectrum at `mu` (one value
+    /// per energy, single or double precision) — only the points of the two ranges are read.
+    @inline(__always) func fit<T: BinaryFloatingPoint>(_ mu: UnsafePointer<T>) -> EdgeFit {
+        let (pre, post) = (preEdge.lowerBound, postEdge.lowerBound)
+        let preC = preFit.coefficients { Double(mu[pre + $0]) }
+        let postC = energies.withUnsafeBufferPointer { e in
+            postFit.coefficients { Double(mu[post + $0]) - preFit.evaluate(preC, at: e[post + $0]) }
+        }
+        var residual2 = 0.0
+        energies.withUnsafeBufferPointer { e in
+            for k in preEdge { let r = Double(mu[k]) - preFit.evaluate(preC, at: e[k]); residual2 += r * r }
+        }
+        return EdgeFit(preEdge: preC, postEdge: postC, step: postFit.evaluate(postC, at: stepEnergy),
+                       preEdgeNoise: (residual2 / Double(max(1, preEdge.count - preFit.degree - 1))).squareRoot())
+    }
+
+    /// Normalized μ = (μ − pre-edge line) / step of a spectrum already fitted, at every energy.
+    @inline(__always) func apply<T: BinaryFloatingPoint>(_ fit: EdgeFit, to mu: UnsafePointer<T>, into out: UnsafeMutablePointer<Double>) {
+        // The pre-edge fit is a line or a constant (Larch's rule, ``EdgeNormalizationSettings``).
+        let (c0, c1, centre, inverseStep) = (fit.preEdge[0], preFit.degree > 0 ? fit.preEdge[1] : 0, preFit.centre, 1 / fit.step)
+        energies.withUnsafeBufferPointer { e in
+            for k in 0..<e.count { out[k] = (Double(mu[k]) - (c0 + c1 * (e[k] - centre))) * inverseStep }
+        }
+    }
+
     public struct Outcome: Sendable {
         /// Centred coefficients of the pre-edge line and post-edge polynomial.
         var preEdge: [Double], postEdge: [Double]
@@ -191,38 +241,19 @@ public struct EdgeNormalizer: Sendable {
 
     /// Normalizes the spectrum at `mu` (one value per energy).
     public func normalize(_ mu: UnsafePointer<Double>) -> Outcome {
-        let preC = preFit.centredCoefficients(mu + preEdge.lowerBound)
-        let subtracted = energies.indices.map { mu[$0] - preFit.evaluate(preC, at: energies[$0]) }
-        let postC = subtracted.withUnsafeBufferPointer { postFit.centredCoefficients($0.baseAddress! + postEdge.lowerBound) }
-        let step = postFit.evaluate(postC, at: stepEnergy)
-        let residual2 = preEdge.reduce(0.0) { $0 + subtracted[$1] * subtracted[$1] }
-        return Outcome(preEdge: preC, postEdge: postC, step: step,
-                       preEdgeNoise: (residual2 / Double(max(1, preEdge.count - preFit.degree - 1))).squareRoot(),
-                       normalized: subtracted.map { $0 / step })
+        var normalized = [Double](repeating: 0, count: energies.count)
+        let f = normalized.withUnsafeMutableBufferPointer { normalize(mu, into: $0.baseAddress!) }
+        return Outcome(preEdge: (0...preFit.degree).map { f.preEdge[$0] }, postEdge: (0...postFit.degree).map { f.postEdge[$0] },
+                       step: f.step, preEdgeNoise: f.preEdgeNoise, normalized: normalized)
     }
 
     /// Normalizes the spectrum at `mu` into `out` (one value per energy) without allocating —
-    /// the per-pixel form of ``normalize(_:)``; returns the step and the pre-edge noise.
-    public func normalize(_ mu: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) -> (step: Double, preEdgeNoise: Double) {
-        @inline(__always) func coefficients(_ fit: PolynomialFit, _ y: UnsafePointer<Double>) -> SIMD8<Double> {
-            var c = SIMD8<Double>(repeating: 0)
-            for (i, row) in fit.pseudoInverse.enumerated() { var s = 0.0; for k in 0..<row.count { s += row[k] * y[k] }; c[i] = s }
-            return c
-        }
-        @inline(__always) func evaluate(_ c: SIMD8<Double>, degree: Int, centre: Double, at x: Double) -> Double {
-            let t = x - centre
-            var v = 0.0
-            for k in stride(from: degree, through: 0, by: -1) { v = v * t + c[k] }
-            return v
-        }
-        let preC = coefficients(preFit, mu + preEdge.lowerBound)
-        for k in 0..<energies.count { out[k] = mu[k] - evaluate(preC, degree: preFit.degree, centre: preFit.centre, at: energies[k]) }
-        let postC = coefficients(postFit, UnsafePointer(out) + postEdge.lowerBound)
-        let step = evaluate(postC, degree: postFit.degree, centre: postFit.centre, at: stepEnergy)
-        var residual2 = 0.0
-        for k in preEdge { residual2 += out[k] * out[k] }
-        for k in 0..<energies.count { out[k] /= step }
-        return (step, (residual2 / Double(max(1, preEdge.count - preFit.degree - 1))).squareRoot())
+    /// the per-pixel form of ``normalize(_:)``.
+    @discardableResult
+    public func normalize(_ mu: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) -> EdgeFit {
+        let f = fit(mu)
+        apply(f, to: mu, into: out)
+        return f
     }
 
     /// Variances of the pre-edge line and of the post-edge fit at E0 per unit noise variance:

@@ -114,63 +114,62 @@ public enum XANESAnalysis {
         }
         let frameShape = Shape(Array(intensity.shape.dims.dropFirst()))
         let np = frameShape.count
-        // Optical density per pixel spectrum, laid out pixel-major for the per-pixel loops.
-        // Filled in parallel by the workers (first touch: the page faults of these large arrays
-        // are spread over the threads instead of a serial zero-fill).
-        var od = [Double](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
-        var inverseCounts = [Double](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
+        // Stage 1: optical density and 1/√I per pixel spectrum, single precision (photon noise is
+        // orders above its rounding), laid out pixel-major for the per-pixel stages; the sum of
+        // the valid pixels' spectra for E0. Filled in parallel by the workers (first touch: the
+        // page faults of these large arrays are spread over the threads).
+        var od = [Float](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
+        var rootInverse = [Float](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
         var mask = [UInt8](repeating: 0, count: np)
-        od.withUnsafeMutableBufferPointer { odp in
-            inverseCounts.withUnsafeMutableBufferPointer { icp in
+        let blockSize = 64, blockCount = (np + blockSize - 1) / blockSize
+        let partialSums: [(sum: [Double], count: Int)] = od.withUnsafeMutableBufferPointer { odp in
+            rootInverse.withUnsafeMutableBufferPointer { rip in
                 mask.withUnsafeMutableBufferPointer { mp in
-                    nonisolated(unsafe) let (odp, icp, mp) = (odp, icp, mp)
-                    func compute(_ i: UnsafeBufferPointer<Float>, _ f: UnsafeBufferPointer<Float>?) {
+                    nonisolated(unsafe) let (odp, rip, mp) = (odp, rip, mp)
+                    func compute(_ i: UnsafeBufferPointer<Float>, _ f: UnsafeBufferPointer<Float>?) -> [(sum: [Double], count: Int)] {
                         nonisolated(unsafe) let (i, f) = (i, f)
-                        Parallel.forEachChunk(count: np, minimumChunk: 256) { range in
-                            // Blocks of 64 pixels: the stack is read along rows of one energy
-                            // (contiguous), the pixel-major outputs stay in cache while filled.
-                            for blockStart in stride(from: range.lowerBound, to: range.upperBound, by: 64) {
-                                let block = blockStart..<min(range.upperBound, blockStart + 64)
+                        return Parallel.mapChunks(count: blockCount, chunks: Parallel.threadCount * 4) { blocks in
+                            var sum = [Double](repeating: 0, count: ne), count = 0
+                            for b in blocks {
+                                // A block of 64 pixels: the stack is read along rows of one energy
+                                // (contiguous), the pixel-major outputs stay in cache while filled.
+                                let block = (b * blockSize)..<min(np, (b + 1) * blockSize)
                                 for k in 0..<ne {
                                     for p in block {
-                                        let value = Double(i[k * np + p]), reference = f.map { Double($0[k * np + p]) } ?? 1
-                                        if !(value > 0) || !(reference > 0) || !value.isFinite {
+                                        let value = i[k * np + p], reference = f?[k * np + p] ?? 1
+                                        guard value > 0, reference > 0, value.isFinite, reference.isFinite else {
                                             mp[p] = XANESMaskReason.nonPositiveIntensity.rawValue
-                                            odp[p * ne + k] = .nan; icp[p * ne + k] = .nan
+                                            odp[p * ne + k] = .nan; rip[p * ne + k] = .nan
                                             continue
                                         }
                                         odp[p * ne + k] = -log(value / reference)
-                                        icp[p * ne + k] = 1 / value
+                                        rip[p * ne + k] = 1 / value.squareRoot()
                                     }
                                 }
+                                for p in block where mp[p] == 0 {
+                                    count += 1
+                                    for k in 0..<ne { sum[k] += Double(odp[p * ne + k]) }
+                                }
                             }
+                            return (sum, count)
                         }
                     }
-                    intensity.withUnsafeBufferPointer { i in
-                        if let flat { flat.withUnsafeBufferPointer { compute(i, $0) } } else { compute(i, nil) }
+                    return intensity.withUnsafeBufferPointer { i in
+                        if let flat { return flat.withUnsafeBufferPointer { compute(i, $0) } } else { return compute(i, nil) }
                     }
                 }
             }
         }
         // One E0 for all pixels: the derivative maximum of the mean spectrum.
-        let validPixels = (0..<np).filter { mask[$0] == 0 }
-        guard !validPixels.isEmpty else { throw LensError.invalidArgument("every pixel has zero or negative intensity at some energy") }
-        var meanSpectrum = [Double](repeating: 0, count: ne)
-        od.withUnsafeBufferPointer { o in
-            for p in validPixels { for k in 0..<ne { meanSpectrum[k] += o[p * ne + k] } }
-        }
-        meanSpectrum = meanSpectrum.map { $0 / Double(validPixels.count) }
+        let validCount = partialSums.reduce(0) { $0 + $1.count }
+        guard validCount > 0 else { throw LensError.invalidArgument("every pixel has zero or negative intensity at some energy") }
+        let meanSpectrum = (0..<ne).map { k in partialSums.reduce(0.0) { $0 + $1.sum[k] } / Double(validCount) }
         let e0 = try settings.e0 ?? EdgeEnergy.maximumDerivative(energies: energies, values: meanSpectrum).energy
         guard e0.isFinite else { throw LensError.numerical("no edge found in the mean spectrum of the stack") }
         let norm = settings.normalization ?? EdgeNormalizationSettings.larchDefaults(energies: energies, e0: e0)
             .overriding(preEdge: settings.preEdgeOverride, postEdge: settings.postEdgeOverride, postEdgeDegree: settings.postEdgeDegreeOverride)
         let normalizer = try EdgeNormalizer(energies: energies, e0: e0, settings: norm)
-        let (pre, post) = (normalizer.preEdge, normalizer.postEdge)
-        var normalized = [Double](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
-        var step = [Double](repeating: .nan, count: np), jump = [Double](repeating: .nan, count: np)
-        var noiseRatio = [Double](repeating: .nan, count: np)
-        var meanInversePre = [Double](repeating: .nan, count: np), meanInversePost = [Double](repeating: .nan, count: np)
-        let (preAtE0, postAtE0) = normalizer.stepVarianceFactors
+        let edgeTest = PixelEdgeTest(normalizer: normalizer)
         // References on the data energies, shifted by `shift` eV and (by default) normalized like
         // the data; never extrapolated.
         func linearCombination(shift: Double) throws -> LinearCombinationFit? {
@@ -192,47 +191,46 @@ public enum XANESAnalysis {
         // Built before the per-pixel work, so bad references fail fast; rebuilt only if a shift is fitted.
         var preparedFit = try linearCombination(shift: settings.referenceShift)
 
-        // Pass 1: normalization and the pre-edge noise of each pixel, in parallel.
-        step.withUnsafeMutableBufferPointer { stepP in
-        jump.withUnsafeMutableBufferPointer { jumpP in
+        // Stage 2: the edge-jump test of every pixel and its pre-edge noise relative to photon
+        // noise (only the pre- and post-edge points are read), for the noise scale c.
+        var noiseRatio = [Double](repeating: .nan, count: np)
         noiseRatio.withUnsafeMutableBufferPointer { ratioP in
-        meanInversePre.withUnsafeMutableBufferPointer { preP in
-        meanInversePost.withUnsafeMutableBufferPointer { postP in
-        normalized.withUnsafeMutableBufferPointer { normP in
-        mask.withUnsafeMutableBufferPointer { maskP in
-        od.withUnsafeBufferPointer { odp in
-        inverseCounts.withUnsafeBufferPointer { icp in
-            nonisolated(unsafe) let (stepP, jumpP, ratioP, preP, postP, normP, maskP, odp, icp) = (stepP, jumpP, ratioP, preP, postP, normP, maskP, odp, icp)
-            let minimumJump = settings.minimumJumpToNoise
-            Parallel.forEachChunk(count: validPixels.count, minimumChunk: 256) { range in
-                for v in range {
-                    let p = validPixels[v]
-                    let fit = normalizer.normalize(odp.baseAddress! + p * ne, into: normP.baseAddress! + p * ne)
-                    var meanInverse = 0.0, meanPost = 0.0
-                    for k in pre { meanInverse += icp[p * ne + k] }
-                    for k in post { meanPost += icp[p * ne + k] }
-                    meanInverse /= Double(pre.count); meanPost /= Double(post.count)
-                    preP[p] = meanInverse; postP[p] = meanPost
-                    let s = fit.step, noise = fit.preEdgeNoise
-                    // Significance of the jump: the step over its own standard error (the pre-edge line
-                    // extrapolated to E0 and the post-edge fit at E0), with the pixel's pre-edge noise.
-                    stepP[p] = s; jumpP[p] = s / max(1e-300, noise * (preAtE0 + postAtE0 * meanPost / max(1e-300, meanInverse)).squareRoot())
-                    ratioP[p] = noise * noise / meanInverse
-                    guard s > 0, jumpP[p] >= minimumJump else { maskP[p] = XANESMaskReason.lowEdgeJump.rawValue; continue }
+            mask.withUnsafeMutableBufferPointer { maskP in
+                od.withUnsafeBufferPointer { odp in
+                    rootInverse.withUnsafeBufferPointer { rip in
+                        nonisolated(unsafe) let (ratioP, maskP, odp, rip) = (ratioP, maskP, odp, rip)
+                        let minimumJump = settings.minimumJumpToNoise
+                        Parallel.forEachChunk(count: np, minimumChunk: 1024) { range in
+                            for p in range where maskP[p] == 0 {
+                                let test = edgeTest(odp.baseAddress! + p * ne, rootInverse: rip.baseAddress! + p * ne)
+                                guard test.fit.step > 0, test.jumpToNoise >= minimumJump else {
+                                    maskP[p] = XANESMaskReason.lowEdgeJump.rawValue; continue
+                                }
+                                ratioP[p] = test.noiseRatio
+                            }
+                        }
+                    }
                 }
             }
-        } } } } } } } } }
-        let ratios = validPixels.compactMap { mask[$0] == 0 ? noiseRatio[$0] : nil }
+        }
+        let ratios = noiseRatio.filter { !$0.isNaN }
         let noiseScale = ratios.isEmpty ? 1 : Statistics.median(ratios).squareRoot()
         // One reference shift for all pixels: given, or the one that best fits the mean
         // normalized spectrum of the analysed pixels (golden-section search on the R-factor).
         var shift = settings.referenceShift
         if settings.fitReferenceShift && !references.isEmpty {
-            let kept = validPixels.filter { mask[$0] == 0 }
-            guard !kept.isEmpty else { throw LensError.numerical("no pixel passes the edge-jump test: no mean spectrum to fit the reference shift on") }
-            var mean = [Double](repeating: 0, count: ne)
-            for p in kept { for k in 0..<ne { mean[k] += normalized[p * ne + k] } }
-            mean = mean.map { $0 / Double(kept.count) }
+            guard !ratios.isEmpty else { throw LensError.numerical("no pixel passes the edge-jump test: no mean spectrum to fit the reference shift on") }
+            var mean = [Double](repeating: 0, count: ne), spectrum = [Double](repeating: 0, count: ne)
+            od.withUnsafeBufferPointer { odp in
+                spectrum.withUnsafeMutableBufferPointer { sp in
+                    for p in 0..<np where mask[p] == 0 {
+                        for k in 0..<ne { sp[k] = Double(odp[p * ne + k]) }
+                        normalizer.normalize(sp.baseAddress!, into: sp.baseAddress!)
+                        for k in 0..<ne { mean[k] += sp[k] }
+                    }
+                }
+            }
+            mean = mean.map { $0 / Double(ratios.count) }
             func misfit(_ delta: Double) -> Double {
                 guard let fit = try? linearCombination(shift: delta) else { return .infinity }
                 return mean.withUnsafeBufferPointer { fit.fit($0.baseAddress!).rFactor }
@@ -249,94 +247,129 @@ public enum XANESAnalysis {
             preparedFit = try linearCombination(shift: shift)
         }
         let lcf = preparedFit
-        // Pass 2: edge positions, white line and LCF per pixel, in parallel.
-        let analysed = validPixels.filter { mask[$0] == 0 }
+
+        // Stage 3, per pixel in parallel and in one visit: normalized μ (written energy-major),
+        // its σ = c·(1/√I)/step, the edge positions, the white line and the LCF. The maps are
+        // field-major (one contiguous map per field), NaN wherever the mask is set.
         let nr = references.count
-        var values = [Float](repeating: .nan, count: np * (10 + 2 * nr + 2))
-        let fieldCount = 10 + 2 * nr + 2
-        let edgeNear = e0
+        let fieldCount = 12 + 2 * nr
+        var values = [Float](unsafeUninitializedCapacity: fieldCount * np) { _, count in count = fieldCount * np }
+        var normalizedStack = [Float](unsafeUninitializedCapacity: ne * np) { _, count in count = ne * np }
         let derivativeWindow = (e0 + settings.derivativeWindow.lowerBound)...(e0 + settings.derivativeWindow.upperBound)
         let whiteWindow = (e0 + settings.whiteLineWindow.lowerBound)...(e0 + settings.whiteLineWindow.upperBound)
-        let crossingFailed = Mutex<[Int]>([]), estimateFailed = Mutex<[Int]>([])
-        let (stepOf, jumpOf, inversePre, inversePost) = (step, jump, meanInversePre, meanInversePost)
         values.withUnsafeMutableBufferPointer { out in
-            normalized.withUnsafeBufferPointer { nz in
-                inverseCounts.withUnsafeBufferPointer { ic in
-                    nonisolated(unsafe) let (out, nz, ic) = (out, nz, ic)
-                    Parallel.forEachChunk(count: analysed.count, minimumChunk: 64) { range in
-                        var sigma = [Double](repeating: 0, count: ne)
-                        var f = [Double](repeating: 0, count: fieldCount)
-                        var y = [Double](repeating: 0, count: ne)      // reused: one pixel's normalized μ
-                        var failed: [Int] = [], undefined: [Int] = []
-                        for a in range {
-                            let p = analysed[a]
-                            for k in 0..<ne { y[k] = nz[p * ne + k] }
-                            for k in 0..<ne { sigma[k] = noiseScale * ic[p * ne + k].squareRoot() / stepOf[p] }
-                            let half = EdgeEnergy.crossing(energies: energies, values: y, near: edgeNear, sigma: sigma)
-                            guard half.energy.isFinite else { failed.append(p); continue }
-                            let derivative = (try? EdgeEnergy.maximumDerivative(energies: energies, values: y, within: derivativeWindow, sigma: sigma)) ?? .missing
-                            let white = EdgeEnergy.whiteLine(energies: energies, values: y, window: whiteWindow, points: settings.whiteLinePoints, sigma: sigma)
-                            f[0] = half.energy; f[1] = half.uncertainty; f[2] = derivative.energy; f[3] = derivative.uncertainty
-                            f[4] = white.energy.energy; f[5] = white.energy.uncertainty; f[6] = white.height.energy; f[7] = white.height.uncertainty
-                            f[8] = stepOf[p]; f[9] = jumpOf[p]
-                            if let lcf {
-                                let result = y.withUnsafeBufferPointer { yp in sigma.withUnsafeBufferPointer { lcf.fit(yp.baseAddress!, sigma: $0.baseAddress!) } }
-                                // The edge step's error scales the whole normalized spectrum: add its
-                                // effect on the weights (∂w/∂h for y·(1 + h), on the fitted face) to the errors.
-                                let relativeStepSigma = noiseScale * (inversePre[p] * preAtE0 + inversePost[p] * postAtE0).squareRoot() / stepOf[p]
-                                for j in 0..<nr {
-                                    let dw = result.scaleSensitivity[j] * relativeStepSigma
-                                    f[10 + j] = result.weights[j]
-                                    f[10 + nr + j] = (result.standardErrors[j] * result.standardErrors[j] + dw * dw).squareRoot()
+            normalizedStack.withUnsafeMutableBufferPointer { ns in
+                mask.withUnsafeMutableBufferPointer { maskP in
+                    od.withUnsafeBufferPointer { odp in
+                        rootInverse.withUnsafeBufferPointer { rip in
+                            nonisolated(unsafe) let (out, ns, maskP, odp, rip) = (out, ns, maskP, odp, rip)
+                            Parallel.forEachChunk(count: np, minimumChunk: 256) { range in
+                                var y = [Double](repeating: 0, count: ne), sigma = [Double](repeating: 0, count: ne)
+                                var f = [Double](repeating: .nan, count: fieldCount), fractions = [Double](repeating: 0, count: 3 * nr)
+                                for p in range {
+                                    // Fills the pixel's fields with NaN and masks it (unless already masked).
+                                    @inline(__always) func reject(_ reason: XANESMaskReason?) {
+                                        if let reason { maskP[p] = reason.rawValue }
+                                        for j in 0..<fieldCount { out[j * np + p] = .nan }
+                                        for k in 0..<ne { ns[k * np + p] = .nan }
+                                    }
+                                    guard maskP[p] == 0 else { reject(nil); continue }
+                                    let test = edgeTest(odp.baseAddress! + p * ne, rootInverse: rip.baseAddress! + p * ne)
+                                    let step = test.fit.step, sigmaScale = noiseScale / step
+                                    y.withUnsafeMutableBufferPointer { yp in
+                                        normalizer.apply(test.fit, to: odp.baseAddress! + p * ne, into: yp.baseAddress!)
+                                        for k in 0..<ne { ns[k * np + p] = Float(yp[k]) }
+                                    }
+                                    sigma.withUnsafeMutableBufferPointer { sp in
+                                        for k in 0..<ne { sp[k] = sigmaScale * Double(rip[p * ne + k]) }
+                                    }
+                                    let half = EdgeEnergy.crossing(energies: energies, values: y, near: e0, sigma: sigma)
+                                    guard half.energy.isFinite else { reject(.noEdgeCrossing); continue }
+                                    let derivative = (try? EdgeEnergy.maximumDerivative(energies: energies, values: y, within: derivativeWindow, sigma: sigma)) ?? .missing
+                                    let white = EdgeEnergy.whiteLine(energies: energies, values: y, window: whiteWindow, points: settings.whiteLinePoints, sigma: sigma)
+                                    f[0] = half.energy; f[1] = half.uncertainty; f[2] = derivative.energy; f[3] = derivative.uncertainty
+                                    f[4] = white.energy.energy; f[5] = white.energy.uncertainty; f[6] = white.height.energy; f[7] = white.height.uncertainty
+                                    f[8] = step; f[9] = test.jumpToNoise
+                                    if let lcf {
+                                        let (rFactor, chi2) = y.withUnsafeBufferPointer { yp in
+                                            sigma.withUnsafeBufferPointer { sp in
+                                                fractions.withUnsafeMutableBufferPointer { lcf.fit(yp.baseAddress!, sigma: sp.baseAddress!, into: $0.baseAddress!) }
+                                            }
+                                        }
+                                        // The edge step's error scales the whole normalized spectrum: add its
+                                        // effect on the weights (∂w/∂h for y·(1 + h), on the fitted face) to the errors.
+                                        let relativeStepSigma = noiseScale * test.relativeStepSigmaPerUnitNoise
+                                        for j in 0..<nr {
+                                            let (w, se, dw) = (fractions[j], fractions[nr + j], fractions[2 * nr + j] * relativeStepSigma)
+                                            f[10 + j] = w
+                                            f[10 + nr + j] = (se * se + dw * dw).squareRoot()
+                                        }
+                                        f[10 + 2 * nr] = rFactor; f[11 + 2 * nr] = chi2
+                                    }
+                                    // Every map value must be defined at an analysed pixel: a flat derivative, a
+                                    // white line without a maximum or a failed fit masks the pixel instead.
+                                    let used = lcf == nil ? 10 : fieldCount
+                                    guard (0..<used).allSatisfy({ f[$0].isFinite }) else { reject(.estimateFailed); continue }
+                                    for j in 0..<fieldCount { out[j * np + p] = Float(f[j]) }
                                 }
-                                f[10 + 2 * nr] = result.rFactor; f[11 + 2 * nr] = result.reducedChiSquare
                             }
-                            // Every map value must be defined at an analysed pixel: a flat derivative, a
-                            // white line without a maximum or a failed fit masks the pixel instead.
-                            let used = lcf == nil ? 10 : fieldCount
-                            guard (0..<used).allSatisfy({ f[$0].isFinite }) else { undefined.append(p); continue }
-                            for j in 0..<used { out[p * fieldCount + j] = Float(f[j]) }
                         }
-                        if !failed.isEmpty { crossingFailed.withLock { $0 += failed } }
-                        if !undefined.isEmpty { estimateFailed.withLock { $0 += undefined } }
                     }
                 }
             }
         }
-        for p in crossingFailed.withLock({ $0 }) { mask[p] = XANESMaskReason.noEdgeCrossing.rawValue }
-        for p in estimateFailed.withLock({ $0 }) { mask[p] = XANESMaskReason.estimateFailed.rawValue }
         progress?.advance(by: np)
         func map(_ field: Int) -> Grid<Float> {
-            var out = Grid<Float>(shape: frameShape, geometry: intensity.geometry.sliceGeometry)
-            out.withUnsafeMutableBufferPointer { o in
-                values.withUnsafeBufferPointer { v in
-                    mask.withUnsafeBufferPointer { m in
-                        for p in 0..<np { o[p] = m[p] == 0 ? v[p * fieldCount + field] : .nan }
-                    }
-                }
-            }
-            return out
-        }
-        var normalizedStack = [Float](repeating: .nan, count: ne * np)
-        let finalMask = mask
-        normalizedStack.withUnsafeMutableBufferPointer { ns in
-            normalized.withUnsafeBufferPointer { nz in
-                nonisolated(unsafe) let (ns, nz) = (ns, nz)
-                // Energy-major output, one range of energies per worker (sequential writes).
-                Parallel.forEachChunk(count: ne, minimumChunk: 1) { energies in
-                    for p in analysed where finalMask[p] == 0 { for k in energies { ns[k * np + p] = Float(nz[p * ne + k]) } }
-                }
-            }
+            Grid(shape: frameShape, geometry: intensity.geometry.sliceGeometry, elements: Array(values[(field * np)..<((field + 1) * np)]))
         }
         return XANESMaps(e0: e0, normalization: norm,
                          edgeEnergy: map(0), edgeEnergySigma: map(1), derivativeEdgeEnergy: map(2), derivativeEdgeEnergySigma: map(3),
                          whiteLineEnergy: map(4), whiteLineEnergySigma: map(5), whiteLineHeight: map(6), whiteLineHeightSigma: map(7),
                          edgeStep: map(8), jumpToNoise: map(9),
                          fractions: (0..<nr).map { map(10 + $0) }, fractionSigmas: (0..<nr).map { map(10 + nr + $0) },
-                         rFactor: nr > 0 ? map(10 + 2 * nr) : Grid(shape: frameShape, repeating: .nan),
-                         reducedChiSquare: nr > 0 ? map(11 + 2 * nr) : Grid(shape: frameShape, repeating: .nan),
+                         rFactor: map(10 + 2 * nr), reducedChiSquare: map(11 + 2 * nr),
                          mask: Grid(shape: frameShape, elements: mask),
                          normalized: Grid(shape: intensity.shape, geometry: intensity.geometry, elements: normalizedStack),
                          noiseScale: noiseScale, referenceShift: shift)
+    }
+}
+
+/// The edge-jump test of one pixel spectrum: the normalization fits, the step's significance
+/// (the step over its own standard error — the pre-edge line extrapolated to E0 and the
+/// post-edge fit at E0 — with the pixel's pre-edge noise), and the pre-edge noise relative to
+/// photon noise, from optical density and 1/√I.
+struct PixelEdgeTest: Sendable {
+    let normalizer: EdgeNormalizer
+    let preEdge: Range<Int>, postEdge: Range<Int>
+    /// Variances of the pre-edge line and the post-edge fit at the step energy per unit noise variance.
+    let preAtE0: Double, postAtE0: Double
+
+    init(normalizer: EdgeNormalizer) {
+        self.normalizer = normalizer
+        (preEdge, postEdge) = (normalizer.preEdge, normalizer.postEdge)
+        (preAtE0, postAtE0) = normalizer.stepVarianceFactors
+    }
+
+    struct Outcome {
+        var fit: EdgeNormalizer.EdgeFit
+        /// Edge step over its standard error.
+        var jumpToNoise: Double
+        /// Pre-edge noise variance over the mean photon variance 1/I there: c² of σ_OD = c/√I.
+        var noiseRatio: Double
+        /// The step's relative standard error per unit c.
+        var relativeStepSigmaPerUnitNoise: Double
+    }
+
+    @inline(__always) func callAsFunction(_ od: UnsafePointer<Float>, rootInverse: UnsafePointer<Float>) -> Outcome {
+        let fit = normalizer.fit(od)
+        var inversePre = 0.0, inversePost = 0.0
+        for k in preEdge { let r = Double(rootInverse[k]); inversePre += r * r }
+        for k in postEdge { let r = Double(rootInverse[k]); inversePost += r * r }
+        inversePre /= Double(preEdge.count); inversePost /= Double(postEdge.count)
+        let noise = fit.preEdgeNoise
+        return Outcome(fit: fit,
+                       jumpToNoise: fit.step / max(1e-300, noise * (preAtE0 + postAtE0 * inversePost / max(1e-300, inversePre)).squareRoot()),
+                       noiseRatio: noise * noise / inversePre,
+                       relativeStepSigmaPerUnitNoise: (inversePre * preAtE0 + inversePost * postAtE0).squareRoot() / fit.step)
     }
 }
