@@ -194,9 +194,9 @@ public enum XANESWorkflow {
                         outputs: outputs, summary: summary)
     }
 
-    /// Working bytes per stack value in the per-pixel analysis: the Float input, optical density,
-    /// 1/I and normalized μ as Double, the Float normalized stack.
-    static let bytesPerStackValue = 4 + 3 * 8 + 4
+    /// Working bytes per stack value in the per-pixel analysis, all single precision: the input,
+    /// I0, optical density, 1/√I and the normalized stack.
+    static let bytesPerStackValue = 5 * 4
 
     /// The slab size to stream with, or nil to analyse in memory.
     static func slabPlan(inputs: XANESInputs, options: XANESOptions) throws -> Int? {
@@ -252,16 +252,9 @@ public enum XANESWorkflow {
             var sums = [Double](repeating: 0, count: ne), count = 0
             for z in slabs {
                 let (intensity, flat) = try readSlab(z)
-                let n = intensity.count / ne
-                for p in 0..<n {
-                    var od = [Double](repeating: 0, count: ne), ok = true
-                    for k in 0..<ne {
-                        let v = Double(intensity[linear: k * n + p]), f = Double(flat[linear: k * n + p])
-                        guard v > 0, f > 0 else { ok = false; break }
-                        od[k] = -log(v / f)
-                    }
-                    if ok { for k in 0..<ne { sums[k] += od[k] }; count += 1 }
-                }
+                let slab = try XANESAnalysis.opticalDensitySum(intensity: intensity, flat: flat)
+                for k in 0..<ne { sums[k] += slab.sum[k] }
+                count += slab.count
                 progress?.advance(by: z.count)
             }
             guard count > 0 else { throw LensError.invalidArgument("every voxel has zero or negative intensity at some energy") }

@@ -114,56 +114,12 @@ public enum XANESAnalysis {
         }
         let frameShape = Shape(Array(intensity.shape.dims.dropFirst()))
         let np = frameShape.count
-        // Stage 1: optical density and 1/√I per pixel spectrum, single precision (photon noise is
-        // orders above its rounding), laid out pixel-major for the per-pixel stages; the sum of
-        // the valid pixels' spectra for E0. Filled in parallel by the workers (first touch: the
-        // page faults of these large arrays are spread over the threads).
-        var od = [Float](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
-        var rootInverse = [Float](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
-        var mask = [UInt8](repeating: 0, count: np)
-        let blockSize = 64, blockCount = (np + blockSize - 1) / blockSize
-        let partialSums: [(sum: [Double], count: Int)] = od.withUnsafeMutableBufferPointer { odp in
-            rootInverse.withUnsafeMutableBufferPointer { rip in
-                mask.withUnsafeMutableBufferPointer { mp in
-                    nonisolated(unsafe) let (odp, rip, mp) = (odp, rip, mp)
-                    func compute(_ i: UnsafeBufferPointer<Float>, _ f: UnsafeBufferPointer<Float>?) -> [(sum: [Double], count: Int)] {
-                        nonisolated(unsafe) let (i, f) = (i, f)
-                        return Parallel.mapChunks(count: blockCount, chunks: Parallel.threadCount * 4) { blocks in
-                            var sum = [Double](repeating: 0, count: ne), count = 0
-                            for b in blocks {
-                                // A block of 64 pixels: the stack is read along rows of one energy
-                                // (contiguous), the pixel-major outputs stay in cache while filled.
-                                let block = (b * blockSize)..<min(np, (b + 1) * blockSize)
-                                for k in 0..<ne {
-                                    for p in block {
-                                        let value = i[k * np + p], reference = f?[k * np + p] ?? 1
-                                        guard value > 0, reference > 0, value.isFinite, reference.isFinite else {
-                                            mp[p] = XANESMaskReason.nonPositiveIntensity.rawValue
-                                            odp[p * ne + k] = .nan; rip[p * ne + k] = .nan
-                                            continue
-                                        }
-                                        odp[p * ne + k] = -log(value / reference)
-                                        rip[p * ne + k] = 1 / value.squareRoot()
-                                    }
-                                }
-                                for p in block where mp[p] == 0 {
-                                    count += 1
-                                    for k in 0..<ne { sum[k] += Double(odp[p * ne + k]) }
-                                }
-                            }
-                            return (sum, count)
-                        }
-                    }
-                    return intensity.withUnsafeBufferPointer { i in
-                        if let flat { return flat.withUnsafeBufferPointer { compute(i, $0) } } else { return compute(i, nil) }
-                    }
-                }
-            }
-        }
+        // Stage 1: optical density and 1/√I, the mask of non-positive intensities, the mean spectrum.
+        let (od, rootInverse, stageMask, spectrumSum, validCount) = opticalDensity(intensity: intensity, flat: flat, energyCount: ne)
+        var mask = stageMask
         // One E0 for all pixels: the derivative maximum of the mean spectrum.
-        let validCount = partialSums.reduce(0) { $0 + $1.count }
         guard validCount > 0 else { throw LensError.invalidArgument("every pixel has zero or negative intensity at some energy") }
-        let meanSpectrum = (0..<ne).map { k in partialSums.reduce(0.0) { $0 + $1.sum[k] } / Double(validCount) }
+        let meanSpectrum = spectrumSum.map { $0 / Double(validCount) }
         let e0 = try settings.e0 ?? EdgeEnergy.maximumDerivative(energies: energies, values: meanSpectrum).energy
         guard e0.isFinite else { throw LensError.numerical("no edge found in the mean spectrum of the stack") }
         let norm = settings.normalization ?? EdgeNormalizationSettings.larchDefaults(energies: energies, e0: e0)
@@ -332,6 +288,73 @@ public enum XANESAnalysis {
                          normalized: Grid(shape: intensity.shape, geometry: intensity.geometry, elements: normalizedStack),
                          noiseScale: noiseScale, referenceShift: shift)
     }
+
+    /// The summed optical-density spectrum −ln(I/I0) of the pixels with positive, finite
+    /// intensity (and I0) at every energy, and their count: the mean spectrum E0 comes from,
+    /// accumulated over the slabs of a stack too large to analyse at once.
+    public static func opticalDensitySum(intensity: Grid<Float>, flat: Grid<Float>?) throws -> (sum: [Double], count: Int) {
+        guard intensity.rank >= 3 else { throw LensError.invalidArgument("a XANES stack needs (energy, y, x) or (energy, z, y, x), got shape \(intensity.shape)") }
+        if let flat, flat.shape != intensity.shape {
+            throw LensError.invalidArgument("the flat (I0) has shape \(flat.shape), the stack \(intensity.shape)")
+        }
+        let stage = opticalDensity(intensity: intensity, flat: flat, energyCount: intensity.shape[0])
+        return (stage.sum, stage.count)
+    }
+
+    /// Stage 1 of ``analyse``: optical density and 1/√I per pixel spectrum, single precision
+    /// (photon noise is orders above its rounding), laid out pixel-major for the per-pixel
+    /// stages; the mask of pixels with a non-positive intensity; the sum of the valid pixels'
+    /// spectra and their count. Filled in parallel by the workers (first touch: the page faults
+    /// of these large arrays are spread over the threads).
+    static func opticalDensity(intensity: Grid<Float>, flat: Grid<Float>?, energyCount ne: Int)
+        -> (od: [Float], rootInverse: [Float], mask: [UInt8], sum: [Double], count: Int) {
+        let np = intensity.count / ne
+        var od = [Float](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
+        var rootInverse = [Float](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
+        var mask = [UInt8](repeating: 0, count: np)
+        let blockSize = 64, blockCount = (np + blockSize - 1) / blockSize
+        let partialSums: [(sum: [Double], count: Int)] = od.withUnsafeMutableBufferPointer { odp in
+            rootInverse.withUnsafeMutableBufferPointer { rip in
+                mask.withUnsafeMutableBufferPointer { mp in
+                    nonisolated(unsafe) let (odp, rip, mp) = (odp, rip, mp)
+                    func compute(_ i: UnsafeBufferPointer<Float>, _ f: UnsafeBufferPointer<Float>?) -> [(sum: [Double], count: Int)] {
+                        nonisolated(unsafe) let (i, f) = (i, f)
+                        return Parallel.mapChunks(count: blockCount, chunks: Parallel.threadCount * 4) { blocks in
+                            var sum = [Double](repeating: 0, count: ne), count = 0
+                            for b in blocks {
+                                // A block of 64 pixels: the stack is read along rows of one energy
+                                // (contiguous), the pixel-major outputs stay in cache while filled.
+                                let block = (b * blockSize)..<min(np, (b + 1) * blockSize)
+                                for k in 0..<ne {
+                                    for p in block {
+                                        let value = i[k * np + p], reference = f?[k * np + p] ?? 1
+                                        guard value > 0, reference > 0, value.isFinite, reference.isFinite else {
+                                            mp[p] = XANESMaskReason.nonPositiveIntensity.rawValue
+                                            odp[p * ne + k] = .nan; rip[p * ne + k] = .nan
+                                            continue
+                                        }
+                                        odp[p * ne + k] = -log(value / reference)
+                                        rip[p * ne + k] = 1 / value.squareRoot()
+                                    }
+                                }
+                                for p in block where mp[p] == 0 {
+                                    count += 1
+                                    for k in 0..<ne { sum[k] += Double(odp[p * ne + k]) }
+                                }
+                            }
+                            return (sum, count)
+                        }
+                    }
+                    return intensity.withUnsafeBufferPointer { i in
+                        if let flat { return flat.withUnsafeBufferPointer { compute(i, $0) } } else { return compute(i, nil) }
+                    }
+                }
+            }
+        }
+        let sum = (0..<ne).map { k in partialSums.reduce(0.0) { $0 + $1.sum[k] } }
+        return (od, rootInverse, mask, sum, partialSums.reduce(0) { $0 + $1.count })
+    }
+
 }
 
 /// The edge-jump test of one pixel spectrum: the normalization fits, the step's significance
