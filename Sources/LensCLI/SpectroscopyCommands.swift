@@ -43,6 +43,7 @@ struct XANESCommand: ParsableCommand {
     @Flag(name: .customLong("optical-density"), help: "The stack holds optical density −ln(I/I0), not intensity.") var opticalDensity = false
     @Option(parsing: .upToNextOption, help: "Reference spectra for linear combination fitting (column text: energy, μ).") var references: [String] = []
     @Option(help: "Label image/volume (particles, grains) on the anchor energy's frame, for per-label statistics.") var labels: String?
+    @Option(name: .customLong("label-classes"), help: "A class per label for the per-label tables and per-class summaries: two-column text (label, class name), e.g. damage classes.") var labelClasses: String?
     @Option(help: "Align the energies: none, chained (each to its neighbour) or anchor (each to the anchor energy).") var align: String = "none"
     @Option(name: .customLong("anchor-index"), help: "Energy index the others are aligned to (default: the middle).") var anchorIndex: Int?
     @Option(name: .customLong("magnification-per-ev"), help: "Relative magnification change per eV to undo before aligning (TXM).") var magnificationPerEV: Double = 0
@@ -64,7 +65,7 @@ struct XANESCommand: ParsableCommand {
         global.apply()
         var inputs = XANESInputs(stackPaths: stack, energiesPath: energies)
         inputs.flatPath = flat; inputs.darkPath = dark; inputs.opticalDensity = opticalDensity
-        inputs.referencePaths = references; inputs.labelsPath = labels
+        inputs.referencePaths = references; inputs.labelsPath = labels; inputs.labelClassesPath = labelClasses
         var options = XANESOptions()
         options.analysis.e0 = normalization.e0
         options.analysis.minimumJumpToNoise = minimumJump

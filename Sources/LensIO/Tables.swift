@@ -153,3 +153,39 @@ public enum JSONOutput {
         }
     }
 }
+
+/// A class per label (a damage class from crack analysis, a phase, a cycling group), read from
+/// a two-column text table: an integer label and a class name (`3,severe` or `3 2`). Lines
+/// starting with `#` or `%` are comments; a first line whose label is not an integer is the
+/// header.
+public enum LabelClasses {
+    public static func read(_ path: String) throws -> [Int: String] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LensError.badInput(file: path, problem: "no such file or not readable")
+        }
+        guard let text = String(data: data, encoding: .utf8) ?? String(data: data, encoding: .isoLatin1) else {
+            throw LensError.badInput(file: path, problem: "not a text file")
+        }
+        var classes = [Int: String](), sawData = false
+        for (number, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("%") { continue }
+            let fields = line.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" || $0 == ";" })
+                .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            guard fields.count == 2 else {
+                throw LensError.badInput(file: path, problem: "line \(number + 1) has \(fields.count) fields; expected a label and a class")
+            }
+            guard let label = Int(fields[0]) else {
+                if !sawData && classes.isEmpty { sawData = true; continue }     // the header
+                throw LensError.badInput(file: path, problem: "line \(number + 1): the label '\(fields[0])' is not an integer")
+            }
+            sawData = true
+            if let earlier = classes[label], earlier != fields[1] {
+                throw LensError.badInput(file: path, problem: "line \(number + 1): label \(label) is given class '\(fields[1])' after '\(earlier)'")
+            }
+            classes[label] = fields[1]
+        }
+        guard !classes.isEmpty else { throw LensError.badInput(file: path, problem: "no label–class rows") }
+        return classes
+    }
+}

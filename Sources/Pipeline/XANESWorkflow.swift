@@ -24,6 +24,9 @@ public struct XANESInputs: Sendable {
     public var referencePaths: [String] = []
     /// A label image/volume on the frame of the anchor energy (particles, grains, …).
     public var labelsPath: String?
+    /// A class per label (two-column text: label, class name — a damage class, say), carried
+    /// into the per-label tables and summarized per class (``LabelClasses``).
+    public var labelClassesPath: String?
     public init(stackPaths: [String], energiesPath: String?) { self.stackPaths = stackPaths; self.energiesPath = energiesPath }
 }
 
@@ -70,8 +73,9 @@ public enum XANESWorkflow {
         } else if !isDirectory.boolValue {
             throw LensError.badOutput(file: outputFolder, problem: "exists and is not a folder")
         }
+        let classes = try labelClasses(inputs)     // read first: a bad class file fails before the analysis
         if let slab = try slabPlan(inputs: inputs, options: options) {
-            return try runSlabwise(inputs: inputs, options: options, outputFolder: outputFolder, slabMegabytes: slab, progress: progress)
+            return try runSlabwise(inputs: inputs, classes: classes, options: options, outputFolder: outputFolder, slabMegabytes: slab, progress: progress)
         }
         var stack = try readStack(inputs.stackPaths)
         let (energies, energySource) = try energies(inputs.energiesPath, stackPaths: inputs.stackPaths, count: stack.shape[0])
@@ -161,7 +165,8 @@ public enum XANESWorkflow {
             if let alignment, labels.shape != maps.edgeEnergy.shape {
                 labels = try crop(labels, to: alignment.crop, file: labelsPath)
             }
-            perLabel = try labelOutputs(labels: labels, file: labelsPath, edgeEnergy: maps.edgeEnergy, whiteLineEnergy: maps.whiteLineEnergy,
+            perLabel = try labelOutputs(labels: labels, file: labelsPath, classes: classes, edgeEnergy: maps.edgeEnergy,
+                                        whiteLineEnergy: maps.whiteLineEnergy,
                                         fractions: maps.fractions, references: references, folder: outputFolder, outputs: &outputs)
         }
         var summary: [String: JSONValue] = [
@@ -211,7 +216,7 @@ public enum XANESWorkflow {
 
     /// One volume per energy, analysed in z-slabs: pass 1 accumulates the mean optical density
     /// spectrum for E0; pass 2 analyses each slab of every energy and writes each map's slab.
-    static func runSlabwise(inputs: XANESInputs, options: XANESOptions, outputFolder: String, slabMegabytes: Int,
+    static func runSlabwise(inputs: XANESInputs, classes: [Int: String], options: XANESOptions, outputFolder: String, slabMegabytes: Int,
                             progress: ProgressReporter?) throws -> XANESRun {
         guard inputs.flatPath.map({ textFlatExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }) ?? true,
               inputs.darkPath.map({ textFlatExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }) ?? true else {
@@ -323,7 +328,8 @@ public enum XANESWorkflow {
         }
         var perLabel: LabelOutputs?
         if let labelsPath = inputs.labelsPath {
-            perLabel = try labelOutputs(labels: VolumeIO.read(labelsPath).converted(to: Int32.self), file: labelsPath, edgeEnergy: edge,
+            perLabel = try labelOutputs(labels: VolumeIO.read(labelsPath).converted(to: Int32.self), file: labelsPath,
+                                        classes: classes, edgeEnergy: edge,
                                         whiteLineEnergy: whiteLine, fractions: fractions, references: references, folder: outputFolder, outputs: &outputs)
             perLabel?.summarize(into: &summary)
         }
@@ -348,10 +354,20 @@ public enum XANESWorkflow {
         var valence: ValenceGradientAnalysis
 
         func summarize(into summary: inout [String: JSONValue]) {
-            summary["labels"] = .object(Dictionary(uniqueKeysWithValues: statistics.map { s in
-                (s.mapName, JSONValue.object(["labels": .number(Double(s.entries.count)), "grand_mean": .finite(s.grandMean),
-                                              "within_label_variance": .finite(s.withinLabelVariance), "between_label_variance": .finite(s.betweenLabelVariance),
-                                              "within_fraction": .finite(s.withinFraction), "masked_labelled_pixels": .number(Double(s.maskedPixelCount))]))
+            summary["labels"] = .object(Dictionary(uniqueKeysWithValues: statistics.map { s -> (String, JSONValue) in
+                var entry: [String: JSONValue] = [
+                    "labels": .number(Double(s.entries.count)), "grand_mean": .finite(s.grandMean),
+                    "within_label_variance": .finite(s.withinLabelVariance), "between_label_variance": .finite(s.betweenLabelVariance),
+                    "within_fraction": .finite(s.withinFraction), "masked_labelled_pixels": .number(Double(s.maskedPixelCount))]
+                let classes = s.classSummaries
+                if !classes.isEmpty {
+                    entry["classes"] = .object(Dictionary(uniqueKeysWithValues: classes.map { c in
+                        (c.labelClass, JSONValue.object(["labels": .number(Double(c.labels)), "mean_of_label_means": .finite(c.meanOfLabelMeans),
+                                                         "std_of_label_means": .finite(c.standardDeviationOfLabelMeans),
+                                                         "pixel_weighted_mean": .finite(c.pixelWeightedMean)]))
+                    }))
+                }
+                return (s.mapName, JSONValue.object(entry))
             }))
             let indices = valence.particles.map(\.radialIndex).filter(\.isFinite)
             summary["valence_gradient"] = .object(["particles": .number(Double(indices.count)),
@@ -360,8 +376,9 @@ public enum XANESWorkflow {
         }
     }
 
-    static func labelOutputs(labels: Grid<Int32>, file: String, edgeEnergy: Grid<Float>, whiteLineEnergy: Grid<Float>, fractions: [Grid<Float>],
-                             references: [ReferenceSpectrum], folder: String, outputs: inout [String: String]) throws -> LabelOutputs {
+    static func labelOutputs(labels: Grid<Int32>, file: String, classes: [Int: String], edgeEnergy: Grid<Float>, whiteLineEnergy: Grid<Float>,
+                             fractions: [Grid<Float>], references: [ReferenceSpectrum], folder: String,
+                             outputs: inout [String: String]) throws -> LabelOutputs {
         guard labels.shape == edgeEnergy.shape else {
             throw LensError.badInput(file: file, problem: "the labels have shape \(labels.shape) but the maps \(edgeEnergy.shape)")
         }
@@ -370,7 +387,7 @@ public enum XANESWorkflow {
         for (j, r) in references.enumerated() { named.append(("fraction_\(safeName(r.name))", "", fractions[j])) }
         var statistics = [LabelMapStatistics]()
         for (name, unit, map) in named {
-            let s = try LabelMapStatistics(map: map, labels: labels, mapName: name, mapUnit: unit)
+            let s = try LabelMapStatistics(map: map, labels: labels, mapName: name, mapUnit: unit, classes: classes)
             let path = "\(folder)/labels_\(name).csv"
             try s.table(sizeUnit: size).write(to: path); outputs["labels_\(name)"] = path
             statistics.append(s)
@@ -378,6 +395,13 @@ public enum XANESWorkflow {
         let gradient = try ValenceGradientAnalysis(map: edgeEnergy, labels: labels)
         try gradient.table().write(to: "\(folder)/valence_gradient.csv"); outputs["valence_gradient"] = "\(folder)/valence_gradient.csv"
         return LabelOutputs(statistics: statistics, valence: gradient)
+    }
+
+    /// The per-label classes, when a class file is given (it needs a label file).
+    static func labelClasses(_ inputs: XANESInputs) throws -> [Int: String] {
+        guard let path = inputs.labelClassesPath else { return [:] }
+        guard inputs.labelsPath != nil else { throw LensError.invalidArgument("label classes (\(path)) need a label file") }
+        return try LabelClasses.read(path)
     }
 
     static func normalizationJSON(_ n: EdgeNormalizationSettings) -> JSONValue {

@@ -19,7 +19,16 @@ public struct LabelMapStatistics: Sendable {
         public var minimum: Double, maximum: Double
         /// 5th, 25th, 50th, 75th and 95th percentiles (linear interpolation between ranks).
         public var percentiles: [Double]
-        public var labelClass: Int?
+        public var labelClass: String?
+    }
+
+    /// The labels of one class taken together: how many, the mean of their means and its
+    /// spread (the class's label-to-label heterogeneity), and the mean over all their valid pixels.
+    public struct ClassSummary: Sendable, Equatable {
+        public var labelClass: String
+        public var labels: Int
+        public var meanOfLabelMeans: Double, standardDeviationOfLabelMeans: Double
+        public var pixelWeightedMean: Double
     }
     public var mapName: String, mapUnit: String
     public var entries: [Entry]
@@ -37,7 +46,7 @@ public struct LabelMapStatistics: Sendable {
 
     /// Computes the statistics of `map` inside every non-zero label of `labels` (same shape).
     /// `classes`: an optional class per label (a damage class from crack analysis, say).
-    public init(map: Grid<Float>, labels: Grid<Int32>, mapName: String, mapUnit: String, classes: [Int: Int] = [:],
+    public init(map: Grid<Float>, labels: Grid<Int32>, mapName: String, mapUnit: String, classes: [Int: String] = [:],
                 minimumValidPixels: Int = 1) throws {
         guard map.shape == labels.shape else {
             throw LensError.invalidArgument("the label volume has shape \(labels.shape) but the \(mapName) map \(map.shape)")
@@ -80,6 +89,19 @@ public struct LabelMapStatistics: Sendable {
         maskedPixelCount = entries.reduce(0) { $0 + $1.pixelCount - $1.validCount }
     }
 
+    /// Per class (sorted by name), over the labels that have a class and a mean.
+    public var classSummaries: [ClassSummary] {
+        let classed = Dictionary(grouping: entries.filter { $0.labelClass != nil && $0.mean.isFinite }, by: { $0.labelClass! })
+        return classed.keys.sorted().map { name in
+            let members = classed[name]!
+            let means = members.map(\.mean)
+            let pixels = members.reduce(0) { $0 + $1.validCount }
+            return ClassSummary(labelClass: name, labels: members.count, meanOfLabelMeans: Statistics.mean(means),
+                                standardDeviationOfLabelMeans: means.count > 1 ? Statistics.standardDeviation(means) : .nan,
+                                pixelWeightedMean: members.reduce(0.0) { $0 + $1.mean * Double($1.validCount) } / Double(pixels))
+        }
+    }
+
     /// One row per label, with units in the headers, for scatter plots (mean vs size, std vs mean).
     public func table(sizeUnit: String) -> Table {
         var columns = [TableColumn("label"), TableColumn("pixels"), TableColumn("valid_pixels"), TableColumn("size", unit: sizeUnit),
@@ -92,7 +114,7 @@ public struct LabelMapStatistics: Sendable {
             var row: [TableValue] = [.number(Double(e.label)), .number(Double(e.pixelCount)), .number(Double(e.validCount)),
                                      .number(e.size ?? .nan), .number(e.mean), .number(e.standardDeviation), .number(e.minimum), .number(e.maximum)]
             row += e.percentiles.map { .number($0) }
-            row.append(e.labelClass.map { .number(Double($0)) } ?? .text(""))
+            row.append(.text(e.labelClass ?? ""))
             table.append(row)
         }
         return table

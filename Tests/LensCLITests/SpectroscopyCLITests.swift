@@ -18,8 +18,11 @@ import Testing
     @Test func phantomStackToMapsAndLabelStatistics() throws {
         #expect(run("phantom", "xanes", "--out", dir + "/p", "--size", "48", "--photons", "100000", "--shift-sigma", "1", "--seed", "4") == 0)
         let p = dir + "/p"
+        // Classes for labels 1 and 2 (say, damage classes from crack analysis).
+        try "label,class\n1,severe\n2,least\n".write(toFile: dir + "/classes.csv", atomically: true, encoding: .utf8)
         #expect(run("xanes", p + "/stack.h5:/intensity", "--flat", p + "/stack.h5:/flat", "--energies", p + "/energies.txt",
-                    "--references", p + "/references.csv", "--labels", p + "/labels.tif", "--align", "chained", "--clusters", "2",
+                    "--references", p + "/references.csv", "--labels", p + "/labels.tif", "--label-classes", dir + "/classes.csv",
+                    "--align", "chained", "--clusters", "2",
                     "--pre", "-160:-40", "--post", "45:225", "--post-degree", "0", "--out", dir + "/maps", "--summary", dir + "/x.json") == 0)
         let summary = try JSONOutput.read(JSONValue.self, from: dir + "/x.json")
         #expect(summary["provenance"] != nil)
@@ -46,6 +49,15 @@ import Testing
         } }
         let mean = values.reduce(0, +) / Double(values.count)
         #expect(abs(mean - Double(firstRow[4])!) < 1e-4, "label \(label): \(mean) vs \(firstRow[4])")
+        // The class column and the per-class summary.
+        #expect(labelsCSV.split(separator: "\n").contains { $0.hasPrefix("1,") && $0.hasSuffix(",severe") })
+        let classes = summary["labels"]?["edge_energy"]?["classes"]
+        #expect(classes?["severe"]?["labels"]?.doubleValue == 1)
+        #expect(classes?["least"]?["labels"]?.doubleValue == 1)
+        // A class file with a non-integer label names the file and the line.
+        try "label,class\n1,severe\nx,least\n".write(toFile: dir + "/bad-classes.csv", atomically: true, encoding: .utf8)
+        #expect(run("xanes", p + "/stack.h5:/intensity", "--flat", p + "/stack.h5:/flat", "--labels", p + "/labels.tif",
+                    "--label-classes", dir + "/bad-classes.csv", "--out", dir + "/bad") == 1)
         // Bad input: an energy list one short names the file; a bad --align is a usage error.
         let short = try String(contentsOfFile: p + "/energies.txt", encoding: .utf8).split(separator: "\n").dropLast().joined(separator: "\n")
         try short.write(toFile: dir + "/short.txt", atomically: true, encoding: .utf8)

@@ -160,7 +160,7 @@ import Testing
         let labels = Grid(shape: Shape(n, n), elements: (0..<(n * n)).map { i in Int32((i / n) / 5 * 2 + (i % n) / 10) })
         var map = Grid(shape: Shape(n, n), elements: (0..<(n * n)).map { _ in Float(8342 + random.normal()) })
         map[linear: 45] = .nan
-        let stats = try LabelMapStatistics(map: map, labels: labels, mapName: "edge_energy", mapUnit: "eV", classes: [3: 2])
+        let stats = try LabelMapStatistics(map: map, labels: labels, mapName: "edge_energy", mapUnit: "eV", classes: [3: "severe", 5: "severe", 6: "mild"])
         #expect(stats.entries.map(\.label) == [1, 2, 3, 4, 5, 6, 7])
         var allValues = [Double]()
         for e in stats.entries {
@@ -170,8 +170,18 @@ import Testing
             #expect(abs(e.mean - Statistics.mean(values)) < 1e-9)
             #expect(abs(e.standardDeviation - Statistics.standardDeviation(values)) < 1e-9)
             #expect(abs(e.percentiles[2] - Statistics.median(values)) < 1e-9)
-            #expect(e.labelClass == (e.label == 3 ? 2 : nil))
+            #expect(e.labelClass == [3: "severe", 5: "severe", 6: "mild"][e.label])
         }
+        // Per class: the labels' means taken together, and weighted by their valid pixels.
+        let severe = stats.entries.filter { $0.label == 3 || $0.label == 5 }
+        let summaries = stats.classSummaries
+        #expect(summaries.map(\.labelClass) == ["mild", "severe"])
+        #expect(summaries[1].labels == 2)
+        #expect(abs(summaries[1].meanOfLabelMeans - Statistics.mean(severe.map(\.mean))) < 1e-9)
+        #expect(abs(summaries[1].standardDeviationOfLabelMeans - Statistics.standardDeviation(severe.map(\.mean))) < 1e-9)
+        let severeValues = (0..<(n * n)).filter { [3, 5].contains(labels[linear: $0]) && map[linear: $0].isFinite }.map { Double(map[linear: $0]) }
+        #expect(abs(summaries[1].pixelWeightedMean - Statistics.mean(severeValues)) < 1e-9)
+        #expect(summaries[0].standardDeviationOfLabelMeans.isNaN)
         #expect(stats.maskedPixelCount == (labels[linear: 45] != 0 ? 1 : 0))
         #expect(abs(stats.withinLabelVariance + stats.betweenLabelVariance - Statistics.variance(allValues)) < 1e-9)
         let csv = stats.table(sizeUnit: "pixels").csv
