@@ -21,57 +21,135 @@ public struct SpectralPCA: Sendable {
     /// Per kept component, a score map (NaN at pixels without a spectrum).
     public var scores: [Grid<Float>]
 
-    /// - Parameters:
-    ///   - stack: (energy, …) normalized μ, NaN at masked pixels (``XANESMaps/normalized``).
-    ///   - componentCount: how many score maps to keep (all components' variances are kept).
-    ///   - weights: per-pixel weights (frame shape), nil for equal weights.
-    public init(stack: Grid<Float>, energies: [Double], componentCount: Int = 4, weights: Grid<Float>? = nil) throws {
-        let ne = stack.shape[0]
-        guard ne == energies.count else { throw LensError.invalidArgument("PCA: \(energies.count) energies for a stack of \(ne) images") }
-        let np = stack.count / ne
-        if let weights, weights.count != np { throw LensError.invalidArgument("PCA weights have \(weights.count) pixels, the stack \(np)") }
-        let weight: (Int) -> Double = { p in weights.map { Double($0[linear: p]) } ?? 1 }
-        let valid = stack.withUnsafeBufferPointer { s in (0..<np).filter { p in weight(p) > 0 && weight(p).isFinite && (0..<ne).allSatisfy { s[$0 * np + p].isFinite } } }
-        guard valid.count > ne else { throw LensError.invalidArgument("PCA needs more valid pixels (\(valid.count)) than energies (\(ne))") }
-        var mean = [Double](repeating: 0, count: ne)
-        var covariance = Matrix(rows: ne, columns: ne)
-        let totalWeight = valid.reduce(0.0) { $0 + weight($1) }
-        stack.withUnsafeBufferPointer { s in
-            for k in 0..<ne { mean[k] = valid.reduce(0.0) { $0 + weight($1) * Double(s[k * np + $1]) } / totalWeight }
-            // Upper triangle of Σ w (x − m)(x − m)ᵀ, one pixel's spectrum at a time.
-            var centred = [Double](repeating: 0, count: ne)
-            for p in valid {
-                let w = weight(p)
-                for k in 0..<ne { centred[k] = Double(s[k * np + p]) - mean[k] }
-                for i in 0..<ne { let ci = w * centred[i]; for j in i..<ne { covariance.values[i * ne + j] += ci * centred[j] } }
-            }
+    /// Weighted moments of pixel spectra — count, total weight, weighted mean and centred
+    /// scatter Σw(x − m)(x − m)ᵀ — accumulated slab by slab and merged exactly (Chan, Golub &
+    /// LeVeque's pairwise update), so a stack streamed in slabs gets the PCA of the whole.
+    public struct Moments: Sendable {
+        public let energyCount: Int
+        public private(set) var count = 0, totalWeight = 0.0
+        public private(set) var mean: [Double]
+        /// Upper triangle (row-major, ne × ne) of the centred weighted scatter.
+        var scatter: [Double]
+
+        public init(energyCount: Int) {
+            self.energyCount = energyCount
+            mean = [Double](repeating: 0, count: energyCount); scatter = [Double](repeating: 0, count: energyCount * energyCount)
         }
+
+        /// Adds the valid pixels of `stack` ((energy, …) normalized μ, NaN at masked pixels):
+        /// those with a finite spectrum and a positive weight (nil: equal weights).
+        public mutating func add(stack: Grid<Float>, weights: Grid<Float>? = nil) throws {
+            let ne = energyCount
+            guard stack.shape[0] == ne else { throw LensError.invalidArgument("PCA: a stack of \(stack.shape[0]) images for \(ne) energies") }
+            let np = stack.count / ne
+            if let weights, weights.count != np { throw LensError.invalidArgument("PCA weights have \(weights.count) pixels, the stack \(np)") }
+            // Each worker's moments of its pixel range (two passes over it: mean, then scatter),
+            // merged in order.
+            let parts: [Moments] = stack.withUnsafeBufferPointer { s in
+                nonisolated(unsafe) let s = s
+                return Parallel.mapChunks(count: np, chunks: Parallel.threadCount * 4) { range in
+                    var part = Moments(energyCount: ne)
+                    let valid = range.filter { p in SpectralPCA.weight(weights, p) > 0 && (0..<ne).allSatisfy { s[$0 * np + p].isFinite } }
+                    guard !valid.isEmpty else { return part }
+                    let total = valid.reduce(0.0) { $0 + SpectralPCA.weight(weights, $1) }
+                    for p in valid { let w = SpectralPCA.weight(weights, p) / total; for k in 0..<ne { part.mean[k] += w * Double(s[k * np + p]) } }
+                    var centred = [Double](repeating: 0, count: ne)
+                    for p in valid {
+                        let w = SpectralPCA.weight(weights, p)
+                        for k in 0..<ne { centred[k] = Double(s[k * np + p]) - part.mean[k] }
+                        for i in 0..<ne { let ci = w * centred[i]; for j in i..<ne { part.scatter[i * ne + j] += ci * centred[j] } }
+                    }
+                    part.count = valid.count; part.totalWeight = total
+                    return part
+                }
+            }
+            for part in parts { merge(part) }
+        }
+
+        /// Merges the moments of other pixels into these.
+        public mutating func merge(_ other: Moments) {
+            guard other.count > 0 else { return }
+            guard count > 0 else { self = other; return }
+            let ne = energyCount, w = totalWeight + other.totalWeight, f = other.totalWeight / w
+            let delta = (0..<ne).map { other.mean[$0] - mean[$0] }
+            let cross = totalWeight * other.totalWeight / w
+            for i in 0..<ne {
+                mean[i] += f * delta[i]
+                for j in i..<ne { scatter[i * ne + j] += other.scatter[i * ne + j] + cross * delta[i] * delta[j] }
+            }
+            count += other.count; totalWeight = w
+        }
+    }
+
+    /// A pixel's weight (1 without weights; NaN or negative weights count as 0).
+    @inline(__always) static func weight(_ weights: Grid<Float>?, _ p: Int) -> Double {
+        guard let weights else { return 1 }
+        let w = Double(weights[linear: p])
+        return w.isFinite && w > 0 ? w : 0
+    }
+
+    /// The components of accumulated moments, without score maps (see ``scores(of:weights:)``).
+    public init(moments: Moments, energies: [Double], componentCount: Int = 4) throws {
+        let ne = moments.energyCount
+        guard ne == energies.count else { throw LensError.invalidArgument("PCA: \(energies.count) energies for spectra of \(ne)") }
+        guard moments.count > ne else { throw LensError.invalidArgument("PCA needs more valid pixels (\(moments.count)) than energies (\(ne))") }
         // Weighted sample covariance (equal weights: the usual N − 1 denominator).
-        let denominator = totalWeight * Double(valid.count - 1) / Double(valid.count)
-        for i in 0..<ne { for j in i..<ne { covariance.values[i * ne + j] /= denominator; covariance.values[j * ne + i] = covariance.values[i * ne + j] } }
+        let denominator = moments.totalWeight * Double(moments.count - 1) / Double(moments.count)
+        var covariance = Matrix(rows: ne, columns: ne)
+        for i in 0..<ne {
+            for j in i..<ne { covariance.values[i * ne + j] = moments.scatter[i * ne + j] / denominator; covariance.values[j * ne + i] = covariance.values[i * ne + j] }
+        }
         let eigen = try SymmetricEigen(covariance)
         let variances = eigen.values.map { max(0, $0) }
         let total = variances.reduce(0, +)
-        let kept = min(componentCount, ne)
         // Sign convention: each component's largest-magnitude entry is positive (stable output).
         let components = eigen.vectors.map { v -> [Double] in
             let big = v.indices.max { abs(v[$0]) < abs(v[$1]) }!
             return v[big] < 0 ? v.map { -$0 } : v
         }
-        var scoreValues = [[Float]](repeating: [Float](repeating: .nan, count: np), count: kept)
-        stack.withUnsafeBufferPointer { s in
-            for p in valid {
-                for c in 0..<kept {
-                    var dot = 0.0
-                    for k in 0..<ne { dot += (Double(s[k * np + p]) - mean[k]) * components[c][k] }
-                    scoreValues[c][p] = Float(dot)
+        self.energies = energies; meanSpectrum = moments.mean; self.components = components
+        self.variances = variances; explainedVarianceRatio = variances.map { total > 0 ? $0 / total : 0 }
+        self.componentCount = min(componentCount, ne)
+        scores = []
+    }
+
+    /// How many score maps ``scores(of:weights:)`` makes.
+    public let componentCount: Int
+
+    /// Score maps of the first `componentCount` components for the spectra of `stack` (a slab
+    /// of the stack the moments came from, or all of it): the projections of each centred
+    /// spectrum, NaN at pixels without a finite spectrum or a positive weight.
+    public func scores(of stack: Grid<Float>, weights: Grid<Float>? = nil) -> [Grid<Float>] {
+        let ne = energies.count, np = stack.count / ne, kept = componentCount
+        var values = [Float](repeating: .nan, count: kept * np)
+        values.withUnsafeMutableBufferPointer { out in
+            stack.withUnsafeBufferPointer { s in
+                nonisolated(unsafe) let (out, s) = (out, s)
+                Parallel.forEachChunk(count: np, minimumChunk: 1024) { range in
+                    for p in range where SpectralPCA.weight(weights, p) > 0 && (0..<ne).allSatisfy({ s[$0 * np + p].isFinite }) {
+                        for c in 0..<kept {
+                            var dot = 0.0
+                            for k in 0..<ne { dot += (Double(s[k * np + p]) - meanSpectrum[k]) * components[c][k] }
+                            out[c * np + p] = Float(dot)
+                        }
+                    }
                 }
             }
         }
         let frame = Shape(Array(stack.shape.dims.dropFirst()))
-        self.energies = energies; meanSpectrum = mean; self.components = components
-        self.variances = variances; explainedVarianceRatio = variances.map { total > 0 ? $0 / total : 0 }
-        scores = scoreValues.map { Grid(shape: frame, geometry: stack.geometry.sliceGeometry, elements: $0) }
+        return (0..<kept).map { Grid(shape: frame, geometry: stack.geometry.sliceGeometry, elements: Array(values[($0 * np)..<(($0 + 1) * np)])) }
+    }
+
+    /// - Parameters:
+    ///   - stack: (energy, …) normalized μ, NaN at masked pixels (``XANESMaps/normalized``).
+    ///   - componentCount: how many score maps to keep (all components' variances are kept).
+    ///   - weights: per-pixel weights (frame shape), nil for equal weights.
+    public init(stack: Grid<Float>, energies: [Double], componentCount: Int = 4, weights: Grid<Float>? = nil) throws {
+        guard stack.shape[0] == energies.count else { throw LensError.invalidArgument("PCA: \(energies.count) energies for a stack of \(stack.shape[0]) images") }
+        var moments = Moments(energyCount: energies.count)
+        try moments.add(stack: stack, weights: weights)
+        try self.init(moments: moments, energies: energies, componentCount: componentCount)
+        scores = scores(of: stack, weights: weights)
     }
 }
 
@@ -95,13 +173,51 @@ public struct SpectralClusters: Sendable {
     ///   - pca: its PCA; the first `componentCount` score maps are clustered.
     public init(stack: Grid<Float>, pca: SpectralPCA, clusterCount k: Int, componentCount: Int = 3, weights: Grid<Float>? = nil,
                 restarts: Int = 8, maximumIterations: Int = 300, seed: UInt64 = 1) throws {
-        let dims = min(componentCount, pca.scores.count)
+        try self.init(scores: pca.scores, clusterCount: k, componentCount: componentCount, weights: weights, restarts: restarts,
+                      maximumIterations: maximumIterations, seed: seed)
+        var sums = SpectrumSums(clusterCount: k, energyCount: stack.shape[0])
+        try sums.add(stack: stack, labels: labels)
+        meanSpectra = sums.means
+    }
+
+    /// Per-cluster sums of normalized spectra, accumulated slab by slab (each slab with its
+    /// slab of the cluster labels): the cluster mean spectra of a stack streamed in slabs.
+    public struct SpectrumSums: Sendable {
+        public private(set) var sums: [[Double]], counts: [Int]
+        public init(clusterCount: Int, energyCount: Int) {
+            sums = [[Double]](repeating: [Double](repeating: 0, count: energyCount), count: clusterCount)
+            counts = [Int](repeating: 0, count: clusterCount)
+        }
+        public mutating func add(stack: Grid<Float>, labels: Grid<Int32>) throws {
+            let ne = stack.shape[0], np = stack.count / ne
+            guard labels.count == np, ne == sums.first?.count ?? ne else {
+                throw LensError.invalidArgument("cluster spectra: labels of \(labels.count) pixels for a stack of \(np) pixels × \(ne) energies")
+            }
+            stack.withUnsafeBufferPointer { s in
+                labels.withUnsafeBufferPointer { l in
+                    for p in 0..<np where l[p] > 0 && Int(l[p]) <= sums.count {
+                        let c = Int(l[p]) - 1
+                        for e in 0..<ne { sums[c][e] += Double(s[e * np + p]) }
+                        counts[c] += 1
+                    }
+                }
+            }
+        }
+        /// Mean spectrum per cluster (zeros for an empty cluster).
+        public var means: [[Double]] { zip(sums, counts).map { sum, n in n > 0 ? sum.map { $0 / Double(n) } : sum } }
+    }
+
+    /// Clusters the first `componentCount` score maps (pixels with a finite first score);
+    /// `meanSpectra` is left empty — fill it from the stack with ``SpectrumSums``.
+    public init(scores: [Grid<Float>], clusterCount k: Int, componentCount: Int = 3, weights: Grid<Float>? = nil,
+                restarts: Int = 8, maximumIterations: Int = 300, seed: UInt64 = 1) throws {
+        let dims = min(componentCount, scores.count)
         guard k >= 1, dims >= 1 else { throw LensError.invalidArgument("k-means needs k ≥ 1 and at least one component, got k = \(k), \(dims) components") }
-        let ne = stack.shape[0], np = stack.count / ne
-        let points = (0..<np).filter { p in pca.scores[0][linear: p].isFinite }
+        let np = scores[0].count
+        let points = (0..<np).filter { p in scores[0][linear: p].isFinite }
         guard points.count >= k else { throw LensError.invalidArgument("k-means: \(points.count) pixels with spectra for \(k) clusters") }
         var x = [Double](repeating: 0, count: points.count * dims)
-        for (i, p) in points.enumerated() { for d in 0..<dims { x[i * dims + d] = Double(pca.scores[d][linear: p]) } }
+        for (i, p) in points.enumerated() { for d in 0..<dims { x[i * dims + d] = Double(scores[d][linear: p]) } }
         let n = points.count
         let w = points.map { p in weights.map { v in Double(v[linear: p]).isFinite ? max(0, Double(v[linear: p])) : 0 } ?? 1 }
         guard w.contains(where: { $0 > 0 }) else { throw LensError.invalidArgument("k-means: every pixel has zero weight") }
@@ -153,17 +269,8 @@ public struct SpectralClusters: Sendable {
         var rank = [Int](repeating: 0, count: k)
         for (r, j) in order.enumerated() { rank[j] = r }
         var labelValues = [Int32](repeating: 0, count: np)
-        var spectra = [[Double]](repeating: [Double](repeating: 0, count: ne), count: k)
-        stack.withUnsafeBufferPointer { s in
-            for (i, p) in points.enumerated() {
-                let c = rank[assignment[i]]
-                labelValues[p] = Int32(c + 1)
-                for e in 0..<ne { spectra[c][e] += Double(s[e * np + p]) }
-            }
-        }
-        let sortedCounts = order.map { counts[$0] }
-        for c in 0..<k where sortedCounts[c] > 0 { spectra[c] = spectra[c].map { $0 / Double(sortedCounts[c]) } }
-        labels = Grid(shape: Shape(Array(stack.shape.dims.dropFirst())), geometry: stack.geometry.sliceGeometry, elements: labelValues)
-        meanSpectra = spectra; pixelCounts = sortedCounts; inertia = best!.inertia
+        for (i, p) in points.enumerated() { labelValues[p] = Int32(rank[assignment[i]] + 1) }
+        labels = Grid(shape: scores[0].shape, geometry: scores[0].geometry, elements: labelValues)
+        meanSpectra = []; pixelCounts = order.map { counts[$0] }; inertia = best!.inertia
     }
 }
