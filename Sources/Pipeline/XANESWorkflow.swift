@@ -41,9 +41,10 @@ public struct XANESOptions: Sendable {
     public var writeNormalizedStack = false
     /// 3D stacks given as one volume per energy are analysed in z-slabs of about this many MiB of
     /// working memory (nil: whole in memory when it fits in a quarter of the machine's memory,
-    /// else slabs of 1 GiB). Slab-wise runs take E0 from a first pass over the mean spectrum, do
-    /// not align or run PCA (align and choose a reference shift on a sub-volume first), and fit
-    /// the noise scale per slab.
+    /// else slabs of 1 GiB). Slab-wise runs take E0 from a first pass over the mean spectrum, fit
+    /// the noise scale per slab, run PCA from moments merged over the slabs (scores and cluster
+    /// spectra from a scratch file of the normalized slabs), and do not align (align and choose a
+    /// reference shift on a sub-volume first).
     public var slabMegabytes: Int?
     public init() {}
 }
@@ -142,22 +143,14 @@ public enum XANESWorkflow {
         let analysed = maps.maskCounts[.valid] ?? 0
         if options.principalComponents > 0 && analysed > ne {
             // Pixels weighted by 1/σ² of their normalized spectra: the squared jump-to-noise ratio.
-            let weights = maps.jumpToNoise.map { $0.isFinite ? $0 * $0 : 0 }
+            let weights = pcaWeights(maps.jumpToNoise)
             let p = try SpectralPCA(stack: maps.normalized, energies: energies, componentCount: options.principalComponents, weights: weights)
             for (c, score) in p.scores.enumerated() { try write(score, "pca_score_\(c + 1)") }
-            var table = Table(columns: [TableColumn("energy", unit: "eV"), TableColumn("mean")] + (0..<p.scores.count).map { TableColumn("component_\($0 + 1)") })
-            for k in 0..<ne { table.append([.number(energies[k]), .number(p.meanSpectrum[k])] + (0..<p.scores.count).map { .number(p.components[$0][k]) }) }
-            try table.write(to: "\(outputFolder)/pca_components.csv"); outputs["pca_components"] = "\(outputFolder)/pca_components.csv"
-            pca = p
             if options.clusters > 0 {
-                let k = try SpectralClusters(stack: maps.normalized, pca: p, clusterCount: options.clusters, weights: weights)
-                let path = "\(outputFolder)/clusters.tif"
-                try VolumeIO.write(k.labels, to: path, inputs: inputs.stackPaths); outputs["clusters"] = path
-                var spectra = Table(columns: [TableColumn("energy", unit: "eV")] + (0..<options.clusters).map { TableColumn("cluster_\($0 + 1)") })
-                for e in 0..<ne { spectra.append([.number(energies[e])] + k.meanSpectra.map { .number($0[e]) }) }
-                try spectra.write(to: "\(outputFolder)/cluster_spectra.csv"); outputs["cluster_spectra"] = "\(outputFolder)/cluster_spectra.csv"
-                clusters = k
+                clusters = try SpectralClusters(stack: maps.normalized, pca: p, clusterCount: options.clusters, weights: weights)
             }
+            pca = p
+            try writeSpectralOutputs(pca: p, clusters: clusters, energies: energies, folder: outputFolder, inputs: inputs.stackPaths, outputs: &outputs)
         }
         var perLabel: LabelOutputs?
         if let labelsPath = inputs.labelsPath {
@@ -222,6 +215,9 @@ public enum XANESWorkflow {
               inputs.darkPath.map({ textFlatExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }) ?? true else {
             throw LensError.invalidArgument("a stack streamed in slabs takes I0 and dark as one value per energy (a text file); give a slab size large enough to hold the stack to use I0 volumes")
         }
+        guard !options.writeNormalizedStack else {
+            throw LensError.invalidArgument("writing the normalized stack needs the stack in memory: give a slab size large enough to hold it")
+        }
         guard !options.analysis.fitReferenceShift else {
             throw LensError.invalidArgument("a stack streamed in slabs does not fit the reference shift: fit it on a sub-volume, then give --reference-shift")
         }
@@ -276,10 +272,22 @@ public enum XANESWorkflow {
         writers.append(try VolumeIO.create("\(outputFolder)/mask.tif", info: VolumeInfo(shape: shape, dataType: .uint8, geometry: readers[0].info.geometry, format: "tiff"), inputs: inputs.stackPaths))
         var counts = [XANESMaskReason: Int](), noiseScales = [Double](), normalization: EdgeNormalizationSettings?
         var meanSums = [Double](repeating: 0, count: ne), meanCount = 0
+        // For PCA: the moments of the normalized spectra, accumulated slab by slab, and the
+        // normalized slabs kept in a scratch file for the projections (and cluster spectra).
+        let wantsPCA = options.principalComponents > 0
+        var moments = SpectralPCA.Moments(energyCount: ne), weightValues = [Float]()
+        let scratch = wantsPCA ? try NormalizedScratch(folder: outputFolder) : nil
+        defer { scratch?.remove() }
         do {
             for z in slabs {
                 let (intensity, flat) = try readSlab(z)
                 let maps = try XANESAnalysis.analyse(intensity: intensity, flat: flat, energies: energies, references: references, settings: settings)
+                if let scratch {
+                    let weights = pcaWeights(maps.jumpToNoise)
+                    try moments.add(stack: maps.normalized, weights: weights)
+                    try scratch.append(maps.normalized)
+                    weightValues += weights.elements
+                }
                 var grids = [maps.edgeEnergy, maps.edgeEnergySigma, maps.derivativeEdgeEnergy, maps.derivativeEdgeEnergySigma, maps.whiteLineEnergy,
                              maps.whiteLineEnergySigma, maps.whiteLineHeight, maps.whiteLineHeightSigma, maps.edgeStep, maps.jumpToNoise]
                 for j in references.indices { grids += [maps.fractions[j], maps.fractionSigmas[j]] }
@@ -302,6 +310,36 @@ public enum XANESWorkflow {
         }
         var outputs = Dictionary(uniqueKeysWithValues: names.map { ($0, "\(outputFolder)/\($0).tif") })
         outputs["mask"] = "\(outputFolder)/mask.tif"
+        // PCA of the whole stack from the merged moments; scores, clusters and cluster spectra
+        // from the scratch slabs.
+        var pca: SpectralPCA?, clusters: SpectralClusters?
+        if let scratch, moments.count > ne {
+            var p = try SpectralPCA(moments: moments, energies: energies, componentCount: options.principalComponents)
+            let weights = Grid(shape: shape, geometry: readers[0].info.geometry, elements: weightValues)
+            let scoreWriters = try (0..<p.componentCount).map { try VolumeIO.create("\(outputFolder)/pca_score_\($0 + 1).tif", info: volumeInfo, inputs: inputs.stackPaths) }
+            var scoreValues = [[Float]](repeating: [], count: p.componentCount)
+            do {
+                for (index, z) in slabs.enumerated() {
+                    let scores = p.scores(of: try scratch.read(index), weights: weights.slab(z))
+                    for (c, score) in scores.enumerated() { try scoreWriters[c].writeSlab(AnyGrid(score), at: z.lowerBound); scoreValues[c] += score.elements }
+                }
+                for writer in scoreWriters { try writer.finish() }
+            } catch {
+                for writer in scoreWriters { writer.abort() }
+                throw error
+            }
+            for c in 0..<p.componentCount { outputs["pca_score_\(c + 1)"] = "\(outputFolder)/pca_score_\(c + 1).tif" }
+            p.scores = scoreValues.map { Grid(shape: shape, geometry: readers[0].info.geometry, elements: $0) }
+            if options.clusters > 0 {
+                var k = try SpectralClusters(scores: p.scores, clusterCount: options.clusters, weights: weights)
+                var sums = SpectralClusters.SpectrumSums(clusterCount: options.clusters, energyCount: ne)
+                for (index, z) in slabs.enumerated() { try sums.add(stack: try scratch.read(index), labels: k.labels.slab(z)) }
+                k.meanSpectra = sums.means
+                clusters = k
+            }
+            pca = p
+            try writeSpectralOutputs(pca: p, clusters: clusters, energies: energies, folder: outputFolder, inputs: inputs.stackPaths, outputs: &outputs)
+        }
         var meanTable = Table(columns: [TableColumn("energy", unit: "eV"), TableColumn("mean_normalized_mu"), TableColumn("pixels")])
         for k in 0..<ne { meanTable.append([.number(energies[k]), .number(meanCount > 0 ? meanSums[k] / Double(meanCount) : .nan), .number(Double(meanCount))]) }
         try meanTable.write(to: "\(outputFolder)/mean_spectrum.csv"); outputs["mean_spectrum"] = "\(outputFolder)/mean_spectrum.csv"
@@ -322,6 +360,8 @@ public enum XANESWorkflow {
             "voxel_size_um": readers[0].info.geometry.isCalibrated ? .array(readers[0].info.geometry.voxelSizeMicrometres.map { .number($0) }) : .null,
         ]
         if let normalization { summary["normalization"] = normalizationJSON(normalization) }
+        if let pca { summary["pca_explained_variance_ratio"] = .array(pca.explainedVarianceRatio.prefix(8).map { .number($0) }) }
+        if let clusters { summary["cluster_pixels"] = .array(clusters.pixelCounts.map { .number(Double($0)) }) }
         if !references.isEmpty {
             summary["fractions"] = .object(Dictionary(uniqueKeysWithValues: references.enumerated().map { ($1.name, statistics(fractions[$0])) }))
             summary["reference_shift_ev"] = .number(settings.referenceShift)
@@ -342,7 +382,7 @@ public enum XANESWorkflow {
                              edgeStep: empty, jumpToNoise: empty, fractions: fractions, fractionSigmas: fractions.map { _ in empty },
                              rFactor: empty, reducedChiSquare: empty, mask: mask, normalized: Grid(shape: Shape(0), elements: []),
                              noiseScale: noiseScales.isEmpty ? .nan : Statistics.median(noiseScales), referenceShift: settings.referenceShift)
-        return XANESRun(maps: maps, alignment: nil, pca: nil, clusters: nil, labelStatistics: perLabel?.statistics ?? [], outputs: outputs, summary: summary)
+        return XANESRun(maps: maps, alignment: nil, pca: pca, clusters: clusters, labelStatistics: perLabel?.statistics ?? [], outputs: outputs, summary: summary)
     }
 
     static let textFlatExtensions: Set<String> = ["txt", "csv", "dat", "tsv", "xsp"]
@@ -402,6 +442,24 @@ public enum XANESWorkflow {
         guard let path = inputs.labelClassesPath else { return [:] }
         guard inputs.labelsPath != nil else { throw LensError.invalidArgument("label classes (\(path)) need a label file") }
         return try LabelClasses.read(path)
+    }
+
+    /// PCA and k-means weights: 1/σ² of each pixel's normalized spectrum, the squared
+    /// jump-to-noise ratio (0 where masked).
+    static func pcaWeights(_ jumpToNoise: Grid<Float>) -> Grid<Float> { jumpToNoise.map { $0.isFinite ? $0 * $0 : 0 } }
+
+    /// The PCA components table and, with clusters, the cluster label map and mean spectra.
+    static func writeSpectralOutputs(pca: SpectralPCA, clusters: SpectralClusters?, energies: [Double], folder: String, inputs: [String],
+                                     outputs: inout [String: String]) throws {
+        let ne = energies.count
+        var table = Table(columns: [TableColumn("energy", unit: "eV"), TableColumn("mean")] + (0..<pca.componentCount).map { TableColumn("component_\($0 + 1)") })
+        for k in 0..<ne { table.append([.number(energies[k]), .number(pca.meanSpectrum[k])] + (0..<pca.componentCount).map { .number(pca.components[$0][k]) }) }
+        try table.write(to: "\(folder)/pca_components.csv"); outputs["pca_components"] = "\(folder)/pca_components.csv"
+        guard let clusters else { return }
+        try VolumeIO.write(clusters.labels, to: "\(folder)/clusters.tif", inputs: inputs); outputs["clusters"] = "\(folder)/clusters.tif"
+        var spectra = Table(columns: [TableColumn("energy", unit: "eV")] + clusters.meanSpectra.indices.map { TableColumn("cluster_\($0 + 1)") })
+        for e in 0..<ne { spectra.append([.number(energies[e])] + clusters.meanSpectra.map { .number($0[e]) }) }
+        try spectra.write(to: "\(folder)/cluster_spectra.csv"); outputs["cluster_spectra"] = "\(folder)/cluster_spectra.csv"
     }
 
     static func normalizationJSON(_ n: EdgeNormalizationSettings) -> JSONValue {
@@ -543,5 +601,49 @@ public enum XANESWorkflow {
             for z in box[0] { for y in box[1] { for x in box[2] { out.append(labels[linear: (z * labels.shape[1] + y) * labels.shape[2] + x]) } } }
         }
         return Grid(shape: Shape(box.map(\.count)), elements: out)
+    }
+}
+
+/// Normalized slabs of a stack streamed in slabs, kept in a hidden scratch file in the output
+/// folder between the passes that need them (PCA scores, cluster spectra); removed at the end.
+final class NormalizedScratch {
+    let path: String
+    private let handle: FileHandle
+    /// Byte offset and shape of each slab appended.
+    private var slabs: [(offset: UInt64, shape: Shape, geometry: GridGeometry)] = []
+    private var end: UInt64 = 0
+
+    init(folder: String) throws {
+        path = "\(folder)/.normalized-\(UUID().uuidString).f32"
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forUpdatingAtPath: path) else {
+            throw LensError.badOutput(file: path, problem: "cannot create the scratch file for the normalized slabs")
+        }
+        self.handle = handle
+    }
+
+    func append(_ slab: Grid<Float>) throws {
+        let data = slab.withUnsafeBufferPointer { Data(buffer: $0) }
+        try handle.seek(toOffset: end)
+        try handle.write(contentsOf: data)
+        slabs.append((end, slab.shape, slab.geometry))
+        end += UInt64(data.count)
+    }
+
+    func read(_ index: Int) throws -> Grid<Float> {
+        let slab = slabs[index]
+        try handle.seek(toOffset: slab.offset)
+        let bytes = slab.shape.count * MemoryLayout<Float>.size
+        guard let data = try handle.read(upToCount: bytes), data.count == bytes else {
+            throw LensError.badInput(file: path, problem: "the scratch file of normalized slabs is shorter than written")
+        }
+        let values = [Float](unsafeUninitializedCapacity: slab.shape.count) { buffer, count in
+            _ = data.copyBytes(to: buffer); count = slab.shape.count
+        }
+        return Grid(shape: slab.shape, geometry: slab.geometry, elements: values)
+    }
+
+    func remove() {
+        try? handle.close()
+        try? FileManager.default.removeItem(atPath: path)
     }
 }

@@ -35,7 +35,8 @@ struct XANESSlabTests {
         inputs.referencePaths = [folder + "/references.csv"]
         var options = XANESOptions()
         options.analysis.normalization = EdgeNormalizationSettings(preEdge: -160 ... -40, postEdge: 45...225, postEdgeDegree: 0)
-        options.principalComponents = 0
+        options.principalComponents = 3
+        options.clusters = 2
         let whole = try XANESWorkflow.run(inputs: inputs, options: options, outputFolder: folder + "/whole")
         options.slabMegabytes = 1
         let slabs = try XANESWorkflow.run(inputs: inputs, options: options, outputFolder: folder + "/slabs")
@@ -53,5 +54,19 @@ struct XANESSlabTests {
         #expect(worstEdge < 1e-3, "edge energies differ by \(worstEdge) eV")
         #expect(worstSigma < 0.1, "σ differs by \(worstSigma * 100) %")
         #expect(FileManager.default.fileExists(atPath: folder + "/slabs/fraction_charged_sigma.tif"))
+        // PCA from moments merged over the slabs equals the in-memory PCA; so do the scores (from
+        // the scratch slabs), the k-means clusters and their mean spectra; no scratch file stays.
+        let (wholePCA, slabPCA) = (try #require(whole.pca), try #require(slabs.pca))
+        for c in 0..<3 {
+            #expect(abs(wholePCA.explainedVarianceRatio[c] - slabPCA.explainedVarianceRatio[c]) < 1e-9)
+            #expect(zip(wholePCA.components[c], slabPCA.components[c]).allSatisfy { abs($0 - $1) < 1e-6 }, "component \(c + 1)")
+            let slabScore = try VolumeIO.read(folder + "/slabs/pca_score_\(c + 1).tif").float32()
+            #expect(zip(wholePCA.scores[c].elements, slabScore.elements).allSatisfy { $0.isNaN ? $1.isNaN : abs($0 - $1) < 1e-4 }, "score \(c + 1)")
+        }
+        let (wholeClusters, slabClusters) = (try #require(whole.clusters), try #require(slabs.clusters))
+        #expect(wholeClusters.labels.elements == slabClusters.labels.elements)
+        #expect(zip(wholeClusters.meanSpectra.joined(), slabClusters.meanSpectra.joined()).allSatisfy { abs($0 - $1) < 1e-9 })
+        #expect(FileManager.default.fileExists(atPath: folder + "/slabs/cluster_spectra.csv"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder + "/slabs").allSatisfy { !$0.hasPrefix(".normalized") })
     }
 }
