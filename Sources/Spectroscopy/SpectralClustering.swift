@@ -46,21 +46,43 @@ public struct SpectralPCA: Sendable {
             // Each worker's moments of its pixel range (two passes over it: mean, then scatter),
             // merged in order.
             let parts: [Moments] = stack.withUnsafeBufferPointer { s in
-                nonisolated(unsafe) let s = s
-                return Parallel.mapChunks(count: np, chunks: Parallel.threadCount * 4) { range in
-                    var part = Moments(energyCount: ne)
-                    let valid = range.filter { p in SpectralPCA.weight(weights, p) > 0 && (0..<ne).allSatisfy { s[$0 * np + p].isFinite } }
-                    guard !valid.isEmpty else { return part }
-                    let total = valid.reduce(0.0) { $0 + SpectralPCA.weight(weights, $1) }
-                    for p in valid { let w = SpectralPCA.weight(weights, p) / total; for k in 0..<ne { part.mean[k] += w * Double(s[k * np + p]) } }
-                    var centred = [Double](repeating: 0, count: ne)
-                    for p in valid {
-                        let w = SpectralPCA.weight(weights, p)
-                        for k in 0..<ne { centred[k] = Double(s[k * np + p]) - part.mean[k] }
-                        for i in 0..<ne { let ci = w * centred[i]; for j in i..<ne { part.scatter[i * ne + j] += ci * centred[j] } }
+                SpectralPCA.withWeights(weights) { w in
+                    nonisolated(unsafe) let (s, w) = (s, w)
+                    return Parallel.mapChunks(count: np, chunks: Parallel.threadCount * 4) { range in
+                        var part = Moments(energyCount: ne)
+                        let valid = SpectralPCA.validPixels(s, weights: w, energyCount: ne, range: range)
+                        guard !valid.isEmpty else { return part }
+                        let total = valid.reduce(0.0) { $0 + SpectralPCA.weight(w, $1) }
+                        for k in 0..<ne {
+                            var sum = 0.0
+                            for p in valid { sum += SpectralPCA.weight(w, p) * Double(s[k * np + p]) }
+                            part.mean[k] = sum / total
+                        }
+                        // Blocks of 64 pixels as the columns of √w (x − m), energy-major, so that each
+                        // scatter entry gains one contiguous dot product per block (a rank-64 update).
+                        let block = 64
+                        var columns = [Double](repeating: 0, count: ne * block)
+                        let mean = part.mean
+                        part.scatter.withUnsafeMutableBufferPointer { scatter in
+                            columns.withUnsafeMutableBufferPointer { x in
+                                for start in stride(from: 0, to: valid.count, by: block) {
+                                    let members = valid[start..<min(valid.count, start + block)]
+                                    if members.count < block { x.update(repeating: 0) }
+                                    for k in 0..<ne {
+                                        for (b, p) in members.enumerated() {
+                                            x[k * block + b] = SpectralPCA.weight(w, p).squareRoot() * (Double(s[k * np + p]) - mean[k])
+                                        }
+                                    }
+                                    let base = x.baseAddress!
+                                    for i in 0..<ne {
+                                        for j in i..<ne { scatter[i * ne + j] += VectorKernel.dot(base + i * block, base + j * block, block) }
+                                    }
+                                }
+                            }
+                        }
+                        part.count = valid.count; part.totalWeight = total
+                        return part
                     }
-                    part.count = valid.count; part.totalWeight = total
-                    return part
                 }
             }
             for part in parts { merge(part) }
@@ -82,10 +104,25 @@ public struct SpectralPCA: Sendable {
     }
 
     /// A pixel's weight (1 without weights; NaN or negative weights count as 0).
-    @inline(__always) static func weight(_ weights: Grid<Float>?, _ p: Int) -> Double {
+    @inline(__always) static func weight(_ weights: UnsafeBufferPointer<Float>?, _ p: Int) -> Double {
         guard let weights else { return 1 }
-        let w = Double(weights[linear: p])
+        let w = Double(weights[p])
         return w.isFinite && w > 0 ? w : 0
+    }
+
+    /// `body` with the weights' buffer (nil without weights).
+    static func withWeights<R>(_ weights: Grid<Float>?, _ body: (UnsafeBufferPointer<Float>?) throws -> R) rethrows -> R {
+        guard let weights else { return try body(nil) }
+        return try weights.withUnsafeBufferPointer { try body($0) }
+    }
+
+    /// The pixels of `range` with a positive weight and a finite value at every energy (read
+    /// energy by energy: contiguous).
+    static func validPixels(_ s: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>?, energyCount ne: Int, range: Range<Int>) -> [Int] {
+        let np = s.count / ne
+        var ok = range.map { weight(weights, $0) > 0 }
+        for k in 0..<ne { for (i, p) in range.enumerated() where !s[k * np + p].isFinite { ok[i] = false } }
+        return range.indices.filter { ok[$0 - range.lowerBound] }
     }
 
     /// The components of accumulated moments, without score maps (see ``scores(of:weights:)``).
@@ -122,16 +159,22 @@ public struct SpectralPCA: Sendable {
     public func scores(of stack: Grid<Float>, weights: Grid<Float>? = nil) -> [Grid<Float>] {
         let ne = energies.count, np = stack.count / ne, kept = componentCount
         var values = [Float](repeating: .nan, count: kept * np)
+        let flatComponents = components.prefix(kept).flatMap { $0 }
         values.withUnsafeMutableBufferPointer { out in
             stack.withUnsafeBufferPointer { s in
-                nonisolated(unsafe) let (out, s) = (out, s)
-                Parallel.forEachChunk(count: np, minimumChunk: 1024) { range in
-                    for p in range where SpectralPCA.weight(weights, p) > 0 && (0..<ne).allSatisfy({ s[$0 * np + p].isFinite }) {
-                        for c in 0..<kept {
-                            var dot = 0.0
-                            for k in 0..<ne { dot += (Double(s[k * np + p]) - meanSpectrum[k]) * components[c][k] }
-                            out[c * np + p] = Float(dot)
+                SpectralPCA.withWeights(weights) { w in
+                    nonisolated(unsafe) let (out, s, w) = (out, s, w)
+                    Parallel.forEachChunk(count: np, minimumChunk: 1024) { range in
+                        let valid = SpectralPCA.validPixels(s, weights: w, energyCount: ne, range: range)
+                        // Σ_k (x_k − m_k) v_ck accumulated energy by energy (contiguous reads).
+                        var dots = [Double](repeating: 0, count: kept * valid.count)
+                        for k in 0..<ne {
+                            for c in 0..<kept {
+                                let v = flatComponents[c * ne + k], m = meanSpectrum[k]
+                                for (i, p) in valid.enumerated() { dots[c * valid.count + i] += (Double(s[k * np + p]) - m) * v }
+                            }
                         }
+                        for c in 0..<kept { for (i, p) in valid.enumerated() { out[c * np + p] = Float(dots[c * valid.count + i]) } }
                     }
                 }
             }
