@@ -55,7 +55,7 @@ struct XANESCommand: ParsableCommand {
     @Option(help: "PCA score maps to write (0: no PCA).") var pca: Int = 3
     @Option(help: "k-means clusters of the spectra on the first three PCA scores (0: none).") var clusters: Int = 0
     @Flag(name: .customLong("write-normalized"), help: "Also write the normalized stack.") var writeNormalized = false
-    @Option(name: .customLong("slab-mib"), help: "Stream a 3D stack given as one volume per energy in z-slabs of about this much working memory (default: in memory when it fits in a quarter of RAM, else 1024). Slab-wise runs do not align (align a sub-volume first).") var slabMiB: Int?
+    @Option(name: .customLong("slab-mib"), help: "Stream a 3D stack (one volume per energy, or one 4D NPY/HDF5 file) in z-slabs of about this much working memory (default: in memory when it fits in a quarter of RAM, else 1024). Slab-wise runs do not align (align a sub-volume first).") var slabMiB: Int?
     @Option(help: "Output folder (created if missing).") var out: String
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var normalization: NormalizationOptions

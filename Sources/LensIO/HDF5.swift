@@ -504,9 +504,11 @@ public final class HDF5Reader: VolumeReader {
 extension HDF5Reader: RowBandReader {
     public func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
         try checkBand(rows: rows, slices: slices)
-        var grid = AnyGrid(zeros: info.dataType, shape: Shape(slices.count, rows.count, info.shape[2]))
+        let further = Array(info.shape.dims.dropFirst(2))
+        var grid = AnyGrid(zeros: info.dataType, shape: Shape([slices.count, rows.count] + further))
         try grid.withUnsafeMutableRawBytes {
-            try dataset.read(start: [slices.lowerBound, rows.lowerBound, 0], count: [slices.count, rows.count, info.shape[2]], into: $0.baseAddress!)
+            try dataset.read(start: [slices.lowerBound, rows.lowerBound] + further.map { _ in 0 }, count: [slices.count, rows.count] + further,
+                             into: $0.baseAddress!)
         }
         return grid
     }

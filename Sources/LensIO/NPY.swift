@@ -125,10 +125,12 @@ final class BinarySlabFile {
         return grid
     }
 
-    /// Rows `rows` (axis 1) of slices `slices` of a 3D file: one `pread` per slice.
+    /// Rows `rows` (axis 1) of slices `slices` of a 3D (or higher) file, further axes whole:
+    /// one `pread` per slice.
     func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
-        let rowBytes = shape[2] * dataType.byteSize, sliceBytes = shape.sliceCount * dataType.byteSize
-        var grid = AnyGrid(zeros: dataType, shape: Shape(slices.count, rows.count, shape[2]))
+        let rowElements = shape.dims.dropFirst(2).reduce(1, *)
+        let rowBytes = rowElements * dataType.byteSize, sliceBytes = shape.sliceCount * dataType.byteSize
+        var grid = AnyGrid(zeros: dataType, shape: Shape([slices.count, rows.count] + shape.dims.dropFirst(2)))
         try grid.withUnsafeMutableRawBytes { buffer in
             for (k, index) in slices.enumerated() {
                 let start = offset + index * sliceBytes + rows.lowerBound * rowBytes

@@ -51,18 +51,53 @@ extension VolumeReader {
 /// rest of each slice: detector rows `r0..<r1` of every projection, the slab a streaming
 /// reconstruction needs, costs only those rows' bytes (TIFF strips, HDF5 hyperslabs, NPY
 /// `pread`s, Xradia stream ranges).
+///
+/// NPY and HDF5 readers also read bands of 4D data (volume, z, y, x): `rows` is then a range of
+/// planes of each volume (see ``SeriesVolumeReader``).
 public protocol RowBandReader: VolumeReader {
-    /// Rows `rows` of slices `slices`, as (slice, row, column).
+    /// Rows `rows` (axis 1) of slices `slices` (axis 0), all further axes whole: (slice, row,
+    /// column) for a 3D stack.
     func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid
 }
 
 extension RowBandReader {
     func checkBand(rows: Range<Int>, slices: Range<Int>) throws {
-        guard info.shape.rank == 3 else { throw LensError.invalidArgument("\(source): row bands need a 3D stack, not \(info.shape)") }
+        guard info.shape.rank >= 3 else { throw LensError.invalidArgument("\(source): row bands need a 3D stack, not \(info.shape)") }
         try checkRange(slices)
         guard rows.lowerBound >= 0, rows.upperBound <= info.shape[1], !rows.isEmpty else {
             throw LensError.invalidArgument("\(source): rows \(rows.lowerBound)..<\(rows.upperBound) outside 0..<\(info.shape[1])")
         }
+    }
+}
+
+/// One volume of a 4D series (volume, z, y, x) in an NPY or HDF5 file — the volume at one
+/// energy of a spectro-tomography stack, one time step — read slab by slab along its own z
+/// through the series' row bands, so a series larger than memory streams like one volume file
+/// per index.
+public final class SeriesVolumeReader: VolumeReader {
+    public let info: VolumeInfo
+    public let source: String
+    let series: RowBandReader
+    let index: Int
+
+    public init(series: RowBandReader, index: Int) throws {
+        let shape = series.info.shape
+        guard shape.rank == 4 else { throw LensError.invalidArgument("\(series.source): a series of volumes needs 4 axes, not \(shape)") }
+        guard (0..<shape[0]).contains(index) else { throw LensError.invalidArgument("\(series.source): volume \(index) outside 0..<\(shape[0])") }
+        let g = series.info.geometry
+        let geometry = g.voxelSizeMicrometres.count == 4
+            ? GridGeometry(voxelSizeMicrometres: Array(g.voxelSizeMicrometres.dropFirst()), originMicrometres: Array(g.originMicrometres.dropFirst()), isCalibrated: g.isCalibrated)
+            : .uncalibrated(rank: 3)
+        info = VolumeInfo(shape: Shape(Array(shape.dims.dropFirst())), dataType: series.info.dataType, geometry: geometry,
+                          format: series.info.format, metadata: series.info.metadata)
+        source = "\(series.source) [volume \(index)]"
+        self.series = series; self.index = index
+    }
+
+    public func readSlab(_ range: Range<Int>) throws -> AnyGrid {
+        try checkRange(range)
+        let band = try series.readRows(range, slices: index..<(index + 1))
+        return band.reshaped(info.shape.replacing(axis: 0, with: range.count)).withGeometry(info.geometry.offset(axis: 0, by: range.lowerBound))
     }
 }
 

@@ -39,8 +39,8 @@ public struct XANESOptions: Sendable {
     public var clusters = 0
     /// Also write the normalized stack (as large as the input).
     public var writeNormalizedStack = false
-    /// 3D stacks given as one volume per energy are analysed in z-slabs of about this many MiB of
-    /// working memory (nil: whole in memory when it fits in a quarter of the machine's memory,
+    /// 3D stacks (one volume per energy, or one 4D NPY/HDF5 file) are analysed in z-slabs of
+    /// about this many MiB of working memory (nil: whole in memory when it fits in a quarter of the machine's memory,
     /// else slabs of 1 GiB). Slab-wise runs take E0 from a first pass over the mean spectrum, fit
     /// the noise scale per slab, run PCA from moments merged over the slabs (scores and cluster
     /// spectra from a scratch file of the normalized slabs), and do not align (align and choose a
@@ -198,17 +198,29 @@ public enum XANESWorkflow {
 
     /// The slab size to stream with, or nil to analyse in memory.
     static func slabPlan(inputs: XANESInputs, options: XANESOptions) throws -> Int? {
-        guard inputs.stackPaths.count > 1, !textImageExtensions.contains(DatasetReference(inputs.stackPaths[0]).fileExtension) else { return nil }
-        let info = try VolumeIO.open(inputs.stackPaths[0]).info
-        guard info.shape.rank == 3 else { return nil }
+        guard !textImageExtensions.contains(DatasetReference(inputs.stackPaths[0]).fileExtension),
+              let readers = try energyVolumeReaders(inputs.stackPaths) else { return nil }
         if let requested = options.slabMegabytes { return max(1, requested) }
-        let bytes = inputs.stackPaths.count * info.shape.count * bytesPerStackValue
+        let bytes = readers.count * readers[0].info.shape.count * bytesPerStackValue
         let budget = Int(ProcessInfo.processInfo.physicalMemory / 4)
         return bytes > budget ? 1024 : nil
     }
 
-    /// One volume per energy, analysed in z-slabs: pass 1 accumulates the mean optical density
-    /// spectrum for E0; pass 2 analyses each slab of every energy and writes each map's slab.
+    /// One reader per energy volume when the stack is 3D and can stream: one volume file per
+    /// energy, or a single 4D (energy, z, y, x) NPY or HDF5 file read through its row bands;
+    /// nil otherwise (2D stacks, formats without bands).
+    static func energyVolumeReaders(_ paths: [String]) throws -> [VolumeReader]? {
+        if paths.count > 1 {
+            let first = try VolumeIO.open(paths[0])
+            guard first.info.shape.rank == 3 else { return nil }
+            return [first] + (try paths.dropFirst().map { try VolumeIO.open($0) })
+        }
+        guard let series = try VolumeIO.open(paths[0]) as? RowBandReader, series.info.shape.rank == 4 else { return nil }
+        return try (0..<series.info.shape[0]).map { try SeriesVolumeReader(series: series, index: $0) }
+    }
+
+    /// A 3D stack (one volume per energy, or a 4D file) analysed in z-slabs: pass 1 accumulates
+    /// the mean optical density spectrum for E0; pass 2 analyses each slab of every energy and writes each map's slab.
     static func runSlabwise(inputs: XANESInputs, classes: [Int: String], options: XANESOptions, outputFolder: String, slabMegabytes: Int,
                             progress: ProgressReporter?) throws -> XANESRun {
         guard inputs.flatPath.map({ textFlatExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }) ?? true,
@@ -221,10 +233,12 @@ public enum XANESWorkflow {
         guard !options.analysis.fitReferenceShift else {
             throw LensError.invalidArgument("a stack streamed in slabs does not fit the reference shift: fit it on a sub-volume, then give --reference-shift")
         }
-        let readers = try inputs.stackPaths.map { try VolumeIO.open($0) }
+        guard let readers = try energyVolumeReaders(inputs.stackPaths) else {
+            throw LensError.invalidArgument("\(inputs.stackPaths[0]): only 3D stacks (one volume per energy, or one 4D NPY or HDF5 file) stream in slabs")
+        }
         let shape = readers[0].info.shape
-        for (path, reader) in zip(inputs.stackPaths, readers) where reader.info.shape != shape {
-            throw LensError.badInput(file: path, problem: "shape \(reader.info.shape) differs from the first energy's \(shape)")
+        for reader in readers where reader.info.shape != shape {
+            throw LensError.badInput(file: reader.source, problem: "shape \(reader.info.shape) differs from the first energy's \(shape)")
         }
         let ne = readers.count
         let (energies, energySource) = try energies(inputs.energiesPath, stackPaths: inputs.stackPaths, count: ne)

@@ -68,5 +68,19 @@ struct XANESSlabTests {
         #expect(zip(wholeClusters.meanSpectra.joined(), slabClusters.meanSpectra.joined()).allSatisfy { abs($0 - $1) < 1e-9 })
         #expect(FileManager.default.fileExists(atPath: folder + "/slabs/cluster_spectra.csv"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder + "/slabs").allSatisfy { !$0.hasPrefix(".normalized") })
+        // One 4D (energy, z, y, x) file, NPY or HDF5, streams through its row bands like the
+        // per-energy files.
+        try VolumeIO.write(sim.intensity, to: folder + "/stack.npy")
+        try VolumeIO.write(sim.intensity, to: folder + "/stack.h5")
+        for file in ["stack.npy", "stack.h5"] {
+            var single = inputs
+            single.stackPaths = [folder + "/" + file]
+            options.principalComponents = 0; options.clusters = 0
+            let series = try XANESWorkflow.run(inputs: single, options: options, outputFolder: folder + "/series-" + file)
+            #expect((series.summary["slabs"]?["count"]?.doubleValue ?? 0) >= 3, "\(file) streamed")
+            #expect(series.maps.mask.elements == slabs.maps.mask.elements, "\(file)")
+            let same = zip(series.maps.edgeEnergy.elements, slabs.maps.edgeEnergy.elements).allSatisfy { $0.isNaN ? $1.isNaN : $0 == $1 }
+            #expect(same, "\(file): edge energies differ from the per-energy files'")
+        }
     }
 }
