@@ -288,18 +288,38 @@ public struct SpectralClusters: Sendable {
             }
             var assignment = [Int](repeating: -1, count: n)
             var inertia = 0.0
+            let points = x, pointWeights = w
             for _ in 0..<maximumIterations {
-                var changed = false
-                inertia = 0
-                for i in 0..<n {
-                    var (bestJ, bestD) = (0, Double.infinity)
-                    for j in 0..<k { let d = distance2(i, centres, j); if d < bestD { (bestJ, bestD) = (j, d) } }
-                    if assignment[i] != bestJ { assignment[i] = bestJ; changed = true }
-                    inertia += w[i] * bestD
+                // Lloyd step in parallel: each worker assigns its points and sums them per
+                // cluster; the parts are merged in chunk order (the same result on any run).
+                let current = centres
+                let parts = assignment.withUnsafeMutableBufferPointer { a in
+                    nonisolated(unsafe) let a = a
+                    return Parallel.mapChunks(count: n, chunks: Parallel.threadCount * 4) { range in
+                        var changed = false, inertia = 0.0
+                        var sums = [Double](repeating: 0, count: k * dims), totals = [Double](repeating: 0, count: k)
+                        for i in range {
+                            var (bestJ, bestD) = (0, Double.infinity)
+                            for j in 0..<k {
+                                var d2 = 0.0
+                                for d in 0..<dims { let t = points[i * dims + d] - current[j * dims + d]; d2 += t * t }
+                                if d2 < bestD { (bestJ, bestD) = (j, d2) }
+                            }
+                            if a[i] != bestJ { a[i] = bestJ; changed = true }
+                            inertia += pointWeights[i] * bestD
+                            totals[bestJ] += pointWeights[i]
+                            for d in 0..<dims { sums[bestJ * dims + d] += pointWeights[i] * points[i * dims + d] }
+                        }
+                        return (changed: changed, inertia: inertia, sums: sums, totals: totals)
+                    }
                 }
-                if !changed { break }
+                inertia = parts.reduce(0) { $0 + $1.inertia }
+                guard parts.contains(where: \.changed) else { break }
                 var sums = [Double](repeating: 0, count: k * dims), totals = [Double](repeating: 0, count: k)
-                for i in 0..<n { totals[assignment[i]] += w[i]; for d in 0..<dims { sums[assignment[i] * dims + d] += w[i] * x[i * dims + d] } }
+                for part in parts {
+                    for j in 0..<k { totals[j] += part.totals[j] }
+                    for e in 0..<(k * dims) { sums[e] += part.sums[e] }
+                }
                 for j in 0..<k where totals[j] > 0 { for d in 0..<dims { centres[j * dims + d] = sums[j * dims + d] / totals[j] } }
             }
             if best == nil || inertia < best!.inertia { best = (assignment, inertia) }
