@@ -37,7 +37,8 @@ public struct LinearCombinationFit: Sendable {
     /// fit touches no reference-counted storage: `faceLayout` holds, per face in the order they
     /// are tried (the face with every reference free first), [member bit mask, free count, last
     /// (−1 without sum-to-one), start in `faceValues`, free indices…]; `faceValues` holds at that
-    /// start the offsets (free) and (XᵀX)⁻¹ (free × free).
+    /// start the offsets (free), (XᵀX)⁻¹ (free × free) and the face's unit-variance standard
+    /// errors of all n weights.
     let faceLayout: [Int]?, faceValues: [Double]
     /// Whether the first face tried has every reference free (a feasible solution there is the
     /// optimum: it minimizes over the whole affine hull, and no other face need be tried).
@@ -115,7 +116,7 @@ public struct LinearCombinationFit: Sendable {
         var layout = [Int](), values = [Double]()
         for face in order.map({ faces[$0] }) {
             layout += [face.members.reduce(0) { $0 | 1 << $1 }, face.free.count, face.last ?? -1, values.count] + face.free
-            values += face.offset + face.inverseNormal.flatMap { $0 }
+            values += face.offset + face.inverseNormal.flatMap { $0 } + face.unitErrors(referenceCount: n)
         }
         faceLayout = layout; faceValues = values
         fullFaceFirst = full != nil
@@ -211,16 +212,8 @@ public struct LinearCombinationFit: Sendable {
                                 if rss < bestRSS {
                                     bestRSS = rss; found = true
                                     weights = candidate; sensitivity = projection; freeCount = free
-                                    if fullFaceUnitErrors == nil {
-                                        // Errors from this face's own (XᵀX)⁻¹.
-                                        errors = SIMD8(repeating: 0)
-                                        var varianceLast = 0.0
-                                        for a in 0..<free {
-                                            errors[layout[freeIndices + a]] = values[inverse + a * free + a].squareRoot()
-                                            for c in 0..<free { varianceLast += values[inverse + a * free + c] }
-                                        }
-                                        if last >= 0 { errors[last] = max(0, varianceLast).squareRoot() }
-                                    }
+                                    // The face's own errors (used when the full face is singular).
+                                    for j in 0..<n { errors[j] = values[inverse + free * free + j] }
                                 }
                                 if first && fullFaceFirst { break }
                             }
