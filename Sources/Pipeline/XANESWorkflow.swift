@@ -40,11 +40,11 @@ public struct XANESOptions: Sendable {
     /// Also write the normalized stack (as large as the input).
     public var writeNormalizedStack = false
     /// 3D stacks (one volume per energy, or one 4D NPY/HDF5 file) are analysed in z-slabs of
-    /// about this many MiB of working memory (nil: whole in memory when it fits in a quarter of the machine's memory,
-    /// else slabs of 1 GiB). Slab-wise runs take E0 from a first pass over the mean spectrum, fit
-    /// the noise scale per slab, run PCA from moments merged over the slabs (scores and cluster
-    /// spectra from a scratch file of the normalized slabs), and do not align (align and choose a
-    /// reference shift on a sub-volume first).
+    /// about this many MiB of working memory (nil: whole in memory when it fits in a quarter of
+    /// the machine's memory, else slabs of 1 GiB). Slab-wise runs take E0 from a first pass over
+    /// the mean spectrum, fit the noise scale per slab, run PCA from moments merged over the
+    /// slabs (scores and cluster spectra from a scratch file of the normalized slabs), and do not
+    /// align (align and choose a reference shift on a sub-volume first).
     public var slabMegabytes: Int?
     public init() {}
 }
@@ -75,8 +75,9 @@ public enum XANESWorkflow {
             throw LensError.badOutput(file: outputFolder, problem: "exists and is not a folder")
         }
         let classes = try labelClasses(inputs)     // read first: a bad class file fails before the analysis
-        if let slab = try slabPlan(inputs: inputs, options: options) {
-            return try runSlabwise(inputs: inputs, classes: classes, options: options, outputFolder: outputFolder, slabMegabytes: slab, progress: progress)
+        if let plan = try slabPlan(inputs: inputs, options: options) {
+            return try runSlabwise(inputs: inputs, readers: plan.readers, classes: classes, options: options, outputFolder: outputFolder,
+                                   slabMegabytes: plan.megabytes, progress: progress)
         }
         var stack = try readStack(inputs.stackPaths)
         let (energies, energySource) = try energies(inputs.energiesPath, stackPaths: inputs.stackPaths, count: stack.shape[0])
@@ -196,14 +197,14 @@ public enum XANESWorkflow {
     /// I0, optical density, 1/√I and the normalized stack.
     static let bytesPerStackValue = 5 * 4
 
-    /// The slab size to stream with, or nil to analyse in memory.
-    static func slabPlan(inputs: XANESInputs, options: XANESOptions) throws -> Int? {
+    /// The slab size to stream with and the energy volumes' readers, or nil to analyse in memory.
+    static func slabPlan(inputs: XANESInputs, options: XANESOptions) throws -> (megabytes: Int, readers: [VolumeReader])? {
         guard !textImageExtensions.contains(DatasetReference(inputs.stackPaths[0]).fileExtension),
               let readers = try energyVolumeReaders(inputs.stackPaths) else { return nil }
-        if let requested = options.slabMegabytes { return max(1, requested) }
+        if let requested = options.slabMegabytes { return (max(1, requested), readers) }
         let bytes = readers.count * readers[0].info.shape.count * bytesPerStackValue
         let budget = Int(ProcessInfo.processInfo.physicalMemory / 4)
-        return bytes > budget ? 1024 : nil
+        return bytes > budget ? (1024, readers) : nil
     }
 
     /// One reader per energy volume when the stack is 3D and can stream: one volume file per
@@ -219,9 +220,12 @@ public enum XANESWorkflow {
         return try (0..<series.info.shape[0]).map { try SeriesVolumeReader(series: series, index: $0) }
     }
 
-    /// A 3D stack (one volume per energy, or a 4D file) analysed in z-slabs: pass 1 accumulates
-    /// the mean optical density spectrum for E0; pass 2 analyses each slab of every energy and writes each map's slab.
-    static func runSlabwise(inputs: XANESInputs, classes: [Int: String], options: XANESOptions, outputFolder: String, slabMegabytes: Int,
+    /// A 3D stack (one reader per energy volume) analysed in z-slabs: pass 1 accumulates the mean
+    /// optical density spectrum for E0; pass 2 analyses each slab of every energy, writes each
+    /// map's slab and (for PCA) accumulates the moments and keeps the normalized slab; then the
+    /// scores, clusters and cluster spectra come from the kept slabs.
+    static func runSlabwise(inputs: XANESInputs, readers: [VolumeReader], classes: [Int: String], options: XANESOptions,
+                            outputFolder: String, slabMegabytes: Int,
                             progress: ProgressReporter?) throws -> XANESRun {
         guard inputs.flatPath.map({ textFlatExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }) ?? true,
               inputs.darkPath.map({ textFlatExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }) ?? true else {
@@ -232,9 +236,6 @@ public enum XANESWorkflow {
         }
         guard !options.analysis.fitReferenceShift else {
             throw LensError.invalidArgument("a stack streamed in slabs does not fit the reference shift: fit it on a sub-volume, then give --reference-shift")
-        }
-        guard let readers = try energyVolumeReaders(inputs.stackPaths) else {
-            throw LensError.invalidArgument("\(inputs.stackPaths[0]): only 3D stacks (one volume per energy, or one 4D NPY or HDF5 file) stream in slabs")
         }
         let shape = readers[0].info.shape
         for reader in readers where reader.info.shape != shape {
