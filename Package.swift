@@ -35,6 +35,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CGSF", pkgConfig: "libgsf-1", providers: [.apt(["libgsf-1-dev"])]),
 
+        // POSIX calls Swift's Glibc module lacks (renameat2, extended attributes).
+        .target(name: "CLensSystem"),
+
         // Domain modules; dependencies point one way: core ← io/signal ← algorithms ← CLI.
         .target(
             name: "LensCore",
@@ -47,7 +50,7 @@ let package = Package(
         ),
         .target(
             name: "LensIO",
-            dependencies: ["LensCore", "CHDF5", "CTIFF", "CPNG", "CZlib", "CGSF"],
+            dependencies: ["LensCore", "CLensSystem", "CHDF5", "CTIFF", "CPNG", "CZlib", "CGSF"],
             swiftSettings: numericSettings
         ),
         .target(name: "ImageAnalysis", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),

@@ -41,6 +41,10 @@ struct InfoCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        try global.outputs(inputs: [input]) { outputs in try run(summaryPath: try outputs.file(summary, option: "--summary")) }
+    }
+
+    func run(summaryPath: String?) throws {
         let reader = try VolumeIO.open(input, raw: try raw.layout())
         let info = reader.info
         var lines = [
@@ -64,7 +68,7 @@ struct InfoCommand: ParsableCommand {
             lines.append("tomography layout: \(scan.layout.rawValue): \(scan.projectionCount) projections, \(scan.flatFrames.count) flats, \(scan.darkFrames.count) darks, angles \(String(format: "%g", scan.anglesDegrees.min() ?? 0))…\(String(format: "%g", scan.anglesDegrees.max() ?? 0))°")
         }
         print(lines.joined(separator: "\n"))
-        if let summary {
+        if let summary = summaryPath {
             var object: [String: JSONValue] = [
                 "file": .string(reader.source), "format": .string(info.format),
                 "shape": .array(info.shape.dims.map { .number(Double($0)) }), "dtype": .string(info.dataType.rawValue),
@@ -134,8 +138,15 @@ struct ConvertCommand: ParsableCommand {
         guard bin >= 1 else { throw LensError.invalidArgument("--bin must be at least 1") }
         if let compress, !(1...9).contains(compress) { throw LensError.invalidArgument("--compress must be 1-9") }
         let plan = ConversionPlan(crop: cropRanges, bin: bin, targetType: target, scaling: scaling)
-        if let summary { try AtomicOutput.validate(summary, inputs: [input]) }
-        let report = try VolumeConverter.convert(reader, to: output, plan: plan, options: WriteOptions(compressionLevel: compress),
+        try global.outputs(inputs: [input]) { outputs in
+            let outputPath = try outputs.file(output, option: "OUT")
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            try run(reader: reader, plan: plan, outputPath: outputPath, summaryPath: summaryPath)
+        }
+    }
+
+    func run(reader: VolumeReader, plan: ConversionPlan, outputPath: String, summaryPath: String?) throws {
+        let report = try VolumeConverter.convert(reader, to: outputPath, plan: plan, options: WriteOptions(compressionLevel: compress),
                                                  inputs: [DatasetReference(input).filePath], cancellation: CLIRuntime.cancellation)
         print("wrote \(output): \(Shape(report.outputShape)) \(report.outputType); \(report.valueMapping)" + (report.clippedCount > 0 ? "; \(report.clippedCount) values clipped" : ""))
         if let summary {
@@ -147,7 +158,7 @@ struct ConvertCommand: ParsableCommand {
                     "bin": .number(Double(bin)), "dtype": toDtype.map(JSONValue.string) ?? .null,
                     "rescale": rescale.map(JSONValue.string) ?? .null]),
             ]
-            try JSONOutput.write(object, to: summary, inputs: [input])
+            try JSONOutput.write(object, to: summaryPath!, inputs: [input])
         }
     }
 }
@@ -175,13 +186,17 @@ struct SliceCommand: ParsableCommand {
         }
         guard out.lowercased().hasSuffix(".png") else { throw LensError.invalidArgument("--out must be a .png file") }
         let displayWindow: DisplayWindow = try window.map { let r = try parseValueRange($0, option: "--window"); return .range(r.lowerBound, r.upperBound) } ?? .automatic
-        try AtomicOutput.validate(out, inputs: [input])
-        let reader = try VolumeIO.open(input, raw: try raw.layout())
-        let shape = reader.info.shape
-        let at = index ?? (shape.rank == 3 ? shape[sliceAxis.index] / 2 : 0)
-        let plane = try SliceExtraction.extract(reader, axis: sliceAxis, index: at)
-        try PNGWriter.encode(SliceRenderer.render(plane, window: displayWindow, colormap: map), to: out)
-        if let values { try VolumeIO.write(plane, to: values, inputs: [input]) }
+        let (at, plane) = try global.outputs(inputs: [input]) { outputs in
+            let outPath = try outputs.file(out, option: "--out")
+            let valuesPath = try outputs.file(values, option: "--values")
+            let reader = try VolumeIO.open(input, raw: try raw.layout())
+            let shape = reader.info.shape
+            let at = index ?? (shape.rank == 3 ? shape[sliceAxis.index] / 2 : 0)
+            let plane = try SliceExtraction.extract(reader, axis: sliceAxis, index: at)
+            try PNGWriter.encode(SliceRenderer.render(plane, window: displayWindow, colormap: map), to: outPath)
+            if let valuesPath { try VolumeIO.write(plane, to: valuesPath, inputs: [input]) }
+            return (at, plane)
+        }
         print("wrote \(out): \(sliceAxis.rawValue) = \(at), \(plane.shape), colour map \(map.rawValue)")
     }
 }
@@ -199,7 +214,9 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         global.apply()
         guard size >= 32, size <= 1024 else { throw LensError.invalidArgument("--size must be 32-1024") }
-        let report = try DemoChain.run(.init(outputFolder: out, size: size, seed: seed))
+        let report = try global.outputs(inputs: []) { outputs in
+            try DemoChain.run(.init(outputFolder: try outputs.folder(out, option: "--out"), size: size, seed: seed))
+        }
         print("""
         demo: \(report.shape.map(String.init).joined(separator: "×")) volume, \(report.particleCount) particles
         solid fraction: truth \(String(format: "%.4f", report.trueSolidFraction)), measured \(String(format: "%.4f", report.measuredSolidFraction))

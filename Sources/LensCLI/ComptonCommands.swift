@@ -41,7 +41,12 @@ struct ComptonSpectraCommand: ParsableCommand {
             throw LensError.invalidArgument("--charge-sharing must be none, discriminate or add")
         }
         guard binKeV > 0, maxKeV > binKeV, rows > 0, columns > 0 else { throw LensError.invalidArgument("--bin-kev, --max-kev, --rows and --columns must be positive") }
-        try AtomicOutput.validate(out, inputs: [events])
+        try global.outputs(inputs: [events]) { outputs in
+            try run(mode: mode, out: try outputs.file(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
+        }
+    }
+
+    func run(mode: ChargeSharingCorrection, out outPath: String, summary summaryPath: String?) throws {
         let binning = EnergyBinning(lowKeV: 0, widthKeV: binKeV, count: Int((maxKeV / binKeV).rounded(.up)))
         // Progress counts events: known up front for binary records (12 bytes each); a CSV
         // list's length in events is not, so it is counted in lines read against its byte size
@@ -52,7 +57,7 @@ struct ComptonSpectraCommand: ParsableCommand {
         let progress = ProgressReporter(label: "histogramming events", total: Swift.max(1, size / bytesPerEvent))
         let spectra = try PixelSpectra.build(events: events, rows: rows, columns: columns, binning: binning, correction: mode, progress: progress)
         progress.finish()
-        try spectra.write(to: out, chargeSharing: mode, inputs: [events])
+        try spectra.write(to: outPath, chargeSharing: mode, inputs: [events])
         let s = spectra.statistics
         print("wrote \(out): \(rows)×\(columns) pixels × \(binning.count) bins; \(s.eventsRead) events read, \(s.eventsCounted) counted, \(s.multiPixelClusters) charge-sharing clusters (\(s.eventsInClusters) events, \(mode.rawValue)), \(s.eventsOutside) outside")
         if let summary {
@@ -65,7 +70,7 @@ struct ComptonSpectraCommand: ParsableCommand {
                 "provenance": try provenanceJSON(inputs: [events], parameters: ["rows": .number(Double(rows)), "columns": .number(Double(columns)),
                                                                                  "bin_kev": .number(binKeV), "charge_sharing": .string(mode.rawValue)]),
             ])
-            try JSONOutput.write(object, to: summary, inputs: [events])
+            try JSONOutput.write(object, to: summaryPath!, inputs: [events])
         }
     }
 }
@@ -119,10 +124,11 @@ struct ComptonAnalyzeCommand: ParsableCommand {
             }
             factors = values.map { $0! }
         }
-        try AtomicOutput.validate(out, inputs: cubes)
+        try global.outputs(inputs: cubes + [calibration]) { outputs in
+        let folder = try outputs.folder(out, option: "--out")
+        let summaryPath = try outputs.file(summary, option: "--summary")
         var results = [ComptonRegionResult]()
-        try AtomicOutput.write(to: out) { folder in
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        do {
             var table = Table(columns: [TableColumn("region"), TableColumn("pixels"), TableColumn("S"), TableColumn("S_sigma"),
                                         TableColumn("attenuation_factor"), TableColumn("S_map_mean"), TableColumn("lithium", unit: "1-x"), TableColumn("lithium_sigma", unit: "1-x"),
                                         TableColumn("peak_centre", unit: "keV"), TableColumn("peak_fwhm", unit: "keV")])
@@ -173,7 +179,8 @@ struct ComptonAnalyzeCommand: ParsableCommand {
             }
             try JSONOutput.write(JSONValue.object(["output": .string(out), "regions": .array(regions),
                                                    "provenance": try provenanceJSON(inputs: cubes + (calibration.map { [$0] } ?? []), parameters: parameters)]),
-                                 to: summary, inputs: cubes)
+                                 to: summaryPath!, inputs: cubes)
+        }
         }
     }
 
@@ -231,6 +238,9 @@ struct ComptonCorrelateCommand: ParsableCommand {
             return Set(values.map { $0! })
         }
         let phases = ComptonCTCorrelation.Phases(pore: try codes(pore, "--pore"), solid: try codes(solid, "--solid"))
+        try global.outputs(inputs: [ct, compton]) { outputs in
+        let folder = try outputs.folder(out, option: "--out")
+        let summaryPath = try outputs.file(summary, option: "--summary")
         let reader = try VolumeIO.open(ct)
         guard reader.info.shape.rank == 3, !reader.info.dataType.isComplex else {
             throw LensError.badInput(file: ct, problem: "labels must be a 3D integer volume (depth, y, x), are \(reader.info.shape) \(reader.info.dataType)")
@@ -258,10 +268,8 @@ struct ComptonCorrelateCommand: ParsableCommand {
         let first = try VolumeIO.open(compton + "/region_1_lithium.tif").info.shape
         let projections = try ComptonCTCorrelation.project(labels: labels, phases: phases, regions: bounds, ctVoxelMicrometres: voxel,
                                                            comptonPixelMicrometres: comptonPixel, comptonShape: (first[0], first[1]))
-        try AtomicOutput.validate(out, inputs: [ct, compton])
         var results = [ComptonCTRegionCorrelation]()
-        try AtomicOutput.write(to: out) { folder in
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        do {
             var table = Table(columns: [TableColumn("region"), TableColumn("slices"), TableColumn("shift_rows", unit: "px"), TableColumn("shift_columns", unit: "px"),
                                         TableColumn("registration_ncc"), TableColumn("pixels"), TableColumn("pearson_r"), TableColumn("slope", unit: "(1-x)/porosity"),
                                         TableColumn("mean_porosity"), TableColumn("mean_lithium", unit: "1-x")])
@@ -298,7 +306,8 @@ struct ComptonCorrelateCommand: ParsableCommand {
                                                               "mean_porosity": .number(r.meanPorosity), "mean_lithium": .number(r.meanLithium)]) }),
                 "provenance": try provenanceJSON(inputs: [ct], parameters: ["ct_voxel_um": .number(voxel), "compton_pixel_um": .number(comptonPixel),
                                                                             "pore": .string(pore), "solid": .string(solid)]),
-            ]), to: summary, inputs: [ct])
+            ]), to: summaryPath!, inputs: [ct])
+        }
         }
     }
 }

@@ -82,31 +82,36 @@ struct FilterCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
-        try AtomicOutput.validate(out, inputs: [input])
+        try global.outputs(inputs: [input]) { outputs in
+            try run(out: try outputs.file(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
+        }
+    }
+
+    func run(out outPath: String, summary summaryPath: String?) throws {
         let grid = try VolumeIO.read(input)
         let start = Date()
         switch method {
         case "median":
             guard radius >= 0 else { throw LensError.invalidArgument("--radius must be ≥ 0") }
             switch grid {
-            case .uint8(let g): try VolumeIO.write(Filters.median(g, radius: radius), to: out, inputs: [input])
-            case .uint16(let g): try VolumeIO.write(Filters.median(g, radius: radius), to: out, inputs: [input])
-            default: try VolumeIO.write(Filters.median(try grid.float32(), radius: radius), to: out, inputs: [input])
+            case .uint8(let g): try VolumeIO.write(Filters.median(g, radius: radius), to: outPath, inputs: [input])
+            case .uint16(let g): try VolumeIO.write(Filters.median(g, radius: radius), to: outPath, inputs: [input])
+            default: try VolumeIO.write(Filters.median(try grid.float32(), radius: radius), to: outPath, inputs: [input])
             }
-        case "gaussian": try VolumeIO.write(Filters.gaussian(try grid.float32(), sigma: sigma), to: out, inputs: [input])
-        case "unsharp": try VolumeIO.write(Filters.unsharpMask(try grid.float32(), radius: sigma, amount: amount), to: out, inputs: [input])
+        case "gaussian": try VolumeIO.write(Filters.gaussian(try grid.float32(), sigma: sigma), to: outPath, inputs: [input])
+        case "unsharp": try VolumeIO.write(Filters.unsharpMask(try grid.float32(), radius: sigma, amount: amount), to: outPath, inputs: [input])
         case "bilateral":
             guard let rangeSigma, rangeSigma > 0 else { throw LensError.invalidArgument("bilateral needs --range-sigma > 0 (grey units)") }
-            try VolumeIO.write(Filters.bilateral(try grid.float32(), spatialSigma: sigma, rangeSigma: rangeSigma), to: out, inputs: [input])
+            try VolumeIO.write(Filters.bilateral(try grid.float32(), spatialSigma: sigma, rangeSigma: rangeSigma), to: outPath, inputs: [input])
         case "nlm":
             guard let noiseSigma, noiseSigma > 0 else { throw LensError.invalidArgument("nlm needs --noise-sigma > 0 (grey units; measure it in a uniform region)") }
             try VolumeIO.write(Filters.nonLocalMeans(try grid.float32(), noiseSigma: noiseSigma, patchRadius: patchRadius, searchRadius: searchRadius),
-                               to: out, inputs: [input])
+                               to: outPath, inputs: [input])
         default: throw LensError.invalidArgument("--method must be median, gaussian, unsharp, bilateral or nlm, got '\(method)'")
         }
         let seconds = Date().timeIntervalSince(start)
         print(String(format: "wrote %@ (%@, %.2f s)", out, method, seconds))
-        try writeSummary(summary, ["output": .string(out), "method": .string(method), "seconds": .number(seconds)], inputs: [input],
+        try writeSummary(summaryPath, ["output": .string(out), "method": .string(method), "seconds": .number(seconds)], inputs: [input],
                          parameters: ["radius": .number(Double(radius)), "sigma": .number(sigma), "amount": .number(amount)])
     }
 }
@@ -134,7 +139,12 @@ struct SegmentationOptions: ParsableArguments {
 
     func run(classes: Int) throws {
         global.apply()
-        try AtomicOutput.validate(out, inputs: [input])
+        try global.outputs(inputs: [input]) { outputs in
+            try run(classes: classes, out: try outputs.file(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
+        }
+    }
+
+    func run(classes: Int, out outPath: String, summary summaryPath: String?) throws {
         var p = ElectrodeSegmentation.Parameters()
         p.medianRadius = medianRadius; p.envelopeRadius = envelopeRadius; p.unsharpRadius = unsharpRadius
         p.unsharpAmount = unsharpAmount; p.classes = classes; p.keepLargest = !keepAll
@@ -143,12 +153,12 @@ struct SegmentationOptions: ParsableArguments {
         let progress = ProgressReporter(label: "segmenting", total: 3)
         let result = try ElectrodeSegmentation.segment(grey, parameters: p, progress: progress)
         progress.finish()
-        try VolumeIO.write(result.labels, to: out, inputs: [input])
+        try VolumeIO.write(result.labels, to: outPath, inputs: [input])
         let profile = try PhaseProfile.of(result.labels.rank == 3 ? result.labels : result.labels, regionOfInterest: result.labels.map { $0 != 0 ? 1 : 0 })
         let whole = profile.region(0..<profile.shape[0], axis: 0, phase: [1])
         print(String(format: "wrote %@: electrode %d voxels, porosity %.4f, thresholds %@", out, result.electrodeVoxels, whole.phaseFraction,
                      result.phaseThresholds.map { String(format: "%.6g", $0) }.joined(separator: ", ")))
-        try writeSummary(summary, ["output": .string(out), "electrode_voxels": .number(Double(result.electrodeVoxels)),
+        try writeSummary(summaryPath, ["output": .string(out), "electrode_voxels": .number(Double(result.electrodeVoxels)),
                                    "porosity": .finite(whole.phaseFraction), "envelope_threshold": .number(result.envelopeThreshold),
                                    "phase_thresholds": .array(result.phaseThresholds.map { .number($0) }),
                                    "fractions_in_electrode": .object(Dictionary(uniqueKeysWithValues: whole.fractionsByValue.map { ("\($0.key)", .number($0.value)) }))],
@@ -192,10 +202,16 @@ struct LabelCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
-        try AtomicOutput.validate(out, inputs: [input])
         guard let c = Connectivity(rawValue: connectivity) else { throw LensError.invalidArgument("--connectivity must be 6, 18 or 26") }
         guard slabMiB > 0 else { throw LensError.invalidArgument("--slab-mib must be positive") }
-        let outcome = try VolumeLabelling.run(input: input, phaseValue: try parsePhaseValue(phase), output: out, connectivity: c,
+        guard minSize >= 0 else { throw LensError.invalidArgument("--min-size must be ≥ 0") }
+        try global.outputs(inputs: [input]) { outputs in
+            try run(connectivity: c, out: try outputs.file(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
+        }
+    }
+
+    func run(connectivity c: Connectivity, out outPath: String, summary summaryPath: String?) throws {
+        let outcome = try VolumeLabelling.run(input: input, phaseValue: try parsePhaseValue(phase), output: outPath, connectivity: c,
                                               minimumVoxels: minSize, slabBytes: slabMiB << 20)
         let sizes = outcome.sizes.dropFirst().map(Double.init)
         let largest = sizes.max() ?? 0, total = sizes.reduce(0, +)
@@ -210,7 +226,7 @@ struct LabelCommand: ParsableCommand {
         fields["phase_voxels"] = .number(Double(outcome.phaseVoxels))
         fields["kept_voxels"] = .number(total)
         fields["peak_memory_mib"] = .number(peakMiB)
-        try writeSummary(summary, fields,
+        try writeSummary(summaryPath, fields,
                          inputs: [input], parameters: ["phase": .string(phase), "connectivity": .number(Double(connectivity)),
                                                        "min_size": .number(Double(minSize)), "slab_planes": .number(Double(outcome.slabPlanes))])
     }
@@ -237,12 +253,18 @@ struct ParticlesCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
-        try AtomicOutput.validate(out, inputs: [input] + (grey.map { [$0] } ?? []))
+        try global.outputs(inputs: [input, grey]) { outputs in
+            try run(out: try outputs.file(out, option: "--out"), csv: try outputs.file(csv, option: "--csv"),
+                    summary: try outputs.file(summary, option: "--summary"))
+        }
+    }
+
+    func run(out outPath: String, csv csvPath: String, summary summaryPath: String?) throws {
         let mask = try readPhase(input, value: try parsePhaseValue(phase))
         let greyVolume = try grey.map { try VolumeIO.read($0).float32() }
         if let greyVolume { try mask.requireSameShape(as: greyVolume, "the label volume \(input)", "the grey volume \(grey!)") }
         let particles = try Watershed.separateParticles(mask, h: h, smoothingSigma: smoothing)
-        try VolumeIO.write(particles.labels, to: out, inputs: [input])
+        try VolumeIO.write(particles.labels, to: outPath, inputs: [input])
         let axis = try parseAxes(depthAxis)[0]
         let properties = try RegionAnalysis.measure(particles.labels, grey: greyVolume, options: .init(depthAxis: axis))
             .filter { $0.voxelCount >= minVoxels }
@@ -264,11 +286,11 @@ struct ParticlesCommand: ParsableCommand {
             row.append(.text(p.touchesBorder ? "true" : "false"))
             table.append(row)
         }
-        try table.write(to: csv)
+        try table.write(to: csvPath)
         let psd = try SizeDistribution(diametersMicrometres: properties.filter { !$0.touchesBorder }.map(\.equivalentDiameterMicrometres))
         print(String(format: "wrote %@ and %@: %d particles (%d inside the field of view); D50 %.3g µm [%.3g, %.3g] (number), %.3g µm (volume)",
                      out, csv, properties.count, psd.count, psd.numberD50.value, psd.numberD50.lower, psd.numberD50.upper, psd.volumeD50.value))
-        try writeSummary(summary, ["output": .string(out), "csv": .string(csv), "particles": .number(Double(properties.count)),
+        try writeSummary(summaryPath, ["output": .string(out), "csv": .string(csv), "particles": .number(Double(properties.count)),
                                    "size_distribution_interior": try JSONValue(encoding: psd),
                                    "surface": .string("marching tetrahedra on the indicator smoothed with σ = 0.7 voxel")],
                          inputs: [input] + (grey.map { [$0] } ?? []),
@@ -295,6 +317,12 @@ struct PorosityCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        try global.outputs(inputs: [input]) { outputs in
+            try run(csv: try outputs.file(csv, option: "--csv"), summary: try outputs.file(summary, option: "--summary"))
+        }
+    }
+
+    func run(csv csvPath: String?, summary summaryPath: String?) throws {
         let axisIndex = try parseAxes(axis)[0]
         let poreValues = Set(try parseList(pore, option: "--pore").map { Int($0) })
         let outsideValue: Int? = outside.lowercased() == "none" ? nil : Int(outside)
@@ -334,8 +362,8 @@ struct PorosityCommand: ParsableCommand {
                           .number(Double(r.end) * voxel), .number(Double(r.voxelCount)), .number(r.phaseFraction)])
             print(String(format: "  region %d [%d, %d): porosity %.4f", k + 1, r.start, r.end, r.phaseFraction))
         }
-        if let csv { try table.write(to: csv) }
-        try writeSummary(summary, ["porosity": .finite(whole.phaseFraction), "electrode_voxels": .number(Double(whole.voxelCount)),
+        if let csvPath { try table.write(to: csvPath) }
+        try writeSummary(summaryPath, ["porosity": .finite(whole.phaseFraction), "electrode_voxels": .number(Double(whole.voxelCount)),
                                    "fractions": .object(Dictionary(uniqueKeysWithValues: whole.fractionsByValue.map { ("\($0.key)", .number($0.value)) })),
                                    "regions": try JSONValue(encoding: results), "voxel_size_um": .number(voxel), "axis": .string(axisNames[axisIndex])],
                          inputs: [input], parameters: ["pore": .string(pore), "outside": .string(outside), "regions": .number(Double(ranges.count))])
@@ -362,6 +390,10 @@ struct TortuosityCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        try global.outputs(inputs: [input]) { outputs in try run(summary: try outputs.file(summary, option: "--summary")) }
+    }
+
+    func run(summary summaryPath: String?) throws {
         let mask = try readPhase(input, value: try parsePhaseValue(phase))
         var results: [TortuosityResult] = []
         for a in try parseAxes(axis) {
@@ -373,7 +405,7 @@ struct TortuosityCommand: ParsableCommand {
                          axisNames[a], r.tortuosityFactor, r.volumeFraction, r.percolatingTortuosityFactor, r.percolatingFraction,
                          r.relativeDiffusivity, r.iterations, r.fluxImbalance, r.converged ? "" : " (NOT converged)"))
         }
-        try writeSummary(summary, ["phase": .string(phase), "results": .array(try results.map { r in
+        try writeSummary(summaryPath, ["phase": .string(phase), "results": .array(try results.map { r in
             var o = try JSONValue(encoding: r)
             if case .object(var d) = o {
                 d["axis"] = .string(axisNames[r.axis]); d["tortuosity_factor"] = .finite(r.tortuosityFactor)
@@ -399,6 +431,10 @@ struct RevCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        try global.outputs(inputs: [input]) { outputs in try run(summary: try outputs.file(summary, option: "--summary")) }
+    }
+
+    func run(summary summaryPath: String?) throws {
         let mask = try readPhase(input, value: try parsePhaseValue(phase))
         let rev = try RepresentativeVolume(phase: mask, samples: samples, tolerance: tolerance)
         for s in rev.steps {
@@ -406,7 +442,7 @@ struct RevCommand: ParsableCommand {
         }
         print(rev.isRepresentative ? "representative: the fraction converges from an edge of \(rev.representativeEdgeVoxels!) voxels (whole \(String(format: "%.4f", rev.wholeValue)))"
                                    : "NOT representative: sub-volumes up to half the field of view still disagree by more than \(tolerance * 100) %")
-        try writeSummary(summary, ["rev": try JSONValue(encoding: rev), "representative": .bool(rev.isRepresentative)],
+        try writeSummary(summaryPath, ["rev": try JSONValue(encoding: rev), "representative": .bool(rev.isRepresentative)],
                          inputs: [input], parameters: ["phase": .string(phase), "samples": .number(Double(samples)), "tolerance": .number(tolerance)])
     }
 }
@@ -425,18 +461,23 @@ struct ThicknessCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
-        try AtomicOutput.validate(out, inputs: [input])
+        try global.outputs(inputs: [input]) { outputs in
+            try run(out: try outputs.file(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
+        }
+    }
+
+    func run(out outPath: String, summary summaryPath: String?) throws {
         let mask = try readPhase(input, value: try parsePhaseValue(phase))
         let progress = ProgressReporter(label: "local thickness", total: sizes)
         let result = try LocalThickness.compute(phase: mask, sizes: sizes, progress: progress)
         progress.finish()
         let scale = Float(result.unitMicrometres)
         let micrometres = result.thickness.map { $0 * scale }
-        try VolumeIO.write(micrometres, to: out, inputs: [input])
+        try VolumeIO.write(micrometres, to: outPath, inputs: [input])
         let values = micrometres.elements.filter { $0 > 0 }.map(Double.init)
         let p = Statistics.percentiles(values, [10, 50, 90])
         print(String(format: "wrote %@: volume-weighted thickness D10 %.3g, D50 %.3g, D90 %.3g µm", out, p[0], p[1], p[2]))
-        try writeSummary(summary, ["output": .string(out), "volume_weighted_d10_um": .number(p[0]), "volume_weighted_d50_um": .number(p[1]),
+        try writeSummary(summaryPath, ["output": .string(out), "volume_weighted_d10_um": .number(p[0]), "volume_weighted_d50_um": .number(p[1]),
                                    "volume_weighted_d90_um": .number(p[2]), "mean_um": .number(Statistics.mean(values))],
                          inputs: [input], parameters: ["phase": .string(phase), "sizes": .number(Double(sizes))])
     }

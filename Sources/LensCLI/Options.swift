@@ -7,7 +7,17 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Print no progress on stderr.")
     var quiet = false
 
+    @Flag(name: .long, help: "Replace an existing output that batterylens did not write (or that was changed since). Inputs are never replaced.")
+    var overwrite = false
+
     func apply() { ProgressSettings.mode = .automatic(quiet: quiet) }
+
+    /// Runs `body` with the command's outputs declared in one transaction (see
+    /// ``OutputTransaction``): all are checked before any work and published together at the
+    /// end, or none are. `inputs` are every file the command reads.
+    func outputs<R>(inputs: [String?], _ body: (OutputTransaction) throws -> R) throws -> R {
+        try OutputTransaction.run(inputs: inputs.compactMap { $0 }, overwrite: overwrite, body)
+    }
 }
 
 /// Layout of headerless raw binary input.

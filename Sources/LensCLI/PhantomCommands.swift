@@ -65,12 +65,12 @@ struct PhantomElectrodeCommand: ParsableCommand {
         p.depthRegions = regions
         p.seed = seed
         try p.validate()
-        try AtomicOutput.validate(out)   // OUT's parent folder must exist
+        try global.outputs(inputs: []) { outputs in
+        let folder = try outputs.folder(out, option: "--out")
         let progress = ProgressReporter(label: "rasterizing electrode", total: p.shape[0])
         let phantom = try ElectrodePhantom.generate(p, progress: progress)
         progress.finish()
-        try AtomicOutput.write(to: out) { folder in
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        do {
             try VolumeIO.write(phantom.phases, to: folder + "/phases.tif")
             try VolumeIO.write(phantom.particleIDs, to: folder + "/particles.tif")
             try VolumeIO.write(phantom.attenuation, to: folder + "/attenuation.tif")
@@ -82,6 +82,7 @@ struct PhantomElectrodeCommand: ParsableCommand {
         print(String(format: "wrote %@: %@ at %g µm, %d particles (%d cracked), electrode porosity %.4f, active %.4f, binder %.4f",
                      out, Shape(p.shape).description, voxelMicrometres, t.particleCount, t.crackedParticleCount,
                      t.electrode.porosity, t.electrode.fractions["active"] ?? 0, t.electrode.fractions["carbon-binder"] ?? 0))
+        }
     }
 }
 
@@ -121,9 +122,12 @@ struct PhantomProjectionsCommand: ParsableCommand {
     func run() throws {
         global.apply()
         guard angles > 0, range > 0 else { throw LensError.invalidArgument("--angles and --range-deg must be positive") }
-        try AtomicOutput.validate(out, inputs: [volume])
         let isHDF5 = VolumeIO.hdf5Extensions.contains(URL(fileURLWithPath: out).pathExtension.lowercased())
-        if let summary { try AtomicOutput.validate(summary, inputs: [volume]) }
+        try global.outputs(inputs: [volume]) { outputs in
+        let outPath = isHDF5 ? try outputs.file(out, option: "--out") : try outputs.folder(out, option: "--out")
+        // The truth goes to --summary, else beside a .h5 (OUT.truth.json) or inside the folder.
+        let truthPath = try summary.map { try outputs.file($0, option: "--summary") }
+            ?? (isHDF5 ? try outputs.file(out + ".truth.json", option: "--summary (default OUT.truth.json)") : outPath + "/truth.json")
         var attenuation = try VolumeIO.read(volume).float32()
         if let voxelMicrometres { attenuation.geometry = .isotropic(voxelMicrometres, rank: 3) }
         guard attenuation.rank == 3 else { throw LensError.badInput(file: volume, problem: "needs a 3D volume, got \(attenuation.shape)") }
@@ -164,14 +168,15 @@ struct PhantomProjectionsCommand: ParsableCommand {
         }
         progress.finish()
         if isHDF5 {
-            try ParallelScanSimulator.writeDataExchange(projections: scan.projections, flats: scan.flats, darks: scan.darks, truth: scan.truth, to: out)
+            try ParallelScanSimulator.writeDataExchange(projections: scan.projections, flats: scan.flats, darks: scan.darks, truth: scan.truth, to: outPath)
         } else {
-            try ParallelScanSimulator.writeTIFFStacks(projections: scan.projections, flats: scan.flats, darks: scan.darks, truth: scan.truth, to: out)
+            try ParallelScanSimulator.writeTIFFStacks(projections: scan.projections, flats: scan.flats, darks: scan.darks, truth: scan.truth, to: outPath)
         }
         let object: JSONValue = ["scan": try JSONValue(encoding: scan.truth),
                                  "provenance": try provenanceJSON(inputs: [volume], parameters: ["acquisition": try JSONValue(encoding: a)])]
-        try JSONOutput.write(object, to: summary ?? (isHDF5 ? out + ".truth.json" : out + "/truth.json"), inputs: [volume])
+        try JSONOutput.write(object, to: truthPath, inputs: [volume])
         print("wrote \(out): \(scan.projections.shape) counts, axis at column \(scan.truth.rotationAxisColumn), \(scan.truth.defectivePixels.count) defective pixels, \(scan.truth.zingerCount) zingers")
+        }
     }
 }
 
@@ -199,7 +204,8 @@ struct PhantomXANESCommand: ParsableCommand {
         global.apply()
         guard dims == 2 || dims == 3 else { throw LensError.invalidArgument("--dims must be 2 or 3") }
         guard (16...2048).contains(size) else { throw LensError.invalidArgument("--size must be 16…2048") }
-        try AtomicOutput.validate(out)
+        try global.outputs(inputs: []) { outputs in
+        let folder = try outputs.folder(out, option: "--out")
         let scene = try SpectralScenes.stateOfCharge(size: size, rank: dims, seed: seed)
         var p = XANESParameters()
         p.incidentPhotons = photons > 0 ? photons : nil
@@ -207,8 +213,7 @@ struct PhantomXANESCommand: ParsableCommand {
         p.magnificationChange = magnification
         p.seed = seed
         let result = try XANESSimulator.simulate(stateOfCharge: scene.stateOfCharge, thickness: scene.thickness, parameters: p)
-        try AtomicOutput.write(to: out) { folder in
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        do {
             let file = try HDF5File(creating: folder + "/stack.h5")
             for (name, grid) in [("/intensity", result.intensity), ("/flat", result.flat)] {
                 let ds = try file.createDataset(name, shape: grid.shape, dataType: .float32)
@@ -229,6 +234,7 @@ struct PhantomXANESCommand: ParsableCommand {
             try JSONOutput.write(result.truth, to: folder + "/truth.json")
         }
         print("wrote \(out): \(result.intensity.shape) stack over \(p.energiesElectronVolts.count) energies")
+        }
     }
 }
 
@@ -256,15 +262,15 @@ struct PhantomComptonCommand: ParsableCommand {
         let values = lithium.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
         guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw LensError.invalidArgument("--lithium must be numbers separated by commas") }
         guard events > 0 else { throw LensError.invalidArgument("--events must be positive") }
-        try AtomicOutput.validate(out)
+        try global.outputs(inputs: []) { outputs in
+        let folder = try outputs.folder(out, option: "--out")
         var p = ComptonParameters()
         p.totalEvents = events
         p.incidentKeV = incidentKeV
         p.angleDegrees = angleDegrees
         p.chargeSharingProbability = sharing
         var truths = [ComptonTruth]()
-        try AtomicOutput.write(to: out) { folder in
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        do {
             for (k, value) in values.enumerated() {
                 var map = [Double](repeating: .nan, count: p.rows * p.columns)
                 for r in 0..<p.rows { for c in 0..<p.columns {
@@ -277,6 +283,7 @@ struct PhantomComptonCommand: ParsableCommand {
             try JSONOutput.write(truths, to: folder + "/truth.json")
         }
         print("wrote \(out): \(values.count) regions, \(truths.map(\.recordedEvents).reduce(0, +)) events")
+        }
     }
 }
 
@@ -293,14 +300,14 @@ struct PhantomXRDCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
-        try AtomicOutput.validate(out)
+        try global.outputs(inputs: []) { outputs in
+        let folder = try outputs.folder(out, option: "--out")
         var p = DiffractionParameters()
         p.patternCount = patterns
         p.noisy = !noiseFree
         p.seed = seed
         let result = try DiffractionSimulator.simulate(p)
-        try AtomicOutput.write(to: out) { folder in
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        do {
             let file = try HDF5File(creating: folder + "/patterns.h5")
             let ds = try file.createDataset("/patterns", shape: result.patterns.shape, dataType: .float32)
             try ds.write(AnyGrid(result.patterns), at: 0)
@@ -315,6 +322,7 @@ struct PhantomXRDCommand: ParsableCommand {
             try JSONOutput.write(result.truth, to: folder + "/truth.json")
         }
         print("wrote \(out): \(patterns) patterns × \(result.twoThetaDegrees.count) points")
+        }
     }
 }
 
@@ -340,11 +348,11 @@ struct PhantomSeriesCommand: ParsableCommand {
         p.medianParticleDiameterMicrometres = diameterMicrometres
         p.crackProbability = cracks
         p.seed = seed
-        try AtomicOutput.validate(out)
+        try global.outputs(inputs: []) { outputs in
+        let folder = try outputs.folder(out, option: "--out")
         let designs = CyclingSeries.designs(pristine: try ElectrodeDesign.generate(p), states: CyclingState.tomo00to04, seed: seed)
         let progress = ProgressReporter(label: "rasterizing states", total: designs.count)
-        try AtomicOutput.write(to: out) { folder in
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        do {
             for (k, design) in designs.enumerated() {
                 let phantom = try ElectrodePhantom.rasterize(design)
                 let dir = folder + "/state_\(k)"
@@ -359,6 +367,7 @@ struct PhantomSeriesCommand: ParsableCommand {
         }
         progress.finish()
         print("wrote \(out): \(designs.count) states of \(Shape(p.shape))")
+        }
     }
 }
 

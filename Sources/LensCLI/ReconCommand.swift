@@ -62,17 +62,31 @@ struct ReconCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
-        guard let window = FilterWindow(rawValue: filter) else {
+        guard FilterWindow(rawValue: filter) != nil else {
             throw LensError.invalidArgument("--filter must be one of \(FilterWindow.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard let stripeMethod = StripeRemovalMethod(rawValue: rings) else {
+        guard StripeRemovalMethod(rawValue: rings) != nil else {
             throw LensError.invalidArgument("--rings must be one of \(StripeRemovalMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard angleUnits == "deg" || angleUnits == "rad" else { throw LensError.invalidArgument("--angle-units must be deg or rad") }
-        let source = try openSource()
         let inputs = [DatasetReference(input).filePath] + [angles, flats, flatsAfter, darks].compactMap { $0 }.map { DatasetReference($0).filePath }
-        if let out { try AtomicOutput.validate(out, inputs: inputs) }
-        if let summary { try AtomicOutput.validate(summary, inputs: inputs) }
+        if sweep == nil && out == nil { throw LensError.invalidArgument("recon needs --out (or --sweep)") }
+        if sweep != nil && sweepDir == nil { throw LensError.invalidArgument("--sweep needs --sweep-dir") }
+        try global.outputs(inputs: inputs) { outputs in
+            if sweep != nil {
+                let sweepPath: String = try outputs.folder(sweepDir!, option: "--sweep-dir")
+                try run(inputs: inputs, out: nil, summary: nil, preview: nil, sweepDir: sweepPath)
+            } else {
+                let outPath: String = try outputs.file(out!, option: "--out")
+                try run(inputs: inputs, out: outPath, summary: try outputs.file(summary, option: "--summary"),
+                        preview: try outputs.folder(preview, option: "--preview"), sweepDir: nil)
+            }
+        }
+    }
+
+    func run(inputs: [String], out outPath: String?, summary summaryPath: String?, preview previewPath: String?, sweepDir sweepPath: String?) throws {
+        let window = FilterWindow(rawValue: filter)!, stripeMethod = StripeRemovalMethod(rawValue: rings)!
+        let source = try openSource()
         let pixel = try pixelMicrometres ?? source.pixelSizeMicrometres ?? {
             throw LensError.invalidArgument("\(input) does not give the pixel size; pass --pixel-um")
         }()
@@ -100,20 +114,20 @@ struct ReconCommand: ParsableCommand {
                                                  pixelSizeMicrometres: pixel)
         default: throw LensError.invalidArgument("--phase must be none or paganin")
         }
-        if let sweep { try runSweep(sweep, source: source, settings: settings); return }
-        guard let out else { throw LensError.invalidArgument("recon needs --out (or --sweep)") }
+        if let sweep, let sweepPath { try runSweep(sweep, folder: sweepPath, source: source, settings: settings); return }
+        guard let out, let outPath else { throw LensError.invalidArgument("recon needs --out (or --sweep)") }
         let rows = settings.slices ?? 0..<source.frameShape[0]
         let progress = ProgressReporter(label: "reconstructing slices", total: rows.count)
-        let report = try ScanReconstruction.run(source: source, settings: settings, output: out, inputs: inputs,
+        let report = try ScanReconstruction.run(source: source, settings: settings, output: outPath, inputs: inputs,
                                                 progress: progress, cancellation: CLIRuntime.cancellation)
         progress.finish()
         for warning in report.warnings { FileHandle.standardError.write(Data("batterylens: warning: \(warning)\n".utf8)) }
         print(String(format: "wrote %@: %@ voxels of %g µm, centre %.2f (%@), %d slab(s) of %d rows, peak memory %.0f MiB",
                      out, report.volumeShape.map(String.init).joined(separator: "×"), pixel, report.axisColumn,
                      report.centre?.method ?? "given", report.slabs, report.slabRows, Double(report.peakResidentBytes) / 1_048_576))
-        if let preview { try writePreview(preview, source: source, settings: settings, report: report) }
-        if let summary {
-            let stats = try VolumeIO.read(out).float32().valueStatistics()
+        if let previewPath { try writePreview(previewPath, source: source, settings: settings, report: report) }
+        if let summaryPath {
+            let stats = try VolumeStatistics.compute(try VolumeIO.open(outPath))
             let object: [String: JSONValue] = [
                 "output": .string(out), "shape": .array(report.volumeShape.map { .number(Double($0)) }),
                 "voxel_size_um": .number(pixel), "units": "1/um", "centre_column": .number(report.axisColumn),
@@ -123,7 +137,7 @@ struct ReconCommand: ParsableCommand {
                 "value_range": ["min": .finite(stats.minimum), "max": .finite(stats.maximum), "mean": .finite(stats.mean)],
                 "provenance": try provenanceJSON(inputs: inputs, parameters: parameters()),
             ]
-            try JSONOutput.write(JSONValue.object(object), to: summary, inputs: inputs)
+            try JSONOutput.write(JSONValue.object(object), to: summaryPath, inputs: inputs)
         }
     }
 
@@ -200,13 +214,12 @@ struct ReconCommand: ParsableCommand {
     }
 
     /// One slice per candidate centre, as PNGs in a common grey window, and sweep.csv.
-    func runSweep(_ text: String, source: ProjectionSource, settings: ReconstructionSettings) throws {
+    func runSweep(_ text: String, folder: String, source: ProjectionSource, settings: ReconstructionSettings) throws {
         let parts = text.split(separator: ":").map { Double($0) }
         guard parts.count == 3, let first = parts[0], let last = parts[1], let step = parts[2], step > 0, last >= first,
               (last - first) / step <= 1000 else {
             throw LensError.invalidArgument("--sweep must be FIRST:LAST:STEP with FIRST ≤ LAST, STEP > 0 and at most 1000 candidates")
         }
-        guard let folder = sweepDir else { throw LensError.invalidArgument("--sweep needs --sweep-dir") }
         let row = settings.slices.map { ($0.lowerBound + $0.upperBound) / 2 } ?? source.frameShape[0] / 2
         let lines = try ScanReconstruction.lineIntegrals(source: source, rows: row..<(row + 1))
         let geometry = ParallelBeamGeometry(anglesDegrees: source.anglesDegrees, detectorColumns: source.frameShape[1], detectorRows: 1,
@@ -216,7 +229,6 @@ struct ReconCommand: ParsableCommand {
             throw LensError.invalidArgument("sweep centre \(c) lies outside the detector (0…\(source.frameShape[1] - 1))")
         }
         let results = try CentreSweep.run(lineIntegrals: lines, geometry: geometry, row: 0, candidates: candidates, options: settings.fbp)
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         // One window for all, so brightness differences are real.
         let all = results.flatMap { $0.slice.elements }
         let limits = all.withUnsafeBufferPointer { SliceRenderer.limits(of: $0, window: .automatic) }
@@ -234,7 +246,6 @@ struct ReconCommand: ParsableCommand {
 
     /// Middle slice before/after ring removal and the centre metric curve.
     func writePreview(_ folder: String, source: ProjectionSource, settings: ReconstructionSettings, report: ReconstructionReport) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let rows = settings.slices ?? 0..<source.frameShape[0]
         let middle = (rows.lowerBound + rows.upperBound) / 2
         var plain = settings
@@ -246,7 +257,7 @@ struct ReconCommand: ParsableCommand {
         plain.polarRingFilter = false
         variants.append(("before_rings", plain))
         var slices = [(String, Grid<Float>)]()
-        let temporary = NSTemporaryDirectory() + "batterylens-preview-\(getpid()).npy"
+        let temporary = folder + "/" + OutputSafety.temporaryName(suffix: "npy")
         defer { try? FileManager.default.removeItem(atPath: temporary) }
         for (name, s) in variants {
             _ = try ScanReconstruction.run(source: source, settings: s, output: temporary, inputs: [])

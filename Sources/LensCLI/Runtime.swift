@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LensCore
+import LensIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,11 +40,32 @@ public enum CLIRuntime {
         }
     }
 
-    /// Installs the Ctrl-C handler (first Ctrl-C cancels cleanly, a second one kills).
+    /// The signal sources (kept alive for the life of the process).
+    nonisolated(unsafe) private static var signalSources: [DispatchSourceSignal] = []
+    nonisolated(unsafe) private static var interrupts = 0
+
+    /// Installs the interrupt handling: SIGINT (Ctrl-C), SIGTERM and SIGHUP each cancel the
+    /// work cleanly the first time (it stops between slabs, removes its staged outputs and exits
+    /// 130); a second signal removes every temporary this process holds and exits at once.
+    /// Only SIGKILL (or a power loss) can leave temporaries (`.bl-PID-…`), and the next run
+    /// that writes into the same folder removes those of processes that no longer run.
     public static func installInterruptHandler() {
-        signal(SIGINT) { _ in
-            CLIRuntime.cancellation.cancel()
-            signal(SIGINT, SIG_DFL)
+        let queue = DispatchQueue(label: "batterylens.signals")
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
+            source.setEventHandler {
+                interrupts += 1
+                if interrupts == 1 {
+                    CLIRuntime.cancellation.cancel()
+                    printError("interrupted; stopping and removing partial outputs (signal again to stop at once)")
+                } else {
+                    TemporaryFiles.removeAll()
+                    exit(128 + signalNumber)
+                }
+            }
+            source.resume()
+            signalSources.append(source)
         }
     }
 

@@ -95,8 +95,11 @@ struct XANESCommand: ParsableCommand {
         for input in allInputs where !FileManager.default.fileExists(atPath: InputRecord.filePart(of: input)) {
             throw LensError.badInput(file: input, problem: "no such file")
         }
+        try global.outputs(inputs: allInputs + [labelClasses]) { outputs in
+        let folder = try outputs.folder(out, option: "--out")
+        let summaryPath = try outputs.file(summary, option: "--summary")
         let progress = ProgressReporter(label: "XANES", total: 1)
-        let result = try XANESWorkflow.run(inputs: inputs, options: options, outputFolder: out, progress: progress)
+        let result = try XANESWorkflow.run(inputs: inputs, options: options, outputFolder: folder, progress: progress)
         progress.finish()
         let m = result.maps
         let counts = m.maskCounts
@@ -105,12 +108,13 @@ struct XANESCommand: ParsableCommand {
             print(String(format: "edge energy (half height) %.3f ± %.3f eV across pixels", mean, std))
         }
         print("maps in \(out)")
-        try writeSummary(summary, result.summary, inputs: allInputs, parameters: [
+        try writeSummary(summaryPath, result.summary, inputs: allInputs, parameters: [
             "align": .string(align), "min_jump": .number(minimumJump), "pca": .number(Double(pca)), "clusters": .number(Double(clusters)),
             "pre": normalization.pre.map { .string($0) } ?? .null, "post": normalization.post.map { .string($0) } ?? .null,
             "e0": normalization.e0.map { .number($0) } ?? .null, "sum_to_one": .bool(!noSumToOne),
             "reference_shift": .number(referenceShift), "fit_reference_shift": .bool(fitReferenceShift),
         ])
+        }
     }
 }
 
@@ -142,6 +146,12 @@ struct XASCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        try global.outputs(inputs: [spectrum]) { outputs in
+            try run(folder: try outputs.folder(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
+        }
+    }
+
+    func run(folder out: String, summary summaryPath: String?) throws {
         let file = try SpectrumFile.read(spectrum, muColumn: muColumn)
         let e0 = try normalization.e0 ?? EdgeEnergy.larchE0(energies: file.energies, mu: file.mu)
         let settings = EdgeNormalizationSettings.larchDefaults(energies: file.energies, e0: e0)
@@ -151,8 +161,6 @@ struct XASCommand: ParsableCommand {
                                        sigma: [Double](repeating: n.preEdgeNoise / n.edgeStep, count: n.energies.count))
         let derivative = try EdgeEnergy.maximumDerivative(energies: n.energies, values: n.normalized, within: (e0 - 15)...(e0 + 15))
         let white = EdgeEnergy.whiteLine(energies: n.energies, values: n.normalized, window: e0...(e0 + 25), points: 5)
-        var isDirectory: ObjCBool = false
-        if !FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }
         var table = Table(columns: [TableColumn("energy", unit: "eV"), TableColumn("mu"), TableColumn("pre_edge"), TableColumn("post_edge"),
                                     TableColumn("normalized_mu"), TableColumn("dmu_de", unit: "1/eV")])
         for (k, e) in n.energies.enumerated() {
@@ -189,7 +197,7 @@ struct XASCommand: ParsableCommand {
         print(String(format: "E0 %.2f eV (%@); edge step %.5g; half-height %.2f ± %.2f eV; derivative maximum %.2f eV; white line %.2f eV, height %.3f",
                      e0, normalization.e0 == nil ? "Larch find_e0" : "given", n.edgeStep, half.energy, half.uncertainty, derivative.energy,
                      white.energy.energy, white.height.energy))
-        try writeSummary(summary, [
+        try writeSummary(summaryPath, [
             "file": .string(spectrum), "mu_source": .string(file.muSource), "points": .number(Double(n.energies.count)),
             "e0_ev": .number(e0), "edge_step": .number(n.edgeStep), "pre_edge_noise": .number(n.preEdgeNoise),
             "pre_edge_ev": .array([.number(n.settings.preEdge.lowerBound), .number(n.settings.preEdge.upperBound)]),

@@ -1,42 +1,43 @@
+import CLensSystem
 import Foundation
 import LensCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Writes outputs so that a crash or an error never leaves a partial file under the final name:
-/// everything is written to a temporary file in the same folder, then renamed into place
-/// (rename is atomic within a file system). Failed writes remove their temporary file.
+/// Writes outputs so that a crash or an error never leaves a partial file under the final name,
+/// and so that BatteryLens never replaces what it did not write itself.
+///
+/// Every output is written to a hidden temporary beside it (`.bl-PID-RANDOM`, short so that a
+/// legal 255-byte output name still works), then moved into place in one step. What may stand
+/// at the output path before (``OutputSafety/inspect(_:)``): nothing; an empty folder; a file
+/// BatteryLens wrote and nobody changed since (it carries a mark with its size and time); a
+/// folder BatteryLens wrote that holds only what its manifest lists. Anything else is refused
+/// unless the caller allows replacing it (``OutputTransaction`` with `--overwrite`). An output
+/// never equals, contains or lies inside an input (``OutputSafety/checkAgainstInputs(_:inputs:)``).
 public enum AtomicOutput {
-    /// Checks that `path` can be written as an output: its folder exists and is a folder, and it
-    /// is not one of `inputs` (same file after resolving links) — outputs never replace inputs.
+    /// Checks that `path` can be written as an output: its folder exists and is a folder, it
+    /// does not equal, contain or lie inside any of `inputs`, and whatever stands there now may
+    /// be replaced (see the type's rules).
     public static func validate(_ path: String, inputs: [String] = []) throws {
-        let url = URL(fileURLWithPath: path)
-        let folder = url.deletingLastPathComponent().path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw LensError.badOutput(file: path, problem: "output folder \(folder) does not exist")
-        }
-        let resolved = url.resolvingSymlinksInPath().standardizedFileURL.path
-        for input in inputs {
-            let inputPath = InputRecord.filePart(of: input)
-            let inputResolved = URL(fileURLWithPath: inputPath).resolvingSymlinksInPath().standardizedFileURL.path
-            if resolved == inputResolved || resolved.hasPrefix(inputResolved + "/") && isFolder(inputResolved) {
-                throw LensError.badOutput(file: path, problem: "output would overwrite the input \(input)")
-            }
+        let filePath = InputRecord.filePart(of: path)
+        try OutputSafety.checkFolder(of: filePath)
+        try OutputSafety.checkAgainstInputs(filePath, inputs: inputs)
+        if !OutputTransaction.isInsideStaging(filePath) && !OutputTransaction.allowsReplacing(filePath) {
+            try OutputSafety.requireReplaceable(filePath)
         }
     }
 
-    private static func isFolder(_ path: String) -> Bool {
-        var d: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &d) && d.boolValue
-    }
-
-    /// A temporary path beside `path` (same folder, hidden, unique).
+    /// A temporary path beside `path` (same folder, hidden, unique, short), registered so that
+    /// an interrupt removes it (``TemporaryFiles``).
     public static func temporaryPath(for path: String) -> String {
-        let url = URL(fileURLWithPath: path)
-        let name = ".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).\(UUID().uuidString.prefix(8)).tmp"
-        return url.deletingLastPathComponent().appendingPathComponent(name).path
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let temporary = (folder == "/" ? "" : folder) + "/" + OutputSafety.temporaryName(suffix: "tmp")
+        TemporaryFiles.register(temporary)
+        return temporary
     }
 
-    /// Runs `body` with a temporary path, then renames it to `path`. If `body` throws, the
+    /// Runs `body` with a temporary path, then moves it to `path`. If `body` throws, the
     /// temporary file (or folder) is removed and the error rethrown; `path` is untouched.
     public static func write<R>(to path: String, inputs: [String] = [], _ body: (String) throws -> R) throws -> R {
         try validate(path, inputs: inputs)
@@ -46,22 +47,25 @@ public enum AtomicOutput {
             try commit(temporary, to: path)
             return result
         } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw error
+            TemporaryFiles.remove(temporary)
+            throw OutputTransaction.renamingTemporaries(in: error)
         }
     }
 
-    /// Moves a finished temporary file (or folder) into place, replacing any previous output.
+    /// Moves a finished temporary file (or folder) into place. A folder gets its manifest and a
+    /// file its mark first, so that a later run may replace them. What stood at `path` is
+    /// replaced only when the rules allow it (checked again here: it may have changed while the
+    /// work ran); it is swapped aside first and removed only once the new output is in place.
     public static func commit(_ temporary: String, to path: String) throws {
-        if rename(temporary, path) != 0 {
-            // A folder cannot replace a non-empty folder by rename(2): remove the old one first.
-            if errno == ENOTEMPTY || errno == EEXIST || errno == EISDIR {
-                try? FileManager.default.removeItem(atPath: path)
-                if rename(temporary, path) == 0 { return }
-            }
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw LensError.badOutput(file: path, problem: "cannot move the finished output into place: \(reason)")
+        let allowed = OutputTransaction.isInsideStaging(path) || OutputTransaction.allowsReplacing(path)
+        do {
+            try OutputSafety.seal(temporary)
+            let previous = try OutputSafety.publish(temporary, to: path, replacingForeign: allowed)
+            if let previous { TemporaryFiles.remove(previous) }
+            TemporaryFiles.forget(temporary)
+        } catch {
+            TemporaryFiles.remove(temporary)
+            throw error
         }
     }
 
@@ -73,4 +77,302 @@ public enum AtomicOutput {
             }
         }
     }
+}
+
+/// The rules that keep users' files safe: what an output may replace, marks and manifests that
+/// prove BatteryLens wrote something, input containment, and stale temporaries.
+public enum OutputSafety {
+    /// The manifest BatteryLens writes into every folder output (relative paths and sizes).
+    public static let manifestName = ".batterylens-output.json"
+    /// The extended attribute that marks a file BatteryLens wrote: "size mtime-ns".
+    static let markAttribute = "user.batterylens.output"
+    /// Prefix of every temporary and staging name.
+    static let temporaryPrefix = ".bl-"
+
+    /// A hidden name unique to this process: `.bl-PID-RANDOM.suffix` (the PID lets a later run
+    /// remove what a killed process left, ``removeStaleTemporaries(in:)``).
+    public static func temporaryName(suffix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let random = String(format: "%08x", UInt32.random(in: 0...UInt32.max, using: &generator))
+        return "\(temporaryPrefix)\(getpid())-\(random).\(suffix)"
+    }
+
+    /// What stands at an output path.
+    public enum Existing: Equatable, Sendable {
+        case absent
+        case emptyFolder
+        /// A file with BatteryLens's mark, unchanged since it was written.
+        case ownFile
+        /// A folder whose manifest lists everything in it.
+        case ownFolder
+        /// Anything else; the text says what (for the error message).
+        case foreign(String)
+    }
+
+    /// Looks at `path` (without following a final symbolic link).
+    public static func inspect(_ path: String) -> Existing {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return .absent }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG:
+            return isMarked(path, info) ? .ownFile : .foreign("exists and was not written by batterylens (or was changed since)")
+        case S_IFDIR:
+            guard let entries = try? FileManager.default.contentsOfDirectory(atPath: path) else {
+                return .foreign("is a folder that cannot be read")
+            }
+            if entries.isEmpty { return .emptyFolder }
+            if let stray = strayEntry(in: path) {
+                return .foreign("is a folder holding files batterylens did not write (e.g. '\(stray)')")
+            }
+            return .ownFolder
+        case S_IFLNK: return .foreign("is a symbolic link")
+        default: return .foreign("exists and is not a regular file or folder")
+        }
+    }
+
+    /// Throws unless whatever stands at `path` may be replaced without `--overwrite`.
+    public static func requireReplaceable(_ path: String) throws {
+        if case .foreign(let what) = inspect(path) {
+            throw LensError.badOutput(file: path, problem: "\(what); choose another output or pass --overwrite to replace it")
+        }
+    }
+
+    /// Throws unless the folder of `path` exists, is a folder and can be written, and the name
+    /// is not too long for the file system.
+    public static func checkFolder(of path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let name = url.lastPathComponent
+        guard !path.isEmpty, !name.isEmpty, name != ".", name != ".." else {
+            throw LensError.badOutput(file: path, problem: "is not a usable output name")
+        }
+        guard name.utf8.count <= 255 else {
+            throw LensError.badOutput(file: path, problem: "the name is \(name.utf8.count) bytes long; file systems allow 255")
+        }
+        let folder = url.deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw LensError.badOutput(file: path, problem: "output folder \(folder) does not exist")
+        }
+        guard access(folder, W_OK | X_OK) == 0 else {
+            throw LensError.badOutput(file: path, problem: "output folder \(folder) is not writable")
+        }
+    }
+
+    /// Throws if `output` equals, contains or lies inside an input (after resolving symbolic
+    /// links; also the same file through a hard link). Inputs may carry a `:/dataset` part.
+    public static func checkAgainstInputs(_ output: String, inputs: [String]) throws {
+        let out = resolved(output)
+        var outInfo = stat()
+        let outExists = stat(output, &outInfo) == 0
+        for input in inputs where !input.isEmpty {
+            let filePath = InputRecord.filePart(of: input)
+            let inp = resolved(filePath)
+            var inInfo = stat()
+            let sameFile = outExists && stat(filePath, &inInfo) == 0 && inInfo.st_dev == outInfo.st_dev && inInfo.st_ino == outInfo.st_ino
+            if out == inp || sameFile {
+                throw LensError.badOutput(file: output, problem: "is the input \(input); an output never replaces an input")
+            }
+            if inp.hasPrefix(out == "/" ? "/" : out + "/") {
+                throw LensError.badOutput(file: output, problem: "contains the input \(input); an output never replaces an input")
+            }
+            if out.hasPrefix(inp == "/" ? "/" : inp + "/") {
+                throw LensError.badOutput(file: output, problem: "lies inside the input \(input); write outputs outside the inputs")
+            }
+        }
+    }
+
+    /// The absolute path with every symbolic link of the existing part resolved (a missing
+    /// tail is appended as given), `.` and `..` removed.
+    public static func resolved(_ path: String) -> String {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        var existing = absolute, tail: [String] = []
+        while !existing.isEmpty && existing != "/" {
+            if let real = realpath(existing, nil) {
+                defer { free(real) }
+                let base = String(cString: real)
+                return tail.isEmpty ? base : (base == "/" ? "" : base) + "/" + tail.reversed().joined(separator: "/")
+            }
+            let url = URL(fileURLWithPath: existing)
+            tail.append(url.lastPathComponent)
+            existing = url.deletingLastPathComponent().path
+        }
+        return absolute
+    }
+
+    // MARK: Marks and manifests
+
+    /// Marks a finished file, or writes the manifest of a finished folder, so that a later run
+    /// recognises it as BatteryLens's own.
+    static func seal(_ path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            try writeManifest(path)
+        } else if info.st_mode & S_IFMT == S_IFREG {
+            mark(path, info)
+        }
+    }
+
+    private static func markValue(_ info: stat) -> String {
+        "\(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+    }
+
+    /// Best effort: a file system without user attributes leaves the file unmarked (a later
+    /// run then needs --overwrite to replace it).
+    private static func mark(_ path: String, _ info: stat) {
+        let value = Array(markValue(info).utf8)
+        _ = value.withUnsafeBytes { lens_set_attribute(path, markAttribute, $0.baseAddress, $0.count) }
+    }
+
+    private static func isMarked(_ path: String, _ info: stat) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 128)
+        let n = buffer.withUnsafeMutableBytes { lens_get_attribute(path, markAttribute, $0.baseAddress, $0.count) }
+        guard n > 0 else { return false }
+        return String(decoding: buffer[0..<n], as: UTF8.self) == markValue(info)
+    }
+
+    private struct Manifest: Codable {
+        var writer = "batterylens"
+        var files: [String: Int64]
+    }
+
+    /// Lists every file below `folder` (relative paths) with its size.
+    private static func listFiles(_ folder: String) -> [String: Int64]? {
+        guard let enumerator = FileManager.default.enumerator(atPath: folder) else { return nil }
+        var files: [String: Int64] = [:]
+        while let relative = enumerator.nextObject() as? String {
+            var info = stat()
+            guard lstat(folder + "/" + relative, &info) == 0 else { return nil }
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR: continue
+            case S_IFREG: files[relative] = Int64(info.st_size)
+            default: files[relative] = -1   // links and others: never listed as ours
+            }
+        }
+        return files
+    }
+
+    private static func writeManifest(_ folder: String) throws {
+        guard var files = listFiles(folder) else {
+            throw LensError.badOutput(file: folder, problem: "cannot list the finished output folder")
+        }
+        files[manifestName] = nil
+        let data = try JSONEncoder.sorted.encode(Manifest(files: files))
+        guard FileManager.default.createFile(atPath: folder + "/" + manifestName, contents: data) else {
+            throw LensError.badOutput(file: folder, problem: "cannot write its manifest (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    /// The first entry of `folder` that its manifest does not list with the same size (nil if
+    /// everything in it is BatteryLens's).
+    private static func strayEntry(in folder: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: folder + "/" + manifestName),
+              let manifest = try? JSONDecoder().decode(Manifest.self, from: data), manifest.writer == "batterylens" else {
+            return (try? FileManager.default.contentsOfDirectory(atPath: folder))?.sorted().first ?? "?"
+        }
+        guard let files = listFiles(folder) else { return "?" }
+        for (name, size) in files.sorted(by: { $0.key < $1.key }) where name != manifestName {
+            if manifest.files[name] != size || size < 0 { return name }
+        }
+        return nil
+    }
+
+    // MARK: Publishing
+
+    /// Moves `temporary` to `path`. Returns the hidden path the previous occupant was moved to
+    /// (the caller removes it once everything is in place), or nil if there was none.
+    /// Without `replacingForeign`, only what ``inspect(_:)`` calls BatteryLens's own (or an
+    /// empty folder) is replaced.
+    static func publish(_ temporary: String, to path: String, replacingForeign: Bool) throws -> String? {
+        let existing = inspect(path)
+        if case .foreign(let what) = existing, !replacingForeign {
+            throw LensError.badOutput(file: path, problem: "\(what); choose another output or pass --overwrite to replace it")
+        }
+        if existing == .absent {
+            if rename(temporary, path) == 0 { return nil }
+            throw LensError.badOutput(file: path, problem: "cannot move the finished output into place: \(String(cString: strerror(errno)))")
+        }
+        // Swap in one step where the file system can; else move the old one aside first.
+        if lens_rename_exchange(temporary, path) == 0 {
+            TemporaryFiles.register(temporary)
+            return temporary
+        }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let aside = (folder == "/" ? "" : folder) + "/" + temporaryName(suffix: "old")
+        guard rename(path, aside) == 0 else {
+            throw LensError.badOutput(file: path, problem: "cannot move the previous output aside: \(String(cString: strerror(errno)))")
+        }
+        TemporaryFiles.register(aside)
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            if rename(aside, path) == 0 { TemporaryFiles.forget(aside) }
+            throw LensError.badOutput(file: path, problem: "cannot move the finished output into place: \(reason)")
+        }
+        return aside
+    }
+
+    /// Undoes ``publish(_:to:replacingForeign:)``: the new output goes back to `temporary`
+    /// and the previous occupant (if any) back to `path`.
+    static func unpublish(_ path: String, to temporary: String, previous: String?) {
+        if let previous {
+            if lens_rename_exchange(previous, path) == 0 {
+                if previous != temporary { _ = rename(previous, temporary) }
+            } else {
+                _ = rename(path, temporary)
+                _ = rename(previous, path)
+            }
+            TemporaryFiles.forget(previous)
+        } else {
+            _ = rename(path, temporary)
+        }
+    }
+
+    // MARK: Stale temporaries
+
+    /// Removes, from `folder`, the temporaries (`.bl-PID-…`) of processes that no longer run:
+    /// what a killed run (SIGKILL, power loss) left behind. Those of running processes stay.
+    public static func removeStaleTemporaries(in folder: String) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in entries where name.hasPrefix(temporaryPrefix) {
+            let rest = name.dropFirst(temporaryPrefix.count)
+            guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[rest.startIndex..<dash]), pid > 0 else { continue }
+            let tail = rest[rest.index(after: dash)...]
+            guard tail.count >= 8, tail.prefix(8).allSatisfy(\.isHexDigit), tail.count == 8 || tail.dropFirst(8).first == "." else { continue }
+            if pid == getpid() { continue }
+            if kill(pid, 0) == 0 || errno != ESRCH { continue }
+            try? FileManager.default.removeItem(atPath: (folder == "/" ? "" : folder) + "/" + name)
+        }
+    }
+}
+
+extension JSONEncoder {
+    /// Sorted keys, so the same content gives the same bytes.
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}
+
+/// The temporaries this process has open (files and folders), so that an interrupt or an error
+/// removes them; a hard kill leaves them for ``OutputSafety/removeStaleTemporaries(in:)``.
+public enum TemporaryFiles {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var paths: Set<String> = []
+
+    public static func register(_ path: String) { lock.lock(); paths.insert(path); lock.unlock() }
+    /// Stops tracking `path` (it became an output).
+    public static func forget(_ path: String) { lock.lock(); paths.remove(path); lock.unlock() }
+    /// Removes `path` from disk and stops tracking it.
+    public static func remove(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
+        forget(path)
+    }
+    /// Removes every tracked temporary (on an interrupt, just before the process exits).
+    public static func removeAll() {
+        lock.lock(); let all = paths; paths.removeAll(); lock.unlock()
+        for path in all { try? FileManager.default.removeItem(atPath: path) }
+    }
+    /// How many are tracked (tests).
+    public static var count: Int { lock.lock(); defer { lock.unlock() }; return paths.count }
 }

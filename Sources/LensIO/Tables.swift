@@ -140,6 +140,10 @@ public enum JSONOutput {
 
     public static func write<T: Encodable>(_ value: T, to path: String, inputs: [String] = []) throws {
         var data = try encode(value)
+        // A summary written while its outputs are staged names them as the user will find them.
+        if OutputTransaction.hasActive, let text = String(data: data, encoding: .utf8) {
+            data = Data(OutputTransaction.publicText(text).utf8)
+        }
         data.append(0x0A)
         try AtomicOutput.write(data, to: path, inputs: inputs)
     }

@@ -44,6 +44,7 @@ public enum VolumeLabelling {
         let outputInfo = VolumeInfo(shape: reader.info.shape, dataType: .int32, geometry: reader.info.geometry, format: "")
         let writer = try VolumeIO.create(output, info: outputInfo, inputs: [input])
         let provisionalPath = AtomicOutput.temporaryPath(for: output) + ".raw"
+        TemporaryFiles.register(provisionalPath)
         defer { try? FileManager.default.removeItem(atPath: provisionalPath) }
         do {
             let provisionalInfo = VolumeInfo(shape: shape, dataType: .int32, format: "raw")

@@ -1,0 +1,20 @@
+// Small POSIX helpers that Swift's Glibc module does not expose (renameat2, extended
+// attributes). Used by LensIO's output safety: swapping a finished output into place in one
+// step and marking the files BatteryLens wrote so that a later run may replace them.
+#ifndef LENS_SYSTEM_H
+#define LENS_SYSTEM_H
+#include <stddef.h>
+#include <sys/types.h>
+
+/// Atomically exchanges two existing paths (renameat2 with RENAME_EXCHANGE). Returns 0, or -1
+/// with errno set (EINVAL or ENOSYS where the file system or kernel cannot exchange).
+int lens_rename_exchange(const char *first, const char *second);
+
+/// Sets the extended attribute `name` of `path` (not following a final symbolic link).
+/// Returns 0, or -1 with errno set (ENOTSUP where the file system has no user attributes).
+int lens_set_attribute(const char *path, const char *name, const void *value, size_t size);
+
+/// Reads the extended attribute `name` of `path` into `buffer`; returns its size, or -1.
+ssize_t lens_get_attribute(const char *path, const char *name, void *buffer, size_t size);
+
+#endif
