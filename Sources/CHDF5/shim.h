@@ -28,6 +28,7 @@ static inline hsize_t chdf5_unlimited(void) { return H5S_UNLIMITED; }
 
 static inline hid_t chdf5_p_dataset_access(void) { return H5P_DATASET_ACCESS; }
 static inline hid_t chdf5_p_group_access(void) { return H5P_GROUP_ACCESS; }
+static inline hid_t chdf5_p_group_create(void) { return H5P_GROUP_CREATE; }
 static inline hid_t chdf5_p_link_access(void) { return H5P_LINK_ACCESS; }
 
 /* Silence HDF5's automatic error stack printing; errors are turned into Swift errors. */

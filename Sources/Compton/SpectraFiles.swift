@@ -92,6 +92,11 @@ extension PixelSpectra {
         _ = try take(version == 3 ? 16 : 13)
         let rows = Int(try integer(UInt32.self)), columns = Int(try integer(UInt32.self)), bins = Int(try integer(UInt32.self))
         guard rows > 0, columns > 0, bins > 1 else { throw LensError.badInput(file: path, problem: "\(rows)×\(columns) pixels × \(bins) bins") }
+        // Every bin centre (8 bytes) and every count (8 bytes) must be in the file.
+        let claimed = try Shape.validated([rows, columns, bins], source: path, elementBytes: 8).count
+        guard bins <= (data.count - offset) / 8, claimed <= (data.count - offset) / 8 else {
+            throw LensError.badInput(file: path, problem: "claims \(rows)×\(columns) pixels × \(bins) bins but holds only \(data.count - offset) bytes")
+        }
         let centres = try (0..<bins).map { _ in Double(bitPattern: try integer(UInt64.self)) }
         let width = (centres[bins - 1] - centres[0]) / Double(bins - 1)
         guard width > 0, centres.indices.allSatisfy({ abs(centres[$0] - (centres[0] + Double($0) * width)) <= 1e-6 * Swift.max(1, abs(centres[$0])) }) else {

@@ -15,7 +15,7 @@ public struct ValueHistogram: Sendable {
         image.withUnsafeBufferPointer { v in
             for i in 0..<v.count where (mask?[linear: i] ?? 1) != 0 && v[i].isFinite { lo = Swift.min(lo, v[i]); hi = Swift.max(hi, v[i]) }
         }
-        guard lo <= hi else { throw LensError.invalidArgument("no voxels to threshold: the mask is empty or the values are not finite") }
+        guard lo <= hi else { throw LensError.numerical("no voxels to threshold: the mask is empty or the values are not finite") }
         minimum = Double(lo); maximum = Double(hi)
         if hi == lo { maximum = Double(lo) + 1 }
         var counts = [Int](repeating: 0, count: bins)
@@ -33,8 +33,9 @@ public struct ValueHistogram: Sendable {
 public enum Thresholds {
     /// Otsu's threshold (Otsu 1979): the bin centre maximizing the between-class variance,
     /// as scikit-image's `threshold_otsu` (voxels above the returned value are the bright class).
-    public static func otsu(_ histogram: ValueHistogram) -> Double {
-        try! multiOtsu(histogram, classes: 2)[0]
+    /// Throws ``LensError/numerical(_:)`` when the image has a single grey level.
+    public static func otsu(_ histogram: ValueHistogram) throws -> Double {
+        try multiOtsu(histogram, classes: 2)[0]
     }
 
     /// Multi-level Otsu (Liao, Chen & Chung 2001): the `classes − 1` bin centres maximizing
@@ -45,7 +46,7 @@ public enum Thresholds {
         guard classes >= 2, classes <= bins else { throw LensError.invalidArgument("classes must be 2…\(bins), got \(classes)") }
         let nonEmpty = histogram.counts.filter { $0 > 0 }.count
         guard nonEmpty >= classes else {
-            throw LensError.invalidArgument("the image has \(nonEmpty) distinct grey levels, fewer than the \(classes) classes asked for")
+            throw LensError.numerical("the image has \(nonEmpty) distinct grey level\(nonEmpty == 1 ? "" : "s"), fewer than the \(classes) classes asked for")
         }
         // Cumulative zeroth and first moments; class i..<j has weight P[j]-P[i], moment S[j]-S[i].
         var p = [Double](repeating: 0, count: bins + 1), s = [Double](repeating: 0, count: bins + 1)

@@ -40,7 +40,13 @@ struct ComptonSpectraCommand: ParsableCommand {
         guard let mode = ChargeSharingCorrection(rawValue: chargeSharing) else {
             throw LensError.invalidArgument("--charge-sharing must be none, discriminate or add")
         }
-        guard binKeV > 0, maxKeV > binKeV, rows > 0, columns > 0 else { throw LensError.invalidArgument("--bin-kev, --max-kev, --rows and --columns must be positive") }
+        try requireOption(rows, "--rows", in: 1...65_536)
+        try requireOption(columns, "--columns", in: 1...65_536)
+        try requirePositive(maxKeV, "--max-kev", atMost: 10_000)
+        try requirePositive(binKeV, "--bin-kev", atMost: maxKeV / 2)
+        try requireOption((maxKeV / binKeV).rounded(.up), "--max-kev / --bin-kev (bins)", in: 2...1_000_000)
+        try MemoryBudget.require(elements: rows * columns * Int((maxKeV / binKeV).rounded(.up)), elementBytes: 4,
+                                 for: "--rows × --columns × bins", hint: "use fewer bins (--bin-kev) or a smaller detector")
         try global.outputs(inputs: [events]) { outputs in
             try run(mode: mode, out: try outputs.file(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
         }
@@ -108,6 +114,9 @@ struct ComptonAnalyzeCommand: ParsableCommand {
     func run() throws {
         global.apply()
         guard !cubes.isEmpty else { throw LensError.invalidArgument("give at least one spectra cube") }
+        try requireOption(minimumCounts, "--min-counts", in: 0...1e15)
+        try requirePositive(incidentKeV, "--incident-kev", atMost: 10_000)
+        try requireOption(angleDegrees, "--angle-deg", in: 1...179)
         var settings = ComptonAnalysisSettings()
         settings.incidentKeV = incidentKeV
         settings.angleDegrees = angleDegrees

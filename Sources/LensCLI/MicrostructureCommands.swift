@@ -82,6 +82,13 @@ struct FilterCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        try requireOption(radius, "--radius", in: 0...25)
+        try requirePositive(sigma, "--sigma", atMost: 100)
+        try requireOption(amount, "--amount", in: -100...100)
+        try requireOption(patchRadius, "--patch-radius", in: 0...10)
+        try requireOption(searchRadius, "--search-radius", in: 1...25)
+        if let rangeSigma { try requirePositive(rangeSigma, "--range-sigma") }
+        if let noiseSigma { try requirePositive(noiseSigma, "--noise-sigma") }
         try global.outputs(inputs: [input]) { outputs in
             try run(out: try outputs.file(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
         }
@@ -139,6 +146,14 @@ struct SegmentationOptions: ParsableArguments {
 
     func run(classes: Int) throws {
         global.apply()
+        try requireOption(classes, "--classes", in: 2...3)
+        try requireOption(medianRadius, "--median-radius", in: 0...25)
+        try requireOption(envelopeRadius, "--envelope-radius", in: 0...200)
+        try requireOption(unsharpRadius, "--unsharp-radius", in: 0...100)
+        try requireOption(unsharpAmount, "--unsharp-amount", in: 0...100)
+        if let thresholds, try parseList(thresholds, option: "--thresholds").contains(where: { !$0.isFinite }) {
+            throw LensError.invalidArgument("--thresholds must be finite grey values, got '\(thresholds)'")
+        }
         try global.outputs(inputs: [input]) { outputs in
             try run(classes: classes, out: try outputs.file(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
         }
@@ -151,7 +166,7 @@ struct SegmentationOptions: ParsableArguments {
         if let thresholds { p.thresholds = try parseList(thresholds, option: "--thresholds") }
         let grey = try VolumeIO.read(input).float32()
         let progress = ProgressReporter(label: "segmenting", total: 3)
-        let result = try ElectrodeSegmentation.segment(grey, parameters: p, progress: progress)
+        let result = try analysing(input) { try ElectrodeSegmentation.segment(grey, parameters: p, progress: progress) }
         progress.finish()
         try VolumeIO.write(result.labels, to: outPath, inputs: [input])
         let profile = try PhaseProfile.of(result.labels.rank == 3 ? result.labels : result.labels, regionOfInterest: result.labels.map { $0 != 0 ? 1 : 0 })
@@ -203,7 +218,7 @@ struct LabelCommand: ParsableCommand {
     func run() throws {
         global.apply()
         guard let c = Connectivity(rawValue: connectivity) else { throw LensError.invalidArgument("--connectivity must be 6, 18 or 26") }
-        guard slabMiB > 0 else { throw LensError.invalidArgument("--slab-mib must be positive") }
+        try requireOption(slabMiB, "--slab-mib", in: 1...(1 << 20))
         guard minSize >= 0 else { throw LensError.invalidArgument("--min-size must be ≥ 0") }
         try global.outputs(inputs: [input]) { outputs in
             try run(connectivity: c, out: try outputs.file(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
@@ -253,6 +268,9 @@ struct ParticlesCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        try requireOption(h, "--h", in: 0...1000)
+        try requireOption(smoothing, "--smoothing", in: 0...50)
+        try requireOption(minVoxels, "--min-voxels", in: 0...Int.max)
         try global.outputs(inputs: [input, grey]) { outputs in
             try run(out: try outputs.file(out, option: "--out"), csv: try outputs.file(csv, option: "--csv"),
                     summary: try outputs.file(summary, option: "--summary"))
@@ -324,7 +342,12 @@ struct PorosityCommand: ParsableCommand {
 
     func run(csv csvPath: String?, summary summaryPath: String?) throws {
         let axisIndex = try parseAxes(axis)[0]
-        let poreValues = Set(try parseList(pore, option: "--pore").map { Int($0) })
+        try requireOption(regions, "--regions", in: 1...100_000)
+        let poreList = try parseList(pore, option: "--pore")
+        guard poreList.allSatisfy({ $0 == $0.rounded() && (0...255).contains($0) }) else {
+            throw LensError.invalidArgument("--pore must be label values 0…255, got '\(pore)'")
+        }
+        let poreValues = Set(poreList.map { Int($0) })
         let outsideValue: Int? = outside.lowercased() == "none" ? nil : Int(outside)
         if outside.lowercased() != "none" && outsideValue == nil { throw LensError.invalidArgument("--outside must be a label value or none") }
         let reader = try VolumeIO.open(input)
@@ -347,9 +370,14 @@ struct PorosityCommand: ParsableCommand {
         }
         progress.finish()
         let extent = reader.info.shape[axisIndex]
-        let ranges = try bounds.map { try DepthRegions.explicit(try parseList($0, option: "--bounds").map { Int($0) }, extent: extent) }
-            ?? DepthRegions.equal(0..<extent, count: regions)
-        guard regions >= 1, regions <= extent else { throw LensError.invalidArgument("--regions must be 1…\(extent)") }
+        guard bounds != nil || regions <= extent else { throw LensError.invalidArgument("--regions must be 1…\(extent) (the extent along \(axisNames[axisIndex]))") }
+        let ranges = try bounds.map { text in
+            let values = try parseList(text, option: "--bounds")
+            guard values.allSatisfy({ $0 == $0.rounded() && $0 >= 0 && $0 <= Double(extent) }) else {
+                throw LensError.invalidArgument("--bounds must be slice indices 0…\(extent), got '\(text)'")
+            }
+            return try DepthRegions.explicit(values.map { Int($0) }, extent: extent)
+        } ?? DepthRegions.equal(0..<extent, count: regions)
         let whole = profile.region(0..<extent, axis: axisIndex, phase: poreValues)
         guard whole.voxelCount > 0 else { throw LensError.badInput(file: input, problem: "no electrode voxels (every voxel equals --outside \(outside))") }
         let voxel = reader.info.geometry.isCalibrated ? reader.info.geometry.voxelSizeMicrometres[axisIndex] : 1
@@ -390,6 +418,7 @@ struct TortuosityCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        try requirePositive(tolerance, "--tolerance", atMost: 0.1)
         try global.outputs(inputs: [input]) { outputs in try run(summary: try outputs.file(summary, option: "--summary")) }
     }
 
@@ -431,6 +460,8 @@ struct RevCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        try requireOption(samples, "--samples", in: 2...100_000)
+        try requirePositive(tolerance, "--tolerance", atMost: 1)
         try global.outputs(inputs: [input]) { outputs in try run(summary: try outputs.file(summary, option: "--summary")) }
     }
 
@@ -461,6 +492,7 @@ struct ThicknessCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        try requireOption(sizes, "--sizes", in: 1...1000)
         try global.outputs(inputs: [input]) { outputs in
             try run(out: try outputs.file(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
         }

@@ -68,3 +68,34 @@ func parseValueRange(_ text: String, option: String, allowEqual: Bool = false) t
     }
     return lo...hi
 }
+
+/// Throws a usage error naming `option` unless `value` is finite and inside `range`: every
+/// number that sizes work or memory has a sensible range, checked before any work.
+func requireOption(_ value: Double, _ option: String, in range: ClosedRange<Double>) throws {
+    guard value.isFinite, range.contains(value) else {
+        throw LensError.invalidArgument("\(option) must be a number from \(formatLimit(range.lowerBound)) to \(formatLimit(range.upperBound)), got \(value)")
+    }
+}
+
+func requireOption(_ value: Int, _ option: String, in range: ClosedRange<Int>) throws {
+    guard range.contains(value) else {
+        throw LensError.invalidArgument("\(option) must be an integer from \(range.lowerBound) to \(range.upperBound), got \(value)")
+    }
+}
+
+/// A positive, finite value (an exclusive lower bound of zero).
+func requirePositive(_ value: Double, _ option: String, atMost limit: Double = .greatestFiniteMagnitude) throws {
+    guard value.isFinite, value > 0, value <= limit else {
+        throw LensError.invalidArgument("\(option) must be a positive number" + (limit < .greatestFiniteMagnitude ? " up to \(formatLimit(limit))" : "") + ", got \(value)")
+    }
+}
+
+private func formatLimit(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }
+
+/// Runs the analysis of `file`: a numerical failure that comes from the data (a single grey
+/// level, no edge, nothing to fit) becomes a bad-input error naming the file (exit 1).
+func analysing<R>(_ file: String, _ body: () throws -> R) throws -> R {
+    do { return try body() } catch LensError.numerical(let message) {
+        throw LensError.badInput(file: file, problem: message)
+    }
+}

@@ -69,6 +69,16 @@ struct ReconCommand: ParsableCommand {
             throw LensError.invalidArgument("--rings must be one of \(StripeRemovalMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard angleUnits == "deg" || angleUnits == "rad" else { throw LensError.invalidArgument("--angle-units must be deg or rad") }
+        try requireOption(waveletLevels, "--wavelet-levels", in: 1...12)
+        try requirePositive(waveletSigma, "--wavelet-sigma", atMost: 1000)
+        try requirePositive(ringSNR, "--ring-snr", atMost: 1000)
+        try requireOption(ringWindow, "--ring-window", in: 1...1001)
+        if let slabRows { try requireOption(slabRows, "--slab-rows", in: 1...1_000_000) }
+        if let pixelMicrometres { try requirePositive(pixelMicrometres, "--pixel-um") }
+        guard scale.isFinite, scale != 0 else { throw LensError.invalidArgument("--scale must be a finite, non-zero number") }
+        for (value, option) in [(energyKeV, "--energy-kev"), (distanceMillimetres, "--distance-mm"), (deltaBeta, "--delta-beta")] {
+            if let value { try requirePositive(value, option) }
+        }
         let inputs = [DatasetReference(input).filePath] + [angles, flats, flatsAfter, darks].compactMap { $0 }.map { DatasetReference($0).filePath }
         if sweep == nil && out == nil { throw LensError.invalidArgument("recon needs --out (or --sweep)") }
         if sweep != nil && sweepDir == nil { throw LensError.invalidArgument("--sweep needs --sweep-dir") }

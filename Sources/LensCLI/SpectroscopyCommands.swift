@@ -17,6 +17,7 @@ struct NormalizationOptions: ParsableArguments {
     var postRange: ClosedRange<Double>? { get throws { try post.map { try parseValueRange($0, option: "--post") } } }
     func validate() throws {
         if let postDegree, !(0...5).contains(postDegree) { throw LensError.invalidArgument("--post-degree must be 0…5") }
+        if let e0, !e0.isFinite || e0 <= 0 { throw LensError.invalidArgument("--e0 must be a positive energy in eV, got \(e0)") }
         _ = try preRange; _ = try postRange
     }
 }
@@ -63,6 +64,7 @@ struct XANESCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        try requireOption(minimumJump, "--min-jump", in: 0...1e6)
         var inputs = XANESInputs(stackPaths: stack, energiesPath: energies)
         inputs.flatPath = flat; inputs.darkPath = dark; inputs.opticalDensity = opticalDensity
         inputs.referencePaths = references; inputs.labelsPath = labels; inputs.labelClassesPath = labelClasses
@@ -146,6 +148,14 @@ struct XASCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        try requirePositive(rbkg, "--rbkg", atMost: 10)
+        try requireOption(kweight, "--kweight", in: 0...5)
+        try requireOption(kmin, "--kmin", in: 0...60)
+        try requireOption(dk, "--dk", in: 0...20)
+        if let kmax {
+            try requireOption(kmax, "--kmax", in: 0...60)
+            guard kmax > kmin else { throw LensError.invalidArgument("--kmin \(kmin) must be below --kmax \(kmax) Å⁻¹") }
+        }
         try global.outputs(inputs: [spectrum]) { outputs in
             try run(folder: try outputs.folder(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
         }
@@ -153,10 +163,16 @@ struct XASCommand: ParsableCommand {
 
     func run(folder out: String, summary summaryPath: String?) throws {
         let file = try SpectrumFile.read(spectrum, muColumn: muColumn)
-        let e0 = try normalization.e0 ?? EdgeEnergy.larchE0(energies: file.energies, mu: file.mu)
+        if let given = normalization.e0, !(file.energies.first! < given && given < file.energies.last!) {
+            throw LensError.invalidArgument("--e0 \(given) eV lies outside the energies of \(spectrum) (\(file.energies.first!)…\(file.energies.last!) eV)")
+        }
+        let e0 = try analysing(spectrum) { try normalization.e0 ?? EdgeEnergy.larchE0(energies: file.energies, mu: file.mu) }
         let settings = EdgeNormalizationSettings.larchDefaults(energies: file.energies, e0: e0)
             .overriding(preEdge: try normalization.preRange, postEdge: try normalization.postRange, postEdgeDegree: normalization.postDegree)
-        let n = try NormalizedSpectrum(energies: file.energies, mu: file.mu, e0: e0, settings: settings)
+        let n = try analysing(spectrum) { try NormalizedSpectrum(energies: file.energies, mu: file.mu, e0: e0, settings: settings) }
+        guard n.edgeStep.isFinite, n.edgeStep > 0 else {
+            throw LensError.badInput(file: spectrum, problem: "no absorption edge: the edge step is \(n.edgeStep) (a flat or inverted spectrum, or a wrong --e0/--pre/--post)")
+        }
         let half = EdgeEnergy.crossing(energies: n.energies, values: n.normalized, near: e0,
                                        sigma: [Double](repeating: n.preEdgeNoise / n.edgeStep, count: n.energies.count))
         let derivative = try EdgeEnergy.maximumDerivative(energies: n.energies, values: n.normalized, within: (e0 - 15)...(e0 + 15))
@@ -175,10 +191,14 @@ struct XASCommand: ParsableCommand {
         if exafs {
             var settings = EXAFSBackground.Settings()
             settings.rbkg = rbkg; settings.kweight = kweight
-            let background = try EXAFSBackground(energies: n.energies, mu: n.mu, e0: e0, edgeStep: n.edgeStep, settings: settings)
+            let background = try analysing(spectrum) { try EXAFSBackground(energies: n.energies, mu: n.mu, e0: e0, edgeStep: n.edgeStep, settings: settings) }
             var ft = RSpaceSpectrum.Settings()
             ft.kmin = kmin; ft.kmax = kmax ?? (background.k.last!.rounded(.down) - 1); ft.dk = dk; ft.kweight = kweight
-            guard ft.kmax > ft.kmin else { throw LensError.invalidArgument("--kmin \(kmin) must be below --kmax \(ft.kmax) Å⁻¹ (the data reach k = \(background.k.last!))") }
+            guard ft.kmax > ft.kmin else {
+                throw LensError.badInput(file: spectrum, problem: kmax == nil
+                    ? "the data reach only k = \(background.k.last!) Å⁻¹, too short for a transform from --kmin \(kmin) (give a smaller --kmin)"
+                    : "--kmin \(kmin) must be below --kmax \(ft.kmax) Å⁻¹ (the data reach k = \(background.k.last!))")
+            }
             let r = try RSpaceSpectrum(k: background.k, chi: background.chi, settings: ft)
             var chiTable = Table(columns: [TableColumn("k", unit: "1/Å"), TableColumn("chi"), TableColumn("k^\(kweight) chi", unit: "Å^-\(kweight)")])
             for (k, c) in zip(background.k, background.chi) { chiTable.append([.number(k), .number(c), .number(c * pow(k, kweight))]) }

@@ -34,6 +34,15 @@ public enum AnyGrid: Sendable {
     }
 
     /// A zero-filled grid of the given type.
+    /// Zeros of `dataType`, after checking that they fit in memory (``MemoryBudget``): for
+    /// allocations whose size comes from a file's header. `source` names the file.
+    public static func allocate(zeros dataType: DataType, shape: Shape, geometry: GridGeometry? = nil, source: String) throws -> AnyGrid {
+        _ = try Shape.validated(shape.dims, source: source, elementBytes: dataType.byteSize)
+        try MemoryBudget.require(elements: shape.count, elementBytes: dataType.byteSize, for: source,
+                                 hint: "read it in parts (convert --slices, or the slab-wise commands)")
+        return AnyGrid(zeros: dataType, shape: shape, geometry: geometry)
+    }
+
     public init(zeros dataType: DataType, shape: Shape, geometry: GridGeometry? = nil) {
         switch dataType {
         case .uint8: self = .uint8(Grid(shape: shape, geometry: geometry))

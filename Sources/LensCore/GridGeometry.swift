@@ -18,6 +18,15 @@ public struct GridGeometry: Hashable, Sendable, Codable {
         self.isCalibrated = isCalibrated
     }
 
+    /// A geometry from a file's metadata: throws (naming the file) unless every size is a
+    /// positive finite number — a corrupt or zero spacing must not become a silent 0 µm voxel.
+    public static func fromFile(voxelSizeMicrometres sizes: [Double], source: String) throws -> GridGeometry {
+        guard sizes.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+            throw LensError.badInput(file: source, problem: "the voxel size in the file (\(sizes.map { String($0) }.joined(separator: ", ")) µm) is not positive and finite")
+        }
+        return GridGeometry(voxelSizeMicrometres: sizes)
+    }
+
     /// Unit spacing, flagged as uncalibrated.
     public static func uncalibrated(rank: Int) -> GridGeometry {
         GridGeometry(voxelSizeMicrometres: [Double](repeating: 1, count: rank), isCalibrated: false)

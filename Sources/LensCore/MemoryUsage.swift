@@ -33,3 +33,32 @@ public enum MemoryUsage {
         return nil
     }
 }
+
+/// Checks an allocation that a file's header or an option asks for against what the machine
+/// can give, so that a hostile or corrupt size ends in a clear error instead of an abort.
+public enum MemoryBudget {
+    /// Bytes this process may still allocate: the system's available memory (Linux
+    /// `MemAvailable`), or physical memory where that is unknown.
+    public static func availableBytes() -> Int {
+        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) {
+            for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+                let digits = line.dropFirst("MemAvailable:".count).trimmingCharacters(in: .whitespaces).split(separator: " ").first
+                if let kib = digits.flatMap({ Int($0) }) { return kib.multipliedReportingOverflow(by: 1024).overflow ? Int.max : kib * 1024 }
+            }
+        }
+        return Int(clamping: ProcessInfo.processInfo.physicalMemory)
+    }
+
+    /// Throws unless `count` elements of `elementBytes` each fit in memory (with the product
+    /// checked for overflow). `what` names the file or option that asked for them.
+    public static func require(elements count: Int, elementBytes: Int, for what: String, hint: String = "") throws {
+        guard count >= 0, elementBytes >= 0 else { throw LensError.badInput(file: what, problem: "invalid size (\(count) elements)") }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: elementBytes)
+        let available = availableBytes()
+        if overflow || bytes > available {
+            let size = overflow ? "more than \(Int.max) bytes" : String(format: "%.3g GiB", Double(bytes) / 1_073_741_824)
+            throw LensError.badInput(file: what, problem: "needs \(size) of memory; \(String(format: "%.3g", Double(available) / 1_073_741_824)) GiB is available" + (hint.isEmpty ? "" : "; \(hint)"))
+        }
+    }
+}
+

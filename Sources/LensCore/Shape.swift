@@ -12,10 +12,17 @@ public struct Shape: Hashable, Sendable, Codable, CustomStringConvertible {
 
     public init(_ dims: Int...) { self.init(dims) }
 
-    /// Validating initializer for shapes that come from users or files.
-    public static func validated(_ dims: [Int], source: String) throws -> Shape {
+    /// Validating initializer for shapes that come from users or files: at least one axis,
+    /// no negative extent, and the element count (times `elementBytes`) without overflow.
+    public static func validated(_ dims: [Int], source: String, elementBytes: Int = 1) throws -> Shape {
         guard !dims.isEmpty, dims.allSatisfy({ $0 >= 0 }) else {
             throw LensError.badInput(file: source, problem: "invalid shape \(dims)")
+        }
+        var total = Swift.max(1, elementBytes)
+        for d in dims {
+            let (product, overflow) = total.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw LensError.badInput(file: source, problem: "shape \(dims) is too large to address") }
+            total = product
         }
         return Shape(dims)
     }

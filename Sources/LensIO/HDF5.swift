@@ -204,6 +204,9 @@ public final class HDF5File: @unchecked Sendable {
             defer { H5Sclose(space) }
             let dcpl = H5Pcreate(chdf5_p_dataset_create())
             defer { H5Pclose(dcpl) }
+            // No object timestamps: the same input and seed give the same bytes.
+            H5Pset_obj_track_times(dcpl, false)
+            try createGroups(above: datasetPath)
             if chunkDims != nil || compressionLevel != nil, shape.count > 0 {
                 var chunks = (chunkDims ?? HDF5Dataset.defaultChunks(shape: shape, elementSize: dataType.byteSize)).map { hsize_t(Swift.max(1, $0)) }
                 H5Pset_chunk(dcpl, Int32(chunks.count), &chunks)
@@ -217,6 +220,22 @@ public final class HDF5File: @unchecked Sendable {
             let did = H5Dcreate2(id, datasetPath, fileType, space, lcpl, dcpl, chdf5_p_default())
             guard did >= 0 else { throw LensError.badOutput(file: path, problem: "cannot create dataset \(datasetPath)") }
             return HDF5Dataset(file: self, path: datasetPath, id: did, shape: shape, dataType: dataType)
+        }
+    }
+
+    /// Creates the missing groups on the way to `objectPath`, without timestamps.
+    func createGroups(above objectPath: String) throws {
+        let parts = objectPath.split(separator: "/").dropLast()
+        var prefix = ""
+        let gcpl = H5Pcreate(chdf5_p_group_create())
+        defer { H5Pclose(gcpl) }
+        H5Pset_obj_track_times(gcpl, false)
+        for part in parts {
+            prefix += "/" + part
+            if H5Lexists(id, prefix, chdf5_p_default()) > 0 { continue }
+            let gid = H5Gcreate2(id, prefix, chdf5_p_default(), gcpl, chdf5_p_default())
+            guard gid >= 0 else { throw LensError.badOutput(file: path, problem: "cannot create group \(prefix)") }
+            H5Gclose(gid)
         }
     }
 
@@ -285,9 +304,18 @@ public final class HDF5Dataset: @unchecked Sendable {
                 H5Dclose(did)
                 throw LensError.badInput(file: file.path, problem: "dataset \(path) has an unsupported element type (strings or compound data)")
             }
-            return (did, dims.map { Int($0) }, type)
+            guard let sizes = Optional(dims.compactMap { Int(exactly: $0) }), sizes.count == dims.count else {
+                H5Dclose(did)
+                throw LensError.badInput(file: file.path, problem: "dataset \(path) has extents \(dims) too large to address")
+            }
+            return (did, sizes, type)
         }
-        self.init(file: file, path: path, id: did, shape: Shape(dims), dataType: type)
+        let shape: Shape
+        do { shape = try Shape.validated(dims, source: "\(file.path):\(path)", elementBytes: type.byteSize) } catch {
+            _ = withHDF5 { H5Dclose(did) }
+            throw error
+        }
+        self.init(file: file, path: path, id: did, shape: shape, dataType: type)
     }
 
     deinit { withHDF5 { _ = H5Dclose(id) } }
@@ -309,11 +337,21 @@ public final class HDF5Dataset: @unchecked Sendable {
         case H5T_FLOAT:
             return size == 4 ? .float32 : size == 8 ? .float64 : nil
         case H5T_COMPOUND:
+            // Complex numbers only as h5py writes them: two floats of one size named r and i
+            // (or real and imag), packed; any other compound is not an image.
             guard H5Tget_nmembers(tid) == 2 else { return nil }
-            let member = H5Tget_member_type(tid, 0)
-            defer { H5Tclose(member) }
-            guard H5Tget_class(member) == H5T_FLOAT else { return nil }
-            return H5Tget_size(member) == 4 ? .complex64 : H5Tget_size(member) == 8 ? .complex128 : nil
+            let first = H5Tget_member_type(tid, 0), second = H5Tget_member_type(tid, 1)
+            defer { H5Tclose(first); H5Tclose(second) }
+            func name(_ index: UInt32) -> String {
+                guard let raw = H5Tget_member_name(tid, index) else { return "" }
+                defer { H5free_memory(raw) }
+                return String(cString: raw).lowercased()
+            }
+            let memberSize = H5Tget_size(first)
+            guard H5Tget_class(first) == H5T_FLOAT, H5Tget_class(second) == H5T_FLOAT, H5Tget_size(second) == memberSize,
+                  size == 2 * memberSize, H5Tget_member_offset(tid, 0) == 0, H5Tget_member_offset(tid, 1) == memberSize,
+                  ["r", "real", "re"].contains(name(0)), ["i", "imag", "im"].contains(name(1)) else { return nil }
+            return memberSize == 4 ? .complex64 : memberSize == 8 ? .complex128 : nil
         default:
             return nil
         }
@@ -505,7 +543,7 @@ extension HDF5Reader: RowBandReader {
     public func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
         try checkBand(rows: rows, slices: slices)
         let further = Array(info.shape.dims.dropFirst(2))
-        var grid = AnyGrid(zeros: info.dataType, shape: Shape([slices.count, rows.count] + further))
+        var grid = try AnyGrid.allocate(zeros: info.dataType, shape: Shape([slices.count, rows.count] + further), source: source)
         try grid.withUnsafeMutableRawBytes {
             try dataset.read(start: [slices.lowerBound, rows.lowerBound] + further.map { _ in 0 }, count: [slices.count, rows.count] + further,
                              into: $0.baseAddress!)

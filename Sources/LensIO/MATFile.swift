@@ -110,7 +110,7 @@ public final class MATFile {
         let name = String(decoding: try next().body, as: UTF8.self)
         guard (6...15).contains(arrayClass), !complex else { return nil }   // numeric classes only
         let real = try next()
-        let count = dims.reduce(1, *)
+        let count = try Shape.validated(dims.isEmpty ? [1] : dims, source: path, elementBytes: 8).count
         let values = try MATFile.decode(real.type, Array(real.body), file: path, name: name)
         guard values.count == count else {
             throw LensError.badInput(file: path, problem: "variable '\(name)' holds \(values.count) values for dimensions \(dims)")

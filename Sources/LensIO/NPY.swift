@@ -58,7 +58,8 @@ public struct NPYHeader: Sendable, Equatable {
         guard let type = map[String(typeCode)], "<>|=".contains(endianMark) else {
             throw LensError.badInput(file: path, problem: "unsupported .npy dtype '\(descr)'")
         }
-        return NPYHeader(shape: Shape(parsed.isEmpty ? [1] : parsed), dataType: type, bigEndian: endianMark == ">",
+        return NPYHeader(shape: try Shape.validated(parsed.isEmpty ? [1] : parsed, source: path, elementBytes: type.byteSize),
+                         dataType: type, bigEndian: endianMark == ">",
                          dataOffset: start + headerLength)
     }
 
@@ -108,7 +109,7 @@ final class BinarySlabFile {
     deinit { close(fd) }
 
     func readSlab(_ range: Range<Int>, geometry: GridGeometry) throws -> AnyGrid {
-        var grid = AnyGrid(zeros: dataType, shape: shape.replacing(axis: 0, with: range.count), geometry: geometry)
+        var grid = try AnyGrid.allocate(zeros: dataType, shape: shape.replacing(axis: 0, with: range.count), geometry: geometry, source: path)
         let sliceBytes = shape.sliceCount * dataType.byteSize
         let start = offset + range.lowerBound * sliceBytes
         let total = range.count * sliceBytes
@@ -130,7 +131,7 @@ final class BinarySlabFile {
     func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
         let rowElements = shape.dims.dropFirst(2).reduce(1, *)
         let rowBytes = rowElements * dataType.byteSize, sliceBytes = shape.sliceCount * dataType.byteSize
-        var grid = AnyGrid(zeros: dataType, shape: Shape([slices.count, rows.count] + shape.dims.dropFirst(2)))
+        var grid = try AnyGrid.allocate(zeros: dataType, shape: Shape([slices.count, rows.count] + shape.dims.dropFirst(2)), source: path)
         try grid.withUnsafeMutableRawBytes { buffer in
             for (k, index) in slices.enumerated() {
                 let start = offset + index * sliceBytes + rows.lowerBound * rowBytes

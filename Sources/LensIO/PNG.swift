@@ -33,6 +33,16 @@ public final class PNGReader: VolumeReader {
         let width = Int(image.width), height = Int(image.height)
         let isColour = image.format & cpng_format_flag_color() != 0
         let isSixteen = image.format & cpng_format_flag_linear() != 0
+        if isColour && isSixteen {
+            png_image_free(&image)
+            throw LensError.badInput(file: path, problem: "16-bit colour PNGs are not read (their values would be cut to 8 bits); save it as 16-bit greyscale or 8-bit colour")
+        }
+        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        do {
+            // Deflate expands at most ~1032:1; a header claiming more than that cannot be honest.
+            try DecodedSize.requirePlausible(elements: width * height * (isColour ? 3 : 1), elementBytes: isSixteen ? 2 : 1,
+                                             fileBytes: fileBytes, maximumRatio: 1100, file: path)
+        } catch { png_image_free(&image); throw error }
         var result: AnyGrid
         if isColour {
             image.format = cpng_format_rgb()

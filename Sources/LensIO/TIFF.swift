@@ -349,7 +349,7 @@ enum ImageJDescription {
 }
 
 /// Geometry of a TIFF stack from its first page's resolution tag and ImageJ description.
-private func tiffGeometry(_ page: TIFFPage, rank: Int) -> GridGeometry {
+private func tiffGeometry(_ page: TIFFPage, rank: Int, path: String) throws -> GridGeometry {
     let imagej: (unitToMicrometres: Double?, spacingMicrometres: Double?) = page.description.map(ImageJDescription.parse) ?? (nil, nil)
     guard let xres = page.xResolution else { return .uncalibrated(rank: rank) }
     // Pixels per unit → size per pixel. With ResolutionUnit none the unit is ImageJ's;
@@ -366,9 +366,9 @@ private func tiffGeometry(_ page: TIFFPage, rank: Int) -> GridGeometry {
     // The tag is a 32-bit float of 1/pixel: round to 7 significant digits so 0.65 reads as 0.65.
     pixel = roundedToSignificantDigits(pixel, 7)
     if rank == 3 {
-        return GridGeometry(voxelSizeMicrometres: [imagej.spacingMicrometres ?? pixel, pixel, pixel])
+        return try GridGeometry.fromFile(voxelSizeMicrometres: [imagej.spacingMicrometres ?? pixel, pixel, pixel], source: path)
     }
-    return GridGeometry(voxelSizeMicrometres: [pixel, pixel])
+    return try GridGeometry.fromFile(voxelSizeMicrometres: [pixel, pixel], source: path)
 }
 
 func roundedToSignificantDigits(_ value: Double, _ digits: Int) -> Double {
@@ -393,10 +393,16 @@ public final class TIFFReader: VolumeReader {
         offsets = try handle.pageOffsets()
         try handle.setPage(offset: offsets[0])
         page = try handle.currentPage()
-        let shape = offsets.count == 1 ? Shape(page.height, page.width) : Shape(offsets.count, page.height, page.width)
+        let shape = try Shape.validated(offsets.count == 1 ? [page.height, page.width] : [offsets.count, page.height, page.width],
+                                        source: path, elementBytes: page.dataType.byteSize)
+        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        // Uncompressed strips hold the data as is; LZW and deflate expand at most a few
+        // thousand times. A header claiming more than that is corrupt or hostile.
+        try DecodedSize.requirePlausible(elements: shape.count, elementBytes: page.dataType.byteSize, fileBytes: fileBytes,
+                                         maximumRatio: 4100, file: path)
         var metadata = ["pages": "\(offsets.count)"]
         if page.tiled { metadata["layout"] = "tiled" }
-        info = VolumeInfo(shape: shape, dataType: page.dataType, geometry: tiffGeometry(page, rank: shape.rank),
+        info = VolumeInfo(shape: shape, dataType: page.dataType, geometry: try tiffGeometry(page, rank: shape.rank, path: path),
                           format: "tiff", metadata: metadata)
     }
 
@@ -449,7 +455,7 @@ extension TIFFReader: RowBandReader {
     public func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
         let (height, width) = (page.height, page.width)
         try checkBand(rows: rows, slices: slices)
-        var grid = AnyGrid(zeros: info.dataType, shape: Shape(slices.count, rows.count, width))
+        var grid = try AnyGrid.allocate(zeros: info.dataType, shape: Shape(slices.count, rows.count, width), source: source)
         let bandBytes = rows.count * width * info.dataType.byteSize
         try grid.withUnsafeMutableRawBytes { buffer in
             for (k, index) in slices.enumerated() {
@@ -468,7 +474,7 @@ extension TIFFReader: RowBandReader {
 extension TIFFFolderReader: RowBandReader {
     public func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
         try checkBand(rows: rows, slices: slices)
-        var grid = AnyGrid(zeros: info.dataType, shape: Shape(slices.count, rows.count, info.shape[2]))
+        var grid = try AnyGrid.allocate(zeros: info.dataType, shape: Shape(slices.count, rows.count, info.shape[2]), source: source)
         let bandBytes = rows.count * info.shape[2] * info.dataType.byteSize
         try grid.withUnsafeMutableRawBytes { buffer in
             for (k, index) in slices.enumerated() {

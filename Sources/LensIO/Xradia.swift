@@ -141,7 +141,7 @@ public final class XradiaFile {
         guard let width = try integer("ImageWidth"), let height = try integer("ImageHeight"), width > 0, height > 0 else {
             throw LensError.badInput(file: path, problem: "no ImageInfo/ImageWidth and ImageHeight: not an Xradia image file")
         }
-        imageShape = Shape(height, width)
+        imageShape = try Shape.validated([height, width], source: path, elementBytes: 8)
         let taken = try integer("ImagesTaken") ?? integer("NoOfImages") ?? 1
         // Count the images actually present (an interrupted scan stores fewer than planned).
         var present = 0
@@ -179,7 +179,7 @@ public final class XradiaFile {
     /// those bytes are read).
     public func readImage(_ index: Int, rows: Range<Int>? = nil) throws -> AnyGrid {
         let rows = rows ?? 0..<imageShape[0]
-        var grid = AnyGrid(zeros: pixelType.dataType, shape: Shape(rows.count, imageShape[1]))
+        var grid = try AnyGrid.allocate(zeros: pixelType.dataType, shape: Shape(rows.count, imageShape[1]), source: path)
         try grid.withUnsafeMutableRawBytes { try copyImage(index, rows: rows, into: $0.baseAddress!) }
         return grid
     }
@@ -252,7 +252,7 @@ public final class XradiaReader: RowBandReader {
 
     public func readSlab(_ range: Range<Int>) throws -> AnyGrid {
         try checkRange(range)
-        var grid = AnyGrid(zeros: info.dataType, shape: Shape(range.count, file.imageShape[0], file.imageShape[1]))
+        var grid = try AnyGrid.allocate(zeros: info.dataType, shape: Shape(range.count, file.imageShape[0], file.imageShape[1]), source: source)
         let imageBytes = file.imageShape.count * info.dataType.byteSize
         try grid.withUnsafeMutableRawBytes { buffer in
             for (k, index) in range.enumerated() {
@@ -264,7 +264,7 @@ public final class XradiaReader: RowBandReader {
 
     public func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
         try checkBand(rows: rows, slices: slices)
-        var grid = AnyGrid(zeros: info.dataType, shape: Shape(slices.count, rows.count, file.imageShape[1]))
+        var grid = try AnyGrid.allocate(zeros: info.dataType, shape: Shape(slices.count, rows.count, file.imageShape[1]), source: source)
         let bandBytes = rows.count * file.imageShape[1] * info.dataType.byteSize
         try grid.withUnsafeMutableRawBytes { buffer in
             for (k, index) in slices.enumerated() { try file.copyImage(index, rows: rows, into: buffer.baseAddress! + k * bandBytes) }

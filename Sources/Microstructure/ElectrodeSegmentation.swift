@@ -43,7 +43,7 @@ public enum ElectrodeSegmentation {
         }
         let smoothed = p.medianRadius > 0 ? Filters.median(grey, radius: p.medianRadius) : grey
         progress?.advance()
-        let envelopeThreshold = Thresholds.otsu(try ValueHistogram(smoothed))
+        let envelopeThreshold = try Thresholds.otsu(try ValueHistogram(smoothed))
         var envelope = try Thresholds.classify(smoothed, thresholds: [envelopeThreshold])
         envelope = Morphology.close(envelope, radius: p.envelopeRadius)
         envelope = Morphology.fillHoles(envelope)

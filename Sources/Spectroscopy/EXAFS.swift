@@ -42,6 +42,11 @@ public struct RSpaceSpectrum: Sendable {
     public init(k: [Double], chi: [Double], settings: Settings) throws {
         guard k.count == chi.count, k.count >= 4 else { throw LensError.invalidArgument("χ(k) needs at least 4 points on its k grid") }
         let step = k[1] - k[0]
+        guard step > 0, step.isFinite, settings.kmin.isFinite, settings.kmax.isFinite, settings.kmin >= 0, settings.kmax > settings.kmin,
+              settings.dk >= 0, settings.dk.isFinite, settings.kweight.isFinite, settings.rmax > 0, settings.rmax.isFinite,
+              settings.nfft >= 2, settings.nfft <= 1 << 16 else {
+            throw LensError.invalidArgument("the Fourier transform needs finite settings with 0 ≤ kmin < kmax, dk ≥ 0, rmax > 0 and nfft 2…65536")
+        }
         let window = hanningWindow(k: k, kmin: settings.kmin, kmax: settings.kmax, dk: settings.dk)
         let weighted = (0..<k.count).map { chi[$0] * pow(k[$0], settings.kweight) * window[$0] }
         let full = Self.transform(weighted, nfft: settings.nfft, kstep: step)
@@ -96,6 +101,13 @@ public struct EXAFSBackground: Sendable {
         let iek0 = EdgeNormalizationSettings.indexOf(energies, e0)
         let kraw = energies[iek0...].map { e -> Double in let d = e - e0; return (d < 0 ? -1 : 1) * (etok * abs(d)).squareRoot() }
         let kmax = max(0, min(kraw.max()!, settings.kmax ?? kraw.max()!))
+        guard kmax.isFinite, kmax <= 60 else {
+            throw LensError.numerical("the spectrum reaches k = \(kmax) Å⁻¹ above E0 (\(energies.max()!) eV); EXAFS needs k ≤ 60 Å⁻¹: check the energy column")
+        }
+        guard settings.kstep > 0, settings.kstep.isFinite, settings.dk >= 0, settings.dk.isFinite, settings.rbkg > 0, settings.rbkg.isFinite,
+              settings.kweight.isFinite, settings.kmin.isFinite, settings.kmin >= 0, settings.nfft >= 2, settings.nfft <= 1 << 16 else {
+            throw LensError.invalidArgument("EXAFS settings must be finite with kstep > 0, dk ≥ 0, rbkg > 0, kmin ≥ 0 and nfft 2…65536")
+        }
         let kmin = settings.kmin
         let kout = (0..<Int(1.01 + kmax / settings.kstep)).map { settings.kstep * Double($0) }
         let iemax = min(energies.count, 2 + EdgeNormalizationSettings.indexOf(energies, e0 + kmax * kmax / etok)) - 1

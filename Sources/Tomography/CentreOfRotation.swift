@@ -75,7 +75,11 @@ public enum MirrorCentreFinder {
         }
         var columns = [Double](), values = [Double]()
         var bestS = 0.0, bestValue = Double.infinity
+        guard cols >= 8, sMin.isFinite, sMax.isFinite else {
+            throw LensError.numerical("the detector has \(cols) columns; finding the centre needs at least 8 (give --center)")
+        }
         let sLow = Swift.max(Int(sMin.rounded(.up)), -(cols - 2)), sHigh = Swift.min(Int(sMax.rounded(.down)), cols - 2)
+        guard sLow <= sHigh else { throw LensError.numerical("no centre candidates in the search range (give --center)") }
         for s in sLow...sHigh {
             let v = metric(Double(s))
             columns.append((Double(cols - 1) + Double(s)) / 2); values.append(v)
