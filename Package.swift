@@ -67,6 +67,9 @@ let package = Package(
             dependencies: ["BatteryLens", "Phantoms", "Tomography", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "batterylens", dependencies: ["LensCLI"]),
+        // The reader fuzzer (seeded mutations, in-process) and its command-line runner.
+        .target(name: "Fuzzing", dependencies: ["LensCore", "LensIO", "Compton", "Spectroscopy"]),
+        .executableTarget(name: "lens-fuzz", dependencies: ["Fuzzing", "LensCore"]),
 
         .testTarget(name: "LensCoreTests", dependencies: ["LensCore"]),
         .testTarget(name: "SignalTests", dependencies: ["Signal"]),
@@ -79,5 +82,6 @@ let package = Package(
         .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy", "Phantoms"]),
         .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO"]),
+        .testTarget(name: "FuzzingTests", dependencies: ["Fuzzing", "LensCore"]),
     ]
 )

@@ -6,6 +6,9 @@
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <signal.h>
+#include <string.h>
+#include <pthread.h>
 
 int lens_rename_exchange(const char *first, const char *second) {
 #if defined(__linux__) && defined(SYS_renameat2)
@@ -23,4 +26,45 @@ int lens_set_attribute(const char *path, const char *name, const void *value, si
 
 ssize_t lens_get_attribute(const char *path, const char *name, void *buffer, size_t size) {
     return lgetxattr(path, name, buffer, size);
+}
+
+static __thread int guard_depth = 0;
+static __thread char guard_message[2048];
+static struct sigaction previous_segv, previous_bus;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void guard_handler(int sig, siginfo_t *info, void *context) {
+    if (guard_depth > 0) {
+        size_t n = strnlen(guard_message, sizeof guard_message);
+        ssize_t ignored = write(2, guard_message, n);
+        (void)ignored;
+        _exit(1);
+    }
+    /* Not ours: put the previous handler back; returning re-raises the fault under it. */
+    sigaction(sig, sig == SIGSEGV ? &previous_segv : &previous_bus, NULL);
+    (void)info; (void)context;
+}
+
+static void guard_install(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = guard_handler;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGSEGV, &action, &previous_segv);
+    sigaction(SIGBUS, &action, &previous_bus);
+}
+
+void lens_fault_guard_enter(const char *message) {
+    pthread_once(&guard_once, guard_install);
+    if (guard_depth++ == 0) {
+        strncpy(guard_message, message, sizeof guard_message - 2);
+        guard_message[sizeof guard_message - 2] = 0;
+        size_t n = strlen(guard_message);
+        guard_message[n] = '\n'; guard_message[n + 1] = 0;
+    }
+}
+
+void lens_fault_guard_leave(void) {
+    if (guard_depth > 0) guard_depth--;
 }

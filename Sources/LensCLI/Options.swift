@@ -16,7 +16,12 @@ struct GlobalOptions: ParsableArguments {
     /// ``OutputTransaction``): all are checked before any work and published together at the
     /// end, or none are. `inputs` are every file the command reads.
     func outputs<R>(inputs: [String?], _ body: (OutputTransaction) throws -> R) throws -> R {
-        try OutputTransaction.run(inputs: inputs.compactMap { $0 }, overwrite: overwrite, body)
+        try OutputTransaction.run(inputs: inputs.compactMap { $0 }, overwrite: overwrite) { transaction in
+            let result = try body(transaction)
+            // An interrupted run publishes nothing, even if its work did not stop early.
+            try CLIRuntime.cancellation.check()
+            return result
+        }
     }
 }
 
@@ -43,7 +48,10 @@ struct RawOptions: ParsableArguments {
         guard let type = DataType(name: dtype) else { throw LensError.invalidArgument("--dtype '\(dtype)' is not a known element type") }
         guard endian == "little" || endian == "big" else { throw LensError.invalidArgument("--endian must be little or big") }
         guard offset >= 0 else { throw LensError.invalidArgument("--offset must be non-negative") }
-        return RawLayout(shape: Shape(dims.map { $0! }), dataType: type, bigEndian: endian == "big", byteOffset: offset)
+        guard let validShape = try? Shape.validated(dims.map { $0! }, source: "--shape", elementBytes: type.byteSize) else {
+            throw LensError.invalidArgument("--shape '\(shape)' is too large to address")
+        }
+        return RawLayout(shape: validShape, dataType: type, bigEndian: endian == "big", byteOffset: offset)
     }
 }
 

@@ -170,10 +170,10 @@ public enum OutputSafety {
             var inInfo = stat()
             let sameFile = outExists && stat(filePath, &inInfo) == 0 && inInfo.st_dev == outInfo.st_dev && inInfo.st_ino == outInfo.st_ino
             if out == inp || sameFile {
-                throw LensError.badOutput(file: output, problem: "is the input \(input); an output never replaces an input")
+                throw LensError.badOutput(file: output, problem: "is the input \(input); an output never overwrites an input")
             }
             if inp.hasPrefix(out == "/" ? "/" : out + "/") {
-                throw LensError.badOutput(file: output, problem: "contains the input \(input); an output never replaces an input")
+                throw LensError.badOutput(file: output, problem: "contains the input \(input); an output never overwrites an input")
             }
             if out.hasPrefix(inp == "/" ? "/" : inp + "/") {
                 throw LensError.badOutput(file: output, problem: "lies inside the input \(input); write outputs outside the inputs")

@@ -1,4 +1,5 @@
 import CHDF5
+import CLensSystem
 import Foundation
 import LensCore
 
@@ -13,8 +14,16 @@ func withHDF5<R>(_ body: () throws -> R) rethrows -> R {
     hdf5Lock.lock()
     defer { hdf5Lock.unlock() }
     chdf5_silence_errors()
+    // libhdf5 can fault on a damaged file (its known parser bugs): then the user gets one
+    // line naming the file and exit 1, not a crash report. Nothing has been published then:
+    // outputs are staged, and the next run removes the staging of this dead process.
+    lens_fault_guard_enter("batterylens: error: \(hdf5CurrentFile): the HDF5 library failed on this file (it is corrupt or damaged); no output was written")
+    defer { lens_fault_guard_leave() }
     return try body()
 }
+
+/// The HDF5 file most recently opened for reading (named if libhdf5 faults on it).
+nonisolated(unsafe) var hdf5CurrentFile = "an HDF5 file"
 
 /// An open HDF5 file (read-only, or newly created for writing).
 public final class HDF5File: @unchecked Sendable {
@@ -30,6 +39,7 @@ public final class HDF5File: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw LensError.badInput(file: path, problem: "no such file")
         }
+        hdf5CurrentFile = path
         let (fid, dapl): (hid_t, hid_t) = try withHDF5 {
             guard H5Fis_hdf5(path) > 0 else {
                 throw LensError.badInput(file: path, problem: "not an HDF5 file (no HDF5 signature; truncated or another format?)")
@@ -418,7 +428,7 @@ public final class HDF5Dataset: @unchecked Sendable {
 
     /// Reads a slab as a grid.
     public func readSlab(_ range: Range<Int>) throws -> AnyGrid {
-        var grid = AnyGrid(zeros: dataType, shape: shape.replacing(axis: 0, with: range.count))
+        var grid = try AnyGrid.allocate(zeros: dataType, shape: shape.replacing(axis: 0, with: range.count), source: "\(file.path):\(path)")
         try grid.withUnsafeMutableRawBytes { try read(range, into: $0.baseAddress!) }
         return grid
     }

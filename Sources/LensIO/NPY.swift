@@ -99,7 +99,14 @@ final class BinarySlabFile {
         guard fd >= 0 else { throw LensError.badInput(file: path, problem: "cannot open: \(String(cString: strerror(errno)))") }
         var st = stat()
         fstat(fd, &st)
-        let needed = offset + shape.count * dataType.byteSize
+        let count: Int
+        do { count = try Shape.validated(shape.dims, source: path, elementBytes: dataType.byteSize).count } catch { close(fd); throw error }
+        let (dataBytes, overflow) = (count * dataType.byteSize).addingReportingOverflow(offset)
+        guard !overflow, offset >= 0 else {
+            close(fd)
+            throw LensError.badInput(file: path, problem: "shape \(shape) of \(dataType) at offset \(offset) is too large to address")
+        }
+        let needed = dataBytes
         guard Int(st.st_size) >= needed else {
             close(fd)
             throw LensError.badInput(file: path, problem: "file has \(st.st_size) bytes but shape \(shape) of \(dataType) at offset \(offset) needs \(needed) (truncated, or wrong shape/dtype)")

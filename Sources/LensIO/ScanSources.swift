@@ -76,7 +76,7 @@ extension TomographyScanReader: ProjectionSource {
     public func readRows(_ rows: Range<Int>) throws -> Grid<Float> {
         try checkRows(rows)
         let cols = frameShape[1]
-        var grid = AnyGrid(zeros: dataType, shape: Shape(projectionCount, rows.count, cols))
+        var grid = try AnyGrid.allocate(zeros: dataType, shape: Shape(projectionCount, rows.count, cols), source: "projections")
         let frameBytes = rows.count * cols * dataType.byteSize
         try grid.withUnsafeMutableRawBytes { buffer in
             var i = 0

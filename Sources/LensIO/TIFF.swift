@@ -411,12 +411,12 @@ public final class TIFFReader: VolumeReader {
         let geometry = info.geometry.offset(axis: 0, by: range.lowerBound)
         if info.shape.rank == 2 {
             // A single image: read it, then cut the rows.
-            var grid = AnyGrid(zeros: info.dataType, shape: info.shape, geometry: info.geometry)
+            var grid = try AnyGrid.allocate(zeros: info.dataType, shape: info.shape, geometry: info.geometry, source: source)
             try handle.setPage(offset: offsets[0])
             try grid.withUnsafeMutableRawBytes { try handle.readCurrentPage(page, into: $0.baseAddress!, pageIndex: 0) }
             return range == 0..<info.shape[0] ? grid : grid.slab(range).copied().withGeometry(geometry)
         }
-        var grid = AnyGrid(zeros: info.dataType, shape: info.shape.replacing(axis: 0, with: range.count), geometry: geometry)
+        var grid = try AnyGrid.allocate(zeros: info.dataType, shape: info.shape.replacing(axis: 0, with: range.count), geometry: geometry, source: source)
         let pageBytes = info.shape.sliceCount * info.dataType.byteSize
         try grid.withUnsafeMutableRawBytes { buffer in
             // Pages libtiff must decode are read at once; uncompressed ones are gathered as
@@ -523,8 +523,8 @@ public final class TIFFFolderReader: VolumeReader {
 
     public func readSlab(_ range: Range<Int>) throws -> AnyGrid {
         try checkRange(range)
-        var grid = AnyGrid(zeros: info.dataType, shape: info.shape.replacing(axis: 0, with: range.count),
-                           geometry: info.geometry.offset(axis: 0, by: range.lowerBound))
+        var grid = try AnyGrid.allocate(zeros: info.dataType, shape: info.shape.replacing(axis: 0, with: range.count),
+                           geometry: info.geometry.offset(axis: 0, by: range.lowerBound), source: source)
         let pageBytes = info.shape.sliceCount * info.dataType.byteSize
         try grid.withUnsafeMutableRawBytes { buffer in
             for (k, index) in range.enumerated() {

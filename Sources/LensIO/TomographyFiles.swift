@@ -176,7 +176,7 @@ public final class TomographyScanReader {
 
     /// Reads frames by index, grouping consecutive indices into one hyperslab read each.
     private func readFrames(_ frames: [Int], from dataset: HDF5Dataset) throws -> AnyGrid {
-        var result = AnyGrid(zeros: dataset.dataType, shape: dataset.shape.replacing(axis: 0, with: frames.count))
+        var result = try AnyGrid.allocate(zeros: dataset.dataType, shape: dataset.shape.replacing(axis: 0, with: frames.count), source: path)
         let frameBytes = dataset.shape.sliceCount * dataset.dataType.byteSize
         try result.withUnsafeMutableRawBytes { buffer in
             var i = 0

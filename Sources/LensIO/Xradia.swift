@@ -204,7 +204,7 @@ public final class XradiaFile {
             throw LensError.badInput(file: path, problem: "ReferenceData/Image (\(size) bytes, DataType \(code.map(String.init) ?? "missing")) does not match the \(imageShape) images")
         }
         let bytes = try document.read("ReferenceData/Image", bytes: 0..<(imageShape.count * type.byteSize))
-        var grid = AnyGrid(zeros: type.dataType, shape: imageShape)
+        var grid = try AnyGrid.allocate(zeros: type.dataType, shape: imageShape, source: path)
         grid.withUnsafeMutableRawBytes { XradiaFile.decode(bytes, type: type, into: $0.baseAddress!) }
         return grid
     }

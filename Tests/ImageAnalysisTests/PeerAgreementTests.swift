@@ -106,7 +106,7 @@ import Testing
         let grey = try load("seg_grey").converted(to: Float.self)
         let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(fixtures)/seg_thresholds.json"))) as! [String: Any]
         let histogram = try ValueHistogram(grey)
-        #expect(abs(Thresholds.otsu(histogram) - (reference["otsu"] as! Double)) < 1e-4)
+        #expect(abs(try Thresholds.otsu(histogram) - (reference["otsu"] as! Double)) < 1e-4)
         let multi = try Thresholds.multiOtsu(histogram, classes: 3)
         let expected = reference["multiotsu3"] as! [Double]
         #expect(zip(multi, expected).allSatisfy { abs($0 - $1) < 1e-4 })

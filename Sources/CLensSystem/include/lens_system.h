@@ -18,3 +18,10 @@ int lens_set_attribute(const char *path, const char *name, const void *value, si
 ssize_t lens_get_attribute(const char *path, const char *name, void *buffer, size_t size);
 
 #endif
+
+/// A guard around calls into C libraries that may fault on corrupt input (libhdf5 on a damaged
+/// file): while it is entered on a thread, SIGSEGV or SIGBUS on that thread prints `message`
+/// (one line) to stderr and exits with status 1 instead of crashing. Outside the guard the
+/// previous handlers (the Swift runtime's crash reporter) run as before.
+void lens_fault_guard_enter(const char *message);
+void lens_fault_guard_leave(void);

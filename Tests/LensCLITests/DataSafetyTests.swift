@@ -1,0 +1,313 @@
+import Foundation
+import LensCLI
+import LensCore
+import LensIO
+import Testing
+
+/// The data-safety promises through the command line: no input and no foreign file is ever
+/// changed or removed, a failed command leaves nothing new at any output path, and bad values
+/// end in exit 1 (data) or 2 (usage) instead of a crash. Each test is a reproducer of issue 16.
+@Suite(.serialized) final class DataSafetyTests {
+    let dir = NSTemporaryDirectory() + "batterylens-safety-" + UUID().uuidString
+    init() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        ProgressSettings.mode = .silent
+    }
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+    func run(_ args: String...) -> Int32 { CLIRuntime.run(args) }
+    func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+    func contents(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
+    func entries(_ path: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+    func write(_ text: String, _ path: String) { FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) }
+
+    /// A small label volume (0 outside, 1 pore, 2 solid) written by the library.
+    func labels(_ name: String = "labels.tif") throws -> String {
+        let path = dir + "/" + name
+        let grid = Grid<UInt8>(shape: Shape(8, 12, 12)) { i in UInt8(1 + (i / 7) % 2) }
+        try VolumeIO.write(grid, to: path)
+        return path
+    }
+
+    // MARK: Folder outputs never delete what they did not write
+
+    @Test func convertIntoTheFolderHoldingTheInputIsRefused() throws {
+        let project = dir + "/proj"
+        try FileManager.default.createDirectory(atPath: project, withIntermediateDirectories: false)
+        let input = try labels("proj/phases.tif")
+        write("notes", project + "/notes.txt")
+        let before = contents(input)
+        #expect(run("convert", input, project) == 1)
+        #expect(contents(input) == before)
+        #expect(contents(project + "/notes.txt") == Data("notes".utf8))
+        #expect(entries(project) == ["notes.txt", "phases.tif"])
+    }
+
+    @Test func aForeignFolderIsNeverReplacedWithoutOverwrite() throws {
+        let mydata = dir + "/mydata"
+        try FileManager.default.createDirectory(atPath: mydata, withIntermediateDirectories: false)
+        write("my thesis", mydata + "/thesis.txt")
+        let input = try labels()
+        #expect(run("label", input, "--out", mydata) == 1)
+        #expect(run("phantom", "electrode", "--out", mydata, "--size", "24") == 1)
+        #expect(entries(mydata) == ["thesis.txt"])
+        // A file output where a non-empty folder stands: refused too.
+        #expect(run("convert", input, mydata + "/../mydata") == 1)
+        let folderNamedLikeAFile = dir + "/d.npy"
+        try FileManager.default.createDirectory(atPath: folderNamedLikeAFile, withIntermediateDirectories: false)
+        write("x", folderNamedLikeAFile + "/keep.txt")
+        #expect(run("convert", input, folderNamedLikeAFile) == 1)
+        #expect(entries(folderNamedLikeAFile) == ["keep.txt"])
+        // --overwrite is the explicit way to replace it (never an input).
+        #expect(run("phantom", "electrode", "--out", mydata, "--size", "24", "--overwrite") == 0)
+        #expect(!exists(mydata + "/thesis.txt"))
+        #expect(exists(mydata + "/phases.tif"))
+    }
+
+    @Test func ownOutputsAreReplacedButNotOnceChangedOrForeign() throws {
+        let input = try labels()
+        let out = dir + "/ph"
+        #expect(run("phantom", "electrode", "--out", out, "--size", "24") == 0)
+        #expect(exists(out + "/" + OutputSafety.manifestName))
+        #expect(run("phantom", "electrode", "--out", out, "--size", "24", "--seed", "2") == 0)   // its own folder: replaced
+        write("added by hand", out + "/mine.txt")
+        #expect(run("phantom", "electrode", "--out", out, "--size", "24") == 1)                  // now holds a foreign file
+        #expect(contents(out + "/mine.txt") == Data("added by hand".utf8))
+
+        let npy = dir + "/c.npy"
+        #expect(run("convert", input, npy) == 0)
+        #expect(run("convert", input, npy) == 0)                 // its own file: replaced
+        let handle = try #require(FileHandle(forWritingAtPath: npy))
+        handle.seekToEndOfFile(); handle.write(Data("changed".utf8)); try handle.close()
+        #expect(run("convert", input, npy) == 1)                 // changed since: not ours any more
+        let foreign = dir + "/foreign.npy"
+        write("someone else's", foreign)
+        #expect(run("convert", input, foreign) == 1)
+        #expect(contents(foreign) == Data("someone else's".utf8))
+        #expect(run("convert", input, foreign, "--overwrite") == 0)
+    }
+
+    @Test func anEmptyFolderMayBeTheOutput() throws {
+        let input = try labels()
+        let empty = dir + "/empty"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: false)
+        #expect(run("convert", input, empty) == 0)
+        #expect(entries(empty).contains { $0.hasSuffix(".tif") })
+    }
+
+    // MARK: Outputs never equal, contain or lie inside an input; they never collide
+
+    @Test func secondaryOutputsCannotOverwriteInputsOrEachOther() throws {
+        let input = try labels()
+        let before = contents(input)
+        #expect(run("porosity", input, "--csv", input) == 1)
+        #expect(run("particles", input, "--out", dir + "/p.tif", "--csv", input) == 1)
+        #expect(run("convert", input, dir + "/b.npy", "--summary", dir + "/b.npy") == 2)
+        #expect(run("particles", input, "--out", dir + "/p.tif", "--csv", dir + "/p.tif") == 2)
+        #expect(run("info", input, "--summary", input) == 1)
+        #expect(run("slice", input, "--out", dir + "/s.png", "--values", input) == 1)
+        #expect(contents(input) == before)
+        // Through a symbolic link and a hard link too.
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link.tif", withDestinationPath: input)
+        #expect(run("convert", input, dir + "/link.tif") == 1)
+        #expect(link(input, dir + "/hard.tif") == 0)
+        #expect(run("convert", input, dir + "/hard.tif", "--overwrite") == 1)
+        #expect(contents(input) == before)
+        // Nothing new appeared.
+        #expect(!exists(dir + "/b.npy") && !exists(dir + "/p.tif") && !exists(dir + "/s.png"))
+    }
+
+    @Test func anOutputInsideAnInputFolderIsRefused() throws {
+        let series = dir + "/series"
+        try FileManager.default.createDirectory(atPath: series, withIntermediateDirectories: false)
+        for k in 0..<3 { try VolumeIO.write(Grid<UInt16>(shape: Shape(6, 6)) { UInt16($0 + k) }, to: series + "/img_\(k).tif") }
+        #expect(run("convert", series, series + "/stack.tif") == 1)
+        #expect(entries(series) == ["img_0.tif", "img_1.tif", "img_2.tif"])
+    }
+
+    @Test func xanesLabelsInsideTheOutputFolderAreRefused() throws {
+        let out = dir + "/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
+        let mask = try labels("out/mask.tif")
+        let stack = dir + "/stack.npy"
+        try VolumeIO.write(Grid<Float>(shape: Shape(4, 6, 6)) { Float($0 % 7) + 1 }, to: stack)
+        write("8300\n8330\n8350\n8400\n", dir + "/e.txt")
+        #expect(run("xanes", stack, "--energies", dir + "/e.txt", "--labels", mask, "--out", out) == 1)
+        #expect(exists(mask))
+    }
+
+    // MARK: One command, one transaction
+
+    @Test func aFailingCommandLeavesNothingAtAnyOutputPath() throws {
+        let input = try labels()
+        // The summary's folder is missing: found before any work, nothing written.
+        #expect(run("segment", "electrode", input, "--out", dir + "/seg.tif", "--summary", dir + "/missing/s.json") == 1)
+        #expect(!exists(dir + "/seg.tif"))
+        #expect(run("particles", input, "--out", dir + "/p.tif", "--csv", dir + "/missing/p.csv") == 1)
+        #expect(!exists(dir + "/p.tif"))
+        // A phase with no voxels fails after the outputs were declared: none is published.
+        #expect(run("particles", input, "--phase", "7", "--out", dir + "/p.tif", "--csv", dir + "/p.csv") == 1)
+        #expect(!exists(dir + "/p.tif") && !exists(dir + "/p.csv"))
+        // No temporaries are left behind.
+        #expect(entries(dir).allSatisfy { !$0.hasPrefix(".bl-") })
+    }
+
+    @Test func transactionPublishesAllOrNothing() throws {
+        let a = dir + "/a.json", b = dir + "/b.json"
+        write("someone's", b)
+        // b is foreign: declaring it fails, so a is never written either.
+        #expect(throws: LensError.self) {
+            try OutputTransaction.run(inputs: []) { t in
+                try JSONOutput.write(["x": 1] as JSONValue, to: try t.file(a, option: "a"))
+                try JSONOutput.write(["x": 2] as JSONValue, to: try t.file(b, option: "b"))
+            }
+        }
+        #expect(!exists(a))
+        #expect(contents(b) == Data("someone's".utf8))
+        // A body that throws publishes nothing and removes its staging.
+        #expect(throws: LensError.self) {
+            try OutputTransaction.run(inputs: []) { t in
+                try JSONOutput.write(["x": 1] as JSONValue, to: try t.file(a, option: "a"))
+                throw LensError.numerical("failed late")
+            }
+        }
+        #expect(!exists(a))
+        #expect(entries(dir).allSatisfy { !$0.hasPrefix(".bl-") })
+        // Errors name the user's output, never the staging path.
+        do {
+            try OutputTransaction.run(inputs: []) { t in
+                let staged = try t.file(a, option: "a")
+                throw LensError.badOutput(file: staged, problem: "disk full")
+            }
+        } catch {
+            #expect("\(error)".hasPrefix(a))
+            #expect(!"\(error)".contains(".bl-"))
+        }
+    }
+
+    @Test func twoRunsIntoOneFolderNeverMix() throws {
+        let out = dir + "/x"
+        #expect(run("phantom", "xrd", "--out", out, "--patterns", "3") == 0)
+        let first = entries(out)
+        #expect(run("phantom", "compton", "--out", out, "--events", "2000") == 0)
+        // The second run's folder replaced the first whole: no pattern file of the first is left.
+        #expect(entries(out).allSatisfy { !first.contains($0) || $0 == "truth.json" || $0 == OutputSafety.manifestName })
+        #expect(exists(out + "/region_1.bin"))
+        #expect(!exists(out + "/patterns.h5"))
+    }
+
+    @Test func staleTemporariesOfDeadProcessesAreRemoved() throws {
+        let input = try labels()
+        // A PID above the kernel's maximum never runs.
+        let stale = dir + "/.bl-99999999-0123abcd.tmp"
+        write("left by a killed run", stale)
+        let live = dir + "/.bl-\(getppid())-0123abcd.tmp"
+        write("a running process's", live)
+        #expect(run("convert", input, dir + "/fresh.npy") == 0)
+        #expect(!exists(stale))
+        #expect(exists(live))
+    }
+
+    @Test func longOutputNamesWork() throws {
+        let input = try labels()
+        let name = String(repeating: "n", count: 251) + ".npy"    // 255 bytes
+        #expect(run("convert", input, dir + "/" + name) == 0)
+        #expect(exists(dir + "/" + name))
+        #expect(run("convert", input, dir + "/" + String(repeating: "n", count: 252) + ".npy") == 1)
+    }
+
+    @Test func hdf5OutputsAreByteIdenticalAcrossRuns() throws {
+        let input = try labels()
+        #expect(run("convert", input, dir + "/one.h5") == 0)
+        Thread.sleep(forTimeInterval: 1.1)   // HDF5 timestamps have a resolution of one second
+        #expect(run("convert", input, dir + "/two.h5") == 0)
+        #expect(contents(dir + "/one.h5") == contents(dir + "/two.h5"))
+    }
+
+    // MARK: Crashes become clear errors
+
+    @Test func optionValuesOutOfRangeAreUsageErrors() throws {
+        let input = try labels()
+        #expect(run("porosity", input, "--regions=-3") == 2)
+        #expect(run("porosity", input, "--regions", "0") == 2)
+        #expect(run("segment", "electrode", input, "--out", dir + "/s.tif", "--median-radius", "1000") == 2)
+        #expect(run("segment", "electrode", input, "--out", dir + "/s.tif", "--unsharp-radius", "1e6") == 2)
+        #expect(run("segment", "electrode", input, "--out", dir + "/s.tif", "--thresholds", "nan") == 2)
+        #expect(run("particles", input, "--out", dir + "/p.tif", "--csv", dir + "/p.csv", "--smoothing", "1e6") == 2)
+        #expect(run("particles", input, "--out", dir + "/p.tif", "--csv", dir + "/p.csv", "--h=-1") == 2)
+        #expect(run("particles", input, "--out", dir + "/p.tif", "--csv", dir + "/p.csv", "--min-voxels=-1") == 2)
+        #expect(run("label", input, "--out", dir + "/l.tif", "--min-size=-1") == 2)
+        #expect(run("tortuosity", input, "--tolerance", "nan") == 2)
+        #expect(run("tortuosity", input, "--tolerance", "0") == 2)
+        #expect(run("recon", input, "--out", dir + "/r.tif", "--wavelet-levels", "100", "--angle-range", "0:180", "--line-integrals") == 2)
+        #expect(run("recon", input, "--out", dir + "/r.tif", "--slab-rows", "0", "--angle-range", "0:180", "--line-integrals") == 2)
+        #expect(run("compton", "spectra", input, "--out", dir + "/c.h5", "--max-kev", "inf") == 2)
+        #expect(run("compton", "spectra", input, "--out", dir + "/c.h5", "--bin-kev", "1e-9") == 2)
+        #expect(run("compton", "spectra", input, "--out", dir + "/c.h5", "--rows", "100000", "--columns", "100000") == 2)
+        write("8000 0.1\n8100 0.2\n8200 0.3\n8300 1.2\n8400 1.1\n8500 1.15\n", dir + "/s.txt")
+        #expect(run("xas", dir + "/s.txt", "--out", dir + "/xas", "--e0", "nan") == 2)
+        #expect(run("xas", dir + "/s.txt", "--out", dir + "/xas", "--dk=-1") == 2)
+        #expect(run("xas", dir + "/s.txt", "--out", dir + "/xas", "--e0", "100") == 2)
+        #expect(!exists(dir + "/xas") && !exists(dir + "/s.tif") && !exists(dir + "/c.h5"))
+    }
+
+    @Test func dataProblemsExitOneNamingTheFile() throws {
+        // One grey level: no threshold exists.
+        let flat = dir + "/flat.tif"
+        try VolumeIO.write(Grid<Float>(shape: Shape(6, 10, 10), repeating: 3), to: flat)
+        #expect(run("segment", "electrode", flat, "--out", dir + "/s.tif") == 1)
+        #expect(run("segment", "phases", flat, "--out", dir + "/s.tif") == 1)
+        // A constant spectrum has no edge.
+        write("8000 1\n8100 1\n8200 1\n8300 1\n8400 1\n8500 1\n8600 1\n8700 1\n", dir + "/const.txt")
+        #expect(run("xas", dir + "/const.txt", "--out", dir + "/xas") == 1)
+        #expect(!exists(dir + "/s.tif") && !exists(dir + "/xas"))
+    }
+
+    @Test func hostileHeadersAreRefusedBeforeAllocating() throws {
+        // NPY: a negative and an overflowing shape.
+        for shape in ["(-5, 10)", "(4611686018427387904, 4)", "(100000, 100000, 100000)"] {
+            var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }"
+            while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+            header += "\n"
+            var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xff), UInt8(header.utf8.count >> 8)]
+            bytes += Array(header.utf8) + [UInt8](repeating: 0, count: 64)
+            FileManager.default.createFile(atPath: dir + "/bad.npy", contents: Data(bytes))
+            #expect(run("info", dir + "/bad.npy") == 1)
+            #expect(run("convert", dir + "/bad.npy", dir + "/bad.tif") == 1)
+        }
+        // TIFF: a 200-byte file claiming 100000 × 100000 pixels.
+        FileManager.default.createFile(atPath: dir + "/huge.tif", contents: Data(Self.tinyTIFF(width: 100_000, height: 100_000)))
+        #expect(run("convert", dir + "/huge.tif", dir + "/huge.npy") == 1)
+        #expect(run("info", dir + "/huge.tif") == 1)
+        // Raw: a shape that overflows.
+        FileManager.default.createFile(atPath: dir + "/x.raw", contents: Data(count: 64))
+        #expect(run("info", dir + "/x.raw", "--shape", "4611686018427387904,4,4", "--dtype", "float32") == 2)
+    }
+
+    @Test func aCorruptImageJSpacingIsAnError() throws {
+        let path = dir + "/spaced.tif"
+        try VolumeIO.write(Grid<UInt8>(shape: Shape(3, 4, 4), geometry: GridGeometry(voxelSizeMicrometres: [0.5, 0.5, 0.5])) { UInt8($0) }, to: path)
+        var bytes = try #require(contents(path))
+        let needle = Data("spacing=0.5".utf8)
+        let range = try #require(bytes.range(of: needle))
+        bytes.replaceSubrange(range, with: Data("spacing=0.0".utf8))
+        FileManager.default.createFile(atPath: dir + "/zero.tif", contents: bytes)
+        #expect(run("info", dir + "/zero.tif") == 1)
+        bytes.replaceSubrange(range, with: Data("spacing=nan".utf8))
+        FileManager.default.createFile(atPath: dir + "/nan.tif", contents: bytes)
+        #expect(run("info", dir + "/nan.tif") == 1)
+    }
+
+    /// A minimal little-endian TIFF header with one 8-bit strip claiming `width × height`.
+    static func tinyTIFF(width: UInt32, height: UInt32) -> [UInt8] {
+        var b: [UInt8] = Array("II".utf8) + [42, 0, 8, 0, 0, 0]
+        func u16(_ v: UInt16) { b += [UInt8(v & 0xff), UInt8(v >> 8)] }
+        func u32(_ v: UInt32) { b += (0..<4).map { UInt8((v >> (8 * $0)) & 0xff) } }
+        let entries: [(UInt16, UInt16, UInt32)] = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1),
+                                                   (273, 4, 200), (277, 3, 1), (278, 4, height), (279, 4, width &* height)]
+        u16(UInt16(entries.count))
+        for (tag, type, value) in entries { u16(tag); u16(type); u32(1); u32(value) }
+        u32(0)
+        while b.count < 208 { b.append(0) }
+        return b
+    }
+}
