@@ -369,9 +369,20 @@ public enum TemporaryFiles {
         forget(path)
     }
     /// Removes every tracked temporary (on an interrupt, just before the process exits).
+    /// Other threads may still be writing into a staged folder: removal is retried until
+    /// nothing of it is left (a few attempts).
     public static func removeAll() {
         lock.lock(); let all = paths; paths.removeAll(); lock.unlock()
-        for path in all { try? FileManager.default.removeItem(atPath: path) }
+        for _ in 0..<5 {
+            var left = false
+            for path in all {
+                try? FileManager.default.removeItem(atPath: path)
+                var info = stat()
+                if lstat(path, &info) == 0 { left = true }
+            }
+            if !left { return }
+            usleep(20_000)
+        }
     }
     /// How many are tracked (tests).
     public static var count: Int { lock.lock(); defer { lock.unlock() }; return paths.count }

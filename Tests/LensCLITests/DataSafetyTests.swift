@@ -297,6 +297,36 @@ import Testing
         #expect(run("info", dir + "/nan.tif") == 1)
     }
 
+    // MARK: Interrupts
+
+    /// The batterylens executable built beside this test bundle.
+    static var executable: String? {
+        [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(), Bundle.main.bundleURL]
+            .map { $0.appendingPathComponent("batterylens").path }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// SIGTERM stops a run cleanly (exit 130, nothing published, no temporaries); a second
+    /// signal stops it at once, still without leaving temporaries.
+    @Test(arguments: [1, 2]) func terminationLeavesNothing(signals: Int) throws {
+        guard let executable = Self.executable else { Issue.record("batterylens is not built beside the tests"); return }
+        let out = dir + "/term\(signals)"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["phantom", "electrode", "--out", out, "--size", "320", "--quiet"]
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(process.isRunning, "the run ended before the signal; the test needs a longer run")
+        for _ in 0..<signals { kill(process.processIdentifier, SIGTERM); Thread.sleep(forTimeInterval: 0.1) }
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == (signals == 1 ? 130 : 128 + SIGTERM))
+        #expect(!exists(out))
+        #expect(entries(dir).allSatisfy { !$0.hasPrefix(".bl-") }, "left: \(entries(dir))")
+    }
+
     /// A minimal little-endian TIFF header with one 8-bit strip claiming `width × height`.
     static func tinyTIFF(width: UInt32, height: UInt32) -> [UInt8] {
         var b: [UInt8] = Array("II".utf8) + [42, 0, 8, 0, 0, 0]
