@@ -97,6 +97,12 @@ struct ReconCommand: ParsableCommand {
     func run(inputs: [String], out outPath: String?, summary summaryPath: String?, preview previewPath: String?, sweepDir sweepPath: String?) throws {
         let window = FilterWindow(rawValue: filter)!, stripeMethod = StripeRemovalMethod(rawValue: rings)!
         let source = try openSource()
+        if let bad = source.anglesDegrees.firstIndex(where: { !$0.isFinite }) {
+            throw LensError.badInput(file: angles ?? input, problem: "angle \(bad + 1) is \(source.anglesDegrees[bad]), not a number of degrees")
+        }
+        guard source.frameShape.rank == 2, source.frameShape[0] > 0, source.frameShape[1] >= 8 else {
+            throw LensError.badInput(file: input, problem: "frames of \(source.frameShape) pixels: reconstruction needs at least 8 detector columns")
+        }
         let pixel = try pixelMicrometres ?? source.pixelSizeMicrometres ?? {
             throw LensError.invalidArgument("\(input) does not give the pixel size; pass --pixel-um")
         }()

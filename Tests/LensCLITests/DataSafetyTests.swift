@@ -262,6 +262,15 @@ import Testing
         #expect(!exists(dir + "/s.tif") && !exists(dir + "/xas"))
     }
 
+    @Test func reconRefusesNaNAnglesAndNarrowDetectors() throws {
+        try VolumeIO.write(Grid<Float>(shape: Shape(4, 3, 1)) { Float($0) }, to: dir + "/p1.npy")
+        #expect(run("recon", dir + "/p1.npy", "--out", dir + "/r.tif", "--angle-range", "0:180", "--line-integrals", "--pixel-um", "1") == 1)
+        try VolumeIO.write(Grid<Float>(shape: Shape(4, 3, 16)) { Float($0 % 5) }, to: dir + "/p16.npy")
+        write("0\nnan\n90\n135\n", dir + "/angles.txt")
+        #expect(run("recon", dir + "/p16.npy", "--out", dir + "/r.tif", "--angles", dir + "/angles.txt", "--line-integrals", "--pixel-um", "1") == 1)
+        #expect(!exists(dir + "/r.tif"))
+    }
+
     @Test func hostileHeadersAreRefusedBeforeAllocating() throws {
         // NPY: a negative and an overflowing shape.
         for shape in ["(-5, 10)", "(4611686018427387904, 4)", "(100000, 100000, 100000)"] {
