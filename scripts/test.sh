@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the test suite (release build: numeric code is 10-100x slower in debug).
-# Installs the Debian packages it needs first.
+# Installs the Debian packages it needs first. Everything is built first (the executables too:
+# the interrupt and fuzz tests run `batterylens` and `lens-fuzz` from beside the test bundle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-exec swift test -c release "$@"
+swift build -c release --build-tests
+exec swift test -c release --skip-build "$@"
