@@ -45,13 +45,15 @@ public struct ReaderFuzzer {
     }
 
     /// Runs `runs` mutants of `format`'s seeds (or until `deadline`). Before each read the
-    /// mutant is written to `folder/last-input.EXT`, so a crash leaves its input behind.
+    /// mutant is written to `folder/last-input.EXT`, so a crash leaves its input behind:
+    /// `folder` must be the fuzzer's own (the caller made it for this run).
     /// With `skip`, the first `skip` mutants are made but not read (to resume a batch after
     /// the process ended on one); with `progressPath`, the totals so far are written there
     /// after every read (so a parent process knows how far a batch got).
     public func run(_ format: Format, runs: Int, skip: Int = 0, deadline: Date = .distantFuture, progressPath: String? = nil) throws -> Totals {
-        let seedFolder = folder + "/seeds-\(format.name)"
-        try FileManager.default.createDirectory(atPath: seedFolder, withIntermediateDirectories: true)
+        // A new folder of its own for the seeds, so nothing in it can be anyone else's.
+        let seedFolder = folder + "/seeds-\(format.name)-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: seedFolder, withIntermediateDirectories: false)
         let seeds = try format.seeds(seedFolder).filter { !$0.isEmpty }
         guard !seeds.isEmpty else { throw LensError.invalidArgument("format \(format.name) has no seeds") }
         var random = SeededRandom(seed: seed)
@@ -149,7 +151,6 @@ extension ReaderFuzzer.Format {
     static func written(_ folder: String, _ ext: String, _ grids: [AnyGrid]) throws -> [Data] {
         try grids.enumerated().map { k, grid in
             let path = "\(folder)/seed\(k).\(ext)"
-            try? FileManager.default.removeItem(atPath: path)
             try VolumeIO.write(grid, to: path)
             return try data(path)
         }
@@ -167,7 +168,6 @@ extension ReaderFuzzer.Format {
     public static let hdf5 = Self(name: "hdf5", fileExtension: "h5", seeds: { folder in
         var seeds = try written(folder, "h5", Array(sampleGrids().prefix(2)))
         let scan = folder + "/scan.h5"
-        try? FileManager.default.removeItem(atPath: scan)
         try DataExchangeWriter.write(projections: AnyGrid(Grid<UInt16>(shape: Shape(4, 3, 5)) { UInt16(100 + $0) }),
                                      flats: AnyGrid(Grid<UInt16>(shape: Shape(1, 3, 5), repeating: 400)),
                                      darks: AnyGrid(Grid<UInt16>(shape: Shape(1, 3, 5), repeating: 2)),
@@ -204,7 +204,6 @@ extension ReaderFuzzer.Format {
         let spectra = try PixelSpectra.build(events: try eventSeed(folder), rows: 4, columns: 4,
                                              binning: EnergyBinning(lowKeV: 0, widthKeV: 1, count: 16))
         let path = folder + "/seed.hxt"
-        try? FileManager.default.removeItem(atPath: path)
         try spectra.writeHXT(to: path)
         return [try data(path)]
     }, read: { path in _ = try PixelSpectra.open(path: path) })

@@ -47,7 +47,7 @@ public enum CLIRuntime {
     /// Installs the interrupt handling: SIGINT (Ctrl-C), SIGTERM and SIGHUP each cancel the
     /// work cleanly the first time (it stops between slabs, removes its staged outputs and exits
     /// 130); a second signal removes every temporary this process holds and exits at once.
-    /// Only SIGKILL (or a power loss) can leave temporaries (`.bl-PID-…`), and the next run
+    /// Only SIGKILL (or a power loss) can leave temporaries (`.batterylens-PID-…`), and the next run
     /// that writes into the same folder removes those of processes that no longer run.
     public static func installInterruptHandler() {
         let queue = DispatchQueue(label: "batterylens.signals")

@@ -8,7 +8,7 @@ import Glibc
 /// Writes outputs so that a crash or an error never leaves a partial file under the final name,
 /// and so that BatteryLens never replaces what it did not write itself.
 ///
-/// Every output is written to a hidden temporary beside it (`.bl-PID-RANDOM`, short so that a
+/// Every output is written to a hidden temporary beside it (`.batterylens-PID-RANDOM`, short so that a
 /// legal 255-byte output name still works), then moved into place in one step. What may stand
 /// at the output path before (``OutputSafety/inspect(_:)``): nothing; an empty folder; a file
 /// BatteryLens wrote and nobody changed since (it carries a mark with its size and time); a
@@ -87,10 +87,10 @@ public enum OutputSafety {
     /// The extended attribute that marks a file BatteryLens wrote: "size mtime-ns".
     static let markAttribute = "user.batterylens.output"
     /// Prefix of every temporary and staging name.
-    static let temporaryPrefix = ".bl-"
+    public static let temporaryPrefix = ".batterylens-"
 
-    /// A hidden name unique to this process: `.bl-PID-RANDOM.suffix` (the PID lets a later run
-    /// remove what a killed process left, ``removeStaleTemporaries(in:)``).
+    /// A hidden name unique to this process: `.batterylens-PID-RANDOM.suffix` (the PID lets a
+    /// later run remove what a killed process left, ``removeStaleTemporaries(in:)``).
     public static func temporaryName(suffix: String) -> String {
         var generator = SystemRandomNumberGenerator()
         let random = String(format: "%08x", UInt32.random(in: 0...UInt32.max, using: &generator))
@@ -233,46 +233,48 @@ public enum OutputSafety {
 
     private struct Manifest: Codable {
         var writer = "batterylens"
-        var files: [String: Int64]
+        /// Relative path → "size mtime" for files, "folder" for folders.
+        var entries: [String: String]
     }
 
-    /// Lists every file below `folder` (relative paths) with its size.
-    private static func listFiles(_ folder: String) -> [String: Int64]? {
+    /// Every entry below `folder` (relative paths): files with their size and modification
+    /// time, folders as "folder", anything else (links, devices) as nil — never BatteryLens's.
+    private static func listEntries(_ folder: String) -> [String: String?]? {
         guard let enumerator = FileManager.default.enumerator(atPath: folder) else { return nil }
-        var files: [String: Int64] = [:]
+        var entries: [String: String?] = [:]
         while let relative = enumerator.nextObject() as? String {
             var info = stat()
             guard lstat(folder + "/" + relative, &info) == 0 else { return nil }
             switch info.st_mode & S_IFMT {
-            case S_IFDIR: continue
-            case S_IFREG: files[relative] = Int64(info.st_size)
-            default: files[relative] = -1   // links and others: never listed as ours
+            case S_IFDIR: entries[relative] = "folder"
+            case S_IFREG: entries[relative] = markValue(info)
+            default: entries[relative] = .some(nil)
             }
         }
-        return files
+        return entries
     }
 
     private static func writeManifest(_ folder: String) throws {
-        guard var files = listFiles(folder) else {
+        guard var entries = listEntries(folder) else {
             throw LensError.badOutput(file: folder, problem: "cannot list the finished output folder")
         }
-        files[manifestName] = nil
-        let data = try JSONEncoder.sorted.encode(Manifest(files: files))
+        entries[manifestName] = nil
+        let data = try JSONEncoder.sorted.encode(Manifest(entries: entries.compactMapValues { $0 }))
         guard FileManager.default.createFile(atPath: folder + "/" + manifestName, contents: data) else {
             throw LensError.badOutput(file: folder, problem: "cannot write its manifest (\(String(cString: strerror(errno))))")
         }
     }
 
-    /// The first entry of `folder` that its manifest does not list with the same size (nil if
-    /// everything in it is BatteryLens's).
+    /// The first entry of `folder` that its manifest does not list with the same size and
+    /// time (nil if everything in it is BatteryLens's, unchanged).
     private static func strayEntry(in folder: String) -> String? {
         guard let data = FileManager.default.contents(atPath: folder + "/" + manifestName),
               let manifest = try? JSONDecoder().decode(Manifest.self, from: data), manifest.writer == "batterylens" else {
             return (try? FileManager.default.contentsOfDirectory(atPath: folder))?.sorted().first ?? "?"
         }
-        guard let files = listFiles(folder) else { return "?" }
-        for (name, size) in files.sorted(by: { $0.key < $1.key }) where name != manifestName {
-            if manifest.files[name] != size || size < 0 { return name }
+        guard let entries = listEntries(folder) else { return "?" }
+        for (name, value) in entries.sorted(by: { $0.key < $1.key }) where name != manifestName {
+            guard let value, manifest.entries[name] == value else { return name }
         }
         return nil
     }
@@ -292,13 +294,15 @@ public enum OutputSafety {
             if rename(temporary, path) == 0 { return nil }
             throw LensError.badOutput(file: path, problem: "cannot move the finished output into place: \(String(cString: strerror(errno)))")
         }
-        // Swap in one step where the file system can; else move the old one aside first.
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let aside = (folder == "/" ? "" : folder) + "/" + temporaryName(suffix: "old")
+        // Swap in one step where the file system can (the previous occupant lands at the
+        // temporary path, then moves to its own hidden name); else move it aside first.
         if lens_rename_exchange(temporary, path) == 0 {
+            if rename(temporary, aside) == 0 { TemporaryFiles.register(aside); return aside }
             TemporaryFiles.register(temporary)
             return temporary
         }
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        let aside = (folder == "/" ? "" : folder) + "/" + temporaryName(suffix: "old")
         guard rename(path, aside) == 0 else {
             throw LensError.badOutput(file: path, problem: "cannot move the previous output aside: \(String(cString: strerror(errno)))")
         }
@@ -311,25 +315,35 @@ public enum OutputSafety {
         return aside
     }
 
-    /// Undoes ``publish(_:to:replacingForeign:)``: the new output goes back to `temporary`
-    /// and the previous occupant (if any) back to `path`.
-    static func unpublish(_ path: String, to temporary: String, previous: String?) {
-        if let previous {
-            if lens_rename_exchange(previous, path) == 0 {
-                if previous != temporary { _ = rename(previous, temporary) }
-            } else {
-                _ = rename(path, temporary)
-                _ = rename(previous, path)
-            }
+    /// Undoes ``publish(_:to:replacingForeign:)``: the previous occupant (if any) goes back to
+    /// `path` and the new output to `temporary`. Returns false if that could not be done; then
+    /// nothing is removed (the previous occupant stays under its hidden name, untracked, so no
+    /// clean-up of this process deletes it).
+    @discardableResult
+    static func unpublish(_ path: String, to temporary: String, previous: String?) -> Bool {
+        guard let previous else { return rename(path, temporary) == 0 }
+        if previous == temporary {
+            // The occupant could not leave the temporary path: swap back in one step or not at all.
+            if lens_rename_exchange(previous, path) == 0 { return true }
             TemporaryFiles.forget(previous)
-        } else {
-            _ = rename(path, temporary)
+            return false
         }
+        var info = stat()
+        guard lstat(temporary, &info) != 0, rename(path, temporary) == 0 else {
+            TemporaryFiles.forget(previous)
+            return false
+        }
+        guard rename(previous, path) == 0 else {
+            TemporaryFiles.forget(previous)
+            return false
+        }
+        TemporaryFiles.forget(previous)
+        return true
     }
 
     // MARK: Stale temporaries
 
-    /// Removes, from `folder`, the temporaries (`.bl-PID-…`) of processes that no longer run:
+    /// Removes, from `folder`, the temporaries (`.batterylens-PID-…`) of processes that no longer run:
     /// what a killed run (SIGKILL, power loss) left behind. Those of running processes stay.
     public static func removeStaleTemporaries(in folder: String) {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
@@ -340,7 +354,11 @@ public enum OutputSafety {
             guard tail.count >= 8, tail.prefix(8).allSatisfy(\.isHexDigit), tail.count == 8 || tail.dropFirst(8).first == "." else { continue }
             if pid == getpid() { continue }
             if kill(pid, 0) == 0 || errno != ESRCH { continue }
-            try? FileManager.default.removeItem(atPath: (folder == "/" ? "" : folder) + "/" + name)
+            // Only what this user could have written: another user's look-alike stays.
+            let path = (folder == "/" ? "" : folder) + "/" + name
+            var info = stat()
+            guard lstat(path, &info) == 0, info.st_uid == geteuid() else { continue }
+            try? FileManager.default.removeItem(atPath: path)
         }
     }
 }

@@ -155,10 +155,13 @@ public final class OutputTransaction: @unchecked Sendable {
                 done.append((output, previous))
             }
         } catch {
-            for (output, previous) in done.reversed() {
-                OutputSafety.unpublish(output.filePath, to: output.stagingFile, previous: previous)
+            var untouchable: Set<String> = []
+            for (output, previous) in done.reversed()
+            where !OutputSafety.unpublish(output.filePath, to: output.stagingFile, previous: previous) {
+                // Could not put it back: remove nothing of it (a previous occupant may be there).
+                untouchable.insert(output.stagingFile)
             }
-            abort()
+            abort(keeping: untouchable)
             throw error
         }
         for (output, previous) in done {
@@ -169,9 +172,13 @@ public final class OutputTransaction: @unchecked Sendable {
     }
 
     /// Removes every staged output (nothing at any output path changes). Safe to call twice.
-    public func abort() {
+    public func abort() { abort(keeping: []) }
+
+    private func abort(keeping untouchable: Set<String>) {
         guard !finished else { return }
-        for output in outputs { TemporaryFiles.remove(output.stagingFile) }
+        for output in outputs {
+            if untouchable.contains(output.stagingFile) { TemporaryFiles.forget(output.stagingFile) } else { TemporaryFiles.remove(output.stagingFile) }
+        }
         finish()
     }
 

@@ -24,7 +24,16 @@ let formats = ReaderFuzzer.Format.all.filter { only == nil || $0.name == only }
 guard !formats.isEmpty else {
     FileHandle.standardError.write(Data("lens-fuzz: no format named \(only ?? "")\n".utf8)); exit(2)
 }
-try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+// The work folder is this run's own: everything written in it (mutants, progress, kept crashes)
+// may be overwritten, so a folder that already holds anything is refused.
+if arguments.contains("--child") {
+    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+} else {
+    if let existing = try? FileManager.default.contentsOfDirectory(atPath: work), !existing.isEmpty {
+        FileHandle.standardError.write(Data("lens-fuzz: --work \(work) already holds files; give a new folder\n".utf8)); exit(2)
+    }
+    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+}
 
 if arguments.contains("--child") {
     // One batch of one format, in this process; the totals go to stdout as JSON.
@@ -51,10 +60,10 @@ for format in formats {
     }
     while done < runs {
         let count = min(batch, runs - done + skip)
-        let folder = work + "/" + format.name
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // One new folder per batch (inside this run's own work folder).
+        let folder = work + "/" + format.name + "-\(batchSeed)-\(skip)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
         let progress = folder + "/progress.json"
-        try? FileManager.default.removeItem(atPath: progress)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["--child", "--format", format.name, "--runs", String(count), "--seed", String(batchSeed), "--work", folder,

@@ -69,6 +69,19 @@ import Testing
         #expect(run("phantom", "electrode", "--out", out, "--size", "24") == 0)
         #expect(exists(out + "/" + OutputSafety.manifestName))
         #expect(run("phantom", "electrode", "--out", out, "--size", "24", "--seed", "2") == 0)   // its own folder: replaced
+        // The same size but new content (a file edited in place) is no longer BatteryLens's.
+        let truth = try #require(contents(out + "/truth.json"))
+        Thread.sleep(forTimeInterval: 0.01)
+        FileManager.default.createFile(atPath: out + "/truth.json", contents: Data(repeating: 0x20, count: truth.count))
+        #expect(run("phantom", "electrode", "--out", out, "--size", "24") == 1)
+        FileManager.default.createFile(atPath: out + "/truth.json", contents: truth)
+        #expect(run("phantom", "electrode", "--out", out, "--size", "24") == 1)   // restored bytes, new time: still refused
+        #expect(run("phantom", "electrode", "--out", out, "--size", "24", "--overwrite") == 0)
+        // An empty folder made inside it by hand is not BatteryLens's either.
+        try FileManager.default.createDirectory(atPath: out + "/mine", withIntermediateDirectories: false)
+        #expect(run("phantom", "electrode", "--out", out, "--size", "24") == 1)
+        #expect(exists(out + "/mine"))
+        try FileManager.default.removeItem(atPath: out + "/mine")
         write("added by hand", out + "/mine.txt")
         #expect(run("phantom", "electrode", "--out", out, "--size", "24") == 1)                  // now holds a foreign file
         #expect(contents(out + "/mine.txt") == Data("added by hand".utf8))
@@ -148,7 +161,7 @@ import Testing
         #expect(run("particles", input, "--phase", "7", "--out", dir + "/p.tif", "--csv", dir + "/p.csv") == 1)
         #expect(!exists(dir + "/p.tif") && !exists(dir + "/p.csv"))
         // No temporaries are left behind.
-        #expect(entries(dir).allSatisfy { !$0.hasPrefix(".bl-") })
+        #expect(entries(dir).allSatisfy { !$0.hasPrefix(OutputSafety.temporaryPrefix) })
     }
 
     @Test func transactionPublishesAllOrNothing() throws {
@@ -171,7 +184,22 @@ import Testing
             }
         }
         #expect(!exists(a))
-        #expect(entries(dir).allSatisfy { !$0.hasPrefix(".bl-") })
+        #expect(entries(dir).allSatisfy { !$0.hasPrefix(OutputSafety.temporaryPrefix) })
+        // A target that turns foreign while the work runs fails the commit: the outputs
+        // already moved are put back (a keeps its first version) and b keeps its new owner's file.
+        try OutputTransaction.run(inputs: []) { t in try JSONOutput.write(["version": 1] as JSONValue, to: try t.file(a, option: "a")) }
+        let first = contents(a)
+        let c = dir + "/c.json"
+        #expect(throws: LensError.self) {
+            try OutputTransaction.run(inputs: []) { t in
+                try JSONOutput.write(["version": 2] as JSONValue, to: try t.file(a, option: "a"))
+                try JSONOutput.write(["version": 2] as JSONValue, to: try t.file(c, option: "c"))
+                self.write("written meanwhile by someone else", c)
+            }
+        }
+        #expect(contents(a) == first)
+        #expect(contents(c) == Data("written meanwhile by someone else".utf8))
+        #expect(entries(dir).allSatisfy { !$0.hasPrefix(OutputSafety.temporaryPrefix) })
         // Errors name the user's output, never the staging path.
         do {
             try OutputTransaction.run(inputs: []) { t in
@@ -180,7 +208,7 @@ import Testing
             }
         } catch {
             #expect("\(error)".hasPrefix(a))
-            #expect(!"\(error)".contains(".bl-"))
+            #expect(!"\(error)".contains(OutputSafety.temporaryPrefix))
         }
     }
 
@@ -198,9 +226,9 @@ import Testing
     @Test func staleTemporariesOfDeadProcessesAreRemoved() throws {
         let input = try labels()
         // A PID above the kernel's maximum never runs.
-        let stale = dir + "/.bl-99999999-0123abcd.tmp"
+        let stale = dir + "/.batterylens-99999999-0123abcd.tmp"
         write("left by a killed run", stale)
-        let live = dir + "/.bl-\(getppid())-0123abcd.tmp"
+        let live = dir + "/.batterylens-\(getppid())-0123abcd.tmp"
         write("a running process's", live)
         #expect(run("convert", input, dir + "/fresh.npy") == 0)
         #expect(!exists(stale))
@@ -333,7 +361,7 @@ import Testing
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == (signals == 1 ? 130 : 128 + SIGTERM))
         #expect(!exists(out))
-        #expect(entries(dir).allSatisfy { !$0.hasPrefix(".bl-") }, "left: \(entries(dir))")
+        #expect(entries(dir).allSatisfy { !$0.hasPrefix(OutputSafety.temporaryPrefix) }, "left: \(entries(dir))")
     }
 
     /// A minimal little-endian TIFF header with one 8-bit strip claiming `width × height`.
