@@ -37,9 +37,12 @@ public enum AnyGrid: Sendable {
     /// Zeros of `dataType`, after checking that they fit in memory (``MemoryBudget``): for
     /// allocations whose size comes from a file's header. `source` names the file.
     public static func allocate(zeros dataType: DataType, shape: Shape, geometry: GridGeometry? = nil, source: String) throws -> AnyGrid {
-        _ = try Shape.validated(shape.dims, source: source, elementBytes: dataType.byteSize)
-        try MemoryBudget.require(elements: shape.count, elementBytes: dataType.byteSize, for: source,
-                                 hint: "read it in parts (convert --slices, or the slab-wise commands)")
+        let count = try Shape.validated(shape.dims, source: source, elementBytes: dataType.byteSize).count
+        // Small reads (most slabs) need no look at the system's memory.
+        if count > (64 << 20) / Swift.max(1, dataType.byteSize) {
+            try MemoryBudget.require(elements: count, elementBytes: dataType.byteSize, for: source,
+                                     hint: "read it in parts (convert --slices, or the slab-wise commands)")
+        }
         return AnyGrid(zeros: dataType, shape: shape, geometry: geometry)
     }
 

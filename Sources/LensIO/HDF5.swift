@@ -10,20 +10,18 @@ let hdf5Lock = NSRecursiveLock()
 /// setting is per thread in Debian's thread-safe build, so it is applied on each entry (a
 /// cheap setter), not once per process: once left other threads printing error stacks.
 @discardableResult
-func withHDF5<R>(_ body: () throws -> R) rethrows -> R {
+func withHDF5<R>(file: String, _ body: () throws -> R) rethrows -> R {
     hdf5Lock.lock()
     defer { hdf5Lock.unlock() }
     chdf5_silence_errors()
     // libhdf5 can fault on a damaged file (its known parser bugs): then the user gets one
     // line naming the file and exit 1, not a crash report. Nothing has been published then:
     // outputs are staged, and the next run removes the staging of this dead process.
-    lens_fault_guard_enter("batterylens: error: \(hdf5CurrentFile): the HDF5 library failed on this file (it is corrupt or damaged); no output was written")
+    lens_fault_guard_enter("batterylens: error: \(file): the HDF5 library failed on this file (it is corrupt or damaged); no output was written")
     defer { lens_fault_guard_leave() }
     return try body()
 }
 
-/// The HDF5 file most recently opened for reading (named if libhdf5 faults on it).
-nonisolated(unsafe) var hdf5CurrentFile = "an HDF5 file"
 
 /// An open HDF5 file (read-only, or newly created for writing).
 public final class HDF5File: @unchecked Sendable {
@@ -39,8 +37,7 @@ public final class HDF5File: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw LensError.badInput(file: path, problem: "no such file")
         }
-        hdf5CurrentFile = path
-        let (fid, dapl): (hid_t, hid_t) = try withHDF5 {
+        let (fid, dapl): (hid_t, hid_t) = try withHDF5(file: path) {
             guard H5Fis_hdf5(path) > 0 else {
                 throw LensError.badInput(file: path, problem: "not an HDF5 file (no HDF5 signature; truncated or another format?)")
             }
@@ -57,14 +54,14 @@ public final class HDF5File: @unchecked Sendable {
     /// Creates (truncates) a file for writing.
     public init(creating path: String) throws {
         self.path = path
-        let fid = withHDF5 { H5Fcreate(path, chdf5_f_acc_trunc(), chdf5_p_default(), chdf5_p_default()) }
+        let fid = withHDF5(file: path) { H5Fcreate(path, chdf5_f_acc_trunc(), chdf5_p_default(), chdf5_p_default()) }
         guard fid >= 0 else { throw LensError.badOutput(file: path, problem: "cannot create HDF5 file") }
         id = fid
-        accessList = withHDF5 { H5Pcreate(chdf5_p_dataset_access()) }
+        accessList = withHDF5(file: path) { H5Pcreate(chdf5_p_dataset_access()) }
     }
 
     deinit {
-        withHDF5 {
+        withHDF5(file: path) {
             H5Pclose(accessList)
             H5Fclose(id)
         }
@@ -72,7 +69,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Flushes and closes are done by deinit; this forces data to disk now.
     public func flush() throws {
-        let status = withHDF5 { H5Fflush(id, H5F_SCOPE_GLOBAL) }
+        let status = withHDF5(file: path) { H5Fflush(id, H5F_SCOPE_GLOBAL) }
         guard status >= 0 else { throw LensError.badOutput(file: path, problem: "HDF5 flush failed") }
     }
 
@@ -80,7 +77,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// What `objectPath` names (following soft and external links; a dangling link is `missing`).
     public func kind(of objectPath: String) -> ObjectKind {
-        withHDF5 {
+        withHDF5(file: path) {
             guard linkExists(objectPath) else { return .missing }
             let oid = H5Oopen(id, objectPath, accessList)
             guard oid >= 0 else { return .missing }
@@ -107,7 +104,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Names of the members of a group.
     public func children(of groupPath: String) throws -> [String] {
-        try withHDF5 {
+        try withHDF5(file: path) {
             let gid = H5Gopen2(id, groupPath, chdf5_p_default())
             guard gid >= 0 else { throw LensError.badInput(file: path, problem: "no group \(groupPath)") }
             defer { H5Gclose(gid) }
@@ -129,7 +126,7 @@ public final class HDF5File: @unchecked Sendable {
     /// `body`; nil if the attribute does not exist or cannot be opened.
     private func withAttribute<R>(_ name: String, of objectPath: String,
                                   _ body: (hid_t, hid_t, H5T_class_t, hid_t) -> R?) -> R? {
-        withHDF5 {
+        withHDF5(file: path) {
             guard linkExists(objectPath), H5Aexists_by_name(id, objectPath, name, chdf5_p_default()) > 0 else { return nil }
             let aid = H5Aopen_by_name(id, objectPath, name, chdf5_p_default(), chdf5_p_default())
             guard aid >= 0 else { return nil }
@@ -192,7 +189,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// "file:/path" of an external link, for error messages.
     private func externalLinkTarget(_ objectPath: String) -> String? {
-        withHDF5 {
+        withHDF5(file: path) {
             var info = H5L_info_t()
             guard H5Lget_info(id, objectPath, &info, chdf5_p_default()) >= 0, info.type == H5L_TYPE_EXTERNAL else { return nil }
             var buffer = [CChar](repeating: 0, count: Int(info.u.val_size) + 1)
@@ -208,7 +205,7 @@ public final class HDF5File: @unchecked Sendable {
     /// Creates a dataset (and its parent groups) for writing.
     public func createDataset(_ datasetPath: String, shape: Shape, dataType: DataType, chunkDims: [Int]? = nil,
                               compressionLevel: Int? = nil) throws -> HDF5Dataset {
-        try withHDF5 {
+        try withHDF5(file: path) {
             var dims = shape.dims.map { hsize_t($0) }
             let space = H5Screate_simple(Int32(dims.count), &dims, nil)
             defer { H5Sclose(space) }
@@ -251,7 +248,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Writes a string attribute on an object.
     public func setAttribute(_ name: String, string value: String, on objectPath: String) throws {
-        try withHDF5 {
+        try withHDF5(file: path) {
             let tid = H5Tcopy(chdf5_c_s1())
             defer { H5Tclose(tid) }
             H5Tset_size(tid, Swift.max(1, value.utf8.count))
@@ -268,7 +265,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Writes a Double array attribute on an object.
     public func setAttribute(_ name: String, doubles values: [Double], on objectPath: String) throws {
-        try withHDF5 {
+        try withHDF5(file: path) {
             var dims = [hsize_t(values.count)]
             let space = H5Screate_simple(1, &dims, nil)
             defer { H5Sclose(space) }
@@ -300,7 +297,7 @@ public final class HDF5Dataset: @unchecked Sendable {
     }
 
     convenience init(file: HDF5File, path: String) throws {
-        let (did, dims, type): (hid_t, [Int], DataType) = try withHDF5 {
+        let (did, dims, type): (hid_t, [Int], DataType) = try withHDF5(file: file.path) {
             let did = H5Dopen2(file.id, path, file.accessList)
             guard did >= 0 else { throw LensError.badInput(file: file.path, problem: "cannot open dataset \(path)") }
             let space = H5Dget_space(did)
@@ -322,13 +319,13 @@ public final class HDF5Dataset: @unchecked Sendable {
         }
         let shape: Shape
         do { shape = try Shape.validated(dims, source: "\(file.path):\(path)", elementBytes: type.byteSize) } catch {
-            _ = withHDF5 { H5Dclose(did) }
+            _ = withHDF5(file: file.path) { H5Dclose(did) }
             throw error
         }
         self.init(file: file, path: path, id: did, shape: shape, dataType: type)
     }
 
-    deinit { withHDF5 { _ = H5Dclose(id) } }
+    deinit { withHDF5(file: file.path) { _ = H5Dclose(id) } }
 
     /// Maps an HDF5 type to ours: integers and floats of 1–8 bytes, and h5py/NumPy complex
     /// (a compound of two floats named r and i).
@@ -404,7 +401,7 @@ public final class HDF5Dataset: @unchecked Sendable {
 
     /// Reads indices `range` along axis 0 into `destination` (raw bytes of our element type).
     func read(_ range: Range<Int>, into destination: UnsafeMutableRawPointer) throws {
-        try withHDF5 {
+        try withHDF5(file: file.path) {
             let space = H5Dget_space(id)
             defer { H5Sclose(space) }
             var start = [hsize_t](repeating: 0, count: shape.rank)
@@ -436,7 +433,7 @@ public final class HDF5Dataset: @unchecked Sendable {
     /// Reads the whole dataset as Doubles (for small metadata arrays: angles, image keys).
     public func readDoubles() throws -> [Double] {
         var values = [Double](repeating: 0, count: shape.count)
-        try withHDF5 {
+        try withHDF5(file: file.path) {
             try values.withUnsafeMutableBytes { buffer in
                 guard H5Dread(id, chdf5_native_double(), chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), buffer.baseAddress) >= 0 else {
                     throw LensError.badInput(file: file.path, problem: "cannot read \(path) as numbers")
@@ -451,7 +448,7 @@ public final class HDF5Dataset: @unchecked Sendable {
         guard slab.dataType == dataType else {
             throw LensError.invalidArgument("\(file.path):\(path): cannot write \(slab.dataType) into \(dataType)")
         }
-        try withHDF5 {
+        try withHDF5(file: file.path) {
             let space = H5Dget_space(id)
             defer { H5Sclose(space) }
             var offset = [hsize_t](repeating: 0, count: shape.rank)

@@ -52,7 +52,7 @@ func frameStack(_ grid: AnyGrid) throws -> Grid<Float> {
 extension HDF5Dataset {
     /// Reads the hyperslab `start`/`count` (one entry per axis) into `destination`.
     func read(start: [Int], count: [Int], into destination: UnsafeMutableRawPointer) throws {
-        try withHDF5 {
+        try withHDF5(file: file.path) {
             let space = H5Dget_space(id)
             defer { H5Sclose(space) }
             var s = start.map { hsize_t($0) }, c = count.map { hsize_t($0) }
