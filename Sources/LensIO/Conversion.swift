@@ -50,6 +50,9 @@ public enum VolumeConverter {
         let rank = inShape.rank
         guard plan.bin >= 1 else { throw LensError.invalidArgument("--bin must be at least 1") }
         guard plan.crop.count <= rank else { throw LensError.invalidArgument("--crop gives \(plan.crop.count) ranges for \(rank)D data") }
+        guard inShape.count > 0 else {
+            throw LensError.badInput(file: reader.source, problem: "the dataset is empty (shape \(inShape)): nothing to convert")
+        }
         var ranges = [Range<Int>]()
         for axis in 0..<rank {
             let r = axis < plan.crop.count ? (plan.crop[axis] ?? 0..<inShape[axis]) : 0..<inShape[axis]

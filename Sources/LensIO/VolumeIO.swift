@@ -194,6 +194,13 @@ public enum VolumeIO {
         let ext = reference.fileExtension
         let file = reference.filePath.hasSuffix("/") ? String(reference.filePath.dropLast()) : reference.filePath
         try AtomicOutput.validate(file, inputs: inputs)
+        // An uncompressed output takes its full size on disk: check before the first byte, so a
+        // huge (say, mostly unwritten) dataset cannot start filling the disk. Compressed outputs
+        // are usually much smaller and are not refused up front.
+        if options.compressionLevel == nil {
+            let (bytes, overflow) = info.shape.count.multipliedReportingOverflow(by: info.dataType.byteSize)
+            try DiskSpace.require(bytes: overflow ? Int.max : bytes, for: file)
+        }
         var opts = options
         if let dataset = reference.datasetPath { opts.datasetPath = dataset }
         if hdf5Extensions.contains(ext) { return try HDF5Writer(path: file, info: info, options: opts) }

@@ -320,6 +320,29 @@ import Testing
         #expect(run("info", dir + "/x.raw", "--shape", "4611686018427387904,4,4", "--dtype", "float32") == 2)
     }
 
+    /// A 10¹⁵-voxel chunked dataset with nothing written is a few KiB; converting it must not
+    /// start an 4 PB output: the free space is checked first.
+    @Test func hugeOutputsAreCheckedAgainstFreeDiskSpace() throws {
+        let path = dir + "/unwritten.h5"
+        do {
+            let file = try HDF5File(creating: path)
+            _ = try file.createDataset("/data", shape: Shape(100_000, 100_000, 100_000), dataType: .float32, chunkDims: [1, 64, 64])
+            try file.flush()
+        }
+        #expect(run("info", path, "--no-statistics") == 0)
+        #expect(run("convert", path, dir + "/huge.npy") == 1)
+        #expect(run("convert", path, dir + "/huge.tif", "--slices", "0:2000") == 1)
+        #expect(!exists(dir + "/huge.npy") && !exists(dir + "/huge.tif"))
+        #expect(entries(dir).allSatisfy { !$0.hasPrefix(OutputSafety.temporaryPrefix) })
+        // An empty dataset is bad input, named, not a usage error about a crop.
+        do {
+            let file = try HDF5File(creating: dir + "/empty.h5")
+            _ = try file.createDataset("/data", shape: Shape(0, 4, 4), dataType: .float32)
+            try file.flush()
+        }
+        #expect(run("convert", dir + "/empty.h5", dir + "/e.npy") == 1)
+    }
+
     @Test func aCorruptImageJSpacingIsAnError() throws {
         let path = dir + "/spaced.tif"
         try VolumeIO.write(Grid<UInt8>(shape: Shape(3, 4, 4), geometry: GridGeometry(voxelSizeMicrometres: [0.5, 0.5, 0.5])) { UInt8($0) }, to: path)
@@ -362,6 +385,26 @@ import Testing
         #expect(process.terminationStatus == (signals == 1 ? 130 : 128 + SIGTERM))
         #expect(!exists(out))
         #expect(entries(dir).allSatisfy { !$0.hasPrefix(OutputSafety.temporaryPrefix) }, "left: \(entries(dir))")
+    }
+
+    /// A damaged HDF5 file (a fuzz mutant of a BatteryLens-written file) on which libhdf5 1.10
+    /// itself reads out of bounds: one line naming the file, exit 1, no crash report.
+    @Test func aFaultInsideLibhdf5IsOneLineAndExitOne() throws {
+        guard let executable = Self.executable else { Issue.record("batterylens is not built beside the tests"); return }
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/libhdf5-faults.h5").path
+        let out = dir + "/from-damaged.npy"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["convert", fixture, out]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 1)
+        #expect(text == "batterylens: error: \(fixture): the HDF5 library failed on this file (it is corrupt or damaged); no output was written\n")
+        #expect(!exists(out))
     }
 
     /// A minimal little-endian TIFF header with one 8-bit strip claiming `width × height`.
