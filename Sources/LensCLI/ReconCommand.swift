@@ -53,6 +53,7 @@ struct ReconCommand: ParsableCommand {
     @Option(help: "Detector rows (slices) A:B to reconstruct.") var slices: String?
     @Option(name: .customLong("pixel-um"), help: "Detector pixel size at the sample in µm (if the file does not say).") var pixelMicrometres: Double?
     @Flag(help: "Zero the voxels outside the reconstruction circle.") var mask = false
+    @Flag(help: "Reconstruct even projections that hold no information (all equal or non-finite after correction).") var force = false
     @Option(name: .customLong("slab-rows"), help: "Detector rows per streamed slab (default: ~256 MiB slabs).") var slabRows: Int?
     @Option(help: "Centre sweep FIRST:LAST:STEP (columns): one PNG slice per candidate into --sweep-dir, then stop.") var sweep: String?
     @Option(name: .customLong("sweep-dir"), help: "Folder for the sweep PNGs and sweep.csv.") var sweepDir: String?
@@ -116,6 +117,7 @@ struct ReconCommand: ParsableCommand {
         settings.stripes.waveletSigma = waveletSigma
         settings.polarRingFilter = polarRings
         settings.removeZingers = zingers
+        settings.allowUninformativeData = force
         settings.slabRows = slabRows
         settings.slices = try slices.map { try parseRange($0, extent: source.frameShape[0], option: "--slices") }
         settings.centre = try parseCentre(center, option: "--center", columns: source.frameShape[1])
@@ -159,7 +161,8 @@ struct ReconCommand: ParsableCommand {
 
     func parameters() -> [String: JSONValue] {
         var p: [String: JSONValue] = ["center": .string(center), "filter": .string(filter), "rings": .string(rings), "phase": .string(phase),
-                                      "polar_rings": .bool(polarRings), "zingers": .bool(zingers), "line_integrals": .bool(lineIntegrals)]
+                                      "polar_rings": .bool(polarRings), "zingers": .bool(zingers), "line_integrals": .bool(lineIntegrals),
+                                      "force": .bool(force)]
         for (k, v) in [("slices", slices), ("offset_axis", offsetAxis), ("center_method", centerMethod), ("angles", angles), ("flats", flats),
                        ("flats_after", flatsAfter), ("darks", darks)] { if let v { p[k] = .string(v) } }
         for (k, v) in [("energy_kev", energyKeV), ("distance_mm", distanceMillimetres), ("delta_beta", deltaBeta), ("pixel_um", pixelMicrometres)] {

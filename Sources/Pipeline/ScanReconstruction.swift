@@ -37,6 +37,10 @@ public struct ReconstructionSettings: Sendable {
     public var slabRows: Int?
     /// Rows (around the middle of the slice range) used to find the centre.
     public var centreRows = 16
+    /// Reconstruct even when the line integrals hold no information (all equal or
+    /// non-finite: all-zero or all-NaN projections, flats equal to the projections). Off by
+    /// default: such data would give a plausible-looking constant volume.
+    public var allowUninformativeData = false
 
     public init(pixelSizeMicrometres: Double) { self.pixelSizeMicrometres = pixelSizeMicrometres }
 }
@@ -81,6 +85,13 @@ public enum ScanReconstruction {
         try paganin?.validate()
         var normalization = flatField == nil ? nil : NormalizationReport()
         var zingers = 0
+        var content = LineIntegralContent()
+        /// Throws (naming the scan) if `c` holds no information, unless allowed.
+        func requireInformative(_ c: LineIntegralContent, _ what: String) throws {
+            guard !c.isInformative, !settings.allowUninformativeData else { return }
+            throw LensError.badInput(file: source.source, problem: "\(what) hold no information: " + c.description
+                + " — all-zero or all-NaN projections, or flats equal to the data? (recon --force reconstructs anyway)")
+        }
 
         /// Line integrals of rows `r` of every projection.
         func prepare(_ r: Range<Int>) throws -> Grid<Float> {
@@ -92,6 +103,7 @@ public enum ScanReconstruction {
                 lines = corrected
                 normalization?.merge(report)
             }
+            content.add(lines)
             if settings.removeZingers { zingers += ZingerRemoval.apply(&lines).replaced }
             if let paganin { try PaganinPhaseRetrieval.apply(toLineIntegrals: &lines, paganin) }
             guard read != r else { return lines }
@@ -116,7 +128,9 @@ public enum ScanReconstruction {
         case .auto(let method):
             // Found on line integrals before stripe removal: on small sinograms the sorting
             // filter moved the optimum by 1.5 px on the Savu test scan.
+            content = LineIntegralContent()
             let lines = try prepare(band)
+            try requireInformative(content, "the line integrals of rows \(band.lowerBound):\(band.upperBound) (used to find the centre)")
             if settings.offsetAxis != nil {
                 estimate = try MirrorCentreFinder.find(lineIntegrals: lines, anglesDegrees: source.anglesDegrees,
                                                        searchHalfWidthPixels: Double(cols) / 2, minimumOverlapFraction: 0.05)
@@ -163,6 +177,7 @@ public enum ScanReconstruction {
             ?? Swift.max(rowGroup, Swift.min(256, (512 << 20) / Swift.max(1, bytesPerRow)) / rowGroup * rowGroup)
         let writer = try VolumeIO.create(output, info: info, inputs: inputs)
         var slabs = 0
+        content = LineIntegralContent()
         do {
             for start in stride(from: rows.lowerBound, to: rows.upperBound, by: slabRows) {
                 try cancellation?.check()
@@ -177,10 +192,17 @@ public enum ScanReconstruction {
                 slabs += 1
                 progress?.advance(by: r.count)
             }
+            try requireInformative(content, "the line integrals of the reconstructed rows")
             try writer.finish()
         } catch {
             writer.abort()
             throw error
+        }
+        if let n = normalization, n.nonFinite > 0 {
+            warnings.append("\(n.nonFinite) non-finite projection, flat or dark values were replaced before the logarithm")
+        }
+        if content.finite < content.values {
+            warnings.append("\(content.values - content.finite) of \(content.values) line integrals are not finite (they reconstruct as NaN)")
         }
         return ReconstructionReport(axisColumn: axis, centre: estimate, stitch: stitchPlan, normalization: normalization, zingersReplaced: zingers,
                                     volumeShape: info.shape.dims, slabRows: slabRows, slabs: slabs,
@@ -199,3 +221,29 @@ public enum ScanReconstruction {
         return lines
     }
 }
+
+/// What the line integrals of a scan hold: finite values and their range. Data with no
+/// spread (every value equal or non-finite) carries no image.
+struct LineIntegralContent: CustomStringConvertible {
+    var values = 0, finite = 0
+    var minimum = Float.infinity, maximum = -Float.infinity
+
+    mutating func add(_ lines: Grid<Float>) {
+        lines.withUnsafeBufferPointer { v in
+            values += v.count
+            for x in v where x.isFinite {
+                finite += 1
+                if x < minimum { minimum = x }
+                if x > maximum { maximum = x }
+            }
+        }
+    }
+
+    var isInformative: Bool { finite > 0 && maximum > minimum }
+
+    var description: String {
+        finite == 0 ? "none of their \(values) values is finite"
+            : "every finite value equals \(minimum) (\(values - finite) of \(values) not finite)"
+    }
+}
+

@@ -299,6 +299,21 @@ import Testing
         #expect(!exists(dir + "/r.tif"))
     }
 
+    /// All-NaN line integrals, or all-zero counts with flats, carry no image: exit 1 naming the
+    /// scan, unless --force.
+    @Test func reconRefusesProjectionsWithoutInformation() throws {
+        try VolumeIO.write(Grid<Float>(shape: Shape(8, 4, 16), repeating: .nan), to: dir + "/nan.npy")
+        #expect(run("recon", dir + "/nan.npy", "--out", dir + "/r.tif", "--angle-range", "0:180", "--line-integrals", "--pixel-um", "1") == 1)
+        #expect(run("recon", dir + "/nan.npy", "--out", dir + "/r.tif", "--angle-range", "0:180", "--line-integrals", "--pixel-um", "1", "--center", "7.5") == 1)
+        try VolumeIO.write(Grid<UInt16>(shape: Shape(8, 4, 16), repeating: 0), to: dir + "/zero.tif")
+        try VolumeIO.write(Grid<UInt16>(shape: Shape(2, 4, 16), repeating: 1000), to: dir + "/flat.tif")
+        #expect(run("recon", dir + "/zero.tif", "--flats", dir + "/flat.tif", "--out", dir + "/r.tif", "--angle-range", "0:180", "--pixel-um", "1") == 1)
+        #expect(!exists(dir + "/r.tif"))
+        #expect(run("recon", dir + "/zero.tif", "--flats", dir + "/flat.tif", "--out", dir + "/r.tif", "--angle-range", "0:180", "--pixel-um", "1",
+                    "--center", "7.5", "--force") == 0)
+        #expect(exists(dir + "/r.tif"))
+    }
+
     @Test func hostileHeadersAreRefusedBeforeAllocating() throws {
         // NPY: a negative and an overflowing shape.
         for shape in ["(-5, 10)", "(4611686018427387904, 4)", "(100000, 100000, 100000)"] {
