@@ -141,7 +141,7 @@ public enum ComptonAnalysis {
         let high = band(Swift.min(settings.fitWindowKeV.upperBound, highEdge)...settings.fitWindowKeV.upperBound)
         let useLow = low.count >= 5, useHigh = high.count >= 5
         guard useLow || useHigh else {
-            throw LensError.invalidArgument("the fit window \(settings.fitWindowKeV.lowerBound)–\(settings.fitWindowKeV.upperBound) keV leaves no side band beyond |p_z| = \(settings.backgroundBeyondPz) a.u. (\(String(format: "%.1f", lowEdge))–\(String(format: "%.1f", highEdge)) keV) for the background")
+            throw LensError.numerical("the fit window \(settings.fitWindowKeV.lowerBound)–\(settings.fitWindowKeV.upperBound) keV leaves no side band beyond |p_z| = \(settings.backgroundBeyondPz) a.u. (\(String(format: "%.1f", lowEdge))–\(String(format: "%.1f", highEdge)) keV) for the background")
         }
         let points = (useLow ? low : []) + (useHigh ? high : [])
         let mean = points.reduce(0) { $0 + $1.y } / Double(points.count)
@@ -171,7 +171,7 @@ public enum ComptonAnalysis {
             return c >= window.lowerBound && c <= window.upperBound
         }
         guard bins.count >= 12 else {
-            throw LensError.invalidArgument("Compton fit window \(window.lowerBound)–\(window.upperBound) keV holds \(bins.count) energy bins; at least 12 are needed")
+            throw LensError.numerical("Compton fit window \(window.lowerBound)–\(window.upperBound) keV holds \(bins.count) energy bins; at least 12 are needed")
         }
         let bg = try known ?? background(binning: binning, spectrum: spectrum, settings: settings)
         let w = binning.widthKeV

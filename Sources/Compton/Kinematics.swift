@@ -97,7 +97,7 @@ public enum SParameter {
             let n = Double(points.count)
             let mx = points.map(\.lithium).reduce(0, +) / n, my = points.map(\.s).reduce(0, +) / n
             let sxx = points.map { ($0.lithium - mx) * ($0.lithium - mx) }.reduce(0, +)
-            guard sxx > 0 else { throw LensError.invalidArgument("calibration points need different stoichiometries") }
+            guard sxx > 0 else { throw LensError.numerical("calibration points need different stoichiometries") }
             slope = points.map { ($0.lithium - mx) * ($0.s - my) }.reduce(0, +) / sxx
             intercept = my - slope * mx
         }

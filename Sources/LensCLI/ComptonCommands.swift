@@ -145,7 +145,7 @@ struct ComptonAnalyzeCommand: ParsableCommand {
                 let spectra = try PixelSpectra.open(path: cube)
                 settings.attenuationFactor = factors[k]
                 let progress = ProgressReporter(label: "fitting region \(k + 1)", total: spectra.pixelCount)
-                let (maps, region) = try ComptonAnalysis.analyze(spectra, settings: settings, progress: progress)
+                let (maps, region) = try analysing(cube) { try ComptonAnalysis.analyze(spectra, settings: settings, progress: progress) }
                 progress.finish()
                 results.append(region)
                 let prefix = folder + "/region_\(k + 1)"

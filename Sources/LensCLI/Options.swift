@@ -14,10 +14,12 @@ struct GlobalOptions: ParsableArguments {
 
     /// Runs `body` with the command's outputs declared in one transaction (see
     /// ``OutputTransaction``): all are checked before any work and published together at the
-    /// end, or none are. `inputs` are every file the command reads.
+    /// end, or none are. `inputs` are every file the command reads, the data first: a result
+    /// the data cannot give (``LensError/numerical(_:)``) becomes bad input naming it.
     func outputs<R>(inputs: [String?], _ body: (OutputTransaction) throws -> R) throws -> R {
-        try OutputTransaction.run(inputs: inputs.compactMap { $0 }, overwrite: overwrite) { transaction in
-            let result = try body(transaction)
+        let files = inputs.compactMap { $0 }
+        return try OutputTransaction.run(inputs: files, overwrite: overwrite) { transaction in
+            let result = try files.first.map { data in try analysing(data) { try body(transaction) } } ?? body(transaction)
             // An interrupted run publishes nothing, even if its work did not stop early.
             try CLIRuntime.cancellation.check()
             return result

@@ -50,7 +50,7 @@ public enum ElectrodeSegmentation {
         envelope = Morphology.open(envelope, radius: p.envelopeRadius)
         if p.keepLargest { envelope = Morphology.keepLargest(envelope, count: 1, connectivity: .faces) }
         let electrodeVoxels = envelope.withUnsafeBufferPointer { $0.reduce(0) { $0 + Int($1) } }
-        guard electrodeVoxels > 0 else { throw LensError.invalidArgument("no electrode found: the envelope is empty after the opening of radius \(p.envelopeRadius)") }
+        guard electrodeVoxels > 0 else { throw LensError.numerical("no electrode found: the envelope is empty after the opening of radius \(p.envelopeRadius)") }
         progress?.advance()
         let sharpened = p.unsharpAmount > 0 ? Filters.unsharpMask(smoothed, radius: p.unsharpRadius, amount: p.unsharpAmount) : smoothed
         let thresholds = try p.thresholds ?? Thresholds.multiOtsu(try ValueHistogram(sharpened, mask: envelope), classes: p.classes)

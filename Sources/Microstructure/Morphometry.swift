@@ -21,7 +21,7 @@ public struct SpecificSurface: Sendable, Codable {
         let area = SurfaceArea.smoothedIndicatorArea(phase, sigma: smoothingSigma) * unit * unit
         let voxelVolume = lattice.spacing.z * lattice.spacing.y * lattice.spacing.x * unit * unit * unit
         let phaseVoxels = phase.withUnsafeBufferPointer { $0.reduce(0) { $0 + Int($1) } }
-        guard phaseVoxels > 0 else { throw LensError.invalidArgument("the phase is empty: no voxel belongs to it") }
+        guard phaseVoxels > 0 else { throw LensError.numerical("the phase is empty: no voxel belongs to it") }
         areaSquareMicrometres = area
         perTotalVolume = area / (Double(lattice.count) * voxelVolume)
         perPhaseVolume = area / (Double(phaseVoxels) * voxelVolume)
@@ -49,7 +49,7 @@ public enum LocalThickness {
         try Morphology.requireBinary(phase, name: "the phase mask")
         let distance = DistanceTransform.euclidean(phase)
         let dmax = Double(distance.distances.withUnsafeBufferPointer { $0.max() ?? 0 })
-        guard dmax > 0 else { throw LensError.invalidArgument("the phase is empty: no voxel belongs to it") }
+        guard dmax > 0 else { throw LensError.numerical("the phase is empty: no voxel belongs to it") }
         let lowest = min(1.0, dmax)
         let radii: [Double] = sizes <= 1 || dmax <= lowest ? [dmax] :
             (0..<sizes).map { k in exp(log(dmax) + (log(lowest) - log(dmax)) * Double(k) / Double(sizes - 1)) }

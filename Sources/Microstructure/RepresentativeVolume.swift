@@ -46,7 +46,7 @@ public struct RepresentativeVolume: Sendable, Codable {
             throw LensError.invalidArgument("sub-volume edges \(edges) do not fit the field of view \(phase.shape)")
         }
         let total = phase.withUnsafeBufferPointer { $0.reduce(0) { $0 + Int($1) } }
-        guard total > 0 else { throw LensError.invalidArgument("the phase is empty: no voxel belongs to it") }
+        guard total > 0 else { throw LensError.numerical("the phase is empty: no voxel belongs to it") }
         statistic = "volume fraction"
         wholeValue = Double(total) / Double(lattice.count)
         self.tolerance = tolerance

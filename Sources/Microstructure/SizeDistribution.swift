@@ -24,7 +24,7 @@ public struct SizeDistribution: Sendable, Codable {
 
     public init(diametersMicrometres d: [Double], bins: Int = 20, resamples: Int = 1000, confidence: Double = 0.95, seed: UInt64 = 1) throws {
         let diameters = d.filter { $0.isFinite && $0 > 0 }
-        guard !diameters.isEmpty else { throw LensError.invalidArgument("no particles to build a size distribution from") }
+        guard !diameters.isEmpty else { throw LensError.numerical("no particles to build a size distribution from") }
         count = diameters.count
         self.confidence = confidence
         func statistics(_ sample: [Double]) -> [Double] {

@@ -61,7 +61,7 @@ public enum Tortuosity {
         guard dims[axis] >= 2 else { throw LensError.invalidArgument("the volume is only \(dims[axis]) voxel thick along axis \(axis)") }
         let total = lattice.count
         let phaseCount = phase.withUnsafeBufferPointer { $0.reduce(0) { $0 + Int($1) } }
-        guard phaseCount > 0 else { throw LensError.invalidArgument("the phase is empty: no voxel belongs to it") }
+        guard phaseCount > 0 else { throw LensError.numerical("the phase is empty: no voxel belongs to it") }
         let epsilon = Double(phaseCount) / Double(total)
 
         // Components connecting the two faces (faces connectivity: diffusion passes through faces).

@@ -273,7 +273,7 @@ public enum XANESWorkflow {
                 count += slab.count
                 progress?.advance(by: z.count)
             }
-            guard count > 0 else { throw LensError.invalidArgument("every voxel has zero or negative intensity at some energy") }
+            guard count > 0 else { throw LensError.numerical("every voxel has zero or negative intensity at some energy") }
             settings.e0 = try EdgeEnergy.maximumDerivative(energies: energies, values: sums.map { $0 / Double(count) }).energy
         }
         // Pass 2: analyse each slab and write its maps.
@@ -578,6 +578,12 @@ public enum XANESWorkflow {
         let energies = SpectrumFile.electronVolts(values)
         guard energies.count == count else {
             throw LensError.badInput(file: path, problem: "\(energies.count) energies for a stack of \(count) images")
+        }
+        guard energies.count >= 6 else {
+            throw LensError.badInput(file: path, problem: "only \(energies.count) energies; normalizing an edge needs at least 6")
+        }
+        if let bad = energies.firstIndex(where: { !$0.isFinite }) {
+            throw LensError.badInput(file: path, problem: "energy \(bad + 1) is \(energies[bad]), not a number")
         }
         if let k = energies.indices.dropFirst().first(where: { !(energies[$0] > energies[$0 - 1]) }) {
             throw LensError.badInput(file: path, problem: "energies must increase; energy \(k + 1) (\(energies[k]) eV) follows \(energies[k - 1]) eV")

@@ -313,11 +313,11 @@ public struct NormalizedSpectrum: Sendable {
 enum SpectrumCheck {
     static func validate(energies: [Double], values: [Double], name: String) throws {
         guard energies.count == values.count else {
-            throw LensError.invalidArgument("\(name): \(energies.count) energies but \(values.count) values")
+            throw LensError.numerical("\(name): \(energies.count) energies but \(values.count) values")
         }
-        guard energies.count >= 6 else { throw LensError.invalidArgument("\(name): only \(energies.count) energies (at least 6 needed)") }
+        guard energies.count >= 6 else { throw LensError.numerical("\(name): only \(energies.count) energies (at least 6 needed)") }
         if let i = energies.indices.dropFirst().first(where: { !(energies[$0] > energies[$0 - 1]) }) {
-            throw LensError.invalidArgument("\(name): energies must increase strictly; energy \(i) (\(energies[i]) eV) follows \(energies[i - 1]) eV")
+            throw LensError.numerical("\(name): energies must increase strictly; energy \(i) (\(energies[i]) eV) follows \(energies[i - 1]) eV")
         }
     }
 }

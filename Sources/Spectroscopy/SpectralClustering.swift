@@ -263,7 +263,7 @@ public struct SpectralClusters: Sendable {
         for (i, p) in points.enumerated() { for d in 0..<dims { x[i * dims + d] = Double(scores[d][linear: p]) } }
         let n = points.count
         let w = points.map { p in weights.map { v in Double(v[linear: p]).isFinite ? max(0, Double(v[linear: p])) : 0 } ?? 1 }
-        guard w.contains(where: { $0 > 0 }) else { throw LensError.invalidArgument("k-means: every pixel has zero weight") }
+        guard w.contains(where: { $0 > 0 }) else { throw LensError.numerical("k-means: every pixel has zero weight") }
         func distance2(_ i: Int, _ c: [Double], _ j: Int) -> Double {
             var s = 0.0
             for d in 0..<dims { let t = x[i * dims + d] - c[j * dims + d]; s += t * t }

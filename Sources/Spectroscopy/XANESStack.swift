@@ -118,7 +118,7 @@ public enum XANESAnalysis {
         let (od, rootInverse, stageMask, spectrumSum, validCount) = opticalDensity(intensity: intensity, flat: flat, energyCount: ne)
         var mask = stageMask
         // One E0 for all pixels: the derivative maximum of the mean spectrum.
-        guard validCount > 0 else { throw LensError.invalidArgument("every pixel has zero or negative intensity at some energy") }
+        guard validCount > 0 else { throw LensError.numerical("every pixel has zero or negative intensity at some energy") }
         let meanSpectrum = spectrumSum.map { $0 / Double(validCount) }
         let e0 = try settings.e0 ?? EdgeEnergy.maximumDerivative(energies: energies, values: meanSpectrum).energy
         guard e0.isFinite else { throw LensError.numerical("no edge found in the mean spectrum of the stack") }

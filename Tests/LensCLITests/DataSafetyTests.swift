@@ -288,6 +288,19 @@ import Testing
         write("8000 1\n8100 1\n8200 1\n8300 1\n8400 1\n8500 1\n8600 1\n8700 1\n", dir + "/const.txt")
         #expect(run("xas", dir + "/const.txt", "--out", dir + "/xas") == 1)
         #expect(!exists(dir + "/s.tif") && !exists(dir + "/xas"))
+        // Particles all below --min-voxels: no size distribution; nothing is published.
+        let input = try labels()
+        #expect(run("particles", input, "--out", dir + "/p.tif", "--csv", dir + "/p.csv", "--min-voxels", "100000") == 1)
+        #expect(!exists(dir + "/p.tif") && !exists(dir + "/p.csv"))
+        // A XANES stack with no intensity anywhere.
+        try VolumeIO.write(Grid<Float>(shape: Shape(8, 6, 6), repeating: 0), to: dir + "/dark-stack.npy")
+        write("8300\n8320\n8330\n8340\n8350\n8360\n8400\n8450\n", dir + "/e.txt")
+        #expect(run("xanes", dir + "/dark-stack.npy", "--energies", dir + "/e.txt", "--out", dir + "/xanes") == 1)
+        // Too few energies: the energy file is named.
+        try VolumeIO.write(Grid<Float>(shape: Shape(4, 6, 6), repeating: 1), to: dir + "/short-stack.npy")
+        write("8300\n8330\n8350\n8400\n", dir + "/e4.txt")
+        #expect(run("xanes", dir + "/short-stack.npy", "--energies", dir + "/e4.txt", "--out", dir + "/xanes") == 1)
+        #expect(!exists(dir + "/xanes"))
     }
 
     @Test func reconRefusesNaNAnglesAndNarrowDetectors() throws {
