@@ -15,12 +15,27 @@ public enum CLIRuntime {
     /// 0 success, 1 bad input or output, 2 usage error, 130 interrupted. Errors are printed
     /// to stderr as one line naming the file and the problem.
     public static func run(_ arguments: [String]) -> Int32 {
+        var parsed: ParsableCommand
         do {
-            var command = try BatteryLensCommand.parseAsRoot(arguments)
-            try command.run()
+            parsed = try BatteryLensCommand.parseAsRoot(arguments)
+        } catch {
+            return report(error, parsing: true)
+        }
+        do {
+            try parsed.run()
             return 0
-        } catch let error as LensError {
-            printError(error.description)
+        } catch {
+            // Errors of the work itself: a file-system error from Foundation names its file
+            // (exit 1), never a raw "NSCocoaErrorDomain Code=…" usage message.
+            return report(FileSystemError.lensError(error) ?? error)
+        }
+    }
+
+    /// Prints `error` as one line and returns its exit code.
+    /// While `parsing`, every error but a clean exit (help, version) is a usage error.
+    static func report(_ error: Error, parsing: Bool = false) -> Int32 {
+        do { throw error } catch let error as LensError {
+            printError(TemporaryFiles.publicText(error.description))
             switch error {
             case .invalidArgument: return 2
             case .cancelled: return 130
@@ -32,11 +47,12 @@ public enum CLIRuntime {
                 print(BatteryLensCommand.fullMessage(for: error))
                 return 0
             }
-            // Argument-parser errors (unknown option, missing argument, bad value) are usage errors.
+            // Argument-parser errors (unknown option, missing argument, bad value) are usage
+            // errors; anything else reaching here is a failure of the work (exit 1).
             var message = BatteryLensCommand.fullMessage(for: error)
             if message.hasPrefix("Error: ") { message.removeFirst(7) }
             printError(message)
-            return 2
+            return parsing || code == .validationFailure ? 2 : 1
         }
     }
 

@@ -33,7 +33,7 @@ public enum AtomicOutput {
     public static func temporaryPath(for path: String) -> String {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         let temporary = (folder == "/" ? "" : folder) + "/" + OutputSafety.temporaryName(suffix: "tmp")
-        TemporaryFiles.register(temporary)
+        TemporaryFiles.register(temporary, becoming: path)
         return temporary
     }
 

@@ -65,7 +65,7 @@ public final class OutputTransaction: @unchecked Sendable {
 
     /// An error with this transaction's staging paths replaced by the declared outputs.
     public func rename(_ error: Error) -> Error {
-        guard let lens = error as? LensError else { return error }
+        guard let lens = error as? LensError ?? FileSystemError.lensError(error) else { return error }
         switch lens {
         case let .badOutput(file, problem): return LensError.badOutput(file: describe(file), problem: describe(problem))
         case let .badInput(file, problem): return LensError.badInput(file: describe(file), problem: describe(problem))
@@ -190,7 +190,7 @@ public final class OutputTransaction: @unchecked Sendable {
     /// Replaces staging paths by the outputs the user named in an error's text, so messages
     /// (a full disk, say) name the user's output, not the hidden temporary.
     public func describe(_ message: String) -> String {
-        var text = message
+        var text = TemporaryFiles.publicText(message)
         for output in outputs { text = text.replacingOccurrences(of: output.stagingFile, with: output.filePath) }
         return text
     }

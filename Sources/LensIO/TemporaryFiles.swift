@@ -9,7 +9,24 @@ public enum TemporaryFiles {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var paths: Set<String> = []
 
+    /// Temporary → the output it becomes, for error messages (kept after the temporary is gone:
+    /// an error is often reported after its clean-up).
+    nonisolated(unsafe) private static var outputNames: [String: String] = [:]
+
     public static func register(_ path: String) { lock.lock(); paths.insert(path); lock.unlock() }
+
+    /// Registers a temporary that becomes `output`.
+    public static func register(_ path: String, becoming output: String) {
+        lock.lock(); paths.insert(path); outputNames[path] = output; lock.unlock()
+    }
+
+    /// `text` with every temporary's path replaced by the output it becomes (longest first, so
+    /// a temporary inside a staged folder is named before the folder).
+    public static func publicText(_ text: String) -> String {
+        lock.lock(); let names = outputNames; lock.unlock()
+        guard names.keys.contains(where: { text.contains($0) }) else { return text }
+        return names.sorted { $0.key.count > $1.key.count }.reduce(text) { $0.replacingOccurrences(of: $1.key, with: $1.value) }
+    }
     /// Stops tracking `path` (it became an output).
     public static func forget(_ path: String) { lock.lock(); paths.remove(path); lock.unlock() }
     /// Removes `path` from disk and stops tracking it.

@@ -251,6 +251,21 @@ import Testing
         #expect(contents(dir + "/one.h5") == contents(dir + "/two.h5"))
     }
 
+    /// Foundation's file errors become one line naming the file (a full disk was a raw
+    /// "NSCocoaErrorDomain Code=642" usage error before), and temporaries are named by the
+    /// output they become.
+    @Test func fileSystemErrorsNameTheUsersFile() throws {
+        let full = FileSystemError.lensError(CocoaError(.fileWriteOutOfSpace, userInfo: [NSFilePathErrorKey: "/data/out.json"]))
+        #expect(full == .badOutput(file: "/data/out.json", problem: "no space left on the device"))
+        let denied = FileSystemError.lensError(NSError(domain: NSCocoaErrorDomain, code: CocoaError.fileReadNoPermission.rawValue,
+                                                       userInfo: [NSFilePathErrorKey: "/data/in.tif"]))
+        #expect(denied == .badInput(file: "/data/in.tif", problem: "permission denied"))
+        #expect(FileSystemError.lensError(CancellationError()) == nil)
+        let temporary = AtomicOutput.temporaryPath(for: dir + "/result.tif")
+        #expect(TemporaryFiles.publicText("\(temporary): write error") == "\(dir)/result.tif: write error")
+        TemporaryFiles.remove(temporary)
+    }
+
     // MARK: Crashes become clear errors
 
     @Test func optionValuesOutOfRangeAreUsageErrors() throws {
