@@ -31,6 +31,18 @@ public enum CLIRuntime {
         }
     }
 
+    /// Runs with the arguments' raw bytes (see ``RawArguments``): names that are not UTF-8 are
+    /// reached through links in a private folder, removed when the run ends.
+    public static func run(rawArguments argv: [[UInt8]]) -> Int32 {
+        let folder = NSTemporaryDirectory() + "batterylens-arguments-\(getpid())-\(UUID().uuidString.prefix(8))"
+        defer { TemporaryFiles.remove(folder) }
+        do {
+            return run(try RawArguments.decode(argv, linkFolder: folder))
+        } catch {
+            return report(error, parsing: true)
+        }
+    }
+
     /// Prints `error` as one line and returns its exit code.
     /// While `parsing`, every error but a clean exit (help, version) is a usage error.
     static func report(_ error: Error, parsing: Bool = false) -> Int32 {
@@ -87,5 +99,63 @@ public enum CLIRuntime {
 
     static func printError(_ message: String) {
         FileHandle.standardError.write(Data(("batterylens: error: " + message + "\n").utf8))
+    }
+}
+
+/// Command-line arguments whose bytes are not UTF-8. Swift strings hold only valid Unicode,
+/// so such a file name would silently become another name (with U+FFFD). An existing input
+/// named that way is reached through a symbolic link with a UTF-8 name, in a private folder
+/// removed when the run ends; any other such argument (an output name, say) is refused with a
+/// message, never renamed.
+public enum RawArguments {
+    /// The arguments (without the program name), or a usage error naming the one that cannot
+    /// be used. `linkFolder` receives the links (created on first need).
+    public static func decode(_ argv: [[UInt8]], linkFolder: String) throws -> [String] {
+        var result: [String] = []
+        for (index, bytes) in argv.enumerated() {
+            if let text = String(validating: bytes, as: UTF8.self) { result.append(text); continue }
+            guard let link = try linkToExisting(bytes, index: index, folder: linkFolder) else {
+                throw LensError.invalidArgument("argument \(index + 1) ('\(String(decoding: bytes, as: UTF8.self))') is not valid UTF-8 and names no existing file: "
+                    + "BatteryLens cannot write a file under that exact name; choose a UTF-8 name")
+            }
+            result.append(link)
+        }
+        return result
+    }
+
+    /// A UTF-8 path that reaches the file `bytes` names (a `:/dataset` suffix kept), or nil.
+    static func linkToExisting(_ bytes: [UInt8], index: Int, folder: String) throws -> String? {
+        var candidates: [(file: [UInt8], suffix: String)] = [(bytes, "")]
+        // file.h5:/dataset — the dataset part is UTF-8 (HDF5 names are).
+        if let colon = bytes.indices.first(where: { bytes[$0] == 0x3A && $0 + 1 < bytes.count && bytes[$0 + 1] == 0x2F }),
+           let suffix = String(validating: bytes[colon...], as: UTF8.self) {
+            candidates.append((Array(bytes[..<colon]), suffix))
+        }
+        for (file, suffix) in candidates {
+            var info = stat()
+            let exists = (file + [0]).withUnsafeBufferPointer { p in p.withMemoryRebound(to: CChar.self) { stat($0.baseAddress!, &info) == 0 } }
+            guard exists else { continue }
+            if !FileManager.default.fileExists(atPath: folder) {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+                TemporaryFiles.register(folder)
+            }
+            // Keep the extension (the format follows it) when it is readable text.
+            let lastDot = file.lastIndex(of: 0x2E).flatMap { dot in file[(dot + 1)...].contains(0x2F) ? nil : dot }
+            let ext = lastDot.flatMap { String(validating: file[$0...], as: UTF8.self) } ?? ""
+            // An absolute target, so the link works from its own folder.
+            var target = file
+            if target.first != 0x2F {
+                target = Array(FileManager.default.currentDirectoryPath.utf8) + [0x2F] + target
+            }
+            let link = folder + "/argument-\(index + 1)" + ext
+            let made = (target + [0]).withUnsafeBufferPointer { t in
+                t.withMemoryRebound(to: CChar.self) { symlink($0.baseAddress!, link) == 0 }
+            }
+            guard made else { throw LensError.badInput(file: String(decoding: file, as: UTF8.self), problem: "cannot reach a file whose name is not UTF-8") }
+            // Messages name the file as the user gave it (undecodable bytes shown as �).
+            TemporaryFiles.register(link, becoming: String(decoding: file, as: UTF8.self))
+            return link + suffix
+        }
+        return nil
     }
 }

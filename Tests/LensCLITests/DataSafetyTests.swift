@@ -266,6 +266,26 @@ import Testing
         TemporaryFiles.remove(temporary)
     }
 
+    /// A file name that is not UTF-8 opens (through a link); an output name that is not UTF-8 is
+    /// refused, never silently renamed.
+    @Test func nonUTF8FileNames() throws {
+        let input = try labels()
+        let rawName = Array((dir + "/caf").utf8) + [0xE9] + Array(".tif".utf8)
+        let created = try #require(FileManager.default.contents(atPath: input))
+        let fd = (rawName + [0]).withUnsafeBufferPointer { p in p.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT | O_EXCL, 0o644) } }
+        try #require(fd >= 0)
+        _ = created.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        func argv(_ items: [[UInt8]]) -> [[UInt8]] { items }
+        #expect(CLIRuntime.run(rawArguments: argv([Array("convert".utf8), rawName, Array((dir + "/from-cafe.npy").utf8)])) == 0)
+        #expect(try VolumeIO.read(dir + "/from-cafe.npy").converted(to: Double.self).elements == VolumeIO.read(input).converted(to: Double.self).elements)
+        let rawOutput = Array((dir + "/out").utf8) + [0xFF] + Array(".npy".utf8)
+        #expect(CLIRuntime.run(rawArguments: argv([Array("convert".utf8), Array(input.utf8), rawOutput])) == 2)
+        #expect(entries(dir).allSatisfy { !$0.hasPrefix("out") })
+        // The private link folder is gone after the run.
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []).allSatisfy { !$0.hasPrefix("batterylens-arguments-\(getpid())") })
+    }
+
     // MARK: Crashes become clear errors
 
     @Test func optionValuesOutOfRangeAreUsageErrors() throws {
