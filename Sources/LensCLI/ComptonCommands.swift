@@ -265,6 +265,9 @@ struct ComptonCorrelateCommand: ParsableCommand {
         if let regions, regions.contains(":") {
             bounds = try regions.split(separator: ",").map { part in
                 let r = try parseValueRange(String(part), option: "--regions")
+                guard r.lowerBound >= 0, r.upperBound <= Double(depth), r.lowerBound == r.lowerBound.rounded(), r.upperBound == r.upperBound.rounded() else {
+                    throw LensError.invalidArgument("--regions \(part) must be slice indices within 0:\(depth)")
+                }
                 return Int(r.lowerBound)..<Int(r.upperBound)
             }
         } else {

@@ -315,6 +315,9 @@ enum SpectrumCheck {
         guard energies.count == values.count else {
             throw LensError.numerical("\(name): \(energies.count) energies but \(values.count) values")
         }
+        if let bad = energies.firstIndex(where: { !$0.isFinite }) ?? values.firstIndex(where: { !$0.isFinite }) {
+            throw LensError.numerical("\(name): point \(bad + 1) is not finite (energy \(energies[bad]), value \(values[bad]))")
+        }
         guard energies.count >= 6 else { throw LensError.numerical("\(name): only \(energies.count) energies (at least 6 needed)") }
         if let i = energies.indices.dropFirst().first(where: { !(energies[$0] > energies[$0 - 1]) }) {
             throw LensError.numerical("\(name): energies must increase strictly; energy \(i) (\(energies[i]) eV) follows \(energies[i - 1]) eV")

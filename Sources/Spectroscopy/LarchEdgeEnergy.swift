@@ -83,7 +83,9 @@ extension EdgeEnergy {
         let pad = 5.0
         let xmin = xstep * ((x[0] - pad * xstep) / xstep).rounded(.towardZero)
         let xmax = xstep * ((x[x.count - 1] + pad * xstep) / xstep).rounded(.towardZero)
-        let npts = min(1 + Int((abs(xmax - xmin + xstep * 0.1) / xstep).rounded(.towardZero)), 50 * x.count)
+        // Clamped in floating point first: an absurd energy (1e300 eV) must not overflow Int.
+        let steps = (abs(xmax - xmin + xstep * 0.1) / xstep).rounded(.towardZero)
+        let npts = steps.isFinite ? min(1 + Int(min(steps, Double(50 * x.count))), 50 * x.count) : 50 * x.count
         let grid = (0..<npts).map { npts == 1 ? xmin : xmin + (xmax - xmin) * Double($0) / Double(npts - 1) }
         let uniform = clampedInterpolation(x: x, y: y, at: grid)
         // Mirrored extension: before the start y0[1…], after the end y0[n−1, n−2, …].

@@ -323,6 +323,16 @@ import Testing
         write("8000 1\n8100 1\n8200 1\n8300 1\n8400 1\n8500 1\n8600 1\n8700 1\n", dir + "/const.txt")
         #expect(run("xas", dir + "/const.txt", "--out", dir + "/xas") == 1)
         #expect(!exists(dir + "/s.tif") && !exists(dir + "/xas"))
+        // A spectrum with one absurd or infinite energy (EXAFS used to crash on it).
+        let points = (0..<60).map { k -> String in
+            let e = 8800 + Double(k) * 15
+            return "\(e) \(e > 8980 ? 1.0 + 0.05 * sin(e / 20) : 0.1)"
+        }
+        for bad in ["1e300", "inf"] {
+            write((points.dropLast() + ["\(bad) 1.0"]).joined(separator: "\n") + "\n", dir + "/absurd.txt")
+            #expect(run("xas", dir + "/absurd.txt", "--out", dir + "/xas", "--exafs") == 1)
+            #expect(!exists(dir + "/xas"))
+        }
         // Particles all below --min-voxels: no size distribution; nothing is published.
         let input = try labels()
         #expect(run("particles", input, "--out", dir + "/p.tif", "--csv", dir + "/p.csv", "--min-voxels", "100000") == 1)
