@@ -166,7 +166,7 @@ struct SegmentationOptions: ParsableArguments {
         if let thresholds { p.thresholds = try parseList(thresholds, option: "--thresholds") }
         let grey = try VolumeIO.read(input).float32()
         let progress = ProgressReporter(label: "segmenting", total: 3)
-        let result = try analysing(input) { try ElectrodeSegmentation.segment(grey, parameters: p, progress: progress) }
+        let result = try ElectrodeSegmentation.segment(grey, parameters: p, progress: progress)
         progress.finish()
         try VolumeIO.write(result.labels, to: outPath, inputs: [input])
         let profile = try PhaseProfile.of(result.labels.rank == 3 ? result.labels : result.labels, regionOfInterest: result.labels.map { $0 != 0 ? 1 : 0 })

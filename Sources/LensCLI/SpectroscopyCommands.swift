@@ -166,10 +166,10 @@ struct XASCommand: ParsableCommand {
         if let given = normalization.e0, !(file.energies.first! < given && given < file.energies.last!) {
             throw LensError.invalidArgument("--e0 \(given) eV lies outside the energies of \(spectrum) (\(file.energies.first!)…\(file.energies.last!) eV)")
         }
-        let e0 = try analysing(spectrum) { try normalization.e0 ?? EdgeEnergy.larchE0(energies: file.energies, mu: file.mu) }
+        let e0 = try normalization.e0 ?? EdgeEnergy.larchE0(energies: file.energies, mu: file.mu)
         let settings = EdgeNormalizationSettings.larchDefaults(energies: file.energies, e0: e0)
             .overriding(preEdge: try normalization.preRange, postEdge: try normalization.postRange, postEdgeDegree: normalization.postDegree)
-        let n = try analysing(spectrum) { try NormalizedSpectrum(energies: file.energies, mu: file.mu, e0: e0, settings: settings) }
+        let n = try NormalizedSpectrum(energies: file.energies, mu: file.mu, e0: e0, settings: settings)
         guard n.edgeStep.isFinite, n.edgeStep > 0 else {
             throw LensError.badInput(file: spectrum, problem: "no absorption edge: the edge step is \(n.edgeStep) (a flat or inverted spectrum, or a wrong --e0/--pre/--post)")
         }
@@ -191,7 +191,7 @@ struct XASCommand: ParsableCommand {
         if exafs {
             var settings = EXAFSBackground.Settings()
             settings.rbkg = rbkg; settings.kweight = kweight
-            let background = try analysing(spectrum) { try EXAFSBackground(energies: n.energies, mu: n.mu, e0: e0, edgeStep: n.edgeStep, settings: settings) }
+            let background = try EXAFSBackground(energies: n.energies, mu: n.mu, e0: e0, edgeStep: n.edgeStep, settings: settings)
             var ft = RSpaceSpectrum.Settings()
             ft.kmin = kmin; ft.kmax = kmax ?? (background.k.last!.rounded(.down) - 1); ft.dk = dk; ft.kweight = kweight
             guard ft.kmax > ft.kmin else {

@@ -132,14 +132,11 @@ public final class OutputTransaction: @unchecked Sendable {
                 throw LensError.badOutput(file: filePath, problem: "cannot create its staging folder: \(String(cString: strerror(errno)))")
             }
         }
-        TemporaryFiles.register(stagingName)
+        TemporaryFiles.register(stagingName, becoming: filePath)
         let staging = reference.datasetPath.map { "\(stagingName):\($0)" } ?? stagingName
         outputs.append(Output(path: path, option: option, staging: staging))
         return staging
     }
-
-    /// The staging path of a declared output (nil if `path` was not declared).
-    public func staging(for path: String) -> String? { outputs.first { $0.path == path }?.staging }
 
     /// Publishes every staged output that was written (an optional output the command did not
     /// produce is skipped). All or nothing: on a failure the ones already moved are put back.
