@@ -59,7 +59,9 @@ struct InfoCommand: ParsableCommand {
         var stats: ValueStatistics?
         if !noStatistics && !info.dataType.isComplex {
             stats = try VolumeStatistics.compute(reader)
-            if let s = stats {
+            if let s = stats, s.finiteCount + s.nonFiniteCount == 0 {
+                lines.append("values: none (the dataset is empty)")
+            } else if let s = stats {
                 lines.append(String(format: "values: min %g, max %g, mean %g", s.minimum, s.maximum, s.mean))
                 if s.nonFiniteCount > 0 { lines.append("non-finite values: \(s.nonFiniteCount)") }
             }

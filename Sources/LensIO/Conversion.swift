@@ -225,8 +225,9 @@ public enum VolumeStatistics {
         guard !reader.info.dataType.isComplex else {
             throw LensError.invalidArgument("\(reader.source): value statistics of complex data are not defined")
         }
-        let thickness = reader.slabThickness(targetBytes: 128 << 20)
         var total = ValueStatistics()
+        guard reader.info.shape.count > 0 else { return total }   // no values to scan
+        let thickness = reader.slabThickness(targetBytes: 128 << 20)
         let progress = ProgressReporter(label: "scanning values", total: r.count)
         var start = r.lowerBound
         while start < r.upperBound {

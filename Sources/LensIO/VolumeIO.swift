@@ -34,8 +34,10 @@ extension VolumeReader {
     /// Reads everything.
     public func readAll() throws -> AnyGrid { try readSlab(0..<info.shape[0]) }
 
-    /// A slab thickness whose slabs hold about `targetBytes` (at least one slice).
+    /// A slab thickness whose slabs hold about `targetBytes` (at least one slice; the whole
+    /// extent when slices are empty, so a 10¹⁷ × 0 dataset is one slab, not 10¹⁷ of them).
     public func slabThickness(targetBytes: Int = 256 << 20) -> Int {
+        if info.shape.sliceCount == 0 { return Swift.max(1, info.shape[0]) }
         let sliceBytes = Swift.max(1, info.shape.sliceCount * info.dataType.byteSize)
         return Swift.max(1, Swift.min(info.shape[0], targetBytes / sliceBytes))
     }

@@ -73,7 +73,8 @@ for format in formats {
         process.standardError = FileHandle.nullDevice
         try process.run()
         // A batch that takes far longer than its reads should is a hang.
-        let deadline = Date().addingTimeInterval(Double(count) * 2 + 120)
+        // Reads of these small seeds take milliseconds; a batch far slower than that hangs.
+        let deadline = Date().addingTimeInterval(Double(count) * 0.2 + 60)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         let hung = process.isRunning
         if hung { process.terminate(); process.waitUntilExit() }
