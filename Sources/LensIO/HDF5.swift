@@ -432,6 +432,7 @@ public final class HDF5Dataset: @unchecked Sendable {
 
     /// Reads the whole dataset as Doubles (for small metadata arrays: angles, image keys).
     public func readDoubles() throws -> [Double] {
+        try MemoryBudget.require(elements: shape.count, elementBytes: 8, for: "\(file.path):\(path)")
         var values = [Double](repeating: 0, count: shape.count)
         try withHDF5(file: file.path) {
             try values.withUnsafeMutableBytes { buffer in

@@ -31,7 +31,12 @@ public struct NXTomoLayout: Sendable, Equatable {
         }
         for (dataPath, keyPath) in candidates where file.kind(of: dataPath) == .dataset && file.kind(of: keyPath) == .dataset {
             guard let data = try? file.dataset(dataPath), data.shape.rank == 3 else { continue }
-            let keys = try file.dataset(keyPath).readDoubles().map { Int($0) }
+            let values = try file.dataset(keyPath).readDoubles()
+            // NXtomo image keys are 0 (projection), 1 (flat), 2 (dark), 3 (invalid).
+            if let bad = values.firstIndex(where: { !($0 == $0.rounded() && (0...3).contains($0)) }) {
+                throw LensError.badInput(file: file.path, problem: "\(keyPath)[\(bad)] is \(values[bad]), not an image key 0…3")
+            }
+            let keys = values.map { Int($0) }
             guard keys.count == data.shape[0] else {
                 throw LensError.badInput(file: file.path, problem: "\(keyPath) has \(keys.count) keys for \(data.shape[0]) frames in \(dataPath)")
             }
@@ -104,6 +109,10 @@ public final class TomographyScanReader {
             }
             flatData = file.kind(of: "/exchange/data_white") == .dataset ? try file.dataset("/exchange/data_white") : nil
             darkData = file.kind(of: "/exchange/data_dark") == .dataset ? try file.dataset("/exchange/data_dark") : nil
+            // Frame lists and angles are built from the headers' frame counts: check them first.
+            for ds in [data, flatData, darkData].compactMap({ $0 }) {
+                try MemoryBudget.require(elements: ds.shape[0], elementBytes: 32, for: "\(path):\(ds.path)")
+            }
             projectionCount = data.shape[0]
             projectionFrames = Array(0..<projectionCount)
             flatFrames = Array(0..<(flatData?.shape[0] ?? 0))

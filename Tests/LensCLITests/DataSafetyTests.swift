@@ -425,6 +425,16 @@ import Testing
         #expect(Date().timeIntervalSince(start) < 5)
     }
 
+    /// A Data Exchange scan whose flat dataset claims ~10¹⁷ frames (a fuzz mutant that crashed
+    /// building frame lists): the volume still reads; the scan is refused with one line.
+    @Test func aScanClaimingAbsurdFrameCountsIsRefused() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/huge-frame-count.h5").path
+        #expect(run("info", fixture) == 0)
+        #expect(throws: LensError.self) { try TomographyScanReader(path: fixture) }
+        #expect(run("recon", fixture, "--out", dir + "/r.tif", "--pixel-um", "1") == 1)
+        #expect(!exists(dir + "/r.tif"))
+    }
+
     @Test func aCorruptImageJSpacingIsAnError() throws {
         let path = dir + "/spaced.tif"
         try VolumeIO.write(Grid<UInt8>(shape: Shape(3, 4, 4), geometry: GridGeometry(voxelSizeMicrometres: [0.5, 0.5, 0.5])) { UInt8($0) }, to: path)
