@@ -63,6 +63,9 @@ struct ComptonSpectraCommand: ParsableCommand {
         let progress = ProgressReporter(label: "histogramming events", total: Swift.max(1, size / bytesPerEvent))
         let spectra = try PixelSpectra.build(events: events, rows: rows, columns: columns, binning: binning, correction: mode, progress: progress)
         progress.finish()
+        guard spectra.statistics.eventsRead > 0 else {
+            throw LensError.badInput(file: events, problem: "holds no photon events: an empty cube would look like a measurement")
+        }
         try spectra.write(to: outPath, chargeSharing: mode, inputs: [events])
         let s = spectra.statistics
         print("wrote \(out): \(rows)×\(columns) pixels × \(binning.count) bins; \(s.eventsRead) events read, \(s.eventsCounted) counted, \(s.multiPixelClusters) charge-sharing clusters (\(s.eventsInClusters) events, \(mode.rawValue)), \(s.eventsOutside) outside")

@@ -333,6 +333,10 @@ import Testing
             #expect(run("xas", dir + "/absurd.txt", "--out", dir + "/xas", "--exafs") == 1)
             #expect(!exists(dir + "/xas"))
         }
+        // An empty event list is not an empty measurement.
+        write("frame,row,column,energy_kev\n", dir + "/none.csv")
+        #expect(run("compton", "spectra", dir + "/none.csv", "--out", dir + "/cube.h5") == 1)
+        #expect(!exists(dir + "/cube.h5"))
         // Particles all below --min-voxels: no size distribution; nothing is published.
         let input = try labels()
         #expect(run("particles", input, "--out", dir + "/p.tif", "--csv", dir + "/p.csv", "--min-voxels", "100000") == 1)
