@@ -8,8 +8,8 @@ import LensCore
 /// scikit-image and ASTRA).
 ///
 /// Coordinates are in pixels from the rotation axis: x along detector columns, y along the
-/// slice's row axis, so a disc at (x, y) projects to u = x cos θ + y sin θ (BatteryLens's
-/// ``ParallelBeamGeometry`` convention).
+/// slice's row axis (down the image), so a disc at (x, y) projects to u = x cos θ − y sin θ
+/// (BatteryLens's ``ParallelBeamGeometry`` convention, that of scikit-image and ASTRA).
 public struct AnalyticDiscSlice: Sendable, Equatable {
     public struct Disc: Sendable, Equatable, Codable {
         public var x: Double
@@ -38,7 +38,8 @@ public struct AnalyticDiscSlice: Sendable, Equatable {
             let discs = self.discs
             DispatchQueue.concurrentPerform(iterations: anglesDegrees.count) { a in
                 let theta = anglesDegrees[a] * .pi / 180
-                let (c, s) = (cos(theta), sin(theta))
+                // u = x cos θ − y sin θ, y the row offset (ParallelBeamGeometry's convention).
+                let (c, s) = (cos(theta), -sin(theta))
                 for disc in discs {
                     let u0 = disc.x * c + disc.y * s
                     let first = Swift.max(0, Int((u0 - disc.radius + axisColumn - 1).rounded(.down)))

@@ -21,7 +21,8 @@ public struct FBPOptions: Codable, Sendable, Equatable {
 /// zero-padded and filtered with the ramp |f| built from its band-limited spatial kernel
 /// (h(0) = 1/4, h(n) = −1/(πn)² for odd n — no DC offset), times the chosen window; then
 /// every voxel sums, over angles, the filtered projection linearly interpolated at its detector
-/// position u = (x − c)cos θ + (y − c)sin θ, scaled by π/(2N). Line integrals in (dimensionless)
+/// position u = (x − c)cos θ − (y − c)sin θ (y the row, scikit-image's and ASTRA's
+/// orientation), scaled by π/(2N). Line integrals in (dimensionless)
 /// μ·µm give attenuation in 1/µm (divided by the pixel size). Non-uniform angle lists are
 /// weighted by their angular spacing.
 public enum FilteredBackProjection {
@@ -143,11 +144,13 @@ public enum FilteredBackProjection {
             let y1 = Swift.min(n, y0 + strip)
             for a in 0..<geometry.projectionCount {
                 let theta = geometry.anglesRadians[a]
-                let (cosT, sinT) = (cos(theta), sin(theta))
+                // u = x cos θ − y sin θ with y the row offset (rows run down): scikit-image's,
+                // ASTRA's and TomoPy's orientation (y up), see ParallelBeamGeometry.
+                let (cosT, sinT) = (cos(theta), -sin(theta))
                 let axis = geometry.axisColumn + geometry.shift(a).column
                 let row = a * (cols + 1)
                 for y in y0..<y1 {
-                    // u(x) = (x − c)cos θ + (y − c)sin θ; detector position = u + axis.
+                    // u(x) = (x − c)cos θ − (y − c)sin θ; detector position = u + axis.
                     var position = (0 - centre) * cosT + (Double(y) - centre) * sinT + axis
                     for x in 0..<n {
                         if position > -1 && position < Double(cols) {

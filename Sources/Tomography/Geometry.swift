@@ -2,7 +2,11 @@ import LensCore
 
 /// Parallel-beam acquisition geometry (synchrotron micro-CT, TXM): the rotation axis is the
 /// volume's z axis (axis 0), detector rows are z slices, detector columns run along
-/// u = x·cos θ + y·sin θ in the slice plane.
+/// u = x·cos θ − y·sin θ in the slice plane, with x the column offset and y the row offset
+/// from the slice centre (rows run down the image). This is the orientation of scikit-image's
+/// `radon`/`iradon`, ASTRA's parallel geometry and TomoPy (their y axis points up): the same
+/// sinogram gives the same picture, not its mirror (tested against a scikit-image/ASTRA
+/// fixture in OrientationTests).
 ///
 /// Coordinates are in voxels of the reconstructed volume, whose pixel size equals the
 /// detector pixel size at the sample. The slice centre is at ((n − 1)/2, (n − 1)/2); detector

@@ -145,7 +145,7 @@ public struct JosephProjector: Sendable {
         let zCount = Swift.min(8, nz - c * 8)
         let rays: [Ray] = angles.flatMap { a -> [Ray] in
             let theta = geometry.anglesRadians[a]
-            let cosT = cos(theta), sinT = sin(theta)
+            let cosT = cos(theta), sinT = -sin(theta)  // u = x cos θ − y sin θ (ParallelBeamGeometry)
             return (0..<cols).map { ray(angle: a, column: $0, cos: cosT, sin: sinT) }
         }
         let sums = LargeMemory.buffer(of: SIMD8<Float>.self, count: rays.count)
@@ -268,7 +268,7 @@ public struct JosephProjector: Sendable {
         let zCount = Swift.min(8, nz - c * 8)
         for a in angles {
             let theta = geometry.anglesRadians[a]
-            let cosT = cos(theta), sinT = sin(theta)
+            let cosT = cos(theta), sinT = -sin(theta)  // u = x cos θ − y sin θ (ParallelBeamGeometry)
             for j in 0..<cols {
                 let r = ray(angle: a, column: j, cos: cosT, sin: sinT)
                 guard r.last >= r.first else { continue }

@@ -29,7 +29,9 @@ import Tomography
         let f = PeerFBPTests.fixture
         let n = f.size
         let angles = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: f.angles)
-        let slice = AnalyticDiscSlice(discs: f.discs)
+        // The fixture's discs have y up (scikit-image's row r holds y = −(r − N/2)); BatteryLens's
+        // y is the row offset, down: the same discs, mirrored in y, give the same sinogram.
+        let slice = AnalyticDiscSlice(discs: f.discs.map { var d = $0; d.y = -d.y; return d })
         // The peer's rotation centre is column n/2: BatteryLens is told so (offset +0.5 from (n−1)/2).
         let sinogram = slice.sinogram(anglesDegrees: angles, columns: n, axisColumn: Double(n) / 2)
         // Same input as the peer's: the sums agree to float rounding.
