@@ -239,7 +239,13 @@ func formatBytes(_ bytes: Int) -> String {
 }
 
 func provenanceJSON(inputs: [String], parameters: [String: JSONValue]) throws -> JSONValue {
-    try JSONValue(encoding: Provenance(parameters: parameters, inputs: inputs.map { InputRecord(path: $0) }))
+    var value = try JSONValue(encoding: Provenance(parameters: parameters, inputs: inputs.map { InputRecord(path: $0) }))
+    // The notes printed during the run (declared voxel sizes, missing wedges, …) travel with it.
+    if case .object(var o) = value {
+        o["notices"] = .array(Notices.all.map { .string($0) })
+        value = .object(o)
+    }
+    return value
 }
 
 extension JSONValue {

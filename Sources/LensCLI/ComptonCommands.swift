@@ -233,10 +233,10 @@ struct ComptonCorrelateCommand: ParsableCommand {
     @Option(help: "Segmented CT labels (depth, y, x).") var ct: String
     @Option(help: "Folder written by `compton analyze` (with a calibration).") var compton: String
     @Option(help: "Output folder.") var out: String
-    @Option(name: .customLong("ct-voxel-um"), help: "CT voxel size in µm (default: from the file).") var ctVoxel: Double?
     @Option(name: .customLong("compton-pixel-um"), help: "Compton pixel size at the sample in µm.") var comptonPixel: Double = 270
-    @Option(help: "Label values that are pore, comma-separated.") var pore: String = "0,3"
-    @Option(help: "Label values that are solid, comma-separated.") var solid: String = "1,2"
+    @Option(help: "Void phases of the CT labels: names in its label scheme or codes, comma-separated (default: the scheme's pore and crack phases).") var pore: String?
+    @Option(help: "Solid phases: names or codes (default: the scheme's solid, active and binder phases).") var solid: String?
+    @OptionGroup var labels: LabelSchemeOption
     @Option(help: "Depth regions: a count, or slice bounds A:B,C:D,...") var regions: String?
     @Option(name: .customLong("min-electrode"), help: "Electrode fraction a column needs to count.") var minimumElectrode: Double = 0.5
     @Option(help: "JSON summary.") var summary: String?
@@ -244,21 +244,18 @@ struct ComptonCorrelateCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
-        func codes(_ text: String, _ option: String) throws -> Set<Int> {
-            let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw LensError.invalidArgument("\(option) must be integers separated by commas") }
-            return Set(values.map { $0! })
-        }
-        let phases = ComptonCTCorrelation.Phases(pore: try codes(pore, "--pore"), solid: try codes(solid, "--solid"))
         try global.outputs(inputs: [ct, compton]) { outputs in
+        let selector = PhaseSelector(input: ct, scheme: try labels.scheme(for: ct), countCodes: { try countLabelCodes(ct) })
+        let phases = ComptonCTCorrelation.Phases(pore: Set(try selector.codes(pore ?? "pore", option: "--pore") + (pore == nil ? selector.scheme?.codes(selecting: "crack") ?? [] : [])),
+                                                 solid: Set(try selector.codes(solid ?? "solid", option: "--solid")))
         let folder = try outputs.folder(out, option: "--out")
         let summaryPath = try outputs.file(summary, option: "--summary")
         let reader = try VolumeIO.open(ct)
         guard reader.info.shape.rank == 3, !reader.info.dataType.isComplex else {
             throw LensError.badInput(file: ct, problem: "labels must be a 3D integer volume (depth, y, x), are \(reader.info.shape) \(reader.info.dataType)")
         }
-        let voxel = try ctVoxel ?? (reader.info.geometry.isCalibrated ? reader.info.geometry.voxelSizeMicrometres[2]
-            : { throw LensError.invalidArgument("\(ct) carries no voxel size; give --ct-voxel-um") }())
+        let voxel = try reader.info.geometry.isCalibrated ? reader.info.geometry.voxelSizeMicrometres[2]
+            : { throw LensError.invalidArgument("\(ct) carries no voxel size, which the projection onto the Compton pixels needs; give --voxel-um") }()
         let labels = try reader.readAll().converted(to: Int32.self)
         var found = 0
         while FileManager.default.fileExists(atPath: compton + "/region_\(found + 1)_lithium.tif") { found += 1 }
@@ -320,7 +317,9 @@ struct ComptonCorrelateCommand: ParsableCommand {
                                                               "pearson_r": .finite(r.pearson), "slope": .finite(r.slope),
                                                               "mean_porosity": .number(r.meanPorosity), "mean_lithium": .number(r.meanLithium)]) }),
                 "provenance": try provenanceJSON(inputs: [ct], parameters: ["ct_voxel_um": .number(voxel), "compton_pixel_um": .number(comptonPixel),
-                                                                            "pore": .string(pore), "solid": .string(solid)]),
+                                                                            "pore_codes": .array(phases.pore.sorted().map { .number(Double($0)) }),
+                                                                            "solid_codes": .array(phases.solid.sorted().map { .number(Double($0)) }),
+                                                                            "label_scheme": selector.schemeJSON]),
             ]), to: summaryPath!, inputs: [ct])
         }
         }

@@ -22,30 +22,6 @@ func parseAxes(_ text: String) throws -> [Int] {
 }
 let axisNames = ["z", "y", "x"]
 
-/// A phase given by name (labels written by `segment`: pore 1, solid 2; with 3 classes
-/// carbon–binder 2, active 3) or by its label value.
-func parsePhaseValue(_ text: String, classes: Int = 2) throws -> Double {
-    switch text.lowercased() {
-    case "pore": return 1
-    case "solid": return 2
-    case "cbd", "binder": return 2
-    case "active": return classes == 3 ? 3 : 2
-    default:
-        guard let v = Double(text) else { throw LensError.invalidArgument("--phase must be pore, solid, cbd, active or a label value, got '\(text)'") }
-        return v
-    }
-}
-
-/// The 0/1 mask of voxels equal to `value` in a volume file, with a clear error when the
-/// phase is empty.
-func readPhase(_ path: String, value: Double) throws -> Grid<UInt8> {
-    let mask = try PhaseMask.select(VolumeIO.read(path), value: value)
-    guard mask.withUnsafeBufferPointer({ $0.contains(1) }) else {
-        throw LensError.badInput(file: path, problem: "no voxel has the value \(value) (the phase is empty); pick another --phase")
-    }
-    return mask
-}
-
 func parseList(_ text: String, option: String) throws -> [Double] {
     let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
     guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw LensError.invalidArgument("\(option) must be comma-separated numbers, got '\(text)'") }
@@ -134,7 +110,7 @@ struct SegmentCommand: ParsableCommand {
 
 struct SegmentationOptions: ParsableArguments {
     @Argument(help: "Grey volume (reconstruction).") var input: String
-    @Option(help: "Output label volume: 0 outside the electrode, 1 pore, 2 solid (3 classes: 2 carbon–binder, 3 active).") var out: String
+    @Option(help: "Output label volume: 0 outside the electrode, 1 pore, 2 solid (3 classes: 2 carbon–binder, 3 active); the scheme is written beside it as OUT.labels.json.") var out: String
     @Option(name: .customLong("median-radius"), help: "Median cube radius (1: 3×3×3; 0: none).") var medianRadius: Int = 1
     @Option(name: .customLong("envelope-radius"), help: "Ball radius (voxels) closing and opening the solid into the electrode envelope.") var envelopeRadius: Double = 11
     @Option(name: .customLong("unsharp-radius"), help: "Unsharp mask Gaussian radius (voxels).") var unsharpRadius: Double = 1
@@ -155,11 +131,13 @@ struct SegmentationOptions: ParsableArguments {
             throw LensError.invalidArgument("--thresholds must be finite grey values, got '\(thresholds)'")
         }
         try global.outputs(inputs: [input]) { outputs in
-            try run(classes: classes, out: try outputs.file(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
+            try run(classes: classes, out: try outputs.file(out, option: "--out"),
+                    scheme: try outputs.file(LabelSchemeFile.sidecarPath(for: out), option: "--out (its label scheme)"),
+                    summary: try outputs.file(summary, option: "--summary"))
         }
     }
 
-    func run(classes: Int, out outPath: String, summary summaryPath: String?) throws {
+    func run(classes: Int, out outPath: String, scheme schemePath: String, summary summaryPath: String?) throws {
         var p = ElectrodeSegmentation.Parameters()
         p.medianRadius = medianRadius; p.envelopeRadius = envelopeRadius; p.unsharpRadius = unsharpRadius
         p.unsharpAmount = unsharpAmount; p.classes = classes; p.keepLargest = !keepAll
@@ -169,12 +147,16 @@ struct SegmentationOptions: ParsableArguments {
         let result = try ElectrodeSegmentation.segment(grey, parameters: p, progress: progress)
         progress.finish()
         try VolumeIO.write(result.labels, to: outPath, inputs: [input])
+        let scheme = classes == 3 ? LabelScheme.segmentThreePhase : LabelScheme.segmentTwoPhase
+        try LabelSchemeFile.write(scheme, to: schemePath, inputs: [input])
         let profile = try PhaseProfile.of(result.labels.rank == 3 ? result.labels : result.labels, regionOfInterest: result.labels.map { $0 != 0 ? 1 : 0 })
         let whole = profile.region(0..<profile.shape[0], axis: 0, phase: [1])
-        print(String(format: "wrote %@: electrode %d voxels, porosity %.4f, thresholds %@", out, result.electrodeVoxels, whole.phaseFraction,
+        print(String(format: "wrote %@ (labels %@; scheme in %@): electrode %d voxels, porosity %.4f, thresholds %@", out, scheme.summary,
+                     LabelSchemeFile.sidecarPath(for: out), result.electrodeVoxels, whole.phaseFraction,
                      result.phaseThresholds.map { String(format: "%.6g", $0) }.joined(separator: ", ")))
         try writeSummary(summaryPath, ["output": .string(out), "electrode_voxels": .number(Double(result.electrodeVoxels)),
-                                   "porosity": .finite(whole.phaseFraction), "envelope_threshold": .number(result.envelopeThreshold),
+                                   "porosity": .finite(whole.phaseFraction), "porosity_region": .string("the electrode envelope (labels ≠ 0)"),
+                                   "label_scheme": .string(scheme.name), "label_scheme_file": .string(LabelSchemeFile.sidecarPath(for: out)), "envelope_threshold": .number(result.envelopeThreshold),
                                    "phase_thresholds": .array(result.phaseThresholds.map { .number($0) }),
                                    "fractions_in_electrode": .object(Dictionary(uniqueKeysWithValues: whole.fractionsByValue.map { ("\($0.key)", .number($0.value)) }))],
                          inputs: [input], parameters: ["classes": .number(Double(classes)), "median_radius": .number(Double(medianRadius)),
@@ -208,11 +190,12 @@ struct LabelCommand: ParsableCommand {
         discussion: "Reads and writes slab by slab (provisional labels go to a hidden temporary file beside the output), so volumes larger than memory can be labelled. Labels are numbered in raster order of each component's first voxel.")
     @Argument(help: "Label or mask volume.") var input: String
     @Option(help: "Output labels (int32).") var out: String
-    @Option(help: "Phase: pore, solid, cbd, active or a label value.") var phase: String = "solid"
+    @Option(help: "Phase: a name in the volume's label scheme (pore, solid, active, binder, …) or label codes.") var phase: String = "solid"
     @Option(help: "6, 18 or 26.") var connectivity: Int = 26
     @Option(name: .customLong("min-size"), help: "Drop components smaller than this many voxels.") var minSize: Int = 0
     @Option(name: .customLong("slab-mib"), help: "MiB of int32 labels per slab.") var slabMiB: Int = 128
     @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var labels: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -226,7 +209,9 @@ struct LabelCommand: ParsableCommand {
     }
 
     func run(connectivity c: Connectivity, out outPath: String, summary summaryPath: String?) throws {
-        let outcome = try VolumeLabelling.run(input: input, phaseValue: try parsePhaseValue(phase), output: outPath, connectivity: c,
+        let selector = PhaseSelector(input: input, scheme: try labels.scheme(for: input), countCodes: { try countLabelCodes(input) })
+        let codes = try selector.codes(phase)
+        let outcome = try VolumeLabelling.run(input: input, phaseCodes: codes, output: outPath, connectivity: c,
                                               minimumVoxels: minSize, slabBytes: slabMiB << 20)
         let sizes = outcome.sizes.dropFirst().map(Double.init)
         let largest = sizes.max() ?? 0, total = sizes.reduce(0, +)
@@ -242,7 +227,8 @@ struct LabelCommand: ParsableCommand {
         fields["kept_voxels"] = .number(total)
         fields["peak_memory_mib"] = .number(peakMiB)
         try writeSummary(summaryPath, fields,
-                         inputs: [input], parameters: ["phase": .string(phase), "connectivity": .number(Double(connectivity)),
+                         inputs: [input], parameters: ["phase": .string(phase), "phase_codes": .array(codes.map { .number(Double($0)) }),
+                                                       "label_scheme": selector.schemeJSON, "connectivity": .number(Double(connectivity)),
                                                        "min_size": .number(Double(minSize)), "slab_planes": .number(Double(outcome.slabPlanes))])
     }
 }
@@ -257,13 +243,14 @@ struct ParticlesCommand: ParsableCommand {
     @Argument(help: "Label or mask volume.") var input: String
     @Option(help: "Output particle labels (int32).") var out: String
     @Option(help: "Per-particle properties CSV.") var csv: String
-    @Option(help: "Phase: pore, solid, cbd, active or a label value.") var phase: String = "solid"
+    @Option(help: "Phase: a name in the volume's label scheme (pore, solid, active, binder, …) or label codes.") var phase: String = "solid"
     @Option(help: "Marker height h (voxels of distance).") var h: Double = 0.5
     @Option(help: "Gaussian σ (voxels) of the distance map before the markers.") var smoothing: Double = 0.5
     @Option(help: "Grey volume for per-particle grey statistics.") var grey: String?
     @Option(name: .customLong("depth-axis"), help: "z, y or x.") var depthAxis: String = "z"
     @Option(name: .customLong("min-voxels"), help: "Leave out particles smaller than this.") var minVoxels: Int = 8
     @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var labels: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -278,7 +265,8 @@ struct ParticlesCommand: ParsableCommand {
     }
 
     func run(out outPath: String, csv csvPath: String, summary summaryPath: String?) throws {
-        let mask = try readPhase(input, value: try parsePhaseValue(phase))
+        let volume = try LabelVolume(input, schemeOption: labels)
+        let (mask, codes) = try volume.mask(phase: phase)
         let greyVolume = try grey.map { try VolumeIO.read($0).float32() }
         if let greyVolume { try mask.requireSameShape(as: greyVolume, "the label volume \(input)", "the grey volume \(grey!)") }
         let particles = try Watershed.separateParticles(mask, h: h, smoothingSigma: smoothing)
@@ -286,11 +274,13 @@ struct ParticlesCommand: ParsableCommand {
         let axis = try parseAxes(depthAxis)[0]
         let properties = try RegionAnalysis.measure(particles.labels, grey: greyVolume, options: .init(depthAxis: axis))
             .filter { $0.voxelCount >= minVoxels }
-        var table = Table(columns: [TableColumn("label"), TableColumn("voxels"), TableColumn("volume", unit: "µm³"),
-                                    TableColumn("equivalent_diameter", unit: "µm"), TableColumn("surface_area", unit: "µm²"),
-                                    TableColumn("sphericity"), TableColumn("centroid_z", unit: "µm"), TableColumn("centroid_y", unit: "µm"),
-                                    TableColumn("centroid_x", unit: "µm"), TableColumn("depth", unit: "µm"),
-                                    TableColumn("semi_axis_1", unit: "µm"), TableColumn("semi_axis_2", unit: "µm"), TableColumn("semi_axis_3", unit: "µm"),
+        let length = LengthUnit(mask.geometry)
+        let (l, a, v) = (length.name, length.areaName, length.volumeName)
+        var table = Table(columns: [TableColumn("label"), TableColumn("voxels"), TableColumn("volume", unit: v),
+                                    TableColumn("equivalent_diameter", unit: l), TableColumn("surface_area", unit: a),
+                                    TableColumn("sphericity"), TableColumn("centroid_z", unit: l), TableColumn("centroid_y", unit: l),
+                                    TableColumn("centroid_x", unit: l), TableColumn("depth", unit: l),
+                                    TableColumn("semi_axis_1", unit: l), TableColumn("semi_axis_2", unit: l), TableColumn("semi_axis_3", unit: l),
                                     TableColumn("bbox_min_z"), TableColumn("bbox_min_y"), TableColumn("bbox_min_x"),
                                     TableColumn("bbox_max_z"), TableColumn("bbox_max_y"), TableColumn("bbox_max_x"),
                                     TableColumn("grey_mean"), TableColumn("grey_std"), TableColumn("grey_min"), TableColumn("grey_max"),
@@ -306,13 +296,14 @@ struct ParticlesCommand: ParsableCommand {
         }
         try table.write(to: csvPath)
         let psd = try SizeDistribution(diametersMicrometres: properties.filter { !$0.touchesBorder }.map(\.equivalentDiameterMicrometres))
-        print(String(format: "wrote %@ and %@: %d particles (%d inside the field of view); D50 %.3g µm [%.3g, %.3g] (number), %.3g µm (volume)",
-                     out, csv, properties.count, psd.count, psd.numberD50.value, psd.numberD50.lower, psd.numberD50.upper, psd.volumeD50.value))
+        print(String(format: "wrote %@ and %@: %d particles (%d inside the field of view); D50 %.3g %@ [%.3g, %.3g] (number), %.3g %@ (volume)",
+                     out, csv, properties.count, psd.count, psd.numberD50.value, l, psd.numberD50.lower, psd.numberD50.upper, psd.volumeD50.value, l))
         try writeSummary(summaryPath, ["output": .string(out), "csv": .string(csv), "particles": .number(Double(properties.count)),
+                                   "unit": .string(l), "voxel_size_known": .bool(length.isPhysical),
                                    "size_distribution_interior": try JSONValue(encoding: psd),
                                    "surface": .string("marching tetrahedra on the indicator smoothed with σ = 0.7 voxel")],
                          inputs: [input] + (grey.map { [$0] } ?? []),
-                         parameters: ["phase": .string(phase), "h": .number(h), "smoothing": .number(smoothing), "min_voxels": .number(Double(minVoxels))])
+                         parameters: ["phase": .string(phase), "phase_codes": .array(codes.map { .number(Double($0)) }), "label_scheme": volume.selector.schemeJSON, "h": .number(h), "smoothing": .number(smoothing), "min_voxels": .number(Double(minVoxels))])
     }
 }
 
@@ -322,15 +313,18 @@ struct PorosityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "porosity",
         abstract: "Phase fractions and porosity overall and per depth region, read slab by slab (any volume size).",
-        discussion: "Porosity = pore voxels / electrode voxels, the electrode being every voxel not equal to --outside (default: the label 0 that `segment` writes outside the electrode; give --outside none to count every voxel).")
+        discussion: """
+        Porosity = void voxels / electrode voxels. Which codes are void (pore, crack) and which lie         outside the electrode (outside, separator, current collector) comes from the volume's label         scheme (VOLUME.labels.json, written by `segment` and `phantom electrode`, or --labels-scheme);         --pore and --outside override it with names or codes. Depth regions split as numpy.array_split.
+        """)
     @Argument(help: "Label volume.") var input: String
-    @Option(help: "Pore label value(s), comma-separated.") var pore: String = "1"
-    @Option(help: "Label outside the electrode, or none.") var outside: String = "0"
+    @Option(help: "Void phase(s): names in the label scheme or codes, comma-separated (default: the scheme's pore and crack phases).") var pore: String?
+    @Option(help: "Phase(s) outside the electrode, left out of the volume: names or codes, or none (default: the scheme's outside, separator and current-collector phases).") var outside: String?
     @Option(help: "z, y or x.") var axis: String = "z"
-    @Option(help: "Number of equal regions (none dropped).") var regions: Int = 3
+    @Option(help: "Number of equal regions (none dropped; split as numpy.array_split).") var regions: Int = 3
     @Option(help: "Explicit region bounds (slice indices b0,b1,…) instead of --regions.") var bounds: String?
     @Option(help: "Per-region CSV.") var csv: String?
     @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var labels: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -343,32 +337,38 @@ struct PorosityCommand: ParsableCommand {
     func run(csv csvPath: String?, summary summaryPath: String?) throws {
         let axisIndex = try parseAxes(axis)[0]
         try requireOption(regions, "--regions", in: 1...100_000)
-        let poreList = try parseList(pore, option: "--pore")
-        guard poreList.allSatisfy({ $0 == $0.rounded() && (0...255).contains($0) }) else {
-            throw LensError.invalidArgument("--pore must be label values 0…255, got '\(pore)'")
-        }
-        let poreValues = Set(poreList.map { Int($0) })
-        let outsideValue: Int? = outside.lowercased() == "none" ? nil : Int(outside)
-        if outside.lowercased() != "none" && outsideValue == nil { throw LensError.invalidArgument("--outside must be a label value or none") }
+        let scheme = try labels.scheme(for: input)
         let reader = try VolumeIO.open(input)
         guard reader.info.shape.rank == 3 else { throw LensError.badInput(file: input, problem: "a 3D label volume is needed, got shape \(reader.info.shape)") }
+        // Which codes are void and which are outside must be known before reading: a volume
+        // without a scheme and without --pore is refused after one pass that lists its codes.
+        let selector = PhaseSelector(input: input, scheme: scheme, countCodes: { try countLabelCodes(input) })
+        guard pore != nil || scheme != nil else { throw try selector.undeclared(option: "--pore", name: "(the default, pore)") }
+        let poreCodes = try pore.map { try selector.codes($0, option: "--pore") } ?? scheme!.voidCodes
+        guard !poreCodes.isEmpty else { throw LensError.invalidArgument("the label scheme '\(scheme!.name)' of \(input) has no pore or crack phase; give --pore") }
+        let outsideCodes = try outside.map { $0.lowercased() == "none" ? [] : try selector.codes($0, option: "--outside") } ?? scheme?.outsideElectrodeCodes ?? []
+        for codes in [poreCodes, outsideCodes] where codes.contains(where: { $0 > 255 }) {
+            throw LensError.invalidArgument("porosity counts label codes 0…255; got \(codes.filter { $0 > 255 })")
+        }
+        guard Set(poreCodes).isDisjoint(with: outsideCodes) else { throw LensError.invalidArgument("a code cannot be both pore and outside: \(Set(poreCodes).intersection(outsideCodes).sorted())") }
         var profile = PhaseProfile(shape: reader.info.shape.dims)
+        var codes = LabelCodeCounts()
         let thickness = max(1, reader.slabThickness(targetBytes: 128 << 20) * max(1, reader.info.dataType.byteSize))
         let progress = ProgressReporter(label: "counting phases", total: reader.info.shape[0])
         var z = 0
         while z < reader.info.shape[0] {
             let end = min(reader.info.shape[0], z + thickness)
-            let slab = try reader.readSlab(z..<end).converted(to: Double.self)
-            if slab.withUnsafeBufferPointer({ $0.contains { $0 < 0 || $0 > 255 || $0 != $0.rounded() } }) {
-                throw LensError.badInput(file: input, problem: "label values must be integers 0…255")
+            let slab = try reader.readSlab(z..<end)
+            try codes.add(slab, source: input)
+            if let big = codes.counts.keys.first(where: { $0 > 255 }) {
+                throw LensError.badInput(file: input, problem: "holds the label code \(big); porosity counts label codes 0…255")
             }
-            let labels = slab.map { UInt8($0) }
-            let roi = outsideValue.map { o in labels.map { Int($0) == o ? UInt8(0) : 1 } }
-            try profile.add(slab: labels, startingAt: z, regionOfInterest: roi)
+            try profile.add(slab: try slab.converted(to: Double.self).map { UInt8($0) }, startingAt: z)
             progress.advance(by: end - z)
             z = end
         }
         progress.finish()
+        if let scheme { try codes.requireCovered(by: scheme, source: input) }
         let extent = reader.info.shape[axisIndex]
         guard bounds != nil || regions <= extent else { throw LensError.invalidArgument("--regions must be 1…\(extent) (the extent along \(axisNames[axisIndex]))") }
         let ranges = try bounds.map { text in
@@ -378,24 +378,47 @@ struct PorosityCommand: ParsableCommand {
             }
             return try DepthRegions.explicit(values.map { Int($0) }, extent: extent)
         } ?? DepthRegions.equal(0..<extent, count: regions)
-        let whole = profile.region(0..<extent, axis: axisIndex, phase: poreValues)
-        guard whole.voxelCount > 0 else { throw LensError.badInput(file: input, problem: "no electrode voxels (every voxel equals --outside \(outside))") }
-        let voxel = reader.info.geometry.isCalibrated ? reader.info.geometry.voxelSizeMicrometres[axisIndex] : 1
-        let results = ranges.map { profile.region($0, axis: axisIndex, phase: poreValues) }
+        let poreSet = Set(poreCodes), outsideSet = Set(outsideCodes)
+        let whole = profile.region(0..<extent, axis: axisIndex, phase: poreSet, excluding: outsideSet)
+        guard whole.voxelCount > 0 else { throw LensError.badInput(file: input, problem: "no electrode voxels (every voxel has an outside code \(outsideCodes))") }
+        let length = LengthUnit(reader.info.geometry)
+        let voxel = length.size(axis: axisIndex)
+        let results = ranges.map { profile.region($0, axis: axisIndex, phase: poreSet, excluding: outsideSet) }
         var table = Table(columns: [TableColumn("region"), TableColumn("start_slice"), TableColumn("end_slice"),
-                                    TableColumn("start", unit: "µm"), TableColumn("end", unit: "µm"), TableColumn("electrode_voxels"), TableColumn("porosity")])
-        print(String(format: "porosity overall %.4f (%d electrode voxels); along %@:", whole.phaseFraction, whole.voxelCount, axisNames[axisIndex]))
+                                    TableColumn("start", unit: length.name), TableColumn("end", unit: length.name), TableColumn("electrode_voxels"), TableColumn("porosity")])
+        let names = { (code: Int) in scheme?.phase(code: code)?.name ?? "\(code)" }
+        print(String(format: "porosity overall %.4f (%d electrode voxels; void codes %@, outside %@); along %@:", whole.phaseFraction, whole.voxelCount,
+                     poreCodes.map(names).joined(separator: ","), outsideCodes.isEmpty ? "none" : outsideCodes.map(names).joined(separator: ","), axisNames[axisIndex]))
         for (k, r) in results.enumerated() {
             table.append([.number(Double(k + 1)), .number(Double(r.start)), .number(Double(r.end)), .number(Double(r.start) * voxel),
                           .number(Double(r.end) * voxel), .number(Double(r.voxelCount)), .number(r.phaseFraction)])
-            print(String(format: "  region %d [%d, %d): porosity %.4f", k + 1, r.start, r.end, r.phaseFraction))
+            print(String(format: "  region %d slices [%d, %d) = [%.4g, %.4g) %@: porosity %.4f", k + 1, r.start, r.end,
+                         Double(r.start) * voxel, Double(r.end) * voxel, length.name, r.phaseFraction))
         }
         if let csvPath { try table.write(to: csvPath) }
         try writeSummary(summaryPath, ["porosity": .finite(whole.phaseFraction), "electrode_voxels": .number(Double(whole.voxelCount)),
-                                   "fractions": .object(Dictionary(uniqueKeysWithValues: whole.fractionsByValue.map { ("\($0.key)", .number($0.value)) })),
-                                   "regions": try JSONValue(encoding: results), "voxel_size_um": .number(voxel), "axis": .string(axisNames[axisIndex])],
-                         inputs: [input], parameters: ["pore": .string(pore), "outside": .string(outside), "regions": .number(Double(ranges.count))])
+                                   "fractions": .object(Dictionary(uniqueKeysWithValues: whole.fractionsByValue.map { (names($0.key), .number($0.value)) })),
+                                   "regions": try JSONValue(encoding: results), "voxel_size": .number(voxel), "unit": .string(length.name),
+                                   "axis": .string(axisNames[axisIndex]),
+                                   "pore_codes": .array(poreCodes.map { .number(Double($0)) }), "outside_codes": .array(outsideCodes.map { .number(Double($0)) }),
+                                   "label_scheme": selector.schemeJSON],
+                         inputs: [input], parameters: ["pore": pore.map(JSONValue.string) ?? .null, "outside": outside.map(JSONValue.string) ?? .null,
+                                                       "regions": .number(Double(ranges.count))])
     }
+}
+
+/// The label codes of a volume file, counted slab by slab.
+func countLabelCodes(_ path: String) throws -> LabelCodeCounts {
+    let reader = try VolumeIO.open(path)
+    var counts = LabelCodeCounts()
+    let thickness = reader.slabThickness(targetBytes: 64 << 20)
+    var z = 0
+    while z < reader.info.shape[0] {
+        let end = min(reader.info.shape[0], z + thickness)
+        try counts.add(try reader.readSlab(z..<end), source: path)
+        z = end
+    }
+    return counts
 }
 
 // MARK: tortuosity
@@ -410,10 +433,11 @@ struct TortuosityCommand: ParsableCommand {
         not connect the two faces gives τ = inf. Axis z is the slowest array axis (TauFactor's "x").
         """)
     @Argument(help: "Label or mask volume.") var input: String
-    @Option(help: "Phase: pore, solid, cbd, active or a label value.") var phase: String = "pore"
+    @Option(help: "Phase: a name in the volume's label scheme (pore, solid, active, binder, …) or label codes.") var phase: String = "pore"
     @Option(help: "z, y, x or all.") var axis: String = "all"
     @Option(help: "Relative convergence tolerance on the flux balance and on τ.") var tolerance: Double = 1e-5
     @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var labels: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -423,7 +447,8 @@ struct TortuosityCommand: ParsableCommand {
     }
 
     func run(summary summaryPath: String?) throws {
-        let mask = try readPhase(input, value: try parsePhaseValue(phase))
+        let volume = try LabelVolume(input, schemeOption: labels)
+        let (mask, codes) = try volume.mask(phase: phase)
         var results: [TortuosityResult] = []
         for a in try parseAxes(axis) {
             let progress = ProgressReporter(label: "diffusion along \(axisNames[a])", total: 200)
@@ -434,11 +459,11 @@ struct TortuosityCommand: ParsableCommand {
                          axisNames[a], r.tortuosityFactor, r.volumeFraction, r.percolatingTortuosityFactor, r.percolatingFraction,
                          r.relativeDiffusivity, r.iterations, r.fluxImbalance, r.converged ? "" : " (NOT converged)"))
         }
-        try writeSummary(summaryPath, ["phase": .string(phase), "results": .array(try results.map { r in
+        try writeSummary(summaryPath, ["phase": .string(phase), "phase_codes": .array(codes.map { .number(Double($0)) }), "label_scheme": volume.selector.schemeJSON, "results": .array(try results.map { r in
             var o = try JSONValue(encoding: r)
             if case .object(var d) = o {
-                d["axis"] = .string(axisNames[r.axis]); d["tortuosity_factor"] = .finite(r.tortuosityFactor)
-                d["percolating_tortuosity_factor"] = .finite(r.percolatingTortuosityFactor); d["percolates"] = .bool(r.percolates)
+                // τ is null when the phase does not percolate (see "percolates").
+                d["axis"] = .string(axisNames[r.axis]); d["percolates"] = .bool(r.percolates)
                 o = .object(d)
             }
             return o
@@ -452,10 +477,11 @@ struct RevCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rev", abstract: "Representative volume analysis of a phase's volume fraction in sub-volumes of growing size.")
     @Argument(help: "Label or mask volume.") var input: String
-    @Option(help: "Phase: pore, solid, cbd, active or a label value.") var phase: String = "pore"
+    @Option(help: "Phase: a name in the volume's label scheme (pore, solid, active, binder, …) or label codes.") var phase: String = "pore"
     @Option(help: "Random sub-volumes per size.") var samples: Int = 24
     @Option(help: "Relative tolerance on the spread and on the mean.") var tolerance: Double = 0.05
     @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var labels: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -466,15 +492,17 @@ struct RevCommand: ParsableCommand {
     }
 
     func run(summary summaryPath: String?) throws {
-        let mask = try readPhase(input, value: try parsePhaseValue(phase))
+        let volume = try LabelVolume(input, schemeOption: labels)
+        let (mask, codes) = try volume.mask(phase: phase)
         let rev = try RepresentativeVolume(phase: mask, samples: samples, tolerance: tolerance)
         for s in rev.steps {
             print(String(format: "edge %4d voxels: mean %.4f ± %.4f (CV %.3f)%@", s.edgeVoxels, s.mean, s.standardDeviation, s.coefficientOfVariation, s.converged ? " ✓" : ""))
         }
         print(rev.isRepresentative ? "representative: the fraction converges from an edge of \(rev.representativeEdgeVoxels!) voxels (whole \(String(format: "%.4f", rev.wholeValue)))"
                                    : "NOT representative: sub-volumes up to half the field of view still disagree by more than \(tolerance * 100) %")
-        try writeSummary(summaryPath, ["rev": try JSONValue(encoding: rev), "representative": .bool(rev.isRepresentative)],
-                         inputs: [input], parameters: ["phase": .string(phase), "samples": .number(Double(samples)), "tolerance": .number(tolerance)])
+        try writeSummary(summaryPath, ["rev": try JSONValue(encoding: rev), "representative": .bool(rev.isRepresentative),
+                                   "voxel_size_known": .bool(LengthUnit(mask.geometry).isPhysical)],
+                         inputs: [input], parameters: ["phase": .string(phase), "phase_codes": .array(codes.map { .number(Double($0)) }), "label_scheme": volume.selector.schemeJSON, "samples": .number(Double(samples)), "tolerance": .number(tolerance)])
     }
 }
 
@@ -484,10 +512,11 @@ struct ThicknessCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "thickness", abstract: "Local thickness of a phase (pore or particle size distribution by maximal inscribed balls).")
     @Argument(help: "Label or mask volume.") var input: String
-    @Option(help: "Output local-thickness volume (float32, µm).") var out: String
-    @Option(help: "Phase: pore, solid, cbd, active or a label value.") var phase: String = "pore"
+    @Option(help: "Output local-thickness volume (float32 diameters, µm; voxels when the voxel size is unknown).") var out: String
+    @Option(help: "Phase: a name in the volume's label scheme (pore, solid, active, binder, …) or label codes.") var phase: String = "pore"
     @Option(help: "Number of radii swept.") var sizes: Int = 25
     @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var labels: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -499,18 +528,21 @@ struct ThicknessCommand: ParsableCommand {
     }
 
     func run(out outPath: String, summary summaryPath: String?) throws {
-        let mask = try readPhase(input, value: try parsePhaseValue(phase))
+        let volume = try LabelVolume(input, schemeOption: labels)
+        let (mask, codes) = try volume.mask(phase: phase)
         let progress = ProgressReporter(label: "local thickness", total: sizes)
         let result = try LocalThickness.compute(phase: mask, sizes: sizes, progress: progress)
         progress.finish()
-        let scale = Float(result.unitMicrometres)
-        let micrometres = result.thickness.map { $0 * scale }
-        try VolumeIO.write(micrometres, to: outPath, inputs: [input])
-        let values = micrometres.elements.filter { $0 > 0 }.map(Double.init)
+        // Diameters in µm when the voxel size is known, else in voxels (of the smallest edge).
+        let length = LengthUnit(mask.geometry)
+        let scale = Float(length.isPhysical ? result.unitMicrometres : 1)
+        let diameters = result.thickness.map { $0 * scale }
+        try VolumeIO.write(diameters, to: outPath, inputs: [input])
+        let values = diameters.elements.filter { $0 > 0 }.map(Double.init)
         let p = Statistics.percentiles(values, [10, 50, 90])
-        print(String(format: "wrote %@: volume-weighted thickness D10 %.3g, D50 %.3g, D90 %.3g µm", out, p[0], p[1], p[2]))
-        try writeSummary(summaryPath, ["output": .string(out), "volume_weighted_d10_um": .number(p[0]), "volume_weighted_d50_um": .number(p[1]),
-                                   "volume_weighted_d90_um": .number(p[2]), "mean_um": .number(Statistics.mean(values))],
-                         inputs: [input], parameters: ["phase": .string(phase), "sizes": .number(Double(sizes))])
+        print(String(format: "wrote %@ (diameters in %@): volume-weighted thickness D10 %.3g, D50 %.3g, D90 %.3g %@", out, length.name, p[0], p[1], p[2], length.name))
+        try writeSummary(summaryPath, ["output": .string(out), "unit": .string(length.name), "volume_weighted_d10": .number(p[0]), "volume_weighted_d50": .number(p[1]),
+                                   "volume_weighted_d90": .number(p[2]), "mean": .number(Statistics.mean(values))],
+                         inputs: [input], parameters: ["phase": .string(phase), "phase_codes": .array(codes.map { .number(Double($0)) }), "label_scheme": volume.selector.schemeJSON, "sizes": .number(Double(sizes))])
     }
 }

@@ -10,7 +10,20 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Replace an existing output that batterylens did not write (or that was changed since). Inputs are never replaced.")
     var overwrite = false
 
-    func apply() { ProgressSettings.mode = .automatic(quiet: quiet) }
+    @Option(name: .customLong("voxel-um"), help: ArgumentHelp("Voxel (or detector pixel) size in µm: one value, or z,y,x. Used for every volume read in place of the file's; without it and without a size in the file, lengths are in voxels.", valueName: "µm"))
+    var voxelSize: String?
+
+    mutating func validate() throws {
+        if let voxelSize { _ = try DeclaredVoxelSize.parse(voxelSize) }
+    }
+
+    /// The declared voxel sizes (validated), or nil.
+    var voxelMicrometres: [Double]? { voxelSize.flatMap { try? DeclaredVoxelSize.parse($0) } }
+
+    func apply() {
+        ProgressSettings.mode = .automatic(quiet: quiet)
+        DeclaredVoxelSize.micrometres = voxelMicrometres
+    }
 
     /// Runs `body` with the command's outputs declared in one transaction (see
     /// ``OutputTransaction``): all are checked before any work and published together at the

@@ -20,13 +20,14 @@ struct PhantomElectrodeCommand: ParsableCommand {
         abstract: "A synthetic electrode: phase labels, particle ids, attenuation and truth.json.",
         discussion: """
         Writes OUT/phases.tif (uint8: 0 pore, 1 active, 2 carbon-binder, 3 crack, 4 separator, \
-        5 current collector, 6 fiducial), OUT/particles.tif (int32 particle ids), OUT/attenuation.tif \
+        5 current collector, 6 fiducial; the scheme beside it in phases.tif.labels.json), OUT/particles.tif (int32 particle ids), OUT/attenuation.tif \
         (float32, 1/µm at --energy-kev), OUT/grains.tif with --grains, OUT/truth.json and OUT/design.json.
         """)
 
     @Option(help: "Output folder (created).") var out: String
     @Option(help: "Volume size z,y,x in voxels (z is depth), or one number for a cube.") var size: String = "128"
-    @Option(name: .customLong("voxel-um"), help: "Voxel size in µm.") var voxelMicrometres: Double = 0.5
+    /// The phantom's voxel size: `--voxel-um` (one value), 0.5 µm by default.
+    var voxelMicrometres: Double { global.voxelMicrometres?.first ?? 0.5 }
     @Option(name: .customLong("diameter-um"), help: "Median particle diameter in µm.") var diameterMicrometres: Double = 8
     @Option(help: "Log-normal σ of particle diameters.") var sigma: Double = 0.3
     @Option(help: "Active fraction near the separator and near the collector, A:B.") var solid: String = "0.50:0.60"
@@ -72,6 +73,7 @@ struct PhantomElectrodeCommand: ParsableCommand {
         progress.finish()
         do {
             try VolumeIO.write(phantom.phases, to: folder + "/phases.tif")
+            try LabelSchemeFile.write(.electrodePhantom, to: LabelSchemeFile.sidecarPath(for: folder + "/phases.tif"))
             try VolumeIO.write(phantom.particleIDs, to: folder + "/particles.tif")
             try VolumeIO.write(phantom.attenuation, to: folder + "/attenuation.tif")
             if grains > 0 { try VolumeIO.write(phantom.grainIDs, to: folder + "/grains.tif") }
@@ -114,7 +116,6 @@ struct PhantomProjectionsCommand: ParsableCommand {
     @Option(name: .customLong("cone"), help: "Cone beam: source-to-axis and source-to-detector distances in mm, SOD:SDD.") var cone: String?
     @Option(name: .customLong("detector-pixel-mm"), help: "Cone beam: detector pixel size in mm (default: voxel × magnification).") var detectorPixelMillimetres: Double?
     @Option(help: "Cone beam: detector rows (default: the volume height).") var rows: Int?
-    @Option(name: .customLong("voxel-um"), help: "Voxel size in µm if the volume does not say.") var voxelMicrometres: Double?
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Where to write the scan truth (geometry, axis column, defects) as JSON; default OUT.truth.json beside a .h5, or OUT/truth.json in a TIFF folder.") var summary: String?
     @OptionGroup var global: GlobalOptions
@@ -129,7 +130,6 @@ struct PhantomProjectionsCommand: ParsableCommand {
         let truthPath = try summary.map { try outputs.file($0, option: "--summary") }
             ?? (isHDF5 ? try outputs.file(out + ".truth.json", option: "--summary (default OUT.truth.json)") : outPath + "/truth.json")
         var attenuation = try VolumeIO.read(volume).float32()
-        if let voxelMicrometres { attenuation.geometry = .isotropic(voxelMicrometres, rank: 3) }
         guard attenuation.rank == 3 else { throw LensError.badInput(file: volume, problem: "needs a 3D volume, got \(attenuation.shape)") }
         if !attenuation.geometry.isCalibrated {
             throw LensError.invalidArgument("\(volume) has no voxel size; give --voxel-um")
@@ -334,7 +334,8 @@ struct PhantomSeriesCommand: ParsableCommand {
 
     @Option(help: "Output folder.") var out: String
     @Option(help: "Volume size z,y,x or N.") var size: String = "96"
-    @Option(name: .customLong("voxel-um"), help: "Voxel size in µm.") var voxelMicrometres: Double = 0.5
+    /// The phantom's voxel size: `--voxel-um` (one value), 0.5 µm by default.
+    var voxelMicrometres: Double { global.voxelMicrometres?.first ?? 0.5 }
     @Option(name: .customLong("diameter-um"), help: "Median particle diameter in µm.") var diameterMicrometres: Double = 6
     @Option(help: "Probability that a median particle cracks during the series.") var cracks: Double = 0.6
     @Option(help: "Random seed.") var seed: UInt64 = 1
@@ -358,6 +359,7 @@ struct PhantomSeriesCommand: ParsableCommand {
                 let dir = folder + "/state_\(k)"
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
                 try VolumeIO.write(phantom.phases, to: dir + "/phases.tif")
+                try LabelSchemeFile.write(.electrodePhantom, to: LabelSchemeFile.sidecarPath(for: dir + "/phases.tif"))
                 try VolumeIO.write(phantom.particleIDs, to: dir + "/particles.tif")
                 try VolumeIO.write(phantom.attenuation, to: dir + "/attenuation.tif")
                 try JSONOutput.write(["state": .string(CyclingState.tomo00to04[k].name), "truth": try JSONValue(encoding: phantom.truth)] as JSONValue,

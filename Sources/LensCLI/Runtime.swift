@@ -15,6 +15,7 @@ public enum CLIRuntime {
     /// 0 success, 1 bad input or output, 2 usage error, 130 interrupted. Errors are printed
     /// to stderr as one line naming the file and the problem.
     public static func run(_ arguments: [String]) -> Int32 {
+        Notices.reset()
         var parsed: ParsableCommand
         do {
             parsed = try BatteryLensCommand.parseAsRoot(arguments)

@@ -63,3 +63,18 @@ public struct GridGeometry: Hashable, Sendable, Codable {
         return g
     }
 }
+
+/// The unit lengths are reported in: µm when the voxel size is known (from the file or
+/// `--voxel-um`), otherwise "voxel" — a length is never called µm on a guessed voxel size.
+public struct LengthUnit: Sendable, Equatable {
+    public let geometry: GridGeometry
+    public init(_ geometry: GridGeometry) { self.geometry = geometry }
+
+    public var isPhysical: Bool { geometry.isCalibrated }
+    /// "µm" or "voxel".
+    public var name: String { isPhysical ? "µm" : "voxel" }
+    public var areaName: String { isPhysical ? "µm²" : "voxel²" }
+    public var volumeName: String { isPhysical ? "µm³" : "voxel³" }
+    /// The edge of a voxel along `axis` in this unit (1 for voxels).
+    public func size(axis: Int) -> Double { isPhysical ? geometry.voxelSizeMicrometres[axis] : 1 }
+}

@@ -130,12 +130,23 @@ public struct NumericColumns: Sendable, Equatable {
 }
 
 /// JSON summaries: pretty-printed with sorted keys (stable diffs), written atomically.
+/// Every JSON file BatteryLens writes (summaries, truth, designs, sidecars) follows one
+/// convention: keys in snake_case, and numbers that are not finite (τ of a phase that does not
+/// percolate, a ratio of nothing) written as `null`, with a companion field saying why where it
+/// matters (`"percolates": false`). The JSON Schemas in `Schemas/` describe each summary.
 public enum JSONOutput {
+    /// Stands for a non-finite number during encoding, then replaced by `null`.
+    static let nonFiniteSentinel = "\u{1}batterylens-non-finite\u{1}"
+
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try encoder.encode(value)
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: nonFiniteSentinel, negativeInfinity: nonFiniteSentinel, nan: nonFiniteSentinel)
+        let data = try encoder.encode(value)
+        guard let text = String(data: data, encoding: .utf8) else { return data }
+        let quoted = String(data: try JSONEncoder().encode(nonFiniteSentinel), encoding: .utf8)!
+        return Data(text.replacingOccurrences(of: quoted, with: "null").utf8)
     }
 
     public static func write<T: Encodable>(_ value: T, to path: String, inputs: [String] = []) throws {
@@ -152,7 +163,9 @@ public enum JSONOutput {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LensError.badInput(file: path, problem: "no such file or not readable")
         }
-        do { return try JSONDecoder().decode(T.self, from: data) } catch {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do { return try decoder.decode(T.self, from: data) } catch {
             throw LensError.badInput(file: path, problem: "not the expected JSON: \(error)")
         }
     }

@@ -158,8 +158,15 @@ public enum VolumeIO {
     /// Zeiss Xradia files (OLE2 compound documents).
     public static let xradiaExtensions: Set<String> = ["txrm", "xrm", "txm"]
 
-    /// Opens `path` for reading. Raw files need `raw`.
+    /// Opens `path` for reading. Raw files need `raw`. A voxel size declared by the user
+    /// (``DeclaredVoxelSize``) replaces the file's.
     public static func open(_ path: String, raw: RawLayout? = nil) throws -> VolumeReader {
+        let reader = try openFormat(path, raw: raw)
+        guard let declared = DeclaredVoxelSize.micrometres else { return reader }
+        return try DeclaredVoxelSize.apply(declared, to: reader)
+    }
+
+    static func openFormat(_ path: String, raw: RawLayout?) throws -> VolumeReader {
         let reference = DatasetReference(path)
         let file = reference.filePath
         var isDirectory: ObjCBool = false

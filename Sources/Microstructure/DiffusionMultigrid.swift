@@ -249,7 +249,11 @@ final class MultigridHierarchy: @unchecked Sendable {
                 if r < 1e-14 { converged = true; break }
             }
         }
-        let relative = sum { range in var s = 0.0; for u in range { s += rr[u] * rr[u] }; return s }.squareRoot() / bNorm
+        let residualNorm = sum { range in var s = 0.0; for u in range { s += rr[u] * rr[u] }; return s }.squareRoot()
+        let relative = bNorm > 0 ? residualNorm / bNorm : residualNorm
+        // An exact solution (a uniform block: the first step, or the start, solves the system;
+        // the search direction then vanishes) has converged, whatever the iteration count.
+        if !converged && relative < 1e-12 { converged = true }
         return Outcome(iterations: iteration, relativeResidual: relative, converged: converged)
     }
 }

@@ -4,11 +4,16 @@ import LensCore
 
 /// Depth regions: contiguous ranges of slices along an axis.
 public enum DepthRegions {
-    /// `count` regions of equal thickness covering `range` exactly (none dropped; the first
-    /// ones are one slice thinner when the count does not divide the range).
+    /// `count` regions of equal thickness covering `range` exactly, split as
+    /// `numpy.array_split` does (what users compare with): when the count does not divide the
+    /// range, the first `range.count % count` regions are one slice thicker.
     public static func equal(_ range: Range<Int>, count: Int) -> [Range<Int>] {
-        (0..<count).map { k in
-            (range.lowerBound + k * range.count / count)..<(range.lowerBound + (k + 1) * range.count / count)
+        let base = range.count / count, extra = range.count % count
+        var start = range.lowerBound
+        return (0..<count).map { k in
+            let end = start + base + (k < extra ? 1 : 0)
+            defer { start = end }
+            return start..<end
         }
     }
 
@@ -86,13 +91,18 @@ public struct PhaseProfile: Sendable {
     public var values: [Int] { (0..<256).filter { v in (0..<shape[0]).contains { counts[0][$0 * 256 + v] > 0 } } }
 
     /// Fractions of `values` (pore phase, for porosity) and of every label in a range of
-    /// positions along `axis`.
-    public func region(_ range: Range<Int>, axis: Int, phase: Set<Int>) -> RegionFractions {
+    /// positions along `axis`, among the voxels of the region of interest whose label is not in
+    /// `excluding` (outside the electrode: the exterior, separator, current collector).
+    public func region(_ range: Range<Int>, axis: Int, phase: Set<Int>, excluding: Set<Int> = []) -> RegionFractions {
         var total = 0, inPhase = 0
         var perValue = [Int](repeating: 0, count: 256)
         for p in range {
             total += roi[axis][p]
-            for v in 0..<256 { let c = counts[axis][p * 256 + v]; perValue[v] += c; if phase.contains(v) { inPhase += c } }
+            for v in 0..<256 {
+                let c = counts[axis][p * 256 + v]
+                if excluding.contains(v) { total -= c; continue }
+                perValue[v] += c; if phase.contains(v) { inPhase += c }
+            }
         }
         var fractions: [Int: Double] = [:]
         for v in 0..<256 where perValue[v] > 0 { fractions[v] = Double(perValue[v]) / Double(max(total, 1)) }

@@ -3,13 +3,19 @@ import ImageAnalysis
 import LensCore
 import LensIO
 
-/// The voxels of one phase of a label (or mask) volume: 1 where the value equals the phase
-/// value, 0 elsewhere.
+/// The voxels of one phase of a label (or mask) volume: 1 where the value is one of the phase's
+/// codes, 0 elsewhere.
 public enum PhaseMask {
-    public static func select(_ grid: AnyGrid, value: Double) throws -> Grid<UInt8> {
-        let values = try grid.converted(to: Float.self)
-        let target = Float(value)
-        return values.map { $0 == target ? UInt8(1) : 0 }
+    public static func select(_ grid: AnyGrid, codes: [Int]) throws -> Grid<UInt8> {
+        if case .uint8(let g) = grid {
+            var lookup = [UInt8](repeating: 0, count: 256)
+            for c in codes where (0...255).contains(c) { lookup[c] = 1 }
+            let table = lookup
+            return g.map { table[Int($0)] }
+        }
+        let targets = Set(codes.map(Double.init))
+        let values = try grid.converted(to: Double.self)
+        return values.map { targets.contains($0) ? UInt8(1) : 0 }
     }
 }
 
@@ -30,7 +36,7 @@ public enum VolumeLabelling {
 
     /// - Parameters:
     ///   - slabBytes: about how many bytes of int32 labels one slab holds.
-    public static func run(input: String, raw: RawLayout? = nil, phaseValue: Double, output: String,
+    public static func run(input: String, raw: RawLayout? = nil, phaseCodes: [Int], output: String,
                            connectivity: Connectivity, minimumVoxels: Int = 0, slabBytes: Int = 128 << 20,
                            cancellation: CancellationToken? = nil) throws -> Outcome {
         let reader = try VolumeIO.open(input, raw: raw)
@@ -57,7 +63,7 @@ public enum VolumeLabelling {
                     if cancellation?.isCancelled == true { throw LensError.cancelled }
                     let range = z..<Swift.min(nz, z + planes)
                     let slab = try reader.info.shape.rank == 2 ? reader.readAll() : reader.readSlab(range)
-                    let mask = try PhaseMask.select(slab, value: phaseValue).reshaped(Shape([range.count, ny, nx]))
+                    let mask = try PhaseMask.select(slab, codes: phaseCodes).reshaped(Shape([range.count, ny, nx]))
                     phaseVoxels += mask.withUnsafeBufferPointer { $0.reduce(0) { $0 + Int($1) } }
                     let provisional = try labelling.label(slab: mask)
                     try store.writeSlab(AnyGrid(provisional), at: z)
@@ -69,7 +75,7 @@ public enum VolumeLabelling {
                 throw error
             }
             guard phaseVoxels > 0 else {
-                throw LensError.badInput(file: input, problem: "no voxel has the value \(phaseValue) (the phase is empty); pick another phase")
+                throw LensError.badInput(file: input, problem: "no voxel has the code\(phaseCodes.count == 1 ? "" : "s") \(phaseCodes.map(String.init).joined(separator: ", ")) (the phase is empty); pick another phase")
             }
             let numbering = labelling.finish(minimumVoxels: minimumVoxels)
             let stored = try VolumeIO.open(provisionalPath, raw: RawLayout(shape: shape, dataType: .int32))

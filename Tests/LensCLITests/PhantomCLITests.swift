@@ -23,7 +23,7 @@ import Testing
         #expect(run("phantom", "projections", dir + "/e/attenuation.tif", "--out", dir + "/scan.h5", "--angles", "24",
                     "--offset", "2.5", "--rings", "0.01", "--summary", dir + "/scan.json") == 0)
         let summary = try JSONOutput.read(JSONValue.self, from: dir + "/scan.json")
-        #expect(summary["scan"]?["rotationAxisColumn"]?.doubleValue == 20)
+        #expect(summary["scan"]?["rotation_axis_column"]?.doubleValue == 20)
         let scan = try TomographyScanReader(path: dir + "/scan.h5")
         #expect(run("phantom", "projections", dir + "/e/attenuation.tif", "--out", dir + "/tiffscan", "--angles", "8") == 0)
         #expect(FileManager.default.fileExists(atPath: dir + "/tiffscan/truth.json"))

@@ -73,7 +73,8 @@ import Testing
             let expected = Double(region.reduce(0) { $0 + ($1 * 20) / 30 }) / Double(region.count * 20)
             #expect(abs(whole.region(region, axis: 0, phase: [0]).phaseFraction - expected) < 1e-12)
         }
-        #expect(DepthRegions.equal(0..<10, count: 3).map(\.count) == [3, 3, 4])
+        #expect(DepthRegions.equal(0..<10, count: 3).map(\.count) == [4, 3, 3])  // numpy.array_split(range(10), 3)
+        #expect(DepthRegions.equal(0..<11, count: 3).map(\.count) == [4, 4, 3])
     }
 
     /// Bootstrap intervals contain the point estimate and narrow with more particles; the

@@ -49,7 +49,7 @@ import Testing
             #expect(truth.overall.fractions[phase.name] == fraction(phase, 0..<nz))
             #expect(truth.electrode.fractions[phase.name] == fraction(phase, 4..<(nz - 3)))
         }
-        #expect(truth.depthRegions.map(\.zStart) == [4, 20, 36] && truth.depthRegions.last!.zEnd == nz - 3)
+        #expect(truth.depthRegions.map(\.zStart) == [4, 21, 37] && truth.depthRegions.last!.zEnd == nz - 3)
         for region in truth.depthRegions {
             let zs = region.zStart..<region.zEnd
             #expect(abs(region.phases.porosity - (fraction(.pore, zs) + fraction(.crack, zs))) < 1e-12)

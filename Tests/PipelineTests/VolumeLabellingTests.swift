@@ -28,7 +28,7 @@ import Testing
         for minimum in [0, 4] {
             // 16·14·4 bytes per plane: slabs of 3 planes.
             let out = dir + "/labels-\(minimum).tif"
-            let outcome = try VolumeLabelling.run(input: dir + "/phases.npy", phaseValue: 2, output: out, connectivity: .corners,
+            let outcome = try VolumeLabelling.run(input: dir + "/phases.npy", phaseCodes: [2], output: out, connectivity: .corners,
                                                   minimumVoxels: minimum, slabBytes: 3 * 16 * 14 * 4)
             #expect(outcome.slabPlanes == 3)
             let kept = minimum == 0 ? mask : Morphology.removeSmallObjects(mask, minimumVoxels: minimum, connectivity: .corners)
@@ -47,7 +47,7 @@ import Testing
     @Test func emptyPhaseNamesTheFileAndWritesNothing() throws {
         try VolumeIO.write(Grid<UInt8>(shape: Shape(4, 5, 6), repeating: 1), to: dir + "/ones.npy")
         #expect {
-            _ = try VolumeLabelling.run(input: self.dir + "/ones.npy", phaseValue: 3, output: self.dir + "/l.tif", connectivity: .faces)
+            _ = try VolumeLabelling.run(input: self.dir + "/ones.npy", phaseCodes: [3], output: self.dir + "/l.tif", connectivity: .faces)
         } throws: { error in
             "\(error)".contains("ones.npy") && "\(error)".contains("empty")
         }

@@ -1,0 +1,129 @@
+import Foundation
+import LensCLI
+import LensCore
+import LensIO
+import Testing
+
+/// The seams between steps (issue 17): label codes mean what the volume's scheme says, lengths
+/// are µm only when the voxel size is known. Each test failed on the behaviour before the fix.
+@Suite final class ConventionsTests {
+    let dir = NSTemporaryDirectory() + "batterylens-conventions-" + UUID().uuidString
+    init() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        ProgressSettings.mode = .silent
+    }
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+    func run(_ args: String...) -> Int32 { CLIRuntime.run(args) }
+    func json(_ path: String) throws -> JSONValue { try JSONOutput.read(JSONValue.self, from: path) }
+
+    /// A MATBOX/PoreSpy-style volume (0 pore, 1 active, 2 binder) with a known pore fraction:
+    /// 2 of 5 columns pore, 2 active, 1 binder.
+    func matboxVolume() throws -> String {
+        let labels = Grid<UInt8>(shape: Shape(10, 10, 10)) { i in [0, 0, 1, 1, 2][i % 5] }
+        let path = dir + "/matbox.tif"
+        try VolumeIO.write(labels, to: path)
+        return path
+    }
+
+    /// Before: 0.833 (code 1 taken as pore, 0 as outside). Now: a name without a scheme is an
+    /// error that lists the codes and how to declare them; the declared scheme gives 0.4.
+    @Test func porosityNeedsAndUsesTheLabelScheme() throws {
+        let path = try matboxVolume()
+        #expect(run("porosity", path) == 1)
+        #expect(run("porosity", path, "--labels-scheme", "matbox", "--summary", dir + "/p.json") == 0)
+        #expect(abs((try json(dir + "/p.json")["porosity"]?.doubleValue ?? 0) - 0.4) < 1e-12)
+        #expect(run("porosity", path, "--labels-scheme", "pore=0,active=1,binder=2", "--summary", dir + "/q.json", "--overwrite") == 0)
+        #expect(abs((try json(dir + "/q.json")["porosity"]?.doubleValue ?? 0) - 0.4) < 1e-12)
+        // Explicit codes need no scheme.
+        #expect(run("porosity", path, "--pore", "0", "--outside", "none", "--summary", dir + "/r.json") == 0)
+        #expect(abs((try json(dir + "/r.json")["porosity"]?.doubleValue ?? 0) - 0.4) < 1e-12)
+        // A scheme that does not define every code present is refused (wrong scheme).
+        #expect(run("porosity", path, "--labels-scheme", "taufactor-8bit") == 1)
+        #expect(run("porosity", path, "--labels-scheme", "pore=0,active=1") == 1)
+        // Unknown scheme names and malformed declarations are usage errors.
+        #expect(run("porosity", path, "--labels-scheme", "nonesuch") == 2)
+        #expect(run("porosity", path, "--labels-scheme", "pore=0,pore=1") == 2)
+    }
+
+    /// Before: `tortuosity` (default --phase pore) measured code 1, the active phase.
+    @Test func tortuosityResolvesPhaseNamesThroughTheScheme() throws {
+        let path = try matboxVolume()
+        #expect(run("tortuosity", path, "--axis", "z") == 1)
+        #expect(run("tortuosity", path, "--axis", "z", "--labels-scheme", "porespy", "--summary", dir + "/t.json") == 0)
+        let t = try json(dir + "/t.json")
+        #expect(t["phase_codes"] == .array([.number(0)]))
+        // Straight columns along z: τ = 1, ε = 0.4, an exact solution that has converged.
+        guard case .array(let results)? = t["results"] else { Issue.record("no results"); return }
+        #expect(abs((results.first?["volume_fraction"]?.doubleValue ?? 0) - 0.4) < 1e-12)
+        #expect(abs((results.first?["tortuosity_factor"]?.doubleValue ?? 0) - 1) < 1e-4)
+        #expect(results.first?["converged"] == .bool(true))
+        // One naming style: no camelCase keys.
+        let text = try String(contentsOfFile: dir + "/t.json", encoding: .utf8)
+        #expect(text.range(of: "\"[a-z]+[A-Z][A-Za-z]*\" :", options: .regularExpression) == nil)
+        // "solid" is every solid role of the scheme: active and binder.
+        #expect(run("tortuosity", path, "--axis", "z", "--phase", "solid", "--labels-scheme", "matbox", "--summary", dir + "/s.json") == 0)
+        #expect(try json(dir + "/s.json")["phase_codes"] == .array([.number(1), .number(2)]))
+        #expect(run("tortuosity", path, "--phase", "crack", "--labels-scheme", "matbox") == 2)
+    }
+
+    /// Before: `porosity` on the phantom's phases.tif printed 0.834 against a true 0.526.
+    @Test func phantomLabelsCarryTheirScheme() throws {
+        #expect(run("phantom", "electrode", "--out", dir + "/e", "--size", "40", "--seed", "3", "--separator", "4") == 0)
+        #expect(FileManager.default.fileExists(atPath: dir + "/e/phases.tif.labels.json"))
+        #expect(run("porosity", dir + "/e/phases.tif", "--summary", dir + "/p.json") == 0)
+        let truth = try json(dir + "/e/truth.json")
+        let measured = try json(dir + "/p.json")["porosity"]?.doubleValue ?? 0
+        #expect(abs(measured - (truth["electrode"]?["porosity"]?.doubleValue ?? -1)) < 1e-12)
+    }
+
+    /// Before: `--phase active` on a 3-class segmentation selected code 2, the carbon–binder.
+    @Test func segmentationWritesItsScheme() throws {
+        // Three grey levels in blocks: pore (0), binder (1), active (2), inside a frame.
+        let grey = Grid<Float>(shape: Shape(24, 24, 24)) { i in
+            let x = i % 24
+            return x < 8 ? 0 : (x < 16 ? 1 : 2)
+        }
+        try VolumeIO.write(grey, to: dir + "/grey.tif")
+        #expect(run("segment", "phases", dir + "/grey.tif", "--out", dir + "/seg3.tif", "--envelope-radius", "0", "--median-radius", "0",
+                    "--unsharp-amount", "0", "--thresholds", "0.5,1.5", "--keep-all") == 0)
+        let scheme = try LabelSchemeFile.read(forVolume: dir + "/seg3.tif")
+        #expect(scheme == LabelScheme.segmentThreePhase)
+        #expect(run("tortuosity", dir + "/seg3.tif", "--axis", "z", "--phase", "active", "--summary", dir + "/a.json") == 0)
+        #expect(try json(dir + "/a.json")["phase_codes"] == .array([.number(3)]))
+        #expect(run("tortuosity", dir + "/seg3.tif", "--axis", "z", "--phase", "binder", "--summary", dir + "/b.json") == 0)
+        #expect(try json(dir + "/b.json")["phase_codes"] == .array([.number(2)]))
+    }
+
+    /// Before: a volume without voxel size was reported in µm as if voxels were 1 µm.
+    @Test func lengthsAreInVoxelsUnlessTheSizeIsKnown() throws {
+        let sphere = Grid<UInt8>(shape: Shape(20, 20, 20)) { i in
+            let (z, y, x) = (i / 400 - 10, (i / 20) % 20 - 10, i % 20 - 10)
+            return z * z + y * y + x * x <= 36 ? 1 : 0
+        }
+        try VolumeIO.write(sphere, to: dir + "/ball.npy")
+        #expect(run("particles", dir + "/ball.npy", "--phase", "1", "--out", dir + "/p.tif", "--csv", dir + "/p.csv", "--summary", dir + "/p.json") == 0)
+        let csv = try String(contentsOfFile: dir + "/p.csv", encoding: .utf8)
+        #expect(csv.hasPrefix("label,voxels,volume [voxel³],equivalent_diameter [voxel]"))
+        #expect(try json(dir + "/p.json")["unit"] == .string("voxel"))
+        #expect(run("particles", dir + "/ball.npy", "--phase", "1", "--voxel-um", "0.5", "--out", dir + "/q.tif", "--csv", dir + "/q.csv") == 0)
+        let calibrated = try String(contentsOfFile: dir + "/q.csv", encoding: .utf8)
+        #expect(calibrated.hasPrefix("label,voxels,volume [µm³],equivalent_diameter [µm]"))
+        // Diameter halves with a 0.5 µm voxel.
+        func diameter(_ text: String) -> Double { Double(text.split(separator: "\n")[1].split(separator: ",")[3]) ?? 0 }
+        #expect(abs(diameter(calibrated) / diameter(csv) - 0.5) < 1e-6)
+        #expect(run("thickness", dir + "/ball.npy", "--phase", "1", "--out", dir + "/lt.tif", "--summary", dir + "/lt.json") == 0)
+        #expect(try json(dir + "/lt.json")["unit"] == .string("voxel"))
+        #expect(run("porosity", dir + "/ball.npy", "--pore", "0", "--summary", dir + "/por.json") == 0)
+        #expect(try json(dir + "/por.json")["unit"] == .string("voxel"))
+        #expect(run("particles", dir + "/ball.npy", "--voxel-um", "0", "--out", dir + "/x.tif", "--csv", dir + "/x.csv") == 2)
+    }
+
+    /// Depth regions split as numpy.array_split (np.array_split(np.arange(10), 3) → 4, 3, 3).
+    @Test func regionsSplitLikeNumPy() throws {
+        let labels = Grid<UInt8>(shape: Shape(10, 4, 4)) { i in i / 16 < 4 ? 0 : 1 }
+        try VolumeIO.write(labels, to: dir + "/l.tif")
+        #expect(run("porosity", dir + "/l.tif", "--pore", "0", "--regions", "3", "--csv", dir + "/r.csv") == 0)
+        let rows = try String(contentsOfFile: dir + "/r.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(rows.map { $0.split(separator: ",")[6] } == ["1", "0", "0"])
+    }
+}
