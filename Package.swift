@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "ComptonTests", dependencies: ["Compton", "Phantoms"]),
         .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy", "Phantoms"]),
-        .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO"], exclude: ["Fixtures"]),
+        .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO", "Phantoms"], exclude: ["Fixtures"]),
         .testTarget(name: "FuzzingTests", dependencies: ["Fuzzing", "LensCore"]),
     ]
 )

@@ -104,9 +104,11 @@ struct ReconCommand: ParsableCommand {
         guard source.frameShape.rank == 2, source.frameShape[0] > 0, source.frameShape[1] >= 8 else {
             throw LensError.badInput(file: input, problem: "frames of \(source.frameShape) pixels: reconstruction needs at least 8 detector columns")
         }
-        let pixel = try pixelMicrometres ?? source.pixelSizeMicrometres ?? {
-            throw LensError.invalidArgument("\(input) does not give the pixel size; pass --pixel-um")
-        }()
+        // --pixel-um, else --voxel-um, else the file's; unknown: reconstruct in 1/pixel and say so.
+        let pixel: Double? = pixelMicrometres ?? global.voxelMicrometres?.last ?? source.pixelSizeMicrometres
+        if pixel == nil {
+            Notices.emit("\(input) does not give the detector pixel size: the volume is in 1/pixel (attenuation per voxel edge), not 1/µm; declare the size with --pixel-um for 1/µm")
+        }
         var settings = ReconstructionSettings(pixelSizeMicrometres: pixel)
         settings.fbp.window = window
         settings.fbp.circularMask = mask
@@ -129,7 +131,7 @@ struct ReconCommand: ParsableCommand {
                 throw LensError.invalidArgument("--phase paganin needs --energy-kev, --distance-mm and --delta-beta")
             }
             settings.paganin = PaganinParameters(energyKeV: energyKeV, distanceMillimetres: distanceMillimetres, deltaOverBeta: deltaBeta,
-                                                 pixelSizeMicrometres: pixel)
+                                                 pixelSizeMicrometres: pixel ?? 1)
         default: throw LensError.invalidArgument("--phase must be none or paganin")
         }
         if let sweep, let sweepPath { try runSweep(sweep, folder: sweepPath, source: source, settings: settings); return }
@@ -140,15 +142,17 @@ struct ReconCommand: ParsableCommand {
                                                 progress: progress, cancellation: CLIRuntime.cancellation)
         progress.finish()
         for warning in report.warnings { FileHandle.standardError.write(Data("batterylens: warning: \(warning)\n".utf8)) }
-        print(String(format: "wrote %@: %@ voxels of %g µm, centre %.2f (%@), %d slab(s) of %d rows, peak memory %.0f MiB",
-                     out, report.volumeShape.map(String.init).joined(separator: "×"), pixel, report.axisColumn,
+        print(String(format: "wrote %@: %@ voxels of %@ in %@, angles covering %.1f°, centre %.2f (%@), %d slab(s) of %d rows, peak memory %.0f MiB",
+                     out, report.volumeShape.map(String.init).joined(separator: "×"), pixel.map { String(format: "%g µm", $0) } ?? "1 pixel (size unknown)",
+                     report.units, report.angularCoverage.coveredDegrees, report.axisColumn,
                      report.centre?.method ?? "given", report.slabs, report.slabRows, Double(report.peakResidentBytes) / 1_048_576))
         if let previewPath { try writePreview(previewPath, source: source, settings: settings, report: report) }
         if let summaryPath {
             let stats = try VolumeStatistics.compute(try VolumeIO.open(outPath))
             let object: [String: JSONValue] = [
                 "output": .string(out), "shape": .array(report.volumeShape.map { .number(Double($0)) }),
-                "voxel_size_um": .number(pixel), "units": "1/um", "centre_column": .number(report.axisColumn),
+                "voxel_size_um": pixel.map(JSONValue.number) ?? .null, "units": .string(report.units), "centre_column": .number(report.axisColumn),
+                "angular_coverage_deg": .number(report.angularCoverage.coveredDegrees), "missing_wedge_deg": .number(report.angularCoverage.missingWedgeDegrees),
                 "centre_method": .string(report.centre?.method ?? "given"), "filter": .string(window.rawValue),
                 "rings": .string(rings), "polar_rings": .bool(polarRings), "phase": .string(phase),
                 "reconstruction": try JSONValue(encoding: report),
@@ -242,7 +246,7 @@ struct ReconCommand: ParsableCommand {
         let row = settings.slices.map { ($0.lowerBound + $0.upperBound) / 2 } ?? source.frameShape[0] / 2
         let lines = try ScanReconstruction.lineIntegrals(source: source, rows: row..<(row + 1))
         let geometry = ParallelBeamGeometry(anglesDegrees: source.anglesDegrees, detectorColumns: source.frameShape[1], detectorRows: 1,
-                                            pixelSizeMicrometres: settings.pixelSizeMicrometres)
+                                            pixelSizeMicrometres: settings.pixelSizeMicrometres ?? 1)
         let candidates = stride(from: first, through: last + 1e-9, by: step).map { $0 }
         for c in candidates where c < 0 || c > Double(source.frameShape[1] - 1) {
             throw LensError.invalidArgument("sweep centre \(c) lies outside the detector (0…\(source.frameShape[1] - 1))")

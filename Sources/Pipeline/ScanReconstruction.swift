@@ -32,7 +32,9 @@ public struct ReconstructionSettings: Sendable {
     public var fbp = FBPOptions()
     /// Detector rows (slices) to reconstruct; nil: all.
     public var slices: Range<Int>?
-    public var pixelSizeMicrometres: Double
+    /// Detector pixel size at the sample; nil when unknown: the volume is then in 1/pixel
+    /// (attenuation per voxel edge) and its geometry uncalibrated.
+    public var pixelSizeMicrometres: Double?
     /// Rows per streamed slab (a multiple of 8); nil: chosen to keep a slab near 256 MiB.
     public var slabRows: Int?
     /// Rows (around the middle of the slice range) used to find the centre.
@@ -42,7 +44,7 @@ public struct ReconstructionSettings: Sendable {
     /// default: such data would give a plausible-looking constant volume.
     public var allowUninformativeData = false
 
-    public init(pixelSizeMicrometres: Double) { self.pixelSizeMicrometres = pixelSizeMicrometres }
+    public init(pixelSizeMicrometres: Double?) { self.pixelSizeMicrometres = pixelSizeMicrometres }
 }
 
 /// What a reconstruction did and found, for the summary.
@@ -56,6 +58,10 @@ public struct ReconstructionReport: Codable, Sendable {
     public var slabRows: Int
     public var slabs: Int
     public var peakResidentBytes: Int
+    /// The line directions the scan covers (a missing wedge for limited-angle scans).
+    public var angularCoverage: AngularCoverage
+    /// "1/um", or "1/pixel" when the pixel size is unknown.
+    public var units: String
     public var warnings: [String]
 }
 
@@ -72,8 +78,13 @@ public enum ScanReconstruction {
         guard rows.lowerBound >= 0, rows.upperBound <= detectorRows, !rows.isEmpty else {
             throw LensError.invalidArgument("slices \(rows.lowerBound):\(rows.upperBound) outside 0:\(detectorRows)")
         }
-        guard settings.pixelSizeMicrometres > 0 else { throw LensError.invalidArgument("the pixel size must be positive") }
+        if let p = settings.pixelSizeMicrometres, !(p > 0 && p.isFinite) { throw LensError.invalidArgument("the pixel size must be positive") }
         var warnings = [String]()
+        let coverage = FilteredBackProjection.coverage(anglesDegrees: source.anglesDegrees)
+        if coverage.isLimitedAngle {
+            warnings.append(String(format: "limited-angle scan: the angles cover %.1f° of the 180° of line directions; the missing wedge of %.1f° elongates features along the missing directions and biases values (normalised as a full 180° scan)",
+                                   coverage.coveredDegrees, coverage.missingWedgeDegrees))
+        }
         let flatField: FlatField? = try source.isLineIntegrals ? nil : {
             let groups = try source.flatGroups()
             guard !groups.isEmpty else { throw LensError.badInput(file: source.source, problem: "no flat (open-beam) frames; cannot normalize") }
@@ -81,7 +92,12 @@ public enum ScanReconstruction {
                                  source: source.source)
         }()
         var paganin = settings.paganin
-        paganin?.pixelSizeMicrometres = settings.pixelSizeMicrometres
+        if paganin != nil {
+            guard let pixel = settings.pixelSizeMicrometres else {
+                throw LensError.invalidArgument("Paganin phase retrieval needs the pixel size, which \(source.source) does not give: declare it with --pixel-um")
+            }
+            paganin?.pixelSizeMicrometres = pixel
+        }
         try paganin?.validate()
         var normalization = flatField == nil ? nil : NormalizationReport()
         var zingers = 0
@@ -159,16 +175,18 @@ public enum ScanReconstruction {
             stitchPlan = plan
             geometry = ParallelBeamGeometry(anglesDegrees: plan.anglesDegrees, detectorColumns: plan.stitchedColumns, detectorRows: 0,
                                             centreOffsetPixels: plan.stitchedAxisColumn - Double(plan.stitchedColumns - 1) / 2,
-                                            pixelSizeMicrometres: settings.pixelSizeMicrometres)
+                                            pixelSizeMicrometres: settings.pixelSizeMicrometres ?? 1)
         } else {
             geometry = ParallelBeamGeometry(anglesDegrees: source.anglesDegrees, detectorColumns: cols, detectorRows: 0,
-                                            centreOffsetPixels: axis - Double(cols - 1) / 2, pixelSizeMicrometres: settings.pixelSizeMicrometres)
+                                            centreOffsetPixels: axis - Double(cols - 1) / 2, pixelSizeMicrometres: settings.pixelSizeMicrometres ?? 1)
         }
         let size = geometry.detectorColumns
-        let pixel = settings.pixelSizeMicrometres
+        let pixel = settings.pixelSizeMicrometres ?? 1
+        let units = settings.pixelSizeMicrometres == nil ? "1/pixel" : "1/um"
         let info = VolumeInfo(shape: Shape(rows.count, size, size), dataType: .float32,
-                              geometry: GridGeometry(voxelSizeMicrometres: [pixel, pixel, pixel], originMicrometres: [Double(rows.lowerBound) * pixel, 0, 0]),
-                              format: "", metadata: ["units": "1/um"])
+                              geometry: GridGeometry(voxelSizeMicrometres: [pixel, pixel, pixel], originMicrometres: [Double(rows.lowerBound) * pixel, 0, 0],
+                                                     isCalibrated: settings.pixelSizeMicrometres != nil),
+                              format: "", metadata: ["units": units])
         let bytesPerRow = source.projectionCount * Swift.max(cols, size) * 4 * 3 + size * size * 4
         // Slabs of about 512 MiB of working memory, in whole groups of 8 rows per core (the back
         // projector's unit of work), so every core is busy even for 2048-wide scans.
@@ -206,7 +224,7 @@ public enum ScanReconstruction {
         }
         return ReconstructionReport(axisColumn: axis, centre: estimate, stitch: stitchPlan, normalization: normalization, zingersReplaced: zingers,
                                     volumeShape: info.shape.dims, slabRows: slabRows, slabs: slabs,
-                                    peakResidentBytes: MemoryUsage.peakResidentBytes(), warnings: warnings)
+                                    peakResidentBytes: MemoryUsage.peakResidentBytes(), angularCoverage: coverage, units: units, warnings: warnings)
     }
 
     /// Line integrals of rows `rows` (for centre sweeps and previews), with the same

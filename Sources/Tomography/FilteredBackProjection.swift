@@ -25,6 +25,18 @@ public struct FBPOptions: Codable, Sendable, Equatable {
 /// orientation), scaled by π/(2N). Line integrals in (dimensionless)
 /// μ·µm give attenuation in 1/µm (divided by the pixel size). Non-uniform angle lists are
 /// weighted by their angular spacing.
+/// Which of the 180° of line directions a parallel-beam scan measures. A limited-angle scan
+/// (lab nano-CT of operando cells: 135°) misses a wedge of directions: its reconstruction is
+/// elongated along the missing directions and values are biased, whatever the normalisation.
+public struct AngularCoverage: Sendable, Codable, Equatable {
+    public var coveredDegrees: Double
+    public var missingWedgeDegrees: Double
+    public var isLimitedAngle: Bool { missingWedgeDegrees > 0 }
+    public init(coveredDegrees: Double, missingWedgeDegrees: Double) {
+        self.coveredDegrees = coveredDegrees; self.missingWedgeDegrees = missingWedgeDegrees
+    }
+}
+
 public enum FilteredBackProjection {
     /// The frequency response (length `size`) of the windowed ramp filter.
     public static func filterResponse(size: Int, window: FilterWindow) -> [Double] {
@@ -106,30 +118,54 @@ public enum FilteredBackProjection {
         return volume
     }
 
-    /// π/(2N)-style weights generalized to any angle list: each angle stands for half the
-    /// spacing to its neighbours (over a 180° period), so uniform 180° scans get π/N … and the
-    /// ramp's factor 2 is undone by ½.
-    static func angularWeights(_ angles: [Double]) -> [Double] {
+    /// π/(2N)-style weights generalized to any angle list: every angle stands for the line
+    /// directions (mod 180°) halfway to its neighbours, so uniform 180° scans get π/N each, a
+    /// 360° scan half as much per angle (each direction is measured twice), any mixture (270°,
+    /// golden-angle, repeated angles) the share it actually covers; the ramp's factor 2 is
+    /// undone by ½. A limited-angle scan (a missing wedge of directions) is normalised to the
+    /// weight of a full 180° scan, so values keep their 1/µm scale (the wedge still biases them:
+    /// see ``AngularCoverage``).
+    static func angularWeights(_ angles: [Double]) -> [Double] { angularCoverage(radians: angles).weights }
+
+    /// The weights of ``angularWeights(_:)`` and the coverage of line directions they come from.
+    static func angularCoverage(radians angles: [Double]) -> (weights: [Double], coverage: AngularCoverage) {
         let n = angles.count
-        guard n > 1 else { return [Double.pi / 2] }
-        let order = angles.indices.sorted { angles[$0] < angles[$1] }
-        let sorted = order.map { angles[$0] }
-        let span = sorted.last! - sorted.first!
-        // A full-rotation scan covers each line twice: halve.
-        let period = span > 1.5 * Double.pi ? 2 * Double.pi : Double.pi
-        let redundancy = period == 2 * Double.pi ? 0.5 : 1.0
-        var w = [Double](repeating: 0, count: n)
-        for (k, index) in order.enumerated() {
-            let previous = k > 0 ? sorted[k - 1] : sorted[n - 1] - period
-            let next = k < n - 1 ? sorted[k + 1] : sorted[0] + period
-            var spacing = (next - previous) / 2
-            // Limited-angle scans: do not let the end angles claim the missing wedge.
-            if span + (sorted[1] - sorted[0]) < period * 0.999 {
-                if k == 0 { spacing = sorted[1] - sorted[0] } else if k == n - 1 { spacing = sorted[n - 1] - sorted[n - 2] }
-            }
-            w[index] = spacing / 2 * redundancy
+        guard n > 1 else { return ([Double.pi / 2], AngularCoverage(coveredDegrees: 0, missingWedgeDegrees: 180)) }
+        let folded = angles.map { a -> Double in
+            let f = a.truncatingRemainder(dividingBy: .pi)
+            return f < 0 ? f + .pi : (f >= .pi ? 0 : f)
         }
-        return w
+        let order = folded.indices.sorted { folded[$0] < folded[$1] }
+        let sorted = order.map { folded[$0] }
+        // gaps[k]: from sorted[k] to the next direction (circularly over 180°).
+        let gaps = (0..<n).map { k in k < n - 1 ? sorted[k + 1] - sorted[k] : sorted[0] + .pi - sorted[n - 1] }
+        let positive = gaps.filter { $0 > 1e-9 }.sorted()
+        let typical = positive.isEmpty ? Double.pi : positive[positive.count / 2]
+        // The missing wedge: a gap much wider than the typical spacing.
+        let widest = gaps.indices.max { gaps[$0] < gaps[$1] }!
+        let hasWedge = gaps[widest] > Swift.max(3 * typical, 2 * Double.pi / 180)
+        var w = [Double](repeating: 0, count: n)
+        for k in 0..<n {
+            var before = gaps[(k + n - 1) % n], after = gaps[k]
+            // The directions next to the wedge are not the end angles' to claim: they count
+            // their interior spacing on that side too.
+            if hasWedge && k == widest { after = before }
+            if hasWedge && (k + n - 1) % n == widest { before = after }
+            w[order[k]] = (before + after) / 4
+        }
+        var coverage = AngularCoverage(coveredDegrees: 180, missingWedgeDegrees: 0)
+        if hasWedge {
+            let wedge = gaps[widest] - typical
+            coverage = AngularCoverage(coveredDegrees: (Double.pi - wedge) * 180 / .pi, missingWedgeDegrees: wedge * 180 / .pi)
+            let total = w.reduce(0, +)
+            if total > 0 { w = w.map { $0 * (Double.pi / 2) / total } }
+        }
+        return (w, coverage)
+    }
+
+    /// The line directions (mod 180°) a scan covers.
+    public static func coverage(anglesDegrees: [Double]) -> AngularCoverage {
+        angularCoverage(radians: anglesDegrees.map { $0 * .pi / 180 }).coverage
     }
 
     static func backProjectChunk(_ filtered: UnsafeMutableBufferPointer<SIMD8<Float>>, geometry: ParallelBeamGeometry, size n: Int,

@@ -2,6 +2,7 @@ import Foundation
 import LensCLI
 import LensCore
 import LensIO
+import Phantoms
 import Testing
 
 /// The seams between steps (issue 17): label codes mean what the volume's scheme says, lengths
@@ -125,5 +126,36 @@ import Testing
         #expect(run("porosity", dir + "/l.tif", "--pore", "0", "--regions", "3", "--csv", dir + "/r.csv") == 0)
         let rows = try String(contentsOfFile: dir + "/r.csv", encoding: .utf8).split(separator: "\n").dropFirst()
         #expect(rows.map { $0.split(separator: ",")[6] } == ["1", "0", "0"])
+    }
+
+    /// Before: recon refused to run without --pixel-um and limited-angle scans came out 25 %
+    /// low, labelled 1/µm. Now: 1/pixel with a note when the size is unknown; the coverage
+    /// and the missing wedge are in the summary.
+    @Test func reconWithoutPixelSizeAndWithAMissingWedge() throws {
+        let n = 48
+        let slice = AnalyticDiscSlice(discs: [.init(x: 0, y: 0, radius: 15, mu: 0.02)])
+        let angles = Array(stride(from: 0.0, to: 135.0, by: 1.0))
+        let sinogram = slice.sinogram(anglesDegrees: angles, columns: n, axisColumn: Double(n - 1) / 2)
+        let stack = Grid<Float>(shape: Shape(angles.count, 2, n)) { i in sinogram[linear: (i / (2 * n)) * n + i % n] }
+        try VolumeIO.write(stack, to: dir + "/lines.npy")
+        #expect(run("recon", dir + "/lines.npy", "--line-integrals", "--angle-range", "0:135", "--center", "\(Double(n - 1) / 2)",
+                    "--out", dir + "/r.tif", "--summary", dir + "/r.json") == 0)
+        let summary = try json(dir + "/r.json")
+        #expect(summary["units"] == .string("1/pixel"))
+        #expect(summary["voxel_size_um"] == .null)
+        #expect(abs((summary["angular_coverage_deg"]?.doubleValue ?? 0) - 135) < 1e-6)
+        #expect(abs((summary["missing_wedge_deg"]?.doubleValue ?? 0) - 45) < 1e-6)
+        guard case .array(let notices)? = summary["provenance"]?["notices"] else { Issue.record("no notices"); return }
+        #expect(notices.contains { if case .string(let t) = $0 { return t.contains("1/pixel") } else { return false } })
+        #expect(try !VolumeIO.open(dir + "/r.tif").info.geometry.isCalibrated)
+        // The interior of the disc keeps its value (0.02 per pixel) within the wedge's bias.
+        let volume = try VolumeIO.read(dir + "/r.tif").converted(to: Double.self)
+        let centre = volume[0, n / 2, n / 2]
+        #expect(abs(centre / 0.02 - 1) < 0.1, "centre \(centre)")
+        // With the size declared: 1/µm, calibrated.
+        #expect(run("recon", dir + "/lines.npy", "--line-integrals", "--angle-range", "0:135", "--center", "\(Double(n - 1) / 2)",
+                    "--pixel-um", "0.5", "--out", dir + "/c.tif", "--summary", dir + "/c.json") == 0)
+        #expect(try json(dir + "/c.json")["units"] == .string("1/um"))
+        #expect(try VolumeIO.open(dir + "/c.tif").info.geometry.voxelSizeMicrometres == [0.5, 0.5, 0.5])
     }
 }
