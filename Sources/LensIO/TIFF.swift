@@ -254,26 +254,26 @@ final class TIFFHandle {
         }
     }
 
-    /// Writes one page (and ends its directory).
-    func writePage(bytes: UnsafeRawPointer, width: Int, height: Int, dataType: DataType, description: String?,
-                   pixelSizeMicrometres: Double?, pageNumber: Int?, pageCount: Int, compressionLevel: Int?) throws {
-        try withTIFF {
-            ctiff_clear_error()
-            let (format, bits): (UInt16, UInt16)
-            switch dataType {
-            case .uint8: (format, bits) = (1, 8)
-            case .uint16: (format, bits) = (1, 16)
-            case .uint32: (format, bits) = (1, 32)
-            case .uint64: (format, bits) = (1, 64)
-            case .int8: (format, bits) = (2, 8)
-            case .int16: (format, bits) = (2, 16)
-            case .int32: (format, bits) = (2, 32)
-            case .int64: (format, bits) = (2, 64)
-            case .float32: (format, bits) = (3, 32)
-            case .float64: (format, bits) = (3, 64)
-            case .complex64, .complex128:
-                throw LensError.badOutput(file: path, problem: "TIFF cannot hold complex data; use .h5 or .npy")
-            }
+    /// Sets the tags of the page being written. `rowsPerStrip` nil: strips of about 256 KiB
+    /// (a band of rows is then read, or decompressed, without the rest of the page).
+    func setPageFields(width: Int, height: Int, dataType: DataType, description: String?, pixelSizeMicrometres: Double?,
+                       pageCount: Int, compressionLevel: Int?, rowsPerStrip: Int?) throws {
+        let (format, bits): (UInt16, UInt16)
+        switch dataType {
+        case .uint8: (format, bits) = (1, 8)
+        case .uint16: (format, bits) = (1, 16)
+        case .uint32: (format, bits) = (1, 32)
+        case .uint64: (format, bits) = (1, 64)
+        case .int8: (format, bits) = (2, 8)
+        case .int16: (format, bits) = (2, 16)
+        case .int32: (format, bits) = (2, 32)
+        case .int64: (format, bits) = (2, 64)
+        case .float32: (format, bits) = (3, 32)
+        case .float64: (format, bits) = (3, 64)
+        case .complex64, .complex128:
+            throw LensError.badOutput(file: path, problem: "TIFF cannot hold complex data; use .h5 or .npy")
+        }
+        withTIFF {
             ctiff_set_u32(tif, UInt32(TIFFTAG_IMAGEWIDTH), UInt32(width))
             ctiff_set_u32(tif, UInt32(TIFFTAG_IMAGELENGTH), UInt32(height))
             ctiff_set_u16(tif, UInt32(TIFFTAG_BITSPERSAMPLE), bits)
@@ -281,11 +281,9 @@ final class TIFFHandle {
             ctiff_set_u16(tif, UInt32(TIFFTAG_SAMPLESPERPIXEL), 1)
             ctiff_set_u16(tif, UInt32(TIFFTAG_PHOTOMETRIC), UInt16(PHOTOMETRIC_MINISBLACK))
             ctiff_set_u16(tif, UInt32(TIFFTAG_PLANARCONFIG), UInt16(PLANARCONFIG_CONTIG))
-            // Strips of about 256 KiB: a band of rows is then read (or decompressed) without the
-            // rest of the page.
             let rowBytes = width * dataType.byteSize
-            let rowsPerStrip = Swift.max(1, Swift.min(height, (256 << 10) / Swift.max(1, rowBytes)))
-            ctiff_set_u32(tif, UInt32(TIFFTAG_ROWSPERSTRIP), UInt32(rowsPerStrip))
+            let rows = rowsPerStrip ?? Swift.max(1, Swift.min(height, (256 << 10) / Swift.max(1, rowBytes)))
+            ctiff_set_u32(tif, UInt32(TIFFTAG_ROWSPERSTRIP), UInt32(rows))
             if let level = compressionLevel {
                 ctiff_set_u16(tif, UInt32(TIFFTAG_COMPRESSION), UInt16(COMPRESSION_ADOBE_DEFLATE))
                 ctiff_set_u32(tif, UInt32(TIFFTAG_ZIPQUALITY), UInt32(Swift.max(1, Swift.min(9, level))))
@@ -302,14 +300,69 @@ final class TIFFHandle {
                 ctiff_set_u16(tif, UInt32(TIFFTAG_RESOLUTIONUNIT), UInt16(RESUNIT_NONE))
             }
             ctiff_set_string(tif, UInt32(TIFFTAG_SOFTWARE), "\(BatteryLensVersion.name) \(BatteryLensVersion.string)")
-            for (strip, firstRow) in stride(from: 0, to: height, by: rowsPerStrip).enumerated() {
-                let rows = Swift.min(rowsPerStrip, height - firstRow)
+        }
+    }
+
+    /// Writes the strips of the current page's pixels.
+    func writeStrips(bytes: UnsafeRawPointer, width: Int, height: Int, dataType: DataType, pageNumber: Int) throws {
+        try withTIFF {
+            let rowBytes = width * dataType.byteSize
+            var rowsPerStrip: UInt32 = 0
+            if ctiff_get_u32(tif, UInt32(TIFFTAG_ROWSPERSTRIP), &rowsPerStrip) != 1 { rowsPerStrip = UInt32(height) }
+            let step = Swift.max(1, Swift.min(height, Int(rowsPerStrip)))
+            for (strip, firstRow) in stride(from: 0, to: height, by: step).enumerated() {
+                let rows = Swift.min(step, height - firstRow)
                 guard TIFFWriteEncodedStrip(tif, UInt32(strip), UnsafeMutableRawPointer(mutating: bytes + firstRow * rowBytes), tmsize_t(rows * rowBytes)) >= 0 else {
-                    throw LensError.badOutput(file: path, problem: "cannot write page \(pageNumber ?? 0)\(tiffMessage())")
+                    throw LensError.badOutput(file: path, problem: "cannot write page \(pageNumber)\(tiffMessage())")
                 }
             }
+        }
+    }
+
+    /// Writes one page (and ends its directory).
+    func writePage(bytes: UnsafeRawPointer, width: Int, height: Int, dataType: DataType, description: String?,
+                   pixelSizeMicrometres: Double?, pageNumber: Int?, pageCount: Int, compressionLevel: Int?) throws {
+        ctiff_clear_error()
+        try setPageFields(width: width, height: height, dataType: dataType, description: description, pixelSizeMicrometres: pixelSizeMicrometres,
+                          pageCount: pageCount, compressionLevel: compressionLevel, rowsPerStrip: nil)
+        try writeStrips(bytes: bytes, width: width, height: height, dataType: dataType, pageNumber: pageNumber ?? 0)
+        try withTIFF {
             guard TIFFWriteDirectory(tif) == 1 else {
                 throw LensError.badOutput(file: path, problem: "cannot finish page \(pageNumber ?? 0)\(tiffMessage())")
+            }
+        }
+    }
+
+    /// Writes the directories of every page before any pixel (their strip offsets deferred),
+    /// so the pixels that follow are one contiguous block, page after page — the layout
+    /// ImageJ and tifffile assume for an ImageJ stack (they read `images=` pages from the
+    /// first page's offset). One strip per page keeps each directory's strip arrays inline.
+    func writeDirectoriesFirst(pages: Int, width: Int, height: Int, dataType: DataType, description: String?,
+                               pixelSizeMicrometres: Double?) throws {
+        ctiff_clear_error()
+        for k in 0..<pages {
+            try setPageFields(width: width, height: height, dataType: dataType, description: k == 0 ? description : nil,
+                              pixelSizeMicrometres: pixelSizeMicrometres, pageCount: pages, compressionLevel: nil, rowsPerStrip: height)
+            try withTIFF {
+                guard TIFFDeferStrileArrayWriting(tif) == 1, TIFFWriteCheck(tif, 0, "batterylens") == 1, TIFFWriteDirectory(tif) == 1 else {
+                    throw LensError.badOutput(file: path, problem: "cannot write the directory of page \(k)\(tiffMessage())")
+                }
+            }
+        }
+    }
+
+    /// Fills page `index` of a file laid out by ``writeDirectoriesFirst``.
+    func fillPage(_ index: Int, bytes: UnsafeRawPointer, width: Int, height: Int, dataType: DataType) throws {
+        ctiff_clear_error()
+        try withTIFF {
+            guard TIFFSetDirectory(tif, tdir_t(index)) == 1 else {
+                throw LensError.badOutput(file: path, problem: "cannot return to page \(index)\(tiffMessage())")
+            }
+        }
+        try writeStrips(bytes: bytes, width: width, height: height, dataType: dataType, pageNumber: index)
+        try withTIFF {
+            guard TIFFForceStrileArrayWriting(tif) == 1 else {
+                throw LensError.badOutput(file: path, problem: "cannot finish page \(index)\(tiffMessage())")
             }
         }
     }
@@ -319,18 +372,23 @@ final class TIFFHandle {
 /// Fiji, tifffile and BatteryLens all read: it carries the unit and the slice spacing, and the
 /// resolution tags carry the pixel size.
 enum ImageJDescription {
-    static func make(pages: Int, spacingMicrometres: Double?) -> String {
-        var lines = ["ImageJ=1.54f", "images=\(pages)"]
+    /// - Parameters:
+    ///   - imageJ: claim ImageJ's format (only for layouts ImageJ reads: uncompressed, pixels
+    ///     contiguous); otherwise the same keys under a `batterylens=` first line, which only
+    ///     BatteryLens reads.
+    ///   - calibrated: the unit is micron only when the pixel size is known.
+    static func make(pages: Int, spacingMicrometres: Double?, calibrated: Bool, imageJ: Bool) -> String {
+        var lines = [imageJ ? "ImageJ=1.54f" : "batterylens=\(BatteryLensVersion.string)", "images=\(pages)"]
         if pages > 1 { lines.append("slices=\(pages)") }
-        lines.append("unit=micron")
-        if let spacing = spacingMicrometres { lines.append("spacing=\(spacing)") }
+        if calibrated { lines.append("unit=micron") }
+        if calibrated, let spacing = spacingMicrometres { lines.append("spacing=\(spacing)") }
         lines.append("loop=false")
         return lines.joined(separator: "\n") + "\n"
     }
 
     /// Parses the unit (as a factor to micrometres) and spacing (in micrometres) if present.
     static func parse(_ text: String) -> (unitToMicrometres: Double?, spacingMicrometres: Double?) {
-        guard text.hasPrefix("ImageJ=") else { return (nil, nil) }
+        guard text.hasPrefix("ImageJ=") || text.hasPrefix("batterylens=") else { return (nil, nil) }
         var values = [String: String]()
         for line in text.split(whereSeparator: \.isNewline) {
             let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
@@ -562,8 +620,22 @@ public final class TIFFWriter: VolumeWriter {
         temporary = AtomicOutput.temporaryPath(for: path)
         compressionLevel = options.compressionLevel
         let big = info.shape.count * info.dataType.byteSize > 3_500_000_000
-        handle = try TIFFHandle(path: temporary, mode: big ? "w8" : "w")
+        let handle = try TIFFHandle(path: temporary, mode: big ? "w8" : "w")
+        self.handle = handle
+        // Uncompressed stacks are written as ImageJ writes them (directories, then the pixels
+        // of every page in one block), so ImageJ, Fiji and tifffile read them as stacks.
+        contiguous = info.shape.rank == 3 && info.shape[0] > 1 && compressionLevel == nil
+        if contiguous {
+            let voxel = info.geometry.isCalibrated ? info.geometry.voxelSizeMicrometres : nil
+            try handle.writeDirectoriesFirst(pages: info.shape[0], width: info.shape[2], height: info.shape[1], dataType: info.dataType,
+                                             description: ImageJDescription.make(pages: info.shape[0], spacingMicrometres: voxel?[0],
+                                                                                  calibrated: voxel != nil, imageJ: !big),
+                                             pixelSizeMicrometres: voxel?.last)
+        }
     }
+
+    /// Pixels of all pages in one block after the directories (see ``TIFFHandle/writeDirectoriesFirst``).
+    private var contiguous = false
 
     private var pageCount: Int { info.shape.rank == 3 ? info.shape[0] : 1 }
 
@@ -587,8 +659,14 @@ public final class TIFFWriter: VolumeWriter {
             try g.withUnsafeRawBytes { raw in
                 for k in 0..<pages {
                     let index = start + k
+                    if contiguous {
+                        try handle.fillPage(index, bytes: raw.baseAddress! + k * pageBytes, width: width, height: height, dataType: info.dataType)
+                        continue
+                    }
+                    // A single page, or a compressed stack (which ImageJ cannot read as one).
                     let description = index == 0
-                        ? ImageJDescription.make(pages: pageCount, spacingMicrometres: info.shape.rank == 3 ? voxel?[0] : nil)
+                        ? ImageJDescription.make(pages: pageCount, spacingMicrometres: info.shape.rank == 3 ? voxel?[0] : nil,
+                                                 calibrated: voxel != nil, imageJ: pageCount == 1)
                         : nil
                     try handle.writePage(bytes: raw.baseAddress! + k * pageBytes, width: width, height: height, dataType: info.dataType,
                                          description: description, pixelSizeMicrometres: voxel?.last, pageNumber: index,
