@@ -171,10 +171,10 @@ struct SliceCommand: ParsableCommand {
         abstract: "Render one slice of a volume (or a 2D image) as a PNG with a colour map.")
 
     @Argument(help: "Input file, folder of TIFFs, or file.h5:/dataset.") var input: String
-    @Option(help: "Axis normal to the slice: z, y or x.") var axis: String = "z"
+    @Option(help: "Axis normal to the slice.") var axis: SliceAxis = .z
     @Option(help: "Slice index along the axis (default: the middle).") var index: Int?
     @Option(help: "Output PNG.") var out: String
-    @Option(help: "Colour map: grey, viridis, magma, inferno, plasma.") var colormap: String = "grey"
+    @Option(help: "Colour map.") var colormap: Colormap = .grey
     @Option(help: "Display window LOW:HIGH (default: 0.5th to 99.5th percentile).") var window: String?
     @Option(help: "Also write the slice's values (float32) to this file (.tif, .npy, .h5).") var values: String?
     @OptionGroup var raw: RawOptions
@@ -182,10 +182,7 @@ struct SliceCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
-        guard let sliceAxis = SliceAxis(rawValue: axis.lowercased()) else { throw LensError.invalidArgument("--axis must be z, y or x") }
-        guard let map = Colormap(name: colormap) else {
-            throw LensError.invalidArgument("--colormap must be one of \(Colormap.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let (sliceAxis, map) = (axis, colormap)
         guard out.lowercased().hasSuffix(".png") else { throw LensError.invalidArgument("--out must be a .png file") }
         let displayWindow: DisplayWindow = try window.map { let r = try parseValueRange($0, option: "--window"); return .range(r.lowerBound, r.upperBound) } ?? .automatic
         let (at, plane) = try global.outputs(inputs: [input]) { outputs in

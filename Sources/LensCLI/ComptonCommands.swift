@@ -31,15 +31,13 @@ struct ComptonSpectraCommand: ParsableCommand {
     @Option(help: "Detector columns.") var columns: Int = 80
     @Option(name: .customLong("bin-kev"), help: "Energy bin width in keV.") var binKeV: Double = 0.1
     @Option(name: .customLong("max-kev"), help: "Upper end of the energy range in keV (from 0).") var maxKeV: Double = 130
-    @Option(name: .customLong("charge-sharing"), help: "none, discriminate or add.") var chargeSharing: String = "discriminate"
+    @Option(name: .customLong("charge-sharing"), help: "Charge-sharing correction of neighbouring events.") var chargeSharing: ChargeSharingCorrection = .discriminate
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         global.apply()
-        guard let mode = ChargeSharingCorrection(rawValue: chargeSharing) else {
-            throw LensError.invalidArgument("--charge-sharing must be none, discriminate or add")
-        }
+        let mode = chargeSharing
         try requireOption(rows, "--rows", in: 1...65_536)
         try requireOption(columns, "--columns", in: 1...65_536)
         try requirePositive(maxKeV, "--max-kev", atMost: 10_000)

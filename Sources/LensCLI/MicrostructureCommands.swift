@@ -9,17 +9,6 @@ import Signal
 
 // MARK: Shared parsing
 
-/// Axis names of the CLI: z = the slowest axis (TIFF pages, HDF5 axis 0), y, x = the fastest.
-/// TauFactor's "x" is the first array axis, i.e. our z.
-func parseAxes(_ text: String) throws -> [Int] {
-    switch text.lowercased() {
-    case "z": return [0]
-    case "y": return [1]
-    case "x": return [2]
-    case "all": return [0, 1, 2]
-    default: throw LensError.invalidArgument("--axis must be z, y, x or all, got '\(text)'")
-    }
-}
 let axisNames = ["z", "y", "x"]
 
 func parseList(_ text: String, option: String) throws -> [Double] {
@@ -45,7 +34,7 @@ struct FilterCommand: ParsableCommand {
 
     @Argument(help: "Input volume.") var input: String
     @Option(help: "Output volume (float32; median keeps 8/16-bit types).") var out: String
-    @Option(help: "median, gaussian, unsharp, bilateral or nlm.") var method: String
+    @Option(help: "Filter.") var method: FilterMethodName
     @Option(help: "Median cube radius (1: 3×3×3).") var radius: Int = 1
     @Option(help: "Gaussian σ / unsharp radius / bilateral spatial σ.") var sigma: Double = 1
     @Option(help: "Unsharp mask amount.") var amount: Double = 0.5
@@ -74,27 +63,26 @@ struct FilterCommand: ParsableCommand {
         let grid = try VolumeIO.read(input)
         let start = Date()
         switch method {
-        case "median":
+        case .median:
             guard radius >= 0 else { throw LensError.invalidArgument("--radius must be ≥ 0") }
             switch grid {
             case .uint8(let g): try VolumeIO.write(Filters.median(g, radius: radius), to: outPath, inputs: [input])
             case .uint16(let g): try VolumeIO.write(Filters.median(g, radius: radius), to: outPath, inputs: [input])
             default: try VolumeIO.write(Filters.median(try grid.float32(), radius: radius), to: outPath, inputs: [input])
             }
-        case "gaussian": try VolumeIO.write(Filters.gaussian(try grid.float32(), sigma: sigma), to: outPath, inputs: [input])
-        case "unsharp": try VolumeIO.write(Filters.unsharpMask(try grid.float32(), radius: sigma, amount: amount), to: outPath, inputs: [input])
-        case "bilateral":
+        case .gaussian: try VolumeIO.write(Filters.gaussian(try grid.float32(), sigma: sigma), to: outPath, inputs: [input])
+        case .unsharp: try VolumeIO.write(Filters.unsharpMask(try grid.float32(), radius: sigma, amount: amount), to: outPath, inputs: [input])
+        case .bilateral:
             guard let rangeSigma, rangeSigma > 0 else { throw LensError.invalidArgument("bilateral needs --range-sigma > 0 (grey units)") }
             try VolumeIO.write(Filters.bilateral(try grid.float32(), spatialSigma: sigma, rangeSigma: rangeSigma), to: outPath, inputs: [input])
-        case "nlm":
+        case .nlm:
             guard let noiseSigma, noiseSigma > 0 else { throw LensError.invalidArgument("nlm needs --noise-sigma > 0 (grey units; measure it in a uniform region)") }
             try VolumeIO.write(Filters.nonLocalMeans(try grid.float32(), noiseSigma: noiseSigma, patchRadius: patchRadius, searchRadius: searchRadius),
                                to: outPath, inputs: [input])
-        default: throw LensError.invalidArgument("--method must be median, gaussian, unsharp, bilateral or nlm, got '\(method)'")
         }
         let seconds = Date().timeIntervalSince(start)
-        print(String(format: "wrote %@ (%@, %.2f s)", out, method, seconds))
-        try writeSummary(summaryPath, ["output": .string(out), "method": .string(method), "seconds": .number(seconds)], inputs: [input],
+        print(String(format: "wrote %@ (%@, %.2f s)", out, method.rawValue, seconds))
+        try writeSummary(summaryPath, ["output": .string(out), "method": .string(method.rawValue), "seconds": .number(seconds)], inputs: [input],
                          parameters: ["radius": .number(Double(radius)), "sigma": .number(sigma), "amount": .number(amount)])
     }
 }
@@ -247,7 +235,7 @@ struct ParticlesCommand: ParsableCommand {
     @Option(help: "Marker height h (voxels of distance).") var h: Double = 0.5
     @Option(help: "Gaussian σ (voxels) of the distance map before the markers.") var smoothing: Double = 0.5
     @Option(help: "Grey volume for per-particle grey statistics.") var grey: String?
-    @Option(name: .customLong("depth-axis"), help: "z, y or x.") var depthAxis: String = "z"
+    @Option(name: .customLong("depth-axis"), help: "Depth axis.") var depthAxis: SliceAxis = .z
     @Option(name: .customLong("min-voxels"), help: "Leave out particles smaller than this.") var minVoxels: Int = 8
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var labels: LabelSchemeOption
@@ -271,7 +259,7 @@ struct ParticlesCommand: ParsableCommand {
         if let greyVolume { try mask.requireSameShape(as: greyVolume, "the label volume \(input)", "the grey volume \(grey!)") }
         let particles = try Watershed.separateParticles(mask, h: h, smoothingSigma: smoothing)
         try VolumeIO.write(particles.labels, to: outPath, inputs: [input])
-        let axis = try parseAxes(depthAxis)[0]
+        let axis = depthAxis.index
         let properties = try RegionAnalysis.measure(particles.labels, grey: greyVolume, options: .init(depthAxis: axis))
             .filter { $0.voxelCount >= minVoxels }
         let length = LengthUnit(mask.geometry)
@@ -319,7 +307,7 @@ struct PorosityCommand: ParsableCommand {
     @Argument(help: "Label volume.") var input: String
     @Option(help: "Void phase(s): names in the label scheme or codes, comma-separated (default: the scheme's pore and crack phases).") var pore: String?
     @Option(help: "Phase(s) outside the electrode, left out of the volume: names or codes, or none (default: the scheme's outside, separator and current-collector phases).") var outside: String?
-    @Option(help: "z, y or x.") var axis: String = "z"
+    @Option(help: "Depth axis of the regions.") var axis: SliceAxis = .z
     @Option(help: "Number of equal regions (none dropped; split as numpy.array_split).") var regions: Int = 3
     @Option(help: "Explicit region bounds (slice indices b0,b1,…) instead of --regions.") var bounds: String?
     @Option(help: "Per-region CSV.") var csv: String?
@@ -335,7 +323,7 @@ struct PorosityCommand: ParsableCommand {
     }
 
     func run(csv csvPath: String?, summary summaryPath: String?) throws {
-        let axisIndex = try parseAxes(axis)[0]
+        let axisIndex = axis.index
         try requireOption(regions, "--regions", in: 1...100_000)
         let scheme = try labels.scheme(for: input)
         let reader = try VolumeIO.open(input)
@@ -434,7 +422,7 @@ struct TortuosityCommand: ParsableCommand {
         """)
     @Argument(help: "Label or mask volume.") var input: String
     @Option(help: "Phase: a name in the volume's label scheme (pore, solid, active, binder, …) or label codes.") var phase: String = "pore"
-    @Option(help: "z, y, x or all.") var axis: String = "all"
+    @Option(help: "Flow axis, or all three.") var axis: AxesName = .all
     @Option(help: "Relative convergence tolerance on the flux balance and on τ.") var tolerance: Double = 1e-5
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var labels: LabelSchemeOption
@@ -450,7 +438,7 @@ struct TortuosityCommand: ParsableCommand {
         let volume = try LabelVolume(input, schemeOption: labels)
         let (mask, codes) = try volume.mask(phase: phase)
         var results: [TortuosityResult] = []
-        for a in try parseAxes(axis) {
+        for a in axis.indices {
             let progress = ProgressReporter(label: "diffusion along \(axisNames[a])", total: 200)
             let r = try Tortuosity.compute(phase: mask, axis: a, settings: .init(tolerance: tolerance), progress: progress)
             progress.finish()
@@ -467,7 +455,7 @@ struct TortuosityCommand: ParsableCommand {
                 o = .object(d)
             }
             return o
-        })], inputs: [input], parameters: ["tolerance": .number(tolerance), "axis": .string(axis)])
+        })], inputs: [input], parameters: ["tolerance": .number(tolerance), "axis": .string(axis.rawValue)])
     }
 }
 

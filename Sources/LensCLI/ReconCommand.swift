@@ -34,22 +34,22 @@ struct ReconCommand: ParsableCommand {
     @Option(help: "Factor applied to line-integral input (e.g. 0.001 for data saved ×1000).") var scale: Double = 1
     @Option(help: "Sinogram variable of a .mat input (angle, column) or (column, angle).") var sinogram: String?
     @Option(name: .customLong("angle-variable"), help: "Angle variable of a .mat input.") var angleVariable: String?
-    @Option(name: .customLong("angle-units"), help: "Units of --angle-variable / --angles: deg or rad.") var angleUnits: String = "deg"
+    @Option(name: .customLong("angle-units"), help: "Units of --angle-variable / --angles.") var angleUnits: AngleUnitName = .deg
     @Option(help: "Centre of rotation: 'auto' or a detector column.") var center: String = "auto"
     @Option(name: .customLong("center-method"), help: "Automatic centre method: mirror (0°/180° pairs, the default) or fourier (Vo 2014; assumes the sample stays inside the field of view).") var centerMethod: String?
     @Option(help: "Offset-axis 360° scan: 'auto' or the axis column; stitches to a 180° sinogram.") var offsetAxis: String?
-    @Option(help: "Stripe (ring) removal on sinograms: none, sort, wavelet.") var rings: String = "none"
+    @Option(help: "Stripe (ring) removal on sinograms (sort: Vo 2018; wavelet: Münch 2009).") var rings: StripeRemovalMethod = .none
     @Option(name: .customLong("ring-snr"), help: "Stripe detection threshold (sort).") var ringSNR: Double = 3
     @Option(name: .customLong("ring-window"), help: "Median window for small stripes (sort).") var ringWindow: Int = 21
     @Option(name: .customLong("wavelet-levels"), help: "Decomposition levels (wavelet).") var waveletLevels: Int = 4
     @Option(name: .customLong("wavelet-sigma"), help: "Damping width (wavelet).") var waveletSigma: Double = 2
     @Flag(name: .customLong("polar-rings"), help: "Apply the polar ring filter to the reconstructed slices.") var polarRings = false
     @Flag(help: "Remove zingers (bright outliers) before reconstruction.") var zingers = false
-    @Option(help: "Phase retrieval: none or paganin.") var phase: String = "none"
+    @Option(help: "Phase retrieval.") var phase: PhaseRetrievalName = .none
     @Option(name: .customLong("energy-kev"), help: "Photon energy in keV (Paganin).") var energyKeV: Double?
     @Option(name: .customLong("distance-mm"), help: "Sample–detector distance in mm (Paganin).") var distanceMillimetres: Double?
     @Option(name: .customLong("delta-beta"), help: "δ/β of the material (Paganin).") var deltaBeta: Double?
-    @Option(help: "Filter window: ram-lak, shepp-logan, cosine, hamming, hann.") var filter: String = "shepp-logan"
+    @Option(help: "Filter window.") var filter: FilterWindow = .sheppLogan
     @Option(help: "Detector rows (slices) A:B to reconstruct.") var slices: String?
     @Option(name: .customLong("pixel-um"), help: "Detector pixel size at the sample in µm (if the file does not say).") var pixelMicrometres: Double?
     @Flag(help: "Zero the voxels outside the reconstruction circle.") var mask = false
@@ -63,13 +63,6 @@ struct ReconCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
-        guard FilterWindow(rawValue: filter) != nil else {
-            throw LensError.invalidArgument("--filter must be one of \(FilterWindow.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard StripeRemovalMethod(rawValue: rings) != nil else {
-            throw LensError.invalidArgument("--rings must be one of \(StripeRemovalMethod.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard angleUnits == "deg" || angleUnits == "rad" else { throw LensError.invalidArgument("--angle-units must be deg or rad") }
         try requireOption(waveletLevels, "--wavelet-levels", in: 1...12)
         try requirePositive(waveletSigma, "--wavelet-sigma", atMost: 1000)
         try requirePositive(ringSNR, "--ring-snr", atMost: 1000)
@@ -96,7 +89,7 @@ struct ReconCommand: ParsableCommand {
     }
 
     func run(inputs: [String], out outPath: String?, summary summaryPath: String?, preview previewPath: String?, sweepDir sweepPath: String?) throws {
-        let window = FilterWindow(rawValue: filter)!, stripeMethod = StripeRemovalMethod(rawValue: rings)!
+        let window = filter, stripeMethod = rings
         let source = try openSource()
         if let bad = source.anglesDegrees.firstIndex(where: { !$0.isFinite }) {
             throw LensError.badInput(file: angles ?? input, problem: "angle \(bad + 1) is \(source.anglesDegrees[bad]), not a number of degrees")
@@ -125,14 +118,13 @@ struct ReconCommand: ParsableCommand {
         settings.centre = try parseCentre(center, option: "--center", columns: source.frameShape[1])
         if let offsetAxis { settings.offsetAxis = try parseCentre(offsetAxis, option: "--offset-axis", columns: source.frameShape[1]) }
         switch phase {
-        case "none": break
-        case "paganin":
+        case .none: break
+        case .paganin:
             guard let energyKeV, let distanceMillimetres, let deltaBeta else {
                 throw LensError.invalidArgument("--phase paganin needs --energy-kev, --distance-mm and --delta-beta")
             }
             settings.paganin = PaganinParameters(energyKeV: energyKeV, distanceMillimetres: distanceMillimetres, deltaOverBeta: deltaBeta,
                                                  pixelSizeMicrometres: pixel ?? 1)
-        default: throw LensError.invalidArgument("--phase must be none or paganin")
         }
         if let sweep, let sweepPath { try runSweep(sweep, folder: sweepPath, source: source, settings: settings); return }
         guard let out, let outPath else { throw LensError.invalidArgument("recon needs --out (or --sweep)") }
@@ -154,7 +146,7 @@ struct ReconCommand: ParsableCommand {
                 "voxel_size_um": pixel.map(JSONValue.number) ?? .null, "units": .string(report.units), "centre_column": .number(report.axisColumn),
                 "angular_coverage_deg": .number(report.angularCoverage.coveredDegrees), "missing_wedge_deg": .number(report.angularCoverage.missingWedgeDegrees),
                 "centre_method": .string(report.centre?.method ?? "given"), "filter": .string(window.rawValue),
-                "rings": .string(rings), "polar_rings": .bool(polarRings), "phase": .string(phase),
+                "rings": .string(rings.rawValue), "polar_rings": .bool(polarRings), "phase": .string(phase.rawValue),
                 "reconstruction": try JSONValue(encoding: report),
                 "value_range": ["min": .finite(stats.minimum), "max": .finite(stats.maximum), "mean": .finite(stats.mean)],
                 "provenance": try provenanceJSON(inputs: inputs, parameters: parameters()),
@@ -164,7 +156,7 @@ struct ReconCommand: ParsableCommand {
     }
 
     func parameters() -> [String: JSONValue] {
-        var p: [String: JSONValue] = ["center": .string(center), "filter": .string(filter), "rings": .string(rings), "phase": .string(phase),
+        var p: [String: JSONValue] = ["center": .string(center), "filter": .string(filter.rawValue), "rings": .string(rings.rawValue), "phase": .string(phase.rawValue),
                                       "polar_rings": .bool(polarRings), "zingers": .bool(zingers), "line_integrals": .bool(lineIntegrals),
                                       "force": .bool(force)]
         for (k, v) in [("slices", slices), ("offset_axis", offsetAxis), ("center_method", centerMethod), ("angles", angles), ("flats", flats),
@@ -193,7 +185,7 @@ struct ReconCommand: ParsableCommand {
         let reference = DatasetReference(input)
         if reference.fileExtension == "mat" {
             guard let sinogram, let angleVariable else { throw LensError.invalidArgument("a .mat input needs --sinogram and --angle-variable") }
-            return try MATSinogramSource(path: reference.filePath, sinogram: sinogram, angles: angleVariable, anglesInRadians: angleUnits == "rad", scale: scale)
+            return try MATSinogramSource(path: reference.filePath, sinogram: sinogram, angles: angleVariable, anglesInRadians: angleUnits == .rad, scale: scale)
         }
         if VolumeIO.xradiaExtensions.contains(reference.fileExtension) && angles == nil && angleRange == nil {
             return try XradiaProjectionSource(path: reference.filePath, flats: flats, darks: darks)
@@ -208,7 +200,7 @@ struct ReconCommand: ParsableCommand {
         if let angles {
             list = try readAngleFile(angles)
             if let angleLines { list = Array(list[try parseRange(angleLines, extent: list.count, option: "--angle-lines")]) }
-            if angleUnits == "rad" { list = list.map { $0 * 180 / .pi } }
+            if angleUnits == .rad { list = list.map { $0 * 180 / .pi } }
         } else if let angleRange {
             let r = try parseValueRange(angleRange, option: "--angle-range")
             list = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: count, rangeDegrees: r.upperBound - r.lowerBound, startDegrees: r.lowerBound)

@@ -22,6 +22,13 @@ public enum CLIRuntime {
         } catch {
             return report(error, parsing: true)
         }
+        // A command group without its subcommand (`batterylens`, `batterylens segment`) is a
+        // usage error: the help goes to stderr and the exit code is 2.
+        if !type(of: parsed).configuration.subcommands.isEmpty {
+            FileHandle.standardError.write(Data((BatteryLensCommand.helpMessage(for: type(of: parsed)) + "\n").utf8))
+            return 2
+        }
+        defer { StandardOutput.restore() }
         do {
             try parsed.run()
             return 0

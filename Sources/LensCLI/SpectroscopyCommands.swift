@@ -45,7 +45,7 @@ struct XANESCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Reference spectra for linear combination fitting (column text: energy, μ).") var references: [String] = []
     @Option(help: "Label image/volume (particles, grains) on the anchor energy's frame, for per-label statistics.") var labels: String?
     @Option(name: .customLong("label-classes"), help: "A class per label for the per-label tables and per-class summaries: two-column text (label, class name), e.g. damage classes.") var labelClasses: String?
-    @Option(help: "Align the energies: none, chained (each to its neighbour) or anchor (each to the anchor energy).") var align: String = "none"
+    @Option(help: "Align the energies: none, chained (each to its neighbour) or anchor (each to the anchor energy).") var align: StackAlignmentName = .none
     @Option(name: .customLong("anchor-index"), help: "Energy index the others are aligned to (default: the middle).") var anchorIndex: Int?
     @Option(name: .customLong("magnification-per-ev"), help: "Relative magnification change per eV to undo before aligning (TXM).") var magnificationPerEV: Double = 0
     @Option(name: .customLong("fit-window"), parsing: .unconditional, help: "Absolute LCF window in eV, LOW:HIGH (default: where all references exist).") var fitWindow: String?
@@ -78,14 +78,13 @@ struct XANESCommand: ParsableCommand {
         options.analysis.preEdgeOverride = try normalization.preRange
         options.analysis.postEdgeOverride = try normalization.postRange
         options.analysis.postEdgeDegreeOverride = normalization.postDegree
-        switch align.lowercased() {
-        case "none": options.alignment = nil
-        case "chained", "anchor":
+        switch align {
+        case .none: options.alignment = nil
+        case .chained, .anchor:
             var a = StackAlignmentSettings()
-            a.mode = align.lowercased() == "chained" ? .chained : .anchor
+            a.mode = align == .chained ? .chained : .anchor
             a.anchorIndex = anchorIndex; a.magnificationPerElectronVolt = magnificationPerEV
             options.alignment = a
-        default: throw LensError.invalidArgument("--align must be none, chained or anchor, got '\(align)'")
         }
         guard pca >= 0, clusters >= 0 else { throw LensError.invalidArgument("--pca and --clusters must be ≥ 0") }
         options.principalComponents = clusters > 0 ? max(pca, 3) : pca
@@ -111,7 +110,7 @@ struct XANESCommand: ParsableCommand {
         }
         print("maps in \(out)")
         try writeSummary(summaryPath, result.summary, inputs: allInputs, parameters: [
-            "align": .string(align), "min_jump": .number(minimumJump), "pca": .number(Double(pca)), "clusters": .number(Double(clusters)),
+            "align": .string(align.rawValue), "min_jump": .number(minimumJump), "pca": .number(Double(pca)), "clusters": .number(Double(clusters)),
             "pre": normalization.pre.map { .string($0) } ?? .null, "post": normalization.post.map { .string($0) } ?? .null,
             "e0": normalization.e0.map { .number($0) } ?? .null, "sum_to_one": .bool(!noSumToOne),
             "reference_shift": .number(referenceShift), "fit_reference_shift": .bool(fitReferenceShift),

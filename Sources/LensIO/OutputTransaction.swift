@@ -90,6 +90,11 @@ public final class OutputTransaction: @unchecked Sendable {
     /// Declares an optional output; nil stays nil.
     public func file(_ path: String?, option: String) throws -> String? {
         guard let path else { return nil }
+        // `--summary -`: the JSON goes to standard output (nothing to stage or publish).
+        if path == StandardOutput.path && option.hasPrefix("--summary") {
+            StandardOutput.reserveForData()
+            return path
+        }
         return try declare(path, option: option, folder: false)
     }
 

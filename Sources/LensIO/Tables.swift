@@ -156,6 +156,7 @@ public enum JSONOutput {
             data = Data(OutputTransaction.publicText(text).utf8)
         }
         data.append(0x0A)
+        if path == StandardOutput.path { try StandardOutput.write(data); return }
         try AtomicOutput.write(data, to: path, inputs: inputs)
     }
 

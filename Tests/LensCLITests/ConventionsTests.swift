@@ -158,4 +158,21 @@ import Testing
         #expect(try json(dir + "/c.json")["units"] == .string("1/um"))
         #expect(try VolumeIO.open(dir + "/c.tif").info.geometry.voxelSizeMicrometres == [0.5, 0.5, 0.5])
     }
+
+    /// Closed choices are typed (typos are usage errors, --help lists them); a command group
+    /// without its subcommand prints help and exits 2; `--summary -` writes to stdout.
+    @Test func commandLineConventions() throws {
+        #expect(run() == 2)
+        #expect(run("segment") == 2)
+        #expect(run("compton") == 2)
+        #expect(run("recon", "x.h5", "--out", dir + "/r.tif", "--filter", "shep-logan") == 2)
+        #expect(run("slice", "x.tif", "--out", dir + "/s.png", "--colormap", "viridiss") == 2)
+        #expect(run("tortuosity", "x.tif", "--axis", "w") == 2)
+        let path = try matboxVolume()
+        let cwd = FileManager.default.currentDirectoryPath
+        FileManager.default.changeCurrentDirectoryPath(dir)
+        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        #expect(run("porosity", path, "--labels-scheme", "matbox", "--summary", "-") == 0)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/-"))
+    }
 }
