@@ -157,7 +157,8 @@ public final class TomographyScanReader {
     }
 
     /// The pixel size BatteryLens's Data Exchange writer stores (`voxel_size_um` on
-    /// /exchange/data), or the NeXus detector's `x_pixel_size` in metres/µm, if present.
+    /// /exchange/data), if present. NeXus `x_pixel_size` and Data Exchange detector sizes are
+    /// not read (yet): such scans need `--pixel-um`, or reconstruct in 1/pixel.
     public var storedPixelSizeMicrometres: Double? {
         if let sizes = file.numericAttribute("voxel_size_um", of: data.path), sizes.count == 3, sizes[2] > 0 { return sizes[2] }
         return nil
