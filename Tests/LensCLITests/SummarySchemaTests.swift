@@ -1,0 +1,129 @@
+import Foundation
+import LensCLI
+import LensCore
+import LensIO
+import Phantoms
+import Testing
+
+/// Every summary follows its JSON Schema in `Schemas/` (issue 17: one naming style, non-finite
+/// numbers as null). The validator covers the subset of JSON Schema 2020-12 the schemas use:
+/// type, enum, required, properties, additionalProperties, items, propertyNames.pattern,
+/// minimum/maximum, anyOf, allOf and $ref (within a file and to another file of the folder).
+@Suite final class SummarySchemaTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Schemas").path
+
+    let dir = NSTemporaryDirectory() + "batterylens-schemas-" + UUID().uuidString
+    init() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        ProgressSettings.mode = .silent
+    }
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+    func run(_ args: String...) -> Int32 { CLIRuntime.run(args) }
+
+    struct Validator {
+        var documents: [String: JSONValue] = [:]
+
+        mutating func document(_ name: String) throws -> JSONValue {
+            if let d = documents[name] { return d }
+            let d = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: SummarySchemaTests.folder + "/" + name)))
+            documents[name] = d
+            return d
+        }
+
+        /// Errors of `value` against `schema` (in document `file`), with JSON paths.
+        mutating func errors(_ value: JSONValue, _ schema: JSONValue, file: String, path: String = "$") throws -> [String] {
+            guard case .object(let s) = schema else { return [] }
+            var out: [String] = []
+            if case .string(let ref)? = s["$ref"] {
+                let parts = ref.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                let target = parts[0].isEmpty ? file : parts[0]
+                var node = try document(target)
+                for key in (parts.count > 1 ? parts[1] : "").split(separator: "/") { node = try #require(node[String(key)]) }
+                out += try errors(value, node, file: target, path: path)
+            }
+            if case .array(let all)? = s["allOf"] { for sub in all { out += try errors(value, sub, file: file, path: path) } }
+            if case .array(let any)? = s["anyOf"] {
+                var ok = false
+                for sub in any where try errors(value, sub, file: file, path: path).isEmpty { ok = true; break }
+                if !ok { out.append("\(path): matches none of anyOf") }
+            }
+            if let type = s["type"] {
+                let types: [String] = { if case .array(let a) = type { return a.compactMap(\.stringValue) }; return [type.stringValue ?? ""] }()
+                if !types.contains(where: { Self.matches(value, $0) }) { out.append("\(path): \(value) is not \(types)") }
+            }
+            if case .array(let options)? = s["enum"], !options.contains(value) { out.append("\(path): \(value) not in the enum") }
+            if case .number(let n) = value {
+                if let m = s["minimum"]?.doubleValue, n < m { out.append("\(path): \(n) < \(m)") }
+                if let m = s["maximum"]?.doubleValue, n > m { out.append("\(path): \(n) > \(m)") }
+            }
+            if case .object(let object) = value {
+                if case .array(let required)? = s["required"] {
+                    for key in required.compactMap(\.stringValue) where object[key] == nil { out.append("\(path): missing \(key)") }
+                }
+                if let pattern = s["propertyNames"]?["pattern"]?.stringValue {
+                    for key in object.keys where key.range(of: pattern, options: .regularExpression) == nil { out.append("\(path): key '\(key)' breaks \(pattern)") }
+                }
+                for (key, v) in object {
+                    if let p = s["properties"]?[key] { out += try errors(v, p, file: file, path: path + "." + key) }
+                    else if let extra = s["additionalProperties"] { out += try errors(v, extra, file: file, path: path + "." + key) }
+                }
+            }
+            if case .array(let array) = value, let items = s["items"] {
+                for (k, v) in array.enumerated() { out += try errors(v, items, file: file, path: path + "[\(k)]") }
+            }
+            return out
+        }
+
+        static func matches(_ value: JSONValue, _ type: String) -> Bool {
+            switch (type, value) {
+            case ("null", .null), ("boolean", .bool), ("number", .number), ("string", .string), ("array", .array), ("object", .object): return true
+            case ("integer", .number(let n)): return n.rounded() == n
+            default: return false
+            }
+        }
+    }
+
+    func check(_ summary: String, against schema: String) throws {
+        let value = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: summary)))
+        var validator = Validator()
+        let errors = try validator.errors(value, try validator.document(schema), file: schema)
+        #expect(errors.isEmpty, "\(schema): \(errors.prefix(5))")
+    }
+
+    @Test func microstructureSummariesFollowTheirSchemas() throws {
+        #expect(run("phantom", "electrode", "--out", dir + "/e", "--size", "40", "--seed", "4") == 0)
+        let labels = dir + "/e/phases.tif"
+        #expect(run("porosity", labels, "--summary", dir + "/porosity.json") == 0)
+        try check(dir + "/porosity.json", against: "porosity.schema.json")
+        #expect(run("tortuosity", labels, "--axis", "all", "--summary", dir + "/tortuosity.json") == 0)
+        try check(dir + "/tortuosity.json", against: "tortuosity.schema.json")
+        #expect(run("particles", labels, "--phase", "active", "--out", dir + "/p.tif", "--csv", dir + "/p.csv", "--summary", dir + "/particles.json") == 0)
+        try check(dir + "/particles.json", against: "particles.schema.json")
+        #expect(run("thickness", labels, "--phase", "pore", "--out", dir + "/t.tif", "--summary", dir + "/thickness.json") == 0)
+        try check(dir + "/thickness.json", against: "thickness.schema.json")
+        #expect(run("segment", "phases", dir + "/e/attenuation.tif", "--out", dir + "/s.tif", "--envelope-radius", "3", "--summary", dir + "/segment.json") == 0)
+        try check(dir + "/segment.json", against: "segment.schema.json")
+        // A phase that does not percolate: τ is null, "percolates" false — still valid.
+        let blocked = Grid<UInt8>(shape: Shape(10, 8, 8)) { i in i / 64 == 5 ? 0 : 1 }
+        try VolumeIO.write(blocked, to: dir + "/blocked.tif")
+        #expect(run("tortuosity", dir + "/blocked.tif", "--phase", "1", "--axis", "z", "--summary", dir + "/blocked.json") == 0)
+        try check(dir + "/blocked.json", against: "tortuosity.schema.json")
+        // The validator itself rejects a camelCase key and a string where a number belongs.
+        try Data(#"{"tortuosityFactor": 1, "phase": 3}"#.utf8).write(to: URL(fileURLWithPath: dir + "/bad.json"))
+        let bad = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/bad.json")))
+        var validator = Validator()
+        #expect(try !validator.errors(bad, try validator.document("tortuosity.schema.json"), file: "tortuosity.schema.json").isEmpty)
+    }
+
+    @Test func reconSummaryFollowsItsSchema() throws {
+        let n = 32
+        let slice = AnalyticDiscSlice(discs: [.init(x: 3, y: -2, radius: 9, mu: 0.02)])
+        let angles = Array(stride(from: 0.0, to: 180.0, by: 2.0))
+        let sinogram = slice.sinogram(anglesDegrees: angles, columns: n, axisColumn: Double(n - 1) / 2)
+        let stack = Grid<Float>(shape: Shape(angles.count, 1, n)) { sinogram[linear: $0] }
+        try VolumeIO.write(stack, to: dir + "/lines.npy")
+        #expect(run("recon", dir + "/lines.npy", "--line-integrals", "--angle-range", "0:180", "--out", dir + "/r.tif", "--summary", dir + "/recon.json") == 0)
+        try check(dir + "/recon.json", against: "recon.schema.json")
+    }
+}
