@@ -138,6 +138,10 @@ struct ReconCommand: ParsableCommand {
                      out, report.volumeShape.map(String.init).joined(separator: "×"), pixel.map { String(format: "%g µm", $0) } ?? "1 pixel (size unknown)",
                      report.units, report.angularCoverage.coveredDegrees, report.axisColumn,
                      report.centre?.method ?? "given", report.slabs, report.slabRows, Double(report.peakResidentBytes) / 1_048_576))
+        if zingers {
+            let pixels = Double(source.projectionCount * (settings.slices?.count ?? source.frameShape[0]) * source.frameShape[1])
+            print(String(format: "zingers: %d pixels replaced (%.2g of the projections' pixels)", report.zingersReplaced, Double(report.zingersReplaced) / pixels))
+        }
         if let previewPath { try writePreview(previewPath, source: source, settings: settings, report: report) }
         if let summaryPath {
             let stats = try VolumeStatistics.compute(try VolumeIO.open(outPath))

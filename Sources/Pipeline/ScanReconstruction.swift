@@ -195,7 +195,9 @@ public enum ScanReconstruction {
             ?? Swift.max(rowGroup, Swift.min(256, (512 << 20) / Swift.max(1, bytesPerRow)) / rowGroup * rowGroup)
         let writer = try VolumeIO.create(output, info: info, inputs: inputs)
         var slabs = 0
+        // The centre band was prepared once already: count its zingers (and content) once.
         content = LineIntegralContent()
+        zingers = 0
         do {
             for start in stride(from: rows.lowerBound, to: rows.upperBound, by: slabRows) {
                 try cancellation?.check()
