@@ -182,12 +182,17 @@ struct ComptonAnalyzeCommand: ParsableCommand {
                                                    "attenuation": .array(factors.map { .number($0) })]
             if let c = settings.calibration { parameters["calibration"] = ["slope": .number(c.slope), "intercept": .number(c.intercept)] }
             let regions: [JSONValue] = results.enumerated().map { k, r in
-                .object(["region": .number(Double(k + 1)), "pixels": .number(Double(r.pixelsAnalysed)), "S": .number(r.s), "S_sigma": .number(r.sUncertainty), "S_map_mean": .number(r.meanPixelS),
+                .object(["region": .number(Double(k + 1)), "pixels": .number(Double(r.pixelsAnalysed)), "s": .number(r.s), "s_sigma": .number(r.sUncertainty), "s_map_mean": .number(r.meanPixelS),
                          "lithium": r.lithium.map { .number($0) } ?? .null, "lithium_sigma": r.lithiumUncertainty.map { .number($0) } ?? .null,
                          "peak_centre_kev": .number(r.fit.centreKeV), "peak_centre_sigma_kev": .number(r.fit.centreErrorKeV),
                          "peak_fwhm_kev": .number(r.fit.fwhmKeV), "peak_area": .number(r.fit.area), "peak_area_sigma": .number(r.fit.areaError)])
             }
-            try JSONOutput.write(JSONValue.object(["output": .string(out), "regions": .array(regions),
+            // The calibration used, fitted from --calibration points or given: (1 − x) = (S − intercept)/slope.
+            let calibrationJSON: JSONValue = settings.calibration.map { c in
+                .object(["slope": .number(c.slope), "intercept": .number(c.intercept),
+                         "source": .string(calibration.map { "least-squares fit to the points of \($0)" } ?? "--slope and --intercept")])
+            } ?? .null
+            try JSONOutput.write(JSONValue.object(["output": .string(out), "regions": .array(regions), "calibration": calibrationJSON,
                                                    "provenance": try provenanceJSON(inputs: cubes + (calibration.map { [$0] } ?? []), parameters: parameters)]),
                                  to: summaryPath!, inputs: cubes)
         }

@@ -250,7 +250,9 @@ struct PhantomComptonCommand: ParsableCommand {
 
     @Option(help: "Output folder.") var out: String
     @Option(help: "Li stoichiometry (1 − x) per depth region, comma-separated.") var lithium: String = "0.10,0.03,0.00"
-    @Option(help: "Events per region.") var events: Int = 1_000_000
+    /// 4 million events per region give every pixel of the cell ≥ 200 Compton counts, so the
+    /// default chain (phantom → spectra → analyze) runs with analyze's defaults.
+    @Option(help: "Events per region.") var events: Int = 4_000_000
     @Option(name: .customLong("incident-kev"), help: "Incident energy.") var incidentKeV: Double = 115
     @Option(name: .customLong("angle-deg"), help: "Scattering angle.") var angleDegrees: Double = 90
     @Option(name: .customLong("sharing"), help: "Charge-sharing probability per event.") var sharing: Double = 0.1

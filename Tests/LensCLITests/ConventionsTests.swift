@@ -175,4 +175,19 @@ import Testing
         #expect(run("porosity", path, "--labels-scheme", "matbox", "--summary", "-") == 0)
         #expect(!FileManager.default.fileExists(atPath: dir + "/-"))
     }
+
+    /// Before: the default chain phantom compton → compton spectra → compton analyze failed
+    /// ("no pixel has 200 Compton counts"). The summary now carries the calibration used.
+    @Test func defaultComptonChainRuns() throws {
+        #expect(run("phantom", "compton", "--out", dir + "/pc") == 0)
+        var cubes: [String] = []
+        for k in 1...3 {
+            #expect(run("compton", "spectra", dir + "/pc/region_\(k).bin", "--out", dir + "/c\(k).h5") == 0)
+            cubes.append(dir + "/c\(k).h5")
+        }
+        #expect(CLIRuntime.run(["compton", "analyze"] + cubes + ["--out", dir + "/a", "--slope", "0.5", "--intercept", "0.6", "--summary", dir + "/a.json"]) == 0)
+        let summary = try json(dir + "/a.json")
+        #expect(summary["calibration"]?["slope"] == .number(0.5))
+        #expect(summary["regions"]?[0]?["s"]?.doubleValue != nil)
+    }
 }
