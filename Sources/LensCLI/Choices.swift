@@ -1,6 +1,7 @@
 import ArgumentParser
 import Compton
 import LensIO
+import Pipeline
 import Tomography
 
 // Closed sets of choices are types: `--help` lists them and a typo is a usage error (exit 2)
@@ -22,6 +23,7 @@ enum AngleUnitName: String, CaseIterable, ExpressibleByArgument { case deg, rad 
 enum StackAlignmentName: String, CaseIterable, ExpressibleByArgument { case none, chained, anchor }
 
 extension FilterWindow: ExpressibleByArgument {}
+extension CentreMethod: ExpressibleByArgument {}
 extension StripeRemovalMethod: ExpressibleByArgument {}
 extension Colormap: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }

@@ -36,7 +36,7 @@ struct ReconCommand: ParsableCommand {
     @Option(name: .customLong("angle-variable"), help: "Angle variable of a .mat input.") var angleVariable: String?
     @Option(name: .customLong("angle-units"), help: "Units of --angle-variable / --angles.") var angleUnits: AngleUnitName = .deg
     @Option(help: "Centre of rotation: 'auto' or a detector column.") var center: String = "auto"
-    @Option(name: .customLong("center-method"), help: "Automatic centre method: mirror (0°/180° pairs, the default) or fourier (Vo 2014; assumes the sample stays inside the field of view).") var centerMethod: String?
+    @Option(name: .customLong("center-method"), help: "Automatic centre method: mirror (0°/180° pairs), fourier (Vo 2014, ≥ 170°), centroid (sinusoid of projection centroids, any angular range) or negativity (least negative slice: any range, truncated projections too). Default: mirror when the scan has 180° pairs, else centroid when the sample stays in view, else negativity. fourier and centroid need the sample inside the field of view.") var centerMethod: CentreMethod?
     @Option(help: "Offset-axis 360° scan: 'auto' or the axis column; stitches to a 180° sinogram.") var offsetAxis: String?
     @Option(help: "Stripe (ring) removal on sinograms (sort: Vo 2018; wavelet: Münch 2009).") var rings: StripeRemovalMethod = .none
     @Option(name: .customLong("ring-snr"), help: "Stripe detection threshold (sort).") var ringSNR: Double = 3
@@ -163,7 +163,7 @@ struct ReconCommand: ParsableCommand {
         var p: [String: JSONValue] = ["center": .string(center), "filter": .string(filter.rawValue), "rings": .string(rings.rawValue), "phase": .string(phase.rawValue),
                                       "polar_rings": .bool(polarRings), "zingers": .bool(zingers), "line_integrals": .bool(lineIntegrals),
                                       "force": .bool(force)]
-        for (k, v) in [("slices", slices), ("offset_axis", offsetAxis), ("center_method", centerMethod), ("angles", angles), ("flats", flats),
+        for (k, v) in [("slices", slices), ("offset_axis", offsetAxis), ("center_method", centerMethod?.rawValue), ("angles", angles), ("flats", flats),
                        ("flats_after", flatsAfter), ("darks", darks)] { if let v { p[k] = .string(v) } }
         for (k, v) in [("energy_kev", energyKeV), ("distance_mm", distanceMillimetres), ("delta_beta", deltaBeta), ("pixel_um", pixelMicrometres)] {
             if let v { p[k] = .number(v) }
@@ -174,9 +174,7 @@ struct ReconCommand: ParsableCommand {
 
     func parseCentre(_ text: String, option: String, columns: Int) throws -> CentreChoice {
         if text == "auto" {
-            guard let centerMethod else { return .auto(nil) }
-            guard let method = CentreMethod(rawValue: centerMethod) else { throw LensError.invalidArgument("--center-method must be mirror or fourier") }
-            return .auto(method)
+            return .auto(centerMethod)
         }
         guard let value = Double(text) else { throw LensError.invalidArgument("\(option) must be 'auto' or a number") }
         guard value >= 0, value <= Double(columns - 1) else {
@@ -251,16 +249,32 @@ struct ReconCommand: ParsableCommand {
         // One window for all, so brightness differences are real.
         let all = results.flatMap { $0.slice.elements }
         let limits = all.withUnsafeBufferPointer { SliceRenderer.limits(of: $0, window: .automatic) }
-        var table = Table(columns: [TableColumn("centre_column", unit: "px"), TableColumn("entropy", unit: "bit"), TableColumn("png")])
+        var table = Table(columns: [TableColumn("centre_column", unit: "px"), TableColumn("entropy", unit: "bit"), TableColumn("tv_ratio"),
+                                    TableColumn("negative_fraction"), TableColumn("reprojection_residual"), TableColumn("png")])
         for r in results {
             let name = String(format: "centre_%08.2f.png", r.column)
             let plane = r.slice.reshaped(Shape(r.slice.shape[1], r.slice.shape[2]))
             try PNGWriter.encode(SliceRenderer.render(plane, window: .range(limits.0, limits.1)), to: "\(folder)/\(name)")
-            table.append([.number(r.column), .number(r.entropyBits), .text(name)])
+            table.append([.number(r.column), .number(r.entropyBits), .number(r.totalVariationRatio), .number(r.negativeFraction),
+                          .number(r.reprojectionResidual), .text(name)])
         }
         try table.write(to: "\(folder)/sweep.csv")
-        let best = results.min { $0.entropyBits < $1.entropyBits }!
-        print(String(format: "wrote %d slices of row %d to %@; lowest entropy at centre %.2f (judge by eye)", results.count, row, folder, best.column))
+        // The hint: the least negative slice, or for scans over more than 200° the smallest
+        // reprojection residual (entropy picks wrong centres: on the TomoPy tooth scan the right
+        // centre has the highest entropy).
+        let criterion = CentreSweep.Criterion(anglesDegrees: source.anglesDegrees)
+        if FilteredBackProjection.coverage(anglesDegrees: source.anglesDegrees).isLimitedAngle {
+            print(String(format: "wrote %d slices of row %d to %@; limited-angle scan: no image criterion is reliable here, judge by eye (or try --center-method centroid if the sample stays in view)",
+                         results.count, row, sweepDir ?? folder))
+        } else {
+            let k = results.indices.min { criterion.value(results[$0]) < criterion.value(results[$1]) }!
+            let best = results[k]
+            print(String(format: "wrote %d slices of row %d to %@; best %@ at centre %.2f (judge by eye)", results.count, row, sweepDir ?? folder,
+                         criterion.rawValue, best.column))
+            if results.count > 2 && (k == 0 || k == results.count - 1) {
+                Notices.emit(String(format: "the best %@ is at the edge of the swept range (%.2f): the centre may lie outside it; widen the sweep", criterion.rawValue, best.column))
+            }
+        }
     }
 
     /// Middle slice before/after ring removal and the centre metric curve.

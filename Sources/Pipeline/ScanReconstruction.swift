@@ -17,6 +17,12 @@ public enum CentreMethod: String, CaseIterable, Codable, Sendable {
     case mirror
     /// Vo's Fourier metric of the 360° sinogram (``FourierCentreFinder``).
     case fourier
+    /// The sinusoid of projection centroids (``CentroidCentreFinder``): any angular range,
+    /// limited-angle scans included; the object must stay inside the field of view.
+    case centroid
+    /// The least negative slice (``NegativityCentreFinder``): any angular range, and
+    /// projections truncated by a sample larger than the field of view.
+    case negativity
 }
 
 /// Everything `batterylens recon` can do to a parallel-beam scan.
@@ -154,12 +160,24 @@ public enum ScanReconstruction {
                 estimate = try FourierCentreFinder.find(lineIntegrals: lines, anglesDegrees: source.anglesDegrees)
             } else if method == .mirror {
                 estimate = try MirrorCentreFinder.find(lineIntegrals: lines, anglesDegrees: source.anglesDegrees)
+            } else if method == .centroid {
+                estimate = try CentroidCentreFinder.find(lineIntegrals: lines, anglesDegrees: source.anglesDegrees)
+            } else if method == .negativity {
+                estimate = try NegativityCentreFinder.find(lineIntegrals: lines, anglesDegrees: source.anglesDegrees)
             } else {
+                // Mirror pairs when the scan has them; else (limited-angle scans) the centroid
+                // sinusoid when the sample stays in view; else the least negative slice (which
+                // refuses limited-angle scans: no criterion is reliable there).
                 if let mirror = try? MirrorCentreFinder.find(lineIntegrals: lines, anglesDegrees: source.anglesDegrees) {
                     estimate = mirror
+                } else if let centroid = try? CentroidCentreFinder.find(lineIntegrals: lines, anglesDegrees: source.anglesDegrees) {
+                    estimate = centroid
                 } else {
-                    estimate = try FourierCentreFinder.find(lineIntegrals: lines, anglesDegrees: source.anglesDegrees)
+                    estimate = try NegativityCentreFinder.find(lineIntegrals: lines, anglesDegrees: source.anglesDegrees)
                 }
+            }
+            if let e = estimate, e.method.hasPrefix("mirror"), e.worstPairMismatchDegrees > 0.5 {
+                warnings.append(String(format: "the projection pairs used for the centre are up to %.2f° off 180° (no exact mirror angles): the centre may be off; check it with --sweep or --center-method centroid", e.worstPairMismatchDegrees))
             }
             axis = estimate!.column
             if estimate!.atSearchEdge {

@@ -104,12 +104,14 @@ public struct JosephProjector: Sendable {
         if abs(c) >= abs(s) {
             // Points with (x − cx)c + (y − cy)s = u: x = cx + (u − (y − cy)s)/c, stepping y.
             let x0 = cx + (u + cy * s) / c
-            let dx = -s / c
+            // A slope of rounding size (sin 180° = 1.2e-16) is zero: its drift over the steps
+            // could otherwise carry a ray sitting just inside the edge out of the slice.
+            let dx = abs(s / c) < 1e-12 ? 0 : -s / c
             let (first, last) = stepRange(start: x0, slope: dx, steps: ny, extent: nx)
             return Ray(alongY: true, position: x0 + dx * Double(first), slope: dx, first: first, last: last, weight: Float(pixel / abs(c)))
         } else {
             let y0 = cy + (u + cx * c) / s
-            let dy = -c / s
+            let dy = abs(c / s) < 1e-12 ? 0 : -c / s
             let (first, last) = stepRange(start: y0, slope: dy, steps: nx, extent: ny)
             return Ray(alongY: false, position: y0 + dy * Double(first), slope: dy, first: first, last: last, weight: Float(pixel / abs(s)))
         }
@@ -165,8 +167,8 @@ public struct JosephProjector: Sendable {
                         let x0 = Int(p + 1) - 1   // floor: p > −1 on every step (stepRange), and truncation avoids a libm call
                         let f = Float(p - Double(x0))
                         let row = y * nx
-                        if x0 >= 0 { sum += columns[row + x0] * (1 - f) }
-                        if x0 + 1 < nx { sum += columns[row + x0 + 1] * f }
+                        if x0 >= 0 && x0 < nx { sum += columns[row + x0] * (1 - f) }
+                        if x0 + 1 >= 0 && x0 + 1 < nx { sum += columns[row + x0 + 1] * f }
                         p += r.slope
                     }
                     sums[k] = sum
@@ -184,8 +186,8 @@ public struct JosephProjector: Sendable {
                     for x in lo...hi {
                         let y0 = Int(p + 1) - 1   // floor, as above
                         let f = Float(p - Double(y0))
-                        if y0 >= 0 { sum += columns[y0 * nx + x] * (1 - f) }
-                        if y0 + 1 < ny { sum += columns[(y0 + 1) * nx + x] * f }
+                        if y0 >= 0 && y0 < ny { sum += columns[y0 * nx + x] * (1 - f) }
+                        if y0 + 1 >= 0 && y0 + 1 < ny { sum += columns[(y0 + 1) * nx + x] * f }
                         p += r.slope
                     }
                     sums[k] = sum
@@ -282,16 +284,16 @@ public struct JosephProjector: Sendable {
                         let x0 = Int(p + 1) - 1   // floor: p > −1 on every step (stepRange), and truncation avoids a libm call
                         let f = Float(p - Double(x0))
                         let row = y * nx
-                        if x0 >= 0 { columns[row + x0] += value * (1 - f) }
-                        if x0 + 1 < nx { columns[row + x0 + 1] += value * f }
+                        if x0 >= 0 && x0 < nx { columns[row + x0] += value * (1 - f) }
+                        if x0 + 1 >= 0 && x0 + 1 < nx { columns[row + x0 + 1] += value * f }
                         p += r.slope
                     }
                 } else {
                     for x in r.first...r.last {
                         let y0 = Int(p + 1) - 1   // floor, as above
                         let f = Float(p - Double(y0))
-                        if y0 >= 0 { columns[y0 * nx + x] += value * (1 - f) }
-                        if y0 + 1 < ny { columns[(y0 + 1) * nx + x] += value * f }
+                        if y0 >= 0 && y0 < ny { columns[y0 * nx + x] += value * (1 - f) }
+                        if y0 + 1 >= 0 && y0 + 1 < ny { columns[(y0 + 1) * nx + x] += value * f }
                         p += r.slope
                     }
                 }

@@ -152,6 +152,12 @@ import Testing
         let volume = try VolumeIO.read(dir + "/r.tif").converted(to: Double.self)
         let centre = volume[0, n / 2, n / 2]
         #expect(abs(centre / 0.02 - 1) < 0.1, "centre \(centre)")
+        // No --center: a limited-angle scan of a sample in view gets its centre from the centroid
+        // sinusoid (both methods refused 135° before).
+        #expect(run("recon", dir + "/lines.npy", "--line-integrals", "--angle-range", "0:135", "--out", dir + "/a.tif", "--summary", dir + "/a.json") == 0)
+        let auto = try json(dir + "/a.json")
+        #expect(auto["centre_method"] == .string("centroid-sinusoid"))
+        #expect(abs((auto["centre_column"]?.doubleValue ?? 0) - Double(n - 1) / 2) < 0.2)
         // With the size declared: 1/µm, calibrated.
         #expect(run("recon", dir + "/lines.npy", "--line-integrals", "--angle-range", "0:135", "--center", "\(Double(n - 1) / 2)",
                     "--pixel-um", "0.5", "--out", dir + "/c.tif", "--summary", dir + "/c.json") == 0)
