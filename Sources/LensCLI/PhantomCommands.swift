@@ -188,7 +188,13 @@ struct PhantomXANESCommand: ParsableCommand {
         Writes OUT/stack.h5 (/intensity and /flat as (energy, y, x) or (energy, z, y, x), \
         /energies in eV), OUT/energies.txt, OUT/references.csv (energy, discharged, charged — for \
         LCF), and the truth: OUT/state_of_charge.tif, OUT/edge_energy.tif (eV), OUT/labels.tif \
-        (particle ids), OUT/truth.json.
+        (particle ids), OUT/truth.json. `batterylens xanes OUT/stack.h5` reads it as it is. \
+        The truth edge energy is the half height of each pixel's noise-free spectrum with the \
+        pre-edge removed and a step of exactly 1. An analysis that fits pre- and post-edge lines \
+        (Larch's normalization, `xanes`) finds the half height ~0.4 eV higher here, because the \
+        post-edge oscillation makes the fitted step larger: a difference of definition, not an \
+        error. To judge an analysis's noise and its σ, analyse the noise-free stack (--photons 0, \
+        same seed) with the same settings and compare pixel by pixel.
         """)
 
     @Option(help: "Output folder.") var out: String

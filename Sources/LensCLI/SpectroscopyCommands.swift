@@ -68,6 +68,7 @@ struct XANESCommand: ParsableCommand {
         var inputs = XANESInputs(stackPaths: stack, energiesPath: energies)
         inputs.flatPath = flat; inputs.darkPath = dark; inputs.opticalDensity = opticalDensity
         inputs.referencePaths = references; inputs.labelsPath = labels; inputs.labelClassesPath = labelClasses
+        inputs.resolveSingleHDF5Stack()
         var options = XANESOptions()
         options.analysis.e0 = normalization.e0
         options.analysis.minimumJumpToNoise = minimumJump

@@ -668,3 +668,28 @@ final class NormalizedScratch {
         try? FileManager.default.removeItem(atPath: path)
     }
 }
+
+
+extension XANESInputs {
+    /// Names the datasets of a single HDF5 stack file given without a dataset path, by the
+    /// layout `phantom xanes` writes and TXM exports commonly use: `/intensity` (or `/data`,
+    /// `/exchange/data`) as the stack, `/flat` (or `/exchange/data_white`) as I0 unless one was
+    /// given, `/dark` (or `/exchange/data_dark`) likewise, `/optical_density` as optical density.
+    /// Any other file is left as it is (the reader then asks for a dataset path if it must).
+    public mutating func resolveSingleHDF5Stack() {
+        guard stackPaths.count == 1 else { return }
+        let reference = DatasetReference(stackPaths[0])
+        guard reference.datasetPath == nil, VolumeIO.hdf5Extensions.contains(reference.fileExtension),
+              let file = try? HDF5File(openingForReading: reference.filePath) else { return }
+        func first(_ names: [String]) -> String? { names.first { file.kind(of: $0) == .dataset } }
+        if let od = first(["/optical_density"]), first(["/intensity"]) == nil {
+            stackPaths = ["\(reference.filePath):\(od)"]
+            opticalDensity = true
+            return
+        }
+        guard let data = first(["/intensity", "/exchange/data", "/data"]) else { return }
+        stackPaths = ["\(reference.filePath):\(data)"]
+        if flatPath == nil, let flat = first(["/flat", "/exchange/data_white"]) { flatPath = "\(reference.filePath):\(flat)" }
+        if darkPath == nil, let dark = first(["/dark", "/exchange/data_dark"]) { darkPath = "\(reference.filePath):\(dark)" }
+    }
+}

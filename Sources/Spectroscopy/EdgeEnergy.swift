@@ -15,10 +15,14 @@ public enum EdgeEnergy {
     /// The energy where normalized μ crosses `level` (0.5: half the edge step), taking the
     /// upward crossing nearest `near` (nil: the steepest). The crossing is the root of the cubic
     /// through the four points around it (linear interpolation alone is biased by the edge's
-    /// curvature by up to ~0.1 eV on 1 eV steps); σ_E² = Σ L_j(E)² σ_j² / P′(E)² by the
-    /// implicit-function theorem, L_j the cubic's Lagrange basis.
+    /// curvature by up to ~0.1 eV on 1 eV steps); σ_E² = (Σ L_j(E)² σ_j² + σ_level²) / P′(E)² by
+    /// the implicit-function theorem, L_j the cubic's Lagrange basis. `levelSigma` is the
+    /// uncertainty of the level itself in normalized units — the normalization's: the pre-edge
+    /// line and the edge step come from fits to noisy points, which move the half height of
+    /// every point together (for level ½: σ_level = ½ σ_step/step, the pre-edge and post-edge
+    /// variances at E0 weighted ½ each). Without it the edge σ of a TXM pixel was 1.5× too small.
     public static func crossing(energies: [Double], values: [Double], level: Double = 0.5, near: Double? = nil,
-                                sigma: [Double]? = nil) -> EnergyEstimate {
+                                sigma: [Double]? = nil, levelSigma: Double = 0) -> EnergyEstimate {
         let n = energies.count
         var best = -1, bestScore = Double.infinity
         for k in 0..<(n - 1) where values[k] < level && values[k + 1] >= level {
@@ -65,6 +69,7 @@ public enum EdgeEnergy {
             let e = basis * sigma[lo + j]
             variance += e * e
         }
+        if levelSigma.isFinite { variance += levelSigma * levelSigma }
         variance /= slope * slope
         return EnergyEstimate(energy: x, uncertainty: slope > 0 ? variance.squareRoot() : .nan)
     }

@@ -188,8 +188,19 @@ public struct EdgeNormalizer: Sendable {
         preEdge = pre.indices; postEdge = post.indices
         preFit = try PolynomialFit(abscissae: Array(energies[preEdge]), degree: pre.degree)
         postFit = try PolynomialFit(abscissae: Array(energies[postEdge]), degree: post.degree)
+        // A short post-edge window extrapolates its polynomial to E0 from far away, and the
+        // edge step (every normalized value) follows whatever the oscillations do there.
+        let postSpan = energies[postEdge.upperBound - 1] - energies[postEdge.lowerBound]
+        if postSpan < Self.shortPostEdgeElectronVolts {
+            Notices.emit(String(format: "the post-edge window holds only %.0f eV (%d points, %.0f…%.0f eV above E0; degree %d): too short to normalize reliably — the edge step, and every normalized value, depends on the oscillations there; measure further above the edge or check the step",
+                                postSpan, postEdge.count, energies[postEdge.lowerBound] - e0, energies[postEdge.upperBound - 1] - e0, post.degree))
+        }
         stepEnergy = energies[EdgeNormalizationSettings.nearestIndex(energies, e0)]
     }
+
+    /// Post-edge windows shorter than this (eV) get a warning: Larch's default window starts
+    /// 50 eV above E0 and runs to the end of a spectrum of typically ≥ 150 eV beyond it.
+    public static let shortPostEdgeElectronVolts = 50.0
 
     /// Where the edge step is evaluated: the energy nearest E0 (Larch evaluates the post-edge
     /// polynomial and the pre-edge line at that grid point, not at E0 itself).

@@ -239,7 +239,9 @@ public enum XANESAnalysis {
                                     sigma.withUnsafeMutableBufferPointer { sp in
                                         for k in 0..<ne { sp[k] = sigmaScale * Double(rip[p * ne + k]) }
                                     }
-                                    let half = EdgeEnergy.crossing(energies: energies, values: y, near: e0, sigma: sigma)
+                                    // The normalization moves the half height as a whole: ½ σ_step/step.
+                                    let half = EdgeEnergy.crossing(energies: energies, values: y, near: e0, sigma: sigma,
+                                                                   levelSigma: 0.5 * noiseScale * test.relativeStepSigmaPerUnitNoise)
                                     guard half.energy.isFinite else { reject(.noEdgeCrossing); continue }
                                     let derivative = (try? EdgeEnergy.maximumDerivative(energies: energies, values: y, within: derivativeWindow, sigma: sigma)) ?? .missing
                                     let white = EdgeEnergy.whiteLine(energies: energies, values: y, window: whiteWindow, points: settings.whiteLinePoints, sigma: sigma)
