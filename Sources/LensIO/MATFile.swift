@@ -61,30 +61,7 @@ public final class MATFile {
     }
 
     static func inflate(_ input: [UInt8], file: String) throws -> [UInt8] {
-        var stream = z_stream()
-        guard czlib_inflate_init(&stream) == Z_OK else { throw LensError.badInput(file: file, problem: "zlib cannot start") }
-        defer { inflateEnd(&stream) }
-        var output = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        var input = input
-        let status: Int32 = input.withUnsafeMutableBufferPointer { inBuffer in
-            stream.next_in = inBuffer.baseAddress
-            stream.avail_in = uInt(inBuffer.count)
-            var status = Z_OK
-            repeat {
-                status = chunk.withUnsafeMutableBufferPointer { out in
-                    stream.next_out = out.baseAddress
-                    stream.avail_out = uInt(out.count)
-                    return CZlib.inflate(&stream, Z_NO_FLUSH)
-                }
-                output.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
-            } while status == Z_OK && (stream.avail_in > 0 || stream.avail_out == 0)
-            return status
-        }
-        guard status == Z_STREAM_END || status == Z_OK || status == Z_BUF_ERROR else {
-            throw LensError.badInput(file: file, problem: "compressed variable is corrupt (zlib status \(status))")
-        }
-        return output
+        try Inflate.decompress(input, file: file, what: "compressed variable")
     }
 
     /// A miMATRIX: flags, dimensions, name, real part. Non-numeric classes (cells, structs,

@@ -31,6 +31,18 @@ public struct SpectrumFile: Sendable {
     /// 100 are taken as keV (reference files often are) and converted to eV. Rows are sorted by
     /// energy; repeated energies are an error naming the file.
     public static func read(_ path: String, muColumn: String? = nil) throws -> SpectrumFile {
+        // Collections: an Athena project or a JSON file, one spectrum chosen as FILE:NAME.
+        let (file, name) = splitSelector(path)
+        if let spectra = try collection(file) {
+            let s = try select(spectra, name: name, file: file)
+            var energies = electronVolts(s.energies), mu = s.mu
+            let order = energies.indices.sorted { energies[$0] < energies[$1] }
+            energies = order.map { energies[$0] }; mu = order.map { mu[$0] }
+            guard energies.count >= 6, mu.allSatisfy(\.isFinite) else {
+                throw LensError.badInput(file: file, problem: "spectrum \(s.name): \(energies.count) energies, or values that are not finite")
+            }
+            return SpectrumFile(path: path, energies: energies, mu: mu, muSource: "\(s.name) (\(s.kind))")
+        }
         let table = try NumericColumns.read(path)
         let names = table.names.map { $0.lowercased() }
         guard table.columns.count >= 2 else { throw LensError.badInput(file: path, problem: "a spectrum needs an energy and a μ column, found \(table.columns.count) column") }
@@ -71,6 +83,15 @@ public struct SpectrumFile: Sendable {
     /// the file; with several value columns (energy, A, B, …), one reference per column, named
     /// after it. Energies as in ``read(_:muColumn:)``.
     public static func references(_ path: String) throws -> [ReferenceSpectrum] {
+        let (file, name) = splitSelector(path)
+        if let spectra = try collection(file) {
+            let chosen = name == nil ? spectra : [try select(spectra, name: name, file: file)]
+            return try chosen.map { s in
+                do { return try ReferenceSpectrum(name: s.name, energies: electronVolts(s.energies), values: s.mu) } catch let LensError.invalidArgument(message) {
+                    throw LensError.badInput(file: file, problem: "\(s.name): \(message)")
+                }
+            }
+        }
         let table = try NumericColumns.read(path)
         let names = table.names.map { $0.lowercased() }
         let energyIndex = energyColumnIndex(table)
