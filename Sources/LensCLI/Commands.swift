@@ -45,6 +45,19 @@ struct InfoCommand: ParsableCommand {
     }
 
     func run(summaryPath: String?) throws {
+        // A MAT-file without a variable named: list its variables.
+        let reference = DatasetReference(input)
+        if reference.fileExtension == "mat", reference.datasetPath == nil, let mat = try? MATFile(path: reference.filePath), mat.variableNames.count != 1 {
+            let variables = mat.variableShapes
+            print("file: \(reference.filePath)\nformat: MATLAB level-5 MAT-file\nvariables (open one as \(reference.filePath):/NAME):")
+            for v in variables { print("  \(v.name): \(v.shape) float64") }
+            if let summaryPath {
+                try JSONOutput.write(JSONValue.object(["file": .string(reference.filePath), "format": "mat",
+                                                       "variables": .array(variables.map { .object(["name": .string($0.name), "shape": .array($0.shape.dims.map { .number(Double($0)) })]) }),
+                                                       "provenance": try provenanceJSON(inputs: [input], parameters: [:])]), to: summaryPath, inputs: [input])
+            }
+            return
+        }
         let reader = try VolumeIO.open(input, raw: try raw.layout())
         let info = reader.info
         var lines = [

@@ -176,6 +176,12 @@ public enum VolumeIO {
         if let raw { return try RawReader(path: file, layout: raw) }
         if isDirectory.boolValue { return try TIFFFolderReader(folder: file) }
         let ext = reference.fileExtension
+        if ext == "mat" {
+            // Level-5 MAT-files here; v7.3 files are HDF5 (MATFile says so).
+            if (try? MATFile(path: file)) != nil || reference.datasetPath == nil { return try MATFile.reader(reference) }
+            return try HDF5Reader(reference: reference)
+        }
+        if ext == "xim" { return InMemoryReader(AnyGrid(try TextImage.read(file)), format: "text-image (ALS STXM .xim)", source: file) }
         if hdf5Extensions.contains(ext) || (reference.datasetPath != nil) { return try HDF5Reader(reference: reference) }
         if tiffExtensions.contains(ext) { return try TIFFReader(path: file) }
         if ext == "npy" { return try NPYReader(path: file) }

@@ -535,11 +535,7 @@ public enum XANESWorkflow {
     /// One image or volume per energy: a text image, or any volume format.
     static func readFrame(_ path: String) throws -> Grid<Float> {
         guard textImageExtensions.contains(URL(fileURLWithPath: path).pathExtension.lowercased()) else { return try VolumeIO.read(path).float32() }
-        let table = try NumericColumns.read(path)
-        let (rows, columns) = (table.columns[0].count, table.columns.count)
-        var values = [Float](repeating: 0, count: rows * columns)
-        for (c, column) in table.columns.enumerated() { for (r, v) in column.enumerated() { values[r * columns + c] = Float(v) } }
-        return Grid(shape: Shape(rows, columns), elements: values)
+        return try TextImage.read(path)
     }
 
     /// The stack's energies and where they came from: the given file or dataset, else the

@@ -217,4 +217,20 @@ import Testing
         #expect(count > 500)
         #expect((0.8...1.25).contains(zRMS), "edge-energy z-RMS \(zRMS) over \(count) pixels")
     }
+
+    /// Before: `info` could not open a MAT-file (it lists the variables now) nor an ALS STXM
+    /// `.xim` frame.
+    @Test func infoOpensMATAndXIM() throws {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { url.deleteLastPathComponent() }
+        let shared = url.appendingPathComponent("shared/data").path
+        let mat = shared + "/tomography/tomobar/RealDataDend.mat"
+        #expect(run("info", mat, "--summary", dir + "/mat.json") == 0)
+        guard case .array(let variables)? = try json(dir + "/mat.json")["variables"] else { Issue.record("no variables"); return }
+        #expect(variables.contains { $0["name"] == .string("sinoRD") && $0["shape"] == .array([.number(360), .number(1260)]) })
+        #expect(try VolumeIO.open(mat + ":/sinoRD").info.shape == Shape(360, 1260))
+        let xim = shared + "/spectroscopy/stetef_nanoxanes/ALS_STXM_71214078_FigS4_aligned/71214078_a000.xim"
+        #expect(run("info", xim, "--summary", dir + "/xim.json") == 0)
+        #expect(try VolumeIO.open(xim).info.shape == Shape(125, 125))
+    }
 }
