@@ -53,6 +53,8 @@ struct ReconCommand: ParsableCommand {
     @Option(help: "Detector rows (slices) A:B to reconstruct.") var slices: String?
     @Option(name: .customLong("pixel-um"), help: "Detector pixel size at the sample in µm (if the file does not say).") var pixelMicrometres: Double?
     @Flag(help: "Zero the voxels outside the reconstruction circle.") var mask = false
+    @Option(name: .customLong("to-dtype"), help: "Output element type: float32 (default), or uint16/int16/uint8 holding the values rescaled from --range, the calibration (value = c0 + c1 × stored) recorded in the file.") var toDtype: String?
+    @Option(help: "Value range LOW:HIGH mapped onto an integer --to-dtype (default: the volume's min…max).") var range: String?
     @Flag(help: "Reconstruct even projections that hold no information (all equal or non-finite after correction).") var force = false
     @Option(name: .customLong("slab-rows"), help: "Detector rows per streamed slab (default: ~256 MiB slabs).") var slabRows: Int?
     @Option(help: "Centre sweep FIRST:LAST:STEP (columns): one PNG slice per candidate into --sweep-dir, then stop.") var sweep: String?
@@ -113,6 +115,16 @@ struct ReconCommand: ParsableCommand {
         settings.polarRingFilter = polarRings
         settings.removeZingers = zingers
         settings.allowUninformativeData = force
+        if let toDtype {
+            guard let type = DataType(name: toDtype), [.float32, .uint16, .int16, .uint8].contains(type) else {
+                throw LensError.invalidArgument("--to-dtype must be float32, uint16, int16 or uint8, got '\(toDtype)'")
+            }
+            settings.outputType = type
+        }
+        if let range {
+            guard settings.outputType != .float32 else { throw LensError.invalidArgument("--range maps values onto an integer --to-dtype; give --to-dtype uint16 (or int16, uint8)") }
+            settings.outputRange = try parseValueRange(range, option: "--range")
+        }
         settings.slabRows = slabRows
         settings.slices = try slices.map { try parseRange($0, extent: source.frameShape[0], option: "--slices") }
         settings.centre = try parseCentre(center, option: "--center", columns: source.frameShape[1])
@@ -148,6 +160,7 @@ struct ReconCommand: ParsableCommand {
             let object: [String: JSONValue] = [
                 "output": .string(out), "shape": .array(report.volumeShape.map { .number(Double($0)) }),
                 "voxel_size_um": pixel.map(JSONValue.number) ?? .null, "units": .string(report.units), "centre_column": .number(report.axisColumn),
+                "output_type": .string(report.outputType), "value_mapping": report.valueMapping.map(JSONValue.string) ?? .null,
                 "angular_coverage_deg": .number(report.angularCoverage.coveredDegrees), "missing_wedge_deg": .number(report.angularCoverage.missingWedgeDegrees),
                 "centre_method": .string(report.centre?.method ?? "given"), "filter": .string(window.rawValue),
                 "rings": .string(rings.rawValue), "polar_rings": .bool(polarRings), "phase": .string(phase.rawValue),

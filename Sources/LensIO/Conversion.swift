@@ -89,7 +89,12 @@ public enum VolumeConverter {
             description = "rescaled linearly from [\(range.lowerBound), \(range.upperBound)] to [\(target.lowerBound), \(target.upperBound)], then clipped"
         }
 
-        let outInfo = VolumeInfo(shape: outShape, dataType: outType, geometry: geometry, format: "")
+        let outInfo = VolumeInfo(shape: outShape, dataType: outType, geometry: geometry, format: "", metadata: reader.info.metadata.filter { $0.key == "units" })
+        // A rescaled volume records in the file how to get the values back: value = (stored − b)/a.
+        var options = options
+        if let (a, b) = mapping, a != 0 {
+            options.valueCalibration = ValueCalibration(offset: b == 0 ? 0 : -b / a, scale: 1 / a, unit: reader.info.metadata["units"])
+        }
         let writer = try VolumeIO.create(outputPath, info: outInfo, options: options, inputs: inputs)
         let thickness = Swift.max(1, reader.slabThickness(targetBytes: 128 << 20) / plan.bin) // output slices per slab
         let progress = ProgressReporter(label: "converting", total: outDims[0])

@@ -514,6 +514,10 @@ public final class HDF5Reader: VolumeReader {
         for key in ["units", "axes", "description"] {
             if let value = file.stringAttribute(key, of: datasetPath) { metadata[key] = value }
         }
+        if let scale = file.numericAttribute("scale_factor", of: datasetPath)?.first {
+            let offset = file.numericAttribute("add_offset", of: datasetPath)?.first ?? 0
+            metadata["value_calibration"] = ValueCalibration(offset: offset, scale: scale, unit: metadata["units"]).description
+        }
         info = VolumeInfo(shape: ds.shape, dataType: ds.dataType, geometry: geometry, format: "hdf5", metadata: metadata)
     }
 
@@ -584,6 +588,13 @@ public final class HDF5Writer: VolumeWriter {
                 try file.setAttribute("origin_um", doubles: info.geometry.originMicrometres, on: datasetPath)
             }
             try file.setAttribute("software", string: "\(BatteryLensVersion.name) \(BatteryLensVersion.string)", on: datasetPath)
+            if let c = options.valueCalibration {
+                try file.setAttribute("scale_factor", doubles: [c.scale], on: datasetPath)
+                try file.setAttribute("add_offset", doubles: [c.offset], on: datasetPath)
+                if let unit = c.unit { try file.setAttribute("units", string: unit, on: datasetPath) }
+            } else if let unit = info.metadata["units"] {
+                try file.setAttribute("units", string: unit, on: datasetPath)
+            }
             self.file = file
             self.dataset = ds
         } catch {

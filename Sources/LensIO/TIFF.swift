@@ -377,13 +377,30 @@ enum ImageJDescription {
     ///     contiguous); otherwise the same keys under a `batterylens=` first line, which only
     ///     BatteryLens reads.
     ///   - calibrated: the unit is micron only when the pixel size is known.
-    static func make(pages: Int, spacingMicrometres: Double?, calibrated: Bool, imageJ: Bool) -> String {
+    static func make(pages: Int, spacingMicrometres: Double?, calibrated: Bool, imageJ: Bool, values: ValueCalibration? = nil) -> String {
         var lines = [imageJ ? "ImageJ=1.54f" : "batterylens=\(BatteryLensVersion.string)", "images=\(pages)"]
         if pages > 1 { lines.append("slices=\(pages)") }
         if calibrated { lines.append("unit=micron") }
         if calibrated, let spacing = spacingMicrometres { lines.append("spacing=\(spacing)") }
+        // ImageJ's straight-line value calibration: value = c0 + c1 × stored.
+        if let values {
+            lines += ["cf=0", "c0=\(values.offset)", "c1=\(values.scale)"]
+            if let unit = values.unit { lines.append("vunit=\(unit)") }
+        }
         lines.append("loop=false")
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The value calibration (`cf=0`, `c0`, `c1`, `vunit`), if present.
+    static func valueCalibration(_ text: String) -> ValueCalibration? {
+        guard text.hasPrefix("ImageJ=") || text.hasPrefix("batterylens=") else { return nil }
+        var values = [String: String]()
+        for line in text.split(whereSeparator: \.isNewline) {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2 { values[parts[0]] = parts[1] }
+        }
+        guard values["cf"] == "0", let c1 = values["c1"].flatMap(Double.init) else { return nil }
+        return ValueCalibration(offset: values["c0"].flatMap(Double.init) ?? 0, scale: c1, unit: values["vunit"])
     }
 
     /// Parses the unit (as a factor to micrometres) and spacing (in micrometres) if present.
@@ -460,6 +477,7 @@ public final class TIFFReader: VolumeReader {
                                          maximumRatio: 4100, file: path)
         var metadata = ["pages": "\(offsets.count)"]
         if page.tiled { metadata["layout"] = "tiled" }
+        if let c = page.description.flatMap(ImageJDescription.valueCalibration) { metadata["value_calibration"] = c.description }
         info = VolumeInfo(shape: shape, dataType: page.dataType, geometry: try tiffGeometry(page, rank: shape.rank, path: path),
                           format: "tiff", metadata: metadata)
     }
@@ -614,6 +632,7 @@ public final class TIFFWriter: VolumeWriter {
         guard info.shape.rank == 2 || info.shape.rank == 3 else {
             throw LensError.badOutput(file: path, problem: "TIFF holds 2D images or 3D stacks, not \(info.shape.rank)D data")
         }
+        valueCalibration = options.valueCalibration
         guard !info.dataType.isComplex else { throw LensError.badOutput(file: path, problem: "TIFF cannot hold complex data; use .h5 or .npy") }
         self.info = info
         destination = path
@@ -629,13 +648,14 @@ public final class TIFFWriter: VolumeWriter {
             let voxel = info.geometry.isCalibrated ? info.geometry.voxelSizeMicrometres : nil
             try handle.writeDirectoriesFirst(pages: info.shape[0], width: info.shape[2], height: info.shape[1], dataType: info.dataType,
                                              description: ImageJDescription.make(pages: info.shape[0], spacingMicrometres: voxel?[0],
-                                                                                  calibrated: voxel != nil, imageJ: !big),
+                                                                                  calibrated: voxel != nil, imageJ: !big, values: options.valueCalibration),
                                              pixelSizeMicrometres: voxel?.last)
         }
     }
 
     /// Pixels of all pages in one block after the directories (see ``TIFFHandle/writeDirectoriesFirst``).
     private var contiguous = false
+    private let valueCalibration: ValueCalibration?
 
     private var pageCount: Int { info.shape.rank == 3 ? info.shape[0] : 1 }
 
@@ -666,7 +686,7 @@ public final class TIFFWriter: VolumeWriter {
                     // A single page, or a compressed stack (which ImageJ cannot read as one).
                     let description = index == 0
                         ? ImageJDescription.make(pages: pageCount, spacingMicrometres: info.shape.rank == 3 ? voxel?[0] : nil,
-                                                 calibrated: voxel != nil, imageJ: pageCount == 1)
+                                                 calibrated: voxel != nil, imageJ: pageCount == 1, values: valueCalibration)
                         : nil
                     try handle.writePage(bytes: raw.baseAddress! + k * pageBytes, width: width, height: height, dataType: info.dataType,
                                          description: description, pixelSizeMicrometres: voxel?.last, pageNumber: index,

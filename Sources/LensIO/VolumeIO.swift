@@ -129,12 +129,28 @@ public struct RawLayout: Sendable, Equatable {
 }
 
 /// Options for writing.
+/// How stored values map to physical ones, recorded in the file itself when a volume is
+/// stored rescaled (16-bit reconstructions): value = offset + scale × stored, in `unit`.
+/// TIFF: ImageJ's calibration (`cf=0`, `c0`, `c1`, `vunit`); HDF5: the CF attributes
+/// `add_offset`, `scale_factor` and `units`.
+public struct ValueCalibration: Sendable, Codable, Equatable {
+    public var offset: Double
+    public var scale: Double
+    public var unit: String?
+    public init(offset: Double, scale: Double, unit: String? = nil) { self.offset = offset; self.scale = scale; self.unit = unit }
+    public func value(_ stored: Double) -> Double { offset + scale * stored }
+    /// "value = offset + scale × stored [unit]".
+    public var description: String { "value = \(offset) + \(scale) × stored" + (unit.map { " [\($0)]" } ?? "") }
+}
+
 public struct WriteOptions: Sendable {
     /// Deflate level 1–9 for HDF5 and TIFF (nil: uncompressed, the default: gzip on noisy
     /// float data is slow and gains little).
     public var compressionLevel: Int?
     /// HDF5 dataset path (default `/data`, or `/exchange/data` for Data Exchange files).
     public var datasetPath: String?
+    /// Recorded in the file when the stored values are rescaled.
+    public var valueCalibration: ValueCalibration?
     public init(compressionLevel: Int? = nil, datasetPath: String? = nil) {
         self.compressionLevel = compressionLevel; self.datasetPath = datasetPath
     }

@@ -49,6 +49,11 @@ public struct ReconstructionSettings: Sendable {
     /// non-finite: all-zero or all-NaN projections, flats equal to the projections). Off by
     /// default: such data would give a plausible-looking constant volume.
     public var allowUninformativeData = false
+    /// Element type of the output: float32 (the values), or an integer type holding them
+    /// rescaled from `outputRange` (nil: the volume's finite min…max) with the calibration
+    /// recorded in the file (``ValueCalibration``).
+    public var outputType: DataType = .float32
+    public var outputRange: ClosedRange<Double>?
 
     public init(pixelSizeMicrometres: Double?) { self.pixelSizeMicrometres = pixelSizeMicrometres }
 }
@@ -68,6 +73,9 @@ public struct ReconstructionReport: Codable, Sendable {
     public var angularCoverage: AngularCoverage
     /// "1/um", or "1/pixel" when the pixel size is unknown.
     public var units: String
+    /// The stored element type and, for integer outputs, how values were mapped to it.
+    public var outputType: String
+    public var valueMapping: String?
     public var warnings: [String]
 }
 
@@ -211,7 +219,12 @@ public enum ScanReconstruction {
         let rowGroup = 8 * Parallel.threadCount
         let slabRows = settings.slabRows.map { Swift.max(1, $0) }
             ?? Swift.max(rowGroup, Swift.min(256, (512 << 20) / Swift.max(1, bytesPerRow)) / rowGroup * rowGroup)
-        let writer = try VolumeIO.create(output, info: info, inputs: inputs)
+        // An integer output is reconstructed to a float32 temporary beside it, then rescaled.
+        let converting = settings.outputType != .float32
+        let floatOutput = converting ? AtomicOutput.temporaryPath(for: output) + ".float32.npy" : output
+        if converting { TemporaryFiles.register(floatOutput) }
+        defer { if converting { try? FileManager.default.removeItem(atPath: floatOutput) } }
+        let writer = try VolumeIO.create(floatOutput, info: info, inputs: inputs)
         var slabs = 0
         // The centre band was prepared once already: count its zingers (and content) once.
         content = LineIntegralContent()
@@ -236,6 +249,16 @@ public enum ScanReconstruction {
             writer.abort()
             throw error
         }
+        var conversion: ConversionReport?
+        if converting {
+            let plan = ConversionPlan(targetType: settings.outputType, scaling: .rescale(settings.outputRange))
+            let stored = try VolumeIO.open(floatOutput)
+            let floatReader = InMemoryMetadataReader(stored, metadata: ["units": units], geometry: info.geometry)
+            conversion = try VolumeConverter.convert(floatReader, to: output, plan: plan, inputs: inputs, cancellation: cancellation)
+            if let c = conversion, c.clippedCount > 0 {
+                warnings.append("\(c.clippedCount) voxels lay outside the output range and were clipped (\(c.valueMapping))")
+            }
+        }
         if let n = normalization, n.nonFinite > 0 {
             warnings.append("\(n.nonFinite) non-finite projection, flat or dark values were replaced before the logarithm")
         }
@@ -244,7 +267,8 @@ public enum ScanReconstruction {
         }
         return ReconstructionReport(axisColumn: axis, centre: estimate, stitch: stitchPlan, normalization: normalization, zingersReplaced: zingers,
                                     volumeShape: info.shape.dims, slabRows: slabRows, slabs: slabs,
-                                    peakResidentBytes: MemoryUsage.peakResidentBytes(), angularCoverage: coverage, units: units, warnings: warnings)
+                                    peakResidentBytes: MemoryUsage.peakResidentBytes(), angularCoverage: coverage, units: units,
+                                    outputType: settings.outputType.rawValue, valueMapping: conversion?.valueMapping, warnings: warnings)
     }
 
     /// Line integrals of rows `rows` (for centre sweeps and previews), with the same
@@ -285,3 +309,22 @@ struct LineIntegralContent: CustomStringConvertible {
     }
 }
 
+
+
+/// A reader with extra metadata and the geometry (the units and voxel size of a temporary
+/// float volume, which NumPy files cannot hold).
+final class InMemoryMetadataReader: VolumeReader {
+    let base: VolumeReader
+    let info: VolumeInfo
+    var source: String { base.source }
+    init(_ base: VolumeReader, metadata: [String: String], geometry: GridGeometry) {
+        self.base = base
+        var info = base.info
+        info.metadata.merge(metadata) { _, new in new }
+        info.geometry = geometry
+        self.info = info
+    }
+    func readSlab(_ range: Range<Int>) throws -> AnyGrid {
+        try base.readSlab(range).withGeometry(info.geometry.offset(axis: 0, by: range.lowerBound))
+    }
+}

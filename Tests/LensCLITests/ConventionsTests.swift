@@ -163,6 +163,21 @@ import Testing
                     "--pixel-um", "0.5", "--out", dir + "/c.tif", "--summary", dir + "/c.json") == 0)
         #expect(try json(dir + "/c.json")["units"] == .string("1/um"))
         #expect(try VolumeIO.open(dir + "/c.tif").info.geometry.voxelSizeMicrometres == [0.5, 0.5, 0.5])
+        // 16-bit output with the value calibration in the file itself (ImageJ's c0/c1): the
+        // stored integers give back the float reconstruction within half a step.
+        #expect(run("recon", dir + "/lines.npy", "--line-integrals", "--angle-range", "0:135", "--center", "\(Double(n - 1) / 2)",
+                    "--pixel-um", "0.5", "--to-dtype", "uint16", "--out", dir + "/c16.tif") == 0)
+        let reader = try VolumeIO.open(dir + "/c16.tif")
+        #expect(reader.info.dataType == .uint16 && reader.info.metadata["value_calibration"] != nil)
+        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/c16.tif")), as: UTF8.self)
+        func key(_ k: String) -> Double? {
+            guard let r = text.range(of: "\n\(k)=") else { return nil }
+            return Double(text[r.upperBound...].prefix { $0 != "\n" })
+        }
+        let (c0, c1) = (try #require(key("c0")), try #require(key("c1")))
+        let stored = try reader.readAll().converted(to: Double.self), values = try VolumeIO.read(dir + "/c.tif").converted(to: Double.self)
+        let worst = (0..<stored.count).map { abs(c0 + c1 * stored[linear: $0] - values[linear: $0]) }.max() ?? 1
+        #expect(worst <= 0.51 * c1, "worst \(worst), step \(c1)")
     }
 
     /// Closed choices are typed (typos are usage errors, --help lists them); a command group
