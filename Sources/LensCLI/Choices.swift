@@ -1,6 +1,7 @@
 import ArgumentParser
 import Compton
 import LensIO
+import Microstructure
 import Pipeline
 import Tomography
 
@@ -24,6 +25,7 @@ enum StackAlignmentName: String, CaseIterable, ExpressibleByArgument { case none
 
 extension FilterWindow: ExpressibleByArgument {}
 extension CentreMethod: ExpressibleByArgument {}
+extension ElectrodeSegmentation.Region: ExpressibleByArgument {}
 extension StripeRemovalMethod: ExpressibleByArgument {}
 extension Colormap: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }

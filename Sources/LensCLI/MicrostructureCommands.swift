@@ -105,6 +105,7 @@ struct SegmentationOptions: ParsableArguments {
     @Option(name: .customLong("unsharp-amount"), help: "Unsharp mask amount (0: none).") var unsharpAmount: Double = 0.5
     @Option(help: "Manual thresholds (grey values, comma-separated) instead of (multi-)Otsu.") var thresholds: String?
     @Flag(name: .customLong("keep-all"), help: "Keep every piece of the envelope, not only the largest.") var keepAll = false
+    @Option(help: "The electrode region classified (and that porosity refers to): envelope (found by the recipe), circle (the reconstruction circle: for a sample filling the field of view) or all.") var region: ElectrodeSegmentation.Region = .envelope
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var global: GlobalOptions
 
@@ -128,7 +129,7 @@ struct SegmentationOptions: ParsableArguments {
     func run(classes: Int, out outPath: String, scheme schemePath: String, summary summaryPath: String?) throws {
         var p = ElectrodeSegmentation.Parameters()
         p.medianRadius = medianRadius; p.envelopeRadius = envelopeRadius; p.unsharpRadius = unsharpRadius
-        p.unsharpAmount = unsharpAmount; p.classes = classes; p.keepLargest = !keepAll
+        p.unsharpAmount = unsharpAmount; p.classes = classes; p.keepLargest = !keepAll; p.region = region
         if let thresholds { p.thresholds = try parseList(thresholds, option: "--thresholds") }
         let grey = try VolumeIO.read(input).float32()
         let progress = ProgressReporter(label: "segmenting", total: 3)
@@ -139,11 +140,11 @@ struct SegmentationOptions: ParsableArguments {
         try LabelSchemeFile.write(scheme, to: schemePath, inputs: [input])
         let profile = try PhaseProfile.of(result.labels.rank == 3 ? result.labels : result.labels, regionOfInterest: result.labels.map { $0 != 0 ? 1 : 0 })
         let whole = profile.region(0..<profile.shape[0], axis: 0, phase: [1])
-        print(String(format: "wrote %@ (labels %@; scheme in %@): electrode %d voxels, porosity %.4f, thresholds %@", out, scheme.summary,
-                     LabelSchemeFile.sidecarPath(for: out), result.electrodeVoxels, whole.phaseFraction,
+        print(String(format: "wrote %@ (labels %@; scheme in %@): electrode %d voxels (%@), porosity %.4f, thresholds %@", out, scheme.summary,
+                     LabelSchemeFile.sidecarPath(for: out), result.electrodeVoxels, region.summary, whole.phaseFraction,
                      result.phaseThresholds.map { String(format: "%.6g", $0) }.joined(separator: ", ")))
         try writeSummary(summaryPath, ["output": .string(out), "electrode_voxels": .number(Double(result.electrodeVoxels)),
-                                   "porosity": .finite(whole.phaseFraction), "porosity_region": .string("the electrode envelope (labels ≠ 0)"),
+                                   "porosity": .finite(whole.phaseFraction), "porosity_region": .string(region.summary + " (labels ≠ 0)"), "region": .string(region.rawValue),
                                    "label_scheme": .string(scheme.name), "label_scheme_file": .string(LabelSchemeFile.sidecarPath(for: out)), "envelope_threshold": .number(result.envelopeThreshold),
                                    "phase_thresholds": .array(result.phaseThresholds.map { .number($0) }),
                                    "fractions_in_electrode": .object(Dictionary(uniqueKeysWithValues: whole.fractionsByValue.map { ("\($0.key)", .number($0.value)) }))],

@@ -22,7 +22,28 @@ public enum ElectrodeSegmentation {
         public var thresholds: [Double]?
         /// Keep only the largest connected piece of the envelope.
         public var keepLargest = true
+        /// The region the phases are classified in (and porosity refers to).
+        public var region: Region = .envelope
         public init() {}
+    }
+
+    /// Which voxels are the electrode.
+    public enum Region: String, Sendable, Codable, CaseIterable {
+        /// The electrode's envelope found by the recipe (closing, filling, opening).
+        case envelope
+        /// The reconstruction circle of each slice (the field of view of a parallel-beam
+        /// reconstruction: the inscribed circle of the y–x plane) — for a sample that fills it.
+        case circle
+        /// Every voxel.
+        case all
+
+        public var summary: String {
+            switch self {
+            case .envelope: return "the electrode envelope (threshold, closing, hole filling, opening)"
+            case .circle: return "the reconstruction circle of each slice (the field of view)"
+            case .all: return "every voxel"
+            }
+        }
     }
 
     /// Output labels: 0 outside the electrode, 1 pore, then the solid classes in increasing
@@ -44,11 +65,27 @@ public enum ElectrodeSegmentation {
         let smoothed = p.medianRadius > 0 ? Filters.median(grey, radius: p.medianRadius) : grey
         progress?.advance()
         let envelopeThreshold = try Thresholds.otsu(try ValueHistogram(smoothed))
-        var envelope = try Thresholds.classify(smoothed, thresholds: [envelopeThreshold])
-        envelope = Morphology.close(envelope, radius: p.envelopeRadius)
-        envelope = Morphology.fillHoles(envelope)
-        envelope = Morphology.open(envelope, radius: p.envelopeRadius)
-        if p.keepLargest { envelope = Morphology.keepLargest(envelope, count: 1, connectivity: .faces) }
+        var envelope: Grid<UInt8>
+        switch p.region {
+        case .envelope:
+            envelope = try Thresholds.classify(smoothed, thresholds: [envelopeThreshold])
+            envelope = Morphology.close(envelope, radius: p.envelopeRadius)
+            envelope = Morphology.fillHoles(envelope)
+            envelope = Morphology.open(envelope, radius: p.envelopeRadius)
+            if p.keepLargest { envelope = Morphology.keepLargest(envelope, count: 1, connectivity: .faces) }
+        case .circle:
+            let (ny, nx) = (grey.shape[grey.rank - 2], grey.shape[grey.rank - 1])
+            let (cy, cx, r2) = (Double(ny - 1) / 2, Double(nx - 1) / 2, Double(Swift.min(ny, nx)) * Double(Swift.min(ny, nx)) / 4)
+            envelope = grey.map { _ in UInt8(0) }
+            envelope.withUnsafeMutableBufferPointer { e in
+                for i in 0..<e.count {
+                    let (y, x) = (Double((i / nx) % ny) - cy, Double(i % nx) - cx)
+                    e[i] = y * y + x * x <= r2 ? 1 : 0
+                }
+            }
+        case .all:
+            envelope = grey.map { _ in UInt8(1) }
+        }
         let electrodeVoxels = envelope.withUnsafeBufferPointer { $0.reduce(0) { $0 + Int($1) } }
         guard electrodeVoxels > 0 else { throw LensError.numerical("no electrode found: the envelope is empty after the opening of radius \(p.envelopeRadius)") }
         progress?.advance()

@@ -248,4 +248,24 @@ import Testing
         #expect(run("info", xim, "--summary", dir + "/xim.json") == 0)
         #expect(try VolumeIO.open(xim).info.shape == Shape(125, 125))
     }
+
+    /// Before: `segment electrode` on a reconstruction of an electrode filling the field of view
+    /// took an envelope of part of it (the densest regions), and porosity referred to that.
+    /// `--region circle` classifies the reconstruction circle; the summary names the region.
+    @Test func segmentationRegionIsTheFieldOfView() throws {
+        #expect(run("phantom", "electrode", "--out", dir + "/e", "--size", "8,128,128", "--seed", "3") == 0)
+        #expect(run("phantom", "projections", dir + "/e/attenuation.tif", "--out", dir + "/s.h5", "--angles", "180") == 0)
+        #expect(run("recon", dir + "/s.h5", "--out", dir + "/r.tif") == 0)
+        #expect(run("segment", "electrode", dir + "/r.tif", "--out", dir + "/env.tif", "--summary", dir + "/env.json") == 0)
+        #expect(run("segment", "electrode", dir + "/r.tif", "--out", dir + "/fov.tif", "--region", "circle", "--summary", dir + "/fov.json") == 0)
+        let truth = try #require(try json(dir + "/e/truth.json")["electrode"]?["porosity"]?.doubleValue)
+        let fov = try json(dir + "/fov.json"), env = try json(dir + "/env.json")
+        #expect(fov["region"] == .string("circle"))
+        #expect(fov["porosity_region"]?.stringValue?.contains("reconstruction circle") == true)
+        // The circle holds π/4 of the slice; the porosity there is the phantom's within 0.05
+        // (noise, blur and truncation cupping of a 128² reconstruction).
+        #expect(abs((fov["electrode_voxels"]?.doubleValue ?? 0) / Double(8 * 128 * 128) - Double.pi / 4) < 0.01)
+        #expect(abs((fov["porosity"]?.doubleValue ?? 0) - truth) < 0.05, "circle porosity \(fov["porosity"]?.doubleValue ?? -1) vs truth \(truth)")
+        #expect((env["electrode_voxels"]?.doubleValue ?? 0) < (fov["electrode_voxels"]?.doubleValue ?? 0))
+    }
 }
