@@ -70,11 +70,37 @@ public enum StripeRemoval {
     /// Sorting-based removal (algorithm 3): sort each column along the angle axis, median-filter
     /// the sorted image across columns (a stripe is a column whose sorted profile is offset from
     /// its neighbours'), and put the values back in their original order.
+    ///
+    /// A gain error is a constant offset of a line-integral column, so the correction applied is
+    /// one offset per column — the median over ranks of (smoothed − sorted) — not the smoothed
+    /// values themselves: replacing every value by its neighbours' median (the published form,
+    /// sized for 2000+ columns) also smooths the object wherever its sorted profiles vary
+    /// across the window, and on a ring-free 128-column phantom lowered the correlation of the
+    /// slice with the truth from 0.975 to 0.93. With one offset per column, less its
+    /// neighbours' (below): 0.974 on the ring-free phantom, and 0.969 → 0.974 with 2 %
+    /// miscalibrated pixels (README, "Ring removal").
     public static func removeStripesBySorting(_ s: inout [Float], angles: Int, columns: Int, window: Int) {
-        let (sorted, order) = sortColumns(s, angles: angles, columns: columns)
+        let (sorted, _) = sortColumns(s, angles: angles, columns: columns)
         var smoothed = [Float](repeating: 0, count: angles * columns)
         for a in 0..<angles { runningMedian(sorted, start: a * columns, count: columns, window: window, into: &smoothed) }
-        for a in 0..<angles { for c in 0..<columns { s[Int(order[a * columns + c]) * columns + c] = smoothed[a * columns + c] } }
+        var differences = [Float](repeating: 0, count: angles)
+        var offsets = [Float](repeating: 0, count: columns)
+        for c in 0..<columns {
+            for a in 0..<angles { differences[a] = smoothed[a * columns + c] - sorted[a * columns + c] }
+            differences.sort()
+            offsets[c] = differences[angles / 2]
+        }
+        // A stripe is one column (or a few) offset from its neighbours; the object's own curvature
+        // across the window gives offsets that vary smoothly from column to column. Only the
+        // part of each offset that departs from its neighbours' (a 5-column running median)
+        // is corrected.
+        var trend = [Float](repeating: 0, count: columns)
+        runningMedian(offsets, start: 0, count: columns, window: Swift.min(5, columns % 2 == 1 ? columns : columns - 1), into: &trend)
+        for c in 0..<columns {
+            let correction = offsets[c] - trend[c]
+            guard correction != 0 else { continue }
+            for a in 0..<angles { s[a * columns + c] += correction }
+        }
     }
 
     /// Large stripes (algorithm 5): the offset of each sorted column from its median-smoothed

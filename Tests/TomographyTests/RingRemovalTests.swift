@@ -2,6 +2,7 @@ import Foundation
 import LensCore
 import Testing
 import Tomography
+import Phantoms
 
 @Suite struct RingRemovalTests {
     /// db5 is orthonormal with five vanishing moments (Σh = √2, Σh² = 1, even shifts
@@ -101,5 +102,36 @@ import Tomography
         let error = (0..<angles).map { abs(s[$0 * cols + 100] - truth[$0 * cols + 100]) }.reduce(0, +) / Float(angles)
         let level = (0..<angles).map { truth[$0 * cols + 100] }.reduce(0, +) / Float(angles)
         #expect(error < 0.02 * level, "dead column mean error \(error) at level \(level)")
+    }
+}
+
+/// Ring removal on ring-free data must not degrade it noticeably (issue 17: sort and wavelet
+/// dropped the correlation with the truth from 0.97 to 0.94). Sort now corrects one offset per
+/// column: on a ring-free noisy phantom the slice's correlation with the truth stays within
+/// 0.015 of no removal (measured: 0.975 → 0.965 on the electrode phantom; README).
+@Suite struct RingFreeDataTests {
+    @Test func sortingBarelyTouchesRingFreeData() throws {
+        var p = ElectrodeParameters()
+        p.shape = [4, 128, 128]
+        p.seed = 4
+        let volume = try ElectrodePhantom.generate(p).attenuation
+        let geometry = ParallelBeamGeometry(anglesDegrees: ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: 360), detectorColumns: 128, detectorRows: 4,
+                                            pixelSizeMicrometres: 0.5)
+        let clean = try JosephProjector(geometry: geometry, volumeShape: volume.shape).project(volume)
+        var rng = SeededRandom(seed: 21)
+        let noise = (0..<clean.count).map { _ in Float(0.02 * rng.normal()) }
+        let noisy = Grid(shape: clean.shape) { clean[linear: $0] + noise[$0] }
+        func correlation(_ method: StripeRemovalMethod) throws -> Double {
+            var lines = noisy
+            StripeRemoval.apply(&lines, options: StripeRemovalOptions(method: method))
+            let slice = try FilteredBackProjection.reconstruct(lines, geometry: geometry, options: FBPOptions())
+            let a = slice.elements.map(Double.init), b = volume.elements.map(Double.init)
+            let (ma, mb) = (a.reduce(0, +) / Double(a.count), b.reduce(0, +) / Double(b.count))
+            var ab = 0.0, aa = 0.0, bb = 0.0
+            for (x, y) in zip(a, b) { ab += (x - ma) * (y - mb); aa += (x - ma) * (x - ma); bb += (y - mb) * (y - mb) }
+            return ab / (aa * bb).squareRoot()
+        }
+        let none = try correlation(.none), sort = try correlation(.sort)
+        #expect(none - sort < 0.015, "correlation without removal \(none), with sort \(sort)")
     }
 }
