@@ -45,43 +45,42 @@ public enum DeclaredVoxelSize {
         if old.isCalibrated, zip(old.voxelSizeMicrometres, new.voxelSizeMicrometres).contains(where: { abs($0 - $1) > 1e-9 * $1 }) {
             Notices.emit("--voxel-um \(new.voxelSizeMicrometres.map { String(format: "%g", $0) }.joined(separator: ",")) µm replaces the voxel size \(old.voxelSizeMicrometres.map { String(format: "%g", $0) }.joined(separator: ",")) µm that \(reader.source) gives")
         }
-        if let band = reader as? RowBandReader { return DeclaredGeometryBandReader(band, geometry: new) }
-        return DeclaredGeometryReader(reader, geometry: new)
+        return RelabelledReader.wrap(reader, geometry: new)
     }
 }
 
-/// A reader whose slabs carry a declared geometry.
-final class DeclaredGeometryReader: VolumeReader {
+/// A reader whose slabs carry another geometry (and whose info carries extra metadata): a
+/// declared voxel size, or what a temporary file cannot hold (a NumPy file has no voxel size).
+public class RelabelledReader: VolumeReader {
     let base: VolumeReader
-    let info: VolumeInfo
-    var source: String { base.source }
-    init(_ base: VolumeReader, geometry: GridGeometry) {
+    public let info: VolumeInfo
+    public var source: String { base.source }
+
+    /// A reader of row bands gets a reader of row bands.
+    public static func wrap(_ base: VolumeReader, geometry: GridGeometry, metadata: [String: String] = [:]) -> VolumeReader {
+        if let band = base as? RowBandReader { return RelabelledBandReader(band, geometry: geometry, metadata: metadata) }
+        return RelabelledReader(base, geometry: geometry, metadata: metadata)
+    }
+
+    init(_ base: VolumeReader, geometry: GridGeometry, metadata: [String: String]) {
         self.base = base
         var info = base.info
         info.geometry = geometry
+        info.metadata.merge(metadata) { _, new in new }
         self.info = info
     }
-    func readSlab(_ range: Range<Int>) throws -> AnyGrid {
+
+    public func readSlab(_ range: Range<Int>) throws -> AnyGrid {
         try DeclaredVoxelSize.relabel(base.readSlab(range), geometry: info.geometry, start: range.lowerBound)
     }
 }
 
-/// The same for readers of row bands.
-final class DeclaredGeometryBandReader: RowBandReader {
-    let base: RowBandReader
-    let info: VolumeInfo
-    var source: String { base.source }
-    init(_ base: RowBandReader, geometry: GridGeometry) {
-        self.base = base
-        var info = base.info
-        info.geometry = geometry
-        self.info = info
-    }
-    func readSlab(_ range: Range<Int>) throws -> AnyGrid {
-        try DeclaredVoxelSize.relabel(base.readSlab(range), geometry: info.geometry, start: range.lowerBound)
+final class RelabelledBandReader: RelabelledReader, RowBandReader {
+    init(_ base: RowBandReader, geometry: GridGeometry, metadata: [String: String]) {
+        super.init(base, geometry: geometry, metadata: metadata)
     }
     func readRows(_ rows: Range<Int>, slices: Range<Int>) throws -> AnyGrid {
-        let band = try base.readRows(rows, slices: slices)
+        let band = try (base as! RowBandReader).readRows(rows, slices: slices)
         return band.withGeometry(DeclaredVoxelSize.geometry(Array(info.geometry.voxelSizeMicrometres.suffix(band.shape.rank)), rank: band.shape.rank))
     }
 }

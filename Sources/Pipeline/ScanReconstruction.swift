@@ -253,7 +253,8 @@ public enum ScanReconstruction {
         if converting {
             let plan = ConversionPlan(targetType: settings.outputType, scaling: .rescale(settings.outputRange))
             let stored = try VolumeIO.open(floatOutput)
-            let floatReader = InMemoryMetadataReader(stored, metadata: ["units": units], geometry: info.geometry)
+            // NumPy holds no voxel size or units: the reconstruction's are given back.
+            let floatReader = RelabelledReader.wrap(stored, geometry: info.geometry, metadata: ["units": units])
             conversion = try VolumeConverter.convert(floatReader, to: output, plan: plan, inputs: inputs, cancellation: cancellation)
             if let c = conversion, c.clippedCount > 0 {
                 warnings.append("\(c.clippedCount) voxels lay outside the output range and were clipped (\(c.valueMapping))")
@@ -306,25 +307,5 @@ struct LineIntegralContent: CustomStringConvertible {
     var description: String {
         finite == 0 ? "none of their \(values) values is finite"
             : "every finite value equals \(minimum) (\(values - finite) of \(values) not finite)"
-    }
-}
-
-
-
-/// A reader with extra metadata and the geometry (the units and voxel size of a temporary
-/// float volume, which NumPy files cannot hold).
-final class InMemoryMetadataReader: VolumeReader {
-    let base: VolumeReader
-    let info: VolumeInfo
-    var source: String { base.source }
-    init(_ base: VolumeReader, metadata: [String: String], geometry: GridGeometry) {
-        self.base = base
-        var info = base.info
-        info.metadata.merge(metadata) { _, new in new }
-        info.geometry = geometry
-        self.info = info
-    }
-    func readSlab(_ range: Range<Int>) throws -> AnyGrid {
-        try base.readSlab(range).withGeometry(info.geometry.offset(axis: 0, by: range.lowerBound))
     }
 }
