@@ -168,7 +168,7 @@ public enum XANESWorkflow {
             "stack_shape": .array(stack.shape.dims.map { .number(Double($0)) }),
             "e0_ev": .number(maps.e0), "normalization": normalizationJSON(maps.normalization),
             "noise_scale": .number(maps.noiseScale),
-            "pixels": .object(Dictionary(uniqueKeysWithValues: XANESMaskReason.allCases.map { ($0.name, .number(Double(maps.maskCounts[$0] ?? 0))) })),
+            "pixels": .object(Dictionary(uniqueKeysWithValues: XANESMaskReason.allCases.map { ($0.key, .number(Double(maps.maskCounts[$0] ?? 0))) })),
             "edge_energy_ev": statistics(maps.edgeEnergy), "edge_energy_sigma_ev": statistics(maps.edgeEnergySigma),
             "white_line_energy_ev": statistics(maps.whiteLineEnergy),
             "voxel_size_um": stack.geometry.isCalibrated ? .array(stack.geometry.sliceGeometry.voxelSizeMicrometres.map { .number($0) }) : .null,
@@ -370,7 +370,7 @@ public enum XANESWorkflow {
             "stack_shape": .array(stackShape.dims.map { .number(Double($0)) }), "e0_ev": .number(settings.e0!),
             "slabs": .object(["count": .number(Double(slabs.count)), "thickness": .number(Double(thickness)), "megabytes": .number(Double(slabMegabytes))]),
             "noise_scale": .object(["min": .finite(noiseScales.min() ?? .nan), "max": .finite(noiseScales.max() ?? .nan)]),
-            "pixels": .object(Dictionary(uniqueKeysWithValues: XANESMaskReason.allCases.map { ($0.name, .number(Double(counts[$0] ?? 0))) })),
+            "pixels": .object(Dictionary(uniqueKeysWithValues: XANESMaskReason.allCases.map { ($0.key, .number(Double(counts[$0] ?? 0))) })),
             "edge_energy_ev": statistics(edge), "white_line_energy_ev": statistics(whiteLine),
             "voxel_size_um": readers[0].info.geometry.isCalibrated ? .array(readers[0].info.geometry.voxelSizeMicrometres.map { .number($0) }) : .null,
         ]

@@ -49,6 +49,16 @@ public enum XANESMaskReason: UInt8, Sendable, CaseIterable {
         case .estimateFailed: return "derivative, white-line or LCF estimate undefined"
         }
     }
+    /// The key in summaries (snake_case).
+    public var key: String {
+        switch self {
+        case .valid: return "valid"
+        case .nonPositiveIntensity: return "non_positive_intensity"
+        case .lowEdgeJump: return "low_edge_jump"
+        case .noEdgeCrossing: return "no_edge_crossing"
+        case .estimateFailed: return "estimate_failed"
+        }
+    }
 }
 
 /// Per-pixel maps of a XANES stack (NaN exactly where `mask` ≠ 0).

@@ -126,4 +126,30 @@ import Testing
         #expect(run("recon", dir + "/lines.npy", "--line-integrals", "--angle-range", "0:180", "--out", dir + "/r.tif", "--summary", dir + "/recon.json") == 0)
         try check(dir + "/recon.json", against: "recon.schema.json")
     }
+
+    /// Every other command's summary: snake_case all the way down, provenance with notices.
+    @Test func everySummaryFollowsTheCommonSchema() throws {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { url.deleteLastPathComponent() }
+        let spectra = url.appendingPathComponent("shared/data/spectroscopy").path
+        #expect(run("phantom", "electrode", "--out", dir + "/e", "--size", "32", "--seed", "2") == 0)
+        let labels = dir + "/e/phases.tif"
+        var summaries: [String] = []
+        func add(_ name: String, _ args: [String]) {
+            #expect(CLIRuntime.run(args + ["--summary", dir + "/\(name).json"]) == 0, "\(name)")
+            summaries.append(dir + "/\(name).json")
+        }
+        add("info", ["info", labels])
+        add("convert", ["convert", dir + "/e/attenuation.tif", dir + "/a16.tif", "--to-dtype", "uint16", "--rescale", "auto"])
+        add("filter", ["filter", dir + "/e/attenuation.tif", "--out", dir + "/f.tif", "--method", "median"])
+        add("label", ["label", labels, "--phase", "active", "--out", dir + "/l.tif"])
+        add("rev", ["rev", labels, "--phase", "pore"])
+        add("xas", ["xas", spectra + "/larch/cu_rt01.xmu", "--out", dir + "/xas"])
+        #expect(run("phantom", "xanes", "--out", dir + "/px", "--size", "32") == 0)
+        add("xanes", ["xanes", dir + "/px/stack.h5", "--out", dir + "/xanes"])
+        #expect(run("phantom", "compton", "--out", dir + "/pc") == 0)
+        add("compton_spectra", ["compton", "spectra", dir + "/pc/region_1.bin", "--out", dir + "/c1.h5"])
+        add("compton_analyze", ["compton", "analyze", dir + "/c1.h5", "--out", dir + "/ca", "--slope", "2.3", "--intercept", "0.65"])
+        for path in summaries { try check(path, against: "summary.schema.json") }
+    }
 }
