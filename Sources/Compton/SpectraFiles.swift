@@ -140,3 +140,52 @@ extension PixelSpectra {
         URL(fileURLWithPath: path).pathExtension.lowercased() == "hxt" ? try readHXT(path: path) : try read(path: path)
     }
 }
+
+/// Raw detector frames (frame, row, column) of a pixelated spectroscopic detector — HEXITEC's
+/// HDF5 frame files (`/raw_frames`, ADU per pixel per frame) — turned into photon events: each
+/// pixel's value is converted to keV by the per-pixel calibration E = gain·ADU + offset, and
+/// every value at or above `thresholdKeV` (the noise threshold) is one event of that frame.
+/// The events then go through the same charge-sharing correction and histogramming as event
+/// lists. Frames are read slab by slab.
+public enum DetectorFrames {
+    public static func buildSpectra(frames reader: VolumeReader, calibration: PixelEnergyCalibration, thresholdKeV: Double,
+                                    binning: EnergyBinning = EnergyBinning(), correction: ChargeSharingCorrection = .discriminate,
+                                    progress: ProgressReporter? = nil) throws -> PixelSpectra {
+        let shape = reader.info.shape
+        guard shape.rank == 3, !reader.info.dataType.isComplex else {
+            throw LensError.badInput(file: reader.source, problem: "detector frames must be a 3D (frame, row, column) dataset, not \(shape) \(reader.info.dataType)")
+        }
+        let (frames, rows, columns) = (shape[0], shape[1], shape[2])
+        guard rows <= Int(UInt16.max), columns <= Int(UInt16.max), frames <= Int(UInt32.max) else {
+            throw LensError.badInput(file: reader.source, problem: "frames of \(rows)×\(columns) pixels × \(frames) exceed the event format")
+        }
+        guard calibration.rows == rows, calibration.columns == columns else {
+            throw LensError.invalidArgument("the energy calibration is for \(calibration.rows)×\(calibration.columns) pixels, the frames of \(reader.source) have \(rows)×\(columns)")
+        }
+        let accumulator = try SpectrumAccumulator(rows: rows, columns: columns, binning: binning, correction: correction)
+        let thickness = reader.slabThickness(targetBytes: 64 << 20)
+        var batch = [PhotonEvent]()
+        var start = 0
+        while start < frames {
+            let end = Swift.min(frames, start + thickness)
+            let slab = try reader.readSlab(start..<end).converted(to: Double.self)
+            slab.withUnsafeBufferPointer { v in
+                for f in 0..<(end - start) {
+                    let base = f * rows * columns
+                    for p in 0..<(rows * columns) {
+                        let adu = v[base + p]
+                        guard adu.isFinite, adu > 0 else { continue }
+                        let keV = calibration.gain[p] * adu + calibration.offset[p]
+                        guard keV >= thresholdKeV, keV.isFinite else { continue }
+                        batch.append(PhotonEvent(frame: UInt32(start + f), row: UInt16(p / columns), column: UInt16(p % columns), energyKeV: Float(keV)))
+                    }
+                }
+            }
+            accumulator.add(batch)
+            batch.removeAll(keepingCapacity: true)
+            progress?.advance(by: end - start)
+            start = end
+        }
+        return accumulator.finish()
+    }
+}

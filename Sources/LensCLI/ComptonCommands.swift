@@ -25,7 +25,12 @@ struct ComptonSpectraCommand: ParsableCommand {
         /spectra (row, column, energy) uint32 and /energy_edges_kev.
         """)
 
-    @Argument(help: "Event list (.bin or .csv).") var events: String
+    @Argument(help: "Event list (.bin or .csv), or detector frames (HEXITEC HDF5 frame file, (frame, row, column) ADU; needs an energy calibration).") var events: String
+    @Option(name: .customLong("kev-per-adu"), help: "Frames: one energy calibration for every pixel, keV per ADU (E = gain·ADU + --offset-kev).") var kevPerADU: Double?
+    @Option(name: .customLong("offset-kev"), help: "Frames: the calibration offset in keV with --kev-per-adu.") var offsetKeV: Double = 0
+    @Option(name: .customLong("gain-map"), help: "Frames: per-pixel gains (keV/ADU) as an image (text, TIFF, …) of the frame size.") var gainMap: String?
+    @Option(name: .customLong("offset-map"), help: "Frames: per-pixel offsets (keV) as an image of the frame size (with --gain-map).") var offsetMap: String?
+    @Option(name: .customLong("threshold-kev"), help: "Frames: the noise threshold; pixel values below it (after calibration) are not events.") var thresholdKeV: Double = 3
     @Option(help: "Output spectra cube (.h5).") var out: String
     @Option(help: "Detector rows.") var rows: Int = 80
     @Option(help: "Detector columns.") var columns: Int = 80
@@ -45,13 +50,54 @@ struct ComptonSpectraCommand: ParsableCommand {
         try requireOption((maxKeV / binKeV).rounded(.up), "--max-kev / --bin-kev (bins)", in: 2...1_000_000)
         try MemoryBudget.require(elements: rows * columns * Int((maxKeV / binKeV).rounded(.up)), elementBytes: 4,
                                  for: "--rows × --columns × bins", hint: "use fewer bins (--bin-kev) or a smaller detector")
-        try global.outputs(inputs: [events]) { outputs in
+        try requireOption(thresholdKeV, "--threshold-kev", in: 0...10_000)
+        try global.outputs(inputs: [events, gainMap, offsetMap]) { outputs in
             try run(mode: mode, out: try outputs.file(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
         }
     }
 
+    /// Whether the input is a file of detector frames (HDF5) rather than an event list.
+    var isFrames: Bool {
+        let reference = DatasetReference(events)
+        return VolumeIO.hdf5Extensions.contains(reference.fileExtension) || reference.datasetPath != nil
+    }
+
+    /// The per-pixel calibration of a frames input, never guessed.
+    func frameCalibration(rows: Int, columns: Int) throws -> PixelEnergyCalibration {
+        let n = rows * columns
+        if let gainMap {
+            func map(_ path: String) throws -> [Double] {
+                let g = try VolumeIO.read(path).converted(to: Double.self)
+                guard g.count == n else { throw LensError.badInput(file: path, problem: "holds \(g.shape) values; the frames have \(rows)×\(columns) pixels") }
+                return g.elements
+            }
+            let gain = try map(gainMap), offset = try offsetMap.map(map) ?? [Double](repeating: offsetKeV, count: n)
+            return PixelEnergyCalibration(rows: rows, columns: columns, gain: gain, offset: offset)
+        }
+        guard let kevPerADU else {
+            throw LensError.invalidArgument("\(events) holds detector frames in ADU: declare their energy calibration with --kev-per-adu G [--offset-kev O] or --gain-map FILE [--offset-map FILE]")
+        }
+        try requirePositive(kevPerADU, "--kev-per-adu", atMost: 1000)
+        return PixelEnergyCalibration(rows: rows, columns: columns, gain: [Double](repeating: kevPerADU, count: n), offset: [Double](repeating: offsetKeV, count: n))
+    }
+
     func run(mode: ChargeSharingCorrection, out outPath: String, summary summaryPath: String?) throws {
         let binning = EnergyBinning(lowKeV: 0, widthKeV: binKeV, count: Int((maxKeV / binKeV).rounded(.up)))
+        if isFrames {
+            let reader = try VolumeIO.open(events)
+            guard reader.info.shape.rank == 3 else { throw LensError.badInput(file: events, problem: "detector frames must be (frame, row, column), not \(reader.info.shape)") }
+            let (rows, columns) = (reader.info.shape[1], reader.info.shape[2])
+            try MemoryBudget.require(elements: rows * columns * binning.count, elementBytes: 4, for: "the spectra of \(rows)×\(columns) pixels", hint: "use fewer bins (--bin-kev)")
+            let calibration = try frameCalibration(rows: rows, columns: columns)
+            let progress = ProgressReporter(label: "frames to events", total: reader.info.shape[0])
+            let spectra = try DetectorFrames.buildSpectra(frames: reader, calibration: calibration, thresholdKeV: thresholdKeV, binning: binning,
+                                                          correction: mode, progress: progress)
+            progress.finish()
+            try finishSpectra(spectra, binning: binning, rows: rows, columns: columns, mode: mode, outPath: outPath, summaryPath: summaryPath,
+                              extra: ["frames": .number(Double(reader.info.shape[0])), "threshold_kev": .number(thresholdKeV),
+                                      "energy_calibration": .string(gainMap.map { "per-pixel gain map \($0)" } ?? "\(kevPerADU ?? 0) keV/ADU + \(offsetKeV) keV")])
+            return
+        }
         // Progress counts events: known up front for binary records (12 bytes each); a CSV
         // list's length in events is not, so it is counted in lines read against its byte size
         // divided by the length of its first lines.
@@ -61,6 +107,11 @@ struct ComptonSpectraCommand: ParsableCommand {
         let progress = ProgressReporter(label: "histogramming events", total: Swift.max(1, size / bytesPerEvent))
         let spectra = try PixelSpectra.build(events: events, rows: rows, columns: columns, binning: binning, correction: mode, progress: progress)
         progress.finish()
+        try finishSpectra(spectra, binning: binning, rows: rows, columns: columns, mode: mode, outPath: outPath, summaryPath: summaryPath, extra: [:])
+    }
+
+    func finishSpectra(_ spectra: PixelSpectra, binning: EnergyBinning, rows: Int, columns: Int, mode: ChargeSharingCorrection,
+                       outPath: String, summaryPath: String?, extra: [String: JSONValue]) throws {
         guard spectra.statistics.eventsRead > 0 else {
             throw LensError.badInput(file: events, problem: "holds no photon events: an empty cube would look like a measurement")
         }
@@ -74,8 +125,9 @@ struct ComptonSpectraCommand: ParsableCommand {
                            "multi_pixel_clusters": .number(Double(s.multiPixelClusters)), "events_in_clusters": .number(Double(s.eventsInClusters)),
                            "outside": .number(Double(s.eventsOutside))],
                 "bin_kev": .number(binKeV), "max_kev": .number(maxKeV),
-                "provenance": try provenanceJSON(inputs: [events], parameters: ["rows": .number(Double(rows)), "columns": .number(Double(columns)),
-                                                                                 "bin_kev": .number(binKeV), "charge_sharing": .string(mode.rawValue)]),
+                "provenance": try provenanceJSON(inputs: [events] + [gainMap, offsetMap].compactMap { $0 },
+                                                 parameters: ["rows": .number(Double(rows)), "columns": .number(Double(columns)),
+                                                              "bin_kev": .number(binKeV), "charge_sharing": .string(mode.rawValue)].merging(extra) { a, _ in a }),
             ])
             try JSONOutput.write(object, to: summaryPath!, inputs: [events])
         }

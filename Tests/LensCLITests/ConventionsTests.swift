@@ -268,4 +268,22 @@ import Testing
         #expect(abs((fov["porosity"]?.doubleValue ?? 0) - truth) < 0.05, "circle porosity \(fov["porosity"]?.doubleValue ?? -1) vs truth \(truth)")
         #expect((env["electrode_voxels"]?.doubleValue ?? 0) < (fov["electrode_voxels"]?.doubleValue ?? 0))
     }
+
+    /// Before: no command read HEXITEC HDF5 frame files (160×160 frames). `compton spectra`
+    /// turns frames into events (calibration declared, never guessed; noise threshold) and
+    /// histograms them like event lists: every value at or above the threshold is one event.
+    @Test func hexitecFramesBecomeSpectra() throws {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { url.deleteLastPathComponent() }
+        let frames = url.appendingPathComponent("shared/data/compton/hexitec_stfc_aeg/160_160_vcaled_30_frames.h5").path
+        #expect(run("compton", "spectra", frames, "--out", dir + "/x.h5") == 2)   // no calibration
+        #expect(run("compton", "spectra", frames, "--out", dir + "/x.h5", "--kev-per-adu", "0.01", "--threshold-kev", "1",
+                    "--charge-sharing", "none", "--summary", dir + "/x.json") == 0)
+        let raw = try VolumeIO.read(frames).converted(to: Double.self)
+        let expected = raw.elements.filter { $0 > 0 && 0.01 * $0 >= 1 }.count
+        let events = try json(dir + "/x.json")["events"]
+        #expect(events?["read"]?.doubleValue == Double(expected))
+        #expect(events?["counted"]?.doubleValue == Double(expected))
+        #expect(try VolumeIO.open(dir + "/x.h5:/spectra").info.shape == Shape(160, 160, 1300))
+    }
 }
