@@ -28,6 +28,23 @@ public enum AtomicOutput {
         }
     }
 
+    /// A scratch file beside `path` that this run alone owns: a hidden name that did not exist
+    /// when it was chosen, registered as exactly that path (an interrupt removes it; a crash
+    /// leaves it to ``OutputSafety/removeStaleTemporaries(in:)``). Release it with
+    /// ``TemporaryFiles/remove(_:)``. For working files of one step (provisional labels, the
+    /// float volume of a 16-bit reconstruction), never for outputs.
+    public static func scratchPath(beside path: String, extension ext: String) -> String {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        while true {
+            let candidate = (folder == "/" ? "" : folder) + "/" + OutputSafety.temporaryName(suffix: "scratch.\(ext)")
+            var info = stat()
+            if lstat(candidate, &info) != 0 {
+                TemporaryFiles.register(candidate)
+                return candidate
+            }
+        }
+    }
+
     /// A temporary path beside `path` (same folder, hidden, unique, short), registered so that
     /// an interrupt removes it (``TemporaryFiles``).
     public static func temporaryPath(for path: String) -> String {

@@ -221,9 +221,8 @@ public enum ScanReconstruction {
             ?? Swift.max(rowGroup, Swift.min(256, (512 << 20) / Swift.max(1, bytesPerRow)) / rowGroup * rowGroup)
         // An integer output is reconstructed to a float32 temporary beside it, then rescaled.
         let converting = settings.outputType != .float32
-        let floatOutput = converting ? AtomicOutput.temporaryPath(for: output) + ".float32.npy" : output
-        if converting { TemporaryFiles.register(floatOutput) }
-        defer { if converting { try? FileManager.default.removeItem(atPath: floatOutput) } }
+        let floatOutput = converting ? AtomicOutput.scratchPath(beside: output, extension: "npy") : output
+        defer { if converting { TemporaryFiles.remove(floatOutput) } }
         let writer = try VolumeIO.create(floatOutput, info: info, inputs: inputs)
         var slabs = 0
         // The centre band was prepared once already: count its zingers (and content) once.

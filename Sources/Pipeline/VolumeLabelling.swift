@@ -49,9 +49,8 @@ public enum VolumeLabelling {
         let planes = Swift.max(1, Swift.min(nz, slabBytes / Swift.max(1, 4 * ny * nx)))
         let outputInfo = VolumeInfo(shape: reader.info.shape, dataType: .int32, geometry: reader.info.geometry, format: "")
         let writer = try VolumeIO.create(output, info: outputInfo, inputs: [input])
-        let provisionalPath = AtomicOutput.temporaryPath(for: output) + ".raw"
-        TemporaryFiles.register(provisionalPath)
-        defer { try? FileManager.default.removeItem(atPath: provisionalPath) }
+        let provisionalPath = AtomicOutput.scratchPath(beside: output, extension: "raw")
+        defer { TemporaryFiles.remove(provisionalPath) }
         do {
             let provisionalInfo = VolumeInfo(shape: shape, dataType: .int32, format: "raw")
             let store = try VolumeIO.create(provisionalPath, info: provisionalInfo)

@@ -167,6 +167,8 @@ import Testing
         // stored integers give back the float reconstruction within half a step.
         #expect(run("recon", dir + "/lines.npy", "--line-integrals", "--angle-range", "0:135", "--center", "\(Double(n - 1) / 2)",
                     "--pixel-um", "0.5", "--to-dtype", "uint16", "--out", dir + "/c16.tif") == 0)
+        // Its float scratch volume is gone; nothing of the run is left beside the output.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).allSatisfy { !$0.hasPrefix(".batterylens-") })
         let reader = try VolumeIO.open(dir + "/c16.tif")
         #expect(reader.info.dataType == .uint16 && reader.info.metadata["value_calibration"] != nil)
         let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/c16.tif")), as: UTF8.self)
