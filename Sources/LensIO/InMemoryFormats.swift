@@ -40,8 +40,7 @@ extension MATFile {
     }
 
     /// A reader for `file.mat:/variable`, or for the only numeric variable of `file.mat`.
-    static func reader(_ reference: DatasetReference) throws -> VolumeReader {
-        let file = try MATFile(path: reference.filePath)
+    static func reader(_ file: MATFile, reference: DatasetReference) throws -> VolumeReader {
         let name: String
         if let dataset = reference.datasetPath {
             name = dataset.hasPrefix("/") ? String(dataset.dropFirst()) : dataset

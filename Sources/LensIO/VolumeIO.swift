@@ -193,9 +193,11 @@ public enum VolumeIO {
         if isDirectory.boolValue { return try TIFFFolderReader(folder: file) }
         let ext = reference.fileExtension
         if ext == "mat" {
-            // Level-5 MAT-files here; v7.3 files are HDF5 (MATFile says so).
-            if (try? MATFile(path: file)) != nil || reference.datasetPath == nil { return try MATFile.reader(reference) }
-            return try HDF5Reader(reference: reference)
+            // Level-5 MAT-files here; a v7.3 file is HDF5, opened as file.mat:/variable.
+            do { return try MATFile.reader(try MATFile(path: file), reference: reference) } catch {
+                guard reference.datasetPath != nil, (try? HDF5File(openingForReading: file)) != nil else { throw error }
+                return try HDF5Reader(reference: reference)
+            }
         }
         if ext == "xim" { return InMemoryReader(AnyGrid(try TextImage.read(file)), format: "text-image (ALS STXM .xim)", source: file) }
         if hdf5Extensions.contains(ext) || (reference.datasetPath != nil) { return try HDF5Reader(reference: reference) }
