@@ -352,7 +352,10 @@ struct PorosityCommand: ParsableCommand {
             if let big = codes.counts.keys.first(where: { $0 > 255 }) {
                 throw LensError.badInput(file: input, problem: "holds the label code \(big); porosity counts label codes 0…255")
             }
-            try profile.add(slab: try slab.converted(to: Double.self).map { UInt8($0) }, startingAt: z)
+            // Codes are checked to be 0…255 above: uint8 slabs go in as they are.
+            let labels: Grid<UInt8>
+            if case .uint8(let g) = slab { labels = g } else { labels = try slab.converted(to: Double.self).map { UInt8($0) } }
+            try profile.add(slab: labels, startingAt: z)
             progress.advance(by: end - z)
             z = end
         }
