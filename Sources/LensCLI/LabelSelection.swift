@@ -60,11 +60,13 @@ struct PhaseSelector {
     /// The error for a phase name given for a volume that carries no scheme.
     func undeclared(option: String, name: String) throws -> LensError {
         let counts = try countCodes()
-        let example = counts.counts.keys.sorted().prefix(3).enumerated().map { k, code in "\(["pore", "active", "binder"][k])=\(code)" }.joined(separator: ",")
+        // The form of a declaration over the codes present, with the names left to the user:
+        // pairing them with names here would be the guess this error exists to prevent.
+        let form = counts.counts.keys.sorted().prefix(4).map { "NAME=\($0)" }.joined(separator: ",")
         return LensError.badInput(file: input, problem: """
             has no label scheme, so \(option) \(name) has no meaning. Codes present: \(counts.listing). \
-            Declare what they mean with --labels-scheme (e.g. --labels-scheme \(example.isEmpty ? "pore=0,active=1,binder=2" : example), \
-            or a known scheme: \(LabelScheme.wellKnown.keys.sorted().joined(separator: ", "))), or give the codes themselves (\(option) \(counts.counts.keys.min() ?? 0))
+            Declare what they mean with --labels-scheme \(form.isEmpty ? "NAME=CODE,…" : form) (names: pore, active, binder, solid, \
+            crack, outside, …), or a known scheme: \(LabelScheme.wellKnown.keys.sorted().joined(separator: ", ")); or give the codes themselves (\(option) \(counts.counts.keys.min() ?? 0))
             """)
     }
 
