@@ -12,6 +12,9 @@ public struct CollectedSpectrum: Sendable {
     public var mu: [Double]
     /// What the values are ("mu(E)" from Athena's record type, the JSON key, …).
     public var kind: String
+    /// True when the format defines the energies as eV (Athena); false when only the numbers
+    /// say (JSON: all below 100 are read as keV, as for column files).
+    public var energiesAreElectronVolts = false
 }
 
 /// Athena project files (`.prj`, Demeter): gzip-compressed Perl `Data::Dumper` records, one
@@ -47,7 +50,7 @@ public enum AthenaProject {
             }
             let label = (args["label"] ?? "").trimmingCharacters(in: .whitespaces)
             spectra.append(CollectedSpectrum(name: label.isEmpty ? id : label, id: id, energies: x, mu: y,
-                                             kind: args["recordtype"] ?? "mu(E)"))
+                                             kind: args["recordtype"] ?? "mu(E)", energiesAreElectronVolts: true))
         }
         for line in text.split(whereSeparator: \.isNewline) {
             let l = line.trimmingCharacters(in: .whitespaces)

@@ -35,7 +35,7 @@ public struct SpectrumFile: Sendable {
         let (file, name) = splitSelector(path)
         if let spectra = try collection(file) {
             let s = try select(spectra, name: name, file: file)
-            var energies = electronVolts(s.energies), mu = s.mu
+            var energies = s.energiesAreElectronVolts ? s.energies : electronVolts(s.energies), mu = s.mu
             let order = energies.indices.sorted { energies[$0] < energies[$1] }
             energies = order.map { energies[$0] }; mu = order.map { mu[$0] }
             guard energies.count >= 6, mu.allSatisfy(\.isFinite) else {
@@ -87,7 +87,7 @@ public struct SpectrumFile: Sendable {
         if let spectra = try collection(file) {
             let chosen = name == nil ? spectra : [try select(spectra, name: name, file: file)]
             return try chosen.map { s in
-                do { return try ReferenceSpectrum(name: s.name, energies: electronVolts(s.energies), values: s.mu) } catch let LensError.invalidArgument(message) {
+                do { return try ReferenceSpectrum(name: s.name, energies: s.energiesAreElectronVolts ? s.energies : electronVolts(s.energies), values: s.mu) } catch let LensError.invalidArgument(message) {
                     throw LensError.badInput(file: file, problem: "\(s.name): \(message)")
                 }
             }

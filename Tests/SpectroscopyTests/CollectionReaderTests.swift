@@ -45,6 +45,13 @@ import Testing
         let list = #"[{"name": "x", "energy": \#(energies), "mu": \#(step)}]"#
         try Data(list.utf8).write(to: URL(fileURLWithPath: dir + "/l.json"))
         #expect(try SpectrumFile.read(dir + "/l.json").mu == step)
+        // Athena stores eV by definition: a Li K-edge group (55–80 eV) stays in eV, never
+        // read as keV by the "all below 100" rule of unit-less column files.
+        let li = (0..<30).map { 55 + Double($0) }
+        let project = "# Athena project file -- test\n$old_group = 'abcde';\n@args = ('label','Li K','is_xmu',1,'recordtype','mu(E)');\n"
+            + "@x = (\(li.map { "'\($0)'" }.joined(separator: ",")));\n@y = (\(li.map { "'\(1 / (1 + exp(-($0 - 62))))'" }.joined(separator: ",")));\n[record] # \n"
+        try Data(project.utf8).write(to: URL(fileURLWithPath: dir + "/li.prj"))
+        #expect(try SpectrumFile.read(dir + "/li.prj").energies == li)
         // No energies: refused, never a guessed grid (the featurexas table has none).
         try Data(#"{"intensity": {"0": [1, 2, 3]}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/n.json"))
         #expect(throws: LensError.self) { try SpectrumFile.read(dir + "/n.json") }
