@@ -3,24 +3,50 @@ import LensCore
 import Signal
 
 /// A straight-line background under the Compton peak: counts per keV at `centreKeV` (the
-/// kinematic Compton energy) and the line's slope.
+/// kinematic Compton energy) and the line's slope, with the covariance of the two from the fit
+/// that measured them (zero when the line is given).
 public struct ComptonBackground: Codable, Sendable, Equatable {
     public var perKeV: Double
     public var slopePerKeV2: Double
     public var centreKeV: Double
-    public init(perKeV: Double, slopePerKeV2: Double, centreKeV: Double) {
+    public var levelVariance: Double
+    public var slopeVariance: Double
+    public var levelSlopeCovariance: Double
+    public init(perKeV: Double, slopePerKeV2: Double, centreKeV: Double,
+                levelVariance: Double = 0, slopeVariance: Double = 0, levelSlopeCovariance: Double = 0) {
         self.perKeV = perKeV; self.slopePerKeV2 = slopePerKeV2; self.centreKeV = centreKeV
+        self.levelVariance = levelVariance; self.slopeVariance = slopeVariance; self.levelSlopeCovariance = levelSlopeCovariance
+    }
+
+    /// d(counts)/d(level, slope) over [a, b]: the line's integral is linear in both.
+    func gradient(from a: Double, to b: Double) -> (level: Double, slope: Double) {
+        let c = centreKeV
+        return (b - a, ((b - c) * (b - c) - (a - c) * (a - c)) / 2)
     }
 
     /// Background counts between energies a and b (keV): the line's integral.
     public func counts(from a: Double, to b: Double) -> Double {
-        let c = centreKeV
-        return perKeV * (b - a) + slopePerKeV2 * ((b - c) * (b - c) - (a - c) * (a - c)) / 2
+        let g = gradient(from: a, to: b)
+        return perKeV * g.level + slopePerKeV2 * g.slope
+    }
+
+    /// Covariance of the background counts over two sets of energy intervals (keV), from the
+    /// line's covariance: gᵀ C h with g, h the summed gradients.
+    public func countsCovariance(_ first: [(Double, Double)], _ second: [(Double, Double)]) -> Double {
+        func summed(_ intervals: [(Double, Double)]) -> (Double, Double) {
+            intervals.reduce((0.0, 0.0)) { acc, interval in
+                let g = gradient(from: interval.0, to: interval.1)
+                return (acc.0 + g.level, acc.1 + g.slope)
+            }
+        }
+        let g = summed(first), h = summed(second)
+        let value = g.0 * h.0 * levelVariance + g.1 * h.1 * slopeVariance + (g.0 * h.1 + g.1 * h.0) * levelSlopeCovariance
+        return value.isFinite ? value : 0
     }
 }
 
 /// The Compton peak of one spectrum, fitted as a pseudo-Voigt (Lorentzian–Gaussian) on a
-/// linear background (measured in the side bands) over a window that excludes the
+/// linear background (``ComptonAnalysis/profileFit(binning:spectrum:settings:widthsPz:initialCentrePz:)``) over a window that excludes the
 /// fluorescence lines (science brief §6).
 public struct ComptonPeakFit: Codable, Sendable, Equatable {
     public var centreKeV: Double
@@ -52,9 +78,8 @@ public struct ComptonPeakFit: Codable, Sendable, Equatable {
 /// S = S_L / S_H of one spectrum after background removal, with its counting uncertainty.
 public struct ComptonSMeasurement: Codable, Sendable, Equatable {
     public var s: Double
-    /// One standard deviation from Poisson statistics of the raw counts in both windows:
-    /// σ_S = S √(N_L,raw / N_L² + N_H,raw / N_H²), N the background-subtracted counts (the
-    /// background line's own uncertainty, fitted from many more bins, is neglected).
+    /// One standard deviation from Poisson statistics of the raw counts in both windows and the
+    /// background line's covariance (see ``ComptonAnalysis/sParameter(binning:spectrum:background:settings:)``).
     public var uncertainty: Double
     public var valenceCounts: Double
     public var coreCounts: Double
@@ -69,16 +94,17 @@ public struct ComptonAnalysisSettings: Codable, Sendable, Equatable {
     /// Fit window (keV): above the W and Pb K lines (≤ 85 keV) and reaching past |p_z| = 7 a.u.
     /// (101.5 keV at 115 keV and 90°), where the background is measured.
     public var fitWindowKeV: ClosedRange<Double> = 86...110
-    /// The background comes from the window's parts beyond this |p_z| (a.u.).
+    /// The fit window must reach beyond this |p_z| (a.u.) on at least one side, where the
+    /// profile has decayed, so the background line is pinned by more than the profile's tails.
     public var backgroundBeyondPz = 7.0
     public var windows = SParameterWindows()
     /// Multiplies S of this depth region (published: 1.015, 1.010, 1.005 for regions 1–3).
     public var attenuationFactor = 1.0
     /// S ↔ (1 − x); nil: no stoichiometry maps.
     public var calibration: SParameter.Calibration?
-    /// Pixels need this many background-subtracted counts in |p_z| < 5, and a peak that is one
-    /// (area ≥ 5σ, FWHM below half the fit window, centre within half the FWHM of the
-    /// kinematic energy), to be analysed; others (outside the sample, dead) are masked.
+    /// Pixels need this many background-subtracted counts in the S windows, and a peak that is
+    /// one (profile counts ≥ 5σ, centre within 2 a.u. of the region's), to be analysed; others
+    /// (outside the sample, dead) are masked.
     public var minimumComptonCounts = 200.0
     public init() {}
 }
@@ -91,6 +117,7 @@ public struct ComptonMaps: Sendable {
     public var sUncertainty: [Double]
     public var lithium: [Double]
     public var lithiumUncertainty: [Double]
+    /// The profile model's centre (keV) and total counts per pixel.
     public var peakCentreKeV: [Double]
     public var peakArea: [Double]
     public var mask: [Bool]
@@ -100,6 +127,8 @@ public struct ComptonMaps: Sendable {
 public struct ComptonRegionResult: Codable, Sendable {
     public var pixelsAnalysed: Int
     public var fit: ComptonPeakFit
+    /// Background line and profile model of the summed spectrum (the line S is measured on).
+    public var profile: ComptonProfileFit
     /// From the summed spectrum of the analysed pixels, before the attenuation factor.
     public var measured: ComptonSMeasurement
     public var attenuationFactor: Double
@@ -120,40 +149,9 @@ public enum ComptonAnalysis {
     static let fwhmPerSigma = 2 * (2 * log(2.0)).squareRoot()
     static let squareRootOfTwoPi = (2 * Double.pi).squareRoot()
 
-    /// The background under the Compton peak, from the side bands of the fit window where the
-    /// Compton profile has died out (|p_z| > `backgroundBeyondPz`): a least-squares straight line
-    /// through both bands when each holds at least 5 bins, else the flat mean of the one that
-    /// does. Estimating it beside the peak, not jointly with it, keeps the peak model's tails
-    /// (a Lorentzian's are long) from trading counts with the background.
-    public static func background(binning: EnergyBinning, spectrum: [Double], settings: ComptonAnalysisSettings) throws -> ComptonBackground {
-        let xc = ComptonKinematics.comptonPeakKeV(incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees)
-        func energy(_ pz: Double) -> Double { ComptonKinematics.scatteredKeV(momentumAtomicUnits: pz, incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees) }
-        let lowEdge = energy(-settings.backgroundBeyondPz), highEdge = energy(settings.backgroundBeyondPz)
-        let w = binning.widthKeV
-        func band(_ range: ClosedRange<Double>) -> [(x: Double, y: Double)] {
-            guard range.lowerBound < range.upperBound else { return [] }
-            return (0..<binning.count).compactMap { k in
-                let c = binning.lowKeV + (Double(k) + 0.5) * w
-                return range.contains(c) ? (c, spectrum[k] / w) : nil
-            }
-        }
-        let low = band(settings.fitWindowKeV.lowerBound...Swift.max(settings.fitWindowKeV.lowerBound, lowEdge))
-        let high = band(Swift.min(settings.fitWindowKeV.upperBound, highEdge)...settings.fitWindowKeV.upperBound)
-        let useLow = low.count >= 5, useHigh = high.count >= 5
-        guard useLow || useHigh else {
-            throw LensError.numerical("the fit window \(settings.fitWindowKeV.lowerBound)–\(settings.fitWindowKeV.upperBound) keV leaves no side band beyond |p_z| = \(settings.backgroundBeyondPz) a.u. (\(String(format: "%.1f", lowEdge))–\(String(format: "%.1f", highEdge)) keV) for the background")
-        }
-        let points = (useLow ? low : []) + (useHigh ? high : [])
-        let mean = points.reduce(0) { $0 + $1.y } / Double(points.count)
-        guard useLow && useHigh else { return ComptonBackground(perKeV: mean, slopePerKeV2: 0, centreKeV: xc) }
-        let mx = points.reduce(0) { $0 + $1.x } / Double(points.count)
-        let sxx = points.reduce(0) { $0 + ($1.x - mx) * ($1.x - mx) }
-        let slope = points.reduce(0) { $0 + ($1.x - mx) * ($1.y - mean) } / sxx
-        return ComptonBackground(perKeV: mean + slope * (xc - mx), slopePerKeV2: slope, centreKeV: xc)
-    }
-
     /// Fits the Compton peak of `spectrum` (counts per bin of `binning`): a pseudo-Voigt on the
-    /// side-band background (``background(binning:spectrum:settings:)``), weighted by Poisson
+    /// background line of ``profileFit(binning:spectrum:settings:widthsPz:initialCentrePz:)``
+    /// (the peak's centre, width and area as the brief's Lorentzian–Gaussian), weighted by Poisson
     /// σ² = max(1, 5-bin running mean of the counts) (the running mean avoids the low bias of
     /// weighting by each bin's own count).
     ///
@@ -161,8 +159,8 @@ public enum ComptonAnalysis {
     /// projection (Golub & Pereyra) fits only centre and FWHM by Levenberg–Marquardt, solving
     /// the two non-negative amplitudes by weighted least squares inside every residual
     /// evaluation — robust and fast enough for every pixel. Standard errors come from the
-    /// covariance of all four parameters at the solution. `background`: the side-band line when
-    /// the caller has measured it already.
+    /// covariance of all four parameters at the solution. `background`: the line when the
+    /// caller has measured it already.
     public static func fitPeak(binning: EnergyBinning, spectrum: [Double], settings: ComptonAnalysisSettings,
                                background known: ComptonBackground? = nil) throws -> ComptonPeakFit {
         let window = settings.fitWindowKeV
@@ -173,7 +171,7 @@ public enum ComptonAnalysis {
         guard bins.count >= 12 else {
             throw LensError.numerical("Compton fit window \(window.lowerBound)–\(window.upperBound) keV holds \(bins.count) energy bins; at least 12 are needed")
         }
-        let bg = try known ?? background(binning: binning, spectrum: spectrum, settings: settings)
+        let bg = try known ?? profileFit(binning: binning, spectrum: spectrum, settings: settings).background
         let w = binning.widthKeV
         let x = bins.map { binning.lowKeV + (Double($0) + 0.5) * w }
         let y = bins.map { spectrum[$0] }
@@ -256,27 +254,43 @@ public enum ComptonAnalysis {
                               converged: projected.converged)
     }
 
-    /// S of `spectrum` with the fitted background line removed from both windows. Counts in the
-    /// p_z windows are ∫ J dp_z (the Jacobian cancels; see ``SParameter``).
-    public static func sParameter(binning: EnergyBinning, spectrum: [Double], fit: ComptonPeakFit, settings: ComptonAnalysisSettings) throws -> ComptonSMeasurement {
+    /// S of `spectrum` with the background line removed from both windows. Counts in the p_z
+    /// windows are ∫ J dp_z (the Jacobian cancels; see ``SParameter``). The uncertainty adds to
+    /// the Poisson term of the raw counts the background's own variance in each window and their
+    /// covariance (one line serves both):
+    /// σ_S² = S² [(N_L,raw + var B_L)/N_L² + (N_H,raw + var B_H)/N_H² − 2 cov(B_L, B_H)/(N_L N_H)],
+    /// and S = N_L/N_H carries the second-order correction of a ratio's bias (Kendall & Stuart,
+    /// ratio estimators): S = (N_L/N_H)(1 − var N_H/N_H² + cov(N_L, N_H)/(N_L N_H)).
+    public static func sParameter(binning: EnergyBinning, spectrum: [Double], background: ComptonBackground, settings: ComptonAnalysisSettings) throws -> ComptonSMeasurement {
         let raw = try SParameter.compute(binEdgesKeV: binning.edgesKeV, counts: spectrum, incidentKeV: settings.incidentKeV,
                                          angleDegrees: settings.angleDegrees, windows: settings.windows)
         func energy(_ pz: Double) -> Double { ComptonKinematics.scatteredKeV(momentumAtomicUnits: pz, incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees) }
         let v = settings.windows.valence, c = settings.windows.core
-        var bL = fit.backgroundCounts(from: energy(-v.upperBound), to: energy(v.upperBound))
-        if v.lowerBound > 0 { bL -= fit.backgroundCounts(from: energy(-v.lowerBound), to: energy(v.lowerBound)) }
-        let bH = fit.backgroundCounts(from: energy(-c.upperBound), to: energy(-c.lowerBound)) + fit.backgroundCounts(from: energy(c.lowerBound), to: energy(c.upperBound))
+        // The windows as energy intervals (the valence window's inner gap, if any, subtracted).
+        let valence = v.lowerBound > 0 ? [(energy(-v.upperBound), energy(-v.lowerBound)), (energy(v.lowerBound), energy(v.upperBound))]
+                                        : [(energy(-v.upperBound), energy(v.upperBound))]
+        let core = [(energy(-c.upperBound), energy(-c.lowerBound)), (energy(c.lowerBound), energy(c.upperBound))]
+        let bL = valence.reduce(0) { $0 + background.counts(from: $1.0, to: $1.1) }
+        let bH = core.reduce(0) { $0 + background.counts(from: $1.0, to: $1.1) }
         let nL = raw.valenceCounts - bL, nH = raw.coreCounts - bH
         guard nH > 0, nL > 0 else { throw LensError.numerical("no Compton counts above the background (S_L \(nL), S_H \(nH))") }
-        let s = nL / nH
-        let sigma = s * (raw.valenceCounts / (nL * nL) + raw.coreCounts / (nH * nH)).squareRoot()
+        let varianceL = raw.valenceCounts + background.countsCovariance(valence, valence)
+        let varianceH = raw.coreCounts + background.countsCovariance(core, core)
+        let covariance = background.countsCovariance(valence, core)
+        // The ratio of two noisy counts is biased high by S (var N_H / N_H² − cov / (N_L N_H))
+        // to second order (0.5 % at a pixel's ~500 core counts, which the map's mean inherits):
+        // removed, so pixel S and their mean are unbiased at the counts a pixel has.
+        let ratio = nL / nH
+        let s = ratio * (1 - varianceH / (nH * nH) + covariance / (nL * nH))
+        let relative = varianceL / (nL * nL) + varianceH / (nH * nH) - 2 * covariance / (nL * nH)
+        let sigma = ratio * Swift.max(0, relative).squareRoot()
         return ComptonSMeasurement(s: s, uncertainty: sigma, valenceCounts: nL, coreCounts: nH, valenceBackground: bL, coreBackground: bH)
     }
 
     /// The Compton profile J(p_z) of a spectrum: background-subtracted counts per bin divided by
     /// the bin's width in p_z (the Jacobian dp_z/dE), normalized to ∫ J dp_z = 1 over
     /// |p_z| < `limit`; bins whose centres lie in that range.
-    public static func momentumProfile(binning: EnergyBinning, spectrum: [Double], fit: ComptonPeakFit, settings: ComptonAnalysisSettings,
+    public static func momentumProfile(binning: EnergyBinning, spectrum: [Double], background: ComptonBackground, settings: ComptonAnalysisSettings,
                                        limit: Double = 5) -> (pz: [Double], j: [Double]) {
         var pz = [Double](), j = [Double]()
         func p(_ e: Double) -> Double { ComptonKinematics.momentumAtomicUnits(incidentKeV: settings.incidentKeV, scatteredKeV: e, angleDegrees: settings.angleDegrees) }
@@ -286,7 +300,7 @@ public enum ComptonAnalysis {
             let centre = p((a + b) / 2)
             guard abs(centre) < limit else { continue }
             pz.append(centre)
-            j.append((spectrum[k] - fit.backgroundCounts(from: a, to: b)) / (p(b) - p(a)))
+            j.append((spectrum[k] - background.counts(from: a, to: b)) / (p(b) - p(a)))
         }
         var integral = 0.0
         for i in 1..<Swift.max(1, pz.count) { integral += (j[i] + j[i - 1]) / 2 * (pz[i] - pz[i - 1]) }
@@ -296,6 +310,11 @@ public enum ComptonAnalysis {
     /// Analyses one depth region: a peak fit and S per pixel (in parallel), the mask of pixels
     /// with enough Compton counts, S and (1 − x) maps with uncertainties, and the region's S
     /// from the summed spectrum of the analysed pixels.
+    ///
+    /// The profile's widths are a property of the material, not of one pixel: they are fitted
+    /// on the summed spectrum of all pixels first, then each pixel fits its background line,
+    /// profile amplitudes and centre with those widths held; the region's own summed spectrum
+    /// is fitted with free widths at the end.
     public static func analyze(_ spectra: PixelSpectra, settings: ComptonAnalysisSettings,
                                progress: ProgressReporter? = nil) throws -> (maps: ComptonMaps, region: ComptonRegionResult) {
         let n = spectra.pixelCount
@@ -306,6 +325,9 @@ public enum ComptonAnalysis {
             ComptonKinematics.scatteredKeV(momentumAtomicUnits: $0, incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees)
         }
         let peakBins = centres.indices.filter { centres[$0] >= peakEnergies[0] && centres[$0] <= peakEnergies[1] }
+        // The profile's widths from all pixels together.
+        let whole = try profileFit(binning: spectra.binning, spectrum: spectra.summed { _ in true }, settings: settings)
+        let widths = whole.profile.widthsPz
         s.withUnsafeMutableBufferPointer { sp in
             sSigma.withUnsafeMutableBufferPointer { ep in
                 centre.withUnsafeMutableBufferPointer { cp in
@@ -316,24 +338,20 @@ public enum ComptonAnalysis {
                                 let spectrum = spectra.spectrum(pixel: pixel)
                                 defer { progress?.advance(by: 1) }
                                 // Pixels without a Compton peak's worth of counts (outside the sample) skip the fit.
-                                guard let bg = try? background(binning: spectra.binning, spectrum: spectrum, settings: settings) else { return }
-                                var inPeak = 0.0
-                                let halfBin = spectra.binning.widthKeV / 2
-                for k in peakBins { inPeak += spectrum[k] - bg.counts(from: centres[k] - halfBin, to: centres[k] + halfBin) }
-                                guard inPeak >= settings.minimumComptonCounts else { return }
-                                guard let fit = try? fitPeak(binning: spectra.binning, spectrum: spectrum, settings: settings, background: bg), fit.reducedChiSquared.isFinite,
-                                      let m = try? sParameter(binning: spectra.binning, spectrum: spectrum, fit: fit, settings: settings) else { return }
-                                // A Compton peak, not a background shape the model bent to: significant
-                                // area, a width below half the window, centred within half its width
-                                // of the kinematic energy, and enough counts.
-                                let halfWindow = (settings.fitWindowKeV.upperBound - settings.fitWindowKeV.lowerBound) / 2
-                                let net = m.valenceCounts + m.coreCounts
-                                guard fit.area >= 5 * fit.areaError, fit.fwhmKeV < halfWindow, abs(fit.centreKeV - fit.backgroundCentreKeV) < fit.fwhmKeV / 2,
-                                      net >= settings.minimumComptonCounts, m.s.isFinite else { return }
+                                guard peakBins.reduce(0.0, { $0 + spectrum[$1] }) >= settings.minimumComptonCounts,
+                                      let profile = try? profileFit(binning: spectra.binning, spectrum: spectrum, settings: settings,
+                                                                    widthsPz: widths, initialCentrePz: whole.profile.centrePz),
+                                      let m = try? sParameter(binning: spectra.binning, spectrum: spectrum, background: profile.background, settings: settings) else { return }
+                                // A Compton peak, not a background shape the model bent to: a profile
+                                // of significant counts (≥ 5σ), centred within 2 a.u. (≈ 2 keV) of the
+                                // region's centre, and enough counts in the S windows.
+                                let counts = profile.profile.totalCounts
+                                guard counts >= 5 * profile.countsError, abs(profile.profile.centrePz - whole.profile.centrePz) < 2,
+                                      m.valenceCounts + m.coreCounts >= settings.minimumComptonCounts, m.s.isFinite, m.uncertainty.isFinite else { return }
                                 sp[pixel] = m.s * settings.attenuationFactor
                                 ep[pixel] = m.uncertainty * settings.attenuationFactor
-                                cp[pixel] = fit.centreKeV
-                                ap[pixel] = fit.area
+                                cp[pixel] = ComptonKinematics.scatteredKeV(momentumAtomicUnits: profile.profile.centrePz, incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees)
+                                ap[pixel] = counts
                                 mp[pixel] = true
                             }
                         }
@@ -353,10 +371,11 @@ public enum ComptonAnalysis {
             }
         }
         let summed = spectra.summed { mask[$0] }
-        let fit = try fitPeak(binning: spectra.binning, spectrum: summed, settings: settings)
-        let measured = try sParameter(binning: spectra.binning, spectrum: summed, fit: fit, settings: settings)
+        let profile = try profileFit(binning: spectra.binning, spectrum: summed, settings: settings, initialCentrePz: whole.profile.centrePz)
+        let fit = try fitPeak(binning: spectra.binning, spectrum: summed, settings: settings, background: profile.background)
+        let measured = try sParameter(binning: spectra.binning, spectrum: summed, background: profile.background, settings: settings)
         let regionS = measured.s * settings.attenuationFactor, regionSigma = measured.uncertainty * settings.attenuationFactor
-        let region = ComptonRegionResult(pixelsAnalysed: analysed, fit: fit, measured: measured, attenuationFactor: settings.attenuationFactor,
+        let region = ComptonRegionResult(pixelsAnalysed: analysed, fit: fit, profile: profile, measured: measured, attenuationFactor: settings.attenuationFactor,
                                          s: regionS, sUncertainty: regionSigma,
                                          lithium: settings.calibration.map { $0.lithium(s: regionS) },
                                          lithiumUncertainty: settings.calibration.map { regionSigma / Swift.abs($0.slope) },

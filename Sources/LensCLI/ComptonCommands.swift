@@ -216,7 +216,7 @@ struct ComptonAnalyzeCommand: ParsableCommand {
                     try VolumeIO.write(SliceRenderer.render(image, colormap: .viridis), to: prefix + "_lithium.png")
                 }
                 let summed = spectra.summed { maps.mask[$0] }
-                let profile = ComptonAnalysis.momentumProfile(binning: spectra.binning, spectrum: summed, fit: region.fit, settings: settings)
+                let profile = ComptonAnalysis.momentumProfile(binning: spectra.binning, spectrum: summed, background: region.profile.background, settings: settings)
                 var profileTable = Table(columns: [TableColumn("pz", unit: "a.u."), TableColumn("J", unit: "1/a.u.")])
                 for (p, j) in zip(profile.pz, profile.j) { profileTable.append([.number(p), .number(j)]) }
                 try profileTable.write(to: prefix + "_profile.csv")
@@ -237,7 +237,12 @@ struct ComptonAnalyzeCommand: ParsableCommand {
                 .object(["region": .number(Double(k + 1)), "pixels": .number(Double(r.pixelsAnalysed)), "s": .number(r.s), "s_sigma": .number(r.sUncertainty), "s_map_mean": .number(r.meanPixelS),
                          "lithium": r.lithium.map { .number($0) } ?? .null, "lithium_sigma": r.lithiumUncertainty.map { .number($0) } ?? .null,
                          "peak_centre_kev": .number(r.fit.centreKeV), "peak_centre_sigma_kev": .number(r.fit.centreErrorKeV),
-                         "peak_fwhm_kev": .number(r.fit.fwhmKeV), "peak_area": .number(r.fit.area), "peak_area_sigma": .number(r.fit.areaError)])
+                         "peak_fwhm_kev": .number(r.fit.fwhmKeV), "peak_area": .number(r.fit.area), "peak_area_sigma": .number(r.fit.areaError),
+                         "background": ["counts_per_kev_at_peak": .number(r.profile.background.perKeV), "slope_per_kev2": .number(r.profile.background.slopePerKeV2),
+                                        "valence_window_counts": .number(r.measured.valenceBackground), "core_window_counts": .number(r.measured.coreBackground)],
+                         "profile_model": ["centre_pz_au": .number(r.profile.profile.centrePz), "widths_pz_au": .array(r.profile.profile.widthsPz.map { .number($0) }),
+                                           "component_counts": .array(r.profile.profile.componentCounts.map { .number($0) }),
+                                           "reduced_chi_squared": .number(r.profile.reducedChiSquared)]])
             }
             // The calibration used, fitted from --calibration points or given: (1 − x) = (S − intercept)/slope.
             let calibrationJSON: JSONValue = settings.calibration.map { c in

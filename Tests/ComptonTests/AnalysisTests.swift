@@ -71,21 +71,97 @@ import Testing
         }
     }
 
-    /// A noise-free Gaussian peak (FWHM 3 keV: nothing of it left beyond |p_z| = 7 a.u., where
-    /// the background is measured) on a sloped background is fitted back to its parameters.
-    /// (A Lorentzian's tails would reach into the side bands and be counted as background: the
-    /// price of measuring the background beside the peak rather than trading it with the tails.)
-    @Test func peakFitRecoversAKnownPeak() throws {
+    /// A noise-free spectrum made of a known profile (a valence and a core Gaussian in p_z,
+    /// shifted by 0.05 a.u.) on a sloped background is fitted back to its line, widths, counts
+    /// and centre; the pseudo-Voigt on that line finds the peak at the profile's centre.
+    @Test func profileFitRecoversAKnownProfileAndBackground() throws {
         let binning = EnergyBinning()
+        let settings = ComptonAnalysisSettings()
         let xc = ComptonKinematics.comptonPeakKeV(incidentKeV: 115, angleDegrees: 90)
-        let gaussian = PseudoVoigtPeak(centre: 94.1, fwhm: 3, eta: 0, area: 50_000)
+        let truth = ComptonProfileModel(centrePz: 0.05, widthsPz: [0.7, 2.8], componentCounts: [20_000, 60_000])
+        func pz(_ e: Double) -> Double { ComptonKinematics.momentumAtomicUnits(incidentKeV: 115, scatteredKeV: e, angleDegrees: 90) }
+        let edges = binning.edgesKeV
+        let spectrum = (0..<binning.count).map { k -> Double in
+            let a = edges[k], b = edges[k + 1]
+            let line = 40 * (b - a) - 1.5 * ((b - xc) * (b - xc) - (a - xc) * (a - xc)) / 2
+            return b < 115 ? line + truth.counts(fromPz: pz(a), toPz: pz(b)) : line
+        }
+        let fit = try ComptonAnalysis.profileFit(binning: binning, spectrum: spectrum, settings: settings)
+        #expect(abs(fit.background.perKeV - 40) < 0.05 && abs(fit.background.slopePerKeV2 + 1.5) < 0.01, "\(fit.background)")
+        #expect(abs(fit.profile.centrePz - 0.05) < 1e-3, "\(fit.profile)")
+        for k in 0..<2 {
+            #expect(abs(fit.profile.widthsPz[k] / truth.widthsPz[k] - 1) < 2e-3 && abs(fit.profile.componentCounts[k] / truth.componentCounts[k] - 1) < 2e-3, "\(fit.profile)")
+        }
+        #expect(fit.countsError.isFinite && fit.centreErrorPz.isFinite)
+        let peak = try ComptonAnalysis.fitPeak(binning: binning, spectrum: spectrum, settings: settings, background: fit.background)
+        let centre = ComptonKinematics.scatteredKeV(momentumAtomicUnits: 0.05, incidentKeV: 115, angleDegrees: 90)
+        #expect(abs(peak.centreKeV - centre) < 0.05 && peak.areaError.isFinite, "\(peak)")
+    }
+
+    /// The region S of a uniform phantom (every component on: background, fluorescence, 10 %
+    /// charge sharing) agrees with the truth within 2σ. Measuring the background beside the
+    /// peak (|p_z| > 7 a.u.), as before, read +0.0054 (7.7σ) high: the core profile's tails
+    /// were subtracted as background. Per-pixel S are calibrated (55–80 % within 1σ) and their
+    /// mean is unbiased (within 2σ of the region's uncertainty; the plain ratio read +0.5 %).
+    @Test func regionSIsUnbiasedWithTheProfileBackground() throws {
+        var p = ComptonParameters()
+        p.totalEvents = 6_000_000
+        p.eventsPerFrame = 2
+        p.rows = 20; p.columns = 20
+        p.seed = 11
+        let acc = try SpectrumAccumulator(rows: 20, columns: 20, correction: .discriminate)
+        let truth = try ComptonSimulator.simulate(lithium: [Double](repeating: 0.05, count: 400), parameters: p) { acc.add($0) }
+        let (maps, region) = try ComptonAnalysis.analyze(acc.finish(), settings: ComptonAnalysisSettings())
+        let s = truth.sParameter[0]
+        #expect(region.pixelsAnalysed == 400)
+        #expect(abs(region.s - s) <= 2 * region.sUncertainty, "S \(region.s) ± \(region.sUncertainty) vs \(s)")
+        #expect(abs(region.meanPixelS - s) <= 2 * region.sUncertainty, "map mean \(region.meanPixelS) vs \(s)")
+        let z = (0..<400).map { (maps.s[$0] - s) / maps.sUncertainty[$0] }
+        let within = Double(z.filter { abs($0) <= 1 }.count) / 400
+        #expect(within >= 0.55 && within <= 0.80, "within 1σ: \(within)")
+    }
+
+    /// Window edges cut energy bins: the parabolic split keeps S of a background-free spectrum
+    /// within its counting error at 0.1 keV bins and within 0.3 % at 0.5 keV bins (splitting in
+    /// proportion to width read 0.05 % and 1.7 % low).
+    @Test func coarseBinsKeepSUnbiased() throws {
+        var p = ComptonParameters()
+        p.totalEvents = 10_000_000
+        p.eventsPerFrame = 2
+        p.chargeSharingProbability = 0
+        p.backgroundFraction = 0
+        p.fluorescenceFraction = 0
+        p.rows = 4; p.columns = 4
+        p.seed = 5
+        let coarse = try SpectrumAccumulator(rows: 4, columns: 4, binning: EnergyBinning(lowKeV: 0, widthKeV: 0.5, count: 260), correction: .discriminate)
+        let fine = try SpectrumAccumulator(rows: 4, columns: 4, correction: .discriminate)
+        let truth = try ComptonSimulator.simulate(lithium: [Double](repeating: 0.05, count: 16), parameters: p) { coarse.add($0); fine.add($0) }
+        let s = truth.sParameter[0]
+        for (spectra, tolerance) in [(fine.finish(), 0.0), (coarse.finish(), 0.003)] {
+            let raw = try SParameter.compute(binEdgesKeV: spectra.binning.edgesKeV, counts: spectra.summed { _ in true }, incidentKeV: 115, angleDegrees: 90)
+            #expect(abs(raw.s - s) <= Swift.max(2 * raw.uncertainty, tolerance * s), "bins \(spectra.binning.widthKeV) keV: S \(raw.s) ± \(raw.uncertainty) vs \(s)")
+        }
+    }
+
+    /// At ~57 events per pixel (≈ 35 Compton counts) pixels are still analysed with
+    /// `minimumComptonCounts` 5: the Poisson-weighted profile fit finds their peaks (a σ² floor of
+    /// one count per bin made every peak insignificant), and the region S is within 3σ.
+    @Test func fewCountsPerPixelAreAnalysed() throws {
+        var p = ComptonParameters()
+        p.totalEvents = 365_000
+        p.eventsPerFrame = 2
+        p.seed = 3
+        let lithium = AnalysisTests.lithiumMap().map { $0.isFinite ? 0.10 : Double.nan }
+        let acc = try SpectrumAccumulator(rows: 80, columns: 80, correction: .discriminate)
+        let truth = try ComptonSimulator.simulate(lithium: lithium, parameters: p) { acc.add($0) }
         var settings = ComptonAnalysisSettings()
-        settings.fitWindowKeV = 80...110
-        let spectrum = binning.centresKeV.map { e in (gaussian.value(at: e) + 40 - 1.5 * (e - xc)) * binning.widthKeV }
-        let fit = try ComptonAnalysis.fitPeak(binning: binning, spectrum: spectrum, settings: settings)
-        #expect(abs(fit.centreKeV - 94.1) < 1e-3 && abs(fit.fwhmKeV - 3) < 1e-3 && fit.eta < 1e-3)
-        #expect(abs(fit.area / 50_000 - 1) < 1e-3 && abs(fit.backgroundPerKeV - 40) < 0.05 && abs(fit.backgroundSlopePerKeV2 + 1.5) < 1e-3)
-        #expect(fit.areaError.isFinite && fit.centreErrorKeV.isFinite)
+        settings.minimumComptonCounts = 5
+        let (maps, region) = try ComptonAnalysis.analyze(acc.finish(), settings: settings)
+        let sample = lithium.filter(\.isFinite).count
+        #expect(region.pixelsAnalysed >= sample * 8 / 10, "\(region.pixelsAnalysed) of \(sample)")
+        #expect(zip(maps.mask, lithium).allSatisfy { !$0.0 || $0.1.isFinite }, "no pixel outside the sample is analysed")
+        let s = truth.sParameter.first { $0.isFinite }!
+        #expect(abs(region.s - s) <= 3 * region.sUncertainty, "S \(region.s) ± \(region.sUncertainty) vs \(s)")
     }
 
     /// The phantom at 10⁷ events on 80×80 pixels (≈ 1 500 per pixel; the issue asks for 10⁸ —
