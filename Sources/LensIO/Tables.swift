@@ -141,12 +141,40 @@ public enum JSONOutput {
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.keyEncodingStrategy = .custom { path in SnakeCaseKey(snakeCase(path.last!.stringValue)) }
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: nonFiniteSentinel, negativeInfinity: nonFiniteSentinel, nan: nonFiniteSentinel)
         let data = try encoder.encode(value)
         guard let text = String(data: data, encoding: .utf8) else { return data }
         let quoted = String(data: try JSONEncoder().encode(nonFiniteSentinel), encoding: .utf8)!
         return Data(text.replacingOccurrences(of: quoted, with: "null").utf8)
+    }
+
+    /// A Swift property name in snake_case: words split where a capital follows a lower-case
+    /// letter or digit, or ends a run of capitals (`resolutionFWHM…` → `resolution_fwhm…`), with
+    /// the energy units kept whole (`centreKeV` → `centre_kev`, not Foundation's `centre_ke_v`;
+    /// `perEV` → `per_ev`).
+    public static func snakeCase(_ key: String) -> String {
+        var text = key.replacingOccurrences(of: "KeV", with: "Kev").replacingOccurrences(of: "MeV", with: "Mev")
+        if text.hasSuffix("EV") { text = String(text.dropLast(2)) + "Ev" }
+        let characters = Array(text)
+        var out = ""
+        for (i, c) in characters.enumerated() {
+            if c.isUppercase && i > 0 {
+                let previous = characters[i - 1]
+                let next = i + 1 < characters.count ? characters[i + 1] : nil
+                if previous.isLowercase || previous.isNumber || (previous.isUppercase && (next?.isLowercase ?? false)) { out.append("_") }
+            }
+            out.append(contentsOf: c.lowercased())
+        }
+        return out
+    }
+
+    struct SnakeCaseKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ value: String) { stringValue = value }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
     public static func write<T: Encodable>(_ value: T, to path: String, inputs: [String] = []) throws {

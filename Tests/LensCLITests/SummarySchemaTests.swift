@@ -127,7 +127,22 @@ import Testing
         try check(dir + "/recon.json", against: "recon.schema.json")
     }
 
-    /// Every other command's summary: snake_case all the way down, provenance with notices.
+    /// Property names become snake_case with units and acronyms whole: Foundation's strategy
+    /// wrote `grid_edges_ke_v` and `resolution_fwhm_ke_v` into the Compton phantom's truth.
+    @Test func unitsStayWholeInSnakeCase() throws {
+        #expect(JSONOutput.snakeCase("gridEdgesKeV") == "grid_edges_kev")
+        #expect(JSONOutput.snakeCase("resolutionFWHMKeV") == "resolution_fwhm_kev")
+        #expect(JSONOutput.snakeCase("slopePerKeV2") == "slope_per_kev2")
+        #expect(JSONOutput.snakeCase("magnificationPerEV") == "magnification_per_ev")
+        #expect(JSONOutput.snakeCase("voxelSizeMicrometres") == "voxel_size_micrometres")
+        #expect(JSONOutput.snakeCase("layer2Thickness") == "layer2_thickness")
+        #expect(run("phantom", "compton", "--out", dir + "/pc", "--events", "20000") == 0)
+        let truth = try String(contentsOfFile: dir + "/pc/truth.json", encoding: .utf8)
+        #expect(truth.contains("\"grid_edges_kev\"") && truth.contains("\"resolution_fwhm_kev\"") && !truth.contains("ke_v"))
+    }
+
+    /// The other commands' summaries: snake_case all the way down, provenance with notices, and
+    /// each command's own fields.
     @Test func everySummaryFollowsTheCommonSchema() throws {
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0..<4 { url.deleteLastPathComponent() }
@@ -135,9 +150,11 @@ import Testing
         #expect(run("phantom", "electrode", "--out", dir + "/e", "--size", "32", "--seed", "2") == 0)
         let labels = dir + "/e/phases.tif"
         var summaries: [String] = []
+        /// Runs a command with `--summary NAME.json`; its summary is checked against the common
+        /// schema and against `NAME.schema.json`, the command's own.
         func add(_ name: String, _ args: [String]) {
             #expect(CLIRuntime.run(args + ["--summary", dir + "/\(name).json"]) == 0, "\(name)")
-            summaries.append(dir + "/\(name).json")
+            summaries.append(name)
         }
         add("info", ["info", labels])
         add("convert", ["convert", dir + "/e/attenuation.tif", dir + "/a16.tif", "--to-dtype", "uint16", "--rescale", "auto"])
@@ -150,6 +167,9 @@ import Testing
         #expect(run("phantom", "compton", "--out", dir + "/pc") == 0)
         add("compton_spectra", ["compton", "spectra", dir + "/pc/region_1.bin", "--out", dir + "/c1.h5"])
         add("compton_analyze", ["compton", "analyze", dir + "/c1.h5", "--out", dir + "/ca", "--slope", "2.3", "--intercept", "0.65"])
-        for path in summaries { try check(path, against: "summary.schema.json") }
+        for name in summaries {
+            try check(dir + "/\(name).json", against: "summary.schema.json")
+            try check(dir + "/\(name).json", against: "\(name).schema.json")
+        }
     }
 }
