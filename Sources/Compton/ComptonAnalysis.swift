@@ -361,7 +361,9 @@ public enum ComptonAnalysis {
         }
         let analysed = mask.filter { $0 }.count
         guard analysed > 0 else {
-            throw LensError.numerical("no pixel has \(Int(settings.minimumComptonCounts)) Compton counts above the background; too few events, or wrong incident energy/angle?")
+            // Say what the pixels have, so the user can choose --min-counts or bin pixels.
+            let most = (0..<n).map { p in spectra.spectrum(pixel: p) }.map { sp in peakBins.reduce(0.0) { $0 + sp[$1] } }.max() ?? 0
+            throw LensError.numerical("no pixel has \(Int(settings.minimumComptonCounts)) Compton counts above the background (the most any pixel holds in |p_z| < \(settings.windows.core.upperBound) a.u., background included, is \(Int(most))); too few events (lower --min-counts), or wrong incident energy/angle (the peak is expected at \(String(format: "%.1f", ComptonKinematics.comptonPeakKeV(incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees))) keV)?")
         }
         var lithium = [Double](repeating: .nan, count: n), lithiumSigma = lithium
         if let calibration = settings.calibration {
