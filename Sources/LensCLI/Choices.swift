@@ -3,6 +3,7 @@ import Compton
 import LensIO
 import Microstructure
 import Pipeline
+import Spectroscopy
 import Tomography
 
 // Closed sets of choices are types: `--help` lists them and a typo is a usage error (exit 2)
@@ -31,3 +32,10 @@ extension Colormap: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
 }
 extension ChargeSharingCorrection: ExpressibleByArgument {}
+
+/// `--energy-unit ev|kev`.
+extension EnergyUnit: ExpressibleByArgument {
+    public init?(argument: String) { self.init(declared: argument) }
+    public static var allValueStrings: [String] { ["ev", "kev"] }
+    public var defaultValueDescription: String { rawValue.lowercased() }
+}

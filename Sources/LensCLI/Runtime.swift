@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LensCore
 import LensIO
+import Spectroscopy
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,6 +17,7 @@ public enum CLIRuntime {
     /// to stderr as one line naming the file and the problem.
     public static func run(_ arguments: [String]) -> Int32 {
         Notices.reset()
+        DeclaredEnergyUnit.current = nil
         var parsed: ParsableCommand
         do {
             parsed = try BatteryLensCommand.parseAsRoot(arguments)

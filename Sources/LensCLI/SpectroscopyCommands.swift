@@ -12,6 +12,10 @@ struct NormalizationOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Post-edge range relative to E0 in eV, LOW:HIGH (e.g. 40:220). Default: Larch's.") var post: String?
     @Option(name: .customLong("post-degree"), help: "Degree of the post-edge polynomial (default: Larch's rule from the range's span).") var postDegree: Int?
     @Option(help: "E0 in eV (default: found from the data).") var e0: Double?
+    @Option(name: .customLong("energy-unit"), help: "Unit of the energies read (spectra, references, energy lists) in place of what files declare; needed when a file declares none and its numbers do not tell.") var energyUnit: EnergyUnit?
+
+    /// Declares --energy-unit for everything the command reads.
+    func apply() { DeclaredEnergyUnit.current = energyUnit }
 
     var preRange: ClosedRange<Double>? { get throws { try pre.map { try parseValueRange($0, option: "--pre") } } }
     var postRange: ClosedRange<Double>? { get throws { try post.map { try parseValueRange($0, option: "--post") } } }
@@ -64,6 +68,7 @@ struct XANESCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        normalization.apply()
         try requireOption(minimumJump, "--min-jump", in: 0...1e6)
         var inputs = XANESInputs(stackPaths: stack, energiesPath: energies)
         inputs.flatPath = flat; inputs.darkPath = dark; inputs.opticalDensity = opticalDensity
@@ -148,6 +153,7 @@ struct XASCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        normalization.apply()
         try requirePositive(rbkg, "--rbkg", atMost: 10)
         try requireOption(kweight, "--kweight", in: 0...5)
         try requireOption(kmin, "--kmin", in: 0...60)

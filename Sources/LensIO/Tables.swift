@@ -75,6 +75,9 @@ public struct Table: Sendable, Equatable {
 public struct NumericColumns: Sendable, Equatable {
     public var names: [String]
     public var columns: [[Double]]
+    /// Each column's unit where the file declares one: a header `energy [eV]` (as ``Table``
+    /// writes) or an XDI `# Column.1: energy eV` line; nil otherwise.
+    public var units: [String?]
 
     public static func read(_ path: String) throws -> NumericColumns {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -88,16 +91,29 @@ public struct NumericColumns: Sendable, Equatable {
 
     public static func parse(_ text: String, source: String) throws -> NumericColumns {
         var names = [String]()
+        var units = [String?]()
         var rows = [[Double]]()
         var lastComment: String?
+        /// XDI column declarations: index (from 1) → (name, unit).
+        var xdiColumns = [Int: (String, String?)]()
         for (number, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             if line.isEmpty { continue }
-            if line.hasPrefix("#") || line.hasPrefix("%") { lastComment = String(line.dropFirst()); continue }
+            if line.hasPrefix("#") || line.hasPrefix("%") {
+                let comment = String(line.dropFirst())
+                lastComment = comment
+                let trimmed = comment.trimmingCharacters(in: .whitespaces)
+                if trimmed.lowercased().hasPrefix("column."), let colon = trimmed.firstIndex(of: ":"),
+                   let index = Int(trimmed[trimmed.index(trimmed.startIndex, offsetBy: 7)..<colon]), index > 0 {
+                    let words = trimmed[trimmed.index(after: colon)...].split(separator: " ").map(String.init)
+                    if let name = words.first { xdiColumns[index] = (name, words.count > 1 ? words[1] : nil) }
+                }
+                continue
+            }
             let fields = line.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" || $0 == ";" }).map(String.init)
             let values = fields.map { Double($0) }
             if values.contains(where: { $0 == nil }) {
-                if rows.isEmpty && names.isEmpty { names = headerNames(line); continue }
+                if rows.isEmpty && names.isEmpty { (names, units) = header(line); continue }
                 throw LensError.badInput(file: source, problem: "line \(number + 1) is not numeric: \(line.prefix(60))")
             }
             let row = values.map { $0! }
@@ -108,24 +124,44 @@ public struct NumericColumns: Sendable, Equatable {
         }
         guard let width = rows.first?.count else { throw LensError.badInput(file: source, problem: "no numeric data") }
         if names.count != width, let comment = lastComment {
-            let fromComment = headerNames(comment)
-            if fromComment.count == width { names = fromComment }
+            let fromComment = header(comment)
+            if fromComment.names.count == width { (names, units) = fromComment }
         }
-        if names.count != width { names = (0..<width).map { "column\($0 + 1)" } }
+        if names.count != width {
+            if xdiColumns.count == width, (1...width).allSatisfy({ xdiColumns[$0] != nil }) { names = (1...width).map { xdiColumns[$0]!.0 } }
+            else { names = (0..<width).map { "column\($0 + 1)" } }
+        }
+        if units.count != width { units = [String?](repeating: nil, count: width) }
+        // XDI declarations give units to the columns they name.
+        for (index, declared) in xdiColumns where index <= width && units[index - 1] == nil && names[index - 1].lowercased() == declared.0.lowercased() {
+            units[index - 1] = declared.1
+        }
         let columns = (0..<width).map { c in rows.map { $0[c] } }
-        return NumericColumns(names: names, columns: columns)
+        return NumericColumns(names: names, columns: columns, units: units)
     }
 
-    /// Column names of a header line: split on commas (or semicolons, tabs) when it has them,
-    /// else on spaces; quotes and a trailing unit in brackets (`energy [eV]`, as ``Table``
-    /// writes) are dropped.
-    static func headerNames(_ line: String) -> [String] {
+    /// Column names and units of a header line: split on commas (or semicolons, tabs) when it
+    /// has them, else on spaces; quotes dropped, and a trailing unit in brackets (`energy [eV]`,
+    /// as ``Table`` writes) taken as the column's unit.
+    static func header(_ line: String) -> (names: [String], units: [String?]) {
         let separators: Set<Character> = line.contains(",") ? [","] : line.contains(";") ? [";"] : line.contains("\t") ? ["\t"] : [" "]
-        return line.split(whereSeparator: { separators.contains($0) }).map { field in
+        var names = [String](), units = [String?]()
+        for field in line.split(whereSeparator: { separators.contains($0) }) {
             var name = field.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            if name.hasSuffix("]"), let open = name.lastIndex(of: "[") { name = String(name[..<open]).trimmingCharacters(in: .whitespaces) }
-            return name
-        }.filter { !$0.isEmpty }
+            var unit: String?
+            // A unit standing alone after a space-separated name (`energy [eV] mu`) is the previous column's.
+            if name.hasPrefix("["), name.hasSuffix("]"), !names.isEmpty, units[units.count - 1] == nil {
+                units[units.count - 1] = String(name.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
+                continue
+            }
+            if name.hasSuffix("]"), let open = name.lastIndex(of: "[") {
+                unit = String(name[name.index(after: open)..<name.index(before: name.endIndex)]).trimmingCharacters(in: .whitespaces)
+                name = String(name[..<open]).trimmingCharacters(in: .whitespaces)
+            }
+            guard !name.isEmpty else { continue }
+            names.append(name); units.append(unit)
+        }
+        return (names, units)
     }
 }
 

@@ -553,7 +553,7 @@ public enum XANESWorkflow {
         if VolumeIO.xradiaExtensions.contains(stack.fileExtension) {
             let values = stackPaths.count == 1 ? try XradiaFile(path: stack.filePath).energiesElectronvolts
                 : try stackPaths.map { try XradiaFile(path: DatasetReference($0).filePath).energiesElectronvolts.first ?? 0 }
-            return (try checkedEnergies(values, count: count, source: stack.filePath), "\(stack.filePath) (Xradia metadata)")
+            return (try checkedEnergies(values, unit: .electronVolts, count: count, source: stack.filePath), "\(stack.filePath) (Xradia metadata)")
         }
         throw LensError.badInput(file: stackPaths[0], problem: "the stack records no energies: give --energies")
     }
@@ -563,15 +563,18 @@ public enum XANESWorkflow {
     public static func readEnergies(_ path: String, count: Int) throws -> [Double] {
         let reference = DatasetReference(path)
         if reference.datasetPath != nil, VolumeIO.hdf5Extensions.contains(reference.fileExtension) {
-            let values = try HDF5File(openingForReading: reference.filePath).dataset(reference.datasetPath!).readDoubles()
-            return try checkedEnergies(values, count: count, source: path)
+            let file = try HDF5File(openingForReading: reference.filePath)
+            let values = try file.dataset(reference.datasetPath!).readDoubles()
+            let unit = file.stringAttribute("units", of: reference.datasetPath!).flatMap { EnergyUnit(declared: $0) }
+            return try checkedEnergies(values, unit: unit, count: count, source: path)
         }
         let table = try NumericColumns.read(path)
-        return try checkedEnergies(table.columns[SpectrumFile.energyColumnIndex(table)], count: count, source: path)
+        let index = SpectrumFile.energyColumnIndex(table)
+        return try checkedEnergies(table.columns[index], unit: SpectrumFile.declaredUnit(name: table.names[index], unit: table.units[index]), count: count, source: path)
     }
 
-    static func checkedEnergies(_ values: [Double], count: Int, source path: String) throws -> [Double] {
-        let energies = SpectrumFile.electronVolts(values)
+    static func checkedEnergies(_ values: [Double], unit: EnergyUnit?, count: Int, source path: String) throws -> [Double] {
+        let energies = try SpectrumFile.electronVolts(values, unit: unit, source: path)
         guard energies.count == count else {
             throw LensError.badInput(file: path, problem: "\(energies.count) energies for a stack of \(count) images")
         }

@@ -12,9 +12,10 @@ public struct CollectedSpectrum: Sendable {
     public var mu: [Double]
     /// What the values are ("mu(E)" from Athena's record type, the JSON key, …).
     public var kind: String
-    /// True when the format defines the energies as eV (Athena); false when only the numbers
-    /// say (JSON: all below 100 are read as keV, as for column files).
-    public var energiesAreElectronVolts = false
+    /// The energies' unit where the format or file defines it (Athena: eV; JSON: an
+    /// `energy_ev`/`energy_kev` key or an `energy_unit` field); nil: the numbers decide, as for
+    /// column files (``SpectrumFile/electronVolts(_:unit:source:)``).
+    public var energyUnit: EnergyUnit?
 }
 
 /// Athena project files (`.prj`, Demeter): gzip-compressed Perl `Data::Dumper` records, one
@@ -50,7 +51,7 @@ public enum AthenaProject {
             }
             let label = (args["label"] ?? "").trimmingCharacters(in: .whitespaces)
             spectra.append(CollectedSpectrum(name: label.isEmpty ? id : label, id: id, energies: x, mu: y,
-                                             kind: args["recordtype"] ?? "mu(E)", energiesAreElectronVolts: true))
+                                             kind: args["recordtype"] ?? "mu(E)", energyUnit: .electronVolts))
         }
         for line in text.split(whereSeparator: \.isNewline) {
             let l = line.trimmingCharacters(in: .whitespaces)
@@ -105,7 +106,8 @@ public enum AthenaProject {
 
 /// JSON spectrum collections: `{"energy": [...], "mu": [...]}` (one spectrum),
 /// `{"energy": [...], "spectra": {"name": [...], …}}` (several on one grid), or a list of
-/// `{"name": …, "energy": [...], "mu": [...]}`. Energy keys: energy, energies, energy_ev, e;
+/// `{"name": …, "energy": [...], "mu": [...]}`. Energy keys: energy, energies, energy_ev,
+/// energy_kev, e (an `"energy_unit": "eV"|"keV"` field declares the unit of the others);
 /// value keys: those of ``SpectrumFile/muColumnNames``. A collection without any energy
 /// array (such as a table of intensities on an implicit grid) is refused, naming what it holds.
 public enum JSONSpectra {
@@ -115,7 +117,7 @@ public enum JSONSpectra {
         do { root = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
             throw LensError.badInput(file: path, problem: "not valid JSON (\(error.localizedDescription))")
         }
-        let energyKeys = ["energy", "energies", "energy_ev", "e"]
+        let energyKeys = ["energy", "energies", "energy_ev", "energy_kev", "e"]
         func numbers(_ v: JSONValue?) -> [Double]? {
             guard case .array(let a)? = v else { return nil }
             let d = a.compactMap(\.doubleValue)
@@ -125,19 +127,26 @@ public enum JSONSpectra {
             guard let ek = energyKeys.first(where: { numbers(o[$0]) != nil }), let energies = numbers(o[ek]) else {
                 throw LensError.badInput(file: path, problem: "no energy array (keys \(energyKeys.joined(separator: ", "))); it holds \(o.keys.sorted().prefix(8).joined(separator: ", ")) — BatteryLens does not guess an energy grid")
             }
+            var unit = SpectrumFile.declaredUnit(name: ek, unit: nil)
+            if let text = o["energy_unit"]?.stringValue {
+                guard let declared = EnergyUnit(declared: text) else {
+                    throw LensError.badInput(file: path, problem: "energy_unit '\(text)' is neither eV nor keV")
+                }
+                unit = declared
+            }
             if case .object(let spectra)? = o["spectra"] {
                 return try spectra.keys.sorted().map { key in
                     guard let values = numbers(spectra[key]), values.count == energies.count else {
                         throw LensError.badInput(file: path, problem: "spectrum \(key) is not \(energies.count) numbers like the energy array")
                     }
-                    return CollectedSpectrum(name: key, id: key, energies: energies, mu: values, kind: "spectra")
+                    return CollectedSpectrum(name: key, id: key, energies: energies, mu: values, kind: "spectra", energyUnit: unit)
                 }
             }
             guard let mk = SpectrumFile.muColumnNames.first(where: { numbers(o[$0]) != nil }), let mu = numbers(o[mk]), mu.count == energies.count else {
                 throw LensError.badInput(file: path, problem: "no μ array as long as the energy array (keys \(SpectrumFile.muColumnNames.joined(separator: ", ")), or \"spectra\")")
             }
             let n = o["name"]?.stringValue ?? name
-            return [CollectedSpectrum(name: n, id: n, energies: energies, mu: mu, kind: mk)]
+            return [CollectedSpectrum(name: n, id: n, energies: energies, mu: mu, kind: mk, energyUnit: unit)]
         }
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         switch root {

@@ -17,25 +17,21 @@ public struct SpectrumFile: Sendable {
         table.names.firstIndex { ["energy", "e", "energy_ev", "energy(ev)", "ev"].contains($0.lowercased()) } ?? 0
     }
 
-    /// Energies in eV: values all below 100 are taken as keV (reference files often are).
-    public static func electronVolts(_ energies: [Double]) -> [Double] {
-        energies.allSatisfy({ $0 < 100 }) ? energies.map { $0 * 1000 } : energies
-    }
-
     /// Column names recognised as μ (in this order of preference), case-insensitive.
     public static let muColumnNames = ["mu", "xmu", "mutrans", "mu_trans", "mutrans_raw", "mufluor", "mu_fluor", "norm", "normalized", "intensity", "absorption"]
 
     /// Reads `path`. The energy column is the one named `energy`/`e`/`energy_ev` (else the first);
     /// μ is the column named `muColumn`, else the first of ``muColumnNames`` present, else
-    /// ln(i0/itrans) or ifluor/i0 from detector columns, else the second column. Energies all below
-    /// 100 are taken as keV (reference files often are) and converted to eV. Rows are sorted by
+    /// ln(i0/itrans) or ifluor/i0 from detector columns, else the second column. Energies are
+    /// converted to eV from the unit the file declares, or as ``electronVolts(_:unit:source:)``
+    /// decides. Rows are sorted by
     /// energy; repeated energies are an error naming the file.
     public static func read(_ path: String, muColumn: String? = nil) throws -> SpectrumFile {
         // Collections: an Athena project or a JSON file, one spectrum chosen as FILE:NAME.
         let (file, name) = splitSelector(path)
         if let spectra = try collection(file) {
             let s = try select(spectra, name: name, file: file)
-            var energies = s.energiesAreElectronVolts ? s.energies : electronVolts(s.energies), mu = s.mu
+            var energies = try electronVolts(s.energies, unit: s.energyUnit, source: path), mu = s.mu
             let order = energies.indices.sorted { energies[$0] < energies[$1] }
             energies = order.map { energies[$0] }; mu = order.map { mu[$0] }
             guard energies.count >= 6, mu.allSatisfy(\.isFinite) else {
@@ -66,7 +62,7 @@ public struct SpectrumFile: Sendable {
             let i = energyIndex == 0 ? 1 : 0
             (mu, source) = (table.columns[i], table.names[i])
         }
-        var energies = electronVolts(table.columns[energyIndex])
+        var energies = try electronVolts(table.columns[energyIndex], unit: declaredUnit(name: table.names[energyIndex], unit: table.units[energyIndex]), source: path)
         let order = energies.indices.sorted { energies[$0] < energies[$1] }
         energies = order.map { energies[$0] }; mu = order.map { mu[$0] }
         if let k = energies.indices.dropFirst().first(where: { energies[$0] == energies[$0 - 1] }) {
@@ -87,7 +83,7 @@ public struct SpectrumFile: Sendable {
         if let spectra = try collection(file) {
             let chosen = name == nil ? spectra : [try select(spectra, name: name, file: file)]
             return try chosen.map { s in
-                do { return try ReferenceSpectrum(name: s.name, energies: s.energiesAreElectronVolts ? s.energies : electronVolts(s.energies), values: s.mu) } catch let LensError.invalidArgument(message) {
+                do { return try ReferenceSpectrum(name: s.name, energies: try electronVolts(s.energies, unit: s.energyUnit, source: "\(file):\(s.name)"), values: s.mu) } catch let LensError.invalidArgument(message) {
                     throw LensError.badInput(file: file, problem: "\(s.name): \(message)")
                 }
             }
@@ -99,7 +95,7 @@ public struct SpectrumFile: Sendable {
         guard valueColumns.count > 1, !names.contains(where: { muColumnNames.contains($0) || $0 == "i0" }) else {
             return [try read(path).reference()]
         }
-        let energies = electronVolts(table.columns[energyIndex])
+        let energies = try electronVolts(table.columns[energyIndex], unit: declaredUnit(name: table.names[energyIndex], unit: table.units[energyIndex]), source: path)
         return try valueColumns.map { c in
             do { return try ReferenceSpectrum(name: table.names[c], energies: energies, values: table.columns[c]) } catch let LensError.invalidArgument(message) {
                 throw LensError.badInput(file: path, problem: message)
