@@ -91,6 +91,8 @@ public final class TomographyScanReader {
     public let projectionFrames: [Int]
     public let flatFrames: [Int]
     public let darkFrames: [Int]
+    /// The pixel size the file records, read once when opened.
+    public private(set) var recordedPixelSize: ScanPixelSize?
     private let file: HDF5File
     private let data: HDF5Dataset
     var projectionData: HDF5Dataset { data }
@@ -154,15 +156,12 @@ public final class TomographyScanReader {
                 throw LensError.badInput(file: path, problem: "\(name) have frames of \(ds.shape.sliceShape), projections \(frameShape)")
             }
         }
+        recordedPixelSize = ScanPixelSize.find(in: file, dataPath: data.path, layout: layout)
     }
 
-    /// The pixel size BatteryLens's Data Exchange writer stores (`voxel_size_um` on
-    /// /exchange/data), if present. NeXus `x_pixel_size` and Data Exchange detector sizes are
-    /// not read (yet): such scans need `--pixel-um`, or reconstruct in 1/pixel.
-    public var storedPixelSizeMicrometres: Double? {
-        if let sizes = file.numericAttribute("voxel_size_um", of: data.path), sizes.count == 3, sizes[2] > 0 { return sizes[2] }
-        return nil
-    }
+    /// The pixel size at the sample in µm, from what the file records (see
+    /// ``ScanPixelSize/find(in:dataPath:layout:)``); nil when it records none that can be used.
+    public var storedPixelSizeMicrometres: Double? { recordedPixelSize?.micrometres }
 
     /// Reads projections `range` (projection indices, not file frames).
     public func readProjections(_ range: Range<Int>) throws -> AnyGrid {
@@ -229,5 +228,106 @@ public enum DataExchangeWriter {
             }
             try file.flush()
         }
+    }
+}
+
+/// The pixel size at the sample that a scan file records, and where it came from.
+///
+/// Read, in this order (lengths converted with their `units` attribute — m, mm, µm/um/micron,
+/// nm; a length without units is not used, with a note):
+/// - BatteryLens's own `voxel_size_um` attribute on the projections;
+/// - NXtomo (as nxtomo/nxtomomill write it): `ENTRY/sample/x_pixel_size` (at the sample);
+///   else the detector's `x_pixel_size` divided by the magnification, from
+///   `instrument/detector/magnification` or the cone-beam distances
+///   (|source distance| + detector distance) / |source distance|;
+/// - Data Exchange: `/measurement/instrument/detector/actual_pixel_size_x` (at the sample) or
+///   `/measurement/instrument/detection_system/objective/resolution`; else the detector's
+///   `pixel_size_x` divided by `…/objective/magnification`.
+/// A detector pixel with no magnification recorded is not taken as the size at the sample
+/// (optics magnify 2–100×): a note names it and asks for `--pixel-um`.
+public struct ScanPixelSize: Sendable, Equatable {
+    public var micrometres: Double
+    /// Where it came from, e.g. "/entry/sample/x_pixel_size".
+    public var source: String
+
+    /// µm per unit of a length's `units` attribute.
+    static func micrometresPerUnit(_ units: String) -> Double? {
+        switch units.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "m", "metre", "meter", "metres", "meters": return 1e6
+        case "mm", "millimetre", "millimeter": return 1e3
+        case "um", "µm", "μm", "micron", "microns", "micrometre", "micrometer", "micrometres", "micrometers": return 1
+        case "nm", "nanometre", "nanometer": return 1e-3
+        default: return nil
+        }
+    }
+
+    /// A positive length (µm) from a scalar dataset or attribute-less value, with its units.
+    static func length(_ file: HDF5File, _ path: String) -> Double? {
+        guard file.kind(of: path) == .dataset, let values = try? file.dataset(path).readDoubles(), let value = values.first,
+              values.count == 1 || values.allSatisfy({ $0 == value }), value.isFinite, value > 0 else { return nil }
+        guard let units = file.stringAttribute("units", of: path) else {
+            Notices.emit("\(file.path):\(path) = \(value) has no units attribute, so it is not used as a length; declare --pixel-um")
+            return nil
+        }
+        guard let factor = micrometresPerUnit(units) else {
+            Notices.emit("\(file.path):\(path) is in '\(units)', not a length unit BatteryLens knows; declare --pixel-um")
+            return nil
+        }
+        return value * factor
+    }
+
+    /// A positive dimensionless scalar.
+    static func scalar(_ file: HDF5File, _ path: String) -> Double? {
+        guard file.kind(of: path) == .dataset, let value = (try? file.dataset(path).readDoubles())?.first, value.isFinite, value > 0 else { return nil }
+        return value
+    }
+
+    public static func find(in file: HDF5File, dataPath: String, layout: TomographyScanReader.Layout) -> ScanPixelSize? {
+        if let sizes = file.numericAttribute("voxel_size_um", of: dataPath), sizes.count == 3, sizes[2] > 0 {
+            return ScanPixelSize(micrometres: sizes[2], source: "\(dataPath)@voxel_size_um")
+        }
+        var detectorPixel: (Double, String)?
+        switch layout {
+        case .nxtomo:
+            let detector = (dataPath as NSString).deletingLastPathComponent
+            let entry = "/" + (dataPath.split(separator: "/").first.map(String.init) ?? "entry")
+            let instrument = (detector as NSString).deletingLastPathComponent
+            for path in ["\(entry)/sample/x_pixel_size", "\(entry)/sample/x_sample_pixel_size"] {
+                if let v = length(file, path) { return ScanPixelSize(micrometres: v, source: path) }
+            }
+            if let pixel = length(file, detector + "/x_pixel_size") {
+                let path = detector + "/x_pixel_size"
+                for m in [detector + "/magnification", instrument + "/optics/magnification"] {
+                    if let magnification = scalar(file, m) { return ScanPixelSize(micrometres: pixel / magnification, source: "\(path) / \(m)") }
+                }
+                if let sourceDistance = lengthAllowingNegative(file, instrument + "/source/distance"),
+                   let detectorDistance = length(file, detector + "/distance") {
+                    let magnification = (sourceDistance + detectorDistance) / sourceDistance
+                    return ScanPixelSize(micrometres: pixel / magnification, source: "\(path) / cone-beam magnification \(String(format: "%.4g", magnification)) (source and detector distances)")
+                }
+                detectorPixel = (pixel, path)
+            }
+        case .dataExchange:
+            for path in ["/measurement/instrument/detector/actual_pixel_size_x", "/measurement/instrument/detection_system/objective/resolution"] {
+                if let v = length(file, path) { return ScanPixelSize(micrometres: v, source: path) }
+            }
+            let path = "/measurement/instrument/detector/pixel_size_x"
+            if let pixel = length(file, path) {
+                let m = "/measurement/instrument/detection_system/objective/magnification"
+                if let magnification = scalar(file, m) { return ScanPixelSize(micrometres: pixel / magnification, source: "\(path) / \(m)") }
+                detectorPixel = (pixel, path)
+            }
+        }
+        if let (pixel, path) = detectorPixel {
+            Notices.emit("\(file.path) records a detector pixel of \(String(format: "%g", pixel)) µm (\(path)) but no pixel size at the sample or magnification; lengths stay in pixels — declare --pixel-um (the detector pixel divided by the magnification)")
+        }
+        return nil
+    }
+
+    /// NeXus source distances are negative (upstream of the sample): their magnitude.
+    static func lengthAllowingNegative(_ file: HDF5File, _ path: String) -> Double? {
+        guard file.kind(of: path) == .dataset, let value = (try? file.dataset(path).readDoubles())?.first, value.isFinite, value != 0,
+              let units = file.stringAttribute("units", of: path), let factor = micrometresPerUnit(units) else { return nil }
+        return abs(value) * factor
     }
 }
