@@ -200,7 +200,8 @@ import Testing
     }
 
     /// Before: the default chain phantom compton → compton spectra → compton analyze failed
-    /// ("no pixel has 200 Compton counts"). The summary now carries the calibration used.
+    /// ("no pixel has 200 Compton counts"). The summary now carries the calibration used, and
+    /// the regions' S agree with the phantom's truth.
     @Test func defaultComptonChainRuns() throws {
         #expect(run("phantom", "compton", "--out", dir + "/pc") == 0)
         var cubes: [String] = []
@@ -211,7 +212,16 @@ import Testing
         #expect(CLIRuntime.run(["compton", "analyze"] + cubes + ["--out", dir + "/a", "--slope", "0.5", "--intercept", "0.6", "--summary", dir + "/a.json"]) == 0)
         let summary = try json(dir + "/a.json")
         #expect(summary["calibration"]?["slope"] == .number(0.5))
-        #expect(summary["regions"]?[0]?["s"]?.doubleValue != nil)
+        // Each region's S lies within 3σ of the phantom's truth (the mean S of its sample
+        // pixels); the side-band background read 3–8σ high.
+        let truth = try json(dir + "/pc/truth.json")
+        for k in 0..<3 {
+            guard case .array(let values)? = truth[k]?["s_parameter"] else { Issue.record("truth s_parameter"); continue }
+            let s = values.compactMap(\.doubleValue)
+            let mean = s.reduce(0, +) / Double(s.count)
+            let measured = try #require(summary["regions"]?[k]?["s"]?.doubleValue), sigma = try #require(summary["regions"]?[k]?["s_sigma"]?.doubleValue)
+            #expect(abs(measured - mean) <= 3 * sigma, "region \(k + 1): S \(measured) ± \(sigma) vs truth \(mean)")
+        }
     }
 
     /// Before: `xanes` could not read the tool's own `phantom xanes` stack without dataset

@@ -167,6 +167,7 @@ import Testing
         #expect(run("phantom", "compton", "--out", dir + "/pc") == 0)
         add("compton_spectra", ["compton", "spectra", dir + "/pc/region_1.bin", "--out", dir + "/c1.h5"])
         add("compton_analyze", ["compton", "analyze", dir + "/c1.h5", "--out", dir + "/ca", "--slope", "2.3", "--intercept", "0.65"])
+        add("phantom_projections", ["phantom", "projections", dir + "/e/attenuation.tif", "--out", dir + "/pp.h5", "--angles", "12"])
         for name in summaries {
             try check(dir + "/\(name).json", against: "summary.schema.json")
             try check(dir + "/\(name).json", against: "\(name).schema.json")
