@@ -17,6 +17,18 @@ import Testing
         }
     }
 
+    /// Phantom parameters for a test: `events` over the detector, two events per frame.
+    static func parameters(events: Int, seed: UInt64, sharing: Double = 0.1, pixels: Int = 80, backgroundFree: Bool = false) -> ComptonParameters {
+        var p = ComptonParameters()
+        p.totalEvents = events
+        p.eventsPerFrame = 2
+        p.chargeSharingProbability = sharing
+        p.rows = pixels; p.columns = pixels
+        p.seed = seed
+        if backgroundFree { p.backgroundFraction = 0; p.fluorescenceFraction = 0 }
+        return p
+    }
+
     /// Charge sharing (phantom: 10 % of events split between face neighbours, 2 events per frame
     /// on 80×80 pixels): discrimination removes every split event recorded as two pieces
     /// (≥ 95 % of all split events; a piece below the threshold cannot be seen) and keeps
@@ -104,11 +116,7 @@ import Testing
     /// were subtracted as background. Per-pixel S are calibrated (55–80 % within 1σ) and their
     /// mean is unbiased (within 2σ of the region's uncertainty; the plain ratio read +0.5 %).
     @Test func regionSIsUnbiasedWithTheProfileBackground() throws {
-        var p = ComptonParameters()
-        p.totalEvents = 6_000_000
-        p.eventsPerFrame = 2
-        p.rows = 20; p.columns = 20
-        p.seed = 11
+        let p = AnalysisTests.parameters(events: 6_000_000, seed: 11, pixels: 20)
         let acc = try SpectrumAccumulator(rows: 20, columns: 20, correction: .discriminate)
         let truth = try ComptonSimulator.simulate(lithium: [Double](repeating: 0.05, count: 400), parameters: p) { acc.add($0) }
         let (maps, region) = try ComptonAnalysis.analyze(acc.finish(), settings: ComptonAnalysisSettings())
@@ -125,14 +133,7 @@ import Testing
     /// within its counting error at 0.1 keV bins and within 0.3 % at 0.5 keV bins (splitting in
     /// proportion to width read 0.05 % and 1.7 % low).
     @Test func coarseBinsKeepSUnbiased() throws {
-        var p = ComptonParameters()
-        p.totalEvents = 10_000_000
-        p.eventsPerFrame = 2
-        p.chargeSharingProbability = 0
-        p.backgroundFraction = 0
-        p.fluorescenceFraction = 0
-        p.rows = 4; p.columns = 4
-        p.seed = 5
+        let p = AnalysisTests.parameters(events: 10_000_000, seed: 5, sharing: 0, pixels: 4, backgroundFree: true)
         let coarse = try SpectrumAccumulator(rows: 4, columns: 4, binning: EnergyBinning(lowKeV: 0, widthKeV: 0.5, count: 260), correction: .discriminate)
         let fine = try SpectrumAccumulator(rows: 4, columns: 4, correction: .discriminate)
         let truth = try ComptonSimulator.simulate(lithium: [Double](repeating: 0.05, count: 16), parameters: p) { coarse.add($0); fine.add($0) }
@@ -147,10 +148,7 @@ import Testing
     /// `minimumComptonCounts` 5: the Poisson-weighted profile fit finds their peaks (a σ² floor of
     /// one count per bin made every peak insignificant), and the region S is within 3σ.
     @Test func fewCountsPerPixelAreAnalysed() throws {
-        var p = ComptonParameters()
-        p.totalEvents = 365_000
-        p.eventsPerFrame = 2
-        p.seed = 3
+        let p = AnalysisTests.parameters(events: 365_000, seed: 3)
         let lithium = AnalysisTests.lithiumMap().map { $0.isFinite ? 0.10 : Double.nan }
         let acc = try SpectrumAccumulator(rows: 80, columns: 80, correction: .discriminate)
         let truth = try ComptonSimulator.simulate(lithium: lithium, parameters: p) { acc.add($0) }
@@ -170,11 +168,7 @@ import Testing
     /// errors), pixels without sample are masked, and (1 − x) of the sample region is within
     /// 0.02 of the true mean.
     @Test func stoichiometryMapFromPhantomEvents() throws {
-        var p = ComptonParameters()
-        p.totalEvents = 10_000_000
-        p.eventsPerFrame = 2
-        p.chargeSharingProbability = 0.05
-        p.seed = 7
+        let p = AnalysisTests.parameters(events: 10_000_000, seed: 7, sharing: 0.05)
         let lithium = AnalysisTests.lithiumMap()
         let accumulator = try SpectrumAccumulator(rows: 80, columns: 80, correction: .discriminate)
         let truth = try ComptonSimulator.simulate(lithium: lithium, parameters: p) { accumulator.add($0) }
