@@ -25,6 +25,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // System libraries from Debian (installed by scripts/bootstrap.sh).
@@ -64,7 +65,8 @@ let package = Package(
         .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Spectroscopy", "Compton", "Phantoms", "Pipeline"]),
         .target(
             name: "LensCLI",
-            dependencies: ["BatteryLens", "Phantoms", "Tomography", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["BatteryLens", "Phantoms", "Tomography", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Yams", package: "Yams")]
         ),
         .executableTarget(name: "batterylens", dependencies: ["LensCLI"]),
         // The reader fuzzer (seeded mutations, in-process) and its command-line runner.

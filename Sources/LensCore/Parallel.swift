@@ -74,6 +74,8 @@ public final class CancellationToken: Sendable {
     public init() {}
     public var isCancelled: Bool { flag.load(ordering: .relaxed) }
     public func cancel() { flag.store(true, ordering: .relaxed) }
+    /// Clears the flag (a process that runs several commands, as tests do, after an interrupted one).
+    public func reset() { flag.store(false, ordering: .relaxed) }
     /// Throws ``LensError/cancelled`` once cancelled.
     public func check() throws { if isCancelled { throw LensError.cancelled } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Where a result came from: the inputs (with sizes and SHA-256 checksums), the parameters,
 /// the software and its version, the command line, and when. Every summary carries one, so a
@@ -12,18 +13,43 @@ public struct Provenance: Codable, Sendable, Equatable {
     /// ISO 8601 time, UTC, when the record was made.
     public var createdAt: String
     public var host: String
+    /// The study step that made the result, when it ran inside `batterylens run RECIPE`.
+    public var study: StudyStepContext?
 
     public init(command: [String] = CommandLine.arguments, parameters: [String: JSONValue] = [:],
                 inputs: [InputRecord] = [], date: Date = Date()) {
         software = BatteryLensVersion.name
         version = BatteryLensVersion.string
-        self.command = command
+        let context = StudyStepContext.current
+        self.command = context?.command ?? command
+        study = context
         self.parameters = parameters
         self.inputs = inputs
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
         createdAt = formatter.string(from: date)
         host = ProcessInfo.processInfo.hostName
+    }
+}
+
+/// The recipe step a command runs for (`batterylens run`): every result it writes names the
+/// recipe, the step and the step's own command line in its provenance.
+public struct StudyStepContext: Codable, Sendable, Equatable {
+    public var recipe: String
+    public var study: String
+    public var step: String
+    public var workflow: String
+    /// The command line equivalent to the step.
+    public var command: [String]
+    public init(recipe: String, study: String, step: String, workflow: String, command: [String]) {
+        self.recipe = recipe; self.study = study; self.step = step; self.workflow = workflow; self.command = command
+    }
+
+    private static let state = Mutex<StudyStepContext?>(nil)
+    /// The step running now (nil outside a recipe).
+    public static var current: StudyStepContext? {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
     }
 }
 

@@ -1,0 +1,129 @@
+import Foundation
+import LensCore
+import LensIO
+
+/// What `batterylens run` did with each step, written as `study.json` in the study folder
+/// after every step (atomically), so a run that is interrupted or killed resumes from it.
+struct StudyRecord: Codable, Equatable {
+    struct StepRecord: Codable, Equatable {
+        var name: String
+        var workflow: String
+        /// The equivalent command line.
+        var command: [String]
+        /// SHA-256 over the version, the workflow, its settings and its inputs' content: the
+        /// step is skipped when a later run computes the same key and its outputs are there.
+        var key: String?
+        /// ran, skipped (unchanged), failed, not run.
+        var status: String
+        var seconds: Double
+        var inputs: [InputRecord]
+        var outputs: [String: String]
+    }
+    var recipe: String
+    var study: String
+    var version: String
+    var startedAt: String
+    var status: String
+    var steps: [StepRecord]
+}
+
+/// Runs a ``StudyPlan``: steps in order, each skipped when its key (settings and inputs'
+/// content) matches the last successful run and its outputs exist, else run as its command
+/// line in this process. A failed step stops the study; Ctrl-C stops it between steps (the
+/// running step removes its partial outputs, as every command does). Forced steps and
+/// everything downstream of them rerun.
+struct StudyRunner {
+    var plan: StudyPlan
+    var force: Set<String> = []
+    var dryRun = false
+
+    var recordPath: String { plan.recipe.output + "/study.json" }
+
+    /// The key of a step: its workflow, settings and the content of its inputs (with a label
+    /// volume's scheme sidecar), under this version.
+    static func key(of step: StudyPlan.Step) -> (key: String, inputs: [InputRecord]) {
+        var records: [InputRecord] = []
+        var text = "\(BatteryLensVersion.string)\n\(step.definition.name)\n\(step.settingArguments.filter { $0 != "--quiet" }.joined(separator: "\n"))\n"
+        for (slot, paths) in step.inputs {
+            for path in paths {
+                let record = InputRecord(path: path, checksumLimitBytes: .max)
+                records.append(record)
+                text += "\(slot)=\(record.sha256 ?? "missing")\n"
+                let sidecar = InputRecord.filePart(of: path) + ".labels.json"
+                if FileManager.default.fileExists(atPath: sidecar) { text += "\(slot).labels=\(InputRecord(path: sidecar).sha256 ?? "")\n" }
+            }
+        }
+        return (SHA256.hex(of: Array(text.utf8)), records)
+    }
+
+    func previous() -> StudyRecord? {
+        guard let data = FileManager.default.contents(atPath: recordPath) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try? decoder.decode(StudyRecord.self, from: data)
+    }
+
+    /// Runs the study (or, with `dryRun`, prints what it would do); returns the record.
+    func run() throws -> StudyRecord {
+        let earlier = previous()
+        let forced = plan.closure(of: force)
+        let formatter = ISO8601DateFormatter()
+        var record = StudyRecord(recipe: plan.recipe.path, study: plan.recipe.study, version: BatteryLensVersion.string,
+                                 startedAt: formatter.string(from: Date()), status: "running", steps: [])
+        if !dryRun { try FileManager.default.createDirectory(atPath: plan.recipe.output, withIntermediateDirectories: true) }
+        var willRun = Set<String>()
+        var failure: Error?
+        for (k, step) in plan.steps.enumerated() {
+            let label = "[\(k + 1)/\(plan.steps.count)] \(step.name) (\(step.definition.name))"
+            var entry = StudyRecord.StepRecord(name: step.name, workflow: step.definition.name, command: ["batterylens"] + step.arguments,
+                                               key: nil, status: "not run", seconds: 0, inputs: [], outputs: Dictionary(step.outputs, uniquingKeysWith: { a, _ in a }))
+            if failure != nil || CLIRuntime.cancellation.isCancelled { record.steps.append(entry); continue }
+            let upstreamRuns = !step.upstream.isDisjoint(with: willRun)
+            if dryRun && upstreamRuns {
+                print("\(label): run (after \(step.upstream.intersection(willRun).sorted().joined(separator: ", ")))")
+                willRun.insert(step.name); record.steps.append(entry); continue
+            }
+            let (key, inputs) = StudyRunner.key(of: step)
+            entry.key = key; entry.inputs = inputs
+            let last = earlier?.steps.first { $0.name == step.name }
+            let unchanged = last.map { ($0.status == "ran" || $0.status == "skipped") && $0.key == key } ?? false
+                && step.outputs.allSatisfy { FileManager.default.fileExists(atPath: $0.path) }
+            if unchanged && !forced.contains(step.name) {
+                entry.status = "skipped"
+                entry.seconds = last?.seconds ?? 0
+                print("\(label): unchanged, skipped")
+            } else if dryRun {
+                print("\(label): run (\(forced.contains(step.name) ? "forced" : last == nil ? "not run before" : "settings or inputs changed"))")
+                willRun.insert(step.name)
+            } else {
+                print("\(label): running")
+                willRun.insert(step.name)
+                try FileManager.default.createDirectory(atPath: step.folder, withIntermediateDirectories: true)
+                let start = Date()
+                StudyStepContext.current = StudyStepContext(recipe: plan.recipe.path, study: plan.recipe.study, step: step.name,
+                                                            workflow: step.definition.name, command: ["batterylens"] + step.arguments)
+                let code = CLIRuntime.run(step.arguments)
+                StudyStepContext.current = nil
+                entry.seconds = Date().timeIntervalSince(start)
+                entry.status = code == 0 ? "ran" : "failed"
+                if code != 0 {
+                    failure = code == 130 ? LensError.cancelled
+                        : LensError.numerical("step '\(step.name)' (\(step.definition.name)) failed (exit \(code)); the steps before it are kept, and a new run resumes from it")
+                } else {
+                    print("\(label): done in \(String(format: "%.1f", entry.seconds)) s")
+                }
+            }
+            record.steps.append(entry)
+            if !dryRun { try write(record) }
+        }
+        record.status = failure == nil && !CLIRuntime.cancellation.isCancelled ? (dryRun ? "planned" : "done") : "stopped"
+        if !dryRun { try write(record) }
+        if let failure { throw failure }
+        if CLIRuntime.cancellation.isCancelled { throw LensError.cancelled }
+        return record
+    }
+
+    func write(_ record: StudyRecord) throws {
+        try JSONOutput.write(record, to: recordPath)
+    }
+}
