@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "Compton", targets: ["Compton"]),
         .library(name: "Phantoms", targets: ["Phantoms"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "Demo", targets: ["Demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -61,8 +62,11 @@ let package = Package(
         .target(name: "Compton", dependencies: ["LensCore", "Signal", "LensIO"], swiftSettings: numericSettings),
         .target(name: "Phantoms", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Compton", "LensIO"],
                 swiftSettings: numericSettings),
-        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Spectroscopy", "Phantoms"]),
-        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Spectroscopy", "Compton", "Phantoms", "Pipeline"]),
+        // Production workflows: no test-data generation in here.
+        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Spectroscopy"]),
+        // `batterylens demo`: the whole chain on phantoms (the one place phantoms meet the pipeline).
+        .target(name: "Demo", dependencies: ["LensCore", "LensIO", "Signal", "Spectroscopy", "Phantoms", "Pipeline"]),
+        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Spectroscopy", "Compton", "Phantoms", "Pipeline", "Demo"]),
         .target(
             name: "LensCLI",
             dependencies: ["BatteryLens", "Phantoms", "Tomography", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -83,6 +87,7 @@ let package = Package(
         .testTarget(name: "ComptonTests", dependencies: ["Compton", "Phantoms"]),
         .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy", "Phantoms"]),
+        .testTarget(name: "DemoTests", dependencies: ["Demo", "LensIO"]),
         .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO", "Phantoms"], exclude: ["Fixtures"]),
         .testTarget(name: "FuzzingTests", dependencies: ["Fuzzing", "LensCore"]),
     ]

@@ -1,6 +1,7 @@
 // One import for users who want everything: `import BatteryLens`.
 // Each domain module stays importable on its own.
 @_exported import Compton
+@_exported import Demo
 @_exported import ImageAnalysis
 @_exported import LensCore
 @_exported import LensIO

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LensCore
 import LensIO
+import Demo
 import Pipeline
 
 /// `batterylens`: the root command.

@@ -2,6 +2,7 @@ import Foundation
 import LensCore
 import LensIO
 import Phantoms
+import Pipeline
 import Signal
 import Spectroscopy
 

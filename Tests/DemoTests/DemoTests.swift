@@ -1,7 +1,7 @@
 import Foundation
 import LensCore
 import LensIO
-import Pipeline
+import Demo
 import Testing
 
 @Suite struct DemoTests {
