@@ -156,7 +156,7 @@ struct ReconCommand: ParsableCommand {
         }
         if let previewPath { try writePreview(previewPath, source: source, settings: settings, report: report) }
         if let summaryPath {
-            let stats = try VolumeStatistics.compute(try VolumeIO.open(outPath))
+            let stats = report.valueStatistics
             let object: [String: JSONValue] = [
                 "output": .string(out), "shape": .array(report.volumeShape.map { .number(Double($0)) }),
                 "voxel_size_um": pixel.map(JSONValue.number) ?? .null, "units": .string(report.units), "centre_column": .number(report.axisColumn),

@@ -38,6 +38,8 @@ public struct ConversionReport: Codable, Sendable, Equatable {
     /// Output values that were clipped at the target type's range.
     public var clippedCount: Int
     public var voxelSizeMicrometres: [Double]?
+    /// Statistics of the values written, merged slab by slab as they were written.
+    public var outputStatistics: ValueStatistics
 }
 
 public enum VolumeConverter {
@@ -99,6 +101,7 @@ public enum VolumeConverter {
         let thickness = Swift.max(1, reader.slabThickness(targetBytes: 128 << 20) / plan.bin) // output slices per slab
         let progress = ProgressReporter(label: "converting", total: outDims[0])
         var clipped = 0
+        var written = ValueStatistics()
         do {
             var outStart = 0
             while outStart < outDims[0] {
@@ -108,6 +111,7 @@ public enum VolumeConverter {
                 let slab = try reader.readSlab(inStart..<(inStart + count * plan.bin))
                 let (converted, clippedHere) = try transform(slab, ranges: ranges, bin: plan.bin, outType: outType, mapping: mapping)
                 clipped += clippedHere
+                if let stats = converted.withRealGrid({ $0.valueStatistics() }) { written.merge(stats) }
                 try writer.writeSlab(converted.withGeometry(geometry.offset(axis: 0, by: outStart)), at: outStart)
                 outStart += count
                 progress.advance(by: count)
@@ -120,7 +124,7 @@ public enum VolumeConverter {
         progress.finish()
         return ConversionReport(inputShape: inShape.dims, outputShape: outShape.dims, inputType: inType.rawValue, outputType: outType.rawValue,
                                 cropStart: ranges.map(\.lowerBound), bin: plan.bin, valueMapping: description, clippedCount: clipped,
-                                voxelSizeMicrometres: geometry.isCalibrated ? geometry.voxelSizeMicrometres : nil)
+                                voxelSizeMicrometres: geometry.isCalibrated ? geometry.voxelSizeMicrometres : nil, outputStatistics: written)
     }
 
     /// Minimum and maximum of the finite values over slabs `range` of axis 0.

@@ -76,6 +76,9 @@ public struct ReconstructionReport: Codable, Sendable {
     /// The stored element type and, for integer outputs, how values were mapped to it.
     public var outputType: String
     public var valueMapping: String?
+    /// Statistics of the values written (merged per slab while writing: the volume is not
+    /// read back).
+    public var valueStatistics: ValueStatistics
     public var warnings: [String]
 }
 
@@ -225,6 +228,7 @@ public enum ScanReconstruction {
         defer { if converting { TemporaryFiles.remove(floatOutput) } }
         let writer = try VolumeIO.create(floatOutput, info: info, inputs: inputs)
         var slabs = 0
+        var written = ValueStatistics()
         // The centre band was prepared once already: count its zingers (and content) once.
         content = LineIntegralContent()
         zingers = 0
@@ -238,6 +242,7 @@ public enum ScanReconstruction {
                 geometry.detectorRows = r.count
                 var slab = try FilteredBackProjection.reconstruct(lines, geometry: geometry, options: settings.fbp, cancellation: cancellation)
                 if settings.polarRingFilter { PolarRingFilter.apply(&slab) }
+                written.merge(slab.valueStatistics())
                 try writer.writeSlab(AnyGrid(slab), at: r.lowerBound - rows.lowerBound)
                 slabs += 1
                 progress?.advance(by: r.count)
@@ -268,7 +273,8 @@ public enum ScanReconstruction {
         return ReconstructionReport(axisColumn: axis, centre: estimate, stitch: stitchPlan, normalization: normalization, zingersReplaced: zingers,
                                     volumeShape: info.shape.dims, slabRows: slabRows, slabs: slabs,
                                     peakResidentBytes: MemoryUsage.peakResidentBytes(), angularCoverage: coverage, units: units,
-                                    outputType: settings.outputType.rawValue, valueMapping: conversion?.valueMapping, warnings: warnings)
+                                    outputType: settings.outputType.rawValue, valueMapping: conversion?.valueMapping,
+                                    valueStatistics: conversion?.outputStatistics ?? written, warnings: warnings)
     }
 
     /// Line integrals of rows `rows` (for centre sweeps and previews), with the same

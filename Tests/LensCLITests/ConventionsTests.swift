@@ -163,6 +163,12 @@ import Testing
                     "--pixel-um", "0.5", "--out", dir + "/c.tif", "--summary", dir + "/c.json") == 0)
         #expect(try json(dir + "/c.json")["units"] == .string("1/um"))
         #expect(try VolumeIO.open(dir + "/c.tif").info.geometry.voxelSizeMicrometres == [0.5, 0.5, 0.5])
+        // The summary's value range is merged slab by slab while writing (the volume is not read
+        // back) and equals the statistics of the file.
+        let written = try VolumeStatistics.compute(try VolumeIO.open(dir + "/c.tif"))
+        let range = try json(dir + "/c.json")["value_range"]
+        #expect(range?["min"]?.doubleValue == written.minimum && range?["max"]?.doubleValue == written.maximum)
+        #expect(abs((range?["mean"]?.doubleValue ?? 0) - written.mean) <= 1e-12 * abs(written.mean))
         // 16-bit output with the value calibration in the file itself (ImageJ's c0/c1): the
         // stored integers give back the float reconstruction within half a step.
         #expect(run("recon", dir + "/lines.npy", "--line-integrals", "--angle-range", "0:135", "--center", "\(Double(n - 1) / 2)",
