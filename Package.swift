@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy", "Phantoms"]),
         .testTarget(name: "DemoTests", dependencies: ["Demo", "LensIO"]),
-        .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO", "Phantoms"], exclude: ["Fixtures"]),
+        .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO", "Phantoms", "Pipeline"], exclude: ["Fixtures"]),
         .testTarget(name: "FuzzingTests", dependencies: ["Fuzzing", "LensCore"]),
     ]
 )

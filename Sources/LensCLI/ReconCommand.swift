@@ -251,7 +251,7 @@ struct ReconCommand: ParsableCommand {
             throw LensError.invalidArgument("--sweep must be FIRST:LAST:STEP with FIRST ≤ LAST, STEP > 0 and at most 1000 candidates")
         }
         let row = settings.slices.map { ($0.lowerBound + $0.upperBound) / 2 } ?? source.frameShape[0] / 2
-        let lines = try ScanReconstruction.lineIntegrals(source: source, rows: row..<(row + 1))
+        let lines = try ScanReconstruction.lineIntegrals(source: source, rows: row..<(row + 1), settings: settings)
         let geometry = ParallelBeamGeometry(anglesDegrees: source.anglesDegrees, detectorColumns: source.frameShape[1], detectorRows: 1,
                                             pixelSizeMicrometres: settings.pixelSizeMicrometres ?? 1)
         let candidates = stride(from: first, through: last + 1e-9, by: step).map { $0 }

@@ -102,21 +102,8 @@ public enum ScanReconstruction {
             warnings.append(String(format: "limited-angle scan: the angles cover %.1f° of the 180° of line directions; the missing wedge of %.1f° elongates features along the missing directions and biases values (normalised as a full 180° scan)",
                                    coverage.coveredDegrees, coverage.missingWedgeDegrees))
         }
-        let flatField: FlatField? = try source.isLineIntegrals ? nil : {
-            let groups = try source.flatGroups()
-            guard !groups.isEmpty else { throw LensError.badInput(file: source.source, problem: "no flat (open-beam) frames; cannot normalize") }
-            return try FlatField(flatGroups: groups.map { FlatGroup(position: $0.position, frames: $0.frames) }, darks: try source.darks(),
-                                 source: source.source)
-        }()
-        var paganin = settings.paganin
-        if paganin != nil {
-            guard let pixel = settings.pixelSizeMicrometres else {
-                throw LensError.invalidArgument("Paganin phase retrieval needs the pixel size, which \(source.source) does not give: declare it with --pixel-um")
-            }
-            paganin?.pixelSizeMicrometres = pixel
-        }
-        try paganin?.validate()
-        var normalization = flatField == nil ? nil : NormalizationReport()
+        let preparation = try LineIntegralPreparation(source: source, settings: settings)
+        var normalization = preparation.flatField == nil ? nil : NormalizationReport()
         var zingers = 0
         var content = LineIntegralContent()
         /// Throws (naming the scan) if `c` holds no information, unless allowed.
@@ -125,25 +112,8 @@ public enum ScanReconstruction {
             throw LensError.badInput(file: source.source, problem: "\(what) hold no information: " + c.description
                 + " — all-zero or all-NaN projections, or flats equal to the data? (recon --force reconstructs anyway)")
         }
-
-        /// Line integrals of rows `r` of every projection.
         func prepare(_ r: Range<Int>) throws -> Grid<Float> {
-            let margin = paganin.map { Swift.min($0.marginPixels, detectorRows) } ?? 0
-            let read = Swift.max(0, r.lowerBound - margin)..<Swift.min(detectorRows, r.upperBound + margin)
-            var lines = try source.readRows(read)
-            if let flatField {
-                let (corrected, report) = try flatField.apply(lines, rows: read)
-                lines = corrected
-                normalization?.merge(report)
-            }
-            content.add(lines)
-            if settings.removeZingers { zingers += ZingerRemoval.apply(&lines).replaced }
-            if let paganin { try PaganinPhaseRetrieval.apply(toLineIntegrals: &lines, paganin) }
-            guard read != r else { return lines }
-            let keep = (r.lowerBound - read.lowerBound)..<(r.upperBound - read.lowerBound)
-            var cropped = Grid<Float>(shape: Shape(lines.shape[0], r.count, cols))
-            for a in 0..<lines.shape[0] { for k in 0..<r.count { for c in 0..<cols { cropped[a, k, c] = lines[a, keep.lowerBound + k, c] } } }
-            return cropped
+            try preparation.prepare(r, normalization: &normalization, content: &content, zingers: &zingers)
         }
 
         // Centre of rotation (or offset axis) from a band of rows in the middle of the range.
@@ -277,16 +247,68 @@ public enum ScanReconstruction {
                                     valueStatistics: conversion?.outputStatistics ?? written, warnings: warnings)
     }
 
-    /// Line integrals of rows `rows` (for centre sweeps and previews), with the same
-    /// corrections as a reconstruction.
-    public static func lineIntegrals(source: ProjectionSource, rows: Range<Int>) throws -> Grid<Float> {
-        var lines = try source.readRows(rows)
-        if !source.isLineIntegrals {
-            let field = try FlatField(flatGroups: try source.flatGroups().map { FlatGroup(position: $0.position, frames: $0.frames) },
-                                      darks: try source.darks(), source: source.source)
-            lines = try field.apply(lines, rows: rows).0
-        }
+    /// Line integrals of rows `rows` as a reconstruction of them sees them (for centre sweeps):
+    /// flat field, zingers, phase retrieval and stripe removal as `settings` ask — a sweep that
+    /// skipped the run's corrections would judge centres on other data.
+    public static func lineIntegrals(source: ProjectionSource, rows: Range<Int>, settings: ReconstructionSettings) throws -> Grid<Float> {
+        let preparation = try LineIntegralPreparation(source: source, settings: settings)
+        var normalization: NormalizationReport? = nil, content = LineIntegralContent(), zingers = 0
+        var lines = try preparation.prepare(rows, normalization: &normalization, content: &content, zingers: &zingers)
+        StripeRemoval.apply(&lines, options: settings.stripes)
         return lines
+    }
+}
+
+/// How a reconstruction turns detector rows into line integrals, shared by the run and the
+/// centre sweep: flat-field correction (flats interpolated by projection index), zinger
+/// removal, Paganin phase retrieval with margin rows (so the 2D filter sees what it would on
+/// whole frames).
+struct LineIntegralPreparation {
+    let source: ProjectionSource
+    let settings: ReconstructionSettings
+    let flatField: FlatField?
+    let paganin: PaganinParameters?
+
+    init(source: ProjectionSource, settings: ReconstructionSettings) throws {
+        self.source = source
+        self.settings = settings
+        flatField = try source.isLineIntegrals ? nil : {
+            let groups = try source.flatGroups()
+            guard !groups.isEmpty else { throw LensError.badInput(file: source.source, problem: "no flat (open-beam) frames; cannot normalize") }
+            return try FlatField(flatGroups: groups.map { FlatGroup(position: $0.position, frames: $0.frames) }, darks: try source.darks(),
+                                 source: source.source)
+        }()
+        var paganin = settings.paganin
+        if paganin != nil {
+            guard let pixel = settings.pixelSizeMicrometres else {
+                throw LensError.invalidArgument("Paganin phase retrieval needs the pixel size, which \(source.source) does not give: declare it with --pixel-um")
+            }
+            paganin?.pixelSizeMicrometres = pixel
+        }
+        try paganin?.validate()
+        self.paganin = paganin
+    }
+
+    /// Line integrals of rows `r` of every projection; merges the flat-field report, counts the
+    /// content and the zingers replaced.
+    func prepare(_ r: Range<Int>, normalization: inout NormalizationReport?, content: inout LineIntegralContent, zingers: inout Int) throws -> Grid<Float> {
+        let (detectorRows, cols) = (source.frameShape[0], source.frameShape[1])
+        let margin = paganin.map { Swift.min($0.marginPixels, detectorRows) } ?? 0
+        let read = Swift.max(0, r.lowerBound - margin)..<Swift.min(detectorRows, r.upperBound + margin)
+        var lines = try source.readRows(read)
+        if let flatField {
+            let (corrected, report) = try flatField.apply(lines, rows: read)
+            lines = corrected
+            normalization?.merge(report)
+        }
+        content.add(lines)
+        if settings.removeZingers { zingers += ZingerRemoval.apply(&lines).replaced }
+        if let paganin { try PaganinPhaseRetrieval.apply(toLineIntegrals: &lines, paganin) }
+        guard read != r else { return lines }
+        let keep = (r.lowerBound - read.lowerBound)..<(r.upperBound - read.lowerBound)
+        var cropped = Grid<Float>(shape: Shape(lines.shape[0], r.count, cols))
+        for a in 0..<lines.shape[0] { for k in 0..<r.count { for c in 0..<cols { cropped[a, k, c] = lines[a, keep.lowerBound + k, c] } } }
+        return cropped
     }
 }
 

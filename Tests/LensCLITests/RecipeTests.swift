@@ -175,3 +175,4 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir + "/bad-study"), "nothing ran")
     }
 }
+
