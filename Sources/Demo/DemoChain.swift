@@ -216,7 +216,10 @@ public enum DemoChain {
         try ParallelScanSimulator.writeDataExchange(projections: scan.projections, flats: scan.flats, darks: scan.darks,
                                                     truth: scan.truth, to: "\(out)/scan.h5")
         let scanReader = try TomographyScanReader(path: "\(out)/scan.h5")
-        let sinogram = try flatFieldSinogram(scanReader, row: options.size / 2)
+        // The middle row's sinogram through the reconstruction's own flat-field correction.
+        let row = options.size / 2
+        let lines = try ScanReconstruction.lineIntegrals(source: scanReader, rows: row..<(row + 1), settings: ReconstructionSettings(pixelSizeMicrometres: nil))
+        let sinogram = lines.reshaped(Shape(lines.shape[0], lines.shape[2]))
         // 6. Pictures.
         var images = [String]()
         let reader = try VolumeIO.open("\(out)/volume.h5")
@@ -360,23 +363,6 @@ public enum DemoChain {
                            readMegabytesPerSecond: megabytes / Swift.max(readSeconds, 1e-6), identical: identical,
                            slabReadsEqualFullRead: slabsEqual,
                            voxelSizeReadBack: reader.info.geometry.isCalibrated ? reader.info.geometry.voxelSizeMicrometres : nil)
-    }
-
-    /// −ln((I − D)/(F − D)) of one detector row over all angles, with mean flat and dark.
-    static func flatFieldSinogram(_ scan: TomographyScanReader, row: Int) throws -> Grid<Float> {
-        let projections = try scan.readProjections(0..<scan.projectionCount).converted(to: Float.self)
-        let flats = try scan.readFlats()?.converted(to: Float.self), darks = try scan.readDarks()?.converted(to: Float.self)
-        let (angles, columns) = (scan.projectionCount, scan.frameShape[1])
-        func mean(_ frames: Grid<Float>?, _ c: Int) -> Double {
-            guard let frames else { return 0 }
-            return (0..<frames.shape[0]).reduce(0.0) { $0 + Double(frames[$1, row, c]) } / Double(frames.shape[0])
-        }
-        let f = (0..<columns).map { mean(flats, $0) }, d = (0..<columns).map { mean(darks, $0) }
-        var values = [Float](repeating: 0, count: angles * columns)
-        for a in 0..<angles { for c in 0..<columns {
-            values[a * columns + c] = Float(-log(Swift.max(1e-6, (Double(projections[a, row, c]) - d[c]) / Swift.max(1e-6, f[c] - d[c]))))
-        } }
-        return Grid(shape: Shape(angles, columns), elements: values)
     }
 
     static func bytesEqual(_ a: AnyGrid, _ b: AnyGrid) -> Bool {
