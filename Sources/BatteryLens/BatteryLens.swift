@@ -1,6 +1,7 @@
 // One import for users who want everything: `import BatteryLens`.
 // Each domain module stays importable on its own.
 @_exported import Compton
+@_exported import ComptonFiles
 @_exported import Demo
 @_exported import ImageAnalysis
 @_exported import LensCore
@@ -11,3 +12,4 @@
 @_exported import Signal
 @_exported import Tomography
 @_exported import Spectroscopy
+@_exported import SpectroscopyFiles

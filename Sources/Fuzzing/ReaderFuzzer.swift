@@ -1,8 +1,10 @@
 import Compton
+import ComptonFiles
 import Foundation
 import LensCore
 import LensIO
 import Spectroscopy
+import SpectroscopyFiles
 
 /// A seeded mutation fuzzer that drives every BatteryLens reader in-process: small valid seed
 /// files (written by BatteryLens's own writers, or built byte by byte for formats it only

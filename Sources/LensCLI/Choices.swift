@@ -4,6 +4,7 @@ import LensIO
 import Microstructure
 import Pipeline
 import Spectroscopy
+import SpectroscopyFiles
 import Tomography
 
 // Closed sets of choices are types: `--help` lists them and a typo is a usage error (exit 2)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Compton
+import ComptonFiles
 import Foundation
 import LensCore
 import LensIO

@@ -3,6 +3,7 @@ import Foundation
 import LensCore
 import LensIO
 import Spectroscopy
+import SpectroscopyFiles
 #if canImport(Glibc)
 import Glibc
 #endif

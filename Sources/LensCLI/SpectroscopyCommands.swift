@@ -5,6 +5,7 @@ import LensIO
 import Pipeline
 import Signal
 import Spectroscopy
+import SpectroscopyFiles
 
 /// Normalization ranges shared by `xanes` and `xas`.
 struct NormalizationOptions: ParsableArguments {

@@ -3,6 +3,7 @@ import LensCore
 import LensIO
 import Signal
 import Spectroscopy
+import SpectroscopyFiles
 
 /// The files of a TXM-XANES analysis.
 public struct XANESInputs: Sendable {

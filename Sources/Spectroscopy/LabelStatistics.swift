@@ -1,6 +1,6 @@
 import Foundation
 import LensCore
-import LensIO
+
 import Signal
 
 /// Statistics of a per-pixel map (edge energy, a fraction, …) inside each label of a label

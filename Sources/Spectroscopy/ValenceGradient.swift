@@ -1,6 +1,6 @@
 import Foundation
 import LensCore
-import LensIO
+
 
 /// The valence gradient model of per-particle state-of-charge patterns (science brief §5): at
 /// each pixel/voxel of a particle, u is the vector of oxidation-state differences to the face

@@ -1,4 +1,5 @@
 import Compton
+import ComptonFiles
 import Foundation
 import LensCore
 import Phantoms

@@ -4,6 +4,7 @@ import LensIO
 import Phantoms
 import Pipeline
 import Spectroscopy
+import SpectroscopyFiles
 import Testing
 
 /// A 3D stack given as one volume per energy, streamed in z-slabs, gives the maps of the

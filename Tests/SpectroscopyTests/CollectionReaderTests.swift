@@ -1,6 +1,7 @@
 import Foundation
 import LensCore
 import Spectroscopy
+import SpectroscopyFiles
 import Testing
 
 /// Readers users expect beside .xdi/.xmu (issue 17): Athena projects and JSON collections.

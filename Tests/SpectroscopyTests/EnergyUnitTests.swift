@@ -2,6 +2,7 @@ import Foundation
 import LensCore
 import LensIO
 import Spectroscopy
+import SpectroscopyFiles
 import Testing
 
 /// Energies are never silently scaled (issue 17): a unit-less column file whose values were

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import LensCore
 import Spectroscopy
+import SpectroscopyFiles
 
 /// The shared data folder beside the repository (../shared/data; its README gives sources).
 let sharedSpectroscopy: String = {

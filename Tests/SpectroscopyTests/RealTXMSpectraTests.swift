@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Spectroscopy
+import SpectroscopyFiles
 
 /// Real TXM spectra of NCA cathode particles (SSRL 6-2c, ../shared/data/spectroscopy/xanespy):
 /// the Ni K-edge is found where Ni³⁺-rich NCA has it (8340–8355 eV, by Larch's method), the

@@ -1,6 +1,7 @@
 import Foundation
 import LensCore
 import LensIO
+import Spectroscopy
 import Synchronization
 
 /// The unit of a spectrum's energy values.

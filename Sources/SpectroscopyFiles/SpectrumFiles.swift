@@ -1,6 +1,7 @@
 import Foundation
 import LensCore
 import LensIO
+import Spectroscopy
 
 /// A measured spectrum μ(E) read from a column text file (XDI, Athena/IFEFFIT `.xmu`, CSV,
 /// whitespace tables) with where its μ came from, so summaries can say which column was used.

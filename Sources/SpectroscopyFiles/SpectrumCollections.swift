@@ -1,6 +1,7 @@
 import Foundation
 import LensCore
 import LensIO
+import Spectroscopy
 
 /// One spectrum of a collection file (an Athena project group, an entry of a JSON collection).
 public struct CollectedSpectrum: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import LensCore
+import Compton
 import LensIO
 
 extension PixelSpectra {
