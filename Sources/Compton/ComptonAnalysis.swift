@@ -328,36 +328,29 @@ public enum ComptonAnalysis {
         // The profile's widths from all pixels together.
         let whole = try profileFit(binning: spectra.binning, spectrum: spectra.summed { _ in true }, settings: settings)
         let widths = whole.profile.widthsPz
-        s.withUnsafeMutableBufferPointer { sp in
-            sSigma.withUnsafeMutableBufferPointer { ep in
-                centre.withUnsafeMutableBufferPointer { cp in
-                    area.withUnsafeMutableBufferPointer { ap in
-                        mask.withUnsafeMutableBufferPointer { mp in
-                            nonisolated(unsafe) let (sp, ep, cp, ap, mp) = (sp, ep, cp, ap, mp)
-                            DispatchQueue.concurrentPerform(iterations: n) { pixel in
-                                let spectrum = spectra.spectrum(pixel: pixel)
-                                defer { progress?.advance(by: 1) }
-                                // Pixels without a Compton peak's worth of counts (outside the sample) skip the fit.
-                                guard peakBins.reduce(0.0, { $0 + spectrum[$1] }) >= settings.minimumComptonCounts,
-                                      let profile = try? profileFit(binning: spectra.binning, spectrum: spectrum, settings: settings,
-                                                                    widthsPz: widths, initialCentrePz: whole.profile.centrePz),
-                                      let m = try? sParameter(binning: spectra.binning, spectrum: spectrum, background: profile.background, settings: settings) else { return }
-                                // A Compton peak, not a background shape the model bent to: a profile
-                                // of significant counts (≥ 5σ), centred within 2 a.u. (≈ 2 keV) of the
-                                // region's centre, and enough counts in the S windows.
-                                let counts = profile.profile.totalCounts
-                                guard counts >= 5 * profile.countsError, abs(profile.profile.centrePz - whole.profile.centrePz) < 2,
-                                      m.valenceCounts + m.coreCounts >= settings.minimumComptonCounts, m.s.isFinite, m.uncertainty.isFinite else { return }
-                                sp[pixel] = m.s * settings.attenuationFactor
-                                ep[pixel] = m.uncertainty * settings.attenuationFactor
-                                cp[pixel] = ComptonKinematics.scatteredKeV(momentumAtomicUnits: profile.profile.centrePz, incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees)
-                                ap[pixel] = counts
-                                mp[pixel] = true
-                            }
-                        }
-                    }
-                }
-            }
+        /// One analysed pixel's numbers.
+        struct PixelResult: Sendable { var s, sigma, centreKeV, area: Double }
+        let results: [PixelResult?] = Parallel.map(count: n) { pixel in
+            let spectrum = spectra.spectrum(pixel: pixel)
+            defer { progress?.advance(by: 1) }
+            // Pixels without a Compton peak's worth of counts (outside the sample) skip the fit.
+            guard peakBins.reduce(0.0, { $0 + spectrum[$1] }) >= settings.minimumComptonCounts,
+                  let profile = try? profileFit(binning: spectra.binning, spectrum: spectrum, settings: settings,
+                                                widthsPz: widths, initialCentrePz: whole.profile.centrePz),
+                  let m = try? sParameter(binning: spectra.binning, spectrum: spectrum, background: profile.background, settings: settings) else { return nil }
+            // A Compton peak, not a background shape the model bent to: a profile of significant
+            // counts (≥ 5σ), centred within 2 a.u. (≈ 2 keV) of the region's centre, and enough
+            // counts in the S windows.
+            let counts = profile.profile.totalCounts
+            guard counts >= 5 * profile.countsError, abs(profile.profile.centrePz - whole.profile.centrePz) < 2,
+                  m.valenceCounts + m.coreCounts >= settings.minimumComptonCounts, m.s.isFinite, m.uncertainty.isFinite else { return nil }
+            let centre = ComptonKinematics.scatteredKeV(momentumAtomicUnits: profile.profile.centrePz, incidentKeV: settings.incidentKeV, angleDegrees: settings.angleDegrees)
+            return PixelResult(s: m.s * settings.attenuationFactor, sigma: m.uncertainty * settings.attenuationFactor, centreKeV: centre, area: counts)
+        }
+        for (pixel, result) in results.enumerated() {
+            guard let result else { continue }
+            s[pixel] = result.s; sSigma[pixel] = result.sigma; centre[pixel] = result.centreKeV; area[pixel] = result.area
+            mask[pixel] = true
         }
         let analysed = mask.filter { $0 }.count
         guard analysed > 0 else {

@@ -30,41 +30,40 @@ public enum Filters {
             return input.map { $0 * w }
         }
         let mirrored = (-r..<(extent + r)).map { reflect($0, extent) }
-        input.withUnsafeBufferPointer { src in
-            output.withUnsafeMutableBufferPointer { dst in
-                nonisolated(unsafe) let src = src, dst = dst
-                switch axis {
-                case 2:
-                    Parallel.forEachChunk(count: nz * ny, minimumChunk: 16) { rows in
-                        var padded = [Float](repeating: 0, count: nx + 2 * r)
-                        for row in rows {
-                            let base = row * nx
-                            for i in 0..<(nx + 2 * r) { padded[i] = src[base + mirrored[i]] }
-                            for x in 0..<nx {
-                                var sum: Float = 0
-                                for k in 0...(2 * r) { sum += weights[k] * padded[x + k] }
-                                dst[base + x] = sum
-                            }
+        Parallel.sharing(input) { src in
+            switch axis {
+            case 2:
+                Parallel.forEachRowChunk(rows: nz * ny, rowLength: nx, minimumChunk: 16, writing: &output) { dst in
+                    let rows = dst.rows
+                    var padded = [Float](repeating: 0, count: nx + 2 * r)
+                    for row in rows {
+                        let base = row * nx
+                        for i in 0..<(nx + 2 * r) { padded[i] = src[base + mirrored[i]] }
+                        for x in 0..<nx {
+                            var sum: Float = 0
+                            for k in 0...(2 * r) { sum += weights[k] * padded[x + k] }
+                            dst[base + x] = sum
                         }
                     }
-                default:
-                    // Lines along z or y: accumulate whole contiguous rows (vectorizes).
-                    let plane = ny * nx
-                    let outer = axis == 0 ? 1 : nz
-                    let stride = axis == 0 ? plane : nx
-                    let inner = axis == 0 ? plane : nx
-                    let count = axis == 0 ? nz : ny
-                    Parallel.forEachChunk(count: outer * count, minimumChunk: 1) { items in
-                        for item in items {
-                            let o = item / count, p = item % count
-                            let outBase = o * (axis == 0 ? 0 : plane) + p * stride
-                            for i in 0..<inner { dst[outBase + i] = 0 }
-                            for k in 0...(2 * r) {
-                                let q = mirrored[p + k]
-                                let inBase = o * (axis == 0 ? 0 : plane) + q * stride
-                                let w = weights[k]
-                                for i in 0..<inner { dst[outBase + i] += w * src[inBase + i] }
-                            }
+                }
+            default:
+                // Lines along z or y: accumulate whole contiguous rows (vectorizes).
+                let plane = ny * nx
+                let outer = axis == 0 ? 1 : nz
+                let stride = axis == 0 ? plane : nx
+                let inner = axis == 0 ? plane : nx
+                let count = axis == 0 ? nz : ny
+                Parallel.forEachRowChunk(rows: outer * count, rowLength: inner, minimumChunk: 1, writing: &output) { dst in
+                    let items = dst.rows
+                    for item in items {
+                        let o = item / count, p = item % count
+                        let outBase = o * (axis == 0 ? 0 : plane) + p * stride
+                        for i in 0..<inner { dst[outBase + i] = 0 }
+                        for k in 0...(2 * r) {
+                            let q = mirrored[p + k]
+                            let inBase = o * (axis == 0 ? 0 : plane) + q * stride
+                            let w = weights[k]
+                            for i in 0..<inner { dst[outBase + i] += w * src[inBase + i] }
                         }
                     }
                 }
@@ -129,36 +128,34 @@ public enum Filters {
         var output = Grid<T>(shape: image.shape, geometry: image.geometry)
         let zs = (-rz..<(nz + rz)).map { reflect($0, nz) }, ys = (-ry..<(ny + ry)).map { reflect($0, ny) }
         let xs = (-rx..<(nx + rx)).map { reflect($0, nx) }
-        image.withUnsafeBufferPointer { src in
-            output.withUnsafeMutableBufferPointer { dst in
-                nonisolated(unsafe) let src = src, dst = dst
-                Parallel.forEachChunk(count: nz * ny, minimumChunk: 4) { rows in
-                    var histogram = [Int32](repeating: 0, count: bins)
-                    var columnOffsets = [Int](repeating: 0, count: (2 * rz + 1) * (2 * ry + 1))
-                    for row in rows {
-                        let z = row / ny, y = row % ny
-                        var c = 0
-                        for dz in 0...(2 * rz) { for dy in 0...(2 * ry) { columnOffsets[c] = (zs[z + dz] * ny + ys[y + dy]) * nx; c += 1 } }
-                        for i in 0..<bins { histogram[i] = 0 }
-                        for k in 0...(2 * rx) { for off in columnOffsets { histogram[Int(src[off + xs[k]].doubleValue)] += 1 } }
-                        var med = 0, below = 0
-                        // Track the median bin: `below` counts values in bins < med.
-                        func settle() {
-                            while below > half { med -= 1; below -= Int(histogram[med]) }
-                            while below + Int(histogram[med]) <= half { below += Int(histogram[med]); med += 1 }
+        Parallel.sharing(image) { src in
+            Parallel.forEachRowChunk(rows: nz * ny, rowLength: nx, minimumChunk: 4, writing: &output) { dst in
+                let rows = dst.rows
+                var histogram = [Int32](repeating: 0, count: bins)
+                var columnOffsets = [Int](repeating: 0, count: (2 * rz + 1) * (2 * ry + 1))
+                for row in rows {
+                    let z = row / ny, y = row % ny
+                    var c = 0
+                    for dz in 0...(2 * rz) { for dy in 0...(2 * ry) { columnOffsets[c] = (zs[z + dz] * ny + ys[y + dy]) * nx; c += 1 } }
+                    for i in 0..<bins { histogram[i] = 0 }
+                    for k in 0...(2 * rx) { for off in columnOffsets { histogram[Int(src[off + xs[k]].doubleValue)] += 1 } }
+                    var med = 0, below = 0
+                    // Track the median bin: `below` counts values in bins < med.
+                    func settle() {
+                        while below > half { med -= 1; below -= Int(histogram[med]) }
+                        while below + Int(histogram[med]) <= half { below += Int(histogram[med]); med += 1 }
+                    }
+                    settle()
+                    dst[row * nx] = T(clampingRounded: Double(med))
+                    for x in 1..<Swift.max(nx, 1) {
+                        let leaving = xs[x - 1], entering = xs[x + 2 * rx]
+                        for off in columnOffsets {
+                            let o = Int(src[off + leaving].doubleValue), e = Int(src[off + entering].doubleValue)
+                            histogram[o] -= 1; if o < med { below -= 1 }
+                            histogram[e] += 1; if e < med { below += 1 }
                         }
                         settle()
-                        dst[row * nx] = T(clampingRounded: Double(med))
-                        for x in 1..<Swift.max(nx, 1) {
-                            let leaving = xs[x - 1], entering = xs[x + 2 * rx]
-                            for off in columnOffsets {
-                                let o = Int(src[off + leaving].doubleValue), e = Int(src[off + entering].doubleValue)
-                                histogram[o] -= 1; if o < med { below -= 1 }
-                                histogram[e] += 1; if e < med { below += 1 }
-                            }
-                            settle()
-                            dst[row * nx + x] = T(clampingRounded: Double(med))
-                        }
+                        dst[row * nx + x] = T(clampingRounded: Double(med))
                     }
                 }
             }
@@ -173,22 +170,20 @@ public enum Filters {
         var output = Grid<T>(shape: image.shape, geometry: image.geometry)
         let zs = (-rz..<(nz + rz)).map { reflect($0, nz) }, ys = (-ry..<(ny + ry)).map { reflect($0, ny) }
         let xs = (-rx..<(nx + rx)).map { reflect($0, nx) }
-        image.withUnsafeBufferPointer { src in
-            output.withUnsafeMutableBufferPointer { dst in
-                nonisolated(unsafe) let src = src, dst = dst
-                Parallel.forEachChunk(count: nz * ny, minimumChunk: 4) { rows in
-                    var window = [Double](repeating: 0, count: windowCount)
-                    var columnOffsets = [Int](repeating: 0, count: (2 * rz + 1) * (2 * ry + 1))
-                    window.withUnsafeMutableBufferPointer { w in
-                        for row in rows {
-                            let z = row / ny, y = row % ny
-                            var c = 0
-                            for dz in 0...(2 * rz) { for dy in 0...(2 * ry) { columnOffsets[c] = (zs[z + dz] * ny + ys[y + dy]) * nx; c += 1 } }
-                            for x in 0..<nx {
-                                var k = 0
-                                for dx in 0...(2 * rx) { let xx = xs[x + dx]; for off in columnOffsets { w[k] = src[off + xx].doubleValue; k += 1 } }
-                                dst[row * nx + x] = T(clampingRounded: Selection.kthSmallest(w, windowCount / 2))
-                            }
+        Parallel.sharing(image) { src in
+            Parallel.forEachRowChunk(rows: nz * ny, rowLength: nx, minimumChunk: 4, writing: &output) { dst in
+                let rows = dst.rows
+                var window = [Double](repeating: 0, count: windowCount)
+                var columnOffsets = [Int](repeating: 0, count: (2 * rz + 1) * (2 * ry + 1))
+                window.withUnsafeMutableBufferPointer { w in
+                    for row in rows {
+                        let z = row / ny, y = row % ny
+                        var c = 0
+                        for dz in 0...(2 * rz) { for dy in 0...(2 * ry) { columnOffsets[c] = (zs[z + dz] * ny + ys[y + dy]) * nx; c += 1 } }
+                        for x in 0..<nx {
+                            var k = 0
+                            for dx in 0...(2 * rx) { let xx = xs[x + dx]; for off in columnOffsets { w[k] = src[off + xx].doubleValue; k += 1 } }
+                            dst[row * nx + x] = T(clampingRounded: Selection.kthSmallest(w, windowCount / 2))
                         }
                     }
                 }
@@ -216,23 +211,20 @@ public enum Filters {
         let inverseRange = Float(-0.5 / (rangeSigma * rangeSigma))
         let kernel = offsets
         var output = Grid<Float>(shape: image.shape, geometry: image.geometry)
-        image.withUnsafeBufferPointer { src in
-            output.withUnsafeMutableBufferPointer { dst in
-                nonisolated(unsafe) let src = src, dst = dst
-                Parallel.forEachChunk(count: nz * ny, minimumChunk: 2) { rows in
-                    for row in rows {
-                        let z = row / ny, y = row % ny
-                        for x in 0..<nx {
-                            let centre = src[row * nx + x]
-                            var sum: Float = 0, weight: Float = 0
-                            for (dz, dy, dx, w) in kernel {
-                                let v = src[(reflect(z + dz, nz) * ny + reflect(y + dy, ny)) * nx + reflect(x + dx, nx)]
-                                let d = v - centre
-                                let ww = w * Foundation.exp(d * d * inverseRange)
-                                sum += ww * v; weight += ww
-                            }
-                            dst[row * nx + x] = sum / weight
+        Parallel.sharing(image) { src in
+            Parallel.forEachRowChunk(rows: nz * ny, rowLength: nx, minimumChunk: 2, writing: &output) { dst in
+                for row in dst.rows {
+                    let z = row / ny, y = row % ny
+                    for x in 0..<nx {
+                        let centre = src[row * nx + x]
+                        var sum: Float = 0, weight: Float = 0
+                        for (dz, dy, dx, w) in kernel {
+                            let v = src[(reflect(z + dz, nz) * ny + reflect(y + dy, ny)) * nx + reflect(x + dx, nx)]
+                            let d = v - centre
+                            let ww = w * Foundation.exp(d * d * inverseRange)
+                            sum += ww * v; weight += ww
                         }
+                        dst[row * nx + x] = sum / weight
                     }
                 }
             }
@@ -259,31 +251,23 @@ public enum Filters {
         let bias = Float(2 * noiseSigma * noiseSigma), inverseH2 = Float(1 / (strength * strength))
         for dz in -sr[0]...sr[0] { for dy in -sr[1]...sr[1] { for dx in -sr[2]...sr[2] {
             var difference = [Float](repeating: 0, count: n)
-            difference.withUnsafeMutableBufferPointer { d in
-                nonisolated(unsafe) let d = d
-                Parallel.forEachChunk(count: nz * ny, minimumChunk: 8) { rows in
-                    for row in rows {
-                        let z = row / ny, y = row % ny
-                        let other = (reflect(z + dz, nz) * ny + reflect(y + dy, ny)) * nx
-                        for x in 0..<nx { let e = src[row * nx + x] - src[other + reflect(x + dx, nx)]; d[row * nx + x] = e * e }
-                    }
+            Parallel.forEachRowChunk(rows: nz * ny, rowLength: nx, minimumChunk: 8, writing: &difference) { d in
+                for row in d.rows {
+                    let z = row / ny, y = row % ny
+                    let other = (reflect(z + dz, nz) * ny + reflect(y + dy, ny)) * nx
+                    for x in 0..<nx { let e = src[row * nx + x] - src[other + reflect(x + dx, nx)]; d[row * nx + x] = e * e }
                 }
             }
             for axis in 0..<3 where [nz, ny, nx][axis] > 1 { difference = convolve(difference, lattice: lattice, axis: axis, weights: patch) }
             let smoothed = difference
-            numerator.withUnsafeMutableBufferPointer { num in
-                denominator.withUnsafeMutableBufferPointer { den in
-                    nonisolated(unsafe) let num = num, den = den
-                    Parallel.forEachChunk(count: nz * ny, minimumChunk: 8) { rows in
-                        for row in rows {
-                            let z = row / ny, y = row % ny
-                            let other = (reflect(z + dz, nz) * ny + reflect(y + dy, ny)) * nx
-                            for x in 0..<nx {
-                                let w = Foundation.exp(-Swift.max(smoothed[row * nx + x] - bias, 0) * inverseH2)
-                                num[row * nx + x] += w * src[other + reflect(x + dx, nx)]
-                                den[row * nx + x] += w
-                            }
-                        }
+            Parallel.forEachRowChunk(rows: nz * ny, rowLength: nx, minimumChunk: 8, writing: &numerator, &denominator) { num, den in
+                for row in num.rows {
+                    let z = row / ny, y = row % ny
+                    let other = (reflect(z + dz, nz) * ny + reflect(y + dy, ny)) * nx
+                    for x in 0..<nx {
+                        let w = Foundation.exp(-Swift.max(smoothed[row * nx + x] - bias, 0) * inverseH2)
+                        num[row * nx + x] += w * src[other + reflect(x + dx, nx)]
+                        den[row * nx + x] += w
                     }
                 }
             }

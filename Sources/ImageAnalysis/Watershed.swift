@@ -104,23 +104,26 @@ public enum Watershed {
         var queue = VoxelQueue(reservingCapacity: lattice.count / 8)
         labels.withUnsafeMutableBufferPointer { out in
             relief.withUnsafeBufferPointer { f in
-                let m: UnsafeBufferPointer<UInt8>? = mask.map { mk in mk.withUnsafeBufferPointer { $0 } }
-                for i in 0..<out.count where out[i] != 0 {
-                    if let m, m[i] == 0 { out[i] = 0; continue }
-                    queue.push(f[i], i)
-                }
-                // A voxel is labelled when pushed, so each enters the queue once.
-                while !queue.isEmpty {
-                    let e = queue.pop()
-                    let label = out[e.index]
-                    let (z, y, x) = neighbours.coordinates(e.index)
-                    neighbours.forEach(z, y, x) { n in
-                        if out[n] == 0 && (m == nil || m![n] != 0) {
-                            out[n] = label
-                            queue.push(f[n], n)
+                // The mask's buffer lives only inside its closure: the flood runs within it.
+                func flood(_ m: UnsafeBufferPointer<UInt8>?) {
+                    for i in 0..<out.count where out[i] != 0 {
+                        if let m, m[i] == 0 { out[i] = 0; continue }
+                        queue.push(f[i], i)
+                    }
+                    // A voxel is labelled when pushed, so each enters the queue once.
+                    while !queue.isEmpty {
+                        let e = queue.pop()
+                        let label = out[e.index]
+                        let (z, y, x) = neighbours.coordinates(e.index)
+                        neighbours.forEach(z, y, x) { n in
+                            if out[n] == 0 && (m == nil || m![n] != 0) {
+                                out[n] = label
+                                queue.push(f[n], n)
+                            }
                         }
                     }
                 }
+                if let mask { mask.withUnsafeBufferPointer { flood($0) } } else { flood(nil) }
             }
         }
         return labels

@@ -79,3 +79,102 @@ public final class CancellationToken: Sendable {
     /// Throws ``LensError/cancelled`` once cancelled.
     public func check() throws { if isCancelled { throw LensError.cancelled } }
 }
+
+// MARK: - Shared buffers, contained
+//
+// Workers of a parallel loop share memory in two ways only: they read an input that nobody
+// writes while they run, and each writes its own disjoint part of an output. These types are
+// the one place that promises so to the compiler (`@unchecked Sendable`), instead of a
+// `nonisolated(unsafe)` capture at every loop.
+
+/// A read-only view of a buffer that many workers read at once. Valid only inside the closure
+/// of ``Parallel/sharing(_:_:)`` that made it; nobody writes the buffer meanwhile.
+public struct SharedReadBuffer<Element>: @unchecked Sendable {
+    @usableFromInline let base: UnsafeBufferPointer<Element>
+    public var count: Int { base.count }
+    @inlinable public subscript(i: Int) -> Element { base[i] }
+}
+
+/// The rows of a shared output that one worker owns: it writes there and nowhere else (checked
+/// in debug builds). Element indices are those of the whole output.
+public struct ChunkWriter<Element>: @unchecked Sendable {
+    @usableFromInline let base: UnsafeMutablePointer<Element>
+    /// The worker's rows, and the elements per row.
+    public let rows: Range<Int>
+    public let rowLength: Int
+    @inlinable public subscript(i: Int) -> Element {
+        get { base[i] }
+        nonmutating set {
+            assert(i >= rows.lowerBound * rowLength && i < rows.upperBound * rowLength, "write outside the worker's rows")
+            base[i] = newValue
+        }
+    }
+}
+
+extension Parallel {
+    /// Runs `body` with a view of `input` that parallel workers may read.
+    public static func sharing<T, R>(_ input: [T], _ body: (SharedReadBuffer<T>) throws -> R) rethrows -> R {
+        try input.withUnsafeBufferPointer { try body(SharedReadBuffer(base: $0)) }
+    }
+
+    /// Runs `body` with a view of `grid`'s elements that parallel workers may read.
+    public static func sharing<T, R>(_ grid: Grid<T>, _ body: (SharedReadBuffer<T>) throws -> R) rethrows -> R {
+        try grid.withUnsafeBufferPointer { try body(SharedReadBuffer(base: $0)) }
+    }
+
+    /// Splits `0..<rows` into chunks (see ``forEachChunk(count:minimumChunk:_:)``) and runs
+    /// `body` on each in parallel with a writer to its own rows of `output` (rows of
+    /// `rowLength` elements).
+    public static func forEachRowChunk<T>(rows: Int, rowLength: Int, minimumChunk: Int = 1, writing output: inout [T],
+                                         _ body: @Sendable (ChunkWriter<T>) -> Void) {
+        precondition(output.count >= rows * rowLength, "output of \(output.count) elements for \(rows) rows of \(rowLength)")
+        output.withUnsafeMutableBufferPointer { forEachRowChunk(rows: rows, rowLength: rowLength, minimumChunk: minimumChunk, buffer: $0, body) }
+    }
+
+    /// The same for a grid's elements.
+    public static func forEachRowChunk<T>(rows: Int, rowLength: Int, minimumChunk: Int = 1, writing output: inout Grid<T>,
+                                         _ body: @Sendable (ChunkWriter<T>) -> Void) {
+        precondition(output.count >= rows * rowLength, "output of \(output.count) elements for \(rows) rows of \(rowLength)")
+        output.withUnsafeMutableBufferPointer { forEachRowChunk(rows: rows, rowLength: rowLength, minimumChunk: minimumChunk, buffer: $0, body) }
+    }
+
+    private static func forEachRowChunk<T>(rows: Int, rowLength: Int, minimumChunk: Int, buffer: UnsafeMutableBufferPointer<T>,
+                                          _ body: @Sendable (ChunkWriter<T>) -> Void) {
+        let base = SharedWriteBase(pointer: buffer.baseAddress)
+        forEachChunk(count: rows, minimumChunk: minimumChunk) { chunk in
+            guard let pointer = base.pointer else { return }
+            body(ChunkWriter(base: pointer, rows: chunk, rowLength: rowLength))
+        }
+    }
+
+    /// Two outputs written by the same rows (a numerator and a denominator).
+    public static func forEachRowChunk<T, U>(rows: Int, rowLength: Int, minimumChunk: Int = 1, writing first: inout [T], _ second: inout [U],
+                                            _ body: @Sendable (ChunkWriter<T>, ChunkWriter<U>) -> Void) {
+        precondition(first.count >= rows * rowLength && second.count >= rows * rowLength, "outputs too small for \(rows) rows of \(rowLength)")
+        first.withUnsafeMutableBufferPointer { a in
+            second.withUnsafeMutableBufferPointer { b in
+                let (baseA, baseB) = (SharedWriteBase(pointer: a.baseAddress), SharedWriteBase(pointer: b.baseAddress))
+                forEachChunk(count: rows, minimumChunk: minimumChunk) { chunk in
+                    guard let pa = baseA.pointer, let pb = baseB.pointer else { return }
+                    body(ChunkWriter(base: pa, rows: chunk, rowLength: rowLength), ChunkWriter(base: pb, rows: chunk, rowLength: rowLength))
+                }
+            }
+        }
+    }
+
+    /// `body(i)` for every `i` in `0..<count`, in parallel, results in index order (each worker
+    /// fills its own slots).
+    public static func map<R>(count: Int, minimumChunk: Int = 1, _ body: @Sendable (Int) -> R) -> [R] {
+        guard count > 0 else { return [] }
+        var results = [R?](repeating: nil, count: count)
+        forEachRowChunk(rows: count, rowLength: 1, minimumChunk: minimumChunk, writing: &results) { writer in
+            for i in writer.rows { writer[i] = body(i) }
+        }
+        return results.map { $0! }
+    }
+}
+
+/// A base address handed to workers that write disjoint parts (see ``ChunkWriter``).
+private struct SharedWriteBase<T>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<T>?
+}
