@@ -159,6 +159,16 @@ import Testing
           - name: b
             workflow: rev
             inputs: {labels: {from: a.summary}}
+          - name: phantom
+            workflow: phantom electrode
+          - name: components
+            workflow: label
+            inputs: {labels: {from: phantom.phases}}
+            settings: {phase: active}
+          - name: sizes
+            workflow: particles
+            inputs: {labels: {from: components.labels}}
+            settings: {phase: active}
         """.write(toFile: recipe, atomically: true, encoding: .utf8)
         let errors = dir + "/errors.txt"
         let saved = dup(2)
@@ -169,9 +179,12 @@ import Testing
         #expect(code == 2)
         let text = try String(contentsOfFile: errors, encoding: .utf8)
         for expected in ["unknown key 'colour'", "unknown workflow 'segment phasez'", "'--regionz'", "set by the runner",
-                         "missing.tif does not exist", "'w' is invalid", "unknown variable 'tol'", "in a cycle"] {
+                         "missing.tif does not exist", "'w' is invalid", "unknown variable 'tol'", "in a cycle",
+                         "step 'sizes' (line 26): phase: active names phases, but the labels components.labels (label) carry no label scheme"] {
             #expect(text.contains(expected), "missing: \(expected) in\n\(text)")
         }
+        // The phantom's phases carry a scheme: naming a phase on them is fine.
+        #expect(!text.contains("step 'components'"), "\(text)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/bad-study"), "nothing ran")
     }
 }

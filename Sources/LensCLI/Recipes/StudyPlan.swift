@@ -85,6 +85,33 @@ struct StudyPlan {
                 }
                 inputs.append((slot, paths))
             }
+            // Phase names need a label scheme: from the producing step's output, a sidecar beside
+            // a file, or labels_scheme in the settings (checked here, not after hours of work).
+            let declaresScheme = step.settings.contains { ["labels_scheme", "labels-scheme"].contains($0.name) }
+            let namedPhases = step.settings.filter { setting in
+                guard definition.phaseOptions.contains("--" + setting.name.replacingOccurrences(of: "_", with: "-")),
+                      case .value(let text) = setting.value else { return false }
+                return text.split(separator: ",").contains { Int($0.trimmingCharacters(in: .whitespaces)) == nil }
+            }
+            if !namedPhases.isEmpty && !declaresScheme, let sources = step.inputs.first(where: { $0.slot == "labels" || $0.slot == "ct" })?.sources {
+                for source in sources {
+                    var schemeless: String?
+                    switch source {
+                    case .file(let file):
+                        if !FileManager.default.fileExists(atPath: InputRecord.filePart(of: recipe.resolve(file: file)) + ".labels.json") { schemeless = file }
+                    case .output(let other, let output):
+                        if let producer = byName[other].flatMap({ WorkflowCatalogue.named($0.workflow) }), producer.resolve(output: output) != nil,
+                           !producer.isLabelled(output: output) { schemeless = "\(other).\(output) (\(producer.name))" }
+                    }
+                    if let schemeless {
+                        let named = namedPhases.map { setting -> String in
+                            if case .value(let text) = setting.value { return "\(setting.name): \(text)" }
+                            return setting.name
+                        }.joined(separator: ", ")
+                        problems.append("\(here): \(named) names phases, but the labels \(schemeless) carry no label scheme; give codes, or declare labels_scheme (a known scheme such as matbox, or pore=0,active=1,binder=2)")
+                    }
+                }
+            }
             var missingInput = false
             for input in definition.inputs where input.required && !step.inputs.contains(where: { $0.slot == input.name }) {
                 problems.append("\(here): \(definition.name) needs input '\(input.name)'")

@@ -30,14 +30,25 @@ struct WorkflowDefinition: Sendable {
         var isFolder = false
         /// Files the command writes inside a folder output, by name (`phases` → `phases.tif`).
         var members: [String: String] = [:]
+        /// Outputs (or members) written with a label scheme beside them (`NAME.labels.json`).
+        var labelled: Set<String> = []
     }
 
     /// `segment phases`, as on the command line.
     var name: String
+    /// Options that name phases of the labels input (`--phase active`): names need a scheme.
+    var phaseOptions: [String] = []
     var inputs: [Input]
     var outputs: [Output]
     /// Whether the command writes `--summary` (the runner always asks for `summary.json`).
     var summary = true
+
+    init(name: String, phaseOptions: [String] = [], inputs: [Input], outputs: [Output], summary: Bool = true) {
+        self.name = name; self.phaseOptions = phaseOptions; self.inputs = inputs; self.outputs = outputs; self.summary = summary
+    }
+
+    /// Whether output `name` (or a folder member) is written with a label scheme.
+    func isLabelled(output name: String) -> Bool { outputs.contains { $0.labelled.contains(name) } }
 
     var command: [String] { name.split(separator: " ").map(String.init) }
 
@@ -74,7 +85,7 @@ enum WorkflowCatalogue {
         W(name: "phantom electrode", inputs: [],
           outputs: [W.Output(name: "phantom", option: "--out", path: "phantom", isFolder: true,
                              members: ["phases": "phases.tif", "attenuation": "attenuation.tif", "particles": "particles.tif",
-                                       "truth": "truth.json", "design": "design.json"])],
+                                       "truth": "truth.json", "design": "design.json"], labelled: ["phases"])],
           summary: false),
         W(name: "phantom projections", inputs: [volume], outputs: [W.Output(name: "scan", option: "--out", path: "scan.h5")]),
         W(name: "phantom xanes", inputs: [],
@@ -91,15 +102,15 @@ enum WorkflowCatalogue {
                                   W.Input(name: "angles", passing: .option("--angles"), required: false)],
           outputs: [W.Output(name: "volume", option: "--out", path: "volume.tif")]),
         W(name: "filter", inputs: [volume], outputs: [W.Output(name: "volume", option: "--out", path: "filtered.tif")]),
-        W(name: "segment phases", inputs: [volume], outputs: [W.Output(name: "labels", option: "--out", path: "labels.tif")]),
-        W(name: "segment electrode", inputs: [volume], outputs: [W.Output(name: "labels", option: "--out", path: "labels.tif")]),
-        W(name: "label", inputs: [labels], outputs: [W.Output(name: "labels", option: "--out", path: "components.tif")]),
-        W(name: "particles", inputs: [labels],
+        W(name: "segment phases", inputs: [volume], outputs: [W.Output(name: "labels", option: "--out", path: "labels.tif", labelled: ["labels"])]),
+        W(name: "segment electrode", inputs: [volume], outputs: [W.Output(name: "labels", option: "--out", path: "labels.tif", labelled: ["labels"])]),
+        W(name: "label", phaseOptions: ["--phase"], inputs: [labels], outputs: [W.Output(name: "labels", option: "--out", path: "components.tif")]),
+        W(name: "particles", phaseOptions: ["--phase"], inputs: [labels],
           outputs: [W.Output(name: "labels", option: "--out", path: "particles.tif"), W.Output(name: "table", option: "--csv", path: "particles.csv")]),
-        W(name: "porosity", inputs: [labels], outputs: [W.Output(name: "regions", option: "--csv", path: "porosity.csv")]),
-        W(name: "tortuosity", inputs: [labels], outputs: []),
-        W(name: "rev", inputs: [labels], outputs: []),
-        W(name: "thickness", inputs: [labels], outputs: [W.Output(name: "map", option: "--out", path: "thickness.tif")]),
+        W(name: "porosity", phaseOptions: ["--pore", "--outside"], inputs: [labels], outputs: [W.Output(name: "regions", option: "--csv", path: "porosity.csv")]),
+        W(name: "tortuosity", phaseOptions: ["--phase"], inputs: [labels], outputs: []),
+        W(name: "rev", phaseOptions: ["--phase"], inputs: [labels], outputs: []),
+        W(name: "thickness", phaseOptions: ["--phase"], inputs: [labels], outputs: [W.Output(name: "map", option: "--out", path: "thickness.tif")]),
         W(name: "xanes", inputs: [W.Input(name: "stack", passing: .positional, many: true),
                                   W.Input(name: "energies", passing: .option("--energies"), required: false),
                                   W.Input(name: "references", passing: .option("--references"), required: false),
@@ -115,7 +126,7 @@ enum WorkflowCatalogue {
         W(name: "compton analyze", inputs: [W.Input(name: "cubes", passing: .positional, many: true),
                                             W.Input(name: "calibration", passing: .option("--calibration"), required: false)],
           outputs: [W.Output(name: "maps", option: "--out", path: "maps", isFolder: true, members: ["regions": "regions.csv"])]),
-        W(name: "compton correlate", inputs: [W.Input(name: "ct", passing: .option("--ct")), W.Input(name: "compton", passing: .option("--compton"))],
+        W(name: "compton correlate", phaseOptions: ["--pore", "--solid"], inputs: [W.Input(name: "ct", passing: .option("--ct")), W.Input(name: "compton", passing: .option("--compton"))],
           outputs: [W.Output(name: "maps", option: "--out", path: "maps", isFolder: true)]),
     ]
 
