@@ -324,78 +324,42 @@ struct PorosityCommand: ParsableCommand {
     }
 
     func run(csv csvPath: String?, summary summaryPath: String?) throws {
-        let axisIndex = axis.index
         try requireOption(regions, "--regions", in: 1...100_000)
+        // Names → codes through the volume's label scheme: which codes are void and which are
+        // outside must be known before reading; a volume without a scheme and without --pore is
+        // refused after one pass that lists its codes.
         let scheme = try labels.scheme(for: input)
-        let reader = try VolumeIO.open(input)
-        guard reader.info.shape.rank == 3 else { throw LensError.badInput(file: input, problem: "a 3D label volume is needed, got shape \(reader.info.shape)") }
-        // Which codes are void and which are outside must be known before reading: a volume
-        // without a scheme and without --pore is refused after one pass that lists its codes.
         let selector = PhaseSelector(input: input, scheme: scheme, countCodes: { try countLabelCodes(input) })
         guard pore != nil || scheme != nil else { throw try selector.undeclared(option: "--pore", name: "(the default, pore)") }
         let poreCodes = try pore.map { try selector.codes($0, option: "--pore") } ?? scheme!.voidCodes
         guard !poreCodes.isEmpty else { throw LensError.invalidArgument("the label scheme '\(scheme!.name)' of \(input) has no pore or crack phase; give --pore") }
         let outsideCodes = try outside.map { $0.lowercased() == "none" ? [] : try selector.codes($0, option: "--outside") } ?? scheme?.outsideElectrodeCodes ?? []
-        for codes in [poreCodes, outsideCodes] where codes.contains(where: { $0 > 255 }) {
-            throw LensError.invalidArgument("porosity counts label codes 0…255; got \(codes.filter { $0 > 255 })")
-        }
-        guard Set(poreCodes).isDisjoint(with: outsideCodes) else { throw LensError.invalidArgument("a code cannot be both pore and outside: \(Set(poreCodes).intersection(outsideCodes).sorted())") }
-        var profile = PhaseProfile(shape: reader.info.shape.dims)
-        var codes = LabelCodeCounts()
-        let thickness = max(1, reader.slabThickness(targetBytes: 128 << 20) * max(1, reader.info.dataType.byteSize))
-        let progress = ProgressReporter(label: "counting phases", total: reader.info.shape[0])
-        var z = 0
-        while z < reader.info.shape[0] {
-            let end = min(reader.info.shape[0], z + thickness)
-            let slab = try reader.readSlab(z..<end)
-            try codes.add(slab, source: input)
-            if let big = codes.counts.keys.first(where: { $0 > 255 }) {
-                throw LensError.badInput(file: input, problem: "holds the label code \(big); porosity counts label codes 0…255")
-            }
-            // Codes are checked to be 0…255 above: uint8 slabs go in as they are.
-            let labels: Grid<UInt8>
-            if case .uint8(let g) = slab { labels = g } else { labels = try slab.converted(to: Double.self).map { UInt8($0) } }
-            try profile.add(slab: labels, startingAt: z)
-            progress.advance(by: end - z)
-            z = end
-        }
-        progress.finish()
-        if let scheme { try codes.requireCovered(by: scheme, source: input) }
-        let extent = reader.info.shape[axisIndex]
-        guard bounds != nil || regions <= extent else { throw LensError.invalidArgument("--regions must be 1…\(extent) (the extent along \(axisNames[axisIndex]))") }
-        let ranges = try bounds.map { text in
+        let regionSplit: PorosityWorkflow.Regions = try bounds.map { text in
             let values = try parseList(text, option: "--bounds")
-            guard values.allSatisfy({ $0 == $0.rounded() && $0 >= 0 && $0 <= Double(extent) }) else {
-                throw LensError.invalidArgument("--bounds must be slice indices 0…\(extent), got '\(text)'")
+            guard values.allSatisfy({ $0 == $0.rounded() && $0 >= 0 && $0 < 1e9 }) else {
+                throw LensError.invalidArgument("--bounds must be slice indices, got '\(text)'")
             }
-            return try DepthRegions.explicit(values.map { Int($0) }, extent: extent)
-        } ?? DepthRegions.equal(0..<extent, count: regions)
-        let poreSet = Set(poreCodes), outsideSet = Set(outsideCodes)
-        let whole = profile.region(0..<extent, axis: axisIndex, phase: poreSet, excluding: outsideSet)
-        guard whole.voxelCount > 0 else { throw LensError.badInput(file: input, problem: "no electrode voxels (every voxel has an outside code \(outsideCodes))") }
-        let length = LengthUnit(reader.info.geometry)
-        let voxel = length.size(axis: axisIndex)
-        let results = ranges.map { profile.region($0, axis: axisIndex, phase: poreSet, excluding: outsideSet) }
-        var table = Table(columns: [TableColumn("region"), TableColumn("start_slice"), TableColumn("end_slice"),
-                                    TableColumn("start", unit: length.name), TableColumn("end", unit: length.name), TableColumn("electrode_voxels"), TableColumn("porosity")])
+            return .bounds(values.map { Int($0) })
+        } ?? .equal(count: regions)
+        let settings = PorosityWorkflow.Settings(poreCodes: poreCodes, outsideCodes: outsideCodes, axis: axis.index, regions: regionSplit)
+        try settings.validate()
+        let reader = try VolumeIO.open(input)
+        let progress = ProgressReporter(label: "counting phases", total: reader.info.shape.rank == 3 ? reader.info.shape[0] : 0)
+        let record = try PorosityWorkflow.run(reader, settings: settings, scheme: scheme, progress: progress, cancellation: CLIRuntime.cancellation)
+        progress.finish()
         let names = { (code: Int) in scheme?.phase(code: code)?.name ?? "\(code)" }
-        print(String(format: "porosity overall %.4f (%d electrode voxels; void codes %@, outside %@); along %@:", whole.phaseFraction, whole.voxelCount,
-                     poreCodes.map(names).joined(separator: ","), outsideCodes.isEmpty ? "none" : outsideCodes.map(names).joined(separator: ","), axisNames[axisIndex]))
-        for (k, r) in results.enumerated() {
-            table.append([.number(Double(k + 1)), .number(Double(r.start)), .number(Double(r.end)), .number(Double(r.start) * voxel),
-                          .number(Double(r.end) * voxel), .number(Double(r.voxelCount)), .number(r.phaseFraction)])
+        print(String(format: "porosity overall %.4f (%d electrode voxels; void codes %@, outside %@); along %@:", record.porosity, record.electrodeVoxels,
+                     poreCodes.map(names).joined(separator: ","), outsideCodes.isEmpty ? "none" : outsideCodes.map(names).joined(separator: ","), record.axis))
+        for (k, r) in record.regions.enumerated() {
             print(String(format: "  region %d slices [%d, %d) = [%.4g, %.4g) %@: porosity %.4f", k + 1, r.start, r.end,
-                         Double(r.start) * voxel, Double(r.end) * voxel, length.name, r.phaseFraction))
+                         Double(r.start) * record.voxelSize, Double(r.end) * record.voxelSize, record.unit, r.phaseFraction))
         }
-        if let csvPath { try table.write(to: csvPath) }
-        try writeSummary(summaryPath, ["porosity": .finite(whole.phaseFraction), "electrode_voxels": .number(Double(whole.voxelCount)),
-                                   "fractions": .object(Dictionary(uniqueKeysWithValues: whole.fractionsByValue.map { (names($0.key), .number($0.value)) })),
-                                   "regions": try JSONValue(encoding: results), "voxel_size": .number(voxel), "unit": .string(length.name),
-                                   "axis": .string(axisNames[axisIndex]),
-                                   "pore_codes": .array(poreCodes.map { .number(Double($0)) }), "outside_codes": .array(outsideCodes.map { .number(Double($0)) }),
-                                   "label_scheme": selector.schemeJSON],
-                         inputs: [input], parameters: ["pore": pore.map(JSONValue.string) ?? .null, "outside": outside.map(JSONValue.string) ?? .null,
-                                                       "regions": .number(Double(ranges.count))])
+        if let csvPath { try record.table.write(to: csvPath) }
+        guard case .object(var fields) = try JSONValue(encoding: record) else { return }
+        fields["label_scheme"] = selector.schemeJSON
+        try writeSummary(summaryPath, fields, inputs: [input],
+                         parameters: ["pore": pore.map(JSONValue.string) ?? .null, "outside": outside.map(JSONValue.string) ?? .null,
+                                      "regions": .number(Double(record.regions.count))])
     }
 }
 
