@@ -68,7 +68,8 @@ let package = Package(
         .target(name: "Phantoms", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Compton", "LensIO"],
                 swiftSettings: numericSettings),
         // Production workflows: no test-data generation in here.
-        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Spectroscopy", "SpectroscopyFiles"]),
+        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Spectroscopy", "SpectroscopyFiles",
+                                                 "Compton", "ComptonFiles"]),
         // `batterylens demo`: the whole chain on phantoms (the one place phantoms meet the pipeline).
         .target(name: "Demo", dependencies: ["LensCore", "LensIO", "Signal", "Spectroscopy", "SpectroscopyFiles", "Phantoms", "Pipeline"]),
         .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Spectroscopy", "SpectroscopyFiles", "Compton", "ComptonFiles", "Phantoms", "Pipeline", "Demo"]),

@@ -4,6 +4,7 @@ import ComptonFiles
 import Foundation
 import LensCore
 import LensIO
+import Pipeline
 import Signal
 
 /// `batterylens compton ...`: photon events to lithium stoichiometry maps.
@@ -140,9 +141,11 @@ struct ComptonAnalyzeCommand: ParsableCommand {
         commandName: "analyze",
         abstract: "Fit the Compton peak per pixel, compute S = S_L/S_H and Li stoichiometry maps per depth region.",
         discussion: """
-        One spectra cube per depth region. Per pixel: pseudo-Voigt + linear background over \
-        --fit-kev (excluding the fluorescence lines), S from background-subtracted counts in \
-        |p_z| < 1 (valence) and 1 < |p_z| < 5 (core) a.u., Poisson uncertainty. S is multiplied by \
+        One spectra cube per depth region. Over --fit-kev (above the fluorescence lines) a \
+        background line is fitted jointly with a symmetric two-Gaussian Compton profile in p_z \
+        (widths from the region's summed spectrum, centre and amplitudes per pixel, Poisson \
+        weights); S from background-subtracted counts in |p_z| < 1 (valence) and 1 < |p_z| < 5 \
+        (core) a.u., with an uncertainty from the counts and the background fit. S is multiplied by \
         the region's attenuation factor; (1 − x) = (S − intercept)/slope from --calibration \
         (CSV of lithium,s reference points) or --slope/--intercept. Writes per region \
         region_N_s.tif, _s_sigma.tif, _peak_area.tif, _peak_centre_kev.tif, _lithium.tif, \
@@ -179,81 +182,35 @@ struct ComptonAnalyzeCommand: ParsableCommand {
         settings.windows.core = try parseValueRange(core, option: "--core-au")
         settings.minimumComptonCounts = minimumCounts
         settings.calibration = try readCalibration()
-        var factors = [Double](repeating: 1, count: cubes.count)
+        var factors: [Double]?
         if let attenuation {
             let values = attenuation.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-            guard values.count == cubes.count, values.allSatisfy({ ($0 ?? 0) > 0 }) else {
-                throw LensError.invalidArgument("--attenuation needs \(cubes.count) positive factors, one per cube")
-            }
+            guard values.allSatisfy({ $0 != nil }) else { throw LensError.invalidArgument("--attenuation needs \(cubes.count) positive factors, one per cube") }
             factors = values.map { $0! }
         }
+        let workflow = ComptonWorkflow.Settings(analysis: settings, attenuationFactors: factors)
+        try workflow.validate(cubes: cubes.count)
         try global.outputs(inputs: cubes + [calibration]) { outputs in
-        let folder = try outputs.folder(out, option: "--out")
-        let summaryPath = try outputs.file(summary, option: "--summary")
-        var results = [ComptonRegionResult]()
-        do {
-            var table = Table(columns: [TableColumn("region"), TableColumn("pixels"), TableColumn("S"), TableColumn("S_sigma"),
-                                        TableColumn("attenuation_factor"), TableColumn("S_map_mean"), TableColumn("lithium", unit: "1-x"), TableColumn("lithium_sigma", unit: "1-x"),
-                                        TableColumn("peak_centre", unit: "keV"), TableColumn("peak_fwhm", unit: "keV")])
-            for (k, cube) in cubes.enumerated() {
-                let spectra = try PixelSpectra.open(path: cube)
-                settings.attenuationFactor = factors[k]
-                let progress = ProgressReporter(label: "fitting region \(k + 1)", total: spectra.pixelCount)
-                let (maps, region) = try analysing(cube) { try ComptonAnalysis.analyze(spectra, settings: settings, progress: progress) }
-                progress.finish()
-                results.append(region)
-                let prefix = folder + "/region_\(k + 1)"
-                func write(_ values: [Double], _ name: String) throws {
-                    try VolumeIO.write(Grid<Float>(shape: Shape(maps.rows, maps.columns), elements: values.map { Float($0) }), to: prefix + name)
-                }
-                try write(maps.s, "_s.tif")
-                try write(maps.sUncertainty, "_s_sigma.tif")
-                try write(maps.peakCentreKeV, "_peak_centre_kev.tif")
-                try write(maps.peakArea, "_peak_area.tif")
-                if settings.calibration != nil {
-                    try write(maps.lithium, "_lithium.tif")
-                    try write(maps.lithiumUncertainty, "_lithium_sigma.tif")
-                    let image = Grid<Float>(shape: Shape(maps.rows, maps.columns), elements: maps.lithium.map { Float($0) })
-                    try VolumeIO.write(SliceRenderer.render(image, colormap: .viridis), to: prefix + "_lithium.png")
-                }
-                let summed = spectra.summed { maps.mask[$0] }
-                let profile = ComptonAnalysis.momentumProfile(binning: spectra.binning, spectrum: summed, background: region.profile.background, settings: settings)
-                var profileTable = Table(columns: [TableColumn("pz", unit: "a.u."), TableColumn("J", unit: "1/a.u.")])
-                for (p, j) in zip(profile.pz, profile.j) { profileTable.append([.number(p), .number(j)]) }
-                try profileTable.write(to: prefix + "_profile.csv")
-                table.append([.number(Double(k + 1)), .number(Double(region.pixelsAnalysed)), .number(region.s), .number(region.sUncertainty),
-                              .number(region.attenuationFactor), .number(region.meanPixelS), region.lithium.map { .number($0) } ?? .text(""),
-                              region.lithiumUncertainty.map { .number($0) } ?? .text(""), .number(region.fit.centreKeV), .number(region.fit.fwhmKeV)])
-                print(String(format: "region %d: %d pixels, S = %.4f ± %.4f", k + 1, region.pixelsAnalysed, region.s, region.sUncertainty)
-                      + (region.lithium.map { String(format: ", 1 − x = %.4f ± %.4f", $0, region.lithiumUncertainty!) } ?? ""))
+            let folder = try outputs.folder(out, option: "--out")
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            let regions = try ComptonWorkflow.run(cubes: cubes, settings: workflow, folder: folder,
+                                                  progress: { k, pixels in ProgressReporter(label: "fitting region \(k)", total: pixels) }) { r in
+                print(String(format: "region %d: %d pixels, S = %.4f ± %.4f", r.region, r.pixels, r.s, r.sSigma)
+                      + (r.lithium.map { String(format: ", 1 − x = %.4f ± %.4f", $0, r.lithiumSigma!) } ?? ""))
             }
-            try table.write(to: folder + "/regions.csv")
-        }
-        if let summary {
+            guard let summaryPath else { return }
             var parameters: [String: JSONValue] = ["incident_kev": .number(incidentKeV), "angle_deg": .number(angleDegrees), "fit_kev": .string(fitKeV),
                                                    "valence_au": .string(valence), "core_au": .string(core),
-                                                   "attenuation": .array(factors.map { .number($0) })]
+                                                   "attenuation": .array((factors ?? [Double](repeating: 1, count: cubes.count)).map { .number($0) })]
             if let c = settings.calibration { parameters["calibration"] = ["slope": .number(c.slope), "intercept": .number(c.intercept)] }
-            let regions: [JSONValue] = results.enumerated().map { k, r in
-                .object(["region": .number(Double(k + 1)), "pixels": .number(Double(r.pixelsAnalysed)), "s": .number(r.s), "s_sigma": .number(r.sUncertainty), "s_map_mean": .number(r.meanPixelS),
-                         "lithium": r.lithium.map { .number($0) } ?? .null, "lithium_sigma": r.lithiumUncertainty.map { .number($0) } ?? .null,
-                         "peak_centre_kev": .number(r.fit.centreKeV), "peak_centre_sigma_kev": .number(r.fit.centreErrorKeV),
-                         "peak_fwhm_kev": .number(r.fit.fwhmKeV), "peak_area": .number(r.fit.area), "peak_area_sigma": .number(r.fit.areaError),
-                         "background": ["counts_per_kev_at_peak": .number(r.profile.background.perKeV), "slope_per_kev2": .number(r.profile.background.slopePerKeV2),
-                                        "valence_window_counts": .number(r.measured.valenceBackground), "core_window_counts": .number(r.measured.coreBackground)],
-                         "profile_model": ["centre_pz_au": .number(r.profile.profile.centrePz), "widths_pz_au": .array(r.profile.profile.widthsPz.map { .number($0) }),
-                                           "component_counts": .array(r.profile.profile.componentCounts.map { .number($0) }),
-                                           "reduced_chi_squared": .number(r.profile.reducedChiSquared)]])
-            }
             // The calibration used, fitted from --calibration points or given: (1 − x) = (S − intercept)/slope.
             let calibrationJSON: JSONValue = settings.calibration.map { c in
                 .object(["slope": .number(c.slope), "intercept": .number(c.intercept),
                          "source": .string(calibration.map { "least-squares fit to the points of \($0)" } ?? "--slope and --intercept")])
             } ?? .null
-            try JSONOutput.write(JSONValue.object(["output": .string(out), "regions": .array(regions), "calibration": calibrationJSON,
+            try JSONOutput.write(JSONValue.object(["output": .string(out), "regions": try JSONValue(encoding: regions), "calibration": calibrationJSON,
                                                    "provenance": try provenanceJSON(inputs: cubes + (calibration.map { [$0] } ?? []), parameters: parameters)]),
-                                 to: summaryPath!, inputs: cubes)
-        }
+                                 to: summaryPath, inputs: cubes)
         }
     }
 

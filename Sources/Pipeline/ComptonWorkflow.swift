@@ -1,0 +1,145 @@
+import Compton
+import ComptonFiles
+import Foundation
+import LensCore
+import LensIO
+
+/// Compton scattering imaging of depth regions (science brief §6): for each region's spectra
+/// cube, per-pixel S and (1 − x) maps and the region's S from its summed spectrum — Codable
+/// settings → one step per cube (``ComptonAnalysis/analyze(_:settings:progress:)``) → a typed
+/// record whose encoding is the summary's `regions` (`Schemas/compton_analyze.schema.json`).
+public enum ComptonWorkflow {
+    public struct Settings: Codable, Sendable, Equatable {
+        public var analysis: ComptonAnalysisSettings
+        /// Attenuation factor per cube (the published 1.015, 1.010, 1.005), or none: all 1.
+        public var attenuationFactors: [Double]?
+        public init(analysis: ComptonAnalysisSettings = ComptonAnalysisSettings(), attenuationFactors: [Double]? = nil) {
+            self.analysis = analysis; self.attenuationFactors = attenuationFactors
+        }
+
+        public func validate(cubes: Int) throws {
+            guard cubes > 0 else { throw LensError.invalidArgument("give at least one spectra cube") }
+            if let factors = attenuationFactors, factors.count != cubes || !factors.allSatisfy({ $0 > 0 && $0.isFinite }) {
+                throw LensError.invalidArgument("--attenuation needs \(cubes) positive factors, one per cube")
+            }
+        }
+    }
+
+    /// One depth region's numbers, as the summary lists them.
+    public struct RegionRecord: Codable, Sendable {
+        public struct Background: Codable, Sendable {
+            public var countsPerKeVAtPeak: Double
+            public var slopePerKeV2: Double
+            public var valenceWindowCounts: Double
+            public var coreWindowCounts: Double
+        }
+        public struct ProfileModel: Codable, Sendable {
+            public var centrePzAu: Double
+            public var widthsPzAu: [Double]
+            public var componentCounts: [Double]
+            public var reducedChiSquared: Double
+        }
+        public var region: Int
+        public var pixels: Int
+        public var s: Double
+        public var sSigma: Double
+        public var sMapMean: Double
+        /// (1 − x) and its σ; null without a calibration.
+        public var lithium: Double?
+        public var lithiumSigma: Double?
+        public var peakCentreKeV: Double
+        public var peakCentreSigmaKeV: Double
+        public var peakFwhmKeV: Double
+        public var peakArea: Double
+        public var peakAreaSigma: Double
+        public var background: Background
+        public var profileModel: ProfileModel
+
+        enum CodingKeys: String, CodingKey {
+            case region, pixels, s, sSigma, sMapMean, lithium, lithiumSigma, peakCentreKeV, peakCentreSigmaKeV,
+                 peakFwhmKeV, peakArea, peakAreaSigma, background, profileModel
+        }
+
+        /// As synthesized, except that a missing (1 − x) is written as null, not left out.
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(region, forKey: .region); try c.encode(pixels, forKey: .pixels)
+            try c.encode(s, forKey: .s); try c.encode(sSigma, forKey: .sSigma); try c.encode(sMapMean, forKey: .sMapMean)
+            if let lithium { try c.encode(lithium, forKey: .lithium) } else { try c.encodeNil(forKey: .lithium) }
+            if let lithiumSigma { try c.encode(lithiumSigma, forKey: .lithiumSigma) } else { try c.encodeNil(forKey: .lithiumSigma) }
+            try c.encode(peakCentreKeV, forKey: .peakCentreKeV); try c.encode(peakCentreSigmaKeV, forKey: .peakCentreSigmaKeV)
+            try c.encode(peakFwhmKeV, forKey: .peakFwhmKeV); try c.encode(peakArea, forKey: .peakArea); try c.encode(peakAreaSigma, forKey: .peakAreaSigma)
+            try c.encode(background, forKey: .background); try c.encode(profileModel, forKey: .profileModel)
+        }
+
+        init(region: Int, _ r: ComptonRegionResult) {
+            self.region = region
+            pixels = r.pixelsAnalysed; s = r.s; sSigma = r.sUncertainty; sMapMean = r.meanPixelS
+            lithium = r.lithium; lithiumSigma = r.lithiumUncertainty
+            peakCentreKeV = r.fit.centreKeV; peakCentreSigmaKeV = r.fit.centreErrorKeV; peakFwhmKeV = r.fit.fwhmKeV
+            peakArea = r.fit.area; peakAreaSigma = r.fit.areaError
+            background = Background(countsPerKeVAtPeak: r.profile.background.perKeV, slopePerKeV2: r.profile.background.slopePerKeV2,
+                                    valenceWindowCounts: r.measured.valenceBackground, coreWindowCounts: r.measured.coreBackground)
+            profileModel = ProfileModel(centrePzAu: r.profile.profile.centrePz, widthsPzAu: r.profile.profile.widthsPz,
+                                        componentCounts: r.profile.profile.componentCounts, reducedChiSquared: r.profile.reducedChiSquared)
+        }
+    }
+
+    /// The maps and tables of region k (1-based) in the output folder, by name.
+    public static func outputNames(region k: Int, calibrated: Bool) -> [String] {
+        ["_s.tif", "_s_sigma.tif", "_peak_centre_kev.tif", "_peak_area.tif"].map { "region_\(k)" + $0 }
+            + (calibrated ? ["_lithium.tif", "_lithium_sigma.tif", "_lithium.png"].map { "region_\(k)" + $0 } : [])
+            + ["region_\(k)_profile.csv"]
+    }
+
+    /// Analyses each cube into `folder` (which must exist): per region its S, σ, peak and
+    /// (calibrated) lithium maps, the momentum profile J(p_z) of the summed spectrum, and
+    /// `regions.csv` (the published table's form). `onRegion` hears each region as it is done.
+    public static func run(cubes: [String], settings: Settings, folder: String,
+                           progress: (Int, Int) -> ProgressReporter? = { _, _ in nil },
+                           onRegion: (RegionRecord) -> Void = { _ in }) throws -> [RegionRecord] {
+        try settings.validate(cubes: cubes.count)
+        var analysis = settings.analysis
+        var table = Table(columns: [TableColumn("region"), TableColumn("pixels"), TableColumn("S"), TableColumn("S_sigma"),
+                                    TableColumn("attenuation_factor"), TableColumn("S_map_mean"), TableColumn("lithium", unit: "1-x"), TableColumn("lithium_sigma", unit: "1-x"),
+                                    TableColumn("peak_centre", unit: "keV"), TableColumn("peak_fwhm", unit: "keV")])
+        var records: [RegionRecord] = []
+        for (k, cube) in cubes.enumerated() {
+            let spectra = try PixelSpectra.open(path: cube)
+            analysis.attenuationFactor = settings.attenuationFactors?[k] ?? 1
+            let reporter = progress(k + 1, spectra.pixelCount)
+            let (maps, region): (ComptonMaps, ComptonRegionResult)
+            do { (maps, region) = try ComptonAnalysis.analyze(spectra, settings: analysis, progress: reporter) } catch let LensError.numerical(message) {
+                throw LensError.badInput(file: cube, problem: message)
+            }
+            reporter?.finish()
+            let prefix = folder + "/region_\(k + 1)"
+            func write(_ values: [Double], _ name: String) throws {
+                try VolumeIO.write(Grid<Float>(shape: Shape(maps.rows, maps.columns), elements: values.map { Float($0) }), to: prefix + name)
+            }
+            try write(maps.s, "_s.tif")
+            try write(maps.sUncertainty, "_s_sigma.tif")
+            try write(maps.peakCentreKeV, "_peak_centre_kev.tif")
+            try write(maps.peakArea, "_peak_area.tif")
+            if analysis.calibration != nil {
+                try write(maps.lithium, "_lithium.tif")
+                try write(maps.lithiumUncertainty, "_lithium_sigma.tif")
+                let image = Grid<Float>(shape: Shape(maps.rows, maps.columns), elements: maps.lithium.map { Float($0) })
+                try VolumeIO.write(SliceRenderer.render(image, colormap: .viridis), to: prefix + "_lithium.png")
+            }
+            let summed = spectra.summed { maps.mask[$0] }
+            let profile = ComptonAnalysis.momentumProfile(binning: spectra.binning, spectrum: summed, background: region.profile.background, settings: analysis)
+            var profileTable = Table(columns: [TableColumn("pz", unit: "a.u."), TableColumn("J", unit: "1/a.u.")])
+            for (p, j) in zip(profile.pz, profile.j) { profileTable.append([.number(p), .number(j)]) }
+            try profileTable.write(to: prefix + "_profile.csv")
+            table.append([.number(Double(k + 1)), .number(Double(region.pixelsAnalysed)), .number(region.s), .number(region.sUncertainty),
+                          .number(region.attenuationFactor), .number(region.meanPixelS), region.lithium.map { .number($0) } ?? .text(""),
+                          region.lithiumUncertainty.map { .number($0) } ?? .text(""), .number(region.fit.centreKeV), .number(region.fit.fwhmKeV)])
+            let record = RegionRecord(region: k + 1, region)
+            records.append(record)
+            onRegion(record)
+        }
+        try table.write(to: folder + "/regions.csv")
+        return records
+    }
+}
