@@ -27,6 +27,14 @@ public enum ProgressSettings {
         get { state.withLock { $0 } }
         set { state.withLock { $0 = newValue } }
     }
+
+    private static let contextState = Mutex<String?>(nil)
+    /// What the work belongs to, shown before every label: `batterylens run` sets the study
+    /// step ("step 3/7 recon"), so one display says where the whole study is.
+    public static var context: String? {
+        get { contextState.withLock { $0 } }
+        set { contextState.withLock { $0 = newValue } }
+    }
 }
 
 /// Counts units of work done (slabs, projections, spectra) from any thread and shows it.
@@ -49,7 +57,7 @@ public final class ProgressReporter: Sendable {
     ///   - output: where rendered text goes; stderr by default (tests pass a collector).
     public init(label: String, total: Int, mode: ProgressMode? = nil,
                 output: (@Sendable (String) -> Void)? = nil) {
-        self.label = label
+        self.label = ProgressSettings.context.map { "\($0) · \(label)" } ?? label
         self.total = Swift.max(0, total)
         self.mode = mode ?? ProgressSettings.mode
         self.output = output ?? { text in FileHandle.standardError.write(Data(text.utf8)) }

@@ -102,7 +102,9 @@ struct StudyRunner {
                 let start = Date()
                 StudyStepContext.current = StudyStepContext(recipe: plan.recipe.path, study: plan.recipe.study, step: step.name,
                                                             workflow: step.definition.name, command: ["batterylens"] + step.arguments)
+                ProgressSettings.context = "step \(k + 1)/\(plan.steps.count) \(step.name)"
                 let code = CLIRuntime.run(step.arguments)
+                ProgressSettings.context = nil
                 StudyStepContext.current = nil
                 entry.seconds = Date().timeIntervalSince(start)
                 entry.status = code == 0 ? "ran" : "failed"
