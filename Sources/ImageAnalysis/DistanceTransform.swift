@@ -98,11 +98,8 @@ public enum DistanceTransform {
                 }
             }
         }
-        distances.withUnsafeMutableBufferPointer { d in
-            nonisolated(unsafe) let d = d
-            Parallel.forEachChunk(count: d.count, minimumChunk: 1 << 16) { range in
-                for i in range { d[i] = d[i].squareRoot() }
-            }
+        Parallel.forEachRowChunk(rows: distances.count, rowLength: 1, minimumChunk: 1 << 16, writing: &distances) { d in
+            for i in d.rows { d[i] = d[i].squareRoot() }
         }
         return DistanceMap(distances: distances, unitMicrometres: lattice.unitMicrometres,
                            nearestFeature: returnNearestFeature ? feature : nil)

@@ -31,16 +31,13 @@ public enum Morphology {
     /// parallel (volumes of 10⁷–10⁹ voxels go through here once per radius).
     static func threshold(_ mask: Grid<UInt8>, distances d: Grid<Float>, radius r: Float, keepInside: Bool) -> Grid<UInt8> {
         var out = Grid<UInt8>(shape: mask.shape, geometry: mask.geometry)
-        out.withUnsafeMutableBufferPointer { o in
-            mask.withUnsafeBufferPointer { m in
-                d.withUnsafeBufferPointer { dp in
-                    nonisolated(unsafe) let (o, m, dp) = (o, m, dp)
-                    Parallel.forEachChunk(count: o.count, minimumChunk: 1 << 16) { range in
-                        if keepInside {
-                            for i in range { o[i] = m[i] != 0 && dp[i] > r ? 1 : 0 }
-                        } else {
-                            for i in range { o[i] = m[i] != 0 || dp[i] <= r ? 1 : 0 }
-                        }
+        Parallel.sharing(mask) { m in
+            Parallel.sharing(d) { dp in
+                Parallel.forEachRowChunk(rows: out.count, rowLength: 1, minimumChunk: 1 << 16, writing: &out) { o in
+                    if keepInside {
+                        for i in o.rows { o[i] = m[i] != 0 && dp[i] > r ? 1 : 0 }
+                    } else {
+                        for i in o.rows { o[i] = m[i] != 0 || dp[i] <= r ? 1 : 0 }
                     }
                 }
             }

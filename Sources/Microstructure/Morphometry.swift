@@ -60,20 +60,16 @@ public enum LocalThickness {
             // Centres: voxels at least r from the boundary; the voxels within r of a centre are
             // the union of the balls (one distance transform of the non-centres).
             let radius = Float(r), diameter = Float(2 * r)
-            notCentre.withUnsafeMutableBufferPointer { n in
-                d.withUnsafeBufferPointer { dp in
-                    nonisolated(unsafe) let (n, dp) = (n, dp)
-                    Parallel.forEachChunk(count: n.count, minimumChunk: 1 << 16) { range in for i in range { n[i] = dp[i] >= radius ? 0 : 1 } }
+            Parallel.sharing(d) { dp in
+                Parallel.forEachRowChunk(rows: notCentre.count, rowLength: 1, minimumChunk: 1 << 16, writing: &notCentre) { n in
+                    for i in n.rows { n[i] = dp[i] >= radius ? 0 : 1 }
                 }
             }
             let reach = DistanceTransform.euclidean(notCentre).distances
-            thickness.withUnsafeMutableBufferPointer { t in
-                reach.withUnsafeBufferPointer { c in
-                    phase.withUnsafeBufferPointer { p in
-                        nonisolated(unsafe) let (t, c, p) = (t, c, p)
-                        Parallel.forEachChunk(count: t.count, minimumChunk: 1 << 16) { range in
-                            for i in range where t[i] == 0 && p[i] != 0 && c[i] <= radius { t[i] = diameter }
-                        }
+            Parallel.sharing(reach) { c in
+                Parallel.sharing(phase) { p in
+                    Parallel.forEachRowChunk(rows: thickness.count, rowLength: 1, minimumChunk: 1 << 16, writing: &thickness) { t in
+                        for i in t.rows where t[i] == 0 && p[i] != 0 && c[i] <= radius { t[i] = diameter }
                     }
                 }
             }

@@ -58,9 +58,8 @@ public struct RepresentativeVolume: Sendable, Codable {
                 (Int(random.uniform() * Double(lattice.nz - ez + 1)), Int(random.uniform() * Double(lattice.ny - edge + 1)),
                  Int(random.uniform() * Double(lattice.nx - edge + 1)))
             }
-            let values = phase.withUnsafeBufferPointer { p in
-                nonisolated(unsafe) let p = p
-                return Parallel.mapChunks(count: corners.count, chunks: corners.count) { range in
+            let values = Parallel.sharing(phase) { p in
+                Parallel.mapChunks(count: corners.count, chunks: corners.count) { range in
                     range.map { k -> Double in
                         let (z0, y0, x0) = corners[k]
                         var count = 0
