@@ -1,5 +1,4 @@
 import Compton
-import ComptonFiles
 import Foundation
 import Testing
 

@@ -1,5 +1,4 @@
 import Compton
-import ComptonFiles
 import Foundation
 import LensCore
 import Phantoms

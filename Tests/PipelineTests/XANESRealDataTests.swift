@@ -2,7 +2,6 @@ import Foundation
 import LensCore
 import Pipeline
 import Spectroscopy
-import SpectroscopyFiles
 import Testing
 
 /// The real, aligned ALS STXM stack (Fe L3, 125 × 125 pixels × 123 energies, with its I0 and

@@ -1,7 +1,6 @@
 import Foundation
 import LensCore
 import Spectroscopy
-import SpectroscopyFiles
 import Testing
 
 /// Linear combination fitting through its public API, against ground truth and against an

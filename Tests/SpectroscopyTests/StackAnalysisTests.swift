@@ -3,7 +3,6 @@ import LensCore
 import Phantoms
 import Signal
 import Spectroscopy
-import SpectroscopyFiles
 import Testing
 
 /// Alignment, PCA, k-means and per-label statistics on simulated stacks with known truth.

@@ -3,7 +3,6 @@ import LensCore
 import Phantoms
 import Signal
 import Spectroscopy
-import SpectroscopyFiles
 import Testing
 
 /// Per-pixel XANES analysis against the truth of simulated stacks (Ni K-edge scheme, 63
