@@ -24,7 +24,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         global.apply()
         let parsed = try Recipe.read(recipe, output: output)
-        let plan = try StudyPlan(parsed, quiet: global.quiet)
+        let plan = try StudyPlan(parsed, quiet: global.quiet, overwrite: global.overwrite)
         if let unknown = force.first(where: { name in !plan.steps.contains { $0.name == name } }) {
             throw LensError.invalidArgument("--force \(unknown): the recipe has no such step (steps: \(plan.steps.map(\.name).joined(separator: ", ")))")
         }

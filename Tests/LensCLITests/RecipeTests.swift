@@ -137,6 +137,17 @@ import Testing
         for (name, status) in after { #expect(status == (finished.contains(name) ? "skipped" : "ran"), "\(name): \(status), finished before \(finished)") }
     }
 
+    /// A study folder holding a study.json that batterylens did not write: refused before any
+    /// step runs, and the file is left as it was.
+    @Test func foreignStudyRecordIsNeverReplaced() throws {
+        let study = dir + "/foreign"
+        try FileManager.default.createDirectory(atPath: study, withIntermediateDirectories: true)
+        try #"{"mine": true}"#.write(toFile: study + "/study.json", atomically: true, encoding: .utf8)
+        #expect(CLIRuntime.run(["run", RecipeTests.examples + "/xas.yaml", "--output", study, "--quiet"]) == 1)
+        #expect(try String(contentsOfFile: study + "/study.json", encoding: .utf8) == #"{"mine": true}"#)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: study) == ["study.json"])
+    }
+
     @Test func invalidRecipeListsEveryProblem() throws {
         let recipe = dir + "/bad.yaml"
         try """

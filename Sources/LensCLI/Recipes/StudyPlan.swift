@@ -29,7 +29,7 @@ struct StudyPlan {
     /// Steps in an order where every step comes after the steps it reads from.
     var steps: [Step]
 
-    init(_ recipe: Recipe, quiet: Bool = false) throws {
+    init(_ recipe: Recipe, quiet: Bool = false, overwrite: Bool = false) throws {
         self.recipe = recipe
         var problems = recipe.problems
         let names = recipe.steps.map(\.name)
@@ -132,6 +132,7 @@ struct StudyPlan {
                 }
             }
             if quiet { settingArguments.append("--quiet") }
+            if overwrite { settingArguments.append("--overwrite") }
             let outputs = definition.outputs.map { ($0.name, folder + "/" + $0.path) } + (definition.summary ? [("summary", folder + "/summary.json")] : [])
             var arguments = definition.command
             // Inputs in the definition's slot order: positional ones first.

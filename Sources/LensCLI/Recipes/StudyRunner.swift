@@ -43,7 +43,7 @@ struct StudyRunner {
     /// volume's scheme sidecar), under this version.
     static func key(of step: StudyPlan.Step) -> (key: String, inputs: [InputRecord]) {
         var records: [InputRecord] = []
-        var text = "\(BatteryLensVersion.string)\n\(step.definition.name)\n\(step.settingArguments.filter { $0 != "--quiet" }.joined(separator: "\n"))\n"
+        var text = "\(BatteryLensVersion.string)\n\(step.definition.name)\n\(step.settingArguments.filter { $0 != "--quiet" && $0 != "--overwrite" }.joined(separator: "\n"))\n"
         for (slot, paths) in step.inputs {
             for path in paths {
                 let record = InputRecord(path: path, checksumLimitBytes: .max)
@@ -70,7 +70,13 @@ struct StudyRunner {
         let formatter = ISO8601DateFormatter()
         var record = StudyRecord(recipe: plan.recipe.path, study: plan.recipe.study, version: BatteryLensVersion.string,
                                  startedAt: formatter.string(from: Date()), status: "running", steps: [])
-        if !dryRun { try FileManager.default.createDirectory(atPath: plan.recipe.output, withIntermediateDirectories: true) }
+        if !dryRun {
+            try FileManager.default.createDirectory(atPath: plan.recipe.output, withIntermediateDirectories: true)
+            // The record must be ours to replace before any step runs (a foreign study.json is never overwritten).
+            do { try AtomicOutput.validate(recordPath) } catch {
+                throw LensError.badOutput(file: recordPath, problem: "exists and was not written by batterylens run (or was changed since); choose another study folder (--output)")
+            }
+        }
         var willRun = Set<String>()
         var failure: Error?
         for (k, step) in plan.steps.enumerated() {
