@@ -178,3 +178,32 @@ extension Parallel {
 private struct SharedWriteBase<T>: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<T>?
 }
+
+/// An output that workers write at indices each alone owns, where those are not whole rows (a
+/// detector row across every angle, one pixel's value in every field): the caller's loop makes
+/// the indices disjoint; this type is where that is promised, once, instead of at each loop.
+public struct DisjointWriteBuffer<Element>: @unchecked Sendable {
+    @usableFromInline let base: UnsafeMutableBufferPointer<Element>
+    public var count: Int { base.count }
+    @inlinable public subscript(i: Int) -> Element {
+        get { base[i] }
+        nonmutating set { base[i] = newValue }
+    }
+}
+
+extension SharedReadBuffer {
+    /// The first element's address, for kernels that take a pointer to one pixel's spectrum.
+    public var baseAddress: UnsafePointer<Element>? { base.baseAddress }
+}
+
+extension Parallel {
+    /// Runs `body` with `array` open for writes from parallel workers at disjoint indices.
+    public static func withDisjointWrites<T, R>(_ array: inout [T], _ body: (DisjointWriteBuffer<T>) throws -> R) rethrows -> R {
+        try array.withUnsafeMutableBufferPointer { try body(DisjointWriteBuffer(base: $0)) }
+    }
+
+    /// The same for a grid's elements.
+    public static func withDisjointWrites<T, R>(_ grid: inout Grid<T>, _ body: (DisjointWriteBuffer<T>) throws -> R) rethrows -> R {
+        try grid.withUnsafeMutableBufferPointer { try body(DisjointWriteBuffer(base: $0)) }
+    }
+}

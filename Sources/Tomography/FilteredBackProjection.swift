@@ -86,10 +86,9 @@ public enum FilteredBackProjection {
         let chunks = (rows.count + 7) / 8
         var volume = Grid<Float>(shape: Shape(rows.count, n, n), geometry: .isotropic(geometry.pixelSizeMicrometres, rank: 3))
         let scale = Float(1 / geometry.pixelSizeMicrometres)
-        try volume.withUnsafeMutableBufferPointer { out in
-            nonisolated(unsafe) let out = out
-            try lineIntegrals.withUnsafeBufferPointer { p in
-                nonisolated(unsafe) let p = p
+        // Each worker owns whole groups of 8 slices.
+        try Parallel.withDisjointWrites(&volume) { out in
+            try Parallel.sharing(lineIntegrals) { p in
                 try Parallel.forEachChunk(count: chunks, minimumChunk: 1, cancellation: cancellation) { chunkRange in
                     let fft = RealFFT<Float>(length: padded, batch: 1)
                     for c in chunkRange {
@@ -169,7 +168,7 @@ public enum FilteredBackProjection {
     }
 
     static func backProjectChunk(_ filtered: UnsafeMutableBufferPointer<SIMD8<Float>>, geometry: ParallelBeamGeometry, size n: Int,
-                                 zCount: Int, chunk c: Int, into out: UnsafeMutableBufferPointer<Float>) {
+                                 zCount: Int, chunk c: Int, into out: DisjointWriteBuffer<Float>) {
         let cols = geometry.detectorColumns
         let centre = Double(n - 1) / 2
         let plane = n * n

@@ -69,10 +69,9 @@ public enum OffsetAxisStitching {
         let halfOverlap = plan.overlapPixels / 2
         let directOnLeft = axisColumn >= Double(cols - 1) - axisColumn
         var out = Grid<Float>(shape: Shape(pairs.count, rows, width), geometry: lineIntegrals.geometry)
-        out.withUnsafeMutableBufferPointer { o in
-            nonisolated(unsafe) let o = o
-            lineIntegrals.withUnsafeBufferPointer { p in
-                nonisolated(unsafe) let p = p
+        // Each worker owns whole stitched projections.
+        Parallel.withDisjointWrites(&out) { o in
+            Parallel.sharing(lineIntegrals) { p in
                 Parallel.forEachChunk(count: pairs.count, minimumChunk: 1) { range in
                     for k in range {
                         let (a, b) = pairs[k]
@@ -106,7 +105,7 @@ public enum OffsetAxisStitching {
 
     /// Keys cubic convolution (a = −½), edges held: sharper than linear interpolation, so the
     /// mirrored half is not blurred relative to the direct one.
-    @inline(__always) static func sample(_ p: UnsafeBufferPointer<Float>, _ base: Int, _ x: Double, _ cols: Int) -> Float {
+    @inline(__always) static func sample(_ p: SharedReadBuffer<Float>, _ base: Int, _ x: Double, _ cols: Int) -> Float {
         let x0 = Int(x.rounded(.down)), t = Float(x - Double(x0))
         if t == 0 { return p[base + x0] }
         @inline(__always) func at(_ i: Int) -> Float { p[base + Swift.min(cols - 1, Swift.max(0, i))] }

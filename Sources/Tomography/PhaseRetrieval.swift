@@ -61,8 +61,8 @@ public enum PaganinPhaseRetrieval {
         var filter = [Float](repeating: 0, count: pr * bins)
         for r in 0..<pr { for c in 0..<bins { filter[r * bins + c] = Float(1 / (1 + factor * (fy[r] * fy[r] + fx[c] * fx[c]))) } }
         let frozen = filter
-        projections.withUnsafeMutableBufferPointer { data in
-            nonisolated(unsafe) let data = data
+        // Each worker owns whole projections.
+        Parallel.withDisjointWrites(&projections) { data in
             Parallel.forEachChunk(count: count, minimumChunk: 1) { range in
                 for a in range {
                     var frame = Grid<Float>(shape: Shape(pr, pc))

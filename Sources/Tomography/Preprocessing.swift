@@ -107,9 +107,9 @@ public struct FlatField: Sendable {
         let n = rows.count * cols, offset = rows.lowerBound * cols
         let (dark, open, floor) = (self.dark, self.open, minimumTransmission)
         var out = Grid<Float>(shape: projections.shape, geometry: projections.geometry)
-        let counts = out.withUnsafeMutableBufferPointer { target in
-            nonisolated(unsafe) let target = target
-            return Parallel.mapChunks(count: projections.shape[0], chunks: Parallel.threadCount * 4) { range -> NormalizationReport in
+        // Each worker owns whole projections of the output.
+        let counts = Parallel.withDisjointWrites(&out) { target in
+            Parallel.mapChunks(count: projections.shape[0], chunks: Parallel.threadCount * 4) { range -> NormalizationReport in
                 var report = NormalizationReport()
                 var lowest = Float.infinity
                 projections.withUnsafeBufferPointer { p in
@@ -181,9 +181,9 @@ public enum ZingerRemoval {
                              minimumJump: Float = 0.1) -> ZingerReport {
         precondition(lineIntegrals.rank == 3)
         let (angles, rows, cols) = (lineIntegrals.shape[0], lineIntegrals.shape[1], lineIntegrals.shape[2])
-        let replaced = lineIntegrals.withUnsafeMutableBufferPointer { data in
-            nonisolated(unsafe) let data = data
-            return Parallel.mapChunks(count: rows, chunks: rows) { range -> Int in
+        // Each worker owns whole detector rows (every angle of them).
+        let replaced = Parallel.withDisjointWrites(&lineIntegrals) { data in
+            Parallel.mapChunks(count: rows, chunks: rows) { range -> Int in
                 var count = 0
                 let n = angles * cols
                 var median = [Float](repeating: 0, count: n)

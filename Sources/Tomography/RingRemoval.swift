@@ -40,8 +40,8 @@ public enum StripeRemoval {
         guard options.method != .none else { return }
         precondition(lineIntegrals.rank == 3)
         let (angles, rows, cols) = (lineIntegrals.shape[0], lineIntegrals.shape[1], lineIntegrals.shape[2])
-        lineIntegrals.withUnsafeMutableBufferPointer { data in
-            nonisolated(unsafe) let data = data
+        // Each worker owns whole detector rows (every angle of them).
+        Parallel.withDisjointWrites(&lineIntegrals) { data in
             Parallel.forEachChunk(count: rows, minimumChunk: 1) { range in
                 var sinogram = [Float](repeating: 0, count: angles * cols)
                 for r in range {
@@ -397,36 +397,35 @@ public enum PolarRingFilter {
             binOf[y * n + x] = Int32(sector * bins + Int(r2.rounded()))
         } }
         let (frozenPosition, frozenBin) = (position, binOf)
-        volume.withUnsafeMutableBufferPointer { v in
-            nonisolated(unsafe) let v = v
-            Parallel.forEachChunk(count: slices, minimumChunk: 1) { range in
-                var sums = [Double](repeating: 0, count: sectors * bins), counts = sums
-                var profile = [Float](repeating: 0, count: bins), smooth = profile
-                var highPass = [[Float]](repeating: [], count: bins)
-                for z in range {
-                    let base = z * n * n
-                    for i in 0..<sums.count { sums[i] = 0; counts[i] = 0 }
-                    for i in 0..<(n * n) { sums[Int(frozenBin[i])] += Double(v[base + i]); counts[Int(frozenBin[i])] += 1 }
-                    for b in 0..<bins { highPass[b].removeAll(keepingCapacity: true) }
-                    for sector in 0..<sectors {
-                        // This sector's profile over the bins it has pixels in (gaps filled from the nearest inner bin).
-                        var last = -1
-                        for b in 0..<bins {
-                            let k = sector * bins + b
-                            if counts[k] > 0 { profile[b] = Float(sums[k] / counts[k]); last = b }
-                            else { profile[b] = b > 0 ? profile[b - 1] : 0 }
-                        }
-                        guard last > 4 else { continue }
-                        StripeRemoval.runningMedian(profile, start: 0, count: last + 1, window: 2 * radialWindow + 1, into: &smooth)
-                        for b in 0...last where counts[sector * bins + b] > 0 { highPass[b].append(profile[b] - smooth[b]) }
+        // Each worker owns whole slices.
+        Parallel.forEachRowChunk(rows: slices, rowLength: n * n, minimumChunk: 1, writing: &volume) { v in
+            let range = v.rows
+            var sums = [Double](repeating: 0, count: sectors * bins), counts = sums
+            var profile = [Float](repeating: 0, count: bins), smooth = profile
+            var highPass = [[Float]](repeating: [], count: bins)
+            for z in range {
+                let base = z * n * n
+                for i in 0..<sums.count { sums[i] = 0; counts[i] = 0 }
+                for i in 0..<(n * n) { sums[Int(frozenBin[i])] += Double(v[base + i]); counts[Int(frozenBin[i])] += 1 }
+                for b in 0..<bins { highPass[b].removeAll(keepingCapacity: true) }
+                for sector in 0..<sectors {
+                    // This sector's profile over the bins it has pixels in (gaps filled from the nearest inner bin).
+                    var last = -1
+                    for b in 0..<bins {
+                        let k = sector * bins + b
+                        if counts[k] > 0 { profile[b] = Float(sums[k] / counts[k]); last = b }
+                        else { profile[b] = b > 0 ? profile[b - 1] : 0 }
                     }
-                    var ring = [Float](repeating: 0, count: bins)
-                    for b in 0..<bins where highPass[b].count >= Swift.max(3, sectors / 4) { ring[b] = highPass[b].withUnsafeMutableBufferPointer { Selection.kthSmallest($0, $0.count / 2) } }
-                    for i in 0..<(n * n) {
-                        let r = frozenPosition[i]
-                        let b0 = Swift.min(bins - 2, Int(r)), f = r - Float(b0)
-                        v[base + i] -= ring[b0] * (1 - f) + ring[b0 + 1] * f
-                    }
+                    guard last > 4 else { continue }
+                    StripeRemoval.runningMedian(profile, start: 0, count: last + 1, window: 2 * radialWindow + 1, into: &smooth)
+                    for b in 0...last where counts[sector * bins + b] > 0 { highPass[b].append(profile[b] - smooth[b]) }
+                }
+                var ring = [Float](repeating: 0, count: bins)
+                for b in 0..<bins where highPass[b].count >= Swift.max(3, sectors / 4) { ring[b] = highPass[b].withUnsafeMutableBufferPointer { Selection.kthSmallest($0, $0.count / 2) } }
+                for i in 0..<(n * n) {
+                    let r = frozenPosition[i]
+                    let b0 = Swift.min(bins - 2, Int(r)), f = r - Float(b0)
+                    v[base + i] -= ring[b0] * (1 - f) + ring[b0 + 1] * f
                 }
             }
         }
