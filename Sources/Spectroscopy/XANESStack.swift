@@ -160,21 +160,17 @@ public enum XANESAnalysis {
         // Stage 2: the edge-jump test of every pixel and its pre-edge noise relative to photon
         // noise (only the pre- and post-edge points are read), for the noise scale c.
         var noiseRatio = [Double](repeating: .nan, count: np)
-        noiseRatio.withUnsafeMutableBufferPointer { ratioP in
-            mask.withUnsafeMutableBufferPointer { maskP in
-                od.withUnsafeBufferPointer { odp in
-                    rootInverse.withUnsafeBufferPointer { rip in
-                        nonisolated(unsafe) let (ratioP, maskP, odp, rip) = (ratioP, maskP, odp, rip)
-                        let minimumJump = settings.minimumJumpToNoise
-                        Parallel.forEachChunk(count: np, minimumChunk: 1024) { range in
-                            for p in range where maskP[p] == 0 {
-                                let test = edgeTest(odp.baseAddress! + p * ne, rootInverse: rip.baseAddress! + p * ne)
-                                guard test.fit.step > 0, test.jumpToNoise >= minimumJump else {
-                                    maskP[p] = XANESMaskReason.lowEdgeJump.rawValue; continue
-                                }
-                                ratioP[p] = test.noiseRatio
-                            }
+        // Pixel-major od and 1/√I: each worker reads and writes only its own pixels.
+        Parallel.sharing(od) { odp in
+            Parallel.sharing(rootInverse) { rip in
+                let minimumJump = settings.minimumJumpToNoise
+                Parallel.forEachRowChunk(rows: np, rowLength: 1, minimumChunk: 1024, writing: &noiseRatio, &mask) { ratioP, maskP in
+                    for p in ratioP.rows where maskP[p] == 0 {
+                        let test = edgeTest(odp.baseAddress! + p * ne, rootInverse: rip.baseAddress! + p * ne)
+                        guard test.fit.step > 0, test.jumpToNoise >= minimumJump else {
+                            maskP[p] = XANESMaskReason.lowEdgeJump.rawValue; continue
                         }
+                        ratioP[p] = test.noiseRatio
                     }
                 }
             }
@@ -223,12 +219,12 @@ public enum XANESAnalysis {
         var normalizedStack = [Float](unsafeUninitializedCapacity: ne * np) { _, count in count = ne * np }
         let derivativeWindow = (e0 + settings.derivativeWindow.lowerBound)...(e0 + settings.derivativeWindow.upperBound)
         let whiteWindow = (e0 + settings.whiteLineWindow.lowerBound)...(e0 + settings.whiteLineWindow.upperBound)
-        values.withUnsafeMutableBufferPointer { out in
-            normalizedStack.withUnsafeMutableBufferPointer { ns in
-                mask.withUnsafeMutableBufferPointer { maskP in
-                    od.withUnsafeBufferPointer { odp in
-                        rootInverse.withUnsafeBufferPointer { rip in
-                            nonisolated(unsafe) let (out, ns, maskP, odp, rip) = (out, ns, maskP, odp, rip)
+        // Each worker owns its pixels: their fields, normalized spectra and mask entries.
+        Parallel.withDisjointWrites(&values) { out in
+            Parallel.withDisjointWrites(&normalizedStack) { ns in
+                Parallel.withDisjointWrites(&mask) { maskP in
+                    Parallel.sharing(od) { odp in
+                        Parallel.sharing(rootInverse) { rip in
                             Parallel.forEachChunk(count: np, minimumChunk: 256) { range in
                                 var y = [Double](repeating: 0, count: ne), sigma = [Double](repeating: 0, count: ne)
                                 var f = [Double](repeating: .nan, count: fieldCount), fractions = [Double](repeating: 0, count: 3 * nr)
@@ -325,13 +321,12 @@ public enum XANESAnalysis {
         var rootInverse = [Float](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
         var mask = [UInt8](repeating: 0, count: np)
         let blockSize = 64, blockCount = (np + blockSize - 1) / blockSize
-        let partialSums: [(sum: [Double], count: Int)] = od.withUnsafeMutableBufferPointer { odp in
-            rootInverse.withUnsafeMutableBufferPointer { rip in
-                mask.withUnsafeMutableBufferPointer { mp in
-                    nonisolated(unsafe) let (odp, rip, mp) = (odp, rip, mp)
-                    func compute(_ i: UnsafeBufferPointer<Float>, _ f: UnsafeBufferPointer<Float>?) -> [(sum: [Double], count: Int)] {
-                        nonisolated(unsafe) let (i, f) = (i, f)
-                        return Parallel.mapChunks(count: blockCount, chunks: Parallel.threadCount * 4) { blocks in
+        // Each worker owns blocks of pixels: their pixel-major od and 1/√I and their mask entries.
+        let partialSums: [(sum: [Double], count: Int)] = Parallel.withDisjointWrites(&od) { odp in
+            Parallel.withDisjointWrites(&rootInverse) { rip in
+                Parallel.withDisjointWrites(&mask) { mp in
+                    func compute(_ i: SharedReadBuffer<Float>, _ f: SharedReadBuffer<Float>?) -> [(sum: [Double], count: Int)] {
+                        Parallel.mapChunks(count: blockCount, chunks: Parallel.threadCount * 4) { blocks in
                             var sum = [Double](repeating: 0, count: ne), count = 0
                             for b in blocks {
                                 // A block of 64 pixels: the stack is read along rows of one energy
@@ -357,8 +352,8 @@ public enum XANESAnalysis {
                             return (sum, count)
                         }
                     }
-                    return intensity.withUnsafeBufferPointer { i in
-                        if let flat { return flat.withUnsafeBufferPointer { compute(i, $0) } } else { return compute(i, nil) }
+                    return Parallel.sharing(intensity) { i in
+                        if let flat { return Parallel.sharing(flat) { compute(i, $0) } } else { return compute(i, nil) }
                     }
                 }
             }
