@@ -21,7 +21,7 @@ public enum SurfaceArea {
 
     /// Area of the surface where `field` crosses `level`, over the cells in z-range `zCells`
     /// (cells between voxel centres z and z+1).
-    public static func isoSurfaceArea(_ field: UnsafeBufferPointer<Float>, lattice: Lattice, level: Float,
+    public static func isoSurfaceArea(_ field: SharedReadBuffer<Float>, lattice: Lattice, level: Float,
                                       zCells: Range<Int>? = nil) -> Double {
         let (nz, ny, nx) = (lattice.nz, lattice.ny, lattice.nx)
         let s = SIMD3<Double>(lattice.spacing.z, lattice.spacing.y, lattice.spacing.x)
@@ -78,9 +78,8 @@ public enum SurfaceArea {
         var indicator = mask.map { $0 != 0 ? Float(1) : 0 }
         if sigma > 0 { indicator = Filters.gaussian(indicator, sigma: sigma) }
         if lattice.nz == 1 { return 0 }
-        return indicator.withUnsafeBufferPointer { field in
-            nonisolated(unsafe) let field = field
-            return Parallel.mapChunks(count: lattice.nz - 1, chunks: Parallel.threadCount * 4) { range in
+        return Parallel.sharing(indicator) { field in
+            Parallel.mapChunks(count: lattice.nz - 1, chunks: Parallel.threadCount * 4) { range in
                 isoSurfaceArea(field, lattice: lattice, level: 0.5, zCells: range)
             }.reduce(0, +)
         }

@@ -33,8 +33,8 @@ public struct AnalyticDiscSlice: Sendable, Equatable {
             return c * (r * r - c * c).squareRoot() + r * r * asin(c / r)
         }
         var out = Grid<Float>(shape: Shape(anglesDegrees.count, columns))
-        out.withUnsafeMutableBufferPointer { p in
-            nonisolated(unsafe) let p = p
+        // Each iteration owns one angle's row.
+        Parallel.withDisjointWrites(&out) { p in
             let discs = self.discs
             DispatchQueue.concurrentPerform(iterations: anglesDegrees.count) { a in
                 let theta = anglesDegrees[a] * .pi / 180

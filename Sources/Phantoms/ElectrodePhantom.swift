@@ -46,11 +46,11 @@ public struct ElectrodePhantom: Sendable {
 
         // Pass 1: ownership and distances to the two nearest particle surfaces.
         let chunk = Swift.max(1, nz / (Parallel.threadCount * 8))
-        owner.withUnsafeMutableBufferPointer { own in
-        bestRho.withUnsafeMutableBufferPointer { rho in
-        gap1.withUnsafeMutableBufferPointer { g1 in
-        gap2.withUnsafeMutableBufferPointer { g2 in
-            nonisolated(unsafe) let (own, rho, g1, g2) = (own, rho, g1, g2)
+        // Each worker owns whole slices of the four fields.
+        Parallel.withDisjointWrites(&owner) { own in
+        Parallel.withDisjointWrites(&bestRho) { rho in
+        Parallel.withDisjointWrites(&gap1) { g1 in
+        Parallel.withDisjointWrites(&gap2) { g2 in
             Parallel.forEachChunk(count: nz, minimumChunk: chunk) { zs in
                 for particle in particles {
                     let a = particle.semiAxesMicrometres.map { $0 * scale }
@@ -101,14 +101,14 @@ public struct ElectrodePhantom: Sendable {
         let electrode = p.electrodeRange
         let field = CoverageField(seed: design.binderFieldSeed, spacingMicrometres: 3)
         let grainsPerParticle = Int32(p.grainsPerParticle)
-        phases.withUnsafeMutableBufferPointer { ph in
-        particleIDs.withUnsafeMutableBufferPointer { pid in
-        grainIDs.withUnsafeMutableBufferPointer { gid in
-        attenuation.withUnsafeMutableBufferPointer { att in
-        owner.withUnsafeBufferPointer { own in
-        gap1.withUnsafeBufferPointer { g1 in
-        gap2.withUnsafeBufferPointer { g2 in
-            nonisolated(unsafe) let (ph, pid, gid, att, own, g1, g2) = (ph, pid, gid, att, own, g1, g2)
+        // Each worker owns whole slices of the outputs; the pass-1 fields are read only.
+        Parallel.withDisjointWrites(&phases) { ph in
+        Parallel.withDisjointWrites(&particleIDs) { pid in
+        Parallel.withDisjointWrites(&grainIDs) { gid in
+        Parallel.withDisjointWrites(&attenuation) { att in
+        Parallel.sharing(owner) { own in
+        Parallel.sharing(gap1) { g1 in
+        Parallel.sharing(gap2) { g2 in
             Parallel.forEachChunk(count: nz, minimumChunk: chunk) { zs in
                 for z in zs { for y in 0..<ny { for x in 0..<nx {
                     let i = (z * ny + y) * nx + x

@@ -136,9 +136,9 @@ public enum ParallelScanSimulator {
         let counters = CountBox()
         let baseSeed = rng.next()
         let (g, z) = (gain, acquisition.zingerProbability)
-        projections.withUnsafeMutableBufferPointer { out in
-            effective.withUnsafeBufferPointer { p in
-                nonisolated(unsafe) let (out, p) = (out, p)
+        // Each worker owns whole projections.
+        Parallel.withDisjointWrites(&projections) { out in
+            Parallel.sharing(effective) { p in
                 Parallel.forEachChunk(count: projectionCount, minimumChunk: 1) { range in
                     var zingers = 0, clipped = 0
                     for a in range {

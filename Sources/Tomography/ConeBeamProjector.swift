@@ -116,9 +116,9 @@ public struct ConeBeamProjector: Sendable {
         guard volume.shape == volumeShape else { throw LensError.invalidArgument("volume \(volume.shape) does not match \(volumeShape)") }
         var out = Grid<Float>(shape: projectionShape)
         let (rows, cols) = (geometry.detectorRows, geometry.detectorColumns)
-        out.withUnsafeMutableBufferPointer { o in
-            volume.withUnsafeBufferPointer { v in
-                nonisolated(unsafe) let (o, v) = (o, v)
+        // Each worker owns whole projections.
+        Parallel.withDisjointWrites(&out) { o in
+            Parallel.sharing(volume) { v in
                 Parallel.forEachChunk(count: projectionShape[0], minimumChunk: 1) { angles in
                     for a in angles { for r in 0..<rows { for c in 0..<cols {
                         var sum: Float = 0
