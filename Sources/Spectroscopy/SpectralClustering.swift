@@ -45,10 +45,9 @@ public struct SpectralPCA: Sendable {
             if let weights, weights.count != np { throw LensError.invalidArgument("PCA weights have \(weights.count) pixels, the stack \(np)") }
             // Each worker's moments of its pixel range (two passes over it: mean, then scatter),
             // merged in order.
-            let parts: [Moments] = stack.withUnsafeBufferPointer { s in
+            let parts: [Moments] = Parallel.sharing(stack) { s in
                 SpectralPCA.withWeights(weights) { w in
-                    nonisolated(unsafe) let (s, w) = (s, w)
-                    return Parallel.mapChunks(count: np, chunks: Parallel.threadCount * 4) { range in
+                    Parallel.mapChunks(count: np, chunks: Parallel.threadCount * 4) { range in
                         var part = Moments(energyCount: ne)
                         let valid = SpectralPCA.validPixels(s, weights: w, energyCount: ne, range: range)
                         guard !valid.isEmpty else { return part }
@@ -104,21 +103,21 @@ public struct SpectralPCA: Sendable {
     }
 
     /// A pixel's weight (1 without weights; NaN or negative weights count as 0).
-    @inline(__always) static func weight(_ weights: UnsafeBufferPointer<Float>?, _ p: Int) -> Double {
+    @inline(__always) static func weight(_ weights: SharedReadBuffer<Float>?, _ p: Int) -> Double {
         guard let weights else { return 1 }
         let w = Double(weights[p])
         return w.isFinite && w > 0 ? w : 0
     }
 
     /// `body` with the weights' buffer (nil without weights).
-    static func withWeights<R>(_ weights: Grid<Float>?, _ body: (UnsafeBufferPointer<Float>?) throws -> R) rethrows -> R {
+    static func withWeights<R>(_ weights: Grid<Float>?, _ body: (SharedReadBuffer<Float>?) throws -> R) rethrows -> R {
         guard let weights else { return try body(nil) }
-        return try weights.withUnsafeBufferPointer { try body($0) }
+        return try Parallel.sharing(weights) { try body($0) }
     }
 
     /// The pixels of `range` with a positive weight and a finite value at every energy (read
     /// energy by energy: contiguous).
-    static func validPixels(_ s: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>?, energyCount ne: Int, range: Range<Int>) -> [Int] {
+    static func validPixels(_ s: SharedReadBuffer<Float>, weights: SharedReadBuffer<Float>?, energyCount ne: Int, range: Range<Int>) -> [Int] {
         let np = s.count / ne
         var ok = range.map { weight(weights, $0) > 0 }
         for k in 0..<ne { for (i, p) in range.enumerated() where !s[k * np + p].isFinite { ok[i] = false } }
@@ -160,10 +159,10 @@ public struct SpectralPCA: Sendable {
         let ne = energies.count, np = stack.count / ne, kept = componentCount
         var values = [Float](repeating: .nan, count: kept * np)
         let flatComponents = components.prefix(kept).flatMap { $0 }
-        values.withUnsafeMutableBufferPointer { out in
-            stack.withUnsafeBufferPointer { s in
+        // Each worker owns its pixels' scores in every component.
+        Parallel.withDisjointWrites(&values) { out in
+            Parallel.sharing(stack) { s in
                 SpectralPCA.withWeights(weights) { w in
-                    nonisolated(unsafe) let (out, s, w) = (out, s, w)
                     Parallel.forEachChunk(count: np, minimumChunk: 1024) { range in
                         let valid = SpectralPCA.validPixels(s, weights: w, energyCount: ne, range: range)
                         // Σ_k (x_k − m_k) v_ck accumulated energy by energy (contiguous reads).
@@ -293,9 +292,9 @@ public struct SpectralClusters: Sendable {
                 // Lloyd step in parallel: each worker assigns its points and sums them per
                 // cluster; the parts are merged in chunk order (the same result on any run).
                 let current = centres
-                let parts = assignment.withUnsafeMutableBufferPointer { a in
-                    nonisolated(unsafe) let a = a
-                    return Parallel.mapChunks(count: n, chunks: Parallel.threadCount * 4) { range in
+                // Each worker owns its points' assignments.
+                let parts = Parallel.withDisjointWrites(&assignment) { a in
+                    Parallel.mapChunks(count: n, chunks: Parallel.threadCount * 4) { range in
                         var changed = false, inertia = 0.0
                         var sums = [Double](repeating: 0, count: k * dims), totals = [Double](repeating: 0, count: k)
                         for i in range {
