@@ -36,10 +36,10 @@ public enum DistanceTransform {
         var feature = [Int](repeating: -1, count: returnNearestFeature ? n : 0)
         let zero = T.zero
         let s = lattice.spacing
-        labels.withUnsafeBufferPointer { lab in
-            distances.withUnsafeMutableBufferPointer { sq in
-                feature.withUnsafeMutableBufferPointer { feat in
-                    nonisolated(unsafe) let lab = lab, sq = sq, feat = feat
+        // Each pass's workers own whole lines (rows along x, columns along y or z).
+        Parallel.sharing(labels) { (lab: SharedReadBuffer<T>) in
+            Parallel.withDisjointWrites(&distances) { (sq: DisjointWriteBuffer<Float>) in
+                Parallel.withDisjointWrites(&feature) { (feat: DisjointWriteBuffer<Int>) in
                     let track = returnNearestFeature
                     // Pass 1: along x, plain run distances.
                     Parallel.forEachChunk(count: nz * ny, minimumChunk: 8) { rows in
@@ -127,8 +127,8 @@ final class EnvelopeScratch {
     /// One line of a separable pass: every run of one non-zero label is replaced by the lower
     /// envelope of the parabolas of the run and its two neighbouring features.
     @inline(__always)
-    func transformLine<T: GridElement>(labels: UnsafeBufferPointer<T>, squared: UnsafeMutableBufferPointer<Float>,
-                                                feature: UnsafeMutableBufferPointer<Int>?, start: Int, stride: Int,
+    func transformLine<T: GridElement>(labels: SharedReadBuffer<T>, squared: DisjointWriteBuffer<Float>,
+                                                feature: DisjointWriteBuffer<Int>?, start: Int, stride: Int,
                                                 length: Int, spacing: Double, borderIsFeature: Bool, zero: T) {
         let s2 = spacing * spacing
         var a = 0
