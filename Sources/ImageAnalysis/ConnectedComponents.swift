@@ -51,14 +51,13 @@ public enum ConnectedComponents {
         let slabCount = Swift.max(1, Swift.min(Parallel.threadCount, nz / 4))
         let slabs = (0..<slabCount).map { i in (i * nz / slabCount)..<((i + 1) * nz / slabCount) }
         // Each slab's provisional labels and their equivalences (parents), in parallel.
-        let local: [[Int32]] = labels.withUnsafeMutableBufferPointer { out in
-            binary.withUnsafeBufferPointer { m in
-                nonisolated(unsafe) let outBase = out.baseAddress!
-                nonisolated(unsafe) let maskBase = m.baseAddress!
-                return Parallel.mapChunks(count: slabCount, chunks: slabCount) { range in
+        // Each worker owns one slab of planes.
+        let local: [[Int32]] = Parallel.withDisjointWrites(&labels) { (out: DisjointWriteBuffer<Int32>) in
+            Parallel.sharing(binary) { m in
+                Parallel.mapChunks(count: slabCount, chunks: slabCount) { range in
                     let planes = slabs[range.lowerBound]
-                    return plan.labelSlab(mask: maskBase + planes.lowerBound * planeCount,
-                                          labels: outBase + planes.lowerBound * planeCount, planes: planes.count)
+                    return plan.labelSlab(mask: m.baseAddress! + planes.lowerBound * planeCount,
+                                          labels: out.baseAddress! + planes.lowerBound * planeCount, planes: planes.count)
                 }
             }
         }
@@ -75,11 +74,9 @@ public enum ConnectedComponents {
         }
         let roots = forest.renumber(sizes: nil, minimumVoxels: 0)
         // Final numbers and sizes, slab by slab in parallel.
-        let slabSizes: [[Int]] = labels.withUnsafeMutableBufferPointer { out in
-            nonisolated(unsafe) let outBase = out.baseAddress!
-            return roots.finalLabel.withUnsafeBufferPointer { finalLabel in
-                nonisolated(unsafe) let map = finalLabel.baseAddress!
-                return Parallel.mapChunks(count: slabCount, chunks: slabCount) { range in
+        let slabSizes: [[Int]] = Parallel.withDisjointWrites(&labels) { (outBase: DisjointWriteBuffer<Int32>) in
+            Parallel.sharing(roots.finalLabel) { map in
+                Parallel.mapChunks(count: slabCount, chunks: slabCount) { range in
                     let s = range.lowerBound
                     let offset = Int(offsets[s])
                     var sizes = [Int](repeating: 0, count: roots.count + 1)

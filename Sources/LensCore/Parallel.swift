@@ -191,6 +191,11 @@ public struct DisjointWriteBuffer<Element>: @unchecked Sendable {
     }
 }
 
+extension DisjointWriteBuffer {
+    /// The first element's address, for kernels that take a pointer to the part they own.
+    public var baseAddress: UnsafeMutablePointer<Element>? { base.baseAddress }
+}
+
 extension SharedReadBuffer {
     /// The first element's address, for kernels that take a pointer to one pixel's spectrum.
     public var baseAddress: UnsafePointer<Element>? { base.baseAddress }
