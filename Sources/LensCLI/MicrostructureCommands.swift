@@ -258,33 +258,11 @@ struct ParticlesCommand: ParsableCommand {
         let (mask, codes) = try volume.mask(phase: phase)
         let greyVolume = try grey.map { try VolumeIO.read($0).float32() }
         if let greyVolume { try mask.requireSameShape(as: greyVolume, "the label volume \(input)", "the grey volume \(grey!)") }
-        let particles = try Watershed.separateParticles(mask, h: h, smoothingSigma: smoothing)
-        try VolumeIO.write(particles.labels, to: outPath, inputs: [input])
-        let axis = depthAxis.index
-        let properties = try RegionAnalysis.measure(particles.labels, grey: greyVolume, options: .init(depthAxis: axis))
-            .filter { $0.voxelCount >= minVoxels }
-        let length = LengthUnit(mask.geometry)
-        let (l, a, v) = (length.name, length.areaName, length.volumeName)
-        var table = Table(columns: [TableColumn("label"), TableColumn("voxels"), TableColumn("volume", unit: v),
-                                    TableColumn("equivalent_diameter", unit: l), TableColumn("surface_area", unit: a),
-                                    TableColumn("sphericity"), TableColumn("centroid_z", unit: l), TableColumn("centroid_y", unit: l),
-                                    TableColumn("centroid_x", unit: l), TableColumn("depth", unit: l),
-                                    TableColumn("semi_axis_1", unit: l), TableColumn("semi_axis_2", unit: l), TableColumn("semi_axis_3", unit: l),
-                                    TableColumn("bbox_min_z"), TableColumn("bbox_min_y"), TableColumn("bbox_min_x"),
-                                    TableColumn("bbox_max_z"), TableColumn("bbox_max_y"), TableColumn("bbox_max_x"),
-                                    TableColumn("grey_mean"), TableColumn("grey_std"), TableColumn("grey_min"), TableColumn("grey_max"),
-                                    TableColumn("touches_border")])
-        for p in properties {
-            var row: [TableValue] = [.number(Double(p.label)), .number(Double(p.voxelCount)), .number(p.volumeCubicMicrometres),
-                                     .number(p.equivalentDiameterMicrometres), .number(p.surfaceAreaSquareMicrometres), .number(p.sphericity)]
-            row += p.centroidMicrometres.map { .number($0) } + [.number(p.depthMicrometres)] + p.principalSemiAxesMicrometres.map { .number($0) }
-            row += (p.boundingBoxMinimum + p.boundingBoxMaximum).map { .number(Double($0)) }
-            row += [p.greyMean, p.greyStandardDeviation, p.greyMinimum, p.greyMaximum].map { .number($0 ?? .nan) }
-            row.append(.text(p.touchesBorder ? "true" : "false"))
-            table.append(row)
-        }
-        try table.write(to: csvPath)
-        let psd = try SizeDistribution(diametersMicrometres: properties.filter { !$0.touchesBorder }.map(\.equivalentDiameterMicrometres))
+        let record = try ParticleWorkflow.run(mask: mask, grey: greyVolume,
+                                              settings: .init(markerHeightVoxels: h, smoothingSigmaVoxels: smoothing, depthAxis: depthAxis.index, minimumVoxels: minVoxels))
+        try VolumeIO.write(record.labels, to: outPath, inputs: [input])
+        try record.table.write(to: csvPath)
+        let (properties, psd, length, l) = (record.properties, record.interiorDistribution, record.length, record.length.name)
         print(String(format: "wrote %@ and %@: %d particles (%d inside the field of view); D50 %.3g %@ [%.3g, %.3g] (number), %.3g %@ (volume)",
                      out, csv, properties.count, psd.count, psd.numberD50.value, l, psd.numberD50.lower, psd.numberD50.upper, psd.volumeD50.value, l))
         try writeSummary(summaryPath, ["output": .string(out), "csv": .string(csv), "particles": .number(Double(properties.count)),
