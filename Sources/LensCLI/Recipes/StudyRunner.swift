@@ -102,7 +102,10 @@ struct StudyRunner {
                 print("\(label): run (\(forced.contains(step.name) ? "forced" : last == nil ? "not run before" : "settings or inputs changed"))")
                 willRun.insert(step.name)
             } else {
-                print("\(label): running")
+                // Time left, from the last run's times of this step and those after it (when known).
+                let remaining = plan.steps[k...].map { later in earlier?.steps.first { $0.name == later.name && $0.status == "ran" }?.seconds }
+                let estimate = remaining.allSatisfy { $0 != nil } ? remaining.reduce(0) { $0 + $1! } : nil
+                print("\(label): running" + (estimate.map { String(format: " (about %.0f s left for the study, from its last run)", $0) } ?? ""))
                 willRun.insert(step.name)
                 try FileManager.default.createDirectory(atPath: step.folder, withIntermediateDirectories: true)
                 let start = Date()
