@@ -39,7 +39,7 @@ public struct Grid<Element: GridElement>: @unchecked Sendable {
     }
 
     /// A grid viewing existing storage (used for slabs and memory-mapped files).
-    public init(shape: Shape, geometry: GridGeometry? = nil, storage: GridStorage<Element>, offset: Int = 0) {
+    init(shape: Shape, geometry: GridGeometry? = nil, storage: GridStorage<Element>, offset: Int = 0) {
         precondition(offset >= 0 && offset + shape.count <= storage.count, "view outside its storage")
         self.shape = shape
         self.geometry = geometry ?? .uncalibrated(rank: shape.rank)

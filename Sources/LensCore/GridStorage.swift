@@ -9,18 +9,19 @@ import Darwin
 ///
 /// Heap storage is copied on write when shared (value semantics). Mapped storage is never
 /// copied: writing through any grid that views it writes the file, which is the point of
-/// mapping a volume larger than memory.
-public final class GridStorage<Element: GridElement>: @unchecked Sendable {
-    public let baseAddress: UnsafeMutablePointer<Element>
-    public let count: Int
+/// mapping a volume larger than memory. Internal to `LensCore`: no other module reaches a
+/// grid's memory except through `withUnsafe…BufferPointer` and the `Parallel` buffers.
+@usableFromInline final class GridStorage<Element: GridElement>: @unchecked Sendable {
+    @usableFromInline let baseAddress: UnsafeMutablePointer<Element>
+    @usableFromInline let count: Int
     /// The mapping that owns the memory, if file-backed.
-    public let mapping: MappedRegion?
+    @usableFromInline let mapping: MappedRegion?
 
     /// Zero-filled storage. Blocks of 4 MiB and more are anonymous memory maps (page aligned,
     /// zeroed by the kernel, no memset touching every page) advised to use transparent huge
     /// pages: faulting in 1 GiB in 4 KiB pages costs ~0.6 s here, in 2 MiB pages a few ms
     /// (NumPy does the same for its large arrays). Smaller blocks are 64-byte aligned heap memory.
-    public init(zeroedCount count: Int) {
+    @usableFromInline init(zeroedCount count: Int) {
         self.count = count
         let (raw, mapped) = LargeMemory.allocateZeroed(bytes: Swift.max(1, count * MemoryLayout<Element>.stride))
         anonymousBytes = mapped
@@ -32,7 +33,7 @@ public final class GridStorage<Element: GridElement>: @unchecked Sendable {
     private let anonymousBytes: Int
 
     /// Storage over a mapped file region starting `byteOffset` bytes into the mapping.
-    public init(mapping: MappedRegion, byteOffset: Int, count: Int) {
+    init(mapping: MappedRegion, byteOffset: Int, count: Int) {
         precondition(byteOffset + count * MemoryLayout<Element>.stride <= mapping.length, "mapped region too small")
         self.mapping = mapping
         self.count = count
@@ -41,7 +42,7 @@ public final class GridStorage<Element: GridElement>: @unchecked Sendable {
     }
 
     /// Whether writes must copy when the storage is shared (heap) or go through (mapped).
-    public var copiesOnWrite: Bool { mapping == nil }
+    @usableFromInline var copiesOnWrite: Bool { mapping == nil }
 
     deinit {
         if mapping != nil { return }
