@@ -214,7 +214,8 @@ public enum XANESAnalysis {
         // its σ = c·(1/√I)/step, the edge positions, the white line and the LCF. The maps are
         // field-major (one contiguous map per field), NaN wherever the mask is set.
         let nr = references.count
-        let fieldCount = 12 + 2 * nr
+        let fields = XANESFieldLayout(referenceCount: nr)
+        let fieldCount = fields.count
         var values = [Float](unsafeUninitializedCapacity: fieldCount * np) { _, count in count = fieldCount * np }
         var normalizedStack = [Float](unsafeUninitializedCapacity: ne * np) { _, count in count = ne * np }
         let derivativeWindow = (e0 + settings.derivativeWindow.lowerBound)...(e0 + settings.derivativeWindow.upperBound)
@@ -251,9 +252,12 @@ public enum XANESAnalysis {
                                     guard half.energy.isFinite else { reject(.noEdgeCrossing); continue }
                                     let derivative = (try? EdgeEnergy.maximumDerivative(energies: energies, values: y, within: derivativeWindow, sigma: sigma)) ?? .missing
                                     let white = EdgeEnergy.whiteLine(energies: energies, values: y, window: whiteWindow, points: settings.whiteLinePoints, sigma: sigma)
-                                    f[0] = half.energy; f[1] = half.uncertainty; f[2] = derivative.energy; f[3] = derivative.uncertainty
-                                    f[4] = white.energy.energy; f[5] = white.energy.uncertainty; f[6] = white.height.energy; f[7] = white.height.uncertainty
-                                    f[8] = step; f[9] = test.jumpToNoise
+                                    typealias F = XANESFieldLayout
+                                    f[F.edgeEnergy] = half.energy; f[F.edgeEnergySigma] = half.uncertainty
+                                    f[F.derivativeEdgeEnergy] = derivative.energy; f[F.derivativeEdgeEnergySigma] = derivative.uncertainty
+                                    f[F.whiteLineEnergy] = white.energy.energy; f[F.whiteLineEnergySigma] = white.energy.uncertainty
+                                    f[F.whiteLineHeight] = white.height.energy; f[F.whiteLineHeightSigma] = white.height.uncertainty
+                                    f[F.edgeStep] = step; f[F.jumpToNoise] = test.jumpToNoise
                                     if let lcf {
                                         let (rFactor, chi2) = y.withUnsafeBufferPointer { yp in
                                             sigma.withUnsafeBufferPointer { sp in
@@ -265,14 +269,14 @@ public enum XANESAnalysis {
                                         let relativeStepSigma = noiseScale * test.relativeStepSigmaPerUnitNoise
                                         for j in 0..<nr {
                                             let (w, se, dw) = (fractions[j], fractions[nr + j], fractions[2 * nr + j] * relativeStepSigma)
-                                            f[10 + j] = w
-                                            f[10 + nr + j] = (se * se + dw * dw).squareRoot()
+                                            f[fields.fraction(j)] = w
+                                            f[fields.fractionSigma(j)] = (se * se + dw * dw).squareRoot()
                                         }
-                                        f[10 + 2 * nr] = rFactor; f[11 + 2 * nr] = chi2
+                                        f[fields.rFactor] = rFactor; f[fields.reducedChiSquare] = chi2
                                     }
                                     // Every map value must be defined at an analysed pixel: a flat derivative, a
                                     // white line without a maximum or a failed fit masks the pixel instead.
-                                    let used = lcf == nil ? 10 : fieldCount
+                                    let used = lcf == nil ? XANESFieldLayout.scalarCount : fieldCount
                                     guard (0..<used).allSatisfy({ f[$0].isFinite }) else { reject(.estimateFailed); continue }
                                     for j in 0..<fieldCount { out[j * np + p] = Float(f[j]) }
                                 }
@@ -286,12 +290,15 @@ public enum XANESAnalysis {
         func map(_ field: Int) -> Grid<Float> {
             Grid(shape: frameShape, geometry: intensity.geometry.sliceGeometry, elements: Array(values[(field * np)..<((field + 1) * np)]))
         }
+        typealias F = XANESFieldLayout
         return XANESMaps(e0: e0, normalization: norm,
-                         edgeEnergy: map(0), edgeEnergySigma: map(1), derivativeEdgeEnergy: map(2), derivativeEdgeEnergySigma: map(3),
-                         whiteLineEnergy: map(4), whiteLineEnergySigma: map(5), whiteLineHeight: map(6), whiteLineHeightSigma: map(7),
-                         edgeStep: map(8), jumpToNoise: map(9),
-                         fractions: (0..<nr).map { map(10 + $0) }, fractionSigmas: (0..<nr).map { map(10 + nr + $0) },
-                         rFactor: map(10 + 2 * nr), reducedChiSquare: map(11 + 2 * nr),
+                         edgeEnergy: map(F.edgeEnergy), edgeEnergySigma: map(F.edgeEnergySigma),
+                         derivativeEdgeEnergy: map(F.derivativeEdgeEnergy), derivativeEdgeEnergySigma: map(F.derivativeEdgeEnergySigma),
+                         whiteLineEnergy: map(F.whiteLineEnergy), whiteLineEnergySigma: map(F.whiteLineEnergySigma),
+                         whiteLineHeight: map(F.whiteLineHeight), whiteLineHeightSigma: map(F.whiteLineHeightSigma),
+                         edgeStep: map(F.edgeStep), jumpToNoise: map(F.jumpToNoise),
+                         fractions: (0..<nr).map { map(fields.fraction($0)) }, fractionSigmas: (0..<nr).map { map(fields.fractionSigma($0)) },
+                         rFactor: map(fields.rFactor), reducedChiSquare: map(fields.reducedChiSquare),
                          mask: Grid(shape: frameShape, elements: mask),
                          normalized: Grid(shape: intensity.shape, geometry: intensity.geometry, elements: normalizedStack),
                          noiseScale: noiseScale, referenceShift: shift)
@@ -402,4 +409,21 @@ struct PixelEdgeTest: Sendable {
                        noiseRatio: noise * noise / inversePre,
                        relativeStepSigmaPerUnitNoise: (inversePre * preAtE0 + inversePost * postAtE0).squareRoot() / fit.step)
     }
+}
+
+/// Where each per-pixel number lives in ``XANESAnalysis``'s field-major output (field j of
+/// pixel p at j · pixels + p): the ten edge and white-line fields, then per reference its
+/// fraction, then their σ, then the R-factor and the reduced χ².
+struct XANESFieldLayout {
+    static let edgeEnergy = 0, edgeEnergySigma = 1, derivativeEdgeEnergy = 2, derivativeEdgeEnergySigma = 3
+    static let whiteLineEnergy = 4, whiteLineEnergySigma = 5, whiteLineHeight = 6, whiteLineHeightSigma = 7
+    static let edgeStep = 8, jumpToNoise = 9
+    /// Fields every analysed pixel has (without a linear combination fit).
+    static let scalarCount = 10
+    let referenceCount: Int
+    func fraction(_ j: Int) -> Int { Self.scalarCount + j }
+    func fractionSigma(_ j: Int) -> Int { Self.scalarCount + referenceCount + j }
+    var rFactor: Int { Self.scalarCount + 2 * referenceCount }
+    var reducedChiSquare: Int { rFactor + 1 }
+    var count: Int { reducedChiSquare + 1 }
 }
