@@ -32,7 +32,7 @@ struct GlobalOptions: ParsableArguments {
     func outputs<R>(inputs: [String?], _ body: (OutputTransaction) throws -> R) throws -> R {
         let files = inputs.compactMap { $0 }
         return try OutputTransaction.run(inputs: files, overwrite: overwrite) { transaction in
-            let result = try files.first.map { data in try analysing(data) { try body(transaction) } } ?? body(transaction)
+            let result = try files.first.map { data in try LensError.analysing(data) { try body(transaction) } } ?? body(transaction)
             // An interrupted run publishes nothing, even if its work did not stop early.
             try CLIRuntime.cancellation.check()
             return result
@@ -115,10 +115,3 @@ func requirePositive(_ value: Double, _ option: String, atMost limit: Double = .
 
 private func formatLimit(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }
 
-/// Runs the analysis of `file`: a numerical failure that comes from the data (a single grey
-/// level, no edge, nothing to fit) becomes a bad-input error naming the file (exit 1).
-func analysing<R>(_ file: String, _ body: () throws -> R) throws -> R {
-    do { return try body() } catch LensError.numerical(let message) {
-        throw LensError.badInput(file: file, problem: message)
-    }
-}

@@ -27,3 +27,13 @@ public enum LensError: Error, CustomStringConvertible, Equatable, Sendable {
         return false
     }
 }
+
+extension LensError {
+    /// Runs the analysis of `file`: a numerical failure that comes from the data (a single grey
+    /// level, no edge, nothing to fit) becomes a bad-input error naming the file (exit 1).
+    public static func analysing<R>(_ file: String, _ body: () throws -> R) throws -> R {
+        do { return try body() } catch LensError.numerical(let message) {
+            throw LensError.badInput(file: file, problem: message)
+        }
+    }
+}

@@ -108,10 +108,7 @@ public enum ComptonWorkflow {
             let spectra = try PixelSpectra.open(path: cube)
             analysis.attenuationFactor = settings.attenuationFactors?[k] ?? 1
             let reporter = progress(k + 1, spectra.pixelCount)
-            let (maps, region): (ComptonMaps, ComptonRegionResult)
-            do { (maps, region) = try ComptonAnalysis.analyze(spectra, settings: analysis, progress: reporter) } catch let LensError.numerical(message) {
-                throw LensError.badInput(file: cube, problem: message)
-            }
+            let (maps, region) = try LensError.analysing(cube) { try ComptonAnalysis.analyze(spectra, settings: analysis, progress: reporter) }
             reporter?.finish()
             let prefix = folder + "/region_\(k + 1)"
             func write(_ values: [Double], _ name: String) throws {
