@@ -174,7 +174,7 @@ struct StudyPlan {
         let study = OutputSafety.resolved(recipe.output)
         for file in Set(inputFiles) {
             let resolved = OutputSafety.resolved(file)
-            if resolved == study || resolved.hasPrefix(study + "/") || study.hasPrefix(resolved + "/") && resolved != study {
+            if resolved == study || resolved.hasPrefix(study + "/") || study.hasPrefix(resolved + "/") {
                 problems.append("the study folder \(recipe.output) and the input \(file) overlap; write the study elsewhere (output:)")
             }
         }

@@ -56,12 +56,8 @@ struct StudyRunner {
         return (SHA256.hex(of: Array(text.utf8)), records)
     }
 
-    func previous() -> StudyRecord? {
-        guard let data = FileManager.default.contents(atPath: recordPath) else { return nil }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try? decoder.decode(StudyRecord.self, from: data)
-    }
+    /// The last run's record (nil when there is none or it cannot be read: every step runs).
+    func previous() -> StudyRecord? { try? JSONOutput.read(StudyRecord.self, from: recordPath) }
 
     /// Runs the study (or, with `dryRun`, prints what it would do); returns the record.
     func run() throws -> StudyRecord {
