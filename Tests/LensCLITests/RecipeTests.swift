@@ -98,10 +98,12 @@ import Testing
     /// A study killed (SIGKILL) in the middle resumes: the steps its record lists as finished
     /// are skipped, the others run.
     @Test func killedStudyResumes() throws {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        let binary = url.appendingPathComponent(".build/release/batterylens").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else { return }
+        // The program built with the tests lies beside the test bundle.
+        let buildFolder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let binary = buildFolder.appendingPathComponent("batterylens").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            Issue.record("batterylens is not built beside the tests (\(binary)): build the package before testing"); return
+        }
         let recipe = dir + "/kill.yaml"
         try """
         study: kill
