@@ -45,13 +45,17 @@ extension SpectrumFile {
 
     /// Energies in eV from values in `unit` (declared by the file; nil: not declared).
     ///
-    /// `--energy-unit` overrides the file. Undeclared values from 100 up are eV. Below 100 both
-    /// readings happen (Ni K edge at 8.33 keV; Li K and transition-metal M edges at 50–70 eV),
-    /// and the spacing decides: a median step under 0.02 would be finer than 20 meV in eV —
+    /// `--energy-unit` overrides the file. Undeclared values from 150 up are eV: every K edge up
+    /// to californium (Z = 98, 135.9 keV) lies below 150 keV. Below 150 both readings happen (Ni
+    /// K edge at 8.33 keV, U K at 115.6 keV; Li K and transition-metal M edges at 50–70 eV, Be K
+    /// at 112 eV), and the spacing decides: a median step under 0.02 would be finer than 20 meV in eV —
     /// finer than any XAS monochromator resolves — so the values are keV; a median step over
     /// 0.05 would be coarser than 50 eV in keV — coarser than any XANES or EXAFS scan — so they
     /// are eV. Either way a notice says so. Between the two, the reader stops and asks for
     /// `--energy-unit`.
+    /// Undeclared values at or above this are eV (see ``electronVolts(_:unit:source:)``).
+    public static let kiloElectronVoltCeiling = 150.0
+
     public static func electronVolts(_ values: [Double], unit: EnergyUnit?, source: String) throws -> [Double] {
         if let declared = DeclaredEnergyUnit.current {
             if let unit, unit != declared {
@@ -61,7 +65,7 @@ extension SpectrumFile {
         }
         if let unit { return values.map { $0 * unit.electronVoltsPerUnit } }
         let finite = values.filter(\.isFinite)
-        guard let largest = finite.max(), largest < 100 else { return values }
+        guard let largest = finite.max(), largest < Self.kiloElectronVoltCeiling else { return values }
         let sorted = finite.sorted()
         let steps = zip(sorted.dropFirst(), sorted).map { $0 - $1 }.filter { $0 > 0 }.sorted()
         let median = steps.isEmpty ? 0 : steps[steps.count / 2]

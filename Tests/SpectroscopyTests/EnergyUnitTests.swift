@@ -43,6 +43,20 @@ import Testing
         #expect(Notices.all.contains { $0.contains("read as keV") })
     }
 
+    /// A uranium K-edge scan in keV (115.0…116.6 in 1 eV steps): before, everything from 100 up
+    /// was eV without a word.
+    @Test func uraniumKEdgeInKeVIsNotReadAsElectronVolts() throws {
+        DeclaredEnergyUnit.current = nil
+        let u = (0..<160).map { 115.0 + Double($0) * 0.001 }
+        Notices.reset()
+        let spectrum = try SpectrumFile.read(try write("u.txt", table(u)))
+        #expect(abs(spectrum.energies.first! - 115_000) < 1e-6)
+        #expect(Notices.all.contains { $0.contains("read as keV") })
+        // The carbon K edge in eV (280…320 in 0.1 eV steps) is above the ceiling: eV.
+        let c = (0..<400).map { 280 + Double($0) * 0.1 }
+        #expect(abs(try SpectrumFile.read(try write("c.txt", table(c))).energies.first! - 280) < 1e-9)
+    }
+
     @Test func ambiguousNumbersStopWithWhatToDeclare() throws {
         DeclaredEnergyUnit.current = nil
         let values = (0..<40).map { 20 + Double($0) * 0.03 }
