@@ -328,9 +328,10 @@ public enum DemoChain {
         for (k, shift) in alignment.shifts.enumerated() { for a in 0..<2 {
             let d = shift[a] - (sim.truth.shiftsPixels[k][a] - sim.truth.shiftsPixels[anchor][a]); squared += d * d
         } }
-        let radial = run.summary["valence_gradient"]?["median_radial_index"]?.doubleValue
+        let radialIndices = run.valenceGradient?.particles.map(\.radialIndex).filter(\.isFinite) ?? []
+        let radial = radialIndices.isEmpty ? nil : Statistics.median(radialIndices)
         return XANESCheck(frameShape: [rows, columns], energies: p.energiesElectronVolts.count, incidentPhotons: 1e5, driftSigmaPixels: 1,
-                          e0ElectronVolts: run.maps.e0, analysedPixels: run.maps.maskCounts[.valid] ?? 0,
+                          e0ElectronVolts: run.calibration.e0, analysedPixels: run.maps.maskCounts[.valid] ?? 0,
                           maskedPixels: run.maps.mask.count - (run.maps.maskCounts[.valid] ?? 0),
                           fractionRMSE: errors.isEmpty ? .nan : (errors.reduce(0) { $0 + $1 * $1 } / Double(errors.count)).squareRoot(),
                           fractionWithinOneSigma: errors.isEmpty ? .nan : Double(within) / Double(errors.count),

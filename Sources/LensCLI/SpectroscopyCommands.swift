@@ -60,8 +60,8 @@ struct XANESCommand: ParsableCommand {
     @Option(name: .customLong("min-jump"), help: "Mask pixels whose edge step is below this many standard errors.") var minimumJump: Double = 5
     @Option(help: "PCA score maps to write (0: no PCA).") var pca: Int = 3
     @Option(help: "k-means clusters of the spectra on the first three PCA scores (0: none).") var clusters: Int = 0
-    @Flag(name: .customLong("write-normalized"), help: "Also write the normalized stack.") var writeNormalized = false
-    @Option(name: .customLong("slab-mib"), help: "Stream a 3D stack (one volume per energy, or one 4D NPY/HDF5 file) in z-slabs of about this much working memory (default: in memory when it fits in a quarter of RAM, else 1024). Slab-wise runs do not align (align a sub-volume first).") var slabMiB: Int?
+    @Flag(name: .customLong("write-normalized"), help: "Also write the normalized stack (2D stacks: a 3D stack's is 4D, which TIFF cannot hold).") var writeNormalized = false
+    @Option(name: .customLong("slab-mib"), help: "Stream a 3D stack (one volume per energy, or one 4D NPY/HDF5 file) in z-slabs of about this much working memory (default: in memory when it fits in a quarter of RAM, else 1024). The maps are identical to an in-memory run's: E0, the noise scale and a fitted reference shift come from passes over every slab. I0 and dark stream beside it (one value per energy, or a 4D NPY/HDF5 file); aligning needs the stack in memory (align a sub-volume first).") var slabMiB: Int?
     @Option(help: "Output folder (created if missing).") var out: String
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var normalization: NormalizationOptions
@@ -106,12 +106,10 @@ struct XANESCommand: ParsableCommand {
         try global.outputs(inputs: allInputs + [labelClasses]) { outputs in
         let folder = try outputs.folder(out, option: "--out")
         let summaryPath = try outputs.file(summary, option: "--summary")
-        let progress = ProgressReporter(label: "XANES", total: 1)
-        let result = try XANESWorkflow.run(inputs: inputs, options: options, outputFolder: folder, progress: progress)
-        progress.finish()
+        let result = try XANESWorkflow.run(inputs: inputs, options: options, outputFolder: folder) { ProgressReporter(label: $0, total: $1) }
         let m = result.maps
         let counts = m.maskCounts
-        print(String(format: "E0 %.2f eV; %d pixels analysed, %d masked", m.e0, counts[.valid] ?? 0, m.mask.count - (counts[.valid] ?? 0)))
+        print(String(format: "E0 %.2f eV; %d pixels analysed, %d masked", result.calibration.e0, counts[.valid] ?? 0, m.mask.count - (counts[.valid] ?? 0)))
         if case let .object(e)? = result.summary["edge_energy_ev"], case let .number(mean)? = e["mean"], case let .number(std)? = e["std"] {
             print(String(format: "edge energy (half height) %.3f ± %.3f eV across pixels", mean, std))
         }

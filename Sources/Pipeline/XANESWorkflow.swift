@@ -33,30 +33,57 @@ public struct XANESInputs: Sendable {
 
 public struct XANESOptions: Sendable {
     public var analysis = XANESSettings()
-    /// nil: no alignment.
+    /// nil: no alignment (which needs the whole stack in memory).
     public var alignment: StackAlignmentSettings?
     /// PCA score maps to write (0: no PCA), and k-means clusters on the first three scores (0: none).
     public var principalComponents = 3
     public var clusters = 0
-    /// Also write the normalized stack (as large as the input).
+    /// Also write the normalized stack (as large as the input; 2D stacks only, as TIFF holds
+    /// at most three axes).
     public var writeNormalizedStack = false
-    /// 3D stacks (one volume per energy, or one 4D NPY/HDF5 file) are analysed in z-slabs of
-    /// about this many MiB of working memory (nil: whole in memory when it fits in a quarter of
-    /// the machine's memory, else slabs of 1 GiB). Slab-wise runs take E0 from a first pass over
-    /// the mean spectrum, fit the noise scale per slab, run PCA from moments merged over the
-    /// slabs (scores and cluster spectra from a scratch file of the normalized slabs), and do not
-    /// align (align and choose a reference shift on a sub-volume first).
+    /// 3D stacks (one volume per energy, or one 4D NPY/HDF5 file) are read in z-slabs of about
+    /// this many MiB of working memory (nil: whole when it fits in a quarter of the machine's
+    /// memory, else slabs of 1 GiB). The analysis is the same either way (see ``XANESWorkflow``).
     public var slabMegabytes: Int?
     public init() {}
 }
 
-/// What a XANES run produced: the maps, and the summary written beside them.
+/// The maps a XANES run keeps in memory for its summary, per-label statistics and callers: the
+/// headline maps on the whole frame. Every other map is in its file (``XANESRun/outputs``).
+public struct XANESRunMaps: Sendable {
+    public var edgeEnergy: Grid<Float>, edgeEnergySigma: Grid<Float>, whiteLineEnergy: Grid<Float>
+    /// Per reference: fraction and standard error maps (empty without references).
+    public var fractions: [Grid<Float>], fractionSigmas: [Grid<Float>]
+    /// The linear-combination fit's R-factor (nil without references).
+    public var rFactor: Grid<Float>?
+    public var mask: Grid<UInt8>
+    public var maskCounts: [XANESMaskReason: Int] {
+        var counts = [XANESMaskReason: Int]()
+        mask.withUnsafeBufferPointer { for v in $0 { counts[XANESMaskReason(rawValue: v)!, default: 0] += 1 } }
+        return counts
+    }
+}
+
+/// How a XANES stack was read: the slabs along the frame's first axis (one slab: the whole
+/// stack) and the working memory they were sized for.
+public struct XANESSlabPlan: Sendable, Codable, Equatable {
+    public var count: Int
+    public var thickness: Int
+    /// Requested or default working memory per slab; nil when the stack was read whole.
+    public var megabytes: Int?
+}
+
+/// What a XANES run produced: the calibration every pixel was analysed with, the headline
+/// maps, the spectral decompositions, and the summary written beside them.
 public struct XANESRun: Sendable {
-    public var maps: XANESMaps
+    public var calibration: XANESCalibration
+    public var maps: XANESRunMaps
+    public var slabs: XANESSlabPlan
     public var alignment: StackAlignment?
     public var pca: SpectralPCA?
     public var clusters: SpectralClusters?
     public var labelStatistics: [LabelMapStatistics]
+    public var valenceGradient: ValenceGradientAnalysis?
     /// Output name → path.
     public var outputs: [String: String]
     public var summary: [String: JSONValue]
@@ -64,11 +91,22 @@ public struct XANESRun: Sendable {
 
 /// TXM-XANES from files to maps: read the stack, energies, I0 and references; optionally align
 /// across energies (transmission I/I0 is aligned, then analysed); normalize, edge energies,
-/// white line, LCF with uncertainties (``XANESAnalysis``); PCA and k-means; per-label statistics;
+/// white line, LCF with uncertainties (``XANESModel``); PCA and k-means; per-label statistics;
 /// write every map (32-bit TIFF), CSV tables and PNG previews into one folder, atomically.
+///
+/// One path for every stack: the stack is read in slabs along the frame's first axis — one slab
+/// when it is held in memory (2D stacks, aligned stacks, stacks that fit), several when a 3D
+/// stack streams from disk — and analysed in three passes over the slabs: (1) the summed
+/// optical-density spectrum gives E0; (2) the edge-jump survey of every pixel gives the noise
+/// scale and, when asked, the reference shift; (3) the per-pixel maps, written slab by slab,
+/// with PCA moments merged across slabs and the normalized slabs kept (in memory for one slab,
+/// else in a scratch file) for the scores and cluster spectra. A stack held in memory is
+/// prepared once for all three passes; a streamed one is read once per pass.
 public enum XANESWorkflow {
+    /// - Parameter progress: makes the display of a stage (label, units of work): the alignment
+    ///   (one unit per energy), then the analysis (one unit per slab and pass).
     public static func run(inputs: XANESInputs, options: XANESOptions, outputFolder: String,
-                           progress: ProgressReporter? = nil) throws -> XANESRun {
+                           progress: (_ label: String, _ total: Int) -> ProgressReporter? = { _, _ in nil }) throws -> XANESRun {
         var isDirectory: ObjCBool = false
         if !FileManager.default.fileExists(atPath: outputFolder, isDirectory: &isDirectory) {
             try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
@@ -76,80 +114,125 @@ public enum XANESWorkflow {
             throw LensError.badOutput(file: outputFolder, problem: "exists and is not a folder")
         }
         let classes = try labelClasses(inputs)     // read first: a bad class file fails before the analysis
-        if let plan = try slabPlan(inputs: inputs, options: options) {
-            return try runSlabwise(inputs: inputs, readers: plan.readers, classes: classes, options: options, outputFolder: outputFolder,
-                                   slabMegabytes: plan.megabytes, progress: progress)
-        }
-        var stack = try readStack(inputs.stackPaths)
-        let (energies, energySource) = try energies(inputs.energiesPath, stackPaths: inputs.stackPaths, count: stack.shape[0])
-        var flat = try inputs.flatPath.map { try readFlat($0, stackShape: stack.shape) }
-        if let darkPath = inputs.darkPath {
-            guard !inputs.opticalDensity else { throw LensError.invalidArgument("a dark signal does not apply to an optical-density stack") }
-            let dark = try readFlat(darkPath, stackShape: stack.shape)
-            stack = Grid(shape: stack.shape, geometry: stack.geometry, elements: zip(stack.elements, dark.elements).map { $0 - $1 })
-            flat = flat.map { f in Grid(shape: f.shape, geometry: f.geometry, elements: zip(f.elements, dark.elements).map { $0 - $1 }) }
-        }
-        if inputs.opticalDensity {
-            stack = stack.map { Float(exp(-Double($0))) }
-            flat = nil
-        }
+        let source = try XANESStackSource(inputs: inputs, options: options, progress: progress)
+        let energies = source.energies, ne = energies.count
         let references = try inputs.referencePaths.flatMap { try SpectrumFile.references($0) }
-        var alignment: StackAlignment?
-        if let settings = options.alignment {
-            // Align transmission: I/I0 removes the beam profile, which does not move with the sample.
-            let transmission = flat.map { f in Grid(shape: stack.shape, geometry: stack.geometry, elements: zip(stack.elements, f.elements).map { $1 > 0 ? $0 / $1 : .nan }) } ?? stack
-            let aligned = try StackAligner.align(stack: transmission, energies: energies, settings: settings, progress: progress)
-            alignment = aligned
-            stack = aligned.aligned
-            flat = nil
+        let slabs = source.slabs
+        // A stack read whole is prepared once for the three passes; a streamed one per pass.
+        var prepared: XANESPixelSpectra?
+        func spectra(_ z: Range<Int>) throws -> XANESPixelSpectra {
+            if let prepared { return prepared }
+            let (intensity, flat) = try source.read(z)
+            let result = try XANESPixelSpectra(intensity: intensity, flat: flat)
+            if slabs.count == 1 { prepared = result }
+            return result
         }
-        let maps = try XANESAnalysis.analyse(intensity: stack, flat: flat, energies: energies, references: references,
-                                             settings: options.analysis, progress: progress)
+        let passes = (options.analysis.e0 == nil ? 1 : 0) + 2
+        let progress = progress(slabs.count == 1 ? "XANES" : "XANES, \(slabs.count) slabs", passes * slabs.count)
+        defer { progress?.finish() }
+        // Pass 1: E0 from the mean optical-density spectrum of pixels with positive intensity.
+        var meanSpectrum: [Double]?
+        if options.analysis.e0 == nil {
+            var sums = [Double](repeating: 0, count: ne), count = 0
+            for z in slabs {
+                let s = try spectra(z)
+                for k in 0..<ne { sums[k] += s.spectrumSum[k] }
+                count += s.validCount
+                progress?.advance(by: 1)
+            }
+            if count > 0 { meanSpectrum = sums.map { $0 / Double(count) } }
+        }
+        let model = try XANESModel(energies: energies, references: references, settings: options.analysis, meanSpectrum: meanSpectrum)
+        // Pass 2: the noise scale (and reference shift) of the whole stack.
+        var survey = model.survey()
+        for z in slabs { try survey.add(try spectra(z)); progress?.advance(by: 1) }
+        let calibration = try model.calibration(from: survey)
+        // Pass 3: the maps of each slab, written as they come.
+        let mapNames = XANESMapName.all(references: references.map(\.name))
+        let frameInfo = VolumeInfo(shape: source.frameShape, dataType: .float32, geometry: source.frameGeometry, format: "tiff")
+        var writers = [VolumeWriter]()
+        func create(_ stem: String, _ info: VolumeInfo) throws -> VolumeWriter {
+            let writer = try VolumeIO.create("\(outputFolder)/\(stem).tif", info: info, inputs: inputs.stackPaths)
+            writers.append(writer)
+            return writer
+        }
+        var kept = KeptMaps(referenceCount: references.count)
+        var counts = [XANESMaskReason: Int](), meanSums = [Double](repeating: 0, count: ne), meanCount = 0
+        // For PCA: the moments of the normalized spectra, and the normalized slabs kept for the
+        // projections (and cluster spectra).
+        let wantsPCA = options.principalComponents > 0
+        var moments = SpectralPCA.Moments(energyCount: ne), weightValues = [Float]()
+        let scratch = wantsPCA ? try NormalizedScratch(folder: outputFolder, inMemory: slabs.count == 1) : nil
+        defer { scratch?.remove() }
         var outputs = [String: String]()
-        func write(_ grid: Grid<Float>, _ name: String) throws {
-            let path = "\(outputFolder)/\(name).tif"
-            try VolumeIO.write(grid, to: path, inputs: inputs.stackPaths)
-            outputs[name] = path
+        do {
+            let mapWriters = try mapNames.map { try create($0.fileStem, frameInfo) }
+            let maskWriter = try create("mask", VolumeInfo(shape: source.frameShape, dataType: .uint8, geometry: source.frameGeometry, format: "tiff"))
+            let normalizedWriter = options.writeNormalizedStack ? try create("normalized_stack", VolumeInfo(shape: source.stackShape, dataType: .float32, geometry: source.stackGeometry, format: "tiff")) : nil
+            for z in slabs {
+                let maps = try model.maps(try spectra(z), calibration: calibration)
+                if slabs.count > 1 { prepared = nil }
+                for (writer, name) in zip(mapWriters, mapNames) { try writer.writeSlab(AnyGrid(maps.map(name)), at: z.lowerBound) }
+                try maskWriter.writeSlab(AnyGrid(maps.mask), at: z.lowerBound)
+                try normalizedWriter?.writeSlab(AnyGrid(maps.normalized), at: 0)
+                kept.append(maps)
+                for (reason, n) in maps.maskCounts { counts[reason, default: 0] += n }
+                let n = maps.mask.count
+                maps.normalized.withUnsafeBufferPointer { s in
+                    for p in 0..<n where maps.mask[linear: p] == 0 {
+                        for k in 0..<ne { meanSums[k] += Double(s[k * n + p]) }
+                        meanCount += 1
+                    }
+                }
+                if let scratch {
+                    let weights = pcaWeights(maps.jumpToNoise)
+                    try moments.add(stack: maps.normalized, weights: weights)
+                    try scratch.append(maps.normalized)
+                    weightValues += weights.elements
+                }
+                progress?.advance(by: 1)
+            }
+            for writer in writers { try writer.finish() }
+        } catch {
+            for writer in writers { writer.abort() }
+            throw error
         }
-        var mapList: [(String, Grid<Float>)] = [
-            ("edge_energy", maps.edgeEnergy), ("edge_energy_sigma", maps.edgeEnergySigma),
-            ("derivative_edge_energy", maps.derivativeEdgeEnergy), ("derivative_edge_energy_sigma", maps.derivativeEdgeEnergySigma),
-            ("white_line_energy", maps.whiteLineEnergy), ("white_line_energy_sigma", maps.whiteLineEnergySigma),
-            ("white_line_height", maps.whiteLineHeight), ("white_line_height_sigma", maps.whiteLineHeightSigma),
-            ("edge_step", maps.edgeStep), ("jump_to_noise", maps.jumpToNoise),
-        ]
-        for (j, r) in references.enumerated() {
-            mapList.append(("fraction_\(safeName(r.name))", maps.fractions[j]))
-            mapList.append(("fraction_\(safeName(r.name))_sigma", maps.fractionSigmas[j]))
-        }
-        if !references.isEmpty { mapList += [("r_factor", maps.rFactor), ("reduced_chi_square", maps.reducedChiSquare)] }
-        for (name, grid) in mapList { try write(grid, name) }
-        let maskPath = "\(outputFolder)/mask.tif"
-        try VolumeIO.write(maps.mask, to: maskPath, inputs: inputs.stackPaths)
-        outputs["mask"] = maskPath
-        if options.writeNormalizedStack { try write(maps.normalized, "normalized_stack") }
+        for name in mapNames { outputs[name.fileStem] = "\(outputFolder)/\(name.fileStem).tif" }
+        outputs["mask"] = "\(outputFolder)/mask.tif"
+        if options.writeNormalizedStack { outputs["normalized_stack"] = "\(outputFolder)/normalized_stack.tif" }
+        let maps = kept.maps(frameShape: source.frameShape, geometry: source.frameGeometry)
         try preview(maps.edgeEnergy, to: "\(outputFolder)/edge_energy.png")
         outputs["edge_energy_preview"] = "\(outputFolder)/edge_energy.png"
         // Mean normalized spectrum of the analysed pixels.
-        let ne = energies.count, np = maps.normalized.count / ne
         var meanTable = Table(columns: [TableColumn("energy", unit: "eV"), TableColumn("mean_normalized_mu"), TableColumn("pixels")])
-        maps.normalized.withUnsafeBufferPointer { s in
-            for k in 0..<ne {
-                var sum = 0.0, count = 0
-                for p in 0..<np where s[k * np + p].isFinite { sum += Double(s[k * np + p]); count += 1 }
-                meanTable.append([.number(energies[k]), .number(count > 0 ? sum / Double(count) : .nan), .number(Double(count))])
-            }
-        }
+        for k in 0..<ne { meanTable.append([.number(energies[k]), .number(meanCount > 0 ? meanSums[k] / Double(meanCount) : .nan), .number(Double(meanCount))]) }
         try meanTable.write(to: "\(outputFolder)/mean_spectrum.csv"); outputs["mean_spectrum"] = "\(outputFolder)/mean_spectrum.csv"
+        // PCA of the whole stack from the merged moments; scores, clusters and cluster spectra
+        // from the kept normalized slabs.
         var pca: SpectralPCA?, clusters: SpectralClusters?
-        let analysed = maps.maskCounts[.valid] ?? 0
-        if options.principalComponents > 0 && analysed > ne {
-            // Pixels weighted by 1/σ² of their normalized spectra: the squared jump-to-noise ratio.
-            let weights = pcaWeights(maps.jumpToNoise)
-            let p = try SpectralPCA(stack: maps.normalized, energies: energies, componentCount: options.principalComponents, weights: weights)
-            for (c, score) in p.scores.enumerated() { try write(score, "pca_score_\(c + 1)") }
+        if let scratch, moments.count > ne {
+            var p = try SpectralPCA(moments: moments, energies: energies, componentCount: options.principalComponents)
+            let weights = Grid(shape: source.frameShape, geometry: source.frameGeometry, elements: weightValues)
+            let scoreWriters = try (0..<p.componentCount).map { try VolumeIO.create("\(outputFolder)/pca_score_\($0 + 1).tif", info: frameInfo, inputs: inputs.stackPaths) }
+            var scoreValues = [[Float]](repeating: [], count: p.componentCount)
+            do {
+                for (index, z) in slabs.enumerated() {
+                    let scores = p.scores(of: try scratch.read(index), weights: slabs.count == 1 ? weights : weights.slab(z))
+                    for (c, score) in scores.enumerated() { try scoreWriters[c].writeSlab(AnyGrid(score), at: z.lowerBound); scoreValues[c] += score.elements }
+                }
+                for writer in scoreWriters { try writer.finish() }
+            } catch {
+                for writer in scoreWriters { writer.abort() }
+                throw error
+            }
+            for c in 0..<p.componentCount { outputs["pca_score_\(c + 1)"] = "\(outputFolder)/pca_score_\(c + 1).tif" }
+            p.scores = scoreValues.map { Grid(shape: source.frameShape, geometry: source.frameGeometry, elements: $0) }
             if options.clusters > 0 {
-                clusters = try SpectralClusters(stack: maps.normalized, pca: p, clusterCount: options.clusters, weights: weights)
+                var k = try SpectralClusters(scores: p.scores, clusterCount: options.clusters, weights: weights)
+                var sums = SpectralClusters.SpectrumSums(clusterCount: options.clusters, energyCount: ne)
+                for (index, z) in slabs.enumerated() { try sums.add(stack: try scratch.read(index), labels: slabs.count == 1 ? k.labels : k.labels.slab(z)) }
+                k.meanSpectra = sums.means
+                clusters = k
             }
             pca = p
             try writeSpectralOutputs(pca: p, clusters: clusters, energies: energies, folder: outputFolder, inputs: inputs.stackPaths, outputs: &outputs)
@@ -157,7 +240,7 @@ public enum XANESWorkflow {
         var perLabel: LabelOutputs?
         if let labelsPath = inputs.labelsPath {
             var labels = try VolumeIO.read(labelsPath).converted(to: Int32.self)
-            if let alignment, labels.shape != maps.edgeEnergy.shape {
+            if let alignment = source.alignment, labels.shape != maps.edgeEnergy.shape {
                 labels = try crop(labels, to: alignment.crop, file: labelsPath)
             }
             perLabel = try labelOutputs(labels: labels, file: labelsPath, classes: classes, edgeEnergy: maps.edgeEnergy,
@@ -165,24 +248,27 @@ public enum XANESWorkflow {
                                         fractions: maps.fractions, references: references, folder: outputFolder, outputs: &outputs)
         }
         var summary: [String: JSONValue] = [
-            "energies": .number(Double(ne)), "energy_source": .string(energySource), "energy_range_ev": .array([.number(energies[0]), .number(energies[ne - 1])]),
-            "stack_shape": .array(stack.shape.dims.map { .number(Double($0)) }),
-            "e0_ev": .number(maps.e0), "normalization": normalizationJSON(maps.normalization),
-            "noise_scale": .number(maps.noiseScale),
-            "pixels": .object(Dictionary(uniqueKeysWithValues: XANESMaskReason.allCases.map { ($0.key, .number(Double(maps.maskCounts[$0] ?? 0))) })),
+            "energies": .number(Double(ne)), "energy_source": .string(source.energySource),
+            "energy_range_ev": .array([.number(energies[0]), .number(energies[ne - 1])]),
+            "stack_shape": .array(source.stackShape.dims.map { .number(Double($0)) }),
+            "e0_ev": .number(calibration.e0), "normalization": normalizationJSON(calibration.normalization),
+            "noise_scale": .number(calibration.noiseScale),
+            "slabs": .object(["count": .number(Double(source.plan.count)), "thickness": .number(Double(source.plan.thickness)),
+                              "megabytes": source.plan.megabytes.map { .number(Double($0)) } ?? .null]),
+            "pixels": .object(Dictionary(uniqueKeysWithValues: XANESMaskReason.allCases.map { ($0.key, .number(Double(counts[$0] ?? 0))) })),
             "edge_energy_ev": statistics(maps.edgeEnergy), "edge_energy_sigma_ev": statistics(maps.edgeEnergySigma),
             "white_line_energy_ev": statistics(maps.whiteLineEnergy),
-            "voxel_size_um": stack.geometry.isCalibrated ? .array(stack.geometry.sliceGeometry.voxelSizeMicrometres.map { .number($0) }) : .null,
+            "voxel_size_um": source.frameGeometry.isCalibrated ? .array(source.frameGeometry.voxelSizeMicrometres.map { .number($0) }) : .null,
             "outputs": .object(outputs.mapValues { .string($0) }),
         ]
         if !references.isEmpty {
             summary["fractions"] = .object(Dictionary(uniqueKeysWithValues: references.enumerated().map { j, r in
                 (r.name, statistics(maps.fractions[j]))
             }))
-            summary["r_factor"] = statistics(maps.rFactor)
-            summary["reference_shift_ev"] = .number(maps.referenceShift)
+            if let rFactor = maps.rFactor { summary["r_factor"] = statistics(rFactor) }
+            summary["reference_shift_ev"] = .number(calibration.referenceShift)
         }
-        if let alignment {
+        if let alignment = source.alignment {
             summary["alignment"] = .object(["shifts_px": .array(alignment.shifts.map { .array($0.map { .number($0) }) }),
                                             "correlations": .array(alignment.correlations.map { .finite($0) }),
                                             "crop": .array(alignment.crop.map { .array([.number(Double($0.lowerBound)), .number(Double($0.upperBound))]) })])
@@ -190,23 +276,37 @@ public enum XANESWorkflow {
         if let pca { summary["pca_explained_variance_ratio"] = .array(pca.explainedVarianceRatio.prefix(8).map { .number($0) }) }
         if let clusters { summary["cluster_pixels"] = .array(clusters.pixelCounts.map { .number(Double($0)) }) }
         perLabel?.summarize(into: &summary)
-        return XANESRun(maps: maps, alignment: alignment, pca: pca, clusters: clusters, labelStatistics: perLabel?.statistics ?? [],
+        return XANESRun(calibration: calibration, maps: maps, slabs: source.plan, alignment: source.alignment, pca: pca, clusters: clusters,
+                        labelStatistics: perLabel?.statistics ?? [], valenceGradient: perLabel?.valence,
                         outputs: outputs, summary: summary)
+    }
+
+    /// The headline maps of each slab, joined along the frame's first axis.
+    struct KeptMaps {
+        var edgeEnergy = [Float](), edgeEnergySigma = [Float](), whiteLineEnergy = [Float]()
+        var fractions: [[Float]], fractionSigmas: [[Float]]
+        var rFactor = [Float]()
+        var mask = [UInt8]()
+        init(referenceCount: Int) {
+            fractions = [[Float]](repeating: [], count: referenceCount); fractionSigmas = fractions
+        }
+        mutating func append(_ maps: XANESMaps) {
+            edgeEnergy += maps.edgeEnergy.elements; edgeEnergySigma += maps.edgeEnergySigma.elements
+            whiteLineEnergy += maps.whiteLineEnergy.elements; mask += maps.mask.elements
+            for j in fractions.indices { fractions[j] += maps.fractions[j].elements; fractionSigmas[j] += maps.fractionSigmas[j].elements }
+            if !fractions.isEmpty { rFactor += maps.rFactor.elements }
+        }
+        func maps(frameShape: Shape, geometry: GridGeometry) -> XANESRunMaps {
+            func grid(_ values: [Float]) -> Grid<Float> { Grid(shape: frameShape, geometry: geometry, elements: values) }
+            return XANESRunMaps(edgeEnergy: grid(edgeEnergy), edgeEnergySigma: grid(edgeEnergySigma), whiteLineEnergy: grid(whiteLineEnergy),
+                                fractions: fractions.map(grid), fractionSigmas: fractionSigmas.map(grid),
+                                rFactor: fractions.isEmpty ? nil : grid(rFactor), mask: Grid(shape: frameShape, geometry: geometry, elements: mask))
+        }
     }
 
     /// Working bytes per stack value in the per-pixel analysis, all single precision: the input,
     /// I0, optical density, 1/√I and the normalized stack.
     static let bytesPerStackValue = 5 * 4
-
-    /// The slab size to stream with and the energy volumes' readers, or nil to analyse in memory.
-    static func slabPlan(inputs: XANESInputs, options: XANESOptions) throws -> (megabytes: Int, readers: [VolumeReader])? {
-        guard !textImageExtensions.contains(DatasetReference(inputs.stackPaths[0]).fileExtension),
-              let readers = try energyVolumeReaders(inputs.stackPaths) else { return nil }
-        if let requested = options.slabMegabytes { return (max(1, requested), readers) }
-        let bytes = readers.count * readers[0].info.shape.count * bytesPerStackValue
-        let budget = Int(ProcessInfo.processInfo.physicalMemory / 4)
-        return bytes > budget ? (1024, readers) : nil
-    }
 
     /// One reader per energy volume when the stack is 3D and can stream: one volume file per
     /// energy, or a single 4D (energy, z, y, x) NPY or HDF5 file read through its row bands;
@@ -219,186 +319,6 @@ public enum XANESWorkflow {
         }
         guard let series = try VolumeIO.open(paths[0]) as? RowBandReader, series.info.shape.rank == 4 else { return nil }
         return try (0..<series.info.shape[0]).map { try SeriesVolumeReader(series: series, index: $0) }
-    }
-
-    /// A 3D stack (one reader per energy volume) analysed in z-slabs: pass 1 accumulates the mean
-    /// optical density spectrum for E0; pass 2 analyses each slab of every energy, writes each
-    /// map's slab and (for PCA) accumulates the moments and keeps the normalized slab; then the
-    /// scores, clusters and cluster spectra come from the kept slabs.
-    static func runSlabwise(inputs: XANESInputs, readers: [VolumeReader], classes: [Int: String], options: XANESOptions,
-                            outputFolder: String, slabMegabytes: Int,
-                            progress: ProgressReporter?) throws -> XANESRun {
-        guard inputs.flatPath.map({ textFlatExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }) ?? true,
-              inputs.darkPath.map({ textFlatExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }) ?? true else {
-            throw LensError.invalidArgument("a stack streamed in slabs takes I0 and dark as one value per energy (a text file); give a slab size large enough to hold the stack to use I0 volumes")
-        }
-        guard !options.writeNormalizedStack else {
-            throw LensError.invalidArgument("writing the normalized stack needs the stack in memory: give a slab size large enough to hold it")
-        }
-        guard !options.analysis.fitReferenceShift else {
-            throw LensError.invalidArgument("a stack streamed in slabs does not fit the reference shift: fit it on a sub-volume, then give --reference-shift")
-        }
-        let shape = readers[0].info.shape
-        for reader in readers where reader.info.shape != shape {
-            throw LensError.badInput(file: reader.source, problem: "shape \(reader.info.shape) differs from the first energy's \(shape)")
-        }
-        let ne = readers.count
-        let (energies, energySource) = try energies(inputs.energiesPath, stackPaths: inputs.stackPaths, count: ne)
-        let stackShape = Shape([ne] + shape.dims)
-        let i0 = try inputs.flatPath.map { try perEnergyValues($0, count: ne) } ?? [Double](repeating: 1, count: ne)
-        let dark = try inputs.darkPath.map { try perEnergyValues($0, count: ne) } ?? [Double](repeating: 0, count: ne)
-        let plane = shape[1] * shape[2]
-        let thickness = max(1, min(shape[0], slabMegabytes << 20 / max(1, ne * plane * bytesPerStackValue)))
-        let slabs = stride(from: 0, to: shape[0], by: thickness).map { $0..<min(shape[0], $0 + thickness) }
-        func readSlab(_ z: Range<Int>) throws -> (intensity: Grid<Float>, flat: Grid<Float>) {
-            var values = [Float](), flats = [Float]()
-            values.reserveCapacity(ne * z.count * plane); flats.reserveCapacity(ne * z.count * plane)
-            for (k, reader) in readers.enumerated() {
-                let slab = try reader.readSlab(z).float32()
-                values += inputs.opticalDensity ? slab.elements.map { Float(exp(-Double($0))) } : slab.elements.map { $0 - Float(dark[k]) }
-                flats += [Float](repeating: inputs.opticalDensity ? 1 : Float(i0[k] - dark[k]), count: slab.count)
-            }
-            let geometry = GridGeometry(voxelSizeMicrometres: [1] + readers[0].info.geometry.voxelSizeMicrometres,
-                                        originMicrometres: [0] + readers[0].info.geometry.originMicrometres, isCalibrated: readers[0].info.geometry.isCalibrated)
-            let sliceShape = Shape([ne, z.count, shape[1], shape[2]])
-            return (Grid(shape: sliceShape, geometry: geometry, elements: values), Grid(shape: sliceShape, elements: flats))
-        }
-        // Pass 1: E0 from the mean optical-density spectrum of pixels with positive intensity.
-        var settings = options.analysis
-        if settings.e0 == nil {
-            var sums = [Double](repeating: 0, count: ne), count = 0
-            for z in slabs {
-                let (intensity, flat) = try readSlab(z)
-                let slab = try XANESAnalysis.opticalDensitySum(intensity: intensity, flat: flat)
-                for k in 0..<ne { sums[k] += slab.sum[k] }
-                count += slab.count
-                progress?.advance(by: z.count)
-            }
-            guard count > 0 else { throw LensError.numerical("every voxel has zero or negative intensity at some energy") }
-            settings.e0 = try EdgeEnergy.maximumDerivative(energies: energies, values: sums.map { $0 / Double(count) }).energy
-        }
-        // Pass 2: analyse each slab and write its maps.
-        let references = try inputs.referencePaths.flatMap { try SpectrumFile.references($0) }
-        var names = ["edge_energy", "edge_energy_sigma", "derivative_edge_energy", "derivative_edge_energy_sigma", "white_line_energy",
-                     "white_line_energy_sigma", "white_line_height", "white_line_height_sigma", "edge_step", "jump_to_noise"]
-        for r in references { names += ["fraction_\(safeName(r.name))", "fraction_\(safeName(r.name))_sigma"] }
-        if !references.isEmpty { names += ["r_factor", "reduced_chi_square"] }
-        let volumeInfo = VolumeInfo(shape: shape, dataType: .float32, geometry: readers[0].info.geometry, format: "tiff")
-        var writers = try names.map { try VolumeIO.create("\(outputFolder)/\($0).tif", info: volumeInfo, inputs: inputs.stackPaths) }
-        writers.append(try VolumeIO.create("\(outputFolder)/mask.tif", info: VolumeInfo(shape: shape, dataType: .uint8, geometry: readers[0].info.geometry, format: "tiff"), inputs: inputs.stackPaths))
-        var counts = [XANESMaskReason: Int](), noiseScales = [Double](), normalization: EdgeNormalizationSettings?
-        var meanSums = [Double](repeating: 0, count: ne), meanCount = 0
-        // For PCA: the moments of the normalized spectra, accumulated slab by slab, and the
-        // normalized slabs kept in a scratch file for the projections (and cluster spectra).
-        let wantsPCA = options.principalComponents > 0
-        var moments = SpectralPCA.Moments(energyCount: ne), weightValues = [Float]()
-        let scratch = wantsPCA ? try NormalizedScratch(folder: outputFolder) : nil
-        defer { scratch?.remove() }
-        do {
-            for z in slabs {
-                let (intensity, flat) = try readSlab(z)
-                let maps = try XANESAnalysis.analyse(intensity: intensity, flat: flat, energies: energies, references: references, settings: settings)
-                if let scratch {
-                    let weights = pcaWeights(maps.jumpToNoise)
-                    try moments.add(stack: maps.normalized, weights: weights)
-                    try scratch.append(maps.normalized)
-                    weightValues += weights.elements
-                }
-                var grids = [maps.edgeEnergy, maps.edgeEnergySigma, maps.derivativeEdgeEnergy, maps.derivativeEdgeEnergySigma, maps.whiteLineEnergy,
-                             maps.whiteLineEnergySigma, maps.whiteLineHeight, maps.whiteLineHeightSigma, maps.edgeStep, maps.jumpToNoise]
-                for j in references.indices { grids += [maps.fractions[j], maps.fractionSigmas[j]] }
-                if !references.isEmpty { grids += [maps.rFactor, maps.reducedChiSquare] }
-                for (writer, grid) in zip(writers, grids) { try writer.writeSlab(AnyGrid(grid), at: z.lowerBound) }
-                try writers.last!.writeSlab(AnyGrid(maps.mask), at: z.lowerBound)
-                for (reason, n) in maps.maskCounts { counts[reason, default: 0] += n }
-                noiseScales.append(maps.noiseScale); normalization = maps.normalization
-                let n = maps.mask.count
-                for p in 0..<n where maps.mask[linear: p] == 0 {
-                    for k in 0..<ne { meanSums[k] += Double(maps.normalized[linear: k * n + p]) }
-                    meanCount += 1
-                }
-                progress?.advance(by: z.count)
-            }
-            for writer in writers { try writer.finish() }
-        } catch {
-            for writer in writers { writer.abort() }
-            throw error
-        }
-        var outputs = Dictionary(uniqueKeysWithValues: names.map { ($0, "\(outputFolder)/\($0).tif") })
-        outputs["mask"] = "\(outputFolder)/mask.tif"
-        // PCA of the whole stack from the merged moments; scores, clusters and cluster spectra
-        // from the scratch slabs.
-        var pca: SpectralPCA?, clusters: SpectralClusters?
-        if let scratch, moments.count > ne {
-            var p = try SpectralPCA(moments: moments, energies: energies, componentCount: options.principalComponents)
-            let weights = Grid(shape: shape, geometry: readers[0].info.geometry, elements: weightValues)
-            let scoreWriters = try (0..<p.componentCount).map { try VolumeIO.create("\(outputFolder)/pca_score_\($0 + 1).tif", info: volumeInfo, inputs: inputs.stackPaths) }
-            var scoreValues = [[Float]](repeating: [], count: p.componentCount)
-            do {
-                for (index, z) in slabs.enumerated() {
-                    let scores = p.scores(of: try scratch.read(index), weights: weights.slab(z))
-                    for (c, score) in scores.enumerated() { try scoreWriters[c].writeSlab(AnyGrid(score), at: z.lowerBound); scoreValues[c] += score.elements }
-                }
-                for writer in scoreWriters { try writer.finish() }
-            } catch {
-                for writer in scoreWriters { writer.abort() }
-                throw error
-            }
-            for c in 0..<p.componentCount { outputs["pca_score_\(c + 1)"] = "\(outputFolder)/pca_score_\(c + 1).tif" }
-            p.scores = scoreValues.map { Grid(shape: shape, geometry: readers[0].info.geometry, elements: $0) }
-            if options.clusters > 0 {
-                var k = try SpectralClusters(scores: p.scores, clusterCount: options.clusters, weights: weights)
-                var sums = SpectralClusters.SpectrumSums(clusterCount: options.clusters, energyCount: ne)
-                for (index, z) in slabs.enumerated() { try sums.add(stack: try scratch.read(index), labels: k.labels.slab(z)) }
-                k.meanSpectra = sums.means
-                clusters = k
-            }
-            pca = p
-            try writeSpectralOutputs(pca: p, clusters: clusters, energies: energies, folder: outputFolder, inputs: inputs.stackPaths, outputs: &outputs)
-        }
-        var meanTable = Table(columns: [TableColumn("energy", unit: "eV"), TableColumn("mean_normalized_mu"), TableColumn("pixels")])
-        for k in 0..<ne { meanTable.append([.number(energies[k]), .number(meanCount > 0 ? meanSums[k] / Double(meanCount) : .nan), .number(Double(meanCount))]) }
-        try meanTable.write(to: "\(outputFolder)/mean_spectrum.csv"); outputs["mean_spectrum"] = "\(outputFolder)/mean_spectrum.csv"
-        // The maps are a 63rd of the stack: read them back whole for the summary and labels.
-        let edge = try VolumeIO.read("\(outputFolder)/edge_energy.tif").float32()
-        let mask = try VolumeIO.read("\(outputFolder)/mask.tif").converted(to: UInt8.self)
-        let whiteLine = try VolumeIO.read("\(outputFolder)/white_line_energy.tif").float32()
-        let fractions = try references.map { try VolumeIO.read("\(outputFolder)/fraction_\(safeName($0.name)).tif").float32() }
-        try preview(edge, to: "\(outputFolder)/edge_energy.png"); outputs["edge_energy_preview"] = "\(outputFolder)/edge_energy.png"
-        var summary: [String: JSONValue] = [
-            "energies": .number(Double(ne)), "energy_source": .string(energySource),
-            "energy_range_ev": .array([.number(energies[0]), .number(energies[ne - 1])]),
-            "stack_shape": .array(stackShape.dims.map { .number(Double($0)) }), "e0_ev": .number(settings.e0!),
-            "slabs": .object(["count": .number(Double(slabs.count)), "thickness": .number(Double(thickness)), "megabytes": .number(Double(slabMegabytes))]),
-            "noise_scale": .object(["min": .finite(noiseScales.min() ?? .nan), "max": .finite(noiseScales.max() ?? .nan)]),
-            "pixels": .object(Dictionary(uniqueKeysWithValues: XANESMaskReason.allCases.map { ($0.key, .number(Double(counts[$0] ?? 0))) })),
-            "edge_energy_ev": statistics(edge), "white_line_energy_ev": statistics(whiteLine),
-            "voxel_size_um": readers[0].info.geometry.isCalibrated ? .array(readers[0].info.geometry.voxelSizeMicrometres.map { .number($0) }) : .null,
-        ]
-        if let normalization { summary["normalization"] = normalizationJSON(normalization) }
-        if let pca { summary["pca_explained_variance_ratio"] = .array(pca.explainedVarianceRatio.prefix(8).map { .number($0) }) }
-        if let clusters { summary["cluster_pixels"] = .array(clusters.pixelCounts.map { .number(Double($0)) }) }
-        if !references.isEmpty {
-            summary["fractions"] = .object(Dictionary(uniqueKeysWithValues: references.enumerated().map { ($1.name, statistics(fractions[$0])) }))
-            summary["reference_shift_ev"] = .number(settings.referenceShift)
-        }
-        var perLabel: LabelOutputs?
-        if let labelsPath = inputs.labelsPath {
-            perLabel = try labelOutputs(labels: VolumeIO.read(labelsPath).converted(to: Int32.self), file: labelsPath,
-                                        classes: classes, edgeEnergy: edge,
-                                        whiteLineEnergy: whiteLine, fractions: fractions, references: references, folder: outputFolder, outputs: &outputs)
-            perLabel?.summarize(into: &summary)
-        }
-        summary["outputs"] = .object(outputs.mapValues { .string($0) })
-        // The returned maps hold what was read back; per-pixel σ maps and the normalized stack stay on disk.
-        let empty = Grid<Float>(shape: edge.shape, repeating: .nan)
-        let maps = XANESMaps(e0: settings.e0!, normalization: normalization ?? EdgeNormalizationSettings.larchDefaults(energies: energies, e0: settings.e0!),
-                             edgeEnergy: edge, edgeEnergySigma: empty, derivativeEdgeEnergy: empty, derivativeEdgeEnergySigma: empty,
-                             whiteLineEnergy: whiteLine, whiteLineEnergySigma: empty, whiteLineHeight: empty, whiteLineHeightSigma: empty,
-                             edgeStep: empty, jumpToNoise: empty, fractions: fractions, fractionSigmas: fractions.map { _ in empty },
-                             rFactor: empty, reducedChiSquare: empty, mask: mask, normalized: Grid(shape: Shape(0), elements: []),
-                             noiseScale: noiseScales.isEmpty ? .nan : Statistics.median(noiseScales), referenceShift: settings.referenceShift)
-        return XANESRun(maps: maps, alignment: nil, pca: pca, clusters: clusters, labelStatistics: perLabel?.statistics ?? [], outputs: outputs, summary: summary)
     }
 
     static let textFlatExtensions: Set<String> = ["txt", "csv", "dat", "tsv", "xsp"]
@@ -440,7 +360,7 @@ public enum XANESWorkflow {
         }
         let size = labels.geometry.isCalibrated ? (labels.rank == 3 ? "µm³" : "µm²") : (labels.rank == 3 ? "voxels" : "pixels")
         var named: [(String, String, Grid<Float>)] = [("edge_energy", "eV", edgeEnergy), ("white_line_energy", "eV", whiteLineEnergy)]
-        for (j, r) in references.enumerated() { named.append(("fraction_\(safeName(r.name))", "", fractions[j])) }
+        for (j, r) in references.enumerated() { named.append((XANESMapName.fraction(j, r.name).fileStem, "", fractions[j])) }
         var statistics = [LabelMapStatistics]()
         for (name, unit, map) in named {
             let s = try LabelMapStatistics(map: map, labels: labels, mapName: name, mapUnit: unit, classes: classes)
@@ -494,9 +414,6 @@ public enum XANESWorkflow {
                         "p5": .finite(p[0]), "median": .finite(p[1]), "p95": .finite(p[2])])
     }
 
-    static func safeName(_ name: String) -> String {
-        String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
-    }
 
     static func preview(_ map: Grid<Float>, to path: String) throws {
         var plane = map
@@ -625,37 +542,41 @@ public enum XANESWorkflow {
     }
 }
 
-/// Normalized slabs of a stack streamed in slabs, kept in a hidden scratch file in the output
-/// folder between the passes that need them (PCA scores, cluster spectra); removed at the end.
+/// The normalized slabs of a run, kept between the passes that need them (PCA scores, cluster
+/// spectra): in memory when the stack is one slab, else in a hidden scratch file in the output
+/// folder, removed at the end.
 final class NormalizedScratch {
-    let path: String
-    private let handle: FileHandle
-    /// Byte offset and shape of each slab appended.
+    private let file: (path: String, handle: FileHandle)?
+    private var kept: [Grid<Float>] = []
+    /// Byte offset and shape of each slab appended to the file.
     private var slabs: [(offset: UInt64, shape: Shape, geometry: GridGeometry)] = []
     private var end: UInt64 = 0
 
-    init(folder: String) throws {
-        path = "\(folder)/.normalized-\(UUID().uuidString).f32"
+    init(folder: String, inMemory: Bool) throws {
+        guard !inMemory else { file = nil; return }
+        let path = "\(folder)/.normalized-\(UUID().uuidString).f32"
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forUpdatingAtPath: path) else {
             throw LensError.badOutput(file: path, problem: "cannot create the scratch file for the normalized slabs")
         }
-        self.handle = handle
+        file = (path, handle)
     }
 
     func append(_ slab: Grid<Float>) throws {
+        guard let file else { kept.append(slab); return }
         let data = slab.withUnsafeBufferPointer { Data(buffer: $0) }
-        try handle.seek(toOffset: end)
-        try handle.write(contentsOf: data)
+        try file.handle.seek(toOffset: end)
+        try file.handle.write(contentsOf: data)
         slabs.append((end, slab.shape, slab.geometry))
         end += UInt64(data.count)
     }
 
     func read(_ index: Int) throws -> Grid<Float> {
+        guard let file else { return kept[index] }
         let slab = slabs[index]
-        try handle.seek(toOffset: slab.offset)
+        try file.handle.seek(toOffset: slab.offset)
         let bytes = slab.shape.count * MemoryLayout<Float>.size
-        guard let data = try handle.read(upToCount: bytes), data.count == bytes else {
-            throw LensError.badInput(file: path, problem: "the scratch file of normalized slabs is shorter than written")
+        guard let data = try file.handle.read(upToCount: bytes), data.count == bytes else {
+            throw LensError.badInput(file: file.path, problem: "the scratch file of normalized slabs is shorter than written")
         }
         let values = [Float](unsafeUninitializedCapacity: slab.shape.count) { buffer, count in
             _ = data.copyBytes(to: buffer); count = slab.shape.count
@@ -664,8 +585,9 @@ final class NormalizedScratch {
     }
 
     func remove() {
-        try? handle.close()
-        try? FileManager.default.removeItem(atPath: path)
+        guard let file else { kept = []; return }
+        try? file.handle.close()
+        try? FileManager.default.removeItem(atPath: file.path)
     }
 }
 

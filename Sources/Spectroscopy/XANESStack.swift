@@ -61,10 +61,27 @@ public enum XANESMaskReason: UInt8, Sendable, CaseIterable {
     }
 }
 
-/// Per-pixel maps of a XANES stack (NaN exactly where `mask` ≠ 0).
-public struct XANESMaps: Sendable {
+/// The stack-wide constants every pixel of a XANES stack is analysed with. They are fixed
+/// before the per-pixel pass, so a stack analysed slab by slab gets exactly the maps of the
+/// whole stack analysed at once.
+public struct XANESCalibration: Sendable, Codable, Equatable {
+    /// E0 (eV) the normalization ranges are relative to: given, or the derivative maximum of the
+    /// mean optical-density spectrum of all pixels with positive intensity.
     public var e0: Double
     public var normalization: EdgeNormalizationSettings
+    /// Noise scale c of σ_OD = c/√I: the square root of the median, over the pixels passing the
+    /// edge-jump test, of the pre-edge noise variance over the photon variance (1 for counts).
+    public var noiseScale: Double
+    /// The energy shift applied to the references (given or fitted), eV.
+    public var referenceShift: Double
+    public init(e0: Double, normalization: EdgeNormalizationSettings, noiseScale: Double, referenceShift: Double) {
+        self.e0 = e0; self.normalization = normalization; self.noiseScale = noiseScale; self.referenceShift = referenceShift
+    }
+}
+
+/// Per-pixel maps of a XANES stack (NaN exactly where `mask` ≠ 0).
+public struct XANESMaps: Sendable {
+    public var calibration: XANESCalibration
     public var edgeEnergy: Grid<Float>, edgeEnergySigma: Grid<Float>
     public var derivativeEdgeEnergy: Grid<Float>, derivativeEdgeEnergySigma: Grid<Float>
     public var whiteLineEnergy: Grid<Float>, whiteLineEnergySigma: Grid<Float>
@@ -76,26 +93,30 @@ public struct XANESMaps: Sendable {
     public var mask: Grid<UInt8>
     /// Normalized μ per energy (energy, …), NaN at masked pixels.
     public var normalized: Grid<Float>
-    /// Noise scale c of σ_OD = c/√I, estimated from the pre-edge residuals (1 for photon counts).
-    public var noiseScale: Double
-    /// The energy shift applied to the references (given or fitted), eV.
-    public var referenceShift: Double
-    public init(e0: Double, normalization: EdgeNormalizationSettings, edgeEnergy: Grid<Float>, edgeEnergySigma: Grid<Float>,
-                derivativeEdgeEnergy: Grid<Float>, derivativeEdgeEnergySigma: Grid<Float>, whiteLineEnergy: Grid<Float>,
-                whiteLineEnergySigma: Grid<Float>, whiteLineHeight: Grid<Float>, whiteLineHeightSigma: Grid<Float>,
-                edgeStep: Grid<Float>, jumpToNoise: Grid<Float>, fractions: [Grid<Float>], fractionSigmas: [Grid<Float>],
-                rFactor: Grid<Float>, reducedChiSquare: Grid<Float>, mask: Grid<UInt8>, normalized: Grid<Float>,
-                noiseScale: Double, referenceShift: Double) {
-        self.e0 = e0; self.normalization = normalization
-        self.edgeEnergy = edgeEnergy; self.edgeEnergySigma = edgeEnergySigma
-        self.derivativeEdgeEnergy = derivativeEdgeEnergy; self.derivativeEdgeEnergySigma = derivativeEdgeEnergySigma
-        self.whiteLineEnergy = whiteLineEnergy; self.whiteLineEnergySigma = whiteLineEnergySigma
-        self.whiteLineHeight = whiteLineHeight; self.whiteLineHeightSigma = whiteLineHeightSigma
-        self.edgeStep = edgeStep; self.jumpToNoise = jumpToNoise
-        self.fractions = fractions; self.fractionSigmas = fractionSigmas
-        self.rFactor = rFactor; self.reducedChiSquare = reducedChiSquare
-        self.mask = mask; self.normalized = normalized
-        self.noiseScale = noiseScale; self.referenceShift = referenceShift
+
+    public var e0: Double { calibration.e0 }
+    public var normalization: EdgeNormalizationSettings { calibration.normalization }
+    public var noiseScale: Double { calibration.noiseScale }
+    public var referenceShift: Double { calibration.referenceShift }
+
+    /// The maps by name, in the order of ``XANESMapName/all(references:)`` (the mask apart).
+    public func map(_ name: XANESMapName) -> Grid<Float> {
+        switch name {
+        case .edgeEnergy: return edgeEnergy
+        case .edgeEnergySigma: return edgeEnergySigma
+        case .derivativeEdgeEnergy: return derivativeEdgeEnergy
+        case .derivativeEdgeEnergySigma: return derivativeEdgeEnergySigma
+        case .whiteLineEnergy: return whiteLineEnergy
+        case .whiteLineEnergySigma: return whiteLineEnergySigma
+        case .whiteLineHeight: return whiteLineHeight
+        case .whiteLineHeightSigma: return whiteLineHeightSigma
+        case .edgeStep: return edgeStep
+        case .jumpToNoise: return jumpToNoise
+        case .fraction(let j, _): return fractions[j]
+        case .fractionSigma(let j, _): return fractionSigmas[j]
+        case .rFactor: return rFactor
+        case .reducedChiSquare: return reducedChiSquare
+        }
     }
 
     public var maskCounts: [XANESMaskReason: Int] {
@@ -105,94 +126,251 @@ public struct XANESMaps: Sendable {
     }
 }
 
-/// TXM-XANES stacks (energy, y, x) or (energy, z, y, x) of transmitted intensity to maps: optical
-/// density −ln(I/I0), Larch-style normalization with one E0 and one set of ranges for all pixels,
-/// edge energy at half height and at the derivative maximum, white line, linear combination
-/// fitting — each with a per-pixel uncertainty propagated from photon noise σ_OD = c/√I, where
-/// c is fitted from the pre-edge residuals of all pixels (so scaled, non-count data work too).
-public enum XANESAnalysis {
-    public static func analyse(intensity: Grid<Float>, flat: Grid<Float>?, energies: [Double], references: [ReferenceSpectrum] = [],
-                               settings: XANESSettings = XANESSettings(), progress: ProgressReporter? = nil) throws -> XANESMaps {
-        let ne = energies.count
-        guard intensity.rank >= 3 else { throw LensError.invalidArgument("a XANES stack needs (energy, y, x) or (energy, z, y, x), got shape \(intensity.shape)") }
-        guard intensity.shape[0] == ne else {
-            throw LensError.invalidArgument("the energy list has \(ne) values but the stack has \(intensity.shape[0]) images")
+/// The name of each per-pixel map (the file name the workflow writes it under).
+public enum XANESMapName: Sendable, Hashable {
+    case edgeEnergy, edgeEnergySigma, derivativeEdgeEnergy, derivativeEdgeEnergySigma
+    case whiteLineEnergy, whiteLineEnergySigma, whiteLineHeight, whiteLineHeightSigma
+    case edgeStep, jumpToNoise
+    /// Reference j's fraction and its σ (the name is the reference's, made file-safe).
+    case fraction(Int, String), fractionSigma(Int, String)
+    case rFactor, reducedChiSquare
+
+    /// Every map of an analysis with these reference names: the ten edge and white-line maps,
+    /// then per reference its fraction and σ, then the R-factor and reduced χ² (with references).
+    public static func all(references: [String]) -> [XANESMapName] {
+        var names: [XANESMapName] = [.edgeEnergy, .edgeEnergySigma, .derivativeEdgeEnergy, .derivativeEdgeEnergySigma,
+                                     .whiteLineEnergy, .whiteLineEnergySigma, .whiteLineHeight, .whiteLineHeightSigma,
+                                     .edgeStep, .jumpToNoise]
+        for (j, name) in references.enumerated() { names += [.fraction(j, name), .fractionSigma(j, name)] }
+        if !references.isEmpty { names += [.rFactor, .reducedChiSquare] }
+        return names
+    }
+
+    public var fileStem: String {
+        switch self {
+        case .edgeEnergy: return "edge_energy"
+        case .edgeEnergySigma: return "edge_energy_sigma"
+        case .derivativeEdgeEnergy: return "derivative_edge_energy"
+        case .derivativeEdgeEnergySigma: return "derivative_edge_energy_sigma"
+        case .whiteLineEnergy: return "white_line_energy"
+        case .whiteLineEnergySigma: return "white_line_energy_sigma"
+        case .whiteLineHeight: return "white_line_height"
+        case .whiteLineHeightSigma: return "white_line_height_sigma"
+        case .edgeStep: return "edge_step"
+        case .jumpToNoise: return "jump_to_noise"
+        case .fraction(_, let name): return "fraction_\(Self.safe(name))"
+        case .fractionSigma(_, let name): return "fraction_\(Self.safe(name))_sigma"
+        case .rFactor: return "r_factor"
+        case .reducedChiSquare: return "reduced_chi_square"
         }
-        try SpectrumCheck.validate(energies: energies, values: energies, name: "energy list")
+    }
+
+    /// A reference name as a file-name part: letters, digits, '-' and '_' kept, the rest '_'.
+    public static func safe(_ name: String) -> String {
+        String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+    }
+}
+
+/// Stage 1 of the XANES analysis for one stack or one slab of it: optical density −ln(I/I0)
+/// and 1/√I per pixel spectrum (single precision: photon noise is orders above its rounding),
+/// pixel-major for the per-pixel stages; the mask of pixels with a non-positive or undefined
+/// intensity; and the sum of the valid pixels' spectra and their count, from which E0 comes.
+public struct XANESPixelSpectra: Sendable {
+    public let energyCount: Int
+    /// The stack's (or slab's) shape and geometry: (energy, …).
+    public let stackShape: Shape, stackGeometry: GridGeometry
+    let od: [Float], rootInverse: [Float]
+    let mask: [UInt8]
+    public let spectrumSum: [Double]
+    public let validCount: Int
+
+    public var frameShape: Shape { Shape(Array(stackShape.dims.dropFirst())) }
+    public var pixelCount: Int { mask.count }
+
+    public init(intensity: Grid<Float>, flat: Grid<Float>?) throws {
+        guard intensity.rank >= 3 else { throw LensError.invalidArgument("a XANES stack needs (energy, y, x) or (energy, z, y, x), got shape \(intensity.shape)") }
         if let flat, flat.shape != intensity.shape {
             throw LensError.invalidArgument("the flat (I0) has shape \(flat.shape), the stack \(intensity.shape)")
         }
-        let frameShape = Shape(Array(intensity.shape.dims.dropFirst()))
-        let np = frameShape.count
-        // Stage 1: optical density and 1/√I, the mask of non-positive intensities, the mean spectrum.
-        let (od, rootInverse, stageMask, spectrumSum, validCount) = opticalDensity(intensity: intensity, flat: flat, energyCount: ne)
-        var mask = stageMask
-        // One E0 for all pixels: the derivative maximum of the mean spectrum.
-        guard validCount > 0 else { throw LensError.numerical("every pixel has zero or negative intensity at some energy") }
-        let meanSpectrum = spectrumSum.map { $0 / Double(validCount) }
-        let e0 = try settings.e0 ?? EdgeEnergy.maximumDerivative(energies: energies, values: meanSpectrum).energy
+        let ne = intensity.shape[0]
+        energyCount = ne; stackShape = intensity.shape; stackGeometry = intensity.geometry
+        (od, rootInverse, mask, spectrumSum, validCount) = Self.opticalDensity(intensity: intensity, flat: flat, energyCount: ne)
+    }
+
+    /// Filled in parallel by the workers (first touch: the page faults of these large arrays
+    /// are spread over the threads).
+    static func opticalDensity(intensity: Grid<Float>, flat: Grid<Float>?, energyCount ne: Int)
+        -> (od: [Float], rootInverse: [Float], mask: [UInt8], sum: [Double], count: Int) {
+        let np = intensity.count / ne
+        var od = [Float](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
+        var rootInverse = [Float](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
+        var mask = [UInt8](repeating: 0, count: np)
+        let blockSize = 64, blockCount = (np + blockSize - 1) / blockSize
+        // Each worker owns blocks of pixels: their pixel-major od and 1/√I and their mask entries.
+        let partialSums: [(sum: [Double], count: Int)] = Parallel.withDisjointWrites(&od) { odp in
+            Parallel.withDisjointWrites(&rootInverse) { rip in
+                Parallel.withDisjointWrites(&mask) { mp in
+                    func compute(_ i: SharedReadBuffer<Float>, _ f: SharedReadBuffer<Float>?) -> [(sum: [Double], count: Int)] {
+                        Parallel.mapChunks(count: blockCount, chunks: Parallel.threadCount * 4) { blocks in
+                            var sum = [Double](repeating: 0, count: ne), count = 0
+                            for b in blocks {
+                                // A block of 64 pixels: the stack is read along rows of one energy
+                                // (contiguous), the pixel-major outputs stay in cache while filled.
+                                let block = (b * blockSize)..<min(np, (b + 1) * blockSize)
+                                for k in 0..<ne {
+                                    for p in block {
+                                        let value = i[k * np + p], reference = f?[k * np + p] ?? 1
+                                        guard value > 0, reference > 0, value.isFinite, reference.isFinite else {
+                                            mp[p] = XANESMaskReason.nonPositiveIntensity.rawValue
+                                            odp[p * ne + k] = .nan; rip[p * ne + k] = .nan
+                                            continue
+                                        }
+                                        odp[p * ne + k] = -log(value / reference)
+                                        rip[p * ne + k] = 1 / value.squareRoot()
+                                    }
+                                }
+                                for p in block where mp[p] == 0 {
+                                    count += 1
+                                    for k in 0..<ne { sum[k] += Double(odp[p * ne + k]) }
+                                }
+                            }
+                            return (sum, count)
+                        }
+                    }
+                    return Parallel.sharing(intensity) { i in
+                        if let flat { return Parallel.sharing(flat) { compute(i, $0) } } else { return compute(i, nil) }
+                    }
+                }
+            }
+        }
+        let sum = (0..<ne).map { k in partialSums.reduce(0.0) { $0 + $1.sum[k] } }
+        return (od, rootInverse, mask, sum, partialSums.reduce(0) { $0 + $1.count })
+    }
+}
+
+/// The XANES model of one stack once E0 is known: energies, one normalization for every pixel,
+/// the references and the settings. Its three per-slab passes are what ``XANESAnalysis/analyse``
+/// runs on a stack in memory and what a workflow runs slab by slab on a stack streamed from
+/// disk: (1) ``XANESPixelSpectra`` and their summed spectrum give E0; (2) ``survey()`` over
+/// every slab gives the noise scale and, when asked, the fitted reference shift
+/// (``calibration(from:)``); (3) ``maps(_:calibration:)`` per slab.
+public struct XANESModel: Sendable {
+    public let energies: [Double]
+    public let e0: Double
+    public let normalization: EdgeNormalizationSettings
+    public let references: [ReferenceSpectrum]
+    public let settings: XANESSettings
+    let normalizer: EdgeNormalizer
+    let edgeTest: PixelEdgeTest
+
+    /// - Parameters:
+    ///   - meanSpectrum: the mean optical-density spectrum of the stack's valid pixels (E0 is its
+    ///     derivative maximum unless `settings.e0` gives it; may be nil then).
+    public init(energies: [Double], references: [ReferenceSpectrum], settings: XANESSettings, meanSpectrum: [Double]?) throws {
+        try SpectrumCheck.validate(energies: energies, values: energies, name: "energy list")
+        let e0: Double
+        if let given = settings.e0 {
+            e0 = given
+        } else {
+            guard let meanSpectrum else { throw LensError.numerical("every pixel has zero or negative intensity at some energy") }
+            e0 = try EdgeEnergy.maximumDerivative(energies: energies, values: meanSpectrum).energy
+        }
         guard e0.isFinite else { throw LensError.numerical("no edge found in the mean spectrum of the stack") }
         let norm = settings.normalization ?? EdgeNormalizationSettings.larchDefaults(energies: energies, e0: e0)
             .overriding(preEdge: settings.preEdgeOverride, postEdge: settings.postEdgeOverride, postEdgeDegree: settings.postEdgeDegreeOverride)
-        let normalizer = try EdgeNormalizer(energies: energies, e0: e0, settings: norm)
-        let edgeTest = PixelEdgeTest(normalizer: normalizer)
-        // References on the data energies, shifted by `shift` eV and (by default) normalized like
-        // the data; never extrapolated.
-        func linearCombination(shift: Double) throws -> LinearCombinationFit? {
-            guard !references.isEmpty else { return nil }
-            let shifted = try references.map { try ReferenceSpectrum(name: $0.name, energies: $0.energies.map { $0 + shift }, values: $0.values) }
-            let fitReferences = try settings.normalizeReferences
-                ? shifted.map { r in
-                    guard r.energies[0] <= energies[0], r.energies[r.energies.count - 1] >= energies[ne - 1] else {
-                        throw LensError.invalidArgument("reference \(r.name) covers \(r.energies[0])–\(r.energies[r.energies.count - 1]) eV\(shift != 0 ? " after a shift of \(shift) eV" : ""), not the stack's \(energies[0])–\(energies[ne - 1]) eV needed to normalize it like the data (references are never extrapolated)")
-                    }
-                    let onData = try LinearInterpolation(x: r.energies, y: r.values).values(at: energies)
-                    let n = onData.withUnsafeBufferPointer { normalizer.normalize($0.baseAddress!) }
-                    guard n.step > 0 else { throw LensError.invalidArgument("reference \(r.name) has no positive edge step with the data's E0 and ranges") }
-                    return try ReferenceSpectrum(name: r.name, energies: energies, values: n.normalized)
-                }
-                : shifted
-            return try LinearCombinationFit(references: fitReferences, energies: energies, window: settings.fitWindow, sumToOne: settings.sumToOne)
-        }
-        // Built before the per-pixel work, so bad references fail fast; rebuilt only if a shift is fitted.
-        var preparedFit = try linearCombination(shift: settings.referenceShift)
+        normalizer = try EdgeNormalizer(energies: energies, e0: e0, settings: norm)
+        edgeTest = PixelEdgeTest(normalizer: normalizer)
+        self.energies = energies; self.e0 = e0; normalization = norm; self.references = references; self.settings = settings
+        // Bad references fail here, before any per-pixel work.
+        _ = try linearCombination(shift: settings.referenceShift)
+    }
 
-        // Stage 2: the edge-jump test of every pixel and its pre-edge noise relative to photon
-        // noise (only the pre- and post-edge points are read), for the noise scale c.
-        var noiseRatio = [Double](repeating: .nan, count: np)
-        // Pixel-major od and 1/√I: each worker reads and writes only its own pixels.
-        Parallel.sharing(od) { odp in
-            Parallel.sharing(rootInverse) { rip in
-                let minimumJump = settings.minimumJumpToNoise
-                Parallel.forEachRowChunk(rows: np, rowLength: 1, minimumChunk: 1024, writing: &noiseRatio, &mask) { ratioP, maskP in
-                    for p in ratioP.rows where maskP[p] == 0 {
-                        let test = edgeTest(odp.baseAddress! + p * ne, rootInverse: rip.baseAddress! + p * ne)
-                        guard test.fit.step > 0, test.jumpToNoise >= minimumJump else {
-                            maskP[p] = XANESMaskReason.lowEdgeJump.rawValue; continue
+    /// References on the data energies, shifted by `shift` eV and (by default) normalized like
+    /// the data; never extrapolated. Nil without references.
+    func linearCombination(shift: Double) throws -> LinearCombinationFit? {
+        guard !references.isEmpty else { return nil }
+        let ne = energies.count
+        let shifted = try references.map { try ReferenceSpectrum(name: $0.name, energies: $0.energies.map { $0 + shift }, values: $0.values) }
+        let fitReferences = try settings.normalizeReferences
+            ? shifted.map { r in
+                guard r.energies[0] <= energies[0], r.energies[r.energies.count - 1] >= energies[ne - 1] else {
+                    throw LensError.invalidArgument("reference \(r.name) covers \(r.energies[0])–\(r.energies[r.energies.count - 1]) eV\(shift != 0 ? " after a shift of \(shift) eV" : ""), not the stack's \(energies[0])–\(energies[ne - 1]) eV needed to normalize it like the data (references are never extrapolated)")
+                }
+                let onData = try LinearInterpolation(x: r.energies, y: r.values).values(at: energies)
+                let n = onData.withUnsafeBufferPointer { normalizer.normalize($0.baseAddress!) }
+                guard n.step > 0 else { throw LensError.invalidArgument("reference \(r.name) has no positive edge step with the data's E0 and ranges") }
+                return try ReferenceSpectrum(name: r.name, energies: energies, values: n.normalized)
+            }
+            : shifted
+        return try LinearCombinationFit(references: fitReferences, energies: energies, window: settings.fitWindow, sumToOne: settings.sumToOne)
+    }
+
+    /// Pass 2 over the slabs: the edge-jump test of every pixel and its pre-edge noise relative
+    /// to photon noise (for the noise scale), and, when the reference shift is to be fitted, the
+    /// summed normalized spectrum of the pixels that pass.
+    public struct Survey: Sendable {
+        let model: XANESModel
+        /// Pre-edge noise variance over photon variance of each pixel passing the test.
+        public private(set) var noiseRatios: [Double] = []
+        /// Pixels with a positive intensity at every energy.
+        public private(set) var positivePixels = 0
+        var normalizedSum: [Double]
+
+        init(model: XANESModel) {
+            self.model = model
+            normalizedSum = [Double](repeating: 0, count: model.energies.count)
+        }
+
+        public mutating func add(_ spectra: XANESPixelSpectra) throws {
+            let ne = model.energies.count
+            guard spectra.energyCount == ne else {
+                throw LensError.invalidArgument("the energy list has \(ne) values but the stack has \(spectra.energyCount) images")
+            }
+            let np = spectra.pixelCount
+            var ratios = [Double](repeating: .nan, count: np)
+            let (edgeTest, minimumJump, mask) = (model.edgeTest, model.settings.minimumJumpToNoise, spectra.mask)
+            // Pixel-major od and 1/√I: each worker reads and writes only its own pixels.
+            Parallel.sharing(spectra.od) { odp in
+                Parallel.sharing(spectra.rootInverse) { rip in
+                    Parallel.forEachRowChunk(rows: np, rowLength: 1, minimumChunk: 1024, writing: &ratios) { ratioP in
+                        for p in ratioP.rows where mask[p] == 0 {
+                            let test = edgeTest(odp.baseAddress! + p * ne, rootInverse: rip.baseAddress! + p * ne)
+                            guard test.fit.step > 0, test.jumpToNoise >= minimumJump else { continue }
+                            ratioP[p] = test.noiseRatio
                         }
-                        ratioP[p] = test.noiseRatio
                     }
                 }
             }
+            if model.settings.fitReferenceShift && !model.references.isEmpty {
+                var spectrum = [Double](repeating: 0, count: ne)
+                spectra.od.withUnsafeBufferPointer { odp in
+                    spectrum.withUnsafeMutableBufferPointer { sp in
+                        for p in 0..<np where !ratios[p].isNaN {
+                            for k in 0..<ne { sp[k] = Double(odp[p * ne + k]) }
+                            model.normalizer.normalize(sp.baseAddress!, into: sp.baseAddress!)
+                            for k in 0..<ne { normalizedSum[k] += sp[k] }
+                        }
+                    }
+                }
+            }
+            noiseRatios += ratios.filter { !$0.isNaN }
+            positivePixels += spectra.validCount
         }
-        let ratios = noiseRatio.filter { !$0.isNaN }
+    }
+
+    public func survey() -> Survey { Survey(model: self) }
+
+    /// The stack-wide constants from a survey of every pixel: the noise scale, and the reference
+    /// shift — given, or the one that best fits the mean normalized spectrum of the pixels that
+    /// pass the edge-jump test (golden-section search on the R-factor within ± the maximum).
+    public func calibration(from survey: Survey) throws -> XANESCalibration {
+        guard survey.positivePixels > 0 else { throw LensError.numerical("every pixel has zero or negative intensity at some energy") }
+        let ratios = survey.noiseRatios
         let noiseScale = ratios.isEmpty ? 1 : Statistics.median(ratios).squareRoot()
-        // One reference shift for all pixels: given, or the one that best fits the mean
-        // normalized spectrum of the analysed pixels (golden-section search on the R-factor).
         var shift = settings.referenceShift
         if settings.fitReferenceShift && !references.isEmpty {
             guard !ratios.isEmpty else { throw LensError.numerical("no pixel passes the edge-jump test: no mean spectrum to fit the reference shift on") }
-            var mean = [Double](repeating: 0, count: ne), spectrum = [Double](repeating: 0, count: ne)
-            od.withUnsafeBufferPointer { odp in
-                spectrum.withUnsafeMutableBufferPointer { sp in
-                    for p in 0..<np where mask[p] == 0 {
-                        for k in 0..<ne { sp[k] = Double(odp[p * ne + k]) }
-                        normalizer.normalize(sp.baseAddress!, into: sp.baseAddress!)
-                        for k in 0..<ne { mean[k] += sp[k] }
-                    }
-                }
-            }
-            mean = mean.map { $0 / Double(ratios.count) }
+            let mean = survey.normalizedSum.map { $0 / Double(ratios.count) }
             func misfit(_ delta: Double) -> Double {
                 guard let fit = try? linearCombination(shift: delta) else { return .infinity }
                 return mean.withUnsafeBufferPointer { fit.fit($0.baseAddress!).rFactor }
@@ -206,10 +384,24 @@ public enum XANESAnalysis {
                 else { lo = a; a = b; fa = fb; b = lo + golden * (hi - lo); fb = misfit(b) }
             }
             shift = (lo + hi) / 2
-            preparedFit = try linearCombination(shift: shift)
         }
-        let lcf = preparedFit
+        return XANESCalibration(e0: e0, normalization: normalization, noiseScale: noiseScale, referenceShift: shift)
+    }
 
+    /// Pass 3, per pixel in parallel and in one visit: the edge-jump test, normalized μ (written
+    /// energy-major), its σ = c·(1/√I)/step, the edge positions, the white line and the LCF. The
+    /// maps are field-major (one contiguous map per field), NaN wherever the mask is set.
+    public func maps(_ spectra: XANESPixelSpectra, calibration: XANESCalibration) throws -> XANESMaps {
+        let ne = energies.count
+        guard spectra.energyCount == ne else {
+            throw LensError.invalidArgument("the energy list has \(ne) values but the stack has \(spectra.energyCount) images")
+        }
+        let np = spectra.pixelCount, frameShape = spectra.frameShape
+        let (e0, noiseScale, normalizer, edgeTest, settings, energies) = (self.e0, calibration.noiseScale, self.normalizer, self.edgeTest, self.settings, self.energies)
+        let minimumJump = settings.minimumJumpToNoise
+        let lcf = try linearCombination(shift: calibration.referenceShift)
+        var mask = spectra.mask
+        let (od, rootInverse) = (spectra.od, spectra.rootInverse)
         // Stage 3, per pixel in parallel and in one visit: normalized μ (written energy-major),
         // its σ = c·(1/√I)/step, the edge positions, the white line and the LCF. The maps are
         // field-major (one contiguous map per field), NaN wherever the mask is set.
@@ -238,6 +430,7 @@ public enum XANESAnalysis {
                                     }
                                     guard maskP[p] == 0 else { reject(nil); continue }
                                     let test = edgeTest(odp.baseAddress! + p * ne, rootInverse: rip.baseAddress! + p * ne)
+                                    guard test.fit.step > 0, test.jumpToNoise >= minimumJump else { reject(.lowEdgeJump); continue }
                                     let step = test.fit.step, sigmaScale = noiseScale / step
                                     y.withUnsafeMutableBufferPointer { yp in
                                         normalizer.apply(test.fit, to: odp.baseAddress! + p * ne, into: yp.baseAddress!)
@@ -286,12 +479,11 @@ public enum XANESAnalysis {
                 }
             }
         }
-        progress?.advance(by: np)
         func map(_ field: Int) -> Grid<Float> {
-            Grid(shape: frameShape, geometry: intensity.geometry.sliceGeometry, elements: Array(values[(field * np)..<((field + 1) * np)]))
+            Grid(shape: frameShape, geometry: spectra.stackGeometry.sliceGeometry, elements: Array(values[(field * np)..<((field + 1) * np)]))
         }
         typealias F = XANESFieldLayout
-        return XANESMaps(e0: e0, normalization: norm,
+        return XANESMaps(calibration: calibration,
                          edgeEnergy: map(F.edgeEnergy), edgeEnergySigma: map(F.edgeEnergySigma),
                          derivativeEdgeEnergy: map(F.derivativeEdgeEnergy), derivativeEdgeEnergySigma: map(F.derivativeEdgeEnergySigma),
                          whiteLineEnergy: map(F.whiteLineEnergy), whiteLineEnergySigma: map(F.whiteLineEnergySigma),
@@ -300,75 +492,32 @@ public enum XANESAnalysis {
                          fractions: (0..<nr).map { map(fields.fraction($0)) }, fractionSigmas: (0..<nr).map { map(fields.fractionSigma($0)) },
                          rFactor: map(fields.rFactor), reducedChiSquare: map(fields.reducedChiSquare),
                          mask: Grid(shape: frameShape, elements: mask),
-                         normalized: Grid(shape: intensity.shape, geometry: intensity.geometry, elements: normalizedStack),
-                         noiseScale: noiseScale, referenceShift: shift)
+                         normalized: Grid(shape: spectra.stackShape, geometry: spectra.stackGeometry, elements: normalizedStack))
     }
+}
 
-    /// The summed optical-density spectrum −ln(I/I0) of the pixels with positive, finite
-    /// intensity (and I0) at every energy, and their count: the mean spectrum E0 comes from,
-    /// accumulated over the slabs of a stack too large to analyse at once.
-    public static func opticalDensitySum(intensity: Grid<Float>, flat: Grid<Float>?) throws -> (sum: [Double], count: Int) {
+/// TXM-XANES stacks (energy, y, x) or (energy, z, y, x) of transmitted intensity to maps: optical
+/// density −ln(I/I0), Larch-style normalization with one E0 and one set of ranges for all pixels,
+/// edge energy at half height and at the derivative maximum, white line, linear combination
+/// fitting — each with a per-pixel uncertainty propagated from photon noise σ_OD = c/√I, where
+/// c is fitted from the pre-edge residuals of all pixels (so scaled, non-count data work too).
+public enum XANESAnalysis {
+    /// The three passes of ``XANESModel`` on a stack held in memory.
+    public static func analyse(intensity: Grid<Float>, flat: Grid<Float>?, energies: [Double], references: [ReferenceSpectrum] = [],
+                               settings: XANESSettings = XANESSettings(), progress: ProgressReporter? = nil) throws -> XANESMaps {
         guard intensity.rank >= 3 else { throw LensError.invalidArgument("a XANES stack needs (energy, y, x) or (energy, z, y, x), got shape \(intensity.shape)") }
-        if let flat, flat.shape != intensity.shape {
-            throw LensError.invalidArgument("the flat (I0) has shape \(flat.shape), the stack \(intensity.shape)")
+        guard intensity.shape[0] == energies.count else {
+            throw LensError.invalidArgument("the energy list has \(energies.count) values but the stack has \(intensity.shape[0]) images")
         }
-        let stage = opticalDensity(intensity: intensity, flat: flat, energyCount: intensity.shape[0])
-        return (stage.sum, stage.count)
+        let spectra = try XANESPixelSpectra(intensity: intensity, flat: flat)
+        let mean = spectra.validCount > 0 ? spectra.spectrumSum.map { $0 / Double(spectra.validCount) } : nil
+        let model = try XANESModel(energies: energies, references: references, settings: settings, meanSpectrum: mean)
+        var survey = model.survey()
+        try survey.add(spectra)
+        let maps = try model.maps(spectra, calibration: try model.calibration(from: survey))
+        progress?.advance(by: spectra.pixelCount)
+        return maps
     }
-
-    /// Stage 1 of ``analyse``: optical density and 1/√I per pixel spectrum, single precision
-    /// (photon noise is orders above its rounding), laid out pixel-major for the per-pixel
-    /// stages; the mask of pixels with a non-positive intensity; the sum of the valid pixels'
-    /// spectra and their count. Filled in parallel by the workers (first touch: the page faults
-    /// of these large arrays are spread over the threads).
-    static func opticalDensity(intensity: Grid<Float>, flat: Grid<Float>?, energyCount ne: Int)
-        -> (od: [Float], rootInverse: [Float], mask: [UInt8], sum: [Double], count: Int) {
-        let np = intensity.count / ne
-        var od = [Float](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
-        var rootInverse = [Float](unsafeUninitializedCapacity: np * ne) { _, count in count = np * ne }
-        var mask = [UInt8](repeating: 0, count: np)
-        let blockSize = 64, blockCount = (np + blockSize - 1) / blockSize
-        // Each worker owns blocks of pixels: their pixel-major od and 1/√I and their mask entries.
-        let partialSums: [(sum: [Double], count: Int)] = Parallel.withDisjointWrites(&od) { odp in
-            Parallel.withDisjointWrites(&rootInverse) { rip in
-                Parallel.withDisjointWrites(&mask) { mp in
-                    func compute(_ i: SharedReadBuffer<Float>, _ f: SharedReadBuffer<Float>?) -> [(sum: [Double], count: Int)] {
-                        Parallel.mapChunks(count: blockCount, chunks: Parallel.threadCount * 4) { blocks in
-                            var sum = [Double](repeating: 0, count: ne), count = 0
-                            for b in blocks {
-                                // A block of 64 pixels: the stack is read along rows of one energy
-                                // (contiguous), the pixel-major outputs stay in cache while filled.
-                                let block = (b * blockSize)..<min(np, (b + 1) * blockSize)
-                                for k in 0..<ne {
-                                    for p in block {
-                                        let value = i[k * np + p], reference = f?[k * np + p] ?? 1
-                                        guard value > 0, reference > 0, value.isFinite, reference.isFinite else {
-                                            mp[p] = XANESMaskReason.nonPositiveIntensity.rawValue
-                                            odp[p * ne + k] = .nan; rip[p * ne + k] = .nan
-                                            continue
-                                        }
-                                        odp[p * ne + k] = -log(value / reference)
-                                        rip[p * ne + k] = 1 / value.squareRoot()
-                                    }
-                                }
-                                for p in block where mp[p] == 0 {
-                                    count += 1
-                                    for k in 0..<ne { sum[k] += Double(odp[p * ne + k]) }
-                                }
-                            }
-                            return (sum, count)
-                        }
-                    }
-                    return Parallel.sharing(intensity) { i in
-                        if let flat { return Parallel.sharing(flat) { compute(i, $0) } } else { return compute(i, nil) }
-                    }
-                }
-            }
-        }
-        let sum = (0..<ne).map { k in partialSums.reduce(0.0) { $0 + $1.sum[k] } }
-        return (od, rootInverse, mask, sum, partialSums.reduce(0) { $0 + $1.count })
-    }
-
 }
 
 /// The edge-jump test of one pixel spectrum: the normalization fits, the step's significance

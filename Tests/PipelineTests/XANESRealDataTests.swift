@@ -29,7 +29,7 @@ struct XANESRealDataTests {
         let run = try XANESWorkflow.run(inputs: inputs, options: options, outputFolder: out)
         let maps = run.maps
         // Fe L3: the edge of the mean spectrum lies between 705 and 712 eV.
-        #expect(maps.e0 > 705 && maps.e0 < 712, "E0 \(maps.e0)")
+        #expect(run.calibration.e0 > 705 && run.calibration.e0 < 712, "E0 \(run.calibration.e0)")
         // Already aligned: the registration finds sub-pixel shifts only, even chained over 61
         // neighbours (refining by interpolating one image instead drifted 0.1 px per link on
         // these ~300-count images: interpolation smooths noise and favours half-pixel shifts).
