@@ -110,7 +110,7 @@ struct XANESCommand: ParsableCommand {
         let m = result.maps
         let counts = m.maskCounts
         print(String(format: "E0 %.2f eV; %d pixels analysed, %d masked", result.calibration.e0, counts[.valid] ?? 0, m.mask.count - (counts[.valid] ?? 0)))
-        if case let .object(e)? = result.summary["edge_energy_ev"], case let .number(mean)? = e["mean"], case let .number(std)? = e["std"] {
+        if let mean = result.edgeEnergyStatistics.mean, let std = result.edgeEnergyStatistics.std, mean.isFinite {
             print(String(format: "edge energy (half height) %.3f ± %.3f eV across pixels", mean, std))
         }
         print("maps in \(out)")

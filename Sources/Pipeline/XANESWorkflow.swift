@@ -64,6 +64,29 @@ public struct XANESRunMaps: Sendable {
     }
 }
 
+/// Mean, standard deviation, 5th/50th/95th percentiles and count of a map's finite values
+/// (a summary's description of one map; nil statistics when no value is finite).
+public struct MapStatistics: Sendable, Codable, Equatable {
+    public var count: Int
+    public var mean: Double?, std: Double?, p5: Double?, median: Double?, p95: Double?
+
+    public init(_ map: Grid<Float>) {
+        let v = map.elements.filter(\.isFinite).map(Double.init)
+        count = v.count
+        guard !v.isEmpty else { return }
+        let p = Statistics.percentiles(v, [5, 50, 95])
+        mean = Statistics.mean(v); std = v.count > 1 ? Statistics.standardDeviation(v) : 0
+        (p5, median, p95) = (p[0], p[1], p[2])
+    }
+
+    /// The summary's form: count, and the rest when there are values (non-finite ones as null).
+    var json: JSONValue {
+        guard count > 0 else { return .object(["count": .number(0)]) }
+        return .object(["count": .number(Double(count)), "mean": .finite(mean!), "std": .finite(std!),
+                        "p5": .finite(p5!), "median": .finite(median!), "p95": .finite(p95!)])
+    }
+}
+
 /// How a XANES stack was read: the slabs along the frame's first axis (one slab: the whole
 /// stack) and the working memory they were sized for.
 public struct XANESSlabPlan: Sendable, Codable, Equatable {
@@ -78,6 +101,8 @@ public struct XANESSlabPlan: Sendable, Codable, Equatable {
 public struct XANESRun: Sendable {
     public var calibration: XANESCalibration
     public var maps: XANESRunMaps
+    /// The half-height edge energy across analysed pixels, eV.
+    public var edgeEnergyStatistics: MapStatistics
     public var slabs: XANESSlabPlan
     public var alignment: StackAlignment?
     public var pca: SpectralPCA?
@@ -247,6 +272,7 @@ public enum XANESWorkflow {
                                         whiteLineEnergy: maps.whiteLineEnergy,
                                         fractions: maps.fractions, references: references, folder: outputFolder, outputs: &outputs)
         }
+        let edgeStatistics = MapStatistics(maps.edgeEnergy)
         var summary: [String: JSONValue] = [
             "energies": .number(Double(ne)), "energy_source": .string(source.energySource),
             "energy_range_ev": .array([.number(energies[0]), .number(energies[ne - 1])]),
@@ -256,16 +282,16 @@ public enum XANESWorkflow {
             "slabs": .object(["count": .number(Double(source.plan.count)), "thickness": .number(Double(source.plan.thickness)),
                               "megabytes": source.plan.megabytes.map { .number(Double($0)) } ?? .null]),
             "pixels": .object(Dictionary(uniqueKeysWithValues: XANESMaskReason.allCases.map { ($0.key, .number(Double(counts[$0] ?? 0))) })),
-            "edge_energy_ev": statistics(maps.edgeEnergy), "edge_energy_sigma_ev": statistics(maps.edgeEnergySigma),
-            "white_line_energy_ev": statistics(maps.whiteLineEnergy),
+            "edge_energy_ev": edgeStatistics.json, "edge_energy_sigma_ev": MapStatistics(maps.edgeEnergySigma).json,
+            "white_line_energy_ev": MapStatistics(maps.whiteLineEnergy).json,
             "voxel_size_um": source.frameGeometry.isCalibrated ? .array(source.frameGeometry.voxelSizeMicrometres.map { .number($0) }) : .null,
             "outputs": .object(outputs.mapValues { .string($0) }),
         ]
         if !references.isEmpty {
             summary["fractions"] = .object(Dictionary(uniqueKeysWithValues: references.enumerated().map { j, r in
-                (r.name, statistics(maps.fractions[j]))
+                (r.name, MapStatistics(maps.fractions[j]).json)
             }))
-            if let rFactor = maps.rFactor { summary["r_factor"] = statistics(rFactor) }
+            if let rFactor = maps.rFactor { summary["r_factor"] = MapStatistics(rFactor).json }
             summary["reference_shift_ev"] = .number(calibration.referenceShift)
         }
         if let alignment = source.alignment {
@@ -276,7 +302,7 @@ public enum XANESWorkflow {
         if let pca { summary["pca_explained_variance_ratio"] = .array(pca.explainedVarianceRatio.prefix(8).map { .number($0) }) }
         if let clusters { summary["cluster_pixels"] = .array(clusters.pixelCounts.map { .number(Double($0)) }) }
         perLabel?.summarize(into: &summary)
-        return XANESRun(calibration: calibration, maps: maps, slabs: source.plan, alignment: source.alignment, pca: pca, clusters: clusters,
+        return XANESRun(calibration: calibration, maps: maps, edgeEnergyStatistics: edgeStatistics, slabs: source.plan, alignment: source.alignment, pca: pca, clusters: clusters,
                         labelStatistics: perLabel?.statistics ?? [], valenceGradient: perLabel?.valence,
                         outputs: outputs, summary: summary)
     }
@@ -404,15 +430,6 @@ public enum XANESWorkflow {
                  "post_edge_degree": .number(Double(n.postEdgeDegree))])
     }
 
-    /// Mean, standard deviation, percentiles and count of a map's finite values.
-    static func statistics(_ map: Grid<Float>) -> JSONValue {
-        let v = map.elements.filter(\.isFinite).map(Double.init)
-        guard !v.isEmpty else { return .object(["count": .number(0)]) }
-        let p = Statistics.percentiles(v, [5, 50, 95])
-        return .object(["count": .number(Double(v.count)), "mean": .finite(Statistics.mean(v)),
-                        "std": .finite(v.count > 1 ? Statistics.standardDeviation(v) : 0),
-                        "p5": .finite(p[0]), "median": .finite(p[1]), "p95": .finite(p[2])])
-    }
 
 
     static func preview(_ map: Grid<Float>, to path: String) throws {
