@@ -104,4 +104,10 @@ struct LabelVolume {
         }
         return (try PhaseMask.select(grid, codes: codes), codes)
     }
+
+    /// The phase named by `text` as a workflow's input.
+    func phase(_ text: String, option: String = "--phase") throws -> PhaseSelection {
+        let (mask, codes) = try mask(phase: text, option: option)
+        return PhaseSelection(mask: mask, codes: codes)
+    }
 }

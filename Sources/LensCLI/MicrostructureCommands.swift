@@ -382,26 +382,18 @@ struct TortuosityCommand: ParsableCommand {
 
     func run(summary summaryPath: String?) throws {
         let volume = try LabelVolume(input, schemeOption: labels)
-        let (mask, codes) = try volume.mask(phase: phase)
-        var results: [TortuosityResult] = []
-        for a in axis.indices {
-            let progress = ProgressReporter(label: "diffusion along \(axisNames[a])", total: 200)
-            let r = try Tortuosity.compute(phase: mask, axis: a, settings: .init(tolerance: tolerance), progress: progress)
-            progress.finish()
-            results.append(r)
+        let record = try TortuosityWorkflow.run(try volume.phase(phase), settings: .init(axes: axis.indices, tolerance: tolerance)) {
+            ProgressReporter(label: "diffusion along \($0)", total: $1)
+        }
+        for a in record.results {
+            let r = a.result
             print(String(format: "%@: τ = %.5g (TauFactor convention, ε = %.4f), τ_percolating = %.5g (ε = %.4f), D_eff/D = %.5g; %d iterations, flux imbalance %.1e%@",
-                         axisNames[a], r.tortuosityFactor, r.volumeFraction, r.percolatingTortuosityFactor, r.percolatingFraction,
+                         a.axisName, r.tortuosityFactor, r.volumeFraction, r.percolatingTortuosityFactor, r.percolatingFraction,
                          r.relativeDiffusivity, r.iterations, r.fluxImbalance, r.converged ? "" : " (NOT converged)"))
         }
-        try writeSummary(summaryPath, ["phase": .string(phase), "phase_codes": .array(codes.map { .number(Double($0)) }), "label_scheme": volume.selector.schemeJSON, "results": .array(try results.map { r in
-            var o = try JSONValue(encoding: r)
-            if case .object(var d) = o {
-                // τ is null when the phase does not percolate (see "percolates").
-                d["axis"] = .string(axisNames[r.axis]); d["percolates"] = .bool(r.percolates)
-                o = .object(d)
-            }
-            return o
-        })], inputs: [input], parameters: ["tolerance": .number(tolerance), "axis": .string(axis.rawValue)])
+        guard case .object(var fields) = try JSONValue(encoding: record) else { return }
+        fields["phase"] = .string(phase); fields["label_scheme"] = volume.selector.schemeJSON
+        try writeSummary(summaryPath, fields, inputs: [input], parameters: ["tolerance": .number(tolerance), "axis": .string(axis.rawValue)])
     }
 }
 
@@ -427,16 +419,17 @@ struct RevCommand: ParsableCommand {
 
     func run(summary summaryPath: String?) throws {
         let volume = try LabelVolume(input, schemeOption: labels)
-        let (mask, codes) = try volume.mask(phase: phase)
-        let rev = try RepresentativeVolume(phase: mask, samples: samples, tolerance: tolerance)
+        let selection = try volume.phase(phase)
+        let record = try RepresentativeVolumeWorkflow.run(selection, settings: .init(samples: samples, tolerance: tolerance))
+        let rev = record.rev
         for s in rev.steps {
             print(String(format: "edge %4d voxels: mean %.4f ± %.4f (CV %.3f)%@", s.edgeVoxels, s.mean, s.standardDeviation, s.coefficientOfVariation, s.converged ? " ✓" : ""))
         }
         print(rev.isRepresentative ? "representative: the fraction converges from an edge of \(rev.representativeEdgeVoxels!) voxels (whole \(String(format: "%.4f", rev.wholeValue)))"
                                    : "NOT representative: sub-volumes up to half the field of view still disagree by more than \(tolerance * 100) %")
-        try writeSummary(summaryPath, ["rev": try JSONValue(encoding: rev), "representative": .bool(rev.isRepresentative),
-                                   "voxel_size_known": .bool(LengthUnit(mask.geometry).isPhysical)],
-                         inputs: [input], parameters: ["phase": .string(phase), "phase_codes": .array(codes.map { .number(Double($0)) }), "label_scheme": volume.selector.schemeJSON, "samples": .number(Double(samples)), "tolerance": .number(tolerance)])
+        guard case .object(let fields) = try JSONValue(encoding: record) else { return }
+        try writeSummary(summaryPath, fields,
+                         inputs: [input], parameters: ["phase": .string(phase), "phase_codes": .array(selection.codes.map { .number(Double($0)) }), "label_scheme": volume.selector.schemeJSON, "samples": .number(Double(samples)), "tolerance": .number(tolerance)])
     }
 }
 
@@ -463,20 +456,14 @@ struct ThicknessCommand: ParsableCommand {
 
     func run(out outPath: String, summary summaryPath: String?) throws {
         let volume = try LabelVolume(input, schemeOption: labels)
-        let (mask, codes) = try volume.mask(phase: phase)
+        let selection = try volume.phase(phase)
         let progress = ProgressReporter(label: "local thickness", total: sizes)
-        let result = try LocalThickness.compute(phase: mask, sizes: sizes, progress: progress)
+        let record = try LocalThicknessWorkflow.run(selection, settings: .init(sizes: sizes), outputPath: outPath, recordedOutput: out, inputs: [input], progress: progress)
         progress.finish()
-        // Diameters in µm when the voxel size is known, else in voxels (of the smallest edge).
-        let length = LengthUnit(mask.geometry)
-        let scale = Float(length.isPhysical ? result.unitMicrometres : 1)
-        let diameters = result.thickness.map { $0 * scale }
-        try VolumeIO.write(diameters, to: outPath, inputs: [input])
-        let values = diameters.elements.filter { $0 > 0 }.map(Double.init)
-        let p = Statistics.percentiles(values, [10, 50, 90])
-        print(String(format: "wrote %@ (diameters in %@): volume-weighted thickness D10 %.3g, D50 %.3g, D90 %.3g %@", out, length.name, p[0], p[1], p[2], length.name))
-        try writeSummary(summaryPath, ["output": .string(out), "unit": .string(length.name), "volume_weighted_d10": .number(p[0]), "volume_weighted_d50": .number(p[1]),
-                                   "volume_weighted_d90": .number(p[2]), "mean": .number(Statistics.mean(values))],
-                         inputs: [input], parameters: ["phase": .string(phase), "phase_codes": .array(codes.map { .number(Double($0)) }), "label_scheme": volume.selector.schemeJSON, "sizes": .number(Double(sizes))])
+        print(String(format: "wrote %@ (diameters in %@): volume-weighted thickness D10 %.3g, D50 %.3g, D90 %.3g %@", out, record.unit,
+                     record.volumeWeightedD10, record.volumeWeightedD50, record.volumeWeightedD90, record.unit))
+        guard case .object(let fields) = try JSONValue(encoding: record) else { return }
+        try writeSummary(summaryPath, fields,
+                         inputs: [input], parameters: ["phase": .string(phase), "phase_codes": .array(selection.codes.map { .number(Double($0)) }), "label_scheme": volume.selector.schemeJSON, "sizes": .number(Double(sizes))])
     }
 }

@@ -1,0 +1,150 @@
+import Foundation
+import LensCore
+import LensIO
+import Microstructure
+import Signal
+
+/// The phase of a label volume a measurement is about: the 0/1 mask of the selected codes (the
+/// CLI and recipes resolve phase names to codes through the volume's label scheme first).
+public struct PhaseSelection: Sendable {
+    public var mask: Grid<UInt8>
+    /// The label codes that make up the phase.
+    public var codes: [Int]
+    public init(mask: Grid<UInt8>, codes: [Int]) { self.mask = mask; self.codes = codes }
+}
+
+/// Tortuosity factor and relative diffusivity of a phase along one axis or all three, from the
+/// steady-state diffusion simulation of ``Tortuosity`` — the workflow shape: Codable settings →
+/// one solve per axis → a typed record whose JSON encoding is the command's summary.
+public enum TortuosityWorkflow {
+    public struct Settings: Codable, Sendable, Equatable {
+        /// Flow axes: 0 = z (slowest array axis, TauFactor's "x"), 1 = y, 2 = x.
+        public var axes: [Int]
+        /// Relative convergence tolerance on the flux balance and on τ.
+        public var tolerance: Double
+        public init(axes: [Int] = [0, 1, 2], tolerance: Double = 1e-5) { self.axes = axes; self.tolerance = tolerance }
+
+        public func validate() throws {
+            guard !axes.isEmpty, axes.allSatisfy({ (0...2).contains($0) }), Set(axes).count == axes.count else {
+                throw LensError.invalidArgument("tortuosity axes are distinct values of 0 (z), 1 (y) and 2 (x), got \(axes)")
+            }
+            guard tolerance > 0, tolerance <= 0.1 else { throw LensError.invalidArgument("--tolerance must be in (0, 0.1], got \(tolerance)") }
+        }
+    }
+
+    /// One axis's result, with the axis named and whether the phase percolates (τ is null when
+    /// it does not).
+    public struct AxisRecord: Codable, Sendable {
+        public var result: TortuosityResult
+        public var axisName: String
+        public var percolates: Bool
+        public func encode(to encoder: Encoder) throws {
+            try result.encode(to: encoder)
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(axisName, forKey: .axis)
+            try c.encode(percolates, forKey: .percolates)
+        }
+        public init(from decoder: Decoder) throws {
+            result = try TortuosityResult(from: decoder)
+            let c = try decoder.container(keyedBy: Keys.self)
+            axisName = try c.decode(String.self, forKey: .axis)
+            percolates = try c.decode(Bool.self, forKey: .percolates)
+        }
+        init(_ result: TortuosityResult) {
+            self.result = result; axisName = ["z", "y", "x"][result.axis]; percolates = result.percolates
+        }
+        private enum Keys: String, CodingKey { case axis, percolates }
+    }
+
+    public struct Record: Codable, Sendable {
+        public var phaseCodes: [Int]
+        public var results: [AxisRecord]
+        private enum CodingKeys: String, CodingKey { case phaseCodes = "phase_codes", results }
+    }
+
+    /// - Parameter progress: the display of one axis's solve (axis name, iteration budget).
+    public static func run(_ phase: PhaseSelection, settings: Settings,
+                           progress: (_ axisName: String, _ total: Int) -> ProgressReporter? = { _, _ in nil }) throws -> Record {
+        try settings.validate()
+        var results = [AxisRecord]()
+        for axis in settings.axes {
+            let reporter = progress(["z", "y", "x"][axis], 200)
+            defer { reporter?.finish() }
+            results.append(AxisRecord(try Tortuosity.compute(phase: phase.mask, axis: axis, settings: .init(tolerance: settings.tolerance), progress: reporter)))
+        }
+        return Record(phaseCodes: phase.codes, results: results)
+    }
+}
+
+/// Representative volume analysis of a phase's volume fraction (``RepresentativeVolume``).
+public enum RepresentativeVolumeWorkflow {
+    public struct Settings: Codable, Sendable, Equatable {
+        /// Random sub-volumes per size.
+        public var samples: Int
+        /// Relative tolerance on the spread and on the mean.
+        public var tolerance: Double
+        public init(samples: Int = 24, tolerance: Double = 0.05) { self.samples = samples; self.tolerance = tolerance }
+
+        public func validate() throws {
+            guard (2...100_000).contains(samples) else { throw LensError.invalidArgument("--samples must be 2…100000, got \(samples)") }
+            guard tolerance > 0, tolerance <= 1 else { throw LensError.invalidArgument("--tolerance must be in (0, 1], got \(tolerance)") }
+        }
+    }
+
+    public struct Record: Codable, Sendable {
+        public var rev: RepresentativeVolume
+        public var representative: Bool
+        /// Whether the sub-volume edges have a length in µm (else they are in voxels).
+        public var voxelSizeKnown: Bool
+        private enum CodingKeys: String, CodingKey { case rev, representative, voxelSizeKnown = "voxel_size_known" }
+    }
+
+    public static func run(_ phase: PhaseSelection, settings: Settings) throws -> Record {
+        try settings.validate()
+        let rev = try RepresentativeVolume(phase: phase.mask, samples: settings.samples, tolerance: settings.tolerance)
+        return Record(rev: rev, representative: rev.isRepresentative, voxelSizeKnown: LengthUnit(phase.mask.geometry).isPhysical)
+    }
+}
+
+/// Local thickness of a phase (maximal inscribed balls, ``LocalThickness``): the diameter map
+/// and its volume-weighted percentiles, in µm when the voxel size is known, else in voxels.
+public enum LocalThicknessWorkflow {
+    public struct Settings: Codable, Sendable, Equatable {
+        /// Number of radii swept.
+        public var sizes: Int
+        public init(sizes: Int = 25) { self.sizes = sizes }
+        public func validate() throws {
+            guard (1...1000).contains(sizes) else { throw LensError.invalidArgument("--sizes must be 1…1000, got \(sizes)") }
+        }
+    }
+
+    public struct Record: Codable, Sendable {
+        public var output: String
+        /// µm, or voxel when the voxel size is unknown.
+        public var unit: String
+        public var volumeWeightedD10: Double, volumeWeightedD50: Double, volumeWeightedD90: Double
+        public var mean: Double
+        private enum CodingKeys: String, CodingKey {
+            case output, unit, mean
+            case volumeWeightedD10 = "volume_weighted_d10", volumeWeightedD50 = "volume_weighted_d50", volumeWeightedD90 = "volume_weighted_d90"
+        }
+    }
+
+    /// Computes the map and writes it (float32 diameters) to `outputPath` atomically; `inputs`
+    /// are the files it must never replace; the record names the output `recordedOutput` (the
+    /// published path, when `outputPath` is a staging path).
+    public static func run(_ phase: PhaseSelection, settings: Settings, outputPath: String, recordedOutput: String? = nil, inputs: [String],
+                           progress: ProgressReporter? = nil) throws -> Record {
+        try settings.validate()
+        let result = try LocalThickness.compute(phase: phase.mask, sizes: settings.sizes, progress: progress)
+        let length = LengthUnit(phase.mask.geometry)
+        let scale = Float(length.isPhysical ? result.unitMicrometres : 1)
+        let diameters = result.thickness.map { $0 * scale }
+        try VolumeIO.write(diameters, to: outputPath, inputs: inputs)
+        let values = diameters.elements.filter { $0 > 0 }.map(Double.init)
+        guard !values.isEmpty else { throw LensError.numerical("the phase has no voxel with a thickness") }
+        let p = Statistics.percentiles(values, [10, 50, 90])
+        return Record(output: recordedOutput ?? outputPath, unit: length.name, volumeWeightedD10: p[0], volumeWeightedD50: p[1], volumeWeightedD90: p[2],
+                      mean: Statistics.mean(values))
+    }
+}
