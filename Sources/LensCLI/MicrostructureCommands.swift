@@ -133,21 +133,14 @@ struct SegmentationOptions: ParsableArguments {
         if let thresholds { p.thresholds = try parseList(thresholds, option: "--thresholds") }
         let grey = try VolumeIO.read(input).float32()
         let progress = ProgressReporter(label: "segmenting", total: 3)
-        let result = try ElectrodeSegmentation.segment(grey, parameters: p, progress: progress)
+        let record = try SegmentationWorkflow.run(grey, settings: p, outputPath: outPath, schemePath: schemePath, recordedOutput: out,
+                                                  inputs: [input], progress: progress)
         progress.finish()
-        try VolumeIO.write(result.labels, to: outPath, inputs: [input])
-        let scheme = classes == 3 ? LabelScheme.segmentThreePhase : LabelScheme.segmentTwoPhase
-        try LabelSchemeFile.write(scheme, to: schemePath, inputs: [input])
-        let profile = try PhaseProfile.of(result.labels.rank == 3 ? result.labels : result.labels, regionOfInterest: result.labels.map { $0 != 0 ? 1 : 0 })
-        let whole = profile.region(0..<profile.shape[0], axis: 0, phase: [1])
-        print(String(format: "wrote %@ (labels %@; scheme in %@): electrode %d voxels (%@), porosity %.4f, thresholds %@", out, scheme.summary,
-                     LabelSchemeFile.sidecarPath(for: out), result.electrodeVoxels, region.summary, whole.phaseFraction,
-                     result.phaseThresholds.map { String(format: "%.6g", $0) }.joined(separator: ", ")))
-        try writeSummary(summaryPath, ["output": .string(out), "electrode_voxels": .number(Double(result.electrodeVoxels)),
-                                   "porosity": .finite(whole.phaseFraction), "porosity_region": .string(region.summary + " (labels ≠ 0)"), "region": .string(region.rawValue),
-                                   "label_scheme": .string(scheme.name), "label_scheme_file": .string(LabelSchemeFile.sidecarPath(for: out)), "envelope_threshold": .number(result.envelopeThreshold),
-                                   "phase_thresholds": .array(result.phaseThresholds.map { .number($0) }),
-                                   "fractions_in_electrode": .object(Dictionary(uniqueKeysWithValues: whole.fractionsByValue.map { ("\($0.key)", .number($0.value)) }))],
+        print(String(format: "wrote %@ (labels %@; scheme in %@): electrode %d voxels (%@), porosity %.4f, thresholds %@", out,
+                     SegmentationWorkflow.scheme(classes: classes).summary, record.labelSchemeFile, record.electrodeVoxels, region.summary,
+                     record.porosity, record.phaseThresholds.map { String(format: "%.6g", $0) }.joined(separator: ", ")))
+        guard case .object(let fields) = try JSONValue(encoding: record) else { return }
+        try writeSummary(summaryPath, fields,
                          inputs: [input], parameters: ["classes": .number(Double(classes)), "median_radius": .number(Double(medianRadius)),
                                                        "envelope_radius": .number(envelopeRadius), "unsharp_radius": .number(unsharpRadius),
                                                        "unsharp_amount": .number(unsharpAmount)])
@@ -202,19 +195,9 @@ struct LabelCommand: ParsableCommand {
         let codes = try selector.codes(phase)
         let outcome = try VolumeLabelling.run(input: input, phaseCodes: codes, output: outPath, connectivity: c,
                                               minimumVoxels: minSize, slabBytes: slabMiB << 20)
-        let sizes = outcome.sizes.dropFirst().map(Double.init)
-        let largest = sizes.max() ?? 0, total = sizes.reduce(0, +)
-        print("wrote \(out): \(outcome.count) components; largest \(Int(largest)) voxels (\(String(format: "%.1f", total > 0 ? 100 * largest / total : 0)) % of the phase)")
-        let median: Double = sizes.isEmpty ? .nan : Statistics.median(sizes)
-        let share: Double = total > 0 ? largest / total : .nan
-        let peakMiB = Double(MemoryUsage.peakResidentBytes()) / 1_048_576
-        var fields: [String: JSONValue] = ["output": .string(out), "components": .number(Double(outcome.count))]
-        fields["largest_voxels"] = .number(largest)
-        fields["largest_share"] = .finite(share)
-        fields["median_voxels"] = .finite(median)
-        fields["phase_voxels"] = .number(Double(outcome.phaseVoxels))
-        fields["kept_voxels"] = .number(total)
-        fields["peak_memory_mib"] = .number(peakMiB)
+        let record = outcome.record(output: out)
+        print("wrote \(out): \(record.components) components; largest \(record.largestVoxels) voxels (\(String(format: "%.1f", record.largestShare.isFinite ? 100 * record.largestShare : 0)) % of the phase)")
+        guard case .object(let fields) = try JSONValue(encoding: record) else { return }
         try writeSummary(summaryPath, fields,
                          inputs: [input], parameters: ["phase": .string(phase), "phase_codes": .array(codes.map { .number(Double($0)) }),
                                                        "label_scheme": selector.schemeJSON, "connectivity": .number(Double(connectivity)),

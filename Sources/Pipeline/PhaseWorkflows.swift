@@ -148,3 +148,53 @@ public enum LocalThicknessWorkflow {
                       mean: Statistics.mean(values))
     }
 }
+
+/// An electrode's grey volume to a label volume with its scheme (``ElectrodeSegmentation``:
+/// median → threshold → envelope → unsharp mask → (multi-)Otsu), and the porosity inside the
+/// electrode region.
+public enum SegmentationWorkflow {
+    public typealias Settings = ElectrodeSegmentation.Parameters
+
+    public struct Record: Codable, Sendable {
+        public var output: String
+        public var electrodeVoxels: Int
+        public var porosity: Double
+        /// What porosity refers to, in words, and the region setting.
+        public var porosityRegion: String
+        public var region: String
+        public var labelScheme: String
+        public var labelSchemeFile: String
+        public var envelopeThreshold: Double
+        public var phaseThresholds: [Double]
+        /// Fraction of the electrode's voxels per label code.
+        public var fractionsInElectrode: [String: Double]
+        private enum CodingKeys: String, CodingKey {
+            case output, porosity, region
+            case electrodeVoxels = "electrode_voxels", porosityRegion = "porosity_region", labelScheme = "label_scheme"
+            case labelSchemeFile = "label_scheme_file", envelopeThreshold = "envelope_threshold", phaseThresholds = "phase_thresholds"
+            case fractionsInElectrode = "fractions_in_electrode"
+        }
+    }
+
+    /// The label scheme a segmentation with `classes` classes writes.
+    public static func scheme(classes: Int) -> LabelScheme {
+        classes == 3 ? LabelScheme.segmentThreePhase : LabelScheme.segmentTwoPhase
+    }
+
+    /// Segments `grey` and writes the labels to `outputPath` and the scheme to `schemePath`
+    /// (atomically; never over `inputs`). The record names them `recordedOutput` and its sidecar.
+    public static func run(_ grey: Grid<Float>, settings: Settings, outputPath: String, schemePath: String,
+                           recordedOutput: String, inputs: [String], progress: ProgressReporter? = nil) throws -> Record {
+        let result = try ElectrodeSegmentation.segment(grey, parameters: settings, progress: progress)
+        try VolumeIO.write(result.labels, to: outputPath, inputs: inputs)
+        let scheme = scheme(classes: settings.classes)
+        try LabelSchemeFile.write(scheme, to: schemePath, inputs: inputs)
+        let profile = try PhaseProfile.of(result.labels, regionOfInterest: result.labels.map { $0 != 0 ? 1 : 0 })
+        let whole = profile.region(0..<profile.shape[0], axis: 0, phase: [1])
+        return Record(output: recordedOutput, electrodeVoxels: result.electrodeVoxels, porosity: whole.phaseFraction,
+                      porosityRegion: settings.region.summary + " (labels ≠ 0)", region: settings.region.rawValue, labelScheme: scheme.name,
+                      labelSchemeFile: LabelSchemeFile.sidecarPath(for: recordedOutput), envelopeThreshold: result.envelopeThreshold,
+                      phaseThresholds: result.phaseThresholds,
+                      fractionsInElectrode: Dictionary(uniqueKeysWithValues: whole.fractionsByValue.map { ("\($0.key)", $0.value) }))
+    }
+}

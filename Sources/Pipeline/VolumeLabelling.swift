@@ -2,6 +2,7 @@ import Foundation
 import ImageAnalysis
 import LensCore
 import LensIO
+import Signal
 
 /// The voxels of one phase of a label (or mask) volume: 1 where the value is one of the phase's
 /// codes, 0 elsewhere.
@@ -96,5 +97,39 @@ public enum VolumeLabelling {
             writer.abort()
             throw error
         }
+    }
+}
+
+extension VolumeLabelling {
+    /// What a labelling run measured; its encoding is the `label` command's summary.
+    public struct Record: Codable, Sendable {
+        public var output: String
+        public var components: Int
+        public var largestVoxels: Int
+        /// The largest component's share of the kept voxels, and the median component size
+        /// (NaN, null in JSON, when no component is kept).
+        public var largestShare: Double
+        public var medianVoxels: Double
+        public var phaseVoxels: Int
+        public var keptVoxels: Int
+        public var peakMemoryMiB: Double
+        private enum CodingKeys: String, CodingKey {
+            case output, components
+            case largestVoxels = "largest_voxels", largestShare = "largest_share", medianVoxels = "median_voxels"
+            case phaseVoxels = "phase_voxels", keptVoxels = "kept_voxels", peakMemoryMiB = "peak_memory_mib"
+        }
+    }
+}
+
+extension VolumeLabelling.Outcome {
+    /// The record of this outcome, naming the output `output`.
+    public func record(output: String) -> VolumeLabelling.Record {
+        let kept = sizes.dropFirst()
+        let largest = kept.max() ?? 0, total = kept.reduce(0, +)
+        return VolumeLabelling.Record(output: output, components: count, largestVoxels: largest,
+                                      largestShare: total > 0 ? Double(largest) / Double(total) : .nan,
+                                      medianVoxels: kept.isEmpty ? .nan : Statistics.median(kept.map(Double.init)),
+                                      phaseVoxels: phaseVoxels, keptVoxels: total,
+                                      peakMemoryMiB: Double(MemoryUsage.peakResidentBytes()) / 1_048_576)
     }
 }
