@@ -153,85 +153,30 @@ struct XASCommand: ParsableCommand {
     func run() throws {
         global.apply()
         normalization.apply()
-        try requirePositive(rbkg, "--rbkg", atMost: 10)
-        try requireOption(kweight, "--kweight", in: 0...5)
-        try requireOption(kmin, "--kmin", in: 0...60)
-        try requireOption(dk, "--dk", in: 0...20)
-        if let kmax {
-            try requireOption(kmax, "--kmax", in: 0...60)
-            guard kmax > kmin else { throw LensError.invalidArgument("--kmin \(kmin) must be below --kmax \(kmax) Å⁻¹") }
-        }
-        try global.outputs(inputs: [spectrum]) { outputs in
-            try run(folder: try outputs.folder(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
-        }
-    }
-
-    func run(folder out: String, summary summaryPath: String?) throws {
-        let file = try SpectrumFile.read(spectrum, muColumn: muColumn)
-        if let given = normalization.e0, !(file.energies.first! < given && given < file.energies.last!) {
-            throw LensError.invalidArgument("--e0 \(given) eV lies outside the energies of \(spectrum) (\(file.energies.first!)…\(file.energies.last!) eV)")
-        }
-        let e0 = try normalization.e0 ?? EdgeEnergy.larchE0(energies: file.energies, mu: file.mu)
-        let settings = EdgeNormalizationSettings.larchDefaults(energies: file.energies, e0: e0)
-            .overriding(preEdge: try normalization.preRange, postEdge: try normalization.postRange, postEdgeDegree: normalization.postDegree)
-        let n = try NormalizedSpectrum(energies: file.energies, mu: file.mu, e0: e0, settings: settings)
-        guard n.edgeStep.isFinite, n.edgeStep > 0 else {
-            throw LensError.badInput(file: spectrum, problem: "no absorption edge: the edge step is \(n.edgeStep) (a flat or inverted spectrum, or a wrong --e0/--pre/--post)")
-        }
-        let half = EdgeEnergy.crossing(energies: n.energies, values: n.normalized, near: e0,
-                                       sigma: [Double](repeating: n.preEdgeNoise / n.edgeStep, count: n.energies.count))
-        let derivative = try EdgeEnergy.maximumDerivative(energies: n.energies, values: n.normalized, within: (e0 - 15)...(e0 + 15))
-        let white = EdgeEnergy.whiteLine(energies: n.energies, values: n.normalized, window: e0...(e0 + 25), points: 5)
-        var table = Table(columns: [TableColumn("energy", unit: "eV"), TableColumn("mu"), TableColumn("pre_edge"), TableColumn("post_edge"),
-                                    TableColumn("normalized_mu"), TableColumn("dmu_de", unit: "1/eV")])
-        for (k, e) in n.energies.enumerated() {
-            let (a, b) = (max(0, k - 1), min(n.energies.count - 1, k + 1))
-            let slope = (n.mu[b] - n.mu[a]) / (n.energies[b] - n.energies[a])
-            table.append([.number(e), .number(n.mu[k]), .number(n.preEdgeLine(e)), .number(n.preEdgeLine(e) + n.postEdge(e)),
-                          .number(n.normalized[k]), .number(slope)])
-        }
-        try table.write(to: "\(out)/normalized.csv")
-        var outputs: [String: JSONValue] = ["normalized": .string("\(out)/normalized.csv")]
-        var exafsSummary: JSONValue = .null
+        var settings = XASWorkflow.Settings()
+        settings.muColumn = muColumn; settings.e0 = normalization.e0
+        settings.preEdge = try normalization.preRange; settings.postEdge = try normalization.postRange
+        settings.postEdgeDegree = normalization.postDegree
         if exafs {
-            var settings = EXAFSBackground.Settings()
-            settings.rbkg = rbkg; settings.kweight = kweight
-            let background = try EXAFSBackground(energies: n.energies, mu: n.mu, e0: e0, edgeStep: n.edgeStep, settings: settings)
-            var ft = RSpaceSpectrum.Settings()
-            ft.kmin = kmin; ft.kmax = kmax ?? (background.k.last!.rounded(.down) - 1); ft.dk = dk; ft.kweight = kweight
-            guard ft.kmax > ft.kmin else {
-                throw LensError.badInput(file: spectrum, problem: kmax == nil
-                    ? "the data reach only k = \(background.k.last!) Å⁻¹, too short for a transform from --kmin \(kmin) (give a smaller --kmin)"
-                    : "--kmin \(kmin) must be below --kmax \(ft.kmax) Å⁻¹ (the data reach k = \(background.k.last!))")
-            }
-            let r = try RSpaceSpectrum(k: background.k, chi: background.chi, settings: ft)
-            var chiTable = Table(columns: [TableColumn("k", unit: "1/Å"), TableColumn("chi"), TableColumn("k^\(kweight) chi", unit: "Å^-\(kweight)")])
-            for (k, c) in zip(background.k, background.chi) { chiTable.append([.number(k), .number(c), .number(c * pow(k, kweight))]) }
-            try chiTable.write(to: "\(out)/chi.csv")
-            let magnitude = r.magnitude
-            var rTable = Table(columns: [TableColumn("r", unit: "Å"), TableColumn("chir_real"), TableColumn("chir_imaginary"), TableColumn("chir_magnitude")])
-            for i in r.r.indices { rTable.append([.number(r.r[i]), .number(r.real[i]), .number(r.imaginary[i]), .number(magnitude[i])]) }
-            try rTable.write(to: "\(out)/chir.csv")
-            outputs["chi"] = .string("\(out)/chi.csv"); outputs["chir"] = .string("\(out)/chir.csv")
-            let peak = r.r.indices.filter { r.r[$0] >= 1 }.max { magnitude[$0] < magnitude[$1] }
-            exafsSummary = .object(["rbkg_a": .number(rbkg), "knots": .number(Double(background.knotCount)), "k_max": .number(background.k.last!),
-                                    "window": .object(["kmin": .number(ft.kmin), "kmax": .number(ft.kmax), "dk": .number(dk), "kweight": .number(kweight), "type": .string("hanning")]),
-                                    "largest_peak_r_a": peak.map { .number(r.r[$0]) } ?? .null])
-            print(String(format: "EXAFS: %d background knots; |χ(R)| largest above 1 Å at %.3f Å", background.knotCount, peak.map { r.r[$0] } ?? .nan))
+            var e = XASWorkflow.Settings.EXAFS()
+            e.rbkg = rbkg; e.kweight = kweight; e.kmin = kmin; e.kmax = kmax; e.dk = dk
+            settings.exafs = e
         }
-        print(String(format: "E0 %.2f eV (%@); edge step %.5g; half-height %.2f ± %.2f eV; derivative maximum %.2f eV; white line %.2f eV, height %.3f",
-                     e0, normalization.e0 == nil ? "Larch find_e0" : "given", n.edgeStep, half.energy, half.uncertainty, derivative.energy,
-                     white.energy.energy, white.height.energy))
-        try writeSummary(summaryPath, [
-            "file": .string(spectrum), "mu_source": .string(file.muSource), "points": .number(Double(n.energies.count)),
-            "e0_ev": .number(e0), "edge_step": .number(n.edgeStep), "pre_edge_noise": .number(n.preEdgeNoise),
-            "pre_edge_ev": .array([.number(n.settings.preEdge.lowerBound), .number(n.settings.preEdge.upperBound)]),
-            "post_edge_ev": .array([.number(n.settings.postEdge.lowerBound), .number(n.settings.postEdge.upperBound)]),
-            "post_edge_degree": .number(Double(n.settings.postEdgeDegree)),
-            "half_height_energy_ev": .finite(half.energy), "half_height_energy_sigma_ev": .finite(half.uncertainty),
-            "derivative_maximum_ev": .finite(derivative.energy), "white_line_energy_ev": .finite(white.energy.energy),
-            "white_line_height": .finite(white.height.energy), "outputs": .object(outputs), "exafs": exafsSummary,
-        ], inputs: [spectrum], parameters: ["pre": normalization.pre.map { .string($0) } ?? .null, "post": normalization.post.map { .string($0) } ?? .null,
-                                            "e0": normalization.e0.map { .number($0) } ?? .null, "exafs": .bool(exafs)])
+        try settings.validate()
+        try global.outputs(inputs: [spectrum]) { outputs in
+            let folder = try outputs.folder(out, option: "--out")
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            let record = try XASWorkflow.run(spectrum: spectrum, settings: settings, folder: folder, recordedFolder: out)
+            if let e = record.exafs {
+                print(String(format: "EXAFS: %d background knots; |χ(R)| largest above 1 Å at %.3f Å", e.knots, e.largestPeakAngstrom ?? .nan))
+            }
+            print(String(format: "E0 %.2f eV (%@); edge step %.5g; half-height %.2f ± %.2f eV; derivative maximum %.2f eV; white line %.2f eV, height %.3f",
+                         record.e0ElectronVolts, record.e0Given ? "given" : "Larch find_e0", record.edgeStep, record.halfHeightEnergy,
+                         record.halfHeightEnergySigma, record.derivativeMaximum, record.whiteLineEnergy, record.whiteLineHeight))
+            guard case .object(let fields) = try JSONValue(encoding: record) else { return }
+            try writeSummary(summaryPath, fields, inputs: [spectrum], parameters: [
+                "pre": normalization.pre.map { .string($0) } ?? .null, "post": normalization.post.map { .string($0) } ?? .null,
+                "e0": normalization.e0.map { .number($0) } ?? .null, "exafs": .bool(exafs)])
+        }
     }
 }
