@@ -263,83 +263,41 @@ struct ComptonCorrelateCommand: ParsableCommand {
     func run() throws {
         global.apply()
         try global.outputs(inputs: [ct, compton]) { outputs in
-        let selector = PhaseSelector(input: ct, scheme: try labels.scheme(for: ct), countCodes: { try countLabelCodes(ct) })
-        let phases = ComptonCTCorrelation.Phases(pore: Set(try selector.codes(pore ?? "pore", option: "--pore") + (pore == nil ? selector.scheme?.codes(selecting: "crack") ?? [] : [])),
-                                                 solid: Set(try selector.codes(solid ?? "solid", option: "--solid")))
-        let folder = try outputs.folder(out, option: "--out")
-        let summaryPath = try outputs.file(summary, option: "--summary")
-        let reader = try VolumeIO.open(ct)
-        guard reader.info.shape.rank == 3, !reader.info.dataType.isComplex else {
-            throw LensError.badInput(file: ct, problem: "labels must be a 3D integer volume (depth, y, x), are \(reader.info.shape) \(reader.info.dataType)")
-        }
-        let voxel = try reader.info.geometry.isCalibrated ? reader.info.geometry.voxelSizeMicrometres[2]
-            : { throw LensError.invalidArgument("\(ct) carries no voxel size, which the projection onto the Compton pixels needs; give --voxel-um") }()
-        let labels = try reader.readAll().converted(to: Int32.self)
-        var found = 0
-        while FileManager.default.fileExists(atPath: compton + "/region_\(found + 1)_lithium.tif") { found += 1 }
-        guard found > 0 else { throw LensError.badInput(file: compton, problem: "no region_1_lithium.tif: run `compton analyze` with a calibration first") }
-        let depth = labels.shape[0]
-        var bounds: [Range<Int>]
-        if let regions, regions.contains(":") {
-            bounds = try regions.split(separator: ",").map { part in
-                let r = try parseValueRange(String(part), option: "--regions")
-                guard r.lowerBound >= 0, r.upperBound <= Double(depth), r.lowerBound == r.lowerBound.rounded(), r.upperBound == r.upperBound.rounded() else {
-                    throw LensError.invalidArgument("--regions \(part) must be slice indices within 0:\(depth)")
+            let selector = PhaseSelector(input: ct, scheme: try labels.scheme(for: ct), countCodes: { try countLabelCodes(ct) })
+            let poreCodes = try selector.codes(pore ?? "pore", option: "--pore") + (pore == nil ? selector.scheme?.codes(selecting: "crack") ?? [] : [])
+            var settings = ComptonCorrelationWorkflow.Settings(comptonPixelMicrometres: comptonPixel, poreCodes: Array(Set(poreCodes)).sorted(),
+                                                               solidCodes: try selector.codes(solid ?? "solid", option: "--solid"),
+                                                               minimumElectrodeFraction: minimumElectrode)
+            if let regions, regions.contains(":") {
+                settings.regions = try regions.split(separator: ",").map { part in
+                    let r = try parseValueRange(String(part), option: "--regions")
+                    guard r.lowerBound >= 0, r.lowerBound == r.lowerBound.rounded(), r.upperBound == r.upperBound.rounded(), r.upperBound < 1e9 else {
+                        throw LensError.invalidArgument("--regions \(part) must be slice indices")
+                    }
+                    return Int(r.lowerBound)..<Int(r.upperBound)
                 }
-                return Int(r.lowerBound)..<Int(r.upperBound)
+            } else if let regions {
+                guard let n = Int(regions), n > 0 else { throw LensError.invalidArgument("--regions must be a count or A:B,C:D,...") }
+                settings.regionCount = n
             }
-        } else {
-            let count = try regions.map { guard let n = Int($0), n > 0 else { throw LensError.invalidArgument("--regions must be a count or A:B,C:D,...") }; return n } ?? found
-            bounds = (0..<count).map { k in (k * depth / count)..<((k + 1) * depth / count) }
-        }
-        guard bounds.count == found else {
-            throw LensError.invalidArgument("\(bounds.count) depth regions for \(found) Compton regions in \(compton)")
-        }
-        let first = try VolumeIO.open(compton + "/region_1_lithium.tif").info.shape
-        let projections = try ComptonCTCorrelation.project(labels: labels, phases: phases, regions: bounds, ctVoxelMicrometres: voxel,
-                                                           comptonPixelMicrometres: comptonPixel, comptonShape: (first[0], first[1]))
-        var results = [ComptonCTRegionCorrelation]()
-        do {
-            var table = Table(columns: [TableColumn("region"), TableColumn("slices"), TableColumn("shift_rows", unit: "px"), TableColumn("shift_columns", unit: "px"),
-                                        TableColumn("registration_ncc"), TableColumn("pixels"), TableColumn("pearson_r"), TableColumn("slope", unit: "(1-x)/porosity"),
-                                        TableColumn("mean_porosity"), TableColumn("mean_lithium", unit: "1-x")])
-            for (k, projection) in projections.enumerated() {
-                func map(_ name: String) throws -> Grid<Double> { try VolumeIO.read(compton + "/region_\(k + 1)_\(name).tif").converted(to: Double.self) }
-                let result = try ComptonCTCorrelation.correlate(region: k + 1, ct: projection, comptonArea: try map("peak_area"),
-                                                                comptonLithium: try map("lithium"), minimumElectrodeFraction: minimumElectrode)
-                results.append(result)
-                let registered = ImageRegistration.shifted(projection.porosity, rows: result.shift.rows, columns: result.shift.columns)
-                try VolumeIO.write(Grid<Float>(shape: registered.shape, elements: registered.elements.map { Float($0) }), to: folder + "/region_\(k + 1)_porosity.tif")
-                let lithium = try map("lithium")
-                var pairs = Table(columns: [TableColumn("row"), TableColumn("column"), TableColumn("porosity"), TableColumn("lithium", unit: "1-x")])
-                for i in 0..<registered.count where registered[linear: i].isFinite && lithium[linear: i].isFinite {
-                    pairs.append([.number(Double(i / registered.shape[1])), .number(Double(i % registered.shape[1])), .number(registered[linear: i]), .number(lithium[linear: i])])
-                }
-                try pairs.write(to: folder + "/region_\(k + 1)_pairs.csv")
-                table.append([.number(Double(k + 1)), .text("\(projection.slices.lowerBound):\(projection.slices.upperBound)"), .number(result.shift.rows),
-                              .number(result.shift.columns), .number(result.shift.correlation), .number(Double(result.pixels)), .number(result.pearson),
-                              .number(result.slope), .number(result.meanPorosity), .number(result.meanLithium)])
-                print(String(format: "region %d: shift (%.2f, %.2f) px, %d pixels, r = %.3f, slope %.3f", k + 1, result.shift.rows, result.shift.columns,
-                             result.pixels, result.pearson, result.slope))
-                if result.shift.correlation < 0.3 {
-                    FileHandle.standardError.write(Data(String(format: "warning: region %d: the CT solid fraction and the Compton peak-area map agree poorly after registration (NCC %.2f); check the pixel sizes, regions and labels\n", k + 1, result.shift.correlation).utf8))
+            let folder = try outputs.folder(out, option: "--out")
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            let record = try ComptonCorrelationWorkflow.run(ct: ct, comptonFolder: compton, settings: settings, folder: folder, recordedFolder: out)
+            for r in record.regions {
+                print(String(format: "region %d: shift (%.2f, %.2f) px, %d pixels, r = %.3f, slope %.3f", r.region, r.shiftPixels[0], r.shiftPixels[1],
+                             r.pixels, r.pearsonR, r.slope))
+                if r.registrationNCC < 0.3 {
+                    FileHandle.standardError.write(Data(String(format: "warning: region %d: the CT solid fraction and the Compton peak-area map agree poorly after registration (NCC %.2f); check the pixel sizes, regions and labels\n", r.region, r.registrationNCC).utf8))
                 }
             }
-            try table.write(to: folder + "/correlation.csv")
-        }
-        if let summary {
+            guard let summaryPath else { return }
             try JSONOutput.write(JSONValue.object([
-                "output": .string(out),
-                "regions": .array(results.map { r in .object(["region": .number(Double(r.region)), "shift_px": .array([.number(r.shift.rows), .number(r.shift.columns)]),
-                                                              "registration_ncc": .number(r.shift.correlation), "pixels": .number(Double(r.pixels)),
-                                                              "pearson_r": .finite(r.pearson), "slope": .finite(r.slope),
-                                                              "mean_porosity": .number(r.meanPorosity), "mean_lithium": .number(r.meanLithium)]) }),
-                "provenance": try provenanceJSON(inputs: [ct], parameters: ["ct_voxel_um": .number(voxel), "compton_pixel_um": .number(comptonPixel),
-                                                                            "pore_codes": .array(phases.pore.sorted().map { .number(Double($0)) }),
-                                                                            "solid_codes": .array(phases.solid.sorted().map { .number(Double($0)) }),
+                "output": .string(record.output), "regions": try JSONValue(encoding: record.regions),
+                "provenance": try provenanceJSON(inputs: [ct], parameters: ["ct_voxel_um": .number(record.ctVoxelMicrometres), "compton_pixel_um": .number(comptonPixel),
+                                                                            "pore_codes": .array(settings.poreCodes.map { .number(Double($0)) }),
+                                                                            "solid_codes": .array(settings.solidCodes.sorted().map { .number(Double($0)) }),
                                                                             "label_scheme": selector.schemeJSON]),
-            ]), to: summaryPath!, inputs: [ct])
-        }
+            ]), to: summaryPath, inputs: [ct])
         }
     }
 }

@@ -3,6 +3,7 @@ import ComptonFiles
 import Foundation
 import LensCore
 import LensIO
+import Signal
 
 /// Compton scattering imaging of depth regions (science brief §6): for each region's spectra
 /// cube, per-pixel S and (1 − x) maps and the region's S from its summed spectrum — Codable
@@ -138,5 +139,126 @@ public enum ComptonWorkflow {
         }
         try table.write(to: folder + "/regions.csv")
         return records
+    }
+}
+
+/// Compton (1 − x) maps against a segmented CT of the same electrode, region by region
+/// (``ComptonCTCorrelation``): the CT labels split into the Compton depth regions, projected
+/// onto the detector plane, registered to each region's peak-area map and compared pixel by
+/// pixel. Codable settings → one step per region → a typed record (the summary's body) and
+/// per-region files.
+public enum ComptonCorrelationWorkflow {
+    public struct Settings: Codable, Sendable, Equatable {
+        /// Compton pixel size at the sample, µm.
+        public var comptonPixelMicrometres: Double
+        /// Label codes of the void and solid phases.
+        public var poreCodes: [Int], solidCodes: [Int]
+        /// Depth slices of each region (nil: as many equal parts as the Compton folder has regions).
+        public var regions: [Range<Int>]?
+        /// Equal parts (when `regions` is nil); nil: one per Compton region.
+        public var regionCount: Int?
+        /// Electrode fraction a detector column needs to count.
+        public var minimumElectrodeFraction: Double
+        public init(comptonPixelMicrometres: Double = 270, poreCodes: [Int], solidCodes: [Int], regions: [Range<Int>]? = nil,
+                    regionCount: Int? = nil, minimumElectrodeFraction: Double = 0.5) {
+            self.comptonPixelMicrometres = comptonPixelMicrometres; self.poreCodes = poreCodes; self.solidCodes = solidCodes
+            self.regions = regions; self.regionCount = regionCount; self.minimumElectrodeFraction = minimumElectrodeFraction
+        }
+
+        public func validate() throws {
+            guard comptonPixelMicrometres > 0, comptonPixelMicrometres.isFinite else {
+                throw LensError.invalidArgument("--compton-pixel-um must be a positive size in µm, got \(comptonPixelMicrometres)")
+            }
+            guard !poreCodes.isEmpty, !solidCodes.isEmpty else { throw LensError.invalidArgument("the correlation needs pore and solid codes") }
+            guard Set(poreCodes).isDisjoint(with: solidCodes) else {
+                throw LensError.invalidArgument("a code cannot be both pore and solid: \(Set(poreCodes).intersection(solidCodes).sorted())")
+            }
+            if let regionCount, regionCount < 1 { throw LensError.invalidArgument("--regions must be a count ≥ 1 or A:B,C:D,...") }
+            guard (0...1).contains(minimumElectrodeFraction) else { throw LensError.invalidArgument("--min-electrode must be 0…1, got \(minimumElectrodeFraction)") }
+        }
+    }
+
+    public struct RegionRecord: Codable, Sendable {
+        public var region: Int
+        public var shiftPixels: [Double]
+        public var registrationNCC: Double
+        public var pixels: Int
+        /// Pearson r and slope of (1 − x) against porosity (NaN, null in JSON, when undefined).
+        public var pearsonR: Double, slope: Double
+        public var meanPorosity: Double, meanLithium: Double
+        private enum CodingKeys: String, CodingKey {
+            case region, pixels, slope
+            case shiftPixels = "shift_px", registrationNCC = "registration_ncc", pearsonR = "pearson_r"
+            case meanPorosity = "mean_porosity", meanLithium = "mean_lithium"
+        }
+    }
+
+    public struct Record: Codable, Sendable {
+        public var output: String
+        public var regions: [RegionRecord]
+        /// The CT's in-plane voxel size, µm.
+        public var ctVoxelMicrometres: Double
+    }
+
+    /// Correlates the CT labels in `ctPath` with the region maps `compton analyze` wrote in
+    /// `comptonFolder`, writing correlation.csv and per region region_N_porosity.tif and
+    /// region_N_pairs.csv into `folder` (recorded as `recordedFolder`).
+    public static func run(ct ctPath: String, comptonFolder: String, settings: Settings, folder: String, recordedFolder: String? = nil) throws -> Record {
+        try settings.validate()
+        let reader = try VolumeIO.open(ctPath)
+        guard reader.info.shape.rank == 3, !reader.info.dataType.isComplex else {
+            throw LensError.badInput(file: ctPath, problem: "labels must be a 3D integer volume (depth, y, x), are \(reader.info.shape) \(reader.info.dataType)")
+        }
+        guard reader.info.geometry.isCalibrated else {
+            throw LensError.invalidArgument("\(ctPath) carries no voxel size, which the projection onto the Compton pixels needs; give --voxel-um")
+        }
+        let voxel = reader.info.geometry.voxelSizeMicrometres[2]
+        var found = 0
+        while FileManager.default.fileExists(atPath: comptonFolder + "/region_\(found + 1)_lithium.tif") { found += 1 }
+        guard found > 0 else { throw LensError.badInput(file: comptonFolder, problem: "no region_1_lithium.tif: run `compton analyze` with a calibration first") }
+        let depth = reader.info.shape[0]
+        let bounds: [Range<Int>]
+        if let regions = settings.regions {
+            if let bad = regions.first(where: { $0.lowerBound < 0 || $0.upperBound > depth || $0.isEmpty }) {
+                throw LensError.invalidArgument("--regions \(bad.lowerBound):\(bad.upperBound) must be slice indices within 0:\(depth)")
+            }
+            bounds = regions
+        } else {
+            let count = settings.regionCount ?? found
+            bounds = (0..<count).map { k in (k * depth / count)..<((k + 1) * depth / count) }
+        }
+        guard bounds.count == found else {
+            throw LensError.invalidArgument("\(bounds.count) depth regions for \(found) Compton regions in \(comptonFolder)")
+        }
+        let labels = try reader.readAll().converted(to: Int32.self)
+        let phases = ComptonCTCorrelation.Phases(pore: Set(settings.poreCodes), solid: Set(settings.solidCodes))
+        let first = try VolumeIO.open(comptonFolder + "/region_1_lithium.tif").info.shape
+        let projections = try ComptonCTCorrelation.project(labels: labels, phases: phases, regions: bounds, ctVoxelMicrometres: voxel,
+                                                           comptonPixelMicrometres: settings.comptonPixelMicrometres, comptonShape: (first[0], first[1]))
+        var results = [RegionRecord]()
+        var table = Table(columns: [TableColumn("region"), TableColumn("slices"), TableColumn("shift_rows", unit: "px"), TableColumn("shift_columns", unit: "px"),
+                                    TableColumn("registration_ncc"), TableColumn("pixels"), TableColumn("pearson_r"), TableColumn("slope", unit: "(1-x)/porosity"),
+                                    TableColumn("mean_porosity"), TableColumn("mean_lithium", unit: "1-x")])
+        for (k, projection) in projections.enumerated() {
+            func map(_ name: String) throws -> Grid<Double> { try VolumeIO.read(comptonFolder + "/region_\(k + 1)_\(name).tif").converted(to: Double.self) }
+            let lithium = try map("lithium")
+            let result = try ComptonCTCorrelation.correlate(region: k + 1, ct: projection, comptonArea: try map("peak_area"),
+                                                            comptonLithium: lithium, minimumElectrodeFraction: settings.minimumElectrodeFraction)
+            results.append(RegionRecord(region: result.region, shiftPixels: [result.shift.rows, result.shift.columns],
+                                        registrationNCC: result.shift.correlation, pixels: result.pixels, pearsonR: result.pearson,
+                                        slope: result.slope, meanPorosity: result.meanPorosity, meanLithium: result.meanLithium))
+            let registered = ImageRegistration.shifted(projection.porosity, rows: result.shift.rows, columns: result.shift.columns)
+            try VolumeIO.write(Grid<Float>(shape: registered.shape, elements: registered.elements.map { Float($0) }), to: folder + "/region_\(k + 1)_porosity.tif")
+            var pairs = Table(columns: [TableColumn("row"), TableColumn("column"), TableColumn("porosity"), TableColumn("lithium", unit: "1-x")])
+            for i in 0..<registered.count where registered[linear: i].isFinite && lithium[linear: i].isFinite {
+                pairs.append([.number(Double(i / registered.shape[1])), .number(Double(i % registered.shape[1])), .number(registered[linear: i]), .number(lithium[linear: i])])
+            }
+            try pairs.write(to: folder + "/region_\(k + 1)_pairs.csv")
+            table.append([.number(Double(k + 1)), .text("\(projection.slices.lowerBound):\(projection.slices.upperBound)"), .number(result.shift.rows),
+                          .number(result.shift.columns), .number(result.shift.correlation), .number(Double(result.pixels)), .number(result.pearson),
+                          .number(result.slope), .number(result.meanPorosity), .number(result.meanLithium)])
+        }
+        try table.write(to: folder + "/correlation.csv")
+        return Record(output: recordedFolder ?? folder, regions: results, ctVoxelMicrometres: voxel)
     }
 }
