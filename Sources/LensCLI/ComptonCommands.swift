@@ -44,94 +44,32 @@ struct ComptonSpectraCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
-        let mode = chargeSharing
-        try requireOption(rows, "--rows", in: 1...65_536)
-        try requireOption(columns, "--columns", in: 1...65_536)
-        try requirePositive(maxKeV, "--max-kev", atMost: 10_000)
-        try requirePositive(binKeV, "--bin-kev", atMost: maxKeV / 2)
-        try requireOption((maxKeV / binKeV).rounded(.up), "--max-kev / --bin-kev (bins)", in: 2...1_000_000)
-        try MemoryBudget.require(elements: rows * columns * Int((maxKeV / binKeV).rounded(.up)), elementBytes: 4,
-                                 for: "--rows × --columns × bins", hint: "use fewer bins (--bin-kev) or a smaller detector")
-        try requireOption(thresholdKeV, "--threshold-kev", in: 0...10_000)
+        var settings = ComptonSpectraWorkflow.Settings(rows: rows, columns: columns, binKeV: binKeV, maximumKeV: maxKeV, chargeSharing: chargeSharing)
+        if ComptonSpectraWorkflow.isFrames(events) {
+            settings.frames = .init(kevPerADU: kevPerADU, offsetKeV: offsetKeV, gainMapPath: gainMap, offsetMapPath: offsetMap, thresholdKeV: thresholdKeV)
+        }
+        try settings.validate()
+        if !ComptonSpectraWorkflow.isFrames(events) {
+            try MemoryBudget.require(elements: rows * columns * settings.binning.count, elementBytes: 4,
+                                     for: "--rows × --columns × bins", hint: "use fewer bins (--bin-kev) or a smaller detector")
+        }
         try global.outputs(inputs: [events, gainMap, offsetMap]) { outputs in
-            try run(mode: mode, out: try outputs.file(out, option: "--out"), summary: try outputs.file(summary, option: "--summary"))
-        }
-    }
-
-    /// Whether the input is a file of detector frames (HDF5) rather than an event list.
-    var isFrames: Bool {
-        let reference = DatasetReference(events)
-        return VolumeIO.hdf5Extensions.contains(reference.fileExtension) || reference.datasetPath != nil
-    }
-
-    /// The per-pixel calibration of a frames input, never guessed.
-    func frameCalibration(rows: Int, columns: Int) throws -> PixelEnergyCalibration {
-        let n = rows * columns
-        if let gainMap {
-            func map(_ path: String) throws -> [Double] {
-                let g = try VolumeIO.read(path).converted(to: Double.self)
-                guard g.count == n else { throw LensError.badInput(file: path, problem: "holds \(g.shape) values; the frames have \(rows)×\(columns) pixels") }
-                return g.elements
+            let outPath = try outputs.file(out, option: "--out")
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            let record = try ComptonSpectraWorkflow.run(events: events, settings: settings, outputPath: outPath, recordedOutput: out, inputs: [events]) {
+                ProgressReporter(label: $0, total: $1)
             }
-            let gain = try map(gainMap), offset = try offsetMap.map(map) ?? [Double](repeating: offsetKeV, count: n)
-            return PixelEnergyCalibration(rows: rows, columns: columns, gain: gain, offset: offset)
-        }
-        guard let kevPerADU else {
-            throw LensError.invalidArgument("\(events) holds detector frames in ADU: declare their energy calibration with --kev-per-adu G [--offset-kev O] or --gain-map FILE [--offset-map FILE]")
-        }
-        try requirePositive(kevPerADU, "--kev-per-adu", atMost: 1000)
-        return PixelEnergyCalibration(rows: rows, columns: columns, gain: [Double](repeating: kevPerADU, count: n), offset: [Double](repeating: offsetKeV, count: n))
-    }
-
-    func run(mode: ChargeSharingCorrection, out outPath: String, summary summaryPath: String?) throws {
-        let binning = EnergyBinning(lowKeV: 0, widthKeV: binKeV, count: Int((maxKeV / binKeV).rounded(.up)))
-        if isFrames {
-            let reader = try VolumeIO.open(events)
-            guard reader.info.shape.rank == 3 else { throw LensError.badInput(file: events, problem: "detector frames must be (frame, row, column), not \(reader.info.shape)") }
-            let (rows, columns) = (reader.info.shape[1], reader.info.shape[2])
-            try MemoryBudget.require(elements: rows * columns * binning.count, elementBytes: 4, for: "the spectra of \(rows)×\(columns) pixels", hint: "use fewer bins (--bin-kev)")
-            let calibration = try frameCalibration(rows: rows, columns: columns)
-            let progress = ProgressReporter(label: "frames to events", total: reader.info.shape[0])
-            let spectra = try DetectorFrames.buildSpectra(frames: reader, calibration: calibration, thresholdKeV: thresholdKeV, binning: binning,
-                                                          correction: mode, progress: progress)
-            progress.finish()
-            try finishSpectra(spectra, binning: binning, rows: rows, columns: columns, mode: mode, outPath: outPath, summaryPath: summaryPath,
-                              extra: ["frames": .number(Double(reader.info.shape[0])), "threshold_kev": .number(thresholdKeV),
-                                      "energy_calibration": .string(gainMap.map { "per-pixel gain map \($0)" } ?? "\(kevPerADU ?? 0) keV/ADU + \(offsetKeV) keV")])
-            return
-        }
-        // Progress counts events: known up front for binary records (12 bytes each); a CSV
-        // list's length in events is not, so it is counted in lines read against its byte size
-        // divided by the length of its first lines.
-        let size = (try? FileManager.default.attributesOfItem(atPath: events)[.size] as? Int) ?? 0
-        let isCSV = URL(fileURLWithPath: events).pathExtension.lowercased() == "csv"
-        let bytesPerEvent = isCSV ? PhotonEventFile.typicalLineBytes(path: events) : PhotonEvent.byteSize
-        let progress = ProgressReporter(label: "histogramming events", total: Swift.max(1, size / bytesPerEvent))
-        let spectra = try PixelSpectra.build(events: events, rows: rows, columns: columns, binning: binning, correction: mode, progress: progress)
-        progress.finish()
-        try finishSpectra(spectra, binning: binning, rows: rows, columns: columns, mode: mode, outPath: outPath, summaryPath: summaryPath, extra: [:])
-    }
-
-    func finishSpectra(_ spectra: PixelSpectra, binning: EnergyBinning, rows: Int, columns: Int, mode: ChargeSharingCorrection,
-                       outPath: String, summaryPath: String?, extra: [String: JSONValue]) throws {
-        guard spectra.statistics.eventsRead > 0 else {
-            throw LensError.badInput(file: events, problem: "holds no photon events: an empty cube would look like a measurement")
-        }
-        try spectra.write(to: outPath, chargeSharing: mode, inputs: [events])
-        let s = spectra.statistics
-        print("wrote \(out): \(rows)×\(columns) pixels × \(binning.count) bins; \(s.eventsRead) events read, \(s.eventsCounted) counted, \(s.multiPixelClusters) charge-sharing clusters (\(s.eventsInClusters) events, \(mode.rawValue)), \(s.eventsOutside) outside")
-        if let summary {
-            let object: JSONValue = .object([
-                "output": .string(out), "charge_sharing": .string(mode.rawValue),
-                "events": ["read": .number(Double(s.eventsRead)), "counted": .number(Double(s.eventsCounted)), "frames": .number(Double(s.frames)),
-                           "multi_pixel_clusters": .number(Double(s.multiPixelClusters)), "events_in_clusters": .number(Double(s.eventsInClusters)),
-                           "outside": .number(Double(s.eventsOutside))],
-                "bin_kev": .number(binKeV), "max_kev": .number(maxKeV),
-                "provenance": try provenanceJSON(inputs: [events] + [gainMap, offsetMap].compactMap { $0 },
-                                                 parameters: ["rows": .number(Double(rows)), "columns": .number(Double(columns)),
-                                                              "bin_kev": .number(binKeV), "charge_sharing": .string(mode.rawValue)].merging(extra) { a, _ in a }),
-            ])
-            try JSONOutput.write(object, to: summaryPath!, inputs: [events])
+            let e = record.events
+            print("wrote \(out): \(record.rows)×\(record.columns) pixels × \(settings.binning.count) bins; \(e.read) events read, \(e.counted) counted, \(e.multiPixelClusters) charge-sharing clusters (\(e.eventsInClusters) events, \(chargeSharing.rawValue)), \(e.outside) outside")
+            guard let summaryPath, case .object(var fields) = try JSONValue(encoding: record) else { return }
+            var parameters: [String: JSONValue] = ["rows": .number(Double(record.rows)), "columns": .number(Double(record.columns)),
+                                                   "bin_kev": .number(binKeV), "charge_sharing": .string(chargeSharing.rawValue)]
+            if let frames = settings.frames, let count = record.frameCount {
+                parameters["frames"] = .number(Double(count)); parameters["threshold_kev"] = .number(frames.thresholdKeV)
+                parameters["energy_calibration"] = .string(frames.summary)
+            }
+            fields["provenance"] = try provenanceJSON(inputs: [events] + [gainMap, offsetMap].compactMap { $0 }, parameters: parameters)
+            try JSONOutput.write(JSONValue.object(fields), to: summaryPath, inputs: [events])
         }
     }
 }

@@ -262,3 +262,158 @@ public enum ComptonCorrelationWorkflow {
         return Record(output: recordedFolder ?? folder, regions: results, ctVoxelMicrometres: voxel)
     }
 }
+
+/// Photon events (an event list, or detector frames with an energy calibration) histogrammed
+/// into per-pixel energy spectra with charge-sharing correction, streaming: Codable settings →
+/// ``PixelSpectra`` built event by event (or frame by frame) → the cube written (HDF5) and a
+/// typed record (the summary's body).
+public enum ComptonSpectraWorkflow {
+    public struct Settings: Codable, Sendable, Equatable {
+        /// Detector size of an event list (frames carry their own).
+        public var rows: Int, columns: Int
+        /// Energy bins from 0 to `maximumKeV`, `binKeV` wide.
+        public var binKeV: Double, maximumKeV: Double
+        public var chargeSharing: ChargeSharingCorrection
+        /// The energy calibration of detector frames (nil for event lists, which are in keV).
+        public var frames: FrameCalibration?
+        public init(rows: Int = 80, columns: Int = 80, binKeV: Double = 0.1, maximumKeV: Double = 130,
+                    chargeSharing: ChargeSharingCorrection = .discriminate, frames: FrameCalibration? = nil) {
+            self.rows = rows; self.columns = columns; self.binKeV = binKeV; self.maximumKeV = maximumKeV
+            self.chargeSharing = chargeSharing; self.frames = frames
+        }
+
+        /// keV = gain·ADU + offset, one pair for every pixel or per-pixel maps (images of the
+        /// frame size); values below the threshold (after calibration) are not events.
+        public struct FrameCalibration: Codable, Sendable, Equatable {
+            public var kevPerADU: Double?
+            public var offsetKeV: Double
+            public var gainMapPath: String?, offsetMapPath: String?
+            public var thresholdKeV: Double
+            public init(kevPerADU: Double? = nil, offsetKeV: Double = 0, gainMapPath: String? = nil, offsetMapPath: String? = nil, thresholdKeV: Double = 3) {
+                self.kevPerADU = kevPerADU; self.offsetKeV = offsetKeV; self.gainMapPath = gainMapPath; self.offsetMapPath = offsetMapPath
+                self.thresholdKeV = thresholdKeV
+            }
+            /// In words, for summaries.
+            public var summary: String { gainMapPath.map { "per-pixel gain map \($0)" } ?? "\(kevPerADU ?? 0) keV/ADU + \(offsetKeV) keV" }
+        }
+
+        public var binning: EnergyBinning { EnergyBinning(lowKeV: 0, widthKeV: binKeV, count: Int((maximumKeV / binKeV).rounded(.up))) }
+
+        public func validate() throws {
+            guard (1...65_536).contains(rows), (1...65_536).contains(columns) else {
+                throw LensError.invalidArgument("--rows and --columns must be 1…65536, got \(rows)×\(columns)")
+            }
+            guard maximumKeV > 0, maximumKeV <= 10_000 else { throw LensError.invalidArgument("--max-kev must be in (0, 10000], got \(maximumKeV)") }
+            guard binKeV > 0, binKeV <= maximumKeV / 2 else { throw LensError.invalidArgument("--bin-kev must be in (0, \(maximumKeV / 2)], got \(binKeV)") }
+            let bins = (maximumKeV / binKeV).rounded(.up)
+            guard (2...1_000_000).contains(bins) else { throw LensError.invalidArgument("--max-kev / --bin-kev (bins) must be 2…1000000, got \(bins)") }
+            if let frames {
+                guard (0...10_000).contains(frames.thresholdKeV) else { throw LensError.invalidArgument("--threshold-kev must be 0…10000, got \(frames.thresholdKeV)") }
+                if let g = frames.kevPerADU, !(g > 0 && g <= 1000) { throw LensError.invalidArgument("--kev-per-adu must be in (0, 1000], got \(g)") }
+                guard frames.offsetKeV.isFinite else { throw LensError.invalidArgument("--offset-kev must be finite") }
+            }
+        }
+    }
+
+    public struct Record: Codable, Sendable {
+        public struct Events: Codable, Sendable {
+            public var read: Int, counted: Int, frames: Int
+            public var multiPixelClusters: Int, eventsInClusters: Int, outside: Int
+            private enum CodingKeys: String, CodingKey {
+                case read, counted, frames, outside
+                case multiPixelClusters = "multi_pixel_clusters", eventsInClusters = "events_in_clusters"
+            }
+        }
+        public var output: String
+        public var chargeSharing: String
+        public var events: Events
+        public var binKeV: Double, maximumKeV: Double
+        /// Detector size, and for frames their count and calibration (not part of the summary
+        /// body: the CLI records them with the parameters).
+        public var rows: Int, columns: Int
+        public var frameCount: Int?
+        private enum CodingKeys: String, CodingKey {
+            case output, events
+            case chargeSharing = "charge_sharing", binKeV = "bin_kev", maximumKeV = "max_kev"
+        }
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            output = try c.decode(String.self, forKey: .output); chargeSharing = try c.decode(String.self, forKey: .chargeSharing)
+            events = try c.decode(Events.self, forKey: .events); binKeV = try c.decode(Double.self, forKey: .binKeV)
+            maximumKeV = try c.decode(Double.self, forKey: .maximumKeV); rows = 0; columns = 0
+        }
+        init(output: String, chargeSharing: String, events: Events, binKeV: Double, maximumKeV: Double, rows: Int, columns: Int, frameCount: Int?) {
+            self.output = output; self.chargeSharing = chargeSharing; self.events = events; self.binKeV = binKeV; self.maximumKeV = maximumKeV
+            self.rows = rows; self.columns = columns; self.frameCount = frameCount
+        }
+    }
+
+    /// Whether `path` holds detector frames (an HDF5 file or dataset) rather than an event list.
+    public static func isFrames(_ path: String) -> Bool {
+        let reference = DatasetReference(path)
+        return VolumeIO.hdf5Extensions.contains(reference.fileExtension) || reference.datasetPath != nil
+    }
+
+    /// Histograms `eventsPath` and writes the cube to `outputPath` (recorded as `recordedOutput`).
+    /// - Parameter progress: the display (label, units: events or frames).
+    public static func run(events eventsPath: String, settings: Settings, outputPath: String, recordedOutput: String? = nil, inputs: [String],
+                           progress: (_ label: String, _ total: Int) -> ProgressReporter? = { _, _ in nil }) throws -> Record {
+        try settings.validate()
+        let binning = settings.binning
+        let spectra: PixelSpectra, rows: Int, columns: Int, frameCount: Int?
+        if isFrames(eventsPath) {
+            let reader = try VolumeIO.open(eventsPath)
+            guard reader.info.shape.rank == 3 else { throw LensError.badInput(file: eventsPath, problem: "detector frames must be (frame, row, column), not \(reader.info.shape)") }
+            (rows, columns) = (reader.info.shape[1], reader.info.shape[2])
+            try MemoryBudget.require(elements: rows * columns * binning.count, elementBytes: 4, for: "the spectra of \(rows)×\(columns) pixels", hint: "use fewer bins (--bin-kev)")
+            let calibration = try frameCalibration(settings.frames, path: eventsPath, rows: rows, columns: columns)
+            let reporter = progress("frames to events", reader.info.shape[0])
+            defer { reporter?.finish() }
+            spectra = try DetectorFrames.buildSpectra(frames: reader, calibration: calibration, thresholdKeV: settings.frames?.thresholdKeV ?? 3,
+                                                      binning: binning, correction: settings.chargeSharing, progress: reporter)
+            frameCount = reader.info.shape[0]
+        } else {
+            (rows, columns) = (settings.rows, settings.columns)
+            try MemoryBudget.require(elements: rows * columns * binning.count, elementBytes: 4,
+                                     for: "--rows × --columns × bins", hint: "use fewer bins (--bin-kev) or a smaller detector")
+            // Progress counts events: known up front for binary records (12 bytes each); a CSV
+            // list's length in events is not, so it is counted in lines read against its byte
+            // size divided by the length of its first lines.
+            let size = (try? FileManager.default.attributesOfItem(atPath: eventsPath)[.size] as? Int) ?? 0
+            let isCSV = URL(fileURLWithPath: eventsPath).pathExtension.lowercased() == "csv"
+            let bytesPerEvent = isCSV ? PhotonEventFile.typicalLineBytes(path: eventsPath) : PhotonEvent.byteSize
+            let reporter = progress("histogramming events", Swift.max(1, size / bytesPerEvent))
+            defer { reporter?.finish() }
+            spectra = try PixelSpectra.build(events: eventsPath, rows: rows, columns: columns, binning: binning, correction: settings.chargeSharing,
+                                             progress: reporter)
+            frameCount = nil
+        }
+        guard spectra.statistics.eventsRead > 0 else {
+            throw LensError.badInput(file: eventsPath, problem: "holds no photon events: an empty cube would look like a measurement")
+        }
+        try spectra.write(to: outputPath, chargeSharing: settings.chargeSharing, inputs: inputs)
+        let s = spectra.statistics
+        return Record(output: recordedOutput ?? outputPath, chargeSharing: settings.chargeSharing.rawValue,
+                      events: .init(read: s.eventsRead, counted: s.eventsCounted, frames: s.frames, multiPixelClusters: s.multiPixelClusters,
+                                    eventsInClusters: s.eventsInClusters, outside: s.eventsOutside),
+                      binKeV: settings.binKeV, maximumKeV: settings.maximumKeV, rows: rows, columns: columns, frameCount: frameCount)
+    }
+
+    /// The per-pixel calibration of a frames input, never guessed.
+    static func frameCalibration(_ frames: Settings.FrameCalibration?, path: String, rows: Int, columns: Int) throws -> PixelEnergyCalibration {
+        let n = rows * columns
+        if let frames, let gainMap = frames.gainMapPath {
+            func map(_ path: String) throws -> [Double] {
+                let g = try VolumeIO.read(path).converted(to: Double.self)
+                guard g.count == n else { throw LensError.badInput(file: path, problem: "holds \(g.shape) values; the frames have \(rows)×\(columns) pixels") }
+                return g.elements
+            }
+            let gain = try map(gainMap), offset = try frames.offsetMapPath.map(map) ?? [Double](repeating: frames.offsetKeV, count: n)
+            return PixelEnergyCalibration(rows: rows, columns: columns, gain: gain, offset: offset)
+        }
+        guard let frames, let kevPerADU = frames.kevPerADU else {
+            throw LensError.invalidArgument("\(path) holds detector frames in ADU: declare their energy calibration with --kev-per-adu G [--offset-kev O] or --gain-map FILE [--offset-map FILE]")
+        }
+        return PixelEnergyCalibration(rows: rows, columns: columns, gain: [Double](repeating: kevPerADU, count: n), offset: [Double](repeating: frames.offsetKeV, count: n))
+    }
+}
