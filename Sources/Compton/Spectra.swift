@@ -116,7 +116,7 @@ public final class SpectrumAccumulator {
             while start < events.count && events[start].frame == open { start += 1 }
             pending.append(contentsOf: events[0..<start])
             if start == events.count { return }
-            pending.withUnsafeBufferPointer { workers[0].process($0, 0..<$0.count) }
+            pending.withUnsafeBufferPointer { events in Parallel.sharing(events) { workers[0].process($0, 0..<$0.count) } }
             pending.removeAll(keepingCapacity: true)
         }
         // Complete frames: everything before the last frame's first event.
@@ -138,19 +138,20 @@ public final class SpectrumAccumulator {
             workers.append(FrameHistogrammer(rows: rows, columns: columns, binning: binning, correction: correction, calibration: calibration))
         }
         let bounds = cuts
+        // Each worker k owns histogrammer k and reads its own frames of the shared events.
         events.withUnsafeBufferPointer { events in
-            nonisolated(unsafe) let events = events
-            workers.withUnsafeMutableBufferPointer { w in
-                nonisolated(unsafe) let w = w
-                if parts == 1 { w[0].process(events, bounds[0]..<bounds[1]); return }
-                DispatchQueue.concurrentPerform(iterations: parts) { k in w[k].process(events, bounds[k]..<bounds[k + 1]) }
+            Parallel.sharing(events) { shared in
+                Parallel.withDisjointWrites(&workers) { w in
+                    if parts == 1 { w[0].process(shared, bounds[0]..<bounds[1]); return }
+                    DispatchQueue.concurrentPerform(iterations: parts) { k in w[k].process(shared, bounds[k]..<bounds[k + 1]) }
+                }
             }
         }
     }
 
     /// Ends the last frame and returns the spectra (the per-core spectra summed).
     public func finish() -> PixelSpectra {
-        pending.withUnsafeBufferPointer { workers[0].process($0, 0..<$0.count) }
+        pending.withUnsafeBufferPointer { events in Parallel.sharing(events) { workers[0].process($0, 0..<$0.count) } }
         pending.removeAll()
         var counts = workers[0].counts
         var statistics = workers[0].statistics
@@ -256,7 +257,7 @@ struct FrameHistogrammer {
     }
 
     /// Histograms the whole frames in `range` of `events`.
-    mutating func process(_ events: UnsafeBufferPointer<PhotonEvent>, _ range: Range<Int>) {
+    mutating func process(_ events: SharedReadBuffer<PhotonEvent>, _ range: Range<Int>) {
         statistics.eventsRead += range.count
         // Ranges hold whole frames (frames never straddle two workers or two calls).
         if !range.isEmpty && correction != .none {
@@ -315,7 +316,7 @@ struct FrameHistogrammer {
 
     /// One frame: clusters of events within 3×3 of each other (8-connected), then counted,
     /// rejected or merged by the correction mode.
-    private mutating func frame(_ events: UnsafeBufferPointer<PhotonEvent>, _ r: Range<Int>, into spectra: UnsafeMutablePointer<UInt32>) {
+    private mutating func frame(_ events: SharedReadBuffer<PhotonEvent>, _ r: Range<Int>, into spectra: UnsafeMutablePointer<UInt32>) {
         let k = r.count
         if k == 1 {
             let e = events[r.lowerBound]

@@ -74,9 +74,8 @@ public final class PhotonEventFile {
     /// parallel slices — the portable path, for hosts where the struct is not the record.
     private func decode(_ buffer: [UInt8], count n: Int, into batch: inout [PhotonEvent]) {
         if batch.count != n { batch = [PhotonEvent](repeating: PhotonEvent(frame: 0, row: 0, column: 0, energyKeV: 0), count: n) }
-        batch.withUnsafeMutableBufferPointer { out in
-            buffer.withUnsafeBytes { raw in
-                nonisolated(unsafe) let (raw, out) = (raw, out)
+        Parallel.withDisjointWrites(&batch) { out in
+            buffer.withUnsafeBytes { bytes in Parallel.sharing(bytes: bytes) { raw in
                 let parts = n >= 1 << 16 ? Parallel.threadCount : 1
                 DispatchQueue.concurrentPerform(iterations: parts) { part in
                     for k in (n * part / parts)..<(n * (part + 1) / parts) {
@@ -88,7 +87,7 @@ public final class PhotonEventFile {
                             energyKeV: Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self))))
                     }
                 }
-            }
+            } }
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import LensCore
 import LensIO
 import Spectroscopy
@@ -79,9 +80,12 @@ public enum CLIRuntime {
         }
     }
 
-    /// The signal sources (kept alive for the life of the process).
-    nonisolated(unsafe) private static var signalSources: [DispatchSourceSignal] = []
-    nonisolated(unsafe) private static var interrupts = 0
+    /// The signal sources (kept alive for the life of the process) and the signals received.
+    private struct SignalState: @unchecked Sendable {   // DispatchSourceSignal is thread-safe
+        var sources: [DispatchSourceSignal] = []
+        var interrupts = 0
+    }
+    private static let signals = Mutex(SignalState())
 
     /// Installs the interrupt handling: SIGINT (Ctrl-C), SIGTERM and SIGHUP each cancel the
     /// work cleanly the first time (it stops between slabs, removes its staged outputs and exits
@@ -94,7 +98,7 @@ public enum CLIRuntime {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
             source.setEventHandler {
-                interrupts += 1
+                let interrupts = signals.withLock { $0.interrupts += 1; return $0.interrupts }
                 if interrupts == 1 {
                     CLIRuntime.cancellation.cancel()
                     printError("interrupted; stopping and removing partial outputs (signal again to stop at once)")
@@ -104,7 +108,7 @@ public enum CLIRuntime {
                 }
             }
             source.resume()
-            signalSources.append(source)
+            signals.withLock { $0.sources.append(source) }
         }
     }
 

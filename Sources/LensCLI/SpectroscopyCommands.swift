@@ -157,11 +157,10 @@ struct XASCommand: ParsableCommand {
         settings.muColumn = muColumn; settings.e0 = normalization.e0
         settings.preEdge = try normalization.preRange; settings.postEdge = try normalization.postRange
         settings.postEdgeDegree = normalization.postDegree
-        if exafs {
-            var e = XASWorkflow.Settings.EXAFS()
-            e.rbkg = rbkg; e.kweight = kweight; e.kmin = kmin; e.kmax = kmax; e.dk = dk
-            settings.exafs = e
-        }
+        var e = XASWorkflow.Settings.EXAFS()
+        e.rbkg = rbkg; e.kweight = kweight; e.kmin = kmin; e.kmax = kmax; e.dk = dk
+        try e.validate()   // a bad value is an error even without --exafs
+        if exafs { settings.exafs = e }
         try settings.validate()
         try global.outputs(inputs: [spectrum]) { outputs in
             let folder = try outputs.folder(out, option: "--out")

@@ -198,8 +198,7 @@ public struct ValueStatistics: Codable, Sendable, Equatable {
     /// Statistics of a buffer, computed in parallel chunks and merged.
     public init<T: RealGridElement>(of values: UnsafeBufferPointer<T>) {
         let chunkCount = Swift.max(1, Swift.min(64, values.count / (1 << 16)))
-        nonisolated(unsafe) let values = values
-        let partials = Parallel.mapChunks(count: values.count, chunks: chunkCount) { range -> ValueStatistics in
+        let partials = Parallel.sharing(values) { values in Parallel.mapChunks(count: values.count, chunks: chunkCount) { range -> ValueStatistics in
             var s = ValueStatistics()
             var lo = Double.infinity, hi = -Double.infinity, sum = 0.0, finite = 0
             for i in range {
@@ -211,7 +210,7 @@ public struct ValueStatistics: Codable, Sendable, Equatable {
             s.minimum = lo; s.maximum = hi; s.sum = sum; s.finiteCount = finite
             s.nonFiniteCount = range.count - finite
             return s
-        }
+        } }
         self.init()
         for p in partials { merge(p) }
     }

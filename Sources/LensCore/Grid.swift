@@ -50,10 +50,10 @@ public struct Grid<Element: GridElement>: @unchecked Sendable {
     /// A grid filled by `body(index)` for every linear index, in parallel over slabs.
     public init(shape: Shape, geometry: GridGeometry? = nil, generator body: @Sendable (Int) -> Element) {
         self.init(shape: shape, geometry: geometry)
-        let base = storage.baseAddress
-        nonisolated(unsafe) let pointer = base
-        Parallel.forEachChunk(count: shape.count, minimumChunk: 1 << 14) { range in
-            for i in range { pointer[i] = body(i) }
+        Parallel.withDisjointWrites(&self) { t in
+            Parallel.forEachChunk(count: shape.count, minimumChunk: 1 << 14) { range in
+                for i in range { t[i] = body(i) }
+            }
         }
     }
 
@@ -177,9 +177,12 @@ public struct Grid<Element: GridElement>: @unchecked Sendable {
         var result = Grid<T>(shape: shape, geometry: geometry)
         withUnsafeBufferPointer { source in
             result.withUnsafeMutableBufferPointer { target in
-                nonisolated(unsafe) let s = source, t = target
-                Parallel.forEachChunk(count: s.count, minimumChunk: 1 << 15) { range in
-                    for i in range { t[i] = transform(s[i]) }
+                Parallel.sharing(source) { s in
+                    Parallel.withDisjointWrites(target) { t in
+                        Parallel.forEachChunk(count: s.count, minimumChunk: 1 << 15) { range in
+                            for i in range { t[i] = transform(s[i]) }
+                        }
+                    }
                 }
             }
         }

@@ -7,9 +7,13 @@ import Synchronization
 /// summary can list them (`"notices"`).
 public enum Notices {
     private static let state = Mutex<[String]>([])
-    /// Where notes go; tests may swap it.
-    nonisolated(unsafe) public static var printer: @Sendable (String) -> Void = { text in
+    private static let printerState = Mutex<@Sendable (String) -> Void>({ text in
         FileHandle.standardError.write(Data("note: \(text)\n".utf8))
+    })
+    /// Where notes go; tests may swap it.
+    public static var printer: @Sendable (String) -> Void {
+        get { printerState.withLock { $0 } }
+        set { printerState.withLock { $0 = newValue } }
     }
 
     public static func emit(_ text: String) {

@@ -122,6 +122,18 @@ extension Parallel {
         try grid.withUnsafeBufferPointer { try body(SharedReadBuffer(base: $0)) }
     }
 
+    /// Runs `body` with a view of a buffer the caller holds open (inside its own
+    /// `withUnsafe…` scope) that parallel workers may read.
+    public static func sharing<T, R>(_ buffer: UnsafeBufferPointer<T>, _ body: (SharedReadBuffer<T>) throws -> R) rethrows -> R {
+        try body(SharedReadBuffer(base: buffer))
+    }
+
+    /// Runs `body` with the bytes of a buffer the caller holds open, for parallel workers to
+    /// decode (each reads what it needs; nobody writes the bytes meanwhile).
+    public static func sharing<R>(bytes: UnsafeRawBufferPointer, _ body: (SharedReadBuffer<UInt8>) throws -> R) rethrows -> R {
+        try body(SharedReadBuffer(base: bytes.bindMemory(to: UInt8.self)))
+    }
+
     /// Splits `0..<rows` into chunks (see ``forEachChunk(count:minimumChunk:_:)``) and runs
     /// `body` on each in parallel with a writer to its own rows of `output` (rows of
     /// `rowLength` elements).
@@ -185,9 +197,10 @@ private struct SharedWriteBase<T>: @unchecked Sendable {
 public struct DisjointWriteBuffer<Element>: @unchecked Sendable {
     @usableFromInline let base: UnsafeMutableBufferPointer<Element>
     public var count: Int { base.count }
+    /// In place: a worker mutating its own element (a per-worker accumulator) does not copy it.
     @inlinable public subscript(i: Int) -> Element {
-        get { base[i] }
-        nonmutating set { base[i] = newValue }
+        unsafeAddress { assert(i >= 0 && i < base.count, "index out of range"); return UnsafePointer(base.baseAddress! + i) }
+        nonmutating unsafeMutableAddress { assert(i >= 0 && i < base.count, "index out of range"); return base.baseAddress! + i }
     }
 }
 
@@ -201,6 +214,13 @@ extension SharedReadBuffer {
     public var baseAddress: UnsafePointer<Element>? { base.baseAddress }
 }
 
+extension SharedReadBuffer where Element == UInt8 {
+    /// A value of type `T` read from `offset` bytes in, at any alignment (records in a file).
+    @inlinable public func loadUnaligned<T: BitwiseCopyable>(fromByteOffset offset: Int, as type: T.Type) -> T {
+        UnsafeRawBufferPointer(base).loadUnaligned(fromByteOffset: offset, as: type)
+    }
+}
+
 extension Parallel {
     /// Runs `body` with `array` open for writes from parallel workers at disjoint indices.
     public static func withDisjointWrites<T, R>(_ array: inout [T], _ body: (DisjointWriteBuffer<T>) throws -> R) rethrows -> R {
@@ -210,5 +230,10 @@ extension Parallel {
     /// The same for a grid's elements.
     public static func withDisjointWrites<T, R>(_ grid: inout Grid<T>, _ body: (DisjointWriteBuffer<T>) throws -> R) rethrows -> R {
         try grid.withUnsafeMutableBufferPointer { try body(DisjointWriteBuffer(base: $0)) }
+    }
+
+    /// The same for a buffer the caller holds open (inside its own `withUnsafe…` scope).
+    public static func withDisjointWrites<T, R>(_ buffer: UnsafeMutableBufferPointer<T>, _ body: (DisjointWriteBuffer<T>) throws -> R) rethrows -> R {
+        try body(DisjointWriteBuffer(base: buffer))
     }
 }

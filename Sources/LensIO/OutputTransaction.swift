@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import LensCore
 #if canImport(Glibc)
 import Glibc
@@ -35,14 +36,14 @@ public final class OutputTransaction: @unchecked Sendable {
     public private(set) var outputs: [Output] = []
     private var finished = false
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var active: [ObjectIdentifier: OutputTransaction] = [:]
+    /// The transactions not yet committed or aborted (an interrupt aborts them all).
+    private static let active = Mutex<[ObjectIdentifier: OutputTransaction]>([:])
 
     /// Starts a transaction for a command that reads `inputs` (paths, optionally `file:/dataset`).
     public init(inputs: [String], overwrite: Bool = false) {
         self.inputs = inputs.filter { !$0.isEmpty }
         self.overwrite = overwrite
-        Self.lock.lock(); Self.active[ObjectIdentifier(self)] = self; Self.lock.unlock()
+        Self.active.withLock { $0[ObjectIdentifier(self)] = self }
     }
 
     deinit { abort() }
@@ -186,7 +187,7 @@ public final class OutputTransaction: @unchecked Sendable {
 
     private func finish() {
         finished = true
-        Self.lock.lock(); Self.active[ObjectIdentifier(self)] = nil; Self.lock.unlock()
+        Self.active.withLock { $0[ObjectIdentifier(self)] = nil }
     }
 
     /// Replaces staging paths by the outputs the user named in an error's text, so messages
@@ -200,15 +201,15 @@ public final class OutputTransaction: @unchecked Sendable {
     // MARK: Process-wide look-ups (for AtomicOutput)
 
     private static func anyActive(_ body: (OutputTransaction) -> Bool) -> Bool {
-        lock.lock(); let all = Array(active.values); lock.unlock()
+        let all = active.withLock { Array($0.values) }
         return all.contains(where: body)
     }
 
-    static var hasActive: Bool { lock.lock(); defer { lock.unlock() }; return !active.isEmpty }
+    static var hasActive: Bool { active.withLock { !$0.isEmpty } }
 
     /// `text` with every active staging path replaced by its declared output path.
     static func publicText(_ text: String) -> String {
-        lock.lock(); let all = Array(active.values); lock.unlock()
+        let all = active.withLock { Array($0.values) }
         return all.reduce(text) { $1.describe($0) }
     }
 
@@ -231,7 +232,7 @@ public final class OutputTransaction: @unchecked Sendable {
 
     /// An error whose text names a staging path, rewritten to name the declared output.
     static func renamingTemporaries(in error: Error) -> Error {
-        lock.lock(); let all = Array(active.values); lock.unlock()
+        let all = active.withLock { Array($0.values) }
         return all.reduce(error) { $1.rename($0) }
     }
 }

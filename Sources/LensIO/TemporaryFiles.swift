@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,29 +7,30 @@ import Glibc
 /// The temporaries this process has open (files and folders), so that an interrupt or an error
 /// removes them; a hard kill leaves them for ``OutputSafety/removeStaleTemporaries(in:)``.
 public enum TemporaryFiles {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var paths: Set<String> = []
+    private struct State {
+        var paths: Set<String> = []
+        /// Temporary → the output it becomes, for error messages (kept after the temporary is
+        /// gone: an error is often reported after its clean-up).
+        var outputNames: [String: String] = [:]
+    }
+    private static let state = Mutex(State())
 
-    /// Temporary → the output it becomes, for error messages (kept after the temporary is gone:
-    /// an error is often reported after its clean-up).
-    nonisolated(unsafe) private static var outputNames: [String: String] = [:]
-
-    public static func register(_ path: String) { lock.lock(); paths.insert(path); lock.unlock() }
+    public static func register(_ path: String) { state.withLock { _ = $0.paths.insert(path) } }
 
     /// Registers a temporary that becomes `output`.
     public static func register(_ path: String, becoming output: String) {
-        lock.lock(); paths.insert(path); outputNames[path] = output; lock.unlock()
+        state.withLock { $0.paths.insert(path); $0.outputNames[path] = output }
     }
 
     /// `text` with every temporary's path replaced by the output it becomes (longest first, so
     /// a temporary inside a staged folder is named before the folder).
     public static func publicText(_ text: String) -> String {
-        lock.lock(); let names = outputNames; lock.unlock()
+        let names = state.withLock { $0.outputNames }
         guard names.keys.contains(where: { text.contains($0) }) else { return text }
         return names.sorted { $0.key.count > $1.key.count }.reduce(text) { $0.replacingOccurrences(of: $1.key, with: $1.value) }
     }
     /// Stops tracking `path` (it became an output).
-    public static func forget(_ path: String) { lock.lock(); paths.remove(path); lock.unlock() }
+    public static func forget(_ path: String) { state.withLock { _ = $0.paths.remove(path) } }
     /// Removes `path` from disk and stops tracking it.
     public static func remove(_ path: String) {
         try? FileManager.default.removeItem(atPath: path)
@@ -38,7 +40,7 @@ public enum TemporaryFiles {
     /// Other threads may still be writing into a staged folder: removal is retried until
     /// nothing of it is left (a few attempts).
     public static func removeAll() {
-        lock.lock(); let all = paths; paths.removeAll(); lock.unlock()
+        let all = state.withLock { s in defer { s.paths.removeAll() }; return s.paths }
         for _ in 0..<5 {
             var left = false
             for path in all {
@@ -51,5 +53,5 @@ public enum TemporaryFiles {
         }
     }
     /// How many are tracked (tests).
-    public static var count: Int { lock.lock(); defer { lock.unlock() }; return paths.count }
+    public static var count: Int { state.withLock { $0.paths.count } }
 }

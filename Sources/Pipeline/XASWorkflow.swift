@@ -31,20 +31,23 @@ public enum XASWorkflow {
             public var kmax: Double?
             public var dk = 1.0
             public init() {}
+
+            public func validate() throws {
+                guard rbkg > 0, rbkg <= 10 else { throw LensError.invalidArgument("--rbkg must be in (0, 10] Å, got \(rbkg)") }
+                guard (0...5).contains(kweight) else { throw LensError.invalidArgument("--kweight must be 0…5, got \(kweight)") }
+                guard (0...60).contains(kmin) else { throw LensError.invalidArgument("--kmin must be 0…60 Å⁻¹, got \(kmin)") }
+                guard (0...20).contains(dk) else { throw LensError.invalidArgument("--dk must be 0…20 Å⁻¹, got \(dk)") }
+                if let kmax {
+                    guard (0...60).contains(kmax) else { throw LensError.invalidArgument("--kmax must be 0…60 Å⁻¹, got \(kmax)") }
+                    guard kmax > kmin else { throw LensError.invalidArgument("--kmin \(kmin) must be below --kmax \(kmax) Å⁻¹") }
+                }
+            }
         }
 
         public func validate() throws {
             if let e0, !e0.isFinite || e0 <= 0 { throw LensError.invalidArgument("--e0 must be a positive energy in eV, got \(e0)") }
             if let postEdgeDegree, !(0...5).contains(postEdgeDegree) { throw LensError.invalidArgument("--post-degree must be 0…5") }
-            guard let exafs else { return }
-            guard exafs.rbkg > 0, exafs.rbkg <= 10 else { throw LensError.invalidArgument("--rbkg must be in (0, 10] Å, got \(exafs.rbkg)") }
-            guard (0...5).contains(exafs.kweight) else { throw LensError.invalidArgument("--kweight must be 0…5, got \(exafs.kweight)") }
-            guard (0...60).contains(exafs.kmin) else { throw LensError.invalidArgument("--kmin must be 0…60 Å⁻¹, got \(exafs.kmin)") }
-            guard (0...20).contains(exafs.dk) else { throw LensError.invalidArgument("--dk must be 0…20 Å⁻¹, got \(exafs.dk)") }
-            if let kmax = exafs.kmax {
-                guard (0...60).contains(kmax) else { throw LensError.invalidArgument("--kmax must be 0…60 Å⁻¹, got \(kmax)") }
-                guard kmax > exafs.kmin else { throw LensError.invalidArgument("--kmin \(exafs.kmin) must be below --kmax \(kmax) Å⁻¹") }
-            }
+            try exafs?.validate()
         }
     }
 

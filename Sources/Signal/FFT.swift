@@ -122,9 +122,10 @@ public enum FFT {
     }
 
     static func scale<T: FFTScalar>(_ buffer: UnsafeMutableBufferPointer<T>, by factor: T) {
-        nonisolated(unsafe) let b = buffer
-        Parallel.forEachChunk(count: b.count, minimumChunk: 1 << 16) { range in
-            for i in range { b[i] *= factor }
+        Parallel.withDisjointWrites(buffer) { b in
+            Parallel.forEachChunk(count: b.count, minimumChunk: 1 << 16) { range in
+                for i in range { b[i] *= factor }
+            }
         }
     }
 }

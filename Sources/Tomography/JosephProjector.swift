@@ -40,16 +40,14 @@ public struct JosephProjector: Sendable {
         let chunkCount = (nz + 7) / 8
         let threads = Parallel.threadCount
         let angles = geometry.projectionCount
-        try output.withUnsafeMutableBufferPointer { out in
-            nonisolated(unsafe) let out = out
-            try volume.withUnsafeBufferPointer { vol in
-                nonisolated(unsafe) let vol = vol
+        try Parallel.withDisjointWrites(&output) { out in
+            try Parallel.sharing(volume) { vol in
                 if chunkCount >= threads {
                     try Parallel.forEachChunk(count: chunkCount, minimumChunk: 1, cancellation: cancellation) { chunks in
                         for c in chunks {
                             let columns = gatherChunk(vol, chunk: c)
                             defer { LargeMemory.deallocate(columns) }
-                            projectChunk(columns, chunk: c, angles: 0..<angles, into: out)
+                            Parallel.sharing(UnsafeBufferPointer(columns)) { projectChunk($0, chunk: c, angles: 0..<angles, into: out) }
                             progress?.advance(by: Swift.min(8, nz - c * 8))
                         }
                     }
@@ -57,9 +55,10 @@ public struct JosephProjector: Sendable {
                     for c in 0..<chunkCount {
                         let columns = gatherChunk(vol, chunk: c)
                         defer { LargeMemory.deallocate(columns) }
-                        nonisolated(unsafe) let cols = columns
-                        try Parallel.forEachChunk(count: angles, minimumChunk: 1, cancellation: cancellation) { range in
-                            projectChunk(cols, chunk: c, angles: range, into: out)
+                        try Parallel.sharing(UnsafeBufferPointer(columns)) { cols in
+                            try Parallel.forEachChunk(count: angles, minimumChunk: 1, cancellation: cancellation) { range in
+                                projectChunk(cols, chunk: c, angles: range, into: out)
+                            }
                         }
                         progress?.advance(by: Swift.min(8, nz - c * 8))
                     }
@@ -70,7 +69,7 @@ public struct JosephProjector: Sendable {
     }
 
     /// The 8 slices of chunk `c` as columns: element (y·nx + x) holds slices 8c…8c+7 at (y, x).
-    func gatherChunk(_ vol: UnsafeBufferPointer<Float>, chunk c: Int) -> UnsafeMutableBufferPointer<SIMD8<Float>> {
+    func gatherChunk(_ vol: SharedReadBuffer<Float>, chunk c: Int) -> UnsafeMutableBufferPointer<SIMD8<Float>> {
         let nz = volumeShape[0], ny = volumeShape[1], nx = volumeShape[2]
         let plane = ny * nx
         let columns = LargeMemory.buffer(of: SIMD8<Float>.self, count: plane)
@@ -139,8 +138,8 @@ public struct JosephProjector: Sendable {
     /// that step along y) or 16 columns (rays stepping along x), 256 KiB each, which stay in the
     /// core's L2 cache while every ray of every angle adds its partial sum through them; each
     /// ray's position and slope are computed once.
-    func projectChunk(_ columns: UnsafeMutableBufferPointer<SIMD8<Float>>, chunk c: Int, angles: Range<Int>,
-                      into out: UnsafeMutableBufferPointer<Float>) {
+    func projectChunk(_ columns: SharedReadBuffer<SIMD8<Float>>, chunk c: Int, angles: Range<Int>,
+                      into out: DisjointWriteBuffer<Float>) {
         let ny = volumeShape[1], nx = volumeShape[2]
         let nz = volumeShape[0]
         let rows = geometry.detectorRows, cols = geometry.detectorColumns
@@ -219,10 +218,8 @@ public struct JosephProjector: Sendable {
         let chunkCount = (nz + 7) / 8
         let threads = Parallel.threadCount
         let angles = geometry.projectionCount
-        try volume.withUnsafeMutableBufferPointer { vol in
-            nonisolated(unsafe) let vol = vol
-            try shifted.withUnsafeBufferPointer { proj in
-                nonisolated(unsafe) let proj = proj
+        try Parallel.withDisjointWrites(&volume) { vol in
+            try Parallel.sharing(shifted) { proj in
                 let scatter: @Sendable (Int, UnsafeMutableBufferPointer<SIMD8<Float>>) -> Void = { c, columns in
                     for k in 0..<8 {
                         let z = c * 8 + k
@@ -262,7 +259,7 @@ public struct JosephProjector: Sendable {
         return volume
     }
 
-    func backProjectChunk(_ proj: UnsafeBufferPointer<Float>, chunk c: Int, angles: Range<Int>,
+    func backProjectChunk(_ proj: SharedReadBuffer<Float>, chunk c: Int, angles: Range<Int>,
                           into columns: UnsafeMutableBufferPointer<SIMD8<Float>>) {
         let ny = volumeShape[1], nx = volumeShape[2]
         let nz = volumeShape[0]
