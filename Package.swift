@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "LensIOTests", dependencies: ["LensIO"], exclude: ["Fixtures"]),
         .testTarget(name: "ImageAnalysisTests", dependencies: ["ImageAnalysis", "LensIO"], exclude: ["Fixtures"]),
         .testTarget(name: "MicrostructureTests", dependencies: ["Microstructure", "ImageAnalysis", "Phantoms", "Tomography", "LensIO"]),
-        .testTarget(name: "TomographyTests", dependencies: ["Tomography", "Signal", "Phantoms"]),
+        .testTarget(name: "TomographyTests", dependencies: ["Tomography", "Signal", "Phantoms", "ImageAnalysis", "LensCore"]),
         .testTarget(name: "ComptonTests", dependencies: ["Compton", "ComptonFiles", "Phantoms"]),
         .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy", "SpectroscopyFiles", "Phantoms"]),

@@ -1,0 +1,409 @@
+import Foundation
+import LensCore
+
+/// How a slab of line integrals becomes a volume.
+public enum ReconstructionAlgorithm: String, CaseIterable, Codable, Sendable {
+    /// Filtered back projection (``FilteredBackProjection``): one pass, the reference.
+    case fbp
+    /// Simultaneous iterative reconstruction (ASTRA's SIRT: x ← x + λ·C·Aᵀ·R·(b − A x) with
+    /// R, C the inverse row and column sums of A).
+    case sirt
+    /// Ordered-subsets SART: the SIRT update over one subset of angles at a time.
+    case sart
+    /// Conjugate gradients on the normal equations (least squares; unconstrained).
+    case cgls
+    /// Total-variation-regularised least squares with bounds, by the preconditioned primal–dual
+    /// method of Chambolle & Pock (2011): sharp edges from few or limited-angle projections.
+    case tv
+
+    public var isIterative: Bool { self != .fbp }
+}
+
+/// Settings of the iterative solvers.
+public struct IterativeSettings: Codable, Sendable, Equatable {
+    /// Iterations (full passes over all angles).
+    public var iterations = 100
+    /// Stop early when ‖x_k+1 − x_k‖ / ‖x_k+1‖ falls below this (nil: run every iteration).
+    public var relativeChangeTolerance: Double?
+    /// Clamp to x ≥ 0 after every update (SIRT, SART, TV; CGLS is unconstrained).
+    public var nonNegative = true
+    /// Clamp to x ≤ this (in the volume's units, 1/µm or 1/pixel), nil: none.
+    public var upperBound: Double?
+    /// Angle subsets of OS-SART (1: SIRT-like sweeps; the angle count: classical SART).
+    public var subsets = 10
+    /// Relaxation λ of SIRT and SART (0 < λ < 2).
+    public var relaxation = 1.0
+    /// TV weight w: the objective is ½‖A x − b‖² / P + w · TV(x·p) with P projections and x·p
+    /// the attenuation per voxel edge (dimensionless), so w does not depend on the angle count
+    /// or the pixel size. TV is isotropic and 2D (within each slice): parallel-beam slices stay
+    /// independent, so slabs are reconstructed apart.
+    public var tvWeight = 0.001
+    /// Start from the FBP of the data (else from zero).
+    public var warmStart = true
+    public init() {}
+
+    public func validate(algorithm: ReconstructionAlgorithm) throws {
+        guard (1...100_000).contains(iterations) else { throw LensError.invalidArgument("--iterations must be 1…100000, got \(iterations)") }
+        if let t = relativeChangeTolerance, !(t > 0 && t < 1) { throw LensError.invalidArgument("the relative-change tolerance must be in (0, 1), got \(t)") }
+        if let u = upperBound, !(u.isFinite && u > 0) { throw LensError.invalidArgument("the upper bound must be a positive number, got \(u)") }
+        guard (1...10_000).contains(subsets) else { throw LensError.invalidArgument("--subsets must be 1…10000, got \(subsets)") }
+        guard relaxation > 0, relaxation < 2 else { throw LensError.invalidArgument("the relaxation must be in (0, 2), got \(relaxation)") }
+        guard tvWeight >= 0, tvWeight.isFinite else { throw LensError.invalidArgument("--tv-weight must be ≥ 0, got \(tvWeight)") }
+        if algorithm == .cgls && (upperBound != nil) {
+            throw LensError.invalidArgument("CGLS is unconstrained: an upper bound needs sirt, sart or tv")
+        }
+    }
+}
+
+/// One iteration's numbers, for the run record.
+public struct IterationRecord: Codable, Sendable, Equatable {
+    public var iteration: Int
+    /// The solver's objective: ½‖A x − b‖² (SIRT, SART, CGLS), plus the TV term for TV.
+    public var objective: Double
+    /// ‖A x − b‖ / ‖b‖ at this iteration's x.
+    public var relativeResidual: Double
+    /// ‖x_k+1 − x_k‖ / ‖x_k+1‖.
+    public var relativeChange: Double
+}
+
+/// What an iterative solve did.
+public struct IterativeOutcome: Sendable {
+    public var volume: Grid<Float>
+    public var history: [IterationRecord]
+    /// "iterations" or "relative change".
+    public var stoppedBy: String
+}
+
+/// The iterative solvers, each written once over ``LinearOperator`` (and
+/// ``AngleSubsetOperator`` for OS-SART). Vectors are single precision like the projectors; sums
+/// are accumulated in double.
+public enum IterativeReconstruction {
+    /// Solves A x ≈ b with `algorithm` from `initial` (nil: zero).
+    /// - Parameter tvScale: the factor turning ``IterativeSettings/tvWeight`` into the weight of
+    ///   TV(x) in ½‖A x − b‖² + λ TV(x): P · p for P projections and a voxel edge of p (in the
+    ///   units x is per).
+    public static func solve<Op: AngleSubsetOperator>(_ a: Op, data b: Grid<Float>, algorithm: ReconstructionAlgorithm,
+                                                      settings: IterativeSettings, initial: Grid<Float>? = nil, tvScale: Double = 1,
+                                                      cancellation: CancellationToken? = nil,
+                                                      onIteration: ((IterationRecord) -> Void)? = nil) throws -> IterativeOutcome {
+        try settings.validate(algorithm: algorithm)
+        guard b.shape == a.rangeShape else { throw LensError.invalidArgument("data \(b.shape) do not match the operator's range \(a.rangeShape)") }
+        if let initial, initial.shape != a.domainShape {
+            throw LensError.invalidArgument("the initial volume \(initial.shape) does not match the operator's domain \(a.domainShape)")
+        }
+        var x = initial ?? Grid<Float>(shape: a.domainShape)
+        x.geometry = initial?.geometry ?? x.geometry
+        if algorithm != .cgls { Vectors.clamp(&x, nonNegative: settings.nonNegative, upper: settings.upperBound) }
+        switch algorithm {
+        case .fbp: throw LensError.invalidArgument("FBP is not an iterative algorithm")
+        case .sirt: return try sart(a, b, x, settings: settings, subsetCount: 1, cancellation: cancellation, onIteration: onIteration)
+        case .sart: return try sart(a, b, x, settings: settings, subsetCount: Swift.min(settings.subsets, a.angleCount), cancellation: cancellation, onIteration: onIteration)
+        case .cgls: return try cgls(a, b, x, settings: settings, cancellation: cancellation, onIteration: onIteration)
+        case .tv: return try totalVariation(a, b, x, settings: settings, weight: settings.tvWeight * tvScale, cancellation: cancellation, onIteration: onIteration)
+        }
+    }
+
+    /// Angles of subset s of `count` subsets: every count-th angle from s (interleaved, so each
+    /// subset spans the whole angular range).
+    static func subsetAngles(_ s: Int, of count: Int, angleCount: Int) -> [Int] { Array(stride(from: s, to: angleCount, by: count)) }
+
+    // MARK: SIRT and OS-SART
+
+    /// x ← clamp(x + λ·C_s·A_sᵀ·R_s·(b_s − A_s x)) over subsets s in order; one subset is SIRT.
+    static func sart<Op: AngleSubsetOperator>(_ a: Op, _ b: Grid<Float>, _ start: Grid<Float>, settings: IterativeSettings, subsetCount: Int,
+                                              cancellation: CancellationToken?, onIteration: ((IterationRecord) -> Void)?) throws -> IterativeOutcome {
+        let perAngle = b.count / a.angleCount
+        var subsets = [AngleSubset<Op>]()
+        for s in 0..<subsetCount {
+            let angles = subsetAngles(s, of: subsetCount, angleCount: a.angleCount)
+            let op = subsetCount == 1 ? a : try a.restricted(toAngles: angles)
+            var data = Grid<Float>(shape: op.rangeShape)
+            data.withUnsafeMutableBufferPointer { d in
+                b.withUnsafeBufferPointer { src in
+                    for (k, angle) in angles.enumerated() {
+                        (d.baseAddress! + k * perAngle).update(from: src.baseAddress! + angle * perAngle, count: perAngle)
+                    }
+                }
+            }
+            let rowSums = try op.apply(Grid(shape: op.domainShape, repeating: 1))
+            let columnSums = try op.applyAdjoint(Grid(shape: op.rangeShape, repeating: 1))
+            subsets.append(AngleSubset(op: op, data: data, rowWeights: Vectors.inverse(rowSums), columnWeights: Vectors.inverse(columnSums)))
+        }
+        let bNorm = Swift.max(Vectors.norm(b), .leastNormalMagnitude)
+        var x = start
+        var history = [IterationRecord](), stoppedBy = "iterations"
+        let lambda = Float(settings.relaxation)
+        for iteration in 1...settings.iterations {
+            try cancellation?.check()
+            let previous = x
+            var squaredResidual = 0.0
+            for subset in subsets {
+                var r = try subset.op.apply(x)
+                squaredResidual += Vectors.residual(&r, data: subset.data, weights: subset.rowWeights)   // r ← R (b − A x)
+                let update = try subset.op.applyAdjoint(r)
+                Vectors.addScaled(&x, update, weights: subset.columnWeights, factor: lambda)
+                Vectors.clamp(&x, nonNegative: settings.nonNegative, upper: settings.upperBound)
+            }
+            // The residual of SIRT is that of the x the iteration started from; OS-SART's is
+            // summed over subsets as they were visited (the usual report of both).
+            let change = Vectors.distance(x, previous) / Swift.max(Vectors.norm(x), .leastNormalMagnitude)
+            let record = IterationRecord(iteration: iteration, objective: 0.5 * squaredResidual, relativeResidual: squaredResidual.squareRoot() / bNorm,
+                                         relativeChange: change)
+            history.append(record); onIteration?(record)
+            if let t = settings.relativeChangeTolerance, change < t { stoppedBy = "relative change"; break }
+        }
+        return IterativeOutcome(volume: x, history: history, stoppedBy: stoppedBy)
+    }
+
+    // MARK: CGLS
+
+    /// Conjugate gradients on AᵀA x = Aᵀ b (Hestenes–Stiefel's CGLS).
+    static func cgls<Op: LinearOperator>(_ a: Op, _ b: Grid<Float>, _ start: Grid<Float>, settings: IterativeSettings,
+                                         cancellation: CancellationToken?, onIteration: ((IterationRecord) -> Void)?) throws -> IterativeOutcome {
+        var x = start
+        var r = b
+        Vectors.addScaled(&r, try a.apply(x), factor: -1)          // r = b − A x
+        var s = try a.applyAdjoint(r)
+        var p = s
+        var gamma = Vectors.dot(s, s)
+        let bNorm = Swift.max(Vectors.norm(b), .leastNormalMagnitude)
+        var history = [IterationRecord](), stoppedBy = "iterations"
+        for iteration in 1...settings.iterations {
+            try cancellation?.check()
+            guard gamma > 0 else { stoppedBy = "exact solution"; break }
+            let q = try a.apply(p)
+            let qq = Vectors.dot(q, q)
+            guard qq > 0 else { stoppedBy = "exact solution"; break }
+            let alpha = gamma / qq
+            Vectors.addScaled(&x, p, factor: Float(alpha))
+            Vectors.addScaled(&r, q, factor: Float(-alpha))
+            s = try a.applyAdjoint(r)
+            let gammaNew = Vectors.dot(s, s)
+            let beta = gammaNew / gamma
+            gamma = gammaNew
+            Vectors.scaleAndAdd(&p, scale: Float(beta), s)              // p = s + β p
+            let rNorm = Vectors.norm(r)
+            let change = abs(alpha) * Vectors.norm(p) / Swift.max(Vectors.norm(x), .leastNormalMagnitude)
+            let record = IterationRecord(iteration: iteration, objective: 0.5 * rNorm * rNorm, relativeResidual: rNorm / bNorm, relativeChange: change)
+            history.append(record); onIteration?(record)
+            if let t = settings.relativeChangeTolerance, change < t { stoppedBy = "relative change"; break }
+        }
+        return IterativeOutcome(volume: x, history: history, stoppedBy: stoppedBy)
+    }
+
+    // MARK: TV
+
+    /// min ½‖A x − b‖² + λ·Σ|∇x| (isotropic, within each slice) with bounds, by the
+    /// diagonally preconditioned primal–dual algorithm (Pock & Chambolle, ICCV 2011): step sizes
+    /// τ = 1/(Σ_i |A_ij| + 4) per voxel and σ = 1/Σ_j |A_ij| per ray, 1/2 per gradient component,
+    /// need no operator-norm estimate and converge for any λ.
+    static func totalVariation<Op: LinearOperator>(_ a: Op, _ b: Grid<Float>, _ start: Grid<Float>, settings: IterativeSettings, weight lambda: Double,
+                                                   cancellation: CancellationToken?, onIteration: ((IterationRecord) -> Void)?) throws -> IterativeOutcome {
+        let shape = a.domainShape
+        guard shape.rank == 3 else { throw LensError.invalidArgument("TV reconstruction needs a (slice, y, x) volume, got \(shape)") }
+        let sigma = Vectors.inverse(try a.apply(Grid(shape: shape, repeating: 1)))
+        var tau = try a.applyAdjoint(Grid(shape: a.rangeShape, repeating: 1))
+        tau = tau.map { 1 / ($0 + 4) }
+        var x = start, xBar = start
+        var dualData = Grid<Float>(shape: a.rangeShape)
+        var dualGradient = TVGradient.Field(shape: shape)
+        let bNorm = Swift.max(Vectors.norm(b), .leastNormalMagnitude)
+        var history = [IterationRecord](), stoppedBy = "iterations"
+        for iteration in 1...settings.iterations {
+            try cancellation?.check()
+            // Dual ascent: data term (prox of the conjugate of ½‖· − b‖²), then TV (projection
+            // onto the λ-ball of each voxel's gradient).
+            let projected = try a.apply(xBar)
+            let squaredResidual = Vectors.dualDataStep(&dualData, projected: projected, data: b, sigma: sigma)
+            TVGradient.dualStep(&dualGradient, xBar, lambda: Float(lambda))
+            // Primal descent: x − τ (Aᵀ y − div p), bounded; then the extrapolation.
+            let back = try a.applyAdjoint(dualData)
+            let previous = x
+            TVGradient.primalStep(&x, back: back, dual: dualGradient, tau: tau, nonNegative: settings.nonNegative, upper: settings.upperBound)
+            xBar = Vectors.extrapolate(x, previous)
+            let change = Vectors.distance(x, previous) / Swift.max(Vectors.norm(x), .leastNormalMagnitude)
+            // The objective at x̄'s predecessor: the residual was measured at x̄ (cheap), the TV at x.
+            let record = IterationRecord(iteration: iteration, objective: 0.5 * squaredResidual + lambda * TVGradient.totalVariation(x),
+                                         relativeResidual: squaredResidual.squareRoot() / bNorm, relativeChange: change)
+            history.append(record); onIteration?(record)
+            if let t = settings.relativeChangeTolerance, change < t { stoppedBy = "relative change"; break }
+        }
+        return IterativeOutcome(volume: x, history: history, stoppedBy: stoppedBy)
+    }
+}
+
+/// One ordered subset of OS-SART: its operator, data and SIRT weights.
+struct AngleSubset<Op: LinearOperator> {
+    var op: Op
+    var data: Grid<Float>
+    var rowWeights: Grid<Float>, columnWeights: Grid<Float>
+}
+
+/// Element-wise vector arithmetic on grids for the solvers, in parallel chunks (sums in double,
+/// merged in chunk order, so results do not depend on the thread count's timing).
+enum Vectors {
+    static let chunk = 1 << 15
+
+    /// 1/v where v > 0 (a ray or voxel the operator never touches gets weight 0).
+    static func inverse(_ v: Grid<Float>) -> Grid<Float> { v.map { $0 > 1e-12 ? 1 / $0 : 0 } }
+
+    static func dot(_ a: Grid<Float>, _ b: Grid<Float>) -> Double {
+        Parallel.sharing(a) { a in Parallel.sharing(b) { b in
+            Parallel.mapChunks(count: a.count, chunks: Swift.max(1, a.count / chunk)) { range in
+                var s = 0.0
+                for i in range { s += Double(a[i]) * Double(b[i]) }
+                return s
+            }.reduce(0, +)
+        } }
+    }
+
+    static func norm(_ a: Grid<Float>) -> Double { dot(a, a).squareRoot() }
+
+    static func distance(_ a: Grid<Float>, _ b: Grid<Float>) -> Double {
+        Parallel.sharing(a) { a in Parallel.sharing(b) { b in
+            Parallel.mapChunks(count: a.count, chunks: Swift.max(1, a.count / chunk)) { range in
+                var s = 0.0
+                for i in range { let d = Double(a[i]) - Double(b[i]); s += d * d }
+                return s
+            }.reduce(0, +).squareRoot()
+        } }
+    }
+
+    /// x ← x + factor · (weights ∘) v.
+    static func addScaled(_ x: inout Grid<Float>, _ v: Grid<Float>, weights: Grid<Float>? = nil, factor: Float) {
+        Parallel.withDisjointWrites(&x) { x in Parallel.sharing(v) { v in
+            if let weights {
+                Parallel.sharing(weights) { w in
+                    Parallel.forEachChunk(count: x.count, minimumChunk: chunk) { range in for i in range { x[i] += factor * w[i] * v[i] } }
+                }
+            } else {
+                Parallel.forEachChunk(count: x.count, minimumChunk: chunk) { range in for i in range { x[i] += factor * v[i] } }
+            }
+        } }
+    }
+
+    /// p ← v + scale · p.
+    static func scaleAndAdd(_ p: inout Grid<Float>, scale: Float, _ v: Grid<Float>) {
+        Parallel.withDisjointWrites(&p) { p in Parallel.sharing(v) { v in
+            Parallel.forEachChunk(count: p.count, minimumChunk: chunk) { range in for i in range { p[i] = v[i] + scale * p[i] } }
+        } }
+    }
+
+    /// r ← weights ∘ (data − r); returns ‖data − r‖² (r held A x on entry).
+    static func residual(_ r: inout Grid<Float>, data: Grid<Float>, weights: Grid<Float>) -> Double {
+        Parallel.withDisjointWrites(&r) { r in Parallel.sharing(data) { b in Parallel.sharing(weights) { w in
+            Parallel.mapChunks(count: r.count, chunks: Swift.max(1, r.count / chunk)) { range in
+                var s = 0.0
+                for i in range { let d = b[i] - r[i]; s += Double(d) * Double(d); r[i] = w[i] * d }
+                return s
+            }.reduce(0, +)
+        } } }
+    }
+
+    /// y ← (y + σ ∘ (A x̄ − b)) / (1 + σ); returns ‖A x̄ − b‖².
+    static func dualDataStep(_ y: inout Grid<Float>, projected: Grid<Float>, data: Grid<Float>, sigma: Grid<Float>) -> Double {
+        Parallel.withDisjointWrites(&y) { y in Parallel.sharing(projected) { ax in Parallel.sharing(data) { b in Parallel.sharing(sigma) { s in
+            Parallel.mapChunks(count: y.count, chunks: Swift.max(1, y.count / chunk)) { range in
+                var sum = 0.0
+                for i in range {
+                    let d = ax[i] - b[i]
+                    sum += Double(d) * Double(d)
+                    y[i] = (y[i] + s[i] * d) / (1 + s[i])
+                }
+                return sum
+            }.reduce(0, +)
+        } } } }
+    }
+
+    /// 2 x − previous.
+    static func extrapolate(_ x: Grid<Float>, _ previous: Grid<Float>) -> Grid<Float> {
+        var out = x
+        Parallel.withDisjointWrites(&out) { o in Parallel.sharing(previous) { p in
+            Parallel.forEachChunk(count: o.count, minimumChunk: chunk) { range in for i in range { o[i] = 2 * o[i] - p[i] } }
+        } }
+        return out
+    }
+
+    static func clamp(_ x: inout Grid<Float>, nonNegative: Bool, upper: Double?) {
+        guard nonNegative || upper != nil else { return }
+        let lo: Float = nonNegative ? 0 : -.infinity, hi = upper.map { Float($0) } ?? Float.infinity
+        Parallel.withDisjointWrites(&x) { x in
+            Parallel.forEachChunk(count: x.count, minimumChunk: chunk) { range in for i in range { x[i] = Swift.min(hi, Swift.max(lo, x[i])) } }
+        }
+    }
+}
+
+/// The 2D gradient within each slice of a (slice, y, x) volume (forward differences, zero at
+/// the far edges: Neumann boundary), its negative adjoint (the divergence) and the steps of
+/// the TV solver that use them.
+enum TVGradient {
+    /// A gradient field: the y and x components per voxel.
+    struct Field {
+        var y: Grid<Float>, x: Grid<Float>
+        init(shape: Shape) { y = Grid(shape: shape); x = Grid(shape: shape) }
+    }
+
+    /// p ← proj_{|p| ≤ λ}(p + ½ ∇x̄) per voxel (σ = ½ for a difference row of two entries).
+    static func dualStep(_ p: inout Field, _ xBar: Grid<Float>, lambda: Float) {
+        let (nz, ny, nx) = (xBar.shape[0], xBar.shape[1], xBar.shape[2])
+        Parallel.withDisjointWrites(&p.y) { py in Parallel.withDisjointWrites(&p.x) { px in Parallel.sharing(xBar) { v in
+            Parallel.forEachChunk(count: nz * ny, minimumChunk: 16) { rows in
+                for row in rows {
+                    let y = row % ny, base = row * nx
+                    for xi in 0..<nx {
+                        let i = base + xi, c = v[i]
+                        let gy: Float = y + 1 < ny ? v[i + nx] - c : 0
+                        let gx: Float = xi + 1 < nx ? v[i + 1] - c : 0
+                        var qy = py[i] + 0.5 * gy, qx = px[i] + 0.5 * gx
+                        let magnitude = (qy * qy + qx * qx).squareRoot()
+                        if magnitude > lambda { let f = lambda / magnitude; qy *= f; qx *= f }
+                        py[i] = qy; px[i] = qx
+                    }
+                }
+            }
+        } } }
+    }
+
+    /// x ← clamp(x − τ ∘ (back + ∇ᵀp)), ∇ᵀp = −div p.
+    static func primalStep(_ x: inout Grid<Float>, back: Grid<Float>, dual p: Field, tau: Grid<Float>, nonNegative: Bool, upper: Double?) {
+        let (nz, ny, nx) = (x.shape[0], x.shape[1], x.shape[2])
+        let lo: Float = nonNegative ? 0 : -.infinity, hi = upper.map { Float($0) } ?? Float.infinity
+        Parallel.withDisjointWrites(&x) { x in Parallel.sharing(back) { back in Parallel.sharing(p.y) { py in Parallel.sharing(p.x) { px in Parallel.sharing(tau) { t in
+            Parallel.forEachChunk(count: nz * ny, minimumChunk: 16) { rows in
+                for row in rows {
+                    let y = row % ny, base = row * nx
+                    for xi in 0..<nx {
+                        let i = base + xi
+                        // ∇ᵀp at i: the forward differences that involve voxel i.
+                        var adjoint: Float = 0
+                        if y + 1 < ny { adjoint -= py[i] }
+                        if y > 0 { adjoint += py[i - nx] }
+                        if xi + 1 < nx { adjoint -= px[i] }
+                        if xi > 0 { adjoint += px[i - 1] }
+                        x[i] = Swift.min(hi, Swift.max(lo, x[i] - t[i] * (back[i] + adjoint)))
+                    }
+                }
+            }
+        } } } } }
+    }
+
+    /// Σ |∇x| over every slice (isotropic).
+    static func totalVariation(_ v: Grid<Float>) -> Double {
+        let (nz, ny, nx) = (v.shape[0], v.shape[1], v.shape[2])
+        return Parallel.sharing(v) { v in
+            Parallel.mapChunks(count: nz * ny, chunks: Swift.max(1, Swift.min(nz * ny, 64))) { rows in
+                var s = 0.0
+                for row in rows {
+                    let y = row % ny, base = row * nx
+                    for xi in 0..<nx {
+                        let i = base + xi, c = v[i]
+                        let gy: Float = y + 1 < ny ? v[i + nx] - c : 0
+                        let gx: Float = xi + 1 < nx ? v[i + 1] - c : 0
+                        s += Double((gy * gy + gx * gx).squareRoot())
+                    }
+                }
+                return s
+            }.reduce(0, +)
+        }
+    }
+}
