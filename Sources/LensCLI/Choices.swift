@@ -29,6 +29,7 @@ extension FilterWindow: ExpressibleByArgument {}
 extension CentreMethod: ExpressibleByArgument {}
 extension ElectrodeSegmentation.Region: ExpressibleByArgument {}
 extension StripeRemovalMethod: ExpressibleByArgument {}
+extension ReconstructionAlgorithm: ExpressibleByArgument {}
 extension Colormap: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
 }

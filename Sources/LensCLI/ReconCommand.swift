@@ -19,7 +19,11 @@ struct ReconCommand: ParsableCommand {
         phase retrieval, offset-axis stitching, stripe removal (sort: Vo 2018; wavelet: Münch 2009), \
         FBP in 1/µm, optional polar ring filter. The centre is found automatically (mirror pairs or \
         Vo's Fourier metric) unless --center is given; --sweep writes one PNG per candidate centre. \
-        --preview writes the middle slice before and after ring removal and the centre metric curve.
+        --preview writes the middle slice before and after ring removal and the centre metric curve. \
+        --algorithm sirt|sart|cgls|tv solves iteratively from the FBP of each slab (limited-angle \
+        scans: tv keeps cracks open and particles round where FBP smears them along the missing \
+        wedge); the summary records the objective and residual of every iteration; --compare-fbp \
+        writes the FBP beside the result.
         """)
 
     @Argument(help: "Scan: .h5/.nxs (Data Exchange or NXtomo), .txrm (Xradia), a projection stack, or a .mat sinogram.") var input: String
@@ -50,6 +54,16 @@ struct ReconCommand: ParsableCommand {
     @Option(name: .customLong("distance-mm"), help: "Sample–detector distance in mm (Paganin).") var distanceMillimetres: Double?
     @Option(name: .customLong("delta-beta"), help: "δ/β of the material (Paganin).") var deltaBeta: Double?
     @Option(help: "Filter window.") var filter: FilterWindow = .sheppLogan
+    @Option(help: "Reconstruction algorithm: fbp, or an iterative solver started from the FBP: sirt, sart (ordered subsets), cgls (least squares, unconstrained) or tv (total variation, for limited-angle and few-view scans).") var algorithm: ReconstructionAlgorithm = .fbp
+    @Option(help: "Iterations of an iterative --algorithm.") var iterations: Int = 100
+    @Option(name: .customLong("tv-weight"), help: "TV weight w in ½‖Ax − b‖²/P + w·TV(μ·voxel): independent of the angle count P and the voxel size; larger smooths more (typical 1e-4…1e-2).") var tvWeight: Double = 0.001
+    @Option(help: "Angle subsets of --algorithm sart.") var subsets: Int = 10
+    @Option(help: "Relaxation of sirt and sart, in (0, 2).") var relaxation: Double = 1
+    @Option(name: .customLong("stop-change"), help: "Stop an iterative solve early when the relative change of the volume per iteration falls below this.") var stopChange: Double?
+    @Option(name: .customLong("upper-bound"), help: "Clamp iterative solutions to at most this value (the volume's units).") var upperBound: Double?
+    @Flag(name: .customLong("allow-negative"), help: "Do not clamp iterative solutions at zero.") var allowNegative = false
+    @Flag(name: .customLong("zero-start"), help: "Start iterative solvers from zero instead of the FBP.") var zeroStart = false
+    @Option(name: .customLong("compare-fbp"), help: "Also write the FBP volume here (beside an iterative result).") var compareFBP: String?
     @Option(help: "Detector rows (slices) A:B to reconstruct.") var slices: String?
     @Option(name: .customLong("pixel-um"), help: "Detector pixel size at the sample in µm (if the file does not say).") var pixelMicrometres: Double?
     @Flag(help: "Zero the voxels outside the reconstruction circle.") var mask = false
@@ -78,19 +92,31 @@ struct ReconCommand: ParsableCommand {
         let inputs = [DatasetReference(input).filePath] + [angles, flats, flatsAfter, darks].compactMap { $0 }.map { DatasetReference($0).filePath }
         if sweep == nil && out == nil { throw LensError.invalidArgument("recon needs --out (or --sweep)") }
         if sweep != nil && sweepDir == nil { throw LensError.invalidArgument("--sweep needs --sweep-dir") }
+        if algorithm.isIterative { try iterativeSettings.validate(algorithm: algorithm) }
+        if compareFBP != nil && !algorithm.isIterative { throw LensError.invalidArgument("--compare-fbp needs an iterative --algorithm (sirt, sart, cgls or tv)") }
         try global.outputs(inputs: inputs) { outputs in
             if sweep != nil {
                 let sweepPath: String = try outputs.folder(sweepDir!, option: "--sweep-dir")
-                try run(inputs: inputs, out: nil, summary: nil, preview: nil, sweepDir: sweepPath)
+                try run(inputs: inputs, out: nil, summary: nil, preview: nil, sweepDir: sweepPath, comparison: nil)
             } else {
                 let outPath: String = try outputs.file(out!, option: "--out")
                 try run(inputs: inputs, out: outPath, summary: try outputs.file(summary, option: "--summary"),
-                        preview: try outputs.folder(preview, option: "--preview"), sweepDir: nil)
+                        preview: try outputs.folder(preview, option: "--preview"), sweepDir: nil,
+                        comparison: try outputs.file(compareFBP, option: "--compare-fbp"))
             }
         }
     }
 
-    func run(inputs: [String], out outPath: String?, summary summaryPath: String?, preview previewPath: String?, sweepDir sweepPath: String?) throws {
+    /// The iterative solver's settings from the options.
+    var iterativeSettings: IterativeSettings {
+        var s = IterativeSettings()
+        s.iterations = iterations; s.tvWeight = tvWeight; s.subsets = subsets; s.relaxation = relaxation
+        s.relativeChangeTolerance = stopChange; s.upperBound = upperBound; s.nonNegative = !allowNegative; s.warmStart = !zeroStart
+        return s
+    }
+
+    func run(inputs: [String], out outPath: String?, summary summaryPath: String?, preview previewPath: String?, sweepDir sweepPath: String?,
+             comparison comparisonPath: String?) throws {
         let window = filter, stripeMethod = rings
         let source = try openSource()
         if let bad = source.anglesDegrees.firstIndex(where: { !$0.isFinite }) {
@@ -107,6 +133,9 @@ struct ReconCommand: ParsableCommand {
         var settings = ReconstructionSettings(pixelSizeMicrometres: pixel)
         settings.fbp.window = window
         settings.fbp.circularMask = mask
+        settings.algorithm = algorithm
+        settings.iterative = iterativeSettings
+        settings.fbpComparisonOutput = comparisonPath
         settings.stripes = StripeRemovalOptions(method: stripeMethod)
         settings.stripes.snr = ringSNR
         settings.stripes.smallWindow = ringWindow
@@ -141,7 +170,8 @@ struct ReconCommand: ParsableCommand {
         if let sweep, let sweepPath { try runSweep(sweep, folder: sweepPath, source: source, settings: settings); return }
         guard let out, let outPath else { throw LensError.invalidArgument("recon needs --out (or --sweep)") }
         let rows = settings.slices ?? 0..<source.frameShape[0]
-        let progress = ProgressReporter(label: "reconstructing slices", total: rows.count)
+        let progress = ProgressReporter(label: algorithm.isIterative ? "reconstructing slices (\(algorithm.rawValue))" : "reconstructing slices",
+                                        total: rows.count * ScanReconstruction.progressUnitsPerRow(settings))
         let report = try ScanReconstruction.run(source: source, settings: settings, output: outPath, inputs: inputs,
                                                 progress: progress, cancellation: CLIRuntime.cancellation)
         progress.finish()
@@ -162,7 +192,7 @@ struct ReconCommand: ParsableCommand {
                 "voxel_size_um": pixel.map(JSONValue.number) ?? .null, "units": .string(report.units), "centre_column": .number(report.axisColumn),
                 "output_type": .string(report.outputType), "value_mapping": report.valueMapping.map(JSONValue.string) ?? .null,
                 "angular_coverage_deg": .number(report.angularCoverage.coveredDegrees), "missing_wedge_deg": .number(report.angularCoverage.missingWedgeDegrees),
-                "centre_method": .string(report.centre?.method ?? "given"), "filter": .string(window.rawValue),
+                "centre_method": .string(report.centre?.method ?? "given"), "filter": .string(window.rawValue), "algorithm": .string(algorithm.rawValue),
                 "rings": .string(rings.rawValue), "polar_rings": .bool(polarRings), "phase": .string(phase.rawValue),
                 "reconstruction": try JSONValue(encoding: report),
                 "value_range": ["min": .finite(stats.minimum), "max": .finite(stats.maximum), "mean": .finite(stats.mean)],
@@ -174,6 +204,7 @@ struct ReconCommand: ParsableCommand {
 
     func parameters() -> [String: JSONValue] {
         var p: [String: JSONValue] = ["center": .string(center), "filter": .string(filter.rawValue), "rings": .string(rings.rawValue), "phase": .string(phase.rawValue),
+                                      "algorithm": .string(algorithm.rawValue),
                                       "polar_rings": .bool(polarRings), "zingers": .bool(zingers), "line_integrals": .bool(lineIntegrals),
                                       "force": .bool(force)]
         for (k, v) in [("slices", slices), ("offset_axis", offsetAxis), ("center_method", centerMethod?.rawValue), ("angles", angles), ("flats", flats),

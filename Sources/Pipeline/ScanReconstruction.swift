@@ -36,6 +36,13 @@ public struct ReconstructionSettings: Sendable {
     /// Energy, distance and δ/β; the pixel size is filled in from ``pixelSizeMicrometres``.
     public var paganin: PaganinParameters?
     public var fbp = FBPOptions()
+    /// FBP, or an iterative solver (``IterativeReconstruction``) with its settings; iterative
+    /// solvers start from the FBP of each slab unless told otherwise.
+    public var algorithm: ReconstructionAlgorithm = .fbp
+    public var iterative = IterativeSettings()
+    /// Also write the FBP volume here (an iterative run's starting point), for a side-by-side
+    /// comparison with the iterative result.
+    public var fbpComparisonOutput: String?
     /// Detector rows (slices) to reconstruct; nil: all.
     public var slices: Range<Int>?
     /// Detector pixel size at the sample; nil when unknown: the volume is then in 1/pixel
@@ -79,7 +86,27 @@ public struct ReconstructionReport: Codable, Sendable {
     /// Statistics of the values written (merged per slab while writing: the volume is not
     /// read back).
     public var valueStatistics: ValueStatistics
+    /// The iterative solve of each slab (nil for FBP).
+    public var iterative: IterativeRunRecord?
     public var warnings: [String]
+}
+
+/// What an iterative reconstruction did, slab by slab.
+public struct IterativeRunRecord: Codable, Sendable {
+    public struct Slab: Codable, Sendable {
+        /// Detector rows [first, last) of the slab.
+        public var rows: [Int]
+        public var stoppedBy: String
+        /// Objective, relative residual and relative change at every iteration.
+        public var history: [IterationRecord]
+    }
+    public var algorithm: ReconstructionAlgorithm
+    public var settings: IterativeSettings
+    /// The weight of TV(x) in ½‖A x − b‖² + λ·TV(x) that `settings.tvWeight` became (TV only).
+    public var tvWeightInObjective: Double?
+    public var slabs: [Slab]
+    /// The FBP written beside the result, when asked.
+    public var fbpComparison: String?
 }
 
 /// Parallel-beam reconstruction streamed in slabs of detector rows: each slab of every
@@ -88,6 +115,12 @@ public struct ReconstructionReport: Codable, Sendable {
 /// frames), stitched (offset-axis scans), de-striped, filtered and back projected, ring-filtered
 /// and written before the next is read — memory stays at a few slabs whatever the scan size.
 public enum ScanReconstruction {
+    /// Units of progress a run reports per reconstructed row: one for FBP, one more per
+    /// iteration of an iterative solver.
+    public static func progressUnitsPerRow(_ settings: ReconstructionSettings) -> Int {
+        settings.algorithm.isIterative ? 1 + settings.iterative.iterations : 1
+    }
+
     public static func run(source: ProjectionSource, settings: ReconstructionSettings, output: String, inputs: [String],
                            progress: ProgressReporter? = nil, cancellation: CancellationToken? = nil) throws -> ReconstructionReport {
         let (detectorRows, cols) = (source.frameShape[0], source.frameShape[1])
@@ -186,7 +219,19 @@ public enum ScanReconstruction {
                               geometry: GridGeometry(voxelSizeMicrometres: [pixel, pixel, pixel], originMicrometres: [Double(rows.lowerBound) * pixel, 0, 0],
                                                      isCalibrated: settings.pixelSizeMicrometres != nil),
                               format: "", metadata: ["units": units])
-        let bytesPerRow = source.projectionCount * Swift.max(cols, size) * 4 * 3 + size * size * 4
+        if settings.algorithm.isIterative { try settings.iterative.validate(algorithm: settings.algorithm) }
+        if settings.fbpComparisonOutput != nil && !settings.algorithm.isIterative {
+            throw LensError.invalidArgument("an FBP comparison output needs an iterative --algorithm (the result is the FBP already)")
+        }
+        // Working memory per row: FBP holds the line integrals (three copies through the
+        // corrections) and the slice; iterative solvers add the data-space vectors (residual,
+        // dual, projections, row weights) and volume vectors (iterate, extrapolation, previous,
+        // back projection, step sizes, TV dual, FBP start), and OS-SART one column-weight
+        // volume per subset.
+        let volumeVectors = settings.algorithm == .sart ? 6 + Swift.min(settings.iterative.subsets, source.projectionCount) : 8
+        let bytesPerRow = settings.algorithm.isIterative
+            ? source.projectionCount * Swift.max(cols, size) * 4 * 6 + size * size * 4 * volumeVectors
+            : source.projectionCount * Swift.max(cols, size) * 4 * 3 + size * size * 4
         // Slabs of about 512 MiB of working memory, in whole groups of 8 rows per core (the back
         // projector's unit of work), so every core is busy even for 2048-wide scans.
         let rowGroup = 8 * Parallel.threadCount
@@ -197,6 +242,15 @@ public enum ScanReconstruction {
         let floatOutput = converting ? AtomicOutput.scratchPath(beside: output, extension: "npy") : output
         defer { if converting { TemporaryFiles.remove(floatOutput) } }
         let writer = try VolumeIO.create(floatOutput, info: info, inputs: inputs)
+        let comparisonWriter: VolumeWriter?
+        do {
+            comparisonWriter = try settings.fbpComparisonOutput.map { try VolumeIO.create($0, info: info, inputs: inputs) }
+        } catch {
+            writer.abort()
+            throw error
+        }
+        var iterativeSlabs = [IterativeRunRecord.Slab]()
+        let tvScale = Double(geometry.projectionCount) * (settings.pixelSizeMicrometres ?? 1)
         var slabs = 0
         var written = ValueStatistics()
         // The centre band was prepared once already: count its zingers (and content) once.
@@ -211,16 +265,31 @@ public enum ScanReconstruction {
                 StripeRemoval.apply(&lines, options: settings.stripes)
                 geometry.detectorRows = r.count
                 var slab = try FilteredBackProjection.reconstruct(lines, geometry: geometry, options: settings.fbp, cancellation: cancellation)
+                progress?.advance(by: r.count)
+                if settings.algorithm.isIterative {
+                    try comparisonWriter?.writeSlab(AnyGrid(slab), at: r.lowerBound - rows.lowerBound)
+                    let projector = try JosephProjector(geometry: geometry, volumeShape: Shape(r.count, size, size))
+                    let outcome = try IterativeReconstruction.solve(projector, data: lines, algorithm: settings.algorithm, settings: settings.iterative,
+                                                                    initial: settings.iterative.warmStart ? slab : nil, tvScale: tvScale,
+                                                                    cancellation: cancellation) { _ in progress?.advance(by: r.count) }
+                    // Early stops leave the iterations they skipped unreported: count them done.
+                    progress?.advance(by: r.count * (settings.iterative.iterations - outcome.history.count))
+                    slab = outcome.volume
+                    slab.geometry = .isotropic(geometry.pixelSizeMicrometres, rank: 3)
+                    if settings.fbp.circularMask { FilteredBackProjection.applyCircularMask(&slab) }
+                    iterativeSlabs.append(.init(rows: [r.lowerBound, r.upperBound], stoppedBy: outcome.stoppedBy, history: outcome.history))
+                }
                 if settings.polarRingFilter { PolarRingFilter.apply(&slab) }
                 written.merge(slab.valueStatistics())
                 try writer.writeSlab(AnyGrid(slab), at: r.lowerBound - rows.lowerBound)
                 slabs += 1
-                progress?.advance(by: r.count)
             }
             try requireInformative(content, "the line integrals of the reconstructed rows")
             try writer.finish()
+            try comparisonWriter?.finish()
         } catch {
             writer.abort()
+            comparisonWriter?.abort()
             throw error
         }
         var conversion: ConversionReport?
@@ -244,7 +313,13 @@ public enum ScanReconstruction {
                                     volumeShape: info.shape.dims, slabRows: slabRows, slabs: slabs,
                                     peakResidentBytes: MemoryUsage.peakResidentBytes(), angularCoverage: coverage, units: units,
                                     outputType: settings.outputType.rawValue, valueMapping: conversion?.valueMapping,
-                                    valueStatistics: conversion?.outputStatistics ?? written, warnings: warnings)
+                                    valueStatistics: conversion?.outputStatistics ?? written,
+                                    iterative: settings.algorithm.isIterative
+                                        ? IterativeRunRecord(algorithm: settings.algorithm, settings: settings.iterative,
+                                                             tvWeightInObjective: settings.algorithm == .tv ? settings.iterative.tvWeight * tvScale : nil,
+                                                             slabs: iterativeSlabs, fbpComparison: settings.fbpComparisonOutput)
+                                        : nil,
+                                    warnings: warnings)
     }
 
     /// Line integrals of rows `rows` as a reconstruction of them sees them (for centre sweeps):

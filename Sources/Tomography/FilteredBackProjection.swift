@@ -207,7 +207,9 @@ public enum FilteredBackProjection {
         }
     }
 
-    static func applyCircularMask(_ volume: inout Grid<Float>) {
+    /// Zeroes the voxels of each (n × n) slice outside its inscribed circle (the field of view
+    /// every projection sees).
+    public static func applyCircularMask(_ volume: inout Grid<Float>) {
         let (slices, n) = (volume.shape[0], volume.shape[1])
         let c = Double(n - 1) / 2, r2 = Double(n) * Double(n) / 4
         volume.withUnsafeMutableBufferPointer { v in

@@ -125,6 +125,9 @@ import Testing
         try VolumeIO.write(stack, to: dir + "/lines.npy")
         #expect(run("recon", dir + "/lines.npy", "--line-integrals", "--angle-range", "0:180", "--out", dir + "/r.tif", "--summary", dir + "/recon.json") == 0)
         try check(dir + "/recon.json", against: "recon.schema.json")
+        #expect(run("recon", dir + "/lines.npy", "--line-integrals", "--angle-range", "0:180", "--out", dir + "/r2.tif", "--algorithm", "sart",
+                    "--iterations", "4", "--summary", dir + "/recon_sart.json") == 0)
+        try check(dir + "/recon_sart.json", against: "recon.schema.json")
     }
 
     /// Property names become snake_case with units and acronyms whole: Foundation's strategy
