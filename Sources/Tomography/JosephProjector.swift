@@ -68,19 +68,29 @@ public struct JosephProjector: Sendable {
         return applyRowShifts(output, adjoint: false)
     }
 
-    /// The 8 slices of chunk `c` as columns: element (y·nx + x) holds slices 8c…8c+7 at (y, x).
+    /// The 8 slices of chunk `c` as columns on the padded plane (``paddedWidth`` ×
+    /// (ny + 2), a zero border of one voxel): element ((y + 1)·(nx + 2) + x + 1) holds slices
+    /// 8c…8c+7 at (y, x). The border lets the kernels read both interpolation neighbours of
+    /// every step without bounds tests (a step's neighbours lie in −1…n, see ``stepRange``).
     func gatherChunk(_ vol: SharedReadBuffer<Float>, chunk c: Int) -> UnsafeMutableBufferPointer<SIMD8<Float>> {
         let nz = volumeShape[0], ny = volumeShape[1], nx = volumeShape[2]
-        let plane = ny * nx
-        let columns = LargeMemory.buffer(of: SIMD8<Float>.self, count: plane)
+        let plane = ny * nx, width = nx + 2
+        let columns = LargeMemory.buffer(of: SIMD8<Float>.self, count: paddedPlane)
+        columns.update(repeating: SIMD8())
         for k in 0..<8 {
             let z = c * 8 + k
             guard z < nz else { break }
             let base = z * plane
-            for i in 0..<plane { columns[i][k] = vol[base + i] }
+            for y in 0..<ny {
+                let row = (y + 1) * width + 1, source = base + y * nx
+                for x in 0..<nx { columns[row + x][k] = vol[source + x] }
+            }
         }
         return columns
     }
+
+    /// Elements of a padded plane (see ``gatherChunk(_:chunk:)``).
+    var paddedPlane: Int { (volumeShape[1] + 2) * (volumeShape[2] + 2) }
 
     /// One ray's samples: along y (steps over rows) or along x, with start position and slope.
     struct Ray {
@@ -151,6 +161,7 @@ public struct JosephProjector: Sendable {
         }
         let sums = LargeMemory.buffer(of: SIMD8<Float>.self, count: rays.count)
         defer { LargeMemory.deallocate(sums) }
+        let width = nx + 2
         let strip = 16
         rays.withUnsafeBufferPointer { rays in
             // Rays stepping along y, strip by strip of rows.
@@ -163,11 +174,14 @@ public struct JosephProjector: Sendable {
                     var p = r.position + r.slope * Double(lo - r.first)
                     var sum = sums[k]
                     for y in lo...hi {
-                        let x0 = Int(p + 1) - 1   // floor: p > −1 on every step (stepRange), and truncation avoids a libm call
-                        let f = Float(p - Double(x0))
-                        let row = y * nx
-                        if x0 >= 0 && x0 < nx { sum += columns[row + x0] * (1 - f) }
-                        if x0 + 1 >= 0 && x0 + 1 < nx { sum += columns[row + x0 + 1] * f }
+                        // p > −1 on every step (stepRange): p + 1 > 0 truncates to the floor
+                        // (no libm call); i is the padded index of the left neighbour. p just
+                        // below n can round to n when 1 is added: i ≤ n keeps both neighbours
+                        // on the padded plane (the right one is then the zero border).
+                        let i = Swift.min(Int(p + 1), nx)
+                        let f = Float(p + 1 - Double(i))
+                        let at = (y + 1) * width + i
+                        sum += columns[at] * (1 - f) + columns[at + 1] * f
                         p += r.slope
                     }
                     sums[k] = sum
@@ -183,10 +197,10 @@ public struct JosephProjector: Sendable {
                     var p = r.position + r.slope * Double(lo - r.first)
                     var sum = sums[k]
                     for x in lo...hi {
-                        let y0 = Int(p + 1) - 1   // floor, as above
-                        let f = Float(p - Double(y0))
-                        if y0 >= 0 && y0 < ny { sum += columns[y0 * nx + x] * (1 - f) }
-                        if y0 + 1 >= 0 && y0 + 1 < ny { sum += columns[(y0 + 1) * nx + x] * f }
+                        let i = Swift.min(Int(p + 1), ny)   // padded row of the upper neighbour, as above
+                        let f = Float(p + 1 - Double(i))
+                        let at = i * width + x + 1
+                        sum += columns[at] * (1 - f) + columns[at + width] * f
                         p += r.slope
                     }
                     sums[k] = sum
@@ -220,17 +234,24 @@ public struct JosephProjector: Sendable {
         let angles = geometry.projectionCount
         try Parallel.withDisjointWrites(&volume) { vol in
             try Parallel.sharing(shifted) { proj in
+                let (ny, nx) = (volumeShape[1], volumeShape[2])
+                let padded = paddedPlane
+                // The interior of a padded accumulator into the chunk's slices (the border
+                // collected the weights of neighbours outside the slice, which are zero voxels).
                 let scatter: @Sendable (Int, UnsafeMutableBufferPointer<SIMD8<Float>>) -> Void = { c, columns in
                     for k in 0..<8 {
                         let z = c * 8 + k
                         guard z < nz else { break }
-                        for i in 0..<plane { vol[z * plane + i] = columns[i][k] }
+                        for y in 0..<ny {
+                            let row = (y + 1) * (nx + 2) + 1, target = z * plane + y * nx
+                            for x in 0..<nx { vol[target + x] = columns[row + x][k] }
+                        }
                     }
                 }
                 if chunkCount >= threads {
                     try Parallel.forEachChunk(count: chunkCount, minimumChunk: 1, cancellation: cancellation) { chunks in
                         for c in chunks {
-                            let columns = LargeMemory.buffer(of: SIMD8<Float>.self, count: plane)
+                            let columns = LargeMemory.buffer(of: SIMD8<Float>.self, count: padded)
                             defer { LargeMemory.deallocate(columns) }
                             backProjectChunk(proj, chunk: c, angles: 0..<angles, into: columns)
                             scatter(c, columns)
@@ -242,13 +263,13 @@ public struct JosephProjector: Sendable {
                     // accumulator, then add the partial volumes.
                     for c in 0..<chunkCount {
                         let parts = Parallel.mapChunks(count: angles, chunks: threads) { range -> [SIMD8<Float>] in
-                            let columns = LargeMemory.buffer(of: SIMD8<Float>.self, count: plane)
+                            let columns = LargeMemory.buffer(of: SIMD8<Float>.self, count: padded)
                             defer { LargeMemory.deallocate(columns) }
                             backProjectChunk(proj, chunk: c, angles: range, into: columns)
                             return Array(columns)
                         }
                         var total = parts[0]
-                        for part in parts.dropFirst() { for i in 0..<plane { total[i] += part[i] } }
+                        for part in parts.dropFirst() { for i in 0..<padded { total[i] += part[i] } }
                         total.withUnsafeMutableBufferPointer { scatter(c, $0) }
                         try cancellation?.check()
                         progress?.advance(by: Swift.min(8, nz - c * 8))
@@ -259,38 +280,67 @@ public struct JosephProjector: Sendable {
         return volume
     }
 
+    /// Adds the back projection of chunk `c`'s rows for `angles` into a padded accumulator
+    /// (zeroed here), strip by strip like ``projectChunk(_:chunk:angles:into:)``: each ray's
+    /// weighted value is spread over one strip of 16 rows (or columns) at a time, which stays in
+    /// the core's cache while every ray passes through it.
     func backProjectChunk(_ proj: SharedReadBuffer<Float>, chunk c: Int, angles: Range<Int>,
                           into columns: UnsafeMutableBufferPointer<SIMD8<Float>>) {
         let ny = volumeShape[1], nx = volumeShape[2]
         let nz = volumeShape[0]
         let rows = geometry.detectorRows, cols = geometry.detectorColumns
         let zCount = Swift.min(8, nz - c * 8)
-        for a in angles {
+        let width = nx + 2
+        columns.update(repeating: SIMD8())
+        let rays: [Ray] = angles.flatMap { a -> [Ray] in
             let theta = geometry.anglesRadians[a]
             let cosT = cos(theta), sinT = -sin(theta)  // u = x cos θ − y sin θ (ParallelBeamGeometry)
+            return (0..<cols).map { ray(angle: a, column: $0, cos: cosT, sin: sinT) }
+        }
+        let values = LargeMemory.buffer(of: SIMD8<Float>.self, count: rays.count)
+        defer { LargeMemory.deallocate(values) }
+        for (ai, a) in angles.enumerated() {
             for j in 0..<cols {
-                let r = ray(angle: a, column: j, cos: cosT, sin: sinT)
-                guard r.last >= r.first else { continue }
                 var value = SIMD8<Float>()
                 let base = (a * rows + c * 8) * cols + j
                 for k in 0..<zCount { value[k] = proj[base + k * cols] }
-                value *= r.weight
-                var p = r.position
-                if r.alongY {
-                    for y in r.first...r.last {
-                        let x0 = Int(p + 1) - 1   // floor: p > −1 on every step (stepRange), and truncation avoids a libm call
-                        let f = Float(p - Double(x0))
-                        let row = y * nx
-                        if x0 >= 0 && x0 < nx { columns[row + x0] += value * (1 - f) }
-                        if x0 + 1 >= 0 && x0 + 1 < nx { columns[row + x0 + 1] += value * f }
+                values[ai * cols + j] = value * rays[ai * cols + j].weight
+            }
+        }
+        let strip = 16
+        rays.withUnsafeBufferPointer { rays in
+            for y0 in stride(from: 0, to: ny, by: strip) {
+                let y1 = Swift.min(ny, y0 + strip) - 1
+                for k in 0..<rays.count where rays[k].alongY {
+                    let r = rays[k]
+                    let lo = Swift.max(r.first, y0), hi = Swift.min(r.last, y1)
+                    guard lo <= hi else { continue }
+                    let value = values[k]
+                    var p = r.position + r.slope * Double(lo - r.first)
+                    for y in lo...hi {
+                        let i = Swift.min(Int(p + 1), nx)   // padded index of the left neighbour (see projectChunk)
+                        let f = Float(p + 1 - Double(i))
+                        let at = (y + 1) * width + i
+                        columns[at] += value * (1 - f)
+                        columns[at + 1] += value * f
                         p += r.slope
                     }
-                } else {
-                    for x in r.first...r.last {
-                        let y0 = Int(p + 1) - 1   // floor, as above
-                        let f = Float(p - Double(y0))
-                        if y0 >= 0 && y0 < ny { columns[y0 * nx + x] += value * (1 - f) }
-                        if y0 + 1 >= 0 && y0 + 1 < ny { columns[(y0 + 1) * nx + x] += value * f }
+                }
+            }
+            for x0s in stride(from: 0, to: nx, by: strip) {
+                let x1 = Swift.min(nx, x0s + strip) - 1
+                for k in 0..<rays.count where !rays[k].alongY {
+                    let r = rays[k]
+                    let lo = Swift.max(r.first, x0s), hi = Swift.min(r.last, x1)
+                    guard lo <= hi else { continue }
+                    let value = values[k]
+                    var p = r.position + r.slope * Double(lo - r.first)
+                    for x in lo...hi {
+                        let i = Swift.min(Int(p + 1), ny)
+                        let f = Float(p + 1 - Double(i))
+                        let at = i * width + x + 1
+                        columns[at] += value * (1 - f)
+                        columns[at + width] += value * f
                         p += r.slope
                     }
                 }

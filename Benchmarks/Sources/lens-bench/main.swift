@@ -144,6 +144,31 @@ case "fbp":
           "copy_bandwidth_gb_per_second": .number(bandwidth / 1e9), "bandwidth_fraction": .number(minimumBytes / seconds / bandwidth),
           "threads": .number(Double(Parallel.threadCount)), "centre_value": .number(Double(volume[0, n / 2, n / 2]))])
 
+case "iterative":
+    // SIRT and CGLS per iteration on SLICES identical slices of the disc phantom (SIZE²),
+    // ANGLES evenly over RANGE degrees centred on 0 (the operando TXM's −67.5…+67.5 for 135),
+    // from zero, ITERATIONS each; and one forward + back projection pair (the solvers' unit
+    // of work), so the solver's overhead over its projector is visible.
+    let n = Int(args[1])!, angles = Int(args[2])!, range = Double(args[3])!, slices = Int(args[4])!, iterations = Int(args[5])!
+    let slice = discPhantom(size: n)
+    let angleList = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: angles, rangeDegrees: range, startDegrees: -range / 2)
+    let sinogram = slice.sinogram(anglesDegrees: angleList, columns: n, axisColumn: Double(n - 1) / 2)
+    let stack = Grid<Float>(shape: Shape(angles, slices, n)) { sinogram[linear: ($0 / (slices * n)) * n + $0 % n] }
+    let geometry = ParallelBeamGeometry(anglesDegrees: angleList, detectorColumns: n, detectorRows: slices)
+    let projector = try JosephProjector(geometry: geometry, volumeShape: Shape(slices, n, n))
+    let pair = try best(2) { _ = try projector.backProject(try projector.project(Grid(shape: Shape(slices, n, n), repeating: 0.01))) }
+    var fields: [String: JSONValue] = ["case": .string("iterative \(n)^2 x \(angles) angles over \(range)° x \(slices) slices"),
+                                       "projector_pair_seconds_per_slice": .number(pair / Double(slices)), "threads": .number(Double(Parallel.threadCount))]
+    for algorithm in [ReconstructionAlgorithm.sirt, .cgls] {
+        var settings = IterativeSettings()
+        settings.iterations = iterations; settings.nonNegative = false; settings.warmStart = false
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = try IterativeReconstruction.solve(projector, data: stack, algorithm: algorithm, settings: settings)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        fields["\(algorithm.rawValue)_seconds_per_iteration_per_slice"] = .number(seconds / Double(iterations * slices))
+    }
+    emit(fields)
+
 case "stream-recon":
     // A SIZE-wide scan of ANGLES projections and SIZE detector rows written as Data Exchange
     // HDF5 (uint16 counts of the disc phantom, every row alike), then reconstructed slab by
