@@ -59,7 +59,7 @@ let package = Package(
         ),
         .target(name: "ImageAnalysis", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
         .target(name: "Microstructure", dependencies: ["LensCore", "Signal", "ImageAnalysis"], swiftSettings: numericSettings),
-        .target(name: "Tomography", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
+        .target(name: "Tomography", dependencies: ["LensCore", "Signal", "ImageAnalysis"], swiftSettings: numericSettings),
         // The domain mathematics takes arrays; their file formats live beside them in *Files modules.
         .target(name: "Spectroscopy", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
         .target(name: "SpectroscopyFiles", dependencies: ["LensCore", "LensIO", "Spectroscopy"]),

@@ -1,0 +1,519 @@
+import Foundation
+import ImageAnalysis
+import LensCore
+import Signal
+
+/// How each projection of a scan is displaced from where an ideal rotation would put it:
+/// per-projection detector shifts (sample drift, stage wobble), the tilt of the rotation axis
+/// in the detector plane, and (from markers) the axis column.
+///
+/// Convention: a point whose ideal detector position relative to the rotation point (axis
+/// column `c`, centre row `v_c = (rows − 1)/2`) is (u', v') is measured in projection k at
+/// column c + du_k + u'·cos φ − v'·sin φ and row v_c + dv_k + u'·sin φ + v'·cos φ, with
+/// `shiftsPixels[k] = [du_k, dv_k]` and φ = `tiltDegrees`.
+public struct ProjectionAlignment: Codable, Sendable, Equatable {
+    public var shiftsPixels: [[Double]]
+    public var tiltDegrees: Double
+    /// Column of the rotation axis (markers fit it; nil: not estimated, the detector centre is used).
+    public var axisColumn: Double?
+    /// "markers", "reprojection" (marker-free), or "none".
+    public var method: String
+    public var markers: MarkerFitReport?
+    /// Reprojection alignment: the RMS shift update of each iteration (pixels), which falls as it converges.
+    public var reprojectionUpdatesPixels: [Double]?
+
+    public init(projections: Int) {
+        shiftsPixels = [[Double]](repeating: [0, 0], count: projections); tiltDegrees = 0; method = "none"
+    }
+
+    /// The aligned projections: each resampled (bilinear) so the rotation axis is vertical at
+    /// its column and every projection sits where the ideal rotation puts it. Samples outside
+    /// the measured frame repeat its nearest edge (line integrals continue, they do not drop to 0).
+    public func apply(to lines: Grid<Float>) throws -> Grid<Float> { try resample(lines, forward: false) }
+
+    /// The inverse: ideal projections displaced as this alignment says (for simulations).
+    public func displace(_ lines: Grid<Float>) throws -> Grid<Float> { try resample(lines, forward: true) }
+
+    func resample(_ lines: Grid<Float>, forward: Bool) throws -> Grid<Float> {
+        guard lines.rank == 3, lines.shape[0] == shiftsPixels.count else {
+            throw LensError.invalidArgument("alignment of \(shiftsPixels.count) projections applied to data of shape \(lines.shape)")
+        }
+        let (angles, rows, cols) = (lines.shape[0], lines.shape[1], lines.shape[2])
+        let c = axisColumn ?? Double(cols - 1) / 2, vc = Double(rows - 1) / 2
+        let phi = tiltDegrees * .pi / 180, (cp, sp) = (cos(phi), sin(phi))
+        var out = Grid<Float>(shape: lines.shape, geometry: lines.geometry)
+        let shifts = shiftsPixels
+        Parallel.withDisjointWrites(&out) { o in Parallel.sharing(lines) { src in
+            Parallel.forEachChunk(count: angles, minimumChunk: 1) { range in
+                for k in range {
+                    let (du, dv) = (shifts[k][0], shifts[k][1])
+                    let base = k * rows * cols
+                    for r in 0..<rows { for j in 0..<cols {
+                        // forward: the measured pixel (r, j) looks at the ideal point whose
+                        // displaced position it is; else the aligned pixel at ideal (u', v')
+                        // looks at its measured position.
+                        let (row, column): (Double, Double)
+                        if forward {
+                            let a = Double(j) - c - du, b = Double(r) - vc - dv
+                            (column, row) = (c + a * cp + b * sp, vc - a * sp + b * cp)
+                        } else {
+                            let u = Double(j) - c, v = Double(r) - vc
+                            (column, row) = (c + du + u * cp - v * sp, vc + dv + u * sp + v * cp)
+                        }
+                        let y = Swift.min(Swift.max(row, 0), Double(rows - 1)), x = Swift.min(Swift.max(column, 0), Double(cols - 1))
+                        let y0 = Swift.min(Int(y), Swift.max(rows - 2, 0)), x0 = Swift.min(Int(x), Swift.max(cols - 2, 0))
+                        let (fy, fx) = (Float(y - Double(y0)), Float(x - Double(x0)))
+                        let y1 = Swift.min(y0 + 1, rows - 1), x1 = Swift.min(x0 + 1, cols - 1)
+                        let top = src[base + y0 * cols + x0] * (1 - fx) + src[base + y0 * cols + x1] * fx
+                        let bottom = src[base + y1 * cols + x0] * (1 - fx) + src[base + y1 * cols + x1] * fx
+                        o[base + r * cols + j] = top * (1 - fy) + bottom * fy
+                    } }
+                }
+            }
+        } }
+        return out
+    }
+}
+
+/// What the marker fit found.
+public struct MarkerFitReport: Codable, Sendable, Equatable {
+    public struct Marker: Codable, Sendable, Equatable {
+        /// Position in the sample (pixels from the rotation point: x, y in the slice, z along the axis).
+        public var position: [Double]
+        public var observations: Int
+        public var residualRMSPixels: Double
+        public var rejected: Bool
+    }
+    public var markers: [Marker]
+    /// RMS residual of the kept observations after the fit, pixels.
+    public var residualRMSPixels: Double
+    /// Observations dropped as outliers (beyond 4 robust σ, at least 0.75 px).
+    public var rejectedObservations: Int
+}
+
+public struct AlignmentSettings: Codable, Sendable, Equatable {
+    public enum Markers: String, Codable, Sendable, CaseIterable { case auto, none }
+    /// `auto`: fiducial markers (gold beads: bright in line integrals) if at least three are
+    /// found through enough of the scan, else marker-free; `none`: marker-free.
+    public var markers: Markers = .auto
+    /// Bead radius in pixels (sets the blob filter).
+    public var markerRadiusPixels = 2.0
+    /// Most markers tracked (the strongest).
+    public var maximumMarkers = 24
+    /// A track must cover at least this fraction of the projections.
+    public var minimumTrackFraction = 0.25
+    /// Fit the axis tilt (markers).
+    public var fitTilt = true
+    /// Marker-free: iterations of reprojection alignment.
+    public var reprojectionIterations = 12
+    /// Largest shift searched, pixels.
+    public var maximumShiftPixels = 20.0
+    public init() {}
+
+    public func validate() throws {
+        guard markerRadiusPixels >= 0.5, markerRadiusPixels <= 50 else { throw LensError.invalidArgument("--marker-radius must be 0.5…50 px, got \(markerRadiusPixels)") }
+        guard (3...500).contains(maximumMarkers) else { throw LensError.invalidArgument("the marker count must be 3…500, got \(maximumMarkers)") }
+        guard minimumTrackFraction > 0, minimumTrackFraction <= 1 else { throw LensError.invalidArgument("the track fraction must be in (0, 1]") }
+        guard (1...100).contains(reprojectionIterations) else { throw LensError.invalidArgument("reprojection iterations must be 1…100") }
+        guard maximumShiftPixels > 0, maximumShiftPixels <= 1000 else { throw LensError.invalidArgument("the largest shift must be in (0, 1000] px") }
+    }
+}
+
+/// Projection alignment of parallel-beam scans (lab nano-CT drifts): with fiducial markers
+/// (detect → link into trajectories → fit sinusoids with per-projection shifts and the axis
+/// tilt, outliers rejected) or without (vertical drift from the projections' row sums, which
+/// parallel beam keeps constant; horizontal shifts by reprojection alignment — reconstruct,
+/// re-project, register each projection to its re-projection, repeat; TomoPy's `align_joint`).
+public enum ProjectionAligner {
+    public static func align(_ lines: Grid<Float>, anglesDegrees: [Double], settings: AlignmentSettings = AlignmentSettings()) throws -> ProjectionAlignment {
+        try settings.validate()
+        guard lines.rank == 3, lines.shape[0] == anglesDegrees.count, lines.shape[1] >= 1, lines.shape[2] >= 8 else {
+            throw LensError.invalidArgument("alignment needs line integrals (angle, row, column) with one angle per projection, got \(lines.shape) for \(anglesDegrees.count) angles")
+        }
+        if settings.markers == .auto, let fitted = try markerAlignment(lines, anglesDegrees: anglesDegrees, settings: settings) {
+            return fitted
+        }
+        return try markerFreeAlignment(lines, anglesDegrees: anglesDegrees, settings: settings)
+    }
+
+    // MARK: Markers
+
+    /// Sub-pixel centres (row, column) of bright blobs of about `radius` pixels in one
+    /// projection: a difference of Gaussians (σ = 0.7 r and 2 r), maxima above both 5 robust σ
+    /// of the response and a quarter of its largest value (gold beads are the densest, most
+    /// compact objects in view; edges of large particles respond weakly), centred by the
+    /// response-weighted centroid within r + 1 — the strongest `maximum` of them.
+    public static func detectMarkers(_ image: Grid<Float>, radius: Double, maximum: Int) -> [(row: Double, column: Double, strength: Double)] {
+        let (rows, cols) = (image.shape[0], image.shape[1])
+        let narrow = Filters.gaussian(image, sigma: 0.7 * radius), wide = Filters.gaussian(image, sigma: 2 * radius)
+        let response = zip(narrow.elements, wide.elements).map { Double($0 - $1) }
+        let sorted = response.sorted()
+        let median = sorted[sorted.count / 2]
+        let mad = sorted.map { abs($0 - median) }.sorted()[sorted.count / 2] * 1.4826
+        let threshold = Swift.max(median + 5 * Swift.max(mad, 1e-12), 0.25 * (sorted.last ?? 0))
+        let reach = Swift.max(1, Int(radius.rounded(.up)) + 1)
+        var found = [(row: Double, column: Double, strength: Double)]()
+        for r in reach..<Swift.max(reach, rows - reach) { for c in reach..<Swift.max(reach, cols - reach) {
+            let v = response[r * cols + c]
+            guard v > threshold else { continue }
+            var isPeak = true
+            peak: for dr in -reach...reach { for dc in -reach...reach where (dr, dc) != (0, 0) {
+                let w = response[(r + dr) * cols + c + dc]
+                if w > v || (w == v && (dr, dc) < (0, 0)) { isPeak = false; break peak }
+            } }
+            guard isPeak else { continue }
+            var (sw, sr, sc) = (0.0, 0.0, 0.0)
+            for dr in -reach...reach { for dc in -reach...reach {
+                let w = Swift.max(0, response[(r + dr) * cols + c + dc] - threshold / 2)
+                sw += w; sr += w * Double(r + dr); sc += w * Double(c + dc)
+            } }
+            if sw > 0 { found.append((sr / sw, sc / sw, v)) }
+        } }
+        return Array(found.sorted { $0.strength > $1.strength }.prefix(maximum))
+    }
+
+    /// Marker fit, or nil when fewer than three markers are tracked through enough of the scan.
+    static func markerAlignment(_ lines: Grid<Float>, anglesDegrees: [Double], settings: AlignmentSettings) throws -> ProjectionAlignment? {
+        let (angles, rows, cols) = (lines.shape[0], lines.shape[1], lines.shape[2])
+        let frame = rows * cols
+        let detections: [[(row: Double, column: Double, strength: Double)]] = Parallel.sharing(lines) { l in
+            Parallel.map(count: angles) { k in
+                let image = Grid<Float>(shape: Shape(rows, cols), elements: (0..<frame).map { l[k * frame + $0] })
+                return detectMarkers(image, radius: settings.markerRadiusPixels, maximum: settings.maximumMarkers)
+            }
+        }
+        let tracks = link(detections, gate: Swift.max(1.5, settings.markerRadiusPixels), maximumShift: settings.maximumShiftPixels)
+            .filter { Double($0.count) >= settings.minimumTrackFraction * Double(angles) }
+        guard tracks.count >= 3 else { return nil }
+        return fitMarkerTracks(tracks, anglesDegrees: anglesDegrees, rows: rows, columns: cols, fitTilt: settings.fitTilt)
+    }
+
+    /// The marker model fitted to tracks (projection index, row, column per observation): per
+    /// projection shifts, the tilt (if asked) and the gauge-fixed axis column, outliers rejected.
+    public static func fitMarkerTracks(_ tracks: [[(k: Int, row: Double, column: Double)]], anglesDegrees: [Double], rows: Int, columns cols: Int,
+                                       fitTilt: Bool) -> ProjectionAlignment {
+        let angles = anglesDegrees.count
+        let theta = anglesDegrees.map { $0 * .pi / 180 }
+        var fit = MarkerFit(tracks: tracks, theta: theta, rows: rows, cols: cols)
+        // The tilt by golden-section search on the residual (the rest is linear given it).
+        var tilt = 0.0
+        if fitTilt {
+            var (lo, hi) = (-5.0 * .pi / 180, 5.0 * .pi / 180)
+            let g = (5.0.squareRoot() - 1) / 2
+            var (a, b) = (hi - g * (hi - lo), lo + g * (hi - lo))
+            var (fa, fb) = (fit.solve(tilt: a), fit.solve(tilt: b))
+            while hi - lo > 1e-5 {
+                if fa < fb { hi = b; b = a; fb = fa; a = hi - g * (hi - lo); fa = fit.solve(tilt: a) }
+                else { lo = a; a = b; fa = fb; b = lo + g * (hi - lo); fb = fit.solve(tilt: b) }
+            }
+            tilt = (lo + hi) / 2
+        }
+        _ = fit.solve(tilt: tilt)
+        // Outliers: observations beyond 4 robust σ (at least 0.75 px), markers whose RMS exceeds
+        // three times the median marker's — twice, refitting between — then the final fit.
+        var rejected = fit.rejectOutliers()
+        _ = fit.solve(tilt: tilt)
+        rejected += fit.rejectOutliers()
+        if fitTilt {
+            var (lo, hi) = (tilt - 0.5 * .pi / 180, tilt + 0.5 * .pi / 180)
+            let g = (5.0.squareRoot() - 1) / 2
+            var (a, b) = (hi - g * (hi - lo), lo + g * (hi - lo))
+            var (fa, fb) = (fit.solve(tilt: a), fit.solve(tilt: b))
+            while hi - lo > 1e-6 {
+                if fa < fb { hi = b; b = a; fb = fa; a = hi - g * (hi - lo); fa = fit.solve(tilt: a) }
+                else { lo = a; a = b; fa = fb; b = lo + g * (hi - lo); fb = fit.solve(tilt: b) }
+            }
+            tilt = (lo + hi) / 2
+        }
+        let rms = fit.solve(tilt: tilt)
+        var alignment = ProjectionAlignment(projections: angles)
+        alignment.shiftsPixels = (0..<angles).map { [fit.du[$0], fit.dv[$0]] }
+        alignment.tiltDegrees = tilt * 180 / .pi
+        alignment.axisColumn = fit.axis
+        alignment.method = "markers"
+        alignment.markers = MarkerFitReport(markers: fit.report(), residualRMSPixels: rms, rejectedObservations: rejected)
+        return alignment
+    }
+
+    /// Links detections into tracks projection by projection. Positions are kept in the first
+    /// projection's frame: a running offset O_k follows the random drift from projection to
+    /// projection (the step most pairs of predicted track positions and detections agree on,
+    /// within `maximumShift`), and each active track's position plus O_k predicts where it is;
+    /// detections pair up mutually nearest within `gate`. A track survives up to 15 projections
+    /// without a detection (beads overlap at some angles). Returns per track the (projection,
+    /// row, column) observations.
+    public static func link(_ detections: [[(row: Double, column: Double, strength: Double)]], gate: Double, maximumShift: Double) -> [[(k: Int, row: Double, column: Double)]] {
+        var tracks = [[(k: Int, row: Double, column: Double)]]()
+        var stored = [(row: Double, column: Double, last: Int)]()   // per track, in the first frame
+        var offset = (row: 0.0, column: 0.0)
+        for (k, current) in detections.enumerated() {
+            let active = stored.indices.filter { k - stored[$0].last <= 15 }
+            let predicted = active.map { (t: $0, row: stored[$0].row + offset.row, column: stored[$0].column + offset.column) }
+            // The step of the drift since the last projection: the one most pairs agree on.
+            var best = (dr: 0.0, dc: 0.0, votes: 0)
+            for p in predicted { for c in current {
+                let (dr, dc) = (c.row - p.row, c.column - p.column)
+                guard abs(dr) <= 2 * maximumShift, abs(dc) <= 2 * maximumShift else { continue }
+                var votes = 0
+                for q in predicted { for d in current where hypot(d.row - q.row - dr, d.column - q.column - dc) < gate { votes += 1 } }
+                if votes > best.votes { best = (dr, dc, votes) }
+            } }
+            if best.votes >= 2 || (best.votes == 1 && predicted.count == 1) { offset = (offset.row + best.dr, offset.column + best.dc) }
+            func distance(_ p: (t: Int, row: Double, column: Double), _ c: (row: Double, column: Double, strength: Double)) -> Double {
+                hypot(c.row - p.row - best.dr, c.column - p.column - best.dc)
+            }
+            var taken = Set<Int>()
+            for p in predicted {
+                guard let j = current.indices.min(by: { distance(p, current[$0]) < distance(p, current[$1]) }), distance(p, current[j]) < gate,
+                      let back = predicted.min(by: { distance($0, current[j]) < distance($1, current[j]) }), back.t == p.t, !taken.contains(j) else { continue }
+                taken.insert(j)
+                tracks[p.t].append((k, current[j].row, current[j].column))
+                stored[p.t] = (current[j].row - offset.row, current[j].column - offset.column, k)
+            }
+            for (j, c) in current.enumerated() where !taken.contains(j) {
+                tracks.append([(k, c.row, c.column)])
+                stored.append((c.row - offset.row, c.column - offset.column, k))
+            }
+        }
+        return tracks
+    }
+
+    /// `values` minus their least-squares fit c + a·cos θ + b·sin θ, and c: the part of a
+    /// per-projection column shift that a rotation-axis position (c) or a sample position
+    /// (a, b) explains equally well (the gauge of alignment).
+    public static func removeSinusoid(_ values: [Double], anglesRadians theta: [Double]) -> (residual: [Double], constant: Double) {
+        guard values.count >= 3 else { let m = values.reduce(0, +) / Double(Swift.max(1, values.count)); return (values.map { $0 - m }, m) }
+        var ata = [Double](repeating: 0, count: 9), atb = [Double](repeating: 0, count: 3)
+        for (v, t) in zip(values, theta) {
+            let row = [1, cos(t), sin(t)]
+            for p in 0..<3 { atb[p] += row[p] * v; for q in 0..<3 { ata[p * 3 + q] += row[p] * row[q] } }
+        }
+        guard let c = MarkerFit.solve3(ata, atb) else { let m = values.reduce(0, +) / Double(values.count); return (values.map { $0 - m }, m) }
+        return (zip(values, theta).map { $0 - c[0] - c[1] * cos($1) - c[2] * sin($1) }, c[0])
+    }
+
+    // MARK: Marker-free
+
+    static func markerFreeAlignment(_ lines: Grid<Float>, anglesDegrees: [Double], settings: AlignmentSettings) throws -> ProjectionAlignment {
+        let (angles, rows, cols) = (lines.shape[0], lines.shape[1], lines.shape[2])
+        var alignment = ProjectionAlignment(projections: angles)
+        alignment.method = "reprojection"
+        // Vertical drift: each projection's row sums (the slice's total attenuation, the same
+        // at every angle in parallel beam) registered to their mean, three rounds.
+        if rows >= 8 {
+            let profiles: [[Double]] = (0..<angles).map { k in
+                (0..<rows).map { r in (0..<cols).reduce(0.0) { $0 + Double(lines[linear: (k * rows + r) * cols + $1]) } }
+            }
+            var dv = [Double](repeating: 0, count: angles)
+            for _ in 0..<3 {
+                var mean = [Double](repeating: 0, count: rows)
+                for k in 0..<angles { for r in 0..<rows { mean[r] += Interpolation1D.sample(profiles[k], at: Double(r) + dv[k]) / Double(angles) } }
+                for k in 0..<angles { dv[k] = shift1D(reference: mean, moving: profiles[k], maximum: settings.maximumShiftPixels) }
+                let average = dv.reduce(0, +) / Double(angles)
+                dv = dv.map { $0 - average }
+            }
+            for k in 0..<angles { alignment.shiftsPixels[k][1] = dv[k] }
+        }
+        // Horizontal: reprojection alignment on the vertically aligned data.
+        let geometry = ParallelBeamGeometry(anglesDegrees: anglesDegrees, detectorColumns: cols, detectorRows: rows)
+        let projector = try JosephProjector(geometry: geometry, volumeShape: Shape(rows, cols, cols))
+        var updates = [Double]()
+        for _ in 0..<settings.reprojectionIterations {
+            let aligned = try alignment.apply(to: lines)
+            var s = IterativeSettings()
+            s.iterations = 10; s.warmStart = false
+            let volume = try IterativeReconstruction.solve(projector, data: aligned, algorithm: .sart, settings: s).volume
+            let reprojected = try projector.project(volume)
+            // Each projection's offsets from its re-projection: its column profile (rows summed)
+            // and its row profile (columns summed) cross-correlated with the re-projection's.
+            let offsets: [(du: Double, dv: Double)] = Parallel.sharing(aligned) { a in Parallel.sharing(reprojected) { p in
+                Parallel.map(count: angles) { k in
+                    var measured = [Double](repeating: 0, count: cols), model = [Double](repeating: 0, count: cols)
+                    var measuredRows = [Double](repeating: 0, count: rows), modelRows = [Double](repeating: 0, count: rows)
+                    for r in 0..<rows { for j in 0..<cols {
+                        let (m, q) = (Double(a[(k * rows + r) * cols + j]), Double(p[(k * rows + r) * cols + j]))
+                        measured[j] += m; model[j] += q; measuredRows[r] += m; modelRows[r] += q
+                    } }
+                    return (shift1D(reference: model, moving: measured, maximum: settings.maximumShiftPixels),
+                            rows >= 8 ? shift1D(reference: modelRows, moving: measuredRows, maximum: settings.maximumShiftPixels) : 0)
+                }
+            } }
+            let meanU = offsets.reduce(0.0) { $0 + $1.du } / Double(angles), meanV = offsets.reduce(0.0) { $0 + $1.dv } / Double(angles)
+            for k in 0..<angles {
+                alignment.shiftsPixels[k][0] += offsets[k].du - meanU
+                alignment.shiftsPixels[k][1] += offsets[k].dv - meanV
+            }
+            updates.append((offsets.reduce(0.0) { $0 + ($1.du - meanU) * ($1.du - meanU) + ($1.dv - meanV) * ($1.dv - meanV) } / Double(angles)).squareRoot())
+            if updates.last! < 0.02 { break }
+        }
+        alignment.reprojectionUpdatesPixels = updates
+        return alignment
+    }
+
+    /// The shift s (within ± `maximum`) with moving(x) ≈ reference(x − s)... as measured by
+    /// the peak of the cross-correlation of the mean-removed profiles, refined by a parabola.
+    static func shift1D(reference: [Double], moving: [Double], maximum: Double) -> Double {
+        let n = reference.count
+        let mr = reference.reduce(0, +) / Double(n), mm = moving.reduce(0, +) / Double(n)
+        let reach = Swift.min(n - 1, Int(maximum.rounded(.up)))
+        func correlation(_ s: Int) -> Double {
+            var sum = 0.0
+            for i in Swift.max(0, s)..<Swift.min(n, n + s) { sum += (moving[i] - mm) * (reference[i - s] - mr) }
+            return sum
+        }
+        let values = (-reach...reach).map { correlation($0) }
+        guard let best = values.indices.max(by: { values[$0] < values[$1] }) else { return 0 }
+        var shift = Double(best - reach)
+        if best > 0 && best < values.count - 1 {
+            let (a, b, c) = (values[best - 1], values[best], values[best + 1])
+            let d = a - 2 * b + c
+            if d < 0 { shift += Swift.max(-0.5, Swift.min(0.5, 0.5 * (a - c) / d)) }
+        }
+        return shift
+    }
+}
+
+/// Linear interpolation of a profile at a fractional index, edges held.
+enum Interpolation1D {
+    static func sample(_ values: [Double], at x: Double) -> Double {
+        let n = values.count
+        let t = Swift.min(Swift.max(x, 0), Double(n - 1))
+        let i = Swift.min(Int(t), n - 2 < 0 ? 0 : n - 2), f = t - Double(i)
+        return n == 1 ? values[0] : values[i] * (1 - f) + values[Swift.min(i + 1, n - 1)] * f
+    }
+}
+
+/// The marker model's least-squares fit: per marker (x, y, z), per projection (du, dv), the
+/// axis column, for a given tilt; alternating between the markers (linear, 3 unknowns each)
+/// and the projections' shifts (the mean residual of their markers).
+struct MarkerFit {
+    var tracks: [[(k: Int, row: Double, column: Double)]]
+    let theta: [Double]
+    let rows: Int, cols: Int
+    var positions: [[Double]]
+    var du: [Double], dv: [Double]
+    var axis: Double
+    var keep: [[Bool]]
+    var markerRejected: [Bool]
+    /// The tilt of the last solve, radians.
+    var phi = 0.0
+
+    init(tracks: [[(k: Int, row: Double, column: Double)]], theta: [Double], rows: Int, cols: Int) {
+        self.tracks = tracks; self.theta = theta; self.rows = rows; self.cols = cols
+        positions = [[Double]](repeating: [0, 0, 0], count: tracks.count)
+        du = [Double](repeating: 0, count: theta.count); dv = du
+        axis = Double(cols - 1) / 2
+        keep = tracks.map { [Bool](repeating: true, count: $0.count) }
+        markerRejected = [Bool](repeating: false, count: tracks.count)
+    }
+
+    /// Fits at `tilt` (radians) from zero shifts; returns the RMS residual (pixels).
+    mutating func solve(tilt: Double) -> Double {
+        phi = tilt
+        let (cp, sp) = (cos(phi), sin(phi))
+        let vc = Double(rows - 1) / 2
+        du = du.map { _ in 0 }; dv = dv.map { _ in 0 }; axis = Double(cols - 1) / 2
+        var rms = 0.0
+        for _ in 0..<400 {
+            // Markers: rows of the 3×3 normal equations per marker.
+            for (m, track) in tracks.enumerated() where !markerRejected[m] {
+                var ata = [Double](repeating: 0, count: 9), atb = [Double](repeating: 0, count: 3)
+                for (i, o) in track.enumerated() where keep[m][i] {
+                    let (c, s) = (cos(theta[o.k]), sin(theta[o.k]))
+                    // u = axis + du + cp (x c − y s) − sp z ; v = vc + dv + sp (x c − y s) + cp z
+                    let ru = o.column - axis - du[o.k], rv = o.row - vc - dv[o.k]
+                    for (a, b) in [([cp * c, -cp * s, -sp], ru), ([sp * c, -sp * s, cp], rv)] {
+                        for p in 0..<3 { atb[p] += a[p] * b; for q in 0..<3 { ata[p * 3 + q] += a[p] * a[q] } }
+                    }
+                }
+                if let x = Self.solve3(ata, atb) { positions[m] = x }
+            }
+            // Shifts: mean residual per projection, then the gauge (mean du into the axis,
+            // mean dv into the markers' z, i.e. zero).
+            var su = [Double](repeating: 0, count: theta.count), sv = su, n = su
+            var total = 0.0, count = 0.0
+            for (m, track) in tracks.enumerated() where !markerRejected[m] {
+                let p = positions[m]
+                for (i, o) in track.enumerated() where keep[m][i] {
+                    let (c, s) = (cos(theta[o.k]), sin(theta[o.k]))
+                    let u0 = p[0] * c - p[1] * s
+                    let ru = o.column - (axis + cp * u0 - sp * p[2]), rv = o.row - (vc + sp * u0 + cp * p[2])
+                    su[o.k] += ru; sv[o.k] += rv; n[o.k] += 1
+                    let eu = ru - du[o.k], ev = rv - dv[o.k]
+                    total += eu * eu + ev * ev; count += 2
+                }
+            }
+            let previousRMS = rms
+            rms = count > 0 ? (total / count).squareRoot() : .infinity
+            for k in theta.indices where n[k] > 0 { du[k] = su[k] / n[k]; dv[k] = sv[k] / n[k] }
+            // The gauge: a constant plus a sinusoid a·cos θ − b·sin θ in du is the same as the
+            // axis column and every marker moved by (a, b) in the slice — the model cannot tell
+            // them apart, and neither can a reconstruction. du keeps no such part (its constant
+            // goes into the axis column, its sinusoid into the markers); dv keeps no constant
+            // (it goes into the markers' heights).
+            let covered = theta.indices.filter { n[$0] > 0 }
+            let (gaugeFree, constant) = ProjectionAligner.removeSinusoid(covered.map { du[$0] }, anglesRadians: covered.map { theta[$0] })
+            let meanV = covered.reduce(0.0) { $0 + dv[$1] } / Double(Swift.max(1, covered.count))
+            axis += constant
+            for k in theta.indices { du[k] = 0; dv[k] = n[k] > 0 ? dv[k] - meanV : 0 }
+            for (i, k) in covered.enumerated() { du[k] = gaugeFree[i] }
+            if abs(previousRMS - rms) < 1e-9 * Swift.max(1, rms) { break }
+        }
+        return rms
+    }
+
+    /// Residuals of the current fit per observation.
+    func residuals(_ m: Int) -> [Double] {
+        let p = positions[m]
+        let vc = Double(rows - 1) / 2
+        let (cp, sp) = (cos(phi), sin(phi))
+        return tracks[m].map { o in
+            let (c, s) = (cos(theta[o.k]), sin(theta[o.k]))
+            let u0 = p[0] * c - p[1] * s
+            return hypot(o.column - (axis + du[o.k] + cp * u0 - sp * p[2]), o.row - (vc + dv[o.k] + sp * u0 + cp * p[2]))
+        }
+    }
+
+    /// Drops observations beyond 4 robust σ (at least 0.75 px) and markers whose RMS is over three
+    /// times the median marker's; returns the observations dropped.
+    mutating func rejectOutliers() -> Int {
+        let all = tracks.indices.flatMap { m in residuals(m).enumerated().filter { keep[m][$0.offset] }.map(\.element) }.sorted()
+        guard !all.isEmpty else { return 0 }
+        let sigma = all[all.count / 2] * 1.4826
+        let limit = Swift.max(0.75, 4 * sigma)
+        var dropped = 0
+        for m in tracks.indices {
+            for (i, r) in residuals(m).enumerated() where keep[m][i] && r > limit { keep[m][i] = false; dropped += 1 }
+        }
+        let rmsPerMarker = tracks.indices.map { m -> Double in
+            let r = residuals(m).enumerated().filter { keep[m][$0.offset] }.map(\.element)
+            return r.isEmpty ? .infinity : (r.reduce(0) { $0 + $1 * $1 } / Double(r.count)).squareRoot()
+        }
+        let median = rmsPerMarker.sorted()[rmsPerMarker.count / 2]
+        for m in tracks.indices where rmsPerMarker[m] > Swift.max(3 * median, 0.5) { markerRejected[m] = true }
+        return dropped
+    }
+
+    func report() -> [MarkerFitReport.Marker] {
+        tracks.indices.map { m in
+            let r = residuals(m).enumerated().filter { keep[m][$0.offset] }.map(\.element)
+            return .init(position: positions[m], observations: r.count,
+                         residualRMSPixels: r.isEmpty ? .nan : (r.reduce(0) { $0 + $1 * $1 } / Double(r.count)).squareRoot(),
+                         rejected: markerRejected[m])
+        }
+    }
+
+    /// Solves a symmetric 3 × 3 system (Cramer's rule); nil when singular.
+    static func solve3(_ a: [Double], _ b: [Double]) -> [Double]? {
+        func det(_ m: [Double]) -> Double {
+            m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) + m[2] * (m[3] * m[7] - m[4] * m[6])
+        }
+        let d = det(a)
+        guard abs(d) > 1e-12 else { return nil }
+        return (0..<3).map { column in
+            var m = a
+            for r in 0..<3 { m[r * 3 + column] = b[r] }
+            return det(m) / d
+        }
+    }
+}
