@@ -30,6 +30,7 @@ extension CentreMethod: ExpressibleByArgument {}
 extension ElectrodeSegmentation.Region: ExpressibleByArgument {}
 extension StripeRemovalMethod: ExpressibleByArgument {}
 extension ReconstructionAlgorithm: ExpressibleByArgument {}
+extension AlignmentSettings.Markers: ExpressibleByArgument {}
 extension Colormap: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
 }

@@ -26,19 +26,7 @@ struct ReconCommand: ParsableCommand {
         writes the FBP beside the result.
         """)
 
-    @Argument(help: "Scan: .h5/.nxs (Data Exchange or NXtomo), .txrm (Xradia), a projection stack, or a .mat sinogram.") var input: String
     @Option(help: "Output volume (.tif, .h5, .npy, .raw or a folder).") var out: String?
-    @Option(help: "Angle list file (one angle in degrees per line) for stacks.") var angles: String?
-    @Option(name: .customLong("angle-lines"), help: "Lines A:B of the angle file that belong to the projections (0-based).") var angleLines: String?
-    @Option(name: .customLong("angle-range"), help: "Evenly spaced angles FIRST:LAST in degrees (LAST excluded) instead of a file.") var angleRange: String?
-    @Option(help: "Flat (open-beam) frames for stacks.") var flats: String?
-    @Option(name: .customLong("flats-after"), help: "Flats taken after the scan (interpolated with --flats by projection index).") var flatsAfter: String?
-    @Option(help: "Dark frames for stacks.") var darks: String?
-    @Flag(name: .customLong("line-integrals"), help: "The input is already −log data (no flats).") var lineIntegrals = false
-    @Option(help: "Factor applied to line-integral input (e.g. 0.001 for data saved ×1000).") var scale: Double = 1
-    @Option(help: "Sinogram variable of a .mat input (angle, column) or (column, angle).") var sinogram: String?
-    @Option(name: .customLong("angle-variable"), help: "Angle variable of a .mat input.") var angleVariable: String?
-    @Option(name: .customLong("angle-units"), help: "Units of --angle-variable / --angles.") var angleUnits: AngleUnitName = .deg
     @Option(help: "Centre of rotation: 'auto' or a detector column.") var center: String = "auto"
     @Option(name: .customLong("center-method"), help: "Automatic centre method: mirror (0°/180° pairs), fourier (Vo 2014, ≥ 170°), centroid (sinusoid of projection centroids, any angular range) or negativity (least negative slice: any range, truncated projections too). Default: mirror when the scan has 180° pairs, else centroid when the sample stays in view, else negativity. fourier and centroid need the sample inside the field of view.") var centerMethod: CentreMethod?
     @Option(help: "Offset-axis 360° scan: 'auto' or the axis column; stitches to a 180° sinogram.") var offsetAxis: String?
@@ -64,8 +52,9 @@ struct ReconCommand: ParsableCommand {
     @Flag(name: .customLong("allow-negative"), help: "Do not clamp iterative solutions at zero.") var allowNegative = false
     @Flag(name: .customLong("zero-start"), help: "Start iterative solvers from zero instead of the FBP.") var zeroStart = false
     @Option(name: .customLong("compare-fbp"), help: "Also write the FBP volume here (beside an iterative result).") var compareFBP: String?
+    @Option(help: "Align the projections first (the whole scan in memory): auto (gold-bead markers when at least three are tracked, else marker-free), reprojection (marker-free: row sums and reprojection alignment) or none.") var align: AlignmentChoice = .none
+    @Option(name: .customLong("marker-radius"), help: "Radius of the alignment markers (gold beads) in detector pixels.") var markerRadius: Double = 2
     @Option(help: "Detector rows (slices) A:B to reconstruct.") var slices: String?
-    @Option(name: .customLong("pixel-um"), help: "Detector pixel size at the sample in µm (if the file does not say).") var pixelMicrometres: Double?
     @Flag(help: "Zero the voxels outside the reconstruction circle.") var mask = false
     @Option(name: .customLong("to-dtype"), help: "Output element type: float32 (default), or uint16/int16/uint8 holding the values rescaled from --range, the calibration (value = c0 + c1 × stored) recorded in the file.") var toDtype: String?
     @Option(help: "Value range LOW:HIGH mapped onto an integer --to-dtype (default: the volume's min…max).") var range: String?
@@ -75,6 +64,7 @@ struct ReconCommand: ParsableCommand {
     @Option(name: .customLong("sweep-dir"), help: "Folder for the sweep PNGs and sweep.csv.") var sweepDir: String?
     @Option(help: "Folder for preview PNGs (middle slice before/after ring removal) and centre_metric.csv.") var preview: String?
     @Option(help: "Write the numbers (centre, clamps, geometry, provenance) as JSON.") var summary: String?
+    @OptionGroup var scan: ScanInputOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -84,12 +74,12 @@ struct ReconCommand: ParsableCommand {
         try requirePositive(ringSNR, "--ring-snr", atMost: 1000)
         try requireOption(ringWindow, "--ring-window", in: 1...1001)
         if let slabRows { try requireOption(slabRows, "--slab-rows", in: 1...1_000_000) }
-        if let pixelMicrometres { try requirePositive(pixelMicrometres, "--pixel-um") }
-        guard scale.isFinite, scale != 0 else { throw LensError.invalidArgument("--scale must be a finite, non-zero number") }
+        if let pixel = scan.pixelMicrometres { try requirePositive(pixel, "--pixel-um") }
+        guard scan.scale.isFinite, scan.scale != 0 else { throw LensError.invalidArgument("--scale must be a finite, non-zero number") }
         for (value, option) in [(energyKeV, "--energy-kev"), (distanceMillimetres, "--distance-mm"), (deltaBeta, "--delta-beta")] {
             if let value { try requirePositive(value, option) }
         }
-        let inputs = [DatasetReference(input).filePath] + [angles, flats, flatsAfter, darks].compactMap { $0 }.map { DatasetReference($0).filePath }
+        let inputs = scan.inputFiles
         if sweep == nil && out == nil { throw LensError.invalidArgument("recon needs --out (or --sweep)") }
         if sweep != nil && sweepDir == nil { throw LensError.invalidArgument("--sweep needs --sweep-dir") }
         if algorithm.isIterative { try iterativeSettings.validate(algorithm: algorithm) }
@@ -118,23 +108,24 @@ struct ReconCommand: ParsableCommand {
     func run(inputs: [String], out outPath: String?, summary summaryPath: String?, preview previewPath: String?, sweepDir sweepPath: String?,
              comparison comparisonPath: String?) throws {
         let window = filter, stripeMethod = rings
-        let source = try openSource()
+        let source = try scan.openSource()
         if let bad = source.anglesDegrees.firstIndex(where: { !$0.isFinite }) {
-            throw LensError.badInput(file: angles ?? input, problem: "angle \(bad + 1) is \(source.anglesDegrees[bad]), not a number of degrees")
+            throw LensError.badInput(file: scan.angles ?? scan.input, problem: "angle \(bad + 1) is \(source.anglesDegrees[bad]), not a number of degrees")
         }
         guard source.frameShape.rank == 2, source.frameShape[0] > 0, source.frameShape[1] >= 8 else {
-            throw LensError.badInput(file: input, problem: "frames of \(source.frameShape) pixels: reconstruction needs at least 8 detector columns")
+            throw LensError.badInput(file: scan.input, problem: "frames of \(source.frameShape) pixels: reconstruction needs at least 8 detector columns")
         }
         // --pixel-um, else --voxel-um, else the file's; unknown: reconstruct in 1/pixel and say so.
-        let pixel: Double? = pixelMicrometres ?? global.voxelMicrometres?.last ?? source.pixelSizeMicrometres
+        let pixel: Double? = scan.pixelMicrometres ?? global.voxelMicrometres?.last ?? source.pixelSizeMicrometres
         if pixel == nil {
-            Notices.emit("\(input) does not give the detector pixel size: the volume is in 1/pixel (attenuation per voxel edge), not 1/µm; declare the size with --pixel-um for 1/µm")
+            Notices.emit("\(scan.input) does not give the detector pixel size: the volume is in 1/pixel (attenuation per voxel edge), not 1/µm; declare the size with --pixel-um for 1/µm")
         }
         var settings = ReconstructionSettings(pixelSizeMicrometres: pixel)
         settings.fbp.window = window
         settings.fbp.circularMask = mask
         settings.algorithm = algorithm
         settings.iterative = iterativeSettings
+        settings.alignment = try align.settings(markerRadius: markerRadius)
         settings.fbpComparisonOutput = comparisonPath
         settings.stripes = StripeRemovalOptions(method: stripeMethod)
         settings.stripes.snr = ringSNR
@@ -204,15 +195,15 @@ struct ReconCommand: ParsableCommand {
 
     func parameters() -> [String: JSONValue] {
         var p: [String: JSONValue] = ["center": .string(center), "filter": .string(filter.rawValue), "rings": .string(rings.rawValue), "phase": .string(phase.rawValue),
-                                      "algorithm": .string(algorithm.rawValue),
-                                      "polar_rings": .bool(polarRings), "zingers": .bool(zingers), "line_integrals": .bool(lineIntegrals),
+                                      "algorithm": .string(algorithm.rawValue), "align": .string(align.rawValue),
+                                      "polar_rings": .bool(polarRings), "zingers": .bool(zingers), "line_integrals": .bool(scan.lineIntegrals),
                                       "force": .bool(force)]
-        for (k, v) in [("slices", slices), ("offset_axis", offsetAxis), ("center_method", centerMethod?.rawValue), ("angles", angles), ("flats", flats),
-                       ("flats_after", flatsAfter), ("darks", darks)] { if let v { p[k] = .string(v) } }
-        for (k, v) in [("energy_kev", energyKeV), ("distance_mm", distanceMillimetres), ("delta_beta", deltaBeta), ("pixel_um", pixelMicrometres)] {
+        for (k, v) in [("slices", slices), ("offset_axis", offsetAxis), ("center_method", centerMethod?.rawValue), ("angles", scan.angles), ("flats", scan.flats),
+                       ("flats_after", scan.flatsAfter), ("darks", scan.darks)] { if let v { p[k] = .string(v) } }
+        for (k, v) in [("energy_kev", energyKeV), ("distance_mm", distanceMillimetres), ("delta_beta", deltaBeta), ("pixel_um", scan.pixelMicrometres)] {
             if let v { p[k] = .number(v) }
         }
-        if scale != 1 { p["scale"] = .number(scale) }
+        if scan.scale != 1 { p["scale"] = .number(scan.scale) }
         return p
     }
 
@@ -225,53 +216,6 @@ struct ReconCommand: ParsableCommand {
             throw LensError.invalidArgument("\(option) \(value) lies outside the detector (0…\(columns - 1))")
         }
         return .given(value)
-    }
-
-    func openSource() throws -> ProjectionSource {
-        let reference = DatasetReference(input)
-        if reference.fileExtension == "mat" {
-            guard let sinogram, let angleVariable else { throw LensError.invalidArgument("a .mat input needs --sinogram and --angle-variable") }
-            return try MATSinogramSource(path: reference.filePath, sinogram: sinogram, angles: angleVariable, anglesInRadians: angleUnits == .rad, scale: scale)
-        }
-        if VolumeIO.xradiaExtensions.contains(reference.fileExtension) && angles == nil && angleRange == nil {
-            return try XradiaProjectionSource(path: reference.filePath, flats: flats, darks: darks)
-        }
-        let isScanFile = ["h5", "hdf5", "hdf", "nxs", "cxi"].contains(reference.fileExtension) && reference.datasetPath == nil
-        if isScanFile && angles == nil && angleRange == nil {
-            guard flats == nil, darks == nil else { throw LensError.invalidArgument("--flats/--darks apply to stacks; the scan file carries its own") }
-            return try TomographyScanReader(path: reference.filePath)
-        }
-        let count = try VolumeIO.open(input).info.shape[0]
-        var list: [Double]
-        if let angles {
-            list = try readAngleFile(angles)
-            if let angleLines { list = Array(list[try parseRange(angleLines, extent: list.count, option: "--angle-lines")]) }
-            if angleUnits == .rad { list = list.map { $0 * 180 / .pi } }
-        } else if let angleRange {
-            let r = try parseValueRange(angleRange, option: "--angle-range")
-            list = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: count, rangeDegrees: r.upperBound - r.lowerBound, startDegrees: r.lowerBound)
-        } else {
-            throw LensError.invalidArgument("a projection stack needs --angles FILE or --angle-range FIRST:LAST")
-        }
-        return try StackProjectionSource(projections: input, anglesDegrees: list, flats: flats, flatsAfter: flatsAfter, darks: darks,
-                                         isLineIntegrals: lineIntegrals, scale: scale, pixelSizeMicrometres: pixelMicrometres)
-    }
-
-    func readAngleFile(_ path: String) throws -> [Double] {
-        guard let text = FileManager.default.contents(atPath: path).map({ String(decoding: $0, as: UTF8.self) }) else {
-            throw LensError.badInput(file: path, problem: "cannot read the angle file")
-        }
-        var values = [Double]()
-        for (n, line) in text.split(whereSeparator: \.isNewline).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { continue }
-            guard let value = Double(trimmed.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }).last.map(String.init) ?? "") else {
-                throw LensError.badInput(file: path, problem: "line \(n + 1) is not an angle: '\(trimmed)'")
-            }
-            values.append(value)
-        }
-        guard !values.isEmpty else { throw LensError.badInput(file: path, problem: "no angles") }
-        return values
     }
 
     /// One slice per candidate centre, as PNGs in a common grey window, and sweep.csv.
@@ -350,6 +294,145 @@ struct ReconCommand: ParsableCommand {
             var table = Table(columns: [TableColumn("centre_column", unit: "px"), TableColumn("metric")])
             for (c, m) in zip(centre.metricColumns, centre.metric) where m.isFinite { table.append([.number(c), .number(m)]) }
             try table.write(to: "\(folder)/centre_metric.csv")
+        }
+    }
+}
+
+/// The scan a command reads: the file and, for projection stacks and MATLAB sinograms, the
+/// angles, flats and darks that go with it — shared by `recon` and `align`.
+struct ScanInputOptions: ParsableArguments {
+    @Argument(help: "Scan: .h5/.nxs (Data Exchange or NXtomo), .txrm (Xradia), a projection stack, or a .mat sinogram.") var input: String
+    @Option(help: "Angle list file (one angle in degrees per line) for stacks.") var angles: String?
+    @Option(name: .customLong("angle-lines"), help: "Lines A:B of the angle file that belong to the projections (0-based).") var angleLines: String?
+    @Option(name: .customLong("angle-range"), help: "Evenly spaced angles FIRST:LAST in degrees (LAST excluded) instead of a file.") var angleRange: String?
+    @Option(help: "Flat (open-beam) frames for stacks.") var flats: String?
+    @Option(name: .customLong("flats-after"), help: "Flats taken after the scan (interpolated with --flats by projection index).") var flatsAfter: String?
+    @Option(help: "Dark frames for stacks.") var darks: String?
+    @Flag(name: .customLong("line-integrals"), help: "The input is already −log data (no flats).") var lineIntegrals = false
+    @Option(help: "Factor applied to line-integral input (e.g. 0.001 for data saved ×1000).") var scale: Double = 1
+    @Option(help: "Sinogram variable of a .mat input (angle, column) or (column, angle).") var sinogram: String?
+    @Option(name: .customLong("angle-variable"), help: "Angle variable of a .mat input.") var angleVariable: String?
+    @Option(name: .customLong("angle-units"), help: "Units of --angle-variable / --angles.") var angleUnits: AngleUnitName = .deg
+    @Option(name: .customLong("pixel-um"), help: "Detector pixel size at the sample in µm (if the file does not say).") var pixelMicrometres: Double?
+
+    func openSource() throws -> ProjectionSource {
+        let reference = DatasetReference(input)
+        if reference.fileExtension == "mat" {
+            guard let sinogram, let angleVariable else { throw LensError.invalidArgument("a .mat input needs --sinogram and --angle-variable") }
+            return try MATSinogramSource(path: reference.filePath, sinogram: sinogram, angles: angleVariable, anglesInRadians: angleUnits == .rad, scale: scale)
+        }
+        if VolumeIO.xradiaExtensions.contains(reference.fileExtension) && angles == nil && angleRange == nil {
+            return try XradiaProjectionSource(path: reference.filePath, flats: flats, darks: darks)
+        }
+        let isScanFile = ["h5", "hdf5", "hdf", "nxs", "cxi"].contains(reference.fileExtension) && reference.datasetPath == nil
+        if isScanFile && angles == nil && angleRange == nil {
+            guard flats == nil, darks == nil else { throw LensError.invalidArgument("--flats/--darks apply to stacks; the scan file carries its own") }
+            return try TomographyScanReader(path: reference.filePath)
+        }
+        let count = try VolumeIO.open(input).info.shape[0]
+        var list: [Double]
+        if let angles {
+            list = try readAngleFile(angles)
+            if let angleLines { list = Array(list[try parseRange(angleLines, extent: list.count, option: "--angle-lines")]) }
+            if angleUnits == .rad { list = list.map { $0 * 180 / .pi } }
+        } else if let angleRange {
+            let r = try parseValueRange(angleRange, option: "--angle-range")
+            list = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: count, rangeDegrees: r.upperBound - r.lowerBound, startDegrees: r.lowerBound)
+        } else {
+            throw LensError.invalidArgument("a projection stack needs --angles FILE or --angle-range FIRST:LAST")
+        }
+        return try StackProjectionSource(projections: input, anglesDegrees: list, flats: flats, flatsAfter: flatsAfter, darks: darks,
+                                         isLineIntegrals: lineIntegrals, scale: scale, pixelSizeMicrometres: pixelMicrometres)
+    }
+
+    func readAngleFile(_ path: String) throws -> [Double] {
+        guard let text = FileManager.default.contents(atPath: path).map({ String(decoding: $0, as: UTF8.self) }) else {
+            throw LensError.badInput(file: path, problem: "cannot read the angle file")
+        }
+        var values = [Double]()
+        for (n, line) in text.split(whereSeparator: \.isNewline).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { continue }
+            guard let value = Double(trimmed.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }).last.map(String.init) ?? "") else {
+                throw LensError.badInput(file: path, problem: "line \(n + 1) is not an angle: '\(trimmed)'")
+            }
+            values.append(value)
+        }
+        guard !values.isEmpty else { throw LensError.badInput(file: path, problem: "no angles") }
+        return values
+    }
+
+    /// The input files (for output safety and provenance).
+    var inputFiles: [String] {
+        [DatasetReference(input).filePath] + [angles, flats, flatsAfter, darks].compactMap { $0 }.map { DatasetReference($0).filePath }
+    }
+}
+
+/// `--align` / `--markers`: how projections are aligned.
+enum AlignmentChoice: String, CaseIterable, ExpressibleByArgument {
+    case none, auto, reprojection
+
+    /// The aligner's settings, nil for none.
+    func settings(markerRadius: Double) throws -> AlignmentSettings? {
+        guard self != .none else { return nil }
+        var s = AlignmentSettings()
+        s.markers = self == .auto ? .auto : .none
+        s.markerRadiusPixels = markerRadius
+        try s.validate()
+        return s
+    }
+}
+
+/// `batterylens align`: projection alignment on its own, writing the aligned line integrals.
+struct AlignCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "align",
+        abstract: "Align the projections of a scan (drift, axis tilt) with gold-bead markers or without, and write the aligned line integrals.",
+        discussion: """
+        The scan's line integrals (flat-field corrected, −log) are aligned in memory: with \
+        --markers auto, gold beads (bright blobs of --marker-radius) are detected in every \
+        projection, linked into trajectories and fitted with a sinusoid each, per-projection \
+        shifts and the axis tilt (outliers rejected); when fewer than three are tracked, or with \
+        --markers none, vertical drift comes from the projections' row sums and both directions \
+        from reprojection alignment. The aligned projections go to --out (angle, row, column) \
+        with their angles in --angles-out; reconstruct them with \
+        `recon OUT --line-integrals --angles ANGLES --center C` (C: the axis column in the summary).
+        """)
+    @OptionGroup var scan: ScanInputOptions
+    @Option(help: "Aligned line integrals (.npy, .h5, .tif).") var out: String
+    @Option(name: .customLong("angles-out"), help: "The projections' angles in degrees, one per line.") var anglesOut: String
+    @Option(help: "Markers: auto (gold beads when at least three are tracked, else marker-free) or none (marker-free).") var markers: AlignmentSettings.Markers = .auto
+    @Option(name: .customLong("marker-radius"), help: "Bead radius in detector pixels.") var markerRadius: Double = 2
+    @Option(help: "JSON summary (shifts, tilt, axis column, markers and their residuals).") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        var settings = AlignmentSettings()
+        settings.markers = markers; settings.markerRadiusPixels = markerRadius
+        try settings.validate()
+        try global.outputs(inputs: scan.inputFiles) { outputs in
+            let outPath = try outputs.file(out, option: "--out")
+            let anglesPath = try outputs.file(anglesOut, option: "--angles-out")
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            let source = try scan.openSource()
+            let pixel = scan.pixelMicrometres ?? global.voxelMicrometres?.last ?? source.pixelSizeMicrometres
+            let outcome = try ScanAlignment.run(source: source, settings: ReconstructionSettings(pixelSizeMicrometres: pixel), alignment: settings)
+            var lines = outcome.lines
+            if let pixel { lines.geometry = .isotropic(pixel, rank: 3) }
+            try VolumeIO.write(lines, to: outPath, inputs: scan.inputFiles)
+            try AtomicOutput.write(Data(source.anglesDegrees.map { String($0) }.joined(separator: "\n").appending("\n").utf8), to: anglesPath)
+            let a = outcome.alignment
+            let shifts = a.shiftsPixels.flatMap { $0 }.map(abs)
+            print(String(format: "%@ alignment of %d projections: largest shift %.2f px, tilt %.3f°%@; wrote %@ and %@", a.method, a.shiftsPixels.count,
+                         shifts.max() ?? 0, a.tiltDegrees, a.axisColumn.map { String(format: ", axis column %.2f", $0) } ?? "", out, anglesOut))
+            if let report = a.markers {
+                print(String(format: "markers: %d tracked, %d rejected, residual %.3f px", report.markers.count, report.markers.filter(\.rejected).count, report.residualRMSPixels))
+            }
+            guard let summaryPath, case .object(var fields) = try JSONValue(encoding: a) else { return }
+            fields["output"] = .string(out); fields["angles_output"] = .string(anglesOut)
+            fields["provenance"] = try provenanceJSON(inputs: scan.inputFiles, parameters: ["markers": .string(markers.rawValue), "marker_radius": .number(markerRadius)])
+            try JSONOutput.write(JSONValue.object(fields), to: summaryPath, inputs: scan.inputFiles)
         }
     }
 }

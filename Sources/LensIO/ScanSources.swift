@@ -236,3 +236,40 @@ public final class MATSinogramSource: ProjectionSource {
     public func flatGroups() throws -> [(position: Double, frames: Grid<Float>)] { [] }
     public func darks() throws -> Grid<Float>? { nil }
 }
+
+/// Line integrals (angle, row, column) already in memory — the aligned projections a
+/// reconstruction continues from, say — served as a scan.
+public final class LineIntegralGridSource: ProjectionSource {
+    public let source: String
+    public let frameShape: Shape
+    public let anglesDegrees: [Double]
+    public let pixelSizeMicrometres: Double?
+    public var isLineIntegrals: Bool { true }
+    let lines: Grid<Float>
+
+    public init(lines: Grid<Float>, anglesDegrees: [Double], pixelSizeMicrometres: Double?, source: String) throws {
+        guard lines.rank == 3, lines.shape[0] == anglesDegrees.count else {
+            throw LensError.invalidArgument("\(source): line integrals \(lines.shape) for \(anglesDegrees.count) angles")
+        }
+        self.lines = lines; self.anglesDegrees = anglesDegrees; self.pixelSizeMicrometres = pixelSizeMicrometres; self.source = source
+        frameShape = Shape(lines.shape[1], lines.shape[2])
+    }
+
+    public func readRows(_ rows: Range<Int>) throws -> Grid<Float> {
+        try checkRows(rows)
+        let (angles, height, width) = (lines.shape[0], lines.shape[1], lines.shape[2])
+        guard rows != 0..<height else { return lines }
+        var out = Grid<Float>(shape: Shape(angles, rows.count, width))
+        out.withUnsafeMutableBufferPointer { o in
+            lines.withUnsafeBufferPointer { l in
+                for a in 0..<angles {
+                    (o.baseAddress! + a * rows.count * width).update(from: l.baseAddress! + (a * height + rows.lowerBound) * width, count: rows.count * width)
+                }
+            }
+        }
+        return out
+    }
+
+    public func flatGroups() throws -> [(position: Double, frames: Grid<Float>)] { [] }
+    public func darks() throws -> Grid<Float>? { nil }
+}

@@ -43,6 +43,9 @@ public struct ReconstructionSettings: Sendable {
     /// Also write the FBP volume here (an iterative run's starting point), for a side-by-side
     /// comparison with the iterative result.
     public var fbpComparisonOutput: String?
+    /// Align the projections first (``ScanAlignment``: the whole scan's line integrals in
+    /// memory), then reconstruct the aligned ones; nil: no alignment.
+    public var alignment: AlignmentSettings?
     /// Detector rows (slices) to reconstruct; nil: all.
     public var slices: Range<Int>?
     /// Detector pixel size at the sample; nil when unknown: the volume is then in 1/pixel
@@ -88,6 +91,8 @@ public struct ReconstructionReport: Codable, Sendable {
     public var valueStatistics: ValueStatistics
     /// The iterative solve of each slab (nil for FBP).
     public var iterative: IterativeRunRecord?
+    /// The alignment applied before reconstruction (nil: none).
+    public var alignment: ProjectionAlignment?
     public var warnings: [String]
 }
 
@@ -123,6 +128,22 @@ public enum ScanReconstruction {
 
     public static func run(source: ProjectionSource, settings: ReconstructionSettings, output: String, inputs: [String],
                            progress: ProgressReporter? = nil, cancellation: CancellationToken? = nil) throws -> ReconstructionReport {
+        if let alignmentSettings = settings.alignment {
+            // Align the prepared line integrals of the whole scan, then reconstruct them as a
+            // line-integral scan (the corrections already applied are not applied again; the
+            // axis column the markers fix is used unless a centre was given).
+            let aligned = try ScanAlignment.run(source: source, settings: settings, alignment: alignmentSettings)
+            var next = settings
+            next.alignment = nil; next.removeZingers = false; next.paganin = nil; next.stripes.method = .none
+            if case .auto = settings.centre, settings.offsetAxis == nil, let axis = aligned.alignment.axisColumn { next.centre = .given(axis) }
+            let lines = try LineIntegralGridSource(lines: aligned.lines, anglesDegrees: source.anglesDegrees,
+                                                   pixelSizeMicrometres: source.pixelSizeMicrometres, source: source.source)
+            var report = try run(source: lines, settings: next, output: output, inputs: inputs, progress: progress, cancellation: cancellation)
+            report.alignment = aligned.alignment
+            report.zingersReplaced = aligned.zingersReplaced
+            report.normalization = aligned.normalization
+            return report
+        }
         let (detectorRows, cols) = (source.frameShape[0], source.frameShape[1])
         let rows = settings.slices ?? 0..<detectorRows
         guard rows.lowerBound >= 0, rows.upperBound <= detectorRows, !rows.isEmpty else {
@@ -319,7 +340,7 @@ public enum ScanReconstruction {
                                                              tvWeightInObjective: settings.algorithm == .tv ? settings.iterative.tvWeight * tvScale : nil,
                                                              slabs: iterativeSlabs, fbpComparison: settings.fbpComparisonOutput)
                                         : nil,
-                                    warnings: warnings)
+                                    alignment: nil, warnings: warnings)
     }
 
     /// Line integrals of rows `rows` as a reconstruction of them sees them (for centre sweeps):
@@ -331,6 +352,36 @@ public enum ScanReconstruction {
         var lines = try preparation.prepare(rows, normalization: &normalization, content: &content, zingers: &zingers)
         StripeRemoval.apply(&lines, options: settings.stripes)
         return lines
+    }
+}
+
+/// Projection alignment of a whole scan: every row's line integrals prepared as a
+/// reconstruction prepares them (flat field, zingers, phase retrieval, stripe removal), aligned
+/// (``ProjectionAligner``: markers or marker-free) and resampled. The scan is held in memory
+/// (4 bytes per detector pixel and projection, three times over while resampling).
+public enum ScanAlignment {
+    public struct Outcome: Sendable {
+        public var lines: Grid<Float>
+        public var alignment: ProjectionAlignment
+        public var zingersReplaced: Int
+        public var normalization: NormalizationReport?
+    }
+
+    public static func run(source: ProjectionSource, settings: ReconstructionSettings, alignment: AlignmentSettings) throws -> Outcome {
+        try alignment.validate()
+        let rows = 0..<source.frameShape[0]
+        try MemoryBudget.require(elements: source.projectionCount * rows.count * source.frameShape[1] * 3, elementBytes: 4,
+                                 for: "aligning \(source.source) in memory", hint: "reconstruct a band of rows (--slices) of a cropped scan, or align without --align on a binned copy")
+        let preparation = try LineIntegralPreparation(source: source, settings: settings)
+        var normalization = preparation.flatField == nil ? nil : NormalizationReport()
+        var content = LineIntegralContent(), zingers = 0
+        var lines = try preparation.prepare(rows, normalization: &normalization, content: &content, zingers: &zingers)
+        StripeRemoval.apply(&lines, options: settings.stripes)
+        guard content.isInformative || settings.allowUninformativeData else {
+            throw LensError.badInput(file: source.source, problem: "the line integrals hold no information: " + content.description)
+        }
+        let found = try ProjectionAligner.align(lines, anglesDegrees: source.anglesDegrees, settings: alignment)
+        return Outcome(lines: try found.apply(to: lines), alignment: found, zingersReplaced: zingers, normalization: normalization)
     }
 }
 

@@ -298,6 +298,9 @@ public enum ProjectionAligner {
         let (angles, rows, cols) = (lines.shape[0], lines.shape[1], lines.shape[2])
         var alignment = ProjectionAlignment(projections: angles)
         alignment.method = "reprojection"
+        // The re-projections put the axis at the detector centre, and the shifts move every
+        // projection onto it: after alignment the axis is there.
+        alignment.axisColumn = Double(cols - 1) / 2
         // Vertical drift: each projection's row sums (the slice's total attenuation, the same
         // at every angle in parallel beam) registered to their mean, three rounds.
         if rows >= 8 {
