@@ -42,7 +42,7 @@ struct ReconCommand: ParsableCommand {
     @Option(name: .customLong("distance-mm"), help: "Sample–detector distance in mm (Paganin).") var distanceMillimetres: Double?
     @Option(name: .customLong("delta-beta"), help: "δ/β of the material (Paganin).") var deltaBeta: Double?
     @Option(help: "Filter window.") var filter: FilterWindow = .sheppLogan
-    @Option(help: "Reconstruction algorithm: fbp, or an iterative solver started from the FBP: sirt, sart (ordered subsets), cgls (least squares, unconstrained) or tv (total variation, for limited-angle and few-view scans).") var algorithm: ReconstructionAlgorithm = .fbp
+    @Option(help: "Reconstruction algorithm: fbp; gridrec (the same filtered back projection by Fourier gridding, faster on large detectors); or an iterative solver started from the FBP: sirt, sart (ordered subsets), cgls (least squares, unconstrained) or tv (total variation, for limited-angle and few-view scans).") var algorithm: ReconstructionAlgorithm = .fbp
     @Option(help: "Iterations of an iterative --algorithm.") var iterations: Int = 100
     @Option(name: .customLong("tv-weight"), help: "TV weight w in ½‖Ax − b‖²/P + w·TV(μ·voxel): independent of the angle count P and the voxel size; larger smooths more (typical 1e-4…1e-2).") var tvWeight: Double = 0.001
     @Option(help: "Angle subsets of --algorithm sart.") var subsets: Int = 10

@@ -285,7 +285,9 @@ public enum ScanReconstruction {
                 if settings.offsetAxis != nil { lines = try OffsetAxisStitching.stitch(lines, anglesDegrees: source.anglesDegrees, axisColumn: axis).0 }
                 StripeRemoval.apply(&lines, options: settings.stripes)
                 geometry.detectorRows = r.count
-                var slab = try FilteredBackProjection.reconstruct(lines, geometry: geometry, options: settings.fbp, cancellation: cancellation)
+                var slab = settings.algorithm == .gridrec
+                    ? try FourierGridding.reconstruct(lines, geometry: geometry, options: settings.fbp, cancellation: cancellation)
+                    : try FilteredBackProjection.reconstruct(lines, geometry: geometry, options: settings.fbp, cancellation: cancellation)
                 progress?.advance(by: r.count)
                 if settings.algorithm.isIterative {
                     try comparisonWriter?.writeSlab(AnyGrid(slab), at: r.lowerBound - rows.lowerBound)

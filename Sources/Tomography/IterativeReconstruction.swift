@@ -5,6 +5,9 @@ import LensCore
 public enum ReconstructionAlgorithm: String, CaseIterable, Codable, Sendable {
     /// Filtered back projection (``FilteredBackProjection``): one pass, the reference.
     case fbp
+    /// The same filtered back projection evaluated by Fourier gridding (``FourierGridding``,
+    /// TomoPy's gridrec family): N² log N per slice instead of N²·P, for large detectors.
+    case gridrec
     /// Simultaneous iterative reconstruction (ASTRA's SIRT: x ← x + λ·C·Aᵀ·R·(b − A x) with
     /// R, C the inverse row and column sums of A).
     case sirt
@@ -16,7 +19,7 @@ public enum ReconstructionAlgorithm: String, CaseIterable, Codable, Sendable {
     /// method of Chambolle & Pock (2011): sharp edges from few or limited-angle projections.
     case tv
 
-    public var isIterative: Bool { self != .fbp }
+    public var isIterative: Bool { self != .fbp && self != .gridrec }
 }
 
 /// Settings of the iterative solvers.
@@ -95,7 +98,7 @@ public enum IterativeReconstruction {
         x.geometry = initial?.geometry ?? x.geometry
         if algorithm != .cgls { Vectors.clamp(&x, nonNegative: settings.nonNegative, upper: settings.upperBound) }
         switch algorithm {
-        case .fbp: throw LensError.invalidArgument("FBP is not an iterative algorithm")
+        case .fbp, .gridrec: throw LensError.invalidArgument("\(algorithm.rawValue) is not an iterative algorithm")
         case .sirt: return try sart(a, b, x, settings: settings, subsetCount: 1, cancellation: cancellation, onIteration: onIteration)
         case .sart: return try sart(a, b, x, settings: settings, subsetCount: Swift.min(settings.subsets, a.angleCount), cancellation: cancellation, onIteration: onIteration)
         case .cgls: return try cgls(a, b, x, settings: settings, cancellation: cancellation, onIteration: onIteration)
