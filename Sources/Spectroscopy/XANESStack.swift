@@ -375,15 +375,7 @@ public struct XANESModel: Sendable {
                 guard let fit = try? linearCombination(shift: delta) else { return .infinity }
                 return mean.withUnsafeBufferPointer { fit.fit($0.baseAddress!).rFactor }
             }
-            var (lo, hi) = (shift - settings.maximumReferenceShift, shift + settings.maximumReferenceShift)
-            let golden = (5.0.squareRoot() - 1) / 2
-            var (a, b) = (hi - golden * (hi - lo), lo + golden * (hi - lo))
-            var (fa, fb) = (misfit(a), misfit(b))
-            while hi - lo > 1e-3 {
-                if fa < fb { hi = b; b = a; fb = fa; a = hi - golden * (hi - lo); fa = misfit(a) }
-                else { lo = a; a = b; fa = fb; b = lo + golden * (hi - lo); fb = misfit(b) }
-            }
-            shift = (lo + hi) / 2
+            shift = GoldenSection.minimize(in: (shift - settings.maximumReferenceShift)...(shift + settings.maximumReferenceShift), tolerance: 1e-3, misfit)
         }
         return XANESCalibration(e0: e0, normalization: normalization, noiseScale: noiseScale, referenceShift: shift)
     }

@@ -197,17 +197,7 @@ public enum ProjectionAligner {
         var fit = MarkerFit(tracks: tracks, theta: theta, rows: rows, cols: cols)
         // The tilt by golden-section search on the residual (the rest is linear given it).
         var tilt = 0.0
-        if fitTilt {
-            var (lo, hi) = (-5.0 * .pi / 180, 5.0 * .pi / 180)
-            let g = (5.0.squareRoot() - 1) / 2
-            var (a, b) = (hi - g * (hi - lo), lo + g * (hi - lo))
-            var (fa, fb) = (fit.solve(tilt: a), fit.solve(tilt: b))
-            while hi - lo > 1e-5 {
-                if fa < fb { hi = b; b = a; fb = fa; a = hi - g * (hi - lo); fa = fit.solve(tilt: a) }
-                else { lo = a; a = b; fa = fb; b = lo + g * (hi - lo); fb = fit.solve(tilt: b) }
-            }
-            tilt = (lo + hi) / 2
-        }
+        if fitTilt { tilt = GoldenSection.minimize(in: (-5.0 * .pi / 180)...(5.0 * .pi / 180), tolerance: 1e-5) { fit.solve(tilt: $0) } }
         _ = fit.solve(tilt: tilt)
         // Outliers: observations beyond 4 robust σ (at least 0.75 px), markers whose RMS exceeds
         // three times the median marker's — twice, refitting between — then the final fit.
@@ -215,15 +205,8 @@ public enum ProjectionAligner {
         _ = fit.solve(tilt: tilt)
         rejected += fit.rejectOutliers()
         if fitTilt {
-            var (lo, hi) = (tilt - 0.5 * .pi / 180, tilt + 0.5 * .pi / 180)
-            let g = (5.0.squareRoot() - 1) / 2
-            var (a, b) = (hi - g * (hi - lo), lo + g * (hi - lo))
-            var (fa, fb) = (fit.solve(tilt: a), fit.solve(tilt: b))
-            while hi - lo > 1e-6 {
-                if fa < fb { hi = b; b = a; fb = fa; a = hi - g * (hi - lo); fa = fit.solve(tilt: a) }
-                else { lo = a; a = b; fa = fb; b = lo + g * (hi - lo); fb = fit.solve(tilt: b) }
-            }
-            tilt = (lo + hi) / 2
+            let around = tilt
+            tilt = GoldenSection.minimize(in: (around - 0.5 * .pi / 180)...(around + 0.5 * .pi / 180), tolerance: 1e-6) { fit.solve(tilt: $0) }
         }
         let rms = fit.solve(tilt: tilt)
         var alignment = ProjectionAlignment(projections: angles)

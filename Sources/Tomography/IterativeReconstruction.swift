@@ -346,6 +346,14 @@ enum TVGradient {
         init(shape: Shape) { y = Grid(shape: shape); x = Grid(shape: shape) }
     }
 
+    /// The forward differences along y and x at voxel i (row y, column x of its slice), zero at
+    /// the far edges.
+    @inline(__always)
+    static func gradient(_ v: SharedReadBuffer<Float>, _ i: Int, y: Int, x: Int, ny: Int, nx: Int) -> (Float, Float) {
+        let c = v[i]
+        return (y + 1 < ny ? v[i + nx] - c : 0, x + 1 < nx ? v[i + 1] - c : 0)
+    }
+
     /// p ← proj_{|p| ≤ λ}(p + ½ ∇x̄) per voxel (σ = ½ for a difference row of two entries).
     static func dualStep(_ p: inout Field, _ xBar: Grid<Float>, lambda: Float) {
         let (nz, ny, nx) = (xBar.shape[0], xBar.shape[1], xBar.shape[2])
@@ -354,9 +362,8 @@ enum TVGradient {
                 for row in rows {
                     let y = row % ny, base = row * nx
                     for xi in 0..<nx {
-                        let i = base + xi, c = v[i]
-                        let gy: Float = y + 1 < ny ? v[i + nx] - c : 0
-                        let gx: Float = xi + 1 < nx ? v[i + 1] - c : 0
+                        let i = base + xi
+                        let (gy, gx) = gradient(v, i, y: y, x: xi, ny: ny, nx: nx)
                         var qy = py[i] + 0.5 * gy, qx = px[i] + 0.5 * gx
                         let magnitude = (qy * qy + qx * qx).squareRoot()
                         if magnitude > lambda { let f = lambda / magnitude; qy *= f; qx *= f }
@@ -399,9 +406,7 @@ enum TVGradient {
                 for row in rows {
                     let y = row % ny, base = row * nx
                     for xi in 0..<nx {
-                        let i = base + xi, c = v[i]
-                        let gy: Float = y + 1 < ny ? v[i + nx] - c : 0
-                        let gx: Float = xi + 1 < nx ? v[i + 1] - c : 0
+                        let (gy, gx) = gradient(v, base + xi, y: y, x: xi, ny: ny, nx: nx)
                         s += Double((gy * gy + gx * gx).squareRoot())
                     }
                 }

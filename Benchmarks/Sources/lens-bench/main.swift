@@ -42,6 +42,13 @@ func copyBandwidthBytesPerSecond() -> Double {
     return 2 * Double(count) / seconds
 }
 
+/// SLICES identical slices of the disc phantom's exact sinogram (SIZE², the given angles,
+/// rotation centre at `axisColumn`): (angle, slice, column).
+func discStack(size n: Int, angles: [Double], slices: Int, axisColumn: Double) -> Grid<Float> {
+    let sinogram = discPhantom(size: n).sinogram(anglesDegrees: angles, columns: n, axisColumn: axisColumn)
+    return Grid<Float>(shape: Shape(angles.count, slices, n)) { sinogram[linear: ($0 / (slices * n)) * n + $0 % n] }
+}
+
 ProgressSettings.mode = .silent
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else {
@@ -127,10 +134,8 @@ case "fbp":
     // (scaled to SIZE), ANGLES over 180°, Shepp–Logan — the same work the peers do per slice.
     let n = Int(args[1])!, angles = Int(args[2])!, slices = Int(args[3])!
     let repeats = args.count > 4 ? Int(args[4])! : 1
-    let slice = discPhantom(size: n)
     let angleList = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: angles)
-    let sinogram = slice.sinogram(anglesDegrees: angleList, columns: n, axisColumn: Double(n) / 2)
-    let stack = Grid<Float>(shape: Shape(angles, slices, n)) { sinogram[linear: ($0 / (slices * n)) * n + $0 % n] }
+    let stack = discStack(size: n, angles: angleList, slices: slices, axisColumn: Double(n) / 2)
     let geometry = ParallelBeamGeometry(anglesDegrees: angleList, detectorColumns: n, detectorRows: slices, centreOffsetPixels: 0.5)
     var volume = Grid<Float>(shape: Shape(1, 1, 1))
     let seconds = try best(repeats) { volume = try FilteredBackProjection.reconstruct(stack, geometry: geometry) }
@@ -150,10 +155,8 @@ case "iterative":
     // from zero, ITERATIONS each; and one forward + back projection pair (the solvers' unit
     // of work), so the solver's overhead over its projector is visible.
     let n = Int(args[1])!, angles = Int(args[2])!, range = Double(args[3])!, slices = Int(args[4])!, iterations = Int(args[5])!
-    let slice = discPhantom(size: n)
     let angleList = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: angles, rangeDegrees: range, startDegrees: -range / 2)
-    let sinogram = slice.sinogram(anglesDegrees: angleList, columns: n, axisColumn: Double(n - 1) / 2)
-    let stack = Grid<Float>(shape: Shape(angles, slices, n)) { sinogram[linear: ($0 / (slices * n)) * n + $0 % n] }
+    let stack = discStack(size: n, angles: angleList, slices: slices, axisColumn: Double(n - 1) / 2)
     let geometry = ParallelBeamGeometry(anglesDegrees: angleList, detectorColumns: n, detectorRows: slices)
     let projector = try JosephProjector(geometry: geometry, volumeShape: Shape(slices, n, n))
     let pair = try best(2) { _ = try projector.backProject(try projector.project(Grid(shape: Shape(slices, n, n), repeating: 0.01))) }
@@ -174,10 +177,8 @@ case "gridrec":
     // phantom (SIZE², ANGLES over 180°), best of REPEATS each, with the RMS difference.
     let n = Int(args[1])!, angles = Int(args[2])!, slices = Int(args[3])!
     let repeats = args.count > 4 ? Int(args[4])! : 1
-    let slice = discPhantom(size: n)
     let angleList = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: angles)
-    let sinogram = slice.sinogram(anglesDegrees: angleList, columns: n, axisColumn: Double(n) / 2)
-    let stack = Grid<Float>(shape: Shape(angles, slices, n)) { sinogram[linear: ($0 / (slices * n)) * n + $0 % n] }
+    let stack = discStack(size: n, angles: angleList, slices: slices, axisColumn: Double(n) / 2)
     let geometry = ParallelBeamGeometry(anglesDegrees: angleList, detectorColumns: n, detectorRows: slices, centreOffsetPixels: 0.5)
     var a = Grid<Float>(shape: Shape(1, 1, 1)), b = a
     let fbp = try best(repeats) { a = try FilteredBackProjection.reconstruct(stack, geometry: geometry) }
