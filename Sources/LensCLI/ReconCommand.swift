@@ -116,7 +116,8 @@ struct ReconCommand: ParsableCommand {
             throw LensError.badInput(file: scan.input, problem: "frames of \(source.frameShape) pixels: reconstruction needs at least 8 detector columns")
         }
         // --pixel-um, else --voxel-um, else the file's; unknown: reconstruct in 1/pixel and say so.
-        let pixel: Double? = scan.pixelMicrometres ?? global.voxelMicrometres?.last ?? source.pixelSizeMicrometres
+        // --pixel-um is the detector pixel before binning.
+        let pixel: Double? = scan.pixelMicrometres.map { $0 * Double(scan.bin) } ?? global.voxelMicrometres?.last ?? source.pixelSizeMicrometres
         if pixel == nil {
             Notices.emit("\(scan.input) does not give the detector pixel size: the volume is in 1/pixel (attenuation per voxel edge), not 1/µm; declare the size with --pixel-um for 1/µm")
         }
@@ -313,9 +314,18 @@ struct ScanInputOptions: ParsableArguments {
     @Option(help: "Sinogram variable of a .mat input (angle, column) or (column, angle).") var sinogram: String?
     @Option(name: .customLong("angle-variable"), help: "Angle variable of a .mat input.") var angleVariable: String?
     @Option(name: .customLong("angle-units"), help: "Units of --angle-variable / --angles.") var angleUnits: AngleUnitName = .deg
-    @Option(name: .customLong("pixel-um"), help: "Detector pixel size at the sample in µm (if the file does not say).") var pixelMicrometres: Double?
+    @Option(name: .customLong("pixel-um"), help: "Detector pixel size at the sample in µm, before any --bin (if the file does not say).") var pixelMicrometres: Double?
 
+    @Option(help: "Bin projections, flats and darks by N × N pixels on read (the pixel size grows N×): a 1024² series reconstructed at 512².") var bin: Int = 1
+
+    /// The scan, binned on read when asked.
     func openSource() throws -> ProjectionSource {
+        guard (1...64).contains(bin) else { throw LensError.invalidArgument("--bin must be 1…64, got \(bin)") }
+        let source = try openUnbinnedSource()
+        return bin == 1 ? source : try BinnedProjectionSource(source, factor: bin)
+    }
+
+    func openUnbinnedSource() throws -> ProjectionSource {
         let reference = DatasetReference(input)
         if reference.fileExtension == "mat" {
             guard let sinogram, let angleVariable else { throw LensError.invalidArgument("a .mat input needs --sinogram and --angle-variable") }
@@ -416,7 +426,7 @@ struct AlignCommand: ParsableCommand {
             let anglesPath = try outputs.file(anglesOut, option: "--angles-out")
             let summaryPath = try outputs.file(summary, option: "--summary")
             let source = try scan.openSource()
-            let pixel = scan.pixelMicrometres ?? global.voxelMicrometres?.last ?? source.pixelSizeMicrometres
+            let pixel = scan.pixelMicrometres.map { $0 * Double(scan.bin) } ?? global.voxelMicrometres?.last ?? source.pixelSizeMicrometres
             let outcome = try ScanAlignment.run(source: source, settings: ReconstructionSettings(pixelSizeMicrometres: pixel), alignment: settings)
             var lines = outcome.lines
             if let pixel { lines.geometry = .isotropic(pixel, rank: 3) }

@@ -273,3 +273,50 @@ public final class LineIntegralGridSource: ProjectionSource {
     public func flatGroups() throws -> [(position: Double, frames: Grid<Float>)] { [] }
     public func darks() throws -> Grid<Float>? { nil }
 }
+
+/// A scan binned on read: every projection, flat and dark averaged over `factor` × `factor`
+/// pixel blocks (rows and columns; a remainder at the far edges is dropped), the pixel size
+/// multiplied by `factor` — a 1024² Xradia series read as 512², say. Averaging counts before
+/// the logarithm keeps the flat-field correction exact.
+public final class BinnedProjectionSource: ProjectionSource {
+    public let base: ProjectionSource
+    public let factor: Int
+    public var source: String { base.source }
+    public var frameShape: Shape { Shape(base.frameShape[0] / factor, base.frameShape[1] / factor) }
+    public var anglesDegrees: [Double] { base.anglesDegrees }
+    public var pixelSizeMicrometres: Double? { base.pixelSizeMicrometres.map { $0 * Double(factor) } }
+    public var isLineIntegrals: Bool { base.isLineIntegrals }
+
+    public init(_ base: ProjectionSource, factor: Int) throws {
+        guard factor >= 1, base.frameShape[0] >= factor, base.frameShape[1] >= 8 * factor else {
+            throw LensError.invalidArgument("\(base.source): binning by \(factor) needs frames of at least \(factor) rows and \(8 * factor) columns, not \(base.frameShape)")
+        }
+        self.base = base; self.factor = factor
+    }
+
+    public func readRows(_ rows: Range<Int>) throws -> Grid<Float> {
+        try checkRows(rows)
+        return bin(try base.readRows((rows.lowerBound * factor)..<(rows.upperBound * factor)))
+    }
+
+    public func flatGroups() throws -> [(position: Double, frames: Grid<Float>)] {
+        try base.flatGroups().map { ($0.position, bin($0.frames)) }
+    }
+
+    public func darks() throws -> Grid<Float>? { try base.darks().map(bin) }
+
+    /// Averages the frames of `stack` ((frame, row, column) or one (row, column) frame) over blocks.
+    func bin(_ stack: Grid<Float>) -> Grid<Float> {
+        let frames = stack.rank == 3 ? stack.shape[0] : 1
+        let (rows, cols) = (stack.shape[stack.rank - 2], stack.shape[stack.rank - 1])
+        let (outRows, outCols) = (rows / factor, cols / factor)
+        let f = factor, weight = 1 / Float(factor * factor)
+        let shape = stack.rank == 3 ? Shape(frames, outRows, outCols) : Shape(outRows, outCols)
+        return Grid<Float>(shape: shape) { i in
+            let k = i / (outRows * outCols), r = (i / outCols) % outRows, c = i % outCols
+            var sum: Float = 0
+            for dr in 0..<f { for dc in 0..<f { sum += stack[linear: (k * rows + r * f + dr) * cols + c * f + dc] } }
+            return sum * weight
+        }
+    }
+}
