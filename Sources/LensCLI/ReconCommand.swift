@@ -20,7 +20,7 @@ struct ReconCommand: ParsableCommand {
         FBP in 1/µm, optional polar ring filter. The centre is found automatically (mirror pairs or \
         Vo's Fourier metric) unless --center is given; --sweep writes one PNG per candidate centre. \
         --preview writes the middle slice before and after ring removal and the centre metric curve. \
-        --algorithm sirt|sart|cgls|tv solves iteratively from the FBP of each slab (limited-angle \
+        --algorithm sirt|sart|cgls|tv|fista-tv solves iteratively from the FBP of each slab (limited-angle \
         scans: tv keeps cracks open and particles round where FBP smears them along the missing \
         wedge); the summary records the objective and residual of every iteration; --compare-fbp \
         writes the FBP beside the result.
@@ -42,7 +42,7 @@ struct ReconCommand: ParsableCommand {
     @Option(name: .customLong("distance-mm"), help: "Sample–detector distance in mm (Paganin).") var distanceMillimetres: Double?
     @Option(name: .customLong("delta-beta"), help: "δ/β of the material (Paganin).") var deltaBeta: Double?
     @Option(help: "Filter window.") var filter: FilterWindow = .sheppLogan
-    @Option(help: "Reconstruction algorithm: fbp; gridrec (the same filtered back projection by Fourier gridding, faster on large detectors); or an iterative solver started from the FBP: sirt, sart (ordered subsets), cgls (least squares, unconstrained) or tv (total variation, for limited-angle and few-view scans).") var algorithm: ReconstructionAlgorithm = .fbp
+    @Option(help: "Reconstruction algorithm: fbp; gridrec (the same filtered back projection by Fourier gridding, faster on large detectors); or an iterative solver started from the FBP: sirt, sart (ordered subsets), cgls (least squares, unconstrained), tv (total variation by the primal–dual method, for limited-angle and few-view scans) or fista-tv (the same objective by FISTA).") var algorithm: ReconstructionAlgorithm = .fbp
     @Option(help: "Iterations of an iterative --algorithm.") var iterations: Int = 100
     @Option(name: .customLong("tv-weight"), help: "TV weight w in ½‖Ax − b‖²/P + w·TV(μ·voxel): independent of the angle count P and the voxel size; larger smooths more (typical 1e-4…1e-2).") var tvWeight: Double = 0.001
     @Option(help: "Angle subsets of --algorithm sart.") var subsets: Int = 10

@@ -79,6 +79,24 @@ struct IterativeTests {
         }
     }
 
+    /// FISTA-TV (FGP proximal steps) on the same scan and objective: also ≥ 30 % below FBP's
+    /// RMSE (measured −64 % in 100 iterations; its objective, 469, is below the primal–dual
+    /// solver's 496 after 200 — the same convex problem), its objective falling.
+    @Test func fistaTVBeatsFBP() throws {
+        let scan = try Self.limitedAngleScan()
+        let fbp = try FilteredBackProjection.reconstruct(scan.lines, geometry: scan.geometry)
+        let projector = try JosephProjector(geometry: scan.geometry, volumeShape: Shape(8, 96, 96))
+        var settings = IterativeSettings()
+        settings.iterations = 100
+        let fista = try IterativeReconstruction.solve(projector, data: scan.lines, algorithm: .fistaTV, settings: settings, initial: fbp,
+                                                      tvScale: Double(scan.geometry.projectionCount))
+        let (fbpError, fistaError) = (Self.rmse(fbp, slice: 3, truth: scan.truth), Self.rmse(fista.volume, slice: 3, truth: scan.truth))
+        print(String(format: "FISTA-TV: RMSE %.5f vs FBP %.5f (%.0f %%); objective %.1f → %.1f", fistaError, fbpError, 100 * (fistaError / fbpError - 1),
+                     fista.history.first!.objective, fista.history.last!.objective))
+        #expect(fistaError <= 0.7 * fbpError)
+        #expect(fista.history.last!.objective < fista.history.first!.objective)
+    }
+
     /// SIRT, OS-SART and CGLS on the same scan: each beats FBP's RMSE by ≥ 20 % (measured:
     /// −30 %, −43 %, −26 %); CGLS's residual never rises (its defining property); OS-SART
     /// reaches a lower residual than SIRT in the same sweeps; bounds hold; a relative-change
