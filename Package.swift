@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "SpectroscopyFiles", targets: ["SpectroscopyFiles"]),
         .library(name: "ComptonFiles", targets: ["ComptonFiles"]),
         .library(name: "Phantoms", targets: ["Phantoms"]),
+        .library(name: "Damage", targets: ["Damage"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
         .library(name: "Demo", targets: ["Demo"]),
     ],
@@ -62,17 +63,18 @@ let package = Package(
         .target(name: "Tomography", dependencies: ["LensCore", "Signal", "ImageAnalysis"], swiftSettings: numericSettings),
         // The domain mathematics takes arrays; their file formats live beside them in *Files modules.
         .target(name: "Spectroscopy", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
+        .target(name: "Damage", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Microstructure"], swiftSettings: numericSettings),
         .target(name: "SpectroscopyFiles", dependencies: ["LensCore", "LensIO", "Spectroscopy"]),
         .target(name: "Compton", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
         .target(name: "ComptonFiles", dependencies: ["LensCore", "LensIO", "Compton"]),
         .target(name: "Phantoms", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Compton", "LensIO"],
                 swiftSettings: numericSettings),
         // Production workflows: no test-data generation in here.
-        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Spectroscopy", "SpectroscopyFiles",
+        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Damage", "Tomography", "Spectroscopy", "SpectroscopyFiles",
                                                  "Compton", "ComptonFiles"]),
         // `batterylens demo`: the whole chain on phantoms (the one place phantoms meet the pipeline).
         .target(name: "Demo", dependencies: ["LensCore", "LensIO", "Signal", "Spectroscopy", "SpectroscopyFiles", "Phantoms", "Pipeline"]),
-        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Spectroscopy", "SpectroscopyFiles", "Compton", "ComptonFiles", "Phantoms", "Pipeline", "Demo"]),
+        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Damage", "Tomography", "Spectroscopy", "SpectroscopyFiles", "Compton", "ComptonFiles", "Phantoms", "Pipeline", "Demo"]),
         .target(
             name: "LensCLI",
             dependencies: ["BatteryLens", "Phantoms", "Tomography", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -92,6 +94,7 @@ let package = Package(
         .testTarget(name: "TomographyTests", dependencies: ["Tomography", "Signal", "Phantoms", "ImageAnalysis", "LensCore"]),
         .testTarget(name: "ComptonTests", dependencies: ["Compton", "ComptonFiles", "Phantoms"]),
         .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO"]),
+        .testTarget(name: "DamageTests", dependencies: ["Damage", "Phantoms", "LensCore", "Tomography"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy", "SpectroscopyFiles", "Phantoms"]),
         .testTarget(name: "DemoTests", dependencies: ["Demo", "LensIO"]),
         .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO", "Phantoms", "Pipeline"], exclude: ["Fixtures"]),

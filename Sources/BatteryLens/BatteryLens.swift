@@ -2,6 +2,7 @@
 // Each domain module stays importable on its own.
 @_exported import Compton
 @_exported import ComptonFiles
+@_exported import Damage
 @_exported import Demo
 @_exported import ImageAnalysis
 @_exported import LensCore

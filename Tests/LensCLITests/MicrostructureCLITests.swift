@@ -61,4 +61,25 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir + "/p.csv"))
         #expect(run("porosity", dir + "/block.tif", "--axis", "w") == 2)
     }
+
+    /// `cracks` on the electrode phantom (noise-free attenuation, particle ids): a table row per
+    /// particle, classes that add up, as many damaged particles as the truth has particles with
+    /// crack voxels when every crack voxel counts (`--min-crack 1`: the phantom has no noise; a
+    /// designed crack under half a voxel wide leaves none), and float labels refused.
+    @Test func cracksPerParticle() throws {
+        #expect(run("phantom", "electrode", "--out", dir + "/ec", "--size", "32,64,64", "--seed", "5") == 0)
+        #expect(run("cracks", dir + "/ec/attenuation.tif", "--labels", dir + "/ec/particles.tif", "--out", dir + "/damage",
+                    "--min-crack", "1", "--summary", dir + "/damage.json") == 0)
+        let summary = try JSONOutput.read(JSONValue.self, from: dir + "/damage.json")
+        let particles = try #require(summary["particles"]?.doubleValue)
+        let classes = ["least", "mild", "severe"].map { summary["classes"]?[$0]?.doubleValue ?? -1 }
+        #expect(classes.reduce(0, +) == particles)
+        let truth = try JSONOutput.read(JSONValue.self, from: dir + "/ec/truth.json")
+        guard case .array(let list)? = truth["particles"] else { Issue.record("truth has no particles"); return }
+        let withCrackVoxels = list.filter { ($0["crack_volume_cubic_micrometres"]?.doubleValue ?? 0) > 0 }.count
+        #expect(Double(withCrackVoxels) == classes[1] + classes[2], "\(withCrackVoxels) particles with crack voxels, \(classes) by class")
+        let rows = try String(contentsOfFile: dir + "/damage/particles.csv", encoding: .utf8).split(separator: "\n").count - 1
+        #expect(Double(rows) == particles)
+        #expect(run("cracks", dir + "/ec/attenuation.tif", "--labels", dir + "/ec/attenuation.tif", "--out", dir + "/bad") == 1)
+    }
 }

@@ -106,6 +106,8 @@ enum WorkflowCatalogue {
                                   W.Input(name: "angles", passing: .option("--angles"), required: false)],
           outputs: [W.Output(name: "lines", option: "--out", path: "aligned.h5"), W.Output(name: "angles", option: "--angles-out", path: "angles.txt")]),
         W(name: "filter", inputs: [volume], outputs: [W.Output(name: "volume", option: "--out", path: "filtered.tif")]),
+        W(name: "cracks", inputs: [volume, W.Input(name: "labels", passing: .option("--labels"))],
+          outputs: [W.Output(name: "damage", option: "--out", path: "damage", isFolder: true, members: ["cracks": "cracks.tif", "table": "particles.csv"])]),
         W(name: "segment phases", inputs: [volume], outputs: [W.Output(name: "labels", option: "--out", path: "labels.tif", labelled: ["labels"])]),
         W(name: "segment electrode", inputs: [volume], outputs: [W.Output(name: "labels", option: "--out", path: "labels.tif", labelled: ["labels"])]),
         W(name: "label", phaseOptions: ["--phase"], inputs: [labels], outputs: [W.Output(name: "labels", option: "--out", path: "components.tif")]),

@@ -1,0 +1,156 @@
+import Foundation
+import ImageAnalysis
+import LensCore
+import Microstructure
+import Signal
+
+/// Settings of per-particle crack analysis.
+public struct CrackSettings: Codable, Sendable, Equatable {
+    /// Grey value of void (pore, crack); nil: the median grey of the voxels no particle covers
+    /// inside the electrode (labels 0 with grey above the volume's 1st percentile).
+    public var voidGrey: Double?
+    /// A voxel of a particle's envelope is crack when its grey lies below void + `level` ·
+    /// (solid − void), solid being the particle's own 75th-percentile grey: 0.5 makes a voxel
+    /// crack when at least half of it is void (partial-volume cracks narrower than a voxel
+    /// are found from their grey deficit).
+    public var level = 0.5
+    /// Close each particle's mask with a ball of this radius (voxels) and fill its holes to get
+    /// the envelope the cracks lie in (0: the labels already include the cracks, as phantom and
+    /// `particles --fill` labels do).
+    public var envelopeClosingRadius = 0.0
+    /// Crack components smaller than this are noise; fragments smaller than this are not
+    /// counted as fragments.
+    public var minimumCrackVoxels = 3
+    public var minimumFragmentVoxels = 27
+    /// Voxels of the envelope's surface layer this deep (voxels) are not judged: in a
+    /// reconstruction the blur of the particle's edge darkens them like a crack would (0 for
+    /// sharp data such as phantoms).
+    public var surfaceMarginVoxels = 0.0
+    /// Damage classes (the battery literature's least / mild / severe): severe when split into
+    /// ≥ 2 fragments or ≥ `severeCrackFraction` crack; mild when ≥ `mildCrackFraction`.
+    public var mildCrackFraction = 0.0005
+    public var severeCrackFraction = 0.05
+    public init() {}
+
+    public func validate() throws {
+        guard level > 0, level < 1 else { throw LensError.invalidArgument("--level must be in (0, 1), got \(level)") }
+        guard envelopeClosingRadius >= 0, envelopeClosingRadius <= 20 else { throw LensError.invalidArgument("--close must be 0…20 voxels") }
+        guard minimumCrackVoxels >= 1, minimumFragmentVoxels >= 1 else { throw LensError.invalidArgument("minimum sizes must be ≥ 1 voxel") }
+        guard mildCrackFraction >= 0, severeCrackFraction > mildCrackFraction, severeCrackFraction <= 1 else {
+            throw LensError.invalidArgument("damage thresholds must satisfy 0 ≤ mild < severe ≤ 1")
+        }
+    }
+}
+
+/// One particle's damage.
+public struct ParticleDamage: Codable, Sendable, Equatable {
+    public var id: Int
+    public var envelopeVoxels: Int
+    public var crackVoxels: Int
+    /// Crack voxels over envelope voxels.
+    public var crackFraction: Double
+    /// Crack components (of at least the minimum size, 26-connected).
+    public var cracks: Int
+    /// Pieces of solid (6-connected, at least the minimum size) the cracks leave.
+    public var fragments: Int
+    /// "least", "mild" or "severe".
+    public var damageClass: String
+    /// Median and largest local thickness of the crack phase (maximal inscribed balls), in
+    /// voxel edges; nil without crack voxels.
+    public var crackWidthMedianVoxels: Double?
+    public var crackWidthMaximumVoxels: Double?
+    /// Centre of the envelope (z, y, x) in voxels.
+    public var centreVoxels: [Double]
+}
+
+/// Cracks inside particles (science brief §4): within each particle's envelope, voxels darker
+/// than halfway between void and the particle's solid grey are crack; their components,
+/// the fragments they leave, their local thickness and a damage class follow per particle.
+public enum CrackAnalysis {
+    public static func analyse(grey: Grid<Float>, particles: Grid<Int32>, settings: CrackSettings = CrackSettings(),
+                               progress: ProgressReporter? = nil) throws -> (damage: [ParticleDamage], cracks: Grid<UInt8>, voidGrey: Double) {
+        try settings.validate()
+        guard grey.shape == particles.shape, grey.rank == 3 else {
+            throw LensError.invalidArgument("the grey volume \(grey.shape) and the particle labels \(particles.shape) must be the same 3D shape")
+        }
+        let (nz, ny, nx) = (grey.shape[0], grey.shape[1], grey.shape[2])
+        // Bounding boxes per particle id.
+        var boxes = [Int32: (lo: [Int], hi: [Int], count: Int)]()
+        particles.withUnsafeBufferPointer { l in
+            for z in 0..<nz { for y in 0..<ny { for x in 0..<nx {
+                let id = l[(z * ny + y) * nx + x]
+                guard id > 0 else { continue }
+                if var b = boxes[id] {
+                    b.lo = [Swift.min(b.lo[0], z), Swift.min(b.lo[1], y), Swift.min(b.lo[2], x)]
+                    b.hi = [Swift.max(b.hi[0], z), Swift.max(b.hi[1], y), Swift.max(b.hi[2], x)]
+                    b.count += 1; boxes[id] = b
+                } else { boxes[id] = ([z, y, x], [z, y, x], 1) }
+            } } }
+        }
+        guard !boxes.isEmpty else { throw LensError.invalidArgument("the particle labels hold no particle (no label > 0)") }
+        let void: Double
+        if let given = settings.voidGrey { void = given } else {
+            let sorted = grey.elements.filter(\.isFinite).sorted()
+            let floor = sorted.isEmpty ? -Float.infinity : sorted[sorted.count / 100]
+            let outside = zip(grey.elements, particles.elements).filter { $0.1 == 0 && $0.0.isFinite && $0.0 > floor }.map { Double($0.0) }
+            guard !outside.isEmpty else { throw LensError.invalidArgument("no voxel outside the particles to take the void grey from: give --void-grey") }
+            void = Statistics.median(outside)
+        }
+        var cracks = Grid<UInt8>(shape: grey.shape, geometry: grey.geometry)
+        let ids = boxes.keys.sorted()
+        var results = [ParticleDamage]()
+        for id in ids {
+            let b = boxes[id]!
+            let pad = Int(settings.envelopeClosingRadius.rounded(.up)) + 1
+            let lo = (0..<3).map { Swift.max(0, b.lo[$0] - pad) }, hi = (0..<3).map { Swift.min(grey.shape[$0] - 1, b.hi[$0] + pad) }
+            let box = Shape(hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1)
+            var mask = Grid<UInt8>(shape: box), values = Grid<Float>(shape: box)
+            for z in 0..<box[0] { for y in 0..<box[1] { for x in 0..<box[2] {
+                let i = ((z + lo[0]) * ny + y + lo[1]) * nx + x + lo[2]
+                mask[z, y, x] = particles[linear: i] == id ? 1 : 0
+                values[z, y, x] = grey[linear: i]
+            } } }
+            let envelope = settings.envelopeClosingRadius > 0 ? Morphology.fillHoles(Morphology.close(mask, radius: settings.envelopeClosingRadius)) : mask
+            var inside = [Double]()
+            for i in 0..<envelope.count where envelope[linear: i] == 1 && values[linear: i].isFinite { inside.append(Double(values[linear: i])) }
+            guard !inside.isEmpty else { continue }
+            let solid = Statistics.percentiles(inside, [75])[0]
+            let threshold = void + settings.level * (solid - void)
+            let judged = settings.surfaceMarginVoxels > 0 ? Morphology.erode(envelope, radius: settings.surfaceMarginVoxels) : envelope
+            var crack = Grid<UInt8>(shape: box), intact = Grid<UInt8>(shape: box)
+            for i in 0..<envelope.count where envelope[linear: i] == 1 {
+                if judged[linear: i] == 1 && Double(values[linear: i]) < threshold { crack[linear: i] = 1 } else { intact[linear: i] = 1 }
+            }
+            crack = Morphology.removeSmallObjects(crack, minimumVoxels: settings.minimumCrackVoxels, connectivity: .corners)
+            let crackComponents = ConnectedComponents.label(crack, connectivity: .corners).count
+            // Fragments: solid pieces of the judged envelope after the cracks (small crack specks
+            // counted as solid again; an unjudged surface shell would join the pieces).
+            intact = Grid<UInt8>(shape: box)
+            for i in 0..<envelope.count where judged[linear: i] == 1 && crack[linear: i] == 0 { intact[linear: i] = 1 }
+            let pieces = ConnectedComponents.label(intact, connectivity: .faces)
+            let fragments = pieces.sizes.dropFirst().filter { $0 >= settings.minimumFragmentVoxels }.count
+            let envelopeVoxels = envelope.elements.reduce(0) { $0 + Int($1) }
+            let crackVoxels = crack.elements.reduce(0) { $0 + Int($1) }
+            let fraction = Double(crackVoxels) / Double(Swift.max(1, envelopeVoxels))
+            var widths: (Double?, Double?) = (nil, nil)
+            if crackVoxels > 0 {
+                let thickness = try LocalThickness.compute(phase: crack, sizes: 8).thickness
+                let w = (0..<crack.count).filter { crack[linear: $0] == 1 }.map { Double(thickness[linear: $0]) }
+                widths = (Statistics.median(w), w.max())
+            }
+            var centre = [0.0, 0.0, 0.0]
+            for z in 0..<box[0] { for y in 0..<box[1] { for x in 0..<box[2] where envelope[z, y, x] == 1 {
+                centre[0] += Double(z + lo[0]); centre[1] += Double(y + lo[1]); centre[2] += Double(x + lo[2])
+                if crack[z, y, x] == 1 { cracks[linear: ((z + lo[0]) * ny + y + lo[1]) * nx + x + lo[2]] = 1 }
+            } } }
+            let damageClass = fragments >= 2 || fraction >= settings.severeCrackFraction ? "severe"
+                : (fraction >= settings.mildCrackFraction && crackVoxels > 0 ? "mild" : "least")
+            results.append(ParticleDamage(id: Int(id), envelopeVoxels: envelopeVoxels, crackVoxels: crackVoxels, crackFraction: fraction,
+                                          cracks: crackComponents, fragments: Swift.max(fragments, 1), damageClass: damageClass,
+                                          crackWidthMedianVoxels: widths.0, crackWidthMaximumVoxels: widths.1,
+                                          centreVoxels: centre.map { $0 / Double(Swift.max(1, envelopeVoxels)) }))
+            progress?.advance()
+        }
+        return (results, cracks, void)
+    }
+}
