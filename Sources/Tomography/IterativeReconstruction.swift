@@ -136,9 +136,8 @@ public enum IterativeReconstruction {
             let columnSums = try op.applyAdjoint(Grid(shape: op.rangeShape, repeating: 1))
             subsets.append(AngleSubset(op: op, data: data, rowWeights: Vectors.inverse(rowSums), columnWeights: Vectors.inverse(columnSums)))
         }
-        let bNorm = Swift.max(Vectors.norm(b), .leastNormalMagnitude)
+        var log = IterationLog(data: b, settings: settings, onIteration: onIteration)
         var x = start
-        var history = [IterationRecord](), stoppedBy = "iterations"
         let lambda = Float(settings.relaxation)
         for iteration in 1...settings.iterations {
             try cancellation?.check()
@@ -153,13 +152,9 @@ public enum IterativeReconstruction {
             }
             // The residual of SIRT is that of the x the iteration started from; OS-SART's is
             // summed over subsets as they were visited (the usual report of both).
-            let change = Vectors.distance(x, previous) / Swift.max(Vectors.norm(x), .leastNormalMagnitude)
-            let record = IterationRecord(iteration: iteration, objective: 0.5 * squaredResidual, relativeResidual: squaredResidual.squareRoot() / bNorm,
-                                         relativeChange: change)
-            history.append(record); onIteration?(record)
-            if let t = settings.relativeChangeTolerance, change < t { stoppedBy = "relative change"; break }
+            if log.record(iteration, squaredResidual: squaredResidual, regularization: 0, x: x, previous: previous) { break }
         }
-        return IterativeOutcome(volume: x, history: history, stoppedBy: stoppedBy)
+        return log.outcome(x)
     }
 
     // MARK: CGLS
@@ -214,8 +209,7 @@ public enum IterativeReconstruction {
         var x = start, xBar = start
         var dualData = Grid<Float>(shape: a.rangeShape)
         var dualGradient = TVGradient.Field(shape: shape)
-        let bNorm = Swift.max(Vectors.norm(b), .leastNormalMagnitude)
-        var history = [IterationRecord](), stoppedBy = "iterations"
+        var log = IterationLog(data: b, settings: settings, onIteration: onIteration)
         for iteration in 1...settings.iterations {
             try cancellation?.check()
             // Dual ascent: data term (prox of the conjugate of ½‖· − b‖²), then TV (projection
@@ -228,14 +222,10 @@ public enum IterativeReconstruction {
             let previous = x
             TVGradient.primalStep(&x, back: back, dual: dualGradient, tau: tau, nonNegative: settings.nonNegative, upper: settings.upperBound)
             xBar = Vectors.extrapolate(x, previous)
-            let change = Vectors.distance(x, previous) / Swift.max(Vectors.norm(x), .leastNormalMagnitude)
-            // The objective at x̄'s predecessor: the residual was measured at x̄ (cheap), the TV at x.
-            let record = IterationRecord(iteration: iteration, objective: 0.5 * squaredResidual + lambda * TVGradient.totalVariation(x),
-                                         relativeResidual: squaredResidual.squareRoot() / bNorm, relativeChange: change)
-            history.append(record); onIteration?(record)
-            if let t = settings.relativeChangeTolerance, change < t { stoppedBy = "relative change"; break }
+            // The residual was measured at x̄ (cheap), the TV at x.
+            if log.record(iteration, squaredResidual: squaredResidual, regularization: lambda * TVGradient.totalVariation(x), x: x, previous: previous) { break }
         }
-        return IterativeOutcome(volume: x, history: history, stoppedBy: stoppedBy)
+        return log.outcome(x)
     }
 }
 
@@ -259,8 +249,7 @@ extension IterativeReconstruction {
         let step = 1 / (1.05 * Swift.max(norm, .leastNormalMagnitude))
         var x = start, y = start
         var sk = 1.0
-        let bNorm = Swift.max(Vectors.norm(b), .leastNormalMagnitude)
-        var history = [IterationRecord](), stoppedBy = "iterations"
+        var log = IterationLog(data: b, settings: settings, onIteration: onIteration)
         var dual = TVGradient.Field(shape: shape)
         for iteration in 1...settings.iterations {
             try cancellation?.check()
@@ -276,14 +265,10 @@ extension IterativeReconstruction {
             Vectors.addScaled(&y, previous, factor: Float(-(sk - 1) / next))
             Vectors.addScaled(&y, x, factor: Float((sk - 1) / next))
             sk = next
-            let change = Vectors.distance(x, previous) / Swift.max(Vectors.norm(x), .leastNormalMagnitude)
-            // The objective at y's data term (measured there) and x's TV, as for the primal–dual solver.
-            let record = IterationRecord(iteration: iteration, objective: 0.5 * squaredResidual + lambda * TVGradient.totalVariation(x),
-                                         relativeResidual: squaredResidual.squareRoot() / bNorm, relativeChange: change)
-            history.append(record); onIteration?(record)
-            if let t = settings.relativeChangeTolerance, change < t { stoppedBy = "relative change"; break }
+            // The data term at y (measured there) and the TV at x, as for the primal–dual solver.
+            if log.record(iteration, squaredResidual: squaredResidual, regularization: lambda * TVGradient.totalVariation(x), x: x, previous: previous) { break }
         }
-        return IterativeOutcome(volume: x, history: history, stoppedBy: stoppedBy)
+        return log.outcome(x)
     }
 }
 
@@ -366,6 +351,32 @@ extension TVGradient {
         dual = p
         return primal(p)
     }
+}
+
+/// The per-iteration record of a solver and its stopping test: objective ½‖A x − b‖² plus the
+/// regularization, residual relative to ‖b‖, relative change ‖x − x_prev‖/‖x‖.
+struct IterationLog {
+    let bNorm: Double
+    let tolerance: Double?
+    let onIteration: ((IterationRecord) -> Void)?
+    var history = [IterationRecord]()
+    var stoppedBy = "iterations"
+
+    init(data b: Grid<Float>, settings: IterativeSettings, onIteration: ((IterationRecord) -> Void)?) {
+        bNorm = Swift.max(Vectors.norm(b), .leastNormalMagnitude); tolerance = settings.relativeChangeTolerance; self.onIteration = onIteration
+    }
+
+    /// Records an iteration; true when the relative change fell below the tolerance.
+    mutating func record(_ iteration: Int, squaredResidual: Double, regularization: Double, x: Grid<Float>, previous: Grid<Float>) -> Bool {
+        let change = Vectors.distance(x, previous) / Swift.max(Vectors.norm(x), .leastNormalMagnitude)
+        let entry = IterationRecord(iteration: iteration, objective: 0.5 * squaredResidual + regularization,
+                                    relativeResidual: squaredResidual.squareRoot() / bNorm, relativeChange: change)
+        history.append(entry); onIteration?(entry)
+        if let tolerance, change < tolerance { stoppedBy = "relative change"; return true }
+        return false
+    }
+
+    func outcome(_ x: Grid<Float>) -> IterativeOutcome { IterativeOutcome(volume: x, history: history, stoppedBy: stoppedBy) }
 }
 
 /// One ordered subset of OS-SART: its operator, data and SIRT weights.
