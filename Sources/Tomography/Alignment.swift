@@ -271,7 +271,9 @@ public enum ProjectionAligner {
             let row = [1, cos(t), sin(t)]
             for p in 0..<3 { atb[p] += row[p] * v; for q in 0..<3 { ata[p * 3 + q] += row[p] * row[q] } }
         }
-        guard let c = MarkerFit.solve3(ata, atb) else { let m = values.reduce(0, +) / Double(values.count); return (values.map { $0 - m }, m) }
+        guard let c = Matrix(rows: 3, columns: 3, values: ata).inverseSymmetricPositiveDefinite()?.multiply(atb) else {
+            let m = values.reduce(0, +) / Double(values.count); return (values.map { $0 - m }, m)
+        }
         return (zip(values, theta).map { $0 - c[0] - c[1] * cos($1) - c[2] * sin($1) }, c[0])
     }
 
@@ -291,9 +293,13 @@ public enum ProjectionAligner {
                 (0..<rows).map { r in (0..<cols).reduce(0.0) { $0 + Double(lines[linear: (k * rows + r) * cols + $1]) } }
             }
             var dv = [Double](repeating: 0, count: angles)
+            let rowPositions = (0..<rows).map(Double.init)
+            let interpolations = try profiles.map { try LinearInterpolation(x: rowPositions, y: $0) }
             for _ in 0..<3 {
                 var mean = [Double](repeating: 0, count: rows)
-                for k in 0..<angles { for r in 0..<rows { mean[r] += Interpolation1D.sample(profiles[k], at: Double(r) + dv[k]) / Double(angles) } }
+                for k in 0..<angles { for r in 0..<rows {
+                    mean[r] += try interpolations[k].value(at: Double(r) + dv[k], extrapolation: .clamp) / Double(angles)
+                } }
                 for k in 0..<angles { dv[k] = shift1D(reference: mean, moving: profiles[k], maximum: settings.maximumShiftPixels) }
                 let average = dv.reduce(0, +) / Double(angles)
                 dv = dv.map { $0 - average }
@@ -359,16 +365,6 @@ public enum ProjectionAligner {
     }
 }
 
-/// Linear interpolation of a profile at a fractional index, edges held.
-enum Interpolation1D {
-    static func sample(_ values: [Double], at x: Double) -> Double {
-        let n = values.count
-        let t = Swift.min(Swift.max(x, 0), Double(n - 1))
-        let i = Swift.min(Int(t), n - 2 < 0 ? 0 : n - 2), f = t - Double(i)
-        return n == 1 ? values[0] : values[i] * (1 - f) + values[Swift.min(i + 1, n - 1)] * f
-    }
-}
-
 /// The marker model's least-squares fit: per marker (x, y, z), per projection (du, dv), the
 /// axis column, for a given tilt; alternating between the markers (linear, 3 unknowns each)
 /// and the projections' shifts (the mean residual of their markers).
@@ -412,7 +408,7 @@ struct MarkerFit {
                         for p in 0..<3 { atb[p] += a[p] * b; for q in 0..<3 { ata[p * 3 + q] += a[p] * a[q] } }
                     }
                 }
-                if let x = Self.solve3(ata, atb) { positions[m] = x }
+                if let inverse = Matrix(rows: 3, columns: 3, values: ata).inverseSymmetricPositiveDefinite() { positions[m] = inverse.multiply(atb) }
             }
             // Shifts: mean residual per projection, then the gauge (mean du into the axis,
             // mean dv into the markers' z, i.e. zero).
@@ -486,20 +482,6 @@ struct MarkerFit {
             return .init(position: positions[m], observations: r.count,
                          residualRMSPixels: r.isEmpty ? .nan : (r.reduce(0) { $0 + $1 * $1 } / Double(r.count)).squareRoot(),
                          rejected: markerRejected[m])
-        }
-    }
-
-    /// Solves a symmetric 3 × 3 system (Cramer's rule); nil when singular.
-    static func solve3(_ a: [Double], _ b: [Double]) -> [Double]? {
-        func det(_ m: [Double]) -> Double {
-            m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) + m[2] * (m[3] * m[7] - m[4] * m[6])
-        }
-        let d = det(a)
-        guard abs(d) > 1e-12 else { return nil }
-        return (0..<3).map { column in
-            var m = a
-            for r in 0..<3 { m[r * 3 + column] = b[r] }
-            return det(m) / d
         }
     }
 }

@@ -298,12 +298,7 @@ extension TVGradient {
                     let yy = row % ny, base = row * nx
                     for xi in 0..<nx {
                         let i = base + xi
-                        var value: Float = 0
-                        if yy + 1 < ny { value -= py[i] }
-                        if yy > 0 { value += py[i - nx] }
-                        if xi + 1 < nx { value -= px[i] }
-                        if xi > 0 { value += px[i - 1] }
-                        o[i] = value
+                        o[i] = adjointAt(py, px, i, y: yy, x: xi, ny: ny, nx: nx)
                     }
                 }
             }
@@ -498,6 +493,17 @@ enum TVGradient {
         return (y + 1 < ny ? v[i + nx] - c : 0, x + 1 < nx ? v[i + 1] - c : 0)
     }
 
+    /// (∇ᵀp) at voxel i: the forward differences that involve it, zero across the far edges.
+    @inline(__always)
+    static func adjointAt(_ py: SharedReadBuffer<Float>, _ px: SharedReadBuffer<Float>, _ i: Int, y: Int, x: Int, ny: Int, nx: Int) -> Float {
+        var value: Float = 0
+        if y + 1 < ny { value -= py[i] }
+        if y > 0 { value += py[i - nx] }
+        if x + 1 < nx { value -= px[i] }
+        if x > 0 { value += px[i - 1] }
+        return value
+    }
+
     /// p ← proj_{|p| ≤ λ}(p + ½ ∇x̄) per voxel (σ = ½ for a difference row of two entries).
     static func dualStep(_ p: inout Field, _ xBar: Grid<Float>, lambda: Float) {
         let (nz, ny, nx) = (xBar.shape[0], xBar.shape[1], xBar.shape[2])
@@ -528,12 +534,7 @@ enum TVGradient {
                     let y = row % ny, base = row * nx
                     for xi in 0..<nx {
                         let i = base + xi
-                        // ∇ᵀp at i: the forward differences that involve voxel i.
-                        var adjoint: Float = 0
-                        if y + 1 < ny { adjoint -= py[i] }
-                        if y > 0 { adjoint += py[i - nx] }
-                        if xi + 1 < nx { adjoint -= px[i] }
-                        if xi > 0 { adjoint += px[i - 1] }
+                        let adjoint = adjointAt(py, px, i, y: y, x: xi, ny: ny, nx: nx)
                         x[i] = Swift.min(hi, Swift.max(lo, x[i] - t[i] * (back[i] + adjoint)))
                     }
                 }
