@@ -95,6 +95,15 @@ public enum CrackAnalysis {
             let outside = zip(grey.elements, particles.elements).filter { $0.1 == 0 && $0.0.isFinite && $0.0 > floor }.map { Double($0.0) }
             guard !outside.isEmpty else { throw LensError.invalidArgument("no voxel outside the particles to take the void grey from: give --void-grey") }
             void = Statistics.median(outside)
+            // Outside the particles lie pore and binder; when binder dominates, their median is
+            // not void. A "void" in the upper half between the darkest voxels and the particles'
+            // median is refused rather than used (it would turn particle grey into cracks).
+            let inside = zip(grey.elements, particles.elements).filter { $0.1 > 0 && $0.0.isFinite }.map { Double($0.0) }
+            let particleMedian = Statistics.median(inside)
+            if void > (Double(floor) + particleMedian) / 2 {
+                throw LensError.invalidArgument(String(format: "the median grey outside the particles (%.4g) lies closer to the particles' (%.4g) than to the darkest voxels (%.4g): it is not void (binder?); declare the void grey with --void-grey", void, particleMedian, Double(floor)))
+            }
+            Notices.emit(String(format: "void grey %.4g: the median of the %d voxels outside the particles (pore and binder); declare --void-grey to set it", void, outside.count))
         }
         var cracks = Grid<UInt8>(shape: grey.shape, geometry: grey.geometry)
         let ids = boxes.keys.sorted()

@@ -82,4 +82,20 @@ struct CrackAnalysisTests {
         #expect(score.precision >= 0.9 && score.recall >= 0.8)
         #expect(score.classAgreement >= 0.7 && score.fragmentAgreement >= 0.7)
     }
+
+    /// When binder fills the space between the particles, the median outside them is not void:
+    /// the analysis stops and asks for the void grey instead of calling particle grey crack;
+    /// given, it runs.
+    @Test func binderBetweenParticlesIsNotTakenForVoid() throws {
+        let phantom = try Self.phantom(depth: 32)
+        let binderLevel = Float(0.8) * (phantom.attenuation.elements.max() ?? 1)
+        // Every voxel outside the particles becomes dense binder, except a thin dark layer.
+        let grey = Grid<Float>(shape: phantom.attenuation.shape) { i in
+            phantom.particleIDs[linear: i] > 0 ? phantom.attenuation[linear: i] : (i % 50 == 0 ? 0 : binderLevel)
+        }
+        #expect(throws: LensError.self) { _ = try CrackAnalysis.analyse(grey: grey, particles: phantom.particleIDs) }
+        var settings = CrackSettings()
+        settings.voidGrey = 0
+        #expect(try CrackAnalysis.analyse(grey: grey, particles: phantom.particleIDs, settings: settings).voidGrey == 0)
+    }
 }
