@@ -572,10 +572,14 @@ final class NormalizedScratch {
     init(folder: String, inMemory: Bool) throws {
         guard !inMemory else { file = nil; return }
         let path = "\(folder)/.normalized-\(UUID().uuidString).f32"
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forUpdatingAtPath: path) else {
+        // A new name this run creates (never an existing file), tracked so an interrupt removes it;
+        // `remove()` deletes only this file.
+        guard !FileManager.default.fileExists(atPath: path), FileManager.default.createFile(atPath: path, contents: nil),
+              let handle = FileHandle(forUpdatingAtPath: path) else {
             throw LensError.badOutput(file: path, problem: "cannot create the scratch file for the normalized slabs")
         }
         file = (path, handle)
+        TemporaryFiles.register(path)
     }
 
     func append(_ slab: Grid<Float>) throws {
@@ -604,7 +608,7 @@ final class NormalizedScratch {
     func remove() {
         guard let file else { kept = []; return }
         try? file.handle.close()
-        try? FileManager.default.removeItem(atPath: file.path)
+        TemporaryFiles.remove(file.path)
     }
 }
 
