@@ -189,6 +189,50 @@ public final class RealFFT<T: FFTScalar> {
     }
 }
 
+/// Reusable in-place complex transforms of `batch` arrays of `shape` (row-major, contiguous)
+/// in a buffer owned by this object (fftw_malloc'd, SIMD-aligned). Both directions are
+/// unnormalized (e^{∓2πi k·n/N}, no 1/N): callers that sum spectra, as Fourier gridding does,
+/// fold the scale into their own weights. One object per thread: the plans are shared through
+/// the cache, the buffer is not.
+public final class ComplexFFT<T: FFTScalar> {
+    public let shape: [Int]
+    public let batch: Int
+    public let data: UnsafeMutableBufferPointer<T.ComplexValue>
+    private let forwardPlan: OpaquePointer
+    private let backwardPlan: OpaquePointer
+
+    /// - Parameter threads: FFTW threads per execution; 1 when the caller parallelizes itself.
+    public init(shape: [Int], batch: Int = 1, threads: Int = 1) {
+        precondition(!shape.isEmpty && shape.allSatisfy { $0 > 0 } && batch > 0, "ComplexFFT needs positive extents and batch")
+        self.shape = shape
+        self.batch = batch
+        let size = shape.reduce(1, *)
+        data = RealFFT<T>.allocate(T.ComplexValue.self, count: size * batch)
+        var stride = 1
+        var dims = [FFTDimension]()
+        for extent in shape.reversed() {
+            dims.insert(FFTDimension(count: extent, inputStride: stride, outputStride: stride), at: 0)
+            stride *= extent
+        }
+        let loops = batch > 1 ? [FFTDimension(count: batch, inputStride: size, outputStride: size)] : []
+        let pointer = UnsafeMutableRawPointer(data.baseAddress!)
+        forwardPlan = PlanCache.plan(T.self, .complexForward, dims, loops, pointer, pointer, threads: threads)
+        backwardPlan = PlanCache.plan(T.self, .complexBackward, dims, loops, pointer, pointer, threads: threads)
+    }
+
+    /// `data ← Σ data·e^{−2πi k·n/N}` for every array (unnormalized).
+    public func forward() {
+        T.fftwExecuteC2C(forwardPlan, UnsafeMutableRawPointer(data.baseAddress!), UnsafeMutableRawPointer(data.baseAddress!))
+    }
+
+    /// `data ← Σ data·e^{+2πi k·n/N}` for every array (unnormalized: no 1/N).
+    public func backward() {
+        T.fftwExecuteC2C(backwardPlan, UnsafeMutableRawPointer(data.baseAddress!), UnsafeMutableRawPointer(data.baseAddress!))
+    }
+
+    deinit { T.fftwFree(UnsafeMutableRawPointer(data.baseAddress!)) }
+}
+
 #if canImport(Glibc)
 import Glibc
 #endif
