@@ -1,0 +1,585 @@
+import Foundation
+import LensCore
+
+/// A similarity transform of voxel positions p = (z, y, x) about a fixed centre c:
+///
+///     T(p) = s · R · (p − c) + c + t
+///
+/// It maps a position in the fixed volume to the position of the same material in the moving
+/// volume, so the moving volume resampled onto the fixed grid is `moving(T(p))`. R is the rotation
+/// by the rotation vector ω (axis × angle, Rodrigues' formula), in the (z, y, x) frame; s is the
+/// isotropic scale (s > 1: the moving volume's content is larger, e.g. swollen); t in voxels.
+public struct SimilarityTransform: Codable, Sendable, Equatable {
+    public var translationVoxels: [Double]
+    /// ω in degrees: the rotation is by |ω| about ω/|ω|, components along (z, y, x).
+    public var rotationVectorDegrees: [Double]
+    public var scale: Double
+    public var centreVoxels: [Double]
+
+    public init(translationVoxels: [Double] = [0, 0, 0], rotationVectorDegrees: [Double] = [0, 0, 0], scale: Double = 1, centreVoxels: [Double]) {
+        self.translationVoxels = translationVoxels; self.rotationVectorDegrees = rotationVectorDegrees
+        self.scale = scale; self.centreVoxels = centreVoxels
+    }
+
+    /// The identity about the centre of a volume of `shape`.
+    public static func identity(centreOf shape: Shape) -> SimilarityTransform {
+        SimilarityTransform(centreVoxels: shape.dims.map { Double($0 - 1) / 2 })
+    }
+
+    /// The rotation angle |ω| in degrees.
+    public var rotationAngleDegrees: Double { rotationVectorDegrees.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+
+    /// R (rows of a 3 × 3 matrix) by Rodrigues' formula.
+    public var rotation: [SIMD3<Double>] { Self.rotationMatrix(SIMD3(rotationVectorDegrees.map { $0 * .pi / 180 })) }
+
+    public func apply(_ p: SIMD3<Double>) -> SIMD3<Double> {
+        let r = rotation, c = SIMD3(centreVoxels), v = p - c
+        return scale * SIMD3((r[0] * v).sum(), (r[1] * v).sum(), (r[2] * v).sum()) + c + SIMD3(translationVoxels)
+    }
+
+    /// The transform mapping moving positions back to fixed ones.
+    public var inverse: SimilarityTransform {
+        // p = c + Rᵀ(q − c − t)/s: the inverse about the same centre has ω' = −ω, s' = 1/s and
+        // t' = −Rᵀt/s.
+        let r = rotation, t = SIMD3(translationVoxels)
+        let rtT = r[0] * t.x + r[1] * t.y + r[2] * t.z
+        let tInverse = -rtT / scale
+        return SimilarityTransform(translationVoxels: [tInverse.x, tInverse.y, tInverse.z], rotationVectorDegrees: rotationVectorDegrees.map { -$0 },
+                                   scale: 1 / scale, centreVoxels: centreVoxels)
+    }
+
+    static func rotationMatrix(_ omega: SIMD3<Double>) -> [SIMD3<Double>] {
+        let angle = (omega * omega).sum().squareRoot()
+        guard angle > 1e-15 else { return [SIMD3(1, 0, 0), SIMD3(0, 1, 0), SIMD3(0, 0, 1)] }
+        let k = omega / angle, (c, s) = (cos(angle), sin(angle)), v = 1 - c
+        return [SIMD3(c + k.x * k.x * v, k.x * k.y * v - k.z * s, k.x * k.z * v + k.y * s),
+                SIMD3(k.y * k.x * v + k.z * s, c + k.y * k.y * v, k.y * k.z * v - k.x * s),
+                SIMD3(k.z * k.x * v - k.y * s, k.z * k.y * v + k.x * s, c + k.z * k.z * v)]
+    }
+
+    /// The rotation vector of a rotation matrix (the inverse of Rodrigues' formula).
+    static func rotationVector(_ r: [SIMD3<Double>]) -> SIMD3<Double> {
+        let cosine = Swift.max(-1, Swift.min(1, (r[0].x + r[1].y + r[2].z - 1) / 2))
+        let angle = acos(cosine)
+        let axis = SIMD3(r[2].y - r[1].z, r[0].z - r[2].x, r[1].x - r[0].y)
+        let norm = (axis * axis).sum().squareRoot()
+        guard angle > 1e-12, norm > 1e-15 else { return SIMD3(0, 0, 0) }
+        return axis / norm * angle
+    }
+}
+
+/// How two volumes are registered.
+public struct VolumeRegistrationSettings: Codable, Sendable, Equatable {
+    public enum Model: String, Codable, Sendable, CaseIterable {
+        /// Shift only.
+        case translation
+        /// Shift and rotation.
+        case rigid
+        /// Shift, rotation and one isotropic scale (electrode swelling, lithiation volume change).
+        case similarity
+    }
+    public var model: Model = .rigid
+    /// Pyramid levels (each halves the size by 2 × 2 × 2 averaging); the coarsest is also where
+    /// phase correlation finds the starting shift. nil: as many as keep the coarsest level ≥ 24
+    /// voxels along its shortest axis, at most 4.
+    public var levels: Int?
+    /// Gauss–Newton iterations per level at most.
+    public var maximumIterations = 40
+    /// Stop a level when the update moves no point of the volume by more than this (voxels of
+    /// that level).
+    public var toleranceVoxels = 1e-3
+    /// Start from the phase-correlation shift at the coarsest level (off: from the identity or
+    /// `initial`).
+    public var phaseCorrelation = true
+    /// Samples per Gauss–Newton iteration at most (the fixed grid is strided to fit).
+    public var maximumSamples = 2_000_000
+    public init() {}
+
+    public func validate() throws {
+        if let levels, !(1...8).contains(levels) { throw LensError.invalidArgument("registration levels must be 1–8, got \(levels)") }
+        guard (1...10_000).contains(maximumIterations) else { throw LensError.invalidArgument("registration iterations must be 1–10000, got \(maximumIterations)") }
+        guard toleranceVoxels > 0, toleranceVoxels.isFinite else { throw LensError.invalidArgument("registration tolerance must be positive") }
+        guard maximumSamples >= 1000 else { throw LensError.invalidArgument("registration needs at least 1000 samples per iteration") }
+    }
+}
+
+/// What a registration found and how well it fits.
+public struct VolumeRegistrationResult: Codable, Sendable, Equatable {
+    public var model: VolumeRegistrationSettings.Model
+    public var transform: SimilarityTransform
+    /// The phase-correlation shift the refinement started from (voxels; nil when not used).
+    public var phaseCorrelationShiftVoxels: [Double]?
+    /// Grey-level gain and offset fitted alongside (moving ≈ (fixed − offset)/gain), so a change
+    /// of contrast between scans does not pull the geometry.
+    public var intensityGain: Double
+    public var intensityOffset: Double
+    /// Normalized cross-correlation of fixed and resampled moving over the overlap, before
+    /// (identity) and after.
+    public var correlationBefore: Double
+    public var correlationAfter: Double
+    /// Fraction of the fixed volume whose transformed position lies inside the moving one.
+    public var overlapFraction: Double
+    public var iterationsPerLevel: [Int]
+    public var converged: Bool
+}
+
+/// 3D registration of whole volumes or sub-volumes: phase correlation of the coarsest pyramid
+/// level for the starting shift (Kuglin & Hines 1975, Hann-windowed, half-whitened as the 2D
+/// ``ImageRegistration``), then Gauss–Newton / Levenberg–Marquardt minimisation of the
+/// sum of squared differences between the fixed volume and the gain/offset-corrected, resampled
+/// moving one, coarse to fine (the classic intensity-based scheme of elastix and of spam's
+/// `register`, which also refines a linear grey-level correction). Trilinear interpolation and
+/// its exact gradient give the Jacobian; the rotation is updated multiplicatively (R ← R·exp[δω]×).
+public enum VolumeRegistration {
+    public static func register(fixed: Grid<Float>, moving: Grid<Float>, settings: VolumeRegistrationSettings = VolumeRegistrationSettings(),
+                                initial: SimilarityTransform? = nil, progress: ProgressReporter? = nil) throws -> VolumeRegistrationResult {
+        try settings.validate()
+        guard fixed.rank == 3, moving.rank == 3 else { throw LensError.invalidArgument("registration needs two 3D volumes, got \(fixed.shape) and \(moving.shape)") }
+        guard fixed.shape.dims.allSatisfy({ $0 >= 8 }), moving.shape.dims.allSatisfy({ $0 >= 8 }) else {
+            throw LensError.invalidArgument("registration needs volumes of at least 8 voxels along each axis, got \(fixed.shape) and \(moving.shape)")
+        }
+        if let initial {
+            guard initial.translationVoxels.count == 3, initial.rotationVectorDegrees.count == 3, initial.centreVoxels.count == 3, initial.scale > 0 else {
+                throw LensError.invalidArgument("the initial transform needs 3 translation, rotation and centre components and a positive scale")
+            }
+        }
+        let shortest = Swift.min(fixed.shape.dims.min()!, moving.shape.dims.min()!)
+        let automaticLevels = Swift.max(1, Swift.min(4, 1 + Int(log2(Double(shortest) / 24).rounded(.down))))
+        let levels = settings.levels ?? automaticLevels
+        var fixedPyramid = [fixed], movingPyramid = [moving]
+        for _ in 1..<levels {
+            guard fixedPyramid.last!.shape.dims.min()! >= 16, movingPyramid.last!.shape.dims.min()! >= 16 else { break }
+            fixedPyramid.append(halved(fixedPyramid.last!)); movingPyramid.append(halved(movingPyramid.last!))
+        }
+        var state = Parameters(transform: initial ?? .identity(centreOf: fixed.shape))
+        let before = correlation(fixed: fixed, moving: moving, transform: .identity(centreOf: fixed.shape))
+        var phaseShift: [Double]?
+        if settings.phaseCorrelation && initial == nil {
+            let top = fixedPyramid.count - 1, factor = Double(1 << top)
+            let shift = try phaseCorrelationShift(fixed: fixedPyramid[top], moving: movingPyramid[top])
+            // A shift in coarse voxels: full-resolution positions p = f·q + (f − 1)/2 on both
+            // sides, so the shift scales by f (the offsets cancel), plus the centre difference of
+            // unequal shapes.
+            let full = (0..<3).map { shift[$0] * factor }
+            phaseShift = full
+            state.translation = SIMD3(full)
+        }
+        // The gain/offset start from the grey statistics.
+        let (fm, fs) = meanAndDeviation(fixed), (mm, ms) = meanAndDeviation(moving)
+        state.gain = ms > 0 ? fs / ms : 1
+        state.offset = fm - state.gain * mm
+        var iterations = [Int](), converged = true
+        for level in stride(from: fixedPyramid.count - 1, through: 0, by: -1) {
+            let (count, done) = refine(&state, fixed: fixedPyramid[level], moving: movingPyramid[level], level: level, settings: settings)
+            iterations.append(count)
+            if level == 0 { converged = done }
+            progress?.advance(by: 1)
+        }
+        let transform = state.transform
+        let after = correlation(fixed: fixed, moving: moving, transform: transform)
+        return VolumeRegistrationResult(model: settings.model, transform: transform, phaseCorrelationShiftVoxels: phaseShift,
+                                        intensityGain: state.gain, intensityOffset: state.offset,
+                                        correlationBefore: before.correlation, correlationAfter: after.correlation,
+                                        overlapFraction: after.overlap, iterationsPerLevel: iterations, converged: converged)
+    }
+
+    // MARK: Parameters and Gauss–Newton
+
+    struct Parameters {
+        var translation = SIMD3<Double>(0, 0, 0)
+        var rotation: [SIMD3<Double>] = [SIMD3(1, 0, 0), SIMD3(0, 1, 0), SIMD3(0, 0, 1)]
+        var scale = 1.0
+        var gain = 1.0, offset = 0.0
+        var centre: SIMD3<Double>
+
+        init(transform: SimilarityTransform) {
+            translation = SIMD3(transform.translationVoxels)
+            rotation = transform.rotation
+            scale = transform.scale
+            centre = SIMD3(transform.centreVoxels)
+        }
+
+        var transform: SimilarityTransform {
+            let omega = SimilarityTransform.rotationVector(rotation) * (180 / .pi)
+            return SimilarityTransform(translationVoxels: [translation.x, translation.y, translation.z],
+                                       rotationVectorDegrees: [omega.x, omega.y, omega.z], scale: scale, centreVoxels: [centre.x, centre.y, centre.z])
+        }
+    }
+
+    /// Gauss–Newton with Levenberg–Marquardt damping at one pyramid level. Parameters stay in
+    /// full-resolution voxels: a level-l sample at index q sits at p = 2^l·q + (2^l − 1)/2.
+    static func refine(_ state: inout Parameters, fixed: Grid<Float>, moving: Grid<Float>, level: Int,
+                       settings: VolumeRegistrationSettings) -> (iterations: Int, converged: Bool) {
+        let unknowns: Int
+        switch settings.model {
+        case .translation: unknowns = 5
+        case .rigid: unknowns = 8
+        case .similarity: unknowns = 9
+        }
+        let factor = Double(1 << level), half = (factor - 1) / 2
+        let fd = fixed.shape.dims
+        let strideVoxels = Swift.max(1, Int(ceil(cbrt(Double(fixed.count) / Double(settings.maximumSamples)))))
+        let extent = Double(fd.max()!) * factor   // for the tolerance: the largest lever arm
+        var lambda = 1e-3
+        var current = evaluate(state, fixed: fixed, moving: moving, factor: factor, half: half, stride: strideVoxels, unknowns: unknowns, normalEquations: true)
+        for iteration in 1...settings.maximumIterations {
+            guard current.samples >= unknowns * 10 else { return (iteration - 1, false) }
+            var accepted = false
+            for _ in 0..<10 {
+                var a = current.jtj
+                for i in 0..<unknowns { a[i, i] += lambda * Swift.max(a[i, i], 1e-12) }
+                guard let inverse = a.inverseSymmetricPositiveDefinite() else { lambda *= 10; continue }
+                let step = inverse.multiply(current.jtr).map { -$0 }
+                let trial = updated(state, step: step, model: settings.model)
+                let result = evaluate(trial, fixed: fixed, moving: moving, factor: factor, half: half, stride: strideVoxels, unknowns: unknowns, normalEquations: true)
+                // Compare mean squared residuals (the overlap may change the sample count).
+                if result.samples >= unknowns * 10 && result.cost / Double(result.samples) <= current.cost / Double(current.samples) {
+                    state = trial
+                    current = result
+                    lambda = Swift.max(1e-7, lambda / 3)
+                    accepted = true
+                    // The largest displacement the step causes anywhere in the volume, in this
+                    // level's voxels.
+                    var move = (step[0] * step[0] + step[1] * step[1] + step[2] * step[2]).squareRoot()
+                    if unknowns >= 8 {
+                        let w = SIMD3(step[3], step[4], step[5])
+                        move += (w * w).sum().squareRoot() * extent / 2
+                    }
+                    if unknowns == 9 { move += abs(step[6]) * extent / 2 }
+                    if move / factor < settings.toleranceVoxels { return (iteration, true) }
+                    break
+                }
+                lambda *= 10
+            }
+            if !accepted { return (iteration, true) }   // no step lowers the cost: a minimum
+        }
+        return (settings.maximumIterations, false)
+    }
+
+    static func updated(_ p: Parameters, step: [Double], model: VolumeRegistrationSettings.Model) -> Parameters {
+        var q = p
+        q.translation += SIMD3(step[0], step[1], step[2])
+        var next = 3
+        if model != .translation {
+            let r = SimilarityTransform.rotationMatrix(SIMD3(step[3], step[4], step[5]))
+            // R ← R · exp[δω]×
+            q.rotation = (0..<3).map { i in
+                let row = p.rotation[i]
+                return SIMD3((0..<3).map { j in row.x * r[0][j] + row.y * r[1][j] + row.z * r[2][j] })
+            }
+            next = 6
+        }
+        if model == .similarity { q.scale *= exp(step[6]); next = 7 }
+        q.gain += step[next]
+        q.offset += step[next + 1]
+        return q
+    }
+
+    struct Evaluation: Sendable {
+        var cost = 0.0
+        var samples = 0
+        var jtj: Matrix
+        var jtr: [Double]
+    }
+
+    /// Residuals r = gain·M(T(p)) + offset − F(p) over the strided fixed grid, and the normal
+    /// equations JᵀJ, Jᵀr (unknowns: t, then δω, ln s, then gain and offset).
+    static func evaluate(_ p: Parameters, fixed: Grid<Float>, moving: Grid<Float>, factor: Double, half: Double, stride: Int,
+                         unknowns: Int, normalEquations: Bool) -> Evaluation {
+        let fd = fixed.shape.dims, md = moving.shape.dims
+        let centre = p.centre
+        let r = p.rotation, s = p.scale, t = p.translation, gain = p.gain, offset = p.offset
+        let zs = Array(Swift.stride(from: stride / 2, to: fd[0], by: stride))
+        let parts = Parallel.sharing(fixed) { f in
+            Parallel.sharing(moving) { m in
+                Parallel.mapChunks(count: zs.count, chunks: Swift.min(zs.count, Parallel.threadCount * 4)) { range -> Evaluation in
+                    var e = Evaluation(jtj: Matrix(rows: unknowns, columns: unknowns), jtr: [Double](repeating: 0, count: unknowns))
+                    var jtj = [Double](repeating: 0, count: unknowns * unknowns), jtr = [Double](repeating: 0, count: unknowns)
+                    var j = [Double](repeating: 0, count: unknowns)
+                    for zi in range {
+                        let z = zs[zi]
+                        for y in Swift.stride(from: stride / 2, to: fd[1], by: stride) {
+                            for x in Swift.stride(from: stride / 2, to: fd[2], by: stride) {
+                                let position = SIMD3(Double(z), Double(y), Double(x)) * factor + half
+                                let v = position - centre
+                                let rv = SIMD3((r[0] * v).sum(), (r[1] * v).sum(), (r[2] * v).sum())
+                                let q = s * rv + centre + t
+                                let index = (q - half) / factor
+                                guard let sample = trilinear(m, md, index), sample.value.isFinite else { continue }
+                                let fixedValue = Double(f[(z * fd[1] + y) * fd[2] + x])
+                                guard fixedValue.isFinite else { continue }
+                                let residual = gain * sample.value + offset - fixedValue
+                                e.cost += residual * residual
+                                e.samples += 1
+                                guard normalEquations else { continue }
+                                let g = sample.gradient / factor * gain     // ∂r/∂q per full-resolution voxel
+                                j[0] = g.x; j[1] = g.y; j[2] = g.z
+                                var next = 3
+                                if unknowns >= 8 {
+                                    // ∂r/∂δω = s · (v × Rᵀg)
+                                    let rtg = r[0] * g.x + r[1] * g.y + r[2] * g.z
+                                    let cross = SIMD3(v.y * rtg.z - v.z * rtg.y, v.z * rtg.x - v.x * rtg.z, v.x * rtg.y - v.y * rtg.x) * s
+                                    j[3] = cross.x; j[4] = cross.y; j[5] = cross.z
+                                    next = 6
+                                }
+                                if unknowns == 9 { j[6] = (g * (s * rv)).sum(); next = 7 }
+                                j[next] = sample.value
+                                j[next + 1] = 1
+                                for a in 0..<unknowns {
+                                    jtr[a] += j[a] * residual
+                                    for b in a..<unknowns { jtj[a * unknowns + b] += j[a] * j[b] }
+                                }
+                            }
+                        }
+                    }
+                    for a in 0..<unknowns {
+                        e.jtr[a] = jtr[a]
+                        for b in a..<unknowns { e.jtj[a, b] = jtj[a * unknowns + b]; e.jtj[b, a] = jtj[a * unknowns + b] }
+                    }
+                    return e
+                }
+            }
+        }
+        var total = Evaluation(jtj: Matrix(rows: unknowns, columns: unknowns), jtr: [Double](repeating: 0, count: unknowns))
+        for part in parts {
+            total.cost += part.cost; total.samples += part.samples
+            for i in 0..<(unknowns * unknowns) { total.jtj.values[i] += part.jtj.values[i] }
+            for i in 0..<unknowns { total.jtr[i] += part.jtr[i] }
+        }
+        return total
+    }
+
+    /// Trilinear value and its exact gradient at a continuous index (z, y, x); nil outside the
+    /// volume (the last plane counts as inside).
+    @inline(__always)
+    static func trilinear(_ m: SharedReadBuffer<Float>, _ d: [Int], _ q: SIMD3<Double>) -> (value: Double, gradient: SIMD3<Double>)? {
+        guard q.x >= 0, q.y >= 0, q.z >= 0, q.x <= Double(d[0] - 1), q.y <= Double(d[1] - 1), q.z <= Double(d[2] - 1) else { return nil }
+        let z0 = Swift.min(Int(q.x), d[0] - 2), y0 = Swift.min(Int(q.y), d[1] - 2), x0 = Swift.min(Int(q.z), d[2] - 2)
+        let (fz, fy, fx) = (q.x - Double(z0), q.y - Double(y0), q.z - Double(x0))
+        let plane = d[1] * d[2], base = (z0 * d[1] + y0) * d[2] + x0
+        let c000 = Double(m[base]), c001 = Double(m[base + 1]), c010 = Double(m[base + d[2]]), c011 = Double(m[base + d[2] + 1])
+        let c100 = Double(m[base + plane]), c101 = Double(m[base + plane + 1]), c110 = Double(m[base + plane + d[2]]), c111 = Double(m[base + plane + d[2] + 1])
+        let c00 = c000 + (c001 - c000) * fx, c01 = c010 + (c011 - c010) * fx
+        let c10 = c100 + (c101 - c100) * fx, c11 = c110 + (c111 - c110) * fx
+        let c0 = c00 + (c01 - c00) * fy, c1 = c10 + (c11 - c10) * fy
+        let value = c0 + (c1 - c0) * fz
+        let dz = c1 - c0
+        let dy = (c01 - c00) * (1 - fz) + (c11 - c10) * fz
+        let dx0 = (c001 - c000) * (1 - fy) + (c011 - c010) * fy, dx1 = (c101 - c100) * (1 - fy) + (c111 - c110) * fy
+        let dx = dx0 * (1 - fz) + dx1 * fz
+        return (value, SIMD3(dz, dy, dx))
+    }
+
+    // MARK: Phase correlation
+
+    /// The shift d (voxels, (z, y, x)) with moving(p + d) ≈ fixed(p), from the peak of the
+    /// half-whitened cross-power spectrum of the Hann-windowed, mean-free volumes (both padded to
+    /// a common fast size), refined by a parabola through the peak and its neighbours on each
+    /// axis. Unequal shapes are compared about their centres.
+    public static func phaseCorrelationShift(fixed: Grid<Float>, moving: Grid<Float>) throws -> [Double] {
+        guard fixed.rank == 3, moving.rank == 3 else { throw LensError.invalidArgument("phase correlation needs 3D volumes") }
+        let dims = (0..<3).map { FFT.fastLength(atLeast: Swift.max(fixed.shape[$0], moving.shape[$0])) }
+        let shape = Shape(dims)
+        func windowed(_ g: Grid<Float>) -> Grid<Float> {
+            let (mean, _) = meanAndDeviation(g)
+            let d = g.shape.dims
+            let windows = d.map { n in (0..<n).map { i in n > 1 ? 0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(n - 1)) : 1 } }
+            // Centred in the padded box so unequal shapes line up by their centres.
+            let offsets = (0..<3).map { (dims[$0] - d[$0]) / 2 }
+            var out = Grid<Float>(shape: shape)
+            g.withUnsafeBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { dst in
+                    for z in 0..<d[0] { for y in 0..<d[1] {
+                        let w = windows[0][z] * windows[1][y]
+                        let target = ((z + offsets[0]) * dims[1] + y + offsets[1]) * dims[2] + offsets[2]
+                        let source = (z * d[1] + y) * d[2]
+                        for x in 0..<d[2] { dst[target + x] = Float((Double(src[source + x]) - mean) * w * windows[2][x]) }
+                    } }
+                }
+            }
+            return out
+        }
+        let a = FFT.forward(windowed(fixed)), b = FFT.forward(windowed(moving))
+        var cross = Grid<ComplexFloat32>(shape: a.shape)
+        a.withUnsafeBufferPointer { fa in
+            b.withUnsafeBufferPointer { fb in
+                cross.withUnsafeMutableBufferPointer { c in
+                    for i in 0..<c.count {
+                        // conj(F)·M: its inverse peaks at +d.
+                        let (ar, ai, br, bi) = (Double(fa[i].real), Double(fa[i].imaginary), Double(fb[i].real), Double(fb[i].imaginary))
+                        let re = ar * br + ai * bi, im = ar * bi - ai * br
+                        let magnitude = (re * re + im * im).squareRoot().squareRoot()
+                        c[i] = magnitude > 0 ? ComplexFloat32(Float(re / magnitude), Float(im / magnitude)) : ComplexFloat32(0, 0)
+                    }
+                }
+            }
+        }
+        let surface = FFT.inverse(cross, realShape: shape)
+        var best = 0
+        surface.withUnsafeBufferPointer { s in
+            for i in 1..<s.count where s[i] > s[best] { best = i }
+        }
+        let peak = [best / (dims[1] * dims[2]), (best / dims[2]) % dims[1], best % dims[2]]
+        func value(_ p: [Int]) -> Double {
+            let w = (0..<3).map { ((p[$0] % dims[$0]) + dims[$0]) % dims[$0] }
+            return Double(surface[w[0], w[1], w[2]])
+        }
+        return (0..<3).map { axis in
+            var minus = peak, plus = peak
+            minus[axis] -= 1; plus[axis] += 1
+            let (m, c, p) = (value(minus), value(peak), value(plus))
+            let curvature = m - 2 * c + p
+            var shift = Double(peak[axis]) + (curvature < 0 ? Swift.max(-0.5, Swift.min(0.5, 0.5 * (m - p) / curvature)) : 0)
+            if shift > Double(dims[axis]) / 2 { shift -= Double(dims[axis]) }
+            // The volumes sit at offsets o in the padded box: moving index = fixed index + d + o_F − o_M.
+            let offsetFixed = (dims[axis] - fixed.shape[axis]) / 2, offsetMoving = (dims[axis] - moving.shape[axis]) / 2
+            return shift + Double(offsetFixed - offsetMoving)
+        }
+    }
+
+    // MARK: Resampling and helpers
+
+    public enum Interpolation: String, Codable, Sendable, CaseIterable {
+        case nearest, linear
+        /// Keys' cubic convolution (a = −0.5), 4 × 4 × 4 neighbours.
+        case cubic
+    }
+
+    /// `moving(T(p))` on a grid of `shape` (the fixed volume's), with `fill` outside the moving
+    /// volume. The output keeps `geometry` (the fixed volume's voxel size).
+    public static func resample(_ moving: Grid<Float>, transform: SimilarityTransform, shape: Shape, geometry: GridGeometry? = nil,
+                                interpolation: Interpolation = .linear, fill: Float = .nan) -> Grid<Float> {
+        precondition(moving.rank == 3 && shape.rank == 3)
+        let md = moving.shape.dims, od = shape.dims
+        let r = transform.rotation, s = transform.scale, c = SIMD3(transform.centreVoxels), t = SIMD3(transform.translationVoxels)
+        var out = Grid<Float>(shape: shape, geometry: geometry ?? moving.geometry)
+        Parallel.sharing(moving) { m in
+            Parallel.forEachRowChunk(rows: od[0], rowLength: od[1] * od[2], writing: &out) { o in
+                for z in o.rows { for y in 0..<od[1] { for x in 0..<od[2] {
+                    let v = SIMD3(Double(z), Double(y), Double(x)) - c
+                    let q = s * SIMD3((r[0] * v).sum(), (r[1] * v).sum(), (r[2] * v).sum()) + c + t
+                    let index = (z * od[1] + y) * od[2] + x
+                    switch interpolation {
+                    case .nearest:
+                        let (iz, iy, ix) = (Int(q.x.rounded()), Int(q.y.rounded()), Int(q.z.rounded()))
+                        o[index] = (0..<md[0]).contains(iz) && (0..<md[1]).contains(iy) && (0..<md[2]).contains(ix) ? m[(iz * md[1] + iy) * md[2] + ix] : fill
+                    case .linear:
+                        o[index] = trilinear(m, md, q).map { Float($0.value) } ?? fill
+                    case .cubic:
+                        o[index] = cubic(m, md, q) ?? fill
+                    }
+                } } }
+            }
+        }
+        return out
+    }
+
+    /// Labels moved by nearest neighbour (0 outside).
+    public static func resampleLabels(_ labels: Grid<Int32>, transform: SimilarityTransform, shape: Shape, geometry: GridGeometry? = nil) -> Grid<Int32> {
+        precondition(labels.rank == 3 && shape.rank == 3)
+        let md = labels.shape.dims, od = shape.dims
+        let r = transform.rotation, s = transform.scale, c = SIMD3(transform.centreVoxels), t = SIMD3(transform.translationVoxels)
+        var out = Grid<Int32>(shape: shape, geometry: geometry ?? labels.geometry)
+        Parallel.sharing(labels) { m in
+            Parallel.forEachRowChunk(rows: od[0], rowLength: od[1] * od[2], writing: &out) { o in
+                for z in o.rows { for y in 0..<od[1] { for x in 0..<od[2] {
+                    let v = SIMD3(Double(z), Double(y), Double(x)) - c
+                    let q = s * SIMD3((r[0] * v).sum(), (r[1] * v).sum(), (r[2] * v).sum()) + c + t
+                    let (iz, iy, ix) = (Int(q.x.rounded()), Int(q.y.rounded()), Int(q.z.rounded()))
+                    o[(z * od[1] + y) * od[2] + x] = (0..<md[0]).contains(iz) && (0..<md[1]).contains(iy) && (0..<md[2]).contains(ix)
+                        ? m[(iz * md[1] + iy) * md[2] + ix] : 0
+                } } }
+            }
+        }
+        return out
+    }
+
+    /// Keys' cubic convolution weights for offsets −1, 0, 1, 2 from the floor (a = −0.5).
+    @inline(__always) static func keys(_ f: Double) -> SIMD4<Double> {
+        let a = -0.5
+        func w(_ x: Double) -> Double {
+            let x = abs(x)
+            if x <= 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
+            if x < 2 { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
+            return 0
+        }
+        return SIMD4(w(1 + f), w(f), w(1 - f), w(2 - f))
+    }
+
+    @inline(__always)
+    static func cubic(_ m: SharedReadBuffer<Float>, _ d: [Int], _ q: SIMD3<Double>) -> Float? {
+        guard q.x >= 0, q.y >= 0, q.z >= 0, q.x <= Double(d[0] - 1), q.y <= Double(d[1] - 1), q.z <= Double(d[2] - 1) else { return nil }
+        let base = [Int(q.x), Int(q.y), Int(q.z)]
+        let wz = keys(q.x - Double(base[0])), wy = keys(q.y - Double(base[1])), wx = keys(q.z - Double(base[2]))
+        var sum = 0.0
+        for a in 0..<4 {
+            let z = Swift.min(d[0] - 1, Swift.max(0, base[0] + a - 1))   // edge voxels repeated
+            for b in 0..<4 {
+                let y = Swift.min(d[1] - 1, Swift.max(0, base[1] + b - 1))
+                let row = (z * d[1] + y) * d[2]
+                var line = 0.0
+                for c in 0..<4 {
+                    let x = Swift.min(d[2] - 1, Swift.max(0, base[2] + c - 1))
+                    line += wx[c] * Double(m[row + x])
+                }
+                sum += wz[a] * wy[b] * line
+            }
+        }
+        return Float(sum)
+    }
+
+    /// 2 × 2 × 2 block means (a trailing odd plane is dropped).
+    static func halved(_ g: Grid<Float>) -> Grid<Float> {
+        let d = g.shape.dims, h = d.map { $0 / 2 }
+        var out = Grid<Float>(shape: Shape(h), geometry: g.geometry.binned(by: [2, 2, 2]))
+        Parallel.sharing(g) { s in
+            Parallel.forEachRowChunk(rows: h[0], rowLength: h[1] * h[2], writing: &out) { o in
+                for z in o.rows { for y in 0..<h[1] { for x in 0..<h[2] {
+                    var sum: Float = 0
+                    for dz in 0..<2 { for dy in 0..<2 {
+                        let row = ((2 * z + dz) * d[1] + 2 * y + dy) * d[2] + 2 * x
+                        sum += s[row] + s[row + 1]
+                    } }
+                    o[(z * h[1] + y) * h[2] + x] = sum / 8
+                } } }
+            }
+        }
+        return out
+    }
+
+    static func meanAndDeviation(_ g: Grid<Float>) -> (Double, Double) {
+        var (sum, squares, count) = (0.0, 0.0, 0)
+        g.withUnsafeBufferPointer { v in for x in v where x.isFinite { sum += Double(x); squares += Double(x) * Double(x); count += 1 } }
+        guard count > 0 else { return (0, 0) }
+        let mean = sum / Double(count)
+        return (mean, Swift.max(0, squares / Double(count) - mean * mean).squareRoot())
+    }
+
+    /// Normalized cross-correlation of fixed and moving(T(·)) over their overlap (strided to about
+    /// 2 million samples; NaN voxels, such as a resampled volume's outside, are left out), and the
+    /// overlap's fraction of the fixed volume.
+    public static func correlation(fixed: Grid<Float>, moving: Grid<Float>, transform: SimilarityTransform) -> (correlation: Double, overlap: Double) {
+        let fd = fixed.shape.dims, md = moving.shape.dims
+        let step = Swift.max(1, Int(ceil(cbrt(Double(fixed.count) / 2e6))))
+        let r = transform.rotation, s = transform.scale, c = SIMD3(transform.centreVoxels), t = SIMD3(transform.translationVoxels)
+        var (sa, sb, saa, sbb, sab, n, total) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        Parallel.sharing(fixed) { f in
+            Parallel.sharing(moving) { m in
+                for z in Swift.stride(from: step / 2, to: fd[0], by: step) { for y in Swift.stride(from: step / 2, to: fd[1], by: step) {
+                    for x in Swift.stride(from: step / 2, to: fd[2], by: step) {
+                        total += 1
+                        let v = SIMD3(Double(z), Double(y), Double(x)) - c
+                        let q = s * SIMD3((r[0] * v).sum(), (r[1] * v).sum(), (r[2] * v).sum()) + c + t
+                        guard let b = trilinear(m, md, q)?.value, b.isFinite else { continue }
+                        let a = Double(f[(z * fd[1] + y) * fd[2] + x])
+                        guard a.isFinite else { continue }
+                        sa += a; sb += b; saa += a * a; sbb += b * b; sab += a * b; n += 1
+                    }
+                } }
+            }
+        }
+        guard n > 1 else { return (0, 0) }
+        let cov = sab / n - sa / n * sb / n, va = saa / n - sa / n * sa / n, vb = sbb / n - sb / n * sb / n
+        return (va > 0 && vb > 0 ? cov / (va * vb).squareRoot() : 0, n / total)
+    }
+}
