@@ -583,3 +583,139 @@ public enum VolumeRegistration {
         return (va > 0 && vb > 0 ? cov / (va * vb).squareRoot() : 0, n / total)
     }
 }
+
+// MARK: - Local displacements (digital volume correlation)
+
+/// How a displacement field is measured: sub-volumes ("correlation windows") of the fixed volume
+/// on a regular grid of nodes, each registered by translation (and grey gain/offset) into the
+/// moving volume — spam's local DVC (`ldic`) scheme.
+public struct DisplacementFieldSettings: Codable, Sendable, Equatable {
+    /// Node spacing in voxels.
+    public var nodeSpacingVoxels = 16
+    /// Half the correlation window's side in voxels (window = 2·h + 1 per axis).
+    public var windowHalfWidthVoxels = 10
+    /// How far (voxels) a node may move from its start before it is reported as lost.
+    public var searchRadiusVoxels = 8
+    /// Windows whose grey standard deviation is below this fraction of the volume's carry too
+    /// little texture to correlate and are skipped (reported as not measured).
+    public var minimumTextureFraction = 0.1
+    public var maximumIterations = 50
+    public init() {}
+
+    public func validate() throws {
+        guard nodeSpacingVoxels >= 1, nodeSpacingVoxels <= 4096 else { throw LensError.invalidArgument("node spacing must be 1–4096 voxels, got \(nodeSpacingVoxels)") }
+        guard windowHalfWidthVoxels >= 4, windowHalfWidthVoxels <= 256 else { throw LensError.invalidArgument("window half-width must be 4–256 voxels, got \(windowHalfWidthVoxels)") }
+        guard searchRadiusVoxels >= 1, searchRadiusVoxels <= 1024 else { throw LensError.invalidArgument("search radius must be 1–1024 voxels, got \(searchRadiusVoxels)") }
+        guard minimumTextureFraction >= 0, minimumTextureFraction < 1 else { throw LensError.invalidArgument("minimum texture fraction must be in [0, 1)") }
+        guard (1...10_000).contains(maximumIterations) else { throw LensError.invalidArgument("iterations must be 1–10000") }
+    }
+}
+
+/// A displacement measured at one node: fixed position p moves to p + u in the moving volume.
+public struct DisplacementNode: Codable, Sendable, Equatable {
+    public var positionVoxels: [Int]
+    /// u (z, y, x) in voxels; nil where the window had too little texture, left the volume, or
+    /// did not converge within the search radius.
+    public var displacementVoxels: [Double]?
+    /// Normalized cross-correlation of the window after registration.
+    public var correlation: Double
+    public var status: Status
+    public enum Status: String, Codable, Sendable { case measured, lowTexture, outside, notConverged }
+}
+
+/// The nodes of a displacement field, in (z, y, x) node order.
+public struct DisplacementField: Codable, Sendable, Equatable {
+    public var nodeCounts: [Int]
+    public var settings: DisplacementFieldSettings
+    /// The global transform the local search started from (its displacement at each node).
+    public var prior: SimilarityTransform?
+    public var nodes: [DisplacementNode]
+    public var measuredFraction: Double { nodes.isEmpty ? 0 : Double(nodes.filter { $0.status == .measured }.count) / Double(nodes.count) }
+}
+
+extension VolumeRegistration {
+    /// Local digital volume correlation: each node's window of the fixed volume is registered by
+    /// translation into the moving volume, starting from `prior`'s displacement at the node
+    /// (e.g. the whole-volume rigid or similarity registration), so the field is what the
+    /// global transform does not explain plus the global part — u(p) = T(p) − p at the start.
+    public static func displacementField(fixed: Grid<Float>, moving: Grid<Float>, settings: DisplacementFieldSettings = DisplacementFieldSettings(),
+                                         prior: SimilarityTransform? = nil, progress: ProgressReporter? = nil,
+                                         cancellation: CancellationToken? = nil) throws -> DisplacementField {
+        try settings.validate()
+        guard fixed.rank == 3, moving.rank == 3 else { throw LensError.invalidArgument("displacement fields need two 3D volumes") }
+        let h = settings.windowHalfWidthVoxels, margin = settings.searchRadiusVoxels + 2
+        let fd = fixed.shape.dims, md = moving.shape.dims
+        let axes = (0..<3).map { axis in Array(stride(from: h, to: fd[axis] - h, by: settings.nodeSpacingVoxels)) }
+        guard axes.allSatisfy({ !$0.isEmpty }) else {
+            throw LensError.invalidArgument("the fixed volume \(fixed.shape) is smaller than one correlation window (\(2 * h + 1) voxels per axis)")
+        }
+        let (_, globalDeviation) = meanAndDeviation(fixed)
+        var positions = [[Int]]()
+        for z in axes[0] { for y in axes[1] { for x in axes[2] { positions.append([z, y, x]) } } }
+        let positionList = positions
+        var windowSettings = VolumeRegistrationSettings()
+        windowSettings.model = .translation
+        windowSettings.levels = 1
+        windowSettings.phaseCorrelation = false
+        windowSettings.maximumIterations = settings.maximumIterations
+        windowSettings.toleranceVoxels = 1e-3
+        let frozen = windowSettings
+        let nodes: [DisplacementNode] = try Parallel.sharing(fixed) { f in
+            try Parallel.sharing(moving) { m in
+                let parts = Parallel.mapChunks(count: positionList.count, chunks: Swift.min(positionList.count, Parallel.threadCount * 8)) { range -> [DisplacementNode]? in
+                    var out = [DisplacementNode]()
+                    for k in range {
+                        if cancellation?.isCancelled == true { return nil }
+                        let p = positionList[k]
+                        let start = prior.map { $0.apply(SIMD3(p.map(Double.init))) - SIMD3(p.map(Double.init)) } ?? SIMD3(0, 0, 0)
+                        let window = Self.extract(f, fd, from: p.map { $0 - h }, size: [2 * h + 1, 2 * h + 1, 2 * h + 1])
+                        let (_, deviation) = meanAndDeviation(window)
+                        guard deviation > settings.minimumTextureFraction * globalDeviation else {
+                            out.append(DisplacementNode(positionVoxels: p, displacementVoxels: nil, correlation: 0, status: .lowTexture)); continue
+                        }
+                        // The moving window: the fixed window's box moved by the start, widened by the
+                        // margin and clipped to the moving volume (the window itself must fit).
+                        let low = (0..<3).map { Int((Double(p[$0] - h) + start[$0]).rounded()) }
+                        guard (0..<3).allSatisfy({ low[$0] >= 0 && low[$0] + 2 * h + 1 <= md[$0] }) else {
+                            out.append(DisplacementNode(positionVoxels: p, displacementVoxels: nil, correlation: 0, status: .outside)); continue
+                        }
+                        let origin = (0..<3).map { Swift.max(0, low[$0] - margin) }
+                        let size = (0..<3).map { Swift.min(md[$0], low[$0] + 2 * h + 1 + margin) - origin[$0] }
+                        let search = Self.extract(m, md, from: origin, size: size)
+                        // Window index w ↔ fixed p − h + w; moving window index = w + (p − h + start − origin).
+                        let offset = (0..<3).map { Double(p[$0] - h) + start[$0] - Double(origin[$0]) }
+                        let initial = SimilarityTransform(translationVoxels: offset, centreVoxels: [Double(h), Double(h), Double(h)])
+                        guard let result = try? register(fixed: window, moving: search, settings: frozen, initial: initial) else {
+                            out.append(DisplacementNode(positionVoxels: p, displacementVoxels: nil, correlation: 0, status: .notConverged)); continue
+                        }
+                        let t = result.transform.translationVoxels
+                        let u = (0..<3).map { t[$0] - Double(p[$0] - h) + Double(origin[$0]) }
+                        let moved = (0..<3).map { u[$0] - start[$0] }
+                        let distance = moved.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                        let ok = result.converged && distance <= Double(settings.searchRadiusVoxels) && result.overlapFraction > 0.95
+                        out.append(DisplacementNode(positionVoxels: p, displacementVoxels: ok ? u : nil, correlation: result.correlationAfter,
+                                                    status: ok ? .measured : .notConverged))
+                    }
+                    progress?.advance(by: range.count)
+                    return out
+                }
+                guard parts.allSatisfy({ $0 != nil }) else { throw LensError.cancelled }
+                return parts.flatMap { $0! }
+            }
+        }
+        return DisplacementField(nodeCounts: axes.map(\.count), settings: settings, prior: prior, nodes: nodes)
+    }
+
+    /// A box copied out of a volume (the box must lie inside).
+    static func extract(_ v: SharedReadBuffer<Float>, _ d: [Int], from origin: [Int], size: [Int]) -> Grid<Float> {
+        var out = Grid<Float>(shape: Shape(size))
+        out.withUnsafeMutableBufferPointer { o in
+            for z in 0..<size[0] { for y in 0..<size[1] {
+                let source = ((origin[0] + z) * d[1] + origin[1] + y) * d[2] + origin[2]
+                let target = (z * size[1] + y) * size[2]
+                for x in 0..<size[2] { o[target + x] = v[source + x] }
+            } }
+        }
+        return out
+    }
+}
