@@ -61,6 +61,11 @@ public struct ParticleDamage: Codable, Sendable, Equatable {
     public var crackWidthMaximumVoxels: Double?
     /// Centre of the envelope (z, y, x) in voxels.
     public var centreVoxels: [Double]
+    /// Diameter of the sphere of the envelope's volume, (6V/π)^⅓, in voxel edges.
+    public var equivalentDiameterVoxels: Double
+    /// The particle's solid grey: the 75th percentile inside its envelope (the reference the
+    /// crack threshold is set from; a density proxy for the statistics).
+    public var solidGrey: Double
 }
 
 /// Cracks inside particles (science brief §4): within each particle's envelope, voxels darker
@@ -157,7 +162,8 @@ public enum CrackAnalysis {
             results.append(ParticleDamage(id: Int(id), envelopeVoxels: envelopeVoxels, crackVoxels: crackVoxels, crackFraction: fraction,
                                           cracks: crackComponents, fragments: Swift.max(fragments, 1), damageClass: damageClass,
                                           crackWidthMedianVoxels: widths.0, crackWidthMaximumVoxels: widths.1,
-                                          centreVoxels: centre.map { $0 / Double(Swift.max(1, envelopeVoxels)) }))
+                                          centreVoxels: centre.map { $0 / Double(Swift.max(1, envelopeVoxels)) },
+                                          equivalentDiameterVoxels: cbrt(6 * Double(envelopeVoxels) / Double.pi), solidGrey: solid))
             progress?.advance()
         }
         return (results, cracks, void)

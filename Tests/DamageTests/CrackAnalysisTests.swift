@@ -98,4 +98,33 @@ struct CrackAnalysisTests {
         settings.voidGrey = 0
         #expect(try CrackAnalysis.analyse(grey: grey, particles: phantom.particleIDs, settings: settings).voidGrey == 0)
     }
+
+    /// The phantom series builds in that larger and less dense particles crack first (onset
+    /// falls with (d/median)^1.5 and with density). After 30 cycles (the last state), the
+    /// statistics of the measured damage recover both: the logistic slope on size is positive,
+    /// the slope on grey (density) negative, each significant at p < 0.05, and the proportion
+    /// cracked rises from the smallest to the largest size bin.
+    @Test func crackingStatisticsRecoverTheBuiltInDependence() throws {
+        var p = ElectrodeParameters()
+        p.shape = [64, 96, 96]
+        p.medianParticleDiameterMicrometres = 6
+        p.crackProbability = 0.6
+        p.seed = 21
+        let designs = CyclingSeries.designs(pristine: try ElectrodeDesign.generate(p), states: CyclingState.tomo00to04, seed: 21)
+        let last = try ElectrodePhantom.rasterize(designs[4])
+        let (damage, _, _) = try CrackAnalysis.analyse(grey: last.attenuation, particles: last.particleIDs)
+        let statistics = try CrackingStatistics.of(damage, voxelSizeMicrometres: p.voxelSizeMicrometres)
+        let fit = try #require(statistics.fit)
+        let (size, grey) = (fit.coefficients[0], fit.coefficients[1])
+        print(String(format: "cracking statistics: %d of %d cracked; size slope %.3f/sd (p %.2g), grey slope %.3f/sd (p %.2g); by size %@",
+                     statistics.cracked, statistics.particles, size.perStandardDeviation, size.pValue, grey.perStandardDeviation, grey.pValue,
+                     statistics.sizeBins.map { String(format: "%.2f", $0.cracked.proportion) }.joined(separator: " ")))
+        #expect(statistics.sizeUnit == "µm")
+        #expect(fit.converged)
+        #expect(size.perUnit > 0 && size.pValue < 0.05)
+        #expect(grey.perUnit < 0 && grey.pValue < 0.05)
+        #expect(statistics.sizeBins.last!.cracked.proportion > statistics.sizeBins.first!.cracked.proportion)
+        // Without a voxel size, sizes are voxels.
+        #expect(try CrackingStatistics.of(damage, voxelSizeMicrometres: nil).sizeUnit == "voxel")
+    }
 }

@@ -1,0 +1,55 @@
+import Foundation
+import LensCore
+import Signal
+
+/// The statistics users ask of a damaged electrode (science brief §4): how the probability that
+/// a particle is cracked depends on its size and on its grey value (density), as proportions in
+/// equal-count bins with Wilson 95 % intervals, and as a two-predictor logistic regression with
+/// Wald and likelihood-ratio significance. "Cracked" is a damage class other than least.
+public struct CrackingStatistics: Codable, Sendable, Equatable {
+    public struct Bin: Codable, Sendable, Equatable {
+        public var lower: Double
+        public var upper: Double
+        public var cracked: BinomialProportion
+    }
+    public var particles: Int
+    public var cracked: Int
+    /// The unit of sizes ("µm" with a known voxel size, else "voxel").
+    public var sizeUnit: String
+    public var sizeBins: [Bin]
+    public var greyBins: [Bin]
+    /// P(cracked) ~ size + grey; nil with the reason in `note` when it cannot be fitted (one
+    /// outcome only, too few particles).
+    public var fit: LogisticFit?
+    public var note: String?
+
+    /// - Parameters:
+    ///   - damage: per-particle results of ``CrackAnalysis``.
+    ///   - voxelSizeMicrometres: sizes are reported in µm when given, in voxels otherwise.
+    ///   - bins: equal-count bins per predictor.
+    public static func of(_ damage: [ParticleDamage], voxelSizeMicrometres: Double?, bins: Int = 4) throws -> CrackingStatistics {
+        guard bins >= 1 else { throw LensError.invalidArgument("statistics need at least one bin") }
+        let scale = voxelSizeMicrometres ?? 1
+        let sizes = damage.map { $0.equivalentDiameterVoxels * scale }, greys = damage.map(\.solidGrey)
+        let cracked = damage.map { $0.damageClass != "least" }
+        func binned(_ values: [Double]) -> [Bin] {
+            guard !values.isEmpty else { return [] }
+            let order = values.indices.sorted { values[$0] < values[$1] }
+            let count = Swift.min(bins, values.count)
+            return (0..<count).map { b in
+                let members = order[(b * order.count / count)..<((b + 1) * order.count / count)]
+                return Bin(lower: values[members.first!], upper: values[members.last!],
+                           cracked: BinomialProportion(successes: members.filter { cracked[$0] }.count, trials: members.count))
+            }
+        }
+        var fit: LogisticFit?, note: String?
+        do {
+            fit = try LogisticRegression.fit(predictors: [sizes, greys], names: ["size", "grey"], outcomes: cracked)
+            if fit?.converged == false { note = "the outcome is (nearly) separated by the predictors: the logistic slopes are not finite estimates" }
+        } catch let error as LensError {
+            note = "no logistic fit: \(error)"
+        }
+        return CrackingStatistics(particles: damage.count, cracked: cracked.filter { $0 }.count, sizeUnit: voxelSizeMicrometres == nil ? "voxel" : "µm",
+                                  sizeBins: binned(sizes), greyBins: binned(greys), fit: fit, note: note)
+    }
+}
