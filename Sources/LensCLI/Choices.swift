@@ -3,6 +3,7 @@ import Compton
 import LensIO
 import Microstructure
 import Pipeline
+import Signal
 import Spectroscopy
 import SpectroscopyFiles
 import Tomography
@@ -42,3 +43,5 @@ extension EnergyUnit: ExpressibleByArgument {
     public static var allValueStrings: [String] { ["ev", "kev"] }
     public var defaultValueDescription: String { rawValue.lowercased() }
 }
+extension VolumeRegistrationSettings.Model: ExpressibleByArgument {}
+extension VolumeRegistration.Interpolation: ExpressibleByArgument {}

@@ -4,6 +4,7 @@ import Foundation
 import LensCore
 import LensIO
 import Pipeline
+import Signal
 
 /// `batterylens cracks`: cracks inside particles, per particle.
 struct CracksCommand: ParsableCommand {
@@ -78,6 +79,204 @@ struct CracksCommand: ParsableCommand {
                 "outputs": .object(["cracks": .string(out + "/cracks.tif"), "table": .string(out + "/particles.csv")]),
                 "provenance": try provenanceJSON(inputs: [input, labels], parameters: ["settings": try JSONValue(encoding: settings)]),
             ]), to: summaryPath, inputs: [input, labels])
+        }
+    }
+}
+
+/// Both volumes' voxel sizes must agree when both are known: the transform is in voxels.
+func requireSameVoxelSize(_ a: GridGeometry, _ aPath: String, _ b: GridGeometry, _ bPath: String) throws {
+    guard a.isCalibrated, b.isCalibrated else { return }
+    let (sa, sb) = (a.voxelSizeMicrometres, b.voxelSizeMicrometres)
+    guard zip(sa, sb).allSatisfy({ abs($0 - $1) <= 1e-6 * Swift.max($0, $1) }) else {
+        throw LensError.badInput(file: bPath, problem: "voxel size \(sb) µm differs from \(aPath)'s \(sa) µm: registration works in voxels; resample one volume to the other's voxel size first")
+    }
+}
+
+/// `batterylens register`: one volume onto another, and optionally the local displacement field.
+struct RegisterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "register",
+        abstract: "Register MOVING onto FIXED (translation, rigid or similarity), write MOVING resampled on FIXED's grid, and optionally the local displacement field (DVC).",
+        discussion: """
+        The transform T sends a position of FIXED (voxels z, y, x) to the same material in \
+        MOVING: T(p) = s·R·(p − c) + c + t about FIXED's centre c; the summary gives t (voxels, \
+        and µm when the voxel size is known), the rotation vector in degrees, the scale s, and \
+        the normalized cross-correlation before and after. Phase correlation on the coarsest \
+        pyramid level gives the start; Gauss–Newton refines it with a grey gain and offset. \
+        --field writes a CSV of displacements measured on a node grid (--node-spacing) with \
+        windows of ±--window voxels, starting from the global transform.
+        """)
+    @Argument(help: "Fixed (reference) volume.") var fixed: String
+    @Argument(help: "Moving volume.") var moving: String
+    @Option(help: "MOVING resampled on FIXED's grid (NaN outside MOVING).") var out: String
+    @Option(help: "Transform model.") var model: VolumeRegistrationSettings.Model = .rigid
+    @Option(help: "Pyramid levels (default: automatic, coarsest ≥ 24 voxels).") var levels: Int?
+    @Option(help: "Gauss–Newton iterations per level.") var iterations: Int = 40
+    @Option(help: "Resampling of the output.") var interpolation: VolumeRegistration.Interpolation = .cubic
+    @Option(help: "Displacement field CSV (local DVC).") var field: String?
+    @Option(name: .customLong("node-spacing"), help: "DVC node spacing, voxels.") var nodeSpacing: Int = 16
+    @Option(help: "DVC window half-width, voxels.") var window: Int = 10
+    @Option(help: "DVC search radius around the global transform, voxels.") var search: Int = 8
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        var settings = VolumeRegistrationSettings()
+        settings.model = model; settings.levels = levels; settings.maximumIterations = iterations
+        try settings.validate()
+        var fieldSettings = DisplacementFieldSettings()
+        fieldSettings.nodeSpacingVoxels = nodeSpacing; fieldSettings.windowHalfWidthVoxels = window; fieldSettings.searchRadiusVoxels = search
+        if field != nil { try fieldSettings.validate() }
+        try global.outputs(inputs: [fixed, moving]) { outputs in
+            let outPath = try outputs.file(out, option: "--out")
+            let fieldPath = try outputs.file(field, option: "--field")
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            let f = try VolumeIO.read(fixed).float32(), m = try VolumeIO.read(moving).float32()
+            guard f.rank == 3 else { throw LensError.badInput(file: fixed, problem: "registration needs a 3D volume, got \(f.shape)") }
+            guard m.rank == 3 else { throw LensError.badInput(file: moving, problem: "registration needs a 3D volume, got \(m.shape)") }
+            try requireSameVoxelSize(f.geometry, fixed, m.geometry, moving)
+            let progress = ProgressReporter(label: "registering", total: 0)
+            let result = try VolumeRegistration.register(fixed: f, moving: m, settings: settings, progress: progress)
+            progress.finish()
+            let resampled = VolumeRegistration.resample(m, transform: result.transform, shape: f.shape, geometry: f.geometry, interpolation: interpolation)
+            try VolumeIO.write(resampled, to: outPath, inputs: [fixed, moving])
+            let unit = LengthUnit(f.geometry)
+            let t = result.transform.translationVoxels
+            print(String(format: "%@: t = (%.3f, %.3f, %.3f) voxel, rotation %.4f°, scale %.5f; NCC %.4f → %.4f; wrote %@", model.rawValue,
+                         t[0], t[1], t[2], result.transform.rotationAngleDegrees, result.transform.scale, result.correlationBefore, result.correlationAfter, out))
+            var fieldRecord: DisplacementField?
+            if let fieldPath {
+                let reporter = ProgressReporter(label: "displacement field", total: 0)
+                let measured = try VolumeRegistration.displacementField(fixed: f, moving: m, settings: fieldSettings, prior: result.transform, progress: reporter)
+                reporter.finish()
+                var table = Table(columns: [TableColumn("z", unit: "voxel"), TableColumn("y", unit: "voxel"), TableColumn("x", unit: "voxel"),
+                                            TableColumn("u_z", unit: unit.name), TableColumn("u_y", unit: unit.name), TableColumn("u_x", unit: unit.name),
+                                            TableColumn("correlation"), TableColumn("status")])
+                for node in measured.nodes {
+                    let u = node.displacementVoxels ?? [.nan, .nan, .nan]
+                    table.append(node.positionVoxels.map { .number(Double($0)) } + (0..<3).map { .number(u[$0] * unit.size(axis: $0)) }
+                                 + [.number(node.correlation), .text(node.status.rawValue)])
+                }
+                try table.write(to: fieldPath)
+                print(String(format: "displacement field: %d nodes, %.0f %% measured; wrote %@", measured.nodes.count, 100 * measured.measuredFraction, field!))
+                fieldRecord = measured
+            }
+            guard let summaryPath else { return }
+            var object: [String: JSONValue] = [
+                "registration": try JSONValue(encoding: result),
+                "translation_unit": .string(unit.name),
+                "translation": .array((0..<3).map { .number(t[$0] * unit.size(axis: $0)) }),
+                "outputs": .object(["resampled": .string(out)]),
+                "provenance": try provenanceJSON(inputs: [fixed, moving], parameters: ["settings": try JSONValue(encoding: settings),
+                                                                                       "interpolation": .string(interpolation.rawValue)]),
+            ]
+            if let fieldRecord {
+                object["displacement_field"] = .object(["nodes": .number(Double(fieldRecord.nodes.count)), "measured_fraction": .number(fieldRecord.measuredFraction),
+                                                        "node_counts": .array(fieldRecord.nodeCounts.map { .number(Double($0)) }),
+                                                        "settings": try JSONValue(encoding: fieldSettings), "table": .string(field!)])
+            }
+            try JSONOutput.write(JSONValue.object(object), to: summaryPath, inputs: [fixed, moving])
+        }
+    }
+}
+
+/// `batterylens track`: particles followed through a series of states.
+struct TrackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "track",
+        abstract: "Follow particles through a cycling series: register every state to the first, match particles by overlap, detect splits, merges and losses.",
+        discussion: """
+        STATE… are the grey volumes in order (first = reference); --labels gives each state's \
+        particle labels (int, 0 outside), once per state in the same order. Writes tracks.csv \
+        (one row per track and state: event, the state's labels, voxels, centroid in the first \
+        state's voxels) in --out. With --cracks, each state's cracks are judged \
+        (as `batterylens cracks`) and joined to the tracks, and the summary gives the \
+        probability of cracking (last state) and of crack growth (first → last) vs particle size \
+        and grey, binned with 95 % intervals and as logistic fits.
+        """)
+    @Argument(help: "Grey volume of each state, in order.") var states: [String]
+    @Option(name: .customLong("labels"), parsing: .singleValue, help: "Particle labels of a state (once per state, in order).") var labels: [String] = []
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Registration model.") var model: VolumeRegistrationSettings.Model = .rigid
+    @Option(help: "Fraction of a label's overlapping voxels its track must hold.") var containment: Double = 0.6
+    @Option(name: .customLong("min-voxels"), help: "Labels smaller than this are debris.") var minVoxels: Int = 27
+    @Flag(help: "Judge cracks in every state and join them to the tracks.") var cracks = false
+    @Option(name: .customLong("void-grey"), help: "Grey value of void for --cracks (default: per state, the median outside the particles).") var voidGrey: Double?
+    @Option(help: "Surface shell (voxels) not judged for cracks.") var margin: Double = 0
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        guard states.count >= 2 else { throw LensError.invalidArgument("track needs at least two states, got \(states.count)") }
+        guard labels.count == states.count else {
+            throw LensError.invalidArgument("give --labels once per state: \(states.count) states, \(labels.count) label volumes")
+        }
+        var settings = SeriesTrackingWorkflow.Settings()
+        settings.registration.model = model
+        settings.tracking.containment = containment; settings.tracking.minimumLabelVoxels = minVoxels
+        if cracks {
+            var c = CrackSettings()
+            c.voidGrey = voidGrey; c.surfaceMarginVoxels = margin
+            settings.cracks = c
+        }
+        try settings.validate()
+        try global.outputs(inputs: states + labels) { outputs in
+            let folder = try outputs.folder(out, option: "--out")
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            var greys = [Grid<Float>](), labelGrids = [Grid<Int32>]()
+            for (k, path) in states.enumerated() {
+                let grey = try VolumeIO.read(path).float32()
+                guard grey.rank == 3 else { throw LensError.badInput(file: path, problem: "tracking needs 3D volumes, got \(grey.shape)") }
+                if k > 0 { try requireSameVoxelSize(greys[0].geometry, states[0], grey.geometry, path) }
+                let label = try VolumeIO.read(labels[k])
+                guard !label.dataType.isComplex, !label.dataType.isFloatingPoint else {
+                    throw LensError.badInput(file: labels[k], problem: "particle labels must be integers, not \(label.dataType)")
+                }
+                guard label.shape == grey.shape else { throw LensError.badInput(file: labels[k], problem: "labels \(label.shape) do not match \(path)'s \(grey.shape)") }
+                greys.append(grey); labelGrids.append(try label.converted(to: Int32.self))
+            }
+            let unit = LengthUnit(greys[0].geometry)
+            let record = try SeriesTrackingWorkflow.run(greys: greys, labels: labelGrids, voxelSizeMicrometres: unit.isPhysical ? greys[0].geometry.voxelSizeMicrometres.min() : nil,
+                                                        settings: settings) { label, total in ProgressReporter(label: label, total: total) }
+            var columns = [TableColumn("track"), TableColumn("state"), TableColumn("event"), TableColumn("labels"), TableColumn("voxels"),
+                           TableColumn("centroid_z", unit: "voxel"), TableColumn("centroid_y", unit: "voxel"), TableColumn("centroid_x", unit: "voxel"),
+                           TableColumn("merged_into")]
+            if record.damage != nil { columns += [TableColumn("crack_fraction"), TableColumn("fragments"), TableColumn("damage_class")] }
+            var table = Table(columns: columns)
+            for (t, track) in record.tracking.tracks.enumerated() {
+                for entry in track.states {
+                    let c = entry.centroidVoxels ?? [.nan, .nan, .nan]
+                    var row: [TableValue] = [.number(Double(track.id)), .number(Double(entry.state)), .text(entry.event.rawValue),
+                                             .text(entry.labels.map(String.init).joined(separator: ";")), .number(Double(entry.voxels)),
+                                             .number(c[0]), .number(c[1]), .number(c[2]), .number(entry.mergedInto.map(Double.init) ?? .nan)]
+                    if let damage = record.damage {
+                        let d = damage[t][entry.state]
+                        row += [.number(d?.crackFraction ?? .nan), .number(d.map { Double($0.fragments) } ?? .nan), .text(d?.damageClass ?? "")]
+                    }
+                    table.append(row)
+                }
+            }
+            try table.write(to: folder + "/tracks.csv")
+            let events = record.tracking.eventCounts.enumerated().map { k, c in
+                "state \(k): " + TrackEvent.allCases.compactMap { e in c[e.rawValue].map { "\($0) \(e.rawValue)" } }.joined(separator: ", ")
+            }
+            print("\(record.tracking.tracks.count) tracks over \(states.count) states\n" + events.joined(separator: "\n") + "\nwrote \(out)/tracks.csv")
+            if let fit = record.crackingLastState?.fit {
+                print(fit.coefficients.map { String(format: "cracking vs %@: %+.3f per sd (p = %.2g)", $0.name, $0.perStandardDeviation, $0.pValue) }.joined(separator: "\n"))
+            }
+            guard let summaryPath else { return }
+            try JSONOutput.write(JSONValue.object([
+                "states": .number(Double(record.states)),
+                "tracks": .number(Double(record.tracking.tracks.count)),
+                "event_counts": try JSONValue(encoding: record.tracking.eventCounts),
+                "registrations": try JSONValue(encoding: record.registrations),
+                "cracking_last_state": try JSONValue(encoding: record.crackingLastState),
+                "crack_growth": try JSONValue(encoding: record.crackGrowth),
+                "outputs": .object(["table": .string(out + "/tracks.csv")]),
+                "provenance": try provenanceJSON(inputs: states + labels, parameters: ["settings": try JSONValue(encoding: settings)]),
+            ]), to: summaryPath, inputs: states + labels)
         }
     }
 }
