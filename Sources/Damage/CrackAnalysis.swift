@@ -30,6 +30,9 @@ public struct CrackSettings: Codable, Sendable, Equatable {
     /// ≥ 2 fragments or ≥ `severeCrackFraction` crack; mild when ≥ `mildCrackFraction`.
     public var mildCrackFraction = 0.0005
     public var severeCrackFraction = 0.05
+    /// A particle's core counts as darker than its shell (unresolved cracking) when the radial
+    /// profile's core-to-shell grey ratio is below this.
+    public var darkCoreRatio = 0.95
     public init() {}
 
     public func validate() throws {
@@ -39,6 +42,7 @@ public struct CrackSettings: Codable, Sendable, Equatable {
         guard mildCrackFraction >= 0, severeCrackFraction > mildCrackFraction, severeCrackFraction <= 1 else {
             throw LensError.invalidArgument("damage thresholds must satisfy 0 ≤ mild < severe ≤ 1")
         }
+        guard darkCoreRatio > 0, darkCoreRatio <= 1 else { throw LensError.invalidArgument("the dark-core ratio must be in (0, 1], got \(darkCoreRatio)") }
     }
 }
 
@@ -66,17 +70,29 @@ public struct ParticleDamage: Codable, Sendable, Equatable {
     /// The particle's solid grey: the 75th percentile inside its envelope (the reference the
     /// crack threshold is set from; a density proxy for the statistics).
     public var solidGrey: Double
+    /// Grey against depth below the surface (sub-resolution damage).
+    public var radialProfile: RadialProfile
+    /// Widths of the largest crack on the XY, YZ and XZ sections through it, as measured by
+    /// hand with a line tool (empty without cracks).
+    public var sectionWidths: [SectionWidth]
+    /// Fraction of the free surface touching binder (nil without a binder mask).
+    public var binderContactFraction: Double?
 }
 
 /// Cracks inside particles (science brief §4): within each particle's envelope, voxels darker
 /// than halfway between void and the particle's solid grey are crack; their components,
 /// the fragments they leave, their local thickness and a damage class follow per particle.
 public enum CrackAnalysis {
-    public static func analyse(grey: Grid<Float>, particles: Grid<Int32>, settings: CrackSettings = CrackSettings(),
+    /// - Parameter binder: 1 where the carbon–binder domain is (on the same grid), for each
+    ///   particle's binder contact fraction; nil: not measured.
+    public static func analyse(grey: Grid<Float>, particles: Grid<Int32>, binder: Grid<UInt8>? = nil, settings: CrackSettings = CrackSettings(),
                                progress: ProgressReporter? = nil) throws -> (damage: [ParticleDamage], cracks: Grid<UInt8>, voidGrey: Double) {
         try settings.validate()
         guard grey.shape == particles.shape, grey.rank == 3 else {
             throw LensError.invalidArgument("the grey volume \(grey.shape) and the particle labels \(particles.shape) must be the same 3D shape")
+        }
+        if let binder, binder.shape != grey.shape {
+            throw LensError.invalidArgument("the binder mask \(binder.shape) and the grey volume \(grey.shape) must be the same shape")
         }
         let (nz, ny, nx) = (grey.shape[0], grey.shape[1], grey.shape[2])
         // Bounding boxes per particle id.
@@ -157,13 +173,22 @@ public enum CrackAnalysis {
                 centre[0] += Double(z + lo[0]); centre[1] += Double(y + lo[1]); centre[2] += Double(x + lo[2])
                 if crack[z, y, x] == 1 { cracks[linear: ((z + lo[0]) * ny + y + lo[1]) * nx + x + lo[2]] = 1 }
             } } }
+            let profile = ParticleProfiles.radialProfile(values: values, envelope: envelope, crack: crack, solidGrey: solid, darkCoreRatio: settings.darkCoreRatio)
+            let sections = crackVoxels > 0
+                ? ParticleProfiles.sectionWidths(values: values, crack: crack, halfLengthVoxels: Swift.min(12, Swift.max(5, 3 * (widths.1 ?? 1) + 3))) : []
+            let contact: Double? = binder.flatMap { mask in
+                Parallel.sharing(particles) { p in Parallel.sharing(mask) { b in
+                    ParticleProfiles.binderContact(envelope: envelope, box: lo, particles: p, binder: b, shape: grey.shape.dims)
+                } }
+            }
             let damageClass = fragments >= 2 || fraction >= settings.severeCrackFraction ? "severe"
                 : (fraction >= settings.mildCrackFraction && crackVoxels > 0 ? "mild" : "least")
             results.append(ParticleDamage(id: Int(id), envelopeVoxels: envelopeVoxels, crackVoxels: crackVoxels, crackFraction: fraction,
                                           cracks: crackComponents, fragments: Swift.max(fragments, 1), damageClass: damageClass,
                                           crackWidthMedianVoxels: widths.0, crackWidthMaximumVoxels: widths.1,
                                           centreVoxels: centre.map { $0 / Double(Swift.max(1, envelopeVoxels)) },
-                                          equivalentDiameterVoxels: cbrt(6 * Double(envelopeVoxels) / Double.pi), solidGrey: solid))
+                                          equivalentDiameterVoxels: cbrt(6 * Double(envelopeVoxels) / Double.pi), solidGrey: solid,
+                                          radialProfile: profile, sectionWidths: sections, binderContactFraction: contact))
             progress?.advance()
         }
         return (results, cracks, void)

@@ -18,6 +18,15 @@ public struct CrackingStatistics: Codable, Sendable, Equatable {
     public var sizeUnit: String
     public var sizeBins: [Bin]
     public var greyBins: [Bin]
+    /// Severely damaged fraction per depth region: equal-width slabs along the first axis (z,
+    /// separator side first when the volume is so oriented) over the particles' centres, in
+    /// voxels of z.
+    public var depthRegions: [DepthRegion]
+    public struct DepthRegion: Codable, Sendable, Equatable {
+        public var zLowerVoxels: Double
+        public var zUpperVoxels: Double
+        public var severe: BinomialProportion
+    }
     /// P(cracked) ~ size + grey; nil with the reason in `note` when it cannot be fitted (one
     /// outcome only, too few particles).
     public var fit: LogisticFit?
@@ -27,8 +36,8 @@ public struct CrackingStatistics: Codable, Sendable, Equatable {
     ///   - damage: per-particle results of ``CrackAnalysis``.
     ///   - voxelSizeMicrometres: sizes are reported in µm when given, in voxels otherwise.
     ///   - bins: equal-count bins per predictor.
-    public static func of(_ damage: [ParticleDamage], voxelSizeMicrometres: Double?, bins: Int = 4) throws -> CrackingStatistics {
-        guard bins >= 1 else { throw LensError.invalidArgument("statistics need at least one bin") }
+    public static func of(_ damage: [ParticleDamage], voxelSizeMicrometres: Double?, bins: Int = 4, depthRegions: Int = 3) throws -> CrackingStatistics {
+        guard bins >= 1, depthRegions >= 1 else { throw LensError.invalidArgument("statistics need at least one bin and one depth region") }
         let scale = voxelSizeMicrometres ?? 1
         let sizes = damage.map { $0.equivalentDiameterVoxels * scale }, greys = damage.map(\.solidGrey)
         let cracked = damage.map { $0.damageClass != "least" }
@@ -49,7 +58,17 @@ public struct CrackingStatistics: Codable, Sendable, Equatable {
         } catch let error as LensError {
             note = "no logistic fit: \(error)"
         }
+        var regions = [DepthRegion]()
+        if let low = damage.map({ $0.centreVoxels[0] }).min(), let high = damage.map({ $0.centreVoxels[0] }).max() {
+            let width = Swift.max(high - low, 1e-9) / Double(depthRegions)
+            regions = (0..<depthRegions).map { r in
+                let (a, b) = (low + Double(r) * width, r == depthRegions - 1 ? high : low + Double(r + 1) * width)
+                let members = damage.filter { $0.centreVoxels[0] >= a && ($0.centreVoxels[0] < b || (r == depthRegions - 1 && $0.centreVoxels[0] <= b)) }
+                return DepthRegion(zLowerVoxels: a, zUpperVoxels: b,
+                                   severe: BinomialProportion(successes: members.filter { $0.damageClass == "severe" }.count, trials: members.count))
+            }
+        }
         return CrackingStatistics(particles: damage.count, cracked: cracked.filter { $0 }.count, sizeUnit: voxelSizeMicrometres == nil ? "voxel" : "µm",
-                                  sizeBins: binned(sizes), greyBins: binned(greys), fit: fit, note: note)
+                                  sizeBins: binned(sizes), greyBins: binned(greys), depthRegions: regions, fit: fit, note: note)
     }
 }

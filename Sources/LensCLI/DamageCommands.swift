@@ -20,7 +20,12 @@ struct CracksCommand: ParsableCommand {
         crack voxels, crack fraction, cracks, fragments, class, crack width median/max) in --out. \
         Classes: severe when split into ≥ 2 fragments or ≥ --severe of it is crack, mild from \
         --mild, least otherwise. On reconstructions give --margin 1 (the edge blur darkens the \
-        particles' surface like a crack).
+        particles' surface like a crack). Per particle also: the widths of its largest crack on \
+        the XY, YZ and XZ sections through it (half depth of the dip along the crack normal, \
+        ±1 voxel), the radial grey profile's core-to-shell ratio (a darker core flags unresolved \
+        cracking), and with --phases/--binder the fraction of its free surface touching binder. \
+        The summary gives the cracked proportion by size, grey and depth region (95 % Wilson \
+        intervals) and a logistic fit of cracking on size and grey.
         """)
     @Argument(help: "Grey volume (reconstruction).") var input: String
     @Option(help: "Particle labels on the same grid.") var labels: String
@@ -33,18 +38,27 @@ struct CracksCommand: ParsableCommand {
     @Option(name: .customLong("min-fragment"), help: "Smallest fragment counted, voxels.") var minFragment: Int = 27
     @Option(help: "Crack fraction from which a particle is mildly damaged.") var mild: Double = 0.0005
     @Option(help: "Crack fraction from which a particle is severely damaged.") var severe: Double = 0.05
+    @Option(name: .customLong("dark-core"), help: "Core-to-shell grey ratio below which a particle's core counts as darker (unresolved cracking).") var darkCore: Double = 0.95
+    @Option(help: "Phase labels on the same grid, for --binder.") var phases: String?
+    @Option(help: "The binder phase of --phases (name or codes): each particle's binder contact fraction.") var binder: String?
+    @Option(name: .customLong("depth-regions"), help: "Depth regions along z for the severe-damage fractions.") var depthRegions: Int = 3
     @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var scheme: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         global.apply()
+        guard (phases == nil) == (binder == nil) else { throw LensError.invalidArgument("--phases and --binder go together: the phase volume and which of its phases is binder") }
+        guard (1...100).contains(depthRegions) else { throw LensError.invalidArgument("--depth-regions must be 1–100, got \(depthRegions)") }
         var settings = CrackSettings()
+        settings.darkCoreRatio = darkCore
         settings.level = level; settings.voidGrey = voidGrey; settings.envelopeClosingRadius = close; settings.surfaceMarginVoxels = margin
         settings.minimumCrackVoxels = minCrack; settings.minimumFragmentVoxels = minFragment
         settings.mildCrackFraction = mild; settings.severeCrackFraction = severe
         try settings.validate()
         guard (0...10).contains(margin) else { throw LensError.invalidArgument("--margin must be 0…10 voxels") }
-        try global.outputs(inputs: [input, labels]) { outputs in
+        let inputs = [input, labels] + (phases.map { [$0] } ?? [])
+        try global.outputs(inputs: inputs) { outputs in
             let folder = try outputs.folder(out, option: "--out")
             let summaryPath = try outputs.file(summary, option: "--summary")
             let grey = try VolumeIO.read(input).float32()
@@ -52,8 +66,14 @@ struct CracksCommand: ParsableCommand {
             guard !particles.dataType.isComplex, !particles.dataType.isFloatingPoint else {
                 throw LensError.badInput(file: labels, problem: "particle labels must be integers, not \(particles.dataType)")
             }
+            var binderMask: Grid<UInt8>?
+            if let phases, let binder {
+                let volume = try LabelVolume(phases, schemeOption: scheme)
+                guard volume.grid.shape == grey.shape else { throw LensError.badInput(file: phases, problem: "phases \(volume.grid.shape) do not match \(input)'s \(grey.shape)") }
+                binderMask = try volume.mask(phase: binder, option: "--binder").mask
+            }
             let progress = ProgressReporter(label: "cracks per particle", total: 0)
-            let result = try CrackAnalysis.analyse(grey: grey, particles: try particles.converted(to: Int32.self), settings: settings, progress: progress)
+            let result = try CrackAnalysis.analyse(grey: grey, particles: try particles.converted(to: Int32.self), binder: binderMask, settings: settings, progress: progress)
             progress.finish()
             try VolumeIO.write(result.cracks, to: folder + "/cracks.tif", inputs: [input, labels])
             let unit = LengthUnit(grey.geometry)
@@ -61,24 +81,40 @@ struct CracksCommand: ParsableCommand {
             var table = Table(columns: [TableColumn("id"), TableColumn("envelope_voxels"), TableColumn("crack_voxels"), TableColumn("crack_fraction"),
                                         TableColumn("cracks"), TableColumn("fragments"), TableColumn("damage_class"),
                                         TableColumn("crack_width_median", unit: unit.name), TableColumn("crack_width_max", unit: unit.name),
-                                        TableColumn("centre_z", unit: "voxel"), TableColumn("centre_y", unit: "voxel"), TableColumn("centre_x", unit: "voxel")])
+                                        TableColumn("centre_z", unit: "voxel"), TableColumn("centre_y", unit: "voxel"), TableColumn("centre_x", unit: "voxel"),
+                                        TableColumn("equivalent_diameter", unit: unit.name), TableColumn("solid_grey"),
+                                        TableColumn("width_xy", unit: unit.name), TableColumn("width_yz", unit: unit.name), TableColumn("width_xz", unit: unit.name),
+                                        TableColumn("width_error", unit: unit.name), TableColumn("core_to_shell"), TableColumn("dark_core"),
+                                        TableColumn("binder_contact")])
             for d in result.damage {
+                func section(_ name: String) -> TableValue { .number((d.sectionWidths.first { $0.section == name }?.normalVoxels ?? .nan) * edge) }
                 table.append([.number(Double(d.id)), .number(Double(d.envelopeVoxels)), .number(Double(d.crackVoxels)), .number(d.crackFraction),
                               .number(Double(d.cracks)), .number(Double(d.fragments)), .text(d.damageClass),
                               .number((d.crackWidthMedianVoxels ?? .nan) * edge), .number((d.crackWidthMaximumVoxels ?? .nan) * edge),
-                              .number(d.centreVoxels[0]), .number(d.centreVoxels[1]), .number(d.centreVoxels[2])])
+                              .number(d.centreVoxels[0]), .number(d.centreVoxels[1]), .number(d.centreVoxels[2]),
+                              .number(d.equivalentDiameterVoxels * edge), .number(d.solidGrey),
+                              section("XY"), section("YZ"), section("XZ"), .number(d.sectionWidths.isEmpty ? .nan : edge),
+                              .number(d.radialProfile.coreToShellRatio ?? .nan), .text(d.radialProfile.darkCore ? "yes" : "no"),
+                              .number(d.binderContactFraction ?? .nan)])
             }
             try table.write(to: folder + "/particles.csv")
             let counts = Dictionary(grouping: result.damage, by: \.damageClass).mapValues(\.count)
             print("\(result.damage.count) particles: \(counts["least"] ?? 0) least, \(counts["mild"] ?? 0) mild, \(counts["severe"] ?? 0) severe damaged; void grey \(String(format: "%.4g", result.voidGrey)); wrote \(out)/cracks.tif and particles.csv")
+            let statistics = try CrackingStatistics.of(result.damage, voxelSizeMicrometres: unit.isPhysical ? edge : nil, depthRegions: depthRegions)
+            if let fit = statistics.fit {
+                print(fit.coefficients.map { String(format: "cracking vs %@: %+.3f per sd (p = %.2g)", $0.name, $0.perStandardDeviation, $0.pValue) }.joined(separator: "\n"))
+            } else if let note = statistics.note { print(note) }
             guard let summaryPath else { return }
             try JSONOutput.write(JSONValue.object([
                 "particles": .number(Double(result.damage.count)),
+                "statistics": try JSONValue(encoding: statistics),
+                "dark_core_particles": .number(Double(result.damage.filter { $0.radialProfile.darkCore }.count)),
                 "classes": .object(["least": .number(Double(counts["least"] ?? 0)), "mild": .number(Double(counts["mild"] ?? 0)), "severe": .number(Double(counts["severe"] ?? 0))]),
                 "void_grey": .number(result.voidGrey), "width_unit": .string(unit.name),
                 "outputs": .object(["cracks": .string(out + "/cracks.tif"), "table": .string(out + "/particles.csv")]),
-                "provenance": try provenanceJSON(inputs: [input, labels], parameters: ["settings": try JSONValue(encoding: settings)]),
-            ]), to: summaryPath, inputs: [input, labels])
+                "provenance": try provenanceJSON(inputs: inputs, parameters: ["settings": try JSONValue(encoding: settings),
+                                                                              "binder": binder.map { .string($0) } ?? .null]),
+            ]), to: summaryPath, inputs: inputs)
         }
     }
 }

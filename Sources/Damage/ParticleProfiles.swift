@@ -1,0 +1,135 @@
+import Foundation
+import ImageAnalysis
+import LensCore
+import Signal
+
+/// A crack's width as users measure it by hand (science brief §4): on a section through the
+/// crack, a line along the crack's normal (its in-plane projection), the width of the dark dip
+/// at half depth (``DipWidth``, sub-voxel by interpolation).
+public struct SectionWidth: Codable, Sendable, Equatable {
+    /// "XY" (a z section), "YZ" (an x section) or "XZ" (a y section).
+    public var section: String
+    /// The width seen on the section, in voxel edges.
+    public var apparentVoxels: Double
+    /// The apparent width times the in-plane part of the crack normal: the width across the
+    /// crack plane (a section cutting the crack obliquely sees it wider by 1/|n_in-plane|).
+    public var normalVoxels: Double
+    /// The stated uncertainty of a hand-style measurement: ±1 voxel.
+    public var errorVoxels: Double
+}
+
+/// Grey level against depth below a particle's surface, and what it says about unresolved
+/// damage: cracks finer than the voxel lower the grey of the core without showing as crack
+/// voxels (the radial-profile practice of the cathode-cracking literature: mean grey per
+/// one-voxel shell of distance from the surface, normalized by the particle's solid grey).
+public struct RadialProfile: Codable, Sendable, Equatable {
+    /// Mean grey of shell k (depth k+1 voxels: k = 0 is the surface layer) over the solid grey;
+    /// resolved crack voxels are left out.
+    public var normalizedGrey: [Double]
+    /// Mean normalized grey of the inner third of the depth over that of the shell below the
+    /// surface layer (depths 2 … max(2, depth/3)); nil for particles under 6 voxels deep.
+    public var coreToShellRatio: Double?
+    /// The core is darker than the shell by more than the threshold.
+    public var darkCore: Bool
+}
+
+enum ParticleProfiles {
+    /// The radial profile of one particle in its box: `envelope` and `crack` 0/1, `values` grey.
+    static func radialProfile(values: Grid<Float>, envelope: Grid<UInt8>, crack: Grid<UInt8>, solidGrey: Double,
+                              darkCoreRatio: Double) -> RadialProfile {
+        let depth = DistanceTransform.euclidean(envelope, borderIsFeature: true).distances
+        var sums = [Double](), counts = [Int]()
+        for i in 0..<envelope.count where envelope[linear: i] == 1 && crack[linear: i] == 0 && values[linear: i].isFinite {
+            let shell = Swift.max(0, Int(depth[linear: i].rounded(.down)) - 1)
+            if shell >= sums.count { sums += [Double](repeating: 0, count: shell + 1 - sums.count); counts += [Int](repeating: 0, count: shell + 1 - counts.count) }
+            sums[shell] += Double(values[linear: i]); counts[shell] += 1
+        }
+        let scale = solidGrey != 0 ? solidGrey : 1
+        let profile = zip(sums, counts).map { $1 > 0 ? $0 / Double($1) / scale : .nan }
+        guard profile.count >= 6 else { return RadialProfile(normalizedGrey: profile, coreToShellRatio: nil, darkCore: false) }
+        func mean(_ range: Range<Int>) -> Double {
+            var (s, n) = (0.0, 0)
+            for k in range where counts[k] > 0 { s += sums[k]; n += counts[k] }
+            return n > 0 ? s / Double(n) / scale : .nan
+        }
+        let deepest = profile.count
+        let shell = mean(1..<Swift.max(2, deepest / 3)), core = mean((2 * deepest / 3)..<deepest)
+        let ratio = shell > 0 ? core / shell : nil
+        return RadialProfile(normalizedGrey: profile, coreToShellRatio: ratio, darkCore: ratio.map { $0 < darkCoreRatio } ?? false)
+    }
+
+    /// The fraction of a particle's free surface (envelope faces towards voxels of no particle)
+    /// that touches the binder (carbon–binder domain): 1 fully wetted, 0 detached.
+    static func binderContact(envelope: Grid<UInt8>, box lo: [Int], particles: SharedReadBuffer<Int32>, binder: SharedReadBuffer<UInt8>, shape: [Int]) -> Double? {
+        let (nz, ny, nx) = (shape[0], shape[1], shape[2])
+        let b = envelope.shape.dims
+        var (free, wetted) = (0, 0)
+        for z in 0..<b[0] { for y in 0..<b[1] { for x in 0..<b[2] where envelope[z, y, x] == 1 {
+            for (dz, dy, dx) in [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)] {
+                let (bz, by, bx) = (z + dz, y + dy, x + dx)
+                if bz >= 0, by >= 0, bx >= 0, bz < b[0], by < b[1], bx < b[2], envelope[bz, by, bx] == 1 { continue }
+                let (gz, gy, gx) = (bz + lo[0], by + lo[1], bx + lo[2])
+                guard gz >= 0, gy >= 0, gx >= 0, gz < nz, gy < ny, gx < nx else { continue }
+                let g = (gz * ny + gy) * nx + gx
+                guard particles[g] == 0 else { continue }   // touching another particle: not free surface
+                free += 1
+                if binder[g] != 0 { wetted += 1 }
+            }
+        } } }
+        return free > 0 ? Double(wetted) / Double(free) : nil
+    }
+
+    /// Hand-style widths of the largest crack component on the XY, YZ and XZ sections through its
+    /// centroid, along the in-plane projection of its normal (the direction of least spread of its
+    /// voxels, principal component analysis). Sections cutting the crack at a glancing angle
+    /// (in-plane normal below 0.5) are skipped, as a user would skip them.
+    static func sectionWidths(values: Grid<Float>, crack: Grid<UInt8>, halfLengthVoxels: Double) -> [SectionWidth] {
+        let components = ConnectedComponents.label(crack, connectivity: .corners)
+        guard components.count > 0 else { return [] }
+        let largest = Int32((1...components.count).max { components.sizes[$0] < components.sizes[$1] }!)
+        var points = [SIMD3<Double>]()
+        let d = crack.shape.dims
+        for z in 0..<d[0] { for y in 0..<d[1] { for x in 0..<d[2] where components.labels[z, y, x] == largest {
+            points.append(SIMD3(Double(z), Double(y), Double(x)))
+        } } }
+        guard points.count >= 6 else { return [] }
+        let centroid = points.reduce(SIMD3<Double>(0, 0, 0), +) / Double(points.count)
+        var covariance = Matrix(rows: 3, columns: 3)
+        for p in points {
+            let v = p - centroid
+            for a in 0..<3 { for b in 0..<3 { covariance[a, b] += v[a] * v[b] / Double(points.count) } }
+        }
+        guard let eigen = try? SymmetricEigen(covariance) else { return [] }
+        let normal = SIMD3(eigen.vectors[2])   // the least spread
+        let centre = (0..<3).map { Int(centroid[$0].rounded()) }
+        // Section planes: (fixed axis, its name, the two in-plane axes as (row, column)).
+        let sections: [(fixed: Int, name: String, rows: Int, columns: Int)] = [(0, "XY", 1, 2), (2, "YZ", 0, 1), (1, "XZ", 0, 2)]
+        var out = [SectionWidth]()
+        for s in sections {
+            let inPlane = SIMD2(normal[s.rows], normal[s.columns])
+            let length = (inPlane * inPlane).sum().squareRoot()
+            guard length >= 0.5 else { continue }
+            let direction = inPlane / length
+            let (h, w) = (d[s.rows], d[s.columns])
+            let image = Grid<Float>(shape: Shape(h, w)) { i in
+                var index = [0, 0, 0]
+                index[s.fixed] = centre[s.fixed]; index[s.rows] = i / w; index[s.columns] = i % w
+                return values[index[0], index[1], index[2]]
+            }
+            let c = (row: centroid[s.rows], column: centroid[s.columns])
+            let start = (row: c.row - direction.x * halfLengthVoxels, column: c.column - direction.y * halfLengthVoxels)
+            let end = (row: c.row + direction.x * halfLengthVoxels, column: c.column + direction.y * halfLengthVoxels)
+            let step = 0.1
+            guard let sampled = try? LineProfile.sample(image, from: start, to: end, step: step) else { continue }
+            // The finite stretch around the centre (the line may leave the particle's box),
+            // kept symmetric so the dip stays in the middle.
+            let middle = sampled.count / 2
+            var reach = 0
+            while middle - reach - 1 >= 0, middle + reach + 1 < sampled.count, sampled[middle - reach - 1].isFinite, sampled[middle + reach + 1].isFinite { reach += 1 }
+            let profile = Array(sampled[(middle - reach)...(middle + reach)])
+            guard let dip = DipWidth.measure(profile, spacing: step) else { continue }
+            out.append(SectionWidth(section: s.name, apparentVoxels: dip.width, normalVoxels: dip.width * length, errorVoxels: 1))
+        }
+        return out
+    }
+}
