@@ -368,6 +368,78 @@ case "xanes":
     emit(["op": .string("xanes_\(name)"), "seconds": .number(seconds), "pixels": .number(Double(maps!.mask.count)),
           "valid": .number(Double(maps!.maskCounts[.valid] ?? 0)), "peak_memory_mib": .number(Double(MemoryUsage.peakResidentBytes()) / 1048576)])
 
+case "register":
+    // Rigid registration of an electrode phantom (SIZE³, attenuation) against a copy moved by a
+    // known rigid transform (cubic resampling, 1 % Gaussian noise on both), written to FOLDER
+    // as fixed.npy / moving.npy / truth.json for peers/register_bench.py; then timed here.
+    let n = Int(args[1])!, folder = args[2]
+    var parameters = ElectrodeParameters()
+    parameters.shape = [n, n, n]
+    parameters.medianParticleDiameterMicrometres = Double(n) / 24
+    let phantom = try ElectrodePhantom.rasterize(try ElectrodeDesign.generate(parameters))
+    let centre = (0..<3).map { _ in Double(n - 1) / 2 }
+    let truth = SimilarityTransform(translationVoxels: [2.3, -1.6, 3.1], rotationVectorDegrees: [1.0, -0.5, 0.8], centreVoxels: centre)
+    let peak = Double(phantom.attenuation.elements.max() ?? 1)
+    var rng = SeededRandom(seed: 5)
+    func noisy(_ g: Grid<Float>) -> Grid<Float> {
+        var out = g
+        out.withUnsafeMutableBufferPointer { b in for i in 0..<b.count { b[i] = (b[i].isFinite ? b[i] : 0) + Float(0.01 * peak * rng.normal()) } }
+        return out
+    }
+    let fixed = noisy(phantom.attenuation)
+    let moving = noisy(VolumeRegistration.resample(phantom.attenuation, transform: truth.inverse, shape: phantom.attenuation.shape, interpolation: .cubic, fill: 0))
+    if !FileManager.default.fileExists(atPath: folder) { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+    try VolumeIO.write(fixed, to: folder + "/fixed.npy")
+    try VolumeIO.write(moving, to: folder + "/moving.npy")
+    try JSONEncoder().encode(truth).write(to: URL(fileURLWithPath: folder + "/truth.json"))
+    var result: VolumeRegistrationResult?
+    var settings = VolumeRegistrationSettings()
+    if args.count > 3 { settings.maximumSamples = Int(args[3])! }
+    let seconds = try best(1) { result = try VolumeRegistration.register(fixed: fixed, moving: moving, settings: settings) }
+    var worst = 0.0
+    for corner in 0..<8 {
+        let p = SIMD3((0..<3).map { (corner >> $0) & 1 == 1 ? Double(n - 1) : 0 })
+        let d = result!.transform.apply(p) - truth.apply(p)
+        worst = max(worst, (d * d).sum().squareRoot())
+    }
+    emit(["case": .string("rigid registration \(n)^3"), "seconds": .number(seconds), "corner_error_voxels": .number(worst),
+          "translation": .array(result!.transform.translationVoxels.map { .number($0) }), "rotation_degrees": .number(result!.transform.rotationAngleDegrees),
+          "iterations": .array(result!.iterationsPerLevel.map { .number(Double($0)) }), "threads": .number(Double(Parallel.threadCount)),
+          "peak_memory_mib": .number(Double(MemoryUsage.peakResidentBytes()) / 1048576)])
+
+case "series":
+    // The damage-and-4D chain on the phantom cycling series: 5 states of SIZE³ (median particle
+    // diameter DIAMETER µm at 0.5 µm voxels), each state's attenuation and particle ids held;
+    // then timed: rigid registration of states 1–4 to state 0, tracking through all five, and
+    // crack analysis of every state.
+    let n = Int(args[1])!, diameter = Double(args[2])!
+    var parameters = ElectrodeParameters()
+    parameters.shape = [n, n, n]
+    parameters.medianParticleDiameterMicrometres = diameter
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    let designs = CyclingSeries.designs(pristine: try ElectrodeDesign.generate(parameters), states: CyclingState.tomo00to04)
+    var greys = [Grid<Float>](), labels = [Grid<Int32>]()
+    var particles = 0
+    for design in designs {
+        let phantom = try ElectrodePhantom.rasterize(design)
+        greys.append(phantom.attenuation); labels.append(phantom.particleIDs)
+        particles = phantom.truth.particleCount
+    }
+    let t1 = DispatchTime.now().uptimeNanoseconds
+    var transforms: [SimilarityTransform?] = [nil]
+    for k in 1..<greys.count { transforms.append(try VolumeRegistration.register(fixed: greys[0], moving: greys[k]).transform) }
+    let t2 = DispatchTime.now().uptimeNanoseconds
+    let tracking = try ParticleTracking.track(labels: labels, transforms: transforms)
+    let t3 = DispatchTime.now().uptimeNanoseconds
+    var damaged = 0
+    for k in greys.indices { damaged = try CrackAnalysis.analyse(grey: greys[k], particles: labels[k]).damage.filter { $0.damageClass != "least" }.count }
+    let t4 = DispatchTime.now().uptimeNanoseconds
+    func s(_ a: UInt64, _ b: UInt64) -> JSONValue { .number(Double(b - a) / 1e9) }
+    emit(["case": .string("series 5 x \(n)^3, \(particles) particles"), "phantoms_seconds": s(t0, t1), "registration_seconds": s(t1, t2),
+          "tracking_seconds": s(t2, t3), "cracks_seconds": s(t3, t4), "chain_seconds": s(t1, t4), "tracks": .number(Double(tracking.tracks.count)),
+          "damaged_last_state": .number(Double(damaged)), "threads": .number(Double(Parallel.threadCount)),
+          "peak_memory_mib": .number(Double(MemoryUsage.peakResidentBytes()) / 1048576)])
+
 default:
     print("unknown case \(command)")
     exit(2)
