@@ -77,19 +77,36 @@ public struct ParticleDamage: Codable, Sendable, Equatable {
     public var sectionWidths: [SectionWidth]
     /// Fraction of the free surface touching binder (nil without a binder mask).
     public var binderContactFraction: Double?
+    /// Each fragment (solid piece of at least the minimum size) with the mean of a map on the
+    /// same grid, e.g. the edge energy of a XANES map (empty without a map).
+    public var fragmentValues: [FragmentValue]
+}
+
+/// One fragment of a particle and the mean of a per-voxel map over it.
+public struct FragmentValue: Codable, Sendable, Equatable {
+    public var voxels: Int
+    /// Mean of the map's finite values over the fragment (nil when it has none).
+    public var meanValue: Double?
 }
 
 /// Cracks inside particles (science brief §4): within each particle's envelope, voxels darker
 /// than halfway between void and the particle's solid grey are crack; their components,
 /// the fragments they leave, their local thickness and a damage class follow per particle.
 public enum CrackAnalysis {
-    /// - Parameter binder: 1 where the carbon–binder domain is (on the same grid), for each
-    ///   particle's binder contact fraction; nil: not measured.
-    public static func analyse(grey: Grid<Float>, particles: Grid<Int32>, binder: Grid<UInt8>? = nil, settings: CrackSettings = CrackSettings(),
+    /// - Parameters:
+    ///   - binder: 1 where the carbon–binder domain is (on the same grid), for each particle's
+    ///     binder contact fraction; nil: not measured.
+    ///   - map: a per-voxel quantity on the same grid (a XANES edge-energy or state-of-charge
+    ///     map) averaged over every fragment; nil: none.
+    public static func analyse(grey: Grid<Float>, particles: Grid<Int32>, binder: Grid<UInt8>? = nil, map: Grid<Float>? = nil,
+                               settings: CrackSettings = CrackSettings(),
                                progress: ProgressReporter? = nil) throws -> (damage: [ParticleDamage], cracks: Grid<UInt8>, voidGrey: Double) {
         try settings.validate()
         guard grey.shape == particles.shape, grey.rank == 3 else {
             throw LensError.invalidArgument("the grey volume \(grey.shape) and the particle labels \(particles.shape) must be the same 3D shape")
+        }
+        if let map, map.shape != grey.shape {
+            throw LensError.invalidArgument("the map \(map.shape) and the grey volume \(grey.shape) must be the same shape")
         }
         if let binder, binder.shape != grey.shape {
             throw LensError.invalidArgument("the binder mask \(binder.shape) and the grey volume \(grey.shape) must be the same shape")
@@ -159,6 +176,19 @@ public enum CrackAnalysis {
             for i in 0..<envelope.count where judged[linear: i] == 1 && crack[linear: i] == 0 { intact[linear: i] = 1 }
             let pieces = ConnectedComponents.label(intact, connectivity: .faces)
             let fragments = pieces.sizes.dropFirst().filter { $0 >= settings.minimumFragmentVoxels }.count
+            var fragmentValues = [FragmentValue]()
+            if let map {
+                var sums = [Double](repeating: 0, count: pieces.count + 1), counts = [Int](repeating: 0, count: pieces.count + 1)
+                for z in 0..<box[0] { for y in 0..<box[1] { for x in 0..<box[2] {
+                    let piece = Int(pieces.labels[z, y, x])
+                    guard piece > 0 else { continue }
+                    let v = map[linear: ((z + lo[0]) * ny + y + lo[1]) * nx + x + lo[2]]
+                    if v.isFinite { sums[piece] += Double(v); counts[piece] += 1 }
+                } } }
+                for piece in 1...Swift.max(1, pieces.count) where piece <= pieces.count && pieces.sizes[piece] >= settings.minimumFragmentVoxels {
+                    fragmentValues.append(FragmentValue(voxels: pieces.sizes[piece], meanValue: counts[piece] > 0 ? sums[piece] / Double(counts[piece]) : nil))
+                }
+            }
             let envelopeVoxels = envelope.elements.reduce(0) { $0 + Int($1) }
             let crackVoxels = crack.elements.reduce(0) { $0 + Int($1) }
             let fraction = Double(crackVoxels) / Double(Swift.max(1, envelopeVoxels))
@@ -188,7 +218,8 @@ public enum CrackAnalysis {
                                           crackWidthMedianVoxels: widths.0, crackWidthMaximumVoxels: widths.1,
                                           centreVoxels: centre.map { $0 / Double(Swift.max(1, envelopeVoxels)) },
                                           equivalentDiameterVoxels: cbrt(6 * Double(envelopeVoxels) / Double.pi), solidGrey: solid,
-                                          radialProfile: profile, sectionWidths: sections, binderContactFraction: contact))
+                                          radialProfile: profile, sectionWidths: sections, binderContactFraction: contact,
+                                          fragmentValues: fragmentValues))
             progress?.advance()
         }
         return (results, cracks, void)

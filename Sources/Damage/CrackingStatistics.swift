@@ -72,3 +72,26 @@ public struct CrackingStatistics: Codable, Sendable, Equatable {
                                   sizeBins: binned(sizes), greyBins: binned(greys), depthRegions: regions, fit: fit, note: note)
     }
 }
+
+/// How a mapped quantity (a XANES edge energy, a state of charge) varies with fragment size
+/// across all fragments of all particles: Pearson's r between the fragment mean and log10 of
+/// its volume, with a 95 % interval by Fisher's z-transform, and the least-squares slope per
+/// decade of volume.
+public struct FragmentTrend: Codable, Sendable, Equatable {
+    public var fragments: Int
+    public var pearsonR: Double
+    public var pearsonRLower: Double
+    public var pearsonRUpper: Double
+    /// Change of the mean value per decade of fragment volume.
+    public var slopePerDecade: Double
+
+    /// nil with fewer than 4 fragments carrying a value.
+    public static func of(_ damage: [ParticleDamage]) -> FragmentTrend? {
+        let pairs = damage.flatMap(\.fragmentValues).compactMap { f in f.meanValue.map { (log10(Double(f.voxels)), $0) } }
+        guard pairs.count >= 4 else { return nil }
+        let (r, slope) = Statistics.pearsonAndSlope(pairs.map(\.0), pairs.map(\.1))
+        guard r.isFinite else { return nil }
+        let z = atanh(Swift.max(-0.999999, Swift.min(0.999999, r))), se = 1 / Double(pairs.count - 3).squareRoot()
+        return FragmentTrend(fragments: pairs.count, pearsonR: r, pearsonRLower: tanh(z - 1.96 * se), pearsonRUpper: tanh(z + 1.96 * se), slopePerDecade: slope)
+    }
+}

@@ -42,6 +42,7 @@ struct CracksCommand: ParsableCommand {
     @Option(help: "Phase labels on the same grid, for --binder.") var phases: String?
     @Option(help: "The binder phase of --phases (name or codes): each particle's binder contact fraction.") var binder: String?
     @Option(name: .customLong("depth-regions"), help: "Depth regions along z for the severe-damage fractions.") var depthRegions: Int = 3
+    @Option(help: "A per-voxel map on the same grid (e.g. XANES edge energy) averaged over every fragment: writes fragments.csv and the trend with fragment size.") var map: String?
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var scheme: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
@@ -57,7 +58,7 @@ struct CracksCommand: ParsableCommand {
         settings.mildCrackFraction = mild; settings.severeCrackFraction = severe
         try settings.validate()
         guard (0...10).contains(margin) else { throw LensError.invalidArgument("--margin must be 0…10 voxels") }
-        let inputs = [input, labels] + (phases.map { [$0] } ?? [])
+        let inputs = [input, labels] + (phases.map { [$0] } ?? []) + (map.map { [$0] } ?? [])
         try global.outputs(inputs: inputs) { outputs in
             let folder = try outputs.folder(out, option: "--out")
             let summaryPath = try outputs.file(summary, option: "--summary")
@@ -72,8 +73,15 @@ struct CracksCommand: ParsableCommand {
                 guard volume.grid.shape == grey.shape else { throw LensError.badInput(file: phases, problem: "phases \(volume.grid.shape) do not match \(input)'s \(grey.shape)") }
                 binderMask = try volume.mask(phase: binder, option: "--binder").mask
             }
+            var mapGrid: Grid<Float>?
+            if let map {
+                let values = try VolumeIO.read(map).float32()
+                guard values.shape == grey.shape else { throw LensError.badInput(file: map, problem: "map \(values.shape) does not match \(input)'s \(grey.shape)") }
+                mapGrid = values
+            }
             let progress = ProgressReporter(label: "cracks per particle", total: 0)
-            let result = try CrackAnalysis.analyse(grey: grey, particles: try particles.converted(to: Int32.self), binder: binderMask, settings: settings, progress: progress)
+            let result = try CrackAnalysis.analyse(grey: grey, particles: try particles.converted(to: Int32.self), binder: binderMask, map: mapGrid,
+                                                   settings: settings, progress: progress)
             progress.finish()
             try VolumeIO.write(result.cracks, to: folder + "/cracks.tif", inputs: [input, labels])
             let unit = LengthUnit(grey.geometry)
@@ -98,6 +106,24 @@ struct CracksCommand: ParsableCommand {
                               .number(d.binderContactFraction ?? .nan)])
             }
             try table.write(to: folder + "/particles.csv")
+            var trend: FragmentTrend?
+            if mapGrid != nil {
+                var fragments = Table(columns: [TableColumn("particle"), TableColumn("fragment"), TableColumn("voxels"),
+                                                TableColumn("volume", unit: unit.volumeName), TableColumn("map_mean")])
+                let voxelVolume = (0..<3).reduce(1.0) { $0 * unit.size(axis: $1) }
+                for d in result.damage {
+                    for (k, f) in d.fragmentValues.enumerated() {
+                        fragments.append([.number(Double(d.id)), .number(Double(k + 1)), .number(Double(f.voxels)), .number(Double(f.voxels) * voxelVolume),
+                                          .number(f.meanValue ?? .nan)])
+                    }
+                }
+                try fragments.write(to: folder + "/fragments.csv")
+                trend = FragmentTrend.of(result.damage)
+                if let trend {
+                    print(String(format: "map vs fragment size: r = %.3f [%.3f, %.3f] over %d fragments, %+.4g per decade of volume", trend.pearsonR,
+                                 trend.pearsonRLower, trend.pearsonRUpper, trend.fragments, trend.slopePerDecade))
+                }
+            }
             let counts = Dictionary(grouping: result.damage, by: \.damageClass).mapValues(\.count)
             print("\(result.damage.count) particles: \(counts["least"] ?? 0) least, \(counts["mild"] ?? 0) mild, \(counts["severe"] ?? 0) severe damaged; void grey \(String(format: "%.4g", result.voidGrey)); wrote \(out)/cracks.tif and particles.csv")
             let statistics = try CrackingStatistics.of(result.damage, voxelSizeMicrometres: unit.isPhysical ? edge : nil, depthRegions: depthRegions)
@@ -108,6 +134,7 @@ struct CracksCommand: ParsableCommand {
             try JSONOutput.write(JSONValue.object([
                 "particles": .number(Double(result.damage.count)),
                 "statistics": try JSONValue(encoding: statistics),
+                "fragment_trend": try JSONValue(encoding: trend),
                 "dark_core_particles": .number(Double(result.damage.filter { $0.radialProfile.darkCore }.count)),
                 "classes": .object(["least": .number(Double(counts["least"] ?? 0)), "mild": .number(Double(counts["mild"] ?? 0)), "severe": .number(Double(counts["severe"] ?? 0))]),
                 "void_grey": .number(result.voidGrey), "width_unit": .string(unit.name),

@@ -33,6 +33,26 @@ import Damage
         #expect(!plain.radialProfile.darkCore && abs((plain.radialProfile.coreToShellRatio ?? 0) - 1) < 0.01)
     }
 
+    /// A ball cut through its middle by a 3-voxel crack (z = 14…16) falls into two fragments;
+    /// a map equal to z averages to each half's mean z (the pieces' own voxels, exactly).
+    @Test func fragmentMeansOfAMap() throws {
+        let (whole, labels) = Self.ball { _ in 1 }
+        let grey = Grid<Float>(shape: whole.shape) { i in (14...16).contains(i / (32 * 32)) && labels[linear: i] == 1 ? 0.02 : whole[linear: i] }
+        let map = Grid<Float>(shape: whole.shape) { i in Float(i / (32 * 32)) }
+        var settings = CrackSettings()
+        settings.voidGrey = 0.02
+        let d = try CrackAnalysis.analyse(grey: grey, particles: labels, map: map, settings: settings).damage[0]
+        #expect(d.fragments == 2 && d.fragmentValues.count == 2)
+        var expected = [Double]()
+        for half in [0..<14, 17..<32] {
+            var (sum, count) = (0.0, 0)
+            for i in 0..<labels.count where labels[linear: i] == 1 && half.contains(i / (32 * 32)) { sum += Double(i / (32 * 32)); count += 1 }
+            expected.append(sum / Double(count))
+        }
+        let found = d.fragmentValues.compactMap(\.meanValue).sorted()
+        #expect(found.count == 2 && abs(found[0] - expected[0]) < 1e-9 && abs(found[1] - expected[1]) < 1e-9)
+    }
+
     /// Binder over the upper half (z above the centre) wets half of the free surface (within
     /// 0.05: voxel faces of a digital sphere); none: 0; without a mask: not measured.
     @Test func binderContactFraction() throws {

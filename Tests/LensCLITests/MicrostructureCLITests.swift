@@ -82,6 +82,12 @@ import Testing
         let rows = try String(contentsOfFile: dir + "/damage/particles.csv", encoding: .utf8).split(separator: "\n").count - 1
         #expect(Double(rows) == particles)
         #expect(run("cracks", dir + "/ec/attenuation.tif", "--labels", dir + "/ec/attenuation.tif", "--out", dir + "/bad") == 1)
+        // A map on the same grid (here the attenuation itself): one row per fragment.
+        #expect(run("cracks", dir + "/ec/attenuation.tif", "--labels", dir + "/ec/particles.tif", "--map", dir + "/ec/attenuation.tif",
+                    "--out", dir + "/mapped", "--summary", dir + "/mapped.json") == 0)
+        let fragmentRows = try String(contentsOfFile: dir + "/mapped/fragments.csv", encoding: .utf8).split(separator: "\n").count - 1
+        #expect(fragmentRows >= Int(particles))
+        #expect(try JSONOutput.read(JSONValue.self, from: dir + "/mapped.json")["fragment_trend"]?["fragments"]?.doubleValue == Double(fragmentRows))
     }
 
     /// `register` and `track` on the phantom series (Tomo 00–04, 48³): the rigid registration
