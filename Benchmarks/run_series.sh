@@ -7,8 +7,9 @@
 # Usage: Benchmarks/run_series.sh [N] [DIAMETER]
 set -euo pipefail
 cd "$(dirname "$0")"
-source prepare.sh
 n=${1:-512}; diameter=${2:-18}
+set --   # prepare.sh takes its arguments as the venv's packages: none here
+source prepare.sh
 result=$($BENCH series "$n" "$diameter")
 echo "$result"
 {

@@ -45,3 +45,4 @@ extension EnergyUnit: ExpressibleByArgument {
 }
 extension VolumeRegistrationSettings.Model: ExpressibleByArgument {}
 extension VolumeRegistration.Interpolation: ExpressibleByArgument {}
+extension ImpedanceSettings.Outlet: ExpressibleByArgument {}

@@ -380,6 +380,74 @@ struct TortuosityCommand: ParsableCommand {
     }
 }
 
+// MARK: impedance
+
+struct ImpedanceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "impedance",
+        abstract: "Simulated impedance of a phase: frequency-domain diffusion over a log-spaced sweep, Nyquist/Bode data, transmission-line fit and τ from it.",
+        discussion: """
+        Solves ∇²Ĉ − (iω/D)Ĉ = 0 on the phase with Ĉ = 1 at the inlet face (the first layer along \
+        --axis) and a blocking (electrode on its current collector) or fixed (Ĉ = 0) outlet; \
+        frequencies are dimensionless, ω̃ = ωL²/D. Reports Z̃ = Z·A·D/L per frequency (--csv: \
+        Re, Im, |Z̃|, phase), the transmission-line fit (R̃ = τ/ε, the storage C̃) with standard \
+        errors, τ from it, and the Nyquist angle at the high-frequency end (45° for a diffusive line).
+        """)
+    @Argument(help: "Label or mask volume.") var input: String
+    @Option(help: "Phase: a name in the volume's label scheme (pore, solid, active, binder, …) or label codes.") var phase: String = "pore"
+    @Option(help: "Axis from the inlet face to the outlet face.") var axis: SliceAxis = .z
+    @Option(help: "Outlet condition.") var outlet: ImpedanceSettings.Outlet = .blocking
+    @Option(help: "Lowest normalized frequency ω̃.") var from: Double = 0.01
+    @Option(help: "Highest normalized frequency ω̃.") var to: Double = 1000
+    @Option(help: "Frequencies, log-spaced.") var count: Int = 20
+    @Option(help: "CSV of the spectrum.") var csv: String?
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var labels: LabelSchemeOption
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        try requireOption(count, "--count", in: 1...1000)
+        guard from > 0, to >= from, to <= 1e8 else { throw LensError.invalidArgument("--from and --to must satisfy 0 < from ≤ to ≤ 10⁸") }
+        var sweep = ImpedanceSettings(normalizedFrequencies: Impedance.logSpaced(from: from, to: to, count: count))
+        sweep.outlet = outlet
+        let settings = ImpedanceWorkflow.Settings(axis: axis.index, sweep: sweep)
+        try settings.validate()
+        try global.outputs(inputs: [input]) { outputs in
+            let csvPath = try outputs.file(csv, option: "--csv")
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            let volume = try LabelVolume(input, schemeOption: labels)
+            let progress = ProgressReporter(label: "impedance sweep", total: count)
+            let record = try ImpedanceWorkflow.run(try volume.phase(phase), settings: settings, progress: progress)
+            progress.finish()
+            let result = record.result
+            if let csvPath {
+                var table = Table(columns: [TableColumn("normalized_frequency"), TableColumn("z_real"), TableColumn("z_imaginary"),
+                                            TableColumn("z_magnitude"), TableColumn("phase", unit: "degree"), TableColumn("iterations")])
+                for p in result.points {
+                    table.append([.number(p.normalizedFrequency), .number(p.real), .number(p.imaginary), .number(p.magnitude),
+                                  .number(p.phaseDegrees), .number(Double(p.iterations))])
+                }
+                try table.write(to: csvPath)
+            }
+            if let fit = result.fit {
+                print(String(format: "%@ (%@ outlet): R̃ = %.5g ± %.2g, C̃ = %.4g, τ = %.5g (ε = %.4f); misfit %.2g; high-frequency angle %.2f°",
+                             record.axisName, outlet.rawValue, fit.resistance, fit.resistanceStandardError ?? .nan, fit.capacitance,
+                             fit.tortuosityFactor, result.volumeFraction, fit.relativeMisfit, result.highFrequencyAngleDegrees ?? .nan))
+            } else {
+                print("\(record.axisName): \(result.points.count) frequencies; the transmission-line fit failed")
+            }
+            if result.points.contains(where: { !$0.converged }) { Notices.emit("some frequencies did not converge; see 'converged' in the summary") }
+            if let fit = result.fit, fit.relativeMisfit > 0.05 {
+                Notices.emit(String(format: "the transmission-line model misfits this phase by %.0f %% (RMS): the phase is not one uniform line (layers, a separator?); τ from the fit is unreliable — use `batterylens tortuosity` for τ", 100 * fit.relativeMisfit))
+            }
+            guard case .object(var fields) = try JSONValue(encoding: record) else { return }
+            fields["phase"] = .string(phase); fields["label_scheme"] = volume.selector.schemeJSON
+            try writeSummary(summaryPath, fields, inputs: [input], parameters: ["settings": try JSONValue(encoding: settings)])
+        }
+    }
+}
+
 // MARK: rev
 
 struct RevCommand: ParsableCommand {

@@ -30,7 +30,31 @@ final class DiffusionLevel: @unchecked Sendable {
         coordinates = .allocate(capacity: count)
     }
 
+    /// The same links with `diagonalShift` added to every diagonal entry (a storage term ω·V).
+    init(copying base: DiffusionLevel, diagonalShift: Double) {
+        count = base.count
+        neighbours = .allocate(capacity: count * 6); neighbours.update(from: base.neighbours, count: count * 6)
+        if let baseLinks = base.links {
+            let l = UnsafeMutablePointer<Double>.allocate(capacity: count * 6); l.update(from: baseLinks, count: count * 6); links = l
+        } else { links = nil }
+        uniform = base.uniform
+        diagonal = .allocate(capacity: count)
+        for u in 0..<count { diagonal[u] = base.diagonal[u] + diagonalShift }
+        coordinates = .allocate(capacity: count); coordinates.update(from: base.coordinates, count: count)
+    }
+
     deinit { neighbours.deallocate(); links?.deallocate(); diagonal.deallocate(); coordinates.deallocate() }
+
+    /// A·x (diagonal minus links), serially.
+    func apply(_ x: [Double]) -> [Double] {
+        var out = [Double](repeating: 0, count: count)
+        var input = x
+        input.withUnsafeMutableBufferPointer { xp in
+            let p = xp.baseAddress!
+            for u in 0..<count { out[u] = diagonal[u] * p[u] - offDiagonal(u, p) }
+        }
+        return out
+    }
 
     @inline(__always) func conductance(_ u: Int, _ slot: Int) -> Double {
         if let links { return links[u * 6 + slot] }
@@ -190,6 +214,14 @@ final class MultigridHierarchy: @unchecked Sendable {
             for u in range { xx[u] += cx[Int(agg[u])] }
         }
         relax(level, colour: 1); relax(level, colour: 0)
+    }
+
+    /// One V-cycle applied to `v`: an approximation of A⁻¹v.
+    func apply(_ v: [Double]) -> [Double] {
+        let n = levels[0].count
+        for u in 0..<n { b[0][u] = v[u] }
+        vCycle(0)
+        return Array(UnsafeBufferPointer(start: x[0], count: n))
     }
 
     struct Outcome { var iterations: Int; var relativeResidual: Double; var converged: Bool }

@@ -52,79 +52,22 @@ public enum Tortuosity {
     /// τ of the voxels where `phase` ≠ 0 along `axis` (0 = z, 1 = y, 2 = x).
     public static func compute(phase: Grid<UInt8>, axis: Int, settings: Settings = Settings(),
                                progress: ProgressReporter? = nil) throws -> TortuosityResult {
-        try Morphology.requireBinary(phase, name: "the phase mask")
-        let lattice = Lattice(phase)
-        let dims = [lattice.nz, lattice.ny, lattice.nx]
-        guard (0..<3).contains(axis), phase.rank == 3 || axis > 0 else {
-            throw LensError.invalidArgument("axis \(axis) does not exist in a volume of shape \(phase.shape)")
-        }
-        guard dims[axis] >= 2 else { throw LensError.invalidArgument("the volume is only \(dims[axis]) voxel thick along axis \(axis)") }
-        let total = lattice.count
-        let phaseCount = phase.withUnsafeBufferPointer { $0.reduce(0) { $0 + Int($1) } }
-        guard phaseCount > 0 else { throw LensError.numerical("the phase is empty: no voxel belongs to it") }
-        let epsilon = Double(phaseCount) / Double(total)
-
-        // Components connecting the two faces (faces connectivity: diffusion passes through faces).
-        let components = ConnectedComponents.label(phase, connectivity: .faces)
-        var touchesInlet = [Bool](repeating: false, count: components.count + 1)
-        var touchesOutlet = touchesInlet
-        let strides = [lattice.ny * lattice.nx, lattice.nx, 1]
-        components.labels.withUnsafeBufferPointer { lab in
-            for i in 0..<total where lab[i] != 0 {
-                let position = (i / strides[axis]) % dims[axis]
-                if position == 0 { touchesInlet[Int(lab[i])] = true }
-                if position == dims[axis] - 1 { touchesOutlet[Int(lab[i])] = true }
-            }
-        }
-        var unknownOf = [Int32](repeating: -1, count: total)
-        var voxelOf: [Int] = []
-        components.labels.withUnsafeBufferPointer { lab in
-            for i in 0..<total where lab[i] != 0 && touchesInlet[Int(lab[i])] && touchesOutlet[Int(lab[i])] {
-                unknownOf[i] = Int32(voxelOf.count); voxelOf.append(i)
-            }
-        }
-        let n = voxelOf.count
-        let percolatingFraction = Double(n) / Double(total)
-        guard n > 0 else {
+        let assembled = try DiffusionSystem(phase: phase, axis: axis, outlet: .fixed)
+        let epsilon = assembled.volumeFraction, n = assembled.unknowns
+        let percolatingFraction = assembled.unknownFraction
+        guard let system = assembled.level else {
             return TortuosityResult(axis: axis, volumeFraction: epsilon, percolatingFraction: 0, relativeDiffusivity: 0,
                                     tortuosityFactor: .infinity, percolatingTortuosityFactor: .infinity, iterations: 0,
                                     fluxImbalance: 0, relativeResidual: 0, converged: true)
         }
-
-        // Conductances D·A/Δ per axis (D = 1) and to the fixed faces (half a voxel away).
-        let spacing = [lattice.spacing.z, lattice.spacing.y, lattice.spacing.x]
-        let area = (0..<3).map { k in spacing.enumerated().filter { $0.offset != k }.map(\.element).reduce(1, *) }
-        let conductance = (0..<3).map { area[$0] / spacing[$0] }
-        let boundaryConductance = 2 * conductance[axis]
-        let system = DiffusionLevel(count: n, uniformConductance: conductance)
         let rhs = UnsafeMutablePointer<Double>.allocate(capacity: n), solution = UnsafeMutablePointer<Double>.allocate(capacity: n)
         rhs.initialize(repeating: 0, count: n)
         defer { rhs.deallocate(); solution.deallocate() }
-        var inlet: [Int32] = [], outlet: [Int32] = []
-        let (nzv, nyv, nxv) = (dims[0], dims[1], dims[2])
-        let (gz, gy, gx) = (conductance[0], conductance[1], conductance[2])
-        for u in 0..<n {
-            let i = voxelOf[u]
-            let z = i / strides[0], y = (i / nxv) % nyv, x = i % nxv
-            let nb = system.neighbours + u * 6
-            nb[0] = z > 0 ? unknownOf[i - strides[0]] : -1
-            nb[1] = z < nzv - 1 ? unknownOf[i + strides[0]] : -1
-            nb[2] = y > 0 ? unknownOf[i - nxv] : -1
-            nb[3] = y < nyv - 1 ? unknownOf[i + nxv] : -1
-            nb[4] = x > 0 ? unknownOf[i - 1] : -1
-            nb[5] = x < nxv - 1 ? unknownOf[i + 1] : -1
-            var diagonal = 0.0
-            for slot in 0..<6 where nb[slot] >= 0 { diagonal += slot < 2 ? gz : slot < 4 ? gy : gx }
-            let position = axis == 0 ? z : axis == 1 ? y : x
-            solution[u] = 1 - (Double(position) + 0.5) / Double(dims[axis])
-            if position == 0 { diagonal += boundaryConductance; rhs[u] = boundaryConductance; inlet.append(Int32(u)) }
-            if position == dims[axis] - 1 { diagonal += boundaryConductance; outlet.append(Int32(u)) }
-            system.diagonal[u] = diagonal
-            system.coordinates[u] = (Int32(z), Int32(y), Int32(x))
-        }
-        unknownOf = []
-        let lengthAlongAxis = Double(dims[axis]) * spacing[axis]
-        let crossSection = (0..<3).filter { $0 != axis }.map { Double(dims[$0]) * spacing[$0] }.reduce(1, *)
+        let boundaryConductance = assembled.boundaryConductance
+        for u in 0..<n { solution[u] = 1 - (Double(assembled.position[u]) + 0.5) / Double(assembled.length) }
+        for u in assembled.inlet { rhs[Int(u)] = boundaryConductance }
+        let (inlet, outlet) = (assembled.inlet, assembled.outlet)
+        let lengthAlongAxis = assembled.lengthAlongAxis, crossSection = assembled.crossSection
         func relativeDiffusivity(_ c: UnsafeMutablePointer<Double>) -> (Double, Double) {
             var fin = 0.0, fout = 0.0
             for u in inlet { fin += boundaryConductance * (1 - c[Int(u)]) }
@@ -142,3 +85,102 @@ public enum Tortuosity {
     }
 }
 
+/// The finite-volume diffusion system of one phase along one axis (shared by ``Tortuosity``
+/// and ``Impedance``): 6-neighbour links between phase voxels with conductance D·A/Δ (D = 1),
+/// the inlet face held at a fixed concentration half a voxel outside the first layer (twice the
+/// link conductance), the outlet face either fixed (steady-state τ) or blocking (zero flux: an
+/// electrode's current collector). Only components that can carry a flux are unknowns: those
+/// touching both faces when the outlet is fixed, those touching the inlet when it blocks (dead
+/// ends then store and release material, which impedance sees).
+struct DiffusionSystem {
+    enum Outlet { case fixed, blocking }
+    let volumeFraction: Double
+    let unknowns: Int
+    /// Unknowns over all voxels.
+    let unknownFraction: Double
+    /// nil when there are no unknowns.
+    let level: DiffusionLevel?
+    let inlet: [Int32], outlet: [Int32]
+    /// Each unknown's layer index along the axis.
+    let position: [Int32]
+    let length: Int
+    let boundaryConductance: Double
+    let lengthAlongAxis: Double, crossSection: Double
+    /// The volume of one voxel in the spacing's units (storage per unit concentration).
+    let voxelVolume: Double
+
+    init(phase: Grid<UInt8>, axis: Int, outlet outletCondition: Outlet) throws {
+        try Morphology.requireBinary(phase, name: "the phase mask")
+        let lattice = Lattice(phase)
+        let dims = [lattice.nz, lattice.ny, lattice.nx]
+        guard (0..<3).contains(axis), phase.rank == 3 || axis > 0 else {
+            throw LensError.invalidArgument("axis \(axis) does not exist in a volume of shape \(phase.shape)")
+        }
+        guard dims[axis] >= 2 else { throw LensError.invalidArgument("the volume is only \(dims[axis]) voxel thick along axis \(axis)") }
+        let total = lattice.count
+        let phaseCount = phase.withUnsafeBufferPointer { $0.reduce(0) { $0 + Int($1) } }
+        guard phaseCount > 0 else { throw LensError.numerical("the phase is empty: no voxel belongs to it") }
+        volumeFraction = Double(phaseCount) / Double(total)
+        length = dims[axis]
+
+        // Components (faces connectivity: diffusion passes through faces) and the faces they touch.
+        let components = ConnectedComponents.label(phase, connectivity: .faces)
+        var touchesInlet = [Bool](repeating: false, count: components.count + 1)
+        var touchesOutlet = touchesInlet
+        let strides = [lattice.ny * lattice.nx, lattice.nx, 1]
+        components.labels.withUnsafeBufferPointer { lab in
+            for i in 0..<total where lab[i] != 0 {
+                let position = (i / strides[axis]) % dims[axis]
+                if position == 0 { touchesInlet[Int(lab[i])] = true }
+                if position == dims[axis] - 1 { touchesOutlet[Int(lab[i])] = true }
+            }
+        }
+        var unknownOf = [Int32](repeating: -1, count: total)
+        var voxelOf: [Int] = []
+        components.labels.withUnsafeBufferPointer { lab in
+            for i in 0..<total where lab[i] != 0 && touchesInlet[Int(lab[i])] && (outletCondition == .blocking || touchesOutlet[Int(lab[i])]) {
+                unknownOf[i] = Int32(voxelOf.count); voxelOf.append(i)
+            }
+        }
+        let n = voxelOf.count
+        unknowns = n
+        unknownFraction = Double(n) / Double(total)
+        let spacing = [lattice.spacing.z, lattice.spacing.y, lattice.spacing.x]
+        voxelVolume = spacing.reduce(1, *)
+        lengthAlongAxis = Double(dims[axis]) * spacing[axis]
+        crossSection = (0..<3).filter { $0 != axis }.map { Double(dims[$0]) * spacing[$0] }.reduce(1, *)
+        // Conductances D·A/Δ per axis (D = 1) and to the fixed faces (half a voxel away).
+        let area = (0..<3).map { k in spacing.enumerated().filter { $0.offset != k }.map(\.element).reduce(1, *) }
+        let conductance = (0..<3).map { area[$0] / spacing[$0] }
+        boundaryConductance = 2 * conductance[axis]
+        guard n > 0 else { level = nil; inlet = []; outlet = []; position = []; return }
+        let system = DiffusionLevel(count: n, uniformConductance: conductance)
+        var inlet: [Int32] = [], outlet: [Int32] = [], position = [Int32](repeating: 0, count: n)
+        let (nzv, nyv, nxv) = (dims[0], dims[1], dims[2])
+        let (gz, gy, gx) = (conductance[0], conductance[1], conductance[2])
+        for u in 0..<n {
+            let i = voxelOf[u]
+            let z = i / strides[0], y = (i / nxv) % nyv, x = i % nxv
+            let nb = system.neighbours + u * 6
+            nb[0] = z > 0 ? unknownOf[i - strides[0]] : -1
+            nb[1] = z < nzv - 1 ? unknownOf[i + strides[0]] : -1
+            nb[2] = y > 0 ? unknownOf[i - nxv] : -1
+            nb[3] = y < nyv - 1 ? unknownOf[i + nxv] : -1
+            nb[4] = x > 0 ? unknownOf[i - 1] : -1
+            nb[5] = x < nxv - 1 ? unknownOf[i + 1] : -1
+            var diagonal = 0.0
+            for slot in 0..<6 where nb[slot] >= 0 { diagonal += slot < 2 ? gz : slot < 4 ? gy : gx }
+            let p = axis == 0 ? z : axis == 1 ? y : x
+            position[u] = Int32(p)
+            if p == 0 { diagonal += boundaryConductance; inlet.append(Int32(u)) }
+            if p == dims[axis] - 1 {
+                if outletCondition == .fixed { diagonal += boundaryConductance }
+                outlet.append(Int32(u))
+            }
+            system.diagonal[u] = diagonal
+            system.coordinates[u] = (Int32(z), Int32(y), Int32(x))
+        }
+        level = system
+        self.inlet = inlet; self.outlet = outlet; self.position = position
+    }
+}

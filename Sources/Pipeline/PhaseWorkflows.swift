@@ -198,3 +198,32 @@ public enum SegmentationWorkflow {
                       fractionsInElectrode: Dictionary(uniqueKeysWithValues: whole.fractionsByValue.map { ("\($0.key)", $0.value) }))
     }
 }
+
+/// Simulated impedance of a phase along one axis (``Impedance``): the frequency sweep, the
+/// transmission-line fit and τ from it, as one record.
+public enum ImpedanceWorkflow {
+    public struct Settings: Codable, Sendable, Equatable {
+        /// 0 = z, 1 = y, 2 = x.
+        public var axis: Int
+        public var sweep: ImpedanceSettings
+        public init(axis: Int = 0, sweep: ImpedanceSettings = ImpedanceSettings()) { self.axis = axis; self.sweep = sweep }
+
+        public func validate() throws {
+            guard (0...2).contains(axis) else { throw LensError.invalidArgument("the impedance axis is 0 (z), 1 (y) or 2 (x), got \(axis)") }
+            try sweep.validate()
+        }
+    }
+
+    public struct Record: Codable, Sendable {
+        public var phaseCodes: [Int]
+        public var axisName: String
+        public var result: ImpedanceResult
+        private enum CodingKeys: String, CodingKey { case phaseCodes = "phase_codes", axisName = "axis_name", result }
+    }
+
+    public static func run(_ phase: PhaseSelection, settings: Settings, progress: ProgressReporter? = nil) throws -> Record {
+        try settings.validate()
+        let result = try Impedance.sweep(phase: phase.mask, axis: settings.axis, settings: settings.sweep, progress: progress)
+        return Record(phaseCodes: phase.codes, axisName: ["z", "y", "x"][settings.axis], result: result)
+    }
+}

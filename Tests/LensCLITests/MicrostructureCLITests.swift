@@ -126,4 +126,22 @@ import Testing
         #expect(run(["track", states[0], states[1], "--labels", states[0], "--labels", states[1], "--out", dir + "/bad2"]) == 1)
         #expect(!FileManager.default.fileExists(atPath: dir + "/bad2"))
     }
+
+    /// `impedance` on a straight channel (codes 0/1 declared as solid/pore): τ from the
+    /// transmission-line fit is 1, the spectrum CSV has one row per frequency; a phase that
+    /// misses the inlet is refused.
+    @Test func impedanceOfAChannel() throws {
+        let channel = Grid<UInt8>(shape: Shape(96, 3, 3)) { i in i % 9 == 4 ? 1 : 0 }
+        try VolumeIO.write(channel, to: dir + "/channel.tif")
+        #expect(run("impedance", dir + "/channel.tif", "--labels-scheme", "solid=0,pore=1", "--count", "8", "--to", "100",
+                    "--csv", dir + "/impedance.csv", "--summary", dir + "/impedance.json") == 0)
+        let summary = try JSONOutput.read(JSONValue.self, from: dir + "/impedance.json")
+        let tau = try #require(summary["result"]?["fit"]?["tortuosity_factor"]?.doubleValue)
+        #expect(abs(tau - 1) < 0.005)
+        let rows = try String(contentsOfFile: dir + "/impedance.csv", encoding: .utf8).split(separator: "\n").count - 1
+        #expect(rows == 8)
+        let blocked = Grid<UInt8>(shape: Shape(96, 3, 3)) { i in i % 9 == 4 && i / 9 > 0 ? 1 : 0 }
+        try VolumeIO.write(blocked, to: dir + "/blocked.tif")
+        #expect(run("impedance", dir + "/blocked.tif", "--phase", "1") != 0)
+    }
 }

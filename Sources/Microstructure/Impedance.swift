@@ -1,0 +1,220 @@
+import Foundation
+import LensCore
+import Signal
+
+/// How an impedance sweep is run.
+public struct ImpedanceSettings: Codable, Sendable, Equatable {
+    public enum Outlet: String, Codable, Sendable, CaseIterable {
+        /// Zero flux at the far face: a porous electrode on its current collector (TauFactor's
+        /// electrode impedance; the transmission line ends open).
+        case blocking
+        /// Ĉ = 0 at the far face: a membrane or separator between two reservoirs.
+        case fixed
+    }
+    /// Dimensionless angular frequencies ω̃ = ω·L²/D (L the sample's length along the axis).
+    public var normalizedFrequencies: [Double]
+    public var outlet: Outlet = .blocking
+    /// Relative residual at which each frequency's solve stops.
+    public var tolerance = 1e-9
+    public var maximumIterations = 5_000
+
+    public init(normalizedFrequencies: [Double] = Impedance.logSpaced(from: 0.01, to: 1000, count: 20)) {
+        self.normalizedFrequencies = normalizedFrequencies
+    }
+
+    public func validate() throws {
+        guard !normalizedFrequencies.isEmpty, normalizedFrequencies.count <= 1000 else { throw LensError.invalidArgument("give 1–1000 frequencies, got \(normalizedFrequencies.count)") }
+        guard normalizedFrequencies.allSatisfy({ $0 > 0 && $0.isFinite && $0 <= 1e8 }) else { throw LensError.invalidArgument("normalized frequencies must be positive and at most 10⁸") }
+        guard tolerance > 0, tolerance < 1e-2 else { throw LensError.invalidArgument("the solver tolerance must be in (0, 0.01)") }
+        guard (1...1_000_000).contains(maximumIterations) else { throw LensError.invalidArgument("iterations must be 1–10⁶") }
+    }
+}
+
+/// One frequency of the sweep: the normalized impedance Z̃ = Z·A·D/L (Z = ΔĈ / inlet flux).
+public struct ImpedancePoint: Codable, Sendable, Equatable {
+    public var normalizedFrequency: Double
+    public var real: Double
+    public var imaginary: Double
+    public var magnitude: Double { (real * real + imaginary * imaginary).squareRoot() }
+    public var phaseDegrees: Double { atan2(imaginary, real) * 180 / .pi }
+    public var iterations: Int
+    public var converged: Bool
+}
+
+/// The transmission-line model of a porous phase fitted to the sweep (de Levie; TauFactor's
+/// impedance): Z̃ = R̃·coth(√(iω̃R̃C̃))/√(iω̃R̃C̃) for a blocking outlet (tanh for a fixed one),
+/// with R̃ = D/D_eff = τ/ε the normalized ionic resistance and C̃ the storage (the volume
+/// fraction that exchanges with the inlet).
+public struct TransmissionLineFit: Codable, Sendable, Equatable {
+    public var resistance: Double
+    public var resistanceStandardError: Double?
+    public var capacitance: Double
+    public var capacitanceStandardError: Double?
+    /// τ = ε·R̃ with ε the whole phase fraction (TauFactor's convention).
+    public var tortuosityFactor: Double
+    /// RMS of the relative complex misfit |Z_model − Z|/|Z|.
+    public var relativeMisfit: Double
+}
+
+public struct ImpedanceResult: Codable, Sendable, Equatable {
+    public var axis: Int
+    public var outlet: ImpedanceSettings.Outlet
+    public var volumeFraction: Double
+    /// Fraction of all voxels that exchange with the inlet (the unknowns).
+    public var connectedFraction: Double
+    public var points: [ImpedancePoint]
+    public var fit: TransmissionLineFit?
+    /// Angle of the Nyquist line between the two highest frequencies (45° in the transmission
+    /// line's diffusive region).
+    public var highFrequencyAngleDegrees: Double?
+}
+
+/// Simulated impedance of a phase (Cooper et al. 2016, TauFactor's frequency-domain extension):
+/// the diffusion equation in the frequency domain, ∇²Ĉ − (iω/D)Ĉ = 0 on the phase's voxels,
+/// Ĉ = 1 on the inlet face (half a voxel outside the first layer), blocking or Ĉ = 0 on the
+/// outlet, zero flux elsewhere — the same finite volumes as ``Tortuosity``. The complex
+/// symmetric system (L + iωV)Ĉ = b is solved by COCG (conjugate orthogonal conjugate gradients,
+/// van der Vorst & Melissen 1990) preconditioned by the real shifted operator L + ωV through the
+/// aggregation multigrid V-cycle (the eigenvalues of the preconditioned system, (λ + iω)/(λ + ω),
+/// stay within 45° of 1 and at least 1/√2 in modulus, so the iteration count barely depends on
+/// the frequency).
+public enum Impedance {
+    /// `count` frequencies from `low` to `high`, evenly spaced in log.
+    public static func logSpaced(from low: Double, to high: Double, count: Int) -> [Double] {
+        guard count > 1 else { return [low] }
+        return (0..<count).map { low * pow(high / low, Double($0) / Double(count - 1)) }
+    }
+
+    public static func sweep(phase: Grid<UInt8>, axis: Int, settings: ImpedanceSettings = ImpedanceSettings(),
+                             progress: ProgressReporter? = nil) throws -> ImpedanceResult {
+        try settings.validate()
+        let system = try DiffusionSystem(phase: phase, axis: axis, outlet: settings.outlet == .blocking ? .blocking : .fixed)
+        guard let level = system.level else {
+            throw LensError.numerical("no voxel of the phase connects to the inlet face along axis \(axis): there is no impedance to simulate")
+        }
+        let n = system.unknowns
+        var points = [ImpedancePoint]()
+        var rhs = [Double](repeating: 0, count: n)
+        for u in system.inlet { rhs[Int(u)] = system.boundaryConductance }
+        for omegaTilde in settings.normalizedFrequencies {
+            // Storage term: iω·V per voxel with ω = ω̃·D/L².
+            let shift = omegaTilde / (system.lengthAlongAxis * system.lengthAlongAxis) * system.voxelVolume
+            let (re, im, iterations, converged) = solve(level: level, shift: shift, rhs: rhs, settings: settings)
+            // Inlet flux Σ g_b (1 − Ĉ) and Z̃ = (1/Ĵ)·A/L (D = 1).
+            var (jr, ji) = (0.0, 0.0)
+            for u in system.inlet { jr += system.boundaryConductance * (1 - re[Int(u)]); ji -= system.boundaryConductance * im[Int(u)] }
+            let scale = system.crossSection / system.lengthAlongAxis
+            let denominator = jr * jr + ji * ji
+            points.append(ImpedancePoint(normalizedFrequency: omegaTilde, real: jr / denominator * scale, imaginary: -ji / denominator * scale,
+                                         iterations: iterations, converged: converged))
+            progress?.advance()
+        }
+        let fit = try? fitTransmissionLine(points, outlet: settings.outlet, volumeFraction: system.volumeFraction, storage: system.unknownFraction)
+        var angle: Double?
+        let sorted = points.sorted { $0.normalizedFrequency < $1.normalizedFrequency }
+        if sorted.count >= 2 {
+            // From the highest frequency towards the next lower one the line rises (−Im grows
+            // with Re): its angle above the real axis.
+            let (a, c) = (sorted[sorted.count - 2], sorted[sorted.count - 1])
+            angle = atan2(c.imaginary - a.imaginary, a.real - c.real) * 180 / .pi
+        }
+        return ImpedanceResult(axis: axis, outlet: settings.outlet, volumeFraction: system.volumeFraction, connectedFraction: system.unknownFraction,
+                               points: points, fit: fit, highFrequencyAngleDegrees: angle)
+    }
+
+    /// The model's Z̃ at ω̃ for R̃, C̃ (complex arithmetic on (re, im) pairs).
+    static func transmissionLine(_ omega: Double, resistance r: Double, capacitance c: Double, outlet: ImpedanceSettings.Outlet) -> (Double, Double) {
+        // k = √(i·ω̃·R̃·C̃) = √(ω̃R̃C̃/2)·(1 + i)
+        let a = (omega * r * c / 2).squareRoot()
+        // coth(a + ia) or tanh(a + ia): with x = 2a, coth(z) = (sinh x − i sin x)/(cosh x − cos x),
+        // tanh(z) = (sinh x + i sin x)/(cosh x + cos x).
+        let x = 2 * a
+        var (fr, fi): (Double, Double)
+        if x > 40 { (fr, fi) = (1, 0) } else if outlet == .blocking {
+            let d = cosh(x) - cos(x); (fr, fi) = (sinh(x) / d, -sin(x) / d)
+        } else {
+            let d = cosh(x) + cos(x); (fr, fi) = (sinh(x) / d, sin(x) / d)
+        }
+        // Z̃ = R̃·f/k, 1/k = (1 − i)/(2a)
+        let (kr, ki) = (1 / (2 * a), -1 / (2 * a))
+        return (r * (fr * kr - fi * ki), r * (fr * ki + fi * kr))
+    }
+
+    static func fitTransmissionLine(_ points: [ImpedancePoint], outlet: ImpedanceSettings.Outlet, volumeFraction: Double, storage: Double) throws -> TransmissionLineFit {
+        guard points.count >= 2 else { throw LensError.numerical("a transmission-line fit needs at least two frequencies") }
+        // Start: R̃ from the low-frequency real part (3·Re for a blocking line, Re for a fixed one).
+        let lowest = points.min { $0.normalizedFrequency < $1.normalizedFrequency }!
+        let r0 = Swift.max(1e-6, outlet == .blocking ? 3 * lowest.real : lowest.real)
+        let result = try LevenbergMarquardt.fit(initial: [log(r0), log(Swift.max(storage, 1e-6))], residualCount: 2 * points.count) { p, r in
+            let (rr, cc) = (exp(p[0]), exp(p[1]))
+            for (k, point) in points.enumerated() {
+                let (mr, mi) = transmissionLine(point.normalizedFrequency, resistance: rr, capacitance: cc, outlet: outlet)
+                let m = point.magnitude
+                r[2 * k] = (mr - point.real) / m; r[2 * k + 1] = (mi - point.imaginary) / m
+            }
+        }
+        let (rr, cc) = (exp(result.parameters[0]), exp(result.parameters[1]))
+        let errors = result.standardErrors
+        return TransmissionLineFit(resistance: rr, resistanceStandardError: errors.map { $0[0] * rr }, capacitance: cc,
+                                   capacitanceStandardError: errors.map { $0[1] * cc }, tortuosityFactor: volumeFraction * rr,
+                                   relativeMisfit: (result.chiSquared / Double(points.count)).squareRoot())
+    }
+
+    /// COCG on (L + i·shift·I) x = rhs (rhs real), preconditioned by one V-cycle of L + shift·I
+    /// applied to the real and imaginary parts.
+    static func solve(level: DiffusionLevel, shift: Double, rhs: [Double], settings: ImpedanceSettings) -> ([Double], [Double], Int, Bool) {
+        let n = level.count
+        let shifted = DiffusionLevel(copying: level, diagonalShift: shift)
+        let hierarchy = MultigridHierarchy(finest: shifted)
+        var xr = [Double](repeating: 0, count: n), xi = xr
+        var rr = rhs, ri = [Double](repeating: 0, count: n)
+        func precondition(_ vr: [Double], _ vi: [Double]) -> ([Double], [Double]) {
+            (hierarchy.apply(vr), hierarchy.apply(vi))
+        }
+        func multiply(_ pr: [Double], _ pi: [Double]) -> ([Double], [Double]) {
+            let lr = level.apply(pr), li = level.apply(pi)
+            var qr = lr, qi = li
+            for u in 0..<n { qr[u] -= shift * pi[u]; qi[u] += shift * pr[u] }
+            return (qr, qi)
+        }
+        // Unconjugated products uᵀv of complex vectors.
+        func dot(_ ar: [Double], _ ai: [Double], _ br: [Double], _ bi: [Double]) -> (Double, Double) {
+            var (re, im) = (0.0, 0.0)
+            for u in 0..<n { re += ar[u] * br[u] - ai[u] * bi[u]; im += ar[u] * bi[u] + ai[u] * br[u] }
+            return (re, im)
+        }
+        let bNorm = rhs.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        guard bNorm > 0 else { return (xr, xi, 0, true) }
+        var (zr, zi) = precondition(rr, ri)
+        var (pr, pi) = (zr, zi)
+        var rho = dot(rr, ri, zr, zi)
+        var iteration = 0
+        while iteration < settings.maximumIterations {
+            iteration += 1
+            let (qr, qi) = multiply(pr, pi)
+            let pq = dot(pr, pi, qr, qi)
+            let d = pq.0 * pq.0 + pq.1 * pq.1
+            guard d > 0 else { break }
+            // α = ρ / (pᵀq)
+            let alpha = ((rho.0 * pq.0 + rho.1 * pq.1) / d, (rho.1 * pq.0 - rho.0 * pq.1) / d)
+            for u in 0..<n {
+                xr[u] += alpha.0 * pr[u] - alpha.1 * pi[u]; xi[u] += alpha.0 * pi[u] + alpha.1 * pr[u]
+                rr[u] -= alpha.0 * qr[u] - alpha.1 * qi[u]; ri[u] -= alpha.0 * qi[u] + alpha.1 * qr[u]
+            }
+            var residual = 0.0
+            for u in 0..<n { residual += rr[u] * rr[u] + ri[u] * ri[u] }
+            if residual.squareRoot() <= settings.tolerance * bNorm { return (xr, xi, iteration, true) }
+            (zr, zi) = precondition(rr, ri)
+            let rhoNew = dot(rr, ri, zr, zi)
+            let rd = rho.0 * rho.0 + rho.1 * rho.1
+            guard rd > 0 else { break }
+            let beta = ((rhoNew.0 * rho.0 + rhoNew.1 * rho.1) / rd, (rhoNew.1 * rho.0 - rhoNew.0 * rho.1) / rd)
+            rho = rhoNew
+            for u in 0..<n {
+                let (a, c) = (pr[u], pi[u])
+                pr[u] = zr[u] + beta.0 * a - beta.1 * c; pi[u] = zi[u] + beta.0 * c + beta.1 * a
+            }
+        }
+        return (xr, xi, iteration, false)
+    }
+}
