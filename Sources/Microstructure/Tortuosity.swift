@@ -63,15 +63,15 @@ public enum Tortuosity {
         let rhs = UnsafeMutablePointer<Double>.allocate(capacity: n), solution = UnsafeMutablePointer<Double>.allocate(capacity: n)
         rhs.initialize(repeating: 0, count: n)
         defer { rhs.deallocate(); solution.deallocate() }
-        let boundaryConductance = assembled.boundaryConductance
         for u in 0..<n { solution[u] = 1 - (Double(assembled.position[u]) + 0.5) / Double(assembled.length) }
-        for u in assembled.inlet { rhs[Int(u)] = boundaryConductance }
+        for (k, u) in assembled.inlet.enumerated() { rhs[Int(u)] = assembled.inletConductance[k] }
         let (inlet, outlet) = (assembled.inlet, assembled.outlet)
+        let (gin, gout) = (assembled.inletConductance, assembled.outletConductance)
         let lengthAlongAxis = assembled.lengthAlongAxis, crossSection = assembled.crossSection
         func relativeDiffusivity(_ c: UnsafeMutablePointer<Double>) -> (Double, Double) {
             var fin = 0.0, fout = 0.0
-            for u in inlet { fin += boundaryConductance * (1 - c[Int(u)]) }
-            for u in outlet { fout += boundaryConductance * c[Int(u)] }
+            for (k, u) in inlet.enumerated() { fin += gin[k] * (1 - c[Int(u)]) }
+            for (k, u) in outlet.enumerated() { fout += gout[k] * c[Int(u)] }
             let flux = 0.5 * (fin + fout)
             return (flux * lengthAlongAxis / crossSection, abs(fin - fout) / Swift.max(flux, .leastNormalMagnitude))
         }
@@ -109,7 +109,13 @@ struct DiffusionSystem {
     /// The volume of one voxel in the spacing's units (storage per unit concentration).
     let voxelVolume: Double
 
-    init(phase: Grid<UInt8>, axis: Int, outlet outletCondition: Outlet) throws {
+    /// The conductance of each inlet / outlet unknown to its fixed face (2·κ·A/Δ).
+    let inletConductance: [Double], outletConductance: [Double]
+
+    /// - Parameter conductivity: per voxel (the grid's linear order), for several conducting
+    ///   phases (links take the harmonic mean of their two voxels, TauFactor's MultiPhaseSolver);
+    ///   nil: κ = 1 on the phase. The phase is then the voxels with κ > 0.
+    init(phase: Grid<UInt8>, axis: Int, outlet outletCondition: Outlet, conductivity: [Double]? = nil) throws {
         try Morphology.requireBinary(phase, name: "the phase mask")
         let lattice = Lattice(phase)
         let dims = [lattice.nz, lattice.ny, lattice.nx]
@@ -153,8 +159,9 @@ struct DiffusionSystem {
         let area = (0..<3).map { k in spacing.enumerated().filter { $0.offset != k }.map(\.element).reduce(1, *) }
         let conductance = (0..<3).map { area[$0] / spacing[$0] }
         boundaryConductance = 2 * conductance[axis]
-        guard n > 0 else { level = nil; inlet = []; outlet = []; position = []; return }
-        let system = DiffusionLevel(count: n, uniformConductance: conductance)
+        guard n > 0 else { level = nil; inlet = []; outlet = []; position = []; inletConductance = []; outletConductance = []; return }
+        let system = conductivity == nil ? DiffusionLevel(count: n, uniformConductance: conductance) : DiffusionLevel(coarseCount: n)
+        var inletConductance = [Double](), outletConductance = [Double]()
         var inlet: [Int32] = [], outlet: [Int32] = [], position = [Int32](repeating: 0, count: n)
         let (nzv, nyv, nxv) = (dims[0], dims[1], dims[2])
         let (gz, gy, gx) = (conductance[0], conductance[1], conductance[2])
@@ -169,18 +176,32 @@ struct DiffusionSystem {
             nb[4] = x > 0 ? unknownOf[i - 1] : -1
             nb[5] = x < nxv - 1 ? unknownOf[i + 1] : -1
             var diagonal = 0.0
-            for slot in 0..<6 where nb[slot] >= 0 { diagonal += slot < 2 ? gz : slot < 4 ? gy : gx }
+            var face = boundaryConductance
+            if let kappa = conductivity {
+                let own = kappa[i]
+                let offsets = [-strides[0], strides[0], -nxv, nxv, -1, 1]
+                for slot in 0..<6 where nb[slot] >= 0 {
+                    let other = kappa[i + offsets[slot]]
+                    let g = 2 * own * other / (own + other) * (slot < 2 ? gz : slot < 4 ? gy : gx)
+                    system.links![u * 6 + slot] = g
+                    diagonal += g
+                }
+                face = boundaryConductance * own
+            } else {
+                for slot in 0..<6 where nb[slot] >= 0 { diagonal += slot < 2 ? gz : slot < 4 ? gy : gx }
+            }
             let p = axis == 0 ? z : axis == 1 ? y : x
             position[u] = Int32(p)
-            if p == 0 { diagonal += boundaryConductance; inlet.append(Int32(u)) }
+            if p == 0 { diagonal += face; inlet.append(Int32(u)); inletConductance.append(face) }
             if p == dims[axis] - 1 {
-                if outletCondition == .fixed { diagonal += boundaryConductance }
-                outlet.append(Int32(u))
+                if outletCondition == .fixed { diagonal += face }
+                outlet.append(Int32(u)); outletConductance.append(face)
             }
             system.diagonal[u] = diagonal
             system.coordinates[u] = (Int32(z), Int32(y), Int32(x))
         }
         level = system
         self.inlet = inlet; self.outlet = outlet; self.position = position
+        self.inletConductance = inletConductance; self.outletConductance = outletConductance
     }
 }

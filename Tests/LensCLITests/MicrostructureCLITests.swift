@@ -144,4 +144,18 @@ import Testing
         try VolumeIO.write(blocked, to: dir + "/blocked.tif")
         #expect(run("impedance", dir + "/blocked.tif", "--phase", "1") != 0)
     }
+
+    /// `conductivity` on layers in series (names through a declared scheme): κ_eff is the
+    /// harmonic mean; a phase without a conductivity is refused.
+    @Test func conductivityOfLayers() throws {
+        let layers = Grid<UInt8>(shape: Shape(12, 4, 4)) { i in (i / 16) % 2 == 0 ? 1 : 2 }
+        try VolumeIO.write(layers, to: dir + "/layers.tif")
+        #expect(run("conductivity", dir + "/layers.tif", "--labels-scheme", "active=1,binder=2", "--kappa", "active=1,binder=4",
+                    "--axis", "z", "--summary", dir + "/kappa.json") == 0)
+        let summary = try JSONOutput.read(JSONValue.self, from: dir + "/kappa.json")
+        guard case .array(let results)? = summary["results"] else { Issue.record("no results"); return }
+        let kappa = try #require(results.first?["effective_conductivity"]?.doubleValue)
+        #expect(abs(kappa - 2 / (1 + 0.25)) < 1e-5)
+        #expect(run("conductivity", dir + "/layers.tif", "--labels-scheme", "active=1,binder=2", "--kappa", "active=1") != 0)
+    }
 }
