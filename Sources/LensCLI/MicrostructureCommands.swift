@@ -353,6 +353,7 @@ struct TortuosityCommand: ParsableCommand {
     @Option(help: "Phase: a name in the volume's label scheme (pore, solid, active, binder, …) or label codes.") var phase: String = "pore"
     @Option(help: "Flow axis, or all three.") var axis: AxesName = .all
     @Option(help: "Relative convergence tolerance on the flux balance and on τ.") var tolerance: Double = 1e-5
+    @Option(name: .customLong("depth-regions"), help: "Also solve N equal slabs along z (depth) and fit a Bruggeman exponent across them.") var depthRegions: Int?
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var labels: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
@@ -365,7 +366,7 @@ struct TortuosityCommand: ParsableCommand {
 
     func run(summary summaryPath: String?) throws {
         let volume = try LabelVolume(input, schemeOption: labels)
-        let record = try TortuosityWorkflow.run(try volume.phase(phase), settings: .init(axes: axis.indices, tolerance: tolerance)) {
+        let record = try TortuosityWorkflow.run(try volume.phase(phase), settings: .init(axes: axis.indices, tolerance: tolerance, depthRegions: depthRegions)) {
             ProgressReporter(label: "diffusion along \($0)", total: $1)
         }
         for a in record.results {
@@ -374,6 +375,12 @@ struct TortuosityCommand: ParsableCommand {
                          a.axisName, r.tortuosityFactor, r.volumeFraction, r.percolatingTortuosityFactor, r.percolatingFraction,
                          r.relativeDiffusivity, r.iterations, r.fluxImbalance, r.converged ? "" : " (NOT converged)"))
         }
+        if let a = record.anisotropy { print(String(format: "anisotropy τ_z / mean(τ_y, τ_x) = %.4g", a)) }
+        for region in record.regions ?? [] {
+            print("region \(region.index + 1) (z \(region.zStart)..<\(region.zEnd)): " + region.results.map {
+                String(format: "τ_%@ = %.4g (ε %.3f)", $0.axisName, $0.result.tortuosityFactor, $0.result.volumeFraction) }.joined(separator: ", "))
+        }
+        if let b = record.bruggeman { print(String(format: "Bruggeman: τ = ε^(−α), α = %.3f ± %.3f over %d region-axes", b.exponent, b.standardError ?? .nan, b.points)) }
         guard case .object(var fields) = try JSONValue(encoding: record) else { return }
         fields["phase"] = .string(phase); fields["label_scheme"] = volume.selector.schemeJSON
         try writeSummary(summaryPath, fields, inputs: [input], parameters: ["tolerance": .number(tolerance), "axis": .string(axis.rawValue)])

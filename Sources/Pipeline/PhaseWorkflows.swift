@@ -22,13 +22,19 @@ public enum TortuosityWorkflow {
         public var axes: [Int]
         /// Relative convergence tolerance on the flux balance and on τ.
         public var tolerance: Double
-        public init(axes: [Int] = [0, 1, 2], tolerance: Double = 1e-5) { self.axes = axes; self.tolerance = tolerance }
+        /// Also split the volume into this many equal slabs along z (depth: separator side to
+        /// current collector) and solve each on its own (nil: the whole volume only).
+        public var depthRegions: Int?
+        public init(axes: [Int] = [0, 1, 2], tolerance: Double = 1e-5, depthRegions: Int? = nil) {
+            self.axes = axes; self.tolerance = tolerance; self.depthRegions = depthRegions
+        }
 
         public func validate() throws {
             guard !axes.isEmpty, axes.allSatisfy({ (0...2).contains($0) }), Set(axes).count == axes.count else {
                 throw LensError.invalidArgument("tortuosity axes are distinct values of 0 (z), 1 (y) and 2 (x), got \(axes)")
             }
             guard tolerance > 0, tolerance <= 0.1 else { throw LensError.invalidArgument("--tolerance must be in (0, 0.1], got \(tolerance)") }
+            if let depthRegions, !(2...64).contains(depthRegions) { throw LensError.invalidArgument("--depth-regions must be 2–64, got \(depthRegions)") }
         }
     }
 
@@ -56,23 +62,76 @@ public enum TortuosityWorkflow {
         private enum Keys: String, CodingKey { case axis, percolates }
     }
 
+    /// One depth slab's results.
+    public struct RegionRecord: Codable, Sendable {
+        public var index: Int
+        /// z range of the slab (voxels, end exclusive).
+        public var zStart: Int, zEnd: Int
+        public var results: [AxisRecord]
+        /// τ along z over the mean τ along y and x (through-plane over in-plane; nil without
+        /// all three axes or when one does not percolate).
+        public var anisotropy: Double?
+    }
+
+    /// τ = ε^(−α) fitted across regions and axes (Bruggeman: α = 0.5), least squares on
+    /// log τ = −α log ε, with the standard error of α.
+    public struct BruggemanFit: Codable, Sendable {
+        public var exponent: Double
+        public var standardError: Double?
+        public var points: Int
+    }
+
     public struct Record: Codable, Sendable {
         public var phaseCodes: [Int]
         public var results: [AxisRecord]
-        private enum CodingKeys: String, CodingKey { case phaseCodes = "phase_codes", results }
+        public var anisotropy: Double?
+        public var regions: [RegionRecord]?
+        public var bruggeman: BruggemanFit?
+        private enum CodingKeys: String, CodingKey { case phaseCodes = "phase_codes", results, anisotropy, regions, bruggeman }
+    }
+
+    static func anisotropy(_ results: [AxisRecord]) -> Double? {
+        let tau = Dictionary(uniqueKeysWithValues: results.map { ($0.result.axis, $0.result.tortuosityFactor) })
+        guard let z = tau[0], let y = tau[1], let x = tau[2], [z, y, x].allSatisfy({ $0.isFinite && $0 > 0 }) else { return nil }
+        return z / ((y + x) / 2)
     }
 
     /// - Parameter progress: the display of one axis's solve (axis name, iteration budget).
     public static func run(_ phase: PhaseSelection, settings: Settings,
                            progress: (_ axisName: String, _ total: Int) -> ProgressReporter? = { _, _ in nil }) throws -> Record {
         try settings.validate()
-        var results = [AxisRecord]()
-        for axis in settings.axes {
-            let reporter = progress(["z", "y", "x"][axis], 200)
-            defer { reporter?.finish() }
-            results.append(AxisRecord(try Tortuosity.compute(phase: phase.mask, axis: axis, settings: .init(tolerance: settings.tolerance), progress: reporter)))
+        func solve(_ mask: Grid<UInt8>, label: String) throws -> [AxisRecord] {
+            try settings.axes.map { axis in
+                let reporter = progress(label + ["z", "y", "x"][axis], 200)
+                defer { reporter?.finish() }
+                return AxisRecord(try Tortuosity.compute(phase: mask, axis: axis, settings: .init(tolerance: settings.tolerance), progress: reporter))
+            }
         }
-        return Record(phaseCodes: phase.codes, results: results)
+        let results = try solve(phase.mask, label: "")
+        var regions: [RegionRecord]?
+        var bruggeman: BruggemanFit?
+        if let count = settings.depthRegions {
+            let depth = phase.mask.shape[0]
+            guard depth >= 2 * count else { throw LensError.invalidArgument("\(count) depth regions need at least \(2 * count) slices along z, the volume has \(depth)") }
+            regions = try (0..<count).map { k in
+                let (start, end) = (k * depth / count, (k + 1) * depth / count)
+                let slabResults = try solve(phase.mask.slab(start..<end), label: "region \(k + 1), ")
+                return RegionRecord(index: k, zStart: start, zEnd: end, results: slabResults, anisotropy: anisotropy(slabResults))
+            }
+            // log τ = −α log ε over every finite region/axis τ with 0 < ε < 1.
+            let pairs = regions!.flatMap(\.results).map(\.result).filter { $0.tortuosityFactor.isFinite && $0.volumeFraction > 0 && $0.volumeFraction < 1 }
+                .map { (log($0.volumeFraction), log($0.tortuosityFactor)) }
+            if pairs.count >= 2 {
+                let sxx = pairs.reduce(0) { $0 + $1.0 * $1.0 }, sxy = pairs.reduce(0) { $0 + $1.0 * $1.1 }
+                if sxx > 0 {
+                    let alpha = -sxy / sxx
+                    let residual = pairs.reduce(0.0) { $0 + ($1.1 + alpha * $1.0) * ($1.1 + alpha * $1.0) }
+                    let se = pairs.count > 1 ? (residual / Double(pairs.count - 1) / sxx).squareRoot() : nil
+                    bruggeman = BruggemanFit(exponent: alpha, standardError: se, points: pairs.count)
+                }
+            }
+        }
+        return Record(phaseCodes: phase.codes, results: results, anisotropy: anisotropy(results), regions: regions, bruggeman: bruggeman)
     }
 }
 
