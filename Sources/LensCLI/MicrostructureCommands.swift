@@ -444,6 +444,81 @@ struct ConductivityCommand: ParsableCommand {
     }
 }
 
+// MARK: descriptors
+
+struct DescriptorsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "descriptors",
+        abstract: "Pore-scale descriptors: two-point correlation and chord lengths of a phase, interfacial areas between phases, triple-phase-boundary length.",
+        discussion: """
+        S₂(r) along z, y, x and their mean (lags to --max-lag voxels); chord lengths along each \
+        axis (chords cut by the faces left out, the mean corrected for minus sampling); with \
+        --interfaces a,b,c the area between every pair (and the fraction of each phase's surface \
+        the others cover, e.g. active covered by binder); with --tpb a,b,c the length of the lines \
+        where all three meet (voxel-edge counting). Lengths and areas in µm when the voxel size \
+        is known, voxel units otherwise.
+        """)
+    @Argument(help: "Label volume.") var input: String
+    @Option(help: "Phase for S₂ and chords: a name in the label scheme or codes.") var phase: String = "pore"
+    @Option(name: .customLong("max-lag"), help: "Largest S₂ lag, voxels.") var maxLag: Int = 32
+    @Option(help: "Phases whose pairwise interfaces to measure (comma-separated names or codes).") var interfaces: String?
+    @Option(help: "Three phases whose triple-phase boundary to measure.") var tpb: String?
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var labels: LabelSchemeOption
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        try requireOption(maxLag, "--max-lag", in: 1...4096)
+        try global.outputs(inputs: [input]) { outputs in
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            let volume = try LabelVolume(input, schemeOption: labels)
+            let mask = try volume.mask(phase: phase).mask
+            let unit = LengthUnit(volume.grid.geometry)
+            let edge = unit.isPhysical ? (volume.grid.geometry.voxelSizeMicrometres.min() ?? 1) : 1
+            let s2 = try TwoPointCorrelation(phase: mask, maximumLagVoxels: maxLag)
+            let chords = try (0..<3).map { try ChordLengths(phase: mask, axis: $0) }
+            print(String(format: "%@: ε = %.4f; S₂ falls to ε² + (ε − ε²)/e at %@; mean chord z/y/x = %.3g / %.3g / %.3g %@", phase, s2.average[0],
+                         s2.average.firstIndex { $0 <= s2.average[0] * s2.average[0] + (s2.average[0] - s2.average[0] * s2.average[0]) / M_E }
+                            .map { String(format: "%.3g %@", Double($0) * edge, unit.name) } ?? "beyond --max-lag",
+                         chords[0].meanVoxels * edge, chords[1].meanVoxels * edge, chords[2].meanVoxels * edge, unit.name))
+            var fields: [String: JSONValue] = [
+                "phase": .string(phase), "length_unit": .string(unit.name),
+                "two_point_correlation": .object(["lags": .array(s2.lagsVoxels.map { .number(Double($0) * edge) }),
+                                                  "average": .array(s2.average.map { .number($0) }),
+                                                  "along_axes": .array(s2.alongAxes.map { .array($0.map { .number($0) }) })]),
+                "chords": .array(chords.map { .object(["axis": .string(["z", "y", "x"][$0.axis]), "count": .number(Double($0.lengthsVoxels.count)),
+                                                       "mean": .number($0.meanVoxels * edge), "uncorrected_mean": .number($0.uncorrectedMeanVoxels * edge),
+                                                       "truncated": .number(Double($0.truncated))]) }),
+                "label_scheme": volume.selector.schemeJSON,
+            ]
+            let grid = try volume.grid.converted(to: Int32.self)
+            if let interfaces {
+                let codes = try interfaces.split(separator: ",").map { try volume.selector.codes(String($0), option: "--interfaces") }
+                guard codes.allSatisfy({ $0.count == 1 }) else { throw LensError.invalidArgument("--interfaces: give one code per phase") }
+                let measured = try PhaseInterfaces(labels: grid, codes: codes.map { $0[0] })
+                for pair in measured.pairs {
+                    print(String(format: "interface %d|%d: %.5g %@ (%.4g per volume); covers %.1f %% of %d and %.1f %% of %d", pair.first, pair.second, pair.area,
+                                 unit.areaName, pair.perTotalVolume, 100 * (measured.coverage(of: pair.first, by: pair.second) ?? .nan), pair.first,
+                                 100 * (measured.coverage(of: pair.second, by: pair.first) ?? .nan), pair.second))
+                }
+                fields["interfaces"] = try JSONValue(encoding: measured)
+            }
+            if let tpb {
+                let codes = try tpb.split(separator: ",").map { try volume.selector.codes(String($0), option: "--tpb") }
+                guard codes.count == 3, codes.allSatisfy({ $0.count == 1 }) else { throw LensError.invalidArgument("--tpb takes three phases, one code each") }
+                let length = try PhaseInterfaces.triplePhaseBoundaryLength(labels: grid, phases: (codes[0][0], codes[1][0], codes[2][0]))
+                let volumeSize = Double(grid.count) * pow(edge, 3)
+                print(String(format: "triple-phase boundary: %.5g %@ (%.4g %@ per %@)", length, unit.name, length / volumeSize, unit.name, unit.volumeName))
+                fields["triple_phase_boundary"] = .object(["length": .number(length), "per_volume": .number(length / volumeSize),
+                                                           "method": .string("voxel-edge counting (oblique lines over-counted by up to √3)")])
+            }
+            try writeSummary(summaryPath, fields, inputs: [input], parameters: ["phase": .string(phase), "max_lag": .number(Double(maxLag)),
+                                                                                "interfaces": interfaces.map { .string($0) } ?? .null, "tpb": tpb.map { .string($0) } ?? .null])
+        }
+    }
+}
+
 // MARK: impedance
 
 struct ImpedanceCommand: ParsableCommand {

@@ -158,4 +158,22 @@ import Testing
         #expect(abs(kappa - 2 / (1 + 0.25)) < 1e-5)
         #expect(run("conductivity", dir + "/layers.tif", "--labels-scheme", "active=1,binder=2", "--kappa", "active=1") != 0)
     }
+
+    /// `descriptors` on three quadrant phases: the triple-phase boundary is the one line along
+    /// z (16 voxel edges: no voxel size), S₂(0) is the phase fraction.
+    @Test func descriptorsOfQuadrants() throws {
+        let quadrants = Grid<UInt8>(shape: Shape(16, 20, 20)) { i in
+            let (y, x) = ((i / 20) % 20, i % 20)
+            return y >= 10 ? 3 : (x < 10 ? 1 : 2)
+        }
+        try VolumeIO.write(quadrants, to: dir + "/quadrants.tif")
+        #expect(run("descriptors", dir + "/quadrants.tif", "--labels-scheme", "pore=1,active=2,binder=3", "--phase", "pore",
+                    "--interfaces", "pore,active,binder", "--tpb", "pore,active,binder", "--summary", dir + "/descriptors.json") == 0)
+        let summary = try JSONOutput.read(JSONValue.self, from: dir + "/descriptors.json")
+        #expect(summary["triple_phase_boundary"]?["length"]?.doubleValue == 16)
+        #expect(summary["length_unit"]?.stringValue == "voxel")
+        guard case .array(let s2)? = summary["two_point_correlation"]?["average"] else { Issue.record("no S2"); return }
+        #expect(abs((s2[0].doubleValue ?? 0) - 0.25) < 1e-12)
+        #expect(run("descriptors", dir + "/quadrants.tif", "--labels-scheme", "pore=1,active=2,binder=3", "--tpb", "pore,active") == 2)
+    }
 }

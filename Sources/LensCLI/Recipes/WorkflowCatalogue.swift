@@ -122,6 +122,7 @@ enum WorkflowCatalogue {
         W(name: "rev", phaseOptions: ["--phase"], inputs: [labels], outputs: []),
         W(name: "impedance", phaseOptions: ["--phase"], inputs: [labels], outputs: [W.Output(name: "spectrum", option: "--csv", path: "impedance.csv")]),
         W(name: "conductivity", inputs: [labels], outputs: []),
+        W(name: "descriptors", phaseOptions: ["--phase"], inputs: [labels], outputs: []),
         W(name: "thickness", phaseOptions: ["--phase"], inputs: [labels], outputs: [W.Output(name: "map", option: "--out", path: "thickness.tif")]),
         W(name: "xanes", inputs: [W.Input(name: "stack", passing: .positional, many: true),
                                   W.Input(name: "energies", passing: .option("--energies"), required: false),
