@@ -519,6 +519,64 @@ struct DescriptorsCommand: ParsableCommand {
     }
 }
 
+// MARK: porosimetry
+
+struct PorosimetryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "porosimetry",
+        abstract: "Simulated mercury intrusion of a pore phase: saturation vs sphere radius (and Washburn pressure), PoreSpy's porosimetry.",
+        discussion: """
+        Morphological drainage from all six faces: at each radius (every whole-voxel distance in \
+        the pore, largest first) the spheres that fit and connect to a face invade; the curve is \
+        the invaded fraction of the pore voxels. With a known voxel size each radius also has its \
+        capillary pressure P = −2γ cos θ / r (mercury: γ = 0.48 N/m, θ = 140°).
+        """)
+    @Argument(help: "Label or mask volume.") var input: String
+    @Option(help: "Phase: a name in the volume's label scheme or label codes.") var phase: String = "pore"
+    @Option(name: .customLong("surface-tension"), help: "Surface tension, N/m.") var surfaceTension: Double = 0.48
+    @Option(name: .customLong("contact-angle"), help: "Contact angle, degrees.") var contactAngle: Double = 140
+    @Option(help: "CSV of the curve.") var csv: String?
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var labels: LabelSchemeOption
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        try requirePositive(surfaceTension, "--surface-tension", atMost: 10)
+        guard contactAngle > 90, contactAngle <= 180 else { throw LensError.invalidArgument("--contact-angle must be in (90, 180] degrees for a non-wetting intrusion, got \(contactAngle)") }
+        try global.outputs(inputs: [input]) { outputs in
+            let csvPath = try outputs.file(csv, option: "--csv")
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            let volume = try LabelVolume(input, schemeOption: labels)
+            let mask = try volume.mask(phase: phase).mask
+            let unit = LengthUnit(volume.grid.geometry)
+            let edge = unit.isPhysical ? (volume.grid.geometry.voxelSizeMicrometres.min() ?? 1) : 1
+            let progress = ProgressReporter(label: "intrusion", total: 0)
+            let curve = try Porosimetry.drainage(pore: mask, surfaceTension: surfaceTension, contactAngleDegrees: contactAngle, progress: progress)
+            progress.finish()
+            if let csvPath {
+                var columns = [TableColumn("radius", unit: unit.name), TableColumn("saturation")]
+                if curve.pressuresMegapascal != nil { columns.append(TableColumn("pressure", unit: "MPa")) }
+                var table = Table(columns: columns)
+                for (k, r) in curve.radiiVoxels.enumerated() {
+                    var row: [TableValue] = [.number(r * edge), .number(curve.saturation[k])]
+                    if let p = curve.pressuresMegapascal { row.append(.number(p[k])) }
+                    table.append(row)
+                }
+                try table.write(to: csvPath)
+            }
+            let half = zip(curve.radiiVoxels, curve.saturation).first { $0.1 >= 0.5 }
+            print(String(format: "%@: %d radii; half the pore invaded at r = %@; %.1f %% reachable from the faces", phase, curve.radiiVoxels.count,
+                         half.map { String(format: "%.3g %@", $0.0 * edge, unit.name) } ?? "never", 100 * (curve.saturation.last ?? 0)))
+            guard case .object(var fields) = try JSONValue(encoding: curve) else { return }
+            fields["phase"] = .string(phase); fields["radius_unit"] = .string(unit.name)
+            fields["radii"] = .array(curve.radiiVoxels.map { .number($0 * edge) })
+            fields["label_scheme"] = volume.selector.schemeJSON
+            try writeSummary(summaryPath, fields, inputs: [input], parameters: ["surface_tension": .number(surfaceTension), "contact_angle": .number(contactAngle)])
+        }
+    }
+}
+
 // MARK: impedance
 
 struct ImpedanceCommand: ParsableCommand {

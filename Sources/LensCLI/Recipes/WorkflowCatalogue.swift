@@ -123,6 +123,7 @@ enum WorkflowCatalogue {
         W(name: "impedance", phaseOptions: ["--phase"], inputs: [labels], outputs: [W.Output(name: "spectrum", option: "--csv", path: "impedance.csv")]),
         W(name: "conductivity", inputs: [labels], outputs: []),
         W(name: "descriptors", phaseOptions: ["--phase"], inputs: [labels], outputs: []),
+        W(name: "porosimetry", phaseOptions: ["--phase"], inputs: [labels], outputs: [W.Output(name: "curve", option: "--csv", path: "porosimetry.csv")]),
         W(name: "thickness", phaseOptions: ["--phase"], inputs: [labels], outputs: [W.Output(name: "map", option: "--out", path: "thickness.tif")]),
         W(name: "xanes", inputs: [W.Input(name: "stack", passing: .positional, many: true),
                                   W.Input(name: "energies", passing: .option("--energies"), required: false),
