@@ -1,20 +1,20 @@
 import LensCore
 
 /// A binary min-heap of (priority, insertion order, voxel) with first-in-first-out order among
-/// equal priorities, the queue of priority-flood algorithms.
-struct VoxelQueue {
-    struct Entry { var priority: Float; var age: UInt32; var index: Int }
-    private(set) var entries: [Entry] = []
+/// equal priorities, the queue of priority-flood algorithms (watershed, shortest paths).
+public struct VoxelQueue: Sendable {
+    public struct Entry: Sendable { public var priority: Float; public var age: UInt32; public var index: Int }
+    public private(set) var entries: [Entry] = []
     private var counter: UInt32 = 0
 
-    init(reservingCapacity n: Int) { entries.reserveCapacity(n) }
-    var isEmpty: Bool { entries.isEmpty }
+    public init(reservingCapacity n: Int) { entries.reserveCapacity(n) }
+    public var isEmpty: Bool { entries.isEmpty }
 
     @inline(__always) private static func less(_ a: Entry, _ b: Entry) -> Bool {
         a.priority < b.priority || (a.priority == b.priority && a.age < b.age)
     }
 
-    mutating func push(_ priority: Float, _ index: Int) {
+    public mutating func push(_ priority: Float, _ index: Int) {
         counter &+= 1
         entries.append(Entry(priority: priority, age: counter, index: index))
         entries.withUnsafeMutableBufferPointer { e in
@@ -29,7 +29,7 @@ struct VoxelQueue {
         }
     }
 
-    mutating func pop() -> Entry {
+    public mutating func pop() -> Entry {
         let top = entries[0]
         let last = entries.removeLast()
         if entries.isEmpty { return top }

@@ -449,7 +449,7 @@ struct ConductivityCommand: ParsableCommand {
 struct DescriptorsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "descriptors",
-        abstract: "Pore-scale descriptors: two-point correlation and chord lengths of a phase, interfacial areas between phases, triple-phase-boundary length.",
+        abstract: "Pore-scale descriptors: two-point correlation, chord lengths and geometric tortuosity of a phase, interfacial areas between phases, triple-phase-boundary length.",
         discussion: """
         S₂(r) along z, y, x and their mean (lags to --max-lag voxels); chord lengths along each \
         axis (chords cut by the faces left out, the mean corrected for minus sampling); with \
@@ -492,6 +492,17 @@ struct DescriptorsCommand: ParsableCommand {
                                                        "truncated": .number(Double($0.truncated))]) }),
                 "label_scheme": volume.selector.schemeJSON,
             ]
+            var geometric = [JSONValue]()
+            for a in 0..<3 {
+                if let g = try? GeometricTortuosity(phase: mask, axis: a) {
+                    print(String(format: "geometric τ along %@: %.4g (median %.4g, sd %.3g; %.0f %% of the outlet reached)", ["z", "y", "x"][a],
+                                 g.mean, g.median, g.standardDeviation, 100 * g.reachedFraction))
+                    if case .object(var f) = try JSONValue(encoding: g) { f["axis_name"] = .string(["z", "y", "x"][a]); geometric.append(.object(f)) }
+                } else {
+                    print("geometric τ along \(["z", "y", "x"][a]): no path joins the faces")
+                }
+            }
+            fields["geometric_tortuosity"] = .array(geometric)
             let grid = try volume.grid.converted(to: Int32.self)
             if let interfaces {
                 let codes = try interfaces.split(separator: ",").map { try volume.selector.codes(String($0), option: "--interfaces") }

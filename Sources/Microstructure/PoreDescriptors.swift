@@ -174,3 +174,61 @@ public struct PhaseInterfaces: Codable, Sendable, Equatable {
         return length
     }
 }
+
+/// Geometric tortuosity: the shortest path through the phase from the inlet face to each voxel
+/// of the outlet face (Dijkstra on the 26-neighbour voxel graph, steps of 1, √2 and √3 voxel
+/// edges), over the straight distance between the faces' voxel centres. The mean over the
+/// reachable outlet voxels is the geometric τ (1 for straight channels; Gommes et al. 2009).
+public struct GeometricTortuosity: Codable, Sendable, Equatable {
+    public var axis: Int
+    /// Mean, median and spread of path length / (L − 1) over the reachable outlet voxels.
+    public var mean: Double
+    public var median: Double
+    public var standardDeviation: Double
+    /// Outlet voxels of the phase reached from the inlet, over all outlet voxels of the phase.
+    public var reachedFraction: Double
+
+    public init(phase: Grid<UInt8>, axis: Int) throws {
+        try Morphology.requireBinary(phase, name: "the phase mask")
+        guard phase.rank == 3, (0..<3).contains(axis) else { throw LensError.invalidArgument("geometric tortuosity needs a 3D mask and an axis 0, 1 or 2") }
+        let d = phase.shape.dims
+        guard d[axis] >= 2 else { throw LensError.invalidArgument("the volume is one voxel thick along axis \(axis)") }
+        let strides = [d[1] * d[2], d[2], 1]
+        let n = phase.count
+        var distance = [Double](repeating: .infinity, count: n)
+        var queue = VoxelQueue(reservingCapacity: 1024)
+        let p = phase.elements
+        func coordinate(_ i: Int, _ a: Int) -> Int { (i / strides[a]) % d[a] }
+        for i in 0..<n where p[i] != 0 && coordinate(i, axis) == 0 { distance[i] = 0; queue.push(0, i) }
+        var offsets = [(Int, Int, Int, Double)]()
+        for dz in -1...1 { for dy in -1...1 { for dx in -1...1 where (dz, dy, dx) != (0, 0, 0) {
+            offsets.append((dz, dy, dx, Double(abs(dz) + abs(dy) + abs(dx)).squareRoot()))
+        } } }
+        while !queue.isEmpty {
+            let i = queue.pop().index
+            let dist = distance[i]
+            let (z, y, x) = (i / strides[0], (i / d[2]) % d[1], i % d[2])
+            for (dz, dy, dx, step) in offsets {
+                let (nz, ny, nx) = (z + dz, y + dy, x + dx)
+                guard nz >= 0, ny >= 0, nx >= 0, nz < d[0], ny < d[1], nx < d[2] else { continue }
+                let j = (nz * d[1] + ny) * d[2] + nx
+                guard p[j] != 0, dist + step < distance[j] else { continue }
+                distance[j] = dist + step
+                queue.push(Float(dist + step), j)
+            }
+        }
+        var ratios = [Double](), outlet = 0
+        for i in 0..<n where p[i] != 0 && coordinate(i, axis) == d[axis] - 1 {
+            outlet += 1
+            if distance[i].isFinite { ratios.append(distance[i] / Double(d[axis] - 1)) }
+        }
+        guard !ratios.isEmpty else { throw LensError.numerical("no path through the phase joins the two faces along axis \(axis)") }
+        self.axis = axis
+        let average = ratios.reduce(0, +) / Double(ratios.count)
+        mean = average
+        let sorted = ratios.sorted()
+        median = sorted[sorted.count / 2]
+        standardDeviation = (ratios.reduce(0) { $0 + ($1 - average) * ($1 - average) } / Double(ratios.count)).squareRoot()
+        reachedFraction = Double(ratios.count) / Double(outlet)
+    }
+}
