@@ -494,49 +494,59 @@ public enum VolumeRegistration {
     /// volume. The output keeps `geometry` (the fixed volume's voxel size).
     public static func resample(_ moving: Grid<Float>, transform: SimilarityTransform, shape: Shape, geometry: GridGeometry? = nil,
                                 interpolation: Interpolation = .linear, fill: Float = .nan) -> Grid<Float> {
+        if interpolation == .nearest { return resampleNearest(moving, transform: transform, shape: shape, geometry: geometry, fill: fill) }
         precondition(moving.rank == 3 && shape.rank == 3)
         let md = moving.shape.dims, od = shape.dims
-        let r = transform.rotation, s = transform.scale, c = SIMD3(transform.centreVoxels), t = SIMD3(transform.translationVoxels)
+        let map = AffineMap(transform)
         var out = Grid<Float>(shape: shape, geometry: geometry ?? moving.geometry)
         Parallel.sharing(moving) { m in
             Parallel.forEachRowChunk(rows: od[0], rowLength: od[1] * od[2], writing: &out) { o in
                 for z in o.rows { for y in 0..<od[1] { for x in 0..<od[2] {
-                    let v = SIMD3(Double(z), Double(y), Double(x)) - c
-                    let q = s * SIMD3((r[0] * v).sum(), (r[1] * v).sum(), (r[2] * v).sum()) + c + t
-                    let index = (z * od[1] + y) * od[2] + x
-                    switch interpolation {
-                    case .nearest:
-                        let (iz, iy, ix) = (Int(q.x.rounded()), Int(q.y.rounded()), Int(q.z.rounded()))
-                        o[index] = (0..<md[0]).contains(iz) && (0..<md[1]).contains(iy) && (0..<md[2]).contains(ix) ? m[(iz * md[1] + iy) * md[2] + ix] : fill
-                    case .linear:
-                        o[index] = trilinear(m, md, q).map { Float($0.value) } ?? fill
-                    case .cubic:
-                        o[index] = cubic(m, md, q) ?? fill
-                    }
+                    let q = map(SIMD3(Double(z), Double(y), Double(x)))
+                    o[(z * od[1] + y) * od[2] + x] = interpolation == .linear ? (trilinear(m, md, q).map { Float($0.value) } ?? fill) : (cubic(m, md, q) ?? fill)
                 } } }
             }
         }
         return out
     }
 
-    /// Labels moved by nearest neighbour (0 outside).
+    /// Labels moved by nearest neighbour (0 outside), so label codes survive.
     public static func resampleLabels(_ labels: Grid<Int32>, transform: SimilarityTransform, shape: Shape, geometry: GridGeometry? = nil) -> Grid<Int32> {
-        precondition(labels.rank == 3 && shape.rank == 3)
-        let md = labels.shape.dims, od = shape.dims
-        let r = transform.rotation, s = transform.scale, c = SIMD3(transform.centreVoxels), t = SIMD3(transform.translationVoxels)
-        var out = Grid<Int32>(shape: shape, geometry: geometry ?? labels.geometry)
-        Parallel.sharing(labels) { m in
+        resampleNearest(labels, transform: transform, shape: shape, geometry: geometry, fill: 0)
+    }
+
+    /// `g(T(p))` by the nearest voxel, `fill` outside.
+    static func resampleNearest<T: GridElement>(_ g: Grid<T>, transform: SimilarityTransform, shape: Shape, geometry: GridGeometry?, fill: T) -> Grid<T> {
+        precondition(g.rank == 3 && shape.rank == 3)
+        let md = g.shape.dims, od = shape.dims
+        let map = AffineMap(transform)
+        var out = Grid<T>(shape: shape, geometry: geometry ?? g.geometry)
+        Parallel.sharing(g) { m in
             Parallel.forEachRowChunk(rows: od[0], rowLength: od[1] * od[2], writing: &out) { o in
                 for z in o.rows { for y in 0..<od[1] { for x in 0..<od[2] {
-                    let v = SIMD3(Double(z), Double(y), Double(x)) - c
-                    let q = s * SIMD3((r[0] * v).sum(), (r[1] * v).sum(), (r[2] * v).sum()) + c + t
+                    let q = map(SIMD3(Double(z), Double(y), Double(x)))
                     let (iz, iy, ix) = (Int(q.x.rounded()), Int(q.y.rounded()), Int(q.z.rounded()))
                     o[(z * od[1] + y) * od[2] + x] = (0..<md[0]).contains(iz) && (0..<md[1]).contains(iy) && (0..<md[2]).contains(ix)
-                        ? m[(iz * md[1] + iy) * md[2] + ix] : 0
+                        ? m[(iz * md[1] + iy) * md[2] + ix] : fill
                 } } }
             }
         }
         return out
+    }
+
+    /// T as a precomputed affine map q = A·p + b (A = s·R, b = c + t − A·c), for per-voxel loops
+    /// (``SimilarityTransform/apply(_:)`` rebuilds R on every call).
+    struct AffineMap: Sendable {
+        let rows: (SIMD3<Double>, SIMD3<Double>, SIMD3<Double>)
+        let offset: SIMD3<Double>
+        init(_ t: SimilarityTransform) {
+            let r = t.rotation, c = SIMD3(t.centreVoxels)
+            rows = (r[0] * t.scale, r[1] * t.scale, r[2] * t.scale)
+            offset = c + SIMD3(t.translationVoxels) - SIMD3((rows.0 * c).sum(), (rows.1 * c).sum(), (rows.2 * c).sum())
+        }
+        @inline(__always) func callAsFunction(_ p: SIMD3<Double>) -> SIMD3<Double> {
+            SIMD3((rows.0 * p).sum(), (rows.1 * p).sum(), (rows.2 * p).sum()) + offset
+        }
     }
 
     /// Keys' cubic convolution weights for offsets −1, 0, 1, 2 from the floor (a = −0.5).
@@ -606,15 +616,14 @@ public enum VolumeRegistration {
     public static func correlation(fixed: Grid<Float>, moving: Grid<Float>, transform: SimilarityTransform) -> (correlation: Double, overlap: Double) {
         let fd = fixed.shape.dims, md = moving.shape.dims
         let step = Swift.max(1, Int(ceil(cbrt(Double(fixed.count) / 2e6))))
-        let r = transform.rotation, s = transform.scale, c = SIMD3(transform.centreVoxels), t = SIMD3(transform.translationVoxels)
+        let map = AffineMap(transform)
         var (sa, sb, saa, sbb, sab, n, total) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         Parallel.sharing(fixed) { f in
             Parallel.sharing(moving) { m in
                 for z in Swift.stride(from: step / 2, to: fd[0], by: step) { for y in Swift.stride(from: step / 2, to: fd[1], by: step) {
                     for x in Swift.stride(from: step / 2, to: fd[2], by: step) {
                         total += 1
-                        let v = SIMD3(Double(z), Double(y), Double(x)) - c
-                        let q = s * SIMD3((r[0] * v).sum(), (r[1] * v).sum(), (r[2] * v).sum()) + c + t
+                        let q = map(SIMD3(Double(z), Double(y), Double(x)))
                         guard let b = trilinear(m, md, q)?.value, b.isFinite else { continue }
                         let a = Double(f[(z * fd[1] + y) * fd[2] + x])
                         guard a.isFinite else { continue }
