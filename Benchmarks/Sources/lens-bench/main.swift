@@ -440,6 +440,15 @@ case "series":
           "damaged_last_state": .number(Double(damaged)), "threads": .number(Double(Parallel.threadCount)),
           "peak_memory_mib": .number(Double(MemoryUsage.peakResidentBytes()) / 1048576)])
 
+case "porosimetry":
+    // Simulated mercury intrusion of the MATBOX pore phase (label 0), PoreSpy's defaults.
+    let labels = try VolumeIO.read(args[1]).converted(to: Int32.self)
+    let pore = labels.map { $0 == 0 ? UInt8(1) : 0 }
+    var curve: PorosimetryCurve?
+    let seconds = try best(1) { curve = try Porosimetry.drainage(pore: pore) }
+    emit(["case": .string("porosimetry \(labels.shape)"), "seconds": .number(seconds), "radii": .number(Double(curve!.radiiVoxels.count)),
+          "saturation": .array(curve!.saturation.map { .number($0) }), "threads": .number(Double(Parallel.threadCount))])
+
 default:
     print("unknown case \(command)")
     exit(2)
