@@ -354,6 +354,7 @@ struct TortuosityCommand: ParsableCommand {
     @Option(help: "Flow axis, or all three.") var axis: AxesName = .all
     @Option(help: "Relative convergence tolerance on the flux balance and on τ.") var tolerance: Double = 1e-5
     @Option(name: .customLong("depth-regions"), help: "Also solve N equal slabs along z (depth) and fit a Bruggeman exponent across them.") var depthRegions: Int?
+    @Flag(help: "Periodic boundaries: join the faces across the other two axes (sizes there must be even).") var periodic = false
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var labels: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
@@ -366,7 +367,7 @@ struct TortuosityCommand: ParsableCommand {
 
     func run(summary summaryPath: String?) throws {
         let volume = try LabelVolume(input, schemeOption: labels)
-        let record = try TortuosityWorkflow.run(try volume.phase(phase), settings: .init(axes: axis.indices, tolerance: tolerance, depthRegions: depthRegions)) {
+        let record = try TortuosityWorkflow.run(try volume.phase(phase), settings: .init(axes: axis.indices, tolerance: tolerance, depthRegions: depthRegions, periodic: periodic)) {
             ProgressReporter(label: "diffusion along \($0)", total: $1)
         }
         for a in record.results {

@@ -43,7 +43,7 @@ public enum MultiPhaseConductivity {
         let mask = Grid<UInt8>(shape: labels.shape, geometry: labels.geometry, elements: kappa.map { $0 > 0 ? 1 : 0 })
         let averaged = counts.reduce(0.0) { $0 + Double($1.value) / total * conductivities[$1.key]! }
         let fractions = Dictionary(uniqueKeysWithValues: counts.map { (String($0.key), Double($0.value) / total) })
-        let system = try DiffusionSystem(phase: mask, axis: axis, outlet: .fixed, conductivity: kappa)
+        let system = try DiffusionSystem(phase: mask, axis: axis, outlet: .fixed, conductivity: kappa, periodic: settings.periodic)
         guard let level = system.level else {
             return ConductivityResult(axis: axis, effectiveConductivity: 0, volumeAveragedConductivity: averaged, tortuosityFactor: .infinity,
                                       volumeFractions: fractions, percolatingFraction: 0, iterations: 0, fluxImbalance: 0, converged: true)

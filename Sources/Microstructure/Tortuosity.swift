@@ -44,15 +44,17 @@ public enum Tortuosity {
     public struct Settings: Sendable {
         public var tolerance: Double = 1e-5
         public var maximumIterations: Int = 100_000
-        public init(tolerance: Double = 1e-5, maximumIterations: Int = 100_000) {
-            self.tolerance = tolerance; self.maximumIterations = maximumIterations
+        /// Join the faces across the other two axes (periodic boundaries; even sizes there).
+        public var periodic = false
+        public init(tolerance: Double = 1e-5, maximumIterations: Int = 100_000, periodic: Bool = false) {
+            self.tolerance = tolerance; self.maximumIterations = maximumIterations; self.periodic = periodic
         }
     }
 
     /// τ of the voxels where `phase` ≠ 0 along `axis` (0 = z, 1 = y, 2 = x).
     public static func compute(phase: Grid<UInt8>, axis: Int, settings: Settings = Settings(),
                                progress: ProgressReporter? = nil) throws -> TortuosityResult {
-        let assembled = try DiffusionSystem(phase: phase, axis: axis, outlet: .fixed)
+        let assembled = try DiffusionSystem(phase: phase, axis: axis, outlet: .fixed, periodic: settings.periodic)
         let epsilon = assembled.volumeFraction, n = assembled.unknowns
         let percolatingFraction = assembled.unknownFraction
         guard let system = assembled.level else {
@@ -115,7 +117,9 @@ struct DiffusionSystem {
     /// - Parameter conductivity: per voxel (the grid's linear order), for several conducting
     ///   phases (links take the harmonic mean of their two voxels, TauFactor's MultiPhaseSolver);
     ///   nil: κ = 1 on the phase. The phase is then the voxels with κ > 0.
-    init(phase: Grid<UInt8>, axis: Int, outlet outletCondition: Outlet, conductivity: [Double]? = nil) throws {
+    ///   - periodic: the faces across the other two axes join (what leaves through one enters
+    ///     through the opposite face), for a sample taken from a larger homogeneous electrode.
+    init(phase: Grid<UInt8>, axis: Int, outlet outletCondition: Outlet, conductivity: [Double]? = nil, periodic: Bool = false) throws {
         try Morphology.requireBinary(phase, name: "the phase mask")
         let lattice = Lattice(phase)
         let dims = [lattice.nz, lattice.ny, lattice.nx]
@@ -131,20 +135,37 @@ struct DiffusionSystem {
 
         // Components (faces connectivity: diffusion passes through faces) and the faces they touch.
         let components = ConnectedComponents.label(phase, connectivity: .faces)
+        let strides = [lattice.ny * lattice.nx, lattice.nx, 1]
+        // With periodic faces, components that meet across a joined face are one (union–find
+        // over the labels).
+        var root = Array(0...components.count)
+        func find(_ a: Int) -> Int { var a = a; while root[a] != a { root[a] = root[root[a]]; a = root[a] }; return a }
+        let wrapAxes = periodic ? (0..<3).filter { $0 != axis && dims[$0] > 2 } : []
+        // The red–black smoother needs neighbours of opposite colour, also across a joined face.
+        if let odd = wrapAxes.first(where: { dims[$0] % 2 != 0 }) {
+            throw LensError.invalidArgument("periodic faces need an even size across axis \(odd) (it is \(dims[odd])): crop one slice")
+        }
+        components.labels.withUnsafeBufferPointer { lab in
+            for a in wrapAxes {
+                for i in 0..<total where (i / strides[a]) % dims[a] == 0 && lab[i] != 0 {
+                    let j = i + (dims[a] - 1) * strides[a]
+                    if lab[j] != 0 { let (x, y) = (find(Int(lab[i])), find(Int(lab[j]))); if x != y { root[x] = y } }
+                }
+            }
+        }
         var touchesInlet = [Bool](repeating: false, count: components.count + 1)
         var touchesOutlet = touchesInlet
-        let strides = [lattice.ny * lattice.nx, lattice.nx, 1]
         components.labels.withUnsafeBufferPointer { lab in
             for i in 0..<total where lab[i] != 0 {
                 let position = (i / strides[axis]) % dims[axis]
-                if position == 0 { touchesInlet[Int(lab[i])] = true }
-                if position == dims[axis] - 1 { touchesOutlet[Int(lab[i])] = true }
+                if position == 0 { touchesInlet[find(Int(lab[i]))] = true }
+                if position == dims[axis] - 1 { touchesOutlet[find(Int(lab[i]))] = true }
             }
         }
         var unknownOf = [Int32](repeating: -1, count: total)
         var voxelOf: [Int] = []
         components.labels.withUnsafeBufferPointer { lab in
-            for i in 0..<total where lab[i] != 0 && touchesInlet[Int(lab[i])] && (outletCondition == .blocking || touchesOutlet[Int(lab[i])]) {
+            for i in 0..<total where lab[i] != 0 && touchesInlet[find(Int(lab[i]))] && (outletCondition == .blocking || touchesOutlet[find(Int(lab[i]))]) {
                 unknownOf[i] = Int32(voxelOf.count); voxelOf.append(i)
             }
         }
@@ -175,13 +196,16 @@ struct DiffusionSystem {
             nb[3] = y < nyv - 1 ? unknownOf[i + nxv] : -1
             nb[4] = x > 0 ? unknownOf[i - 1] : -1
             nb[5] = x < nxv - 1 ? unknownOf[i + 1] : -1
+            // Joined faces: the neighbour across the wrap.
+            if wrapAxes.contains(0) { if z == 0 { nb[0] = unknownOf[i + (nzv - 1) * strides[0]] }; if z == nzv - 1 { nb[1] = unknownOf[i - (nzv - 1) * strides[0]] } }
+            if wrapAxes.contains(1) { if y == 0 { nb[2] = unknownOf[i + (nyv - 1) * nxv] }; if y == nyv - 1 { nb[3] = unknownOf[i - (nyv - 1) * nxv] } }
+            if wrapAxes.contains(2) { if x == 0 { nb[4] = unknownOf[i + nxv - 1] }; if x == nxv - 1 { nb[5] = unknownOf[i - (nxv - 1)] } }
             var diagonal = 0.0
             var face = boundaryConductance
             if let kappa = conductivity {
                 let own = kappa[i]
-                let offsets = [-strides[0], strides[0], -nxv, nxv, -1, 1]
                 for slot in 0..<6 where nb[slot] >= 0 {
-                    let other = kappa[i + offsets[slot]]
+                    let other = kappa[voxelOf[Int(nb[slot])]]
                     let g = 2 * own * other / (own + other) * (slot < 2 ? gz : slot < 4 ? gy : gx)
                     system.links![u * 6 + slot] = g
                     diagonal += g

@@ -25,8 +25,10 @@ public enum TortuosityWorkflow {
         /// Also split the volume into this many equal slabs along z (depth: separator side to
         /// current collector) and solve each on its own (nil: the whole volume only).
         public var depthRegions: Int?
-        public init(axes: [Int] = [0, 1, 2], tolerance: Double = 1e-5, depthRegions: Int? = nil) {
-            self.axes = axes; self.tolerance = tolerance; self.depthRegions = depthRegions
+        /// Periodic faces across the other axes.
+        public var periodic: Bool
+        public init(axes: [Int] = [0, 1, 2], tolerance: Double = 1e-5, depthRegions: Int? = nil, periodic: Bool = false) {
+            self.axes = axes; self.tolerance = tolerance; self.depthRegions = depthRegions; self.periodic = periodic
         }
 
         public func validate() throws {
@@ -104,7 +106,7 @@ public enum TortuosityWorkflow {
             try settings.axes.map { axis in
                 let reporter = progress(label + ["z", "y", "x"][axis], 200)
                 defer { reporter?.finish() }
-                return AxisRecord(try Tortuosity.compute(phase: mask, axis: axis, settings: .init(tolerance: settings.tolerance), progress: reporter))
+                return AxisRecord(try Tortuosity.compute(phase: mask, axis: axis, settings: .init(tolerance: settings.tolerance, periodic: settings.periodic), progress: reporter))
             }
         }
         let results = try solve(phase.mask, label: "")

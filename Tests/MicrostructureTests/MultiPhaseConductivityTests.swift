@@ -36,4 +36,25 @@ import Testing
         #expect(throws: LensError.self) { try MultiPhaseConductivity.compute(labels: labels, conductivities: [1: 1], axis: 0) }
         #expect(throws: LensError.self) { try MultiPhaseConductivity.compute(labels: labels, conductivities: [1: 0, 2: 0], axis: 0) }
     }
+
+    /// Periodic boundaries: a helical staircase channel that crosses the y faces once joins the
+    /// inlet to the outlet only when those faces are joined (τ finite with periodic, ∞ without);
+    /// a uniform block keeps τ = 1; an odd size across a joined axis is refused (the red–black
+    /// smoother needs it even).
+    @Test func periodicBoundaries() throws {
+        let (nz, ny) = (16, 8)
+        let helix = Grid<UInt8>(shape: Shape(nz, ny, 1)) { i in
+            let (z, y) = (i / ny, i % ny)
+            return y == z % ny || y == (z % ny + 1) % ny ? 1 : 0
+        }
+        let closed = try Tortuosity.compute(phase: helix, axis: 0)
+        #expect(!closed.tortuosityFactor.isFinite)
+        let joined = try Tortuosity.compute(phase: helix, axis: 0, settings: .init(periodic: true))
+        #expect(joined.tortuosityFactor.isFinite && joined.tortuosityFactor > 1)
+        let block = Grid<UInt8>(shape: Shape(10, 6, 4), repeating: 1)
+        #expect(abs(try Tortuosity.compute(phase: block, axis: 0, settings: .init(periodic: true)).tortuosityFactor - 1) < 1e-6)
+        let odd = Grid<UInt8>(shape: Shape(10, 5, 4), repeating: 1)
+        #expect(throws: LensError.self) { try Tortuosity.compute(phase: odd, axis: 0, settings: .init(periodic: true)) }
+        print("helix: τ \(joined.tortuosityFactor) with periodic faces")
+    }
 }
