@@ -35,6 +35,11 @@ public struct CrackSettings: Codable, Sendable, Equatable {
     /// darker than the solid level minus 10 % of the contrast (nil: grey deficit only). Finds
     /// thin cracks whose grey deficit a reconstruction's blur has spread below `level`.
     public var sheetnessLevel: Double?
+    /// Also call a voxel crack where the grey black top-hat with a ball of this radius (voxels;
+    /// finds dark features up to twice as wide) exceeds `topHatLevel` of the solid−void contrast
+    /// (nil: off).
+    public var topHatRadius: Double?
+    public var topHatLevel = 0.3
     /// A particle's core counts as darker than its shell (unresolved cracking) when the radial
     /// profile's core-to-shell grey ratio is below this.
     public var darkCoreRatio = 0.95
@@ -47,6 +52,8 @@ public struct CrackSettings: Codable, Sendable, Equatable {
         guard mildCrackFraction >= 0, severeCrackFraction > mildCrackFraction, severeCrackFraction <= 1 else {
             throw LensError.invalidArgument("damage thresholds must satisfy 0 ≤ mild < severe ≤ 1")
         }
+        if let topHatRadius, !(topHatRadius >= 1 && topHatRadius <= 6) { throw LensError.invalidArgument("the top-hat radius must be 1–6 voxels, got \(topHatRadius)") }
+        guard topHatLevel > 0, topHatLevel < 1 else { throw LensError.invalidArgument("the top-hat level must be in (0, 1), got \(topHatLevel)") }
         if let sheetnessLevel, !(sheetnessLevel > 0 && sheetnessLevel < 10) { throw LensError.invalidArgument("the sheetness level must be in (0, 10), got \(sheetnessLevel)") }
         guard darkCoreRatio > 0, darkCoreRatio <= 1 else { throw LensError.invalidArgument("the dark-core ratio must be in (0, 1], got \(darkCoreRatio)") }
     }
@@ -173,10 +180,13 @@ public enum CrackAnalysis {
             var crack = Grid<UInt8>(shape: box), intact = Grid<UInt8>(shape: box)
             let sheets = settings.sheetnessLevel.map { _ in ParticleProfiles.sheetness(values: values, scales: [1, 1.5, 2]) }
             let sheetThreshold = Float((settings.sheetnessLevel ?? 0) * (solid - void)), sheetCeiling = solid - 0.1 * (solid - void)
+            let topHat = settings.topHatRadius.map { ParticleProfiles.blackTopHat(values: values, radius: $0) }
+            let topHatThreshold = Float(settings.topHatLevel * (solid - void))
             for i in 0..<envelope.count where envelope[linear: i] == 1 {
                 let grey = Double(values[linear: i])
                 let sheet = sheets.map { $0[linear: i] > sheetThreshold && grey < sheetCeiling } ?? false
-                if judged[linear: i] == 1 && (grey < threshold || sheet) { crack[linear: i] = 1 } else { intact[linear: i] = 1 }
+                let hat = topHat.map { $0[linear: i] > topHatThreshold } ?? false
+                if judged[linear: i] == 1 && (grey < threshold || sheet || hat) { crack[linear: i] = 1 } else { intact[linear: i] = 1 }
             }
             crack = Morphology.removeSmallObjects(crack, minimumVoxels: settings.minimumCrackVoxels, connectivity: .corners)
             let crackComponents = ConnectedComponents.label(crack, connectivity: .corners).count

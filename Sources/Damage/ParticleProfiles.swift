@@ -186,3 +186,32 @@ extension ParticleProfiles {
         return (largest, 3 * q - largest - smallest, smallest)
     }
 }
+
+extension ParticleProfiles {
+    /// Grey black top-hat: the closing (dilation then erosion by a ball of `radius` voxels, the
+    /// maximum then minimum over the ball) minus the grey. It is large where a dark feature is
+    /// narrower than the ball, whatever the level around it: cracks up to 2·radius wide.
+    static func blackTopHat(values: Grid<Float>, radius: Double) -> Grid<Float> {
+        let d = values.shape.dims
+        let r = Int(radius.rounded(.down))
+        var ball = [(Int, Int, Int)]()
+        for dz in -r...r { for dy in -r...r { for dx in -r...r where Double(dz * dz + dy * dy + dx * dx) <= radius * radius { ball.append((dz, dy, dx)) } } }
+        let clean = values.elements.map { $0.isFinite ? $0 : 0 }
+        func filter(_ input: [Float], maximum: Bool) -> [Float] {
+            var out = input
+            for z in 0..<d[0] { for y in 0..<d[1] { for x in 0..<d[2] {
+                var v = input[(z * d[1] + y) * d[2] + x]
+                for (dz, dy, dx) in ball {
+                    let (a, b, c) = (z + dz, y + dy, x + dx)
+                    guard a >= 0, b >= 0, c >= 0, a < d[0], b < d[1], c < d[2] else { continue }
+                    let w = input[(a * d[1] + b) * d[2] + c]
+                    v = maximum ? Swift.max(v, w) : Swift.min(v, w)
+                }
+                out[(z * d[1] + y) * d[2] + x] = v
+            } } }
+            return out
+        }
+        let closing = filter(filter(clean, maximum: true), maximum: false)
+        return Grid(shape: values.shape, geometry: values.geometry, elements: zip(closing, clean).map { $0 - $1 })
+    }
+}

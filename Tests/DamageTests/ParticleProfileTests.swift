@@ -77,6 +77,25 @@ import Damage
         #expect(try CrackAnalysis.analyse(grey: uniform, particles: labels, settings: settings).damage[0].crackVoxels == 0)
     }
 
+    /// The same faint one-voxel crack found by the grey black top-hat (ball radius 1: features up
+    /// to 2 voxels wide), with nothing off the crack plane; a uniform ball gives none.
+    @Test func blackTopHatFindsAFaintThinCrack() throws {
+        let (_, labels) = Self.ball { _ in 1 }
+        let faint = Grid<Float>(shape: labels.shape) { i in
+            labels[linear: i] == 0 ? 0.02 : (i / (32 * 32) == 15 ? 0.6 : 1)
+        }
+        var settings = CrackSettings()
+        settings.voidGrey = 0.02
+        settings.topHatRadius = 1
+        let analysed = try CrackAnalysis.analyse(grey: faint, particles: labels, settings: settings)
+        let sheetVoxels = labels.elements.enumerated().filter { $0.element == 1 && $0.offset / (32 * 32) == 15 }.count
+        let offSheet = analysed.cracks.elements.enumerated().filter { $0.element == 1 && $0.offset / (32 * 32) != 15 }.count
+        print("top-hat: \(analysed.damage[0].crackVoxels) crack voxels of \(sheetVoxels) in the sheet, \(offSheet) off it")
+        #expect(analysed.damage[0].crackVoxels >= sheetVoxels * 8 / 10 && offSheet == 0)
+        let (uniform, _) = Self.ball { _ in 1 }
+        #expect(try CrackAnalysis.analyse(grey: uniform, particles: labels, settings: settings).damage[0].crackVoxels == 0)
+    }
+
     /// Binder over the upper half (z above the centre) wets half of the free surface (within
     /// 0.05: voxel faces of a digital sphere); none: 0; without a mask: not measured.
     @Test func binderContactFraction() throws {
