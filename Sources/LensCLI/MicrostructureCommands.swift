@@ -404,6 +404,7 @@ struct ConductivityCommand: ParsableCommand {
     @Option(help: "Conductivity of each phase: name=value or code=value, comma-separated.") var kappa: String
     @Option(help: "Axis, or all three.") var axis: AxesName = .all
     @Option(help: "Relative convergence tolerance on the flux balance and on κ_eff.") var tolerance: Double = 1e-5
+    @Flag(help: "Periodic boundaries: join the faces across the other two axes (sizes there must be even).") var periodic = false
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var labels: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
@@ -430,7 +431,7 @@ struct ConductivityCommand: ParsableCommand {
             for a in axis.indices {
                 let progress = ProgressReporter(label: "conduction along \(["z", "y", "x"][a])", total: 0)
                 let r = try MultiPhaseConductivity.compute(labels: grid, conductivities: conductivities, axis: a,
-                                                           settings: .init(tolerance: tolerance), progress: progress)
+                                                           settings: .init(tolerance: tolerance, periodic: periodic), progress: progress)
                 progress.finish()
                 print(String(format: "%@: κ_eff = %.6g, Σεκ = %.6g, τ = %.5g; %d iterations%@", ["z", "y", "x"][a], r.effectiveConductivity,
                              r.volumeAveragedConductivity, r.tortuosityFactor, r.iterations, r.converged ? "" : " (NOT converged)"))
@@ -440,7 +441,8 @@ struct ConductivityCommand: ParsableCommand {
             }
             try writeSummary(summaryPath, ["results": .array(results), "label_scheme": volume.selector.schemeJSON,
                                            "conductivities": .object(Dictionary(uniqueKeysWithValues: conductivities.map { (String($0.key), .number($0.value)) }))],
-                             inputs: [input], parameters: ["kappa": .string(kappa), "tolerance": .number(tolerance), "axis": .string(axis.rawValue)])
+                             inputs: [input], parameters: ["kappa": .string(kappa), "tolerance": .number(tolerance), "axis": .string(axis.rawValue),
+                                                                     "periodic": .bool(periodic)])
         }
     }
 }
