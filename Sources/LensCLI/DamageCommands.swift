@@ -152,7 +152,19 @@ struct CracksCommand: ParsableCommand {
 }
 
 /// Both volumes' voxel sizes must agree when both are known: the transform is in voxels.
-func requireSameVoxelSize(_ a: GridGeometry, _ aPath: String, _ b: GridGeometry, _ bPath: String) throws {
+/// A rotation or scale in voxel coordinates is a rigid or similarity motion only for cubic
+/// voxels (and both volumes must share them).
+func requireSameVoxelSize(_ a: GridGeometry, _ aPath: String, _ b: GridGeometry, _ bPath: String,
+                          model: VolumeRegistrationSettings.Model) throws {
+    for (g, path) in [(a, aPath), (b, bPath)] where g.isCalibrated && model != .translation {
+        let sizes = g.voxelSizeMicrometres
+        guard let low = sizes.min(), let high = sizes.max(), high - low <= 1e-6 * high else {
+            throw LensError.badInput(file: path, problem: "voxels of \(sizes) µm are not cubic: a rotation in voxel coordinates would not be rigid; resample to cubic voxels first, or use --model translation")
+        }
+    }
+    if a.isCalibrated != b.isCalibrated {
+        Notices.emit("only \(a.isCalibrated ? aPath : bPath) declares a voxel size: the other is taken to have the same voxels (registration works in voxels)")
+    }
     guard a.isCalibrated, b.isCalibrated else { return }
     let (sa, sb) = (a.voxelSizeMicrometres, b.voxelSizeMicrometres)
     guard zip(sa, sb).allSatisfy({ abs($0 - $1) <= 1e-6 * Swift.max($0, $1) }) else {
@@ -203,7 +215,7 @@ struct RegisterCommand: ParsableCommand {
             let f = try VolumeIO.read(fixed).float32(), m = try VolumeIO.read(moving).float32()
             guard f.rank == 3 else { throw LensError.badInput(file: fixed, problem: "registration needs a 3D volume, got \(f.shape)") }
             guard m.rank == 3 else { throw LensError.badInput(file: moving, problem: "registration needs a 3D volume, got \(m.shape)") }
-            try requireSameVoxelSize(f.geometry, fixed, m.geometry, moving)
+            try requireSameVoxelSize(f.geometry, fixed, m.geometry, moving, model: model)
             let progress = ProgressReporter(label: "registering", total: 0)
             let result = try VolumeRegistration.register(fixed: f, moving: m, settings: settings, progress: progress)
             progress.finish()
@@ -297,7 +309,7 @@ struct TrackCommand: ParsableCommand {
             for (k, path) in states.enumerated() {
                 let grey = try VolumeIO.read(path).float32()
                 guard grey.rank == 3 else { throw LensError.badInput(file: path, problem: "tracking needs 3D volumes, got \(grey.shape)") }
-                if k > 0 { try requireSameVoxelSize(greys[0].geometry, states[0], grey.geometry, path) }
+                if k > 0 { try requireSameVoxelSize(greys[0].geometry, states[0], grey.geometry, path, model: model) }
                 let label = try VolumeIO.read(labels[k])
                 guard !label.dataType.isComplex, !label.dataType.isFloatingPoint else {
                     throw LensError.badInput(file: labels[k], problem: "particle labels must be integers, not \(label.dataType)")

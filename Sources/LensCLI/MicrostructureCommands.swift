@@ -479,24 +479,31 @@ struct DescriptorsCommand: ParsableCommand {
             let mask = try volume.mask(phase: phase).mask
             let unit = LengthUnit(volume.grid.geometry)
             let edge = unit.isPhysical ? (volume.grid.geometry.voxelSizeMicrometres.min() ?? 1) : 1
+            let voxelSizes = unit.isPhysical ? volume.grid.geometry.voxelSizeMicrometres : [1, 1, 1]
+            // Lags and chords along an axis are in that axis's voxel edges; the axis-averaged S₂
+            // and the geometric tortuosity need cubic voxels to be in one length.
+            let cubic = (voxelSizes.max() ?? 1) - (voxelSizes.min() ?? 1) <= 1e-6 * (voxelSizes.max() ?? 1)
             let s2 = try TwoPointCorrelation(phase: mask, maximumLagVoxels: maxLag)
+            let lagUnit = cubic ? unit.name : "voxel"
+            let lagEdge = cubic ? edge : 1
             let chords = try (0..<3).map { try ChordLengths(phase: mask, axis: $0) }
             print(String(format: "%@: ε = %.4f; S₂ falls to ε² + (ε − ε²)/e at %@; mean chord z/y/x = %.3g / %.3g / %.3g %@", phase, s2.average[0],
                          s2.average.firstIndex { $0 <= s2.average[0] * s2.average[0] + (s2.average[0] - s2.average[0] * s2.average[0]) / M_E }
-                            .map { String(format: "%.3g %@", Double($0) * edge, unit.name) } ?? "beyond --max-lag",
-                         chords[0].meanVoxels * edge, chords[1].meanVoxels * edge, chords[2].meanVoxels * edge, unit.name))
+                            .map { String(format: "%.3g %@", Double($0) * lagEdge, lagUnit) } ?? "beyond --max-lag",
+                         chords[0].meanVoxels * unit.size(axis: 0), chords[1].meanVoxels * unit.size(axis: 1), chords[2].meanVoxels * unit.size(axis: 2), unit.name))
             var fields: [String: JSONValue] = [
                 "phase": .string(phase), "length_unit": .string(unit.name),
-                "two_point_correlation": .object(["lags": .array(s2.lagsVoxels.map { .number(Double($0) * edge) }),
+                "two_point_correlation": .object(["lags": .array(s2.lagsVoxels.map { .number(Double($0) * lagEdge) }), "lag_unit": .string(lagUnit),
                                                   "average": .array(s2.average.map { .number($0) }),
                                                   "along_axes": .array(s2.alongAxes.map { .array($0.map { .number($0) }) })]),
                 "chords": .array(chords.map { .object(["axis": .string(["z", "y", "x"][$0.axis]), "count": .number(Double($0.lengthsVoxels.count)),
-                                                       "mean": .number($0.meanVoxels * edge), "uncorrected_mean": .number($0.uncorrectedMeanVoxels * edge),
+                                                       "mean": .number($0.meanVoxels * unit.size(axis: $0.axis)),
+                                                       "uncorrected_mean": .number($0.uncorrectedMeanVoxels * unit.size(axis: $0.axis)),
                                                        "truncated": .number(Double($0.truncated))]) }),
                 "label_scheme": volume.selector.schemeJSON,
             ]
             var geometric = [JSONValue]()
-            for a in 0..<3 {
+            for a in 0..<3 where cubic {
                 if let g = try? GeometricTortuosity(phase: mask, axis: a) {
                     print(String(format: "geometric τ along %@: %.4g (median %.4g, sd %.3g; %.0f %% of the outlet reached)", ["z", "y", "x"][a],
                                  g.mean, g.median, g.standardDeviation, 100 * g.reachedFraction))
@@ -505,6 +512,7 @@ struct DescriptorsCommand: ParsableCommand {
                     print("geometric τ along \(["z", "y", "x"][a]): no path joins the faces")
                 }
             }
+            if !cubic { print("geometric τ: not measured (voxels of \(voxelSizes) µm are not cubic: path steps would mix lengths)") }
             fields["geometric_tortuosity"] = .array(geometric)
             let grid = try volume.grid.converted(to: Int32.self)
             if let interfaces {

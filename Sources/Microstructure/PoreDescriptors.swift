@@ -191,6 +191,10 @@ public struct GeometricTortuosity: Codable, Sendable, Equatable {
     public init(phase: Grid<UInt8>, axis: Int) throws {
         try Morphology.requireBinary(phase, name: "the phase mask")
         guard phase.rank == 3, (0..<3).contains(axis) else { throw LensError.invalidArgument("geometric tortuosity needs a 3D mask and an axis 0, 1 or 2") }
+        if phase.geometry.isCalibrated, let low = phase.geometry.voxelSizeMicrometres.min(), let high = phase.geometry.voxelSizeMicrometres.max(),
+           high - low > 1e-6 * high {
+            throw LensError.invalidArgument("geometric tortuosity counts path steps in voxel edges: voxels of \(phase.geometry.voxelSizeMicrometres) µm are not cubic")
+        }
         let d = phase.shape.dims
         guard d[axis] >= 2 else { throw LensError.invalidArgument("the volume is one voxel thick along axis \(axis)") }
         let strides = [d[1] * d[2], d[2], 1]

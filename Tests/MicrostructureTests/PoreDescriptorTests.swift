@@ -78,5 +78,8 @@ import Testing
         #expect(abs(tau.median / 2.0.squareRoot() - 1) < 0.03, "median \(tau.median)")
         let cut = Grid<UInt8>(shape: Shape(10, 4, 4)) { i in i / 16 == 5 ? 0 : 1 }
         #expect(throws: LensError.self) { try GeometricTortuosity(phase: cut, axis: 0) }
+        // Non-cubic voxels would mix lengths in the path: refused, not guessed.
+        let flat = Grid<UInt8>(shape: Shape(10, 4, 4), geometry: GridGeometry(voxelSizeMicrometres: [2, 1, 1]), repeating: 1)
+        #expect(throws: LensError.self) { try GeometricTortuosity(phase: flat, axis: 0) }
     }
 }
