@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "Phantoms", targets: ["Phantoms"]),
         .library(name: "Damage", targets: ["Damage"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "Reporting", targets: ["Reporting"]),
         .library(name: "Demo", targets: ["Demo"]),
     ],
     dependencies: [
@@ -72,9 +73,11 @@ let package = Package(
         // Production workflows: no test-data generation in here.
         .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Damage", "Tomography", "Spectroscopy", "SpectroscopyFiles",
                                                  "Compton", "ComptonFiles"]),
+        // Figures (slices with scale and colour bars, SVG plots) and study reports.
+        .target(name: "Reporting", dependencies: ["LensCore", "LensIO"]),
         // `batterylens demo`: the whole chain on phantoms (the one place phantoms meet the pipeline).
-        .target(name: "Demo", dependencies: ["LensCore", "LensIO", "Signal", "Spectroscopy", "SpectroscopyFiles", "Phantoms", "Pipeline"]),
-        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Damage", "Tomography", "Spectroscopy", "SpectroscopyFiles", "Compton", "ComptonFiles", "Phantoms", "Pipeline", "Demo"]),
+        .target(name: "Demo", dependencies: ["LensCore", "LensIO", "Reporting"]),
+        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Damage", "Tomography", "Spectroscopy", "SpectroscopyFiles", "Compton", "ComptonFiles", "Phantoms", "Pipeline", "Reporting", "Demo"]),
         .target(
             name: "LensCLI",
             dependencies: ["BatteryLens", "Phantoms", "Tomography", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -96,8 +99,8 @@ let package = Package(
         .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO"]),
         .testTarget(name: "DamageTests", dependencies: ["Damage", "Phantoms", "LensCore", "Tomography", "Signal"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy", "SpectroscopyFiles", "Phantoms"]),
-        .testTarget(name: "DemoTests", dependencies: ["Demo", "LensIO"]),
-        .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO", "Phantoms", "Pipeline"], exclude: ["Fixtures"]),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "LensCore", "LensIO"]),
+        .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO", "Phantoms", "Pipeline", "Reporting"], exclude: ["Fixtures"]),
         .testTarget(name: "FuzzingTests", dependencies: ["Fuzzing", "LensCore"]),
     ]
 )

@@ -14,3 +14,4 @@
 @_exported import Tomography
 @_exported import Spectroscopy
 @_exported import SpectroscopyFiles
+@_exported import Reporting

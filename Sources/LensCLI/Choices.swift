@@ -1,5 +1,6 @@
 import ArgumentParser
 import Compton
+import Demo
 import LensIO
 import Microstructure
 import Pipeline
@@ -46,3 +47,4 @@ extension EnergyUnit: ExpressibleByArgument {
 extension VolumeRegistrationSettings.Model: ExpressibleByArgument {}
 extension VolumeRegistration.Interpolation: ExpressibleByArgument {}
 extension ImpedanceSettings.Outlet: ExpressibleByArgument {}
+extension DemoStudy.Size: ExpressibleByArgument {}

@@ -3,6 +3,7 @@ import Foundation
 import LensCore
 import LensIO
 import Demo
+import Reporting
 import Pipeline
 
 /// `batterylens`: the root command.
@@ -16,7 +17,7 @@ public struct BatteryLensCommand: ParsableCommand {
         the file and the problem), 2 usage error.
         """,
         version: "\(BatteryLensVersion.name) \(BatteryLensVersion.string)",
-        subcommands: [DemoCommand.self, InfoCommand.self, ConvertCommand.self, SliceCommand.self, PhantomCommand.self, ReconCommand.self, AlignCommand.self, CracksCommand.self, RegisterCommand.self, TrackCommand.self,
+        subcommands: [DemoCommand.self, ReportCommand.self, InfoCommand.self, ConvertCommand.self, SliceCommand.self, PhantomCommand.self, ReconCommand.self, AlignCommand.self, CracksCommand.self, RegisterCommand.self, TrackCommand.self,
                       FilterCommand.self, SegmentCommand.self, LabelCommand.self, ParticlesCommand.self, PorosityCommand.self,
                       TortuosityCommand.self, ImpedanceCommand.self, ConductivityCommand.self, DescriptorsCommand.self, PorosimetryCommand.self, RevCommand.self, ThicknessCommand.self, XANESCommand.self, XASCommand.self, ComptonCommand.self,
                       RunCommand.self]
@@ -183,7 +184,15 @@ struct ConvertCommand: ParsableCommand {
 struct SliceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "slice",
-        abstract: "Render one slice of a volume (or a 2D image) as a PNG with a colour map.")
+        abstract: "Render one slice of a volume (or a 2D image) as a PNG figure: colour map, colour bar, scale bar, overlays.",
+        discussion: """
+        By default the PNG is a figure for people: the slice magnified to at least 256 pixels, a \
+        scale bar in µm (in pixels when the file declares no voxel size), a colour bar in the \
+        value's units, masked pixels (NaN) in magenta listed in the legend. --labels draws a label \
+        volume in categorical colours (phase names from its label scheme in the legend); \
+        --overlay blends a mask or label volume's non-zero voxels over the slice. --plain writes \
+        one PNG pixel per voxel through the colour map and nothing else.
+        """)
 
     @Argument(help: "Input file, folder of TIFFs, or file.h5:/dataset.") var input: String
     @Option(help: "Axis normal to the slice.") var axis: SliceAxis = .z
@@ -192,6 +201,13 @@ struct SliceCommand: ParsableCommand {
     @Option(help: "Colour map.") var colormap: Colormap = .grey
     @Option(help: "Display window LOW:HIGH (default: 0.5th to 99.5th percentile).") var window: String?
     @Option(help: "Also write the slice's values (float32) to this file (.tif, .npy, .h5).") var values: String?
+    @Flag(help: "Draw the input as labels in categorical colours (phase names from its label scheme).") var labels = false
+    @Option(help: "A mask or label volume on the same grid: its non-zero voxels are blended over the slice.") var overlay: String?
+    @Option(name: .customLong("overlay-name"), help: "Legend name of --overlay.") var overlayName: String = "overlay"
+    @Option(help: "Colour-bar label, e.g. 'μ (1/µm)' (default: the file's units).") var units: String?
+    @Flag(name: .customLong("no-scale-bar"), help: "Leave out the scale bar.") var noScaleBar = false
+    @Flag(name: .customLong("no-colour-bar"), help: "Leave out the colour bar.") var noColourBar = false
+    @Flag(help: "One pixel per voxel through the colour map, no bars, legend or magnification.") var plain = false
     @OptionGroup var raw: RawOptions
     @OptionGroup var global: GlobalOptions
 
@@ -199,47 +215,135 @@ struct SliceCommand: ParsableCommand {
         global.apply()
         let (sliceAxis, map) = (axis, colormap)
         guard out.lowercased().hasSuffix(".png") else { throw LensError.invalidArgument("--out must be a .png file") }
+        if plain && (labels || overlay != nil) { throw LensError.invalidArgument("--plain draws the values only; leave out --labels and --overlay") }
         let displayWindow: DisplayWindow = try window.map { let r = try parseValueRange($0, option: "--window"); return .range(r.lowerBound, r.upperBound) } ?? .automatic
-        let (at, plane) = try global.outputs(inputs: [input]) { outputs in
+        let inputs = [input] + (overlay.map { [$0] } ?? [])
+        let (at, plane, bar) = try global.outputs(inputs: inputs) { outputs in
             let outPath = try outputs.file(out, option: "--out")
             let valuesPath = try outputs.file(values, option: "--values")
             let reader = try VolumeIO.open(input, raw: try raw.layout())
             let shape = reader.info.shape
             let at = index ?? (shape.rank == 3 ? shape[sliceAxis.index] / 2 : 0)
             let plane = try SliceExtraction.extract(reader, axis: sliceAxis, index: at)
-            try PNGWriter.encode(SliceRenderer.render(plane, window: displayWindow, colormap: map), to: outPath)
+            var bar: ScaleBar?
+            if plain {
+                try PNGWriter.encode(SliceRenderer.render(plane, window: displayWindow, colormap: map), to: outPath)
+            } else {
+                // The slice's pixel edge: the two in-plane voxel edges, known and equal.
+                let geometry = reader.info.geometry
+                let inPlane = shape.rank == 3 ? (0..<3).filter { $0 != sliceAxis.index } : [0, 1]
+                let edges = inPlane.compactMap { geometry.voxelSizeMicrometres.indices.contains($0) ? geometry.voxelSizeMicrometres[$0] : nil }
+                let pixel: Double? = geometry.isCalibrated && edges.count == 2 && edges[0] == edges[1] ? edges[0] : nil
+                if geometry.isCalibrated && pixel == nil {
+                    Notices.emit("the slice's pixels are not square (\(edges.map { String($0) }.joined(separator: " × ")) µm): the scale bar is in pixels")
+                }
+                var style: SliceFigureStyle
+                if labels {
+                    let scheme = try? LabelSchemeFile.read(forVolume: input)
+                    style = SliceFigureStyle(mode: .categorical(names: scheme.map { Dictionary($0.phases.map { ($0.code, $0.name) }, uniquingKeysWith: { a, _ in a }) }),
+                                             pixelSizeMicrometres: pixel)
+                } else {
+                    let unit = units ?? reader.info.metadata["units"].map { "value (\($0.replacingOccurrences(of: "um", with: "µm")))" } ?? "value (no unit declared)"
+                    style = SliceFigureStyle(mode: .continuous(map, displayWindow), pixelSizeMicrometres: pixel, valueLabel: unit)
+                }
+                style.scaleBar = !noScaleBar
+                style.colourBar = !noColourBar
+                if let overlay {
+                    let other = try VolumeIO.open(overlay)
+                    guard other.info.shape == shape else {
+                        throw LensError.badInput(file: overlay, problem: "shape \(other.info.shape) differs from \(input)'s \(shape); the overlay must be on the same grid")
+                    }
+                    let mask = try SliceExtraction.extract(other, axis: sliceAxis, index: at)
+                    style.overlays = [SliceOverlay(mask: Grid(shape: mask.shape, elements: mask.elements.map { $0 != 0 && $0.isFinite ? 1 : 0 }),
+                                                   colour: RGB(255, 40, 40), name: overlayName)]
+                }
+                let figure = try SliceFigure.render(plane, style: style)
+                try figure.writePNG(to: outPath)
+                bar = figure.scaleBar
+            }
             if let valuesPath { try VolumeIO.write(plane, to: valuesPath, inputs: [input]) }
-            return (at, plane)
+            return (at, plane, bar)
         }
-        print("wrote \(out): \(sliceAxis.rawValue) = \(at), \(plane.shape), colour map \(map.rawValue)")
+        print("wrote \(out): \(sliceAxis.rawValue) = \(at), \(plane.shape), colour map \(labels ? "categorical" : map.rawValue)"
+              + (bar.map { "; scale bar \($0.label) = \($0.lengthPixels) px" } ?? ""))
     }
 }
 
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the whole chain on built-in synthetic data and write a report.")
+        abstract: "Run the whole study on built-in phantoms and write a report scored against their truth.",
+        discussion: """
+        Writes OUT/recipe.yaml (copy and edit it for your own data) and runs it as `batterylens \
+        run` would: an electrode through five cycling states → a full scan with rings and an \
+        offset axis and a 135° limited-angle scan with drift → FBP and TV reconstruction → \
+        segmentation → porosity by depth, tortuosity, particles, thickness → cracks and tracking \
+        → XANES state of charge → Compton lithium. Then OUT/report/index.html and OUT/summary.json, \
+        with a measured-vs-truth row for every headline number. Running it again on the same \
+        OUT resumes (unchanged steps are skipped). Exit 3 when a truth check fails.
+        """)
 
-    @Option(help: "Output folder.") var out: String = "demo-output"
-    @Option(help: "Edge of the synthetic volume in voxels.") var size: Int = 128
-    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Output folder (created, or an earlier demo's folder to resume).") var out: String = "demo-output"
+    @Option(help: "small (about half a minute on 2 cores) or default (a few minutes).") var size: DemoStudy.Size = .default
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         global.apply()
-        guard size >= 32, size <= 1024 else { throw LensError.invalidArgument("--size must be 32-1024") }
-        let report = try global.outputs(inputs: []) { outputs in
-            try DemoChain.run(.init(outputFolder: try outputs.folder(out, option: "--out"), size: size, seed: seed))
+        let fm = FileManager.default
+        var isFolder: ObjCBool = false
+        if fm.fileExists(atPath: out, isDirectory: &isFolder) {
+            guard isFolder.boolValue else { throw LensError.badOutput(file: out, problem: "is a file; --out must be a folder") }
+            let entries = try fm.contentsOfDirectory(atPath: out).filter { !$0.hasPrefix(".") }
+            if !entries.isEmpty && !(entries.contains("study.json") && entries.contains("recipe.yaml")) {
+                throw LensError.badOutput(file: out, problem: "holds files that no demo wrote; choose an empty or new folder (--out)")
+            }
+        } else {
+            try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
         }
+        let recipePath = out + "/recipe.yaml"
+        try AtomicOutput.write(Data(DemoStudy.recipe(size: size).utf8), to: recipePath)
+        let plan = try StudyPlan(try Recipe.read(recipePath, output: nil), quiet: global.quiet, overwrite: global.overwrite)
+        print("demo (\(size.rawValue)): \(plan.steps.count) steps into \(out) (recipe \(recipePath))")
+        let start = Date()
+        _ = try StudyRunner(plan: plan).run()
+        let checks = try DemoStudy.truthChecks(studyFolder: out)
+        try StudyReport.build(studyFolder: out, title: "BatteryLens demo study (\(size.rawValue))", truthChecks: checks)
+        print("\nmeasured vs truth:")
+        for c in checks {
+            let m = String(format: "%.4g", c.measured) + (c.measuredSigma.map { String(format: " ± %.2g", $0) } ?? "")
+            print("  \(c.passed ? "pass" : "FAIL")  \(c.quantity): \(m) vs \(String(format: "%.4g", c.truth)) (tolerance \(c.relative ? String(format: "%.0f %%", c.tolerance * 100) : String(format: "%.3g", c.tolerance)))")
+        }
+        let passed = checks.allSatisfy(\.passed)
         print("""
-        demo: \(report.shape.map(String.init).joined(separator: "×")) volume, \(report.particleCount) particles
-        solid fraction: truth \(String(format: "%.4f", report.trueSolidFraction)), measured \(String(format: "%.4f", report.measuredSolidFraction))
-        formats round-tripped: \(report.formats.map(\.format).joined(separator: ", "))
-        XANES: state of charge RMSE \(String(format: "%.4f", report.xanes.fractionRMSE)) over \(report.xanes.analysedPixels) pixels, \(String(format: "%.0f", report.xanes.fractionWithinOneSigma * 100)) % within 1σ; alignment error \(String(format: "%.3f", report.xanes.alignmentRMSEPixels)) px
-        report: \(out)/report.html, numbers: \(out)/summary.json
-        all checks passed: \(report.allChecksPassed)
+        report: \(out)/report/index.html, numbers: \(out)/summary.json (\(String(format: "%.0f", Date().timeIntervalSince(start))) s)
+        all checks passed: \(passed)
         """)
-        if !report.allChecksPassed { throw LensError.numerical("demo checks failed; see \(out)/summary.json") }
+        if !passed { throw LensError.numerical("demo truth checks failed; see \(out)/report/index.html") }
+    }
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Build STUDY/report/index.html and STUDY/summary.json from a study folder written by `batterylens run`.",
+        discussion: """
+        Reads STUDY/study.json and each step's summary and outputs; draws the figures (slices with \
+        scale and colour bars, label maps, plots with error bars) into STUDY/report/figures. The \
+        page needs no network and no scripts. A demo study is scored against its phantoms' truth again.
+        """)
+
+    @Argument(help: "Study folder (the recipe's output).") var study: String
+    @Option(help: "Title of the page.") var title: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        let record = try? JSONOutput.read(StudyRecord.self, from: study + "/study.json")
+        var checks: [TruthCheck] = []
+        if record?.study == "batterylens-demo" { checks = try DemoStudy.truthChecks(studyFolder: study) }
+        let summary = try StudyReport.build(studyFolder: study, title: title, truthChecks: checks)
+        print("wrote \(study)/report/index.html (\(summary.sections.count) sections, \(summary.sections.reduce(0) { $0 + $1.figures.count }) figures) and \(study)/summary.json"
+              + (checks.isEmpty ? "" : "; truth checks \(checks.filter(\.passed).count)/\(checks.count) passed"))
     }
 }
 

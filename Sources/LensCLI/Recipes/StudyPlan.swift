@@ -143,7 +143,8 @@ struct StudyPlan {
                 case .option(let option): for path in paths { arguments += [option, path] }
                 }
             }
-            for output in definition.outputs { arguments += [output.option, folder + "/" + output.path] }
+            // An output whose option is empty is positional (after the inputs, as `convert IN OUT`).
+            for output in definition.outputs { arguments += (output.option.isEmpty ? [] : [output.option]) + [folder + "/" + output.path] }
             if definition.summary { arguments += ["--summary", folder + "/summary.json"] }
             arguments += settingArguments
             // The command itself checks the options and their values (without running). It stops

@@ -1,31 +1,7 @@
 import Foundation
 import LensCore
 import LensIO
-
-/// What `batterylens run` did with each step, written as `study.json` in the study folder
-/// after every step (atomically), so a run that is interrupted or killed resumes from it.
-struct StudyRecord: Codable, Equatable {
-    struct StepRecord: Codable, Equatable {
-        var name: String
-        var workflow: String
-        /// The equivalent command line.
-        var command: [String]
-        /// SHA-256 over the version, the workflow, its settings and its inputs' content: the
-        /// step is skipped when a later run computes the same key and its outputs are there.
-        var key: String?
-        /// ran, skipped (unchanged), failed, not run.
-        var status: String
-        var seconds: Double
-        var inputs: [InputRecord]
-        var outputs: [String: String]
-    }
-    var recipe: String
-    var study: String
-    var version: String
-    var startedAt: String
-    var status: String
-    var steps: [StepRecord]
-}
+import Reporting
 
 /// Runs a ``StudyPlan``: steps in order, each skipped when its key (settings and inputs'
 /// content) matches the last successful run and its outputs exist, else run as its command

@@ -23,7 +23,7 @@ struct WorkflowDefinition: Sendable {
 
     struct Output: Sendable {
         var name: String
-        /// The option that names it (`--out`, `--csv`).
+        /// The option that names it (`--out`, `--csv`); empty for a positional output.
         var option: String
         /// File or folder name inside the step's folder.
         var path: String
@@ -54,7 +54,7 @@ struct WorkflowDefinition: Sendable {
 
     /// The options the runner sets itself; a recipe's settings may not.
     var reservedOptions: Set<String> {
-        var set = Set(outputs.map(\.option))
+        var set = Set(outputs.map(\.option).filter { !$0.isEmpty })
         for input in inputs { if case .option(let o) = input.passing { set.insert(o) } }
         if summary { set.insert("--summary") }
         return set
@@ -87,6 +87,13 @@ enum WorkflowCatalogue {
                              members: ["phases": "phases.tif", "attenuation": "attenuation.tif", "particles": "particles.tif",
                                        "truth": "truth.json", "design": "design.json"], labelled: ["phases"])],
           summary: false),
+        W(name: "phantom series", inputs: [],
+          outputs: [W.Output(name: "series", option: "--out", path: "series", isFolder: true,
+                             members: Dictionary(uniqueKeysWithValues: (0..<5).flatMap { k in
+                                 [("state_\(k)_phases", "state_\(k)/phases.tif"), ("state_\(k)_particles", "state_\(k)/particles.tif"),
+                                  ("state_\(k)_attenuation", "state_\(k)/attenuation.tif"), ("state_\(k)_truth", "state_\(k)/truth.json")] }),
+                             labelled: Set((0..<5).map { "state_\($0)_phases" }))],
+          summary: false),
         W(name: "phantom projections", inputs: [volume], outputs: [W.Output(name: "scan", option: "--out", path: "scan.h5")]),
         W(name: "phantom xanes", inputs: [],
           outputs: [W.Output(name: "phantom", option: "--out", path: "phantom", isFolder: true,
@@ -105,6 +112,7 @@ enum WorkflowCatalogue {
                                   W.Input(name: "darks", passing: .option("--darks"), required: false),
                                   W.Input(name: "angles", passing: .option("--angles"), required: false)],
           outputs: [W.Output(name: "lines", option: "--out", path: "aligned.h5"), W.Output(name: "angles", option: "--angles-out", path: "angles.txt")]),
+        W(name: "convert", inputs: [volume], outputs: [W.Output(name: "volume", option: "", path: "volume.tif")]),
         W(name: "filter", inputs: [volume], outputs: [W.Output(name: "volume", option: "--out", path: "filtered.tif")]),
         W(name: "cracks", inputs: [volume, W.Input(name: "labels", passing: .option("--labels"))],
           outputs: [W.Output(name: "damage", option: "--out", path: "damage", isFolder: true, members: ["cracks": "cracks.tif", "table": "particles.csv"])]),

@@ -1,0 +1,419 @@
+import Foundation
+import LensCore
+import LensIO
+
+/// The numbers of a study report, as written to `STUDY/summary.json` (schema
+/// `Schemas/report.schema.json`): the truth checks, then one section per step with its
+/// numbers (units and uncertainties), figures and provenance (command, input checksums).
+public struct ReportSummary: Codable, Sendable {
+    public struct Number: Codable, Sendable, Equatable {
+        public var name: String
+        /// The value as shown (numbers rounded for reading; `number` keeps the full value).
+        public var text: String
+        public var number: Double?
+        /// 1σ, or the half-width of the interval named in `name` when it is a confidence interval.
+        public var sigma: Double?
+        public var unit: String?
+    }
+    public struct Section: Codable, Sendable {
+        public var step: String
+        public var workflow: String
+        public var status: String
+        public var seconds: Double
+        public var command: [String]
+        public var inputs: [InputRecord]
+        public var numbers: [Number]
+        /// Files under `report/`, relative to it.
+        public var figures: [String]
+        public var notes: [String]
+    }
+    public var schema = "batterylens-report/1"
+    public var study: String
+    public var recipe: String
+    public var version: String
+    public var generatedAt: String
+    public var studyStatus: String
+    public var truthChecks: [TruthCheck]
+    /// nil when the study has no truth to compare with.
+    public var allTruthChecksPassed: Bool?
+    public var sections: [Section]
+}
+
+/// Builds the report of a study folder written by `batterylens run` (its `study.json`, and each
+/// step's `summary.json` and outputs): `STUDY/report/index.html` with its figures in
+/// `STUDY/report/figures/` (self-contained: readable offline, no scripts), and the same numbers
+/// in `STUDY/summary.json`. Known workflows get their own figures (slices with scale and colour
+/// bars, label maps, porosity by depth, τ per axis, size distributions, cracking statistics,
+/// XANES maps, Li per region); every other step gets the scalar numbers of its summary.
+public enum StudyReport {
+    /// A figure being built: its file name under `figures/`, caption and content.
+    struct Figure {
+        enum Content { case png(SliceFigure), svg(String) }
+        var name: String
+        var caption: String
+        var content: Content
+    }
+
+    /// What one section shows.
+    struct SectionContent {
+        var numbers: [ReportSummary.Number] = []
+        var figures: [Figure] = []
+        var notes: [String] = []
+        mutating func add(_ name: String, _ value: Double?, sigma: Double? = nil, unit: String? = nil, digits: Int = 4) {
+            guard let value else { return }
+            numbers.append(.init(name: name, text: StudyReport.format(value, digits: digits), number: value.isFinite ? value : nil,
+                                 sigma: sigma, unit: unit))
+        }
+        mutating func add(_ name: String, text: String) {
+            numbers.append(.init(name: name, text: text, number: nil, sigma: nil, unit: nil))
+        }
+    }
+
+    /// Builds the report of `studyFolder` (with optional truth checks, e.g. from the demo's
+    /// phantoms) and returns its summary. Replaces only a report and summary BatteryLens wrote.
+    @discardableResult
+    public static func build(studyFolder: String, title: String? = nil, truthChecks: [TruthCheck] = []) throws -> ReportSummary {
+        let recordPath = studyFolder + "/study.json"
+        guard FileManager.default.fileExists(atPath: recordPath) else {
+            throw LensError.badInput(file: recordPath, problem: "no study record: the folder was not written by `batterylens run` (run a recipe first)")
+        }
+        let record: StudyRecord
+        do { record = try JSONOutput.read(StudyRecord.self, from: recordPath) } catch {
+            throw LensError.badInput(file: recordPath, problem: "is not a study record (\(error))")
+        }
+        var sections: [ReportSummary.Section] = []
+        var contents: [SectionContent] = []
+        for step in record.steps {
+            var content = SectionContent()
+            if step.status == "ran" || step.status == "skipped" {
+                let summaryPath = studyFolder + "/" + step.name + "/summary.json"
+                let summary = try? JSONOutput.read(JSONValue.self, from: summaryPath)
+                do { content = try describe(step: step, folder: studyFolder + "/" + step.name, summary: summary) } catch {
+                    content.notes.append("could not draw this step's figures: \(error)")
+                }
+            } else {
+                content.notes.append("step \(step.status)")
+            }
+            contents.append(content)
+            sections.append(.init(step: step.name, workflow: step.workflow, status: step.status, seconds: step.seconds,
+                                  command: step.command, inputs: step.inputs, numbers: content.numbers,
+                                  figures: content.figures.map { "figures/" + $0.name }, notes: content.notes))
+        }
+        let summary = ReportSummary(study: record.study, recipe: record.recipe, version: BatteryLensVersion.string,
+                                    generatedAt: ISO8601DateFormatter().string(from: Date()), studyStatus: record.status,
+                                    truthChecks: truthChecks, allTruthChecksPassed: truthChecks.isEmpty ? nil : truthChecks.allSatisfy(\.passed),
+                                    sections: sections)
+        let html = page(summary: summary, contents: contents, title: title ?? "BatteryLens study: \(record.study)")
+        try AtomicOutput.write(to: studyFolder + "/report") { temporary in
+            try FileManager.default.createDirectory(atPath: temporary + "/figures", withIntermediateDirectories: true)
+            for figure in contents.flatMap(\.figures) {
+                let path = temporary + "/figures/" + figure.name
+                switch figure.content {
+                case let .png(f): try f.writePNG(to: path)
+                case let .svg(text): try AtomicOutput.write(Data(text.utf8), to: path)
+                }
+            }
+            try AtomicOutput.write(Data(html.utf8), to: temporary + "/index.html")
+        }
+        try JSONOutput.write(summary, to: studyFolder + "/summary.json")
+        return summary
+    }
+
+    // MARK: - Sections
+
+    static func describe(step: StudyRecord.StepRecord, folder: String, summary: JSONValue?) throws -> SectionContent {
+        var c = SectionContent()
+        let s = summary ?? .null
+        let prefix = step.name
+        func output(_ name: String) -> String? { step.outputs[name].flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil } }
+        switch step.workflow {
+        case "phantom series":
+            let root = output("series") ?? folder + "/series"
+            var cracked: [Double] = [], porosity: [Double] = []
+            for k in 0..<5 {
+                guard let t = try? JSONOutput.read(JSONValue.self, from: root + "/state_\(k)/truth.json") else { continue }
+                cracked.append(t["truth"]?["cracked_particle_count"]?.doubleValue ?? .nan)
+                porosity.append(t["truth"]?["electrode"]?["porosity"]?.doubleValue ?? .nan)
+                if k == 0 { c.add("particles (design)", t["truth"]?["particle_count"]?.doubleValue, digits: 0)
+                            c.add("voxel size", t["truth"]?["voxel_size_micrometres"]?.doubleValue, unit: "µm") }
+            }
+            for (k, n) in cracked.enumerated() { c.add("cracked particles, state \(k) (design)", n, digits: 0) }
+            var plot = SVGPlot(title: "Cracked particles through cycling (design)", xLabel: "state", yLabel: "cracked particles")
+            plot.xCategories = ["Tomo 00", "Tomo 01", "Tomo 02", "Tomo 03", "Tomo 04"].prefix(cracked.count).map { $0 }
+            plot.series = [.init("", kind: .bars, x: cracked.indices.map(Double.init), y: cracked)]
+            c.figures.append(Figure(name: prefix + "_cracked.svg", caption: "Particles with cracks in each state of the phantom (its design, the truth later steps are scored against).", content: .svg(plot.render())))
+            if let f = try slice(root + "/state_0/attenuation.tif", valueLabel: "μ (1/µm)") {
+                c.figures.append(Figure(name: prefix + "_state0.png", caption: "Phantom attenuation, pristine state, middle slice across the depth.", content: .png(f)))
+            }
+            if let f = try slice(root + "/state_4/phases.tif", categorical: true) {
+                c.figures.append(Figure(name: prefix + "_state4_phases.png", caption: "Phantom phases after 30 cycles, middle slice.", content: .png(f)))
+            }
+        case "phantom electrode":
+            if let root = output("phantom"), let f = try slice(root + "/attenuation.tif", valueLabel: "μ (1/µm)") {
+                c.figures.append(Figure(name: prefix + "_attenuation.png", caption: "Phantom attenuation, middle slice.", content: .png(f)))
+            }
+            c.numbers += scalars(s)
+        case "phantom projections":
+            let acquisition = s["scan"]?["acquisition"]
+            c.add("projections", acquisition?["projection_count"]?.doubleValue, digits: 0)
+            c.add("angular range", acquisition?["angular_range_degrees"]?.doubleValue, unit: "°")
+            c.add("rotation axis column (truth)", s["scan"]?["rotation_axis_column"]?.doubleValue, unit: "pixel")
+            c.add("incident photons per pixel", acquisition?["incident_photons"]?.doubleValue, digits: 0)
+            c.add("ring-defect pixel fraction", acquisition?["defective_pixel_fraction"]?.doubleValue)
+            c.add("jitter σ", acquisition?["jitter_pixels"]?.doubleValue, unit: "pixel")
+            if let scan = output("scan"), let reader = try? VolumeIO.open(scan + ":/exchange/data") {
+                let rows = reader.info.shape[1]
+                let sino = try SliceExtraction.extract(reader, axis: .y, index: rows / 2)
+                var style = SliceFigureStyle(mode: .continuous(.grey, .automatic), pixelSizeMicrometres: nil, valueLabel: "counts")
+                style.scaleBar = false
+                c.figures.append(Figure(name: prefix + "_sinogram.png", caption: "Sinogram of the middle detector row (rows: projections; columns: detector pixels), raw counts.",
+                                        content: .png(try SliceFigure.render(sino, style: style))))
+            }
+        case "recon":
+            c.add("algorithm", text: s["algorithm"]?.stringValue ?? "?")
+            c.add("rotation centre (column)", s["centre_column"]?.doubleValue, unit: "pixel")
+            c.add(text: s["centre_method"]?.stringValue, "centre method")
+            c.add("angular coverage", s["angular_coverage_deg"]?.doubleValue, unit: "°")
+            c.add("missing wedge", s["missing_wedge_deg"]?.doubleValue, unit: "°")
+            c.add("voxel size", s["voxel_size_um"]?.doubleValue, unit: "µm")
+            if case .array(let warnings)? = s["reconstruction"]?["warnings"] { c.notes += warnings.compactMap(\.stringValue) }
+            let unit = (s["units"]?.stringValue ?? "").replacingOccurrences(of: "um", with: "µm")
+            if let v = output("volume"), let f = try slice(v, valueLabel: unit.isEmpty ? "value" : "μ (\(unit))") {
+                c.figures.append(Figure(name: prefix + "_slice.png", caption: "Reconstructed middle slice (\(s["algorithm"]?.stringValue ?? "")); colour bar in \(unit.isEmpty ? "the volume's units" : unit).", content: .png(f)))
+            }
+        case "segment phases", "segment electrode":
+            c.add("porosity", s["porosity"]?.doubleValue)
+            c.add(text: s["porosity_region"]?.stringValue, "porosity refers to")
+            if case .object(let fractions)? = s["fractions_in_electrode"] {
+                for (code, v) in fractions.sorted(by: { $0.key < $1.key }) { c.add("fraction of code \(code)", v.doubleValue) }
+            }
+            if let v = output("labels"), let f = try slice(v, categorical: true) {
+                c.figures.append(Figure(name: prefix + "_labels.png", caption: "Segmented phases, middle slice.", content: .png(f)))
+            }
+        case "porosity":
+            let unit = s["unit"]?.stringValue
+            c.add("porosity (electrode)", s["porosity"]?.doubleValue)
+            var x: [Double] = [], y: [Double] = []
+            if case .array(let regions)? = s["regions"] {
+                for (k, r) in regions.enumerated() {
+                    let start = r["start"]?.doubleValue ?? .nan, end = r["end"]?.doubleValue ?? .nan
+                    c.add("porosity, region \(k + 1) (slices \(Int(start))–\(Int(end)))", r["phase_fraction"]?.doubleValue)
+                    let voxel = s["voxel_size"]?.doubleValue
+                    x.append((start + end) / 2 * (unit == "µm" ? (voxel ?? 1) : 1)); y.append(r["phase_fraction"]?.doubleValue ?? .nan)
+                }
+            }
+            var plot = SVGPlot(title: "Porosity by depth", xLabel: "depth, region centre (\(unit == "µm" ? "µm" : "voxel"))", yLabel: "porosity")
+            plot.series = [.init("porosity", x: x, y: y)]
+            c.figures.append(Figure(name: prefix + "_depth.svg", caption: "Porosity of each depth region.", content: .svg(plot.render())))
+        case "tortuosity":
+            var axes: [String] = [], taus: [Double] = []
+            if case .array(let results)? = s["results"] {
+                for r in results {
+                    let axis = r["axis"]?.stringValue ?? "?"
+                    let tau = r["tortuosity_factor"]?.doubleValue
+                    c.add("τ (\(axis))", tau)
+                    c.add("ε (\(axis))", r["volume_fraction"]?.doubleValue)
+                    axes.append(axis); taus.append(tau ?? .nan)
+                }
+            }
+            c.add("anisotropy", s["anisotropy"]?.doubleValue)
+            if let b = s["bruggeman"] { c.add("Bruggeman exponent", b["exponent"]?.doubleValue, sigma: b["standard_error"]?.doubleValue) }
+            var plot = SVGPlot(title: "Tortuosity factor per axis", xLabel: "flow axis", yLabel: "τ")
+            plot.xCategories = axes
+            plot.series = [.init("whole volume", kind: .bars, x: axes.indices.map(Double.init), y: taus)]
+            if case .array(let regions)? = s["regions"] {
+                for (k, region) in regions.enumerated() {
+                    guard case .array(let rr)? = region["results"] else { continue }
+                    let y = axes.map { axis in rr.first { $0["axis"]?.stringValue == axis }?["tortuosity_factor"]?.doubleValue ?? .nan }
+                    plot.series.append(.init("depth region \(k + 1)", kind: .bars, x: axes.indices.map(Double.init), y: y))
+                }
+            }
+            c.figures.append(Figure(name: prefix + "_tau.svg", caption: "Tortuosity factor τ = ε·D/D_eff of the phase along each axis, for the whole volume and each depth region.", content: .svg(plot.render())))
+        case "particles":
+            c.add("particles", s["particles"]?.doubleValue, digits: 0)
+            let unit = s["unit"]?.stringValue ?? "voxel"
+            if let d = s["size_distribution_interior"] {
+                c.add("particles inside the field of view", d["count"]?.doubleValue, digits: 0)
+                for key in ["number_d10", "number_d50", "number_d90", "volume_d50"] {
+                    guard let q = d[key], let v = q["value"]?.doubleValue else { continue }
+                    let lo = q["lower"]?.doubleValue, hi = q["upper"]?.doubleValue
+                    c.add("\(key.replacingOccurrences(of: "_", with: " ").uppercased()) (95 % bootstrap interval \(format(lo ?? .nan, digits: 3))–\(format(hi ?? .nan, digits: 3)))",
+                          v, sigma: lo.flatMap { l in hi.map { ($0 - l) / 2 } }, unit: unit)
+                }
+                if case .array(let edges)? = d["bin_edges_micrometres"] ?? d["bin_edges"], case .array(let fractions)? = d["number_fractions"] {
+                    let e = edges.compactMap(\.doubleValue), f = fractions.compactMap(\.doubleValue)
+                    if e.count == f.count + 1 {
+                        var plot = SVGPlot(title: "Particle size distribution (interior particles)", xLabel: "equivalent diameter (\(unit))", yLabel: "number fraction")
+                        plot.series = [.init("number", kind: .bars, x: zip(e, e.dropFirst()).map { ($0 + $1) / 2 }, y: f)]
+                        if case .array(let vf)? = d["volume_fractions"] {
+                            plot.series.append(.init("volume", kind: .lineAndPoints, x: zip(e, e.dropFirst()).map { ($0 + $1) / 2 }, y: vf.compactMap(\.doubleValue)))
+                        }
+                        c.figures.append(Figure(name: prefix + "_sizes.svg", caption: "Equivalent-diameter distribution of the particles that do not touch the volume's faces.", content: .svg(plot.render())))
+                    }
+                }
+            }
+            if let v = output("labels"), let f = try slice(v, categorical: true, named: false) {
+                c.figures.append(Figure(name: prefix + "_labels.png", caption: "Particle labels (watershed), middle slice; neighbouring particles in different colours.", content: .png(f)))
+            }
+        case "thickness":
+            let unit = s["unit"]?.stringValue ?? "voxel"
+            c.add("mean local thickness", s["mean"]?.doubleValue, unit: unit)
+            for key in ["volume_weighted_d10", "volume_weighted_d50", "volume_weighted_d90"] {
+                c.add(key.replacingOccurrences(of: "_", with: " "), s[key]?.doubleValue, unit: unit)
+            }
+            if let v = output("map"), let f = try slice(v, colormap: .viridis, valueLabel: "thickness (\(unit))", zeroIsMasked: true) {
+                c.figures.append(Figure(name: prefix + "_map.png", caption: "Local thickness (diameter of the largest inscribed ball), middle slice; other phases masked.", content: .png(f)))
+            }
+        case "track":
+            c.add("tracks", (s["tracks"]?.doubleValue) ?? arrayCount(s["tracks"]), digits: 0)
+            let growth = s["cracking_last_state"]
+            c.add("cracked particles, last state", growth?["cracked"]?.doubleValue, digits: 0)
+            if case .array(let coefficients)? = growth?["fit"]?["coefficients"] {
+                for k in coefficients {
+                    c.add("logistic slope per sd of \(k["name"]?.stringValue ?? "?") (p = \(format(k["p_value"]?.doubleValue ?? .nan, digits: 2)))",
+                          k["per_standard_deviation"]?.doubleValue)
+                }
+            }
+            if case .array(let bins)? = growth?["size_bins"] {
+                let x = bins.map { (($0["lower"]?.doubleValue ?? .nan) + ($0["upper"]?.doubleValue ?? .nan)) / 2 }
+                let y = bins.map { $0["cracked"]?["proportion"]?.doubleValue ?? .nan }
+                let ci = bins.map { ($0["cracked"]?["lower"]?.doubleValue ?? .nan, $0["cracked"]?["upper"]?.doubleValue ?? .nan) }
+                let unit = growth?["size_unit"]?.stringValue ?? "voxel"
+                var plot = SVGPlot(title: "Cracking probability vs particle size (last state)", xLabel: "equivalent diameter (\(unit))", yLabel: "fraction cracked")
+                plot.series = [.init("cracked fraction, 95 % Wilson interval", kind: .points, x: x, y: y, yInterval: ci)]
+                c.figures.append(Figure(name: prefix + "_size.svg", caption: "Share of particles cracked in each size bin with its 95 % Wilson interval.", content: .svg(plot.render())))
+            }
+            if case .array(let regions)? = growth?["depth_regions"] {
+                let y = regions.map { $0["severe"]?["proportion"]?.doubleValue ?? .nan }
+                let ci = regions.map { ($0["severe"]?["lower"]?.doubleValue ?? .nan, $0["severe"]?["upper"]?.doubleValue ?? .nan) }
+                var plot = SVGPlot(title: "Severely damaged particles by depth (last state)", xLabel: "depth region", yLabel: "fraction severe")
+                plot.xCategories = regions.indices.map { "region \($0 + 1)" }
+                plot.series = [.init("severe, 95 % Wilson interval", kind: .bars, x: regions.indices.map(Double.init), y: y, yInterval: ci)]
+                c.figures.append(Figure(name: prefix + "_depth.svg", caption: "Severe damage class by depth region.", content: .svg(plot.render())))
+                for (k, v) in y.enumerated() { c.add("severe fraction, depth region \(k + 1)", v, sigma: (ci[k].1 - ci[k].0) / 2) }
+            }
+        case "xanes":
+            c.add("E0", s["e0_ev"]?.doubleValue, unit: "eV", digits: 6)
+            c.add("edge energy, mean over pixels", s["edge_energy_ev"]?["mean"]?.doubleValue, sigma: s["edge_energy_ev"]?["std"]?.doubleValue, unit: "eV", digits: 6)
+            c.add("edge energy 1σ per pixel, median", s["edge_energy_sigma_ev"]?["median"]?.doubleValue, unit: "eV")
+            c.add("analysed pixels", s["edge_energy_ev"]?["count"]?.doubleValue, digits: 0)
+            if case .object(let fractions)? = s["fractions"] {
+                for (name, v) in fractions.sorted(by: { $0.key < $1.key }) { c.add("fraction \(name), mean", v["mean"]?.doubleValue, sigma: v["std"]?.doubleValue) }
+            }
+            if let root = output("maps") {
+                if let f = try slice(root + "/edge_energy.tif", colormap: .viridis, valueLabel: "edge energy (eV)") {
+                    c.figures.append(Figure(name: prefix + "_edge.png", caption: "Edge energy (half height) per pixel; pixels without enough edge jump are masked.", content: .png(f)))
+                }
+                if let f = try slice(root + "/fraction_charged.tif", colormap: .magma, window: .range(0, 1), valueLabel: "charged fraction") {
+                    c.figures.append(Figure(name: prefix + "_soc.png", caption: "State of charge (charged fraction by linear combination fitting) per pixel.", content: .png(f)))
+                }
+                if let reader = try? VolumeIO.open(root + "/edge_energy.tif"), let grid = try? reader.readAll().float32() {
+                    let values = grid.elements.filter { $0.isFinite }.map { Double($0) }
+                    if let lo = values.min(), let hi = values.max(), hi > lo {
+                        let bins = 30, w = (hi - lo) / Double(bins)
+                        var counts = [Double](repeating: 0, count: bins)
+                        for v in values { counts[Swift.min(bins - 1, Int((v - lo) / w))] += 1 }
+                        var plot = SVGPlot(title: "Edge energies of analysed pixels", xLabel: "edge energy (eV)", yLabel: "pixels")
+                        plot.series = [.init("", kind: .bars, x: (0..<bins).map { lo + (Double($0) + 0.5) * w }, y: counts)]
+                        c.figures.append(Figure(name: prefix + "_edge_hist.svg", caption: "Histogram of per-pixel edge energies.", content: .svg(plot.render())))
+                    }
+                }
+            }
+        case "compton analyze":
+            var x: [Double] = [], y: [Double] = [], ci: [(Double, Double)] = []
+            if case .array(let regions)? = s["regions"] {
+                for r in regions {
+                    let k = r["region"]?.doubleValue ?? Double(x.count + 1)
+                    let li = r["lithium"]?.doubleValue ?? .nan, sigma = r["lithium_sigma"]?.doubleValue ?? .nan
+                    c.add("Li stoichiometry 1 − x, region \(Int(k))", li, sigma: sigma)
+                    c.add("S parameter, region \(Int(k))", r["s"]?.doubleValue, sigma: r["s_sigma"]?.doubleValue)
+                    x.append(k); y.append(li); ci.append((li - sigma, li + sigma))
+                }
+            }
+            var plot = SVGPlot(title: "Lithium stoichiometry by depth region (Compton S parameter)", xLabel: "depth region", yLabel: "1 − x (±1σ)")
+            plot.series = [.init("1 − x", x: x, y: y, yInterval: ci)]
+            c.figures.append(Figure(name: prefix + "_lithium.svg", caption: "Li stoichiometry from the Compton S parameter per depth region, ±1σ.", content: .svg(plot.render())))
+        case "impedance":
+            c.numbers += scalars(s)
+            if let csv = output("spectrum"), let table = try? String(contentsOfFile: csv, encoding: .utf8) {
+                let lines = table.split(separator: "\n").map { $0.split(separator: ",").map(String.init) }
+                if let header = lines.first, let re = header.firstIndex(where: { $0.lowercased().contains("real") }),
+                   let im = header.firstIndex(where: { $0.lowercased().contains("imag") }) {
+                    let rows = lines.dropFirst().compactMap { r -> (Double, Double)? in
+                        guard r.count > Swift.max(re, im), let a = Double(r[re]), let b = Double(r[im]) else { return nil }
+                        return (a, -b)
+                    }
+                    var plot = SVGPlot(title: "Nyquist plot", xLabel: header[re], yLabel: "−" + header[im])
+                    plot.equalAspect = true
+                    plot.series = [.init("", x: rows.map(\.0), y: rows.map(\.1))]
+                    c.figures.append(Figure(name: prefix + "_nyquist.svg", caption: "Impedance of the pore network (transmission-line model of the segmented electrode).", content: .svg(plot.render())))
+                }
+            }
+        default:
+            c.numbers += scalars(s)
+        }
+        return c
+    }
+
+    /// The number of elements of an array value.
+    static func arrayCount(_ v: JSONValue?) -> Double? { if case .array(let a)? = v { return Double(a.count) }; return nil }
+
+    /// The scalar numbers and strings of a summary, one level of nesting deep (keys joined by
+    /// "."), provenance left out.
+    static func scalars(_ s: JSONValue) -> [ReportSummary.Number] {
+        guard case .object(let o) = s else { return [] }
+        var out: [ReportSummary.Number] = []
+        for (key, value) in o.sorted(by: { $0.key < $1.key }) where key != "provenance" && key != "label_scheme" {
+            switch value {
+            case .number(let n): out.append(.init(name: key, text: format(n, digits: 4), number: n, sigma: nil, unit: nil))
+            case .string(let t) where t.count < 120 && !t.hasPrefix("/"): out.append(.init(name: key, text: t, number: nil, sigma: nil, unit: nil))
+            case .bool(let b): out.append(.init(name: key, text: b ? "yes" : "no", number: nil, sigma: nil, unit: nil))
+            case .object(let inner):
+                for (k, v) in inner.sorted(by: { $0.key < $1.key }) {
+                    if case .number(let n) = v { out.append(.init(name: key + "." + k, text: format(n, digits: 4), number: n, sigma: nil, unit: nil)) }
+                }
+            default: break
+            }
+        }
+        return Array(out.prefix(40))
+    }
+
+    /// The middle z slice of a volume as a figure (nil when the file is not there or not 3D/2D).
+    /// Label volumes (`categorical`) take phase names from their scheme when `named`.
+    static func slice(_ path: String, categorical: Bool = false, named: Bool = true, colormap: Colormap = .grey,
+                      window: DisplayWindow = .automatic, valueLabel: String = "value", zeroIsMasked: Bool = false) throws -> SliceFigure? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let reader = try VolumeIO.open(path)
+        let shape = reader.info.shape
+        guard shape.rank == 2 || shape.rank == 3, shape.count > 0 else { return nil }
+        let plane: Grid<Float> = shape.rank == 3 ? try SliceExtraction.extract(reader, axis: .z, index: shape[0] / 2)
+                                                 : try reader.readAll().float32()
+        let geometry = reader.info.geometry
+        let edge = geometry.isCalibrated ? geometry.voxelSizeMicrometres.last : nil
+        let square = geometry.isCalibrated && Set(geometry.voxelSizeMicrometres.suffix(2)).count == 1
+        var style: SliceFigureStyle
+        if categorical {
+            var names: [Int: String]?
+            if named, let scheme = try? LabelSchemeFile.read(forVolume: path) {
+                names = Dictionary(scheme.phases.map { ($0.code, $0.name) }, uniquingKeysWith: { a, _ in a })
+            }
+            style = SliceFigureStyle(mode: .categorical(names: names), pixelSizeMicrometres: square ? edge : nil)
+        } else {
+            style = SliceFigureStyle(mode: .continuous(colormap, window), pixelSizeMicrometres: square ? edge : nil, valueLabel: valueLabel)
+            if zeroIsMasked { style.mask = Grid(shape: plane.shape, elements: plane.elements.map { $0 == 0 ? 1 : 0 }) }
+        }
+        return try SliceFigure.render(plane, style: style)
+    }
+
+    static func format(_ v: Double, digits: Int) -> String {
+        guard v.isFinite else { return "n/a" }
+        if digits == 0 { return String(Int(v.rounded())) }
+        if v != 0 && (abs(v) < 1e-3 || abs(v) >= 1e6) { return String(format: "%.\(Swift.max(1, digits - 1))e", v) }
+        return String(format: "%.\(digits)g", v)
+    }
+}
+
+extension StudyReport.SectionContent {
+    /// Adds a text row when `value` is there.
+    mutating func add(text value: String?, _ name: String) { if let value { add(name, text: value) } }
+}
