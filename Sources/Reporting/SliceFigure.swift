@@ -253,7 +253,7 @@ public struct SliceFigure: Sendable {
     }
 
     /// Ticks at round values across the window (3–6 of them), labelled compactly.
-    static func colourBarTicks(_ window: ClosedRange<Double>) -> [(Double, String)] {
+    public static func colourBarTicks(_ window: ClosedRange<Double>) -> [(Double, String)] {
         let span = window.upperBound - window.lowerBound
         guard span > 0, span.isFinite else { return [(window.lowerBound, formatTick(window.lowerBound))] }
         let step = niceStep(span / 4)

@@ -7,7 +7,7 @@ import Testing
 
 /// Every summary follows its JSON Schema in `Schemas/` (issue 17: one naming style, non-finite
 /// numbers as null). The validator covers the subset of JSON Schema 2020-12 the schemas use:
-/// type, enum, required, properties, additionalProperties, items, propertyNames.pattern,
+/// type, enum, required, properties, additionalProperties, items, pattern, propertyNames.pattern,
 /// minimum/maximum, anyOf, allOf and $ref (within a file and to another file of the folder).
 @Suite final class SummarySchemaTests {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -53,6 +53,9 @@ import Testing
                 if !types.contains(where: { Self.matches(value, $0) }) { out.append("\(path): \(value) is not \(types)") }
             }
             if case .array(let options)? = s["enum"], !options.contains(value) { out.append("\(path): \(value) not in the enum") }
+            if case .string(let text) = value, let pattern = s["pattern"]?.stringValue, text.range(of: pattern, options: .regularExpression) == nil {
+                out.append("\(path): '\(text)' breaks \(pattern)")
+            }
             if case .number(let n) = value {
                 if let m = s["minimum"]?.doubleValue, n < m { out.append("\(path): \(n) < \(m)") }
                 if let m = s["maximum"]?.doubleValue, n > m { out.append("\(path): \(n) > \(m)") }

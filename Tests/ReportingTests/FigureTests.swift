@@ -10,7 +10,7 @@ import Testing
     /// A 64 × 80 ramp with NaNs in one corner.
     func ramp() -> Grid<Float> {
         var g = Grid<Float>(shape: Shape(64, 80), elements: (0..<(64 * 80)).map { Float($0 % 80) / 79 })
-        for r in 0..<4 { for c in 0..<4 { g.elements[r * 80 + c] = .nan } }
+        for r in 0..<4 { for c in 0..<4 { g[linear: r * 80 + c] = .nan } }
         return g
     }
 
