@@ -128,7 +128,8 @@ public struct SliceFigure: Sendable {
         var window: ClosedRange<Double>?
         let elements = values.elements
         var masked = 0
-        func isMasked(_ i: Int) -> Bool { !elements[i].isFinite || (style.mask.map { $0.elements[i] != 0 } ?? false) }
+        let maskElements = style.mask?.elements   // `elements` copies: read once
+        func isMasked(_ i: Int) -> Bool { !elements[i].isFinite || (maskElements.map { $0[i] != 0 } ?? false) }
         switch style.mode {
         case let .continuous(map, displayWindow):
             let finite = elements.enumerated().filter { !isMasked($0.offset) }.map(\.element)
@@ -157,7 +158,8 @@ public struct SliceFigure: Sendable {
         }
         for overlay in style.overlays {
             let a = overlay.opacity
-            for i in 0..<colours.count where overlay.mask.elements[i] != 0 {
+            let mask = overlay.mask.elements
+            for i in 0..<colours.count where mask[i] != 0 {
                 let c = colours[i]
                 func mix(_ x: UInt8, _ y: UInt8) -> UInt8 { UInt8(((1 - a) * Double(x) + a * Double(y)).rounded()) }
                 colours[i] = RGB(mix(c.r, overlay.colour.r), mix(c.g, overlay.colour.g), mix(c.b, overlay.colour.b))
