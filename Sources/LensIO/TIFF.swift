@@ -377,7 +377,11 @@ enum ImageJDescription {
     ///     contiguous); otherwise the same keys under a `batterylens=` first line, which only
     ///     BatteryLens reads.
     ///   - calibrated: the unit is micron only when the pixel size is known.
-    static func make(pages: Int, spacingMicrometres: Double?, calibrated: Bool, imageJ: Bool, values: ValueCalibration? = nil) -> String {
+    ///   - valueUnit: the unit of the values (`1/um` for attenuation), written as ImageJ's
+    ///     `vunit` when there is no value calibration to carry it (ImageJ ignores it then; tifffile
+    ///     and BatteryLens read it back as the volume's `units`).
+    static func make(pages: Int, spacingMicrometres: Double?, calibrated: Bool, imageJ: Bool, values: ValueCalibration? = nil,
+                     valueUnit: String? = nil) -> String {
         var lines = [imageJ ? "ImageJ=1.54f" : "batterylens=\(BatteryLensVersion.string)", "images=\(pages)"]
         if pages > 1 { lines.append("slices=\(pages)") }
         if calibrated { lines.append("unit=micron") }
@@ -386,6 +390,8 @@ enum ImageJDescription {
         if let values {
             lines += ["cf=0", "c0=\(values.offset)", "c1=\(values.scale)"]
             if let unit = values.unit { lines.append("vunit=\(unit)") }
+        } else if let valueUnit, !valueUnit.contains(where: \.isNewline) {
+            lines.append("vunit=\(valueUnit)")
         }
         lines.append("loop=false")
         return lines.joined(separator: "\n") + "\n"
@@ -401,6 +407,14 @@ enum ImageJDescription {
         }
         guard values["cf"] == "0", let c1 = values["c1"].flatMap(Double.init) else { return nil }
         return ValueCalibration(offset: values["c0"].flatMap(Double.init) ?? 0, scale: c1, unit: values["vunit"])
+    }
+
+    /// The value unit (`vunit`) when it stands without a value calibration.
+    static func valueUnit(_ text: String) -> String? {
+        guard text.hasPrefix("ImageJ=") || text.hasPrefix("batterylens=") else { return nil }
+        let lines = text.split(whereSeparator: \.isNewline)
+        guard !lines.contains(where: { $0.hasPrefix("cf=") }) else { return nil }
+        return lines.first { $0.hasPrefix("vunit=") }.map { String($0.dropFirst(6)) }.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// Parses the unit (as a factor to micrometres) and spacing (in micrometres) if present.
@@ -478,6 +492,7 @@ public final class TIFFReader: VolumeReader {
         var metadata = ["pages": "\(offsets.count)"]
         if page.tiled { metadata["layout"] = "tiled" }
         if let c = page.description.flatMap(ImageJDescription.valueCalibration) { metadata["value_calibration"] = c.description }
+        if let unit = page.description.flatMap(ImageJDescription.valueUnit) { metadata["units"] = unit }
         info = VolumeInfo(shape: shape, dataType: page.dataType, geometry: try tiffGeometry(page, rank: shape.rank, path: path),
                           format: "tiff", metadata: metadata)
     }
@@ -648,7 +663,8 @@ public final class TIFFWriter: VolumeWriter {
             let voxel = info.geometry.isCalibrated ? info.geometry.voxelSizeMicrometres : nil
             try handle.writeDirectoriesFirst(pages: info.shape[0], width: info.shape[2], height: info.shape[1], dataType: info.dataType,
                                              description: ImageJDescription.make(pages: info.shape[0], spacingMicrometres: voxel?[0],
-                                                                                  calibrated: voxel != nil, imageJ: !big, values: options.valueCalibration),
+                                                                                  calibrated: voxel != nil, imageJ: !big, values: options.valueCalibration,
+                                                                                  valueUnit: info.metadata["units"]),
                                              pixelSizeMicrometres: voxel?.last)
         }
     }
@@ -686,7 +702,8 @@ public final class TIFFWriter: VolumeWriter {
                     // A single page, or a compressed stack (which ImageJ cannot read as one).
                     let description = index == 0
                         ? ImageJDescription.make(pages: pageCount, spacingMicrometres: info.shape.rank == 3 ? voxel?[0] : nil,
-                                                 calibrated: voxel != nil, imageJ: pageCount == 1, values: valueCalibration)
+                                                 calibrated: voxel != nil, imageJ: pageCount == 1, values: valueCalibration,
+                                                 valueUnit: info.metadata["units"])
                         : nil
                     try handle.writePage(bytes: raw.baseAddress! + k * pageBytes, width: width, height: height, dataType: info.dataType,
                                          description: description, pixelSizeMicrometres: voxel?.last, pageNumber: index,

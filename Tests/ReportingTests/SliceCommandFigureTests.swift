@@ -49,3 +49,23 @@ import Testing
         #expect(CLIRuntime.run(["slice", dir + "/l.tif", "--plain", "--labels", "--out", dir + "/bad.png", "--quiet"]) == 2)
     }
 }
+
+/// The value unit travels with a TIFF volume (ImageJ's `vunit`), so the colour bar of a
+/// reconstruction says 1/µm without being told.
+@Suite struct ValueUnitTests {
+    @Test func tiffKeepsTheValueUnitAndTheSliceShowsIt() throws {
+        let dir = NSTemporaryDirectory() + "batterylens-vunit-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (name, pages) in [("stack.tif", 3), ("single.tif", 1)] {
+            let info = VolumeInfo(shape: Shape(pages, 6, 5), dataType: .float32, geometry: .isotropic(0.5, rank: 3), format: "", metadata: ["units": "1/um"])
+            let writer = try VolumeIO.create(dir + "/" + name, info: info)
+            try writer.writeSlab(.float32(Grid(shape: Shape(pages, 6, 5)) { Float($0) }), at: 0)
+            try writer.finish()
+            #expect(try VolumeIO.open(dir + "/" + name).info.metadata["units"] == "1/um", "\(name)")
+        }
+        // Without a unit, none is read back.
+        try VolumeIO.write(Grid<Float>(shape: Shape(2, 4, 4)) { Float($0) }, to: dir + "/plain.tif")
+        #expect(try VolumeIO.open(dir + "/plain.tif").info.metadata["units"] == nil)
+    }
+}
