@@ -189,7 +189,7 @@ struct SliceCommand: ParsableCommand {
         By default the PNG is a figure for people: the slice magnified to at least 256 pixels, a \
         scale bar in µm (in pixels when the file declares no voxel size), a colour bar in the \
         value's units, masked pixels (NaN) in magenta listed in the legend. --labels draws a label \
-        volume in categorical colours (phase names from its label scheme in the legend); \
+        volume in categorical colours (phase names from its label scheme or --labels-scheme in the legend); \
         --overlay blends a mask or label volume's non-zero voxels over the slice. --plain writes \
         one PNG pixel per voxel through the colour map and nothing else.
         """)
@@ -208,6 +208,7 @@ struct SliceCommand: ParsableCommand {
     @Flag(name: .customLong("no-scale-bar"), help: "Leave out the scale bar.") var noScaleBar = false
     @Flag(name: .customLong("no-colour-bar"), help: "Leave out the colour bar.") var noColourBar = false
     @Flag(help: "One pixel per voxel through the colour map, no bars, legend or magnification.") var plain = false
+    @OptionGroup var scheme: LabelSchemeOption
     @OptionGroup var raw: RawOptions
     @OptionGroup var global: GlobalOptions
 
@@ -239,7 +240,7 @@ struct SliceCommand: ParsableCommand {
                 }
                 var style: SliceFigureStyle
                 if labels {
-                    let scheme = try? LabelSchemeFile.read(forVolume: input)
+                    let scheme = try self.scheme.scheme(for: input)
                     style = SliceFigureStyle(mode: .categorical(names: scheme.map { Dictionary($0.phases.map { ($0.code, $0.name) }, uniquingKeysWith: { a, _ in a }) }),
                                              pixelSizeMicrometres: pixel)
                 } else {
