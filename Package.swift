@@ -71,7 +71,7 @@ let package = Package(
         .target(name: "Phantoms", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Compton", "LensIO"],
                 swiftSettings: numericSettings),
         // Production workflows: no test-data generation in here.
-        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Damage", "Tomography", "Spectroscopy", "SpectroscopyFiles",
+        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Reporting", "Signal", "ImageAnalysis", "Microstructure", "Damage", "Tomography", "Spectroscopy", "SpectroscopyFiles",
                                                  "Compton", "ComptonFiles"]),
         // Figures (slices with scale and colour bars, SVG plots) and study reports.
         .target(name: "Reporting", dependencies: ["LensCore", "LensIO"]),

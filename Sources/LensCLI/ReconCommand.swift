@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LensCore
 import LensIO
+import Reporting
 import Pipeline
 import Tomography
 
@@ -243,7 +244,8 @@ struct ReconCommand: ParsableCommand {
         for r in results {
             let name = String(format: "centre_%08.2f.png", r.column)
             let plane = r.slice.reshaped(Shape(r.slice.shape[1], r.slice.shape[2]))
-            try PNGWriter.encode(SliceRenderer.render(plane, window: .range(limits.0, limits.1)), to: "\(folder)/\(name)")
+            try SliceFigure.write(plane, to: "\(folder)/\(name)", window: .range(limits.0, limits.1), pixelSizeMicrometres: settings.pixelSizeMicrometres,
+                                  valueLabel: settings.pixelSizeMicrometres == nil ? "μ (1/pixel)" : "μ (1/µm)")
             table.append([.number(r.column), .number(r.entropyBits), .number(r.totalVariationRatio), .number(r.negativeFraction),
                           .number(r.reprojectionResidual), .text(name)])
         }
@@ -289,7 +291,9 @@ struct ReconCommand: ParsableCommand {
         }
         let limits = slices[1].1.withUnsafeBufferPointer { SliceRenderer.limits(of: $0, window: .automatic) }
         for (name, plane) in slices {
-            try PNGWriter.encode(SliceRenderer.render(plane, window: .range(limits.0, limits.1)), to: "\(folder)/slice_\(middle)_\(name).png")
+            try SliceFigure.write(plane, to: "\(folder)/slice_\(middle)_\(name).png", window: .range(limits.0, limits.1),
+                                  pixelSizeMicrometres: settings.pixelSizeMicrometres,
+                                  valueLabel: settings.pixelSizeMicrometres == nil ? "μ (1/pixel)" : "μ (1/µm)")
         }
         if let centre = report.centre {
             var table = Table(columns: [TableColumn("centre_column", unit: "px"), TableColumn("metric")])

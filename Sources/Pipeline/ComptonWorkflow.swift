@@ -3,6 +3,7 @@ import ComptonFiles
 import Foundation
 import LensCore
 import LensIO
+import Reporting
 import Signal
 
 /// Compton scattering imaging of depth regions (science brief §6): for each region's spectra
@@ -123,7 +124,8 @@ public enum ComptonWorkflow {
                 try write(maps.lithium, "_lithium.tif")
                 try write(maps.lithiumUncertainty, "_lithium_sigma.tif")
                 let image = Grid<Float>(shape: Shape(maps.rows, maps.columns), elements: maps.lithium.map { Float($0) })
-                try VolumeIO.write(SliceRenderer.render(image, colormap: .viridis), to: prefix + "_lithium.png")
+                // Compton pixels: their size at the sample is not part of the analysis (scale bar in pixels).
+                try SliceFigure.write(image, to: prefix + "_lithium.png", colormap: .viridis, pixelSizeMicrometres: nil, valueLabel: "Li 1 − x")
             }
             let summed = spectra.summed { maps.mask[$0] }
             let profile = ComptonAnalysis.momentumProfile(binning: spectra.binning, spectrum: summed, background: region.profile.background, settings: analysis)

@@ -1,6 +1,7 @@
 import Foundation
 import LensCore
 import LensIO
+import Reporting
 import Signal
 import Spectroscopy
 import SpectroscopyFiles
@@ -435,7 +436,10 @@ public enum XANESWorkflow {
     static func preview(_ map: Grid<Float>, to path: String) throws {
         var plane = map
         if map.rank == 3 { plane = map.slab(map.shape[0] / 2..<(map.shape[0] / 2 + 1)).reshaped(Shape(map.shape[1], map.shape[2])) }
-        try PNGWriter.encode(SliceRenderer.render(plane, window: .automatic, colormap: .viridis), to: path)
+        let g = map.geometry
+        let square = g.isCalibrated && Set(g.voxelSizeMicrometres.suffix(2)).count == 1
+        try SliceFigure.write(plane, to: path, colormap: .viridis, pixelSizeMicrometres: square ? g.voxelSizeMicrometres.last : nil,
+                              valueLabel: "edge energy (eV)")
     }
 
     /// The stack as Float, from one file or one file per energy.

@@ -229,6 +229,14 @@ public struct SliceFigure: Sendable {
                            legend: legend.map { (name: $0.0, colour: $0.1) }, maskedPixels: masked)
     }
 
+    /// Draws `plane` (rows × columns) as a figure through `colormap` and writes it as a PNG:
+    /// the one way every command writes a slice for people (previews, sweeps, maps).
+    public static func write(_ plane: Grid<Float>, to path: String, colormap: Colormap = .grey, window: DisplayWindow = .automatic,
+                             pixelSizeMicrometres: Double?, valueLabel: String) throws {
+        try render(plane, style: SliceFigureStyle(mode: .continuous(colormap, window), pixelSizeMicrometres: pixelSizeMicrometres,
+                                                  valueLabel: valueLabel)).writePNG(to: path)
+    }
+
     /// Writes the figure as a PNG.
     public func writePNG(to path: String) throws { try PNGWriter.encode(.uint8(image), to: path) }
 
