@@ -76,7 +76,7 @@ let package = Package(
         // Figures (slices with scale and colour bars, SVG plots) and study reports.
         .target(name: "Reporting", dependencies: ["LensCore", "LensIO"]),
         // `batterylens demo`: the whole chain on phantoms (the one place phantoms meet the pipeline).
-        .target(name: "Demo", dependencies: ["LensCore", "LensIO", "Reporting"]),
+        .target(name: "Demo", dependencies: ["LensCore", "LensIO", "Reporting", "Signal"]),
         .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Damage", "Tomography", "Spectroscopy", "SpectroscopyFiles", "Compton", "ComptonFiles", "Phantoms", "Pipeline", "Reporting", "Demo"]),
         .target(
             name: "LensCLI",

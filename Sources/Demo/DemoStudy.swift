@@ -2,6 +2,7 @@ import Foundation
 import LensCore
 import LensIO
 import Reporting
+import Signal
 
 /// `batterylens demo`: the whole study on built-in phantoms, written as a recipe that a
 /// scientist can copy and edit, run by `batterylens run`, scored against the phantoms' truth
@@ -195,7 +196,7 @@ public enum DemoStudy {
             let lo = d50?["lower"]?.doubleValue, hi = d50?["upper"]?.doubleValue
             checks.append(TruthCheck(quantity: "particle D50 (number, interior)", step: "particles",
                                      measured: try number(d50?["value"], "D50"), measuredSigma: lo.flatMap { l in hi.map { ($0 - l) / 2 } },
-                                     truth: median(interior), tolerance: 0.15, relative: true, unit: "µm",
+                                     truth: Statistics.median(interior), tolerance: 0.15, relative: true, unit: "µm",
                                      note: "phantom particles not touching a face; watershed splits and merges"))
         }
         // Damage.
@@ -233,20 +234,9 @@ public enum DemoStudy {
         return checks
     }
 
+    /// Pearson r of two volumes on the same grid (NaN when the grids differ).
     static func pearson(_ a: Grid<Float>, _ b: Grid<Float>) -> Double {
         guard a.shape == b.shape else { return .nan }
-        var sa = 0.0, sb = 0.0, saa = 0.0, sbb = 0.0, sab = 0.0
-        let n = Double(a.count), (ea, eb) = (a.elements, b.elements)
-        for i in 0..<a.count {
-            let x = Double(ea[i]), y = Double(eb[i])
-            sa += x; sb += y; saa += x * x; sbb += y * y; sab += x * y
-        }
-        let cov = sab / n - sa * sb / (n * n), va = saa / n - sa * sa / (n * n), vb = sbb / n - sb * sb / (n * n)
-        return va > 0 && vb > 0 ? cov / (va * vb).squareRoot() : .nan
-    }
-
-    static func median(_ sorted: [Double]) -> Double {
-        let n = sorted.count
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+        return Statistics.correlation(a.elements.map(Double.init), b.elements.map(Double.init))
     }
 }

@@ -191,18 +191,19 @@ public enum StudyReport {
                 c.figures.append(Figure(name: prefix + "_labels.png", caption: "Segmented phases, middle slice.", content: .png(f)))
             }
         case "porosity":
-            let unit = s["unit"]?.stringValue
+            // Depth in µm only when the summary gives both the unit and the spacing along the axis.
+            let spacing = s["voxel_size"]?.doubleValue
+            let unit = s["unit"]?.stringValue == "µm" && spacing != nil ? "µm" : "voxel"
             c.add("porosity (electrode)", s["porosity"]?.doubleValue)
             var x: [Double] = [], y: [Double] = []
             if case .array(let regions)? = s["regions"] {
                 for (k, r) in regions.enumerated() {
                     let start = r["start"]?.doubleValue ?? .nan, end = r["end"]?.doubleValue ?? .nan
                     c.add("porosity, region \(k + 1) (slices \(Int(start))–\(Int(end)))", r["phase_fraction"]?.doubleValue)
-                    let voxel = s["voxel_size"]?.doubleValue
-                    x.append((start + end) / 2 * (unit == "µm" ? (voxel ?? 1) : 1)); y.append(r["phase_fraction"]?.doubleValue ?? .nan)
+                    x.append((start + end) / 2 * (unit == "µm" ? spacing! : 1)); y.append(r["phase_fraction"]?.doubleValue ?? .nan)
                 }
             }
-            var plot = SVGPlot(title: "Porosity by depth", xLabel: "depth, region centre (\(unit == "µm" ? "µm" : "voxel"))", yLabel: "porosity")
+            var plot = SVGPlot(title: "Porosity by depth", xLabel: "depth, region centre (\(unit))", yLabel: "porosity")
             plot.series = [.init("porosity", x: x, y: y)]
             c.figures.append(Figure(name: prefix + "_depth.svg", caption: "Porosity of each depth region.", content: .svg(plot.render())))
         case "tortuosity":
@@ -282,6 +283,28 @@ public enum StudyReport {
                 var plot = SVGPlot(title: "Cracking probability vs particle size (last state)", xLabel: "equivalent diameter (\(unit))", yLabel: "fraction cracked")
                 plot.series = [.init("cracked fraction, 95 % Wilson interval", kind: .points, x: x, y: y, yInterval: ci)]
                 c.figures.append(Figure(name: prefix + "_size.svg", caption: "Share of particles cracked in each size bin with its 95 % Wilson interval.", content: .svg(plot.render())))
+            }
+            // Damage classes per state, from the track table (one row per track and state).
+            if let table = output("table").flatMap({ try? String(contentsOfFile: $0, encoding: .utf8) }) {
+                let lines = table.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+                if let header = lines.first, let st = header.firstIndex(of: "state"), let cls = header.firstIndex(of: "damage_class") {
+                    var counts: [String: [Int: Int]] = [:]
+                    var states = Set<Int>()
+                    for row in lines.dropFirst() where row.count > Swift.max(st, cls) {
+                        guard let state = Int(row[st]), !row[cls].isEmpty else { continue }
+                        states.insert(state); counts[row[cls], default: [:]][state, default: 0] += 1
+                    }
+                    let order = ["least", "mild", "severe"].filter { counts[$0] != nil } + counts.keys.filter { !["least", "mild", "severe"].contains($0) }.sorted()
+                    let sortedStates = states.sorted()
+                    if !sortedStates.isEmpty {
+                        var plot = SVGPlot(title: "Damage classes through cycling", xLabel: "state", yLabel: "particles")
+                        plot.xCategories = sortedStates.map { "state \($0)" }
+                        plot.series = order.map { name in
+                            .init(name, kind: .bars, x: sortedStates.indices.map(Double.init), y: sortedStates.map { Double(counts[name]?[$0] ?? 0) })
+                        }
+                        c.figures.append(Figure(name: prefix + "_classes.svg", caption: "Tracked particles in each damage class (crack fraction thresholds of the crack analysis) in every state.", content: .svg(plot.render())))
+                    }
+                }
             }
             if case .array(let regions)? = growth?["depth_regions"] {
                 let y = regions.map { $0["severe"]?["proportion"]?.doubleValue ?? .nan }

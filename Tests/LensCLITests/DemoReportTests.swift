@@ -56,6 +56,32 @@ import Testing
         try browserCheck(out, expectedImages: sources.count)
     }
 
+    /// `report` and `demo` never write over what they did not write: a folder that is not a
+    /// study, a foreign `report/` folder, a foreign non-empty demo folder.
+    @Test func reportAndDemoRefuseForeignFolders() throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir + "/plain", withIntermediateDirectories: true)
+        #expect(CLIRuntime.run(["report", dir + "/plain", "--quiet"]) == 1)
+        // A real (tiny) study whose report/ folder holds someone's file.
+        let recipe = dir + "/r.yaml"
+        try "study: s\noutput: study\nsteps:\n  - name: phantom\n    workflow: phantom xanes\n    settings: {size: 32}\n".write(toFile: recipe, atomically: true, encoding: .utf8)
+        #expect(CLIRuntime.run(["run", recipe, "--quiet"]) == 0)
+        try fm.createDirectory(atPath: dir + "/study/report", withIntermediateDirectories: true)
+        try "mine".write(toFile: dir + "/study/report/notes.txt", atomically: true, encoding: .utf8)
+        #expect(CLIRuntime.run(["report", dir + "/study", "--quiet"]) == 1)
+        #expect(try String(contentsOfFile: dir + "/study/report/notes.txt", encoding: .utf8) == "mine")
+        #expect(!fm.fileExists(atPath: dir + "/study/summary.json"))
+        // Once the foreign folder is gone the report is written, and rewritten.
+        try fm.removeItem(atPath: dir + "/study/report")
+        #expect(CLIRuntime.run(["report", dir + "/study", "--quiet"]) == 0)
+        #expect(CLIRuntime.run(["report", dir + "/study", "--quiet"]) == 0)
+        // The demo refuses a folder with someone else's files, and leaves them alone.
+        try fm.createDirectory(atPath: dir + "/busy", withIntermediateDirectories: true)
+        try "data".write(toFile: dir + "/busy/scan.h5", atomically: true, encoding: .utf8)
+        #expect(CLIRuntime.run(["demo", "--size", "small", "--out", dir + "/busy", "--quiet"]) == 1)
+        #expect(try fm.contentsOfDirectory(atPath: dir + "/busy") == ["scan.h5"])
+    }
+
     /// Headless Chromium renders the page: a full-page screenshot saved beside the report; every
     /// image loads and no error event fires (checked on a copy of the page with a small script
     /// that counts them once the page has loaded, read back from the DOM); the screenshot is not blank.

@@ -2,6 +2,7 @@ import Foundation
 import LensCLI
 import LensCore
 import LensIO
+import Reporting
 import Testing
 
 /// `batterylens run RECIPE` (issue 18): the example recipes run; a study resumes without
@@ -37,6 +38,14 @@ import Testing
         // A second run finds every step unchanged.
         #expect(CLIRuntime.run(["run", RecipeTests.examples + "/\(name).yaml", "--output", study, "--quiet"]) == 0)
         #expect(try statuses(study).values.allSatisfy { $0 == "skipped" })
+        // Any study gets its report: one section per step, every figure written, no truth rows.
+        #expect(CLIRuntime.run(["report", study, "--quiet"]) == 0)
+        let report = try JSONOutput.read(ReportSummary.self, from: study + "/summary.json")
+        #expect(report.sections.map(\.step) == status.keys.sorted { a, b in
+            report.sections.firstIndex { $0.step == a }! < report.sections.firstIndex { $0.step == b }! })
+        #expect(report.sections.count == status.count && report.truthChecks.isEmpty && report.allTruthChecksPassed == nil)
+        for figure in report.sections.flatMap(\.figures) { #expect(FileManager.default.fileExists(atPath: study + "/report/" + figure), "\(figure)") }
+        #expect(FileManager.default.fileExists(atPath: study + "/report/index.html"))
     }
 
     /// The tomography example's results carry the recipe and step in their provenance and the
