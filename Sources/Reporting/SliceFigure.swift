@@ -213,7 +213,9 @@ public struct SliceFigure: Sendable {
             }
             for (value, text) in ticks {
                 let r = y + Int(((window.upperBound - value) / (window.upperBound - window.lowerBound) * Double(imageH - 1)).rounded())
-                canvas.fill(rows: r..<(r + 1), columns: (x0 + 18)..<(x0 + 22), colour: .black)
+                // The tick is drawn inside the bar (a mark beside the number would read as a minus sign).
+                canvas.fill(rows: r..<(r + 1), columns: (x0 + 12)..<(x0 + 18), colour: .black)
+                canvas.fill(rows: r..<(r + 1), columns: (x0 + 12)..<(x0 + 13), colour: .white)
                 BitmapFont.draw(text, into: &canvas, row: Swift.max(y, Swift.min(y + imageH - textH, r - textH / 2)), column: x0 + 24, scale: textScale, colour: .black)
             }
             y += imageH + 8

@@ -285,7 +285,7 @@ public enum StudyReport {
                 c.figures.append(Figure(name: prefix + "_size.svg", caption: "Share of particles cracked in each size bin with its 95 % Wilson interval.", content: .svg(plot.render())))
             }
             // Damage classes per state, from the track table (one row per track and state).
-            if let table = output("table").flatMap({ try? String(contentsOfFile: $0, encoding: .utf8) }) {
+            if let table = output("tracks").flatMap({ try? String(contentsOfFile: $0 + "/tracks.csv", encoding: .utf8) }) {
                 let lines = table.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
                 if let header = lines.first, let st = header.firstIndex(of: "state"), let cls = header.firstIndex(of: "damage_class") {
                     var counts: [String: [Int: Int]] = [:]
@@ -351,6 +351,18 @@ public enum StudyReport {
                     c.add("Li stoichiometry 1 − x, region \(Int(k))", li, sigma: sigma)
                     c.add("S parameter, region \(Int(k))", r["s"]?.doubleValue, sigma: r["s_sigma"]?.doubleValue)
                     x.append(k); y.append(li); ci.append((li - sigma, li + sigma))
+                }
+            }
+            // The Li maps of the regions on one colour scale, so that regions compare by colour.
+            if let root = output("maps") {
+                let maps = x.map { root + "/region_\(Int($0))_lithium.tif" }.filter { FileManager.default.fileExists(atPath: $0) }
+                let values = try maps.map { try VolumeIO.open($0).readAll().float32().elements.filter { $0.isFinite } }.flatMap { $0 }
+                if let lo = values.min(), let hi = values.max(), hi > lo {
+                    for (k, path) in maps.enumerated() {
+                        if let f = try slice(path, colormap: .viridis, window: .range(Double(lo), Double(hi)), valueLabel: "Li 1 − x") {
+                            c.figures.append(Figure(name: prefix + "_region_\(k + 1).png", caption: "Li stoichiometry map of depth region \(Int(x[k])) (Compton pixels; scale bar in pixels, their size at the sample is not part of the analysis); pixels without enough counts are masked.", content: .png(f)))
+                        }
+                    }
                 }
             }
             var plot = SVGPlot(title: "Lithium stoichiometry by depth region (Compton S parameter)", xLabel: "depth region", yLabel: "1 − x (±1σ)")
