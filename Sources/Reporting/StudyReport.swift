@@ -206,6 +206,9 @@ public enum StudyReport {
             var plot = SVGPlot(title: "Porosity by depth", xLabel: "depth, region centre (\(unit))", yLabel: "porosity")
             plot.series = [.init("porosity", x: x, y: y)]
             c.figures.append(Figure(name: prefix + "_depth.svg", caption: "Porosity of each depth region.", content: .svg(plot.render())))
+            if let labels = step.inputs.first?.path, s["axis"]?.stringValue == "z" {
+                c.figures += try porosityMaps(labels: labels, summary: s, prefix: prefix)
+            }
         case "tortuosity":
             var axes: [String] = [], taus: [Double] = []
             if case .array(let results)? = s["results"] {
@@ -388,6 +391,49 @@ public enum StudyReport {
             c.numbers += scalars(s)
         }
         return c
+    }
+
+    /// Porosity maps of each depth region along z: per (y, x) column, the void voxels over the
+    /// electrode voxels through the region's slices (void and outside codes from the porosity
+    /// summary); columns without electrode are masked. Read in slabs of 16 slices. One colour
+    /// scale for all regions, so that they compare by colour (as beside Compton's Li maps).
+    static func porosityMaps(labels: String, summary s: JSONValue, prefix: String) throws -> [Figure] {
+        guard case .array(let regions)? = s["regions"], case .array(let poreCodes)? = s["pore_codes"] else { return [] }
+        let pore = Set(poreCodes.compactMap { $0.doubleValue.map { Int($0) } })
+        let outside: Set<Int> = { if case .array(let o)? = s["outside_codes"] { return Set(o.compactMap { $0.doubleValue.map { Int($0) } }) }; return [] }()
+        let reader = try VolumeIO.open(labels)
+        let shape = reader.info.shape
+        guard shape.rank == 3 else { return [] }
+        let plane = shape[1] * shape[2]
+        var maps: [(Int, Int, Grid<Float>)] = []
+        for r in regions {
+            guard let a = r["start"]?.doubleValue.map({ Int($0) }), let b = r["end"]?.doubleValue.map({ Int($0) }), a >= 0, b <= shape[0], a < b else { continue }
+            var voids = [Int](repeating: 0, count: plane), electrode = [Int](repeating: 0, count: plane)
+            var z = a
+            while z < b {
+                let slab = try reader.readSlab(z..<Swift.min(b, z + 16)).float32().elements
+                for (i, v) in slab.enumerated() {
+                    let code = Int(v)
+                    if outside.contains(code) { continue }
+                    electrode[i % plane] += 1
+                    if pore.contains(code) { voids[i % plane] += 1 }
+                }
+                z += 16
+            }
+            let map = Grid<Float>(shape: Shape(shape[1], shape[2]), geometry: reader.info.geometry.sliceGeometry,
+                                  elements: (0..<plane).map { electrode[$0] > 0 ? Float(voids[$0]) / Float(electrode[$0]) : .nan })
+            maps.append((a, b, map))
+        }
+        let g = reader.info.geometry
+        let square = g.isCalibrated && Set(g.voxelSizeMicrometres.suffix(2)).count == 1
+        var figures: [Figure] = []
+        for (k, (a, b, map)) in maps.enumerated() {
+            let style = SliceFigureStyle(mode: .continuous(.viridis, .range(0, 1)), pixelSizeMicrometres: square ? g.voxelSizeMicrometres.last : nil,
+                                         valueLabel: "porosity")
+            figures.append(Figure(name: prefix + "_map_\(k + 1).png", caption: "Porosity map of depth region \(k + 1) (slices \(a)–\(b)): void over electrode voxels through the region.",
+                                  content: .png(try SliceFigure.render(map, style: style))))
+        }
+        return figures
     }
 
     /// The number of elements of an array value.
