@@ -191,6 +191,9 @@ import Testing
             workflow: particles
             inputs: {labels: {from: components.labels}}
             settings: {phase: active}
+          - name: report
+            workflow: rev
+            inputs: {labels: {from: phantom.phases}}
         """.write(toFile: recipe, atomically: true, encoding: .utf8)
         let errors = dir + "/errors.txt"
         let saved = dup(2)
@@ -202,7 +205,8 @@ import Testing
         let text = try String(contentsOfFile: errors, encoding: .utf8)
         for expected in ["unknown key 'colour'", "unknown workflow 'segment phasez'", "'--regionz'", "set by the runner",
                          "missing.tif does not exist", "'w' is invalid", "unknown variable 'tol'", "in a cycle",
-                         "step 'sizes' (line 26): phase: active names phases, but the labels components.labels (label) carry no label scheme"] {
+                         "step 'sizes' (line 26): phase: active names phases, but the labels components.labels (label) carry no label scheme",
+                         "step name 'report' is kept for the study's report folder"] {
             #expect(text.contains(expected), "missing: \(expected) in\n\(text)")
         }
         // The phantom's phases carry a scheme: naming a phase on them is fine.

@@ -37,6 +37,7 @@ struct StudyPlan {
         for name in Set(names) where !name.isEmpty && name.contains(where: { !($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) {
             problems.append("step name '\(name)' may hold letters, digits, '_' and '-' only (it names the step's folder)")
         }
+        if names.contains("report") { problems.append("step name 'report' is kept for the study's report folder (batterylens report); choose another") }
         let byName = Dictionary(recipe.steps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var planned: [String: Step] = [:]
         var inputFiles: [String] = []
