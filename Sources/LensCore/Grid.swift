@@ -102,7 +102,8 @@ public struct Grid<Element: GridElement>: @unchecked Sendable {
         return (z * shape[1] + y) * shape[2] + x
     }
 
-    /// Copies the elements out in row-major order.
+    /// Copies the elements out in row-major order: O(n) on every access. Read it once outside a
+    /// loop; inside one, index with `self[linear: i]` or use `withUnsafeBufferPointer`.
     public var elements: [Element] {
         withUnsafeBufferPointer { Array($0) }
     }

@@ -11,18 +11,20 @@ public struct Estimate: Sendable, Codable {
 /// Particle (or pore) size distribution from equivalent diameters, number- and
 /// volume-weighted, with percentile-bootstrap confidence intervals (Efron & Tibshirani 1993,
 /// §13.3): the particles are resampled with replacement `resamples` times and each statistic
-/// is recomputed; the interval is the central `confidence` share of those values.
+/// is recomputed; the interval is the central `confidence` share of those values. Every length
+/// is in the unit of the diameters given: µm when the voxel size is known, else voxels (the
+/// caller's summary says which).
 public struct SizeDistribution: Sendable, Codable {
     public var count: Int
     public var confidence: Double
-    /// Number-weighted D10, D50, D90 and mean (µm).
+    /// Number-weighted D10, D50, D90 and mean.
     public var numberD10: Estimate, numberD50: Estimate, numberD90: Estimate, numberMean: Estimate
     /// Volume-weighted D10, D50, D90 (the diameters below which 10/50/90 % of the volume lies).
     public var volumeD10: Estimate, volumeD50: Estimate, volumeD90: Estimate
-    /// Histogram on logarithmic bins: edges (µm), number and volume fractions per bin.
-    public var binEdgesMicrometres: [Double], numberFractions: [Double], volumeFractions: [Double]
+    /// Histogram on logarithmic bins: edges, number and volume fractions per bin.
+    public var binEdges: [Double], numberFractions: [Double], volumeFractions: [Double]
 
-    public init(diametersMicrometres d: [Double], bins: Int = 20, resamples: Int = 1000, confidence: Double = 0.95, seed: UInt64 = 1) throws {
+    public init(diameters d: [Double], bins: Int = 20, resamples: Int = 1000, confidence: Double = 0.95, seed: UInt64 = 1) throws {
         let diameters = d.filter { $0.isFinite && $0 > 0 }
         guard !diameters.isEmpty else { throw LensError.numerical("no particles to build a size distribution from") }
         count = diameters.count
@@ -54,7 +56,7 @@ public struct SizeDistribution: Sendable, Codable {
         (volumeD10, volumeD50, volumeD90) = (estimates[4], estimates[5], estimates[6])
         let lo = diameters.min()!, hi = diameters.max()! * 1.000001
         let logLo = log(lo), step = (log(hi) - logLo) / Double(bins)
-        binEdgesMicrometres = (0...bins).map { exp(logLo + Double($0) * step) }
+        binEdges = (0...bins).map { exp(logLo + Double($0) * step) }
         var number = [Double](repeating: 0, count: bins), volume = [Double](repeating: 0, count: bins)
         let totalVolume = diameters.reduce(0) { $0 + $1 * $1 * $1 }
         for value in diameters {

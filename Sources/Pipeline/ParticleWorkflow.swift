@@ -48,7 +48,7 @@ public enum ParticleWorkflow {
         let particles = try Watershed.separateParticles(mask, h: settings.markerHeightVoxels, smoothingSigma: settings.smoothingSigmaVoxels)
         let properties = try RegionAnalysis.measure(particles.labels, grey: grey, options: .init(depthAxis: settings.depthAxis))
             .filter { $0.voxelCount >= settings.minimumVoxels }
-        let distribution = try SizeDistribution(diametersMicrometres: properties.filter { !$0.touchesBorder }.map(\.equivalentDiameterMicrometres))
+        let distribution = try SizeDistribution(diameters: properties.filter { !$0.touchesBorder }.map(\.equivalentDiameterMicrometres))
         return Record(labels: particles.labels, properties: properties, interiorDistribution: distribution, length: LengthUnit(mask.geometry))
     }
 }

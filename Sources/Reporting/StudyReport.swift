@@ -244,7 +244,7 @@ public enum StudyReport {
                     c.add("\(key.replacingOccurrences(of: "_", with: " ").uppercased()) (95 % bootstrap interval \(format(lo ?? .nan, digits: 3))–\(format(hi ?? .nan, digits: 3)))",
                           v, sigma: lo.flatMap { l in hi.map { ($0 - l) / 2 } }, unit: unit)
                 }
-                if case .array(let edges)? = d["bin_edges_micrometres"] ?? d["bin_edges"], case .array(let fractions)? = d["number_fractions"] {
+                if case .array(let edges)? = d["bin_edges"], case .array(let fractions)? = d["number_fractions"] {
                     let e = edges.compactMap(\.doubleValue), f = fractions.compactMap(\.doubleValue)
                     if e.count == f.count + 1 {
                         var plot = SVGPlot(title: "Particle size distribution (interior particles)", xLabel: "equivalent diameter (\(unit))", yLabel: "number fraction")

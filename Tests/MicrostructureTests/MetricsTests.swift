@@ -83,7 +83,7 @@ import Testing
         var random = SeededRandom(seed: 3)
         let small = (0..<50).map { _ in exp(log(8.0) + 0.3 * random.normal()) }
         let large = (0..<2000).map { _ in exp(log(8.0) + 0.3 * random.normal()) }
-        let a = try SizeDistribution(diametersMicrometres: small), b = try SizeDistribution(diametersMicrometres: large)
+        let a = try SizeDistribution(diameters: small), b = try SizeDistribution(diameters: large)
         #expect(a.numberD50.lower <= a.numberD50.value && a.numberD50.value <= a.numberD50.upper)
         #expect(b.numberD50.upper - b.numberD50.lower < a.numberD50.upper - a.numberD50.lower)
         #expect(abs(b.numberD50.value - 8) / 8 < 0.03)
