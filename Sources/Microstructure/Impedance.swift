@@ -96,10 +96,15 @@ public enum Impedance {
         var points = [ImpedancePoint]()
         var rhs = [Double](repeating: 0, count: n)
         for u in system.inlet { rhs[Int(u)] = system.boundaryConductance }
+        // Each frequency starts from the solution at the one before (the frequencies are swept in
+        // order, and neighbouring log-spaced ones have close fields): fewer iterations, the same
+        // stopping rule (‖r‖ ≤ tolerance·‖b‖).
+        var previous: ([Double], [Double])?
         for omegaTilde in settings.normalizedFrequencies {
             // Storage term: iω·V per voxel with ω = ω̃·D/L².
             let shift = omegaTilde / (system.lengthAlongAxis * system.lengthAlongAxis) * system.voxelVolume
-            let (re, im, iterations, converged) = solve(level: level, shift: shift, rhs: rhs, settings: settings)
+            let (re, im, iterations, converged) = solve(level: level, shift: shift, rhs: rhs, settings: settings, start: previous)
+            previous = (re, im)
             // Inlet flux Σ g_b (1 − Ĉ) and Z̃ = (1/Ĵ)·A/L (D = 1).
             var (jr, ji) = (0.0, 0.0)
             for u in system.inlet { jr += system.boundaryConductance * (1 - re[Int(u)]); ji -= system.boundaryConductance * im[Int(u)] }
@@ -161,8 +166,9 @@ public enum Impedance {
     }
 
     /// COCG on (L + i·shift·I) x = rhs (rhs real), preconditioned by one V-cycle of L + shift·I
-    /// applied to the real and imaginary parts.
-    static func solve(level: DiffusionLevel, shift: Double, rhs: [Double], settings: ImpedanceSettings) -> ([Double], [Double], Int, Bool) {
+    /// applied to the real and imaginary parts, from `start` (zero when nil).
+    static func solve(level: DiffusionLevel, shift: Double, rhs: [Double], settings: ImpedanceSettings,
+                      start: ([Double], [Double])? = nil) -> ([Double], [Double], Int, Bool) {
         let n = level.count
         let shifted = DiffusionLevel(copying: level, diagonalShift: shift)
         let hierarchy = MultigridHierarchy(finest: shifted)
@@ -185,6 +191,15 @@ public enum Impedance {
         }
         let bNorm = rhs.reduce(0) { $0 + $1 * $1 }.squareRoot()
         guard bNorm > 0 else { return (xr, xi, 0, true) }
+        if let start, start.0.count == n, start.1.count == n {
+            // r = b − A·x₀
+            (xr, xi) = start
+            let (ar, ai) = multiply(xr, xi)
+            for u in 0..<n { rr[u] = rhs[u] - ar[u]; ri[u] = -ai[u] }
+            var residual = 0.0
+            for u in 0..<n { residual += rr[u] * rr[u] + ri[u] * ri[u] }
+            if residual.squareRoot() <= settings.tolerance * bNorm { return (xr, xi, 0, true) }
+        }
         var (zr, zi) = precondition(rr, ri)
         var (pr, pi) = (zr, zi)
         var rho = dot(rr, ri, zr, zi)

@@ -63,4 +63,23 @@ import Testing
         #expect(abs(steady.volumeFraction * lowest.real / steady.tortuosityFactor - 1) < 0.01)
         #expect(abs(fit.tortuosityFactor / steady.tortuosityFactor - 1) < 0.01)
     }
+
+    /// Each frequency of a sweep starts from the previous one's field: the spectrum equals that
+    /// of frequencies solved alone (from zero) to the solver tolerance, in fewer iterations.
+    @Test func warmStartedSweepEqualsColdSolves() throws {
+        var rng = SeededRandom(seed: 9)
+        let n = 24
+        let pore = Grid<UInt8>(shape: Shape(n, n, n), elements: (0..<(n * n * n)).map { _ in rng.uniform() < 0.7 ? 1 : 0 })
+        let frequencies = Impedance.logSpaced(from: 0.01, to: 100, count: 6)
+        let sweep = try Impedance.sweep(phase: pore, axis: 0, settings: ImpedanceSettings(normalizedFrequencies: frequencies))
+        var coldIterations = 0
+        for (k, f) in frequencies.enumerated() {
+            let alone = try Impedance.sweep(phase: pore, axis: 0, settings: ImpedanceSettings(normalizedFrequencies: [f])).points[0]
+            coldIterations += alone.iterations
+            let p = sweep.points[k]
+            let magnitude = (alone.real * alone.real + alone.imaginary * alone.imaginary).squareRoot()
+            #expect(abs(p.real - alone.real) <= 1e-4 * magnitude && abs(p.imaginary - alone.imaginary) <= 1e-4 * magnitude, "ω̃ \(f): \(p) vs \(alone)")
+        }
+        #expect(sweep.points.reduce(0) { $0 + $1.iterations } < coldIterations)
+    }
 }
