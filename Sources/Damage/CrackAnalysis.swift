@@ -45,6 +45,13 @@ public struct CrackSettings: Codable, Sendable, Equatable {
     public var darkCoreRatio = 0.95
     public init() {}
 
+    /// The damage class of a particle under these thresholds: severe when split into ≥ 2
+    /// fragments or at ≥ `severeCrackFraction` crack, mild at ≥ `mildCrackFraction` with at
+    /// least one crack voxel, else least.
+    public func damageClass(crackFraction fraction: Double, fragments: Int, crackVoxels: Int) -> String {
+        fragments >= 2 || fraction >= severeCrackFraction ? "severe" : (fraction >= mildCrackFraction && crackVoxels > 0 ? "mild" : "least")
+    }
+
     public func validate() throws {
         guard level > 0, level < 1 else { throw LensError.invalidArgument("--level must be in (0, 1), got \(level)") }
         guard envelopeClosingRadius >= 0, envelopeClosingRadius <= 20 else { throw LensError.invalidArgument("--close must be 0…20 voxels") }
@@ -231,8 +238,7 @@ public enum CrackAnalysis {
                     ParticleProfiles.binderContact(envelope: envelope, box: lo, particles: p, binder: b, shape: grey.shape.dims)
                 } }
             }
-            let damageClass = fragments >= 2 || fraction >= settings.severeCrackFraction ? "severe"
-                : (fraction >= settings.mildCrackFraction && crackVoxels > 0 ? "mild" : "least")
+            let damageClass = settings.damageClass(crackFraction: fraction, fragments: fragments, crackVoxels: crackVoxels)
             results.append(ParticleDamage(id: Int(id), envelopeVoxels: envelopeVoxels, crackVoxels: crackVoxels, crackFraction: fraction,
                                           cracks: crackComponents, fragments: Swift.max(fragments, 1), damageClass: damageClass,
                                           crackWidthMedianVoxels: widths.0, crackWidthMaximumVoxels: widths.1,

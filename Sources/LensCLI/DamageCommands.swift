@@ -282,6 +282,7 @@ struct TrackCommand: ParsableCommand {
     @Option(help: "Fraction of a label's overlapping voxels its track must hold.") var containment: Double = 0.6
     @Option(name: .customLong("min-voxels"), help: "Labels smaller than this are debris.") var minVoxels: Int = 27
     @Flag(help: "Judge cracks in every state and join them to the tracks.") var cracks = false
+    @Flag(name: .customLong("calibrate-on-first"), help: "The first state is pristine (with --cracks): the mild crack fraction becomes the 99th percentile of its particles' crack fractions when higher (false positives of noise and blur), severe at least 10× that; every state is classified with them.") var calibrateOnFirst = false
     @Option(name: .customLong("void-grey"), help: "Grey value of void for --cracks (default: per state, the median outside the particles).") var voidGrey: Double?
     @Option(help: "Surface shell (voxels) not judged for cracks.") var margin: Double = 0
     @Option(help: "JSON summary.") var summary: String?
@@ -301,6 +302,8 @@ struct TrackCommand: ParsableCommand {
             c.voidGrey = voidGrey; c.surfaceMarginVoxels = margin
             settings.cracks = c
         }
+        if calibrateOnFirst && !cracks { throw LensError.invalidArgument("--calibrate-on-first calibrates the damage classes of --cracks: give --cracks too") }
+        settings.calibrateOnFirstState = calibrateOnFirst
         try settings.validate()
         try global.outputs(inputs: states + labels) { outputs in
             let folder = try outputs.folder(out, option: "--out")
@@ -343,6 +346,11 @@ struct TrackCommand: ParsableCommand {
                 "state \(k): " + TrackEvent.allCases.compactMap { e in c[e.rawValue].map { "\($0) \(e.rawValue)" } }.joined(separator: ", ")
             }
             print("\(record.tracking.tracks.count) tracks over \(states.count) states\n" + events.joined(separator: "\n") + "\nwrote \(out)/tracks.csv")
+            if let c = record.damageCalibration {
+                print(String(format: "damage classes calibrated on state 0 (%d particles): %.0f %% of them below a crack fraction of %.3g; mild from %.3g (given %.3g), severe from %.3g (given %.3g); %.1f %% of pristine particles split into fragments",
+                             c.pristineParticles, c.quantile * 100, c.pristineCrackFractionAtQuantile, c.mildCrackFraction, c.configuredMild,
+                             c.severeCrackFraction, c.configuredSevere, c.pristineFragmentedShare * 100))
+            }
             if let fit = record.crackingLastState?.fit {
                 print(fit.coefficients.map { String(format: "cracking vs %@: %+.3f per sd (p = %.2g)", $0.name, $0.perStandardDeviation, $0.pValue) }.joined(separator: "\n"))
             }
@@ -354,6 +362,7 @@ struct TrackCommand: ParsableCommand {
                 "registrations": try JSONValue(encoding: record.registrations),
                 "cracking_last_state": try JSONValue(encoding: record.crackingLastState),
                 "crack_growth": try JSONValue(encoding: record.crackGrowth),
+                "damage_calibration": try JSONValue(encoding: record.damageCalibration),
                 "outputs": .object(["table": .string(out + "/tracks.csv")]),
                 "provenance": try provenanceJSON(inputs: states + labels, parameters: ["settings": try JSONValue(encoding: settings)]),
             ]), to: summaryPath, inputs: states + labels)

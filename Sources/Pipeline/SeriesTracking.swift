@@ -13,6 +13,9 @@ public enum SeriesTrackingWorkflow {
         public var tracking = TrackingSettings()
         /// Crack analysis per state (nil: none).
         public var cracks: CrackSettings?
+        /// The first state is pristine: calibrate the damage-class thresholds on it
+        /// (``DamageCalibration``) and classify every state with them.
+        public var calibrateOnFirstState = false
         public init() {}
 
         public func validate() throws {
@@ -47,6 +50,8 @@ public enum SeriesTrackingWorkflow {
         /// Crack growth (crack fraction higher in the last state than in the first) of the
         /// particles present in both, vs their first-state size and grey.
         public var crackGrowth: CrackingStatistics?
+        /// The thresholds calibrated on the first (pristine) state, when asked.
+        public var damageCalibration: DamageCalibration? = nil
     }
 
     /// - Parameters:
@@ -87,6 +92,13 @@ public enum SeriesTrackingWorkflow {
             judging?.advance()
         }
         judging?.finish()
+        var calibration: DamageCalibration?
+        if settings.calibrateOnFirstState {
+            let c = try DamageCalibration.fromPristine(Array(perState[0].values), settings: crackSettings)
+            perState = perState.map { $0.mapValues { c.reclassified($0, settings: crackSettings) } }
+            lastDamage = lastDamage.map { c.reclassified($0, settings: crackSettings) }
+            calibration = c
+        }
         let rank = ["least": 0, "mild": 1, "severe": 2]
         let damage: [[TrackDamage?]] = tracking.tracks.map { track in
             track.states.map { entry -> TrackDamage? in
@@ -111,7 +123,9 @@ public enum SeriesTrackingWorkflow {
         }
         let lastStatistics = try CrackingStatistics.of(lastDamage, voxelSizeMicrometres: voxelSizeMicrometres)
         let growthStatistics = growth.count >= 3 ? try CrackingStatistics.of(growth, voxelSizeMicrometres: voxelSizeMicrometres) : nil
-        return Record(states: greys.count, registrations: registrations, tracking: tracking, damage: damage,
-                      crackingLastState: lastStatistics, crackGrowth: growthStatistics)
+        var record = Record(states: greys.count, registrations: registrations, tracking: tracking, damage: damage,
+                            crackingLastState: lastStatistics, crackGrowth: growthStatistics)
+        record.damageCalibration = calibration
+        return record
     }
 }
