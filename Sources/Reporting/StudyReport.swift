@@ -272,6 +272,11 @@ public enum StudyReport {
             c.add("tracks", (s["tracks"]?.doubleValue) ?? arrayCount(s["tracks"]), digits: 0)
             let growth = s["cracking_last_state"]
             c.add("cracked particles, last state", growth?["cracked"]?.doubleValue, digits: 0)
+            if let calibration = s["damage_calibration"], calibration != .null {
+                c.add("mild crack fraction, calibrated on the pristine state", calibration["mild_crack_fraction"]?.doubleValue)
+                c.add("severe crack fraction, calibrated", calibration["severe_crack_fraction"]?.doubleValue)
+                c.add("pristine particles split into fragments (share)", calibration["pristine_fragmented_share"]?.doubleValue)
+            }
             if case .array(let coefficients)? = growth?["fit"]?["coefficients"] {
                 for k in coefficients {
                     c.add("logistic slope per sd of \(k["name"]?.stringValue ?? "?") (p = \(format(k["p_value"]?.doubleValue ?? .nan, digits: 2)))",
