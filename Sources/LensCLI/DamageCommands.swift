@@ -326,7 +326,9 @@ struct TrackCommand: ParsableCommand {
             var columns = [TableColumn("track"), TableColumn("state"), TableColumn("event"), TableColumn("labels"), TableColumn("voxels"),
                            TableColumn("centroid_z", unit: "voxel"), TableColumn("centroid_y", unit: "voxel"), TableColumn("centroid_x", unit: "voxel"),
                            TableColumn("merged_into")]
-            if record.damage != nil { columns += [TableColumn("crack_fraction"), TableColumn("fragments"), TableColumn("damage_class")] }
+            if record.damage != nil {
+                columns += [TableColumn("crack_fraction"), TableColumn("fragments"), TableColumn("damage_class"), TableColumn("crack_width_median", unit: "voxel")]
+            }
             var table = Table(columns: columns)
             for (t, track) in record.tracking.tracks.enumerated() {
                 for entry in track.states {
@@ -336,7 +338,8 @@ struct TrackCommand: ParsableCommand {
                                              .number(c[0]), .number(c[1]), .number(c[2]), .number(entry.mergedInto.map(Double.init) ?? .nan)]
                     if let damage = record.damage {
                         let d = damage[t][entry.state]
-                        row += [.number(d?.crackFraction ?? .nan), .number(d.map { Double($0.fragments) } ?? .nan), .text(d?.damageClass ?? "")]
+                        row += [.number(d?.crackFraction ?? .nan), .number(d.map { Double($0.fragments) } ?? .nan), .text(d?.damageClass ?? ""),
+                                .number(d?.crackWidthMedianVoxels ?? .nan)]
                     }
                     table.append(row)
                 }

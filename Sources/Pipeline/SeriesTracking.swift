@@ -37,6 +37,9 @@ public enum SeriesTrackingWorkflow {
         public var crackFraction: Double
         public var fragments: Int
         public var damageClass: String
+        /// Median local crack width (voxel edges) of the label with the most crack voxels; nil
+        /// without cracks.
+        public var crackWidthMedianVoxels: Double? = nil
     }
 
     public struct Record: Codable, Sendable {
@@ -107,8 +110,9 @@ public enum SeriesTrackingWorkflow {
                 let envelope = parts.reduce(0) { $0 + $1.envelopeVoxels }, crack = parts.reduce(0) { $0 + $1.crackVoxels }
                 let fragments = parts.reduce(0) { $0 + $1.fragments }
                 let worst = parts.map(\.damageClass).max { (rank[$0] ?? 0) < (rank[$1] ?? 0) } ?? "least"
+                let widest = parts.filter { $0.crackVoxels > 0 }.max { $0.crackVoxels < $1.crackVoxels }
                 return TrackDamage(crackFraction: Double(crack) / Double(Swift.max(1, envelope)), fragments: fragments,
-                                   damageClass: fragments >= 2 ? "severe" : worst)
+                                   damageClass: fragments >= 2 ? "severe" : worst, crackWidthMedianVoxels: widest?.crackWidthMedianVoxels)
             }
         }
         // Growth: particles of the first state also present in the last; outcome "grew" encoded

@@ -312,6 +312,27 @@ public enum StudyReport {
                         }
                         c.figures.append(Figure(name: prefix + "_classes.svg", caption: "Tracked particles in each damage class (crack fraction thresholds of the crack analysis) in every state.", content: .svg(plot.render())))
                     }
+                    // Crack width through cycling: median and quartiles over the cracked particles of each state.
+                    if let w = header.firstIndex(where: { $0.hasPrefix("crack_width_median") }), !sortedStates.isEmpty {
+                        var widths: [Int: [Double]] = [:]
+                        for row in lines.dropFirst() where row.count > Swift.max(st, w) {
+                            if let state = Int(row[st]), let v = Double(row[w]), v.isFinite { widths[state, default: []].append(v) }
+                        }
+                        func quantile(_ v: [Double], _ q: Double) -> Double {
+                            let s = v.sorted(), r = q * Double(s.count - 1), lo = Int(r), hi = Swift.min(lo + 1, s.count - 1)
+                            return s[lo] + (r - Double(lo)) * (s[hi] - s[lo])
+                        }
+                        let present = sortedStates.filter { (widths[$0]?.count ?? 0) >= 3 }
+                        if present.count >= 2 {
+                            let unit = header[w].contains("[") ? String(header[w].split(separator: "[").last!.dropLast()) : "voxel"
+                            var plot = SVGPlot(title: "Crack width through cycling", xLabel: "state", yLabel: "median crack width per particle (\(unit))")
+                            plot.series = [.init("median over cracked particles, quartile band", x: present.map(Double.init),
+                                                 y: present.map { quantile(widths[$0]!, 0.5) },
+                                                 band: present.map { (quantile(widths[$0]!, 0.25), quantile(widths[$0]!, 0.75)) })]
+                            c.figures.append(Figure(name: prefix + "_widths.svg", caption: "Per-particle median crack width (local thickness of the crack phase) in each state: median over the cracked particles, with the interquartile band.", content: .svg(plot.render())))
+                            for k in present { c.add("crack width, state \(k): median over \(widths[k]!.count) cracked particles", quantile(widths[k]!, 0.5), unit: unit) }
+                        }
+                    }
                 }
             }
             if case .array(let regions)? = growth?["depth_regions"] {

@@ -28,6 +28,11 @@ import Testing
             #expect(!section.numbers.isEmpty, "\(workflow) has no numbers")
             #expect(section.inputs.allSatisfy { $0.sha256 != nil } , "\(workflow): inputs without checksums")
         }
+        // Cracks widen through cycling in the design: the tracked particles' median crack width
+        // in the last state is above that of the first state with cracks.
+        let track = try #require(summary.sections.first { $0.workflow == "track" })
+        let widths = track.numbers.filter { $0.name.hasPrefix("crack width, state") }.compactMap(\.number)
+        #expect(widths.count >= 2 && widths.last! > widths.first!, "\(widths)")
         // Measured vs truth: every headline number within its tolerance (recomputed here).
         #expect(summary.truthChecks.count >= 14)
         for c in summary.truthChecks {
