@@ -26,6 +26,10 @@ public enum DemoStudy {
         var comptonEvents: Int { self == .small ? 2_000_000 : 4_000_000 }
     }
 
+    /// The file `demo` writes beside its recipe: what marks a folder as the demo's (so that
+    /// `report` scores it against the phantoms, and a rerun may resume there).
+    public static let markerFile = "demo.json"
+
     /// The recipe (YAML), with comments saying what each step is for.
     public static func recipe(size: Size) -> String {
         let n = size.electrodeVoxels

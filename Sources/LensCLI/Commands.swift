@@ -295,7 +295,9 @@ struct DemoCommand: ParsableCommand {
         if fm.fileExists(atPath: out, isDirectory: &isFolder) {
             guard isFolder.boolValue else { throw LensError.badOutput(file: out, problem: "is a file; --out must be a folder") }
             let entries = try fm.contentsOfDirectory(atPath: out).filter { !$0.hasPrefix(".") }
-            if !entries.isEmpty && !(entries.contains("study.json") && entries.contains("recipe.yaml")) {
+            // An earlier demo's folder carries its mark (demo.json, written and marked by the demo).
+            let earlierDemo = entries.contains(DemoStudy.markerFile) && (try? AtomicOutput.validate(out + "/" + DemoStudy.markerFile)) != nil
+            if !entries.isEmpty && !earlierDemo {
                 throw LensError.badOutput(file: out, problem: "holds files that no demo wrote; choose an empty or new folder (--out)")
             }
         } else {
@@ -303,6 +305,8 @@ struct DemoCommand: ParsableCommand {
         }
         let recipePath = out + "/recipe.yaml"
         try AtomicOutput.write(Data(DemoStudy.recipe(size: size).utf8), to: recipePath)
+        try JSONOutput.write(["demo": .string(size.rawValue), "version": .string(BatteryLensVersion.string)] as JSONValue,
+                             to: out + "/" + DemoStudy.markerFile)
         let plan = try StudyPlan(try Recipe.read(recipePath, output: nil), quiet: global.quiet, overwrite: global.overwrite)
         print("demo (\(size.rawValue)): \(plan.steps.count) steps into \(out) (recipe \(recipePath))")
         let start = Date()
@@ -339,9 +343,13 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
-        let record = try? JSONOutput.read(StudyRecord.self, from: study + "/study.json")
+        // A demo's folder (its mark, written by `demo` and unchanged since) is scored against the
+        // phantoms again; a study run from a copy of the demo's recipe is not a demo.
+        let marker = study + "/" + DemoStudy.markerFile
         var checks: [TruthCheck] = []
-        if record?.study == "batterylens-demo" { checks = try DemoStudy.truthChecks(studyFolder: study) }
+        if FileManager.default.fileExists(atPath: marker), (try? AtomicOutput.validate(marker)) != nil {
+            checks = try DemoStudy.truthChecks(studyFolder: study)
+        }
         let summary = try StudyReport.build(studyFolder: study, title: title, truthChecks: checks)
         print("wrote \(study)/report/index.html (\(summary.sections.count) sections, \(summary.sections.reduce(0) { $0 + $1.figures.count }) figures) and \(study)/summary.json"
               + (checks.isEmpty ? "" : "; truth checks \(checks.filter(\.passed).count)/\(checks.count) passed"))

@@ -143,6 +143,11 @@ public struct SliceFigure: Sendable {
                 colours[i] = RGB(table[level * 3], table[level * 3 + 1], table[level * 3 + 2])
             }
         case let .categorical(names):
+            // Labels are integers: a value that is not one (or lies outside Int32) is not a label
+            // volume, and drawing it as categories would invent codes.
+            if let bad = elements.first(where: { $0.isFinite && ($0 != $0.rounded() || abs($0) > Float(Int32.max)) }) {
+                throw LensError.invalidArgument("label colours need integer labels, but the slice holds \(bad); draw it with a colour map instead (leave out --labels)")
+            }
             var seen = Set<Int>()
             for i in 0..<elements.count {
                 if isMasked(i) { colours[i] = .masked; masked += 1; continue }

@@ -439,6 +439,8 @@ public enum StudyReport {
             while z < b {
                 let slab = try reader.readSlab(z..<Swift.min(b, z + 16)).float32().elements
                 for (i, v) in slab.enumerated() {
+                    // Labels were checked by the porosity step; a value that is no code counts as neither.
+                    guard v.isFinite, abs(v) <= Float(Int32.max) else { continue }
                     let code = Int(v)
                     if outside.contains(code) { continue }
                     electrode[i % plane] += 1

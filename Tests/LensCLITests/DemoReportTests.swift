@@ -69,7 +69,8 @@ import Testing
         #expect(CLIRuntime.run(["report", dir + "/plain", "--quiet"]) == 1)
         // A real (tiny) study whose report/ folder holds someone's file.
         let recipe = dir + "/r.yaml"
-        try "study: s\noutput: study\nsteps:\n  - name: phantom\n    workflow: phantom xanes\n    settings: {size: 32}\n".write(toFile: recipe, atomically: true, encoding: .utf8)
+        // Named like the demo (a copy of its recipe, edited): it is not scored as the demo.
+        try "study: batterylens-demo\noutput: study\nsteps:\n  - name: phantom\n    workflow: phantom xanes\n    settings: {size: 32}\n".write(toFile: recipe, atomically: true, encoding: .utf8)
         #expect(CLIRuntime.run(["run", recipe, "--quiet"]) == 0)
         try fm.createDirectory(atPath: dir + "/study/report", withIntermediateDirectories: true)
         try "mine".write(toFile: dir + "/study/report/notes.txt", atomically: true, encoding: .utf8)
@@ -80,6 +81,7 @@ import Testing
         try fm.removeItem(atPath: dir + "/study/report")
         #expect(CLIRuntime.run(["report", dir + "/study", "--quiet"]) == 0)
         #expect(CLIRuntime.run(["report", dir + "/study", "--quiet"]) == 0)
+        #expect(try JSONOutput.read(ReportSummary.self, from: dir + "/study/summary.json").truthChecks.isEmpty)
         // The demo refuses a folder with someone else's files, and leaves them alone.
         try fm.createDirectory(atPath: dir + "/busy", withIntermediateDirectories: true)
         try "data".write(toFile: dir + "/busy/scan.h5", atomically: true, encoding: .utf8)

@@ -90,6 +90,13 @@ import Testing
         #expect(figure.window == nil)
     }
 
+    @Test func labelColoursRefuseValuesThatAreNoLabels() {
+        for value: Float in [2.5, 1e30, -3e12] {
+            let g = Grid<Float>(shape: Shape(4, 4), elements: [Float](repeating: 1, count: 15) + [value])
+            #expect(throws: LensError.self) { try SliceFigure.render(g, style: SliceFigureStyle(mode: .categorical(names: nil), pixelSizeMicrometres: nil)) }
+        }
+    }
+
     @Test func overlayMustMatchTheSlice() {
         var style = SliceFigureStyle(pixelSizeMicrometres: 1)
         style.overlays = [SliceOverlay(mask: Grid(shape: Shape(3, 3), elements: [UInt8](repeating: 1, count: 9)), colour: .black, name: "x")]
