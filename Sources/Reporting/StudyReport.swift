@@ -359,12 +359,19 @@ public enum StudyReport {
                 if let f = try slice(root + "/fraction_charged.tif", colormap: .magma, window: .range(0, 1), valueLabel: "charged fraction") {
                     c.figures.append(Figure(name: prefix + "_soc.png", caption: "State of charge (charged fraction by linear combination fitting) per pixel.", content: .png(f)))
                 }
-                if let reader = try? VolumeIO.open(root + "/edge_energy.tif"), let grid = try? reader.readAll().float32() {
-                    let values = grid.elements.filter { $0.isFinite }.map { Double($0) }
-                    if let lo = values.min(), let hi = values.max(), hi > lo {
+                if let reader = try? VolumeIO.open(root + "/edge_energy.tif") {
+                    // Two passes over slabs (range, then counts): a 3D map need not fit in memory.
+                    let extent = reader.info.shape[0], step = Swift.max(1, reader.slabThickness(targetBytes: 64 << 20))
+                    func eachSlab(_ body: ([Float]) -> Void) throws {
+                        var z = 0
+                        while z < extent { body(try reader.readSlab(z..<Swift.min(extent, z + step)).float32().elements); z += step }
+                    }
+                    var lo = Double.infinity, hi = -Double.infinity
+                    try eachSlab { for v in $0 where v.isFinite { lo = Swift.min(lo, Double(v)); hi = Swift.max(hi, Double(v)) } }
+                    if lo.isFinite, hi > lo {
                         let bins = 30, w = (hi - lo) / Double(bins)
                         var counts = [Double](repeating: 0, count: bins)
-                        for v in values { counts[Swift.min(bins - 1, Int((v - lo) / w))] += 1 }
+                        try eachSlab { for v in $0 where v.isFinite { counts[Swift.min(bins - 1, Int((Double(v) - lo) / w))] += 1 } }
                         var plot = SVGPlot(title: "Edge energies of analysed pixels", xLabel: "edge energy (eV)", yLabel: "pixels")
                         plot.series = [.init("", kind: .bars, x: (0..<bins).map { lo + (Double($0) + 0.5) * w }, y: counts)]
                         c.figures.append(Figure(name: prefix + "_edge_hist.svg", caption: "Histogram of per-pixel edge energies.", content: .svg(plot.render())))
