@@ -16,7 +16,18 @@ public struct VoxelQueue: Sendable {
 
     public mutating func push(_ priority: Float, _ index: Int) {
         counter &+= 1
-        entries.append(Entry(priority: priority, age: counter, index: index))
+        insert(Entry(priority: priority, age: counter, index: index))
+    }
+
+    /// Pushes a seed with age 0, before any `push`: seeds of equal priority leave in the order
+    /// the heap itself gives them, as scikit-image's watershed queues its markers (all age 0),
+    /// so a flood from the same markers visits ties in the same order.
+    public mutating func pushSeed(_ priority: Float, _ index: Int) {
+        insert(Entry(priority: priority, age: 0, index: index))
+    }
+
+    private mutating func insert(_ entry: Entry) {
+        entries.append(entry)
         entries.withUnsafeMutableBufferPointer { e in
             var child = e.count - 1
             let item = e[child]
@@ -92,7 +103,10 @@ struct Neighbourhood {
 public enum Watershed {
     /// Meyer's priority-flood watershed (Meyer 1994; Beucher & Meyer 1993): labels grow from the
     /// markers through `mask` in order of increasing `relief`, ties first-in-first-out, as
-    /// scikit-image's `watershed(relief, markers, mask=mask)` with the same connectivity.
+    /// scikit-image's `watershed(relief, markers, mask=mask)` with the same connectivity: a
+    /// voxel is queued at the larger of its relief and the level of the voxel that reached it,
+    /// and markers queue before everything else of their level. Voxel for voxel the same
+    /// labels as scikit-image 0.26 (checked on SNOW regions of the MATBOX pore phase).
     /// Voxels outside `mask` (or unreachable from a marker) stay 0.
     public static func flood(relief: Grid<Float>, markers: Grid<Int32>, mask: Grid<UInt8>? = nil,
                              connectivity: Connectivity = .faces) throws -> Grid<Int32> {
@@ -108,7 +122,7 @@ public enum Watershed {
                 func flood(_ m: UnsafeBufferPointer<UInt8>?) {
                     for i in 0..<out.count where out[i] != 0 {
                         if let m, m[i] == 0 { out[i] = 0; continue }
-                        queue.push(f[i], i)
+                        queue.pushSeed(f[i], i)
                     }
                     // A voxel is labelled when pushed, so each enters the queue once.
                     while !queue.isEmpty {
@@ -118,7 +132,9 @@ public enum Watershed {
                         neighbours.forEach(z, y, x) { n in
                             if out[n] == 0 && (m == nil || m![n] != 0) {
                                 out[n] = label
-                                queue.push(f[n], n)
+                                // The flood level never falls: a voxel below the level it
+                                // was reached at waits at that level (scikit-image ≥ 0.19).
+                                queue.push(Swift.max(f[n], e.priority), n)
                             }
                         }
                     }
