@@ -541,6 +541,97 @@ struct DescriptorsCommand: ParsableCommand {
     }
 }
 
+// MARK: network
+
+struct NetworkCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "network",
+        abstract: "Pore network extraction by SNOW (PoreSpy's snow2): pore regions, pores and throats with sizes and coordination, an OpenPNM-ready network file.",
+        discussion: """
+        The distance map of the phase is smoothed (--sigma), its peaks (maxima within \
+        --peak-radius, saddles and peaks nearer each other than the solid removed) seed a \
+        watershed whose regions are the pores; regions that touch are joined by throats. Writes \
+        OUT/regions.tif (pore label per voxel), OUT/pores.csv, OUT/throats.csv and \
+        OUT/network.json (PoreSpy/OpenPNM keys: pore.coords, throat.conns, …; coordinates in \
+        array-axis order z, y, x). Sizes in µm when the voxel size is known, voxels otherwise; \
+        the voxels must be cubic. No boundary pores are added: pores.csv says which faces each \
+        pore touches.
+        """)
+    @Argument(help: "Label or mask volume.") var input: String
+    @Option(help: "Phase: a name in the volume's label scheme or label codes.") var phase: String = "pore"
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "σ of the Gaussian smoothing of the distance map, voxels.") var sigma: Double = 0.4
+    @Option(name: .customLong("peak-radius"), help: "Radius within which a peak must be the maximum, voxels.") var peakRadius: Double = 4
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var labels: LabelSchemeOption
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        let settings = SNOWSettings(smoothingSigmaVoxels: sigma, peakRadiusVoxels: peakRadius)
+        try settings.validate()
+        try global.outputs(inputs: [input]) { outputs in
+            let folder = try outputs.folder(out, option: "--out")
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            let volume = try LabelVolume(input, schemeOption: labels)
+            let mask = try volume.mask(phase: phase).mask
+            let unit = LengthUnit(volume.grid.geometry)
+            let edge = unit.isPhysical ? (volume.grid.geometry.voxelSizeMicrometres.min() ?? 1) : 1
+            let progress = ProgressReporter(label: "network extraction", total: 5)
+            let (partition, network) = try SNOW.extract(pore: mask, settings: settings, progress: progress)
+            progress.finish()
+            try VolumeIO.write(partition.regions, to: folder + "/regions.tif", inputs: [input])
+            var pores = Table(columns: [TableColumn("pore"), TableColumn("volume", unit: unit.volumeName), TableColumn("voxels"),
+                                        TableColumn("equivalent_diameter", unit: unit.name), TableColumn("inscribed_diameter", unit: unit.name),
+                                        TableColumn("extended_diameter", unit: unit.name), TableColumn("coordination"),
+                                        TableColumn("centroid_z", unit: "voxel"), TableColumn("centroid_y", unit: "voxel"), TableColumn("centroid_x", unit: "voxel"),
+                                        TableColumn("solid_contact_area", unit: unit.areaName), TableColumn("boundary_faces")])
+            for p in network.pores {
+                pores.append([.number(Double(p.label)), .number(Double(p.volumeVoxels) * pow(edge, 3)), .number(Double(p.volumeVoxels)),
+                              .number(p.equivalentDiameter * edge), .number(p.inscribedDiameter * edge), .number(p.extendedDiameter * edge),
+                              .number(Double(p.coordination)), .number(p.centroid[0]), .number(p.centroid[1]), .number(p.centroid[2]),
+                              .number(Double(p.solidContactFaces) * edge * edge), .text(p.boundaryFaces.joined(separator: " "))])
+            }
+            try pores.write(to: folder + "/pores.csv")
+            var throats = Table(columns: [TableColumn("pore_1"), TableColumn("pore_2"), TableColumn("area", unit: unit.areaName),
+                                          TableColumn("equivalent_diameter", unit: unit.name), TableColumn("inscribed_diameter", unit: unit.name),
+                                          TableColumn("perimeter", unit: unit.name), TableColumn("total_length", unit: unit.name),
+                                          TableColumn("direct_length", unit: unit.name)])
+            for t in network.throats {
+                throats.append([.number(Double(t.pores[0])), .number(Double(t.pores[1])), .number(Double(t.areaVoxels) * edge * edge),
+                                .number(t.equivalentDiameter * edge), .number(t.inscribedDiameter * edge), .number(Double(t.perimeterVoxels) * edge),
+                                .number(t.totalLength * edge), .number(t.directLength * edge)])
+            }
+            try throats.write(to: folder + "/throats.csv")
+            try JSONOutput.write(JSONValue.object([
+                "format": .string("OpenPNM/PoreSpy network dictionary: load in Python with {k: numpy.asarray(v) for k, v in d['network'].items()}; pore indices 0-based; coordinates in array-axis order (z, y, x)"),
+                "length_unit": .string(unit.name),
+                "network": network.openPNMDictionary(lengthPerVoxel: edge),
+            ]), to: folder + "/network.json", inputs: [input])
+            let equivalent = network.pores.map { $0.equivalentDiameter * edge }
+            let distribution = equivalent.isEmpty ? nil : try SizeDistribution(diameters: equivalent)
+            print(String(format: "%@: %d pores, %d throats, mean coordination %.3f; equivalent diameter D50 %@ %@; %d pore voxels in no pore (isolated, too thin for a peak); wrote %@/regions.tif, pores.csv, throats.csv, network.json",
+                         phase, network.pores.count, network.throats.count, network.meanCoordination,
+                         distribution.map { String(format: "%.4g", $0.numberD50.value) } ?? "–", unit.name, network.unassignedPoreVoxels, out))
+            guard let summaryPath else { return }
+            let coordination = network.pores.map { Double($0.coordination) }
+            try writeSummary(summaryPath, [
+                "phase": .string(phase), "length_unit": .string(unit.name),
+                "pores": .number(Double(network.pores.count)), "throats": .number(Double(network.throats.count)),
+                "mean_coordination": .number(network.meanCoordination),
+                "coordination_histogram": .array((0...(coordination.max().map { Int($0) } ?? 0)).map { k in .number(Double(coordination.filter { Int($0) == k }.count)) }),
+                "isolated_pores": .number(Double(network.pores.filter { $0.coordination == 0 }.count)),
+                "equivalent_diameter": try JSONValue(encoding: distribution),
+                "peaks": try JSONValue(encoding: partition.peaks),
+                "unassigned_pore_voxels": .number(Double(network.unassignedPoreVoxels)),
+                "label_scheme": volume.selector.schemeJSON,
+                "outputs": .object(["regions": .string(out + "/regions.tif"), "pores": .string(out + "/pores.csv"),
+                                    "throats": .string(out + "/throats.csv"), "network": .string(out + "/network.json")]),
+            ], inputs: [input], parameters: ["phase": .string(phase), "settings": try JSONValue(encoding: settings)])
+        }
+    }
+}
+
 // MARK: porosimetry
 
 struct PorosimetryCommand: ParsableCommand {

@@ -161,6 +161,48 @@ import Testing
 
     /// `descriptors` on three quadrant phases: the triple-phase boundary is the one line along
     /// z (16 voxel edges: no voxel size), S₂(0) is the phase fraction.
+    /// `network` on a lattice of 27 spheres joined by 54 cylinders (0.5 µm voxels): the files,
+    /// the counts, lengths in µm, the OpenPNM dictionary's 0-based connections, and refusals of
+    /// non-cubic voxels and bad settings that leave nothing behind.
+    @Test func networkOfASphereLattice() throws {
+        let centres = [10, 30, 50]
+        let lattice = Grid<UInt8>(shape: Shape(60, 60, 60), geometry: GridGeometry(voxelSizeMicrometres: [0.5, 0.5, 0.5])) { i in
+            let (z, y, x) = (i / 3600, (i / 60) % 60, i % 60)
+            for cz in centres { for cy in centres { for cx in centres where (z - cz) * (z - cz) + (y - cy) * (y - cy) + (x - cx) * (x - cx) <= 36 { return 2 } } }
+            for c1 in centres { for c2 in centres {
+                if (y - c1) * (y - c1) + (x - c2) * (x - c2) <= 4 && z >= 10 && z <= 50 { return 2 }
+                if (z - c1) * (z - c1) + (x - c2) * (x - c2) <= 4 && y >= 10 && y <= 50 { return 2 }
+                if (z - c1) * (z - c1) + (y - c2) * (y - c2) <= 4 && x >= 10 && x <= 50 { return 2 }
+            } }
+            return 1
+        }
+        try VolumeIO.write(lattice, to: dir + "/lattice.tif")
+        #expect(run("network", dir + "/lattice.tif", "--phase", "2", "--out", dir + "/net", "--summary", dir + "/net.json") == 0)
+        let summary = try JSONOutput.read(JSONValue.self, from: dir + "/net.json")
+        #expect(summary["pores"]?.doubleValue == 27)
+        #expect(summary["throats"]?.doubleValue == 54)
+        #expect(summary["length_unit"] == .string("µm"))
+        #expect(abs((summary["mean_coordination"]?.doubleValue ?? 0) - 4) < 1e-12)
+        let network = try JSONOutput.read(JSONValue.self, from: dir + "/net/network.json")
+        guard case .array(let conns)? = network["network"]?["throat.conns"] else { Issue.record("no throat.conns"); return }
+        #expect(conns.count == 54)
+        #expect(conns.allSatisfy { ($0[0]?.doubleValue ?? -1) >= 0 && ($0[1]?.doubleValue ?? 99) <= 26 })
+        let throats = try String(contentsOfFile: dir + "/net/throats.csv", encoding: .utf8).split(separator: "\n")
+        #expect(throats.first?.contains("direct_length [µm]") == true)
+        // Centroids 20 voxels = 10 µm apart.
+        let direct = throats.dropFirst().compactMap { Double($0.split(separator: ",")[7]) }
+        #expect(direct.count == 54 && direct.allSatisfy { abs($0 - 10) < 0.25 })
+        let regions = try VolumeIO.read(dir + "/net/regions.tif").converted(to: Int32.self)
+        #expect(regions.withUnsafeBufferPointer { $0.max() } == 27)
+        // Non-cubic voxels and out-of-range settings are refused before anything is written.
+        try VolumeIO.write(Grid<UInt8>(shape: lattice.shape, geometry: GridGeometry(voxelSizeMicrometres: [1, 0.5, 0.5]), elements: lattice.elements), to: dir + "/flat.tif")
+        #expect(run("network", dir + "/flat.tif", "--phase", "2", "--out", dir + "/flatnet") != 0)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/flatnet/pores.csv"))
+        #expect(run("network", dir + "/lattice.tif", "--phase", "2", "--out", dir + "/bad", "--peak-radius", "0") == 2)
+        #expect(run("network", dir + "/lattice.tif", "--phase", "2", "--out", dir + "/lattice.tif") != 0)
+        #expect(try VolumeIO.read(dir + "/lattice.tif").shape == lattice.shape)
+    }
+
     @Test func descriptorsOfQuadrants() throws {
         let quadrants = Grid<UInt8>(shape: Shape(16, 20, 20)) { i in
             let (y, x) = ((i / 20) % 20, i % 20)

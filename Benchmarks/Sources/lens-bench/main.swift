@@ -449,6 +449,16 @@ case "porosimetry":
     emit(["case": .string("porosimetry \(labels.shape)"), "seconds": .number(seconds), "radii": .number(Double(curve!.radiiVoxels.count)),
           "saturation": .array(curve!.saturation.map { .number($0) }), "threads": .number(Double(Parallel.threadCount))])
 
+case "network":
+    // SNOW pore-network extraction of the MATBOX pore phase (label 0), PoreSpy's snow2 defaults.
+    let labels = try VolumeIO.read(args[1]).converted(to: Int32.self)
+    let pore = labels.map { $0 == 0 ? UInt8(1) : 0 }
+    var network: PoreNetwork?
+    let seconds = try best(3) { network = try SNOW.extract(pore: pore).network }
+    emit(["case": .string("snow network \(labels.shape)"), "seconds": .number(seconds), "pores": .number(Double(network!.pores.count)),
+          "throats": .number(Double(network!.throats.count)), "mean_coordination": .number(network!.meanCoordination),
+          "threads": .number(Double(Parallel.threadCount)), "peak_memory_mib": .number(Double(MemoryUsage.peakResidentBytes()) / 1048576)])
+
 default:
     print("unknown case \(command)")
     exit(2)
