@@ -145,6 +145,61 @@ public enum Watershed {
         return labels
     }
 
+    /// The same flood over integer `levels` (level 0 floods first), with a bucket queue: one
+    /// first-in-first-out list per level, visited in rising order (the flood level never falls,
+    /// so no list behind the current one is ever appended to). Constant time per voxel instead
+    /// of the heap's logarithm, and the same visiting order as ``flood(relief:markers:mask:connectivity:)``
+    /// for a relief that rises with the level, except among markers of one level (raster
+    /// order here). For reliefs with few distinct values, such as a distance map (level from
+    /// the squared distance). Levels must be 0…16 777 215 inside the mask.
+    public static func flood(levels: Grid<Int32>, markers: Grid<Int32>, mask: Grid<UInt8>? = nil,
+                             connectivity: Connectivity = .faces) throws -> Grid<Int32> {
+        try levels.requireSameShape(as: markers, "the levels", "the markers")
+        if let mask { try levels.requireSameShape(as: mask, "the levels", "the mask") }
+        let lattice = Lattice(levels)
+        let neighbours = Neighbourhood(lattice, connectivity)
+        var labels = markers.copy()
+        var failure: LensError?
+        labels.withUnsafeMutableBufferPointer { out in
+            levels.withUnsafeBufferPointer { level in
+                func flood(_ m: UnsafeBufferPointer<UInt8>?) {
+                    var top: Int32 = 0
+                    for i in 0..<level.count where m == nil || m![i] != 0 {
+                        guard level[i] >= 0 && level[i] < 1 << 24 else {
+                            failure = .invalidArgument("watershed levels must be 0…16777215, got \(level[i])"); return
+                        }
+                        top = Swift.max(top, level[i])
+                    }
+                    var buckets = [[Int]](repeating: [], count: Int(top) + 1)
+                    for i in 0..<out.count where out[i] != 0 {
+                        if let m, m[i] == 0 { out[i] = 0; continue }
+                        buckets[Int(level[i])].append(i)
+                    }
+                    for current in 0..<buckets.count {
+                        var k = 0
+                        // The list may grow while it is read: voxels reached at this level.
+                        while k < buckets[current].count {
+                            let i = buckets[current][k]
+                            k += 1
+                            let label = out[i]
+                            let (z, y, x) = neighbours.coordinates(i)
+                            neighbours.forEach(z, y, x) { n in
+                                if out[n] == 0 && (m == nil || m![n] != 0) {
+                                    out[n] = label
+                                    buckets[Swift.max(Int(level[n]), current)].append(n)
+                                }
+                            }
+                        }
+                        buckets[current] = []
+                    }
+                }
+                if let mask { mask.withUnsafeBufferPointer { flood($0) } } else { flood(nil) }
+            }
+        }
+        if let failure { throw failure }
+        return labels
+    }
+
     /// Morphological reconstruction by dilation of `seed` under `mask` (seed ≤ mask voxel-wise),
     /// by Vincent's hybrid algorithm (Vincent 1993, §4.3): a raster scan and an anti-raster scan
     /// propagate values along the scan directions, then a first-in-first-out queue finishes the

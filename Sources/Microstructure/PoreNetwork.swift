@@ -170,8 +170,12 @@ public enum SNOW {
         let afterSaddles = ConnectedComponents.label(peaks, connectivity: .corners).count
         let markers = trimNearbyPeaks(peaks: peaks, distance: distance, factor: settings.nearbyFactor)
         progress?.advance(by: 1)
-        let relief = distance.map { -$0 }
-        let regions = try Watershed.flood(relief: relief, markers: markers.labels, mask: pore, connectivity: .faces)
+        // Watershed of −distance: the distances are square roots of whole numbers (cubic
+        // voxels), so the squared distance orders the flood exactly and a bucket queue serves.
+        let deepest = distance.withUnsafeBufferPointer { $0.max() ?? 0 }
+        let top = Int32((deepest * deepest).rounded())
+        let levels = distance.map { d in top - Int32((d * d).rounded()) }
+        let regions = try Watershed.flood(levels: levels, markers: markers.labels, mask: pore, connectivity: .faces)
         progress?.advance(by: 1)
         let assigned = regions.withUnsafeBufferPointer { $0.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
         return SNOWPartition(regions: regions, distance: distance, regionCount: markers.count,
