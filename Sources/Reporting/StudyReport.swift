@@ -248,7 +248,17 @@ public enum StudyReport {
                     let e = edges.compactMap(\.doubleValue), f = fractions.compactMap(\.doubleValue)
                     if e.count == f.count + 1 {
                         var plot = SVGPlot(title: "Particle size distribution (interior particles)", xLabel: "equivalent diameter (\(unit))", yLabel: "number fraction")
-                        plot.series = [.init("number", kind: .bars, x: zip(e, e.dropFirst()).map { ($0 + $1) / 2 }, y: f)]
+                        // The bootstrap interval of each bin's fraction, when the summary has it.
+                        var intervals: [(Double, Double)]?
+                        if case .array(let list)? = d["number_fraction_intervals"] {
+                            let pairs = list.compactMap { p -> (Double, Double)? in
+                                guard let lo = p[0]?.doubleValue, let hi = p[1]?.doubleValue else { return nil }
+                                return (lo, hi)
+                            }
+                            if pairs.count == f.count { intervals = pairs }
+                        }
+                        plot.series = [.init(intervals == nil ? "number" : "number (95 % bootstrap interval)", kind: .bars,
+                                             x: zip(e, e.dropFirst()).map { ($0 + $1) / 2 }, y: f, yInterval: intervals)]
                         if case .array(let vf)? = d["volume_fractions"] {
                             plot.series.append(.init("volume", kind: .lineAndPoints, x: zip(e, e.dropFirst()).map { ($0 + $1) / 2 }, y: vf.compactMap(\.doubleValue)))
                         }

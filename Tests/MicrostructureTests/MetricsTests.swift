@@ -89,6 +89,15 @@ import Testing
         #expect(abs(b.numberD50.value - 8) / 8 < 0.03)
         #expect(b.volumeD50.value > b.numberD50.value)
         #expect(abs(b.numberFractions.reduce(0, +) - 1) < 1e-9)
+        // Each bin's bootstrap interval holds its fraction, and for the fullest bin its width is
+        // the binomial one, 2 · 1.96 · √(p(1 − p)/n), within 25 %.
+        #expect(b.numberFractionIntervals.count == b.numberFractions.count)
+        for (f, interval) in zip(b.numberFractions, b.numberFractionIntervals) { #expect(interval[0] <= f + 1e-12 && f <= interval[1] + 1e-12) }
+        let fullest = b.numberFractions.indices.max { b.numberFractions[$0] < b.numberFractions[$1] }!
+        let p = b.numberFractions[fullest]
+        let binomial = 2 * 1.96 * (p * (1 - p) / 2000).squareRoot()
+        let width = b.numberFractionIntervals[fullest][1] - b.numberFractionIntervals[fullest][0]
+        #expect(abs(width / binomial - 1) < 0.25)
     }
 
     /// REV: a fine random texture converges at small sizes; a volume with one large feature

@@ -17,14 +17,15 @@ import Testing
     /// The longest run of black pixels on any row below the image: the scale bar.
     static func measuredBar(_ image: Grid<UInt8>, belowRow: Int) -> (row: Int, start: Int, length: Int) {
         let rows = image.shape[0], cols = image.shape[1]
+        let pixels = image.elements   // one copy: `elements` copies the whole grid on every access
         var best = (row: -1, start: -1, length: 0)
         for r in belowRow..<rows {
             var c = 0
             while c < cols {
                 let i = (r * cols + c) * 3
-                if image.elements[i] == 0 && image.elements[i + 1] == 0 && image.elements[i + 2] == 0 {
+                if pixels[i] == 0 && pixels[i + 1] == 0 && pixels[i + 2] == 0 {
                     let s = c
-                    while c < cols && image.elements[(r * cols + c) * 3] == 0 && image.elements[(r * cols + c) * 3 + 1] == 0 { c += 1 }
+                    while c < cols && pixels[(r * cols + c) * 3] == 0 && pixels[(r * cols + c) * 3 + 1] == 0 { c += 1 }
                     if c - s > best.length { best = (r, s, c - s) }
                 } else { c += 1 }
             }
