@@ -355,6 +355,7 @@ struct TortuosityCommand: ParsableCommand {
     @Option(help: "Relative convergence tolerance on the flux balance and on τ.") var tolerance: Double = 1e-5
     @Option(name: .customLong("depth-regions"), help: "Also solve N equal slabs along z (depth) and fit a Bruggeman exponent across them.") var depthRegions: Int?
     @Flag(help: "Periodic boundaries: join the faces across the other two axes (sizes there must be even).") var periodic = false
+    @Flag(help: "Electrode tortuosity τ_e instead (TauFactor's ElectrodeSolver: the pore/solid interface as a double layer, closed far face; low-frequency limit).") var electrode = false
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var labels: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
@@ -362,7 +363,34 @@ struct TortuosityCommand: ParsableCommand {
     func run() throws {
         global.apply()
         try requirePositive(tolerance, "--tolerance", atMost: 0.1)
-        try global.outputs(inputs: [input]) { outputs in try run(summary: try outputs.file(summary, option: "--summary")) }
+        if electrode && (periodic || depthRegions != nil) {
+            throw LensError.invalidArgument("--electrode has closed side walls and solves the whole volume: leave out --periodic and --depth-regions")
+        }
+        try global.outputs(inputs: [input]) { outputs in
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            if electrode { try runElectrode(summary: summaryPath) } else { try run(summary: summaryPath) }
+        }
+    }
+
+    /// τ_e per axis (``ElectrodeTortuosity``).
+    func runElectrode(summary summaryPath: String?) throws {
+        let volume = try LabelVolume(input, schemeOption: labels)
+        let mask = try volume.mask(phase: phase).mask
+        var results = [JSONValue]()
+        for a in axis.indices {
+            let name = ["z", "y", "x"][a]
+            let progress = ProgressReporter(label: "electrode tortuosity along \(name)", total: 0)
+            let r = try ElectrodeTortuosity.compute(phase: mask, axis: a, settings: .init(tolerance: tolerance), progress: progress)
+            progress.finish()
+            print(String(format: "%@: τ_e = %.5g (TauFactor's electrode convention, ε = %.4f); R_ion = 3·Re Z₀ = %.5g; %d interface faces; %d iterations%@",
+                         name, r.electrodeTortuosityFactor, r.volumeFraction, r.ionicResistance, r.interfaceFaces, r.iterations, r.converged ? "" : " (NOT converged)"))
+            guard case .object(var f) = try JSONValue(encoding: r) else { continue }
+            f["axis_name"] = .string(name)
+            results.append(.object(f))
+        }
+        try writeSummary(summaryPath, ["kind": .string("electrode"), "electrode_results": .array(results), "phase": .string(phase),
+                                       "label_scheme": volume.selector.schemeJSON],
+                         inputs: [input], parameters: ["tolerance": .number(tolerance), "axis": .string(axis.rawValue), "electrode": .bool(true)])
     }
 
     func run(summary summaryPath: String?) throws {
