@@ -8,7 +8,8 @@ Crops of ../shared/data/microstructure/matbox_nmc-1-cal_generatedCBD_bridge.tif 
 - ElectrodeSolver(pore) with its defaults (omega 1e-6, lowered tenfold until tau_e changes by
   < 1e-3), on the CPU: tau_e.
 - MultiPhaseSolver(labels, cond={1: 1.0, 2: 10.0}) (pore insulating; conductivities of an NMC
-  electronic network with a ten times better carbon-binder), conv_crit 1e-4: D_eff and tau.
+  electronic network with a ten times better carbon-binder), conv_crit 1e-4: D_eff and tau;
+  and MultiPhaseSolver on the pore alone (κ = 1; written as codes 0 → 1, 1 and 2 → 0).
 Needs torch (CPU wheel) and taufactor from PyPI. Run once; the test keeps the JSON.
 """
 import json
@@ -41,6 +42,14 @@ def main(path, out):
         s.solve(verbose=False, conv_crit=1e-4)
         multiphase.append({"crop": c, "conductivities": {"1": 1.0, "2": 10.0}, "D_eff": float(np.asarray(s.D_eff).ravel()[0]),
                            "tau": float(np.asarray(s.tau).ravel()[0]), "seconds": time.perf_counter() - t})
+    # One conducting phase (the pore, κ = 1) through MultiPhaseSolver: its own boundary
+    # convention, which differs from Solver's by O(1/N).
+    c = crops[1]
+    sub = labels[c[0][0]:c[0][1], c[1][0]:c[1][1], c[2][0]:c[2][1]]
+    s = tau.MultiPhaseSolver((sub == 0).astype(np.int64), cond={1: 1.0}, device=cpu)
+    s.solve(verbose=False, conv_crit=1e-4)
+    multiphase.append({"crop": c, "conductivities": {"0": 1.0, "1": 0.0, "2": 0.0}, "D_eff": float(np.asarray(s.D_eff).ravel()[0]),
+                       "tau": float(np.asarray(s.tau).ravel()[0]), "seconds": 0.0})
     json.dump({"source": f"taufactor {version('taufactor')} (torch {version('torch')}, CPU)", "axis": "TauFactor x = array axis 0",
                "electrode": electrode, "multiphase": multiphase}, open(out, "w"), indent=1)
 

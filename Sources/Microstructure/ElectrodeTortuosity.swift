@@ -45,14 +45,13 @@ public enum ElectrodeTortuosity {
             throw LensError.invalidArgument("the electrode tortuosity counts interface faces and needs cubic voxels (the volume declares \(phase.geometry.voxelSizeMicrometres) µm): resample first")
         }
         guard !settings.periodic else { throw LensError.invalidArgument("the electrode tortuosity has closed side walls (TauFactor's ElectrodeSolver); periodic faces do not apply") }
-        let system = try DiffusionSystem(phase: phase, axis: axis, outlet: .blocking)
+        // The electrolyte layer is one voxel before the first layer (TauFactor pads the image):
+        // link conductance 1, not the half-voxel face of the steady-state solver.
+        let system = try DiffusionSystem(phase: phase, axis: axis, outlet: .blocking, boundaryDistanceVoxels: 1)
         guard let level = system.level else {
             throw LensError.numerical("no voxel of the phase connects to the inlet face along axis \(axis): no current can enter")
         }
         let n = system.unknowns
-        // The electrolyte layer is one voxel before the first layer (TauFactor pads the image):
-        // link conductance 1, not the half-voxel face of the steady-state solver.
-        for u in system.inlet { level.diagonal[Int(u)] -= system.boundaryConductance - 1 }
         // Interface faces per unknown: six minus its pore neighbours (and minus the inlet link).
         var capacitance = [Double](repeating: 0, count: n)
         var faces = 0

@@ -4,7 +4,8 @@ import LensCore
 /// Effective conductivity of a multi-phase volume along one axis.
 public struct ConductivityResult: Codable, Sendable, Equatable {
     public var axis: Int
-    /// κ_eff = flux·L / (A·ΔV), in the units of the given conductivities.
+    /// κ_eff = flux·L / (A·ΔV), in the units of the given conductivities (L between the fixed
+    /// nodes, N + 1 voxels).
     public var effectiveConductivity: Double
     /// Σ εᵢκᵢ over all labels: what κ_eff would be if every phase ran straight through.
     public var volumeAveragedConductivity: Double
@@ -23,8 +24,11 @@ public struct ConductivityResult: Codable, Sendable, Equatable {
 /// Effective conductivity of a volume whose labels each carry a conductivity (an NMC +
 /// carbon–binder electronic network, an electrolyte with a partly conducting binder), by the
 /// steady-state solve of ``Tortuosity`` on every voxel with κ > 0: links between neighbours take
-/// the harmonic mean of their conductivities (exact for layers in series), the faces are held at
-/// 1 and 0 half a voxel outside, the other faces are insulating (TauFactor's MultiPhaseSolver).
+/// the harmonic mean of their conductivities (exact for layers in series), the potentials 1 and
+/// 0 are held one voxel outside the first and last layers, linked to them with the layer's own
+/// conductivity, and κ_eff = flux·(N + 1)/(A·ΔV); the other faces are insulating. This is
+/// TauFactor 2's `MultiPhaseSolver` discretization (its single-phase `Solver` puts the faces
+/// half a voxel out instead, as ``Tortuosity`` does; the two differ by O(1/N)).
 public enum MultiPhaseConductivity {
     /// - Parameter conductivities: label code → κ ≥ 0; every code present must be given (no
     ///   silent default: an unlisted phase is an error).
@@ -43,7 +47,8 @@ public enum MultiPhaseConductivity {
         let mask = Grid<UInt8>(shape: labels.shape, geometry: labels.geometry, elements: kappa.map { $0 > 0 ? 1 : 0 })
         let averaged = counts.reduce(0.0) { $0 + Double($1.value) / total * conductivities[$1.key]! }
         let fractions = Dictionary(uniqueKeysWithValues: counts.map { (String($0.key), Double($0.value) / total) })
-        let system = try DiffusionSystem(phase: mask, axis: axis, outlet: .fixed, conductivity: kappa, periodic: settings.periodic)
+        let system = try DiffusionSystem(phase: mask, axis: axis, outlet: .fixed, conductivity: kappa, periodic: settings.periodic,
+                                         boundaryDistanceVoxels: 1)
         guard let level = system.level else {
             return ConductivityResult(axis: axis, effectiveConductivity: 0, volumeAveragedConductivity: averaged, tortuosityFactor: .infinity,
                                       volumeFractions: fractions, percolatingFraction: 0, iterations: 0, fluxImbalance: 0, converged: true)

@@ -119,7 +119,13 @@ struct DiffusionSystem {
     ///   nil: κ = 1 on the phase. The phase is then the voxels with κ > 0.
     ///   - periodic: the faces across the other two axes join (what leaves through one enters
     ///     through the opposite face), for a sample taken from a larger homogeneous electrode.
-    init(phase: Grid<UInt8>, axis: Int, outlet outletCondition: Outlet, conductivity: [Double]? = nil, periodic: Bool = false) throws {
+    ///   - boundaryDistanceVoxels: how far outside the first and last layers the fixed faces
+    ///     lie: ½ (the faces of the volume; TauFactor's `Solver`) or 1 (a node one voxel out
+    ///     with the layer's own conductivity; TauFactor's `MultiPhaseSolver` and
+    ///     `ElectrodeSolver`). The length between the faces is then N − 1 + 2d voxels.
+    init(phase: Grid<UInt8>, axis: Int, outlet outletCondition: Outlet, conductivity: [Double]? = nil, periodic: Bool = false,
+         boundaryDistanceVoxels: Double = 0.5) throws {
+        guard boundaryDistanceVoxels > 0 else { throw LensError.invalidArgument("the boundary distance must be positive") }
         try Morphology.requireBinary(phase, name: "the phase mask")
         let lattice = Lattice(phase)
         let dims = [lattice.nz, lattice.ny, lattice.nx]
@@ -174,12 +180,12 @@ struct DiffusionSystem {
         unknownFraction = Double(n) / Double(total)
         let spacing = [lattice.spacing.z, lattice.spacing.y, lattice.spacing.x]
         voxelVolume = spacing.reduce(1, *)
-        lengthAlongAxis = Double(dims[axis]) * spacing[axis]
+        lengthAlongAxis = (Double(dims[axis]) - 1 + 2 * boundaryDistanceVoxels) * spacing[axis]
         crossSection = (0..<3).filter { $0 != axis }.map { Double(dims[$0]) * spacing[$0] }.reduce(1, *)
-        // Conductances D·A/Δ per axis (D = 1) and to the fixed faces (half a voxel away).
+        // Conductances D·A/Δ per axis (D = 1) and to the fixed faces (d voxels away).
         let area = (0..<3).map { k in spacing.enumerated().filter { $0.offset != k }.map(\.element).reduce(1, *) }
         let conductance = (0..<3).map { area[$0] / spacing[$0] }
-        boundaryConductance = 2 * conductance[axis]
+        boundaryConductance = conductance[axis] / boundaryDistanceVoxels
         guard n > 0 else { level = nil; inlet = []; outlet = []; position = []; inletConductance = []; outletConductance = []; return }
         let system = conductivity == nil ? DiffusionLevel(count: n, uniformConductance: conductance) : DiffusionLevel(coarseCount: n)
         var inletConductance = [Double](), outletConductance = [Double]()

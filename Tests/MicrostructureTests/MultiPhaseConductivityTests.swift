@@ -4,14 +4,16 @@ import Microstructure
 import Testing
 
 @Suite struct MultiPhaseConductivityTests {
-    /// Layers across the axis (in series): κ_eff = L / Σ lᵢ/κᵢ exactly (harmonic links and
-    /// half-voxel faces make the discrete chain exact); along the axis (in parallel): Σ fᵢκᵢ.
+    /// Layers across the axis (in series): the discrete chain's κ_eff = (N + 1) / Σ 1/g exactly
+    /// (harmonic links, end links of the end layers' κ); along the axis (in parallel): Σ fᵢκᵢ.
     @Test func layeredMediaAreExact() throws {
         // 24 layers of 1 voxel: code 1 (κ = 1) in 16 of them, code 2 (κ = 0.1) in 8.
         let series = Grid<Int32>(shape: Shape(24, 6, 6)) { i in (i / 36) % 3 == 2 ? 2 : 1 }
         let kappa: [Int: Double] = [1: 1, 2: 0.1]
         let across = try MultiPhaseConductivity.compute(labels: series, conductivities: kappa, axis: 0)
-        let expectedSeries = 24 / (16 / 1.0 + 8 / 0.1)
+        // TauFactor's MultiPhaseSolver chain: fixed nodes one voxel out, linked with the end
+        // layers' own κ (first κ = 1, last κ = 0.1), length N + 1.
+        let expectedSeries = 25 / (16 / 1.0 + 8 / 0.1 + 0.5 / 1.0 + 0.5 / 0.1)
         #expect(abs(across.effectiveConductivity / expectedSeries - 1) < 1e-5)
         let along = try MultiPhaseConductivity.compute(labels: series, conductivities: kappa, axis: 2)
         let expectedParallel = (16 * 1.0 + 8 * 0.1) / 24
@@ -20,15 +22,20 @@ import Testing
         print("layers: series κ_eff \(across.effectiveConductivity) (exact \(expectedSeries)), parallel \(along.effectiveConductivity) (exact \(expectedParallel))")
     }
 
-    /// One conducting phase (κ = 1) and an insulator: κ_eff equals the relative diffusivity of
-    /// ``Tortuosity`` on the same phase, and τ its τ.
-    @Test func onePhaseEqualsTortuosity() throws {
+    /// One conducting phase (κ = 1) and an insulator: κ_eff is close to the relative diffusivity
+    /// of ``Tortuosity`` on the same phase (the two boundary conventions, TauFactor's
+    /// MultiPhaseSolver and Solver, differ by O(1/N): within 2 % at N = 20), and a uniform block
+    /// conducts exactly κ.
+    @Test func onePhaseIsCloseToTortuosity() throws {
         var rng = SeededRandom(seed: 8)
         let labels = Grid<Int32>(shape: Shape(20, 20, 20), elements: (0..<8000).map { _ in rng.uniform() < 0.7 ? 1 : 0 })
         let multi = try MultiPhaseConductivity.compute(labels: labels, conductivities: [0: 0, 1: 1], axis: 1)
         let single = try Tortuosity.compute(phase: Grid(shape: labels.shape, elements: labels.elements.map { UInt8($0) }), axis: 1)
-        #expect(abs(multi.effectiveConductivity / single.relativeDiffusivity - 1) < 1e-4)
-        #expect(abs(multi.tortuosityFactor / single.tortuosityFactor - 1) < 1e-4)
+        print("one phase: multi-phase κ_eff \(multi.effectiveConductivity), single-phase D_eff/D \(single.relativeDiffusivity)")
+        #expect(abs(multi.effectiveConductivity / single.relativeDiffusivity - 1) < 0.02)
+        let block = try MultiPhaseConductivity.compute(labels: Grid<Int32>(shape: Shape(12, 8, 8), repeating: 3), conductivities: [3: 2.5], axis: 0)
+        #expect(abs(block.effectiveConductivity - 2.5) < 1e-9)
+        #expect(abs(block.tortuosityFactor - 1) < 1e-9)
     }
 
     @Test func everyPhaseNeedsAConductivity() {

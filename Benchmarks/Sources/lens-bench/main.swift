@@ -449,6 +449,21 @@ case "porosimetry":
     emit(["case": .string("porosimetry \(labels.shape)"), "seconds": .number(seconds), "radii": .number(Double(curve!.radiiVoxels.count)),
           "saturation": .array(curve!.saturation.map { .number($0) }), "threads": .number(Double(Parallel.threadCount))])
 
+case "electrode":
+    // Electrode tortuosity τ_e of the MATBOX pore phase on a crop z0:z1,y0:y1,x0:x1, along z.
+    let labels = try VolumeIO.read(args[1]).converted(to: Int32.self)
+    let b = args[2].split(separator: ",").map { $0.split(separator: ":").map { Int($0)! } }
+    let d = labels.shape.dims
+    let (ez, ey, ex) = (b[0][1] - b[0][0], b[1][1] - b[1][0], b[2][1] - b[2][0])
+    let pore = Grid<UInt8>(shape: Shape(ez, ey, ex)) { i in
+        let (z, y, x) = (i / (ey * ex), (i / ex) % ey, i % ex)
+        return labels[linear: ((z + b[0][0]) * d[1] + y + b[1][0]) * d[2] + x + b[2][0]] == 0 ? 1 : 0
+    }
+    var result: ElectrodeTortuosityResult?
+    let seconds = try best(3) { result = try ElectrodeTortuosity.compute(phase: pore, axis: 0) }
+    emit(["case": .string("electrode tortuosity \(pore.shape)"), "seconds": .number(seconds), "tau_e": .number(result!.electrodeTortuosityFactor),
+          "threads": .number(Double(Parallel.threadCount))])
+
 case "network":
     // SNOW pore-network extraction of the MATBOX pore phase (label 0), PoreSpy's snow2 defaults.
     let labels = try VolumeIO.read(args[1]).converted(to: Int32.self)
