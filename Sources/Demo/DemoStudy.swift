@@ -10,7 +10,8 @@ import Signal
 /// 180° scan with ring defects and an offset axis → FBP with automatic centre and ring removal
 /// → a 135° limited-angle scan with projection drift → alignment and TV reconstruction →
 /// three-phase segmentation → porosity by depth, tortuosity per axis and depth region (and the
-/// same solver on the true labels), particles with bootstrap size intervals, local thickness →
+/// same solver on the true labels), particles with bootstrap size intervals, local thickness,
+/// the pore network and the electrode tortuosity →
 /// cracks, damage classes and particle tracking through the states → a TXM-XANES stack of
 /// particles with known state of charge → Compton events for three depth regions → the report.
 public enum DemoStudy {
@@ -109,6 +110,16 @@ public enum DemoStudy {
             workflow: thickness
             inputs: {labels: {from: segment.labels}}
             settings: {phase: pore}
+          # The pore space as pores joined by throats (SNOW, as PoreSpy's snow2), and the electrode
+          # tortuosity with the pore/solid interface as a double layer (TauFactor's ElectrodeSolver).
+          - name: network
+            workflow: network
+            inputs: {labels: {from: segment.labels}}
+            settings: {phase: pore}
+          - name: tortuosity_electrode
+            workflow: tortuosity
+            inputs: {labels: {from: segment.labels}}
+            settings: {phase: pore, axis: z, electrode: true}
           # Cracks judged in every state and joined to particle tracks (registration between
           # states, damage classes, cracking vs size and depth).
           - name: track

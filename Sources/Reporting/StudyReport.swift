@@ -209,6 +209,48 @@ public enum StudyReport {
             if let labels = step.inputs.first?.path, s["axis"]?.stringValue == "z" {
                 c.figures += try porosityMaps(labels: labels, summary: s, prefix: prefix)
             }
+        case "tortuosity" where s["kind"]?.stringValue == "electrode":
+            var axes: [String] = [], taus: [Double] = []
+            if case .array(let results)? = s["electrode_results"] {
+                for r in results {
+                    let axis = r["axis_name"]?.stringValue ?? "?"
+                    let tau = r["electrode_tortuosity_factor"]?.doubleValue
+                    c.add("electrode τ_e (\(axis))", tau)
+                    c.add("ionic resistance 3·Re Z₀ (\(axis), TauFactor units)", r["ionic_resistance"]?.doubleValue)
+                    axes.append(axis); taus.append(tau ?? .nan)
+                }
+            }
+            var plot = SVGPlot(title: "Electrode tortuosity factor per axis", xLabel: "axis the ions enter along", yLabel: "τ_e")
+            plot.xCategories = axes
+            plot.series = [.init("τ_e", kind: .bars, x: axes.indices.map(Double.init), y: taus)]
+            c.figures.append(Figure(name: prefix + "_tau_e.svg", caption: "Electrode tortuosity factor τ_e (TauFactor's ElectrodeSolver: ions enter at the first face, the pore/solid interface charges as a double layer, the far face is closed; ω → 0).", content: .svg(plot.render())))
+        case "network":
+            let unit = s["length_unit"]?.stringValue ?? "voxel"
+            c.add("pores", s["pores"]?.doubleValue, digits: 0)
+            c.add("throats", s["throats"]?.doubleValue, digits: 0)
+            c.add("mean coordination number", s["mean_coordination"]?.doubleValue)
+            c.add("isolated pores (no throat)", s["isolated_pores"]?.doubleValue, digits: 0)
+            c.add("pore voxels in no pore (too thin for a peak)", s["unassigned_pore_voxels"]?.doubleValue, digits: 0)
+            if let d = s["equivalent_diameter"], d != .null {
+                for key in ["number_d10", "number_d50", "number_d90"] {
+                    guard let q = d[key], let v = q["value"]?.doubleValue else { continue }
+                    let lo = q["lower"]?.doubleValue, hi = q["upper"]?.doubleValue
+                    c.add("pore \(key.replacingOccurrences(of: "_", with: " ").uppercased()) (95 % bootstrap interval \(format(lo ?? .nan, digits: 3))–\(format(hi ?? .nan, digits: 3)))",
+                          v, sigma: lo.flatMap { l in hi.map { ($0 - l) / 2 } }, unit: unit)
+                }
+                if let plot = sizeDistributionPlot(d, title: "Pore size distribution (SNOW regions)", unit: unit) {
+                    c.figures.append(Figure(name: prefix + "_pore_sizes.svg", caption: "Equivalent diameter of the pores (the sphere of each region's volume).", content: .svg(plot.render())))
+                }
+            }
+            if case .array(let histogram)? = s["coordination_histogram"] {
+                let counts = histogram.compactMap(\.doubleValue)
+                var plot = SVGPlot(title: "Coordination number", xLabel: "throats per pore", yLabel: "pores")
+                plot.series = [.init("pores", kind: .bars, x: counts.indices.map(Double.init), y: counts)]
+                c.figures.append(Figure(name: prefix + "_coordination.svg", caption: "How many throats join each pore to its neighbours.", content: .svg(plot.render())))
+            }
+            if let root = output("network"), let f = try slice(root + "/regions.tif", categorical: true, named: false) {
+                c.figures.append(Figure(name: prefix + "_regions.png", caption: "Pore regions (SNOW watershed), middle slice; neighbouring pores in different colours.", content: .png(f)))
+            }
         case "tortuosity":
             var axes: [String] = [], taus: [Double] = []
             if case .array(let results)? = s["results"] {
@@ -244,26 +286,8 @@ public enum StudyReport {
                     c.add("\(key.replacingOccurrences(of: "_", with: " ").uppercased()) (95 % bootstrap interval \(format(lo ?? .nan, digits: 3))–\(format(hi ?? .nan, digits: 3)))",
                           v, sigma: lo.flatMap { l in hi.map { ($0 - l) / 2 } }, unit: unit)
                 }
-                if case .array(let edges)? = d["bin_edges"], case .array(let fractions)? = d["number_fractions"] {
-                    let e = edges.compactMap(\.doubleValue), f = fractions.compactMap(\.doubleValue)
-                    if e.count == f.count + 1 {
-                        var plot = SVGPlot(title: "Particle size distribution (interior particles)", xLabel: "equivalent diameter (\(unit))", yLabel: "number fraction")
-                        // The bootstrap interval of each bin's fraction, when the summary has it.
-                        var intervals: [(Double, Double)]?
-                        if case .array(let list)? = d["number_fraction_intervals"] {
-                            let pairs = list.compactMap { p -> (Double, Double)? in
-                                guard let lo = p[0]?.doubleValue, let hi = p[1]?.doubleValue else { return nil }
-                                return (lo, hi)
-                            }
-                            if pairs.count == f.count { intervals = pairs }
-                        }
-                        plot.series = [.init(intervals == nil ? "number" : "number (95 % bootstrap interval)", kind: .bars,
-                                             x: zip(e, e.dropFirst()).map { ($0 + $1) / 2 }, y: f, yInterval: intervals)]
-                        if case .array(let vf)? = d["volume_fractions"] {
-                            plot.series.append(.init("volume", kind: .lineAndPoints, x: zip(e, e.dropFirst()).map { ($0 + $1) / 2 }, y: vf.compactMap(\.doubleValue)))
-                        }
-                        c.figures.append(Figure(name: prefix + "_sizes.svg", caption: "Equivalent-diameter distribution of the particles that do not touch the volume's faces.", content: .svg(plot.render())))
-                    }
+                if let plot = sizeDistributionPlot(d, title: "Particle size distribution (interior particles)", unit: unit) {
+                    c.figures.append(Figure(name: prefix + "_sizes.svg", caption: "Equivalent-diameter distribution of the particles that do not touch the volume's faces.", content: .svg(plot.render())))
                 }
             }
             if let v = output("labels"), let f = try slice(v, categorical: true, named: false) {
@@ -502,6 +526,29 @@ public enum StudyReport {
             }
         }
         return Array(out.prefix(40))
+    }
+
+    /// The number histogram (with each bin's bootstrap interval when the summary has it) and the
+    /// volume-weighted line of a ``SizeDistribution`` summary; nil when its bins are missing.
+    static func sizeDistributionPlot(_ d: JSONValue, title: String, unit: String) -> SVGPlot? {
+        guard case .array(let edges)? = d["bin_edges"], case .array(let fractions)? = d["number_fractions"] else { return nil }
+        let e = edges.compactMap(\.doubleValue), f = fractions.compactMap(\.doubleValue)
+        guard e.count == f.count + 1, !f.isEmpty else { return nil }
+        var plot = SVGPlot(title: title, xLabel: "equivalent diameter (\(unit))", yLabel: "number fraction")
+        var intervals: [(Double, Double)]?
+        if case .array(let list)? = d["number_fraction_intervals"] {
+            let pairs = list.compactMap { p -> (Double, Double)? in
+                guard let lo = p[0]?.doubleValue, let hi = p[1]?.doubleValue else { return nil }
+                return (lo, hi)
+            }
+            if pairs.count == f.count { intervals = pairs }
+        }
+        let centres = zip(e, e.dropFirst()).map { ($0 + $1) / 2 }
+        plot.series = [.init(intervals == nil ? "number" : "number (95 % bootstrap interval)", kind: .bars, x: centres, y: f, yInterval: intervals)]
+        if case .array(let vf)? = d["volume_fractions"] {
+            plot.series.append(.init("volume", kind: .lineAndPoints, x: centres, y: vf.compactMap(\.doubleValue)))
+        }
+        return plot
     }
 
     /// The middle z slice of a volume as a figure (nil when the file is not there or not 3D/2D).
