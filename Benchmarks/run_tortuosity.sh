@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Steady-state tortuosity of TauFactor's 256³ electrode (pore phase, array axis 0) against
+# TauFactor 2's Solver on the CPU, in one run: the whole command for us (read, solve), the
+# solver for TauFactor (its default convergence 1e-2).
+# Usage: Benchmarks/run_tortuosity.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+source prepare.sh numpy tifffile torch taufactor
+data=../../shared/data/microstructure/taufactor_electrode_256.tiff
+lens=../.build/release/batterylens
+[ -x "$lens" ] || (cd .. && swift build -c release --product batterylens >/dev/null)
+start=$(date +%s.%N)
+ours=$($lens tortuosity "$data" --labels-scheme taufactor-8bit --phase pore --axis z --quiet)
+seconds=$(echo "$(date +%s.%N) - $start" | bc)
+peer=$($PY - "$data" <<'PY' | tail -1
+import json, sys, time, numpy as np, tifffile, torch, taufactor
+img = tifffile.imread(sys.argv[1])
+pore = (img == img.min()).astype(np.float64) if len(np.unique(img)) > 1 else img
+for crit in (1e-2,):
+    t = time.perf_counter()
+    s = taufactor.Solver(pore, device=torch.device("cpu"))
+    s.solve(verbose=False, conv_crit=crit)
+    print(json.dumps({"conv": crit, "seconds": time.perf_counter() - t, "tau": float(np.asarray(s.tau).ravel()[0])}))
+PY
+)
+{
+  echo
+  echo "## $(date -u +%Y-%m-%d) — steady-state tortuosity, TauFactor's 256³ electrode, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo
+  echo "\`Benchmarks/run_tortuosity.sh\`: pore phase along array axis 0. BatteryLens: the whole \`batterylens tortuosity\` command (read, label, assemble, multigrid-preconditioned CG to 1e-5). BatteryLens: $ours"
+  echo
+  echo "| TauFactor criterion | TauFactor | τ | BatteryLens | speed-up |"
+  echo "|---|---|---|---|---|"
+  echo "$peer" | python3 -c "
+import json, sys
+for line in sys.stdin:
+    p = json.loads(line)
+    print(f\"| {p['conv']:g} | {p['seconds']:.1f} s | {p['tau']:.4f} | {$seconds:.1f} s | {p['seconds'] / $seconds:.1f}× |\")
+"
+} | tee -a RESULTS.md
