@@ -162,6 +162,9 @@ public enum SNOW {
         let poreVoxels = pore.withUnsafeBufferPointer { $0.reduce(0) { $0 + Int($1) } }
         guard poreVoxels > 0 else { throw LensError.numerical("the pore phase is empty") }
         let distance = DistanceTransform.euclidean(pore).distances
+        guard poreVoxels < pore.count else {
+            throw LensError.numerical("the phase fills the whole volume (no voxel of another phase): there is no distance map to cut into pores")
+        }
         progress?.advance(by: 1)
         var peaks = findPeaks(distance: distance, pore: pore, settings: settings)
         let found = ConnectedComponents.label(peaks, connectivity: .corners).count
@@ -173,9 +176,15 @@ public enum SNOW {
         // Watershed of −distance: the distances are square roots of whole numbers (cubic
         // voxels), so the squared distance orders the flood exactly and a bucket queue serves.
         let deepest = distance.withUnsafeBufferPointer { $0.max() ?? 0 }
-        let top = Int32((deepest * deepest).rounded())
-        let levels = distance.map { d in top - Int32((d * d).rounded()) }
-        let regions = try Watershed.flood(levels: levels, markers: markers.labels, mask: pore, connectivity: .faces)
+        let regions: Grid<Int32>
+        if Double(deepest) * Double(deepest) < Double(1 << 24) {
+            let top = Int32((deepest * deepest).rounded())
+            let levels = distance.map { d in top - Int32((d * d).rounded()) }
+            regions = try Watershed.flood(levels: levels, markers: markers.labels, mask: pore, connectivity: .faces)
+        } else {
+            // Pores over 4096 voxels deep: too many levels for buckets, the heap flood serves.
+            regions = try Watershed.flood(relief: distance.map { -$0 }, markers: markers.labels, mask: pore, connectivity: .faces)
+        }
         progress?.advance(by: 1)
         let assigned = regions.withUnsafeBufferPointer { $0.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
         return SNOWPartition(regions: regions, distance: distance, regionCount: markers.count,

@@ -110,5 +110,7 @@ import Testing
         for t in network.throats { #expect(abs(t.inscribedDiameter - 2 * 5.0.squareRoot()) < 1e-5) }
         // Throats join sphere neighbours: centroids 20 voxels apart.
         for t in network.throats { #expect(abs(t.directLength - 20) < 0.5) }
+        // A phase with nothing around it has no distance map to cut: refused, not trapped.
+        #expect(throws: LensError.self) { try SNOW.extract(pore: Grid<UInt8>(shape: Shape(8, 8, 8), repeating: 1)) }
     }
 }
