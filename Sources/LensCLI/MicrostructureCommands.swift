@@ -375,7 +375,7 @@ struct TortuosityCommand: ParsableCommand {
     /// τ_e per axis (``ElectrodeTortuosity``).
     func runElectrode(summary summaryPath: String?) throws {
         let volume = try LabelVolume(input, schemeOption: labels)
-        let mask = try volume.mask(phase: phase).mask
+        let (mask, codes) = try volume.mask(phase: phase)
         var results = [JSONValue]()
         for a in axis.indices {
             let name = ["z", "y", "x"][a]
@@ -389,7 +389,7 @@ struct TortuosityCommand: ParsableCommand {
             results.append(.object(f))
         }
         try writeSummary(summaryPath, ["kind": .string("electrode"), "electrode_results": .array(results), "phase": .string(phase),
-                                       "label_scheme": volume.selector.schemeJSON],
+                                       "phase_codes": .array(codes.map { .number(Double($0)) }), "label_scheme": volume.selector.schemeJSON],
                          inputs: [input], parameters: ["tolerance": .number(tolerance), "axis": .string(axis.rawValue), "electrode": .bool(true)])
     }
 
@@ -602,7 +602,7 @@ struct NetworkCommand: ParsableCommand {
             let folder = try outputs.folder(out, option: "--out")
             let summaryPath = try outputs.file(summary, option: "--summary")
             let volume = try LabelVolume(input, schemeOption: labels)
-            let mask = try volume.mask(phase: phase).mask
+            let (mask, codes) = try volume.mask(phase: phase)
             let unit = LengthUnit(volume.grid.geometry)
             let edge = unit.isPhysical ? (volume.grid.geometry.voxelSizeMicrometres.min() ?? 1) : 1
             let progress = ProgressReporter(label: "network extraction", total: 5)
@@ -644,7 +644,7 @@ struct NetworkCommand: ParsableCommand {
             guard let summaryPath else { return }
             let coordination = network.pores.map { Double($0.coordination) }
             try writeSummary(summaryPath, [
-                "phase": .string(phase), "length_unit": .string(unit.name),
+                "phase": .string(phase), "phase_codes": .array(codes.map { .number(Double($0)) }), "length_unit": .string(unit.name),
                 "pores": .number(Double(network.pores.count)), "throats": .number(Double(network.throats.count)),
                 "mean_coordination": .number(network.meanCoordination),
                 "coordination_histogram": .array((0...(coordination.max().map { Int($0) } ?? 0)).map { k in .number(Double(coordination.filter { Int($0) == k }.count)) }),
