@@ -638,9 +638,12 @@ struct NetworkCommand: ParsableCommand {
             ]), to: folder + "/network.json", inputs: [input])
             let equivalent = network.pores.map { $0.equivalentDiameter * edge }
             let distribution = equivalent.isEmpty ? nil : try SizeDistribution(diameters: equivalent)
-            print(String(format: "%@: %d pores, %d throats, mean coordination %.3f; equivalent diameter D50 %@ %@; %d pore voxels in no pore (isolated, too thin for a peak); wrote %@/regions.tif, pores.csv, throats.csv, network.json",
+            print(String(format: "%@: %d pores, %d throats, mean coordination %.3f; equivalent diameter D50 %@ %@; %d pore voxels in no pore (clusters too thin to hold a distance peak); wrote %@/regions.tif, pores.csv, throats.csv, network.json",
                          phase, network.pores.count, network.throats.count, network.meanCoordination,
                          distribution.map { String(format: "%.4g", $0.numberD50.value) } ?? "–", unit.name, network.unassignedPoreVoxels, out))
+            if network.pores.isEmpty {
+                Notices.emit("no pore found: no voxel of \(phase) is a distance-map peak (at least 2 voxels from the solid and the deepest within \(peakRadius) voxels), so SNOW has nothing to seed a pore with; it needs pores several voxels across (a finer voxel size, or a smaller --peak-radius)")
+            }
             guard let summaryPath else { return }
             let coordination = network.pores.map { Double($0.coordination) }
             try writeSummary(summaryPath, [
