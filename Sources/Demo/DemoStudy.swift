@@ -10,8 +10,8 @@ import Signal
 /// 180° scan with ring defects and an offset axis → FBP with automatic centre and ring removal
 /// → a 135° limited-angle scan with projection drift → alignment and TV reconstruction →
 /// three-phase segmentation → porosity by depth, tortuosity per axis and depth region (and the
-/// same solver on the true labels), particles with bootstrap size intervals, local thickness,
-/// the pore network and the electrode tortuosity →
+/// same solver on the true labels), the representative volume, particles with bootstrap size
+/// intervals, local thickness, the pore network and the electrode tortuosity →
 /// cracks, damage classes and particle tracking through the states → a TXM-XANES stack of
 /// particles with known state of charge → Compton events for three depth regions → the report.
 public enum DemoStudy {
@@ -112,6 +112,11 @@ public enum DemoStudy {
             settings: {phase: pore}
           # The pore space as pores joined by throats (SNOW, as PoreSpy's snow2), and the electrode
           # tortuosity with the pore/solid interface as a double layer (TauFactor's ElectrodeSolver).
+          # How large a sub-volume must be for its porosity to stand for the electrode (REV).
+          - name: rev
+            workflow: rev
+            inputs: {labels: {from: segment.labels}}
+            settings: {phase: pore}
           - name: network
             workflow: network
             inputs: {labels: {from: segment.labels}}

@@ -224,6 +224,28 @@ public enum StudyReport {
             plot.xCategories = axes
             plot.series = [.init("τ_e", kind: .bars, x: axes.indices.map(Double.init), y: taus)]
             c.figures.append(Figure(name: prefix + "_tau_e.svg", caption: "Electrode tortuosity factor τ_e (TauFactor's ElectrodeSolver: ions enter at the first face, the pore/solid interface charges as a double layer, the far face is closed; ω → 0).", content: .svg(plot.render())))
+        case "rev":
+            if let rev = s["rev"] {
+                let known = s["voxel_size_known"] == .bool(true)
+                c.add(text: s["representative"] == .bool(true) ? "yes" : "no (the fraction still varies at the largest sub-volume)", "representative")
+                if let edge = rev["representative_edge_voxels"]?.doubleValue {
+                    c.add("representative edge", edge, unit: "voxel", digits: 0)
+                }
+                c.add("whole-volume \(rev["statistic"]?.stringValue ?? "value")", rev["whole_value"]?.doubleValue)
+                if case .array(let steps)? = rev["steps"] {
+                    let x = steps.compactMap { (known ? $0["edge_micrometres"] : $0["edge_voxels"])?.doubleValue }
+                    let mean = steps.compactMap { $0["mean"]?.doubleValue }, sd = steps.compactMap { $0["standard_deviation"]?.doubleValue }
+                    if x.count == mean.count && mean.count == sd.count && !x.isEmpty {
+                        var plot = SVGPlot(title: "Representative volume", xLabel: "sub-volume edge (\(known ? "µm" : "voxel"))", yLabel: rev["statistic"]?.stringValue ?? "value")
+                        plot.yIncludesZero = false
+                        plot.series = [.init("random sub-volumes (mean ± sd)", kind: .lineAndPoints, x: x, y: mean, yInterval: zip(mean, sd).map { ($0 - $1, $0 + $1) })]
+                        if let whole = rev["whole_value"]?.doubleValue {
+                            plot.series.append(.init("whole volume", kind: .line, x: [x.first!, x.last!], y: [whole, whole]))
+                        }
+                        c.figures.append(Figure(name: prefix + "_rev.svg", caption: "The phase fraction of random sub-volumes by edge length: representative once its spread and its offset from the whole fall within the tolerance.", content: .svg(plot.render())))
+                    }
+                }
+            }
         case "network":
             let unit = s["length_unit"]?.stringValue ?? "voxel"
             c.add("pores", s["pores"]?.doubleValue, digits: 0)
