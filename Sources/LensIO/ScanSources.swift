@@ -101,12 +101,13 @@ extension TomographyScanReader: ProjectionSource {
         var groups = [(position: Double, frames: Grid<Float>)]()
         var k = 0
         let frameCount = all.shape.sliceCount
+        let values = all.elements   // one copy: `elements` copies the whole grid on every access
         while k < flatFrames.count {
             var end = k + 1
             while end < flatFrames.count && flatFrames[end] == flatFrames[end - 1] + 1 { end += 1 }
             let before = projectionFrames.filter { $0 < flatFrames[k] }.count
             let frames = Grid<Float>(shape: Shape(end - k, frameShape[0], frameShape[1]),
-                                     elements: Array(all.elements[(k * frameCount)..<(end * frameCount)]))
+                                     elements: Array(values[(k * frameCount)..<(end * frameCount)]))
             groups.append((Double(before) - 0.5, frames))
             k = end
         }
