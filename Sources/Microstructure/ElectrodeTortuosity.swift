@@ -16,7 +16,8 @@ public struct ElectrodeTortuosityResult: Codable, Sendable, Equatable {
     public var ionicResistance: Double
     /// ε: the whole phase fraction (TauFactor's VF).
     public var volumeFraction: Double
-    /// Pore voxels connected to the inlet face (the others carry no current).
+    /// Pore voxels face-connected to the inlet face, as a fraction of all voxels (the other
+    /// pore voxels carry no current).
     public var connectedFraction: Double
     /// Faces between connected pore voxels and anything that is not pore (solid, the side
     /// walls and the closed far face): the reactive double-layer interface.

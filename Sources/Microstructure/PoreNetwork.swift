@@ -161,10 +161,10 @@ public enum SNOW {
         }
         let poreVoxels = pore.withUnsafeBufferPointer { $0.reduce(0) { $0 + Int($1) } }
         guard poreVoxels > 0 else { throw LensError.numerical("the pore phase is empty") }
-        let distance = DistanceTransform.euclidean(pore).distances
         guard poreVoxels < pore.count else {
             throw LensError.numerical("the phase fills the whole volume (no voxel of another phase): there is no distance map to cut into pores")
         }
+        let distance = DistanceTransform.euclidean(pore).distances
         progress?.advance(by: 1)
         var peaks = findPeaks(distance: distance, pore: pore, settings: settings)
         let found = ConnectedComponents.label(peaks, connectivity: .corners).count
@@ -367,7 +367,7 @@ public enum SNOW {
         let local = DistanceTransform.euclidean(regions, borderIsFeature: true).distances
 
         struct RegionSums { var count = 0; var z = 0.0, y = 0.0, x = 0.0; var localMax: Float = 0; var globalMax: Float = 0
-            var solidFaces = 0; var low = [Int.max, Int.max, Int.max]; var high = [Int.min, Int.min, Int.min] }
+            var solidFaces = 0; var low = SIMD3<Int>(repeating: .max); var high = SIMD3<Int>(repeating: .min) }
         struct ThroatSums { var area = 0; var perimeter = 0; var top: Float = -1; var peak = 0 }
         struct Slab { var regions: [RegionSums]; var throats: [UInt64: ThroatSums] }
 
@@ -386,8 +386,8 @@ public enum SNOW {
                             slab.regions[k].z += Double(z); slab.regions[k].y += Double(y); slab.regions[k].x += Double(x)
                             slab.regions[k].localMax = Swift.max(slab.regions[k].localMax, loc[i])
                             slab.regions[k].globalMax = Swift.max(slab.regions[k].globalMax, dt[i])
-                            let c = [z, y, x]
-                            for a in 0..<3 { slab.regions[k].low[a] = Swift.min(slab.regions[k].low[a], c[a]); slab.regions[k].high[a] = Swift.max(slab.regions[k].high[a], c[a]) }
+                            let c = SIMD3(z, y, x)
+                            slab.regions[k].low = pointwiseMin(slab.regions[k].low, c); slab.regions[k].high = pointwiseMax(slab.regions[k].high, c)
                             // Face neighbours: the solid, or lower-labelled regions this voxel borders.
                             seen.removeAll(keepingCapacity: true)
                             func visit(_ j: Int) {
@@ -416,13 +416,13 @@ public enum SNOW {
         var sums = [RegionSums](repeating: RegionSums(), count: n + 1)
         var throatSums: [UInt64: ThroatSums] = [:]
         for slab in slabs {
-            for k in 1...max(n, 1) where k <= n {
+            for k in 1..<(n + 1) {
                 let s = slab.regions[k]
                 guard s.count > 0 else { continue }
                 sums[k].count += s.count; sums[k].z += s.z; sums[k].y += s.y; sums[k].x += s.x
                 sums[k].localMax = max(sums[k].localMax, s.localMax); sums[k].globalMax = max(sums[k].globalMax, s.globalMax)
                 sums[k].solidFaces += s.solidFaces
-                for a in 0..<3 { sums[k].low[a] = min(sums[k].low[a], s.low[a]); sums[k].high[a] = max(sums[k].high[a], s.high[a]) }
+                sums[k].low = pointwiseMin(sums[k].low, s.low); sums[k].high = pointwiseMax(sums[k].high, s.high)
             }
             for (key, t) in slab.throats {
                 var m = throatSums[key, default: ThroatSums()]
@@ -432,8 +432,8 @@ public enum SNOW {
             }
         }
         let dims = [nz, ny, nx]
-        var pores: [PoreNetwork.Pore] = (1...max(n, 1)).compactMap { k in
-            guard k <= n, sums[k].count > 0 else { return nil }
+        var pores: [PoreNetwork.Pore] = (1..<(n + 1)).compactMap { k in
+            guard sums[k].count > 0 else { return nil }
             let s = sums[k]
             let v = Double(s.count)
             var faces: [String] = []
@@ -477,8 +477,8 @@ struct NearestPoints {
         let lo = (points.map(\.0).min() ?? 0, points.map(\.1).min() ?? 0, points.map(\.2).min() ?? 0)
         let hi = (points.map(\.0).max() ?? 0, points.map(\.1).max() ?? 0, points.map(\.2).max() ?? 0)
         let volume = Double(hi.0 - lo.0 + 1) * Double(hi.1 - lo.1 + 1) * Double(hi.2 - lo.2 + 1)
-        // About two points per cell.
-        cell = max(1, Int((2 * volume / Double(max(points.count, 1))).squareRoot().squareRoot().rounded(.up)))
+        // About two points per cell: cell³ ≈ 2·volume/points.
+        cell = max(1, Int(cbrt(2 * volume / Double(max(points.count, 1))).rounded(.up)))
         origin = lo
         cellsPerAxis = ((hi.0 - lo.0) / cell + 1, (hi.1 - lo.1) / cell + 1, (hi.2 - lo.2) / cell + 1)
         for (k, p) in points.enumerated() { buckets[key(cellOf(p)), default: []].append(k) }
