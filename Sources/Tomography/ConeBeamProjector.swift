@@ -6,6 +6,13 @@ import LensCore
 /// from the source, rotating together. Detector pixel (row, column) sits at
 /// (column − (columns − 1)/2 − offset, row − (rows − 1)/2) pixels from the point where the
 /// central ray meets the detector.
+///
+/// Orientation: at angle θ the source sits at d_s·(sin θ, cos θ) in the slice plane (x the
+/// column offset, y the row offset from the slice centre, rows running down) and the detector's
+/// u axis is (cos θ, −sin θ), so a distant source gives the parallel-beam geometry's
+/// u = x cos θ − y sin θ (``ParallelBeamGeometry``: scikit-image's and ASTRA's orientation);
+/// detector rows run along the volume's z axis. A cone-beam and a parallel-beam scan of the
+/// same sample reconstruct to the same picture.
 public struct ConeBeamGeometry: Sendable, Equatable, Codable {
     public var anglesRadians: [Double]
     public var detectorRows: Int
@@ -29,6 +36,23 @@ public struct ConeBeamGeometry: Sendable, Equatable, Codable {
 
     /// Geometric magnification at the rotation axis.
     public var magnification: Double { sourceToDetectorMillimetres / sourceToAxisMillimetres }
+
+    /// The detector pixel projected back to the rotation axis, in µm.
+    public var pixelAtAxisMicrometres: Double { detectorPixelMillimetres * 1000 / magnification }
+
+    /// Detector column where the ray through the rotation axis lands.
+    public var axisColumn: Double { Double(detectorColumns - 1) / 2 + centreOffsetPixels }
+
+    /// Half the fan angle the detector's columns subtend at the source (the widest |γ|), radians.
+    public var halfFanAngleRadians: Double {
+        let halfWidth = (Double(detectorColumns - 1) / 2 + abs(centreOffsetPixels) + 0.5) * detectorPixelMillimetres
+        return atan(halfWidth / sourceToDetectorMillimetres)
+    }
+
+    /// Half the cone angle the detector's rows subtend at the source, radians.
+    public var halfConeAngleRadians: Double {
+        atan(Double(detectorRows) / 2 * detectorPixelMillimetres / sourceToDetectorMillimetres)
+    }
 }
 
 /// Ray-driven cone-beam projector: each detector pixel's ray from the source is sampled every
@@ -64,9 +88,11 @@ public struct ConeBeamProjector: Sendable {
         let detectorDistance = (g.sourceToDetectorMillimetres - g.sourceToAxisMillimetres) / voxelMM
         let u = (Double(column) - Double(g.detectorColumns - 1) / 2 - g.centreOffsetPixels) * g.detectorPixelMillimetres / voxelMM
         let v = (Double(row) - Double(g.detectorRows - 1) / 2) * g.detectorPixelMillimetres / voxelMM
-        // Beam direction b = (cos θ, sin θ) in the (x, y) plane; detector u axis = (−sin θ, cos θ).
-        let sx = -sourceDistance * c, sy = -sourceDistance * s, sz = 0.0
-        let dx = detectorDistance * c - u * s, dy = detectorDistance * s + u * c, dz = v
+        // Source at d_s·(sin θ, cos θ) in (x, y) with y the row offset (rows run down), detector
+        // centre opposite it, detector u axis (cos θ, −sin θ): the parallel-beam geometry's
+        // u = x cos θ − y sin θ in the limit of a distant source (ASTRA's cone orientation).
+        let sx = sourceDistance * s, sy = sourceDistance * c, sz = 0.0
+        let dx = -detectorDistance * s + u * c, dy = -detectorDistance * c - u * s, dz = v
         var rx = dx - sx, ry = dy - sy, rz = dz - sz
         let length = (rx * rx + ry * ry + rz * rz).squareRoot()
         rx /= length; ry /= length; rz /= length

@@ -42,9 +42,11 @@ public enum FilteredBackProjection {
     public static func filterResponse(size: Int, window: FilterWindow) -> [Double] {
         var spatial = [Double](repeating: 0, count: size)
         spatial[0] = 0.25
-        for k in stride(from: 1, to: size, by: 2) {
-            let n = Double(k <= size / 2 ? k : size - k)
-            spatial[k] = -1 / (Double.pi * n * Double.pi * n)
+        // h(n) at the circular distance n = min(k, size − k): odd n only, whatever the
+        // parity of `size` (an odd padded length, e.g. 135 for 67 columns, has odd n at even k).
+        for k in 1..<Swift.max(1, size) {
+            let n = Swift.min(k, size - k)
+            if n % 2 == 1 { spatial[k] = -1 / (Double.pi * Double(n) * Double.pi * Double(n)) }
         }
         let spectrum = FFT.transform(Grid(shape: Shape(size), elements: spatial.map { ComplexFloat64($0) }))
         var response = spectrum.elements.map { 2 * $0.real }
@@ -54,7 +56,8 @@ public enum FilteredBackProjection {
         case .sheppLogan:
             for k in 1..<size { let w = Double.pi * freq[k]; response[k] *= sin(w) / w }
         case .cosine:
-            // fftshift(sin(linspace(0, π, size, endpoint=False)))
+            // fftshift(sin(linspace(0, π, size, endpoint=False))); for an odd size the window's
+            // middle sample goes to zero frequency (ifftshift), as for an even one.
             let shifted = (0..<size).map { sin(Double.pi * Double($0) / Double(size)) }
             for k in 0..<size { response[k] *= shifted[(k + size / 2) % size] }
         case .hamming, .hann:
