@@ -64,6 +64,8 @@ struct ReconCommand: ParsableCommand {
     @Option(help: "Centre sweep FIRST:LAST:STEP (columns): one PNG slice per candidate into --sweep-dir, then stop.") var sweep: String?
     @Option(name: .customLong("sweep-dir"), help: "Folder for the sweep PNGs and sweep.csv.") var sweepDir: String?
     @Option(help: "Folder for preview PNGs (middle slice before/after ring removal) and centre_metric.csv.") var preview: String?
+    @Option(help: "Cone beam (lab micro-CT): source-to-axis and source-to-detector distances in mm, SOD:SDD (default: the scan file's, when it records them); reconstructed by FDK, or iteratively with --algorithm.") var cone: String?
+    @Flag(name: .customLong("parallel-beam"), help: "Reconstruct as parallel beam although the scan file records cone-beam distances.") var parallelBeam = false
     @Option(help: "Write the numbers (centre, clamps, geometry, provenance) as JSON.") var summary: String?
     @OptionGroup var scan: ScanInputOptions
     @OptionGroup var global: GlobalOptions
@@ -160,19 +162,34 @@ struct ReconCommand: ParsableCommand {
             settings.paganin = PaganinParameters(energyKeV: energyKeV, distanceMillimetres: distanceMillimetres, deltaOverBeta: deltaBeta,
                                                  pixelSizeMicrometres: pixel ?? 1)
         }
+        let cone = try coneBeam(source: source, pixel: pixel)
+        if cone != nil {
+            for (given, option) in [(sweep != nil, "--sweep"), (previewPath != nil, "--preview")] where given {
+                throw LensError.invalidArgument("\(option) is for parallel-beam scans; \(scan.input) is reconstructed as a cone-beam scan (give --center to place the axis, or --parallel-beam)")
+            }
+        }
         if let sweep, let sweepPath { try runSweep(sweep, folder: sweepPath, source: source, settings: settings); return }
         guard let out, let outPath else { throw LensError.invalidArgument("recon needs --out (or --sweep)") }
         let rows = settings.slices ?? 0..<source.frameShape[0]
-        let progress = ProgressReporter(label: algorithm.isIterative ? "reconstructing slices (\(algorithm.rawValue))" : "reconstructing slices",
+        let method = algorithm.isIterative ? algorithm.rawValue : (cone == nil ? nil : "FDK")
+        let label = "reconstructing slices" + (cone == nil ? "" : " (cone beam") + (method.map { (cone == nil ? " (" : ", ") + $0 + ")" } ?? "")
+        let progress = ProgressReporter(label: label,
                                         total: rows.count * ScanReconstruction.progressUnitsPerRow(settings))
-        let report = try ScanReconstruction.run(source: source, settings: settings, output: outPath, inputs: inputs,
-                                                progress: progress, cancellation: CLIRuntime.cancellation)
+        let report = try cone.map {
+            try ConeBeamScanReconstruction.run(source: source, distances: $0, settings: settings, output: outPath, inputs: inputs,
+                                               progress: progress, cancellation: CLIRuntime.cancellation)
+        } ?? ScanReconstruction.run(source: source, settings: settings, output: outPath, inputs: inputs,
+                                    progress: progress, cancellation: CLIRuntime.cancellation)
         progress.finish()
         for warning in report.warnings { FileHandle.standardError.write(Data("batterylens: warning: \(warning)\n".utf8)) }
         print(String(format: "wrote %@: %@ voxels of %@ in %@, angles covering %.1f°, centre %.2f (%@), %d slab(s) of %d rows, peak memory %.0f MiB",
                      out, report.volumeShape.map(String.init).joined(separator: "×"), pixel.map { String(format: "%g µm", $0) } ?? "1 pixel (size unknown)",
                      report.units, report.angularCoverage.coveredDegrees, report.axisColumn,
                      report.centre?.method ?? "given", report.slabs, report.slabRows, Double(report.peakResidentBytes) / 1_048_576))
+        if let c = report.coneBeam {
+            print(String(format: "cone beam: source %.4g mm from the axis, %.4g mm from the detector (magnification %.3f, from %@), half fan angle %.2f°, half cone angle %.2f°, %@",
+                         c.sourceToAxisMillimetres, c.sourceToDetectorMillimetres, c.magnification, c.distancesFrom, c.halfFanAngleDegrees, c.halfConeAngleDegrees, c.weighting))
+        }
         if zingers {
             let pixels = Double(source.projectionCount * (settings.slices?.count ?? source.frameShape[0]) * source.frameShape[1])
             print(String(format: "zingers: %d pixels replaced (%.2g of the projections' pixels)", report.zingersReplaced, Double(report.zingersReplaced) / pixels))
@@ -186,6 +203,7 @@ struct ReconCommand: ParsableCommand {
                 "output_type": .string(report.outputType), "value_mapping": report.valueMapping.map(JSONValue.string) ?? .null,
                 "angular_coverage_deg": .number(report.angularCoverage.coveredDegrees), "missing_wedge_deg": .number(report.angularCoverage.missingWedgeDegrees),
                 "centre_method": .string(report.centre?.method ?? "given"), "filter": .string(window.rawValue), "algorithm": .string(algorithm.rawValue),
+                "beam": .string(report.coneBeam == nil ? "parallel" : "cone"),
                 "rings": .string(rings.rawValue), "polar_rings": .bool(polarRings), "phase": .string(phase.rawValue),
                 "reconstruction": try JSONValue(encoding: report),
                 "value_range": ["min": .finite(stats.minimum), "max": .finite(stats.maximum), "mean": .finite(stats.mean)],
@@ -199,14 +217,35 @@ struct ReconCommand: ParsableCommand {
         var p: [String: JSONValue] = ["center": .string(center), "filter": .string(filter.rawValue), "rings": .string(rings.rawValue), "phase": .string(phase.rawValue),
                                       "algorithm": .string(algorithm.rawValue), "align": .string(align.rawValue),
                                       "polar_rings": .bool(polarRings), "zingers": .bool(zingers), "line_integrals": .bool(scan.lineIntegrals),
-                                      "force": .bool(force)]
-        for (k, v) in [("slices", slices), ("offset_axis", offsetAxis), ("center_method", centerMethod?.rawValue), ("angles", scan.angles), ("flats", scan.flats),
+                                      "force": .bool(force), "parallel_beam": .bool(parallelBeam)]
+        for (k, v) in [("slices", slices), ("offset_axis", offsetAxis), ("cone", cone), ("center_method", centerMethod?.rawValue), ("angles", scan.angles), ("flats", scan.flats),
                        ("flats_after", scan.flatsAfter), ("darks", scan.darks)] { if let v { p[k] = .string(v) } }
         for (k, v) in [("energy_kev", energyKeV), ("distance_mm", distanceMillimetres), ("delta_beta", deltaBeta), ("pixel_um", scan.pixelMicrometres)] {
             if let v { p[k] = .number(v) }
         }
         if scan.scale != 1 { p["scale"] = .number(scan.scale) }
         return p
+    }
+
+    /// The cone-beam distances to reconstruct with: --cone, else the scan file's unless
+    /// --parallel-beam — nil for parallel beam. A file's distances whose cone is negligible
+    /// (the detector's half width, at the axis, under 1/1000 of the source distance: a
+    /// synchrotron's source tens of metres away) are noted and reconstructed as parallel beam.
+    func coneBeam(source: ProjectionSource, pixel: Double?) throws -> ConeBeamDistances? {
+        if let cone {
+            guard !parallelBeam else { throw LensError.invalidArgument("--cone and --parallel-beam contradict each other: give one") }
+            let d = try parseValueRange(cone, option: "--cone")
+            guard d.lowerBound > 0, d.upperBound > d.lowerBound, d.upperBound.isFinite else {
+                throw LensError.invalidArgument("--cone must be SOD:SDD in mm with 0 < SOD < SDD (the detector beyond the axis), got \(cone)")
+            }
+            return ConeBeamDistances(sourceToAxisMillimetres: d.lowerBound, sourceToDetectorMillimetres: d.upperBound, source: "--cone")
+        }
+        guard !parallelBeam, let recorded = scan.recordedConeBeam() else { return nil }
+        if let pixel, Double(source.frameShape[1]) / 2 * pixel < 1e-3 * recorded.sourceToAxisMillimetres * 1000 {
+            Notices.emit(String(format: "%@ records a source %.4g m from the sample: the cone is negligible at this detector width, reconstructed as parallel beam", scan.input, recorded.sourceToAxisMillimetres / 1000))
+            return nil
+        }
+        return recorded
     }
 
     func parseCentre(_ text: String, option: String, columns: Int) throws -> CentreChoice {
@@ -374,6 +413,13 @@ struct ScanInputOptions: ParsableArguments {
         }
         guard !values.isEmpty else { throw LensError.badInput(file: path, problem: "no angles") }
         return values
+    }
+
+    /// The cone-beam distances a Data Exchange or NXtomo scan file records, if any.
+    func recordedConeBeam() -> ConeBeamDistances? {
+        let reference = DatasetReference(input)
+        guard ["h5", "hdf5", "hdf", "nxs", "cxi"].contains(reference.fileExtension), reference.datasetPath == nil, angles == nil, angleRange == nil else { return nil }
+        return (try? TomographyScanReader(path: reference.filePath))?.recordedConeBeam
     }
 
     /// The input files (for output safety and provenance).

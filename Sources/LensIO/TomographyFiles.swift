@@ -93,6 +93,8 @@ public final class TomographyScanReader {
     public let darkFrames: [Int]
     /// The pixel size the file records, read once when opened.
     public private(set) var recordedPixelSize: ScanPixelSize?
+    /// The cone-beam source and detector distances the file records, if any.
+    public private(set) var recordedConeBeam: ConeBeamDistances?
     private let file: HDF5File
     private let data: HDF5Dataset
     var projectionData: HDF5Dataset { data }
@@ -157,6 +159,7 @@ public final class TomographyScanReader {
             }
         }
         recordedPixelSize = ScanPixelSize.find(in: file, dataPath: data.path, layout: layout)
+        recordedConeBeam = ConeBeamDistances.find(in: file, dataPath: data.path, layout: layout)
     }
 
     /// The pixel size at the sample in µm, from what the file records (see
@@ -204,7 +207,7 @@ public final class TomographyScanReader {
 public enum DataExchangeWriter {
     /// Writes projections, optional flats and darks, and angles (degrees) atomically to `path`.
     public static func write(projections: AnyGrid, flats: AnyGrid?, darks: AnyGrid?, anglesDegrees: [Double],
-                             pixelSizeMicrometres: Double? = nil, to path: String) throws {
+                             pixelSizeMicrometres: Double? = nil, coneBeam: ConeBeamDistances? = nil, to path: String) throws {
         guard projections.shape.rank == 3, anglesDegrees.count == projections.shape[0] else {
             throw LensError.invalidArgument("Data Exchange needs 3D projections and one angle each (\(projections.shape), \(anglesDegrees.count) angles)")
         }
@@ -226,8 +229,51 @@ public enum DataExchangeWriter {
             if let pixel = pixelSizeMicrometres {
                 try file.setAttribute("voxel_size_um", doubles: [1, pixel, pixel], on: "/exchange/data")
             }
+            if let coneBeam {
+                // NeXus's convention: the source upstream of the sample at a negative distance.
+                try file.writeDoubles([-coneBeam.sourceToAxisMillimetres], to: ConeBeamDistances.dataExchangeSource)
+                try file.setAttribute("units", string: "mm", on: ConeBeamDistances.dataExchangeSource)
+                try file.writeDoubles([coneBeam.sourceToDetectorMillimetres - coneBeam.sourceToAxisMillimetres], to: ConeBeamDistances.dataExchangeDetector)
+                try file.setAttribute("units", string: "mm", on: ConeBeamDistances.dataExchangeDetector)
+            }
             try file.flush()
         }
+    }
+}
+
+/// The source and detector distances of a cone-beam (lab micro-CT) scan, and where they came
+/// from: NXtomo's `instrument/source/distance` (negative upstream, its magnitude taken) and
+/// `instrument/detector/distance` (sample to detector); in Data Exchange the same names under
+/// `/measurement/instrument`. Lengths need their `units` attribute.
+public struct ConeBeamDistances: Sendable, Equatable, Codable {
+    public var sourceToAxisMillimetres: Double
+    public var sourceToDetectorMillimetres: Double
+    /// Where they came from ("--cone", or the file's dataset paths).
+    public var source: String
+
+    public init(sourceToAxisMillimetres: Double, sourceToDetectorMillimetres: Double, source: String) {
+        self.sourceToAxisMillimetres = sourceToAxisMillimetres
+        self.sourceToDetectorMillimetres = sourceToDetectorMillimetres
+        self.source = source
+    }
+
+    public var magnification: Double { sourceToDetectorMillimetres / sourceToAxisMillimetres }
+
+    static let dataExchangeSource = "/measurement/instrument/source/distance"
+    static let dataExchangeDetector = "/measurement/instrument/detector/distance"
+
+    public static func find(in file: HDF5File, dataPath: String, layout: TomographyScanReader.Layout) -> ConeBeamDistances? {
+        let (sourcePath, detectorPath): (String, String)
+        switch layout {
+        case .dataExchange:
+            (sourcePath, detectorPath) = (dataExchangeSource, dataExchangeDetector)
+        case .nxtomo:
+            let detector = (dataPath as NSString).deletingLastPathComponent
+            (sourcePath, detectorPath) = ((detector as NSString).deletingLastPathComponent + "/source/distance", detector + "/distance")
+        }
+        guard let source = ScanPixelSize.lengthAllowingNegative(file, sourcePath), let detector = ScanPixelSize.length(file, detectorPath) else { return nil }
+        return ConeBeamDistances(sourceToAxisMillimetres: source / 1000, sourceToDetectorMillimetres: (source + detector) / 1000,
+                                 source: "\(sourcePath), \(detectorPath)")
     }
 }
 

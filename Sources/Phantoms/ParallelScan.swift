@@ -175,7 +175,11 @@ public enum ParallelScanSimulator {
     public static func writeDataExchange(projections: Grid<UInt16>, flats: Grid<UInt16>, darks: Grid<UInt16>, truth: ScanTruth, to path: String) throws {
         try DataExchangeWriter.write(projections: AnyGrid(projections), flats: flats.shape[0] > 0 ? AnyGrid(flats) : nil,
                                      darks: darks.shape[0] > 0 ? AnyGrid(darks) : nil, anglesDegrees: truth.geometry.anglesDegrees,
-                                     pixelSizeMicrometres: truth.geometry.pixelSizeMicrometres, to: path)
+                                     pixelSizeMicrometres: truth.geometry.pixelSizeMicrometres,
+                                     coneBeam: truth.coneGeometry.map {
+                                         ConeBeamDistances(sourceToAxisMillimetres: $0.sourceToAxisMillimetres,
+                                                           sourceToDetectorMillimetres: $0.sourceToDetectorMillimetres, source: "simulated")
+                                     }, to: path)
     }
 
     /// Writes a simulated scan as TIFF stacks in a new folder: projections.tif (angle pages),

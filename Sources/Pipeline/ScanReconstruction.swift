@@ -94,6 +94,8 @@ public struct ReconstructionReport: Codable, Sendable {
     /// The alignment applied before reconstruction (nil: none).
     public var alignment: ProjectionAlignment?
     public var warnings: [String]
+    /// The cone-beam geometry (nil: parallel beam).
+    public var coneBeam: ConeBeamRecord? = nil
 }
 
 /// What an iterative reconstruction did, slab by slab.
