@@ -170,16 +170,26 @@ public enum StudyReport {
                                         content: .png(try SliceFigure.render(sino, style: style))))
             }
         case "recon":
-            c.add("algorithm", text: s["algorithm"]?.stringValue ?? "?")
+            let cone = s["reconstruction"]?["cone_beam"]
+            let algorithm = s["algorithm"]?.stringValue ?? "?"
+            c.add("algorithm", text: cone != nil && algorithm == "fbp" ? "FDK (cone beam)" : algorithm)
             c.add("rotation centre (column)", s["centre_column"]?.doubleValue, unit: "pixel")
             c.add(text: s["centre_method"]?.stringValue, "centre method")
-            c.add("angular coverage", s["angular_coverage_deg"]?.doubleValue, unit: "°")
-            c.add("missing wedge", s["missing_wedge_deg"]?.doubleValue, unit: "°")
+            if let cone {
+                c.add("source to axis", cone["source_to_axis_millimetres"]?.doubleValue, unit: "mm")
+                c.add("magnification", cone["magnification"]?.doubleValue)
+                c.add("half fan angle", cone["half_fan_angle_degrees"]?.doubleValue, unit: "°")
+                c.add("half cone angle", cone["half_cone_angle_degrees"]?.doubleValue, unit: "°")
+                c.add(text: cone["weighting"]?.stringValue, "angular weighting")
+            } else {
+                c.add("angular coverage", s["angular_coverage_deg"]?.doubleValue, unit: "°")
+                c.add("missing wedge", s["missing_wedge_deg"]?.doubleValue, unit: "°")
+            }
             c.add("voxel size", s["voxel_size_um"]?.doubleValue, unit: "µm")
             if case .array(let warnings)? = s["reconstruction"]?["warnings"] { c.notes += warnings.compactMap(\.stringValue) }
             let unit = (s["units"]?.stringValue ?? "").replacingOccurrences(of: "um", with: "µm")
             if let v = output("volume"), let f = try slice(v, valueLabel: unit.isEmpty ? "value" : "μ (\(unit))") {
-                c.figures.append(Figure(name: prefix + "_slice.png", caption: "Reconstructed middle slice (\(s["algorithm"]?.stringValue ?? "")); colour bar in \(unit.isEmpty ? "the volume's units" : unit).", content: .png(f)))
+                c.figures.append(Figure(name: prefix + "_slice.png", caption: "Reconstructed middle slice (\(cone != nil && algorithm == "fbp" ? "FDK" : algorithm)); colour bar in \(unit.isEmpty ? "the volume's units" : unit).", content: .png(f)))
             }
         case "segment phases", "segment electrode":
             c.add("porosity", s["porosity"]?.doubleValue)
