@@ -269,6 +269,7 @@ struct TrackCommand: ParsableCommand {
         discussion: """
         STATE… are the grey volumes in order (first = reference); --labels gives each state's \
         particle labels (int, 0 outside), once per state in the same order. Writes tracks.csv \
+        (with --cracks also last_state_classes.csv: label, damage class of the last state) \
         (one row per track and state: event, the state's labels, voxels, centroid in the first \
         state's voxels) in --out. With --cracks, each state's cracks are judged \
         (as `batterylens cracks`) and joined to the tracks, and the summary gives the \
@@ -345,6 +346,21 @@ struct TrackCommand: ParsableCommand {
                 }
             }
             try table.write(to: folder + "/tracks.csv")
+            // The last state's particle labels with their damage classes (label, class): what
+            // `xanes --label-classes` and other per-label analyses of that state take.
+            if let damage = record.damage {
+                let last = states.count - 1
+                var classes = Table(columns: [TableColumn("label"), TableColumn("damage_class")])
+                var rows = [(Int32, String)]()
+                for (t, track) in record.tracking.tracks.enumerated() {
+                    for entry in track.states where entry.state == last {
+                        guard let d = damage[t][last] else { continue }
+                        for label in entry.labels { rows.append((label, d.damageClass)) }
+                    }
+                }
+                for (label, c) in rows.sorted(by: { $0.0 < $1.0 }) { classes.append([.number(Double(label)), .text(c)]) }
+                try classes.write(to: folder + "/last_state_classes.csv")
+            }
             let events = record.tracking.eventCounts.enumerated().map { k, c in
                 "state \(k): " + TrackEvent.allCases.compactMap { e in c[e.rawValue].map { "\($0) \(e.rawValue)" } }.joined(separator: ", ")
             }
@@ -366,7 +382,7 @@ struct TrackCommand: ParsableCommand {
                 "cracking_last_state": try JSONValue(encoding: record.crackingLastState),
                 "crack_growth": try JSONValue(encoding: record.crackGrowth),
                 "damage_calibration": try JSONValue(encoding: record.damageCalibration),
-                "outputs": .object(["table": .string(out + "/tracks.csv")]),
+                "outputs": .object(["table": .string(out + "/tracks.csv")].merging(record.damage == nil ? [:] : ["classes": .string(out + "/last_state_classes.csv")]) { a, _ in a }),
                 "provenance": try provenanceJSON(inputs: states + labels, parameters: ["settings": try JSONValue(encoding: settings)]),
             ]), to: summaryPath, inputs: states + labels)
         }

@@ -204,15 +204,40 @@ struct PhantomXANESCommand: ParsableCommand {
     @Option(name: .customLong("shift-sigma"), help: "Random per-energy image shifts, σ in pixels.") var shiftSigma: Double = 0
     @Option(help: "Relative magnification change across the energy range.") var magnification: Double = 0
     @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Particles of a cycled electrode (e.g. a `phantom series` state's particles.tif): a 2D map of one slice of them, each particle charged according to its damage class in --particles-truth (least 0.85, mild 0.65, severe 0.45, ± 0.05). Replaces --size and --dims.") var particles: String?
+    @Option(name: .customLong("particles-truth"), help: "The truth.json of --particles (its particles' damage classes).") var particlesTruth: String?
+    @Option(help: "Slice of --particles to map (default: the middle).") var slice: Int?
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         global.apply()
         guard dims == 2 || dims == 3 else { throw LensError.invalidArgument("--dims must be 2 or 3") }
         guard (16...2048).contains(size) else { throw LensError.invalidArgument("--size must be 16…2048") }
-        try global.outputs(inputs: []) { outputs in
+        guard (particles == nil) == (particlesTruth == nil) else { throw LensError.invalidArgument("--particles and --particles-truth go together") }
+        if slice != nil && particles == nil { throw LensError.invalidArgument("--slice selects a slice of --particles") }
+        try global.outputs(inputs: [particles, particlesTruth].compactMap { $0 }) { outputs in
         let folder = try outputs.folder(out, option: "--out")
-        let scene = try SpectralScenes.stateOfCharge(size: size, rank: dims, seed: seed)
+        var particleTable: [(id: Int, damageClass: String, stateOfCharge: Double)]?
+        let scene: (stateOfCharge: Grid<Float>, thickness: Grid<Float>, labels: Grid<Int32>)
+        if let particles, let particlesTruth {
+            let ids = try VolumeIO.read(particles)
+            guard !ids.dataType.isFloatingPoint, !ids.dataType.isComplex, ids.shape.rank == 3 else {
+                throw LensError.badInput(file: particles, problem: "particle labels must be a 3D integer volume, got \(ids.dataType) \(ids.shape)")
+            }
+            let truth = try JSONOutput.read(JSONValue.self, from: particlesTruth)
+            guard case .array(let list)? = truth["truth"]?["particles"] ?? truth["particles"] else {
+                throw LensError.badInput(file: particlesTruth, problem: "no particles list (truth.particles with id and damage_class)")
+            }
+            var classes = [Int: String]()
+            for p in list { if let id = p["id"]?.doubleValue, let c = p["damage_class"]?.stringValue { classes[Int(id)] = c } }
+            let grid = try ids.converted(to: Int32.self)
+            let z = slice ?? grid.shape[0] / 2
+            let built = try SpectralScenes.damagedParticles(particles: grid, classes: classes, slice: z, seed: seed)
+            scene = (built.stateOfCharge, built.thickness, built.labels)
+            particleTable = built.particles
+        } else {
+            scene = try SpectralScenes.stateOfCharge(size: size, rank: dims, seed: seed)
+        }
         var p = XANESParameters()
         p.incidentPhotons = photons > 0 ? photons : nil
         p.shiftSigmaPixels = shiftSigma
@@ -238,6 +263,11 @@ struct PhantomXANESCommand: ParsableCommand {
             try VolumeIO.write(result.edgeEnergy, to: folder + "/edge_energy.tif")
             try VolumeIO.write(scene.labels, to: folder + "/labels.tif")
             try JSONOutput.write(result.truth, to: folder + "/truth.json")
+            if let particleTable {
+                var table = Table(columns: [TableColumn("label"), TableColumn("damage_class"), TableColumn("state_of_charge")])
+                for p in particleTable { table.append([.number(Double(p.id)), .text(p.damageClass), .number(p.stateOfCharge)]) }
+                try table.write(to: folder + "/particles.csv")
+            }
         }
         print("wrote \(out): \(result.intensity.shape) stack over \(p.energiesElectronVolts.count) energies")
         }

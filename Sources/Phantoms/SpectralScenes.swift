@@ -38,3 +38,44 @@ public enum SpectralScenes {
         return (Grid(shape: shape, elements: soc), Grid(shape: shape, elements: thickness), ids)
     }
 }
+
+/// The state of charge a damaged particle reaches in the charged state of the XANES phantom
+/// built on a cycled electrode: cracks that cut particles into fragments cost them electronic
+/// contact, so damaged particles lag in delithiation (the chemo-mechanical coupling TXM-XANES
+/// of cycled NMC shows). The design's values, per damage class.
+public enum DamagedParticleCharge {
+    public static let byClass: [String: Double] = ["least": 0.85, "mild": 0.65, "severe": 0.45]
+    /// Per-particle spread (uniform ± this) around its class's value.
+    public static let spread = 0.05
+}
+
+extension SpectralScenes {
+    /// A state-of-charge map of slice `slice` of a cycled electrode's particles: each particle's
+    /// state of charge is its damage class's (``DamagedParticleCharge``) ± the spread (seeded),
+    /// uniform inside it; thickness 1 inside particles. Returns the 2D labels (the slice's
+    /// particle ids, with the volume's in-plane voxel size) and each id's class and value.
+    public static func damagedParticles(particles: Grid<Int32>, classes: [Int: String], slice: Int, seed: UInt64) throws
+        -> (stateOfCharge: Grid<Float>, thickness: Grid<Float>, labels: Grid<Int32>, particles: [(id: Int, damageClass: String, stateOfCharge: Double)]) {
+        guard particles.rank == 3 else { throw LensError.invalidArgument("the particle labels must be a 3D volume, got \(particles.shape)") }
+        guard (0..<particles.shape[0]).contains(slice) else { throw LensError.invalidArgument("slice \(slice) outside 0..<\(particles.shape[0])") }
+        let (ny, nx) = (particles.shape[1], particles.shape[2])
+        var labels = particles.slab(slice..<(slice + 1)).reshaped(Shape(ny, nx))
+        let g = particles.geometry
+        labels.geometry = GridGeometry(voxelSizeMicrometres: Array(g.voxelSizeMicrometres.suffix(2)), isCalibrated: g.isCalibrated)
+        let ids = Set(labels.elements.filter { $0 > 0 }.map(Int.init)).sorted()
+        var rng = SeededRandom(seed: seed ^ 0xC4A2)
+        var values = [Int: Double](), table = [(id: Int, damageClass: String, stateOfCharge: Double)]()
+        for id in ids {
+            guard let c = classes[id], let mean = DamagedParticleCharge.byClass[c] else {
+                throw LensError.invalidArgument("particle \(id) has no damage class (least, mild or severe) in the truth")
+            }
+            let v = mean + DamagedParticleCharge.spread * (2 * rng.uniform() - 1)
+            values[id] = v
+            table.append((id, c, v))
+        }
+        let l = labels.elements
+        let soc = l.map { $0 > 0 ? Float(values[Int($0)]!) : 0 }
+        let thickness = l.map { $0 > 0 ? Float(1) : 0 }
+        return (Grid(shape: labels.shape, elements: soc), Grid(shape: labels.shape, elements: thickness), labels, table)
+    }
+}

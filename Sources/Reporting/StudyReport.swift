@@ -425,6 +425,35 @@ public enum StudyReport {
                 if let f = try slice(root + "/fraction_charged.tif", colormap: .magma, window: .range(0, 1), valueLabel: "charged fraction") {
                     c.figures.append(Figure(name: prefix + "_soc.png", caption: "State of charge (charged fraction by linear combination fitting) per pixel.", content: .png(f)))
                 }
+                // Per particle (with --labels): mean edge energy against size, one colour per
+                // class (with --label-classes, e.g. the damage classes of a track step).
+                if let table = try? String(contentsOfFile: root + "/labels_edge_energy.csv", encoding: .utf8) {
+                    let lines = table.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+                    if let header = lines.first, let sz = header.firstIndex(where: { $0.hasPrefix("size") }),
+                       let mean = header.firstIndex(where: { $0.hasPrefix("edge_energy_mean") }) {
+                        let cls = header.firstIndex(of: "class")
+                        var points: [String: [(Double, Double)]] = [:]
+                        for row in lines.dropFirst() where row.count == header.count {
+                            guard let x = Double(row[sz]), let y = Double(row[mean]), x.isFinite, y.isFinite else { continue }
+                            points[cls.map { row[$0].isEmpty ? "no class" : row[$0] } ?? "particles", default: []].append((x, y))
+                        }
+                        let order = ["least", "mild", "severe"].filter { points[$0] != nil } + points.keys.filter { !["least", "mild", "severe"].contains($0) }.sorted()
+                        if points.values.map(\.count).reduce(0, +) >= 3 {
+                            let sizeUnit = header[sz].contains("[") ? String(header[sz].split(separator: "[").last!.dropLast()) : "pixels"
+                            var plot = SVGPlot(title: "Edge energy per particle" + (cls == nil ? "" : " by class"), xLabel: "particle size (\(sizeUnit))", yLabel: "mean edge energy (eV)")
+                            plot.yIncludesZero = false
+                            let colours = ["least": "#2ca02c", "mild": "#ff7f0e", "severe": "#d62728"]
+                            plot.series = order.map { name in
+                                var series = SVGPlot.Series(name, kind: .points, x: points[name]!.map(\.0), y: points[name]!.map(\.1))
+                                series.colour = colours[name]
+                                return series
+                            }
+                            c.figures.append(Figure(name: prefix + "_particles.svg",
+                                                    caption: "Mean edge energy of each labelled particle against its size" + (cls == nil ? "." : ", coloured by its class (damage classes: least, mild, severe)."),
+                                                    content: .svg(plot.render())))
+                        }
+                    }
+                }
                 if let reader = try? VolumeIO.open(root + "/edge_energy.tif") {
                     // Two passes over slabs (range, then counts): a 3D map need not fit in memory.
                     let extent = reader.info.shape[0], step = Swift.max(1, reader.slabThickness(targetBytes: 64 << 20))
