@@ -96,7 +96,7 @@ let package = Package(
         .testTarget(name: "MicrostructureTests", dependencies: ["Microstructure", "ImageAnalysis", "Phantoms", "Tomography", "LensIO"]),
         .testTarget(name: "TomographyTests", dependencies: ["Tomography", "Signal", "Phantoms", "ImageAnalysis", "LensCore"]),
         .testTarget(name: "ComptonTests", dependencies: ["Compton", "ComptonFiles", "Phantoms"]),
-        .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO"]),
+        .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO", "Compton", "LensCore", "Signal"]),
         .testTarget(name: "DamageTests", dependencies: ["Damage", "Phantoms", "LensCore", "Tomography", "Signal"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy", "SpectroscopyFiles", "Phantoms"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "LensCore", "LensIO", "LensCLI"]),

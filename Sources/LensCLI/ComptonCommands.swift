@@ -191,7 +191,7 @@ struct ComptonCorrelateCommand: ParsableCommand {
     @Option(help: "Output folder.") var out: String
     @Option(name: .customLong("compton-pixel-um"), help: "Compton pixel size at the sample in µm.") var comptonPixel: Double = 270
     @Option(help: "Void phases of the CT labels: names in its label scheme or codes, comma-separated (default: the scheme's pore and crack phases).") var pore: String?
-    @Option(help: "Solid phases: names or codes (default: the scheme's solid, active and binder phases).") var solid: String?
+    @Option(help: "Solid phases: names or codes (default: the scheme's solid, active and binder phases not given as --pore).") var solid: String?
     @OptionGroup var labels: LabelSchemeOption
     @Option(help: "Depth regions: a count, or slice bounds A:B,C:D,...") var regions: String?
     @Option(name: .customLong("min-electrode"), help: "Electrode fraction a column needs to count.") var minimumElectrode: Double = 0.5
@@ -204,7 +204,8 @@ struct ComptonCorrelateCommand: ParsableCommand {
             let selector = PhaseSelector(input: ct, scheme: try labels.scheme(for: ct), countCodes: { try countLabelCodes(ct) })
             let poreCodes = try selector.codes(pore ?? "pore", option: "--pore") + (pore == nil ? selector.scheme?.codes(selecting: "crack") ?? [] : [])
             var settings = ComptonCorrelationWorkflow.Settings(comptonPixelMicrometres: comptonPixel, poreCodes: Array(Set(poreCodes)).sorted(),
-                                                               solidCodes: try selector.codes(solid ?? "solid", option: "--solid"),
+                                                               solidCodes: Array(Set(try selector.codes(solid ?? "solid", option: "--solid"))
+                                                                   .subtracting(solid == nil ? Set(poreCodes) : [])).sorted(),
                                                                minimumElectrodeFraction: minimumElectrode)
             if let regions, regions.contains(":") {
                 settings.regions = try regions.split(separator: ",").map { part in

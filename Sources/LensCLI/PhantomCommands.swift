@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compton
 import Foundation
 import LensCore
 import LensIO
@@ -280,8 +281,13 @@ struct PhantomComptonCommand: ParsableCommand {
         abstract: "Photon events of Compton scattering imaging for known Li stoichiometry maps, one file per depth region.",
         discussion: """
         Each region's map is its --lithium value (1 − x) with a ±0.03 gradient across the columns \
-        inside a 35-pixel-radius disc (the cell). Writes OUT/region_N.bin (12-byte events: frame \
-        uint32, row uint16, column uint16, energy float32 keV, little-endian) and OUT/truth.json.
+        inside a 35-pixel-radius disc (the cell). With --ct (a segmented CT of the electrode, depth \
+        first) the maps come from the CT instead: each region (equal parts of its depth) projected \
+        onto Compton pixels of --compton-pixel-um, 1 − x = the region's --lithium value + \
+        --lithium-slope × (porosity − the region's mean), events denser where the CT has more \
+        solid — the truth of `compton correlate`. Writes OUT/region_N.bin (12-byte events: frame \
+        uint32, row uint16, column uint16, energy float32 keV, little-endian) and OUT/truth.json \
+        (with --ct also OUT/correlation_truth.json: the slope and each region's slices and mean porosity).
         """)
 
     @Option(help: "Output folder.") var out: String
@@ -293,6 +299,12 @@ struct PhantomComptonCommand: ParsableCommand {
     @Option(name: .customLong("angle-deg"), help: "Scattering angle.") var angleDegrees: Double = 90
     @Option(name: .customLong("sharing"), help: "Charge-sharing probability per event.") var sharing: Double = 0.1
     @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Segmented CT labels of the electrode (depth, y, x), with a voxel size: the maps follow its porosity per region.") var ct: String?
+    @Option(name: .customLong("compton-pixel-um"), help: "With --ct: the Compton pixel size at the sample in µm.") var comptonPixel: Double = 270
+    @Option(name: .customLong("lithium-slope"), help: "With --ct: d(1 − x)/d(porosity) within each region.") var lithiumSlope: Double = 0.2
+    @Option(help: "With --ct: void phases, names in its label scheme or codes (default: the scheme's pore and crack phases).") var pore: String?
+    @Option(help: "With --ct: solid phases, names or codes (default: the scheme's solid, active and binder phases not given as --pore).") var solid: String?
+    @OptionGroup var labels: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -300,25 +312,59 @@ struct PhantomComptonCommand: ParsableCommand {
         let values = lithium.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
         guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw LensError.invalidArgument("--lithium must be numbers separated by commas") }
         guard events > 0 else { throw LensError.invalidArgument("--events must be positive") }
-        try global.outputs(inputs: []) { outputs in
+        if ct == nil && (pore != nil || solid != nil) { throw LensError.invalidArgument("--pore and --solid select phases of --ct") }
+        try requirePositive(comptonPixel, "--compton-pixel-um")
+        guard lithiumSlope.isFinite else { throw LensError.invalidArgument("--lithium-slope must be a number") }
+        try global.outputs(inputs: [ct].compactMap { $0 }) { outputs in
         let folder = try outputs.folder(out, option: "--out")
         var p = ComptonParameters()
         p.totalEvents = events
         p.incidentKeV = incidentKeV
         p.angleDegrees = angleDegrees
         p.chargeSharingProbability = sharing
-        var truths = [ComptonTruth]()
-        do {
-            for (k, value) in values.enumerated() {
+        // The maps: a disc with a gradient, or the CT's regions.
+        var maps: [(lithium: [Double], intensity: [Double]?)] = []
+        var correlationTruth: JSONValue?
+        if let ct {
+            let reader = try VolumeIO.open(ct)
+            guard reader.info.shape.rank == 3, !reader.info.dataType.isFloatingPoint, !reader.info.dataType.isComplex else {
+                throw LensError.badInput(file: ct, problem: "the CT labels must be a 3D integer volume (depth, y, x), are \(reader.info.shape) \(reader.info.dataType)")
+            }
+            guard reader.info.geometry.isCalibrated else { throw LensError.invalidArgument("\(ct) carries no voxel size, which the Compton pixels need; give --voxel-um") }
+            let selector = PhaseSelector(input: ct, scheme: try labels.scheme(for: ct), countCodes: { try countLabelCodes(ct) })
+            let poreCodes = try selector.codes(pore ?? "pore", option: "--pore") + (pore == nil ? selector.scheme?.codes(selecting: "crack") ?? [] : [])
+            // The default solid is the scheme's solid phases not declared void.
+            let solidCodes = Set(try selector.codes(solid ?? "solid", option: "--solid")).subtracting(solid == nil ? Set(poreCodes) : [])
+            let phases = ComptonCTCorrelation.Phases(pore: Set(poreCodes), solid: solidCodes)
+            guard phases.pore.isDisjoint(with: phases.solid) else { throw LensError.invalidArgument("a code cannot be both pore and solid") }
+            let scene = try ComptonCTScene.regions(labels: try reader.readAll().converted(to: Int32.self), phases: phases,
+                                                   ctVoxelMicrometres: reader.info.geometry.voxelSizeMicrometres[2], comptonPixelMicrometres: comptonPixel,
+                                                   baseLithium: values.map { $0! }, slope: lithiumSlope)
+            p.rows = scene.rows; p.columns = scene.columns
+            maps = scene.regions.map { ($0.lithium, $0.intensity) }
+            correlationTruth = ["slope": .number(lithiumSlope), "compton_pixel_um": .number(comptonPixel),
+                                "regions": .array(scene.regions.enumerated().map { k, r in
+                                    ["region": .number(Double(k + 1)), "slices": .array([.number(Double(r.slices.lowerBound)), .number(Double(r.slices.upperBound))]),
+                                     "mean_porosity": .number(r.meanPorosity), "base_lithium": .number(values[k]!),
+                                     "event_weighted_lithium": .number(r.eventWeightedLithium)] })]
+        } else {
+            for value in values {
                 var map = [Double](repeating: .nan, count: p.rows * p.columns)
                 for r in 0..<p.rows { for c in 0..<p.columns {
                     let dy = Double(r) - Double(p.rows - 1) / 2, dx = Double(c) - Double(p.columns - 1) / 2
                     if dx * dx + dy * dy <= 35 * 35 { map[r * p.columns + c] = value! + 0.03 * dx / 35 }
                 } }
+                maps.append((map, nil))
+            }
+        }
+        var truths = [ComptonTruth]()
+        do {
+            for (k, map) in maps.enumerated() {
                 p.seed = seed &+ UInt64(k)
-                truths.append(try ComptonSimulator.writeEvents(lithium: map, parameters: p, to: folder + "/region_\(k + 1).bin"))
+                truths.append(try ComptonSimulator.writeEvents(lithium: map.lithium, intensity: map.intensity, parameters: p, to: folder + "/region_\(k + 1).bin"))
             }
             try JSONOutput.write(truths, to: folder + "/truth.json")
+            if let correlationTruth { try JSONOutput.write(correlationTruth, to: folder + "/correlation_truth.json") }
         }
         print("wrote \(out): \(values.count) regions, \(truths.map(\.recordedEvents).reduce(0, +)) events")
         }

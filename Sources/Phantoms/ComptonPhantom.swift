@@ -130,11 +130,23 @@ public enum ComptonSimulator {
     /// Simulates the events for a stoichiometry map `lithium` (rows × columns of 1 − x; NaN for
     /// pixels outside the sample, which get only background and fluorescence), calling `sink`
     /// with batches of events in frame order (so 10⁹ events never sit in memory).
-    public static func simulate(lithium: [Double], parameters p: ComptonParameters,
+    /// - Parameter intensity: relative number of events per pixel (e.g. the electron density
+    ///   the sample presents there); nil: uniform.
+    public static func simulate(lithium: [Double], intensity: [Double]? = nil, parameters p: ComptonParameters,
                                 sink: ([PhotonEvent]) throws -> Void) throws -> ComptonTruth {
         let pixels = p.rows * p.columns
         guard lithium.count == pixels else {
             throw LensError.invalidArgument("stoichiometry map has \(lithium.count) values for a \(p.rows)×\(p.columns) detector")
+        }
+        // The pixel of each event: uniform, or by the cumulative intensity.
+        var pixelCDF: [Double]?
+        if let intensity {
+            guard intensity.count == pixels, intensity.allSatisfy({ $0.isFinite && $0 >= 0 }), intensity.contains(where: { $0 > 0 }) else {
+                throw LensError.invalidArgument("the intensity map needs \(pixels) finite, non-negative values, not all zero")
+            }
+            var acc = 0.0
+            let cumulative = intensity.map { acc += $0; return acc }
+            pixelCDF = cumulative.map { $0 / acc }
         }
         let spectra = componentSpectra(p)
         let windowsOf: ([Double]) throws -> (l: Double, h: Double) = { counts in
@@ -185,7 +197,15 @@ public enum ComptonSimulator {
             let limit = exp(-Double(p.totalEvents) / Double(frames))
             while product > limit { count += 1; product *= rng.uniform() }
             for _ in 0..<count {
-                let pixel = Swift.min(pixels - 1, Int(rng.uniform() * Double(pixels)))
+                let pixel: Int
+                if let pixelCDF {
+                    let u = rng.uniform()
+                    var lo = 0, hi = pixels - 1
+                    while lo < hi { let mid = (lo + hi) / 2; if pixelCDF[mid] < u { lo = mid + 1 } else { hi = mid } }
+                    pixel = lo
+                } else {
+                    pixel = Swift.min(pixels - 1, Int(rng.uniform() * Double(pixels)))
+                }
                 let energy = sampleEnergy(pixel: pixel)
                 let row = pixel / p.columns, column = pixel % p.columns
                 if rng.uniform() < p.chargeSharingProbability {
@@ -219,11 +239,11 @@ public enum ComptonSimulator {
     }
 
     /// Writes events as the 12-byte binary records of ``PhotonEvent``, streaming, atomically.
-    public static func writeEvents(lithium: [Double], parameters: ComptonParameters, to path: String) throws -> ComptonTruth {
+    public static func writeEvents(lithium: [Double], intensity: [Double]? = nil, parameters: ComptonParameters, to path: String) throws -> ComptonTruth {
         try AtomicOutput.write(to: path) { temporary in
             guard let file = fopen(temporary, "wb") else { throw LensError.badOutput(file: path, problem: "cannot create") }
             defer { fclose(file) }
-            return try simulate(lithium: lithium, parameters: parameters) { events in
+            return try simulate(lithium: lithium, intensity: intensity, parameters: parameters) { events in
                 var bytes = [UInt8]()
                 bytes.reserveCapacity(events.count * PhotonEvent.byteSize)
                 for e in events { e.append(to: &bytes) }
@@ -232,5 +252,63 @@ public enum ComptonSimulator {
                 }
             }
         }
+    }
+}
+
+/// Compton maps of an electrode whose segmented CT is known: each depth region (equal parts of
+/// the CT's depth axis, as `compton correlate` splits it) projected onto a Compton grid of
+/// `comptonPixelMicrometres` (``ComptonCTCorrelation/project``: the CT's first voxel at the
+/// grid's origin, area-weighted), the Li stoichiometry following the region's porosity,
+/// 1 − x = base + slope · (porosity − the region's mean porosity), on pixels at least half
+/// electrode; the events' density follows the electron density (solid, and electrolyte-filled
+/// pores at a quarter of it), so the peak-area map images the electrode as the CT does. The truth of a Compton–CT correlation.
+public enum ComptonCTScene {
+    public struct Region: Sendable {
+        /// 1 − x per pixel (NaN outside the electrode), and the relative event density.
+        public var lithium: [Double]
+        public var intensity: [Double]
+        public var slices: Range<Int>
+        public var meanPorosity: Double
+        /// 1 − x averaged with the event density as weight: what a region's summed spectrum
+        /// measures (denser, less porous pixels count more).
+        public var eventWeightedLithium: Double
+    }
+
+    public static func regions(labels: Grid<Int32>, phases: ComptonCTCorrelation.Phases, ctVoxelMicrometres: Double, comptonPixelMicrometres: Double,
+                               baseLithium: [Double], slope: Double) throws -> (rows: Int, columns: Int, regions: [Region]) {
+        guard labels.rank == 3, !baseLithium.isEmpty, labels.shape[0] >= baseLithium.count else {
+            throw LensError.invalidArgument("a 3D CT with at least one slice per Compton region is needed, got \(labels.shape) for \(baseLithium.count) regions")
+        }
+        guard ctVoxelMicrometres > 0, comptonPixelMicrometres > 0, slope.isFinite else { throw LensError.invalidArgument("pixel sizes must be positive and the slope finite") }
+        let rows = Int((Double(labels.shape[1]) * ctVoxelMicrometres / comptonPixelMicrometres).rounded(.up))
+        let columns = Int((Double(labels.shape[2]) * ctVoxelMicrometres / comptonPixelMicrometres).rounded(.up))
+        guard rows * columns >= 9, rows * columns <= 4096 * 4096 else {
+            throw LensError.invalidArgument("the CT covers \(rows)×\(columns) Compton pixels of \(comptonPixelMicrometres) µm: choose a pixel size giving at least 3×3 and at most 4096² pixels")
+        }
+        let depth = labels.shape[0], count = baseLithium.count
+        let bounds = (0..<count).map { k in (k * depth / count)..<((k + 1) * depth / count) }
+        let projections = try ComptonCTCorrelation.project(labels: labels, phases: phases, regions: bounds, ctVoxelMicrometres: ctVoxelMicrometres,
+                                                           comptonPixelMicrometres: comptonPixelMicrometres, comptonShape: (rows, columns))
+        return (rows, columns, try zip(projections, baseLithium).map { projection, base in
+            let inside = (0..<(rows * columns)).filter { projection.electrodeFraction[linear: $0] >= 0.5 && projection.porosity[linear: $0].isFinite }
+            guard inside.count >= 3 else { throw LensError.invalidArgument("depth region \(projection.slices) has fewer than 3 Compton pixels of electrode") }
+            let mean = inside.map { projection.porosity[linear: $0] }.reduce(0, +) / Double(inside.count)
+            var lithium = [Double](repeating: .nan, count: rows * columns)
+            for i in inside { lithium[i] = base + slope * (projection.porosity[linear: i] - mean) }
+            let values = inside.map { lithium[$0] }
+            if let lo = values.min(), let hi = values.max(), lo < 0 || hi > 1 {
+                throw LensError.invalidArgument(String(format: "depth region %d:%d: 1 − x = %.3g + slope × (porosity − %.3f) spans %.3f…%.3f, outside 0…1; lower --lithium-slope or move the region's --lithium value",
+                                                       projection.slices.lowerBound, projection.slices.upperBound, base, mean, lo, hi))
+            }
+            // Events follow the electron density: the solid, and the electrolyte in the pores at a
+            // quarter of it (~1.2 vs ~4.7 g/cm³), with a floor so that empty pixels still see background.
+            let intensity = (0..<(rows * columns)).map { i -> Double in
+                let s = projection.solidFraction[linear: i], e = projection.electrodeFraction[linear: i]
+                return (s.isFinite ? s : 0) + 0.25 * (e.isFinite && s.isFinite ? e - s : 0) + 0.05
+            }
+            let weight = inside.map { intensity[$0] }.reduce(0, +)
+            let weighted = inside.map { intensity[$0] * lithium[$0] }.reduce(0, +) / weight
+            return Region(lithium: lithium, intensity: intensity, slices: projection.slices, meanPorosity: mean, eventWeightedLithium: weighted)
+        })
     }
 }

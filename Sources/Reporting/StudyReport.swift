@@ -473,6 +473,32 @@ public enum StudyReport {
                     }
                 }
             }
+        case "compton correlate":
+            var series = [SVGPlot.Series]()
+            if case .array(let regions)? = s["regions"] {
+                for r in regions {
+                    let k = Int(r["region"]?.doubleValue ?? Double(series.count + 1))
+                    c.add("Pearson r, Li vs porosity, region \(k)", r["pearson_r"]?.doubleValue)
+                    c.add("slope d(1 − x)/dε, region \(k)", r["slope"]?.doubleValue)
+                    c.add("registration shift, region \(k)", r["shift_px"]?[0]?.doubleValue.flatMap { a in r["shift_px"]?[1]?.doubleValue.map { (a * a + $0 * $0).squareRoot() } }, unit: "Compton pixel")
+                    c.add("pixels compared, region \(k)", r["pixels"]?.doubleValue, digits: 0)
+                    // The pixel pairs, for the scatter plot.
+                    if let root = output("maps"), let table = try? String(contentsOfFile: root + "/region_\(k)_pairs.csv", encoding: .utf8) {
+                        var xs = [Double](), ys = [Double]()
+                        for line in table.split(separator: "\n").dropFirst() {
+                            let f = line.split(separator: ",")
+                            if f.count == 4, let p = Double(f[2]), let l = Double(f[3]) { xs.append(p); ys.append(l) }
+                        }
+                        if !xs.isEmpty { series.append(.init("region \(k)", kind: .points, x: xs, y: ys)) }
+                    }
+                }
+            }
+            if !series.isEmpty {
+                var plot = SVGPlot(title: "Compton Li stoichiometry against CT porosity, pixel by pixel", xLabel: "porosity of the CT column (registered)", yLabel: "1 − x")
+                plot.yIncludesZero = false
+                plot.series = series
+                c.figures.append(Figure(name: prefix + "_pairs.svg", caption: "Each Compton pixel's 1 − x against the porosity of the CT projected onto it, per depth region.", content: .svg(plot.render())))
+            }
         case "compton analyze":
             var x: [Double] = [], y: [Double] = [], ci: [(Double, Double)] = []
             if case .array(let regions)? = s["regions"] {

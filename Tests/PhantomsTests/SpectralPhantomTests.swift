@@ -2,6 +2,7 @@ import Compton
 import Foundation
 import LensCore
 import Phantoms
+import Signal
 import Testing
 
 @Suite struct ComptonPhantomTests {
@@ -104,5 +105,42 @@ import Testing
         image[10 * 21 + 10] = 1
         let moved = XANESSimulator.transformFrame(Grid(shape: Shape(21, 21), elements: image), shift: [2, -3], magnification: 1)
         #expect(moved[12, 7] == 1)
+    }
+}
+
+/// Compton maps built on a segmented CT: each region's map averages to its designed value, rises
+/// with the projected porosity by the designed slope, and the events follow the electron density.
+@Suite struct ComptonCTSceneTests {
+    /// 12 slices of 20 × 20 voxels (1 µm): pore (0) in the left columns' lower half, solid (1)
+    /// elsewhere, more pore deeper; projected onto 4 µm Compton pixels.
+    func labels() -> Grid<Int32> {
+        Grid<Int32>(shape: Shape(12, 20, 20), geometry: .isotropic(1, rank: 3)) { i in
+            let (z, y, x) = (i / 400, (i / 20) % 20, i % 20)
+            return (x < 4 + z / 2 && y >= 6) || (x + y) % 7 == 0 ? 0 : 1
+        }
+    }
+
+    @Test func mapsFollowTheCTPorosity() throws {
+        let phases = ComptonCTCorrelation.Phases(pore: [0], solid: [1])
+        let scene = try ComptonCTScene.regions(labels: labels(), phases: phases, ctVoxelMicrometres: 1, comptonPixelMicrometres: 4,
+                                               baseLithium: [0.2, 0.1], slope: 0.1)
+        #expect(scene.rows == 5 && scene.columns == 5 && scene.regions.count == 2)
+        let projections = try ComptonCTCorrelation.project(labels: labels(), phases: phases, regions: [0..<6, 6..<12], ctVoxelMicrometres: 1,
+                                                           comptonPixelMicrometres: 4, comptonShape: (5, 5))
+        for (k, (region, projection)) in zip(scene.regions, projections).enumerated() {
+            let inside = region.lithium.indices.filter { region.lithium[$0].isFinite }
+            #expect(inside.count == 25)
+            let mean = inside.map { region.lithium[$0] }.reduce(0, +) / Double(inside.count)
+            #expect(abs(mean - [0.2, 0.1][k]) < 1e-12)
+            let fit = Statistics.pearsonAndSlope(inside.map { projection.porosity[linear: $0] }, inside.map { region.lithium[$0] })
+            #expect(abs(fit.slope - 0.1) < 1e-9 && fit.r > 0.999)
+            // More solid, more events.
+            let solid = inside.map { projection.solidFraction[linear: $0] }, events = inside.map { region.intensity[$0] }
+            #expect(Statistics.pearsonAndSlope(solid, events).r > 0.99)
+        }
+        // A slope that drives 1 − x below zero is refused, naming the region.
+        #expect(throws: LensError.self) {
+            try ComptonCTScene.regions(labels: labels(), phases: phases, ctVoxelMicrometres: 1, comptonPixelMicrometres: 4, baseLithium: [0.01, 0.01], slope: 1)
+        }
     }
 }
