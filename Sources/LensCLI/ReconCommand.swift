@@ -10,7 +10,7 @@ import Tomography
 struct ReconCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recon",
-        abstract: "Reconstruct a parallel-beam scan by filtered back projection, streamed in slabs of detector rows.",
+        abstract: "Reconstruct a scan — parallel beam by filtered back projection, cone beam by FDK, or iteratively — streamed in slabs of detector rows.",
         discussion: """
         Inputs: a Data Exchange or NXtomo HDF5 scan; a Zeiss Xradia .txrm series (angles and pixel \
         size from the file; its reference image, or --flats REF.xrm, as flat); a projection stack (multi-page TIFF, a folder \
@@ -24,7 +24,10 @@ struct ReconCommand: ParsableCommand {
         --algorithm sirt|sart|cgls|tv|fista-tv solves iteratively from the FBP of each slab (limited-angle \
         scans: tv keeps cracks open and particles round where FBP smears them along the missing \
         wedge); the summary records the objective and residual of every iteration; --compare-fbp \
-        writes the FBP beside the result.
+        writes the FBP beside the result. Cone-beam scans (distances from --cone SOD:SDD or the scan \
+        file's source and detector distances) are reconstructed by FDK (full circle, or a Parker \
+        short scan of 180° + the fan angle) with the centre from the mid-plane's conjugate rays, or \
+        by an iterative --algorithm over the cone-beam projector.
         """)
 
     @Option(help: "Output volume (.tif, .h5, .npy, .raw or a folder).") var out: String?
