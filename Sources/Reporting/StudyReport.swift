@@ -175,6 +175,12 @@ public enum StudyReport {
             c.add("algorithm", text: cone != nil && algorithm == "fbp" ? "FDK (cone beam)" : algorithm)
             c.add("rotation centre (column)", s["centre_column"]?.doubleValue, unit: "pixel")
             c.add(text: s["centre_method"]?.stringValue, "centre method")
+            if let phase = s["phase"]?.stringValue, phase != "none" {
+                let p = s["provenance"]?["parameters"]
+                let details = [("δ/β", p?["delta_beta"]?.doubleValue), ("distance mm", p?["distance_mm"]?.doubleValue), ("keV", p?["energy_kev"]?.doubleValue)]
+                    .compactMap { name, v in v.map { String(format: "%@ %g", name, $0) } }.joined(separator: ", ")
+                c.add("phase retrieval", text: details.isEmpty ? phase : "\(phase) (\(details))")
+            }
             if let cone {
                 c.add("source to axis", cone["source_to_axis_millimetres"]?.doubleValue, unit: "mm")
                 c.add("magnification", cone["magnification"]?.doubleValue)
