@@ -138,7 +138,9 @@ public enum FeldkampReconstruction {
         let padded = FFT.fastLength(atLeast: Int((Double(cols) * options.paddingFactor).rounded(.up)))
         let response = FilteredBackProjection.filterResponse(size: padded, window: options.window).map { Float($0) }
         let stride = rowCount + 2, plane = (cols + 2) * stride
-        let filtered = LargeMemory.buffer(of: Float.self, count: angles * plane)
+        // One spare column past the last plane: a Float row position that rounds onto the last
+        // margin row reads its neighbour, which must exist (and is zero).
+        let filtered = LargeMemory.buffer(of: Float.self, count: angles * plane + stride)
         defer { LargeMemory.deallocate(filtered) }
         filtered.update(repeating: 0)
         let axisColumn = geometry.axisColumn, rowCentre = Double(geometry.detectorRows - 1) / 2
@@ -174,51 +176,68 @@ public enum FeldkampReconstruction {
             }
         }
 
-        // 4: voxel-driven weighted back projection, one volume row (y) at a time per worker.
+        // 4: voxel-driven weighted back projection, volume row (y) by row per worker (blocks of
+        // rows sharing each angle's projection measured no faster: the inner loop is compute-bound).
         let slabDepth = z.count
         var volume = Grid<Float>(shape: Shape(slabDepth, ny, nx), geometry: .isotropic(voxel, rank: 3))
         let cz = Double(volumeShape[0] - 1) / 2, cy = Double(ny - 1) / 2, cx = Double(nx - 1) / 2
         let firstRow = Double(detectorRows.lowerBound)
         let cosines = beta.map { cos($0) }, sines = beta.map { sin($0) }
+        let block = 1
+        let blocks = (ny + block - 1) / block
         try Parallel.withDisjointWrites(&volume) { out in
             try Parallel.sharing(UnsafeBufferPointer(filtered)) { q in
-                try Parallel.forEachChunk(count: ny, minimumChunk: 1, cancellation: cancellation) { yRange in
-                    let acc = LargeMemory.buffer(of: Float.self, count: nx * slabDepth)
+                try Parallel.forEachChunk(count: blocks, minimumChunk: 1, cancellation: cancellation) { blockRange in
+                    let acc = LargeMemory.buffer(of: Float.self, count: block * nx * slabDepth)
                     defer { LargeMemory.deallocate(acc) }
-                    for y in yRange {
+                    for b in blockRange {
+                        let ys = (b * block)..<Swift.min(ny, (b + 1) * block)
                         acc.update(repeating: 0)
-                        let yc = (Double(y) - cy) * voxel
                         for a in 0..<angles {
                             let (c, s) = (cosines[a], sines[a])
                             let base = a * plane
-                            for x in 0..<nx {
-                                let xc = (Double(x) - cx) * voxel
-                                let m = d / (d - (xc * s + yc * c))
-                                guard m > 0 else { continue }
-                                let column = (xc * c - yc * s) * m / delta + axisColumn
-                                guard column > -1, column < Double(cols) else { continue }
-                                let j0 = Int((column + 1).rounded(.down)) - 1
-                                let fc = Float(column - Double(j0))
-                                let left = base + (j0 + 1) * stride + 1, right = left + stride
-                                let weight = Float(m * m)
-                                // Detector row of slice z: linear in z.
-                                let rowStep = voxel * m / delta
-                                var rowPosition = (Double(z.lowerBound) - cz) * rowStep + rowCentre - firstRow
-                                let accBase = x * slabDepth
-                                for k in 0..<slabDepth {
-                                    if rowPosition > -1 && rowPosition < Double(rowCount) {
-                                        let r0 = Int((rowPosition + 1).rounded(.down)) - 1
-                                        let fr = Float(rowPosition - Double(r0))
-                                        let l = q[left + r0] + fr * (q[left + r0 + 1] - q[left + r0])
-                                        let rr = q[right + r0] + fr * (q[right + r0 + 1] - q[right + r0])
-                                        acc[accBase + k] += weight * (l + fc * (rr - l))
+                            for y in ys {
+                                let yc = (Double(y) - cy) * voxel
+                                for x in 0..<nx {
+                                    let xc = (Double(x) - cx) * voxel
+                                    let m = d / (d - (xc * s + yc * c))
+                                    guard m > 0 else { continue }
+                                    let column = (xc * c - yc * s) * m / delta + axisColumn
+                                    guard column > -1, column < Double(cols) else { continue }
+                                    let j0 = Int((column + 1).rounded(.down)) - 1
+                                    let fc = Float(column - Double(j0))
+                                    let left = base + (j0 + 1) * stride + 1, right = left + stride
+                                    let weight = Float(m * m)
+                                    // Detector row of volume slice z: (z − cz)·step + the middle row, in
+                                    // absolute rows (so every slab computes a slice identically); inside
+                                    // the rows read, (−1, rowCount) locally, for z in zStart..<zEnd.
+                                    let step = voxel * m / delta
+                                    let origin = -cz * step + rowCentre - firstRow
+                                    var zStart = Swift.max(z.lowerBound, Int(((-1 - origin) / step).rounded(.down)) + 1)
+                                    var zEnd = Swift.min(z.upperBound, Int(((Double(rowCount) - origin) / step).rounded(.up)))
+                                    while zStart < zEnd && origin + Double(zStart) * step <= -1 { zStart += 1 }
+                                    while zEnd > zStart && origin + Double(zEnd - 1) * step >= Double(rowCount) { zEnd -= 1 }
+                                    guard zStart < zEnd else { continue }
+                                    let accBase = ((y - ys.lowerBound) * nx + x) * slabDepth - z.lowerBound
+                                    // Float positions one row past the absolute row (> 0 here, so
+                                    // truncation is the floor); q's index of local row r is left + r.
+                                    let (start, delta1) = (Float(-cz * step + rowCentre + 1), Float(step))
+                                    let (lp, rp) = (left - 1 - detectorRows.lowerBound, right - 1 - detectorRows.lowerBound)
+                                    for zz in zStart..<zEnd {
+                                        let shifted = start + Float(zz) * delta1
+                                        let i = Int(shifted)
+                                        let fr = shifted - Float(i)
+                                        let (l0, l1, r0, r1) = (q[lp &+ i], q[lp &+ i &+ 1], q[rp &+ i], q[rp &+ i &+ 1])
+                                        let l = l0 + fr * (l1 - l0), rr = r0 + fr * (r1 - r0)
+                                        acc[accBase &+ zz] += weight * (l + fc * (rr - l))
                                     }
-                                    rowPosition += rowStep
                                 }
                             }
                         }
-                        for x in 0..<nx { for k in 0..<slabDepth { out[(k * ny + y) * nx + x] = acc[x * slabDepth + k] } }
-                        progress?.advance(by: 1)
+                        for y in ys { for x in 0..<nx { for k in 0..<slabDepth {
+                            out[(k * ny + y) * nx + x] = acc[((y - ys.lowerBound) * nx + x) * slabDepth + k]
+                        } } }
+                        progress?.advance(by: ys.count)
                     }
                 }
             }
