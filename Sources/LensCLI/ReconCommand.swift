@@ -474,6 +474,9 @@ struct AlignCommand: ParsableCommand {
         var settings = AlignmentSettings()
         settings.markers = markers; settings.markerRadiusPixels = markerRadius
         try settings.validate()
+        if let cone = scan.recordedConeBeam(), cone.sourceToAxisMillimetres < 1000 {
+            throw LensError.invalidArgument("\(scan.input) records a cone-beam geometry (source \(String(format: "%g", cone.sourceToAxisMillimetres)) mm from the axis); `align` models parallel-beam projections — reconstruct it with `recon` (FDK)")
+        }
         try global.outputs(inputs: scan.inputFiles) { outputs in
             let outPath = try outputs.file(out, option: "--out")
             let anglesPath = try outputs.file(anglesOut, option: "--angles-out")

@@ -138,9 +138,9 @@ public enum FeldkampReconstruction {
         let padded = FFT.fastLength(atLeast: Int((Double(cols) * options.paddingFactor).rounded(.up)))
         let response = FilteredBackProjection.filterResponse(size: padded, window: options.window).map { Float($0) }
         let stride = rowCount + 2, plane = (cols + 2) * stride
-        // One spare column past the last plane: a Float row position that rounds onto the last
-        // margin row reads its neighbour, which must exist (and is zero).
-        let filtered = LargeMemory.buffer(of: Float.self, count: angles * plane + stride)
+        // A spare zero column before the first plane and after the last: a Float row position
+        // that rounds past a margin row reads a neighbour, which must exist (and is zero).
+        let filtered = LargeMemory.buffer(of: Float.self, count: angles * plane + 2 * stride)
         defer { LargeMemory.deallocate(filtered) }
         filtered.update(repeating: 0)
         let axisColumn = geometry.axisColumn, rowCentre = Double(geometry.detectorRows - 1) / 2
@@ -169,7 +169,7 @@ public enum FeldkampReconstruction {
                             for k in 0..<fft.bins { fft.spectrum[k] = fft.spectrum[k] * response[k] }
                             fft.inverse()
                             let scale = scales[a]
-                            for j in 0..<cols { out[a * plane + (j + 1) * stride + r + 1] = fft.input[j] * scale }
+                            for j in 0..<cols { out[stride + a * plane + (j + 1) * stride + r + 1] = fft.input[j] * scale }
                         }
                     }
                 }
@@ -183,8 +183,7 @@ public enum FeldkampReconstruction {
         let cz = Double(volumeShape[0] - 1) / 2, cy = Double(ny - 1) / 2, cx = Double(nx - 1) / 2
         let firstRow = Double(detectorRows.lowerBound)
         let cosines = beta.map { cos($0) }, sines = beta.map { sin($0) }
-        let block = 1
-        let blocks = (ny + block - 1) / block
+        let block = 1, blocks = ny
         try Parallel.withDisjointWrites(&volume) { out in
             try Parallel.sharing(UnsafeBufferPointer(filtered)) { q in
                 try Parallel.forEachChunk(count: blocks, minimumChunk: 1, cancellation: cancellation) { blockRange in
@@ -195,7 +194,7 @@ public enum FeldkampReconstruction {
                         acc.update(repeating: 0)
                         for a in 0..<angles {
                             let (c, s) = (cosines[a], sines[a])
-                            let base = a * plane
+                            let base = stride + a * plane
                             for y in ys {
                                 let yc = (Double(y) - cy) * voxel
                                 for x in 0..<nx {

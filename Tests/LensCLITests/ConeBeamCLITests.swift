@@ -79,6 +79,7 @@ import Testing
         #expect(run("recon", dir + "/short.h5", "--out", dir + "/p.tif", "--cone", "0.1:1", "--parallel-beam") == 2)
         #expect(run("recon", dir + "/short.h5", "--out", dir + "/p.tif", "--cone", "1:0.5") == 2)
         #expect(run("recon", dir + "/short.h5", "--out", dir + "/p.tif", "--offset-axis", "auto") == 2)
+        #expect(run("align", dir + "/short.h5", "--out", dir + "/aligned.h5", "--angles-out", dir + "/angles.txt") == 2)
         #expect(run("recon", dir + "/short.h5", "--out", dir + "/sirt.tif", "--center", "15.5", "--algorithm", "sirt", "--iterations", "20",
                     "--summary", dir + "/sirt.json") == 0)
         // A source 100 m away (a synchrotron recording its source distance): parallel beam, with a note.
