@@ -243,6 +243,10 @@ struct ReconCommand: ParsableCommand {
             }
             return ConeBeamDistances(sourceToAxisMillimetres: d.lowerBound, sourceToDetectorMillimetres: d.upperBound, source: "--cone")
         }
+        if !parallelBeam, let xradia = source as? XradiaProjectionSource, let d = xradia.recordedSourceAndDetectorDistances {
+            // Lab (Versa) scans are cone beam; TXMs are not: say what the file records, do not guess.
+            Notices.emit(String(format: "%@ records a source %g and a detector %g from the rotation axis (mm on Versa systems): reconstructed as parallel beam; if this is a cone-beam scan, give --cone %g:%g", scan.input, d.source, d.detector, d.source, d.source + d.detector))
+        }
         guard !parallelBeam, let recorded = scan.recordedConeBeam() else { return nil }
         if let pixel, Double(source.frameShape[1]) / 2 * pixel < 1e-3 * recorded.sourceToAxisMillimetres * 1000 {
             Notices.emit(String(format: "%@ records a source %.4g m from the sample: the cone is negligible at this detector width, reconstructed as parallel beam", scan.input, recorded.sourceToAxisMillimetres / 1000))

@@ -313,4 +313,15 @@ public final class XradiaProjectionSource: ProjectionSource {
     }
 
     public func darks() throws -> Grid<Float>? { try darkReader.map { try frameStack($0.readAll()) } }
+
+    /// `ImageInfo/StoRADistance` and `DtoRADistance` (source and detector to the rotation axis)
+    /// when they look like a cone-beam geometry (both beyond 1 in magnitude: TXMs with
+    /// zone-plate optics store the placeholder 1), in the file's units (mm on Versa systems).
+    /// Not used as a geometry: whether a scan is cone beam is the user's to declare (--cone).
+    public var recordedSourceAndDetectorDistances: (source: Double, detector: Double)? {
+        guard let source = (try? file.document.float32s("ImageInfo/StoRADistance"))??.first,
+              let detector = (try? file.document.float32s("ImageInfo/DtoRADistance"))??.first,
+              source.isFinite, detector.isFinite, abs(source) > 1, abs(detector) > 1 else { return nil }
+        return (Double(abs(source)), Double(abs(detector)))
+    }
 }
