@@ -92,7 +92,7 @@ public struct ElectrodeParameters: Codable, Sendable, Equatable {
     public var crackProbability = 0.3
     public var crackWidthRangeMicrometres = [0.1, 1.5]
     public var branchedCrackFraction = 0.3
-    /// Gold fiducial beads on the separator side.
+    /// Gold fiducial beads on the sample's side faces, at random depths.
     public var fiducialBeadCount = 0
     public var fiducialBeadDiameterMicrometres = 2.0
     public var attenuation = PhaseAttenuation()
@@ -301,9 +301,21 @@ public struct ElectrodeDesign: Codable, Sendable, Equatable {
             filled[Swift.min(bins - 1, Swift.max(0, Int((centre[0] - zLow) / binHeight)))] += p.nominalVolumeCubicMicrometres
         }
         var beads = [[Double]]()
+        // On the sample's side faces at random depths, as gold particles dispersed on an operando
+        // pillar: different detector rows at every angle (what fixes the axis tilt), in view, and
+        // off the interior the analysis measures.
         for _ in 0..<parameters.fiducialBeadCount {
             let r = parameters.fiducialBeadDiameterMicrometres / 2
-            beads.append([Double(parameters.separatorThicknessVoxels) * h * 0.5 + r, r + rng.uniform() * (size[1] - 2 * r), r + rng.uniform() * (size[2] - 2 * r)])
+            let depth = r + rng.uniform() * Swift.max(0, size[0] - 2 * r)
+            let along = rng.uniform(), side = Int(rng.uniform() * 4) % 4
+            let (y, x): (Double, Double)
+            switch side {
+            case 0: (y, x) = (r, r + along * (size[2] - 2 * r))
+            case 1: (y, x) = (size[1] - r, r + along * (size[2] - 2 * r))
+            case 2: (y, x) = (r + along * (size[1] - 2 * r), r)
+            default: (y, x) = (r + along * (size[1] - 2 * r), size[2] - r)
+            }
+            beads.append([depth, y, x])
         }
         return ElectrodeDesign(parameters: parameters, particles: particles, poreChannelsMicrometres: channels,
                                fiducialsMicrometres: beads, binderFieldSeed: rng.next())

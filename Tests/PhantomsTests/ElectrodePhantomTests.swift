@@ -20,6 +20,26 @@ import Testing
         return p
     }
 
+    /// Gold beads sit on the side faces at different depths (so they cross different detector
+    /// rows, which is what pins the axis tilt), each marked in the phases.
+    @Test func beadsSitOnTheSideFacesAtDifferentDepths() throws {
+        var p = Self.parameters()
+        p.fiducialBeadCount = 8
+        let phantom = try ElectrodePhantom.generate(p)
+        let beads = phantom.design.fiducialsMicrometres
+        #expect(beads.count == 8)
+        let size = p.shape.map { Double($0) * p.voxelSizeMicrometres }
+        let r = p.fiducialBeadDiameterMicrometres / 2
+        for b in beads {
+            let onFace = abs(b[1] - r) < 1e-9 || abs(b[1] - (size[1] - r)) < 1e-9 || abs(b[2] - r) < 1e-9 || abs(b[2] - (size[2] - r)) < 1e-9
+            #expect(onFace, "\(b)")
+            #expect(b[0] >= r && b[0] <= size[0] - r)
+        }
+        let depths = beads.map { $0[0] }
+        #expect(depths.max()! - depths.min()! > 0.3 * size[0])
+        #expect(phantom.phases.elements.contains(6))   // the fiducial code
+    }
+
     @Test func sameSeedGivesTheSameBytes() throws {
         let a = try ElectrodePhantom.generate(Self.parameters())
         let b = try ElectrodePhantom.generate(Self.parameters())
