@@ -46,8 +46,10 @@ public enum FeldkampReconstruction {
         }
         let step = abs(angles.last! - angles.first!) / Double(angles.count - 1)
         let span = abs(angles.last! - angles.first!)
+        // One turn: 360° with the end excluded (span 360° − step), or included (0° and 360°
+        // both measured: the same rays twice, weighted as one).
         if span + step >= 2 * .pi - 0.5 * step {
-            guard span < 2 * .pi - 0.5 * step else {
+            guard span <= 2 * .pi + 0.5 * step else {
                 throw LensError.invalidArgument(String(format: "the angles span %.2f°, more than one turn: FDK takes one turn (360°) or a short scan", span * 180 / .pi))
             }
             return .fullCircle
@@ -119,15 +121,27 @@ public enum FeldkampReconstruction {
             throw LensError.invalidArgument("slices \(z) need detector rows \(needed), given \(detectorRows)")
         }
 
-        // Angular weights: half the spacing on each side (the ends of a short scan count their
-        // inner half-step twice), × ½ for a full circle (each ray twice), × ½ for the ramp
-        // response's factor 2.
+        // Angular weights: half the spacing on each side, × ½ for a full circle (each ray twice),
+        // × ½ for the ramp response's factor 2. A full circle's spacings run round the circle
+        // (a repeated 0°/360° pair shares one spacing); a short scan's ends count their inner
+        // half-step twice.
         let beta = geometry.anglesRadians
         var angleWeights = [Double](repeating: 0, count: angles)
-        for a in 0..<angles {
-            let before = a > 0 ? abs(beta[a] - beta[a - 1]) : abs(beta[1] - beta[0])
-            let after = a < angles - 1 ? abs(beta[a + 1] - beta[a]) : abs(beta[a] - beta[a - 1])
-            angleWeights[a] = (before + after) / 2 * (weighting == .fullCircle ? 0.25 : 0.5)
+        if weighting == .fullCircle {
+            let folded = beta.map { b -> Double in let f = b.truncatingRemainder(dividingBy: 2 * .pi); return f < 0 ? f + 2 * .pi : f }
+            let order = folded.indices.sorted { folded[$0] < folded[$1] }
+            for (k, a) in order.enumerated() {
+                let previous = folded[order[(k + angles - 1) % angles]], next = folded[order[(k + 1) % angles]]
+                let before = k > 0 ? folded[a] - previous : folded[a] + 2 * .pi - previous
+                let after = k < angles - 1 ? next - folded[a] : next + 2 * .pi - folded[a]
+                angleWeights[a] = (before + after) / 2 * 0.25
+            }
+        } else {
+            for a in 0..<angles {
+                let before = a > 0 ? abs(beta[a] - beta[a - 1]) : abs(beta[1] - beta[0])
+                let after = a < angles - 1 ? abs(beta[a + 1] - beta[a]) : abs(beta[a] - beta[a - 1])
+                angleWeights[a] = (before + after) / 2 * 0.5
+            }
         }
         let scales = angleWeights.map { Float($0 / delta) }
         let direction = beta.last! > beta.first! ? 1.0 : -1.0
