@@ -46,6 +46,12 @@ public enum ComptonCTCorrelation {
         public init(pore: Set<Int> = [0, 3], solid: Set<Int> = [1, 2]) { self.pore = pore; self.solid = solid }
     }
 
+    /// `count` equal parts of `depth` slices (the last ones as even as integer bounds allow):
+    /// how Compton depth regions map onto a CT unless the slices are given.
+    public static func equalDepthRegions(depth: Int, count: Int) -> [Range<Int>] {
+        (0..<count).map { k in (k * depth / count)..<((k + 1) * depth / count) }
+    }
+
     /// Projects the depth regions `regions` (slice ranges along axis 0) of `labels` (z, y, x)
     /// onto a Compton grid of `comptonShape` pixels of `comptonPixelMicrometres`, the CT's
     /// first voxel at the grid's origin.

@@ -130,7 +130,7 @@ struct PhantomProjectionsCommand: ParsableCommand {
         // The truth goes to --summary, else beside a .h5 (OUT.truth.json) or inside the folder.
         let truthPath = try summary.map { try outputs.file($0, option: "--summary") }
             ?? (isHDF5 ? try outputs.file(out + ".truth.json", option: "--summary (default OUT.truth.json)") : outPath + "/truth.json")
-        var attenuation = try VolumeIO.read(volume).float32()
+        let attenuation = try VolumeIO.read(volume).float32()
         guard attenuation.rank == 3 else { throw LensError.badInput(file: volume, problem: "needs a 3D volume, got \(attenuation.shape)") }
         if !attenuation.geometry.isCalibrated {
             throw LensError.invalidArgument("\(volume) has no voxel size; give --voxel-um")

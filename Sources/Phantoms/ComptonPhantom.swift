@@ -286,7 +286,7 @@ public enum ComptonCTScene {
             throw LensError.invalidArgument("the CT covers \(rows)×\(columns) Compton pixels of \(comptonPixelMicrometres) µm: choose a pixel size giving at least 3×3 and at most 4096² pixels")
         }
         let depth = labels.shape[0], count = baseLithium.count
-        let bounds = (0..<count).map { k in (k * depth / count)..<((k + 1) * depth / count) }
+        let bounds = ComptonCTCorrelation.equalDepthRegions(depth: depth, count: count)
         let projections = try ComptonCTCorrelation.project(labels: labels, phases: phases, regions: bounds, ctVoxelMicrometres: ctVoxelMicrometres,
                                                            comptonPixelMicrometres: comptonPixelMicrometres, comptonShape: (rows, columns))
         return (rows, columns, try zip(projections, baseLithium).map { projection, base in

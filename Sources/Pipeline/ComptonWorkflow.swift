@@ -227,7 +227,7 @@ public enum ComptonCorrelationWorkflow {
             bounds = regions
         } else {
             let count = settings.regionCount ?? found
-            bounds = (0..<count).map { k in (k * depth / count)..<((k + 1) * depth / count) }
+            bounds = ComptonCTCorrelation.equalDepthRegions(depth: depth, count: count)
         }
         guard bounds.count == found else {
             throw LensError.invalidArgument("\(bounds.count) depth regions for \(found) Compton regions in \(comptonFolder)")

@@ -142,9 +142,8 @@ public enum ConeBeamScanReconstruction {
             } else {
                 weightingText = try fdkWeighting.get().description
                 // Slabs of about 512 MiB of filtered projections (the rows each slab's rays reach).
-                // Detector rows per slice: the largest magnification within the volume, D/(D − R).
-                let radius = Double(cols) / 2 * 2.0.squareRoot() * pixel, sourceDistance = distances.sourceToAxisMillimetres * 1000
-                let rowsPerSlice = sourceDistance / Swift.max(sourceDistance - radius, 0.1 * sourceDistance)
+                // Detector rows per slice: the largest magnification within the volume.
+                let rowsPerSlice = Swift.min(FeldkampReconstruction.magnificationRange(volumeShape: volumeShape, geometry: geometry).largest, 10)
                 let perSlice = Double(source.projectionCount * (cols + 2) * 4 * 3) * rowsPerSlice
                 slabRows = settings.slabRows.map { Swift.max(1, $0) } ?? Swift.max(8, Swift.min(256, Int(Double(512 << 20) / perSlice)))
                 for start in stride(from: slices.lowerBound, to: slices.upperBound, by: slabRows) {

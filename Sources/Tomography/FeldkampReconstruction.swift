@@ -76,12 +76,19 @@ public enum FeldkampReconstruction {
 
     /// The detector rows whose rays reach slices `slices` of a volume of `volumeShape` (with
     /// one row of margin for interpolation), clamped to the detector: what to read for a slab.
+    /// The least and largest magnification from the volume to the axis plane, D/(D ± R), R the
+    /// half diagonal of a slice: how many detector rows a slice's rays spread over.
+    public static func magnificationRange(volumeShape: Shape, geometry: ConeBeamGeometry) -> (least: Double, largest: Double) {
+        let d = geometry.sourceToAxisMillimetres * 1000
+        let radius = 0.5 * (Double(volumeShape[2]) * Double(volumeShape[2]) + Double(volumeShape[1]) * Double(volumeShape[1])).squareRoot()
+            * geometry.voxelSizeMicrometres
+        return (d / (d + radius), d / Swift.max(d - radius, 1e-9 * d))
+    }
+
     public static func detectorRows(forSlices slices: Range<Int>, volumeShape: Shape, geometry: ConeBeamGeometry) -> Range<Int> {
         let voxel = geometry.voxelSizeMicrometres, delta = geometry.pixelAtAxisMicrometres
-        let d = geometry.sourceToAxisMillimetres * 1000
-        let (nz, ny, nx) = (volumeShape[0], volumeShape[1], volumeShape[2])
-        let radius = 0.5 * (Double(nx) * Double(nx) + Double(ny) * Double(ny)).squareRoot() * voxel
-        let (mMin, mMax) = (d / (d + radius), d / Swift.max(d - radius, 1e-9 * d))
+        let nz = volumeShape[0]
+        let (mMin, mMax) = magnificationRange(volumeShape: volumeShape, geometry: geometry)
         let z0 = (Double(slices.lowerBound) - Double(nz - 1) / 2) * voxel, z1 = (Double(slices.upperBound - 1) - Double(nz - 1) / 2) * voxel
         let centre = Double(geometry.detectorRows - 1) / 2
         let positions = [z0 * mMin, z0 * mMax, z1 * mMin, z1 * mMax].map { $0 / delta + centre }
