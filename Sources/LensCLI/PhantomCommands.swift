@@ -199,19 +199,23 @@ struct PhantomXANESCommand: ParsableCommand {
         """)
 
     @Option(help: "Output folder.") var out: String
-    @Option(help: "Frame size in pixels.") var size: Int = 128
-    @Option(help: "2 for a 2D map stack, 3 for a stack of volumes.") var dims: Int = 2
+    @Option(help: "Frame size in pixels (default 128).") var size: Int?
+    @Option(help: "2 for a 2D map stack, 3 for a stack of volumes (default 2).") var dims: Int?
     @Option(help: "Open-beam counts per pixel; 0 for noise-free.") var photons: Double = 20_000
     @Option(name: .customLong("shift-sigma"), help: "Random per-energy image shifts, σ in pixels.") var shiftSigma: Double = 0
     @Option(help: "Relative magnification change across the energy range.") var magnification: Double = 0
     @Option(help: "Random seed.") var seed: UInt64 = 1
-    @Option(help: "Particles of a cycled electrode (e.g. a `phantom series` state's particles.tif): a 2D map of one slice of them, each particle charged according to its damage class in --particles-truth (least 0.85, mild 0.65, severe 0.45, ± 0.05). Replaces --size and --dims.") var particles: String?
+    @Option(help: "Particles of a cycled electrode (e.g. a `phantom series` state's particles.tif): a 2D map of one slice of them, each particle charged according to its damage class in --particles-truth (least 0.85, mild 0.65, severe 0.45, ± 0.05); not with --size or --dims.") var particles: String?
     @Option(name: .customLong("particles-truth"), help: "The truth.json of --particles (its particles' damage classes).") var particlesTruth: String?
     @Option(help: "Slice of --particles to map (default: the middle).") var slice: Int?
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         global.apply()
+        if particles != nil && (size != nil || dims != nil) {
+            throw LensError.invalidArgument("--particles maps one slice of the particles as they are: --size and --dims do not apply")
+        }
+        let (size, dims) = (self.size ?? 128, self.dims ?? 2)
         guard dims == 2 || dims == 3 else { throw LensError.invalidArgument("--dims must be 2 or 3") }
         guard (16...2048).contains(size) else { throw LensError.invalidArgument("--size must be 16…2048") }
         guard (particles == nil) == (particlesTruth == nil) else { throw LensError.invalidArgument("--particles and --particles-truth go together") }

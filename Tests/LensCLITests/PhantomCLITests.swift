@@ -45,6 +45,7 @@ import Testing
         }
         // The truth is required, and a slice must exist.
         #expect(run("phantom", "xanes", "--out", dir + "/bad1", "--particles", dir + "/e/particles.tif") == 2)
+        #expect(run("phantom", "xanes", "--out", dir + "/bad3", "--particles", dir + "/e/particles.tif", "--particles-truth", dir + "/e/truth.json", "--dims", "3") == 2)
         #expect(run("phantom", "xanes", "--out", dir + "/bad2", "--particles", dir + "/e/particles.tif", "--particles-truth", dir + "/e/truth.json", "--slice", "99") == 2)
     }
 
