@@ -489,13 +489,9 @@ public enum StudyReport {
                     c.add("registration shift, region \(k)", r["shift_px"]?[0]?.doubleValue.flatMap { a in r["shift_px"]?[1]?.doubleValue.map { (a * a + $0 * $0).squareRoot() } }, unit: "Compton pixel")
                     c.add("pixels compared, region \(k)", r["pixels"]?.doubleValue, digits: 0)
                     // The pixel pairs, for the scatter plot.
-                    if let root = output("maps"), let table = try? String(contentsOfFile: root + "/region_\(k)_pairs.csv", encoding: .utf8) {
-                        var xs = [Double](), ys = [Double]()
-                        for line in table.split(separator: "\n").dropFirst() {
-                            let f = line.split(separator: ",")
-                            if f.count == 4, let p = Double(f[2]), let l = Double(f[3]) { xs.append(p); ys.append(l) }
-                        }
-                        if !xs.isEmpty { series.append(.init("region \(k)", kind: .points, x: xs, y: ys)) }
+                    if let root = output("maps"), let pairs = try? NumericColumns.read(root + "/region_\(k)_pairs.csv"),
+                       let p = pairs.names.firstIndex(of: "porosity"), let l = pairs.names.firstIndex(of: "lithium"), !pairs.columns[p].isEmpty {
+                        series.append(.init("region \(k)", kind: .points, x: pairs.columns[p], y: pairs.columns[l]))
                     }
                 }
             }
