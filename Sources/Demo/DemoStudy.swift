@@ -309,23 +309,24 @@ public enum DemoStudy {
                                  truth: 0, tolerance: 0.02, unit: "charged fraction", note: "phantom's SOC map; the LCF bound of the XANES issue at 10⁵ photons"))
         // Chemistry per damage class: the charge lag of severely damaged particles, measured
         // with the damage classes the track step found, against the design's with the true ones.
+        // A class the measurement lacks is an error, not a check left out.
         let xanesClasses = try json("xanes/summary.json")["labels"]?["fraction_charged"]?["classes"]
-        if let measuredLeast = xanesClasses?["least"]?["mean_of_label_means"]?.doubleValue,
-           let measuredSevere = xanesClasses?["severe"]?["mean_of_label_means"]?.doubleValue {
-            let table = try String(contentsOfFile: folder + "/xanes_phantom/phantom/particles.csv", encoding: .utf8)
-            var byClass: [String: [Double]] = [:]
-            for line in table.split(separator: "\n").dropFirst() {
-                let f = line.split(separator: ",").map(String.init)
-                if f.count == 3, let v = Double(f[2]) { byClass[f[1], default: []].append(v) }
-            }
-            if let least = byClass["least"], let severe = byClass["severe"], !least.isEmpty, !severe.isEmpty {
-                checks.append(TruthCheck(quantity: "state of charge, least − severely damaged particles", step: "xanes",
-                                         measured: measuredLeast - measuredSevere,
-                                         truth: least.reduce(0, +) / Double(least.count) - severe.reduce(0, +) / Double(severe.count),
-                                         tolerance: 0.05, unit: "charged fraction",
-                                         note: "per-particle means by the measured damage classes vs the phantom's by the true ones (0.85 vs 0.45 ± 0.05 by design)"))
-            }
+        let measuredLeast = try number(xanesClasses?["least"]?["mean_of_label_means"], "state of charge of the least damaged class")
+        let measuredSevere = try number(xanesClasses?["severe"]?["mean_of_label_means"], "state of charge of the severely damaged class")
+        let table = try String(contentsOfFile: folder + "/xanes_phantom/phantom/particles.csv", encoding: .utf8)
+        var byClass: [String: [Double]] = [:]
+        for line in table.split(separator: "\n").dropFirst() {
+            let f = line.split(separator: ",").map(String.init)
+            if f.count == 3, let v = Double(f[2]) { byClass[f[1], default: []].append(v) }
         }
+        guard let least = byClass["least"], let severe = byClass["severe"], !least.isEmpty, !severe.isEmpty else {
+            throw LensError.badInput(file: folder + "/xanes_phantom/phantom/particles.csv", problem: "the mapped slice holds no least or no severely damaged particle")
+        }
+        checks.append(TruthCheck(quantity: "state of charge, least − severely damaged particles", step: "xanes",
+                                 measured: measuredLeast - measuredSevere,
+                                 truth: least.reduce(0, +) / Double(least.count) - severe.reduce(0, +) / Double(severe.count),
+                                 tolerance: 0.05, unit: "charged fraction",
+                                 note: "per-particle means by the measured damage classes vs the phantom's by the true ones (0.85 vs 0.45 ± 0.05 by design)"))
         // Compton.
         // The maps follow the CT. A region's value comes from its summed spectrum, which weighs
         // pixels by their events (denser, less porous pixels more: −0.007 against the per-pixel
@@ -335,22 +336,24 @@ public enum DemoStudy {
         guard case .array(let truthRegions)? = correlationTruth["regions"] else {
             throw LensError.badInput(file: folder, problem: "the Compton phantom has no correlation truth")
         }
-        if case .array(let regions)? = try json("lithium/summary.json")["regions"] {
-            for (k, (m, t)) in zip(regions, truthRegions).enumerated() {
-                checks.append(TruthCheck(quantity: "Li stoichiometry 1 − x, region \(k + 1)", step: "lithium",
-                                         measured: try number(m["lithium"], "lithium"), measuredSigma: m["lithium_sigma"]?.doubleValue,
-                                         truth: try number(t["base_lithium"], "the designed mean"), tolerance: 0.01, unit: "",
-                                         note: "the designed map's mean over the region's electrode pixels; σ ≈ 0.001 at 2·10⁶ events; event weighting and calibration move it by < 0.01"))
-            }
+        guard case .array(let lithiumRegions)? = try json("lithium/summary.json")["regions"], lithiumRegions.count == truthRegions.count else {
+            throw LensError.badInput(file: folder, problem: "the Compton analysis has not one result per designed region")
+        }
+        for (k, (m, t)) in zip(lithiumRegions, truthRegions).enumerated() {
+            checks.append(TruthCheck(quantity: "Li stoichiometry 1 − x, region \(k + 1)", step: "lithium",
+                                     measured: try number(m["lithium"], "lithium"), measuredSigma: m["lithium_sigma"]?.doubleValue,
+                                     truth: try number(t["base_lithium"], "the designed mean"), tolerance: 0.01, unit: "",
+                                     note: "the designed map's mean over the region's electrode pixels; σ ≈ 0.001 at 2·10⁶ events; event weighting and calibration move it by < 0.01"))
         }
         let designSlope = try number(correlationTruth["slope"], "the designed slope")
-        if case .array(let regions)? = try json("compton_ct/summary.json")["regions"] {
-            for r in regions {
-                let k = Int(try number(r["region"], "region"))
-                checks.append(TruthCheck(quantity: "Li vs CT porosity, slope d(1 − x)/dε, region \(k)", step: "compton_ct",
-                                         measured: try number(r["slope"], "correlation slope"), truth: designSlope, tolerance: 0.02, unit: "",
-                                         note: "the phantom's slope on its true dark phases; measured against the segmented CT after registration"))
-            }
+        guard case .array(let correlated)? = try json("compton_ct/summary.json")["regions"], correlated.count == truthRegions.count else {
+            throw LensError.badInput(file: folder, problem: "the Compton–CT correlation has not one result per designed region")
+        }
+        for r in correlated {
+            let k = Int(try number(r["region"], "region"))
+            checks.append(TruthCheck(quantity: "Li vs CT porosity, slope d(1 − x)/dε, region \(k)", step: "compton_ct",
+                                     measured: try number(r["slope"], "correlation slope"), truth: designSlope, tolerance: 0.02, unit: "",
+                                     note: "the phantom's slope on its true dark phases; measured against the segmented CT after registration"))
         }
         return checks
     }
