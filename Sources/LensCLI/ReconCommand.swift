@@ -248,7 +248,7 @@ struct ReconCommand: ParsableCommand {
             Notices.emit(String(format: "%@ records a source %g and a detector %g from the rotation axis (mm on Versa systems): reconstructed as parallel beam; if this is a cone-beam scan, give --cone %g:%g", scan.input, d.source, d.detector, d.source, d.source + d.detector))
         }
         guard !parallelBeam, let recorded = scan.recordedConeBeam() else { return nil }
-        if let pixel, Double(source.frameShape[1]) / 2 * pixel < 1e-3 * recorded.sourceToAxisMillimetres * 1000 {
+        if let pixel, recorded.isNegligible(columns: source.frameShape[1], pixelMicrometres: pixel) {
             Notices.emit(String(format: "%@ records a source %.4g m from the sample: the cone is negligible at this detector width, reconstructed as parallel beam", scan.input, recorded.sourceToAxisMillimetres / 1000))
             return nil
         }
@@ -478,15 +478,17 @@ struct AlignCommand: ParsableCommand {
         var settings = AlignmentSettings()
         settings.markers = markers; settings.markerRadiusPixels = markerRadius
         try settings.validate()
-        if let cone = scan.recordedConeBeam(), cone.sourceToAxisMillimetres < 1000 {
-            throw LensError.invalidArgument("\(scan.input) records a cone-beam geometry (source \(String(format: "%g", cone.sourceToAxisMillimetres)) mm from the axis); `align` models parallel-beam projections — reconstruct it with `recon` (FDK)")
-        }
         try global.outputs(inputs: scan.inputFiles) { outputs in
             let outPath = try outputs.file(out, option: "--out")
             let anglesPath = try outputs.file(anglesOut, option: "--angles-out")
             let summaryPath = try outputs.file(summary, option: "--summary")
             let source = try scan.openSource()
             let pixel = scan.pixelMicrometres.map { $0 * Double(scan.bin) } ?? global.voxelMicrometres?.last ?? source.pixelSizeMicrometres
+            // The same rule as recon's: a cone that is not negligible (or cannot be judged without
+            // the pixel size) is not aligned as parallel beam.
+            if let cone = scan.recordedConeBeam(), !(pixel.map { cone.isNegligible(columns: source.frameShape[1], pixelMicrometres: $0) } ?? false) {
+                throw LensError.invalidArgument("\(scan.input) records a cone-beam geometry (source \(String(format: "%g", cone.sourceToAxisMillimetres)) mm from the axis); `align` models parallel-beam projections — reconstruct it with `recon` (FDK)")
+            }
             let outcome = try ScanAlignment.run(source: source, settings: ReconstructionSettings(pixelSizeMicrometres: pixel), alignment: settings)
             var lines = outcome.lines
             if let pixel { lines.geometry = .isotropic(pixel, rank: 3) }

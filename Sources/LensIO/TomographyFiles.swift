@@ -259,6 +259,13 @@ public struct ConeBeamDistances: Sendable, Equatable, Codable {
 
     public var magnification: Double { sourceToDetectorMillimetres / sourceToAxisMillimetres }
 
+    /// Whether the cone is negligible for a detector `columns` wide with `pixelMicrometres` at
+    /// the axis: its half width under 1/1000 of the source distance (a synchrotron's source tens
+    /// of metres away), where parallel beam is exact to far below a pixel.
+    public func isNegligible(columns: Int, pixelMicrometres: Double) -> Bool {
+        Double(columns) / 2 * pixelMicrometres < 1e-3 * sourceToAxisMillimetres * 1000
+    }
+
     static let dataExchangeSource = "/measurement/instrument/source/distance"
     static let dataExchangeDetector = "/measurement/instrument/detector/distance"
 
