@@ -202,10 +202,9 @@ struct ComptonCorrelateCommand: ParsableCommand {
         global.apply()
         try global.outputs(inputs: [ct, compton]) { outputs in
             let selector = PhaseSelector(input: ct, scheme: try labels.scheme(for: ct), countCodes: { try countLabelCodes(ct) })
-            let poreCodes = try selector.codes(pore ?? "pore", option: "--pore") + (pore == nil ? selector.scheme?.codes(selecting: "crack") ?? [] : [])
-            var settings = ComptonCorrelationWorkflow.Settings(comptonPixelMicrometres: comptonPixel, poreCodes: Array(Set(poreCodes)).sorted(),
-                                                               solidCodes: Array(Set(try selector.codes(solid ?? "solid", option: "--solid"))
-                                                                   .subtracting(solid == nil ? Set(poreCodes) : [])).sorted(),
+            let phases = try selector.voidAndSolid(pore: pore, solid: solid)
+            var settings = ComptonCorrelationWorkflow.Settings(comptonPixelMicrometres: comptonPixel, poreCodes: phases.pore.sorted(),
+                                                               solidCodes: phases.solid.sorted(),
                                                                minimumElectrodeFraction: minimumElectrode)
             if let regions, regions.contains(":") {
                 settings.regions = try regions.split(separator: ",").map { part in

@@ -111,3 +111,17 @@ struct LabelVolume {
         return PhaseSelection(mask: mask, codes: codes)
     }
 }
+
+extension PhaseSelector {
+    /// The void and solid codes of a Compton–CT comparison (`--pore`, `--solid`): by default
+    /// the scheme's pore and crack phases are void, and its solid phases not given as void are
+    /// solid. A code cannot be both.
+    func voidAndSolid(pore: String?, solid: String?) throws -> (pore: Set<Int>, solid: Set<Int>) {
+        let poreCodes = Set(try codes(pore ?? "pore", option: "--pore") + (pore == nil ? scheme?.codes(selecting: "crack") ?? [] : []))
+        let solidCodes = Set(try codes(solid ?? "solid", option: "--solid")).subtracting(solid == nil ? poreCodes : [])
+        guard poreCodes.isDisjoint(with: solidCodes) else {
+            throw LensError.invalidArgument("a code cannot be both pore and solid: \(poreCodes.intersection(solidCodes).sorted())")
+        }
+        return (poreCodes, solidCodes)
+    }
+}

@@ -336,11 +336,8 @@ struct PhantomComptonCommand: ParsableCommand {
             }
             guard reader.info.geometry.isCalibrated else { throw LensError.invalidArgument("\(ct) carries no voxel size, which the Compton pixels need; give --voxel-um") }
             let selector = PhaseSelector(input: ct, scheme: try labels.scheme(for: ct), countCodes: { try countLabelCodes(ct) })
-            let poreCodes = try selector.codes(pore ?? "pore", option: "--pore") + (pore == nil ? selector.scheme?.codes(selecting: "crack") ?? [] : [])
-            // The default solid is the scheme's solid phases not declared void.
-            let solidCodes = Set(try selector.codes(solid ?? "solid", option: "--solid")).subtracting(solid == nil ? Set(poreCodes) : [])
-            let phases = ComptonCTCorrelation.Phases(pore: Set(poreCodes), solid: solidCodes)
-            guard phases.pore.isDisjoint(with: phases.solid) else { throw LensError.invalidArgument("a code cannot be both pore and solid") }
+            let selected = try selector.voidAndSolid(pore: pore, solid: solid)
+            let phases = ComptonCTCorrelation.Phases(pore: selected.pore, solid: selected.solid)
             let scene = try ComptonCTScene.regions(labels: try reader.readAll().converted(to: Int32.self), phases: phases,
                                                    ctVoxelMicrometres: reader.info.geometry.voxelSizeMicrometres[2], comptonPixelMicrometres: comptonPixel,
                                                    baseLithium: values.map { $0! }, slope: lithiumSlope)
