@@ -501,6 +501,12 @@ struct AlignCommand: ParsableCommand {
             if let report = a.markers {
                 print(String(format: "markers: %d tracked, %d rejected, residual %.3f px", report.markers.count, report.markers.filter(\.rejected).count, report.residualRMSPixels))
             }
+            if let c = a.consistency {
+                print(String(format: "consistency of the aligned projections: centre of mass %@, row sums %@",
+                             c.horizontalPixels.map { String(format: "%.3f px", $0) } ?? "not checked (the sample reaches the detector's sides)",
+                             c.verticalPixels.map { String(format: "%.3f px", $0) } ?? "not checked"))
+            }
+            for note in a.notes { print("note: \(note)") }
             guard let summaryPath, case .object(var fields) = try JSONValue(encoding: a) else { return }
             fields["output"] = .string(out); fields["angles_output"] = .string(anglesOut)
             fields["provenance"] = try provenanceJSON(inputs: scan.inputFiles, parameters: ["markers": .string(markers.rawValue), "marker_radius": .number(markerRadius)])

@@ -142,6 +142,7 @@ public enum ScanReconstruction {
                                                    pixelSizeMicrometres: source.pixelSizeMicrometres, source: source.source)
             var report = try run(source: lines, settings: next, output: output, inputs: inputs, progress: progress, cancellation: cancellation)
             report.alignment = aligned.alignment
+            report.warnings.append(contentsOf: aligned.alignment.notes.map { "alignment: \($0)" })
             report.zingersReplaced = aligned.zingersReplaced
             report.normalization = aligned.normalization
             return report

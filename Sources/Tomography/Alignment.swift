@@ -21,6 +21,10 @@ public struct ProjectionAlignment: Codable, Sendable, Equatable {
     public var markers: MarkerFitReport?
     /// Reprojection alignment: the RMS shift update of each iteration (pixels), which falls as it converges.
     public var reprojectionUpdatesPixels: [Double]?
+    /// How well the aligned projections keep what parallel beam keeps without markers (nil: not checked).
+    public var consistency: AlignmentConsistency?
+    /// What the aligner decided and why (a marker fit set aside, a tilt not applied).
+    public var notes: [String] = []
 
     public init(projections: Int) {
         shiftsPixels = [[Double]](repeating: [0, 0], count: projections); tiltDegrees = 0; method = "none"
@@ -75,6 +79,87 @@ public struct ProjectionAlignment: Codable, Sendable, Equatable {
     }
 }
 
+/// An independent check of an alignment from two properties of parallel-beam projections that
+/// need no markers: while the sample stays in the field of view, (1) each projection's
+/// horizontal centre of mass is a constant plus a sinusoid in the angle (the projection of the
+/// sample's own centre of mass; Azevedo et al. 1990's consistency condition of order 1), and
+/// (2) each row's total is the same at every angle (the slice's mass). Misaligned projections
+/// break both: the centre of mass leaves the sinusoid by the horizontal error, the row-sum
+/// profiles shift by the vertical one.
+public struct AlignmentConsistency: Codable, Sendable, Equatable {
+    /// RMS over projections of the aligned horizontal centre of mass about its best constant +
+    /// sinusoid, pixels; nil when the sample reaches the detector's side edges (it leaves the
+    /// field of view, and the condition does not hold).
+    public var horizontalPixels: Double?
+    /// RMS of the vertical shifts that register each aligned projection's row sums to their mean, pixels.
+    public var verticalPixels: Double?
+    /// Largest relative change of the mass between projections in the rows checked.
+    public var massVariation: Double
+
+    /// Whether the sample stays inside the detector's width: the two outermost columns on each
+    /// side carry under 5 % of the mean line integral, in every projection (a sliver of the sample
+    /// passing the edge moves the centre of mass by a small fraction of a pixel).
+    public static func sampleInView(_ lines: Grid<Float>) -> Bool {
+        let (angles, rows, cols) = (lines.shape[0], lines.shape[1], lines.shape[2])
+        guard cols >= 8 else { return false }
+        var total = 0.0, edge = 0.0, worstEdge = 0.0
+        lines.withUnsafeBufferPointer { l in
+            for k in 0..<angles {
+                var e = 0.0
+                for r in 0..<rows {
+                    let base = (k * rows + r) * cols
+                    for j in 0..<cols { total += Double(l[base + j]) }
+                    for j in [0, 1, cols - 2, cols - 1] { e += Double(l[base + j]) }
+                }
+                edge += e; worstEdge = Swift.max(worstEdge, e / Double(4 * rows))
+            }
+        }
+        let mean = total / Double(lines.count)
+        return mean > 0 && worstEdge < 0.05 * mean
+    }
+
+    /// Measures aligned line integrals (angle, row, column); rows within `margin` of the top
+    /// and bottom are left out of the horizontal check (their content moved in from outside).
+    /// `inView`: the raw projections' `sampleInView`.
+    public static func measure(_ aligned: Grid<Float>, anglesDegrees: [Double], margin: Int, inView: Bool) -> AlignmentConsistency {
+        let (angles, rows, cols) = (aligned.shape[0], aligned.shape[1], aligned.shape[2])
+        let band = Swift.min(Swift.max(0, margin), Swift.max(0, (rows - 1) / 2))
+        let profiles: [(columns: [Double], rows: [Double])] = Parallel.sharing(aligned) { a in
+            Parallel.map(count: angles) { k in
+                var columns = [Double](repeating: 0, count: cols), rowSums = [Double](repeating: 0, count: rows)
+                for r in 0..<rows {
+                    var sum = 0.0
+                    for j in 0..<cols {
+                        let v = Double(a[(k * rows + r) * cols + j])
+                        sum += v
+                        if r >= band && r < rows - band { columns[j] += v }
+                    }
+                    rowSums[r] = sum
+                }
+                return (columns, rowSums)
+            }
+        }
+        let masses = profiles.map { $0.columns.reduce(0, +) }
+        let meanMass = masses.reduce(0, +) / Double(Swift.max(1, angles))
+        let variation = meanMass > 0 ? ((masses.max() ?? 0) - (masses.min() ?? 0)) / meanMass : .infinity
+        var horizontal: Double?
+        if inView, meanMass > 0, angles >= 4 {
+            let centres = zip(profiles, masses).map { p, m in p.columns.enumerated().reduce(0.0) { $0 + Double($1.offset) * $1.element } / m }
+            let residual = ProjectionAligner.removeSinusoid(centres, anglesRadians: anglesDegrees.map { $0 * .pi / 180 }).residual
+            horizontal = (residual.reduce(0) { $0 + $1 * $1 } / Double(angles)).squareRoot()
+        }
+        var vertical: Double?
+        if rows >= 8 {
+            var mean = [Double](repeating: 0, count: rows)
+            for p in profiles { for r in 0..<rows { mean[r] += p.rows[r] / Double(angles) } }
+            let shifts = profiles.map { ProjectionAligner.shift1D(reference: mean, moving: $0.rows, maximum: Swift.max(2, Double(rows) / 4)) }
+            let m = shifts.reduce(0, +) / Double(angles)
+            vertical = (shifts.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(angles)).squareRoot()
+        }
+        return AlignmentConsistency(horizontalPixels: horizontal, verticalPixels: vertical, massVariation: variation)
+    }
+}
+
 /// What the marker fit found.
 public struct MarkerFitReport: Codable, Sendable, Equatable {
     public struct Marker: Codable, Sendable, Equatable {
@@ -89,6 +174,10 @@ public struct MarkerFitReport: Codable, Sendable, Equatable {
     public var residualRMSPixels: Double
     /// Observations dropped as outliers (beyond 4 robust σ, at least 0.75 px).
     public var rejectedObservations: Int
+    /// The fitted tilt and its jackknife standard error over the kept markers (each left out in
+    /// turn, the tilt refitted), degrees; the error is nil with fewer than four kept markers.
+    public var fittedTiltDegrees: Double?
+    public var tiltStandardErrorDegrees: Double?
 }
 
 public struct AlignmentSettings: Codable, Sendable, Equatable {
@@ -108,6 +197,12 @@ public struct AlignmentSettings: Codable, Sendable, Equatable {
     public var reprojectionIterations = 12
     /// Largest shift searched, pixels.
     public var maximumShiftPixels = 20.0
+    /// A marker fit whose aligned projections break parallel-beam consistency (centre of mass,
+    /// row sums; `AlignmentConsistency`) by more than this is set aside for marker-free alignment.
+    /// Markers are asked for ≤ 0.3 px; the check itself is good to a few hundredths of a pixel.
+    public var markerConsistencyLimitPixels = 0.5
+    /// A fitted tilt smaller than this many jackknife standard errors is not applied (tilt 0).
+    public var tiltSignificance = 2.0
     public init() {}
 
     public func validate() throws {
@@ -116,6 +211,8 @@ public struct AlignmentSettings: Codable, Sendable, Equatable {
         guard minimumTrackFraction > 0, minimumTrackFraction <= 1 else { throw LensError.invalidArgument("the track fraction must be in (0, 1]") }
         guard (1...100).contains(reprojectionIterations) else { throw LensError.invalidArgument("reprojection iterations must be 1…100") }
         guard maximumShiftPixels > 0, maximumShiftPixels <= 1000 else { throw LensError.invalidArgument("the largest shift must be in (0, 1000] px") }
+        guard markerConsistencyLimitPixels > 0, markerConsistencyLimitPixels.isFinite else { throw LensError.invalidArgument("the marker consistency limit must be a positive number of pixels") }
+        guard tiltSignificance >= 0, tiltSignificance.isFinite else { throw LensError.invalidArgument("the tilt significance must be ≥ 0 standard errors") }
     }
 }
 
@@ -130,22 +227,42 @@ public enum ProjectionAligner {
         guard lines.rank == 3, lines.shape[0] == anglesDegrees.count, lines.shape[1] >= 1, lines.shape[2] >= 8 else {
             throw LensError.invalidArgument("alignment needs line integrals (angle, row, column) with one angle per projection, got \(lines.shape) for \(anglesDegrees.count) angles")
         }
-        if settings.markers == .auto, let fitted = try markerAlignment(lines, anglesDegrees: anglesDegrees, settings: settings) {
-            return fitted
+        var notes = [String]()
+        if settings.markers == .auto, var fitted = try markerAlignment(lines, anglesDegrees: anglesDegrees, settings: settings) {
+            fitted.consistency = try consistency(of: fitted, lines: lines, anglesDegrees: anglesDegrees)
+            let worst = Swift.max(fitted.consistency?.horizontalPixels ?? 0, fitted.consistency?.verticalPixels ?? 0)
+            guard worst > settings.markerConsistencyLimitPixels else { return fitted }
+            // Few markers and free per-projection shifts can fit features that are not beads
+            // with a small residual; the projections themselves then disagree.
+            notes.append(String(format: "the marker fit (%d markers, residual %.2f px) was set aside: the projections it aligns break parallel-beam consistency by %.2f px (limit %.2f px; centre of mass %@, row sums %@), so the markers found are not rigid points of the sample — aligned without markers instead; a --marker-radius closer to the beads' radius in pixels may track them",
+                                fitted.markers?.markers.filter { !$0.rejected }.count ?? 0, fitted.markers?.residualRMSPixels ?? .nan, worst, settings.markerConsistencyLimitPixels,
+                                fitted.consistency?.horizontalPixels.map { String(format: "%.2f px", $0) } ?? "not checked",
+                                fitted.consistency?.verticalPixels.map { String(format: "%.2f px", $0) } ?? "not checked"))
         }
-        return try markerFreeAlignment(lines, anglesDegrees: anglesDegrees, settings: settings)
+        var free = try markerFreeAlignment(lines, anglesDegrees: anglesDegrees, settings: settings)
+        free.consistency = try consistency(of: free, lines: lines, anglesDegrees: anglesDegrees)
+        free.notes = notes + free.notes
+        return free
+    }
+
+    /// The consistency check of `alignment` applied to `lines` (rows a vertical shift brought in left out).
+    static func consistency(of alignment: ProjectionAlignment, lines: Grid<Float>, anglesDegrees: [Double]) throws -> AlignmentConsistency {
+        let margin = Int((alignment.shiftsPixels.map { abs($0[1]) }.max() ?? 0).rounded(.up)) + 1
+        return AlignmentConsistency.measure(try alignment.apply(to: lines), anglesDegrees: anglesDegrees, margin: margin, inView: AlignmentConsistency.sampleInView(lines))
     }
 
     // MARK: Markers
 
     /// Sub-pixel centres (row, column) of bright blobs of about `radius` pixels in one
-    /// projection: a difference of Gaussians (σ = 0.7 r and 2 r), maxima above both 5 robust σ
-    /// of the response and a quarter of its largest value (gold beads are the densest, most
-    /// compact objects in view; edges of large particles respond weakly), centred by the
-    /// response-weighted centroid within r + 1 — the strongest `maximum` of them.
+    /// projection: a difference of Gaussians (σ = 0.5 r and r: narrow enough that particles of a
+    /// few bead radii respond weakly), maxima above both 5 robust σ of the response and a quarter
+    /// of its largest value (gold beads are the densest, most compact objects in view), centred by
+    /// the vertex of a parabola through the logarithms of the peak and its neighbours along each
+    /// axis (exact for a Gaussian peak; only the peak's own samples, so a structure beside the
+    /// bead does not pull it) — the strongest `maximum` of them.
     public static func detectMarkers(_ image: Grid<Float>, radius: Double, maximum: Int) -> [(row: Double, column: Double, strength: Double)] {
         let (rows, cols) = (image.shape[0], image.shape[1])
-        let narrow = Filters.gaussian(image, sigma: 0.7 * radius), wide = Filters.gaussian(image, sigma: 2 * radius)
+        let narrow = Filters.gaussian(image, sigma: 0.5 * radius), wide = Filters.gaussian(image, sigma: 1.0 * radius)
         let response = zip(narrow.elements, wide.elements).map { Double($0 - $1) }
         let sorted = response.sorted()
         let median = sorted[sorted.count / 2]
@@ -162,12 +279,19 @@ public enum ProjectionAligner {
                 if w > v || (w == v && (dr, dc) < (0, 0)) { isPeak = false; break peak }
             } }
             guard isPeak else { continue }
-            var (sw, sr, sc) = (0.0, 0.0, 0.0)
-            for dr in -reach...reach { for dc in -reach...reach {
-                let w = Swift.max(0, response[(r + dr) * cols + c + dc] - threshold / 2)
-                sw += w; sr += w * Double(r + dr); sc += w * Double(c + dc)
-            } }
-            if sw > 0 { found.append((sr / sw, sc / sw, v)) }
+            // Sub-pixel centre: the vertex of the parabola through the peak and its two
+            // neighbours along each axis (only the peak's own 3 × 3 samples, so structures
+            // beside the bead do not pull it).
+            func vertex(_ a0: Double, _ b0: Double, _ c0: Double) -> Double {
+                // Through the logarithms when all three are positive: exact for a Gaussian peak,
+                // which a bead's band-passed image nearly is.
+                let (a, b, c) = a0 > 0 && b0 > 0 && c0 > 0 ? (log(a0), log(b0), log(c0)) : (a0, b0, c0)
+                let d = a - 2 * b + c
+                return d < 0 ? Swift.max(-0.5, Swift.min(0.5, 0.5 * (a - c) / d)) : 0
+            }
+            let dr = vertex(response[(r - 1) * cols + c], v, response[(r + 1) * cols + c])
+            let dc = vertex(response[r * cols + c - 1], v, response[r * cols + c + 1])
+            found.append((Double(r) + dr, Double(c) + dc, v))
         } }
         return Array(found.sorted { $0.strength > $1.strength }.prefix(maximum))
     }
@@ -185,13 +309,13 @@ public enum ProjectionAligner {
         let tracks = link(detections, gate: Swift.max(1.5, settings.markerRadiusPixels), maximumShift: settings.maximumShiftPixels)
             .filter { Double($0.count) >= settings.minimumTrackFraction * Double(angles) }
         guard tracks.count >= 3 else { return nil }
-        return fitMarkerTracks(tracks, anglesDegrees: anglesDegrees, rows: rows, columns: cols, fitTilt: settings.fitTilt)
+        return fitMarkerTracks(tracks, anglesDegrees: anglesDegrees, rows: rows, columns: cols, fitTilt: settings.fitTilt, significance: settings.tiltSignificance)
     }
 
     /// The marker model fitted to tracks (projection index, row, column per observation): per
     /// projection shifts, the tilt (if asked) and the gauge-fixed axis column, outliers rejected.
     public static func fitMarkerTracks(_ tracks: [[(k: Int, row: Double, column: Double)]], anglesDegrees: [Double], rows: Int, columns cols: Int,
-                                       fitTilt: Bool) -> ProjectionAlignment {
+                                       fitTilt: Bool, significance: Double = 2) -> ProjectionAlignment {
         let angles = anglesDegrees.count
         let theta = anglesDegrees.map { $0 * .pi / 180 }
         var fit = MarkerFit(tracks: tracks, theta: theta, rows: rows, cols: cols)
@@ -208,13 +332,38 @@ public enum ProjectionAligner {
             let around = tilt
             tilt = GoldenSection.minimize(in: (around - 0.5 * .pi / 180)...(around + 0.5 * .pi / 180), tolerance: 1e-6) { fit.solve(tilt: $0) }
         }
-        let rms = fit.solve(tilt: tilt)
+        var rms = fit.solve(tilt: tilt)
+        // The tilt's standard error by the jackknife over markers: each kept marker left out in
+        // turn and the tilt refitted. It captures what the residual's curvature cannot: a bias
+        // of one bead's centroids (a neighbour, the sample's edge behind it) that its own track
+        // absorbs as a tilt.
+        let fitted = tilt
+        var standardError: Double?
+        var notes = [String]()
+        let kept = fit.tracks.indices.filter { !fit.markerRejected[$0] }
+        if fitTilt, kept.count >= 4 {
+            let leaveOneOut = kept.map { m -> Double in
+                var reduced = fit
+                reduced.markerRejected[m] = true
+                return GoldenSection.minimize(in: (fitted - 2 * .pi / 180)...(fitted + 2 * .pi / 180), tolerance: 1e-6) { reduced.solve(tilt: $0) }
+            }
+            let mean = leaveOneOut.reduce(0, +) / Double(kept.count)
+            let n = Double(kept.count)
+            standardError = ((n - 1) / n * leaveOneOut.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }).squareRoot()
+            if let se = standardError, abs(fitted) < significance * se {
+                tilt = 0
+                rms = fit.solve(tilt: 0)
+                notes.append(String(format: "the fitted axis tilt %.3f° ± %.3f° (jackknife over %d markers) is within %.3g standard errors of zero: not applied", fitted * 180 / .pi, se * 180 / .pi, kept.count, significance))
+            }
+        }
         var alignment = ProjectionAlignment(projections: angles)
+        alignment.notes = notes
         alignment.shiftsPixels = (0..<angles).map { [fit.du[$0], fit.dv[$0]] }
         alignment.tiltDegrees = tilt * 180 / .pi
         alignment.axisColumn = fit.axis
         alignment.method = "markers"
-        alignment.markers = MarkerFitReport(markers: fit.report(), residualRMSPixels: rms, rejectedObservations: rejected)
+        alignment.markers = MarkerFitReport(markers: fit.report(), residualRMSPixels: rms, rejectedObservations: rejected,
+                                            fittedTiltDegrees: fitTilt ? fitted * 180 / .pi : nil, tiltStandardErrorDegrees: standardError.map { $0 * 180 / .pi })
         return alignment
     }
 
