@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "Compton", targets: ["Compton"]),
         .library(name: "SpectroscopyFiles", targets: ["SpectroscopyFiles"]),
         .library(name: "ComptonFiles", targets: ["ComptonFiles"]),
+        .library(name: "Diffraction", targets: ["Diffraction"]),
+        .library(name: "DiffractionFiles", targets: ["DiffractionFiles"]),
         .library(name: "Phantoms", targets: ["Phantoms"]),
         .library(name: "Damage", targets: ["Damage"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
@@ -40,6 +42,8 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CGSF", pkgConfig: "libgsf-1", providers: [.apt(["libgsf-1-dev"])]),
+        // Debian's libbz2-dev ships no pkg-config file: the module map links libbz2 itself.
+        .systemLibrary(name: "CBZip2", providers: [.apt(["libbz2-dev"])]),
 
         // POSIX calls Swift's Glibc module lacks (renameat2, extended attributes).
         .target(name: "CLensSystem"),
@@ -56,7 +60,7 @@ let package = Package(
         ),
         .target(
             name: "LensIO",
-            dependencies: ["LensCore", "CLensSystem", "CHDF5", "CTIFF", "CPNG", "CZlib", "CGSF"],
+            dependencies: ["LensCore", "CLensSystem", "CHDF5", "CTIFF", "CPNG", "CZlib", "CGSF", "CBZip2"],
             swiftSettings: numericSettings
         ),
         .target(name: "ImageAnalysis", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
@@ -67,17 +71,19 @@ let package = Package(
         .target(name: "Damage", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Microstructure"], swiftSettings: numericSettings),
         .target(name: "SpectroscopyFiles", dependencies: ["LensCore", "LensIO", "Spectroscopy"]),
         .target(name: "Compton", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
+        .target(name: "Diffraction", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
+        .target(name: "DiffractionFiles", dependencies: ["LensCore", "LensIO", "Diffraction"]),
         .target(name: "ComptonFiles", dependencies: ["LensCore", "LensIO", "Compton"]),
-        .target(name: "Phantoms", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Compton", "LensIO"],
+        .target(name: "Phantoms", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Compton", "Diffraction", "LensIO"],
                 swiftSettings: numericSettings),
         // Production workflows: no test-data generation in here.
         .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Reporting", "Signal", "ImageAnalysis", "Microstructure", "Damage", "Tomography", "Spectroscopy", "SpectroscopyFiles",
-                                                 "Compton", "ComptonFiles"]),
+                                                 "Compton", "ComptonFiles", "Diffraction", "DiffractionFiles"]),
         // Figures (slices with scale and colour bars, SVG plots) and study reports.
         .target(name: "Reporting", dependencies: ["LensCore", "LensIO"]),
         // `batterylens demo`: the whole chain on phantoms (the one place phantoms meet the pipeline).
         .target(name: "Demo", dependencies: ["LensCore", "LensIO", "Reporting", "Signal"]),
-        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Damage", "Tomography", "Spectroscopy", "SpectroscopyFiles", "Compton", "ComptonFiles", "Phantoms", "Pipeline", "Reporting", "Demo"]),
+        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Damage", "Tomography", "Spectroscopy", "SpectroscopyFiles", "Compton", "ComptonFiles", "Diffraction", "DiffractionFiles", "Phantoms", "Pipeline", "Reporting", "Demo"]),
         .target(
             name: "LensCLI",
             dependencies: ["BatteryLens", "Phantoms", "Tomography", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -96,7 +102,8 @@ let package = Package(
         .testTarget(name: "MicrostructureTests", dependencies: ["Microstructure", "ImageAnalysis", "Phantoms", "Tomography", "LensIO"]),
         .testTarget(name: "TomographyTests", dependencies: ["Tomography", "Signal", "Phantoms", "ImageAnalysis", "LensCore"]),
         .testTarget(name: "ComptonTests", dependencies: ["Compton", "ComptonFiles", "Phantoms"]),
-        .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO", "Compton", "LensCore", "Signal"]),
+        .testTarget(name: "DiffractionTests", dependencies: ["Diffraction", "DiffractionFiles", "Phantoms", "LensCore", "LensIO"]),
+        .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO", "Compton", "Diffraction", "LensCore", "Signal"]),
         .testTarget(name: "DamageTests", dependencies: ["Damage", "Phantoms", "LensCore", "Tomography", "Signal"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy", "SpectroscopyFiles", "Phantoms"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "LensCore", "LensIO", "LensCLI"]),

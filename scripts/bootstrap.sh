@@ -3,7 +3,7 @@
 # Idempotent: a second run installs nothing. Runs as root (as on CI) or through sudo.
 set -euo pipefail
 
-packages=(pkg-config libfftw3-dev libhdf5-dev libtiff-dev zlib1g-dev libpng-dev libgsf-1-dev)
+packages=(pkg-config libfftw3-dev libhdf5-dev libtiff-dev zlib1g-dev libpng-dev libgsf-1-dev libbz2-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,121 @@
+import Diffraction
+import Foundation
+import LensCore
+import LensIO
+
+/// An operando series as read from disk: patterns on one 2θ grid, with the wavelength and the
+/// cell voltage where the file records them.
+public struct PatternSeries: Sendable {
+    public var twoThetaDegrees: [Double]
+    public var patterns: [PowderPattern]
+    public var wavelengthAngstrom: Double?
+    public var voltage: [Double]?
+    public var source: String
+}
+
+/// Readers for powder-diffraction data: single patterns as column text (`.xye`, `.xy`, `.dat`,
+/// `.csv`; bzip2- or gzip-compressed too), calibrant d-spacing lists (pyFAI's `.D`), and
+/// operando series (HDF5 with `/patterns` (pattern, point) and `/two_theta`, optional
+/// `/wavelength_angstrom` and `/voltage`; or a CSV whose first column is 2θ and whose other
+/// columns are the patterns).
+public enum DiffractionFiles {
+    /// The text of a file, decompressed when it is bzip2 or gzip.
+    static func text(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw LensError.badInput(file: path, problem: "no such file or not readable") }
+        var bytes = [UInt8](data)
+        if Bunzip2.isBzip2(bytes) { bytes = try Bunzip2.decompress(bytes, file: path) }
+        else if bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B { bytes = try Inflate.decompress(bytes, file: path) }
+        guard let text = String(bytes: bytes, encoding: .utf8) ?? String(bytes: bytes, encoding: .isoLatin1) else {
+            throw LensError.badInput(file: path, problem: "not a text file")
+        }
+        return text
+    }
+
+    /// One pattern: 2θ (degrees), intensity and, in a third column, its standard error.
+    public static func readPattern(_ path: String) throws -> PowderPattern {
+        let table = try NumericColumns.parse(try text(path), source: path)
+        guard table.columns.count >= 2 else { throw LensError.badInput(file: path, problem: "a pattern needs columns 2θ and intensity, found \(table.columns.count)") }
+        return try PowderPattern(twoThetaDegrees: table.columns[0], intensity: table.columns[1], sigma: table.columns.count >= 3 ? table.columns[2] : nil, source: path)
+    }
+
+    /// A calibrant's d-spacings (pyFAI `.D`: one d per line in Å, "# (h k l)" after it).
+    public static func readCalibrant(_ path: String) throws -> [CalibrantLine] {
+        var lines = [CalibrantLine]()
+        for (number, raw) in try text(path).split(whereSeparator: \.isNewline).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            guard !line.isEmpty, !line.hasPrefix("#") else { continue }
+            let parts = line.split(separator: "#", maxSplits: 1)
+            guard let d = Double(parts[0].trimmingCharacters(in: .whitespaces)), d.isFinite, d > 0.1, d < 100 else {
+                throw LensError.badInput(file: path, problem: "line \(number + 1) is not a d-spacing in Å: \(line.prefix(60))")
+            }
+            var hkl: MillerIndex?
+            if parts.count > 1, let open = parts[1].firstIndex(of: "("), let close = parts[1].firstIndex(of: ")"), open < close {
+                let numbers = parts[1][parts[1].index(after: open)..<close].split(separator: " ").compactMap { Int($0) }
+                if numbers.count == 3 { hkl = MillerIndex(numbers[0], numbers[1], numbers[2]) }
+            }
+            lines.append(CalibrantLine(dAngstrom: d, hkl: hkl))
+        }
+        guard !lines.isEmpty else { throw LensError.badInput(file: path, problem: "no d-spacing in the calibrant file") }
+        return lines
+    }
+
+    /// An operando series (HDF5 or CSV, see the type's note).
+    public static func readSeries(_ path: String) throws -> PatternSeries {
+        let lower = path.lowercased()
+        if lower.hasSuffix(".h5") || lower.hasSuffix(".hdf5") || lower.hasSuffix(".nxs") {
+            let file = try HDF5File(openingForReading: path)
+            let data = try file.dataset("/patterns")
+            guard data.shape.rank == 2 else { throw LensError.badInput(file: path, problem: "/patterns must be 2-D (pattern, point), found \(data.shape)") }
+            let twoTheta = try file.dataset("/two_theta").readDoubles()
+            guard twoTheta.count == data.shape[1] else {
+                throw LensError.badInput(file: path, problem: "/two_theta has \(twoTheta.count) angles for patterns of \(data.shape[1]) points")
+            }
+            try MemoryBudget.require(elements: data.shape.count, elementBytes: 12, for: path)
+            let grid = try data.readSlab(0..<data.shape[0]).converted(to: Double.self)
+            let n = data.shape[1]
+            let patterns = try grid.withUnsafeBufferPointer { v in
+                try (0..<data.shape[0]).map { k in
+                    try PowderPattern(twoThetaDegrees: twoTheta, intensity: Array(v[(k * n)..<((k + 1) * n)]), source: "\(path) pattern \(k)")
+                }
+            }
+            var wavelength: Double?
+            if file.kind(of: "/wavelength_angstrom") == .dataset {
+                let w = try file.dataset("/wavelength_angstrom").readDoubles()
+                guard w.count == 1, w[0].isFinite, w[0] > 0 else { throw LensError.badInput(file: path, problem: "/wavelength_angstrom must be one positive number") }
+                wavelength = w[0]
+            }
+            var voltage: [Double]?
+            if file.kind(of: "/voltage") == .dataset {
+                let v = try file.dataset("/voltage").readDoubles()
+                guard v.count == patterns.count else { throw LensError.badInput(file: path, problem: "/voltage has \(v.count) values for \(patterns.count) patterns") }
+                voltage = v
+            }
+            return PatternSeries(twoThetaDegrees: twoTheta, patterns: patterns, wavelengthAngstrom: wavelength, voltage: voltage, source: path)
+        }
+        let table = try NumericColumns.parse(try text(path), source: path)
+        guard table.columns.count >= 2 else { throw LensError.badInput(file: path, problem: "a series needs a 2θ column and at least one pattern column") }
+        let patterns = try table.columns.dropFirst().enumerated().map { k, column in
+            try PowderPattern(twoThetaDegrees: table.columns[0], intensity: column, source: "\(path) column \(k + 2)")
+        }
+        return PatternSeries(twoThetaDegrees: table.columns[0], patterns: patterns, wavelengthAngstrom: nil, voltage: nil, source: path)
+    }
+
+    /// Phases from JSON: an array of phases, or an object with a `phases` array (as the
+    /// diffraction phantom's `phases.json`).
+    public static func readPhases(_ path: String) throws -> [CrystalPhase] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw LensError.badInput(file: path, problem: "no such file or not readable") }
+        struct Wrapped: Decodable { var phases: [CrystalPhase] }
+        let phases: [CrystalPhase]
+        do {
+            if let list = try? JSONDecoder().decode([CrystalPhase].self, from: data) { phases = list }
+            else { phases = try JSONDecoder().decode(Wrapped.self, from: data).phases }
+        } catch {
+            throw LensError.badInput(file: path, problem: "not a phase list: expected [{\"name\", \"cell\": {\"system\", \"a\", \"c\"…}, \"reflections\": [{\"hkl\": [h, k, l], \"relative_intensity\"}]}] (\(error))")
+        }
+        guard !phases.isEmpty else { throw LensError.badInput(file: path, problem: "the phase list is empty") }
+        for p in phases {
+            do { try p.validate() } catch let e as LensError { throw LensError.badInput(file: path, problem: "\(e)") }
+        }
+        return phases
+    }
+}
