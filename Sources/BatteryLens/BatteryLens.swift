@@ -3,6 +3,8 @@
 @_exported import Compton
 @_exported import ComptonFiles
 @_exported import Damage
+@_exported import Diffraction
+@_exported import DiffractionFiles
 @_exported import Demo
 @_exported import ImageAnalysis
 @_exported import LensCore

@@ -69,8 +69,10 @@ public enum OperandoRefinement {
         var fwhm = try settings.initialFWHMDegrees ?? estimateFWHM(first, phases: phases, settings: settings)
         var results = [OperandoPatternResult]()
         results.reserveCapacity(patterns.count)
+        var held = [Bool](repeating: false, count: phases.count)
         for (index, pattern) in patterns.enumerated() {
-            let r = try refineOne(pattern, index: index, phases: phases, cells: cells, fwhm: fwhm, settings: settings)
+            let r = try refineOne(pattern, index: index, phases: phases, cells: cells, initiallyHeld: held, fwhm: fwhm, settings: settings)
+            held = r.cells.map { $0 == nil }
             for (p, cell) in r.cells.enumerated() { if let cell { cells[p] = cell } }
             fwhm = r.fwhmDegrees
             results.append(r)
@@ -101,7 +103,7 @@ public enum OperandoRefinement {
 
     struct Slot { let phase: Int; let reflection: Int }
 
-    static func refineOne(_ pattern: PowderPattern, index: Int, phases: [CrystalPhase], cells: [UnitCell], fwhm: Double,
+    static func refineOne(_ pattern: PowderPattern, index: Int, phases: [CrystalPhase], cells: [UnitCell], initiallyHeld: [Bool], fwhm: Double,
                           settings: OperandoSettings) throws -> OperandoPatternResult {
         let radiation = settings.radiation
         let lambda = radiation.primaryWavelengthAngstrom, lastLambda = radiation.wavelengthsAngstrom.max()!
@@ -163,11 +165,14 @@ public enum OperandoRefinement {
             }
         }
 
-        // Fit with every lattice free, then again with the lattices of phases too weak to refine
-        // held where they were.
-        var held = [Bool](repeating: false, count: phases.count)
+        // Phases held in the previous pattern start held (their peaks where their last cell puts
+        // them), so an absent phase's free lattice cannot wander onto another phase's peaks. After
+        // each fit a held phase is released once its fraction reaches the threshold with its scale
+        // at least 3σ, and a free phase is held when either fails; refit until nothing changes
+        // (at most three fits).
+        var held = initiallyHeld
         var solution = start, covariance: Matrix?, chi2 = 0.0
-        for pass in 0..<2 {
+        for pass in 0..<3 {
             let freeIndex = (0..<start.count).filter { k in
                 !(0..<phases.count).contains { held[$0] && k >= latticeOffset[$0] && k < latticeOffset[$0] + latticeCounts[$0] }
             }
@@ -195,10 +200,10 @@ public enum OperandoRefinement {
             let total = scalesNow.map(\.value).reduce(0, +)
             let weak = phases.indices.map { q in
                 let s = scalesNow[q]
-                return total <= 0 || s.value / total < settings.minimumFractionForLattice || s.error.map { s.value < 3 * $0 } ?? true
+                return total <= 0 || s.value / total < settings.minimumFractionForLattice || (s.error.map { s.value < 3 * $0 } ?? false)
             }
-            if pass == 0 && weak.contains(true) && weak != held { held = weak; continue }
-            break
+            if weak == held || pass == 2 { break }
+            held = weak
         }
 
         let s = scales(solution, covariance: covariance, phases: phases, slots: slots, areaOffset: areaOffset)

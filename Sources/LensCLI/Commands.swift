@@ -19,7 +19,7 @@ public struct BatteryLensCommand: ParsableCommand {
         version: "\(BatteryLensVersion.name) \(BatteryLensVersion.string)",
         subcommands: [DemoCommand.self, ReportCommand.self, InfoCommand.self, ConvertCommand.self, SliceCommand.self, PhantomCommand.self, ReconCommand.self, AlignCommand.self, CracksCommand.self, RegisterCommand.self, TrackCommand.self,
                       FilterCommand.self, SegmentCommand.self, LabelCommand.self, ParticlesCommand.self, PorosityCommand.self,
-                      TortuosityCommand.self, ImpedanceCommand.self, ConductivityCommand.self, DescriptorsCommand.self, NetworkCommand.self, PorosimetryCommand.self, RevCommand.self, ThicknessCommand.self, XANESCommand.self, XASCommand.self, ComptonCommand.self,
+                      TortuosityCommand.self, ImpedanceCommand.self, ConductivityCommand.self, DescriptorsCommand.self, NetworkCommand.self, PorosimetryCommand.self, RevCommand.self, ThicknessCommand.self, XANESCommand.self, XASCommand.self, ComptonCommand.self, DiffractionCommand.self,
                       RunCommand.self]
     )
     public init() {}

@@ -375,7 +375,12 @@ struct PhantomComptonCommand: ParsableCommand {
 struct PhantomXRDCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xrd",
-        abstract: "Operando diffraction patterns of a two-phase reaction with known phase fractions and lattices.")
+        abstract: "Operando diffraction patterns of a two-phase reaction with known phase fractions and lattices.",
+        discussion: """
+        Writes OUT/patterns.h5 (/patterns, /two_theta in degrees, /wavelength_angstrom, /voltage of a \
+        model charge), patterns.csv, phases.json (the starting model for `diffraction series`) and \
+        truth.json (per pattern the second phase's fraction and both phases' lattices).
+        """)
 
     @Option(help: "Output folder.") var out: String
     @Option(help: "Number of patterns.") var patterns: Int = 60
@@ -398,7 +403,12 @@ struct PhantomXRDCommand: ParsableCommand {
             try ds.write(AnyGrid(result.patterns), at: 0)
             try file.writeDoubles(result.twoThetaDegrees, to: "/two_theta")
             try file.setAttribute("units", string: "degrees", on: "/two_theta")
+            try file.writeDoubles([p.wavelengthAngstrom], to: "/wavelength_angstrom")
+            try file.writeDoubles(result.truth.voltage, to: "/voltage")
+            try file.setAttribute("units", string: "V", on: "/voltage")
             try file.flush()
+            // The starting model a user would take from the literature (the series' first cells).
+            try JSONOutput.write(["phases": result.truth.phases], to: folder + "/phases.json")
             var table = Table(columns: [TableColumn("two_theta", unit: "deg")] + (0..<patterns).map { TableColumn("pattern_\($0)", unit: "counts") })
             for (i, t) in result.twoThetaDegrees.enumerated() {
                 table.append([.number(t)] + (0..<patterns).map { .number(Double(result.patterns[$0, i])) })

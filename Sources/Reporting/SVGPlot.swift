@@ -77,7 +77,7 @@ public struct SVGPlot: Sendable {
 
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"12\">\n"
         svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        svg += "<text x=\"\(f(left + plotW / 2))\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(escape(title))</text>\n"
+        svg += "<text x=\"\(f(left + plotW / 2))\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(Self.escape(title))</text>\n"
         // Grid and ticks.
         for t in SVGPlot.ticks(y0, y1) {
             svg += "<line x1=\"\(f(left))\" x2=\"\(f(left + plotW))\" y1=\"\(f(py(t)))\" y2=\"\(f(py(t)))\" stroke=\"#e5e5e5\"/>\n"
@@ -85,7 +85,7 @@ public struct SVGPlot: Sendable {
         }
         if let cats = xCategories {
             for (i, name) in cats.enumerated() {
-                svg += "<text x=\"\(f(px(Double(i))))\" y=\"\(f(top + plotH + 16))\" text-anchor=\"middle\">\(escape(name))</text>\n"
+                svg += "<text x=\"\(f(px(Double(i))))\" y=\"\(f(top + plotH + 16))\" text-anchor=\"middle\">\(Self.escape(name))</text>\n"
             }
         } else {
             for t in SVGPlot.ticks(x0, x1) {
@@ -94,8 +94,8 @@ public struct SVGPlot: Sendable {
             }
         }
         svg += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#333\"/>\n"
-        svg += "<text x=\"\(f(left + plotW / 2))\" y=\"\(f(top + plotH + 34))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
-        svg += "<text transform=\"translate(16 \(f(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
+        svg += "<text x=\"\(f(left + plotW / 2))\" y=\"\(f(top + plotH + 34))\" text-anchor=\"middle\">\(Self.escape(xLabel))</text>\n"
+        svg += "<text transform=\"translate(16 \(f(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(Self.escape(yLabel))</text>\n"
         // Series.
         let barsCount = series.filter { $0.kind == .bars }.count
         var barIndex = 0
@@ -137,7 +137,7 @@ public struct SVGPlot: Sendable {
                 let colour = s.colour ?? SVGPlot.palette[k % SVGPlot.palette.count]
                 let lx = left + Double(k % 3) * plotW / 3, ly = top + plotH + 48 + Double(k / 3) * 18
                 svg += "<rect x=\"\(f(lx))\" y=\"\(f(ly - 9))\" width=\"12\" height=\"10\" fill=\"\(colour)\"/>"
-                svg += "<text x=\"\(f(lx + 16))\" y=\"\(f(ly))\">\(escape(s.name))</text>\n"
+                svg += "<text x=\"\(f(lx + 16))\" y=\"\(f(ly))\">\(Self.escape(s.name))</text>\n"
             }
         }
         return svg + "</svg>\n"
@@ -160,7 +160,8 @@ public struct SVGPlot: Sendable {
         return out
     }
 
-    func escape(_ s: String) -> String {
+    /// Text escaped for SVG/XML content.
+    static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 }
