@@ -392,6 +392,7 @@ struct PhantomXRDCommand: ParsableCommand {
         global.apply()
         try global.outputs(inputs: []) { outputs in
         let folder = try outputs.folder(out, option: "--out")
+        guard (1...20_000).contains(patterns) else { throw LensError.invalidArgument("--patterns must be 1…20000, got \(patterns)") }
         var p = DiffractionParameters()
         p.patternCount = patterns
         p.noisy = !noiseFree

@@ -10,7 +10,7 @@ extension Table {
 
 /// Numeric columns read from text: CSV, whitespace-separated tables, XAS `.xmu`/`.xdi` files,
 /// angle lists. Lines starting with `#` or `%` are comments; a first line that is not numeric
-/// is taken as the header.
+/// is taken as the header; an empty field of a comma-separated line is a missing value (NaN).
 public struct NumericColumns: Sendable, Equatable {
     public var names: [String]
     public var columns: [[Double]]
@@ -49,8 +49,17 @@ public struct NumericColumns: Sendable, Equatable {
                 }
                 continue
             }
-            let fields = line.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" || $0 == ";" }).map(String.init)
-            let values = fields.map { Double($0) }
+            // Comma-separated lines keep their empty fields (a missing value, as ``Table`` writes
+            // non-finite numbers): they read as NaN. Other separators collapse.
+            let values: [Double?]
+            if line.contains(",") {
+                values = line.split(separator: ",", omittingEmptySubsequences: false).map { field -> Double? in
+                    let t = field.trimmingCharacters(in: .whitespaces)
+                    return t.isEmpty ? .nan : Double(t)
+                }
+            } else {
+                values = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ";" }).map { Double(String($0)) }
+            }
             if values.contains(where: { $0 == nil }) {
                 if rows.isEmpty && names.isEmpty { (names, units) = header(line); continue }
                 throw LensError.badInput(file: source, problem: "line \(number + 1) is not numeric: \(line.prefix(60))")

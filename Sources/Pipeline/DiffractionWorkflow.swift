@@ -17,7 +17,7 @@ public enum RadiationChoice: String, Codable, Sendable, CaseIterable {
         switch self {
         case .copperKAlpha:
             if let w = wavelengthAngstrom, abs(w - Radiation.copperKAlpha.primaryWavelengthAngstrom) > 0.001 {
-                throw LensError.invalidArgument("--radiation cu-kalpha fixes λ = 1.540593 Å, but \(w) Å was given: use --radiation monochromatic for another wavelength")
+                throw LensError.invalidArgument("--radiation cu-kalpha fixes λ = 1.540593 Å, but \(source) has λ = \(w) Å (given or recorded): use --radiation monochromatic for another wavelength")
             }
             return .copperKAlpha
         case .monochromatic:
@@ -91,7 +91,8 @@ public enum DiffractionWorkflow {
         let series = try DiffractionFiles.readSeries(seriesPath)
         let phases = try DiffractionFiles.readPhases(phasesPath)
         let (wavelength, source): (Double?, String) = settings.wavelengthAngstrom.map { ($0, "given") } ?? (series.wavelengthAngstrom, "file")
-        let radiation = try settings.radiation.radiation(wavelengthAngstrom: settings.radiation == .copperKAlpha ? nil : wavelength, source: seriesPath)
+        // A recorded or given wavelength that contradicts cu-kalpha is an error, not overridden.
+        let radiation = try settings.radiation.radiation(wavelengthAngstrom: wavelength, source: seriesPath)
         var operando = OperandoSettings(radiation: radiation)
         operando.zeroShiftDegrees = settings.zeroShiftDegrees
         operando.windowWidths = settings.windowWidths

@@ -527,6 +527,43 @@ public enum StudyReport {
             var plot = SVGPlot(title: "Lithium stoichiometry by depth region (Compton S parameter)", xLabel: "depth region", yLabel: "1 − x (±1σ)")
             plot.series = [.init("1 − x", x: x, y: y, yInterval: ci)]
             c.figures.append(Figure(name: prefix + "_lithium.svg", caption: "Li stoichiometry from the Compton S parameter per depth region, ±1σ.", content: .svg(plot.render())))
+        case "diffraction series":
+            if case .array(let phases)? = s["phases"] {
+                for p in phases {
+                    let name = p["name"]?.stringValue ?? "phase"
+                    if case .array(let f)? = p["fraction_range"], f.count == 2 {
+                        c.add("\(name): fraction range", text: String(format: "%.3f … %.3f", f[0].doubleValue ?? .nan, f[1].doubleValue ?? .nan))
+                    }
+                    if case .object(let ranges)? = p["lattice_range_angstrom"] {
+                        for (parameter, range) in ranges.sorted(by: { $0.key < $1.key }) {
+                            c.add("\(name): \(parameter) range", text: String(format: "%.4f … %.4f Å", range[0]?.doubleValue ?? .nan, range[1]?.doubleValue ?? .nan))
+                        }
+                    }
+                    c.add("\(name): patterns with a refined lattice", p["patterns_refined"]?.doubleValue, digits: 0)
+                }
+            }
+            c.add("patterns", s["patterns"]?.doubleValue, digits: 0)
+            c.add("wavelength", s["wavelength_angstrom"]?.doubleValue, unit: "Å", digits: 5)
+            if case .array(let r)? = s["weighted_profile_r_range"], r.count == 2 {
+                c.add("weighted-profile R", text: String(format: "%.3f … %.3f", r[0].doubleValue ?? .nan, r[1].doubleValue ?? .nan))
+            }
+            let captions = ["heatmap": "The series as a heat map (2θ across, one row per pattern) beside the cell voltage of each pattern.",
+                            "fractions": "Phase fractions per pattern from the refined scale factors, ±1σ propagated from the fitted peak areas.",
+                            "lattice": "Refined lattice parameter of each phase per pattern, ±1σ (only where the phase makes up enough of the pattern to refine)."]
+            for key in ["heatmap", "fractions", "lattice"] {
+                if let path = output(key), let text = try? String(contentsOfFile: path, encoding: .utf8) {
+                    c.figures.append(Figure(name: prefix + "_\(key).svg", caption: captions[key]!, content: .svg(text)))
+                }
+            }
+        case "diffraction calibrate":
+            let cal = s["calibration"]
+            c.add("zero shift", cal?["zero_shift_degrees"]?.doubleValue, sigma: cal?["zero_shift_error_degrees"]?.doubleValue, unit: "°")
+            c.add("wavelength", cal?["wavelength_angstrom"]?.doubleValue, sigma: cal?["wavelength_error_angstrom"]?.doubleValue, unit: "Å", digits: 7)
+            c.add("RMS residual", cal?["rms_residual_degrees"]?.doubleValue, unit: "°")
+            if case .array(let lines)? = cal?["lines"] { c.add("reflections fitted", Double(lines.count), digits: 0) }
+            if let path = output("residuals"), let text = try? String(contentsOfFile: path, encoding: .utf8) {
+                c.figures.append(Figure(name: prefix + "_residuals.svg", caption: "Fitted minus calibrated 2θ of each reflection of the standard, ±1σ.", content: .svg(text)))
+            }
         case "impedance":
             c.numbers += scalars(s)
             if let csv = output("spectrum"), let table = try? String(contentsOfFile: csv, encoding: .utf8) {

@@ -177,6 +177,11 @@ import Testing
         add("compton_spectra", ["compton", "spectra", dir + "/pc/region_1.bin", "--out", dir + "/c1.h5"])
         add("compton_analyze", ["compton", "analyze", dir + "/c1.h5", "--out", dir + "/ca", "--slope", "2.3", "--intercept", "0.65"])
         add("phantom_projections", ["phantom", "projections", dir + "/e/attenuation.tif", "--out", dir + "/pp.h5", "--angles", "12"])
+        #expect(run("phantom", "xrd", "--out", dir + "/pd", "--patterns", "4") == 0)
+        add("diffraction_series", ["diffraction", "series", dir + "/pd/patterns.h5", "--phases", dir + "/pd/phases.json", "--out", dir + "/ds"])
+        let diffraction = url.appendingPathComponent("shared/data/diffraction").path
+        add("diffraction_calibrate", ["diffraction", "calibrate", diffraction + "/xrayutilities/LaB6_d500_si_psd.xye.bz2",
+                                      "--calibrant", diffraction + "/pyfai_calibrants/LaB6_SRM660c.D", "--cell", "cubic", "--out", dir + "/dc"])
         for name in summaries {
             try check(dir + "/\(name).json", against: "summary.schema.json")
             try check(dir + "/\(name).json", against: "\(name).schema.json")
