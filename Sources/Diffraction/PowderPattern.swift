@@ -53,8 +53,16 @@ public struct PowderPattern: Sendable, Equatable {
         }
         self.twoThetaDegrees = twoThetaDegrees
         self.intensity = intensity
-        // A zero σ (an empty bin) would weigh its point infinitely: floor at 1 count.
-        self.sigma = (sigma ?? intensity.map { Swift.max($0, 0).squareRoot() }).map { Swift.max($0, 1) }
+        if let sigma {
+            // A zero σ would weigh its point infinitely: the pattern's median positive σ instead.
+            let positive = sigma.filter { $0 > 0 }.sorted()
+            guard !positive.isEmpty else { throw LensError.badInput(file: source, problem: "every standard error is zero") }
+            let median = positive[positive.count / 2]
+            self.sigma = sigma.map { $0 > 0 ? $0 : median }
+        } else {
+            // Counts: Poisson, an empty bin at 1 count.
+            self.sigma = intensity.map { Swift.max(Swift.max($0, 0).squareRoot(), 1) }
+        }
     }
 
     /// Indices of the points with 2θ in `range`.

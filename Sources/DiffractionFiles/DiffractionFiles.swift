@@ -11,6 +11,9 @@ public struct PatternSeries: Sendable {
     public var wavelengthAngstrom: Double?
     public var voltage: [Double]?
     public var source: String
+    /// The intensities as stored, pattern by pattern on `twoThetaDegrees` (NaN where a bin holds
+    /// no pixel: such points are left out of `patterns`).
+    public var intensities: [Double]
 }
 
 /// Readers for powder-diffraction data: single patterns as column text (`.xye`, `.xy`, `.dat`,
@@ -72,11 +75,17 @@ public enum DiffractionFiles {
             }
             try MemoryBudget.require(elements: data.shape.count, elementBytes: 12, for: path)
             let grid = try data.readSlab(0..<data.shape[0]).converted(to: Double.self)
+            var sigma: Grid<Double>?
+            if file.kind(of: "/sigma") == .dataset {
+                let s = try file.dataset("/sigma")
+                guard s.shape == data.shape else { throw LensError.badInput(file: path, problem: "/sigma has shape \(s.shape), /patterns \(data.shape)") }
+                sigma = try s.readSlab(0..<s.shape[0]).converted(to: Double.self)
+            }
             let n = data.shape[1]
-            let patterns = try grid.withUnsafeBufferPointer { v in
-                try (0..<data.shape[0]).map { k in
-                    try PowderPattern(twoThetaDegrees: twoTheta, intensity: Array(v[(k * n)..<((k + 1) * n)]), source: "\(path) pattern \(k)")
-                }
+            let values = grid.elements, errors = sigma?.elements
+            let patterns = try (0..<data.shape[0]).map { k in
+                try pattern(twoTheta: twoTheta, intensity: Array(values[(k * n)..<((k + 1) * n)]), sigma: errors.map { Array($0[(k * n)..<((k + 1) * n)]) },
+                            source: "\(path) pattern \(k)")
             }
             var wavelength: Double?
             if file.kind(of: "/wavelength_angstrom") == .dataset {
@@ -90,14 +99,22 @@ public enum DiffractionFiles {
                 guard v.count == patterns.count else { throw LensError.badInput(file: path, problem: "/voltage has \(v.count) values for \(patterns.count) patterns") }
                 voltage = v
             }
-            return PatternSeries(twoThetaDegrees: twoTheta, patterns: patterns, wavelengthAngstrom: wavelength, voltage: voltage, source: path)
+            return PatternSeries(twoThetaDegrees: twoTheta, patterns: patterns, wavelengthAngstrom: wavelength, voltage: voltage, source: path, intensities: values)
         }
         let table = try NumericColumns.parse(try text(path), source: path)
         guard table.columns.count >= 2 else { throw LensError.badInput(file: path, problem: "a series needs a 2θ column and at least one pattern column") }
         let patterns = try table.columns.dropFirst().enumerated().map { k, column in
-            try PowderPattern(twoThetaDegrees: table.columns[0], intensity: column, source: "\(path) column \(k + 2)")
+            try pattern(twoTheta: table.columns[0], intensity: column, sigma: nil, source: "\(path) column \(k + 2)")
         }
-        return PatternSeries(twoThetaDegrees: table.columns[0], patterns: patterns, wavelengthAngstrom: nil, voltage: nil, source: path)
+        return PatternSeries(twoThetaDegrees: table.columns[0], patterns: patterns, wavelengthAngstrom: nil, voltage: nil, source: path,
+                             intensities: table.columns.dropFirst().flatMap { $0 })
+    }
+
+    /// One stored pattern without its empty bins (non-finite intensity or σ).
+    static func pattern(twoTheta: [Double], intensity: [Double], sigma: [Double]?, source: String) throws -> PowderPattern {
+        let keep = intensity.indices.filter { intensity[$0].isFinite && (sigma?[$0].isFinite ?? true) }
+        return try PowderPattern(twoThetaDegrees: keep.map { twoTheta[$0] }, intensity: keep.map { intensity[$0] },
+                                 sigma: sigma.map { s in keep.map { s[$0] } }, source: source)
     }
 
     /// Phases from JSON: an array of phases, or an object with a `phases` array (as the

@@ -10,7 +10,7 @@ struct DiffractionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diffraction",
         abstract: "Powder diffraction: instrument calibration against a standard, and sequential refinement of operando series (phase fractions, lattice parameters).",
-        subcommands: [DiffractionSeriesCommand.self, DiffractionCalibrateCommand.self])
+        subcommands: [DiffractionIntegrateCommand.self, DiffractionSeriesCommand.self, DiffractionCalibrateCommand.self])
 }
 
 struct DiffractionSeriesCommand: ParsableCommand {
@@ -111,6 +111,73 @@ struct DiffractionCalibrateCommand: ParsableCommand {
             try writeSummary(summaryPath, fields, inputs: [pattern, calibrant], parameters: [
                 "radiation": .string(radiation.rawValue), "wavelength_angstrom": wavelength.map { .number($0) } ?? .null,
                 "refine_wavelength": .bool(refineWavelength), "half_width_deg": .number(halfWidth), "cell": cell.map { .string($0.rawValue) } ?? .null])
+        }
+    }
+}
+
+struct DiffractionIntegrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "integrate",
+        abstract: "Azimuthally integrate area-detector frames into powder patterns (an operando series), as pyFAI's integrate1d.",
+        discussion: """
+        FRAMES: one 2-D image or a stack (frame, row, column) in any volume format (HDF5 as \
+        file.h5:/dataset, TIFF, NumPy), read one frame at a time. The geometry: a pyFAI .poni file \
+        (--poni; distance, PONI, three rotations, pixel sizes, wavelength), or a detector normal \
+        to the beam (--distance-mm, --beam-centre ROW:COLUMN in pixels, --pixel-um). Each pixel's \
+        centre falls in one 2θ bin (no pixel splitting); a bin's intensity is Σ counts / Σ \
+        normalization (solid angle unless --no-solid-angle, times the polarization factor with \
+        --polarization F), its error √Σcounts / Σ normalization. Writes an HDF5 series (/patterns, \
+        /sigma, /two_theta, /wavelength_angstrom) that `diffraction series` reads.
+        """)
+    @Argument(help: "Frames (a 2-D image or a stack).") var frames: String
+    @Option(help: "pyFAI geometry file (.poni).") var poni: String?
+    @Option(name: .customLong("distance-mm"), help: "Sample–detector distance (mm), detector normal to the beam.") var distance: Double?
+    @Option(name: .customLong("beam-centre"), help: "Beam position on the detector, ROW:COLUMN in pixels (pixel-centre coordinates).") var beamCentre: String?
+    @Option(name: .customLong("pixel-um"), help: "Detector pixel size (µm).") var pixel: Double?
+    @Option(name: .customLong("wavelength-angstrom"), help: "Wavelength in Å (overrides the .poni file's).") var wavelength: Double?
+    @Option(help: "Number of 2θ bins.") var bins: Int = 2000
+    @Option(name: .customLong("range-deg"), help: "2θ range to bin, A:B in degrees (default: all pixels).") var range: String?
+    @Option(help: "Mask image: non-zero pixels are left out (gaps, dead pixels, beam stop).") var mask: String?
+    @Option(help: "Polarization factor of the beam (pyFAI's: 0 unpolarized, ~0.95–0.99 at a synchrotron); default: no correction.") var polarization: Double?
+    @Flag(name: .customLong("no-solid-angle"), help: "Do not correct for the pixels' solid angle.") var noSolidAngle = false
+    @Option(help: "Output series (.h5).") var out: String
+    @Option(help: "JSON summary.") var summary: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        var settings = DiffractionWorkflow.IntegrationSettings()
+        settings.poniFile = poni; settings.bins = bins; settings.correctSolidAngle = !noSolidAngle
+        settings.polarizationFactor = polarization; settings.wavelengthAngstrom = wavelength
+        if poni == nil {
+            if distance != nil || beamCentre != nil || pixel != nil {
+                guard let distance, let beamCentre, let pixel else {
+                    throw ValidationError("a detector normal to the beam needs all of --distance-mm, --beam-centre ROW:COLUMN and --pixel-um")
+                }
+                let parts = beamCentre.split(separator: ":").compactMap { Double($0) }
+                guard parts.count == 2 else { throw ValidationError("--beam-centre takes ROW:COLUMN in pixels, got \(beamCentre)") }
+                settings.geometry = .normal(distanceMillimetres: distance, beamCentreRow: parts[0], column: parts[1], pixelMicrometres: pixel)
+            }
+        } else if distance != nil || beamCentre != nil || pixel != nil {
+            throw ValidationError("--poni gives the whole geometry: leave out --distance-mm, --beam-centre and --pixel-um")
+        }
+        if let range {
+            let parts = range.split(separator: ":").compactMap { Double($0) }
+            guard parts.count == 2, parts[0] < parts[1] else { throw ValidationError("--range-deg takes A:B with A < B, got \(range)") }
+            settings.radialRangeDegrees = parts[0]...parts[1]
+        }
+        let inputs = [frames] + [poni, mask].compactMap { $0 }
+        try global.outputs(inputs: inputs) { outputs in
+            let outPath = try outputs.file(out, option: "--out")
+            let summaryPath = try outputs.file(summary, option: "--summary")
+            let record = try DiffractionWorkflow.runIntegration(frames: frames, mask: mask, settings: settings, output: outPath)
+            print(String(format: "integrated %d frames of %d × %d pixels into %d bins over 2θ %.3f…%.3f°%@; wrote %@", record.frames, record.frameShape[0],
+                         record.frameShape[1], record.bins, record.twoThetaRangeDegrees[0], record.twoThetaRangeDegrees[1],
+                         record.wavelengthAngstrom.map { String(format: " (λ = %.5f Å)", $0) } ?? " (no wavelength: declare it to `diffraction series`)", out))
+            guard case .object(let fields) = try JSONValue(encoding: record) else { return }
+            try writeSummary(summaryPath, fields, inputs: inputs, parameters: [
+                "bins": .number(Double(bins)), "range_deg": range.map { .string($0) } ?? .null, "polarization": polarization.map { .number($0) } ?? .null,
+                "solid_angle": .bool(!noSolidAngle), "wavelength_angstrom": wavelength.map { .number($0) } ?? .null])
         }
     }
 }

@@ -379,11 +379,14 @@ struct PhantomXRDCommand: ParsableCommand {
         discussion: """
         Writes OUT/patterns.h5 (/patterns, /two_theta in degrees, /wavelength_angstrom, /voltage of a \
         model charge), patterns.csv, phases.json (the starting model for `diffraction series`) and \
-        truth.json (per pattern the second phase's fraction and both phases' lattices).
+        truth.json (per pattern the second phase's fraction and both phases' lattices). With \
+        --detector N: frames.h5:/frames, the same series as N × N detector frames (75 µm pixels, \
+        solid angle, polarization 0.95, Poisson noise) and detector.poni, their geometry.
         """)
 
     @Option(help: "Output folder.") var out: String
     @Option(help: "Number of patterns.") var patterns: Int = 60
+    @Option(help: "Also write the series as frames of a square area detector of this many pixels a side (frames.h5:/frames, detector.poni): Debye–Scherrer rings for `diffraction integrate`.") var detector: Int?
     @Flag(help: "Noise-free patterns.") var noiseFree = false
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @OptionGroup var global: GlobalOptions
@@ -393,6 +396,10 @@ struct PhantomXRDCommand: ParsableCommand {
         try global.outputs(inputs: []) { outputs in
         let folder = try outputs.folder(out, option: "--out")
         guard (1...20_000).contains(patterns) else { throw LensError.invalidArgument("--patterns must be 1…20000, got \(patterns)") }
+        if let d = detector {
+            guard (32...2048).contains(d) else { throw LensError.invalidArgument("--detector must be 32…2048 pixels, got \(d)") }
+            try MemoryBudget.require(elements: patterns * d * d, elementBytes: 8, for: "--detector \(d) with --patterns \(patterns)")
+        }
         var p = DiffractionParameters()
         p.patternCount = patterns
         p.noisy = !noiseFree
@@ -416,8 +423,20 @@ struct PhantomXRDCommand: ParsableCommand {
             }
             try table.write(to: folder + "/patterns.csv")
             try JSONOutput.write(result.truth, to: folder + "/truth.json")
+            if let size = detector {
+                // The same series without noise, rendered onto the detector (its own Poisson noise).
+                var clean = p
+                clean.noisy = false
+                let mean = try DiffractionSimulator.simulate(clean).patterns
+                let geometry = DiffractionFrameSimulator.detector(size: size, wavelengthAngstrom: p.wavelengthAngstrom)
+                let frames = DiffractionFrameSimulator.frames(mean: mean, twoThetaDegrees: result.twoThetaDegrees, geometry: geometry, size: size, seed: seed)
+                let frameFile = try HDF5File(creating: folder + "/frames.h5")
+                try frameFile.createDataset("/frames", shape: frames.shape, dataType: .float32).write(AnyGrid(frames), at: 0)
+                try frameFile.flush()
+                try AtomicOutput.write(Data(geometry.poniText(rows: size, columns: size).utf8), to: folder + "/detector.poni")
+            }
         }
-        print("wrote \(out): \(patterns) patterns × \(result.twoThetaDegrees.count) points")
+        print("wrote \(out): \(patterns) patterns × \(result.twoThetaDegrees.count) points" + (detector.map { ", and \(patterns) frames of \($0) × \($0) pixels" } ?? ""))
         }
     }
 }

@@ -83,3 +83,54 @@ public enum DiffractionSimulator {
         return (twoTheta, Grid(shape: Shape(p.patternCount, n), elements: values), truth)
     }
 }
+
+/// Area-detector frames of the operando series: each pixel sees the noise-free pattern at its
+/// 2θ (pixel centre, linear interpolation), times its solid angle and the polarization factor of
+/// a horizontally polarized beam, scaled to counts, with Poisson noise — the Debye–Scherrer
+/// rings `diffraction integrate` turns back into patterns.
+public enum DiffractionFrameSimulator {
+    /// A square detector of `size` pixels of 75 µm at 280 mm, the beam at a tenth of the way in
+    /// from a corner, so the rings out to ~10° (the series' range at 59.8 keV) fall on it.
+    public static func detector(size: Int, wavelengthAngstrom: Double) -> DetectorGeometry {
+        let scale = 512.0 / Double(size)
+        var g = DetectorGeometry.normal(distanceMillimetres: 280 / scale, beamCentreRow: 0.1 * Double(size), column: 0.1 * Double(size),
+                                        pixelMicrometres: 75)
+        g.wavelengthAngstrom = wavelengthAngstrom
+        return g
+    }
+
+    /// Frames (pattern, row, column) in counts from the noise-free `mean` patterns on `twoThetaDegrees`.
+    public static func frames(mean: Grid<Float>, twoThetaDegrees: [Double], geometry: DetectorGeometry, size: Int,
+                              countsScale: Double = 0.1, polarizationFactor: Double = 0.95, seed: UInt64 = 1) -> Grid<Float> {
+        let (patterns, points) = (mean.shape[0], mean.shape[1])
+        let (lo, step) = (twoThetaDegrees[0], (twoThetaDegrees[points - 1] - twoThetaDegrees[0]) / Double(points - 1))
+        // Per pixel: where it samples the pattern and its weight.
+        var index = [Int](repeating: -1, count: size * size), fraction = [Double](repeating: 0, count: size * size), weight = fraction
+        for i in 0..<size { for j in 0..<size {
+            let a = geometry.angles(row: i, column: j)
+            let c = cos(a.twoTheta), s = sin(a.twoTheta)
+            weight[i * size + j] = countsScale * geometry.solidAngle(row: i, column: j) * (1 + c * c - polarizationFactor * cos(2 * a.chi) * s * s) / 2
+            let x = (a.twoTheta * 180 / .pi - lo) / step
+            if x >= 0, x < Double(points - 1) { index[i * size + j] = Int(x); fraction[i * size + j] = x - Double(Int(x)) }
+        } }
+        var out = [Float](repeating: 0, count: patterns * size * size)
+        let values = mean.elements
+        let (index0, fraction0, weight0) = (index, fraction, weight)
+        Parallel.withDisjointWrites(&out) { o in Parallel.forEachChunk(count: patterns, minimumChunk: 1) { range in
+            let (index, fraction, weight) = (index0, fraction0, weight0)
+            for k in range {
+                var rng = SeededRandom(seed: seed &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15)
+                let row = k * points
+                // Outside the simulated range: the background level of the pattern's first point.
+                let background = Double(values[row])
+                for p in 0..<(size * size) {
+                    let m: Double
+                    if index[p] >= 0 { let q = row + index[p]; m = Double(values[q]) * (1 - fraction[p]) + Double(values[q + 1]) * fraction[p] } else { m = background }
+                    let mu = m * weight[p]
+                    o[k * size * size + p] = Float(Swift.max(0, (mu + mu.squareRoot() * rng.normal()).rounded()))
+                }
+            }
+        } }
+        return Grid(shape: Shape(patterns, size, size), elements: out)
+    }
+}

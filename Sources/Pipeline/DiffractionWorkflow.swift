@@ -130,7 +130,7 @@ public enum DiffractionWorkflow {
         let index = results.map { Double($0.index) }
         var heat = HeatMapPlot(title: "Operando diffraction", xLabel: "2θ (degrees, λ = \(String(format: "%.4f", radiation.primaryWavelengthAngstrom)) Å)",
                                yLabel: "pattern", valueLabel: "intensity (counts)", x: series.twoThetaDegrees, y: index,
-                               values: series.patterns.flatMap(\.intensity))
+                               values: series.intensities)
         if let v = series.voltage { heat.side = ("cell voltage (V)", v) }
         try AtomicOutput.write(Data(try heat.render().utf8), to: folder + "/heatmap.svg")
         var fractions = SVGPlot(title: "Phase fractions", xLabel: "pattern", yLabel: "fraction (±1σ)")
@@ -224,5 +224,100 @@ public enum DiffractionWorkflow {
         try AtomicOutput.write(Data(plot.render().utf8), to: folder + "/residuals.svg")
         return CalibrationRecord(file: patternPath, calibrantFile: calibrantPath, radiation: settings.radiation.rawValue, calibration: result, cell: cell,
                                  outputs: ["lines": named + "/lines.csv", "residuals": named + "/residuals.svg"])
+    }
+}
+
+extension DiffractionWorkflow {
+    public struct IntegrationSettings: Codable, Sendable, Equatable {
+        /// A pyFAI `.poni` file, or the geometry given directly.
+        public var poniFile: String?
+        public var geometry: DetectorGeometry?
+        public var bins = 2000
+        public var radialRangeDegrees: ClosedRange<Double>?
+        public var correctSolidAngle = true
+        public var polarizationFactor: Double?
+        /// Overrides the PONI file's wavelength (Å).
+        public var wavelengthAngstrom: Double?
+        public init() {}
+    }
+
+    public struct IntegrationRecord: Codable, Sendable {
+        public var file: String
+        public var frames: Int
+        public var frameShape: [Int]
+        public var geometry: DetectorGeometry
+        public var bins: Int
+        public var twoThetaRangeDegrees: [Double]
+        public var maskedPixels: Int
+        public var solidAngleCorrected: Bool
+        public var polarizationFactor: Double?
+        public var wavelengthAngstrom: Double?
+        public var output: String
+        enum CodingKeys: String, CodingKey {
+            case file, frames, geometry, bins, output
+            case frameShape = "frame_shape", twoThetaRangeDegrees = "two_theta_range_degrees", maskedPixels = "masked_pixels"
+            case solidAngleCorrected = "solid_angle_corrected", polarizationFactor = "polarization_factor", wavelengthAngstrom = "wavelength_angstrom"
+        }
+    }
+
+    /// Integrates every frame of `framesPath` (a 2-D image or a stack (frame, row, column), read
+    /// one frame at a time) into a powder pattern; writes the series as HDF5 (`/patterns`,
+    /// `/sigma`, `/two_theta`, `/wavelength_angstrom` when known) to `output`, which
+    /// `diffraction series` reads.
+    public static func runIntegration(frames framesPath: String, mask maskPath: String?, settings: IntegrationSettings, output: String,
+                                      progress: Bool = true) throws -> IntegrationRecord {
+        var geometry: DetectorGeometry
+        if let poni = settings.poniFile {
+            guard let data = FileManager.default.contents(atPath: poni), let text = String(data: data, encoding: .utf8) else {
+                throw LensError.badInput(file: poni, problem: "no such file or not a text file")
+            }
+            geometry = try DetectorGeometry.parsePONI(text, source: poni)
+        } else if let g = settings.geometry {
+            geometry = g
+        } else {
+            throw LensError.invalidArgument("the detector geometry is not declared: give --poni FILE (pyFAI) or --distance-mm, --beam-centre ROW:COLUMN and --pixel-um")
+        }
+        if let w = settings.wavelengthAngstrom { geometry.wavelengthAngstrom = w }
+        let reader = try VolumeIO.open(framesPath)
+        let shape = reader.info.shape
+        guard shape.rank == 2 || shape.rank == 3 else { throw LensError.badInput(file: framesPath, problem: "frames must be one 2-D image or a stack (frame, row, column), got \(shape)") }
+        let (frames, rows, columns) = shape.rank == 3 ? (shape[0], shape[1], shape[2]) : (1, shape[0], shape[1])
+        var mask: [Bool]?
+        if let maskPath {
+            let m = try VolumeIO.open(maskPath).readAll().float32()
+            guard m.shape.count == rows * columns else {
+                throw LensError.badInput(file: maskPath, problem: "the mask has \(m.shape) pixels, the frames \(rows) × \(columns)")
+            }
+            mask = m.elements.map { $0 != 0 }
+        }
+        let integrator = try AzimuthalIntegrator(geometry: geometry, rows: rows, columns: columns, bins: settings.bins,
+                                                 radialRangeDegrees: settings.radialRangeDegrees, mask: mask,
+                                                 correctSolidAngle: settings.correctSolidAngle, polarizationFactor: settings.polarizationFactor)
+        try MemoryBudget.require(elements: frames * settings.bins * 2, elementBytes: 8, for: framesPath)
+        let reporter = progress && frames > 1 ? ProgressReporter(label: "integrating frames", total: frames) : nil
+        var patterns = [Float](), sigmas = [Float]()
+        patterns.reserveCapacity(frames * settings.bins); sigmas.reserveCapacity(frames * settings.bins)
+        for k in 0..<frames {
+            let frame = try (shape.rank == 3 ? reader.readSlab(k..<(k + 1)) : reader.readAll()).float32()
+            let r = frame.withUnsafeBufferPointer { integrator.integrate($0) }
+            patterns += r.intensity.map { Float($0) }; sigmas += r.sigma.map { Float($0) }
+            reporter?.advance()
+        }
+        reporter?.finish()
+        try AtomicOutput.write(to: output) { temporary in
+            let file = try HDF5File(creating: temporary)
+            try file.createDataset("/patterns", shape: Shape(frames, settings.bins), dataType: .float32)
+                .write(AnyGrid(Grid<Float>(shape: Shape(frames, settings.bins), elements: patterns)), at: 0)
+            try file.createDataset("/sigma", shape: Shape(frames, settings.bins), dataType: .float32)
+                .write(AnyGrid(Grid<Float>(shape: Shape(frames, settings.bins), elements: sigmas)), at: 0)
+            try file.writeDoubles(integrator.twoThetaDegrees, to: "/two_theta")
+            try file.setAttribute("units", string: "degrees", on: "/two_theta")
+            if let w = geometry.wavelengthAngstrom { try file.writeDoubles([w], to: "/wavelength_angstrom") }
+            try file.flush()
+        }
+        return IntegrationRecord(file: framesPath, frames: frames, frameShape: [rows, columns], geometry: geometry, bins: settings.bins,
+                                 twoThetaRangeDegrees: [integrator.edgesDegrees.first!, integrator.edgesDegrees.last!],
+                                 maskedPixels: mask?.filter { $0 }.count ?? 0, solidAngleCorrected: settings.correctSolidAngle,
+                                 polarizationFactor: settings.polarizationFactor, wavelengthAngstrom: geometry.wavelengthAngstrom, output: output)
     }
 }

@@ -527,6 +527,18 @@ public enum StudyReport {
             var plot = SVGPlot(title: "Lithium stoichiometry by depth region (Compton S parameter)", xLabel: "depth region", yLabel: "1 − x (±1σ)")
             plot.series = [.init("1 − x", x: x, y: y, yInterval: ci)]
             c.figures.append(Figure(name: prefix + "_lithium.svg", caption: "Li stoichiometry from the Compton S parameter per depth region, ±1σ.", content: .svg(plot.render())))
+        case "diffraction integrate":
+            c.add("frames", s["frames"]?.doubleValue, digits: 0)
+            c.add("2θ bins", s["bins"]?.doubleValue, digits: 0)
+            if case .array(let r)? = s["two_theta_range_degrees"], r.count == 2 {
+                c.add("2θ range", text: String(format: "%.3f … %.3f°", r[0].doubleValue ?? .nan, r[1].doubleValue ?? .nan))
+            }
+            c.add("sample–detector distance", s["geometry"]?["distance_metres"]?.doubleValue.map { $0 * 1000 }, unit: "mm")
+            c.add("masked pixels", s["masked_pixels"]?.doubleValue, digits: 0)
+            c.add("polarization factor", s["polarization_factor"]?.doubleValue)
+            if let frames = s["file"]?.stringValue, let f = try slice(frames, colormap: .viridis, valueLabel: "counts") {
+                c.figures.append(Figure(name: prefix + "_frame.png", caption: "The middle detector frame: Debye–Scherrer rings (scale bar in detector pixels).", content: .png(f)))
+            }
         case "diffraction series":
             if case .array(let phases)? = s["phases"] {
                 for p in phases {
@@ -551,7 +563,7 @@ public enum StudyReport {
                             "fractions": "Phase fractions per pattern from the refined scale factors, ±1σ propagated from the fitted peak areas.",
                             "lattice": "Refined lattice parameter of each phase per pattern, ±1σ (only where the phase makes up enough of the pattern to refine)."]
             for key in ["heatmap", "fractions", "lattice"] {
-                if let path = output(key), let text = try? String(contentsOfFile: path, encoding: .utf8) {
+                if let root = output("results"), let text = try? String(contentsOfFile: root + "/\(key).svg", encoding: .utf8) {
                     c.figures.append(Figure(name: prefix + "_\(key).svg", caption: captions[key]!, content: .svg(text)))
                 }
             }
@@ -561,7 +573,7 @@ public enum StudyReport {
             c.add("wavelength", cal?["wavelength_angstrom"]?.doubleValue, sigma: cal?["wavelength_error_angstrom"]?.doubleValue, unit: "Å", digits: 7)
             c.add("RMS residual", cal?["rms_residual_degrees"]?.doubleValue, unit: "°")
             if case .array(let lines)? = cal?["lines"] { c.add("reflections fitted", Double(lines.count), digits: 0) }
-            if let path = output("residuals"), let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            if let root = output("results"), let text = try? String(contentsOfFile: root + "/residuals.svg", encoding: .utf8) {
                 c.figures.append(Figure(name: prefix + "_residuals.svg", caption: "Fitted minus calibrated 2θ of each reflection of the standard, ±1σ.", content: .svg(text)))
             }
         case "impedance":

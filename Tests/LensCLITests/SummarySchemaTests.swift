@@ -178,6 +178,8 @@ import Testing
         add("compton_analyze", ["compton", "analyze", dir + "/c1.h5", "--out", dir + "/ca", "--slope", "2.3", "--intercept", "0.65"])
         add("phantom_projections", ["phantom", "projections", dir + "/e/attenuation.tif", "--out", dir + "/pp.h5", "--angles", "12"])
         #expect(run("phantom", "xrd", "--out", dir + "/pd", "--patterns", "4") == 0)
+        #expect(run("phantom", "xrd", "--out", dir + "/pf", "--patterns", "2", "--detector", "64") == 0)
+        add("diffraction_integrate", ["diffraction", "integrate", dir + "/pf/frames.h5", "--poni", dir + "/pf/detector.poni", "--bins", "200", "--out", dir + "/di.h5"])
         add("diffraction_series", ["diffraction", "series", dir + "/pd/patterns.h5", "--phases", dir + "/pd/phases.json", "--out", dir + "/ds"])
         let diffraction = url.appendingPathComponent("shared/data/diffraction").path
         add("diffraction_calibrate", ["diffraction", "calibrate", diffraction + "/xrayutilities/LaB6_d500_si_psd.xye.bz2",
