@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(name: "DamageTests", dependencies: ["Damage", "Phantoms", "LensCore", "Tomography", "Signal"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy", "SpectroscopyFiles", "Phantoms"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "LensCore", "LensIO", "LensCLI"]),
-        .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO", "Phantoms", "Pipeline", "Reporting"], exclude: ["Fixtures"]),
+        .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO", "Phantoms", "Pipeline", "Reporting", "Tomography"], exclude: ["Fixtures"]),
         .testTarget(name: "FuzzingTests", dependencies: ["Fuzzing", "LensCore"]),
     ]
 )

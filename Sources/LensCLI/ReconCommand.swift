@@ -507,6 +507,7 @@ struct AlignCommand: ParsableCommand {
                              c.verticalPixels.map { String(format: "%.3f px", $0) } ?? "not checked"))
             }
             for note in a.notes { print("note: \(note)") }
+            for warning in a.warnings { FileHandle.standardError.write(Data("batterylens: warning: \(warning)\n".utf8)) }
             guard let summaryPath, case .object(var fields) = try JSONValue(encoding: a) else { return }
             fields["output"] = .string(out); fields["angles_output"] = .string(anglesOut)
             fields["provenance"] = try provenanceJSON(inputs: scan.inputFiles, parameters: ["markers": .string(markers.rawValue), "marker_radius": .number(markerRadius)])

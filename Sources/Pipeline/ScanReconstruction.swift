@@ -142,7 +142,8 @@ public enum ScanReconstruction {
                                                    pixelSizeMicrometres: source.pixelSizeMicrometres, source: source.source)
             var report = try run(source: lines, settings: next, output: output, inputs: inputs, progress: progress, cancellation: cancellation)
             report.alignment = aligned.alignment
-            report.warnings.append(contentsOf: aligned.alignment.notes.map { "alignment: \($0)" })
+            report.warnings.append(contentsOf: aligned.alignment.warnings.map { "alignment: \($0)" })
+            for note in aligned.alignment.notes { Notices.emit("alignment: \(note)") }
             report.zingersReplaced = aligned.zingersReplaced
             report.normalization = aligned.normalization
             return report

@@ -23,8 +23,10 @@ public struct ProjectionAlignment: Codable, Sendable, Equatable {
     public var reprojectionUpdatesPixels: [Double]?
     /// How well the aligned projections keep what parallel beam keeps without markers (nil: not checked).
     public var consistency: AlignmentConsistency?
-    /// What the aligner decided and why (a marker fit set aside, a tilt not applied).
+    /// What the aligner decided and why (a tilt not applied, where the shifts started).
     public var notes: [String] = []
+    /// What the user should look at: a marker fit set aside as inconsistent.
+    public var warnings: [String] = []
 
     public init(projections: Int) {
         shiftsPixels = [[Double]](repeating: [0, 0], count: projections); tiltDegrees = 0; method = "none"
@@ -227,21 +229,21 @@ public enum ProjectionAligner {
         guard lines.rank == 3, lines.shape[0] == anglesDegrees.count, lines.shape[1] >= 1, lines.shape[2] >= 8 else {
             throw LensError.invalidArgument("alignment needs line integrals (angle, row, column) with one angle per projection, got \(lines.shape) for \(anglesDegrees.count) angles")
         }
-        var notes = [String]()
+        var warnings = [String]()
         if settings.markers == .auto, var fitted = try markerAlignment(lines, anglesDegrees: anglesDegrees, settings: settings) {
             fitted.consistency = try consistency(of: fitted, lines: lines, anglesDegrees: anglesDegrees)
             let worst = Swift.max(fitted.consistency?.horizontalPixels ?? 0, fitted.consistency?.verticalPixels ?? 0)
             guard worst > settings.markerConsistencyLimitPixels else { return fitted }
             // Few markers and free per-projection shifts can fit features that are not beads
             // with a small residual; the projections themselves then disagree.
-            notes.append(String(format: "the marker fit (%d markers, residual %.2f px) was set aside: the projections it aligns break parallel-beam consistency by %.2f px (limit %.2f px; centre of mass %@, row sums %@), so the markers found are not rigid points of the sample — aligned without markers instead; a --marker-radius closer to the beads' radius in pixels may track them",
+            warnings.append(String(format: "the marker fit (%d markers, residual %.2f px) was set aside: the projections it aligns break parallel-beam consistency by %.2f px (limit %.2f px; centre of mass %@, row sums %@), so its tracks do not follow rigid points of the sample (features that are not beads, or tracks that jump between beads) — aligned without markers instead; a --marker-radius nearer the beads' radius in pixels may track them",
                                 fitted.markers?.markers.filter { !$0.rejected }.count ?? 0, fitted.markers?.residualRMSPixels ?? .nan, worst, settings.markerConsistencyLimitPixels,
                                 fitted.consistency?.horizontalPixels.map { String(format: "%.2f px", $0) } ?? "not checked",
                                 fitted.consistency?.verticalPixels.map { String(format: "%.2f px", $0) } ?? "not checked"))
         }
         var free = try markerFreeAlignment(lines, anglesDegrees: anglesDegrees, settings: settings)
         free.consistency = try consistency(of: free, lines: lines, anglesDegrees: anglesDegrees)
-        free.notes = notes + free.notes
+        free.warnings = warnings
         return free
     }
 
@@ -454,6 +456,23 @@ public enum ProjectionAligner {
                 dv = dv.map { $0 - average }
             }
             for k in 0..<angles { alignment.shiftsPixels[k][1] = dv[k] }
+        }
+        // Horizontal, first estimate: while the sample stays in view, each projection's centre of
+        // mass is a constant plus a sinusoid in the angle (the projection of the sample's own),
+        // so what is left after fitting those is the projection's horizontal shift, gauge-free
+        // (Azevedo et al. 1990). Reprojection alignment then refines it (or, for a sample wider
+        // than the detector, finds it alone).
+        if AlignmentConsistency.sampleInView(lines) {
+            let centres: [Double] = Parallel.sharing(lines) { l in
+                Parallel.map(count: angles) { k in
+                    var mass = 0.0, moment = 0.0
+                    for r in 0..<rows { for j in 0..<cols { let v = Double(l[(k * rows + r) * cols + j]); mass += v; moment += v * Double(j) } }
+                    return mass > 0 ? moment / mass : Double(cols - 1) / 2
+                }
+            }
+            let residual = removeSinusoid(centres, anglesRadians: anglesDegrees.map { $0 * .pi / 180 }).residual
+            for k in 0..<angles { alignment.shiftsPixels[k][0] = residual[k] }
+            alignment.notes.append("horizontal shifts started from the projections' centres of mass (the sample stays within the detector's width)")
         }
         // Horizontal: reprojection alignment on the vertically aligned data.
         let geometry = ParallelBeamGeometry(anglesDegrees: anglesDegrees, detectorColumns: cols, detectorRows: rows)
