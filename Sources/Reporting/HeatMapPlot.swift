@@ -79,9 +79,7 @@ public struct HeatMapPlot: Sendable {
         func px(_ v: Double) -> Double { left + (v - x0) / (x1 - x0) * plotW }
         func py(_ v: Double) -> Double { top + (yb - v) / (yb - ya) * plotH }
         func f(_ v: Double) -> String { String(format: "%.2f", v) }
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"12\">\n"
-        svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        svg += "<text x=\"\(f(Double(width) / 2))\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(SVGPlot.escape(title))</text>\n"
+        var svg = SVGPlot.opening(width: width, height: height, title: title, titleCentre: Double(width) / 2)
         svg += "<image x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" preserveAspectRatio=\"none\" style=\"image-rendering:pixelated\" href=\"data:image/png;base64,\(png.base64EncodedString())\"/>\n"
         svg += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#333\"/>\n"
         for t in SVGPlot.ticks(x0, x1) where t >= x0 && t <= x1 {

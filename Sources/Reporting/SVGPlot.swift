@@ -75,9 +75,7 @@ public struct SVGPlot: Sendable {
         func py(_ y: Double) -> Double { top + (y1 - y) / (y1 - y0) * plotH }
         func f(_ v: Double) -> String { String(format: "%.2f", v) }
 
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"12\">\n"
-        svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        svg += "<text x=\"\(f(left + plotW / 2))\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(Self.escape(title))</text>\n"
+        var svg = Self.opening(width: width, height: height, title: title, titleCentre: left + plotW / 2)
         // Grid and ticks.
         for t in SVGPlot.ticks(y0, y1) {
             svg += "<line x1=\"\(f(left))\" x2=\"\(f(left + plotW))\" y1=\"\(f(py(t)))\" y2=\"\(f(py(t)))\" stroke=\"#e5e5e5\"/>\n"
@@ -158,6 +156,14 @@ public struct SVGPlot: Sendable {
         var t = (lo / step).rounded(.up) * step, out: [Double] = []
         while t <= hi + step * 1e-9 && out.count < 50 { out.append(abs(t) < step * 1e-9 ? 0 : t); t += step }
         return out
+    }
+
+    /// The start of a figure: the `<svg>` element, a white ground and the title centred at `titleCentre`.
+    static func opening(width: Int, height: Int, title: String, titleCentre: Double) -> String {
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+        svg += "<text x=\"\(String(format: "%.2f", titleCentre))\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(escape(title))</text>\n"
+        return svg
     }
 
     /// Text escaped for SVG/XML content.
