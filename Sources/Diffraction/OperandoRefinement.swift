@@ -14,6 +14,10 @@ public struct OperandoSettings: Codable, Sendable, Equatable {
     /// A phase's lattice is refined only in patterns where its fraction is at least this and its
     /// scale at least three standard errors; otherwise it is held at its last value and not reported.
     public var minimumFractionForLattice = 0.03
+    /// A phase whose refined lattice parameter leaves its starting value by more than this
+    /// fraction has diverged (lithiation moves layered oxides' and olivines' cells by a few per
+    /// cent): its lattice is held for that pattern instead.
+    public var maximumLatticeChange = 0.05
 
     public init(radiation: Radiation) { self.radiation = radiation }
 
@@ -23,6 +27,7 @@ public struct OperandoSettings: Codable, Sendable, Equatable {
         guard windowWidths.isFinite, windowWidths >= 2, windowWidths <= 50 else { throw LensError.invalidArgument("the window must be 2–50 peak widths") }
         if let w = initialFWHMDegrees { guard w.isFinite, w > 0, w < 10 else { throw LensError.invalidArgument("the starting FWHM must be in (0, 10)°") } }
         guard minimumFractionForLattice >= 0, minimumFractionForLattice < 1 else { throw LensError.invalidArgument("the lattice threshold must be a fraction in [0, 1)") }
+        guard maximumLatticeChange > 0, maximumLatticeChange <= 0.5 else { throw LensError.invalidArgument("the largest lattice change must be in (0, 0.5]") }
     }
 }
 
@@ -66,7 +71,8 @@ public enum OperandoRefinement {
         guard Set(phases.map(\.name)).count == phases.count else { throw LensError.invalidArgument("phase names must differ") }
         guard let first = patterns.first else { throw LensError.invalidArgument("no pattern to refine") }
         var cells = phases.map(\.cell)
-        var fwhm = try settings.initialFWHMDegrees ?? estimateFWHM(first, phases: phases, settings: settings)
+        let initialFWHM = try settings.initialFWHMDegrees ?? estimateFWHM(first, phases: phases, settings: settings)
+        var fwhm = initialFWHM
         var results = [OperandoPatternResult]()
         results.reserveCapacity(patterns.count)
         var held = [Bool](repeating: false, count: phases.count)
@@ -74,7 +80,9 @@ public enum OperandoRefinement {
             let r = try refineOne(pattern, index: index, phases: phases, cells: cells, initiallyHeld: held, fwhm: fwhm, settings: settings)
             held = r.cells.map { $0 == nil }
             for (p, cell) in r.cells.enumerated() { if let cell { cells[p] = cell } }
-            fwhm = r.fwhmDegrees
+            // The next pattern starts from this width, within a factor 3 of the first (a fit gone
+            // astray must not widen every window after it).
+            fwhm = Swift.min(Swift.max(r.fwhmDegrees, initialFWHM / 3), initialFWHM * 3)
             results.append(r)
             progress?.advance()
         }
@@ -120,7 +128,10 @@ public enum OperandoRefinement {
             guard t - half >= lo, top <= hi else { continue }
             slots.append(Slot(phase: p, reflection: r)); spans.append((t - half, top))
         } }
-        guard !slots.isEmpty else { throw LensError.invalidArgument("pattern \(index): no listed reflection inside the 2θ range") }
+        guard !slots.isEmpty else {
+            let described = phases.indices.map { q in "\(phases[q].name) " + zip(cells[q].parameterNames, cells[q].parameters).map { String(format: "%@ = %.4f Å", $0, $1) }.joined(separator: ", ") }
+            throw LensError.invalidArgument(String(format: "pattern %d: no listed reflection falls inside its 2θ range %.3f–%.3f° (with its ± %.3f° window) at λ = %.5f Å for the cells %@: check the wavelength and the phases", index, lo, hi, half, lambda, described.joined(separator: "; ")))
+        }
         var windows = [(Double, Double)]()
         for s in spans.sorted(by: { $0.0 < $1.0 }) {
             if let last = windows.last, s.0 <= last.1 { windows[windows.count - 1].1 = Swift.max(last.1, s.1) } else { windows.append(s) }
@@ -168,11 +179,13 @@ public enum OperandoRefinement {
         // Phases held in the previous pattern start held (their peaks where their last cell puts
         // them), so an absent phase's free lattice cannot wander onto another phase's peaks. After
         // each fit a held phase is released once its fraction reaches the threshold with its scale
-        // at least 3σ, and a free phase is held when either fails; refit until nothing changes
-        // (at most three fits).
+        // at least 3σ, and a free phase is held when either fails or its lattice leaves the starting
+        // model by more than `maximumLatticeChange` (a diverged fit); refit until nothing changes
+        // (at most four fits).
         var held = initiallyHeld
         var solution = start, covariance: Matrix?, chi2 = 0.0
-        for pass in 0..<3 {
+        var weakAfterLastFit = held
+        for pass in 0..<4 {
             let freeIndex = (0..<start.count).filter { k in
                 !(0..<phases.count).contains { held[$0] && k >= latticeOffset[$0] && k < latticeOffset[$0] + latticeCounts[$0] }
             }
@@ -200,11 +213,17 @@ public enum OperandoRefinement {
             let total = scalesNow.map(\.value).reduce(0, +)
             let weak = phases.indices.map { q in
                 let s = scalesNow[q]
-                return total <= 0 || s.value / total < settings.minimumFractionForLattice || (s.error.map { s.value < 3 * $0 } ?? false)
+                let drifted = !held[q] && zip(solution[latticeOffset[q]..<(latticeOffset[q] + latticeCounts[q])], phases[q].cell.parameters)
+                    .contains { abs($0 / $1 - 1) > settings.maximumLatticeChange }
+                return total <= 0 || s.value / total < settings.minimumFractionForLattice || (s.error.map { s.value < 3 * $0 } ?? false) || drifted
             }
-            if weak == held || pass == 2 { break }
+            weakAfterLastFit = weak
+            if weak == held || pass == 3 { break }
             held = weak
         }
+        // Should the last fit still leave a phase weak or diverged, its lattice is not reported
+        // (nor carried to the next pattern).
+        held = zip(held, weakAfterLastFit).map { $0 || $1 }
 
         let s = scales(solution, covariance: covariance, phases: phases, slots: slots, areaOffset: areaOffset)
         let total = s.map(\.value).reduce(0, +)

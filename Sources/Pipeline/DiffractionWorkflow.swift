@@ -168,6 +168,11 @@ public enum DiffractionWorkflow {
             return e.isEmpty ? nil : e[e.count / 2]
         }
         let r = results.map(\.weightedProfileR)
+        let poor = results.filter { $0.weightedProfileR > 0.25 }
+        if !poor.isEmpty {
+            Notices.emit(String(format: "the phases fit %d of %d patterns poorly (weighted-profile R up to %.2f, e.g. pattern %d): check the phases' cells and reflections, the wavelength and the zero shift before trusting their fractions and lattices",
+                                poor.count, results.count, poor.map(\.weightedProfileR).max() ?? 0, poor.max { $0.weightedProfileR < $1.weightedProfileR }?.index ?? 0))
+        }
         return SeriesRecord(file: seriesPath, phasesFile: phasesPath, patterns: results.count, points: series.twoThetaDegrees.count,
                             twoThetaRangeDegrees: [series.twoThetaDegrees.first!, series.twoThetaDegrees.last!],
                             wavelengthAngstrom: radiation.primaryWavelengthAngstrom, wavelengthSource: settings.radiation == .copperKAlpha ? "Cu Kα₁" : source,

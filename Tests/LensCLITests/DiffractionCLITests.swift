@@ -104,6 +104,17 @@ import Testing
         message = try failing(["diffraction", "series", dir + "/p/patterns.h5", "--phases", dir + "/p/phases.json", "--out", dir + "/p"])
         #expect(FileManager.default.fileExists(atPath: dir + "/p/patterns.h5"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/r1") && !FileManager.default.fileExists(atPath: dir + "/r2"))
+        // A wrong model (a spinel for a layered oxide) runs to the end, its cell kept within 5 %
+        // of the start, and the summary says the fit is poor.
+        try #"[{"name": "spinel", "cell": {"system": "cubic", "a": 8.08}, "reflections": [{"hkl": [1,1,1], "relative_intensity": 1}, {"hkl": [3,1,1], "relative_intensity": 0.5}]}]"#
+            .write(toFile: dir + "/spinel.json", atomically: true, encoding: .utf8)
+        #expect(run("diffraction", "series", dir + "/p/patterns.h5", "--phases", dir + "/spinel.json", "--out", dir + "/wrong", "--summary", dir + "/wrong.json") == 0)
+        let wrong = try JSONOutput.read(JSONValue.self, from: dir + "/wrong.json")
+        guard case .array(let notices)? = wrong["provenance"]?["notices"] else { Issue.record("no notices"); return }
+        #expect(notices.contains { $0.stringValue?.contains("poorly") == true })
+        if case .array(let range)? = wrong["phases"]?[0]?["lattice_range_angstrom"]?["a"] {
+            #expect(range.compactMap(\.doubleValue).allSatisfy { abs($0 / 8.08 - 1) <= 0.05 })
+        }
         // With the wavelength declared, the CSV copy refines.
         #expect(run("diffraction", "series", dir + "/p/patterns.csv", "--phases", dir + "/p/phases.json", "--wavelength-angstrom", "0.2072", "--out", dir + "/r4") == 0)
     }
