@@ -29,7 +29,7 @@ import Testing
         return out
     }
 
-    @Test(arguments: ["tomography", "xanes", "compton", "xas"])
+    @Test(arguments: ["tomography", "xanes", "compton", "xas", "diffraction"])
     func exampleRecipeRuns(_ name: String) throws {
         let study = dir + "/" + name
         #expect(CLIRuntime.run(["run", RecipeTests.examples + "/\(name).yaml", "--output", study, "--quiet"]) == 0)
