@@ -125,22 +125,51 @@ public struct AlignmentConsistency: Codable, Sendable, Equatable {
     /// `inView`: the raw projections' `sampleInView`.
     public static func measure(_ aligned: Grid<Float>, anglesDegrees: [Double], margin: Int, inView: Bool) -> AlignmentConsistency {
         let (angles, rows, cols) = (aligned.shape[0], aligned.shape[1], aligned.shape[2])
-        let band = Swift.min(Swift.max(0, margin), Swift.max(0, (rows - 1) / 2))
         let profiles: [(columns: [Double], rows: [Double])] = Parallel.sharing(aligned) { a in
+            Parallel.map(count: angles) { k in profile(rows: rows, columns: cols, margin: margin) { a[k * rows * cols + $0] } }
+        }
+        return measure(profiles: profiles, anglesDegrees: anglesDegrees, inView: inView)
+    }
+
+    /// The same for `alignment` applied to `lines`, one projection at a time (no aligned copy
+    /// of the whole scan).
+    public static func measure(_ lines: Grid<Float>, aligned alignment: ProjectionAlignment, anglesDegrees: [Double], margin: Int, inView: Bool) throws -> AlignmentConsistency {
+        let (angles, rows, cols) = (lines.shape[0], lines.shape[1], lines.shape[2])
+        guard lines.rank == 3, alignment.shiftsPixels.count == angles else {
+            throw LensError.invalidArgument("alignment of \(alignment.shiftsPixels.count) projections checked against data of shape \(lines.shape)")
+        }
+        let profiles: [(columns: [Double], rows: [Double])] = Parallel.sharing(lines) { l in
             Parallel.map(count: angles) { k in
-                var columns = [Double](repeating: 0, count: cols), rowSums = [Double](repeating: 0, count: rows)
-                for r in 0..<rows {
-                    var sum = 0.0
-                    for j in 0..<cols {
-                        let v = Double(a[(k * rows + r) * cols + j])
-                        sum += v
-                        if r >= band && r < rows - band { columns[j] += v }
-                    }
-                    rowSums[r] = sum
-                }
-                return (columns, rowSums)
+                let frame = Grid<Float>(shape: Shape(1, rows, cols), elements: (0..<(rows * cols)).map { l[k * rows * cols + $0] })
+                var one = alignment
+                one.shiftsPixels = [alignment.shiftsPixels[k]]
+                // One projection with its own shift: the shapes agree, so the resampling cannot fail.
+                let aligned = (try? one.apply(to: frame)) ?? frame
+                return aligned.withUnsafeBufferPointer { a in profile(rows: rows, columns: cols, margin: margin) { a[$0] } }
             }
         }
+        return measure(profiles: profiles, anglesDegrees: anglesDegrees, inView: inView)
+    }
+
+    /// One aligned projection's column sums over the rows away from the top and bottom margin,
+    /// and its row sums.
+    static func profile(rows: Int, columns cols: Int, margin: Int, _ value: (Int) -> Float) -> (columns: [Double], rows: [Double]) {
+        let band = Swift.min(Swift.max(0, margin), Swift.max(0, (rows - 1) / 2))
+        var columns = [Double](repeating: 0, count: cols), rowSums = [Double](repeating: 0, count: rows)
+        for r in 0..<rows {
+            var sum = 0.0
+            for j in 0..<cols {
+                let v = Double(value(r * cols + j))
+                sum += v
+                if r >= band && r < rows - band { columns[j] += v }
+            }
+            rowSums[r] = sum
+        }
+        return (columns, rowSums)
+    }
+
+    static func measure(profiles: [(columns: [Double], rows: [Double])], anglesDegrees: [Double], inView: Bool) -> AlignmentConsistency {
+        let angles = profiles.count, rows = profiles.first?.rows.count ?? 0
         let masses = profiles.map { $0.columns.reduce(0, +) }
         let meanMass = masses.reduce(0, +) / Double(Swift.max(1, angles))
         let variation = meanMass > 0 ? ((masses.max() ?? 0) - (masses.min() ?? 0)) / meanMass : .infinity
@@ -250,7 +279,7 @@ public enum ProjectionAligner {
     /// The consistency check of `alignment` applied to `lines` (rows a vertical shift brought in left out).
     static func consistency(of alignment: ProjectionAlignment, lines: Grid<Float>, anglesDegrees: [Double]) throws -> AlignmentConsistency {
         let margin = Int((alignment.shiftsPixels.map { abs($0[1]) }.max() ?? 0).rounded(.up)) + 1
-        return AlignmentConsistency.measure(try alignment.apply(to: lines), anglesDegrees: anglesDegrees, margin: margin, inView: AlignmentConsistency.sampleInView(lines))
+        return try AlignmentConsistency.measure(lines, aligned: alignment, anglesDegrees: anglesDegrees, margin: margin, inView: AlignmentConsistency.sampleInView(lines))
     }
 
     // MARK: Markers

@@ -118,6 +118,9 @@ struct AlignmentTests {
             AlignmentConsistency.measure(try alignment.apply(to: scan.lines), anglesDegrees: scan.angles, margin: 6, inView: true)
         }
         let truth = try check(scan.truth)
+        // Projection by projection (no aligned copy of the scan): the same numbers.
+        let streamed = try AlignmentConsistency.measure(scan.lines, aligned: scan.truth, anglesDegrees: scan.angles, margin: 6, inView: true)
+        #expect(abs((streamed.horizontalPixels ?? 1) - (truth.horizontalPixels ?? 0)) < 1e-9 && abs((streamed.verticalPixels ?? 1) - (truth.verticalPixels ?? 0)) < 1e-9)
         var rng = SeededRandom(seed: 5)
         var wrong = scan.truth
         wrong.shiftsPixels = wrong.shiftsPixels.map { [$0[0] + rng.normal(), $0[1] + rng.normal()] }
