@@ -12,7 +12,7 @@ import Signal
 /// cone-beam scan over 360° reconstructed by FDK → a phase-contrast scan reconstructed after
 /// Paganin phase retrieval → three-phase segmentation → porosity by depth, tortuosity per axis and depth region (and the
 /// same solver on the true labels), the representative volume, particles with bootstrap size
-/// intervals, local thickness, the pore network and the electrode tortuosity →
+/// intervals, local thickness, the pore network, the electrode tortuosity and the impedance →
 /// cracks, damage classes and particle tracking through the states → a TXM-XANES stack of
 /// particles with known state of charge → Compton events for three depth regions, correlated
 /// pixel by pixel with the segmented CT → operando diffraction frames integrated azimuthally and
@@ -166,6 +166,13 @@ public enum DemoStudy {
             workflow: tortuosity
             inputs: {labels: {from: segment.labels}}
             settings: {phase: pore, axis: z, electrode: true}
+          # The pore network's impedance (frequency-domain diffusion through the segmented pores,
+          # fixed outlet): its Nyquist plot and transmission-line fit; at ω̃ → 0 it is the
+          # steady-state resistance τ/ε.
+          - name: impedance
+            workflow: impedance
+            inputs: {labels: {from: segment.labels}}
+            settings: {phase: pore, axis: z, outlet: fixed, from: 0.01, to: 100, count: 16}
           # Cracks judged in every state and joined to particle tracks (registration between
           # states, damage classes, cracking vs size and depth).
           - name: track
@@ -294,6 +301,16 @@ public enum DemoStudy {
                                  measured: try tauZ(try json("tortuosity/summary.json")), truth: try tauZ(try json("tortuosity_truth/summary.json")),
                                  tolerance: 0.1, relative: true, unit: "",
                                  note: "the same solver on the true phases; segmentation moves τ more than porosity"))
+        // Impedance: ε·Re Z̃ at the lowest frequency (ω̃ = 0.01, where the capacitive correction
+        // is ~10⁻⁵) against the steady-state τ of the same pores.
+        let impedance = try json("impedance/summary.json")["result"]
+        guard case .array(let points)? = impedance?["points"], let lowest = points.first else {
+            throw LensError.badInput(file: folder, problem: "the demo study has no impedance spectrum")
+        }
+        checks.append(TruthCheck(quantity: "τ from the impedance's ω → 0 limit (ε·Re Z̃)", step: "impedance",
+                                 measured: try number(impedance?["volume_fraction"], "impedance volume fraction") * (try number(lowest["real"], "Re Z̃")),
+                                 truth: try tauZ(try json("tortuosity/summary.json")), tolerance: 0.01, relative: true, unit: "",
+                                 note: "the steady-state solver on the same pores (issue 21: τ from impedance within 1 %)"))
         let interior = (state0?["particles"].flatMap { v -> [JSONValue]? in if case .array(let a) = v { return a }; return nil } ?? [])
             .filter { $0["touches_border"] == .bool(false) }.compactMap { $0["equivalent_diameter_micrometres"]?.doubleValue }.sorted()
         let d50 = try json("particles/summary.json")["size_distribution_interior"]?["number_d50"]

@@ -586,7 +586,7 @@ public enum StudyReport {
                         guard r.count > Swift.max(re, im), let a = Double(r[re]), let b = Double(r[im]) else { return nil }
                         return (a, -b)
                     }
-                    var plot = SVGPlot(title: "Nyquist plot", xLabel: header[re], yLabel: "−" + header[im])
+                    var plot = SVGPlot(title: "Nyquist plot", xLabel: "Re Z̃ (normalized impedance Z·A·D/L)", yLabel: "−Im Z̃")
                     plot.equalAspect = true
                     plot.series = [.init("", x: rows.map(\.0), y: rows.map(\.1))]
                     c.figures.append(Figure(name: prefix + "_nyquist.svg", caption: "Impedance of the pore network (transmission-line model of the segmented electrode).", content: .svg(plot.render())))
