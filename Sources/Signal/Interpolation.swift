@@ -52,3 +52,12 @@ public struct LinearInterpolation: Sendable {
         try queries.map { try value(at: $0, extrapolation: extrapolation) }
     }
 }
+
+/// Sub-sample position of a sampled maximum: the vertex of the parabola through the largest
+/// sample `centre` and its neighbours `before` and `after` (unit spacing), as an offset from the
+/// centre sample clamped to ±½; 0 when the three do not curve downwards. Used wherever a peak
+/// (a correlation surface, a blob filter's response) is refined between samples.
+public func parabolicVertexOffset(before: Double, centre: Double, after: Double) -> Double {
+    let d = before - 2 * centre + after
+    return d < 0 ? Swift.max(-0.5, Swift.min(0.5, 0.5 * (before - after) / d)) : 0
+}

@@ -21,10 +21,7 @@ public enum ImageRegistration {
         let (_, surface, py, px) = try correlationPeak(reference, moving)
         let (h, w) = (reference.shape[0], reference.shape[1])
         func value(_ y: Int, _ x: Int) -> Double { surface[linear: ((y + h) % h) * w + (x + w) % w].real }
-        func vertex(_ m: Double, _ c: Double, _ p: Double) -> Double {
-            let d = m - 2 * c + p
-            return d < 0 ? Swift.max(-0.5, Swift.min(0.5, 0.5 * (m - p) / d)) : 0
-        }
+        func vertex(_ m: Double, _ c: Double, _ p: Double) -> Double { parabolicVertexOffset(before: m, centre: c, after: p) }
         var dy = Double(py) + vertex(value(py - 1, px), value(py, px), value(py + 1, px))
         var dx = Double(px) + vertex(value(py, px - 1), value(py, px), value(py, px + 1))
         if dy > Double(h) / 2 { dy -= Double(h) }
@@ -92,10 +89,7 @@ public enum ImageRegistration {
         var top = 0
         for i in 0..<fine.count where fine[i] > fine[top] { top = i }
         let (jy, lx) = (top / n, top % n)
-        func vertex(_ m: Double, _ c: Double, _ p: Double) -> Double {
-            let d = m - 2 * c + p
-            return d < 0 ? Swift.max(-0.5, Swift.min(0.5, 0.5 * (m - p) / d)) : 0
-        }
+        func vertex(_ m: Double, _ c: Double, _ p: Double) -> Double { parabolicVertexOffset(before: m, centre: c, after: p) }
         let oy = jy > 0 && jy < n - 1 ? vertex(fine[(jy - 1) * n + lx], fine[top], fine[(jy + 1) * n + lx]) : 0
         let ox = lx > 0 && lx < n - 1 ? vertex(fine[jy * n + lx - 1], fine[top], fine[jy * n + lx + 1]) : 0
         let dy = ys[jy] + oy / u, dx = xs[lx] + ox / u

@@ -313,12 +313,11 @@ public enum ProjectionAligner {
             // Sub-pixel centre: the vertex of the parabola through the peak and its two
             // neighbours along each axis (only the peak's own 3 × 3 samples, so structures
             // beside the bead do not pull it).
-            func vertex(_ a0: Double, _ b0: Double, _ c0: Double) -> Double {
+            func vertex(_ a: Double, _ b: Double, _ c: Double) -> Double {
                 // Through the logarithms when all three are positive: exact for a Gaussian peak,
                 // which a bead's band-passed image nearly is.
-                let (a, b, c) = a0 > 0 && b0 > 0 && c0 > 0 ? (log(a0), log(b0), log(c0)) : (a0, b0, c0)
-                let d = a - 2 * b + c
-                return d < 0 ? Swift.max(-0.5, Swift.min(0.5, 0.5 * (a - c) / d)) : 0
+                a > 0 && b > 0 && c > 0 ? parabolicVertexOffset(before: log(a), centre: log(b), after: log(c))
+                                        : parabolicVertexOffset(before: a, centre: b, after: c)
             }
             let dr = vertex(response[(r - 1) * cols + c], v, response[(r + 1) * cols + c])
             let dc = vertex(response[r * cols + c - 1], v, response[r * cols + c + 1])
@@ -554,9 +553,7 @@ public enum ProjectionAligner {
         guard let best = values.indices.max(by: { values[$0] < values[$1] }) else { return 0 }
         var shift = Double(best - reach)
         if best > 0 && best < values.count - 1 {
-            let (a, b, c) = (values[best - 1], values[best], values[best + 1])
-            let d = a - 2 * b + c
-            if d < 0 { shift += Swift.max(-0.5, Swift.min(0.5, 0.5 * (a - c) / d)) }
+            shift += parabolicVertexOffset(before: values[best - 1], centre: values[best], after: values[best + 1])
         }
         return shift
     }
