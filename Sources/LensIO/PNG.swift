@@ -99,19 +99,41 @@ public final class PNGWriter: VolumeWriter {
 
     public func abort() { finished = true; pending = nil }
 
+    /// The simplified-API description of a grey or RGB grid.
+    static func imageHeader(_ grid: AnyGrid, for path: String) throws -> png_image {
+        var image = png_image()
+        cpng_image_init(&image)
+        image.height = UInt32(grid.shape[0])
+        image.width = UInt32(grid.shape[1])
+        switch (grid.dataType, grid.shape.rank) {
+        case (.uint8, 2): image.format = cpng_format_gray()
+        case (.uint16, 2): image.format = cpng_format_linear_gray()
+        case (.uint8, 3) where grid.shape[2] == 3: image.format = cpng_format_rgb()
+        default: throw LensError.badOutput(file: path, problem: "PNG cannot hold \(grid.shape) \(grid.dataType)")
+        }
+        return image
+    }
+
+    /// The PNG bytes of a grey or RGB grid, in memory (figures embedded in SVG or HTML).
+    public static func encodedData(_ grid: AnyGrid) throws -> Data {
+        var image = try imageHeader(grid, for: "PNG in memory")
+        var size = 0
+        // First the size, then the bytes.
+        guard grid.withGrid({ g in g.withUnsafeRawBytes { png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, 0, nil) } }) != 0, size > 0 else {
+            throw LensError.badOutput(file: "PNG in memory", problem: "libpng could not size the image")
+        }
+        var bytes = [UInt8](repeating: 0, count: size)
+        let ok = bytes.withUnsafeMutableBytes { out in
+            grid.withGrid { g in g.withUnsafeRawBytes { png_image_write_to_memory(&image, out.baseAddress, &size, 0, $0.baseAddress, 0, nil) } }
+        }
+        guard ok != 0 else { throw LensError.badOutput(file: "PNG in memory", problem: "libpng could not encode the image") }
+        return Data(bytes.prefix(size))
+    }
+
     /// Encodes a grey or RGB grid to `path` atomically.
     public static func encode(_ grid: AnyGrid, to path: String) throws {
         try AtomicOutput.write(to: path) { temporary in
-            var image = png_image()
-            cpng_image_init(&image)
-            image.height = UInt32(grid.shape[0])
-            image.width = UInt32(grid.shape[1])
-            switch (grid.dataType, grid.shape.rank) {
-            case (.uint8, 2): image.format = cpng_format_gray()
-            case (.uint16, 2): image.format = cpng_format_linear_gray()
-            case (.uint8, 3): image.format = cpng_format_rgb()
-            default: throw LensError.badOutput(file: path, problem: "PNG cannot hold \(grid.shape) \(grid.dataType)")
-            }
+            var image = try imageHeader(grid, for: path)
             let ok = grid.withGrid { g in g.withUnsafeRawBytes { png_image_write_to_file(&image, temporary, 0, $0.baseAddress, 0, nil) } }
             guard ok != 0 else {
                 let message = withUnsafeBytes(of: image.message) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }

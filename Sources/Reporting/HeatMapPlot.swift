@@ -30,7 +30,7 @@ public struct HeatMapPlot: Sendable {
         self.x = x; self.y = y; self.values = values
     }
 
-    /// The SVG text (the raster is encoded through a temporary PNG file).
+    /// The SVG text (the raster embedded as PNG).
     public func render() throws -> String {
         guard x.count >= 2, y.count >= 1, values.count == x.count * y.count else {
             throw LensError.invalidArgument("a heat map needs x.count × y.count values (\(x.count) × \(y.count) ≠ \(values.count))")
@@ -59,11 +59,7 @@ public struct HeatMapPlot: Sendable {
                 for k in 0..<3 { rgb[(r * columns + c) * 3 + k] = v.isFinite ? table[level * 3 + k] : [RGB.masked.r, RGB.masked.g, RGB.masked.b][k] }
             }
         }
-        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("batterylens-heatmap-\(UUID().uuidString).png").path
-        TemporaryFiles.register(temporary)
-        defer { TemporaryFiles.remove(temporary) }
-        try PNGWriter.encode(.uint8(Grid<UInt8>(shape: Shape(y.count, columns, 3), elements: rgb)), to: temporary)
-        guard let png = FileManager.default.contents(atPath: temporary) else { throw LensError.badOutput(file: temporary, problem: "the heat map raster was not written") }
+        let png = try PNGWriter.encodedData(.uint8(Grid<UInt8>(shape: Shape(y.count, columns, 3), elements: rgb)))
 
         // Layout.
         let left = 64.0, top = 36.0, bottom = 52.0
