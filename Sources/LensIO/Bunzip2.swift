@@ -12,6 +12,7 @@ public enum Bunzip2 {
 
     /// Decompresses a bzip2 stream (concatenated streams too, as `bzip2 -d` does).
     public static func decompress(_ input: [UInt8], file: String, what: String = "bzip2 data", ratio: Int = 1000) throws -> [UInt8] {
+        guard isBzip2(input) else { throw LensError.badInput(file: file, problem: "\(what) is not a bzip2 stream (no BZh signature)") }
         let limit = Swift.max(1 << 20, input.count.multipliedReportingOverflow(by: ratio).overflow ? Int.max : input.count * ratio)
         var output = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 1 << 20)

@@ -290,8 +290,9 @@ extension DiffractionWorkflow {
         var mask: [Bool]?
         if let maskPath {
             let m = try VolumeIO.open(maskPath).readAll().float32()
-            guard m.shape.count == rows * columns else {
-                throw LensError.badInput(file: maskPath, problem: "the mask has \(m.shape) pixels, the frames \(rows) × \(columns)")
+            // (rows, columns), or one such plane: a transposed mask of the same size is refused.
+            guard m.shape.count == rows * columns, Array(m.shape.dims.suffix(2)) == [rows, columns] else {
+                throw LensError.badInput(file: maskPath, problem: "the mask is \(m.shape), the frames \(rows) × \(columns) pixels")
             }
             mask = m.elements.map { $0 != 0 }
         }

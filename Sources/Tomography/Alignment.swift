@@ -104,7 +104,7 @@ public struct AlignmentConsistency: Codable, Sendable, Equatable {
     public static func sampleInView(_ lines: Grid<Float>) -> Bool {
         let (angles, rows, cols) = (lines.shape[0], lines.shape[1], lines.shape[2])
         guard cols >= 8 else { return false }
-        var total = 0.0, edge = 0.0, worstEdge = 0.0
+        var total = 0.0, worstEdge = 0.0
         lines.withUnsafeBufferPointer { l in
             for k in 0..<angles {
                 var e = 0.0
@@ -113,7 +113,7 @@ public struct AlignmentConsistency: Codable, Sendable, Equatable {
                     for j in 0..<cols { total += Double(l[base + j]) }
                     for j in [0, 1, cols - 2, cols - 1] { e += Double(l[base + j]) }
                 }
-                edge += e; worstEdge = Swift.max(worstEdge, e / Double(4 * rows))
+                worstEdge = Swift.max(worstEdge, e / Double(4 * rows))
             }
         }
         let mean = total / Double(lines.count)
@@ -345,7 +345,7 @@ public enum ProjectionAligner {
     /// The marker model fitted to tracks (projection index, row, column per observation): per
     /// projection shifts, the tilt (if asked) and the gauge-fixed axis column, outliers rejected.
     public static func fitMarkerTracks(_ tracks: [[(k: Int, row: Double, column: Double)]], anglesDegrees: [Double], rows: Int, columns cols: Int,
-                                       fitTilt: Bool, significance: Double = 2) -> ProjectionAlignment {
+                                       fitTilt: Bool, significance: Double = AlignmentSettings().tiltSignificance) -> ProjectionAlignment {
         let angles = anglesDegrees.count
         let theta = anglesDegrees.map { $0 * .pi / 180 }
         var fit = MarkerFit(tracks: tracks, theta: theta, rows: rows, cols: cols)
@@ -385,6 +385,8 @@ public enum ProjectionAligner {
                 rms = fit.solve(tilt: 0)
                 notes.append(String(format: "the fitted axis tilt %.3f° ± %.3f° (jackknife over %d markers) is within %.3g standard errors of zero: not applied", fitted * 180 / .pi, se * 180 / .pi, kept.count, significance))
             }
+        } else if fitTilt {
+            notes.append(String(format: "the axis tilt %.3f° comes from %d markers: too few for its standard error (4 needed), so it is applied unchecked", fitted * 180 / .pi, kept.count))
         }
         var alignment = ProjectionAlignment(projections: angles)
         alignment.notes = notes

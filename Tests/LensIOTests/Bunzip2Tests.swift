@@ -24,6 +24,8 @@ struct Bunzip2Tests {
             #expect("\(error)".contains("half.bz2"))
         }
         #expect(throws: LensError.self) { try Bunzip2.decompress(Array(bytes.prefix(20)), file: "tiny.bz2") }
+        #expect(throws: LensError.self) { try Bunzip2.decompress([], file: "empty.bz2") }
+        #expect(throws: LensError.self) { try Bunzip2.decompress(Array("4.57 950\n".utf8), file: "plain.xye") }
         // A 49-byte stream of 10 MiB of zeros (a "bzip2 bomb"): beyond the ceiling, refused.
         let hex = "425a6839314159265359335453790050504020c00000040008200030cc0529a60481362090278bb9229c284819aa29bc80"
         let bomb = stride(from: 0, to: hex.count, by: 2).map { UInt8(hex.dropFirst($0).prefix(2), radix: 16)! }

@@ -161,6 +161,23 @@ struct AlignmentTests {
         #expect(du <= 0.15 && dv <= 0.15)
     }
 
+    /// Three markers cannot give the tilt a jackknife error: the tilt is applied and a note
+    /// says it is unchecked (exact tracks of a 0.3° tilt give it back).
+    @Test func tiltFromThreeMarkersIsMarkedUnchecked() {
+        let angles = (0..<61).map { -67.5 + 135 * Double($0) / 60 }
+        let (phi, c, vc) = (0.3 * Double.pi / 180, 47.5, 19.5)
+        let markers: [(x: Double, y: Double, z: Double)] = [(20, -10, -8), (-25, 15, 5), (5, 30, 12)]
+        let tracks = markers.map { m in angles.enumerated().map { k, a -> (k: Int, row: Double, column: Double) in
+            let t = a * .pi / 180
+            let u = m.x * cos(t) - m.y * sin(t)
+            return (k, vc + sin(phi) * u + cos(phi) * m.z, c + cos(phi) * u - sin(phi) * m.z)
+        } }
+        let found = ProjectionAligner.fitMarkerTracks(tracks, anglesDegrees: angles, rows: 40, columns: 96, fitTilt: true)
+        #expect(abs(found.tiltDegrees - 0.3) < 0.01)
+        #expect(found.markers?.tiltStandardErrorDegrees == nil)
+        #expect(found.notes.contains { $0.contains("unchecked") })
+    }
+
     /// Applying an alignment undoes its displacement (away from the frame's edges, which the
     /// shift moved out of view).
     @Test func applyUndoesDisplace() throws {
