@@ -146,11 +146,11 @@ public enum OperandoRefinement {
         let latticeOffset = latticeCounts.indices.map { latticeCounts[..<$0].reduce(0, +) }
         let areaOffset = latticeCounts.reduce(0, +), windowOffset = areaOffset + slots.count
         var start = cells.flatMap(\.parameters)
-        start += slots.map { slot -> Double in
+        start += slots.enumerated().map { index, slot -> Double in
             // Height above the window's lowest point × width.
             guard let t = position(cells[slot.phase], phases[slot.phase].reflections[slot.reflection].hkl) else { return 0 }
             let j = pattern.indices(in: (t - fwhm / 2)...(t + fwhm / 2))
-            let w = windowOf[slots.firstIndex { $0.phase == slot.phase && $0.reflection == slot.reflection }!]
+            let w = windowOf[index]
             let floor = pattern.indices(in: windows[w].0...windows[w].1).map { pattern.intensity[$0] }.min() ?? 0
             return Swift.max(0, (j.map { pattern.intensity[$0] }.max() ?? floor) - floor) * fwhm
         }
@@ -159,19 +159,20 @@ public enum OperandoRefinement {
             start += [values.isEmpty ? 0 : values[values.count / 10], 0, fwhm, 0]   // η = logistic(0) = 0.5
         }
 
+        // Per window: its slots (fixed for this pattern).
+        var slotsOfWindow = [[Int]](repeating: [], count: windows.count)
+        for (slot, w) in windowOf.enumerated() { slotsOfWindow[w].append(slot) }
         func evaluate(_ p: [Double], residuals r: inout [Double]) {
             let cellsNow = cells.indices.map { cells[$0].with(parameters: Array(p[latticeOffset[$0]..<(latticeOffset[$0] + latticeCounts[$0])])) }
-            let centres = slots.map { position(cellsNow[$0.phase], phases[$0.phase].reflections[$0.reflection].hkl) ?? .nan }
-            // Per window: its slots.
-            var bySlots = [[Int]](repeating: [], count: windows.count)
-            for (s, w) in windowOf.enumerated() { bySlots[w].append(s) }
+            // Each window's peak centres and areas once per evaluation, not per point.
+            let centresOfWindow = slotsOfWindow.map { $0.map { position(cellsNow[slots[$0].phase], phases[slots[$0].phase].reflections[slots[$0].reflection].hkl) ?? .nan } }
+            let areasOfWindow = slotsOfWindow.map { $0.map { p[areaOffset + $0] } }
             for (n, i) in points.enumerated() {
                 let w = pointWindow[n], x = pattern.twoThetaDegrees[i]
                 let o = windowOffset + 4 * w
-                let shape = (fwhm: abs(p[o + 2]), eta: BraggPeakFit.logistic(p[o + 3]))
                 var model = p[o] + p[o + 1] * (x - mids[w])
-                model += BraggPeakFit.modelValue(x, centres: bySlots[w].map { centres[$0] }, areas: bySlots[w].map { p[areaOffset + $0] },
-                                                 fwhmDegrees: shape.fwhm, eta: shape.eta, radiation: radiation)
+                model += BraggPeakFit.modelValue(x, centres: centresOfWindow[w], areas: areasOfWindow[w],
+                                                 fwhmDegrees: abs(p[o + 2]), eta: BraggPeakFit.logistic(p[o + 3]), radiation: radiation)
                 r[n] = (pattern.intensity[i] - model) / pattern.sigma[i]
             }
         }
