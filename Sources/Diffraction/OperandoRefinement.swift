@@ -180,13 +180,17 @@ public enum OperandoRefinement {
         // Phases held in the previous pattern start held (their peaks where their last cell puts
         // them), so an absent phase's free lattice cannot wander onto another phase's peaks. After
         // each fit a held phase is released once its fraction reaches the threshold with its scale
-        // at least 3σ, and a free phase is held when either fails or its lattice leaves the starting
-        // model by more than `maximumLatticeChange` (a diverged fit); refit until nothing changes
-        // (at most four fits).
+        // at least 3σ; a free phase is held when either fails or its lattice leaves the starting
+        // model by more than `maximumLatticeChange` (a diverged fit, or one gone degenerate with
+        // another phase's peaks). A phase held that way is released once more, starting from the
+        // held fit's areas (which usually leads the fit back), and held for good if it fails again.
+        // Refit after every change, so the numbers reported always come from a fit with the
+        // lattices reported free.
         var held = initiallyHeld
+        var timesHeld = [Int](repeating: 0, count: phases.count)
         var solution = start, covariance: Matrix?, chi2 = 0.0
-        var weakAfterLastFit = held
-        for pass in 0..<4 {
+        // Each phase changes state at most four times (released, held, released, held), so this ends.
+        for pass in 0...(4 * phases.count) {
             let freeIndex = (0..<start.count).filter { k in
                 !(0..<phases.count).contains { held[$0] && k >= latticeOffset[$0] && k < latticeOffset[$0] + latticeCounts[$0] }
             }
@@ -218,13 +222,14 @@ public enum OperandoRefinement {
                     .contains { abs($0 / $1 - 1) > settings.maximumLatticeChange }
                 return total <= 0 || s.value / total < settings.minimumFractionForLattice || (s.error.map { s.value < 3 * $0 } ?? false) || drifted
             }
-            weakAfterLastFit = weak
-            if weak == held || pass == 3 { break }
-            held = weak
+            var next = held
+            for q in phases.indices {
+                if held[q] { if timesHeld[q] < 2 && !weak[q] { next[q] = false } }
+                else if weak[q] { next[q] = true; timesHeld[q] += 1 }
+            }
+            if next == held || pass == 4 * phases.count { break }
+            held = next
         }
-        // Should the last fit still leave a phase weak or diverged, its lattice is not reported
-        // (nor carried to the next pattern).
-        held = zip(held, weakAfterLastFit).map { $0 || $1 }
 
         let s = scales(solution, covariance: covariance, phases: phases, slots: slots, areaOffset: areaOffset)
         let total = s.map(\.value).reduce(0, +)
