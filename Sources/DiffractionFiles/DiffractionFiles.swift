@@ -34,11 +34,22 @@ public enum DiffractionFiles {
         return text
     }
 
-    /// One pattern: 2θ (degrees), intensity and, in a third column, its standard error.
+    /// One pattern: 2θ (degrees), intensity and, in a third column, its standard error (as in
+    /// `.xye`). A third column with a header that does not name an error (e, esd, err, error,
+    /// sigma, std, uncertainty) is not taken for one: the errors are then Poisson, with a note.
     public static func readPattern(_ path: String) throws -> PowderPattern {
         let table = try NumericColumns.parse(try text(path), source: path)
         guard table.columns.count >= 2 else { throw LensError.badInput(file: path, problem: "a pattern needs columns 2θ and intensity, found \(table.columns.count)") }
-        return try PowderPattern(twoThetaDegrees: table.columns[0], intensity: table.columns[1], sigma: table.columns.count >= 3 ? table.columns[2] : nil, source: path)
+        var sigma: [Double]?
+        if table.columns.count >= 3 {
+            let name = table.names.count >= 3 ? table.names[2].lowercased() : ""
+            if name.isEmpty || ["e", "esd", "err", "error", "errors", "sigma", "std", "stdev", "uncertainty", "dy", "y_err", "i_err"].contains(name) {
+                sigma = table.columns[2]
+            } else {
+                Notices.emit("\(path): the third column '\(table.names[2])' is not read as the intensities' standard errors; Poisson errors (√counts) are used")
+            }
+        }
+        return try PowderPattern(twoThetaDegrees: table.columns[0], intensity: table.columns[1], sigma: sigma, source: path)
     }
 
     /// A calibrant's d-spacings (pyFAI `.D`: one d per line in Å, "# (h k l)" after it).
@@ -69,7 +80,16 @@ public enum DiffractionFiles {
             let file = try HDF5File(openingForReading: path)
             let data = try file.dataset("/patterns")
             guard data.shape.rank == 2 else { throw LensError.badInput(file: path, problem: "/patterns must be 2-D (pattern, point), found \(data.shape)") }
-            let twoTheta = try file.dataset("/two_theta").readDoubles()
+            var twoTheta = try file.dataset("/two_theta").readDoubles()
+            // 2θ in degrees, or radians when its units attribute says so (pyFAI's 2th_rad).
+            switch file.stringAttribute("units", of: "/two_theta")?.lowercased() {
+            case "degrees"?, "degree"?, "deg"?, "2th_deg"?: break
+            case "radians"?, "radian"?, "rad"?, "2th_rad"?: twoTheta = twoTheta.map { $0 * 180 / .pi }
+            case let other?:
+                throw LensError.badInput(file: path, problem: "/two_theta is in '\(other)', not degrees or radians: convert it to 2θ in degrees")
+            case nil:
+                Notices.emit("\(path): /two_theta has no units attribute; read as degrees (2θ). If it is in radians, set units = \"radians\"")
+            }
             guard twoTheta.count == data.shape[1] else {
                 throw LensError.badInput(file: path, problem: "/two_theta has \(twoTheta.count) angles for patterns of \(data.shape[1]) points")
             }

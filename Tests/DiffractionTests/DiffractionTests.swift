@@ -30,6 +30,31 @@ import Testing
         }
     }
 
+    /// What a file says, and only that: 2θ stored in radians (its units attribute) reads as
+    /// degrees, an unknown unit is refused, and a third column named for something else is not
+    /// taken for the standard errors.
+    @Test func readersFollowWhatTheFileDeclares() throws {
+        let dir = NSTemporaryDirectory() + "batterylens-xrd-files-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let degrees = (0..<16).map { 2 + 0.1 * Double($0) }
+        for (name, unit) in [("rad", "radians"), ("furlong", "furlongs")] {
+            let file = try HDF5File(creating: dir + "/\(name).h5")
+            try file.createDataset("/patterns", shape: Shape(1, 16), dataType: .float32).write(AnyGrid(Grid<Float>(shape: Shape(1, 16)) { Float($0 + 10) }), at: 0)
+            try file.writeDoubles(degrees.map { $0 * .pi / 180 }, to: "/two_theta")
+            try file.setAttribute("units", string: unit, on: "/two_theta")
+            try file.flush()
+        }
+        let series = try DiffractionFiles.readSeries(dir + "/rad.h5")
+        #expect(zip(series.twoThetaDegrees, degrees).allSatisfy { abs($0 - $1) < 1e-9 })
+        #expect(throws: LensError.self) { try DiffractionFiles.readSeries(dir + "/furlong.h5") }
+        let rows = degrees.map { "\($0),100,7" }.joined(separator: "\n")
+        try ("two_theta,counts,background\n" + rows + "\n").write(toFile: dir + "/named.csv", atomically: true, encoding: .utf8)
+        try ("two_theta,counts,esd\n" + rows + "\n").write(toFile: dir + "/esd.csv", atomically: true, encoding: .utf8)
+        #expect(try DiffractionFiles.readPattern(dir + "/named.csv").sigma.allSatisfy { $0 == 10 })   // √100, not the background
+        #expect(try DiffractionFiles.readPattern(dir + "/esd.csv").sigma.allSatisfy { $0 == 7 })
+    }
+
     /// A Cu Kα₁/Kα₂ doublet with Poisson noise: the fitted Kα₁ position and area fall within
     /// three of their standard errors of the truth, and the errors are of the size the scatter
     /// of 40 repeats says (z-score RMS 0.6–1.6).
