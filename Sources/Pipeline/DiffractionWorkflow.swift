@@ -139,12 +139,12 @@ public enum DiffractionWorkflow {
                            yInterval: results.map { r in r.fractionErrors[q].map { (r.fractions[q] - $0, r.fractions[q] + $0) } ?? (.nan, .nan) })
         }
         try AtomicOutput.write(Data(fractions.render().utf8), to: folder + "/fractions.svg")
-        var lattice = SVGPlot(title: "Lattice parameters", xLabel: "pattern", yLabel: "c (Å, ±1σ)")
+        // c when every phase has one (layered oxides), else a, which every cell has: no phase left out.
+        let shown = phases.allSatisfy { $0.cell.parameterNames.contains("c") } ? "c" : "a"
+        var lattice = SVGPlot(title: "Lattice parameters", xLabel: "pattern", yLabel: "\(shown) (Å, ±1σ)")
         lattice.yIncludesZero = false
-        let shown = phases.first { $0.cell.parameterNames.contains("c") } != nil ? "c" : "a"
-        lattice.yLabel = "\(shown) (Å, ±1σ)"
-        lattice.series = phases.indices.compactMap { q in
-            guard let k = phases[q].cell.parameterNames.firstIndex(of: shown) else { return nil }
+        lattice.series = phases.indices.map { q in
+            let k = phases[q].cell.parameterNames.firstIndex(of: shown)!
             let values = results.map { $0.cells[q]?.parameters[k] ?? .nan }
             let errors = results.map { $0.cellErrorsAngstrom[q]?[k] ?? .nan }
             return SVGPlot.Series(phases[q].name, kind: .points, x: index, y: values, yInterval: zip(values, errors).map { ($0 - $1, $0 + $1) })
