@@ -10,7 +10,7 @@ import LensCore
 /// zero outside.
 ///
 /// Rays never mix z slices in parallel beam, so the volume is processed in chunks of 8
-/// slices held as `SIMD8<Float>` columns: one interpolation updates 8 detector rows at once,
+/// slices held as `Lanes` columns: one interpolation updates 8 detector rows at once,
 /// and a chunk (8 × ny × nx floats) stays in cache while all angles pass over it.
 ///
 /// Units: volumes in 1/µm (attenuation), projections are dimensionless line integrals
@@ -26,6 +26,10 @@ public struct JosephProjector: Sendable {
     }
 
     /// Shape of the projection stack (angle, row, column).
+    /// Slices processed together: one SIMD vector holds the same voxel of `lanes` slices.
+    typealias Lanes = SIMD16<Float>
+    var lanes: Int { Lanes.scalarCount }
+
     public var projectionShape: Shape { Shape(geometry.projectionCount, geometry.detectorRows, geometry.detectorColumns) }
 
     // MARK: Forward
@@ -37,7 +41,7 @@ public struct JosephProjector: Sendable {
         }
         var output = Grid<Float>(shape: projectionShape)
         let nz = volumeShape[0]
-        let chunkCount = (nz + 7) / 8
+        let chunkCount = (nz + lanes - 1) / lanes
         let threads = Parallel.threadCount
         let angles = geometry.projectionCount
         try Parallel.withDisjointWrites(&output) { out in
@@ -48,7 +52,7 @@ public struct JosephProjector: Sendable {
                             let columns = gatherChunk(vol, chunk: c)
                             defer { LargeMemory.deallocate(columns) }
                             Parallel.sharing(UnsafeBufferPointer(columns)) { projectChunk($0, chunk: c, angles: 0..<angles, into: out) }
-                            progress?.advance(by: Swift.min(8, nz - c * 8))
+                            progress?.advance(by: Swift.min(lanes, nz - c * lanes))
                         }
                     }
                 } else {
@@ -60,7 +64,7 @@ public struct JosephProjector: Sendable {
                                 projectChunk(cols, chunk: c, angles: range, into: out)
                             }
                         }
-                        progress?.advance(by: Swift.min(8, nz - c * 8))
+                        progress?.advance(by: Swift.min(lanes, nz - c * lanes))
                     }
                 }
             }
@@ -72,13 +76,13 @@ public struct JosephProjector: Sendable {
     /// (ny + 2), a zero border of one voxel): element ((y + 1)·(nx + 2) + x + 1) holds slices
     /// 8c…8c+7 at (y, x). The border lets the kernels read both interpolation neighbours of
     /// every step without bounds tests (a step's neighbours lie in −1…n, see ``stepRange``).
-    func gatherChunk(_ vol: SharedReadBuffer<Float>, chunk c: Int) -> UnsafeMutableBufferPointer<SIMD8<Float>> {
+    func gatherChunk(_ vol: SharedReadBuffer<Float>, chunk c: Int) -> UnsafeMutableBufferPointer<Lanes> {
         let nz = volumeShape[0], ny = volumeShape[1], nx = volumeShape[2]
         let plane = ny * nx, width = nx + 2
-        let columns = LargeMemory.buffer(of: SIMD8<Float>.self, count: paddedPlane)
-        columns.update(repeating: SIMD8())
-        for k in 0..<8 {
-            let z = c * 8 + k
+        let columns = LargeMemory.buffer(of: Lanes.self, count: paddedPlane)
+        columns.update(repeating: Lanes())
+        for k in 0..<lanes {
+            let z = c * lanes + k
             guard z < nz else { break }
             let base = z * plane
             for y in 0..<ny {
@@ -148,20 +152,20 @@ public struct JosephProjector: Sendable {
     /// that step along y) or 16 columns (rays stepping along x), 256 KiB each, which stay in the
     /// core's L2 cache while every ray of every angle adds its partial sum through them; each
     /// ray's position and slope are computed once.
-    func projectChunk(_ columns: SharedReadBuffer<SIMD8<Float>>, chunk c: Int, angles: Range<Int>,
+    func projectChunk(_ columns: SharedReadBuffer<Lanes>, chunk c: Int, angles: Range<Int>,
                       into out: DisjointWriteBuffer<Float>) {
         let ny = volumeShape[1], nx = volumeShape[2]
         let nz = volumeShape[0]
         let rows = geometry.detectorRows, cols = geometry.detectorColumns
-        let zCount = Swift.min(8, nz - c * 8)
+        let zCount = Swift.min(lanes, nz - c * lanes)
         let rays: [Ray] = angles.flatMap { a -> [Ray] in
             let theta = geometry.anglesRadians[a]
             let cosT = cos(theta), sinT = -sin(theta)  // u = x cos θ − y sin θ (ParallelBeamGeometry)
             return (0..<cols).map { ray(angle: a, column: $0, cos: cosT, sin: sinT) }
         }
-        let sums = LargeMemory.buffer(of: SIMD8<Float>.self, count: rays.count)
+        let sums = LargeMemory.buffer(of: Lanes.self, count: rays.count)
         defer { LargeMemory.deallocate(sums) }
-        let width = nx + 2
+        let (alongY, alongX) = PlaneWalk.walks(ny: ny, nx: nx)
         let strip = 16
         rays.withUnsafeBufferPointer { rays in
             // Rays stepping along y, strip by strip of rows.
@@ -171,20 +175,7 @@ public struct JosephProjector: Sendable {
                     let r = rays[k]
                     let lo = Swift.max(r.first, y0), hi = Swift.min(r.last, y1)
                     guard lo <= hi else { continue }
-                    var p = r.position + r.slope * Double(lo - r.first)
-                    var sum = sums[k]
-                    for y in lo...hi {
-                        // p > −1 on every step (stepRange): p + 1 > 0 truncates to the floor
-                        // (no libm call); i is the padded index of the left neighbour. p just
-                        // below n can round to n when 1 is added: i ≤ n keeps both neighbours
-                        // on the padded plane (the right one is then the zero border).
-                        let i = Swift.min(Int(p + 1), nx)
-                        let f = Float(p + 1 - Double(i))
-                        let at = (y + 1) * width + i
-                        sum += columns[at] * (1 - f) + columns[at + 1] * f
-                        p += r.slope
-                    }
-                    sums[k] = sum
+                    sums[k] += walkSum(columns, ray: r, from: lo, to: hi, walk: alongY)
                 }
             }
             // Rays stepping along x, strip by strip of columns.
@@ -194,23 +185,14 @@ public struct JosephProjector: Sendable {
                     let r = rays[k]
                     let lo = Swift.max(r.first, x0s), hi = Swift.min(r.last, x1)
                     guard lo <= hi else { continue }
-                    var p = r.position + r.slope * Double(lo - r.first)
-                    var sum = sums[k]
-                    for x in lo...hi {
-                        let i = Swift.min(Int(p + 1), ny)   // padded row of the upper neighbour, as above
-                        let f = Float(p + 1 - Double(i))
-                        let at = i * width + x + 1
-                        sum += columns[at] * (1 - f) + columns[at + width] * f
-                        p += r.slope
-                    }
-                    sums[k] = sum
+                    sums[k] += walkSum(columns, ray: r, from: lo, to: hi, walk: alongX)
                 }
             }
             for (ai, a) in angles.enumerated() {
                 for j in 0..<cols {
                     let k = ai * cols + j
                     let value = sums[k] * rays[k].weight
-                    let base = (a * rows + c * 8) * cols + j
+                    let base = (a * rows + c * lanes) * cols + j
                     for z in 0..<zCount { out[base + z * cols] = value[z] }
                 }
             }
@@ -229,7 +211,7 @@ public struct JosephProjector: Sendable {
         let shifted = applyRowShifts(projections, adjoint: true)
         var volume = Grid<Float>(shape: volumeShape)
         let nz = volumeShape[0], plane = volumeShape[1] * volumeShape[2]
-        let chunkCount = (nz + 7) / 8
+        let chunkCount = (nz + lanes - 1) / lanes
         let threads = Parallel.threadCount
         let angles = geometry.projectionCount
         try Parallel.withDisjointWrites(&volume) { vol in
@@ -238,9 +220,9 @@ public struct JosephProjector: Sendable {
                 let padded = paddedPlane
                 // The interior of a padded accumulator into the chunk's slices (the border
                 // collected the weights of neighbours outside the slice, which are zero voxels).
-                let scatter: @Sendable (Int, UnsafeMutableBufferPointer<SIMD8<Float>>) -> Void = { c, columns in
-                    for k in 0..<8 {
-                        let z = c * 8 + k
+                let scatter: @Sendable (Int, UnsafeMutableBufferPointer<Lanes>) -> Void = { c, columns in
+                    for k in 0..<lanes {
+                        let z = c * lanes + k
                         guard z < nz else { break }
                         for y in 0..<ny {
                             let row = (y + 1) * (nx + 2) + 1, target = z * plane + y * nx
@@ -251,19 +233,19 @@ public struct JosephProjector: Sendable {
                 if chunkCount >= threads {
                     try Parallel.forEachChunk(count: chunkCount, minimumChunk: 1, cancellation: cancellation) { chunks in
                         for c in chunks {
-                            let columns = LargeMemory.buffer(of: SIMD8<Float>.self, count: padded)
+                            let columns = LargeMemory.buffer(of: Lanes.self, count: padded)
                             defer { LargeMemory.deallocate(columns) }
                             backProjectChunk(proj, chunk: c, angles: 0..<angles, into: columns)
                             scatter(c, columns)
-                            progress?.advance(by: Swift.min(8, nz - c * 8))
+                            progress?.advance(by: Swift.min(lanes, nz - c * lanes))
                         }
                     }
                 } else {
                     // Few slices: split the angles between threads, each with its own
                     // accumulator, then add the partial volumes.
                     for c in 0..<chunkCount {
-                        let parts = Parallel.mapChunks(count: angles, chunks: threads) { range -> [SIMD8<Float>] in
-                            let columns = LargeMemory.buffer(of: SIMD8<Float>.self, count: padded)
+                        let parts = Parallel.mapChunks(count: angles, chunks: threads) { range -> [Lanes] in
+                            let columns = LargeMemory.buffer(of: Lanes.self, count: padded)
                             defer { LargeMemory.deallocate(columns) }
                             backProjectChunk(proj, chunk: c, angles: range, into: columns)
                             return Array(columns)
@@ -272,7 +254,7 @@ public struct JosephProjector: Sendable {
                         for part in parts.dropFirst() { for i in 0..<padded { total[i] += part[i] } }
                         total.withUnsafeMutableBufferPointer { scatter(c, $0) }
                         try cancellation?.check()
-                        progress?.advance(by: Swift.min(8, nz - c * 8))
+                        progress?.advance(by: Swift.min(lanes, nz - c * lanes))
                     }
                 }
             }
@@ -285,24 +267,24 @@ public struct JosephProjector: Sendable {
     /// weighted value is spread over one strip of 16 rows (or columns) at a time, which stays in
     /// the core's cache while every ray passes through it.
     func backProjectChunk(_ proj: SharedReadBuffer<Float>, chunk c: Int, angles: Range<Int>,
-                          into columns: UnsafeMutableBufferPointer<SIMD8<Float>>) {
+                          into columns: UnsafeMutableBufferPointer<Lanes>) {
         let ny = volumeShape[1], nx = volumeShape[2]
         let nz = volumeShape[0]
         let rows = geometry.detectorRows, cols = geometry.detectorColumns
-        let zCount = Swift.min(8, nz - c * 8)
-        let width = nx + 2
-        columns.update(repeating: SIMD8())
+        let zCount = Swift.min(lanes, nz - c * lanes)
+        let (alongY, alongX) = PlaneWalk.walks(ny: ny, nx: nx)
+        columns.update(repeating: Lanes())
         let rays: [Ray] = angles.flatMap { a -> [Ray] in
             let theta = geometry.anglesRadians[a]
             let cosT = cos(theta), sinT = -sin(theta)  // u = x cos θ − y sin θ (ParallelBeamGeometry)
             return (0..<cols).map { ray(angle: a, column: $0, cos: cosT, sin: sinT) }
         }
-        let values = LargeMemory.buffer(of: SIMD8<Float>.self, count: rays.count)
+        let values = LargeMemory.buffer(of: Lanes.self, count: rays.count)
         defer { LargeMemory.deallocate(values) }
         for (ai, a) in angles.enumerated() {
             for j in 0..<cols {
-                var value = SIMD8<Float>()
-                let base = (a * rows + c * 8) * cols + j
+                var value = Lanes()
+                let base = (a * rows + c * lanes) * cols + j
                 for k in 0..<zCount { value[k] = proj[base + k * cols] }
                 values[ai * cols + j] = value * rays[ai * cols + j].weight
             }
@@ -316,15 +298,7 @@ public struct JosephProjector: Sendable {
                     let lo = Swift.max(r.first, y0), hi = Swift.min(r.last, y1)
                     guard lo <= hi else { continue }
                     let value = values[k]
-                    var p = r.position + r.slope * Double(lo - r.first)
-                    for y in lo...hi {
-                        let i = Swift.min(Int(p + 1), nx)   // padded index of the left neighbour (see projectChunk)
-                        let f = Float(p + 1 - Double(i))
-                        let at = (y + 1) * width + i
-                        columns[at] += value * (1 - f)
-                        columns[at + 1] += value * f
-                        p += r.slope
-                    }
+                    walkSpread(value, into: columns, ray: r, from: lo, to: hi, walk: alongY)
                 }
             }
             for x0s in stride(from: 0, to: nx, by: strip) {
@@ -334,17 +308,87 @@ public struct JosephProjector: Sendable {
                     let lo = Swift.max(r.first, x0s), hi = Swift.min(r.last, x1)
                     guard lo <= hi else { continue }
                     let value = values[k]
-                    var p = r.position + r.slope * Double(lo - r.first)
-                    for x in lo...hi {
-                        let i = Swift.min(Int(p + 1), ny)
-                        let f = Float(p + 1 - Double(i))
-                        let at = i * width + x + 1
-                        columns[at] += value * (1 - f)
-                        columns[at + width] += value * f
-                        p += r.slope
-                    }
+                    walkSpread(value, into: columns, ray: r, from: lo, to: hi, walk: alongX)
                 }
             }
+        }
+    }
+
+    // MARK: Ray walks
+
+    /// How a ray's steps address the padded plane (see ``gatherChunk(_:chunk:)``): step t with
+    /// lower neighbour i across the ray sits at `origin + t·stepStride + i·acrossStride`, the
+    /// upper neighbour `acrossStride` further on, and i is at most `lastIndex`.
+    struct PlaneWalk {
+        var origin: Int, stepStride: Int, acrossStride: Int, lastIndex: Int
+
+        /// Rays stepping along y (over rows, interpolating across x) and along x.
+        static func walks(ny: Int, nx: Int) -> (alongY: PlaneWalk, alongX: PlaneWalk) {
+            let width = nx + 2
+            return (PlaneWalk(origin: width, stepStride: width, acrossStride: 1, lastIndex: nx),
+                    PlaneWalk(origin: 1, stepStride: 1, acrossStride: width, lastIndex: ny))
+        }
+    }
+
+    /// The ray's position across its stepping axis, plus one (the padded index), at step `t`,
+    /// in 32.32 fixed point, and the step per t: the walk then needs one integer addition per
+    /// step and takes the floor and the interpolation weight from the bits, with no
+    /// floating-point conversion in the loop. Over the ≤ 16 steps of one strip the rounding of
+    /// the slope adds under 10⁻⁸ voxel. stepRange keeps the position inside (0, n + 1); the
+    /// walk clamps the index to 0…n all the same, so the one-voxel zero border is never left.
+    @inline(__always)
+    static func fixedPosition(_ r: Ray, at t: Int) -> (position: Int64, step: Int64) {
+        let scale = 4_294_967_296.0
+        let q = r.position + r.slope * Double(t - r.first) + 1
+        return (Int64((q * scale).rounded(.down)), Int64((r.slope * scale).rounded()))
+    }
+
+    /// Index of the lower neighbour and its interpolation weight toward the upper one.
+    @inline(__always)
+    static func neighbour(_ position: Int64, lastIndex: Int) -> (Int, Float) {
+        let i = Swift.min(Swift.max(Int(truncatingIfNeeded: position &>> 32), 0), lastIndex)
+        return (i, Float(position &- (Int64(i) &<< 32)) * 0x1p-32)
+    }
+
+    /// Σ over steps lo…hi of the interpolated columns along ray `r` (one strip's part of the
+    /// line integral, unweighted). Two steps per pass with two sums, so that neither addition
+    /// chain sets the pace.
+    @inline(__always)
+    func walkSum(_ columns: SharedReadBuffer<Lanes>, ray r: Ray, from lo: Int, to hi: Int, walk w: PlaneWalk) -> Lanes {
+        var (p0, d) = Self.fixedPosition(r, at: lo)
+        var p1 = p0 &+ d
+        let d2 = d &* 2
+        var sum0 = Lanes(), sum1 = Lanes()
+        var t = lo
+        while t < hi {
+            let (i0, f0) = Self.neighbour(p0, lastIndex: w.lastIndex), (i1, f1) = Self.neighbour(p1, lastIndex: w.lastIndex)
+            let at0 = w.origin &+ t &* w.stepStride &+ i0 &* w.acrossStride
+            let at1 = w.origin &+ (t &+ 1) &* w.stepStride &+ i1 &* w.acrossStride
+            let a0 = columns[at0], a1 = columns[at1]
+            sum0 += a0.addingProduct(columns[at0 &+ w.acrossStride] - a0, f0)
+            sum1 += a1.addingProduct(columns[at1 &+ w.acrossStride] - a1, f1)
+            p0 = p0 &+ d2; p1 = p1 &+ d2; t &+= 2
+        }
+        if t == hi {
+            let (i0, f0) = Self.neighbour(p0, lastIndex: w.lastIndex)
+            let at0 = w.origin &+ t &* w.stepStride &+ i0 &* w.acrossStride, a0 = columns[at0]
+            sum0 += a0.addingProduct(columns[at0 &+ w.acrossStride] - a0, f0)
+        }
+        return sum0 + sum1
+    }
+
+    /// The adjoint of ``walkSum(_:ray:from:to:walk:)``: spreads `value` over the same
+    /// neighbours with the same weights.
+    @inline(__always)
+    func walkSpread(_ value: Lanes, into columns: UnsafeMutableBufferPointer<Lanes>, ray r: Ray, from lo: Int, to hi: Int, walk w: PlaneWalk) {
+        var (p, d) = Self.fixedPosition(r, at: lo)
+        for t in lo...hi {
+            let (i, f) = Self.neighbour(p, lastIndex: w.lastIndex)
+            let at = w.origin &+ t &* w.stepStride &+ i &* w.acrossStride
+            let upper = value * f
+            columns[at] += value - upper
+            columns[at &+ w.acrossStride] += upper
+            p = p &+ d
         }
     }
 

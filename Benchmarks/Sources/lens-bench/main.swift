@@ -150,7 +150,7 @@ case "fbp":
           "threads": .number(Double(Parallel.threadCount)), "centre_value": .number(Double(volume[0, n / 2, n / 2]))])
 
 case "iterative":
-    // SIRT and CGLS per iteration on SLICES identical slices of the disc phantom (SIZE²),
+    // SIRT, CGLS and TV (Chambolle–Pock) per iteration on SLICES identical slices of the disc phantom (SIZE²),
     // ANGLES evenly over RANGE degrees centred on 0 (the operando TXM's −67.5…+67.5 for 135),
     // from zero, ITERATIONS each; and one forward + back projection pair (the solvers' unit
     // of work), so the solver's overhead over its projector is visible.
@@ -162,7 +162,9 @@ case "iterative":
     let pair = try best(2) { _ = try projector.backProject(try projector.project(Grid(shape: Shape(slices, n, n), repeating: 0.01))) }
     var fields: [String: JSONValue] = ["case": .string("iterative \(n)^2 x \(angles) angles over \(range)° x \(slices) slices"),
                                        "projector_pair_seconds_per_slice": .number(pair / Double(slices)), "threads": .number(Double(Parallel.threadCount))]
-    for algorithm in [ReconstructionAlgorithm.sirt, .cgls] {
+    let algorithms = args.count > 6 ? args[6].split(separator: ",").compactMap { ReconstructionAlgorithm(rawValue: String($0)) }
+                                    : [ReconstructionAlgorithm.sirt, .cgls, .tv]
+    for algorithm in algorithms {
         var settings = IterativeSettings()
         settings.iterations = iterations; settings.nonNegative = false; settings.warmStart = false
         let start = DispatchTime.now().uptimeNanoseconds
@@ -171,6 +173,25 @@ case "iterative":
         fields["\(algorithm.rawValue)_seconds_per_iteration_per_slice"] = .number(seconds / Double(iterations * slices))
     }
     emit(fields)
+
+case "projector":
+    // The Joseph projector's forward and adjoint separately on SLICES slices of SIZE² for
+    // ANGLES over RANGE degrees, best of 3: seconds per slice and steps (voxel-angle
+    // interpolations) per second, the unit of work of every iterative solver.
+    let n = Int(args[1])!, angles = Int(args[2])!, range = Double(args[3])!, slices = Int(args[4])!
+    let start = args.count > 5 ? Double(args[5])! : -range / 2
+    let angleList = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: angles, rangeDegrees: range, startDegrees: start)
+    let geometry = ParallelBeamGeometry(anglesDegrees: angleList, detectorColumns: n, detectorRows: slices)
+    let projector = try JosephProjector(geometry: geometry, volumeShape: Shape(slices, n, n))
+    let volume = Grid<Float>(shape: Shape(slices, n, n), repeating: 0.01)
+    var sinogram = Grid<Float>(shape: Shape(1, 1, 1))
+    let forward = try best(3) { sinogram = try projector.project(volume) }
+    let adjoint = try best(3) { _ = try projector.backProject(sinogram) }
+    let steps = Double(n * n * angles * slices)
+    emit(["case": .string("joseph \(n)^2 x \(angles) angles over \(range)° x \(slices) slices"),
+          "forward_seconds_per_slice": .number(forward / Double(slices)), "adjoint_seconds_per_slice": .number(adjoint / Double(slices)),
+          "forward_steps_per_second": .number(steps / forward), "adjoint_steps_per_second": .number(steps / adjoint),
+          "threads": .number(Double(Parallel.threadCount))])
 
 case "gridrec":
     // Fourier gridding against our back projector on the same SLICES slices of the disc
