@@ -257,9 +257,10 @@ public enum ScanReconstruction {
         let bytesPerRow = settings.algorithm.isIterative
             ? source.projectionCount * Swift.max(cols, size) * 4 * 6 + size * size * 4 * volumeVectors
             : source.projectionCount * Swift.max(cols, size) * 4 * 3 + size * size * 4
-        // Slabs of about 512 MiB of working memory, in whole groups of 8 rows per core (the back
-        // projector's unit of work), so every core is busy even for 2048-wide scans.
-        let rowGroup = 8 * Parallel.threadCount
+        // Slabs of about 512 MiB of working memory, in whole groups of rows per core (the
+        // projectors' unit of work: 8 slices for FBP's back projector, 16 for the iterative
+        // solvers' Joseph projector), so every core is busy even for 2048-wide scans.
+        let rowGroup = (settings.algorithm.isIterative ? JosephProjector.slicesPerChunk : 8) * Parallel.threadCount
         let slabRows = settings.slabRows.map { Swift.max(1, $0) }
             ?? Swift.max(rowGroup, Swift.min(256, (512 << 20) / Swift.max(1, bytesPerRow)) / rowGroup * rowGroup)
         // An integer output is reconstructed to a float32 temporary beside it, then rescaled.

@@ -9,9 +9,10 @@ import LensCore
 /// 1/max(|cos θ|, |sin θ|). The volume is taken as piecewise linear between voxel centres and
 /// zero outside.
 ///
-/// Rays never mix z slices in parallel beam, so the volume is processed in chunks of 8
-/// slices held as `Lanes` columns: one interpolation updates 8 detector rows at once,
-/// and a chunk (8 × ny × nx floats) stays in cache while all angles pass over it.
+/// Rays never mix z slices in parallel beam, so the volume is processed in chunks of 16
+/// slices held as `SIMD16<Float>` columns: one interpolation updates 16 detector rows at once,
+/// and each ray's position is computed once for all of them. A chunk is walked strip by strip
+/// (16 rows or columns, 0.5 MiB), which stays in the core's L2 cache while all rays pass.
 ///
 /// Units: volumes in 1/µm (attenuation), projections are dimensionless line integrals
 /// (Σ μ · path length in µm), using the geometry's pixel size.
@@ -29,6 +30,9 @@ public struct JosephProjector: Sendable {
     /// Slices processed together: one SIMD vector holds the same voxel of `lanes` slices.
     typealias Lanes = SIMD16<Float>
     var lanes: Int { Lanes.scalarCount }
+    /// Slices per unit of work (one core's chunk): volumes of a multiple of this many slices
+    /// per core keep every lane and every core busy.
+    public static var slicesPerChunk: Int { Lanes.scalarCount }
 
     public var projectionShape: Shape { Shape(geometry.projectionCount, geometry.detectorRows, geometry.detectorColumns) }
 
@@ -72,9 +76,9 @@ public struct JosephProjector: Sendable {
         return applyRowShifts(output, adjoint: false)
     }
 
-    /// The 8 slices of chunk `c` as columns on the padded plane (``paddedWidth`` ×
-    /// (ny + 2), a zero border of one voxel): element ((y + 1)·(nx + 2) + x + 1) holds slices
-    /// 8c…8c+7 at (y, x). The border lets the kernels read both interpolation neighbours of
+    /// The slices of chunk `c` as columns on the padded plane ((nx + 2) × (ny + 2), a zero
+    /// border of one voxel): element ((y + 1)·(nx + 2) + x + 1) holds slices
+    /// 16c…16c+15 at (y, x). The border lets the kernels read both interpolation neighbours of
     /// every step without bounds tests (a step's neighbours lie in −1…n, see ``stepRange``).
     func gatherChunk(_ vol: SharedReadBuffer<Float>, chunk c: Int) -> UnsafeMutableBufferPointer<Lanes> {
         let nz = volumeShape[0], ny = volumeShape[1], nx = volumeShape[2]
