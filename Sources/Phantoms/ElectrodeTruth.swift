@@ -43,8 +43,13 @@ public struct ParticleTruth: Codable, Sendable, Equatable {
     public var densityFactor: Double
     public var crackVolumeCubicMicrometres: Double
     public var crackWidthsMicrometres: [Double]
-    /// Connected pieces (6-connectivity) of the particle's active voxels.
+    /// Connected pieces (6-connectivity) of the particle's active voxels of at least
+    /// ``ElectrodeTruth/minimumFragmentVoxels`` voxels: the same rule as the crack analysis's
+    /// stated minimum (`CrackSettings.minimumFragmentVoxels`), so that a speck of a few voxels
+    /// cut off by a crack's edge is not a fragment in the truth when no analysis could count it.
     public var fragmentCount: Int
+    /// Voxels of every piece, largest first (specks included), for another minimum.
+    public var fragmentVoxelCounts: [Int]?
     /// "least", "mild" or "severe" (see ``ElectrodeTruth/damageClass(crackFraction:fragments:)``).
     public var damageClass: String
     public var depthRegion: Int
@@ -67,6 +72,9 @@ public struct ElectrodeTruth: Codable, Sendable, Equatable {
     public var parameters: ElectrodeParameters
     public var particleScale: Double
     public var driftMicrometres: [Double]
+
+    /// Pieces smaller than this (voxels) are not counted in ``ParticleTruth/fragmentCount``.
+    public static let minimumFragmentVoxels = 27
 
     /// Damage classes as in the battery literature's least/mild/severe grouping: severe when
     /// the particle is split (≥ 2 fragments) or ≥ 5 % of it is crack; mild when it has any crack
@@ -166,10 +174,10 @@ public struct ElectrodeTruth: Codable, Sendable, Equatable {
 
         // Fragments: connected active voxels of each particle within its bounding box.
         let (activeCounts, lows, highs) = (active, lo, hi)
-        let fragments = Parallel.mapChunks(count: n, chunks: Swift.max(1, Parallel.threadCount * 4)) { range -> [Int] in
+        let pieceSizes = Parallel.mapChunks(count: n, chunks: Swift.max(1, Parallel.threadCount * 4)) { range -> [[Int]] in
             range.map { k in
                 let id = k + 1
-                guard activeCounts[id] > 0 else { return 0 }
+                guard activeCounts[id] > 0 else { return [] }
                 let a = lows[id], b = highs[id]
                 let box = Shape(b.x - a.x + 1, b.y - a.y + 1, b.z - a.z + 1)
                 var mask = [UInt8](repeating: 0, count: box.count)
@@ -183,9 +191,10 @@ public struct ElectrodeTruth: Codable, Sendable, Equatable {
                         } } }
                     }
                 }
-                return ConnectedComponents.label(Grid(shape: box, elements: mask), connectivity: .faces).count
+                return ConnectedComponents.label(Grid(shape: box, elements: mask), connectivity: .faces).sizes.dropFirst().sorted(by: >)
             }
         }.flatMap { $0 }
+        let fragments = pieceSizes.map { sizes in sizes.filter { $0 >= Self.minimumFragmentVoxels }.count }
 
         let regionOf: (Double) -> Int = { zVoxel in
             regions.firstIndex { Double($0.zStart) - 0.5 <= zVoxel && zVoxel < Double($0.zEnd) - 0.5 } ?? (zVoxel < Double(electrodeRange.lowerBound) ? 0 : regions.count - 1)
@@ -211,6 +220,7 @@ public struct ElectrodeTruth: Codable, Sendable, Equatable {
                 crackVolumeCubicMicrometres: Double(crack[id]) * voxel,
                 crackWidthsMicrometres: design.cracks.map(\.widthMicrometres),
                 fragmentCount: fragments[k],
+                fragmentVoxelCounts: pieceSizes[k],
                 damageClass: damageClass(crackFraction: crackFraction, fragments: fragments[k]),
                 depthRegion: regionOf(centre.x),
                 touchesBorder: border[id]))

@@ -8,8 +8,8 @@ import Tomography
 /// Crack analysis on the electrode phantom, the particle ids as labels, against its truth per
 /// particle: which particles are cracked, their damage class and fragment count. On the
 /// noise-free attenuation: recall, precision and damage class ≥ 0.9 (the issue's targets;
-/// measured 1.00 each); fragment counts exact for ≥ 0.9 (the issue asks 0.95; measured 0.93 —
-/// the truth also counts pieces under the 27-voxel minimum).
+/// measured 1.00 each); fragment counts exact for ≥ 0.95 (measured 1.00; the truth counts pieces
+/// from the same 27-voxel minimum as the analysis).
 struct CrackAnalysisTests {
     /// An electrode phantom of `depth` × 96² voxels with many cracked particles.
     static func phantom(depth: Int, seed: UInt64 = 7) throws -> ElectrodePhantom {
@@ -50,7 +50,7 @@ struct CrackAnalysisTests {
                      score.particles, score.recall, score.precision, score.classAgreement, score.fragmentAgreement, void, cracks.elements.reduce(0) { $0 + Int($1) }))
         #expect(score.particles >= 20 && score.truePositives >= 5)
         #expect(score.recall >= 0.9 && score.precision >= 0.9)
-        #expect(score.classAgreement >= 0.9 && score.fragmentAgreement >= 0.9)
+        #expect(score.classAgreement >= 0.9 && score.fragmentAgreement >= 0.95)
     }
 
     /// The same analysis on a reconstruction: the phantom (48 × 96² at 0.5 µm, cracks 0.1–1.5 µm

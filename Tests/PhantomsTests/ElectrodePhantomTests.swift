@@ -89,12 +89,14 @@ import Testing
             #expect(particle.crackVolumeCubicMicrometres == Double(cracks.count) * voxel)
             let centre = voxels.reduce(SIMD3<Double>()) { $0 + SIMD3(Double($1 / (ny * nx)), Double(($1 / nx) % ny), Double($1 % nx)) } / Double(voxels.count)
             #expect(abs(particle.centreMicrometres[0] - centre.x * h) < 1e-9 && abs(particle.centreMicrometres[2] - centre.z * h) < 1e-9)
-            // Fragments by flood fill over face neighbours.
-            var seen = Set<Int>(), pieces = 0
+            // Fragments by flood fill over face neighbours; counted from the stated minimum size.
+            var seen = Set<Int>(), sizes = [Int]()
             for start in solid where !seen.contains(start) {
-                pieces += 1
+                var size = 0
+                defer { sizes.append(size) }
                 var stack = [start]; seen.insert(start)
                 while let i = stack.popLast() {
+                    size += 1
                     let z = i / (ny * nx), y = (i / nx) % ny, x = i % nx
                     for (dz, dy, dx) in [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)] {
                         let zz = z + dz, yy = y + dy, xx = x + dx
@@ -104,7 +106,8 @@ import Testing
                     }
                 }
             }
-            #expect(particle.fragmentCount == pieces, "particle \(particle.id)")
+            #expect(particle.fragmentVoxelCounts == sizes.sorted(by: >), "particle \(particle.id)")
+            #expect(particle.fragmentCount == sizes.filter { $0 >= ElectrodeTruth.minimumFragmentVoxels }.count, "particle \(particle.id)")
         }
         #expect(truth.crackedParticleCount == truth.particles.filter { $0.crackVolumeCubicMicrometres > 0 }.count)
         #expect(truth.crackedParticleCount > 0)
