@@ -11,5 +11,8 @@ fi
 # SwiftPM does not always notice files added to the parent package (a path dependency):
 # drop the cached build description so the sources are scanned again.
 rm -f .build/*/release/description.json .build/release.yaml .build/build.db
+# Nor does it always recompile lens-bench when a library struct gains a stored property, and a
+# stale layout crashes at run time: recompile the benchmark's one file every time (seconds).
+touch Sources/lens-bench/main.swift
 swift build -c release --product lens-bench >/dev/null
 BENCH=.build/release/lens-bench

@@ -27,6 +27,12 @@ public struct ComponentLabels: Sendable {
     public var count: Int
     /// Voxels per label; index 0 is the background.
     public var sizes: [Int]
+
+    public init(labels: Grid<Int32>, count: Int, sizes: [Int]) {
+        self.labels = labels
+        self.count = count
+        self.sizes = sizes
+    }
 }
 
 /// Connected-component labelling by the two-pass algorithm with union–find (Rosenfeld &

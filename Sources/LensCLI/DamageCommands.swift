@@ -41,6 +41,7 @@ struct CracksCommand: ParsableCommand {
     @Option(help: "Also call crack what the Hessian sheetness (dark sheets, σ 1–2 voxels) finds above this fraction of the solid−void contrast (off by default; 0.075 helped one noisy reconstruction and hurt another).") var sheetness: Double?
     @Option(name: .customLong("top-hat"), help: "Also call crack what a grey black top-hat with a ball of this radius (voxels) finds above --top-hat-level of the contrast (off by default).") var topHat: Double?
     @Option(name: .customLong("top-hat-level"), help: "Black top-hat level, a fraction of the solid−void contrast.") var topHatLevel: Double = 0.3
+    @Option(name: .customLong("split-deficit"), help: "Also count a particle as split where the surface between two of its regions is, on average, darker than its solid grey by this fraction of the solid−void contrast (thin through-cracks that the reconstruction's blur lifts above --level voxel by voxel); 0: off.") var splitDeficit: Double = 0.45
     @Option(name: .customLong("dark-core"), help: "Core-to-shell grey ratio below which a particle's core counts as darker (unresolved cracking).") var darkCore: Double = 0.95
     @Option(help: "Phase labels on the same grid, for --binder.") var phases: String?
     @Option(help: "The binder phase of --phases (name or codes): each particle's binder contact fraction.") var binder: String?
@@ -57,6 +58,7 @@ struct CracksCommand: ParsableCommand {
         var settings = CrackSettings()
         settings.darkCoreRatio = darkCore
         settings.sheetnessLevel = sheetness
+        settings.splitSurfaceDeficit = splitDeficit == 0 ? nil : splitDeficit
         settings.topHatRadius = topHat; settings.topHatLevel = topHatLevel
         settings.level = level; settings.voidGrey = voidGrey; settings.envelopeClosingRadius = close; settings.surfaceMarginVoxels = margin
         settings.minimumCrackVoxels = minCrack; settings.minimumFragmentVoxels = minFragment

@@ -36,8 +36,26 @@ public enum Statistics {
         percentiles(values, [p])[0]
     }
 
+    /// Percentiles with linear interpolation between order statistics (NumPy's default).
+    /// Large inputs take expected linear time per percentile (selection instead of a sort:
+    /// medians of whole volumes), with the same order statistics and so the same values.
     public static func percentiles(_ values: [Double], _ ps: [Double]) -> [Double] {
         guard !values.isEmpty else { return ps.map { _ in .nan } }
+        if values.count >= 10_000 && ps.count <= 4 {
+            var work = values
+            return work.withUnsafeMutableBufferPointer { buffer in
+                ps.map { p in
+                    let rank = Swift.min(Swift.max(p, 0), 100) / 100 * Double(buffer.count - 1)
+                    let lo = Int(rank.rounded(.down))
+                    let low = Selection.kthSmallest(buffer, lo)
+                    guard rank > Double(lo), lo + 1 < buffer.count else { return low }
+                    // After the selection everything past index lo is ≥ the lo-th value: the
+                    // next order statistic is their minimum.
+                    let high = buffer[(lo + 1)...].min()!
+                    return low + (rank - Double(lo)) * (high - low)
+                }
+            }
+        }
         let sorted = values.sorted()
         return ps.map { p in
             let rank = Swift.min(Swift.max(p, 0), 100) / 100 * Double(sorted.count - 1)

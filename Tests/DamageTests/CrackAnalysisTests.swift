@@ -29,9 +29,9 @@ struct CrackAnalysisTests {
         var classAgreement: Double { Double(classes) / Double(max(1, particles)) }
         var fragmentAgreement: Double { Double(fragments) / Double(max(1, particles)) }
 
-        init(_ damage: [ParticleDamage], truth phantom: ElectrodePhantom) {
+        init(_ damage: [ParticleDamage], truth phantom: ElectrodePhantom, only include: (Int) -> Bool = { _ in true }) {
             let truth = Dictionary(uniqueKeysWithValues: phantom.truth.particles.map { (Int($0.id), $0) })
-            for d in damage {
+            for d in damage where include(d.id) {
                 guard let t = truth[d.id], !t.touchesBorder else { continue }
                 particles += 1
                 let (cracked, found) = (t.crackVolumeCubicMicrometres > 0, d.crackVoxels > 0)
@@ -57,9 +57,13 @@ struct CrackAnalysisTests {
     /// wide) projected over 135° (601 angles) with photon noise (5 000 counts), TV-reconstructed,
     /// cracks judged away from a one-voxel surface shell (the edge blur). Measured on three
     /// phantoms (seeds 7, 11, 23): precision 1.00 / 1.00 / 0.93, recall 0.85 / 1.00 / 1.00,
-    /// damage class 0.73 / 0.95 / 0.84, fragments 0.77 / 0.73 / 0.68 — class and fragments below
-    /// the issue's 90 % and 95 % (sub-voxel cracks are lost in the reconstruction); FBP gives
-    /// precision 0.50. The test holds these levels so they cannot silently drop. (The optional
+    /// damage class 0.73 / 0.95 / 0.87, fragments 0.81 / 0.84 / 0.84 (before splits were also
+    /// judged from the mean grey of separating surfaces: class 0.73 / 0.95 / 0.84, fragments
+    /// 0.77 / 0.73 / 0.68); FBP gives precision 0.50. Much of what is missed is cracks whose
+    /// normal lies in the scan's 45° missing wedge, which the data barely record: on the
+    /// particles with no such crack, recall and precision 1.00, class 0.85 / 0.97 / 0.88,
+    /// fragments 0.90 / 0.94 / 0.84 (the issue asks 0.90 and 0.95); the rest are cracks of about
+    /// one voxel that the reconstruction bridges. The test holds these levels. (The optional
     /// Hessian sheetness detector at 0.075 raised seed 7 to recall 0.92, precision 0.92, class
     /// 0.88, but cut seed 23's precision to 0.74: it stays off by default.)
     @Test(arguments: [7, 11, 23] as [UInt64]) func onANoisyLimitedAngleReconstruction(seed: UInt64) throws {
@@ -81,16 +85,33 @@ struct CrackAnalysisTests {
         let score = Score(damage, truth: phantom)
         print(String(format: "cracks on TV (135°, noisy), seed \(seed): %d particles, recall %.2f, precision %.2f, class %.2f, fragments %.2f",
                      score.particles, score.recall, score.precision, score.classAgreement, score.fragmentAgreement))
+        // The scan measures in-plane frequencies within ±67.5° of the x axis; a crack whose
+        // normal lies mostly in the slice plane and within the 45° missing wedge around the y
+        // axis leaves almost no trace in the data, whatever the reconstruction.
+        let inWedge = Set(phantom.design.particles.filter { design in
+            design.cracks.contains { c in
+                let inPlane = (c.normal[1] * c.normal[1] + c.normal[2] * c.normal[2]).squareRoot()
+                var phi = abs(atan2(c.normal[1], c.normal[2]) * 180 / .pi)
+                if phi > 90 { phi = 180 - phi }
+                return inPlane > 0.5 && phi > 67.5
+            }
+        }.map { Int($0.id) })
+        let visible = Score(damage, truth: phantom, only: { !inWedge.contains($0) })
+        print(String(format: "  of them with no crack in the missing wedge: %d particles, recall %.2f, precision %.2f, class %.2f, fragments %.2f",
+                     visible.particles, visible.recall, visible.precision, visible.classAgreement, visible.fragmentAgreement))
         #expect(score.particles >= 20 && score.truePositives + score.falseNegatives >= 10)
         #expect(score.precision >= 0.9 && score.recall >= 0.8)
-        #expect(score.classAgreement >= 0.7 && score.fragmentAgreement >= 0.65)
+        #expect(score.classAgreement >= 0.7 && score.fragmentAgreement >= 0.78)
+        #expect(visible.precision >= 0.9 && visible.recall >= 0.9 && visible.classAgreement >= 0.82 && visible.fragmentAgreement >= 0.8)
         // Crack widths on the reconstruction, particles with one designed crack ≥ 2 voxels wide:
         // the hand-style section width (median over the sections that cut it) against the design.
-        // Measured RMS error 1.48 / 0.96 / 2.03 voxels (seeds 7, 11, 23; 4–8 cracks each): the
-        // issue's ≤ 1 voxel holds on the noise-free phantom (0.22) but not yet on these
-        // reconstructions. Held at ≤ 2.5 so it cannot silently worsen.
+        // Measured RMS error 1.48 / 0.96 / 2.03 voxels (seeds 7, 11, 23; 4–8 cracks each), all of
+        // it from cracks in the missing wedge: outside it 0.20 / 0.62 / 0.26 voxel (3–6 cracks),
+        // within the issue's ≤ 1 voxel, as on the noise-free phantom (0.22). Held at ≤ 2.5 overall
+        // and ≤ 1 outside the wedge.
         let truth = Dictionary(uniqueKeysWithValues: phantom.truth.particles.map { (Int($0.id), $0) })
         var (squares, measured, candidates) = (0.0, 0, 0)
+        var (visibleSquares, visibleMeasured) = (0.0, 0)
         for d in damage {
             guard let t = truth[d.id], !t.touchesBorder, t.crackWidthsMicrometres.count == 1 else { continue }
             let width = t.crackWidthsMicrometres[0] / 0.5
@@ -98,10 +119,13 @@ struct CrackAnalysisTests {
             candidates += 1
             let widths = d.sectionWidths.map(\.normalVoxels).sorted()
             guard !widths.isEmpty else { continue }
-            squares += (widths[widths.count / 2] - width) * (widths[widths.count / 2] - width); measured += 1
+            let error = widths[widths.count / 2] - width
+            squares += error * error; measured += 1
+            if !inWedge.contains(d.id) { visibleSquares += error * error; visibleMeasured += 1 }
         }
-        print("crack widths on TV, seed \(seed): \(measured) of \(candidates) cracks ≥ 2 voxels measured, RMS error \((squares / Double(max(1, measured))).squareRoot()) voxel")
+        print("crack widths on TV, seed \(seed): \(measured) of \(candidates) cracks ≥ 2 voxels measured, RMS error \((squares / Double(max(1, measured))).squareRoot()) voxel; \(visibleMeasured) outside the missing wedge: \((visibleSquares / Double(max(1, visibleMeasured))).squareRoot()) voxel")
         if measured >= 2 { #expect((squares / Double(measured)).squareRoot() <= 2.5) }
+        if visibleMeasured >= 2 { #expect((visibleSquares / Double(visibleMeasured)).squareRoot() <= 1) }
     }
 
     /// When binder fills the space between the particles, the median outside them is not void:

@@ -134,6 +134,21 @@ func bruteForceNNLS(_ a: Matrix, _ b: [Double]) -> [Double] {
         #expect(abs(Statistics.standardDeviation([2, 4, 4, 4, 5, 5, 7, 9], ddof: 0) - 2) < 1e-12)
     }
 
+    /// Large inputs take the selection path: the same order statistics as a sort, so the same
+    /// values exactly, ties and even counts included.
+    @Test func percentilesOfLargeInputsBySelectionEqualTheSortedOnes() {
+        var rng = SeededRandom(seed: 5)
+        let values = (0..<20_001).map { _ in (rng.normal() * 4).rounded() / 2 }   // many ties
+        let sorted = values.sorted()
+        for p in [0.0, 1, 25, 50, 62.5, 99, 100] {
+            let rank = p / 100 * Double(sorted.count - 1)
+            let lo = Int(rank.rounded(.down)), hi = min(lo + 1, sorted.count - 1)
+            #expect(Statistics.percentile(values, p) == sorted[lo] + (rank - Double(lo)) * (sorted[hi] - sorted[lo]), "p \(p)")
+        }
+        let even = Array(values.dropLast()), evenSorted = even.sorted()
+        #expect(Statistics.median(even) == evenSorted[9_999] + 0.5 * (evenSorted[10_000] - evenSorted[9_999]))
+    }
+
     @Test func runningStatisticsMergeEqualsDirect() {
         var rng = SeededRandom(seed: 2)
         let values = (0..<1000).map { _ in rng.normal() * 3 + 1 }
