@@ -232,6 +232,9 @@ public struct AlignmentSettings: Codable, Sendable, Equatable {
     /// row sums; `AlignmentConsistency`) by more than this is set aside for marker-free alignment.
     /// Markers are asked for ≤ 0.3 px; the check itself is good to a few hundredths of a pixel.
     public var markerConsistencyLimitPixels = 0.5
+    /// A marker fit consistent to within this is kept as it is (markers are asked for ≤ 0.3 px);
+    /// between this and the limit it is kept with a warning.
+    public var markerConsistencyTrustedPixels = 0.3
     /// A fitted tilt smaller than this many jackknife standard errors is not applied (tilt 0).
     public var tiltSignificance = 2.0
     public init() {}
@@ -243,6 +246,9 @@ public struct AlignmentSettings: Codable, Sendable, Equatable {
         guard (1...100).contains(reprojectionIterations) else { throw LensError.invalidArgument("reprojection iterations must be 1…100") }
         guard maximumShiftPixels > 0, maximumShiftPixels <= 1000 else { throw LensError.invalidArgument("the largest shift must be in (0, 1000] px") }
         guard markerConsistencyLimitPixels > 0, markerConsistencyLimitPixels.isFinite else { throw LensError.invalidArgument("the marker consistency limit must be a positive number of pixels") }
+        guard markerConsistencyTrustedPixels > 0, markerConsistencyTrustedPixels <= markerConsistencyLimitPixels else {
+            throw LensError.invalidArgument("the trusted marker consistency must be in (0, limit] pixels")
+        }
         guard tiltSignificance >= 0, tiltSignificance.isFinite else { throw LensError.invalidArgument("the tilt significance must be ≥ 0 standard errors") }
     }
 }
@@ -259,10 +265,19 @@ public enum ProjectionAligner {
             throw LensError.invalidArgument("alignment needs line integrals (angle, row, column) with one angle per projection, got \(lines.shape) for \(anglesDegrees.count) angles")
         }
         var warnings = [String]()
+        func worstOf(_ a: ProjectionAlignment) -> Double { Swift.max(a.consistency?.horizontalPixels ?? 0, a.consistency?.verticalPixels ?? 0) }
         if settings.markers == .auto, var fitted = try markerAlignment(lines, anglesDegrees: anglesDegrees, settings: settings) {
             fitted.consistency = try consistency(of: fitted, lines: lines, anglesDegrees: anglesDegrees)
-            let worst = Swift.max(fitted.consistency?.horizontalPixels ?? 0, fitted.consistency?.verticalPixels ?? 0)
-            guard worst > settings.markerConsistencyLimitPixels else { return fitted }
+            let worst = worstOf(fitted)
+            if worst <= settings.markerConsistencyTrustedPixels { return fitted }
+            if worst <= settings.markerConsistencyLimitPixels {
+                // Kept, with a warning: neither the marker-free alignment's own consistency (it
+                // registers the very row sums and centres of mass the check measures) nor the
+                // residual says which is nearer the truth here.
+                fitted.warnings = [String(format: "the marker fit is consistent to %.2f px only (markers should give ≤ %.2f px): some tracks may follow features that are not beads or jump between beads; check --marker-radius against the beads' radius in pixels, or compare with --markers none",
+                                          worst, settings.markerConsistencyTrustedPixels)]
+                return fitted
+            }
             // Few markers and free per-projection shifts can fit features that are not beads
             // with a small residual; the projections themselves then disagree.
             warnings.append(String(format: "the marker fit (%d markers, residual %.2f px) was set aside: the projections it aligns break parallel-beam consistency by %.2f px (limit %.2f px; centre of mass %@, row sums %@), so its tracks do not follow rigid points of the sample (features that are not beads, or tracks that jump between beads) — aligned without markers instead; a --marker-radius nearer the beads' radius in pixels may track them",
