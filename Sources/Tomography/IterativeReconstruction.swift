@@ -206,7 +206,8 @@ public enum IterativeReconstruction {
         let sigma = Vectors.inverse(try a.apply(Grid(shape: shape, repeating: 1)))
         var tau = try a.applyAdjoint(Grid(shape: a.rangeShape, repeating: 1))
         tau = tau.map { 1 / ($0 + 4) }
-        var x = start, xBar = start
+        // x, x̄ and the previous x keep their own storage from iteration to iteration.
+        var x = start, xBar = start, previous = Grid<Float>(shape: shape)
         var dualData = Grid<Float>(shape: a.rangeShape)
         var dualGradient = TVGradient.Field(shape: shape)
         var log = IterationLog(data: b, settings: settings, onIteration: onIteration)
@@ -219,9 +220,9 @@ public enum IterativeReconstruction {
             TVGradient.dualStep(&dualGradient, xBar, lambda: Float(lambda))
             // Primal descent: x − τ (Aᵀ y − div p), bounded; then the extrapolation.
             let back = try a.applyAdjoint(dualData)
-            let previous = x
+            Vectors.copy(x, into: &previous)
             TVGradient.primalStep(&x, back: back, dual: dualGradient, tau: tau, nonNegative: settings.nonNegative, upper: settings.upperBound)
-            xBar = Vectors.extrapolate(x, previous)
+            Vectors.extrapolate(x, previous, into: &xBar)
             // The residual was measured at x̄ (cheap), the TV at x.
             if log.record(iteration, squaredResidual: squaredResidual, regularization: lambda * TVGradient.totalVariation(x), x: x, previous: previous) { break }
         }
@@ -458,6 +459,21 @@ enum Vectors {
     }
 
     /// 2 x − previous.
+    /// out = 2x − previous in `out`'s own storage (no new pages once `out` is the only holder
+    /// of it: solvers call this every iteration).
+    static func extrapolate(_ x: Grid<Float>, _ previous: Grid<Float>, into out: inout Grid<Float>) {
+        Parallel.withDisjointWrites(&out) { o in Parallel.sharing(x) { xv in Parallel.sharing(previous) { p in
+            Parallel.forEachChunk(count: o.count, minimumChunk: chunk) { range in for i in range { o[i] = 2 * xv[i] - p[i] } }
+        } } }
+    }
+
+    /// destination = source, in the destination's own storage.
+    static func copy(_ source: Grid<Float>, into destination: inout Grid<Float>) {
+        Parallel.withDisjointWrites(&destination) { d in Parallel.sharing(source) { s in
+            Parallel.forEachChunk(count: d.count, minimumChunk: chunk) { range in for i in range { d[i] = s[i] } }
+        } }
+    }
+
     static func extrapolate(_ x: Grid<Float>, _ previous: Grid<Float>) -> Grid<Float> {
         var out = x
         Parallel.withDisjointWrites(&out) { o in Parallel.sharing(previous) { p in

@@ -20,6 +20,10 @@ public struct JosephProjector: Sendable {
     public let geometry: ParallelBeamGeometry
     public let volumeShape: Shape
 
+    /// Chunk columns, ray sums and ray values, kept from call to call (an iterative solver
+    /// projects and back-projects every iteration; fresh pages would be zeroed each time).
+    let scratch = ScratchPool()
+
     public init(geometry: ParallelBeamGeometry, volumeShape: Shape) throws {
         try geometry.validate(volumeShape: volumeShape)
         self.geometry = geometry
@@ -54,7 +58,7 @@ public struct JosephProjector: Sendable {
                     try Parallel.forEachChunk(count: chunkCount, minimumChunk: 1, cancellation: cancellation) { chunks in
                         for c in chunks {
                             let columns = gatherChunk(vol, chunk: c)
-                            defer { LargeMemory.deallocate(columns) }
+                            defer { scratch.recycle(columns) }
                             Parallel.sharing(UnsafeBufferPointer(columns)) { projectChunk($0, chunk: c, angles: 0..<angles, into: out) }
                             progress?.advance(by: Swift.min(lanes, nz - c * lanes))
                         }
@@ -62,7 +66,7 @@ public struct JosephProjector: Sendable {
                 } else {
                     for c in 0..<chunkCount {
                         let columns = gatherChunk(vol, chunk: c)
-                        defer { LargeMemory.deallocate(columns) }
+                        defer { scratch.recycle(columns) }
                         try Parallel.sharing(UnsafeBufferPointer(columns)) { cols in
                             try Parallel.forEachChunk(count: angles, minimumChunk: 1, cancellation: cancellation) { range in
                                 projectChunk(cols, chunk: c, angles: range, into: out)
@@ -83,7 +87,7 @@ public struct JosephProjector: Sendable {
     func gatherChunk(_ vol: SharedReadBuffer<Float>, chunk c: Int) -> UnsafeMutableBufferPointer<Lanes> {
         let nz = volumeShape[0], ny = volumeShape[1], nx = volumeShape[2]
         let plane = ny * nx, width = nx + 2
-        let columns = LargeMemory.buffer(of: Lanes.self, count: paddedPlane)
+        let columns = scratch.buffer(of: Lanes.self, count: paddedPlane)
         columns.update(repeating: Lanes())
         for k in 0..<lanes {
             let z = c * lanes + k
@@ -167,8 +171,9 @@ public struct JosephProjector: Sendable {
             let cosT = cos(theta), sinT = -sin(theta)  // u = x cos θ − y sin θ (ParallelBeamGeometry)
             return (0..<cols).map { ray(angle: a, column: $0, cos: cosT, sin: sinT) }
         }
-        let sums = LargeMemory.buffer(of: Lanes.self, count: rays.count)
-        defer { LargeMemory.deallocate(sums) }
+        let sums = scratch.buffer(of: Lanes.self, count: rays.count)
+        sums.update(repeating: Lanes())
+        defer { scratch.recycle(sums) }
         let (alongY, alongX) = PlaneWalk.walks(ny: ny, nx: nx)
         let strip = 16
         rays.withUnsafeBufferPointer { rays in
@@ -237,8 +242,8 @@ public struct JosephProjector: Sendable {
                 if chunkCount >= threads {
                     try Parallel.forEachChunk(count: chunkCount, minimumChunk: 1, cancellation: cancellation) { chunks in
                         for c in chunks {
-                            let columns = LargeMemory.buffer(of: Lanes.self, count: padded)
-                            defer { LargeMemory.deallocate(columns) }
+                            let columns = scratch.buffer(of: Lanes.self, count: padded)
+                            defer { scratch.recycle(columns) }
                             backProjectChunk(proj, chunk: c, angles: 0..<angles, into: columns)
                             scatter(c, columns)
                             progress?.advance(by: Swift.min(lanes, nz - c * lanes))
@@ -249,8 +254,8 @@ public struct JosephProjector: Sendable {
                     // accumulator, then add the partial volumes.
                     for c in 0..<chunkCount {
                         let parts = Parallel.mapChunks(count: angles, chunks: threads) { range -> [Lanes] in
-                            let columns = LargeMemory.buffer(of: Lanes.self, count: padded)
-                            defer { LargeMemory.deallocate(columns) }
+                            let columns = scratch.buffer(of: Lanes.self, count: padded)
+                            defer { scratch.recycle(columns) }
                             backProjectChunk(proj, chunk: c, angles: range, into: columns)
                             return Array(columns)
                         }
@@ -283,8 +288,8 @@ public struct JosephProjector: Sendable {
             let cosT = cos(theta), sinT = -sin(theta)  // u = x cos θ − y sin θ (ParallelBeamGeometry)
             return (0..<cols).map { ray(angle: a, column: $0, cos: cosT, sin: sinT) }
         }
-        let values = LargeMemory.buffer(of: Lanes.self, count: rays.count)
-        defer { LargeMemory.deallocate(values) }
+        let values = scratch.buffer(of: Lanes.self, count: rays.count)
+        defer { scratch.recycle(values) }
         for (ai, a) in angles.enumerated() {
             for j in 0..<cols {
                 var value = Lanes()
