@@ -156,7 +156,8 @@ public enum LargeMemory {
 /// iteration, measured), a kept buffer only the caller's own initialization. Buffers go back to
 /// the pool after use and are freed with it. Thread-safe.
 public final class ScratchPool: Sendable {
-    private struct Block: @unchecked Sendable { let pointer: UnsafeMutableRawPointer; let mappedBytes: Int }
+    private struct Block: @unchecked Sendable { let pointer: UnsafeMutableRawPointer }
+    /// Free buffers by byte count.
     private let free = Mutex<[Int: [Block]]>([:])
 
     public init() {}
@@ -164,29 +165,23 @@ public final class ScratchPool: Sendable {
     /// A buffer of `count` elements: its contents are whatever the last user left (initialize
     /// what you read). Give it back with ``recycle(_:)``.
     public func buffer<T>(of type: T.Type, count: Int) -> UnsafeMutableBufferPointer<T> {
-        let bytes = Swift.max(1, count * MemoryLayout<T>.stride)
-        let block = free.withLock { $0[bytes]?.popLast() } ?? {
-            let (p, mapped) = LargeMemory.allocateZeroed(bytes: bytes)
-            return Block(pointer: p, mappedBytes: mapped)
-        }()
-        blocks.withLock { $0[UInt(bitPattern: block.pointer)] = block.mappedBytes }
-        return UnsafeMutableBufferPointer(start: block.pointer.bindMemory(to: T.self, capacity: count), count: count)
+        if let block = free.withLock({ $0[Swift.max(1, count * MemoryLayout<T>.stride)]?.popLast() }) {
+            return UnsafeMutableBufferPointer(start: block.pointer.bindMemory(to: T.self, capacity: count), count: count)
+        }
+        return LargeMemory.buffer(of: type, count: count)
     }
 
     /// Returns a buffer from ``buffer(of:count:)`` to the pool.
     public func recycle<T>(_ buffer: UnsafeMutableBufferPointer<T>) {
         let bytes = Swift.max(1, buffer.count * MemoryLayout<T>.stride)
-        let raw = UnsafeMutableRawPointer(buffer.baseAddress!)
-        let mapped = blocks.withLock { $0.removeValue(forKey: UInt(bitPattern: raw)) } ?? 0
-        free.withLock { $0[bytes, default: []].append(Block(pointer: raw, mappedBytes: mapped)) }
+        free.withLock { $0[bytes, default: []].append(Block(pointer: UnsafeMutableRawPointer(buffer.baseAddress!))) }
     }
-
-    /// Mapped size of every buffer handed out, by address.
-    private let blocks = Mutex<[UInt: Int]>([:])
 
     deinit {
         free.withLock { lists in
-            for list in lists.values { for block in list { LargeMemory.deallocate(block.pointer, mappedBytes: block.mappedBytes) } }
+            for (bytes, list) in lists {
+                for block in list { LargeMemory.deallocate(UnsafeMutableBufferPointer(start: block.pointer.assumingMemoryBound(to: UInt8.self), count: bytes)) }
+            }
         }
     }
 }

@@ -458,7 +458,6 @@ enum Vectors {
         } } } }
     }
 
-    /// 2 x − previous.
     /// out = 2x − previous in `out`'s own storage (no new pages once `out` is the only holder
     /// of it: solvers call this every iteration).
     static func extrapolate(_ x: Grid<Float>, _ previous: Grid<Float>, into out: inout Grid<Float>) {
@@ -472,14 +471,6 @@ enum Vectors {
         Parallel.withDisjointWrites(&destination) { d in Parallel.sharing(source) { s in
             Parallel.forEachChunk(count: d.count, minimumChunk: chunk) { range in for i in range { d[i] = s[i] } }
         } }
-    }
-
-    static func extrapolate(_ x: Grid<Float>, _ previous: Grid<Float>) -> Grid<Float> {
-        var out = x
-        Parallel.withDisjointWrites(&out) { o in Parallel.sharing(previous) { p in
-            Parallel.forEachChunk(count: o.count, minimumChunk: chunk) { range in for i in range { o[i] = 2 * o[i] - p[i] } }
-        } }
-        return out
     }
 
     static func clamp(_ x: inout Grid<Float>, nonNegative: Bool, upper: Double?) {
