@@ -274,8 +274,8 @@ public enum ProjectionAligner {
                 // Kept, with a warning: neither the marker-free alignment's own consistency (it
                 // registers the very row sums and centres of mass the check measures) nor the
                 // residual says which is nearer the truth here.
-                fitted.warnings = [String(format: "the marker fit is consistent to %.2f px only (markers should give ≤ %.2f px): some tracks may follow features that are not beads or jump between beads; check --marker-radius against the beads' radius in pixels, or compare with --markers none",
-                                          worst, settings.markerConsistencyTrustedPixels)]
+                fitted.warnings.append(String(format: "the marker fit is consistent to %.2f px only (markers should give ≤ %.2f px): some tracks may follow features that are not beads or jump between beads; check --marker-radius against the beads' radius in pixels, or compare with --markers none",
+                                          worst, settings.markerConsistencyTrustedPixels))
                 return fitted
             }
             // Few markers and free per-projection shifts can fit features that are not beads

@@ -42,6 +42,12 @@ struct CrackAnalysisTests {
         }
     }
 
+    /// The phantom's truth counts fragments from the analysis's default minimum: they are
+    /// compared piece for piece, so the two must not drift apart.
+    @Test func truthAndAnalysisCountFragmentsFromTheSameMinimum() {
+        #expect(ElectrodeTruth.minimumFragmentVoxels == CrackSettings().minimumFragmentVoxels)
+    }
+
     @Test func findsThePhantomsCracks() throws {
         let phantom = try Self.phantom(depth: 64)
         let (damage, cracks, void) = try CrackAnalysis.analyse(grey: phantom.attenuation, particles: phantom.particleIDs)
