@@ -50,6 +50,7 @@ let package = Package(
         .library(name: "DiffractionFiles", targets: ["DiffractionFiles"]),
         .library(name: "Phantoms", targets: ["Phantoms"]),
         .library(name: "Damage", targets: ["Damage"]),
+        .library(name: "CellInspection", targets: ["CellInspection"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
         .library(name: "Reporting", targets: ["Reporting"]),
         .library(name: "Demo", targets: ["Demo"]),
@@ -93,6 +94,8 @@ let package = Package(
         // The domain mathematics takes arrays; their file formats live beside them in *Files modules.
         .target(name: "Spectroscopy", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
         .target(name: "Damage", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Microstructure"], swiftSettings: numericSettings),
+        // Cell-scale inspection of cylindrical cells: can, winding, unrolling, defects.
+        .target(name: "CellInspection", dependencies: ["LensCore", "Signal", "ImageAnalysis"], swiftSettings: numericSettings),
         .target(name: "SpectroscopyFiles", dependencies: ["LensCore", "LensIO", "Spectroscopy"]),
         .target(name: "Compton", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
         .target(name: "Diffraction", dependencies: ["LensCore", "Signal"], swiftSettings: numericSettings),
@@ -101,13 +104,13 @@ let package = Package(
         .target(name: "Phantoms", dependencies: ["LensCore", "Signal", "ImageAnalysis", "Microstructure", "Tomography", "Compton", "Diffraction", "LensIO"],
                 swiftSettings: numericSettings),
         // Production workflows: no test-data generation in here.
-        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Reporting", "Signal", "ImageAnalysis", "Microstructure", "Damage", "Tomography", "Spectroscopy", "SpectroscopyFiles",
+        .target(name: "Pipeline", dependencies: ["LensCore", "LensIO", "Reporting", "Signal", "ImageAnalysis", "Microstructure", "Damage", "CellInspection", "Tomography", "Spectroscopy", "SpectroscopyFiles",
                                                  "Compton", "ComptonFiles", "Diffraction", "DiffractionFiles"]),
         // Figures (slices with scale and colour bars, SVG plots) and study reports.
         .target(name: "Reporting", dependencies: ["LensCore", "LensIO"]),
         // `batterylens demo`: the whole chain on phantoms (the one place phantoms meet the pipeline).
         .target(name: "Demo", dependencies: ["LensCore", "LensIO", "Reporting", "Signal"]),
-        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Damage", "Tomography", "Spectroscopy", "SpectroscopyFiles", "Compton", "ComptonFiles", "Diffraction", "DiffractionFiles", "Phantoms", "Pipeline", "Reporting", "Demo"]),
+        .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Damage", "CellInspection", "Tomography", "Spectroscopy", "SpectroscopyFiles", "Compton", "ComptonFiles", "Diffraction", "DiffractionFiles", "Phantoms", "Pipeline", "Reporting", "Demo"]),
         .target(
             name: "LensCLI",
             dependencies: ["BatteryLens", "Phantoms", "Tomography", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -129,6 +132,7 @@ let package = Package(
         .testTarget(name: "DiffractionTests", dependencies: ["Diffraction", "DiffractionFiles", "Phantoms", "LensCore", "LensIO"]),
         .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO", "Compton", "Diffraction", "LensCore", "Signal"]),
         .testTarget(name: "DamageTests", dependencies: ["Damage", "Phantoms", "LensCore", "Tomography", "Signal"]),
+        .testTarget(name: "CellInspectionTests", dependencies: ["CellInspection", "Phantoms", "LensCore", "LensIO", "ImageAnalysis"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy", "SpectroscopyFiles", "Phantoms"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "LensCore", "LensIO", "LensCLI"]),
         .testTarget(name: "LensCLITests", dependencies: ["LensCLI", "LensIO", "Phantoms", "Pipeline", "Reporting", "Tomography"], exclude: ["Fixtures"]),

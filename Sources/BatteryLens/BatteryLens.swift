@@ -3,6 +3,7 @@
 @_exported import Compton
 @_exported import ComptonFiles
 @_exported import Damage
+@_exported import CellInspection
 @_exported import Diffraction
 @_exported import DiffractionFiles
 @_exported import Demo

@@ -1,0 +1,321 @@
+import Foundation
+import LensCore
+import Signal
+import ImageAnalysis
+
+/// One bright electrode layer crossed by a ray from the cell's axis: its edges at half
+/// maximum (pixels from the axis).
+public struct LayerCrossing: Codable, Sendable, Equatable {
+    public var innerRadius: Double
+    public var outerRadius: Double
+    public var centreRadius: Double { (innerRadius + outerRadius) / 2 }
+    /// Full width at half maximum along the ray (pixels): the layer's thickness.
+    public var thickness: Double { outerRadius - innerRadius }
+}
+
+/// An angular range where the winding departs from its regular pitch (buckling, a collapsed
+/// core, delamination, a missing layer).
+public struct AnomalousSector: Codable, Sendable, Equatable {
+    /// Polar angles bounding the sector; `endDegrees` exceeds 360 when the sector spans 0°.
+    public var startDegrees: Double
+    public var endDegrees: Double
+    /// Largest |local pitch − median pitch| / median pitch inside the sector.
+    public var largestPitchDeviation: Double
+    /// Radii (pixels) of the innermost and outermost anomalous layer gap inside the sector.
+    public var innerRadius: Double
+    public var outerRadius: Double
+}
+
+/// Robust spread of a set of measurements: median and quartiles.
+public struct Quartiles: Codable, Sendable, Equatable {
+    public var median: Double, lower: Double, upper: Double
+    public var count: Int
+    init(_ values: [Double]) {
+        count = values.count
+        guard !values.isEmpty else { median = .nan; lower = .nan; upper = .nan; return }
+        let q = Statistics.percentiles(values, [25, 50, 75])
+        lower = q[0]; median = q[1]; upper = q[2]
+    }
+}
+
+/// What one cross-section of a wound (jelly-roll) cell shows, in pixels.
+public struct WindingMeasurement: Codable, Sendable, Equatable {
+    /// Turns of the bright electrode: the mean number of layers a ray crosses. For a spiral
+    /// wound from angle φ₀ to φ₁ this equals (φ₁ − φ₀)/2π exactly, fractional turns included.
+    public var turns: Double
+    /// Layers per ray: fewest, median, most.
+    public var layersMinimum: Int, layersMedian: Double, layersMaximum: Int
+    /// Radial distance between successive layers on one ray (pixels).
+    public var pitch: Quartiles
+    /// Layer thickness at half maximum (pixels).
+    public var thickness: Quartiles
+    /// Length of the bright electrode strip along its mid-line (pixels): Σ over rays and
+    /// layers of r·Δθ·√(1 + (p/2πr)²), the arc length of an Archimedean spiral of pitch p.
+    public var stripLength: Double
+    /// Radii of the innermost and outermost layer (pixels, medians over the rays that have them).
+    public var innermostRadius: Double
+    public var outermostRadius: Double
+    /// Fraction of layer gaps whose pitch departs from the median by more than the tolerance.
+    public var anomalousGapFraction: Double
+    public var anomalousSectors: [AnomalousSector]
+}
+
+/// Inspection of a cylindrical cell's cross-section: can, winding and its defects — what users
+/// do by hand in ImageJ (polar transform, line profiles across the jelly roll, counting turns)
+/// for lab CT of 18650/21700 cells.
+///
+/// 1. The can is found (``CanOutline``) or the axis and inner can radius are declared.
+/// 2. The slice is unrolled about the axis: a polar image (angle, radius) sampled bilinearly,
+///    one pixel per radial step and about one pixel of arc per angle step at the can.
+/// 3. The bright electrode is separated from the rest by Otsu's threshold on the pixels inside
+///    the can; on each ray every run above it is one layer crossing, its edges placed at half
+///    maximum between the run's peak and the darker minimum beside it (the FWHM a user reads off a
+///    line profile). Runs that touch the axis or the can are left out.
+/// 4. Turns, pitch, thickness and strip length follow from the crossings; a gap between
+///    successive layers that departs from the median pitch by more than `pitchTolerance` is
+///    anomalous, and neighbouring anomalous rays form sectors.
+public enum WoundCellInspection {
+    public struct Settings: Codable, Sendable, Equatable {
+        /// The cell's axis in this slice (pixels); with `canInnerRadius` it replaces the can search.
+        public var centre: PixelPoint?
+        /// Inner radius of the can, or the radius within which to look for layers (pixels).
+        public var canInnerRadius: Double?
+        /// Rays per turn (default: one pixel of arc at the can, 360…16384).
+        public var angularSamples: Int?
+        /// Grey level separating the bright electrode (default: Otsu inside the can).
+        public var layerThreshold: Double?
+        /// A gap between layers is anomalous when |gap − median pitch| > tolerance × median pitch.
+        public var pitchTolerance: Double
+        /// Layers thinner than this at half maximum are noise (pixels).
+        public var minimumThickness: Double
+        /// Anomalous sectors narrower than this are left out of the list (degrees).
+        public var minimumSectorDegrees: Double
+
+        public init(centre: PixelPoint? = nil, canInnerRadius: Double? = nil, angularSamples: Int? = nil, layerThreshold: Double? = nil,
+                    pitchTolerance: Double = 0.3, minimumThickness: Double = 0.75, minimumSectorDegrees: Double = 1) {
+            self.centre = centre; self.canInnerRadius = canInnerRadius; self.angularSamples = angularSamples; self.layerThreshold = layerThreshold
+            self.pitchTolerance = pitchTolerance; self.minimumThickness = minimumThickness; self.minimumSectorDegrees = minimumSectorDegrees
+        }
+
+        public func validate() throws {
+            guard (centre == nil) == (canInnerRadius == nil) else {
+                throw LensError.invalidArgument("declare the cell's centre and its inner can radius together (or neither, to find the can)")
+            }
+            if let c = centre, !(c.x.isFinite && c.y.isFinite) { throw LensError.invalidArgument("the cell's centre must be finite, got \(c)") }
+            if let r = canInnerRadius, !(r.isFinite && r >= 4 && r <= 1e6) { throw LensError.invalidArgument("the inner can radius must be 4…1e6 pixels, got \(r)") }
+            if let n = angularSamples, !(16...65_536).contains(n) { throw LensError.invalidArgument("angular samples must be 16…65536, got \(n)") }
+            if let t = layerThreshold, !t.isFinite { throw LensError.invalidArgument("the layer threshold must be finite") }
+            guard pitchTolerance.isFinite, pitchTolerance > 0, pitchTolerance < 10 else {
+                throw LensError.invalidArgument("the pitch tolerance must be a fraction in (0, 10), got \(pitchTolerance)")
+            }
+            guard minimumThickness.isFinite, minimumThickness >= 0, minimumThickness < 1e4 else {
+                throw LensError.invalidArgument("the minimum layer thickness must be 0…1e4 pixels, got \(minimumThickness)")
+            }
+            guard minimumSectorDegrees.isFinite, (0...360).contains(minimumSectorDegrees) else {
+                throw LensError.invalidArgument("the minimum sector width must be 0…360°, got \(minimumSectorDegrees)")
+            }
+        }
+    }
+
+    /// The inspection of one cross-section.
+    public struct Result: Sendable {
+        /// The can, when it was searched for (nil when the axis was declared).
+        public var can: CanOutline?
+        public var centre: PixelPoint
+        /// Radius per ray within which layers are looked for (pixels).
+        public var limitRadii: [Double]
+        public var threshold: Double
+        /// Layer crossings per ray, outwards.
+        public var crossings: [[LayerCrossing]]
+        /// The slice unrolled about the axis: shape (angle, radius), pixel steps in radius.
+        public var unrolled: Grid<Float>
+        public var winding: WindingMeasurement
+        public var angularSamples: Int { crossings.count }
+
+        /// The bright-electrode layers drawn back on the cross-section's grid (1 inside a
+        /// crossing of the nearest ray, else 0).
+        public func layerMask(rows: Int, columns: Int) -> Grid<UInt8> {
+            let n = crossings.count
+            var mask = Grid<UInt8>(shape: Shape(rows, columns), repeating: 0)
+            mask.withUnsafeMutableBufferPointer { m in
+                for i in 0..<rows { for j in 0..<columns {
+                    let p = PixelPoint(x: Double(j), y: Double(i))
+                    let rho = hypot(p.x - centre.x, p.y - centre.y)
+                    let ray = Int((PolarAngle.radians(of: p, about: centre) / (2 * .pi) * Double(n)).rounded()) % n
+                    if crossings[ray].contains(where: { rho >= $0.innerRadius && rho <= $0.outerRadius }) { m[i * columns + j] = 1 }
+                } }
+            }
+            return mask
+        }
+    }
+
+    /// Inspects one 2D cross-section (rows × columns). Throws ``LensError/numerical(_:)``
+    /// when no can is found and none is declared, or when the slice shows no wound layers.
+    public static func inspect(_ image: Grid<Float>, settings: Settings) throws -> Result {
+        try settings.validate()
+        guard image.rank == 2, image.shape[0] >= 16, image.shape[1] >= 16 else {
+            throw LensError.invalidArgument("a cell cross-section is a 2D image of at least 16×16 pixels, got \(image.shape)")
+        }
+        let rows = image.shape[0], columns = image.shape[1]
+        var can: CanOutline?
+        let centre: PixelPoint
+        var limits: [Double]
+        if let c = settings.centre, let r = settings.canInnerRadius {
+            centre = c
+            limits = [Double](repeating: r, count: settings.angularSamples ?? Swift.min(16_384, Swift.max(360, Int((2 * Double.pi * r).rounded(.up)))))
+        } else {
+            let found = try CanFinder.find(image, angularSamples: settings.angularSamples)
+            can = found; centre = found.centre; limits = found.innerRadii
+        }
+        let samples = limits.count
+        // Stay a pixel clear of the can's inner wall (its blur).
+        limits = limits.map { Swift.max(0, $0 - 1) }
+        let maxRadius = Int(limits.max()!.rounded(.up)) + 1
+        var unrolled = Grid<Float>(shape: Shape(samples, maxRadius), repeating: .nan)
+        Parallel.sharing(image) { v in
+            Parallel.forEachRowChunk(rows: samples, rowLength: maxRadius, minimumChunk: 64, writing: &unrolled) { out in
+                for j in out.rows {
+                    let theta = PolarAngle.radians(sample: j, of: samples)
+                    let (dx, dy) = (cos(theta), sin(theta))
+                    for i in 0..<maxRadius {
+                        out[j * maxRadius + i] = bilinear(v, rows: rows, columns: columns, x: centre.x + Double(i) * dx, y: centre.y + Double(i) * dy)
+                    }
+                }
+            }
+        }
+        let threshold = try settings.layerThreshold ?? insideThreshold(image, centre: centre, limits: limits)
+        let crossings = unrolled.withUnsafeBufferPointer { u in
+            (0..<samples).map { j in
+                layerCrossings(UnsafeBufferPointer(rebasing: u[(j * maxRadius)..<((j + 1) * maxRadius)]), limit: limits[j],
+                               threshold: Float(threshold), minimumThickness: settings.minimumThickness)
+            }
+        }
+        let total = crossings.reduce(0) { $0 + $1.count }
+        guard total >= samples / 2 else {
+            throw LensError.numerical("no wound electrode layers in this cross-section (\(total) layer crossings on \(samples) rays above the threshold \(threshold))")
+        }
+        let winding = measure(crossings, settings: settings)
+        return Result(can: can, centre: centre, limitRadii: limits, threshold: threshold, crossings: crossings, unrolled: unrolled, winding: winding)
+    }
+
+    /// Otsu's threshold of the finite pixels inside the can (within each ray's limit).
+    static func insideThreshold(_ image: Grid<Float>, centre: PixelPoint, limits: [Double]) throws -> Double {
+        let rows = image.shape[0], columns = image.shape[1], n = limits.count
+        var mask = Grid<UInt8>(shape: image.shape, repeating: 0)
+        mask.withUnsafeMutableBufferPointer { m in
+            for i in 0..<rows { for j in 0..<columns {
+                let p = PixelPoint(x: Double(j), y: Double(i))
+                let ray = Int((PolarAngle.radians(of: p, about: centre) / (2 * .pi) * Double(n)).rounded()) % n
+                if hypot(p.x - centre.x, p.y - centre.y) <= limits[ray] { m[i * columns + j] = 1 }
+            } }
+        }
+        return try Thresholds.otsu(ValueHistogram(image, mask: mask))
+    }
+
+    /// The layers one ray crosses: runs above `threshold` inside `limit`, each measured at half
+    /// maximum between its peak and the lower of the minima beside it.
+    static func layerCrossings(_ profile: UnsafeBufferPointer<Float>, limit: Double, threshold: Float, minimumThickness: Double) -> [LayerCrossing] {
+        let end = Swift.min(profile.count, Int(limit) + 1)
+        guard end > 2 else { return [] }
+        var runs: [Range<Int>] = []
+        var i = 0
+        while i < end {
+            guard profile[i].isFinite, profile[i] >= threshold else { i += 1; continue }
+            let start = i
+            while i < end, profile[i].isFinite, profile[i] >= threshold { i += 1 }
+            // A run from the axis (a pin, the core) or into the can is not a layer.
+            if start > 0, i < end { runs.append(start..<i) }
+        }
+        var result: [LayerCrossing] = []
+        for (k, run) in runs.enumerated() {
+            let lowerBound = k > 0 ? runs[k - 1].upperBound : 0
+            let upperBound = k + 1 < runs.count ? runs[k + 1].lowerBound : end
+            var peak = run.lowerBound
+            for r in run where profile[r] > profile[peak] { peak = r }
+            var below = Float.infinity, above = Float.infinity
+            for r in lowerBound..<run.lowerBound where profile[r].isFinite { below = Swift.min(below, profile[r]) }
+            for r in run.upperBound..<upperBound where profile[r].isFinite { above = Swift.min(above, profile[r]) }
+            let base = Swift.min(below, above)
+            guard base.isFinite else { continue }
+            let half = (profile[peak] + base) / 2
+            // Walk out from the peak to the half level on each side (linear interpolation).
+            var a = peak
+            while a > lowerBound, profile[a - 1].isFinite, profile[a - 1] >= half { a -= 1 }
+            var b = peak
+            while b + 1 < upperBound, profile[b + 1].isFinite, profile[b + 1] >= half { b += 1 }
+            guard a > 0, b + 1 < profile.count, profile[a - 1].isFinite, profile[b + 1].isFinite else { continue }
+            let inner = Double(a) - Double((profile[a] - half) / (profile[a] - profile[a - 1]))
+            let outer = Double(b) + Double((profile[b] - half) / (profile[b] - profile[b + 1]))
+            let crossing = LayerCrossing(innerRadius: inner, outerRadius: outer)
+            if crossing.thickness >= minimumThickness { result.append(crossing) }
+        }
+        return result
+    }
+
+    static func measure(_ crossings: [[LayerCrossing]], settings: Settings) -> WindingMeasurement {
+        let n = crossings.count
+        let counts = crossings.map(\.count)
+        var gaps: [Double] = [], thicknesses: [Double] = []
+        for ray in crossings {
+            thicknesses += ray.map(\.thickness)
+            for k in ray.indices.dropFirst() { gaps.append(ray[k].centreRadius - ray[k - 1].centreRadius) }
+        }
+        let pitch = Quartiles(gaps)
+        let p = pitch.median.isFinite ? pitch.median : 0
+        let step = 2 * Double.pi / Double(n)
+        var length = 0.0
+        for ray in crossings { for c in ray where c.centreRadius > 0 {
+            let slope = p / (2 * .pi * c.centreRadius)
+            length += c.centreRadius * step * (1 + slope * slope).squareRoot()
+        } }
+        // Anomalous gaps, and the rays that hold one.
+        var anomalous = 0
+        var rayDeviation = [Double](repeating: 0, count: n)
+        var rayRadii = [(Double, Double)](repeating: (.infinity, -.infinity), count: n)
+        if p > 0 {
+            for (j, ray) in crossings.enumerated() { for k in ray.indices.dropFirst() {
+                let deviation = abs(ray[k].centreRadius - ray[k - 1].centreRadius - p) / p
+                if deviation > settings.pitchTolerance {
+                    anomalous += 1
+                    rayDeviation[j] = Swift.max(rayDeviation[j], deviation)
+                    rayRadii[j] = (Swift.min(rayRadii[j].0, ray[k - 1].centreRadius), Swift.max(rayRadii[j].1, ray[k].centreRadius))
+                }
+            } }
+        }
+        let sectors = anomalousSectors(rayDeviation, radii: rayRadii, minimumDegrees: settings.minimumSectorDegrees)
+        let inner = crossings.compactMap { $0.first?.centreRadius }, outer = crossings.compactMap { $0.last?.centreRadius }
+        return WindingMeasurement(turns: Double(counts.reduce(0, +)) / Double(n), layersMinimum: counts.min() ?? 0,
+                                  layersMedian: Statistics.median(counts.map(Double.init)), layersMaximum: counts.max() ?? 0,
+                                  pitch: pitch, thickness: Quartiles(thicknesses), stripLength: length,
+                                  innermostRadius: inner.isEmpty ? .nan : Statistics.median(inner),
+                                  outermostRadius: outer.isEmpty ? .nan : Statistics.median(outer),
+                                  anomalousGapFraction: gaps.isEmpty ? 0 : Double(anomalous) / Double(gaps.count), anomalousSectors: sectors)
+    }
+
+    /// Runs of rays with an anomalous gap (wrapping around 360°), widest first.
+    static func anomalousSectors(_ deviation: [Double], radii: [(Double, Double)], minimumDegrees: Double) -> [AnomalousSector] {
+        let n = deviation.count
+        guard let clear = deviation.firstIndex(where: { $0 == 0 }) else {
+            return [AnomalousSector(startDegrees: 0, endDegrees: 360, largestPitchDeviation: deviation.max() ?? 0,
+                                    innerRadius: radii.map(\.0).min() ?? .nan, outerRadius: radii.map(\.1).max() ?? .nan)]
+        }
+        var sectors: [AnomalousSector] = []
+        var k = 0
+        while k < n {
+            let j = (clear + k) % n
+            guard deviation[j] > 0 else { k += 1; continue }
+            var width = 0, worst = 0.0, lo = Double.infinity, hi = -Double.infinity
+            while k < n, deviation[(clear + k) % n] > 0 {
+                let m = (clear + k) % n
+                worst = Swift.max(worst, deviation[m]); lo = Swift.min(lo, radii[m].0); hi = Swift.max(hi, radii[m].1)
+                width += 1; k += 1
+            }
+            let degrees = 360 / Double(n)
+            if Double(width) * degrees >= minimumDegrees {
+                sectors.append(AnomalousSector(startDegrees: Double(j) * degrees, endDegrees: Double(j + width) * degrees,
+                                               largestPitchDeviation: worst, innerRadius: lo, outerRadius: hi))
+            }
+        }
+        return sectors.sorted { $0.endDegrees - $0.startDegrees > $1.endDegrees - $1.startDegrees }
+    }
+}
