@@ -163,6 +163,11 @@ enum CanFinder {
         innerRadii = innerRadii.map { $0.isFinite ? $0 : medianInner }
         let smoothed = CircularFilter.runningMedian(innerRadii, halfWidth: Swift.max(1, samples / 240))
         let mean = smoothed.reduce(0, +) / Double(samples)
+        // A can is round: a ring whose inner wall wanders by more than a fifth of its radius is
+        // some other dense part of the cell (a cap, a tab, a terminal plate).
+        guard smoothed.max()! - smoothed.min()! <= 0.2 * mean else {
+            throw LensError.numerical(String(format: "the brightest ring is not round (inner radius %.1f–%.1f px): not a can; declare the cell's centre and inner can radius", smoothed.min()!, smoothed.max()!))
+        }
         let dentIndex = smoothed.indices.max { mean - smoothed[$0] < mean - smoothed[$1] }!
         let wallValues = walls.filter(\.isFinite)
         return CanOutline(centre: centre, meanInnerRadius: mean, wallThickness: wallValues.isEmpty ? .nan : Statistics.median(wallValues),

@@ -67,10 +67,12 @@ public struct WindingMeasurement: Codable, Sendable, Equatable {
 /// 1. The can is found (``CanOutline``) or the axis and inner can radius are declared.
 /// 2. The slice is unrolled about the axis: a polar image (angle, radius) sampled bilinearly,
 ///    one pixel per radial step and about one pixel of arc per angle step at the can.
-/// 3. The bright electrode is separated from the rest by Otsu's threshold on the pixels inside
-///    the can; on each ray every run above it is one layer crossing, its edges placed at half
-///    maximum between the run's peak and the darker minimum beside it (the FWHM a user reads off a
-///    line profile). Runs that touch the axis or the can are left out.
+/// 3. On each ray, the peaks that stand out from their dips by a quarter of the contrast
+///    (95th percentile inside the can minus the dark level, the lower three-class Otsu
+///    threshold) are the layers of both electrodes; the bright electrode's are those whose
+///    peak lies above Otsu's split of all peak values (when the peaks form two groups). Each is
+///    measured at half maximum between its peak and the dip on each side (the FWHM a user reads
+///    off a line profile).
 /// 4. Turns, pitch, thickness and strip length follow from the crossings; a gap between
 ///    successive layers that departs from the median pitch by more than `pitchTolerance` is
 ///    anomalous, and neighbouring anomalous rays form sectors.
@@ -82,7 +84,8 @@ public enum WoundCellInspection {
         public var canInnerRadius: Double?
         /// Rays per turn (default: one pixel of arc at the can, 360…16384).
         public var angularSamples: Int?
-        /// Grey level separating the bright electrode (default: Otsu inside the can).
+        /// Peak level above which a layer is the bright electrode (default: Otsu's split of the
+        /// layer peaks, see ``WoundCellInspection``).
         public var layerThreshold: Double?
         /// A gap between layers is anomalous when |gap − median pitch| > tolerance × median pitch.
         public var pitchTolerance: Double
@@ -124,6 +127,7 @@ public enum WoundCellInspection {
         public var centre: PixelPoint
         /// Radius per ray within which layers are looked for (pixels).
         public var limitRadii: [Double]
+        /// The peak level above which a layer counted as bright electrode.
         public var threshold: Double
         /// Layer crossings per ray, outwards.
         public var crossings: [[LayerCrossing]]
@@ -183,11 +187,27 @@ public enum WoundCellInspection {
                 }
             }
         }
-        let threshold = try settings.layerThreshold ?? insideThreshold(image, centre: centre, limits: limits)
+        // Candidates: the peaks of each ray's profile that stand out from the dips beside them by
+        // a quarter of the bright-to-dark contrast; the bright electrode's layers are those whose
+        // peak is above the peak-level split.
+        let dark = try darkThreshold(image, centre: centre, limits: limits)
+        let contrast = unrolled.withUnsafeBufferPointer { u -> Double in
+            let inside = (0..<samples).flatMap { j in (0..<Swift.min(maxRadius, Int(limits[j]))).map { u[j * maxRadius + $0] } }.filter(\.isFinite)
+            return inside.isEmpty ? 0 : Statistics.percentile(inside.map(Double.init), 95) - dark.level
+        }
+        guard contrast > 0 else { throw LensError.numerical("the cross-section inside the can has no contrast") }
+        let peaks: [[Int]] = unrolled.withUnsafeBufferPointer { u in
+            (0..<samples).map { j in
+                prominentPeaks(UnsafeBufferPointer(rebasing: u[(j * maxRadius)..<((j + 1) * maxRadius)]), limit: limits[j], rise: Float(0.25 * contrast))
+            }
+        }
+        let peakValues = unrolled.withUnsafeBufferPointer { u in peaks.enumerated().flatMap { j, ray in ray.map { u[j * maxRadius + $0] } } }
+        // A binary image (a segmentation) has one kind of layer; grey images are split by peak level.
+        let threshold = try settings.layerThreshold ?? (dark.levels < 3 ? dark.level : brightPeakLevel(peakValues.filter { Double($0) > dark.level }, floor: dark.level))
         let crossings = unrolled.withUnsafeBufferPointer { u in
             (0..<samples).map { j in
-                layerCrossings(UnsafeBufferPointer(rebasing: u[(j * maxRadius)..<((j + 1) * maxRadius)]), limit: limits[j],
-                               threshold: Float(threshold), minimumThickness: settings.minimumThickness)
+                layerCrossings(UnsafeBufferPointer(rebasing: u[(j * maxRadius)..<((j + 1) * maxRadius)]), peaks: peaks[j],
+                               bright: Float(threshold), limit: limits[j], minimumThickness: settings.minimumThickness)
             }
         }
         let total = crossings.reduce(0) { $0 + $1.count }
@@ -195,11 +215,21 @@ public enum WoundCellInspection {
             throw LensError.numerical("no wound electrode layers in this cross-section (\(total) layer crossings on \(samples) rays above the threshold \(threshold))")
         }
         let winding = measure(crossings, settings: settings)
+        // A winding repeats: most rays cross several layers at a steady pitch.
+        let spread = (winding.pitch.upper - winding.pitch.lower) / winding.pitch.median
+        guard winding.layersMedian >= 2, spread.isFinite, spread <= 0.5 else {
+            throw LensError.numerical(String(format: "no regular winding in this cross-section (%.0f layers per ray, pitch quartiles %.1f–%.1f px)",
+                                             winding.layersMedian, winding.pitch.lower, winding.pitch.upper))
+        }
         return Result(can: can, centre: centre, limitRadii: limits, threshold: threshold, crossings: crossings, unrolled: unrolled, winding: winding)
     }
 
-    /// Otsu's threshold of the finite pixels inside the can (within each ray's limit).
-    static func insideThreshold(_ image: Grid<Float>, centre: PixelPoint, limits: [Double]) throws -> Double {
+    /// The level below which a pixel is separator or electrolyte, from the finite pixels inside
+    /// the can (within each ray's limit): a cross-section shows three grey levels — separator
+    /// and electrolyte (dark), one electrode (grey), the other with its denser coating or foil
+    /// (bright) — so the lower of the three-class Otsu thresholds; two-class Otsu where the
+    /// pixels hold fewer than three levels (a binary mask).
+    static func darkThreshold(_ image: Grid<Float>, centre: PixelPoint, limits: [Double]) throws -> (level: Double, levels: Int) {
         let rows = image.shape[0], columns = image.shape[1], n = limits.count
         var mask = Grid<UInt8>(shape: image.shape, repeating: 0)
         mask.withUnsafeMutableBufferPointer { m in
@@ -209,43 +239,71 @@ public enum WoundCellInspection {
                 if hypot(p.x - centre.x, p.y - centre.y) <= limits[ray] { m[i * columns + j] = 1 }
             } }
         }
-        return try Thresholds.otsu(ValueHistogram(image, mask: mask))
+        let histogram = try ValueHistogram(image, mask: mask)
+        if let three = try? Thresholds.multiOtsu(histogram, classes: 3) { return (three[0], 3) }
+        return (try Thresholds.otsu(histogram), 2)
     }
 
-    /// The layers one ray crosses: runs above `threshold` inside `limit`, each measured at half
-    /// maximum between its peak and the lower of the minima beside it.
-    static func layerCrossings(_ profile: UnsafeBufferPointer<Float>, limit: Double, threshold: Float, minimumThickness: Double) -> [LayerCrossing] {
+    /// The peak level that separates the bright electrode's layers from the grey one's: Otsu's
+    /// split of the layer peaks' values when they form two groups (Ashman's D > 3.5 between the
+    /// two classes), else `floor` (one kind of layer: every peak is a layer). Peak values
+    /// separate the two electrodes far better than pixel values, which partial volume blurs.
+    static func brightPeakLevel(_ values: [Float], floor: Double) throws -> Double {
+        guard values.count >= 16 else { return floor }
+        let histogram = try ValueHistogram(Grid(shape: Shape(values.count), elements: values))
+        guard let split = try? Thresholds.otsu(histogram) else { return floor }
+        var low = RunningStatistics(), high = RunningStatistics()
+        for v in values { if Double(v) > split { high.add(Double(v)) } else { low.add(Double(v)) } }
+        guard low.count >= 2, high.count >= 2 else { return floor }
+        let d = 2.squareRoot() * abs(high.mean - low.mean) / (low.variance + high.variance).squareRoot()
+        // A single normal group split at its mean gives D ≈ 2.7: two groups must stand further apart.
+        return d > 3.5 ? split : floor
+    }
+
+    /// The peaks of a ray's profile inside `limit` (Billauer's peak detection with hysteresis):
+    /// a maximum counts once the profile has fallen `rise` below it, and the next is looked for
+    /// once it has risen `rise` above the minimum after it — noise on a layer's plateau makes no
+    /// extra peaks, and the first peak needs a rise (a bright pin on the axis is no layer).
+    static func prominentPeaks(_ profile: UnsafeBufferPointer<Float>, limit: Double, rise: Float) -> [Int] {
         let end = Swift.min(profile.count, Int(limit) + 1)
-        guard end > 2 else { return [] }
-        var runs: [Range<Int>] = []
-        var i = 0
-        while i < end {
-            guard profile[i].isFinite, profile[i] >= threshold else { i += 1; continue }
-            let start = i
-            while i < end, profile[i].isFinite, profile[i] >= threshold { i += 1 }
-            // A run from the axis (a pin, the core) or into the can is not a layer.
-            if start > 0, i < end { runs.append(start..<i) }
+        var result: [Int] = []
+        var high = -Float.infinity, highAt = 0, low = Float.infinity
+        var lookingForMaximum = false
+        for i in 0..<end where profile[i].isFinite {
+            let v = profile[i]
+            if v > high { high = v; highAt = i }
+            if v < low { low = v }
+            if lookingForMaximum {
+                if v < high - rise { result.append(highAt); low = v; lookingForMaximum = false }
+            } else if v > low + rise {
+                high = v; highAt = i; lookingForMaximum = true
+            }
         }
+        return result
+    }
+
+    /// The layers one ray crosses, one per bright peak (value ≥ `bright`): each edge at half
+    /// maximum between the peak and the darkest point between it and the neighbouring peak on
+    /// that side (the FWHM a user reads off a line profile, with the dip on each side as its
+    /// base). Layers whose half level is not reached inside the ray are left out.
+    static func layerCrossings(_ profile: UnsafeBufferPointer<Float>, peaks: [Int], bright: Float, limit: Double, minimumThickness: Double) -> [LayerCrossing] {
+        let end = Swift.min(profile.count, Int(limit) + 1)
         var result: [LayerCrossing] = []
-        for (k, run) in runs.enumerated() {
-            let lowerBound = k > 0 ? runs[k - 1].upperBound : 0
-            let upperBound = k + 1 < runs.count ? runs[k + 1].lowerBound : end
-            var peak = run.lowerBound
-            for r in run where profile[r] > profile[peak] { peak = r }
-            var below = Float.infinity, above = Float.infinity
-            for r in lowerBound..<run.lowerBound where profile[r].isFinite { below = Swift.min(below, profile[r]) }
-            for r in run.upperBound..<upperBound where profile[r].isFinite { above = Swift.min(above, profile[r]) }
-            let base = Swift.min(below, above)
-            guard base.isFinite else { continue }
-            let half = (profile[peak] + base) / 2
-            // Walk out from the peak to the half level on each side (linear interpolation).
-            var a = peak
-            while a > lowerBound, profile[a - 1].isFinite, profile[a - 1] >= half { a -= 1 }
-            var b = peak
-            while b + 1 < upperBound, profile[b + 1].isFinite, profile[b + 1] >= half { b += 1 }
-            guard a > 0, b + 1 < profile.count, profile[a - 1].isFinite, profile[b + 1].isFinite else { continue }
-            let inner = Double(a) - Double((profile[a] - half) / (profile[a] - profile[a - 1]))
-            let outer = Double(b) + Double((profile[b] - half) / (profile[b] - profile[b + 1]))
+        for (k, peak) in peaks.enumerated() where profile[peak] >= bright {
+            let lowerBound = k > 0 ? peaks[k - 1] : 0
+            let upperBound = k + 1 < peaks.count ? peaks[k + 1] : end - 1
+            func edge(step: Int, bound: Int) -> Double? {
+                var base = Float.infinity
+                var r = peak
+                while r != bound { r += step; if profile[r].isFinite { base = Swift.min(base, profile[r]) } }
+                guard base.isFinite, base < profile[peak] else { return nil }
+                let half = (profile[peak] + base) / 2
+                var e = peak
+                while e != bound, profile[e + step].isFinite, profile[e + step] >= half { e += step }
+                guard e != bound, profile[e + step].isFinite else { return nil }
+                return Double(e) + Double(step) * Double((profile[e] - half) / (profile[e] - profile[e + step]))
+            }
+            guard let inner = edge(step: -1, bound: lowerBound), let outer = edge(step: 1, bound: upperBound) else { continue }
             let crossing = LayerCrossing(innerRadius: inner, outerRadius: outer)
             if crossing.thickness >= minimumThickness { result.append(crossing) }
         }

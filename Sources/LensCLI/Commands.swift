@@ -17,7 +17,7 @@ public struct BatteryLensCommand: ParsableCommand {
         the file and the problem), 2 usage error.
         """,
         version: "\(BatteryLensVersion.name) \(BatteryLensVersion.string)",
-        subcommands: [DemoCommand.self, ReportCommand.self, InfoCommand.self, ConvertCommand.self, SliceCommand.self, PhantomCommand.self, ReconCommand.self, AlignCommand.self, CracksCommand.self, RegisterCommand.self, TrackCommand.self,
+        subcommands: [DemoCommand.self, ReportCommand.self, InfoCommand.self, ConvertCommand.self, SliceCommand.self, PhantomCommand.self, ReconCommand.self, AlignCommand.self, CracksCommand.self, RegisterCommand.self, TrackCommand.self, CellCommand.self,
                       FilterCommand.self, SegmentCommand.self, LabelCommand.self, ParticlesCommand.self, PorosityCommand.self,
                       TortuosityCommand.self, ImpedanceCommand.self, ConductivityCommand.self, DescriptorsCommand.self, NetworkCommand.self, PorosimetryCommand.self, RevCommand.self, ThicknessCommand.self, XANESCommand.self, XASCommand.self, ComptonCommand.self, DiffractionCommand.self,
                       RunCommand.self]
