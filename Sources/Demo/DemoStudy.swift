@@ -30,6 +30,7 @@ public enum DemoStudy {
         var comptonEvents: Int { self == .small ? 2_000_000 : 4_000_000 }
         var diffractionPatterns: Int { self == .small ? 24 : 60 }
         var diffractionDetector: Int { self == .small ? 256 : 512 }
+        var cellSlices: Int { self == .small ? 3 : 8 }
     }
 
     /// The file `demo` writes beside its recipe: what marks a folder as the demo's (so that
@@ -222,6 +223,16 @@ public enum DemoStudy {
             workflow: compton correlate
             inputs: {ct: {from: segment.labels}, compton: {from: lithium.maps}}
             settings: {compton-pixel-um: \(comptonPixel)}
+          # Lab CT of a whole cylindrical cell (10 µm pixels), a stack of cross-sections whose axis
+          # leans by 0.1 pixel per slice, with the two inner turns buckled over 40° (a collapsing
+          # core): the can, the axis tilt, the winding's turns, pitch and layer thickness, and
+          # where the winding is irregular.
+          - name: cell_phantom
+            workflow: phantom cell
+            settings: {slices: \(size.cellSlices), buckle: 8, drift: 0.1, seed: 12}
+          - name: cell
+            workflow: cell
+            inputs: {volume: {from: cell_phantom.cell}}
           # Operando diffraction through the first charge (59.8 keV): the layered oxide's Li-rich
           # phase gives way to a Li-poor one while both lattices drift. The area detector's frames
           # are integrated azimuthally (solid angle and polarization corrected), then every
@@ -420,6 +431,28 @@ public enum DemoStudy {
         checks.append(TruthCheck(quantity: "operando XRD: c lattice parameter, RMS error", step: "xrd",
                                  measured: cCount > 0 ? (cSquares / Double(cCount)).squareRoot() : .nan, truth: 0, tolerance: 0.002, unit: "Å",
                                  note: "both phases wherever they make up ≥ 10 % (0.014 % of c: a fifteenth of the 0.2 % drift through the series)"))
+
+        // Cell inspection: the winding and the can against the jelly-roll phantom's design.
+        let cellTruth = try json("cell_phantom/phantom/truth.json"), cell = try json("cell/summary.json")
+        let pixel = try number(cellTruth["pixel_size_micrometres"], "cell phantom pixel size")
+        checks.append(TruthCheck(quantity: "wound cell: turns of the bright electrode", step: "cell", measured: try number(cell["turns"], "cell turns"),
+                                 truth: try number(cellTruth["turns"], "cell truth turns"), tolerance: 0.05, unit: "",
+                                 note: "mean layers per ray over 360° (a spiral from φ₀ to φ₁ gives (φ₁ − φ₀)/2π); the strip's two ends are each found to a few degrees"))
+        checks.append(TruthCheck(quantity: "wound cell: winding pitch", step: "cell", measured: try number(cell["pitch"], "cell pitch"),
+                                 truth: try number(cellTruth["pitch"], "cell truth pitch") * pixel, tolerance: 0.02, relative: true, unit: "µm",
+                                 note: "median distance between successive layers on a ray; the buckled sector is a few per cent of the gaps"))
+        checks.append(TruthCheck(quantity: "wound cell: can inner radius", step: "cell", measured: try number(cell["can_inner_radius"], "can radius"),
+                                 truth: try number(cellTruth["can_inner_radius"], "cell truth can radius") * pixel, tolerance: 0.5 * pixel, unit: "µm",
+                                 note: "robust circle fit, then each ray's inner wall at half maximum: within half a pixel"))
+        checks.append(TruthCheck(quantity: "wound cell: axis drift", step: "cell", measured: try number(cell["axis_drift_pixels_per_slice"], "axis drift"),
+                                 truth: abs(try number(cellTruth["drift_x_per_slice"], "cell truth drift")), tolerance: 0.02, unit: "pixel/slice",
+                                 note: "straight-line fit of the can's centres through the slices (each centre to ≈ 0.03 px)"))
+        let buckle = try number(cellTruth["buckle_angle_degrees"], "cell truth buckle")
+        let widest = cell["widest_anomalies"]?[0]
+        let start = try number(widest?["start_degrees"], "widest anomalous sector"), end = try number(widest?["end_degrees"], "widest anomalous sector")
+        checks.append(TruthCheck(quantity: "wound cell: buckle found at its angle (sector centre)", step: "cell", measured: (start + end) / 2, truth: buckle,
+                                 tolerance: try number(cellTruth["buckle_half_width_degrees"], "buckle width"), unit: "°",
+                                 note: "the widest sector of gaps off the median pitch by > 30 % must centre within the buckle's half width"))
         return checks
     }
 

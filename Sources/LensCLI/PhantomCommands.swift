@@ -12,7 +12,7 @@ struct PhantomCommand: ParsableCommand {
         commandName: "phantom",
         abstract: "Generate synthetic battery data with known truth (electrodes, scans).",
         subcommands: [PhantomElectrodeCommand.self, PhantomProjectionsCommand.self, PhantomXANESCommand.self,
-                       PhantomComptonCommand.self, PhantomXRDCommand.self, PhantomSeriesCommand.self])
+                       PhantomComptonCommand.self, PhantomXRDCommand.self, PhantomSeriesCommand.self, PhantomCellCommand.self])
 }
 
 struct PhantomElectrodeCommand: ParsableCommand {
@@ -495,4 +495,58 @@ func parseVolumeSize(_ text: String) throws -> [Int] {
         throw LensError.invalidArgument("--size must be N or Z,Y,X, got '\(text)'")
     }
     return dims.count == 1 ? [dims[0]!, dims[0]!, dims[0]!] : dims.map { $0! }
+}
+
+struct PhantomCellCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cell",
+        abstract: "Cross-sections of a cylindrical cell (can and jelly roll) with a known winding, for `batterylens cell`.",
+        discussion: """
+        Writes OUT/cell.tif (slices × size × size, float32, --pixel-um µm pixels) and truth.json \
+        (in pixels: the can's centre in slice 0 and inner radius, wall, turns, pitch, bright layer \
+        thickness, strip length, the buckle's angle, the axis drift per slice). The bright \
+        electrode is an Archimedean spiral with the grey electrode half a pitch further out; \
+        --buckle pushes the two inner turns inwards over ±20° around 250° (a collapsing core).
+        """)
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Pixels a side.") var size: Int = 352
+    @Option(help: "Cross-sections along the axis.") var slices: Int = 4
+    @Option(help: "Depth of the buckle of the inner turns (pixels; 0: none).") var buckle: Double = 0
+    @Option(help: "Drift of the axis per slice, pixels along x (a tilted cell).") var drift: Double = 0
+    @Option(name: .customLong("pixel-um"), help: "Pixel size written in the file (µm).") var pixelMicrometres: Double = 10
+    @Option(help: "Random seed.") var seed: UInt64 = 11
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        global.apply()
+        try requireOption(size, "--size", in: 352...4096)
+        try requireOption(slices, "--slices", in: 1...512)
+        try requireOption(buckle, "--buckle", in: 0...9)
+        try requireOption(drift, "--drift", in: -0.5...0.5)
+        try requirePositive(pixelMicrometres, "--pixel-um", atMost: 1e4)
+        try MemoryBudget.require(elements: slices * size * size, elementBytes: 4, for: "--slices \(slices) of --size \(size)")
+        try global.outputs(inputs: []) { outputs in
+            let folder = try outputs.folder(out, option: "--out")
+            var design = JellyRollDesign()
+            // Larger cross-sections keep the design's proportions: the cell fills the field.
+            let scale = Double(size) / Double(design.size)
+            design.size = size
+            design.centreX = (design.centreX - 176) * scale + Double(size) / 2 - drift * Double(slices - 1) / 2
+            design.centreY = (design.centreY - 176) * scale + Double(size) / 2
+            design.startRadius *= scale; design.canInnerRadius *= scale
+            design.turns = (design.turns + 0.6) * scale - 0.6
+            design.buckleDepth = buckle
+            design.seed = seed
+            let (volume, truth) = try JellyRollPhantom.stack(design, slices: slices, driftXPerSlice: drift, driftYPerSlice: 0)
+            var grid = volume
+            grid.geometry = .isotropic(pixelMicrometres, rank: 3)
+            try VolumeIO.write(grid, to: folder + "/cell.tif")
+            guard case .object(var fields) = try JSONValue(encoding: truth) else { return }
+            fields["pixel_size_micrometres"] = .number(pixelMicrometres)
+            fields["slices"] = .number(Double(slices))
+            try JSONOutput.write(JSONValue.object(fields), to: folder + "/truth.json")
+            print(String(format: "wrote %@/cell.tif (%d × %d × %d, %.4g µm pixels): %.2f turns, pitch %.1f px, can inner radius %.1f px%@", out, slices, size, size,
+                         pixelMicrometres, truth.turns, truth.pitch, truth.canInnerRadius, buckle > 0 ? ", buckled core" : ""))
+        }
+    }
 }

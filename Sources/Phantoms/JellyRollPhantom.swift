@@ -49,6 +49,10 @@ public struct JellyRollTruth: Codable, Sendable, Equatable {
     /// The buckle's centre angle (degrees) and its half width, when there is one.
     public var buckleAngleDegrees: Double?
     public var buckleHalfWidthDegrees: Double?
+    /// For a stack: the axis moves by this much per slice (pixels; x and y), and the centre
+    /// above is that of slice 0.
+    public var driftXPerSlice: Double?
+    public var driftYPerSlice: Double?
 }
 
 public enum JellyRollPhantom {
@@ -115,5 +119,24 @@ public enum JellyRollPhantom {
                                    buckleAngleDegrees: d.buckleDepth > 0 ? d.buckleAngleDegrees : nil,
                                    buckleHalfWidthDegrees: d.buckleDepth > 0 ? d.buckleHalfWidthDegrees : nil)
         return (image, truth)
+    }
+
+    /// A stack of `slices` cross-sections of the same cell whose axis moves by (dx, dy) pixels
+    /// per slice (a tilted cell), each with its own noise.
+    public static func stack(_ d: JellyRollDesign, slices: Int, driftXPerSlice dx: Double, driftYPerSlice dy: Double) throws -> (volume: Grid<Float>, truth: JellyRollTruth) {
+        guard (1...4096).contains(slices), dx.isFinite, dy.isFinite else { throw LensError.invalidArgument("a jelly-roll stack needs 1…4096 slices and a finite drift") }
+        var volume = Grid<Float>(shape: Shape(slices, d.size, d.size))
+        var truth: JellyRollTruth?
+        for z in 0..<slices {
+            var design = d
+            design.centreX += dx * Double(z); design.centreY += dy * Double(z)
+            var random = SeededRandom(seed: d.seed).split(UInt64(z))
+            design.seed = random.next()
+            let (image, t) = try make(design)
+            volume.replaceSlab(at: z, with: image.reshaped(Shape(1, d.size, d.size)))
+            if z == 0 { truth = t }
+        }
+        truth!.driftXPerSlice = dx; truth!.driftYPerSlice = dy
+        return (volume, truth!)
     }
 }

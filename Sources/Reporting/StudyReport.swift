@@ -313,6 +313,40 @@ public enum StudyReport {
                 }
             }
             c.figures.append(Figure(name: prefix + "_tau.svg", caption: "Tortuosity factor τ = ε·D/D_eff of the phase along each axis, for the whole volume and each depth region.", content: .svg(plot.render())))
+        case "cell":
+            let unit = s["unit"]?.stringValue ?? "voxel"
+            c.add("slices with a winding (of those inspected)", s["slices_with_winding"]?.doubleValue, digits: 0)
+            c.add("can inner radius", s["can_inner_radius"]?.doubleValue, unit: unit)
+            c.add("can wall thickness", s["can_wall_thickness"]?.doubleValue, unit: unit)
+            c.add("can out-of-roundness (max − min inner radius)", s["can_out_of_roundness"]?.doubleValue, unit: unit)
+            c.add("axis drift", s["axis_drift_pixels_per_slice"]?.doubleValue, unit: "pixel per slice")
+            c.add("axis tilt", s["axis_tilt_degrees"]?.doubleValue, unit: "°")
+            c.add("turns of the bright electrode", s["turns"]?.doubleValue)
+            c.add("winding pitch", s["pitch"]?.doubleValue, unit: unit)
+            c.add("bright layer thickness (FWHM)", s["layer_thickness"]?.doubleValue, unit: unit)
+            c.add("strip length per slice", s["strip_length"]?.doubleValue, unit: unit)
+            c.add("gaps off the median pitch by > 30 %", s["anomalous_gap_fraction"]?.doubleValue)
+            if case .array(let sectors)? = s["widest_anomalies"] {
+                for sector in sectors.prefix(3) {
+                    guard let slice = sector["slice"]?.doubleValue, let a = sector["start_degrees"]?.doubleValue, let b = sector["end_degrees"]?.doubleValue else { continue }
+                    c.add(text: String(format: "slice %d, %.1f–%.1f°, radius %@–%@ %@, pitch off by up to %.0f %%", Int(slice), a, b,
+                                       format(sector["inner_radius"]?.doubleValue ?? .nan, digits: 4), format(sector["outer_radius"]?.doubleValue ?? .nan, digits: 4),
+                                       unit, (sector["largest_pitch_deviation"]?.doubleValue ?? .nan) * 100), "irregular winding")
+                }
+            }
+            if case .array(let rows)? = s["slices"] {
+                let measured = rows.filter { $0["pitch"]?.doubleValue != nil }
+                var plot = SVGPlot(title: "Winding through the cell", xLabel: "slice", yLabel: "length (\(unit))")
+                plot.yIncludesZero = false
+                plot.series = [.init("pitch", kind: .lineAndPoints, x: measured.compactMap { $0["slice"]?.doubleValue }, y: measured.compactMap { $0["pitch"]?.doubleValue }),
+                               .init("bright layer thickness", kind: .lineAndPoints, x: measured.compactMap { $0["slice"]?.doubleValue },
+                                     y: measured.compactMap { $0["layer_thickness"]?.doubleValue })]
+                c.figures.append(Figure(name: prefix + "_winding.svg", caption: "Pitch and bright-layer thickness (medians over the rays) slice by slice.", content: .svg(plot.render())))
+            }
+            if let input = step.inputs.first?.path, let root = output("inspection"),
+               let f = try slice(input, overlay: (root + "/layers.tif", "bright electrode layers found")) {
+                c.figures.append(Figure(name: prefix + "_cross_section.png", caption: "Middle cross-section with the bright electrode's layers found (half-maximum edges).", content: .png(f)))
+            }
         case "particles":
             c.add("particles", s["particles"]?.doubleValue, digits: 0)
             let unit = s["unit"]?.stringValue ?? "voxel"
@@ -692,7 +726,8 @@ public enum StudyReport {
     /// The middle z slice of a volume as a figure (nil when the file is not there or not 3D/2D).
     /// Label volumes (`categorical`) take phase names from their scheme when `named`.
     static func slice(_ path: String, categorical: Bool = false, named: Bool = true, colormap: Colormap = .grey,
-                      window: DisplayWindow = .automatic, valueLabel: String = "value", zeroIsMasked: Bool = false) throws -> SliceFigure? {
+                      window: DisplayWindow = .automatic, valueLabel: String = "value", zeroIsMasked: Bool = false,
+                      overlay: (path: String, name: String)? = nil) throws -> SliceFigure? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let reader = try VolumeIO.open(path)
         let shape = reader.info.shape
@@ -712,6 +747,15 @@ public enum StudyReport {
         } else {
             style = SliceFigureStyle(mode: .continuous(colormap, window), pixelSizeMicrometres: square ? edge : nil, valueLabel: valueLabel)
             if zeroIsMasked { style.mask = Grid(shape: plane.shape, elements: plane.elements.map { $0 == 0 ? 1 : 0 }) }
+        }
+        // A mask on the same grid (e.g. the layers found) drawn over the same slice.
+        if let overlay, FileManager.default.fileExists(atPath: overlay.path) {
+            let other = try VolumeIO.open(overlay.path)
+            if other.info.shape == shape {
+                let mask: Grid<Float> = shape.rank == 3 ? try SliceExtraction.extract(other, axis: .z, index: shape[0] / 2) : try other.readAll().float32()
+                style.overlays = [SliceOverlay(mask: Grid(shape: mask.shape, elements: mask.elements.map { $0 != 0 && $0.isFinite ? 1 : 0 }),
+                                               colour: RGB(255, 40, 40), name: overlay.name, opacity: 0.45)]
+            }
         }
         return try SliceFigure.render(plane, style: style)
     }

@@ -184,6 +184,8 @@ import Testing
         let diffraction = url.appendingPathComponent("shared/data/diffraction").path
         add("diffraction_calibrate", ["diffraction", "calibrate", diffraction + "/xrayutilities/LaB6_d500_si_psd.xye.bz2",
                                       "--calibrant", diffraction + "/pyfai_calibrants/LaB6_SRM660c.D", "--cell", "cubic", "--out", dir + "/dc"])
+        #expect(run("phantom", "cell", "--out", dir + "/pcell", "--slices", "2") == 0)
+        add("cell", ["cell", dir + "/pcell/cell.tif", "--out", dir + "/cell"])
         for name in summaries {
             try check(dir + "/\(name).json", against: "summary.schema.json")
             try check(dir + "/\(name).json", against: "\(name).schema.json")
