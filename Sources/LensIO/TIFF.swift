@@ -28,6 +28,10 @@ struct TIFFPage: Equatable {
     var description: String?
     var xResolution: Float?
     var resolutionUnit: UInt16
+    /// A bilevel page (1 bit per pixel, rows padded to whole bytes): read as uint8 0/1, the
+    /// stored bits as they are (as tifffile reads them; the photometric interpretation only says
+    /// how to display them, as for every other sample type).
+    var bilevel = false
 }
 
 /// Low-level access to one TIFF file through libtiff.
@@ -82,6 +86,7 @@ final class TIFFHandle {
             }
             let type: DataType?
             switch (format, bits) {
+            case (1, 1): type = .uint8
             case (1, 8): type = .uint8
             case (1, 16): type = .uint16
             case (1, 32): type = .uint32
@@ -101,8 +106,13 @@ final class TIFFHandle {
             let text = ctiff_get_string(tif, UInt32(TIFFTAG_IMAGEDESCRIPTION), &description) == 1 ? description.map { String(cString: $0) } : nil
             var xres: Float = 0
             let hasRes = ctiff_get_float(tif, UInt32(TIFFTAG_XRESOLUTION), &xres) == 1
+            let bilevel = bits == 1
+            if bilevel && TIFFIsTiled(tif) != 0 {
+                throw LensError.badInput(file: path, problem: "tiled 1-bit pages are not read; convert the image to 8-bit")
+            }
             return TIFFPage(width: Int(width), height: Int(height), dataType: type, tiled: TIFFIsTiled(tif) != 0,
-                            description: text, xResolution: hasRes && xres > 0 ? xres : nil, resolutionUnit: unit)
+                            description: text, xResolution: hasRes && xres > 0 ? xres : nil, resolutionUnit: unit,
+                            bilevel: bilevel)
         }
     }
 
@@ -118,7 +128,9 @@ final class TIFFHandle {
             ctiff_clear_error()
             let elementSize = page.dataType.byteSize
             let rowBytes = page.width * elementSize
-            if page.tiled {
+            if page.bilevel {
+                try readBilevelPage(page, into: destination, pageIndex: pageIndex)
+            } else if page.tiled {
                 var tileWidth: UInt32 = 0, tileHeight: UInt32 = 0
                 ctiff_get_u32(tif, UInt32(TIFFTAG_TILEWIDTH), &tileWidth)
                 ctiff_get_u32(tif, UInt32(TIFFTAG_TILELENGTH), &tileHeight)
@@ -166,13 +178,39 @@ final class TIFFHandle {
         }
     }
 
+    /// Decodes a bilevel page strip by strip and unpacks its bits (most significant first, each
+    /// row starting on a byte) to one byte per pixel, 0 or 1. Called inside `withTIFF`.
+    private func readBilevelPage(_ page: TIFFPage, into destination: UnsafeMutableRawPointer, pageIndex: Int) throws {
+        var rowsPerStrip: UInt32 = 0
+        if ctiff_get_u32(tif, UInt32(TIFFTAG_ROWSPERSTRIP), &rowsPerStrip) != 1 || rowsPerStrip == 0 || Int(rowsPerStrip) > page.height {
+            rowsPerStrip = UInt32(page.height)
+        }
+        let packedRow = (page.width + 7) / 8
+        let packed = UnsafeMutablePointer<UInt8>.allocate(capacity: Int(rowsPerStrip) * packedRow)
+        defer { packed.deallocate() }
+        let out = destination.assumingMemoryBound(to: UInt8.self)
+        for s in 0..<Int(TIFFNumberOfStrips(tif)) {
+            let firstRow = s * Int(rowsPerStrip)
+            let rows = Swift.min(Int(rowsPerStrip), page.height - firstRow)
+            guard rows > 0 else { break }
+            let n = TIFFReadEncodedStrip(tif, UInt32(s), packed, tmsize_t(rows * packedRow))
+            guard n >= rows * packedRow else {
+                throw LensError.badInput(file: path, problem: "page \(pageIndex): cannot decode 1-bit strip \(s) (truncated or corrupt?)\(tiffMessage())")
+            }
+            for r in 0..<rows {
+                let row = out + (firstRow + r) * page.width
+                for x in 0..<page.width { row[x] = (packed[r * packedRow + x >> 3] >> (7 - UInt8(x & 7))) & 1 }
+            }
+        }
+    }
+
     /// Reads rows `rows` of the current page into `destination`, touching only the strips that
     /// hold them: uncompressed strips are read with one `pread` per strip for just those rows,
     /// compressed ones decoded whole and cut. Tiled pages are read whole and cut.
     func readCurrentPageRows(_ page: TIFFPage, rows: Range<Int>, into destination: UnsafeMutableRawPointer, pageIndex: Int) throws {
         let rowBytes = page.width * page.dataType.byteSize
         if rows == 0..<page.height { try readCurrentPage(page, into: destination, pageIndex: pageIndex); return }
-        if page.tiled {
+        if page.tiled || page.bilevel {
             let whole = UnsafeMutableRawPointer.allocate(byteCount: page.height * rowBytes, alignment: 64)
             defer { whole.deallocate() }
             try readCurrentPage(page, into: whole, pageIndex: pageIndex)
@@ -220,7 +258,7 @@ final class TIFFHandle {
     /// tiled or byte-swapped pages are decoded by libtiff).
     func rawSegments(_ page: TIFFPage) -> [(fileOffset: Int, byteCount: Int)]? {
         withTIFF {
-            guard !page.tiled, TIFFIsByteSwapped(tif) == 0 else { return nil }
+            guard !page.tiled, !page.bilevel, TIFFIsByteSwapped(tif) == 0 else { return nil }
             var compression: UInt16 = 1
             ctiff_get_u16_default(tif, UInt32(TIFFTAG_COMPRESSION), &compression)
             guard compression == UInt16(COMPRESSION_NONE) else { return nil }
