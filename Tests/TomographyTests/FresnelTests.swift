@@ -1,6 +1,6 @@
 import Foundation
 import LensCore
-import Phantoms
+import Tomography
 import Testing
 
 @Suite struct FresnelTests {
