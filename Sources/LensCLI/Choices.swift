@@ -23,7 +23,7 @@ enum AxesName: String, CaseIterable, ExpressibleByArgument {
 }
 
 enum FilterMethodName: String, CaseIterable, ExpressibleByArgument { case median, gaussian, unsharp, bilateral, nlm }
-enum PhaseRetrievalName: String, CaseIterable, ExpressibleByArgument { case none, paganin }
+enum PhaseRetrievalName: String, CaseIterable, ExpressibleByArgument { case none, paganin, ctf }
 enum AngleUnitName: String, CaseIterable, ExpressibleByArgument { case deg, rad }
 enum StackAlignmentName: String, CaseIterable, ExpressibleByArgument { case none, chained, anchor }
 

@@ -42,9 +42,12 @@ struct ReconCommand: ParsableCommand {
     @Flag(name: .customLong("polar-rings"), help: "Apply the polar ring filter to the reconstructed slices.") var polarRings = false
     @Flag(help: "Remove zingers (bright outliers) before reconstruction.") var zingers = false
     @Option(help: "Phase retrieval.") var phase: PhaseRetrievalName = .none
-    @Option(name: .customLong("energy-kev"), help: "Photon energy in keV (Paganin).") var energyKeV: Double?
-    @Option(name: .customLong("distance-mm"), help: "Sample–detector distance in mm (Paganin).") var distanceMillimetres: Double?
-    @Option(name: .customLong("delta-beta"), help: "δ/β of the material (Paganin).") var deltaBeta: Double?
+    @Option(name: .customLong("energy-kev"), help: "Photon energy in keV (Paganin, CTF).") var energyKeV: Double?
+    @Option(name: .customLong("distance-mm"), help: "Sample–detector distance in mm (Paganin); for --phase ctf one effective distance per recording, comma-separated: the scan's first, then each --holo-scan's.") var distanceMillimetres: String?
+    @Option(name: .customLong("delta-beta"), help: "δ/β of the material (Paganin, CTF).") var deltaBeta: Double?
+    @Option(name: .customLong("holo-scan"), help: "Holotomography: the same projections recorded at a further distance (a scan file with its own flats, or line integrals; on the scan's grid: same frames and angles, magnification scaled out). Repeat per distance.") var holoScans: [String] = []
+    @Option(name: .customLong("ctf-iterations"), help: "Refinements of the CTF estimate against the exact Fresnel model (0: the linear CTF alone; 5 recovers objects of up to about a radian of phase).") var ctfIterations: Int = 0
+    @Option(name: .customLong("ctf-alpha"), help: "Tikhonov weight at the CTF's zeros.") var ctfAlpha: Double = 0.01
     @Option(help: "Filter window.") var filter: FilterWindow = .sheppLogan
     @Option(help: "Reconstruction algorithm: fbp; gridrec (the same filtered back projection by Fourier gridding, faster on large detectors); or an iterative solver started from the FBP: sirt, sart (ordered subsets), cgls (least squares, unconstrained), tv (total variation by the primal–dual method, for limited-angle and few-view scans) or fista-tv (the same objective by FISTA).") var algorithm: ReconstructionAlgorithm = .fbp
     @Option(help: "Iterations of an iterative --algorithm.") var iterations: Int = 100
@@ -82,10 +85,14 @@ struct ReconCommand: ParsableCommand {
         if let slabRows { try requireOption(slabRows, "--slab-rows", in: 1...1_000_000) }
         if let pixel = scan.pixelMicrometres { try requirePositive(pixel, "--pixel-um") }
         guard scan.scale.isFinite, scan.scale != 0 else { throw LensError.invalidArgument("--scale must be a finite, non-zero number") }
-        for (value, option) in [(energyKeV, "--energy-kev"), (distanceMillimetres, "--distance-mm"), (deltaBeta, "--delta-beta")] {
+        for (value, option) in [(energyKeV, "--energy-kev"), (deltaBeta, "--delta-beta")] {
             if let value { try requirePositive(value, option) }
         }
-        let inputs = scan.inputFiles
+        for d in try distances { try requirePositive(d, "--distance-mm", atMost: 1e6) }
+        try requireOption(ctfIterations, "--ctf-iterations", in: 0...1000)
+        try requirePositive(ctfAlpha, "--ctf-alpha", atMost: 1e6)
+        guard holoScans.isEmpty || phase == .ctf else { throw LensError.invalidArgument("--holo-scan records further distances for --phase ctf") }
+        let inputs = scan.inputFiles + holoScans.map { DatasetReference($0).filePath }
         if sweep == nil && out == nil { throw LensError.invalidArgument("recon needs --out (or --sweep)") }
         if sweep != nil && sweepDir == nil { throw LensError.invalidArgument("--sweep needs --sweep-dir") }
         if algorithm.isIterative { try iterativeSettings.validate(algorithm: algorithm) }
@@ -101,6 +108,11 @@ struct ReconCommand: ParsableCommand {
                         comparison: try outputs.file(compareFBP, option: "--compare-fbp"))
             }
         }
+    }
+
+    /// --distance-mm as a list (empty when not given).
+    var distances: [Double] {
+        get throws { try distanceMillimetres.map { try parseList($0, option: "--distance-mm") } ?? [] }
     }
 
     /// The iterative solver's settings from the options.
@@ -159,11 +171,31 @@ struct ReconCommand: ParsableCommand {
         switch phase {
         case .none: break
         case .paganin:
-            guard let energyKeV, let distanceMillimetres, let deltaBeta else {
-                throw LensError.invalidArgument("--phase paganin needs --energy-kev, --distance-mm and --delta-beta")
+            let d = try distances
+            guard let energyKeV, d.count == 1, let deltaBeta else {
+                throw LensError.invalidArgument("--phase paganin needs --energy-kev, one --distance-mm and --delta-beta")
             }
-            settings.paganin = PaganinParameters(energyKeV: energyKeV, distanceMillimetres: distanceMillimetres, deltaOverBeta: deltaBeta,
+            settings.paganin = PaganinParameters(energyKeV: energyKeV, distanceMillimetres: d[0], deltaOverBeta: deltaBeta,
                                                  pixelSizeMicrometres: pixel ?? 1)
+        case .ctf:
+            let d = try distances
+            guard let energyKeV, let deltaBeta, !d.isEmpty else {
+                throw LensError.invalidArgument("--phase ctf needs --energy-kev, --distance-mm (one per recording) and --delta-beta")
+            }
+            guard d.count == holoScans.count + 1 else {
+                throw LensError.invalidArgument("--phase ctf: \(d.count) distance(s) for \(holoScans.count + 1) recording(s) (the scan and \(holoScans.count) --holo-scan)")
+            }
+            settings.holotomography = HolotomographyParameters(energyKeV: energyKeV, distancesMillimetres: d, deltaOverBeta: deltaBeta,
+                                                               pixelSizeMicrometres: pixel ?? 1, regularization: ctfAlpha, iterations: ctfIterations)
+            settings.holotomographyRecordings = try holoScans.map { path in
+                let reference = DatasetReference(path)
+                guard ["h5", "hdf5", "hdf", "nxs", "cxi"].contains(reference.fileExtension) || VolumeIO.xradiaExtensions.contains(reference.fileExtension) else {
+                    throw LensError.badInput(file: path, problem: "a --holo-scan is a scan file that carries its flats and angles (HDF5/NeXus, Xradia)")
+                }
+                let opened: ProjectionSource = VolumeIO.xradiaExtensions.contains(reference.fileExtension)
+                    ? try XradiaProjectionSource(path: reference.filePath, flats: nil, darks: nil) : try TomographyScanReader(path: reference.filePath)
+                return ProjectionRecording(scan.bin == 1 ? opened : try BinnedProjectionSource(opened, factor: scan.bin))
+            }
         }
         let cone = try coneBeam(source: source, pixel: pixel)
         if cone != nil {
@@ -223,8 +255,13 @@ struct ReconCommand: ParsableCommand {
                                       "force": .bool(force), "parallel_beam": .bool(parallelBeam)]
         for (k, v) in [("slices", slices), ("offset_axis", offsetAxis), ("cone", cone), ("center_method", centerMethod?.rawValue), ("angles", scan.angles), ("flats", scan.flats),
                        ("flats_after", scan.flatsAfter), ("darks", scan.darks)] { if let v { p[k] = .string(v) } }
-        for (k, v) in [("energy_kev", energyKeV), ("distance_mm", distanceMillimetres), ("delta_beta", deltaBeta), ("pixel_um", scan.pixelMicrometres)] {
+        for (k, v) in [("energy_kev", energyKeV), ("delta_beta", deltaBeta), ("pixel_um", scan.pixelMicrometres)] {
             if let v { p[k] = .number(v) }
+        }
+        if let d = try? distances, !d.isEmpty { p["distance_mm"] = d.count == 1 ? .number(d[0]) : .array(d.map(JSONValue.number)) }
+        if phase == .ctf {
+            p["holo_scans"] = .array(holoScans.map(JSONValue.string))
+            p["ctf_iterations"] = .number(Double(ctfIterations)); p["ctf_alpha"] = .number(ctfAlpha)
         }
         if scan.scale != 1 { p["scale"] = .number(scan.scale) }
         return p

@@ -29,7 +29,7 @@ public struct ConeBeamRecord: Codable, Sendable, Equatable {
 public enum ConeBeamScanReconstruction {
     public static func run(source: ProjectionSource, distances: ConeBeamDistances, settings: ReconstructionSettings, output: String,
                            inputs: [String], progress: ProgressReporter? = nil, cancellation: CancellationToken? = nil) throws -> ReconstructionReport {
-        for (unsupported, what) in [(settings.offsetAxis != nil, "offset-axis stitching"), (settings.paganin != nil, "Paganin phase retrieval"),
+        for (unsupported, what) in [(settings.offsetAxis != nil, "offset-axis stitching"), (settings.paganin != nil, "Paganin phase retrieval"), (settings.holotomography != nil, "holotomography (CTF phase retrieval)"),
                                     (settings.alignment != nil, "projection alignment"), (settings.algorithm == .gridrec, "gridrec"),
                                     (settings.fbpComparisonOutput != nil, "--compare-fbp"), (settings.outputType != .float32, "an integer output type")] where unsupported {
             throw LensError.invalidArgument("\(what) is for parallel-beam scans; \(source.source) is reconstructed as a cone-beam scan (\(distances.source)) — drop it, or reconstruct as parallel beam if the cone angle is negligible")

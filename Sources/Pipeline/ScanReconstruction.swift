@@ -35,6 +35,11 @@ public struct ReconstructionSettings: Sendable {
     public var removeZingers = false
     /// Energy, distance and δ/β; the pixel size is filled in from ``pixelSizeMicrometres``.
     public var paganin: PaganinParameters?
+    /// Multi-distance phase retrieval (holotomography): the scan being reconstructed is the
+    /// recording at the first distance, ``holotomographyRecordings`` those at the others, in
+    /// order; the pixel size is filled in from ``pixelSizeMicrometres``.
+    public var holotomography: HolotomographyParameters?
+    public var holotomographyRecordings: [ProjectionRecording] = []
     public var fbp = FBPOptions()
     /// FBP, or an iterative solver (``IterativeReconstruction``) with its settings; iterative
     /// solvers start from the FBP of each slab unless told otherwise.
@@ -136,7 +141,8 @@ public enum ScanReconstruction {
             // axis column the markers fix is used unless a centre was given).
             let aligned = try ScanAlignment.run(source: source, settings: settings, alignment: alignmentSettings)
             var next = settings
-            next.alignment = nil; next.removeZingers = false; next.paganin = nil; next.stripes.method = .none
+            next.alignment = nil; next.removeZingers = false; next.paganin = nil; next.holotomography = nil; next.holotomographyRecordings = []
+            next.stripes.method = .none
             if case .auto = settings.centre, settings.offsetAxis == nil, let axis = aligned.alignment.axisColumn { next.centre = .given(axis) }
             let lines = try LineIntegralGridSource(lines: aligned.lines, anglesDegrees: source.anglesDegrees,
                                                    pixelSizeMicrometres: source.pixelSizeMicrometres, source: source.source)
@@ -392,6 +398,14 @@ public enum ScanAlignment {
     }
 }
 
+/// A further recording of the same projections (holotomography: another distance), read
+/// alongside the scan being reconstructed. Sources are only read, one slab at a time, by the
+/// reconstruction that holds them.
+public struct ProjectionRecording: @unchecked Sendable {
+    public let source: ProjectionSource
+    public init(_ source: ProjectionSource) { self.source = source }
+}
+
 /// How a reconstruction turns detector rows into line integrals, shared by the run and the
 /// centre sweep: flat-field correction (flats interpolated by projection index), zinger
 /// removal, Paganin phase retrieval with margin rows (so the 2D filter sees what it would on
@@ -401,6 +415,9 @@ struct LineIntegralPreparation {
     let settings: ReconstructionSettings
     let flatField: FlatField?
     let paganin: PaganinParameters?
+    let holotomography: HolotomographyParameters?
+    /// The other distances' recordings with their own flat fields.
+    let recordings: [(source: ProjectionSource, flatField: FlatField?)]
 
     init(source: ProjectionSource, settings: ReconstructionSettings) throws {
         self.source = source
@@ -420,13 +437,44 @@ struct LineIntegralPreparation {
         }
         try paganin?.validate()
         self.paganin = paganin
+        var holo = settings.holotomography
+        if holo != nil {
+            guard paganin == nil else { throw LensError.invalidArgument("give one phase retrieval: Paganin (one distance) or CTF (several)") }
+            guard let pixel = settings.pixelSizeMicrometres else {
+                throw LensError.invalidArgument("holotomography needs the pixel size, which \(source.source) does not give: declare it with --pixel-um")
+            }
+            holo?.pixelSizeMicrometres = pixel
+            try holo?.validate()
+            guard holo!.distancesMillimetres.count == settings.holotomographyRecordings.count + 1 else {
+                throw LensError.invalidArgument("\(holo!.distancesMillimetres.count) distances for \(settings.holotomographyRecordings.count + 1) recordings (the scan and each --holo-scan)")
+            }
+        } else if !settings.holotomographyRecordings.isEmpty {
+            throw LensError.invalidArgument("further recordings (--holo-scan) need --phase ctf")
+        }
+        self.holotomography = holo
+        recordings = try settings.holotomographyRecordings.map { recording in
+            let other = recording.source
+            guard other.frameShape == source.frameShape else {
+                throw LensError.badInput(file: other.source, problem: "frames of \(other.frameShape) differ from \(source.source)'s \(source.frameShape): every distance must be on one grid (scale the magnified recordings first)")
+            }
+            guard other.anglesDegrees.count == source.anglesDegrees.count,
+                  zip(other.anglesDegrees, source.anglesDegrees).allSatisfy({ abs($0 - $1) < 1e-3 }) else {
+                throw LensError.badInput(file: other.source, problem: "its \(other.anglesDegrees.count) angles differ from those of \(source.source): the distances must record the same projections")
+            }
+            let flat: FlatField? = try other.isLineIntegrals ? nil : {
+                let groups = try other.flatGroups()
+                guard !groups.isEmpty else { throw LensError.badInput(file: other.source, problem: "no flat (open-beam) frames; cannot normalize") }
+                return try FlatField(flatGroups: groups.map { FlatGroup(position: $0.position, frames: $0.frames) }, darks: try other.darks(), source: other.source)
+            }()
+            return (other, flat)
+        }
     }
 
     /// Line integrals of rows `r` of every projection; merges the flat-field report, counts the
     /// content and the zingers replaced.
     func prepare(_ r: Range<Int>, normalization: inout NormalizationReport?, content: inout LineIntegralContent, zingers: inout Int) throws -> Grid<Float> {
         let (detectorRows, cols) = (source.frameShape[0], source.frameShape[1])
-        let margin = paganin.map { Swift.min($0.marginPixels, detectorRows) } ?? 0
+        let margin = paganin.map { Swift.min($0.marginPixels, detectorRows) } ?? holotomography.map { Swift.min($0.marginPixels, detectorRows) } ?? 0
         let read = Swift.max(0, r.lowerBound - margin)..<Swift.min(detectorRows, r.upperBound + margin)
         var lines = try source.readRows(read)
         if let flatField {
@@ -437,6 +485,16 @@ struct LineIntegralPreparation {
         content.add(lines)
         if settings.removeZingers { zingers += ZingerRemoval.apply(&lines).replaced }
         if let paganin { try PaganinPhaseRetrieval.apply(toLineIntegrals: &lines, paganin) }
+        if let holotomography {
+            var all = [lines]
+            for recording in recordings {
+                var other = try recording.source.readRows(read)
+                if let flat = recording.flatField { other = try flat.apply(other, rows: read).0 }
+                if settings.removeZingers { zingers += ZingerRemoval.apply(&other).replaced }
+                all.append(other)
+            }
+            lines = try CTFPhaseRetrieval.apply(toLineIntegrals: all, holotomography)
+        }
         guard read != r else { return lines }
         let keep = (r.lowerBound - read.lowerBound)..<(r.upperBound - read.lowerBound)
         var cropped = Grid<Float>(shape: Shape(lines.shape[0], r.count, cols))
