@@ -223,16 +223,24 @@ public enum DemoStudy {
             workflow: compton correlate
             inputs: {ct: {from: segment.labels}, compton: {from: lithium.maps}}
             settings: {compton-pixel-um: \(comptonPixel)}
-          # Lab CT of a whole cylindrical cell (10 µm pixels), a stack of cross-sections whose axis
-          # leans by 0.1 pixel per slice, with the two inner turns buckled over 40° (a collapsing
-          # core): the can, the axis tilt, the winding's turns, pitch and layer thickness, and
-          # where the winding is irregular.
+          # Lab cone-beam CT of a whole cylindrical cell (10 µm voxels at the axis; source 40 mm
+          # from the axis, magnification 10, 360°): a cell whose axis leans by 0.1 voxel per slice,
+          # with the two inner turns buckled over 40° (a collapsing core), reconstructed by FDK and
+          # inspected slice by slice: the can, the axis tilt, the winding's turns, pitch and layer
+          # thickness, and where the winding is irregular.
           - name: cell_phantom
             workflow: phantom cell
             settings: {slices: \(size.cellSlices), buckle: 8, drift: 0.1, seed: 12}
+          - name: scan_cell
+            workflow: phantom projections
+            inputs: {volume: {from: cell_phantom.cell}}
+            settings: {angles: 360, range-deg: 360, cone: "40:400", columns: 420, rows: \(size.cellSlices), photons: 20000, seed: 4}
+          - name: recon_cell
+            workflow: recon
+            inputs: {scan: {from: scan_cell.scan}}
           - name: cell
             workflow: cell
-            inputs: {volume: {from: cell_phantom.cell}}
+            inputs: {volume: {from: recon_cell.volume}}
           # Operando diffraction through the first charge (59.8 keV): the layered oxide's Li-rich
           # phase gives way to a Li-poor one while both lattices drift. The area detector's frames
           # are integrated azimuthally (solid angle and polarization corrected), then every
@@ -436,14 +444,14 @@ public enum DemoStudy {
         let cellTruth = try json("cell_phantom/phantom/truth.json"), cell = try json("cell/summary.json")
         let pixel = try number(cellTruth["pixel_size_micrometres"], "cell phantom pixel size")
         checks.append(TruthCheck(quantity: "wound cell: turns of the bright electrode", step: "cell", measured: try number(cell["turns"], "cell turns"),
-                                 truth: try number(cellTruth["turns"], "cell truth turns"), tolerance: 0.05, unit: "",
-                                 note: "mean layers per ray over 360° (a spiral from φ₀ to φ₁ gives (φ₁ − φ₀)/2π); the strip's two ends are each found to a few degrees"))
+                                 truth: try number(cellTruth["turns"], "cell truth turns"), tolerance: 0.1, unit: "",
+                                 note: "mean layers per ray over 360° (a spiral from φ₀ to φ₁ gives (φ₁ − φ₀)/2π); the strip's two ends blur over some degrees of arc in the reconstruction"))
         checks.append(TruthCheck(quantity: "wound cell: winding pitch", step: "cell", measured: try number(cell["pitch"], "cell pitch"),
                                  truth: try number(cellTruth["pitch"], "cell truth pitch") * pixel, tolerance: 0.02, relative: true, unit: "µm",
                                  note: "median distance between successive layers on a ray; the buckled sector is a few per cent of the gaps"))
         checks.append(TruthCheck(quantity: "wound cell: can inner radius", step: "cell", measured: try number(cell["can_inner_radius"], "can radius"),
                                  truth: try number(cellTruth["can_inner_radius"], "cell truth can radius") * pixel, tolerance: 0.5 * pixel, unit: "µm",
-                                 note: "robust circle fit, then each ray's inner wall at half maximum: within half a pixel"))
+                                 note: "robust circle fit, then each ray's inner wall at half maximum: within half a voxel"))
         // Each centre is good to σ ≈ 0.03 px, so the fitted slope to σ/√Σ(z − z̄)²; three of those.
         let slices = try number(cellTruth["slices"], "cell truth slices")
         let spread = (0..<Int(slices)).reduce(0.0) { $0 + pow(Double($1) - (slices - 1) / 2, 2) }

@@ -502,7 +502,8 @@ struct PhantomCellCommand: ParsableCommand {
         commandName: "cell",
         abstract: "Cross-sections of a cylindrical cell (can and jelly roll) with a known winding, for `batterylens cell`.",
         discussion: """
-        Writes OUT/cell.tif (slices × size × size, float32, --pixel-um µm pixels) and truth.json \
+        Writes OUT/cell.tif (slices × size × size, attenuation in 1/µm, --pixel-um µm pixels; scan \
+        it with `phantom projections`) and truth.json \
         (in pixels: the can's centre in slice 0 and inner radius, wall, turns, pitch, bright layer \
         thickness, strip length, the buckle's angle, the axis drift per slice). The bright \
         electrode is an Archimedean spiral with the grey electrode half a pitch further out; \
@@ -538,7 +539,9 @@ struct PhantomCellCommand: ParsableCommand {
             design.buckleDepth = buckle
             design.seed = seed
             let (volume, truth) = try JellyRollPhantom.stack(design, slices: slices, driftXPerSlice: drift, driftYPerSlice: 0)
-            var grid = volume
+            // Attenuation in 1/µm (the can's level 1 ↔ 1/mm, a lab CT of a cell at ~150 kV: a
+            // chord through the cell keeps ~10 % of the beam), so `phantom projections` can scan it.
+            var grid = volume.map { $0 * Float(JellyRollDesign.attenuationPerLevelPerMicrometre) }
             grid.geometry = .isotropic(pixelMicrometres, rank: 3)
             try VolumeIO.write(grid, to: folder + "/cell.tif")
             guard case .object(var fields) = try JSONValue(encoding: truth) else { return }

@@ -33,6 +33,9 @@ public struct JellyRollDesign: Codable, Sendable, Equatable {
     public var noise: Float = 0.02
     public var seed: UInt64 = 11
     public init() {}
+    /// Attenuation (1/µm) of grey level 1 when the cross-sections are written as attenuation:
+    /// 1/mm, the order of a steel can at ~150 kV.
+    public static let attenuationPerLevelPerMicrometre = 1e-3
 }
 
 /// What the phantom holds, in pixels.

@@ -745,7 +745,9 @@ public enum StudyReport {
             }
             style = SliceFigureStyle(mode: .categorical(names: names), pixelSizeMicrometres: square ? edge : nil)
         } else {
-            style = SliceFigureStyle(mode: .continuous(colormap, window), pixelSizeMicrometres: square ? edge : nil, valueLabel: valueLabel)
+            // Without a label of its own, the colour bar names the file's units when it has them.
+            let label = valueLabel == "value" ? reader.info.metadata["units"].map { "value (\($0.replacingOccurrences(of: "um", with: "µm")))" } ?? valueLabel : valueLabel
+            style = SliceFigureStyle(mode: .continuous(colormap, window), pixelSizeMicrometres: square ? edge : nil, valueLabel: label)
             if zeroIsMasked { style.mask = Grid(shape: plane.shape, elements: plane.elements.map { $0 == 0 ? 1 : 0 }) }
         }
         // A mask on the same grid (e.g. the layers found) drawn over the same slice.
