@@ -50,41 +50,87 @@ public enum PaganinPhaseRetrieval {
     public static func apply(toLineIntegrals projections: inout Grid<Float>, _ parameters: PaganinParameters) throws {
         try parameters.validate()
         guard projections.rank == 3 else { throw LensError.invalidArgument("phase retrieval needs (angle, row, column) projections") }
-        let (count, rows, cols) = (projections.shape[0], projections.shape[1], projections.shape[2])
-        let margin = parameters.marginPixels
-        let pr = FFT.fastLength(atLeast: rows + 2 * Swift.min(margin, 4 * rows)), pc = FFT.fastLength(atLeast: cols + 2 * Swift.min(margin, 4 * cols))
-        let (r0, c0) = ((pr - rows) / 2, (pc - cols) / 2)
-        let fy = FFT.frequencies(count: pr, spacing: parameters.pixelSizeMicrometres)
-        let fx = FFT.frequencies(count: pc, spacing: parameters.pixelSizeMicrometres)
+        let count = projections.shape[0]
+        let layout = PhaseFrameLayout(rows: projections.shape[1], columns: projections.shape[2], margin: parameters.marginPixels,
+                                      pixelSizeMicrometres: parameters.pixelSizeMicrometres)
         let factor = Double.pi * parameters.wavelengthMicrometres * parameters.distanceMillimetres * 1000 * parameters.deltaOverBeta
-        let bins = pc / 2 + 1
-        var filter = [Float](repeating: 0, count: pr * bins)
-        for r in 0..<pr { for c in 0..<bins { filter[r * bins + c] = Float(1 / (1 + factor * (fy[r] * fy[r] + fx[c] * fx[c]))) } }
-        let frozen = filter
+        let frozen = layout.halfSpectrum { f2 in Float(1 / (1 + factor * f2)) }
         // Each worker owns whole projections.
         Parallel.withDisjointWrites(&projections) { data in
             Parallel.forEachChunk(count: count, minimumChunk: 1) { range in
                 for a in range {
-                    var frame = Grid<Float>(shape: Shape(pr, pc))
-                    frame.withUnsafeMutableBufferPointer { f in
-                        for r in 0..<pr {
-                            let rr = Swift.min(rows - 1, Swift.max(0, r - r0))
-                            for c in 0..<pc {
-                                let cc = Swift.min(cols - 1, Swift.max(0, c - c0))
-                                f[r * pc + c] = exp(-data[(a * rows + rr) * cols + cc])
-                            }
-                        }
-                    }
-                    var spectrum = FFT.forward(frame, threads: 1)
+                    var spectrum = FFT.forward(layout.transmission(data, projection: a), threads: 1)
                     spectrum.withUnsafeMutableBufferPointer { s in for i in 0..<s.count { s[i] = s[i] * frozen[i] } }
-                    let filtered = FFT.inverse(spectrum, realShape: frame.shape, threads: 1)
-                    filtered.withUnsafeBufferPointer { f in
-                        for r in 0..<rows { for c in 0..<cols {
-                            data[(a * rows + r) * cols + c] = -log(Swift.max(f[(r + r0) * pc + c + c0], 1e-12))
-                        } }
-                    }
+                    layout.storeLineIntegrals(FFT.inverse(spectrum, realShape: layout.paddedShape, threads: 1), into: data, projection: a)
                 }
             }
+        }
+    }
+}
+
+/// The padded frame both phase retrievals filter: each (row, column) projection of line
+/// integrals p as its transmission exp(−p), centred in a frame of FFT-friendly size extended by
+/// edge replication (against wrap-around), and back as −ln of the interior.
+struct PhaseFrameLayout: Sendable {
+    let rows: Int, columns: Int
+    let paddedRows: Int, paddedColumns: Int
+    let rowOffset: Int, columnOffset: Int
+    let pixelSizeMicrometres: Double
+    var paddedShape: Shape { Shape(paddedRows, paddedColumns) }
+
+    init(rows: Int, columns: Int, margin: Int, pixelSizeMicrometres: Double) {
+        self.rows = rows; self.columns = columns; self.pixelSizeMicrometres = pixelSizeMicrometres
+        paddedRows = FFT.fastLength(atLeast: rows + 2 * Swift.min(margin, 4 * rows))
+        paddedColumns = FFT.fastLength(atLeast: columns + 2 * Swift.min(margin, 4 * columns))
+        rowOffset = (paddedRows - rows) / 2; columnOffset = (paddedColumns - columns) / 2
+    }
+
+    /// A filter on the real-to-complex half spectrum, from |f|² in 1/µm².
+    func halfSpectrum(_ value: (Double) -> Float) -> [Float] {
+        halfSpectra(count: 1) { [value($0)] }[0]
+    }
+
+    /// `count` filters on the half spectrum computed together (`values` gives all of them at one |f|²).
+    func halfSpectra(count: Int, _ values: (Double) -> [Float]) -> [[Float]] {
+        let fy = FFT.frequencies(count: paddedRows, spacing: pixelSizeMicrometres), fx = FFT.frequencies(count: paddedColumns, spacing: pixelSizeMicrometres)
+        let bins = paddedColumns / 2 + 1
+        var filters = [[Float]](repeating: [Float](repeating: 0, count: paddedRows * bins), count: count)
+        for r in 0..<paddedRows { for c in 0..<bins {
+            let v = values(fy[r] * fy[r] + fx[c] * fx[c])
+            for k in 0..<count { filters[k][r * bins + c] = v[k] }
+        } }
+        return filters
+    }
+
+    /// exp(−p) of projection `a` of (angle, row, column) line integrals, padded.
+    func transmission(_ data: DisjointWriteBuffer<Float>, projection a: Int) -> Grid<Float> {
+        transmission(projection: a) { data[$0] }
+    }
+
+    func transmission(_ grid: Grid<Float>, projection a: Int) -> Grid<Float> {
+        grid.withUnsafeBufferPointer { g in transmission(projection: a) { g[$0] } }
+    }
+
+    private func transmission(projection a: Int, _ line: (Int) -> Float) -> Grid<Float> {
+        var frame = Grid<Float>(shape: paddedShape)
+        frame.withUnsafeMutableBufferPointer { f in
+            for r in 0..<paddedRows {
+                let rr = Swift.min(rows - 1, Swift.max(0, r - rowOffset))
+                for c in 0..<paddedColumns {
+                    let cc = Swift.min(columns - 1, Swift.max(0, c - columnOffset))
+                    f[r * paddedColumns + c] = exp(-line((a * rows + rr) * columns + cc))
+                }
+            }
+        }
+        return frame
+    }
+
+    /// −ln of the interior of a padded transmission frame, into projection `a` of `data`.
+    func storeLineIntegrals(_ frame: Grid<Float>, into data: DisjointWriteBuffer<Float>, projection a: Int) {
+        frame.withUnsafeBufferPointer { f in
+            for r in 0..<rows { for c in 0..<columns {
+                data[(a * rows + r) * columns + c] = -log(Swift.max(f[(r + rowOffset) * paddedColumns + c + columnOffset], 1e-12))
+            } }
         }
     }
 }
@@ -160,18 +206,13 @@ public enum CTFPhaseRetrieval {
         guard let first = recordings.first, first.rank == 3, recordings.allSatisfy({ $0.shape == first.shape }) else {
             throw LensError.invalidArgument("holotomography needs (angle, row, column) projections of one shape at every distance")
         }
-        let (count, rows, cols) = (first.shape[0], first.shape[1], first.shape[2])
-        let margin = parameters.marginPixels
-        let pr = FFT.fastLength(atLeast: rows + 2 * Swift.min(margin, 4 * rows)), pc = FFT.fastLength(atLeast: cols + 2 * Swift.min(margin, 4 * cols))
-        let (r0, c0) = ((pr - rows) / 2, (pc - cols) / 2)
-        let fy = FFT.frequencies(count: pr, spacing: parameters.pixelSizeMicrometres)
-        let fx = FFT.frequencies(count: pc, spacing: parameters.pixelSizeMicrometres)
-        let bins = pc / 2 + 1
+        let count = first.shape[0]
+        let layout = PhaseFrameLayout(rows: first.shape[1], columns: first.shape[2], margin: parameters.marginPixels,
+                                      pixelSizeMicrometres: parameters.pixelSizeMicrometres)
+        let (pr, pc) = (layout.paddedRows, layout.paddedColumns)
         // Per-distance weights w_k = H_k / (Σ H² + α) on the half spectrum.
         let distances = parameters.distancesMillimetres
-        var weights = [[Float]](repeating: [Float](repeating: 0, count: pr * bins), count: distances.count)
-        for r in 0..<pr { for c in 0..<bins {
-            let f2 = fy[r] * fy[r] + fx[c] * fx[c]
+        let weights = layout.halfSpectra(count: distances.count) { f2 in
             let h = distances.map { z -> Double in
                 let chi = Double.pi * parameters.wavelengthMicrometres * z * 1000 * f2
                 return cos(chi) + parameters.deltaOverBeta * sin(chi)
@@ -181,8 +222,7 @@ public enum CTFPhaseRetrieval {
             // mean transmission by K/(K + α)).
             let chi = Double.pi * parameters.wavelengthMicrometres * (distances.max()! * 1000) * f2
             let denominator = h.reduce(0) { $0 + $1 * $1 } + parameters.regularization * Swift.min(1, chi / Double.pi)
-            for k in distances.indices { weights[k][r * bins + c] = Float(h[k] / denominator) }
-        }
+            return h.map { Float($0 / denominator) }
         }
         let frozen = weights
         let propagators = parameters.iterations > 0
@@ -206,31 +246,13 @@ public enum CTFPhaseRetrieval {
             Parallel.forEachChunk(count: count, minimumChunk: 1) { range in
                 for a in range {
                     // The measured intensities, padded by edge replication.
-                    let measured = recordings.map { recording in
-                        var frame = Grid<Float>(shape: Shape(pr, pc))
-                        recording.withUnsafeBufferPointer { data in
-                            frame.withUnsafeMutableBufferPointer { f in
-                                for r in 0..<pr {
-                                    let rr = Swift.min(rows - 1, Swift.max(0, r - r0))
-                                    for c in 0..<pc {
-                                        let cc = Swift.min(cols - 1, Swift.max(0, c - c0))
-                                        f[r * pc + c] = exp(-data[(a * rows + rr) * cols + cc])
-                                    }
-                                }
-                            }
-                        }
-                        return frame
-                    }
+                    let measured = recordings.map { layout.transmission($0, projection: a) }
                     var transmission = invert(measured)
                     if parameters.iterations > 0 {
                         transmission = refine(transmission, measured: measured, propagators: propagators, invert: invert,
                                               nearest: distances.indices.min { distances[$0] < distances[$1] }!, parameters: parameters)
                     }
-                    transmission.withUnsafeBufferPointer { f in
-                        for r in 0..<rows { for c in 0..<cols {
-                            out[(a * rows + r) * cols + c] = -log(Swift.max(f[(r + r0) * pc + c + c0], 1e-12))
-                        } }
-                    }
+                    layout.storeLineIntegrals(transmission, into: out, projection: a)
                 }
             }
         }
