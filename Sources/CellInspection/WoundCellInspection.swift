@@ -40,9 +40,13 @@ public struct Quartiles: Codable, Sendable, Equatable {
 
 /// What one cross-section of a wound (jelly-roll) cell shows, in pixels.
 public struct WindingMeasurement: Codable, Sendable, Equatable {
-    /// Turns of the bright electrode: the mean number of layers a ray crosses. For a spiral
+    /// Turns of the bright electrode: the mean number of layers a ray crosses (complete rays
+    /// only). For a spiral
     /// wound from angle φ₀ to φ₁ this equals (φ₁ − φ₀)/2π exactly, fractional turns included.
     public var turns: Double
+    /// Rays that reach the can inside the image: turns and strip length come from these (scaled
+    /// to the whole turn when some rays leave the image first).
+    public var completeRays: Int
     /// Layers per ray: fewest, median, most.
     public var layersMinimum: Int, layersMedian: Double, layersMaximum: Int
     /// Radial distance between successive layers on one ray (pixels).
@@ -214,7 +218,16 @@ public enum WoundCellInspection {
         guard total >= samples / 2 else {
             throw LensError.numerical("no wound electrode layers in this cross-section (\(total) layer crossings on \(samples) rays above the threshold \(threshold))")
         }
-        let winding = measure(crossings, settings: settings)
+        // Rays that leave the image (or meet masked pixels) before the can see only part of the
+        // winding: turns and length come from the complete rays, and too few of them is an error.
+        let complete = unrolled.withUnsafeBufferPointer { u in
+            (0..<samples).map { j in (0..<Swift.min(maxRadius, Int(limits[j]) + 1)).allSatisfy { u[j * maxRadius + $0].isFinite } }
+        }
+        let completeCount = complete.filter { $0 }.count
+        guard completeCount * 4 >= samples else {
+            throw LensError.numerical("the image cuts the winding: only \(completeCount) of \(samples) rays from the axis reach the can inside the image")
+        }
+        let winding = measure(crossings, complete: complete, settings: settings)
         // A winding repeats: most rays cross several layers at a steady pitch.
         let spread = (winding.pitch.upper - winding.pitch.lower) / winding.pitch.median
         guard winding.layersMedian >= 2, spread.isFinite, spread <= 0.5 else {
@@ -310,9 +323,11 @@ public enum WoundCellInspection {
         return result
     }
 
-    static func measure(_ crossings: [[LayerCrossing]], settings: Settings) -> WindingMeasurement {
+    static func measure(_ crossings: [[LayerCrossing]], complete: [Bool], settings: Settings) -> WindingMeasurement {
         let n = crossings.count
-        let counts = crossings.map(\.count)
+        let counts = crossings.indices.filter { complete[$0] }.map { crossings[$0].count }
+        // The complete rays stand for the whole turn (each ray covers 2π/n).
+        let coverage = Double(n) / Double(Swift.max(1, counts.count))
         var gaps: [Double] = [], thicknesses: [Double] = []
         for ray in crossings {
             thicknesses += ray.map(\.thickness)
@@ -322,10 +337,11 @@ public enum WoundCellInspection {
         let p = pitch.median.isFinite ? pitch.median : 0
         let step = 2 * Double.pi / Double(n)
         var length = 0.0
-        for ray in crossings { for c in ray where c.centreRadius > 0 {
+        for (j, ray) in crossings.enumerated() where complete[j] { for c in ray where c.centreRadius > 0 {
             let slope = p / (2 * .pi * c.centreRadius)
             length += c.centreRadius * step * (1 + slope * slope).squareRoot()
         } }
+        length *= coverage
         // Anomalous gaps, and the rays that hold one.
         var anomalous = 0
         var rayDeviation = [Double](repeating: 0, count: n)
@@ -342,7 +358,7 @@ public enum WoundCellInspection {
         }
         let sectors = anomalousSectors(rayDeviation, radii: rayRadii, minimumDegrees: settings.minimumSectorDegrees)
         let inner = crossings.compactMap { $0.first?.centreRadius }, outer = crossings.compactMap { $0.last?.centreRadius }
-        return WindingMeasurement(turns: Double(counts.reduce(0, +)) / Double(n), layersMinimum: counts.min() ?? 0,
+        return WindingMeasurement(turns: Double(counts.reduce(0, +)) / Double(Swift.max(1, counts.count)), completeRays: counts.count, layersMinimum: counts.min() ?? 0,
                                   layersMedian: Statistics.median(counts.map(Double.init)), layersMaximum: counts.max() ?? 0,
                                   pitch: pitch, thickness: Quartiles(thicknesses), stripLength: length,
                                   innermostRadius: inner.isEmpty ? .nan : Statistics.median(inner),

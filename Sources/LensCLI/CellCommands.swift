@@ -92,12 +92,12 @@ struct CellCommand: ParsableCommand {
                                     TableColumn("can_inner_radius", unit: u), TableColumn("can_wall", unit: u), TableColumn("can_out_of_roundness", unit: u),
                                     TableColumn("can_deepest_dent", unit: u), TableColumn("can_dent_angle", unit: "degree"), TableColumn("threshold"),
                                     TableColumn("turns"), TableColumn("pitch", unit: u), TableColumn("layer_thickness", unit: u), TableColumn("strip_length", unit: u),
-                                    TableColumn("anomalous_gap_fraction"), TableColumn("anomalous_sectors")])
+                                    TableColumn("anomalous_gap_fraction"), TableColumn("complete_ray_fraction"), TableColumn("anomalous_sectors")])
         for r in rows {
             func n(_ v: Double?) -> TableValue { .number(v ?? .nan) }
             table.append([.number(Double(r.slice)), .text(r.status), n(r.centreX), n(r.centreY), n(r.canInnerRadius), n(r.canWall), n(r.canOutOfRoundness),
                           n(r.canDeepestDent), n(r.canDentAngleDegrees), n(r.threshold), n(r.turns), n(r.pitch), n(r.layerThickness), n(r.stripLength),
-                          n(r.anomalousGapFraction), .number(Double(r.anomalousSectors.count))])
+                          n(r.anomalousGapFraction), n(r.completeRayFraction), .number(Double(r.anomalousSectors.count))])
         }
         try table.write(to: folder + "/slices.csv")
         var sectors = Table(columns: [TableColumn("slice"), TableColumn("start_angle", unit: "degree"), TableColumn("end_angle", unit: "degree"),

@@ -32,6 +32,8 @@ public enum CellInspectionWorkflow {
         public var turns: Double?
         public var pitch: Double?, layerThickness: Double?, stripLength: Double?
         public var anomalousGapFraction: Double?
+        /// Share of the rays that reach the can inside the image (turns and length from these).
+        public var completeRayFraction: Double?
         public var anomalousSectors: [AnomalousSector]
     }
 
@@ -166,6 +168,7 @@ public enum CellInspectionWorkflow {
                     row.threshold = r.threshold; row.turns = w.turns; row.pitch = w.pitch.median * pixel
                     row.layerThickness = w.thickness.median * pixel; row.stripLength = w.stripLength * pixel
                     row.anomalousGapFraction = w.anomalousGapFraction
+                    row.completeRayFraction = Double(w.completeRays) / Double(r.angularSamples)
                     row.anomalousSectors = w.anomalousSectors.map { s in
                         var scaled = s; scaled.innerRadius *= pixel; scaled.outerRadius *= pixel; return scaled
                     }
@@ -223,6 +226,10 @@ public enum CellInspectionWorkflow {
         let sectors = rows.flatMap { r in r.anomalousSectors.map { SliceSector(slice: r.slice, startDegrees: $0.startDegrees, endDegrees: $0.endDegrees,
                                                                               largestPitchDeviation: $0.largestPitchDeviation, innerRadius: $0.innerRadius, outerRadius: $0.outerRadius) } }
             .sorted { $0.endDegrees - $0.startDegrees > $1.endDegrees - $1.startDegrees }
+        if let partial = rows.filter({ ($0.completeRayFraction ?? 1) < 1 }).min(by: { $0.completeRayFraction! < $1.completeRayFraction! }) {
+            notes.append(String(format: "some rays leave the image before reaching the can (slice %d: %.0f %% of the rays reach it): turns and strip length come from the complete rays, scaled to the whole turn",
+                                partial.slice, partial.completeRayFraction! * 100))
+        }
         let skipped = rows.filter { $0.status != "ok" }
         if !skipped.isEmpty { notes.append("\(skipped.count) of \(rows.count) slices have no measurement (first: slice \(skipped[0].slice): \(skipped[0].status))") }
         let lengths = winding.compactMap(\.stripLength)

@@ -55,6 +55,23 @@ struct WoundCellTests {
         #expect(w.anomalousSectors.allSatisfy { $0.startDegrees >= angle - half && $0.endDegrees <= angle + half })
     }
 
+    /// A field of view that cuts the cell (the right-hand 100 columns missing), axis declared:
+    /// the rays that leave the image are left out of turns and length (said by `completeRays`),
+    /// so the turns stay within half a turn of the truth instead of dropping by the missing
+    /// sector's share; a crop that leaves fewer than a quarter of the rays whole is refused.
+    @Test func croppedFieldOfViewCountsCompleteRaysOnly() throws {
+        let (image, truth) = try JellyRollPhantom.make(JellyRollDesign())
+        let n = image.shape[0], kept = n - 100
+        let cropped = Grid<Float>(shape: Shape(n, kept)) { i in image[i / kept, i % kept] }
+        let settings = WoundCellInspection.Settings(centre: PixelPoint(x: truth.centreX, y: truth.centreY), canInnerRadius: truth.canInnerRadius)
+        let r = try WoundCellInspection.inspect(cropped, settings: settings)
+        print("cropped: turns \(r.winding.turns) vs \(truth.turns), complete rays \(r.winding.completeRays) of \(r.angularSamples)")
+        #expect(r.winding.completeRays < r.angularSamples * 3 / 4)
+        #expect(abs(r.winding.turns - truth.turns) < 0.5)
+        let narrow = Grid<Float>(shape: Shape(n, 150)) { i in image[i / 150, i % 150] }
+        #expect(throws: LensError.self) { try WoundCellInspection.inspect(narrow, settings: settings) }
+    }
+
     /// The real lab-CT slice of a cylindrical cell and its hand segmentation of the bright
     /// electrode (`cylindrical_cell_labxct/im_1.tif`, `mask_1.tif`, UCL, MIT): the layers found
     /// overlap the hand mask with Dice ≥ 0.95 (measured 0.977), and the turns counted on the mask
