@@ -109,8 +109,9 @@ enum CanFinder {
         var inside: [Double] = []
         image.withUnsafeBufferPointer { v in
             for i in 0..<rows { for j in 0..<columns {
-                let r = hypot(Double(j) - centre.x, Double(i) - centre.y)
-                if r > 0.5 * radius, r < 0.9 * radius, v[i * columns + j].isFinite { inside.append(Double(v[i * columns + j])) }
+                let dx = Double(j) - centre.x, dy = Double(i) - centre.y
+                let r2 = dx * dx + dy * dy
+                if r2 > 0.25 * radius * radius, r2 < 0.81 * radius * radius, v[i * columns + j].isFinite { inside.append(Double(v[i * columns + j])) }
             } }
         }
         let insideLevel = inside.isEmpty ? Statistics.percentile(values, 50) : Statistics.median(inside)
@@ -174,6 +175,28 @@ enum CanFinder {
                           outOfRoundness: smoothed.max()! - smoothed.min()!, deepestDent: mean - smoothed[dentIndex],
                           deepestDentAngleDegrees: PolarAngle.radians(sample: dentIndex, of: samples) * 180 / .pi,
                           innerRadii: innerRadii, canLevel: canLevel, wallThreshold: threshold)
+    }
+}
+
+/// Every pixel of a cross-section in polar coordinates about a centre: its nearest ray of
+/// `rays` equal steps (``PolarAngle``'s convention) and its distance from the centre, computed
+/// once per slice for the masks that need them.
+struct PolarPixelMap: Sendable {
+    let ray: [Int32]
+    let radius: [Float]
+
+    init(rows: Int, columns: Int, centre: PixelPoint, rays: Int) {
+        var ray = [Int32](repeating: 0, count: rows * columns), radius = [Float](repeating: 0, count: rows * columns)
+        let scale = Double(rays) / (2 * Double.pi)
+        Parallel.forEachRowChunk(rows: rows, rowLength: columns, minimumChunk: 16, writing: &ray, &radius) { rayOut, radiusOut in
+            for i in rayOut.rows { for j in 0..<columns {
+                let dx = Double(j) - centre.x, dy = Double(i) - centre.y
+                var a = atan2(dy, dx); if a < 0 { a += 2 * Double.pi }
+                rayOut[i * columns + j] = Int32(Int((a * scale).rounded()) % rays)
+                radiusOut[i * columns + j] = Float((dx * dx + dy * dy).squareRoot())
+            } }
+        }
+        self.ray = ray; self.radius = radius
     }
 }
 

@@ -143,18 +143,18 @@ public enum WoundCellInspection {
         /// The bright-electrode layers drawn back on the cross-section's grid (1 inside a
         /// crossing of the nearest ray, else 0).
         public func layerMask(rows: Int, columns: Int) -> Grid<UInt8> {
-            let n = crossings.count
+            let map = (polar?.ray.count == rows * columns ? polar : nil) ?? PolarPixelMap(rows: rows, columns: columns, centre: centre, rays: crossings.count)
             var mask = Grid<UInt8>(shape: Shape(rows, columns), repeating: 0)
             mask.withUnsafeMutableBufferPointer { m in
-                for i in 0..<rows { for j in 0..<columns {
-                    let p = PixelPoint(x: Double(j), y: Double(i))
-                    let rho = hypot(p.x - centre.x, p.y - centre.y)
-                    let ray = Int((PolarAngle.radians(of: p, about: centre) / (2 * .pi) * Double(n)).rounded()) % n
-                    if crossings[ray].contains(where: { rho >= $0.innerRadius && rho <= $0.outerRadius }) { m[i * columns + j] = 1 }
-                } }
+                for k in 0..<(rows * columns) {
+                    let rho = Double(map.radius[k])
+                    if crossings[Int(map.ray[k])].contains(where: { rho >= $0.innerRadius && rho <= $0.outerRadius }) { m[k] = 1 }
+                }
             }
             return mask
         }
+        /// The slice's pixels in polar coordinates about `centre` (shared by the masks).
+        let polar: PolarPixelMap?
     }
 
     /// Inspects one 2D cross-section (rows × columns). Throws ``LensError/numerical(_:)``
@@ -194,7 +194,8 @@ public enum WoundCellInspection {
         // Candidates: the peaks of each ray's profile that stand out from the dips beside them by
         // a quarter of the bright-to-dark contrast; the bright electrode's layers are those whose
         // peak is above the peak-level split.
-        let dark = try darkThreshold(image, centre: centre, limits: limits)
+        let polar = PolarPixelMap(rows: rows, columns: columns, centre: centre, rays: samples)
+        let dark = try darkThreshold(image, polar: polar, limits: limits)
         let contrast = unrolled.withUnsafeBufferPointer { u -> Double in
             let inside = (0..<samples).flatMap { j in (0..<Swift.min(maxRadius, Int(limits[j]))).map { u[j * maxRadius + $0] } }.filter(\.isFinite)
             return inside.isEmpty ? 0 : Statistics.percentile(inside.map(Double.init), 95) - dark.level
@@ -230,11 +231,14 @@ public enum WoundCellInspection {
         let winding = measure(crossings, complete: complete, settings: settings)
         // A winding repeats: most rays cross several layers at a steady pitch.
         let spread = (winding.pitch.upper - winding.pitch.lower) / winding.pitch.median
-        guard winding.layersMedian >= 2, spread.isFinite, spread <= 0.5 else {
-            throw LensError.numerical(String(format: "no regular winding in this cross-section (%.0f layers per ray, pitch quartiles %.1f–%.1f px)",
-                                             winding.layersMedian, winding.pitch.lower, winding.pitch.upper))
+        guard winding.layersMedian >= 2 else {
+            throw LensError.numerical(String(format: "no winding in this cross-section (the median ray crosses %.0f bright layer%@)", winding.layersMedian,
+                                             winding.layersMedian == 1 ? "" : "s"))
         }
-        return Result(can: can, centre: centre, limitRadii: limits, threshold: threshold, crossings: crossings, unrolled: unrolled, winding: winding)
+        guard spread.isFinite, spread <= 0.5 else {
+            throw LensError.numerical(String(format: "no regular winding in this cross-section (pitch quartiles %.1f–%.1f px)", winding.pitch.lower, winding.pitch.upper))
+        }
+        return Result(can: can, centre: centre, limitRadii: limits, threshold: threshold, crossings: crossings, unrolled: unrolled, winding: winding, polar: polar)
     }
 
     /// The level below which a pixel is separator or electrolyte, from the finite pixels inside
@@ -242,15 +246,10 @@ public enum WoundCellInspection {
     /// and electrolyte (dark), one electrode (grey), the other with its denser coating or foil
     /// (bright) — so the lower of the three-class Otsu thresholds; two-class Otsu where the
     /// pixels hold fewer than three levels (a binary mask).
-    static func darkThreshold(_ image: Grid<Float>, centre: PixelPoint, limits: [Double]) throws -> (level: Double, levels: Int) {
-        let rows = image.shape[0], columns = image.shape[1], n = limits.count
+    static func darkThreshold(_ image: Grid<Float>, polar: PolarPixelMap, limits: [Double]) throws -> (level: Double, levels: Int) {
         var mask = Grid<UInt8>(shape: image.shape, repeating: 0)
         mask.withUnsafeMutableBufferPointer { m in
-            for i in 0..<rows { for j in 0..<columns {
-                let p = PixelPoint(x: Double(j), y: Double(i))
-                let ray = Int((PolarAngle.radians(of: p, about: centre) / (2 * .pi) * Double(n)).rounded()) % n
-                if hypot(p.x - centre.x, p.y - centre.y) <= limits[ray] { m[i * columns + j] = 1 }
-            } }
+            for k in 0..<m.count where Double(polar.radius[k]) <= limits[Int(polar.ray[k])] { m[k] = 1 }
         }
         let histogram = try ValueHistogram(image, mask: mask)
         if let three = try? Thresholds.multiOtsu(histogram, classes: 3) { return (three[0], 3) }

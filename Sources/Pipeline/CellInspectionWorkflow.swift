@@ -144,50 +144,31 @@ public enum CellInspectionWorkflow {
         var singleCrossings: [[LayerCrossing]]?
         var centres: [(z: Double, x: Double, y: Double)] = []
         do {
-            for (k, z) in chosen.enumerated() {
+            // Slices are read in order and inspected a batch at a time, one per core.
+            let expectedRadius = reference?.can?.meanInnerRadius
+            let wantMask = layerWriter != nil, single = chosen.count == 1, sliceSettings = inspection
+            let batch = Swift.max(1, Parallel.threadCount)
+            var first = 0
+            while first < chosen.count {
                 try cancellation?.check()
-                let image = try readSlice(z)
-                var row = SliceRow(slice: z, status: "ok", anomalousSectors: [])
-                var unrolled = Grid<Float>(shape: Shape(1, angular, radial), repeating: .nan)
-                var mask = Grid<UInt8>(shape: Shape(1, rows, columns), repeating: 0)
-                do {
-                    let r = try WoundCellInspection.inspect(image, settings: inspection)
-                    // One cell per stack: a ring of another size is some other part (a cap, a tab).
-                    if let can = r.can, let expected = reference?.can, abs(can.meanInnerRadius / expected.meanInnerRadius - 1) > 0.1 {
-                        throw LensError.numerical(String(format: "the ring found (inner radius %.1f px) is not the can of the reference slice (%.1f px)",
-                                                         can.meanInnerRadius, expected.meanInnerRadius))
+                let range = first..<Swift.min(chosen.count, first + batch)
+                let images = try range.map { try readSlice(chosen[$0]) }
+                let measured = Parallel.map(count: range.count) { i -> Swift.Result<SliceOutcome, Error> in
+                    Swift.Result {
+                        try measure(images[i], slice: chosen[range.lowerBound + i], settings: sliceSettings, expectedCanRadius: expectedRadius, pixel: pixel,
+                                    angular: angular, radial: radial, mask: wantMask, keepCrossings: single)
                     }
-                    row.centreX = r.centre.x; row.centreY = r.centre.y
-                    if let can = r.can {
-                        row.canInnerRadius = can.meanInnerRadius * pixel; row.canWall = can.wallThickness * pixel
-                        row.canOutOfRoundness = can.outOfRoundness * pixel; row.canDeepestDent = can.deepestDent * pixel
-                        row.canDentAngleDegrees = can.deepestDentAngleDegrees
-                        centres.append((Double(z), can.centre.x, can.centre.y))
-                    }
-                    let w = r.winding
-                    row.threshold = r.threshold; row.turns = w.turns; row.pitch = w.pitch.median * pixel
-                    row.layerThickness = w.thickness.median * pixel; row.stripLength = w.stripLength * pixel
-                    row.anomalousGapFraction = w.anomalousGapFraction
-                    row.completeRayFraction = Double(w.completeRays) / Double(r.angularSamples)
-                    row.anomalousSectors = w.anomalousSectors.map { s in
-                        var scaled = s; scaled.innerRadius *= pixel; scaled.outerRadius *= pixel; return scaled
-                    }
-                    let width = Swift.min(radial, r.unrolled.shape[1])
-                    r.unrolled.withUnsafeBufferPointer { src in
-                        unrolled.withUnsafeMutableBufferPointer { dst in
-                            for a in 0..<angular { for i in 0..<width { dst[a * radial + i] = src[a * r.unrolled.shape[1] + i] } }
-                        }
-                    }
-                    if layerWriter != nil { mask = r.layerMask(rows: rows, columns: columns).reshaped(Shape(1, rows, columns)) }
-                    if chosen.count == 1 { singleCrossings = r.crossings }
-                } catch let error as LensError {
-                    guard case .numerical(let why) = error else { throw error }
-                    row.status = why
                 }
-                try unrolledWriter?.writeSlab(AnyGrid(unrolled), at: k)
-                try layerWriter?.writeSlab(AnyGrid(mask), at: k)
-                rowsOut.append(row)
-                progress?.advance(by: 1)
+                for (i, result) in measured.enumerated() {
+                    let outcome = try result.get()
+                    if let c = outcome.canCentre { centres.append((Double(outcome.row.slice), c.x, c.y)) }
+                    if let crossings = outcome.crossings { singleCrossings = crossings }
+                    try unrolledWriter?.writeSlab(AnyGrid(outcome.unrolled), at: range.lowerBound + i)
+                    try layerWriter?.writeSlab(AnyGrid(outcome.mask ?? Grid<UInt8>(shape: Shape(1, rows, columns), repeating: 0)), at: range.lowerBound + i)
+                    rowsOut.append(outcome.row)
+                }
+                progress?.advance(by: range.count)
+                first = range.upperBound
             }
             try unrolledWriter?.finish()
             try layerWriter?.finish()
@@ -203,6 +184,60 @@ public enum CellInspectionWorkflow {
             figure = (typical.slice, r.layerMask(rows: rows, columns: columns))
         }
         return (record, rowsOut, singleCrossings, figure)
+    }
+
+    /// One slice's measurements and streamed outputs.
+    struct SliceOutcome: @unchecked Sendable {
+        var row: SliceRow
+        var unrolled: Grid<Float>
+        var mask: Grid<UInt8>?
+        var canCentre: PixelPoint?
+        var crossings: [[LayerCrossing]]?
+    }
+
+    /// Inspects one slice: a numerical failure (no can, no winding) becomes the row's status.
+    static func measure(_ image: Grid<Float>, slice z: Int, settings inspection: WoundCellInspection.Settings, expectedCanRadius: Double?, pixel: Double,
+                        angular: Int, radial: Int, mask wantMask: Bool, keepCrossings: Bool) throws -> SliceOutcome {
+        let (rows, columns) = (image.shape[0], image.shape[1])
+        var outcome = SliceOutcome(row: SliceRow(slice: z, status: "ok", anomalousSectors: []),
+                                   unrolled: Grid<Float>(shape: Shape(1, angular, radial), repeating: .nan))
+        do {
+            let r = try WoundCellInspection.inspect(image, settings: inspection)
+            // One cell per stack: a ring of another size is some other part (a cap, a tab).
+            if let can = r.can, let expected = expectedCanRadius, abs(can.meanInnerRadius / expected - 1) > 0.1 {
+                throw LensError.numerical(String(format: "the ring found (inner radius %.1f px) is not the can of the reference slice (%.1f px)",
+                                                 can.meanInnerRadius, expected))
+            }
+            var row = outcome.row
+            row.centreX = r.centre.x; row.centreY = r.centre.y
+            if let can = r.can {
+                row.canInnerRadius = can.meanInnerRadius * pixel; row.canWall = can.wallThickness * pixel
+                row.canOutOfRoundness = can.outOfRoundness * pixel; row.canDeepestDent = can.deepestDent * pixel
+                row.canDentAngleDegrees = can.deepestDentAngleDegrees
+                outcome.canCentre = can.centre
+            }
+            let w = r.winding
+            row.threshold = r.threshold; row.turns = w.turns; row.pitch = w.pitch.median * pixel
+            row.layerThickness = w.thickness.median * pixel; row.stripLength = w.stripLength * pixel
+            row.anomalousGapFraction = w.anomalousGapFraction
+            row.completeRayFraction = Double(w.completeRays) / Double(r.angularSamples)
+            row.anomalousSectors = w.anomalousSectors.map { s in
+                var scaled = s; scaled.innerRadius *= pixel; scaled.outerRadius *= pixel; return scaled
+            }
+            outcome.row = row
+            let width = Swift.min(radial, r.unrolled.shape[1])
+            r.unrolled.withUnsafeBufferPointer { src in
+                outcome.unrolled.withUnsafeMutableBufferPointer { dst in
+                    for a in 0..<Swift.min(angular, r.unrolled.shape[0]) { for i in 0..<width { dst[a * radial + i] = src[a * r.unrolled.shape[1] + i] } }
+                }
+            }
+            if wantMask { outcome.mask = r.layerMask(rows: rows, columns: columns).reshaped(Shape(1, rows, columns)) }
+            if keepCrossings { outcome.crossings = r.crossings }
+        } catch let error as LensError {
+            guard case .numerical(let why) = error else { throw error }
+            outcome.row.status = why
+        }
+        return outcome
     }
 
     static func summarize(_ rows: [SliceRow], centres: [(z: Double, x: Double, y: Double)], physical: Bool, pixel: Double, spacing: Double,
