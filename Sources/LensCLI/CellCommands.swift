@@ -18,8 +18,10 @@ struct CellCommand: ParsableCommand {
         (buckling, a collapsed core, delamination, a missing layer). Without a can (a cropped \
         jelly roll) give --centre and --can-radius. Writes in --out: unrolled.tif (slice, angle, \
         radius), layers.tif (1 = bright electrode, on the input's grid), slices.csv, \
-        sectors.csv, cross_section.png (the middle slice with its layers), and layers.csv (each \
-        layer crossing) for a single cross-section. Lengths are in µm when the pixel size is \
+        sectors.csv, cross_section.png (a typical slice with its layers), strip_sheet.tif (the \
+        bright strip followed from its inner end — virtual unrolling — one row per slice, a grey \
+        value per pixel of arc length), and for a single cross-section layers.csv (each layer \
+        crossing) and strip.csv (the strip along its length). Lengths are in µm when the pixel size is \
         known (file or --voxel-um), else in pixels ("voxel").
         """)
     @Argument(help: "Cross-section or stack of cross-sections (file, folder of TIFFs, file.h5:/dataset).") var input: String
@@ -66,14 +68,15 @@ struct CellCommand: ParsableCommand {
             let progress = ProgressReporter(label: "inspecting cell slices", total: count)
             let written = CellInspectionWorkflow.Outputs(
                 unrolled: { try VolumeIO.create(folder + "/unrolled.tif", info: $0, inputs: [input]) },
-                layers: { try VolumeIO.create(folder + "/layers.tif", info: $0, inputs: [input]) })
-            let (record, rows, crossings, figure) = try CellInspectionWorkflow.run(reader, settings: settings, outputs: written, progress: progress,
+                layers: { try VolumeIO.create(folder + "/layers.tif", info: $0, inputs: [input]) },
+                sheet: { try VolumeIO.create(folder + "/strip_sheet.tif", info: $0, inputs: [input]) })
+            let (record, rows, crossings, strip, figure) = try CellInspectionWorkflow.run(reader, settings: settings, outputs: written, progress: progress,
                                                                           cancellation: CLIRuntime.cancellation)
             progress.finish()
             guard record.slicesWithWinding + record.slicesWithCan > 0 else {
                 throw LensError.badInput(file: input, problem: "no slice shows a can or a winding (\(rows.first?.status ?? "")); declare --centre and --can-radius, or check the slices")
             }
-            try writeTables(record: record, rows: rows, crossings: crossings, folder: folder)
+            try writeTables(record: record, rows: rows, crossings: crossings, strip: strip, folder: folder)
             if let figure { try writeFigure(reader: reader, slice: figure.slice, layers: figure.layers, record: record, folder: folder) }
             report(record)
             guard let summaryPath, case .object(var fields) = try JSONValue(encoding: record) else { return }
@@ -86,18 +89,21 @@ struct CellCommand: ParsableCommand {
         }
     }
 
-    private func writeTables(record: CellInspectionWorkflow.Record, rows: [CellInspectionWorkflow.SliceRow], crossings: [[LayerCrossing]]?, folder: String) throws {
+    private func writeTables(record: CellInspectionWorkflow.Record, rows: [CellInspectionWorkflow.SliceRow], crossings: [[LayerCrossing]]?, strip: StripProfile?,
+                             folder: String) throws {
         let u = record.unit
         var table = Table(columns: [TableColumn("slice"), TableColumn("status"), TableColumn("centre_x", unit: "pixel"), TableColumn("centre_y", unit: "pixel"),
                                     TableColumn("can_inner_radius", unit: u), TableColumn("can_wall", unit: u), TableColumn("can_out_of_roundness", unit: u),
                                     TableColumn("can_deepest_dent", unit: u), TableColumn("can_dent_angle", unit: "degree"), TableColumn("threshold"),
                                     TableColumn("turns"), TableColumn("pitch", unit: u), TableColumn("layer_thickness", unit: u), TableColumn("strip_length", unit: u),
-                                    TableColumn("anomalous_gap_fraction"), TableColumn("complete_ray_fraction"), TableColumn("anomalous_sectors")])
+                                    TableColumn("anomalous_gap_fraction"), TableColumn("complete_ray_fraction"), TableColumn("followed_strip_length", unit: u),
+                                    TableColumn("strip_gaps"), TableColumn("anomalous_sectors")])
         for r in rows {
             func n(_ v: Double?) -> TableValue { .number(v ?? .nan) }
             table.append([.number(Double(r.slice)), .text(r.status), n(r.centreX), n(r.centreY), n(r.canInnerRadius), n(r.canWall), n(r.canOutOfRoundness),
                           n(r.canDeepestDent), n(r.canDentAngleDegrees), n(r.threshold), n(r.turns), n(r.pitch), n(r.layerThickness), n(r.stripLength),
-                          n(r.anomalousGapFraction), n(r.completeRayFraction), .number(Double(r.anomalousSectors.count))])
+                          n(r.anomalousGapFraction), n(r.completeRayFraction), n(r.followedStripLength), n(r.stripGaps.map(Double.init)),
+                          .number(Double(r.anomalousSectors.count))])
         }
         try table.write(to: folder + "/slices.csv")
         var sectors = Table(columns: [TableColumn("slice"), TableColumn("start_angle", unit: "degree"), TableColumn("end_angle", unit: "degree"),
@@ -114,6 +120,14 @@ struct CellCommand: ParsableCommand {
                            .number(c.outerRadius * record.pixelSize), .number(c.thickness * record.pixelSize)])
         } }
         try layers.write(to: folder + "/layers.csv")
+        guard let strip else { return }
+        var along = Table(columns: [TableColumn("arc_length", unit: u), TableColumn("angle", unit: "degree"), TableColumn("radius", unit: u),
+                                    TableColumn("grey"), TableColumn("layer_found")])
+        for i in strip.arcLength.indices {
+            along.append([.number(strip.arcLength[i] * record.pixelSize), .number(strip.angle[i] * 180 / .pi), .number(strip.radius[i] * record.pixelSize),
+                          .number(Double(strip.grey[i])), .text(strip.found[i] ? "yes" : "no")])
+        }
+        try along.write(to: folder + "/strip.csv")
     }
 
     /// The measured slice nearest the middle with its layers drawn over it (scale bar in µm when known).

@@ -29,6 +29,11 @@ public struct JellyRollDesign: Codable, Sendable, Equatable {
     public var buckleHalfWidthDegrees = 20.0
     public var buckleDepth = 0.0
     public var buckleTurns = 2
+    /// A defect on the bright strip (a patch of lost coating, drawn at the grey level): its
+    /// start along the strip as the unwrapped angle from the strip's start (degrees) and its
+    /// extent (degrees of that angle); nil: none.
+    public var defectStartDegrees: Double?
+    public var defectExtentDegrees = 20.0
     public var blurSigma = 0.7
     public var noise: Float = 0.02
     public var seed: UInt64 = 11
@@ -52,6 +57,10 @@ public struct JellyRollTruth: Codable, Sendable, Equatable {
     /// The buckle's centre angle (degrees) and its half width, when there is one.
     public var buckleAngleDegrees: Double?
     public var buckleHalfWidthDegrees: Double?
+    /// The defect's start and end along the strip's mid-line (arc length from the strip's inner
+    /// end, pixels), when there is one.
+    public var defectStartArc: Double?
+    public var defectEndArc: Double?
     /// For a stack: the axis moves by this much per slice (pixels; x and y), and the centre
     /// above is that of slice 0.
     public var driftXPerSlice: Double?
@@ -88,7 +97,10 @@ public enum JellyRollPhantom {
                 let phi = base + twoPi * Double(m)
                 guard phi <= twoPi * d.turns else { continue }
                 let r = d.startRadius + d.pitch * phi / twoPi - push(psi, turn: m)
-                if abs(rho - r) <= d.brightThickness / 2 { return d.brightLevel }
+                if abs(rho - r) <= d.brightThickness / 2 {
+                    if let start = d.defectStartDegrees, phi * 180 / .pi >= start, phi * 180 / .pi < start + d.defectExtentDegrees { return d.greyLevel }
+                    return d.brightLevel
+                }
                 let g = r + d.pitch / 2 - (push(psi, turn: m) + push(psi, turn: m + 1)) / 2
                 if abs(rho - g) <= d.greyThickness / 2 { return d.greyLevel }
             }
@@ -111,16 +123,22 @@ public enum JellyRollPhantom {
             image.withUnsafeMutableBufferPointer { v in for k in v.indices { v[k] += d.noise * Float(random.normal()) } }
         }
         // Arc length of r(φ) = r₀ + pφ/2π by the midpoint rule on 0.1° steps.
-        let steps = Int(d.turns * 3600), h = twoPi * d.turns / Double(steps)
-        var length = 0.0
-        for k in 0..<steps {
-            let r = d.startRadius + d.pitch * (Double(k) + 0.5) * h / twoPi
-            length += (r * r + (d.pitch / twoPi) * (d.pitch / twoPi)).squareRoot() * h
+        func arc(to end: Double) -> Double {
+            let steps = Swift.max(1, Int(end / twoPi * 3600)), h = end / Double(steps)
+            var length = 0.0
+            for k in 0..<steps {
+                let r = d.startRadius + d.pitch * (Double(k) + 0.5) * h / twoPi
+                length += (r * r + (d.pitch / twoPi) * (d.pitch / twoPi)).squareRoot() * h
+            }
+            return length
         }
+        let length = arc(to: twoPi * d.turns)
         let truth = JellyRollTruth(centreX: d.centreX, centreY: d.centreY, canInnerRadius: d.canInnerRadius, canWall: d.canWall, turns: d.turns,
                                    pitch: d.pitch, brightThickness: d.brightThickness, stripLength: length,
                                    buckleAngleDegrees: d.buckleDepth > 0 ? d.buckleAngleDegrees : nil,
-                                   buckleHalfWidthDegrees: d.buckleDepth > 0 ? d.buckleHalfWidthDegrees : nil)
+                                   buckleHalfWidthDegrees: d.buckleDepth > 0 ? d.buckleHalfWidthDegrees : nil,
+                                   defectStartArc: d.defectStartDegrees.map { arc(to: $0 * .pi / 180) },
+                                   defectEndArc: d.defectStartDegrees.map { arc(to: ($0 + d.defectExtentDegrees) * .pi / 180) })
         return (image, truth)
     }
 

@@ -34,6 +34,10 @@ public enum CellInspectionWorkflow {
         public var anomalousGapFraction: Double?
         /// Share of the rays that reach the can inside the image (turns and length from these).
         public var completeRayFraction: Double?
+        /// The strip followed from its inner end (virtual unrolling): its length and the gaps in
+        /// the bright layer bridged on the way (lost coating, a break).
+        public var followedStripLength: Double?
+        public var stripGaps: Int?
         public var anomalousSectors: [AnomalousSector]
     }
 
@@ -85,14 +89,18 @@ public enum CellInspectionWorkflow {
     public struct Outputs {
         public var unrolled: ((VolumeInfo) throws -> VolumeWriter)?
         public var layers: ((VolumeInfo) throws -> VolumeWriter)?
-        public init(unrolled: ((VolumeInfo) throws -> VolumeWriter)? = nil, layers: ((VolumeInfo) throws -> VolumeWriter)? = nil) {
-            self.unrolled = unrolled; self.layers = layers
+        /// The strip followed along its length (``StripUnrolling``): one row per slice, the grey
+        /// value every pixel of arc length from the strip's inner end (NaN past its end).
+        public var sheet: ((VolumeInfo) throws -> VolumeWriter)?
+        public init(unrolled: ((VolumeInfo) throws -> VolumeWriter)? = nil, layers: ((VolumeInfo) throws -> VolumeWriter)? = nil,
+                    sheet: ((VolumeInfo) throws -> VolumeWriter)? = nil) {
+            self.unrolled = unrolled; self.layers = layers; self.sheet = sheet
         }
     }
 
     /// A run's results: the record, one row per inspected slice, the layer crossings of a
-    /// single cross-section, and the layer mask of a typical slice (turns nearest the median; for a figure).
-    public typealias Run = (record: Record, slices: [SliceRow], crossings: [[LayerCrossing]]?, figure: (slice: Int, layers: Grid<UInt8>)?)
+    /// single cross-section and its strip followed along its length, and the layer mask of a typical slice (turns nearest the median; for a figure).
+    public typealias Run = (record: Record, slices: [SliceRow], crossings: [[LayerCrossing]]?, strip: StripProfile?, figure: (slice: Int, layers: Grid<UInt8>)?)
 
     public static func run(_ reader: VolumeReader, settings: Settings, outputs: Outputs = Outputs(),
                            progress: ProgressReporter? = nil, cancellation: CancellationToken? = nil) throws -> Run {
@@ -138,10 +146,20 @@ public enum CellInspectionWorkflow {
         let unrolledWriter = try outputs.unrolled?(VolumeInfo(shape: Shape(chosen.count, angular, radial), dataType: .float32,
                                                               geometry: .uncalibrated(rank: 3), format: "",
                                                               metadata: ["axes": "slice, polar angle (360°/\(angular) per step from +x towards +y), radius (pixels)"]))
+        // The sheet's width: the reference slice's strip with a fifth to spare.
+        let sheetWidth = Swift.max(16, Int(((reference?.winding.stripLength ?? Double(rows + columns)) * 1.2).rounded(.up)))
+        // The sheet is one 2D image, assembled in memory and written at the end.
+        var sheet: Grid<Float>?
+        if outputs.sheet != nil {
+            try MemoryBudget.require(elements: chosen.count * sheetWidth, elementBytes: 4, for: "the strip sheet of \(chosen.count) slices",
+                                     hint: "inspect fewer slices (--slices A:B, --step N)")
+            sheet = Grid<Float>(shape: Shape(chosen.count, sheetWidth), repeating: .nan)
+        }
         let layerWriter = try outputs.layers?(VolumeInfo(shape: Shape(chosen.count, rows, columns), dataType: .uint8,
                                                          geometry: isStack ? geometry : GridGeometry(voxelSizeMicrometres: [spacing] + inPlane, isCalibrated: physical), format: ""))
         var rowsOut: [SliceRow] = []
         var singleCrossings: [[LayerCrossing]]?
+        var singleStrip: StripProfile?
         var centres: [(z: Double, x: Double, y: Double)] = []
         do {
             // Slices are read in order and inspected a batch at a time, one per core.
@@ -162,7 +180,12 @@ public enum CellInspectionWorkflow {
                 for (i, result) in measured.enumerated() {
                     let outcome = try result.get()
                     if let c = outcome.canCentre { centres.append((Double(outcome.row.slice), c.x, c.y)) }
-                    if let crossings = outcome.crossings { singleCrossings = crossings }
+                    if let crossings = outcome.crossings { singleCrossings = crossings; singleStrip = outcome.strip }
+                    if sheet != nil, let strip = outcome.strip {
+                        let values = strip.resampled(step: 1, count: sheetWidth)
+                        let rowIndex = range.lowerBound + i
+                        sheet!.withUnsafeMutableBufferPointer { v in for x in 0..<sheetWidth { v[rowIndex * sheetWidth + x] = values[x] } }
+                    }
                     try unrolledWriter?.writeSlab(AnyGrid(outcome.unrolled), at: range.lowerBound + i)
                     try layerWriter?.writeSlab(AnyGrid(outcome.mask ?? Grid<UInt8>(shape: Shape(1, rows, columns), repeating: 0)), at: range.lowerBound + i)
                     rowsOut.append(outcome.row)
@@ -172,6 +195,11 @@ public enum CellInspectionWorkflow {
             }
             try unrolledWriter?.finish()
             try layerWriter?.finish()
+            if let sheet, let create = outputs.sheet {
+                let writer = try create(VolumeInfo(shape: sheet.shape, dataType: .float32, geometry: .uncalibrated(rank: 2), format: "",
+                                                   metadata: ["axes": "slice, arc length along the strip from its inner end (pixels)"]))
+                do { try writer.writeSlab(AnyGrid(sheet), at: 0); try writer.finish() } catch { writer.abort(); throw error }
+            }
         } catch {
             unrolledWriter?.abort(); layerWriter?.abort()
             throw error
@@ -183,7 +211,7 @@ public enum CellInspectionWorkflow {
             let r = try WoundCellInspection.inspect(try readSlice(typical.slice), settings: inspection)
             figure = (typical.slice, r.layerMask(rows: rows, columns: columns))
         }
-        return (record, rowsOut, singleCrossings, figure)
+        return (record, rowsOut, singleCrossings, singleStrip, figure)
     }
 
     /// One slice's measurements and streamed outputs.
@@ -193,6 +221,7 @@ public enum CellInspectionWorkflow {
         var mask: Grid<UInt8>?
         var canCentre: PixelPoint?
         var crossings: [[LayerCrossing]]?
+        var strip: StripProfile?
     }
 
     /// Inspects one slice: a numerical failure (no can, no winding) becomes the row's status.
@@ -233,6 +262,11 @@ public enum CellInspectionWorkflow {
             }
             if wantMask { outcome.mask = r.layerMask(rows: rows, columns: columns).reshaped(Shape(1, rows, columns)) }
             if keepCrossings { outcome.crossings = r.crossings }
+            let strip = StripUnrolling.follow(r)
+            if strip.arcLength.count > 1 {
+                outcome.strip = strip
+                outcome.row.followedStripLength = strip.length * pixel; outcome.row.stripGaps = strip.bridgedGaps
+            }
         } catch let error as LensError {
             guard case .numerical(let why) = error else { throw error }
             outcome.row.status = why

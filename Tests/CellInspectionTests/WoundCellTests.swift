@@ -55,6 +55,37 @@ struct WoundCellTests {
         #expect(w.anomalousSectors.allSatisfy { $0.startDegrees >= angle - half && $0.endDegrees <= angle + half })
     }
 
+    /// Virtual unrolling: the strip followed from its inner end is as long as the phantom's
+    /// spiral (within 1 %), and a 20° patch of lost coating 5.5 turns in shows as a dip at its
+    /// arc length (centre within 3 px; the gap is bridged at the interpolated radius).
+    @Test func unrolledStripPlacesADefectAtItsArcLength() throws {
+        var design = JellyRollDesign()
+        design.defectStartDegrees = 5.5 * 360
+        let (image, truth) = try JellyRollPhantom.make(design)
+        let result = try WoundCellInspection.inspect(image, settings: .init())
+        let strip = StripUnrolling.follow(result)
+        let start = try #require(truth.defectStartArc), end = try #require(truth.defectEndArc)
+        // The dip: the longest run of samples darker than halfway between bright and grey.
+        let threshold = (design.brightLevel + design.greyLevel) / 2
+        var bestRun = 0..<0, runStart: Int?
+        for i in 0...strip.grey.count {
+            let dark = i < strip.grey.count && strip.grey[i] < threshold
+            if dark, runStart == nil { runStart = i }
+            if !dark, let s = runStart { if i - s > bestRun.count { bestRun = s..<i }; runStart = nil }
+        }
+        let dipCentre = (strip.arcLength[bestRun.lowerBound] + strip.arcLength[bestRun.upperBound - 1]) / 2
+        print("strip: length \(strip.length) vs \(truth.stripLength), gaps \(strip.bridgedGaps); dip \(strip.arcLength[bestRun.lowerBound])–\(strip.arcLength[bestRun.upperBound - 1]) vs \(start)–\(end)")
+        #expect(abs(strip.length / truth.stripLength - 1) < 0.01)
+        #expect(abs(dipCentre - (start + end) / 2) < 3)
+        #expect(strip.bridgedGaps >= 1)
+        // Without the defect the strip is whole and bright along its length (its two ends, where
+        // it thins out into the partial volume of its cut, aside).
+        let plain = StripUnrolling.follow(try WoundCellInspection.inspect(JellyRollPhantom.make(JellyRollDesign()).image, settings: .init()))
+        let margin = plain.grey.count / 50
+        #expect(plain.bridgedGaps == 0)
+        #expect(plain.grey[margin..<(plain.grey.count - margin)].allSatisfy { $0 > threshold })
+    }
+
     /// A field of view that cuts the cell (the right-hand 100 columns missing), axis declared:
     /// the rays that leave the image are left out of turns and length (said by `completeRays`),
     /// so the turns stay within half a turn of the truth instead of dropping by the missing
