@@ -486,6 +486,10 @@ public enum DemoStudy {
         checks.append(TruthCheck(quantity: "wound cell: axis drift", step: "cell", measured: try number(cell["axis_drift_pixels_per_slice"], "axis drift"),
                                  truth: abs(try number(cellTruth["drift_x_per_slice"], "cell truth drift")), tolerance: 3 * 0.03 / spread.squareRoot(), unit: "pixel/slice",
                                  note: "straight-line fit of the can's centres through the slices: each centre is good to ≈ 0.03 px, the tolerance is 3σ of the slope"))
+        checks.append(TruthCheck(quantity: "wound cell: strip followed along its length (virtual unrolling)", step: "cell",
+                                 measured: try number(cell["followed_strip_length"], "followed strip length"),
+                                 truth: try number(cellTruth["strip_length"], "cell truth strip length") * pixel, tolerance: 0.02, relative: true, unit: "µm",
+                                 note: "the bright layer linked ray to ray from its inner end; the reconstruction's noise on the mid-line radius adds a little length"))
         let buckle = try number(cellTruth["buckle_angle_degrees"], "cell truth buckle")
         let widest = cell["widest_anomalies"]?[0]
         let start = try number(widest?["start_degrees"], "widest anomalous sector"), end = try number(widest?["end_degrees"], "widest anomalous sector")

@@ -67,6 +67,10 @@ public enum CellInspectionWorkflow {
         public var pitch: Double?
         public var layerThickness: Double?
         public var stripLength: Double?
+        /// The strip followed along its length from its inner end (median over the slices), and
+        /// the median count of gaps bridged on the way.
+        public var followedStripLength: Double?
+        public var stripGaps: Double?
         /// Σ strip length × slice spacing × step over the slices with a winding: the area of
         /// bright electrode in the inspected height (unit²).
         public var electrodeAreaInView: Double?
@@ -310,6 +314,7 @@ public enum CellInspectionWorkflow {
                       axisDriftPixelsPerSlice: drift, axisTiltDegrees: tilt,
                       turns: median(winding.map(\.turns)), pitch: median(winding.map(\.pitch)), layerThickness: median(winding.map(\.layerThickness)),
                       stripLength: median(winding.map(\.stripLength)),
+                      followedStripLength: median(winding.map(\.followedStripLength)), stripGaps: median(winding.map { $0.stripGaps.map(Double.init) }),
                       electrodeAreaInView: isStack && !lengths.isEmpty ? lengths.reduce(0, +) * spacing * Double(step) : nil,
                       anomalousGapFraction: median(winding.map(\.anomalousGapFraction)),
                       widestAnomalies: Array(sectors.prefix(20)), notes: notes)

@@ -325,6 +325,7 @@ public enum StudyReport {
             c.add("winding pitch", s["pitch"]?.doubleValue, unit: unit)
             c.add("bright layer thickness (FWHM)", s["layer_thickness"]?.doubleValue, unit: unit)
             c.add("strip length per slice", s["strip_length"]?.doubleValue, unit: unit)
+            c.add("strip followed from its inner end (virtual unrolling)", s["followed_strip_length"]?.doubleValue, unit: unit)
             c.add("gaps off the median pitch by > 30 %", s["anomalous_gap_fraction"]?.doubleValue)
             if case .array(let sectors)? = s["widest_anomalies"] {
                 for sector in sectors.prefix(3) {
