@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(name: "LensCoreTests", dependencies: ["LensCore"]),
         .testTarget(name: "SignalTests", dependencies: ["Signal"]),
         .testTarget(name: "SpectroscopyTests", dependencies: ["Spectroscopy", "SpectroscopyFiles", "Phantoms", "LensCore", "LensIO", "Signal"], exclude: ["Fixtures"]),
-        .testTarget(name: "LensIOTests", dependencies: ["LensIO"], exclude: ["Fixtures"]),
+        .testTarget(name: "LensIOTests", dependencies: ["LensIO", "Fuzzing"], exclude: ["Fixtures"]),
         .testTarget(name: "ImageAnalysisTests", dependencies: ["ImageAnalysis", "LensIO"], exclude: ["Fixtures"]),
         .testTarget(name: "MicrostructureTests", dependencies: ["Microstructure", "ImageAnalysis", "Phantoms", "Tomography", "LensIO"]),
         .testTarget(name: "TomographyTests", dependencies: ["Tomography", "Signal", "Phantoms", "ImageAnalysis", "LensCore"]),

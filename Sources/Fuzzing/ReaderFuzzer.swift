@@ -175,7 +175,10 @@ extension ReaderFuzzer.Format {
          AnyGrid(Grid<Int32>(shape: Shape(2, 3, 3)) { Int32($0) - 9 })]
     }
 
-    public static let tiff = Self(name: "tiff", fileExtension: "tif", seeds: { try written($0, "tif", sampleGrids()) }, read: readVolume)
+    public static let tiff = Self(name: "tiff", fileExtension: "tif", seeds: { folder in
+        try written(folder, "tif", sampleGrids()) + [Data(BilevelTIFFSeed.make(rows: [[1, 0, 0, 1, 1, 0, 0, 0, 0, 1], [0, 1, 1, 1, 1, 1, 1, 1, 1, 0],
+                                                                                        [0, 0, 0, 0, 0, 0, 0, 1, 1, 1]]))]
+    }, read: readVolume)
     public static let npy = Self(name: "npy", fileExtension: "npy", seeds: { try written($0, "npy", sampleGrids()) }, read: readVolume)
     public static let hdf5 = Self(name: "hdf5", fileExtension: "h5", seeds: { folder in
         var seeds = try written(folder, "h5", Array(sampleGrids().prefix(2)))
@@ -256,6 +259,30 @@ extension ReaderFuzzer.Format {
 
     /// Every format, in a fixed order.
     public static let all: [Self] = [.tiff, .npy, .hdf5, .png, .raw, .mat, .xradia, .hxt, .events, .eventsCSV, .spectrum]
+}
+
+/// A little-endian, uncompressed bilevel (1-bit) TIFF built byte by byte (BatteryLens reads
+/// them but writes none): rows of up to 16 pixels, one strip, WhiteIsZero, most significant
+/// bit first, each row padded to two bytes.
+public enum BilevelTIFFSeed {
+    public static func make(rows: [[UInt8]]) -> [UInt8] {
+        let width = rows.first?.count ?? 0
+        precondition(width > 0 && width <= 16 && rows.allSatisfy { $0.count == width }, "rows of 1…16 equal widths")
+        var d: [UInt8] = [0x49, 0x49, 42, 0, 8, 0, 0, 0]
+        let entries: [(UInt16, UInt16, UInt32)] = [(256, 3, UInt32(width)), (257, 3, UInt32(rows.count)), (258, 3, 1), (259, 3, 1), (262, 3, 0),
+                                                    (273, 4, UInt32(8 + 2 + 8 * 12 + 4)), (278, 3, UInt32(rows.count)), (279, 4, UInt32(2 * rows.count))]
+        func u16(_ v: UInt16) { d += [UInt8(v & 0xff), UInt8(v >> 8)] }
+        func u32(_ v: UInt32) { for k in 0..<4 { d.append(UInt8((v >> (8 * UInt32(k))) & 0xff)) } }
+        u16(UInt16(entries.count))
+        for (tag, type, value) in entries { u16(tag); u16(type); u32(1); if type == 3 { u16(UInt16(value)); u16(0) } else { u32(value) } }
+        u32(0)
+        for row in rows {
+            var bytes: [UInt8] = [0, 0]
+            for (x, bit) in row.enumerated() where bit != 0 { bytes[x / 8] |= 0x80 >> UInt8(x % 8) }
+            d += bytes
+        }
+        return d
+    }
 }
 
 /// A small level-5 MAT-file built byte by byte (BatteryLens reads MAT-files but does not write
