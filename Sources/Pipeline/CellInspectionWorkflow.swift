@@ -150,15 +150,9 @@ public enum CellInspectionWorkflow {
         let unrolledWriter = try outputs.unrolled?(VolumeInfo(shape: Shape(chosen.count, angular, radial), dataType: .float32,
                                                               geometry: .uncalibrated(rank: 3), format: "",
                                                               metadata: ["axes": "slice, polar angle (360°/\(angular) per step from +x towards +y), radius (pixels)"]))
-        // The sheet's width: the reference slice's strip with a fifth to spare.
-        let sheetWidth = Swift.max(16, Int(((reference?.winding.stripLength ?? Double(rows + columns)) * 1.2).rounded(.up)))
-        // The sheet is one 2D image, assembled in memory and written at the end.
-        var sheet: Grid<Float>?
-        if outputs.sheet != nil {
-            try MemoryBudget.require(elements: chosen.count * sheetWidth, elementBytes: 4, for: "the strip sheet of \(chosen.count) slices",
-                                     hint: "inspect fewer slices (--slices A:B, --step N)")
-            sheet = Grid<Float>(shape: Shape(chosen.count, sheetWidth), repeating: .nan)
-        }
+        // The sheet's rows (the strip of each slice, a sample per pixel of arc length), kept until
+        // the longest is known: the sheet is one 2D image as wide as the longest strip.
+        var sheetRows: [(index: Int, values: [Float])] = []
         let layerWriter = try outputs.layers?(VolumeInfo(shape: Shape(chosen.count, rows, columns), dataType: .uint8,
                                                          geometry: isStack ? geometry : GridGeometry(voxelSizeMicrometres: [spacing] + inPlane, isCalibrated: physical), format: ""))
         var rowsOut: [SliceRow] = []
@@ -185,10 +179,8 @@ public enum CellInspectionWorkflow {
                     let outcome = try result.get()
                     if let c = outcome.canCentre { centres.append((Double(outcome.row.slice), c.x, c.y)) }
                     if let crossings = outcome.crossings { singleCrossings = crossings; singleStrip = outcome.strip }
-                    if sheet != nil, let strip = outcome.strip {
-                        let values = strip.resampled(step: 1, count: sheetWidth)
-                        let rowIndex = range.lowerBound + i
-                        sheet!.withUnsafeMutableBufferPointer { v in for x in 0..<sheetWidth { v[rowIndex * sheetWidth + x] = values[x] } }
+                    if outputs.sheet != nil, let strip = outcome.strip {
+                        sheetRows.append((range.lowerBound + i, strip.resampled(step: 1, count: Int(strip.length.rounded(.down)) + 1)))
                     }
                     try unrolledWriter?.writeSlab(AnyGrid(outcome.unrolled), at: range.lowerBound + i)
                     try layerWriter?.writeSlab(AnyGrid(outcome.mask ?? Grid<UInt8>(shape: Shape(1, rows, columns), repeating: 0)), at: range.lowerBound + i)
@@ -199,7 +191,14 @@ public enum CellInspectionWorkflow {
             }
             try unrolledWriter?.finish()
             try layerWriter?.finish()
-            if let sheet, let create = outputs.sheet {
+            if let create = outputs.sheet {
+                let width = Swift.max(1, sheetRows.map(\.values.count).max() ?? 1)
+                try MemoryBudget.require(elements: chosen.count * width, elementBytes: 4, for: "the strip sheet of \(chosen.count) slices × \(width) px of arc",
+                                         hint: "inspect fewer slices (--slices A:B, --step N)")
+                var sheet = Grid<Float>(shape: Shape(chosen.count, width), repeating: .nan)
+                sheet.withUnsafeMutableBufferPointer { v in
+                    for row in sheetRows { for (x, value) in row.values.enumerated() { v[row.index * width + x] = value } }
+                }
                 let writer = try create(VolumeInfo(shape: sheet.shape, dataType: .float32, geometry: .uncalibrated(rank: 2), format: "",
                                                    metadata: ["axes": "slice, arc length along the strip from its inner end (pixels)"]))
                 do { try writer.writeSlab(AnyGrid(sheet), at: 0); try writer.finish() } catch { writer.abort(); throw error }

@@ -34,6 +34,10 @@ import Testing
         let unrolled = try VolumeIO.open(dir + "/c/unrolled.tif").info.shape
         #expect(unrolled[0] == 3 && unrolled[1] == s["angular_samples"]?.doubleValue.map(Int.init))
         #expect(try VolumeIO.open(dir + "/c/layers.tif").info.shape == Shape(3, 352, 352))
+        // The strip sheet is as wide as the longest strip followed (a sample per pixel of arc).
+        let sheet = try VolumeIO.open(dir + "/c/strip_sheet.tif").info.shape
+        let followed = try #require(s["followed_strip_length"]?.doubleValue) / 10
+        #expect(sheet[0] == 3 && Double(sheet[1]) >= followed.rounded(.down))
         let rows = try String(contentsOfFile: dir + "/c/slices.csv", encoding: .utf8).split(separator: "\n")
         #expect(rows.count == 4 && rows[0].hasPrefix("slice,status,centre_x [pixel]"))
         #expect(FileManager.default.fileExists(atPath: dir + "/c/cross_section.png"))
