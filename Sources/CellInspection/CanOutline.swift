@@ -35,6 +35,23 @@ func bilinear(_ v: SharedReadBuffer<Float>, rows: Int, columns: Int, x: Double, 
     return top * (1 - fy) + bottom * fy
 }
 
+/// The edge of a peak at half maximum on a sampled profile — the width a user reads off a line
+/// profile: the base is the lowest finite sample from the peak up to `bound` (walking by `step`,
+/// ±1), the half level (peak + base)/2, and the edge where the profile, walked from the peak
+/// towards `bound`, first falls below it (linear interpolation), in sample units. nil when the
+/// profile does not fall below the half level before `bound` (the peak has no edge on that side).
+func halfMaximumEdge(_ profile: UnsafeBufferPointer<Float>, peak: Int, step: Int, bound: Int) -> Double? {
+    var base = Float.infinity
+    var r = peak
+    while r != bound { r += step; if profile[r].isFinite { base = Swift.min(base, profile[r]) } }
+    guard base.isFinite, base < profile[peak] else { return nil }
+    let half = (profile[peak] + base) / 2
+    var e = peak
+    while e != bound, profile[e + step].isFinite, profile[e + step] >= half { e += step }
+    guard e != bound, profile[e + step].isFinite else { return nil }
+    return Double(e) + Double(step) * Double((profile[e] - half) / (profile[e] - profile[e + step]))
+}
+
 /// The can (steel or aluminium housing) of a cylindrical cell in one cross-section: the
 /// brightest ring of the image, located by a robust algebraic circle fit and then traced
 /// ray by ray to its inner and outer wall.
@@ -63,8 +80,9 @@ public struct CanOutline: Codable, Sendable, Equatable {
 /// Finds the can: pixels above the 98th percentile (the housing is the densest part of a
 /// cell and covers a few per cent of a cross-section), a Kåsa algebraic circle fit
 /// (x² + y² + Dx + Ey + F = 0 by linear least squares) repeated with points further than
-/// max(2 px, 3 robust σ) from the circle set aside, then each ray walked from the mid-wall
-/// inwards and outwards to the half level between the can and the inside of the cell.
+/// max(2 px, 3 robust σ) from the circle set aside; then on each ray, walking in from outside,
+/// the first run above the level halfway between the can and the inside of the cell is the
+/// wall, its two edges placed at half maximum (``halfMaximumEdge``).
 enum CanFinder {
     static func find(_ image: Grid<Float>, angularSamples: Int?) throws -> CanOutline {
         let rows = image.shape[0], columns = image.shape[1]
@@ -139,20 +157,14 @@ enum CanFinder {
                 guard a > 0 else { continue }
                 var peak = a
                 for k in a...b where profile[k] > profile[peak] { peak = k }
-                func edge(step: Int) -> Double? {
-                    var base = Float.infinity, k = step < 0 ? a - 1 : b + 1
-                    for _ in 0..<16 where k >= 0 && k < steps && profile[k].isFinite { base = Swift.min(base, profile[k]); k += step }
-                    guard base.isFinite else { return nil }
-                    let half = (profile[peak] + base) / 2
-                    var e = peak
-                    while e + step >= 0, e + step < steps, profile[e + step].isFinite, profile[e + step] >= half { e += step }
-                    guard e + step >= 0, e + step < steps, profile[e + step].isFinite else { return nil }
-                    let fraction = Double((profile[e] - half) / (profile[e] - profile[e + step]))
-                    return first + 0.5 * (Double(e) + Double(step) * fraction)
+                // The base on each side: the lowest point within 8 px (16 samples) beyond the run.
+                let (inner, outer) = profile.withUnsafeBufferPointer { p in
+                    (halfMaximumEdge(p, peak: peak, step: -1, bound: Swift.max(0, a - 16)),
+                     halfMaximumEdge(p, peak: peak, step: 1, bound: Swift.min(steps - 1, b + 16)))
                 }
-                guard let inner = edge(step: -1) else { continue }
-                innerRadii[j] = inner
-                if let outer = edge(step: 1) { walls[j] = outer - inner }
+                guard let inner else { continue }
+                innerRadii[j] = first + 0.5 * inner
+                if let outer { walls[j] = 0.5 * (outer - inner) }
             }
         }
         let traced = innerRadii.filter(\.isFinite)
@@ -191,7 +203,7 @@ struct PolarPixelMap: Sendable {
         Parallel.forEachRowChunk(rows: rows, rowLength: columns, minimumChunk: 16, writing: &ray, &radius) { rayOut, radiusOut in
             for i in rayOut.rows { for j in 0..<columns {
                 let dx = Double(j) - centre.x, dy = Double(i) - centre.y
-                var a = atan2(dy, dx); if a < 0 { a += 2 * Double.pi }
+                let a = PolarAngle.radians(of: PixelPoint(x: Double(j), y: Double(i)), about: centre)
                 rayOut[i * columns + j] = Int32(Int((a * scale).rounded()) % rays)
                 radiusOut[i * columns + j] = Float((dx * dx + dy * dy).squareRoot())
             } }

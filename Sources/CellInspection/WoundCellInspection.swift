@@ -304,18 +304,8 @@ public enum WoundCellInspection {
         for (k, peak) in peaks.enumerated() where profile[peak] >= bright {
             let lowerBound = k > 0 ? peaks[k - 1] : 0
             let upperBound = k + 1 < peaks.count ? peaks[k + 1] : end - 1
-            func edge(step: Int, bound: Int) -> Double? {
-                var base = Float.infinity
-                var r = peak
-                while r != bound { r += step; if profile[r].isFinite { base = Swift.min(base, profile[r]) } }
-                guard base.isFinite, base < profile[peak] else { return nil }
-                let half = (profile[peak] + base) / 2
-                var e = peak
-                while e != bound, profile[e + step].isFinite, profile[e + step] >= half { e += step }
-                guard e != bound, profile[e + step].isFinite else { return nil }
-                return Double(e) + Double(step) * Double((profile[e] - half) / (profile[e] - profile[e + step]))
-            }
-            guard let inner = edge(step: -1, bound: lowerBound), let outer = edge(step: 1, bound: upperBound) else { continue }
+            guard let inner = halfMaximumEdge(profile, peak: peak, step: -1, bound: lowerBound),
+                  let outer = halfMaximumEdge(profile, peak: peak, step: 1, bound: upperBound) else { continue }
             let crossing = LayerCrossing(innerRadius: inner, outerRadius: outer)
             if crossing.thickness >= minimumThickness { result.append(crossing) }
         }
