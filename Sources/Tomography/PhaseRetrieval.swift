@@ -224,16 +224,24 @@ public enum CTFPhaseRetrieval {
             let denominator = h.reduce(0) { $0 + $1 * $1 } + parameters.regularization * Swift.min(1, chi / Double.pi)
             return h.map { Float($0 / denominator) }
         }
-        let frozen = weights
-        let propagators = parameters.iterations > 0
+        let nearest = distances.indices.min { distances[$0] < distances[$1] }!
+        let refining = parameters.iterations > 0
+        // The refinement's other start: the nearest distance alone through its own filter
+        // H_n / (H_n² + α), Paganin-like and robust for strong phase.
+        let nearestWeights = refining && distances.count > 1 ? layout.halfSpectrum { f2 in
+            let chi = Double.pi * parameters.wavelengthMicrometres * distances[nearest] * 1000 * f2
+            let h = cos(chi) + parameters.deltaOverBeta * sin(chi)
+            return Float(h / (h * h + parameters.regularization * Swift.min(1, chi / Double.pi)))
+        } : nil
+        let propagators = refining
             ? distances.map { FresnelPropagation.propagator(rows: pr, columns: pc, pixelSizeMicrometres: parameters.pixelSizeMicrometres,
                                                             lambdaZ: parameters.wavelengthMicrometres * $0 * 1000) } : []
         /// Σ_k w_k F{frame_k}, back in real space: the CTF inverse of per-distance intensities.
-        @Sendable func invert(_ frames: [Grid<Float>]) -> Grid<Float> {
+        @Sendable func invert(_ frames: [Grid<Float>], weights: [[Float]]) -> Grid<Float> {
             var combined: Grid<ComplexFloat32>?
             for (k, frame) in frames.enumerated() {
                 var spectrum = FFT.forward(frame, threads: 1)
-                let w = frozen[k]
+                let w = weights[k]
                 spectrum.withUnsafeMutableBufferPointer { s in for i in 0..<s.count { s[i] = s[i] * w[i] } }
                 if combined == nil { combined = spectrum } else {
                     combined!.withUnsafeMutableBufferPointer { t in spectrum.withUnsafeBufferPointer { s in for i in 0..<t.count { t[i] = t[i] + s[i] } } }
@@ -247,10 +255,11 @@ public enum CTFPhaseRetrieval {
                 for a in range {
                     // The measured intensities, padded by edge replication.
                     let measured = recordings.map { layout.transmission($0, projection: a) }
-                    var transmission = invert(measured)
-                    if parameters.iterations > 0 {
-                        transmission = refine(transmission, measured: measured, propagators: propagators, invert: invert,
-                                              nearest: distances.indices.min { distances[$0] < distances[$1] }!, parameters: parameters)
+                    var transmission = invert(measured, weights: weights)
+                    if refining {
+                        let alternative = nearestWeights.map { invert([measured[nearest]], weights: [$0]) }
+                        transmission = refine(transmission, alternative: alternative, measured: measured, propagators: propagators,
+                                              invert: { invert($0, weights: weights) }, parameters: parameters)
                     }
                     layout.storeLineIntegrals(transmission, into: out, projection: a)
                 }
@@ -262,11 +271,10 @@ public enum CTFPhaseRetrieval {
     /// Refines a transmission estimate against the exact forward model (Gauss–Newton with the
     /// CTF inverse as the approximate inverse Jacobian): x ← x + t·CTF⁻¹(I_measured − I(x)),
     /// the step t halved (up to four times) until the misfit Σ_k‖I_k − I_k(x)‖² falls, and the
-    /// refinement stopped where it no longer does. It starts from the better fitting of the
-    /// all-distance linear estimate and the nearest distance's alone (Paganin-like, robust for
-    /// strong phase).
-    static func refine(_ start: Grid<Float>, measured: [Grid<Float>], propagators: [[ComplexFloat64]], invert: ([Grid<Float>]) -> Grid<Float>,
-                       nearest: Int, parameters: HolotomographyParameters) -> Grid<Float> {
+    /// refinement stopped where it no longer does. It starts from the better fitting of `start`
+    /// (the all-distance linear estimate) and `alternative` (the nearest distance's alone).
+    static func refine(_ start: Grid<Float>, alternative: Grid<Float>?, measured: [Grid<Float>], propagators: [[ComplexFloat64]],
+                       invert: ([Grid<Float>]) -> Grid<Float>, parameters: HolotomographyParameters) -> Grid<Float> {
         let (pr, pc) = (start.shape[0], start.shape[1])
         func residuals(_ t: Grid<Float>) -> (frames: [Grid<Float>], misfit: Double) {
             let x = t.elements.map { Double(Swift.max($0, 1e-6)) }
@@ -281,17 +289,9 @@ public enum CTFPhaseRetrieval {
         }
         var x = start
         var current = residuals(x)
-        if measured.count > 1 {
-            // The nearest distance alone, through the same filter as a one-distance set.
-            var single = HolotomographyParameters(energyKeV: parameters.energyKeV, distancesMillimetres: [parameters.distancesMillimetres[nearest]],
-                                                  deltaOverBeta: parameters.deltaOverBeta, pixelSizeMicrometres: parameters.pixelSizeMicrometres,
-                                                  regularization: parameters.regularization)
-            single.iterations = 0
-            if let alternative = try? apply(toLineIntegrals: [measured[nearest].map { -log(Swift.max($0, 1e-12)) }.reshaped(Shape(1, pr, pc))], single)
-                .reshaped(Shape(pr, pc)).map({ exp(-$0) }) {
-                let other = residuals(alternative)
-                if other.misfit < current.misfit { x = alternative; current = other }
-            }
+        if let alternative {
+            let other = residuals(alternative)
+            if other.misfit < current.misfit { x = alternative; current = other }
         }
         for _ in 0..<parameters.iterations {
             let step = invert(current.frames)
