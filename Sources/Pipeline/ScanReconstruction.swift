@@ -422,12 +422,7 @@ struct LineIntegralPreparation {
     init(source: ProjectionSource, settings: ReconstructionSettings) throws {
         self.source = source
         self.settings = settings
-        flatField = try source.isLineIntegrals ? nil : {
-            let groups = try source.flatGroups()
-            guard !groups.isEmpty else { throw LensError.badInput(file: source.source, problem: "no flat (open-beam) frames; cannot normalize") }
-            return try FlatField(flatGroups: groups.map { FlatGroup(position: $0.position, frames: $0.frames) }, darks: try source.darks(),
-                                 source: source.source)
-        }()
+        flatField = try Self.flatField(of: source)
         var paganin = settings.paganin
         if paganin != nil {
             guard let pixel = settings.pixelSizeMicrometres else {
@@ -461,13 +456,16 @@ struct LineIntegralPreparation {
                   zip(other.anglesDegrees, source.anglesDegrees).allSatisfy({ abs($0 - $1) < 1e-3 }) else {
                 throw LensError.badInput(file: other.source, problem: "its \(other.anglesDegrees.count) angles differ from those of \(source.source): the distances must record the same projections")
             }
-            let flat: FlatField? = try other.isLineIntegrals ? nil : {
-                let groups = try other.flatGroups()
-                guard !groups.isEmpty else { throw LensError.badInput(file: other.source, problem: "no flat (open-beam) frames; cannot normalize") }
-                return try FlatField(flatGroups: groups.map { FlatGroup(position: $0.position, frames: $0.frames) }, darks: try other.darks(), source: other.source)
-            }()
-            return (other, flat)
+            return (other, try Self.flatField(of: other))
         }
+    }
+
+    /// The flat field of a source of counts (nil for line integrals); a source without flats is refused.
+    static func flatField(of source: ProjectionSource) throws -> FlatField? {
+        guard !source.isLineIntegrals else { return nil }
+        let groups = try source.flatGroups()
+        guard !groups.isEmpty else { throw LensError.badInput(file: source.source, problem: "no flat (open-beam) frames; cannot normalize") }
+        return try FlatField(flatGroups: groups.map { FlatGroup(position: $0.position, frames: $0.frames) }, darks: try source.darks(), source: source.source)
     }
 
     /// Line integrals of rows `r` of every projection; merges the flat-field report, counts the
