@@ -456,6 +456,10 @@ struct LineIntegralPreparation {
                   zip(other.anglesDegrees, source.anglesDegrees).allSatisfy({ abs($0 - $1) < 1e-3 }) else {
                 throw LensError.badInput(file: other.source, problem: "its \(other.anglesDegrees.count) angles differ from those of \(source.source): the distances must record the same projections")
             }
+            // Recordings at other magnifications must be scaled to one pixel size first.
+            if let mine = source.pixelSizeMicrometres, let theirs = other.pixelSizeMicrometres, abs(theirs / mine - 1) > 1e-3 {
+                throw LensError.badInput(file: other.source, problem: "its pixel size \(theirs) µm differs from \(source.source)'s \(mine) µm: scale every distance's recording to one pixel size (its effective distance) first")
+            }
             return (other, try Self.flatField(of: other))
         }
     }

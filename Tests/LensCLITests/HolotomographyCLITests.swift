@@ -51,13 +51,18 @@ import Testing
         #expect(paganin.r < ctf.r - 0.01)
         let summary = try JSONOutput.read(JSONValue.self, from: dir + "/ctf.json")
         #expect(summary["provenance"]?["parameters"]?["holo_scans"] != nil)
-        // Mismatches are refused before any work: distances vs recordings, a scan of other frames.
+        // Mismatches are refused before any work: distances vs recordings, a scan of other frames
+        // or of another pixel size.
         #expect(run(["recon", dir + "/s20.h5", "--out", dir + "/x.tif", "--phase", "ctf", "--distance-mm", "20,40",
                      "--holo-scan", dir + "/s40.h5", "--holo-scan", dir + "/s60.h5"] + common) == 2)
         #expect(run(["recon", dir + "/s20.h5", "--out", dir + "/x.tif", "--holo-scan", dir + "/s40.h5"] + ["--center", "35.5"]) == 2)
         #expect(run(["phantom", "projections", volume, "--out", dir + "/narrow.h5", "--distance-mm", "40", "--delta-beta", "10", "--angles", "90", "--columns", "64", "--photons", "0", "--energy-kev", "20"]) == 0)
         #expect(run(["recon", dir + "/s20.h5", "--out", dir + "/x.tif", "--phase", "ctf", "--distance-mm", "20,40",
                      "--holo-scan", dir + "/narrow.h5"] + common) == 1)
+        // A recording at another pixel size (magnification not scaled out) is refused too.
+        #expect(run(["phantom", "projections", volume, "--out", dir + "/coarse.h5", "--voxel-um", "1", "--distance-mm", "40", "--delta-beta", "10"] + scan) == 0)
+        #expect(run(["recon", dir + "/s20.h5", "--out", dir + "/x.tif", "--phase", "ctf", "--distance-mm", "20,40",
+                     "--holo-scan", dir + "/coarse.h5"] + common) == 1)
         #expect(!FileManager.default.fileExists(atPath: dir + "/x.tif"))
     }
 }
