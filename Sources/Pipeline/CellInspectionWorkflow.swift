@@ -63,6 +63,8 @@ public enum CellInspectionWorkflow {
         /// centres), and the axis tilt against z in degrees when the voxel size is known.
         public var axisDriftPixelsPerSlice: Double?
         public var axisTiltDegrees: Double?
+        /// Medians over the slices with a winding: turns, pitch, bright-layer thickness, strip
+        /// length per slice, and (below) the share of gaps off the pitch.
         public var turns: Double?
         public var pitch: Double?
         public var layerThickness: Double?
