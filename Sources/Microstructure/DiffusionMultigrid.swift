@@ -83,6 +83,19 @@ final class DiffusionLevel: @unchecked Sendable {
         return sum
     }
 
+    /// Σ_j g_uj x_j for a vector with count + 1 entries whose last one is 0: a missing
+    /// neighbour (−1) reads that entry instead of being tested for, so the loop has no branch
+    /// for the (unpredictable, in a porous phase) pattern of neighbours.
+    @inline(__always) func offDiagonalPadded(_ u: Int, _ x: UnsafeMutablePointer<Double>) -> Double {
+        let nb = neighbours + u * 6
+        @inline(__always) func at(_ s: Int) -> Double { let v = Int(nb[s]); return x[v < 0 ? count : v] }
+        if let links {
+            let l = links + u * 6
+            return l[0] * at(0) + l[1] * at(1) + l[2] * at(2) + l[3] * at(3) + l[4] * at(4) + l[5] * at(5)
+        }
+        return uniform.0 * (at(0) + at(1)) + uniform.1 * (at(2) + at(3)) + uniform.2 * (at(4) + at(5))
+    }
+
     /// Red–black colour of row u (the 6-neighbour stencil couples only opposite colours).
     @inline(__always) func colour(_ u: Int) -> Int32 { let c = coordinates[u]; return (c.0 + c.1 + c.2) & 1 }
 }
@@ -104,6 +117,9 @@ final class MultigridHierarchy: @unchecked Sendable {
     let x: [UnsafeMutablePointer<Double>], b: [UnsafeMutablePointer<Double>], r: [UnsafeMutablePointer<Double>]
     /// The rows of each red–black colour per level, so that a half-sweep touches only its rows.
     let colourRows: [[[Int32]]]
+    /// The finest levels on their voxel grids, as far as they qualify (see ``StructuredLevel``):
+    /// the V-cycle smooths and transfers there.
+    let structured: [StructuredLevel]
     static let coarsestSize = 400
     /// Over-correction of the coarse-grid correction (Braess 1995; Blaheta 1986): piecewise-
     /// constant aggregates interpolate too flat a correction, so it is scaled by α. The V-cycle
@@ -112,7 +128,9 @@ final class MultigridHierarchy: @unchecked Sendable {
     /// gave 30–40; a W-cycle gave 25 but took longer).
     static let overCorrection = 1.6
 
-    init(finest: DiffusionLevel) {
+    /// - Parameter gridMinimumUnknowns: the smallest level smoothed on its grid
+    ///   (``StructuredLevel``); `Int.max` keeps every level compact.
+    init(finest: DiffusionLevel, gridMinimumUnknowns: Int = StructuredLevel.minimumUnknowns) {
         var levels = [finest]
         var aggregates: [UnsafeMutablePointer<Int32>] = [], childStart: [UnsafeMutablePointer<Int>] = [], children: [UnsafeMutablePointer<Int32>] = []
         while levels.last!.count > Self.coarsestSize && levels.count < 20 {
@@ -128,7 +146,16 @@ final class MultigridHierarchy: @unchecked Sendable {
             for s in 0..<6 { let v = last.neighbours[u * 6 + s]; if v >= 0 { dense[u, Int(v)] -= last.conductance(u, s) } }
         }
         coarsestInverse = dense.inverseSymmetricPositiveDefinite() ?? Matrix(rows: last.count, columns: last.count)
-        colourRows = levels.map { l in
+        // Grids from the finest level down, each with a coarser level below it, while they qualify.
+        var structured: [StructuredLevel] = []
+        while structured.count < levels.count - 1,
+              let grid = StructuredLevel(levels[structured.count], minimumUnknowns: gridMinimumUnknowns, extents: structured.last.map { ($0.blockPlanes, $0.blockRows, ($0.nx + 1) / 2) }) {
+            structured.append(grid)
+        }
+        structured.last?.attach(compactCoarse: levels[structured.count])
+        self.structured = structured
+        colourRows = levels.enumerated().map { index, l in
+            if index < structured.count { return [[], []] }
             var rows: [[Int32]] = [[], []]
             rows[0].reserveCapacity(l.count / 2 + 1); rows[1].reserveCapacity(l.count / 2 + 1)
             for u in 0..<l.count { rows[Int(l.colour(u))].append(Int32(u)) }
@@ -215,6 +242,18 @@ final class MultigridHierarchy: @unchecked Sendable {
             for i in 0..<n { var s = 0.0; for j in 0..<n { s += coarsestInverse[i, j] * bb[j] }; xx[i] = s }
             return
         }
+        if level < structured.count {
+            let grid = structured[level]
+            let coarseGrid = level + 1 < structured.count ? structured[level + 1] : nil
+            if level == 0 { grid.scatter(b[0]) }
+            grid.sweep(first: 0, fromZero: true)
+            grid.restrictResidual(toGrid: coarseGrid, orRows: coarseGrid == nil ? b[level + 1] : nil)
+            vCycle(level + 1)
+            grid.prolong(fromGrid: coarseGrid, orRows: coarseGrid == nil ? x[level + 1] : nil, overCorrection: Self.overCorrection)
+            grid.sweep(first: 1, fromZero: false)
+            if level == 0 { grid.gather(into: x[0]) }
+            return
+        }
         xx.update(repeating: 0, count: l.count)
         relax(level, colour: 0); relax(level, colour: 1)
         nonisolated(unsafe) let (bb, rr, cb) = (b[level], r[level], b[level + 1])
@@ -251,7 +290,9 @@ final class MultigridHierarchy: @unchecked Sendable {
                progress: ProgressReporter?, measure: (UnsafeMutablePointer<Double>) -> (Double, Double)) -> Outcome {
         let fine = levels[0]
         let n = fine.count
-        let residual = UnsafeMutablePointer<Double>.allocate(capacity: n), direction = UnsafeMutablePointer<Double>.allocate(capacity: n)
+        // The direction has a trailing zero entry for the branch-free product.
+        let residual = UnsafeMutablePointer<Double>.allocate(capacity: n), direction = UnsafeMutablePointer<Double>.allocate(capacity: n + 1)
+        direction[n] = 0
         let product = UnsafeMutablePointer<Double>.allocate(capacity: n)
         defer { residual.deallocate(); direction.deallocate(); product.deallocate() }
         nonisolated(unsafe) let (rr, pp, qq, xs, bs, z) = (residual, direction, product, solution, rhs, x[0])
@@ -277,7 +318,7 @@ final class MultigridHierarchy: @unchecked Sendable {
             iteration += 1
             let pq = sum { range in
                 var s = 0.0
-                for u in range { let q = fine.diagonal[u] * pp[u] - fine.offDiagonal(u, pp); qq[u] = q; s += pp[u] * q }
+                for u in range { let q = fine.diagonal[u] * pp[u] - fine.offDiagonalPadded(u, pp); qq[u] = q; s += pp[u] * q }
                 return s
             }
             guard pq > 0 else { break }

@@ -54,6 +54,13 @@ public enum Tortuosity {
     /// τ of the voxels where `phase` ≠ 0 along `axis` (0 = z, 1 = y, 2 = x).
     public static func compute(phase: Grid<UInt8>, axis: Int, settings: Settings = Settings(),
                                progress: ProgressReporter? = nil) throws -> TortuosityResult {
+        try compute(phase: phase, axis: axis, settings: settings, progress: progress, gridMinimumUnknowns: StructuredLevel.minimumUnknowns)
+    }
+
+    /// ``compute(phase:axis:settings:progress:)`` with the multigrid levels smoothed on their
+    /// grids from `gridMinimumUnknowns` unknowns (`Int.max`: none), for comparing the two paths.
+    package static func compute(phase: Grid<UInt8>, axis: Int, settings: Settings = Settings(), progress: ProgressReporter? = nil,
+                                gridMinimumUnknowns: Int) throws -> TortuosityResult {
         let assembled = try DiffusionSystem(phase: phase, axis: axis, outlet: .fixed, periodic: settings.periodic)
         let epsilon = assembled.volumeFraction, n = assembled.unknowns
         let percolatingFraction = assembled.unknownFraction
@@ -77,13 +84,28 @@ public enum Tortuosity {
             let flux = 0.5 * (fin + fout)
             return (flux * lengthAlongAxis / crossSection, abs(fin - fout) / Swift.max(flux, .leastNormalMagnitude))
         }
-        let hierarchy = MultigridHierarchy(finest: system)
+        let hierarchy = MultigridHierarchy(finest: system, gridMinimumUnknowns: gridMinimumUnknowns)
         let outcome = hierarchy.solve(rhs: rhs, solution: solution, settings: settings, progress: progress, measure: relativeDiffusivity)
         let (deff, imbalance) = relativeDiffusivity(solution)
         return TortuosityResult(axis: axis, volumeFraction: epsilon, percolatingFraction: percolatingFraction,
                                 relativeDiffusivity: deff, tortuosityFactor: epsilon / deff,
                                 percolatingTortuosityFactor: percolatingFraction / deff, iterations: outcome.iterations,
                                 fluxImbalance: imbalance, relativeResidual: outcome.relativeResidual, converged: outcome.converged)
+    }
+}
+
+/// The multigrid preconditioner of the tortuosity system, opened for tests of its two paths
+/// (grid and compact levels) through the package's API.
+package enum DiffusionPreconditionerProbe {
+    /// One V-cycle of the steady-state system of `phase` along `axis` applied to the vector
+    /// `value(u)` over its unknowns (the percolating phase voxels in (z, y, x) order), with grid
+    /// levels from `gridMinimumUnknowns` unknowns; and how many levels were smoothed on a grid.
+    package static func vCycle(phase: Grid<UInt8>, axis: Int, periodic: Bool = false, gridMinimumUnknowns: Int,
+                               value: (Int) -> Double) throws -> (result: [Double], gridLevels: Int) {
+        let system = try DiffusionSystem(phase: phase, axis: axis, outlet: .fixed, periodic: periodic)
+        guard let level = system.level else { return ([], 0) }
+        let hierarchy = MultigridHierarchy(finest: level, gridMinimumUnknowns: gridMinimumUnknowns)
+        return (hierarchy.apply((0..<level.count).map(value)), hierarchy.structured.count)
     }
 }
 
