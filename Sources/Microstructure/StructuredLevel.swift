@@ -52,6 +52,11 @@ final class StructuredLevel: @unchecked Sendable {
 
     static let minimumUnknowns = 32_768
 
+    /// Work vectors of the K-cycle on this level (see ``MultigridHierarchy``): the right-hand
+    /// side, the first correction and the products of both corrections with A.
+    private(set) var krylov: (rhs: UnsafeMutablePointer<Float>, first: UnsafeMutablePointer<Float>,
+                              firstProduct: UnsafeMutablePointer<Float>, secondProduct: UnsafeMutablePointer<Float>)?
+
     /// - Parameters:
     ///   - minimumUnknowns: smaller levels stay compact (a grid's parallel passes cost more
     ///     than they save there).
@@ -154,7 +159,16 @@ final class StructuredLevel: @unchecked Sendable {
         blockAggregate = map
     }
 
+    func allocateKrylovVectors() {
+        guard krylov == nil else { return }
+        func zeros() -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: paddedCount); p.initialize(repeating: 0, count: paddedCount); return p
+        }
+        krylov = (zeros(), zeros(), zeros(), zeros())
+    }
+
     deinit {
+        if let k = krylov { k.rhs.deallocate(); k.first.deallocate(); k.firstProduct.deallocate(); k.secondProduct.deallocate() }
         gridIndex.deallocate(); inverseDiagonal.deallocate(); x.deallocate(); b.deallocate(); blockAggregate?.deallocate()
         linkZ?.deallocate(); linkY?.deallocate(); linkX?.deallocate()
     }
@@ -171,18 +185,20 @@ final class StructuredLevel: @unchecked Sendable {
     @inline(__always) func rowStart(_ z: Int, _ y: Int) -> Int { (z + 1) * planeStride + (y + 1) * rowStride + 8 }
 
     /// b + Σ g·x over the six neighbours, for the eight voxels from grid index i.
-    @inline(__always) private func neighbourSum(_ i: Int) -> Vector {
-        let xs = x
+    @inline(__always) private func neighbourSum(_ i: Int) -> Vector { Self.load(b, i) + offDiagonal(x, i) }
+
+    /// Σ g·v over the six neighbours, for the eight voxels from grid index i.
+    @inline(__always) private func offDiagonal(_ v: UnsafeMutablePointer<Float>, _ i: Int) -> Vector {
         if let lz = linkZ, let ly = linkY, let lx = linkX {
-            var s = Self.load(lx, i) * Self.load(xs, i + 1) + Self.load(lx, i - 1) * Self.load(xs, i - 1)
-            s += Self.load(ly, i) * Self.load(xs, i + rowStride) + Self.load(ly, i - rowStride) * Self.load(xs, i - rowStride)
-            s += Self.load(lz, i) * Self.load(xs, i + planeStride) + Self.load(lz, i - planeStride) * Self.load(xs, i - planeStride)
-            return Self.load(b, i) + s
+            var s = Self.load(lx, i) * Self.load(v, i + 1) + Self.load(lx, i - 1) * Self.load(v, i - 1)
+            s += Self.load(ly, i) * Self.load(v, i + rowStride) + Self.load(ly, i - rowStride) * Self.load(v, i - rowStride)
+            s += Self.load(lz, i) * Self.load(v, i + planeStride) + Self.load(lz, i - planeStride) * Self.load(v, i - planeStride)
+            return s
         }
-        let sx = Self.load(xs, i - 1) + Self.load(xs, i + 1)
-        let sy = Self.load(xs, i - rowStride) + Self.load(xs, i + rowStride)
-        let sz = Self.load(xs, i - planeStride) + Self.load(xs, i + planeStride)
-        return Self.load(b, i) + gx * sx + gy * sy + gz * sz
+        let sx = Self.load(v, i - 1) + Self.load(v, i + 1)
+        let sy = Self.load(v, i - rowStride) + Self.load(v, i + rowStride)
+        let sz = Self.load(v, i - planeStride) + Self.load(v, i + planeStride)
+        return gx * sx + gy * sy + gz * sz
     }
 
     /// The Gauss–Seidel update of the voxels of one colour in plane z (the others keep their
@@ -329,12 +345,70 @@ final class StructuredLevel: @unchecked Sendable {
         }
     }
 
+    /// out = A·v on the unknowns (0 elsewhere); v must be 0 off the unknowns.
+    func multiply(_ v: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        nonisolated(unsafe) let (v, out) = (v, out)
+        let vectors = (rowStride - 16) / 8
+        Parallel.forEachChunk(count: nz, minimumChunk: 2) { range in
+            for z in range {
+                for y in 0..<self.ny {
+                    let start = self.rowStart(z, y)
+                    for k in 0..<vectors {
+                        let i = start + 8 * k
+                        let inverse = Self.load(self.inverseDiagonal, i)
+                        let product = Self.load(v, i) / inverse - self.offDiagonal(v, i)
+                        Self.store(Vector(repeating: 0).replacing(with: product, where: inverse .> 0), out, i)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Σ a·b over the grid (both 0 off the unknowns), accumulated in double precision per row.
+    func dot(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>) -> Double {
+        nonisolated(unsafe) let (a, b) = (a, b)
+        let vectors = (rowStride - 16) / 8
+        return Parallel.mapChunks(count: nz, chunks: Parallel.chunkRanges(count: nz, minimumChunk: 2).count) { range in
+            var total = 0.0
+            for z in range {
+                for y in 0..<self.ny {
+                    let start = self.rowStart(z, y)
+                    var row = Vector(repeating: 0)
+                    for k in 0..<vectors { let i = start + 8 * k; row += Self.load(a, i) * Self.load(b, i) }
+                    total += Double(row.sum())
+                }
+            }
+            return total
+        }.reduce(0, +)
+    }
+
+    /// out = α·a + β·b over the grid.
+    func combine(_ alpha: Float, _ a: UnsafeMutablePointer<Float>, _ beta: Float, _ b: UnsafeMutablePointer<Float>,
+                 into out: UnsafeMutablePointer<Float>) {
+        nonisolated(unsafe) let (a, b, out) = (a, b, out)
+        Parallel.forEachChunk(count: paddedCount, minimumChunk: 1 << 16) { range in
+            for i in range { out[i] = alpha * a[i] + beta * b[i] }
+        }
+    }
+
     /// Compact rows onto the grid's right-hand side.
     func scatter(_ compact: UnsafeMutablePointer<Double>) {
         nonisolated(unsafe) let source = compact
         Parallel.forEachChunk(count: unknowns, minimumChunk: 65_536) { range in
             for u in range { self.b[Int(self.gridIndex[u])] = Float(source[u]) }
         }
+    }
+
+    /// The grid solution back to compact rows, returning its dot products with `first` and
+    /// `second`.
+    func gather(into compact: UnsafeMutablePointer<Double>, dotWith first: UnsafeMutablePointer<Double>,
+                and second: UnsafeMutablePointer<Double>) -> (Double, Double) {
+        nonisolated(unsafe) let (target, f, s) = (compact, first, second)
+        return Parallel.mapChunks(count: unknowns, chunks: Parallel.chunkRanges(count: unknowns, minimumChunk: 65_536).count) { range in
+            var (a, b) = (0.0, 0.0)
+            for u in range { let v = Double(self.x[Int(self.gridIndex[u])]); target[u] = v; a += v * f[u]; b += v * s[u] }
+            return SIMD2(a, b)
+        }.reduce(SIMD2<Double>(0, 0), +).tuple
     }
 
     /// The grid solution back to compact rows.
@@ -344,4 +418,8 @@ final class StructuredLevel: @unchecked Sendable {
             for u in range { target[u] = Double(self.x[Int(self.gridIndex[u])]) }
         }
     }
+}
+
+private extension SIMD2 where Scalar == Double {
+    var tuple: (Double, Double) { (self[0], self[1]) }
 }

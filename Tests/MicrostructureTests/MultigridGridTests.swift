@@ -59,8 +59,10 @@ import Testing
         #expect(probe.gridLevels == 0)
     }
 
-    /// The whole solve: the same τ (to the solver's tolerance) and about the same iterations
-    /// either way.
+    /// The whole solve (grids with the K-cycle on the first coarse level, against compact
+    /// V-cycles): the same τ (to 1e-6, ten times the solver's tolerance of 1e-7) in about as
+    /// many iterations (the K-cycle pays on real electrodes, 17 against 30 on TauFactor's; on
+    /// this small random phase the two are within a few).
     @Test func tortuosityAgreesBetweenPaths() throws {
         let phase = Self.porous(24, 26, 30, seed: 11)
         let grid = try Tortuosity.compute(phase: phase, axis: 0, settings: .init(tolerance: 1e-7), gridMinimumUnknowns: 64)
@@ -68,6 +70,6 @@ import Testing
         #expect(grid.converged && compact.converged)
         #expect(abs(grid.tortuosityFactor - compact.tortuosityFactor) / compact.tortuosityFactor < 1e-6,
                 "τ \(grid.tortuosityFactor) vs \(compact.tortuosityFactor)")
-        #expect(abs(grid.iterations - compact.iterations) <= 5)
+        #expect(grid.iterations <= compact.iterations + 5, "\(grid.iterations) vs \(compact.iterations) iterations")
     }
 }
