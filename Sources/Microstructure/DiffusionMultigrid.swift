@@ -112,7 +112,7 @@ final class MultigridHierarchy: @unchecked Sendable {
     let aggregates: [UnsafeMutablePointer<Int32>]
     /// Children of each coarse row (CSR), for parallel restriction.
     let childStart: [UnsafeMutablePointer<Int>], children: [UnsafeMutablePointer<Int32>]
-    let coarsestInverse: Matrix
+    private(set) var coarsestInverse: Matrix
     /// Work vectors per level: solution, right-hand side, residual.
     let x: [UnsafeMutablePointer<Double>], b: [UnsafeMutablePointer<Double>], r: [UnsafeMutablePointer<Double>]
     /// The rows of each red–black colour per level, so that a half-sweep touches only its rows.
@@ -141,13 +141,7 @@ final class MultigridHierarchy: @unchecked Sendable {
             levels.append(coarse); aggregates.append(aggregate); childStart.append(start); children.append(list)
         }
         self.levels = levels; self.aggregates = aggregates; self.childStart = childStart; self.children = children
-        let last = levels.last!
-        var dense = Matrix(rows: last.count, columns: last.count)
-        for u in 0..<last.count {
-            dense[u, u] = last.diagonal[u]
-            for s in 0..<6 { let v = last.neighbours[u * 6 + s]; if v >= 0 { dense[u, Int(v)] -= last.conductance(u, s) } }
-        }
-        coarsestInverse = dense.inverseSymmetricPositiveDefinite() ?? Matrix(rows: last.count, columns: last.count)
+        coarsestInverse = Self.inverse(of: levels.last!)
         // Grids from the finest level down, each with a coarser level below it, while they qualify.
         var structured: [StructuredLevel] = []
         while structured.count < levels.count - 1,
@@ -170,6 +164,72 @@ final class MultigridHierarchy: @unchecked Sendable {
         }
         x = levels.map { .allocate(capacity: $0.count) }; b = levels.map { .allocate(capacity: $0.count) }
         r = levels.map { .allocate(capacity: $0.count) }
+    }
+
+    /// The dense inverse of a (small) level's matrix, for the exact solve at the bottom.
+    static func inverse(of level: DiffusionLevel) -> Matrix {
+        var dense = Matrix(rows: level.count, columns: level.count)
+        for u in 0..<level.count {
+            dense[u, u] = level.diagonal[u]
+            for s in 0..<6 { let v = level.neighbours[u * 6 + s]; if v >= 0 { dense[u, Int(v)] -= level.conductance(u, s) } }
+        }
+        return dense.inverseSymmetricPositiveDefinite() ?? Matrix(rows: level.count, columns: level.count)
+    }
+
+    /// The unshifted diagonals of the coarse levels and the number of finest unknowns in each
+    /// of their rows, kept by ``setDiagonalShift(_:)``.
+    private var shiftBase: (diagonals: [[Double]], sizes: [[Double]])?
+
+    /// Adds `shift` to every diagonal entry of the finest level (A + shift·I, a storage term
+    /// ω·V) and its Galerkin image Pᵀ(shift·I)P = shift·(aggregate size) to the coarse levels,
+    /// in place: the hierarchy serves a frequency sweep without being rebuilt. Shifts replace
+    /// one another (each is relative to the matrix the hierarchy was built from).
+    func setDiagonalShift(_ shift: Double) {
+        if shiftBase == nil {
+            var sizes: [[Double]] = [[Double](repeating: 1, count: levels[0].count)]
+            for l in 1..<levels.count {
+                var size = [Double](repeating: 0, count: levels[l].count)
+                let fineSizes = sizes[l - 1], aggregate = aggregates[l - 1]
+                for u in 0..<levels[l - 1].count { size[Int(aggregate[u])] += fineSizes[u] }
+                sizes.append(size)
+            }
+            let diagonals = levels.map { Array(UnsafeBufferPointer(start: $0.diagonal, count: $0.count)) }
+            sizes[0] = []
+            shiftBase = (diagonals, sizes)
+        }
+        guard let base = shiftBase else { return }
+        for (l, level) in levels.enumerated() {
+            let diagonal = level.diagonal
+            base.diagonals[l].withUnsafeBufferPointer { d in
+                if l == 0 { for u in 0..<level.count { diagonal[u] = d[u] + shift } } else {
+                    base.sizes[l].withUnsafeBufferPointer { size in for u in 0..<level.count { diagonal[u] = d[u] + shift * size[u] } }
+                }
+            }
+            if l < structured.count { structured[l].updateInverseDiagonal(from: level) }
+        }
+        coarsestInverse = Self.inverse(of: levels.last!)
+    }
+
+    /// z = M⁻¹·source (one cycle), written to `target` (n entries), returning z·first and
+    /// z·second. On grids the source is scattered straight onto the finest grid and the dot
+    /// products taken while gathering z.
+    func precondition(_ source: UnsafeMutablePointer<Double>, into target: UnsafeMutablePointer<Double>,
+                      dotWith first: UnsafeMutablePointer<Double>, and second: UnsafeMutablePointer<Double>) -> (Double, Double) {
+        if let grid = structured.first {
+            grid.scatter(source)
+            vCycle(0, compactEnds: false)
+            return grid.gather(into: target, dotWith: first, and: second)
+        }
+        let n = levels[0].count
+        nonisolated(unsafe) let (s, t, f, g, bb, xx) = (source, target, first, second, b[0], x[0])
+        Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { bb[u] = s[u] } }
+        vCycle(0)
+        let sums = Parallel.mapChunks(count: n, chunks: Parallel.chunkRanges(count: n, minimumChunk: 65_536).count) { range in
+            var (a, c) = (0.0, 0.0)
+            for u in range { let z = xx[u]; t[u] = z; a += z * f[u]; c += z * g[u] }
+            return SIMD2(a, c)
+        }.reduce(SIMD2<Double>(0, 0), +)
+        return (sums[0], sums[1])
     }
 
     deinit {
@@ -341,25 +401,7 @@ final class MultigridHierarchy: @unchecked Sendable {
         nonisolated(unsafe) let (rr, pp, qq, xs, bs, z) = (residual, direction, product, solution, rhs, x[0])
         let chunks = Parallel.chunkRanges(count: n, minimumChunk: 65_536).count
         func sum(_ body: @Sendable (Range<Int>) -> Double) -> Double { Parallel.mapChunks(count: n, chunks: chunks, body).reduce(0, +) }
-        /// z = M⁻¹r (one cycle), returning z·r and z·q. On grids the residual is scattered
-        /// straight from r and the dot products taken while gathering z.
-        func precondition() -> (Double, Double) {
-            if let grid = structured.first {
-                grid.scatter(rr)
-                vCycle(0, compactEnds: false)
-                return grid.gather(into: z, dotWith: rr, and: qq)
-            }
-            let target = b[0]
-            nonisolated(unsafe) let t = target
-            Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { t[u] = rr[u] } }
-            vCycle(0)
-            let sums = Parallel.mapChunks(count: n, chunks: chunks) { range in
-                var (a, b) = (0.0, 0.0)
-                for u in range { a += rr[u] * z[u]; b += qq[u] * z[u] }
-                return SIMD2(a, b)
-            }.reduce(SIMD2<Double>(0, 0), +)
-            return (sums[0], sums[1])
-        }
+        func precondition() -> (Double, Double) { self.precondition(rr, into: z, dotWith: rr, and: qq) }
         Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in
             for u in range { rr[u] = bs[u] - (fine.diagonal[u] * xs[u] - fine.offDiagonal(u, xs)); qq[u] = 0 }
         }

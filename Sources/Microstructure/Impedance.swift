@@ -100,10 +100,12 @@ public enum Impedance {
         // order, and neighbouring log-spaced ones have close fields): fewer iterations, the same
         // stopping rule (‖r‖ ≤ tolerance·‖b‖).
         var previous: ([Double], [Double])?
+        // One hierarchy for the sweep, on a copy of L whose diagonal each frequency shifts.
+        let hierarchy = MultigridHierarchy(finest: DiffusionLevel(copying: level, diagonalShift: 0), coarseKrylov: false)
         for omegaTilde in settings.normalizedFrequencies {
             // Storage term: iω·V per voxel with ω = ω̃·D/L².
             let shift = omegaTilde / (system.lengthAlongAxis * system.lengthAlongAxis) * system.voxelVolume
-            let (re, im, iterations, converged) = solve(level: level, shift: shift, rhs: rhs, settings: settings, start: previous)
+            let (re, im, iterations, converged) = solve(level: level, hierarchy: hierarchy, shift: shift, rhs: rhs, settings: settings, start: previous)
             previous = (re, im)
             // Inlet flux Σ g_b (1 − Ĉ) and Z̃ = (1/Ĵ)·A/L (D = 1).
             var (jr, ji) = (0.0, 0.0)
@@ -166,70 +168,99 @@ public enum Impedance {
     }
 
     /// COCG on (L + i·shift·I) x = rhs (rhs real), preconditioned by one V-cycle of L + shift·I
-    /// applied to the real and imaginary parts, from `start` (zero when nil).
-    static func solve(level: DiffusionLevel, shift: Double, rhs: [Double], settings: ImpedanceSettings,
+    /// applied to the real and imaginary parts, from `start` (zero when nil). `hierarchy` is
+    /// built once for the sweep on a copy of L and shifted here. The V-cycle is the plain one
+    /// (no K-cycle): COCG needs a fixed linear preconditioner.
+    static func solve(level: DiffusionLevel, hierarchy: MultigridHierarchy, shift: Double, rhs: [Double], settings: ImpedanceSettings,
                       start: ([Double], [Double])? = nil) -> ([Double], [Double], Int, Bool) {
         let n = level.count
-        let shifted = DiffusionLevel(copying: level, diagonalShift: shift)
-        let hierarchy = MultigridHierarchy(finest: shifted)
-        var xr = [Double](repeating: 0, count: n), xi = xr
-        var rr = rhs, ri = [Double](repeating: 0, count: n)
-        func precondition(_ vr: [Double], _ vi: [Double]) -> ([Double], [Double]) {
-            (hierarchy.apply(vr), hierarchy.apply(vi))
-        }
-        func multiply(_ pr: [Double], _ pi: [Double]) -> ([Double], [Double]) {
-            let lr = level.apply(pr), li = level.apply(pi)
-            var qr = lr, qi = li
-            for u in 0..<n { qr[u] -= shift * pi[u]; qi[u] += shift * pr[u] }
-            return (qr, qi)
-        }
-        // Unconjugated products uᵀv of complex vectors.
-        func dot(_ ar: [Double], _ ai: [Double], _ br: [Double], _ bi: [Double]) -> (Double, Double) {
-            var (re, im) = (0.0, 0.0)
-            for u in 0..<n { re += ar[u] * br[u] - ai[u] * bi[u]; im += ar[u] * bi[u] + ai[u] * br[u] }
-            return (re, im)
-        }
+        hierarchy.setDiagonalShift(shift)
         let bNorm = rhs.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        guard bNorm > 0 else { return (xr, xi, 0, true) }
-        if let start, start.0.count == n, start.1.count == n {
-            // r = b − A·x₀
-            (xr, xi) = start
-            let (ar, ai) = multiply(xr, xi)
-            for u in 0..<n { rr[u] = rhs[u] - ar[u]; ri[u] = -ai[u] }
-            var residual = 0.0
-            for u in 0..<n { residual += rr[u] * rr[u] + ri[u] * ri[u] }
-            if residual.squareRoot() <= settings.tolerance * bNorm { return (xr, xi, 0, true) }
-        }
-        var (zr, zi) = precondition(rr, ri)
-        var (pr, pi) = (zr, zi)
-        var rho = dot(rr, ri, zr, zi)
+        guard bNorm > 0 else { return ([Double](repeating: 0, count: n), [Double](repeating: 0, count: n), 0, true) }
+        var xr = start?.0.count == n ? start!.0 : [Double](repeating: 0, count: n)
+        var xi = start?.1.count == n ? start!.1 : [Double](repeating: 0, count: n)
+        var rr = rhs, ri = [Double](repeating: 0, count: n), zr = ri, zi = ri, qr = ri, qi = ri
+        // Directions with a trailing zero entry for the branch-free product.
+        var pr = [Double](repeating: 0, count: n + 1), pi = pr
+        let chunks = Parallel.chunkRanges(count: n, minimumChunk: 65_536).count
         var iteration = 0
-        while iteration < settings.maximumIterations {
-            iteration += 1
-            let (qr, qi) = multiply(pr, pi)
-            let pq = dot(pr, pi, qr, qi)
-            let d = pq.0 * pq.0 + pq.1 * pq.1
-            guard d > 0 else { break }
-            // α = ρ / (pᵀq)
-            let alpha = ((rho.0 * pq.0 + rho.1 * pq.1) / d, (rho.1 * pq.0 - rho.0 * pq.1) / d)
-            for u in 0..<n {
-                xr[u] += alpha.0 * pr[u] - alpha.1 * pi[u]; xi[u] += alpha.0 * pi[u] + alpha.1 * pr[u]
-                rr[u] -= alpha.0 * qr[u] - alpha.1 * qi[u]; ri[u] -= alpha.0 * qi[u] + alpha.1 * qr[u]
+        let outcome: Bool = xr.withUnsafeMutableBufferPointer { xrb in xi.withUnsafeMutableBufferPointer { xib in
+            rr.withUnsafeMutableBufferPointer { rrb in ri.withUnsafeMutableBufferPointer { rib in
+            zr.withUnsafeMutableBufferPointer { zrb in zi.withUnsafeMutableBufferPointer { zib in
+            qr.withUnsafeMutableBufferPointer { qrb in qi.withUnsafeMutableBufferPointer { qib in
+            pr.withUnsafeMutableBufferPointer { prb in pi.withUnsafeMutableBufferPointer { pib in
+            nonisolated(unsafe) let (xr, xi, rr, ri, zr, zi) = (xrb.baseAddress!, xib.baseAddress!, rrb.baseAddress!, rib.baseAddress!, zrb.baseAddress!, zib.baseAddress!)
+            nonisolated(unsafe) let (qr, qi, pr, pi) = (qrb.baseAddress!, qib.baseAddress!, prb.baseAddress!, pib.baseAddress!)
+            /// Σ over chunks of a pair of sums.
+            func sums(_ body: @Sendable (Range<Int>) -> SIMD2<Double>) -> SIMD2<Double> {
+                Parallel.mapChunks(count: n, chunks: chunks, body).reduce(SIMD2<Double>(0, 0), +)
             }
-            var residual = 0.0
-            for u in 0..<n { residual += rr[u] * rr[u] + ri[u] * ri[u] }
-            if residual.squareRoot() <= settings.tolerance * bNorm { return (xr, xi, iteration, true) }
-            (zr, zi) = precondition(rr, ri)
-            let rhoNew = dot(rr, ri, zr, zi)
-            let rd = rho.0 * rho.0 + rho.1 * rho.1
-            guard rd > 0 else { break }
-            let beta = ((rhoNew.0 * rho.0 + rhoNew.1 * rho.1) / rd, (rhoNew.1 * rho.0 - rhoNew.0 * rho.1) / rd)
-            rho = rhoNew
-            for u in 0..<n {
-                let (a, c) = (pr[u], pi[u])
-                pr[u] = zr[u] + beta.0 * a - beta.1 * c; pi[u] = zi[u] + beta.0 * c + beta.1 * a
+            /// q = (L + i·shift)p for the vector with parts (a, c), and pᵀq (unconjugated).
+            func multiply(_ a: UnsafeMutablePointer<Double>, _ c: UnsafeMutablePointer<Double>) -> (Double, Double) {
+                nonisolated(unsafe) let (a, c) = (a, c)
+                let s = sums { range in
+                    var (re, im) = (0.0, 0.0)
+                    for u in range {
+                        let lr = level.diagonal[u] * a[u] - level.offDiagonalPadded(u, a)
+                        let li = level.diagonal[u] * c[u] - level.offDiagonalPadded(u, c)
+                        let q0 = lr - shift * c[u], q1 = li + shift * a[u]
+                        qr[u] = q0; qi[u] = q1
+                        re += a[u] * q0 - c[u] * q1; im += a[u] * q1 + c[u] * q0
+                    }
+                    return SIMD2(re, im)
+                }
+                return (s[0], s[1])
             }
-        }
-        return (xr, xi, iteration, false)
+            /// z = M⁻¹r part by part, returning ρ = rᵀz (unconjugated).
+            func precondition() -> (Double, Double) {
+                let (rrzr, rizr) = hierarchy.precondition(rr, into: zr, dotWith: rr, and: ri)
+                let (rizi, rrzi) = hierarchy.precondition(ri, into: zi, dotWith: ri, and: rr)
+                return (rrzr - rizi, rrzi + rizr)
+            }
+            if start != nil {
+                // r = b − A·x₀ (x₀ copied into the directions for the product)
+                for u in 0..<n { pr[u] = xr[u]; pi[u] = xi[u] }
+                _ = multiply(pr, pi)
+                let residual = sums { range in
+                    var s = 0.0
+                    for u in range { rr[u] -= qr[u]; ri[u] = -qi[u]; s += rr[u] * rr[u] + ri[u] * ri[u] }
+                    return SIMD2(s, 0)
+                }[0]
+                if residual.squareRoot() <= settings.tolerance * bNorm { return true }
+            }
+            var rho = precondition()
+            Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { pr[u] = zr[u]; pi[u] = zi[u] } }
+            while iteration < settings.maximumIterations {
+                iteration += 1
+                let pq = multiply(pr, pi)
+                let d = pq.0 * pq.0 + pq.1 * pq.1
+                guard d > 0 else { return false }
+                // α = ρ / (pᵀq)
+                let alpha = ((rho.0 * pq.0 + rho.1 * pq.1) / d, (rho.1 * pq.0 - rho.0 * pq.1) / d)
+                let residual = sums { range in
+                    var s = 0.0
+                    for u in range {
+                        xr[u] += alpha.0 * pr[u] - alpha.1 * pi[u]; xi[u] += alpha.0 * pi[u] + alpha.1 * pr[u]
+                        rr[u] -= alpha.0 * qr[u] - alpha.1 * qi[u]; ri[u] -= alpha.0 * qi[u] + alpha.1 * qr[u]
+                        s += rr[u] * rr[u] + ri[u] * ri[u]
+                    }
+                    return SIMD2(s, 0)
+                }[0]
+                if residual.squareRoot() <= settings.tolerance * bNorm { return true }
+                let rhoNew = precondition()
+                let rd = rho.0 * rho.0 + rho.1 * rho.1
+                guard rd > 0 else { return false }
+                let beta = ((rhoNew.0 * rho.0 + rhoNew.1 * rho.1) / rd, (rhoNew.1 * rho.0 - rhoNew.0 * rho.1) / rd)
+                rho = rhoNew
+                Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in
+                    for u in range {
+                        let (a, c) = (pr[u], pi[u])
+                        pr[u] = zr[u] + beta.0 * a - beta.1 * c; pi[u] = zi[u] + beta.0 * c + beta.1 * a
+                    }
+                }
+            }
+            return false
+        } } } } } } } } } }
+        return (xr, xi, iteration, outcome)
     }
 }

@@ -146,6 +146,14 @@ final class StructuredLevel: @unchecked Sendable {
         }
     }
 
+    /// 1 / diagonal from the level's (changed) diagonal.
+    func updateInverseDiagonal(from level: DiffusionLevel) {
+        nonisolated(unsafe) let (diagonal, inverse, index) = (level.diagonal, inverseDiagonal, gridIndex)
+        Parallel.forEachChunk(count: unknowns, minimumChunk: 65_536) { range in
+            for u in range { inverse[Int(index[u])] = Float(1 / diagonal[u]) }
+        }
+    }
+
     /// Records the compact coarse level's row of each block (for a compact next level).
     func attach(compactCoarse coarse: DiffusionLevel) {
         let blocks = blockPlanes * blockRows * blockRowStride

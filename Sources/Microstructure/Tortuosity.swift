@@ -110,6 +110,23 @@ package enum DiffusionPreconditionerProbe {
     }
 }
 
+extension DiffusionPreconditionerProbe {
+    /// One V-cycle of L + shift·I applied to `value(u)`: from a hierarchy built on the shifted
+    /// matrix, and from one built on L and then shifted in place (``MultigridHierarchy/setDiagonalShift(_:)``,
+    /// as the impedance sweep does), shifted first by `detour` and then by `shift`.
+    package static func shiftedCycles(phase: Grid<UInt8>, axis: Int, shift: Double, detour: Double,
+                                      value: (Int) -> Double) throws -> (built: [Double], shifted: [Double]) {
+        let system = try DiffusionSystem(phase: phase, axis: axis, outlet: .blocking)
+        guard let level = system.level else { return ([], []) }
+        let vector = (0..<level.count).map(value)
+        let built = MultigridHierarchy(finest: DiffusionLevel(copying: level, diagonalShift: shift), gridMinimumUnknowns: 64, coarseKrylov: false)
+        let shifted = MultigridHierarchy(finest: DiffusionLevel(copying: level, diagonalShift: 0), gridMinimumUnknowns: 64, coarseKrylov: false)
+        shifted.setDiagonalShift(detour)
+        shifted.setDiagonalShift(shift)
+        return (built.apply(vector), shifted.apply(vector))
+    }
+}
+
 /// The finite-volume diffusion system of one phase along one axis (shared by ``Tortuosity``
 /// and ``Impedance``): 6-neighbour links between phase voxels with conductance D·A/Δ (D = 1),
 /// the inlet face held at a fixed concentration half a voxel outside the first layer (twice the

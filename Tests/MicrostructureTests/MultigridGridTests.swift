@@ -72,4 +72,17 @@ import Testing
                 "τ \(grid.tortuosityFactor) vs \(compact.tortuosityFactor)")
         #expect(grid.iterations <= compact.iterations + 5, "\(grid.iterations) vs \(compact.iterations) iterations")
     }
+
+    /// The impedance sweep shifts one hierarchy's diagonals per frequency instead of building
+    /// it again: the cycle equals that of a hierarchy built on the shifted matrix (the coarse
+    /// diagonals are the same sums in another order; 1e-5 as above for the grids' single
+    /// precision), also after an earlier, different shift.
+    @Test func shiftingInPlaceEqualsBuildingShifted() throws {
+        let phase = Self.porous(20, 22, 26, seed: 5)
+        for shift in [0.003, 0.5, 40] {
+            let cycles = try DiffusionPreconditionerProbe.shiftedCycles(phase: phase, axis: 2, shift: shift, detour: 7) { Double(($0 * 37) % 23) - 11 }
+            #expect(!cycles.built.isEmpty)
+            #expect(Self.relativeDifference(cycles.shifted, cycles.built) < 1e-5, "shift \(shift)")
+        }
+    }
 }
