@@ -113,7 +113,7 @@ let package = Package(
         .target(name: "BatteryLens", dependencies: ["LensCore", "LensIO", "Signal", "ImageAnalysis", "Microstructure", "Damage", "CellInspection", "Tomography", "Spectroscopy", "SpectroscopyFiles", "Compton", "ComptonFiles", "Diffraction", "DiffractionFiles", "Phantoms", "Pipeline", "Reporting", "Demo"]),
         .target(
             name: "LensCLI",
-            dependencies: ["BatteryLens", "Phantoms", "Tomography", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            dependencies: ["BatteryLens", "Phantoms", "Tomography", "CLensSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Yams", package: "Yams")]
         ),
         .executableTarget(name: "batterylens", dependencies: ["LensCLI"]),

@@ -68,3 +68,14 @@ void lens_fault_guard_enter(const char *message) {
 void lens_fault_guard_leave(void) {
     if (guard_depth > 0) guard_depth--;
 }
+
+#if defined(__GLIBC__)
+#include <limits.h>
+#include <malloc.h>
+void lens_keep_freed_memory(void) {
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
+}
+#else
+void lens_keep_freed_memory(void) {}
+#endif

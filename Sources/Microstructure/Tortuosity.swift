@@ -174,6 +174,9 @@ struct DiffusionSystem {
         }
         guard dims[axis] >= 2 else { throw LensError.invalidArgument("the volume is only \(dims[axis]) voxel thick along axis \(axis)") }
         let total = lattice.count
+        guard total < Int(Int32.max) else {
+            throw LensError.invalidArgument("the volume has \(total) voxels; the diffusion solver indexes them with 32 bits (at most 2³¹ − 1): crop or bin it")
+        }
         let phaseCount = phase.withUnsafeBufferPointer { $0.reduce(0) { $0 + Int($1) } }
         guard phaseCount > 0 else { throw LensError.numerical("the phase is empty: no voxel belongs to it") }
         volumeFraction = Double(phaseCount) / Double(total)
@@ -208,14 +211,20 @@ struct DiffusionSystem {
                 if position == dims[axis] - 1 { touchesOutlet[find(Int(lab[i]))] = true }
             }
         }
-        var unknownOf = [Int32](repeating: -1, count: total)
-        var voxelOf: [Int] = []
-        components.labels.withUnsafeBufferPointer { lab in
-            for i in 0..<total where lab[i] != 0 && touchesInlet[find(Int(lab[i]))] && (outletCondition == .blocking || touchesOutlet[find(Int(lab[i]))]) {
-                unknownOf[i] = Int32(voxelOf.count); voxelOf.append(i)
-            }
+        let carries = (0...components.count).map { c in
+            c != 0 && touchesInlet[find(c)] && (outletCondition == .blocking || touchesOutlet[find(c)])
         }
-        let n = voxelOf.count
+        // The label volume becomes the map from voxel to unknown (−1: none) in place (it is the
+        // largest temporary), and the unknowns' voxels are listed in (z, y, x) order.
+        var unknownOf = (consume components).labels
+        var n = 0
+        unknownOf.withUnsafeMutableBufferPointer { lab in
+            for i in 0..<total { if lab[i] != 0 && carries[Int(lab[i])] { lab[i] = Int32(n); n += 1 } else { lab[i] = -1 } }
+        }
+        var voxelOf = [Int32](repeating: 0, count: n)
+        unknownOf.withUnsafeBufferPointer { lab in
+            voxelOf.withUnsafeMutableBufferPointer { list in for i in 0..<total where lab[i] >= 0 { list[Int(lab[i])] = Int32(i) } }
+        }
         unknowns = n
         unknownFraction = Double(n) / Double(total)
         let spacing = [lattice.spacing.z, lattice.spacing.y, lattice.spacing.x]
@@ -228,47 +237,57 @@ struct DiffusionSystem {
         boundaryConductance = conductance[axis] / boundaryDistanceVoxels
         guard n > 0 else { level = nil; inlet = []; outlet = []; position = []; inletConductance = []; outletConductance = []; return }
         let system = conductivity == nil ? DiffusionLevel(count: n, uniformConductance: conductance) : DiffusionLevel(coarseCount: n)
-        var inletConductance = [Double](), outletConductance = [Double]()
-        var inlet: [Int32] = [], outlet: [Int32] = [], position = [Int32](repeating: 0, count: n)
+        var position = [Int32](repeating: 0, count: n)
         let (nzv, nyv, nxv) = (dims[0], dims[1], dims[2])
         let (gz, gy, gx) = (conductance[0], conductance[1], conductance[2])
-        for u in 0..<n {
-            let i = voxelOf[u]
-            let z = i / strides[0], y = (i / nxv) % nyv, x = i % nxv
-            let nb = system.neighbours + u * 6
-            nb[0] = z > 0 ? unknownOf[i - strides[0]] : -1
-            nb[1] = z < nzv - 1 ? unknownOf[i + strides[0]] : -1
-            nb[2] = y > 0 ? unknownOf[i - nxv] : -1
-            nb[3] = y < nyv - 1 ? unknownOf[i + nxv] : -1
-            nb[4] = x > 0 ? unknownOf[i - 1] : -1
-            nb[5] = x < nxv - 1 ? unknownOf[i + 1] : -1
-            // Joined faces: the neighbour across the wrap.
-            if wrapAxes.contains(0) { if z == 0 { nb[0] = unknownOf[i + (nzv - 1) * strides[0]] }; if z == nzv - 1 { nb[1] = unknownOf[i - (nzv - 1) * strides[0]] } }
-            if wrapAxes.contains(1) { if y == 0 { nb[2] = unknownOf[i + (nyv - 1) * nxv] }; if y == nyv - 1 { nb[3] = unknownOf[i - (nyv - 1) * nxv] } }
-            if wrapAxes.contains(2) { if x == 0 { nb[4] = unknownOf[i + nxv - 1] }; if x == nxv - 1 { nb[5] = unknownOf[i - (nxv - 1)] } }
-            var diagonal = 0.0
-            var face = boundaryConductance
-            if let kappa = conductivity {
-                let own = kappa[i]
-                for slot in 0..<6 where nb[slot] >= 0 {
-                    let other = kappa[voxelOf[Int(nb[slot])]]
-                    let g = 2 * own * other / (own + other) * (slot < 2 ? gz : slot < 4 ? gy : gx)
-                    system.links![u * 6 + slot] = g
-                    diagonal += g
+        // Rows in parallel (each writes only its own), the faces' lists afterwards in row order.
+        unknownOf.withUnsafeBufferPointer { unknownBuffer in voxelOf.withUnsafeBufferPointer { voxelBuffer in
+            position.withUnsafeMutableBufferPointer { positionBuffer in
+                nonisolated(unsafe) let (unknownOf, voxelOf, position) = (unknownBuffer, voxelBuffer, positionBuffer)
+                Parallel.forEachChunk(count: n, minimumChunk: 32_768) { range in
+                    for u in range {
+                        let i = Int(voxelOf[u])
+                        let z = i / strides[0], y = (i / nxv) % nyv, x = i % nxv
+                        let nb = system.neighbours + u * 6
+                        nb[0] = z > 0 ? unknownOf[i - strides[0]] : -1
+                        nb[1] = z < nzv - 1 ? unknownOf[i + strides[0]] : -1
+                        nb[2] = y > 0 ? unknownOf[i - nxv] : -1
+                        nb[3] = y < nyv - 1 ? unknownOf[i + nxv] : -1
+                        nb[4] = x > 0 ? unknownOf[i - 1] : -1
+                        nb[5] = x < nxv - 1 ? unknownOf[i + 1] : -1
+                        // Joined faces: the neighbour across the wrap.
+                        if wrapAxes.contains(0) { if z == 0 { nb[0] = unknownOf[i + (nzv - 1) * strides[0]] }; if z == nzv - 1 { nb[1] = unknownOf[i - (nzv - 1) * strides[0]] } }
+                        if wrapAxes.contains(1) { if y == 0 { nb[2] = unknownOf[i + (nyv - 1) * nxv] }; if y == nyv - 1 { nb[3] = unknownOf[i - (nyv - 1) * nxv] } }
+                        if wrapAxes.contains(2) { if x == 0 { nb[4] = unknownOf[i + nxv - 1] }; if x == nxv - 1 { nb[5] = unknownOf[i - (nxv - 1)] } }
+                        var diagonal = 0.0
+                        if let kappa = conductivity {
+                            let own = kappa[i]
+                            for slot in 0..<6 where nb[slot] >= 0 {
+                                let other = kappa[Int(voxelOf[Int(nb[slot])])]
+                                let g = 2 * own * other / (own + other) * (slot < 2 ? gz : slot < 4 ? gy : gx)
+                                system.links![u * 6 + slot] = g
+                                diagonal += g
+                            }
+                        } else {
+                            for slot in 0..<6 where nb[slot] >= 0 { diagonal += slot < 2 ? gz : slot < 4 ? gy : gx }
+                        }
+                        position[u] = Int32(axis == 0 ? z : axis == 1 ? y : x)
+                        system.diagonal[u] = diagonal
+                        system.coordinates[u] = (Int32(z), Int32(y), Int32(x))
+                    }
                 }
-                face = boundaryConductance * own
-            } else {
-                for slot in 0..<6 where nb[slot] >= 0 { diagonal += slot < 2 ? gz : slot < 4 ? gy : gx }
             }
-            let p = axis == 0 ? z : axis == 1 ? y : x
-            position[u] = Int32(p)
-            if p == 0 { diagonal += face; inlet.append(Int32(u)); inletConductance.append(face) }
-            if p == dims[axis] - 1 {
-                if outletCondition == .fixed { diagonal += face }
+        } }
+        var inletConductance = [Double](), outletConductance = [Double]()
+        var inlet: [Int32] = [], outlet: [Int32] = []
+        for u in 0..<n where position[u] == 0 || Int(position[u]) == dims[axis] - 1 {
+            var face = boundaryConductance
+            if let kappa = conductivity { face *= kappa[Int(voxelOf[u])] }
+            if position[u] == 0 { system.diagonal[u] += face; inlet.append(Int32(u)); inletConductance.append(face) }
+            if Int(position[u]) == dims[axis] - 1 {
+                if outletCondition == .fixed { system.diagonal[u] += face }
                 outlet.append(Int32(u)); outletConductance.append(face)
             }
-            system.diagonal[u] = diagonal
-            system.coordinates[u] = (Int32(z), Int32(y), Int32(x))
         }
         level = system
         self.inlet = inlet; self.outlet = outlet; self.position = position

@@ -17,6 +17,10 @@ int lens_set_attribute(const char *path, const char *name, const void *value, si
 /// Reads the extended attribute `name` of `path` into `buffer`; returns its size, or -1.
 ssize_t lens_get_attribute(const char *path, const char *name, void *buffer, size_t size);
 
+/// Keeps freed memory in the process for reuse (glibc: mallopt with no mmap for large blocks
+/// and no trimming of the heap). Does nothing on other C libraries.
+void lens_keep_freed_memory(void);
+
 #endif
 
 /// A guard around calls into C libraries that may fault on corrupt input (libhdf5 on a damaged
