@@ -101,9 +101,11 @@ package enum DiffusionPreconditionerProbe {
     /// `value(u)` over its unknowns (the percolating phase voxels in (z, y, x) order), with grid
     /// levels from `gridMinimumUnknowns` unknowns and the plain V-cycle throughout (no K-cycle);
     /// and how many levels were smoothed on a grid.
-    package static func vCycle(phase: Grid<UInt8>, axis: Int, periodic: Bool = false, gridMinimumUnknowns: Int,
-                               value: (Int) -> Double) throws -> (result: [Double], gridLevels: Int) {
-        let system = try DiffusionSystem(phase: phase, axis: axis, outlet: .fixed, periodic: periodic)
+    /// With `conductivity` (one value per voxel, 0 outside the conducting phases) the finest
+    /// level has a conductance per link (harmonic means), as in ``MultiPhaseConductivity``.
+    package static func vCycle(phase: Grid<UInt8>, axis: Int, periodic: Bool = false, conductivity: [Double]? = nil,
+                               gridMinimumUnknowns: Int, value: (Int) -> Double) throws -> (result: [Double], gridLevels: Int) {
+        let system = try DiffusionSystem(phase: phase, axis: axis, outlet: .fixed, conductivity: conductivity, periodic: periodic)
         guard let level = system.level else { return ([], 0) }
         let hierarchy = MultigridHierarchy(finest: level, gridMinimumUnknowns: gridMinimumUnknowns, coarseKrylov: false)
         return (hierarchy.apply((0..<level.count).map(value)), hierarchy.structured.count)

@@ -52,6 +52,23 @@ import Testing
         #expect(Self.relativeDifference(grid.result, compact.result) < 1e-5)
     }
 
+    /// Several conducting phases give a conductance per link on the finest grid too.
+    @Test func perLinkConductancesAgree() throws {
+        let phase = Self.porous(18, 21, 27, seed: 13)
+        var state: UInt64 = 99
+        let kappa: [Double] = phase.withUnsafeBufferPointer { mask in
+            mask.map { inside in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return inside == 0 ? 0 : [1.0, 10, 0.3][Int((state >> 33) % 3)]
+            }
+        }
+        let value: (Int) -> Double = { u in cos(Double(u) * 0.21) }
+        let grid = try DiffusionPreconditionerProbe.vCycle(phase: phase, axis: 0, conductivity: kappa, gridMinimumUnknowns: 64, value: value)
+        let compact = try DiffusionPreconditionerProbe.vCycle(phase: phase, axis: 0, conductivity: kappa, gridMinimumUnknowns: .max, value: value)
+        #expect(grid.gridLevels >= 2)
+        #expect(Self.relativeDifference(grid.result, compact.result) < 1e-5)
+    }
+
     /// Joined (periodic) faces link voxels that are not grid neighbours: the cycle stays compact.
     @Test func periodicFacesStayCompact() throws {
         let phase = Self.porous(16, 16, 16, seed: 3)
