@@ -32,6 +32,7 @@ final class DiffusionLevel: @unchecked Sendable {
 
     /// The same links with `diagonalShift` added to every diagonal entry (a storage term ω·V).
     init(copying base: DiffusionLevel, diagonalShift: Double) {
+        precondition(!base.coordinatesReleased && !base.linksReleased, "copying a level whose structure was released")
         count = base.count
         neighbours = .allocate(capacity: count * 6); neighbours.update(from: base.neighbours, count: count * 6)
         if let baseLinks = base.links {
@@ -43,17 +44,21 @@ final class DiffusionLevel: @unchecked Sendable {
         coordinates = .allocate(capacity: count); coordinates.update(from: base.coordinates, count: count)
     }
 
-    deinit { neighbours.deallocate(); links?.deallocate(); diagonal.deallocate(); coordinates.deallocate() }
+    /// What ``release(coordinates:links:)`` has freed (deinit frees the rest).
+    private(set) var coordinatesReleased = false, linksReleased = false
 
-    /// A·x (diagonal minus links), serially.
-    func apply(_ x: [Double]) -> [Double] {
-        var out = [Double](repeating: 0, count: count)
-        var input = x
-        input.withUnsafeMutableBufferPointer { xp in
-            let p = xp.baseAddress!
-            for u in 0..<count { out[u] = diagonal[u] * p[u] - offDiagonal(u, p) }
-        }
-        return out
+    /// Frees the coordinates and optionally the neighbour slots and links once a hierarchy has
+    /// no more use for them (a level smoothed on its grid keeps only its diagonal; the finest
+    /// keeps its links for CG's products). Using them afterwards is a programming error.
+    func release(coordinates releaseCoordinates: Bool, links releaseLinks: Bool) {
+        if releaseCoordinates && !coordinatesReleased { coordinates.deallocate(); coordinatesReleased = true }
+        if releaseLinks && !linksReleased { neighbours.deallocate(); links?.deallocate(); linksReleased = true }
+    }
+
+    deinit {
+        if !linksReleased { neighbours.deallocate(); links?.deallocate() }
+        if !coordinatesReleased { coordinates.deallocate() }
+        diagonal.deallocate()
     }
 
     @inline(__always) func conductance(_ u: Int, _ slot: Int) -> Double {
@@ -132,7 +137,9 @@ final class MultigridHierarchy: @unchecked Sendable {
     ///   (``StructuredLevel``); `Int.max` keeps every level compact.
     ///   - coarseKrylov: the K-cycle on the first coarse grid level (see ``kCycle(_:)``); false
     ///     keeps the plain V-cycle (the same cycle as on compact levels, for comparison).
-    init(finest: DiffusionLevel, gridMinimumUnknowns: Int = StructuredLevel.minimumUnknowns, coarseKrylov: Bool = true) {
+    ///   - diagonalShifts: keep what ``setDiagonalShift(_:)`` needs (the impedance sweep).
+    init(finest: DiffusionLevel, gridMinimumUnknowns: Int = StructuredLevel.minimumUnknowns, coarseKrylov: Bool = true,
+         diagonalShifts: Bool = false) {
         var levels = [finest]
         var aggregates: [UnsafeMutablePointer<Int32>] = [], childStart: [UnsafeMutablePointer<Int>] = [], children: [UnsafeMutablePointer<Int32>] = []
         while levels.last!.count > Self.coarsestSize && levels.count < 20 {
@@ -164,7 +171,19 @@ final class MultigridHierarchy: @unchecked Sendable {
         }
         x = levels.map { .allocate(capacity: $0.count) }; b = levels.map { .allocate(capacity: $0.count) }
         r = levels.map { .allocate(capacity: $0.count) }
+        if diagonalShifts { shiftBase = Self.shiftBase(levels, aggregates) }
+        // The grid levels need no compact structure any more (the finest keeps its neighbour
+        // slots for CG's products), nor do their aggregation maps: on TF-500 (500³) this frees
+        // ~2 GB before CG allocates its vectors.
+        for l in 0..<structured.count {
+            levels[l].release(coordinates: true, links: l > 0)
+            aggregates[l].deallocate(); childStart[l].deallocate(); children[l].deallocate()
+        }
+        releasedMaps = structured.count
     }
+
+    /// Aggregation maps freed after building (the first `releasedMaps` of each list).
+    private var releasedMaps = 0
 
     /// The dense inverse of a (small) level's matrix, for the exact solve at the bottom.
     static func inverse(of level: DiffusionLevel) -> Matrix {
@@ -176,6 +195,20 @@ final class MultigridHierarchy: @unchecked Sendable {
         return dense.inverseSymmetricPositiveDefinite() ?? Matrix(rows: level.count, columns: level.count)
     }
 
+    /// The unshifted diagonals of the levels and the number of finest unknowns in each row of
+    /// the coarse levels (level 0's are all 1: left empty), for ``setDiagonalShift(_:)``.
+    static func shiftBase(_ levels: [DiffusionLevel], _ aggregates: [UnsafeMutablePointer<Int32>]) -> (diagonals: [[Double]], sizes: [[Double]]) {
+        var sizes: [[Double]] = [[Double](repeating: 1, count: levels[0].count)]
+        for l in 1..<levels.count {
+            var size = [Double](repeating: 0, count: levels[l].count)
+            let fineSizes = sizes[l - 1], aggregate = aggregates[l - 1]
+            for u in 0..<levels[l - 1].count { size[Int(aggregate[u])] += fineSizes[u] }
+            sizes.append(size)
+        }
+        sizes[0] = []
+        return (levels.map { Array(UnsafeBufferPointer(start: $0.diagonal, count: $0.count)) }, sizes)
+    }
+
     /// The unshifted diagonals of the coarse levels and the number of finest unknowns in each
     /// of their rows, kept by ``setDiagonalShift(_:)``.
     private var shiftBase: (diagonals: [[Double]], sizes: [[Double]])?
@@ -185,19 +218,7 @@ final class MultigridHierarchy: @unchecked Sendable {
     /// in place: the hierarchy serves a frequency sweep without being rebuilt. Shifts replace
     /// one another (each is relative to the matrix the hierarchy was built from).
     func setDiagonalShift(_ shift: Double) {
-        if shiftBase == nil {
-            var sizes: [[Double]] = [[Double](repeating: 1, count: levels[0].count)]
-            for l in 1..<levels.count {
-                var size = [Double](repeating: 0, count: levels[l].count)
-                let fineSizes = sizes[l - 1], aggregate = aggregates[l - 1]
-                for u in 0..<levels[l - 1].count { size[Int(aggregate[u])] += fineSizes[u] }
-                sizes.append(size)
-            }
-            let diagonals = levels.map { Array(UnsafeBufferPointer(start: $0.diagonal, count: $0.count)) }
-            sizes[0] = []
-            shiftBase = (diagonals, sizes)
-        }
-        guard let base = shiftBase else { return }
+        guard let base = shiftBase else { preconditionFailure("the hierarchy was built without diagonalShifts") }
         for (l, level) in levels.enumerated() {
             let diagonal = level.diagonal
             base.diagonals[l].withUnsafeBufferPointer { d in
@@ -233,7 +254,9 @@ final class MultigridHierarchy: @unchecked Sendable {
     }
 
     deinit {
-        for p in aggregates { p.deallocate() }; for p in childStart { p.deallocate() }; for p in children { p.deallocate() }
+        for p in aggregates.dropFirst(releasedMaps) { p.deallocate() }
+        for p in childStart.dropFirst(releasedMaps) { p.deallocate() }
+        for p in children.dropFirst(releasedMaps) { p.deallocate() }
         for p in x + b + r { p.deallocate() }
     }
 

@@ -101,7 +101,7 @@ public enum Impedance {
         // stopping rule (‖r‖ ≤ tolerance·‖b‖).
         var previous: ([Double], [Double])?
         // One hierarchy for the sweep, on a copy of L whose diagonal each frequency shifts.
-        let hierarchy = MultigridHierarchy(finest: DiffusionLevel(copying: level, diagonalShift: 0), coarseKrylov: false)
+        let hierarchy = MultigridHierarchy(finest: DiffusionLevel(copying: level, diagonalShift: 0), coarseKrylov: false, diagonalShifts: true)
         for omegaTilde in settings.normalizedFrequencies {
             // Storage term: iω·V per voxel with ω = ω̃·D/L².
             let shift = omegaTilde / (system.lengthAlongAxis * system.lengthAlongAxis) * system.voxelVolume

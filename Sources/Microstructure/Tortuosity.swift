@@ -122,7 +122,8 @@ extension DiffusionPreconditionerProbe {
         guard let level = system.level else { return ([], []) }
         let vector = (0..<level.count).map(value)
         let built = MultigridHierarchy(finest: DiffusionLevel(copying: level, diagonalShift: shift), gridMinimumUnknowns: 64, coarseKrylov: false)
-        let shifted = MultigridHierarchy(finest: DiffusionLevel(copying: level, diagonalShift: 0), gridMinimumUnknowns: 64, coarseKrylov: false)
+        let shifted = MultigridHierarchy(finest: DiffusionLevel(copying: level, diagonalShift: 0), gridMinimumUnknowns: 64, coarseKrylov: false,
+                                         diagonalShifts: true)
         shifted.setDiagonalShift(detour)
         shifted.setDiagonalShift(shift)
         return (built.apply(vector), shifted.apply(vector))
