@@ -142,19 +142,27 @@ final class MultigridHierarchy: @unchecked Sendable {
          diagonalShifts: Bool = false) {
         var levels = [finest]
         var aggregates: [UnsafeMutablePointer<Int32>] = [], childStart: [UnsafeMutablePointer<Int>] = [], children: [UnsafeMutablePointer<Int32>] = []
+        // Grids from the finest level down, each with a coarser level below it, while they
+        // qualify. Each is built as soon as its coarser level exists, and its compact structure
+        // (all but the diagonal; the finest keeps its neighbour slots for CG's products) and the
+        // maps for compact restriction are freed right away, so the compact levels and the grids
+        // are never all held at once (TF-500, 500³: peak 7.3 → 6.4 GB).
+        var structured: [StructuredLevel] = []
+        var gridsContinue = true
         while levels.last!.count > Self.coarsestSize && levels.count < 20 {
             let (coarse, aggregate, start, list) = Self.coarsen(levels.last!)
             if coarse.count == levels.last!.count { break }
             levels.append(coarse); aggregates.append(aggregate); childStart.append(start); children.append(list)
+            let l = levels.count - 2
+            guard gridsContinue && l == structured.count,
+                  let grid = StructuredLevel(levels[l], minimumUnknowns: gridMinimumUnknowns, extents: structured.last.map { ($0.blockPlanes, $0.blockRows, ($0.nx + 1) / 2) })
+            else { gridsContinue = false; continue }
+            structured.append(grid)
+            levels[l].release(coordinates: true, links: l > 0)
+            start.deallocate(); list.deallocate()
         }
         self.levels = levels; self.aggregates = aggregates; self.childStart = childStart; self.children = children
         coarsestInverse = Self.inverse(of: levels.last!)
-        // Grids from the finest level down, each with a coarser level below it, while they qualify.
-        var structured: [StructuredLevel] = []
-        while structured.count < levels.count - 1,
-              let grid = StructuredLevel(levels[structured.count], minimumUnknowns: gridMinimumUnknowns, extents: structured.last.map { ($0.blockPlanes, $0.blockRows, ($0.nx + 1) / 2) }) {
-            structured.append(grid)
-        }
         structured.last?.attach(compactCoarse: levels[structured.count])
         // The K-cycle on the first coarse level only: it cut the CG iterations on TauFactor's
         // 256³ electrode from 30–32 to 17–23 (axes z, y, x) and on MATBOX's pore phase from
@@ -172,17 +180,12 @@ final class MultigridHierarchy: @unchecked Sendable {
         x = levels.map { .allocate(capacity: $0.count) }; b = levels.map { .allocate(capacity: $0.count) }
         r = levels.map { .allocate(capacity: $0.count) }
         if diagonalShifts { shiftBase = Self.shiftBase(levels, aggregates) }
-        // The grid levels need no compact structure any more (the finest keeps its neighbour
-        // slots for CG's products), nor do their aggregation maps: on TF-500 (500³) this frees
-        // ~2 GB before CG allocates its vectors.
-        for l in 0..<structured.count {
-            levels[l].release(coordinates: true, links: l > 0)
-            aggregates[l].deallocate(); childStart[l].deallocate(); children[l].deallocate()
-        }
+        for l in 0..<structured.count { aggregates[l].deallocate() }
         releasedMaps = structured.count
     }
 
-    /// Aggregation maps freed after building (the first `releasedMaps` of each list).
+    /// Aggregation maps freed after building (the first `releasedMaps` of each list; the
+    /// children lists of grid levels as soon as the grid was built).
     private var releasedMaps = 0
 
     /// The dense inverse of a (small) level's matrix, for the exact solve at the bottom.
