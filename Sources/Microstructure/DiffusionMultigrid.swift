@@ -1,3 +1,4 @@
+import Dispatch
 import LensCore
 import Signal
 
@@ -266,47 +267,71 @@ final class MultigridHierarchy: @unchecked Sendable {
     /// Aggregates 2×2×2 blocks of `fine` into the rows of a coarser level.
     static func coarsen(_ fine: DiffusionLevel) -> (DiffusionLevel, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int>, UnsafeMutablePointer<Int32>) {
         let n = fine.count
-        let aggregate = UnsafeMutablePointer<Int32>.allocate(capacity: n)
-        // Block grid of this level: half the extent of the coordinates, rounded up.
+        nonisolated(unsafe) let coordinates = fine.coordinates, aggregate = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        // Block grid of this level: half the extent of the coordinates, rounded up; and where
+        // each block plane's rows begin (rows run in non-decreasing z on every level: the finest
+        // in (z, y, x) order, coarse ones in block order). The work then runs in parallel over
+        // slabs of block planes, each owning its fine rows and its coarse rows.
         var extent: (Int32, Int32, Int32) = (0, 0, 0)
-        for u in 0..<n { let c = fine.coordinates[u]; extent = (max(extent.0, c.0), max(extent.1, c.1), max(extent.2, c.2)) }
+        var monotone = true
+        for u in 0..<n {
+            let c = coordinates[u]
+            if c.0 < extent.0 { monotone = false }
+            extent = (max(extent.0, c.0), max(extent.1, c.1), max(extent.2, c.2))
+        }
         let (bz, by, bx) = (Int(extent.0 >> 1) + 1, Int(extent.1 >> 1) + 1, Int(extent.2 >> 1) + 1)
-        var blockIndex = [Int32](repeating: -1, count: bz * by * bx)
-        var coarseCoordinates: [(Int32, Int32, Int32)] = []
-        coarseCoordinates.reserveCapacity(n / 4)
-        for u in 0..<n {
-            let c = fine.coordinates[u]
-            let block = (c.0 >> 1, c.1 >> 1, c.2 >> 1)
-            let key = (Int(block.0) * by + Int(block.1)) * bx + Int(block.2)
-            if blockIndex[key] >= 0 { aggregate[u] = blockIndex[key] } else {
-                let id = Int32(coarseCoordinates.count)
-                blockIndex[key] = id; aggregate[u] = id; coarseCoordinates.append(block)
-            }
+        var planeStart = [Int](repeating: n, count: bz + 1)
+        if monotone { for u in stride(from: n - 1, through: 0, by: -1) { planeStart[Int(coordinates[u].0 >> 1)] = u } }
+        for p in stride(from: bz - 1, through: 0, by: -1) { planeStart[p] = min(planeStart[p], planeStart[p + 1]) }
+        // Not in z order (no level built here is): one slab.
+        let slabs = monotone ? Parallel.chunkRanges(count: bz, minimumChunk: 1) : [0..<bz]
+        let rowRanges = monotone ? slabs.map { planeStart[$0.lowerBound]..<planeStart[$0.upperBound] } : [0..<n]
+        @Sendable @inline(__always) func key(_ c: (Int32, Int32, Int32)) -> Int { (Int(c.0 >> 1) * by + Int(c.1 >> 1)) * bx + Int(c.2 >> 1) }
+        func parallel(_ body: @Sendable (Range<Int>) -> Void) {
+            if rowRanges.count == 1 { body(rowRanges[0]) } else { DispatchQueue.concurrentPerform(iterations: rowRanges.count) { body(rowRanges[$0]) } }
         }
-        let coarse = DiffusionLevel(coarseCount: coarseCoordinates.count)
-        for (i, c) in coarseCoordinates.enumerated() { coarse.coordinates[i] = c }
-        for u in 0..<n {
-            let a = Int(aggregate[u])
-            var diagonal = fine.diagonal[u]
-            for s in 0..<6 {
-                let v = fine.neighbours[u * 6 + s]
-                guard v >= 0 else { continue }
-                let g = fine.conductance(u, s)
-                let b = aggregate[Int(v)]
-                if Int(b) == a { diagonal -= g } else {
-                    coarse.neighbours[a * 6 + s] = b
-                    coarse.links![a * 6 + s] += g
+        // Occupied blocks, numbered in block order (z, y, x).
+        nonisolated(unsafe) let blockIndex = UnsafeMutablePointer<Int32>.allocate(capacity: bz * by * bx)
+        blockIndex.initialize(repeating: -1, count: bz * by * bx)
+        defer { blockIndex.deallocate() }
+        parallel { rows in for u in rows { blockIndex[key(coordinates[u])] = 0 } }
+        var coarseCount = 0
+        for k in 0..<(bz * by * bx) where blockIndex[k] >= 0 { blockIndex[k] = Int32(coarseCount); coarseCount += 1 }
+        let coarse = DiffusionLevel(coarseCount: coarseCount)
+        for k in 0..<(bz * by * bx) where blockIndex[k] >= 0 {
+            coarse.coordinates[Int(blockIndex[k])] = (Int32(k / (by * bx)), Int32((k / bx) % by), Int32(k % bx))
+        }
+        parallel { rows in for u in rows { aggregate[u] = blockIndex[key(coordinates[u])] } }
+        // Children of each coarse row (CSR); a slab's coarse rows get children from it alone.
+        nonisolated(unsafe) let start = UnsafeMutablePointer<Int>.allocate(capacity: coarseCount + 1)
+        start.initialize(repeating: 0, count: coarseCount + 1)
+        parallel { rows in for u in rows { start[Int(aggregate[u]) + 1] += 1 } }
+        for i in 0..<coarseCount { start[i + 1] += start[i] }
+        nonisolated(unsafe) let list = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        nonisolated(unsafe) let fill = UnsafeMutablePointer<Int>.allocate(capacity: max(coarseCount, 1))
+        fill.initialize(repeating: 0, count: max(coarseCount, 1))
+        defer { fill.deallocate() }
+        parallel { rows in for u in rows { let a = Int(aggregate[u]); list[start[a] + fill[a]] = Int32(u); fill[a] += 1 } }
+        // The Galerkin coarse operator PᵀAP: links between aggregates summed, links inside one
+        // folded into its diagonal.
+        nonisolated(unsafe) let (neighbours, links, diagonal) = (coarse.neighbours, coarse.links!, coarse.diagonal)
+        parallel { rows in
+            for u in rows {
+                let a = Int(aggregate[u])
+                var d = fine.diagonal[u]
+                for s in 0..<6 {
+                    let v = fine.neighbours[u * 6 + s]
+                    guard v >= 0 else { continue }
+                    let g = fine.conductance(u, s)
+                    let b = aggregate[Int(v)]
+                    if Int(b) == a { d -= g } else {
+                        neighbours[a * 6 + s] = b
+                        links[a * 6 + s] += g
+                    }
                 }
+                diagonal[a] += d
             }
-            coarse.diagonal[a] += diagonal
         }
-        let start = UnsafeMutablePointer<Int>.allocate(capacity: coarse.count + 1)
-        start.initialize(repeating: 0, count: coarse.count + 1)
-        for u in 0..<n { start[Int(aggregate[u]) + 1] += 1 }
-        for i in 0..<coarse.count { start[i + 1] += start[i] }
-        let list = UnsafeMutablePointer<Int32>.allocate(capacity: n)
-        var fill = [Int](repeating: 0, count: coarse.count)
-        for u in 0..<n { let a = Int(aggregate[u]); list[start[a] + fill[a]] = Int32(u); fill[a] += 1 }
         return (coarse, aggregate, start, list)
     }
 
