@@ -111,7 +111,10 @@ final class DiffusionLevel: @unchecked Sendable {
 /// Dirichlet terms; Braess 1995, Notay 2010), used as the preconditioner of conjugate
 /// gradients: one symmetric V-cycle with a red–black Gauss–Seidel sweep before (red, black)
 /// and after (black, red) the coarse correction, and a dense Cholesky solve on the coarsest
-/// level. Symmetric and positive definite, so CG's guarantees hold.
+/// level. Symmetric and positive definite. Levels that are voxel grids are smoothed there
+/// (``StructuredLevel``), and the first coarse grid level runs a K-cycle (``kCycle(_:)``),
+/// which makes the preconditioner vary slightly from step to step: the outer iteration is
+/// flexible CG, which keeps CG's convergence for that (Notay 2000).
 final class MultigridHierarchy: @unchecked Sendable {
     let levels: [DiffusionLevel]
     /// aggregate[l][u]: the row of level l + 1 that row u of level l belongs to.

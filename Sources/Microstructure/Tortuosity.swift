@@ -33,8 +33,9 @@ public struct TortuosityResult: Sendable, Codable {
 /// along the axis (half a voxel from their centres), zero flux on all other faces and on the
 /// phase boundary. The linear system (the graph Laplacian of the phase plus the two boundary
 /// conductances) is symmetric positive definite on the components that touch both faces and is
-/// solved by conjugate gradients preconditioned with one aggregation multigrid V-cycle (see
-/// ``MultigridHierarchy``) from a linear initial guess.
+/// solved by flexible conjugate gradients preconditioned with one aggregation multigrid cycle
+/// (see ``MultigridHierarchy``: smoothed on the voxel grids, a K-cycle on the first coarse
+/// level) from a linear initial guess.
 /// Components that touch one face or none carry no steady flux and are left out of the solve
 /// (they would make the system singular) but stay in ε for TauFactor's τ.
 ///
