@@ -120,13 +120,7 @@ final class StructuredLevel: @unchecked Sendable {
         self.gridIndex = gridIndex
         (gz, gy, gx) = (Float(level.uniform.0), Float(level.uniform.1), Float(level.uniform.2))
         let paddedCount = paddedCount
-        func zeros() -> UnsafeMutablePointer<Float> {
-            nonisolated(unsafe) let p = UnsafeMutablePointer<Float>.allocate(capacity: paddedCount)
-            Parallel.forEachChunk(count: paddedCount, minimumChunk: 1 << 20) { range in
-                (p + range.lowerBound).initialize(repeating: 0, count: range.count)
-            }
-            return p
-        }
+        func zeros() -> UnsafeMutablePointer<Float> { Self.zeroGrid(paddedCount) }
         nonisolated(unsafe) let inverse = zeros()
         inverseDiagonal = inverse; x = zeros(); b = zeros()
         if uniform {
@@ -169,10 +163,16 @@ final class StructuredLevel: @unchecked Sendable {
 
     func allocateKrylovVectors() {
         guard krylov == nil else { return }
-        func zeros() -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: paddedCount); p.initialize(repeating: 0, count: paddedCount); return p
+        krylov = (Self.zeroGrid(paddedCount), Self.zeroGrid(paddedCount), Self.zeroGrid(paddedCount), Self.zeroGrid(paddedCount))
+    }
+
+    /// A zeroed grid array (zeroed on all cores: first touch of the pages is most of its cost).
+    private static func zeroGrid(_ count: Int) -> UnsafeMutablePointer<Float> {
+        nonisolated(unsafe) let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        Parallel.forEachChunk(count: count, minimumChunk: 1 << 20) { range in
+            (p + range.lowerBound).initialize(repeating: 0, count: range.count)
         }
-        krylov = (zeros(), zeros(), zeros(), zeros())
+        return p
     }
 
     deinit {
