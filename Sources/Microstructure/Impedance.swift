@@ -177,90 +177,91 @@ public enum Impedance {
         hierarchy.setDiagonalShift(shift)
         let bNorm = rhs.reduce(0) { $0 + $1 * $1 }.squareRoot()
         guard bNorm > 0 else { return ([Double](repeating: 0, count: n), [Double](repeating: 0, count: n), 0, true) }
-        var xr = start?.0.count == n ? start!.0 : [Double](repeating: 0, count: n)
-        var xi = start?.1.count == n ? start!.1 : [Double](repeating: 0, count: n)
-        var rr = rhs, ri = [Double](repeating: 0, count: n), zr = ri, zi = ri, qr = ri, qi = ri
-        // Directions with a trailing zero entry for the branch-free product.
-        var pr = [Double](repeating: 0, count: n + 1), pi = pr
+        // Work vectors in owned buffers (parallel passes write them); the directions have a
+        // trailing zero entry for the branch-free product.
+        func buffer(_ count: Int, from values: [Double]? = nil) -> UnsafeMutablePointer<Double> {
+            let p = UnsafeMutablePointer<Double>.allocate(capacity: count)
+            if let values { p.initialize(from: values, count: count) } else { p.initialize(repeating: 0, count: count) }
+            return p
+        }
+        nonisolated(unsafe) let xr = buffer(n, from: start?.0.count == n ? start!.0 : nil), xi = buffer(n, from: start?.1.count == n ? start!.1 : nil)
+        nonisolated(unsafe) let rr = buffer(n, from: rhs), ri = buffer(n), zr = buffer(n), zi = buffer(n), qr = buffer(n), qi = buffer(n)
+        nonisolated(unsafe) let pr = buffer(n + 1), pi = buffer(n + 1)
+        defer { for p in [xr, xi, rr, ri, zr, zi, qr, qi, pr, pi] { p.deallocate() } }
         let chunks = Parallel.chunkRanges(count: n, minimumChunk: 65_536).count
+        /// Σ over chunks of a pair of sums.
+        func sums(_ body: @Sendable (Range<Int>) -> SIMD2<Double>) -> SIMD2<Double> {
+            Parallel.mapChunks(count: n, chunks: chunks, body).reduce(SIMD2<Double>(0, 0), +)
+        }
+        /// q = (L + i·shift)p for the vector with parts (a, c), and pᵀq (unconjugated).
+        func multiply(_ a: UnsafeMutablePointer<Double>, _ c: UnsafeMutablePointer<Double>) -> (Double, Double) {
+            nonisolated(unsafe) let (a, c) = (a, c)
+            let s = sums { range in
+                var (re, im) = (0.0, 0.0)
+                for u in range {
+                    let lr = level.diagonal[u] * a[u] - level.offDiagonalPadded(u, a)
+                    let li = level.diagonal[u] * c[u] - level.offDiagonalPadded(u, c)
+                    let q0 = lr - shift * c[u], q1 = li + shift * a[u]
+                    qr[u] = q0; qi[u] = q1
+                    re += a[u] * q0 - c[u] * q1; im += a[u] * q1 + c[u] * q0
+                }
+                return SIMD2(re, im)
+            }
+            return (s[0], s[1])
+        }
+        /// z = M⁻¹r part by part, returning ρ = rᵀz (unconjugated).
+        func precondition() -> (Double, Double) {
+            let (rrzr, rizr) = hierarchy.precondition(rr, into: zr, dotWith: rr, and: ri)
+            let (rizi, rrzi) = hierarchy.precondition(ri, into: zi, dotWith: ri, and: rr)
+            return (rrzr - rizi, rrzi + rizr)
+        }
+        /// The solution as arrays, with the iterations taken and whether it converged.
+        func result(_ iterations: Int, _ converged: Bool) -> ([Double], [Double], Int, Bool) {
+            (Array(UnsafeBufferPointer(start: xr, count: n)), Array(UnsafeBufferPointer(start: xi, count: n)), iterations, converged)
+        }
+        if start != nil {
+            // r = b − A·x₀ (x₀ copied into the directions for the product)
+            for u in 0..<n { pr[u] = xr[u]; pi[u] = xi[u] }
+            _ = multiply(pr, pi)
+            let residual = sums { range in
+                var s = 0.0
+                for u in range { rr[u] -= qr[u]; ri[u] = -qi[u]; s += rr[u] * rr[u] + ri[u] * ri[u] }
+                return SIMD2(s, 0)
+            }[0]
+            if residual.squareRoot() <= settings.tolerance * bNorm { return result(0, true) }
+        }
+        var rho = precondition()
+        Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { pr[u] = zr[u]; pi[u] = zi[u] } }
         var iteration = 0
-        let outcome: Bool = xr.withUnsafeMutableBufferPointer { xrb in xi.withUnsafeMutableBufferPointer { xib in
-            rr.withUnsafeMutableBufferPointer { rrb in ri.withUnsafeMutableBufferPointer { rib in
-            zr.withUnsafeMutableBufferPointer { zrb in zi.withUnsafeMutableBufferPointer { zib in
-            qr.withUnsafeMutableBufferPointer { qrb in qi.withUnsafeMutableBufferPointer { qib in
-            pr.withUnsafeMutableBufferPointer { prb in pi.withUnsafeMutableBufferPointer { pib in
-            nonisolated(unsafe) let (xr, xi, rr, ri, zr, zi) = (xrb.baseAddress!, xib.baseAddress!, rrb.baseAddress!, rib.baseAddress!, zrb.baseAddress!, zib.baseAddress!)
-            nonisolated(unsafe) let (qr, qi, pr, pi) = (qrb.baseAddress!, qib.baseAddress!, prb.baseAddress!, pib.baseAddress!)
-            /// Σ over chunks of a pair of sums.
-            func sums(_ body: @Sendable (Range<Int>) -> SIMD2<Double>) -> SIMD2<Double> {
-                Parallel.mapChunks(count: n, chunks: chunks, body).reduce(SIMD2<Double>(0, 0), +)
-            }
-            /// q = (L + i·shift)p for the vector with parts (a, c), and pᵀq (unconjugated).
-            func multiply(_ a: UnsafeMutablePointer<Double>, _ c: UnsafeMutablePointer<Double>) -> (Double, Double) {
-                nonisolated(unsafe) let (a, c) = (a, c)
-                let s = sums { range in
-                    var (re, im) = (0.0, 0.0)
-                    for u in range {
-                        let lr = level.diagonal[u] * a[u] - level.offDiagonalPadded(u, a)
-                        let li = level.diagonal[u] * c[u] - level.offDiagonalPadded(u, c)
-                        let q0 = lr - shift * c[u], q1 = li + shift * a[u]
-                        qr[u] = q0; qi[u] = q1
-                        re += a[u] * q0 - c[u] * q1; im += a[u] * q1 + c[u] * q0
-                    }
-                    return SIMD2(re, im)
+        while iteration < settings.maximumIterations {
+            iteration += 1
+            let pq = multiply(pr, pi)
+            let d = pq.0 * pq.0 + pq.1 * pq.1
+            guard d > 0 else { break }
+            // α = ρ / (pᵀq)
+            let alpha = ((rho.0 * pq.0 + rho.1 * pq.1) / d, (rho.1 * pq.0 - rho.0 * pq.1) / d)
+            let residual = sums { range in
+                var s = 0.0
+                for u in range {
+                    xr[u] += alpha.0 * pr[u] - alpha.1 * pi[u]; xi[u] += alpha.0 * pi[u] + alpha.1 * pr[u]
+                    rr[u] -= alpha.0 * qr[u] - alpha.1 * qi[u]; ri[u] -= alpha.0 * qi[u] + alpha.1 * qr[u]
+                    s += rr[u] * rr[u] + ri[u] * ri[u]
                 }
-                return (s[0], s[1])
-            }
-            /// z = M⁻¹r part by part, returning ρ = rᵀz (unconjugated).
-            func precondition() -> (Double, Double) {
-                let (rrzr, rizr) = hierarchy.precondition(rr, into: zr, dotWith: rr, and: ri)
-                let (rizi, rrzi) = hierarchy.precondition(ri, into: zi, dotWith: ri, and: rr)
-                return (rrzr - rizi, rrzi + rizr)
-            }
-            if start != nil {
-                // r = b − A·x₀ (x₀ copied into the directions for the product)
-                for u in 0..<n { pr[u] = xr[u]; pi[u] = xi[u] }
-                _ = multiply(pr, pi)
-                let residual = sums { range in
-                    var s = 0.0
-                    for u in range { rr[u] -= qr[u]; ri[u] = -qi[u]; s += rr[u] * rr[u] + ri[u] * ri[u] }
-                    return SIMD2(s, 0)
-                }[0]
-                if residual.squareRoot() <= settings.tolerance * bNorm { return true }
-            }
-            var rho = precondition()
-            Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { pr[u] = zr[u]; pi[u] = zi[u] } }
-            while iteration < settings.maximumIterations {
-                iteration += 1
-                let pq = multiply(pr, pi)
-                let d = pq.0 * pq.0 + pq.1 * pq.1
-                guard d > 0 else { return false }
-                // α = ρ / (pᵀq)
-                let alpha = ((rho.0 * pq.0 + rho.1 * pq.1) / d, (rho.1 * pq.0 - rho.0 * pq.1) / d)
-                let residual = sums { range in
-                    var s = 0.0
-                    for u in range {
-                        xr[u] += alpha.0 * pr[u] - alpha.1 * pi[u]; xi[u] += alpha.0 * pi[u] + alpha.1 * pr[u]
-                        rr[u] -= alpha.0 * qr[u] - alpha.1 * qi[u]; ri[u] -= alpha.0 * qi[u] + alpha.1 * qr[u]
-                        s += rr[u] * rr[u] + ri[u] * ri[u]
-                    }
-                    return SIMD2(s, 0)
-                }[0]
-                if residual.squareRoot() <= settings.tolerance * bNorm { return true }
-                let rhoNew = precondition()
-                let rd = rho.0 * rho.0 + rho.1 * rho.1
-                guard rd > 0 else { return false }
-                let beta = ((rhoNew.0 * rho.0 + rhoNew.1 * rho.1) / rd, (rhoNew.1 * rho.0 - rhoNew.0 * rho.1) / rd)
-                rho = rhoNew
-                Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in
-                    for u in range {
-                        let (a, c) = (pr[u], pi[u])
-                        pr[u] = zr[u] + beta.0 * a - beta.1 * c; pi[u] = zi[u] + beta.0 * c + beta.1 * a
-                    }
+                return SIMD2(s, 0)
+            }[0]
+            if residual.squareRoot() <= settings.tolerance * bNorm { return result(iteration, true) }
+            let rhoNew = precondition()
+            let rd = rho.0 * rho.0 + rho.1 * rho.1
+            guard rd > 0 else { break }
+            let beta = ((rhoNew.0 * rho.0 + rhoNew.1 * rho.1) / rd, (rhoNew.1 * rho.0 - rhoNew.0 * rho.1) / rd)
+            rho = rhoNew
+            Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in
+                for u in range {
+                    let (a, c) = (pr[u], pi[u])
+                    pr[u] = zr[u] + beta.0 * a - beta.1 * c; pi[u] = zi[u] + beta.0 * c + beta.1 * a
                 }
             }
-            return false
-        } } } } } } } } } }
-        return (xr, xi, iteration, outcome)
+        }
+        return result(iteration, false)
     }
 }
