@@ -209,6 +209,11 @@ public struct MarkerFitReport: Codable, Sendable, Equatable {
     /// turn, the tilt refitted), degrees; the error is nil with fewer than four kept markers.
     public var fittedTiltDegrees: Double?
     public var tiltStandardErrorDegrees: Double?
+    /// Projections in which no kept marker was observed (beads overlapping, out of view, or
+    /// missed): the markers cannot place them. `fitMarkerTracks` leaves their shifts at 0;
+    /// `ProjectionAligner.align` registers each to its nearest placed neighbour
+    /// (`placeProjectionsWithoutMarkers`).
+    public var projectionsWithoutMarkers: [Int] = []
 }
 
 public struct AlignmentSettings: Codable, Sendable, Equatable {
@@ -265,30 +270,42 @@ public enum ProjectionAligner {
             throw LensError.invalidArgument("alignment needs line integrals (angle, row, column) with one angle per projection, got \(lines.shape) for \(anglesDegrees.count) angles")
         }
         var warnings = [String]()
-        func worstOf(_ a: ProjectionAlignment) -> Double { Swift.max(a.consistency?.horizontalPixels ?? 0, a.consistency?.verticalPixels ?? 0) }
-        if settings.markers == .auto, var fitted = try markerAlignment(lines, anglesDegrees: anglesDegrees, settings: settings) {
-            fitted.consistency = try consistency(of: fitted, lines: lines, anglesDegrees: anglesDegrees)
-            let worst = worstOf(fitted)
-            if worst <= settings.markerConsistencyTrustedPixels { return fitted }
-            if worst <= settings.markerConsistencyLimitPixels {
-                // Kept, with a warning: neither the marker-free alignment's own consistency (it
-                // registers the very row sums and centres of mass the check measures) nor the
-                // residual says which is nearer the truth here.
-                fitted.warnings.append(String(format: "the marker fit is consistent to %.2f px only (markers should give ≤ %.2f px): some tracks may follow features that are not beads or jump between beads; check --marker-radius against the beads' radius in pixels, or compare with --markers none",
-                                          worst, settings.markerConsistencyTrustedPixels))
-                return fitted
-            }
-            // Few markers and free per-projection shifts can fit features that are not beads
-            // with a small residual; the projections themselves then disagree.
-            warnings.append(String(format: "the marker fit (%d markers, residual %.2f px) was set aside: the projections it aligns break parallel-beam consistency by %.2f px (limit %.2f px; centre of mass %@, row sums %@), so its tracks do not follow rigid points of the sample (features that are not beads, or tracks that jump between beads) — aligned without markers instead; a --marker-radius nearer the beads' radius in pixels may track them",
-                                fitted.markers?.markers.filter { !$0.rejected }.count ?? 0, fitted.markers?.residualRMSPixels ?? .nan, worst, settings.markerConsistencyLimitPixels,
-                                fitted.consistency?.horizontalPixels.map { String(format: "%.2f px", $0) } ?? "not checked",
-                                fitted.consistency?.verticalPixels.map { String(format: "%.2f px", $0) } ?? "not checked"))
+        if settings.markers == .auto, let fitted = try markerAlignment(lines, anglesDegrees: anglesDegrees, settings: settings) {
+            let verdict = try review(markerFit: fitted, lines: lines, anglesDegrees: anglesDegrees, settings: settings)
+            if let kept = verdict.kept { return kept }
+            warnings += verdict.warnings
         }
         var free = try markerFreeAlignment(lines, anglesDegrees: anglesDegrees, settings: settings)
         free.consistency = try consistency(of: free, lines: lines, anglesDegrees: anglesDegrees)
         free.warnings = warnings
         return free
+    }
+
+    /// Whether a marker fit is kept: its aligned projections are checked for parallel-beam
+    /// consistency (`AlignmentConsistency`). Within `markerConsistencyTrustedPixels` it is kept;
+    /// up to `markerConsistencyLimitPixels` it is kept with a warning; beyond, it is set aside
+    /// (`kept` nil) with a warning for the marker-free alignment that replaces it. Few markers
+    /// with free per-projection shifts can fit tracks that are not rigid points of the sample
+    /// (features that are not beads, tracks that jump between beads) with a small residual:
+    /// the projections themselves then disagree.
+    public static func review(markerFit: ProjectionAlignment, lines: Grid<Float>, anglesDegrees: [Double],
+                              settings: AlignmentSettings = AlignmentSettings()) throws -> (kept: ProjectionAlignment?, warnings: [String]) {
+        var fitted = markerFit
+        fitted.consistency = try consistency(of: fitted, lines: lines, anglesDegrees: anglesDegrees)
+        let worst = Swift.max(fitted.consistency?.horizontalPixels ?? 0, fitted.consistency?.verticalPixels ?? 0)
+        if worst <= settings.markerConsistencyTrustedPixels { return (fitted, []) }
+        if worst <= settings.markerConsistencyLimitPixels {
+            // Kept, with a warning: neither the marker-free alignment's own consistency (it
+            // registers the very row sums and centres of mass the check measures) nor the
+            // residual says which is nearer the truth here.
+            fitted.warnings.append(String(format: "the marker fit is consistent to %.2f px only (markers should give ≤ %.2f px): some tracks may follow features that are not beads or jump between beads; check --marker-radius against the beads' radius in pixels, or compare with --markers none",
+                                          worst, settings.markerConsistencyTrustedPixels))
+            return (fitted, [])
+        }
+        return (nil, [String(format: "the marker fit (%d markers, residual %.2f px) was set aside: the projections it aligns break parallel-beam consistency by %.2f px (limit %.2f px; centre of mass %@, row sums %@), so its tracks do not follow rigid points of the sample (features that are not beads, or tracks that jump between beads) — aligned without markers instead; a --marker-radius nearer the beads' radius in pixels may track them",
+                             fitted.markers?.markers.filter { !$0.rejected }.count ?? 0, fitted.markers?.residualRMSPixels ?? .nan, worst, settings.markerConsistencyLimitPixels,
+                             fitted.consistency?.horizontalPixels.map { String(format: "%.2f px", $0) } ?? "not checked",
+                             fitted.consistency?.verticalPixels.map { String(format: "%.2f px", $0) } ?? "not checked")])
     }
 
     /// The consistency check of `alignment` applied to `lines` (rows a vertical shift brought in left out).
@@ -354,7 +371,63 @@ public enum ProjectionAligner {
         let tracks = link(detections, gate: Swift.max(1.5, settings.markerRadiusPixels), maximumShift: settings.maximumShiftPixels)
             .filter { Double($0.count) >= settings.minimumTrackFraction * Double(angles) }
         guard tracks.count >= 3 else { return nil }
-        return fitMarkerTracks(tracks, anglesDegrees: anglesDegrees, rows: rows, columns: cols, fitTilt: settings.fitTilt, significance: settings.tiltSignificance)
+        var alignment = fitMarkerTracks(tracks, anglesDegrees: anglesDegrees, rows: rows, columns: cols, fitTilt: settings.fitTilt, significance: settings.tiltSignificance)
+        try placeProjectionsWithoutMarkers(&alignment, lines: lines, anglesDegrees: anglesDegrees)
+        return alignment
+    }
+
+    /// Shifts for the projections no kept marker was seen in (`markers.projectionsWithoutMarkers`),
+    /// from the data rather than a guess: each is registered in 2D (`ImageRegistration`: phase
+    /// correlation, then normalized cross-correlation refined to sub-pixel) to its nearest
+    /// projection the markers placed — a fraction of a degree away, so nearly the same image —
+    /// and takes that projection's shift plus the offset found. Horizontally, while the sample
+    /// stays inside the detector's width (`AlignmentConsistency.sampleInView`), the centre of
+    /// mass is used instead: in parallel beam it is the projection of the sample's own centre
+    /// of mass, a constant plus a sinusoid in the angle (fitted over the placed projections,
+    /// their centres of mass minus their shifts), so what is left is the shift itself, with no
+    /// error carried over from a neighbour.
+    package static func placeProjectionsWithoutMarkers(_ alignment: inout ProjectionAlignment, lines: Grid<Float>, anglesDegrees: [Double]) throws {
+        guard let uncovered = alignment.markers?.projectionsWithoutMarkers, !uncovered.isEmpty else { return }
+        let (angles, rows, cols) = (lines.shape[0], lines.shape[1], lines.shape[2])
+        let missing = Set(uncovered)
+        let placed = (0..<angles).filter { !missing.contains($0) }
+        guard !placed.isEmpty else { return }
+        let frame = rows * cols
+        func projection(_ k: Int) -> Grid<Double> { Grid<Double>(shape: Shape(rows, cols), elements: (0..<frame).map { Double(lines[linear: k * frame + $0]) }) }
+        let theta = anglesDegrees.map { $0 * .pi / 180 }
+        let known = alignment.shiftsPixels
+        // The sample's own centre-of-mass sinusoid, from the placed projections.
+        var centres = [Double](repeating: .nan, count: angles)
+        var model: (c: Double, a: Double, b: Double)?
+        if AlignmentConsistency.sampleInView(lines) {
+            centres = Parallel.sharing(lines) { l in
+                Parallel.map(count: angles) { k in
+                    var mass = 0.0, moment = 0.0
+                    for r in 0..<rows { for j in 0..<cols { let v = Double(l[k * frame + r * cols + j]); mass += v; moment += v * Double(j) } }
+                    return mass > 0 ? moment / mass : .nan
+                }
+            }
+            if placed.allSatisfy({ centres[$0].isFinite }), placed.count >= 3 {
+                // c + a cos θ + b sin θ by least squares (3 × 3 normal equations).
+                var ata = [Double](repeating: 0, count: 9), atb = [Double](repeating: 0, count: 3)
+                for k in placed {
+                    let row = [1, cos(theta[k]), sin(theta[k])], value = centres[k] - known[k][0]
+                    for p in 0..<3 { atb[p] += row[p] * value; for q in 0..<3 { ata[p * 3 + q] += row[p] * row[q] } }
+                }
+                if let inverse = Matrix(rows: 3, columns: 3, values: ata).inverseSymmetricPositiveDefinite() {
+                    let x = inverse.multiply(atb)
+                    model = (x[0], x[1], x[2])
+                }
+            }
+        }
+        for k in uncovered {
+            let neighbour = placed.min { abs($0 - k) < abs($1 - k) }!
+            let offset = try ImageRegistration.translation(reference: projection(neighbour), moving: projection(k))
+            var du = known[neighbour][0] + offset.columns
+            if let model, centres[k].isFinite { du = centres[k] - (model.c + model.a * cos(theta[k]) + model.b * sin(theta[k])) }
+            alignment.shiftsPixels[k] = [du, known[neighbour][1] + offset.rows]
+        }
+        alignment.notes.append("\(uncovered.count) of \(angles) projections have no marker observed in them; their shifts come from the projections themselves (each registered to its nearest projection with markers\(model != nil ? "; horizontally, its centre of mass" : ""))")
     }
 
     /// The marker model fitted to tracks (projection index, row, column per observation): per
@@ -373,11 +446,15 @@ public enum ProjectionAligner {
         var rejected = fit.rejectOutliers()
         _ = fit.solve(tilt: tilt)
         rejected += fit.rejectOutliers()
+        // Markers weighted by their residual scatter from here on (a bead beside a particle
+        // or another bead has noisier centroids).
+        _ = fit.solve(tilt: tilt)
+        fit.weighByResiduals()
         if fitTilt {
             let around = tilt
             tilt = GoldenSection.minimize(in: (around - 0.5 * .pi / 180)...(around + 0.5 * .pi / 180), tolerance: 1e-6) { fit.solve(tilt: $0) }
         }
-        var rms = fit.solve(tilt: tilt)
+        _ = fit.solve(tilt: tilt)
         // The tilt's standard error by the jackknife over markers: each kept marker left out in
         // turn and the tilt refitted. It captures what the residual's curvature cannot: a bias
         // of one bead's centroids (a neighbour, the sample's edge behind it) that its own track
@@ -397,37 +474,62 @@ public enum ProjectionAligner {
             standardError = ((n - 1) / n * leaveOneOut.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }).squareRoot()
             if let se = standardError, abs(fitted) < significance * se {
                 tilt = 0
-                rms = fit.solve(tilt: 0)
+                _ = fit.solve(tilt: 0)
                 notes.append(String(format: "the fitted axis tilt %.3f° ± %.3f° (jackknife over %d markers) is within %.3g standard errors of zero: not applied", fitted * 180 / .pi, se * 180 / .pi, kept.count, significance))
             }
         } else if fitTilt {
             notes.append(String(format: "the axis tilt %.3f° comes from %d markers: too few for its standard error (4 needed), so it is applied unchecked", fitted * 180 / .pi, kept.count))
         }
+        let covered = fit.coveredProjections()
+        let uncovered = (0..<angles).filter { !covered[$0] }
+        let (du, dv) = (fit.du, fit.dv)
         var alignment = ProjectionAlignment(projections: angles)
         alignment.notes = notes
-        alignment.shiftsPixels = (0..<angles).map { [fit.du[$0], fit.dv[$0]] }
+        alignment.shiftsPixels = (0..<angles).map { [du[$0], dv[$0]] }
         alignment.tiltDegrees = tilt * 180 / .pi
         alignment.axisColumn = fit.axis
         alignment.method = "markers"
-        alignment.markers = MarkerFitReport(markers: fit.report(), residualRMSPixels: rms, rejectedObservations: rejected,
-                                            fittedTiltDegrees: fitTilt ? fitted * 180 / .pi : nil, tiltStandardErrorDegrees: standardError.map { $0 * 180 / .pi })
+        alignment.markers = MarkerFitReport(markers: fit.report(), residualRMSPixels: fit.residualRMS(), rejectedObservations: rejected,
+                                            fittedTiltDegrees: fitTilt ? fitted * 180 / .pi : nil, tiltStandardErrorDegrees: standardError.map { $0 * 180 / .pi },
+                                            projectionsWithoutMarkers: uncovered)
         return alignment
     }
 
     /// Links detections into tracks projection by projection. Positions are kept in the first
     /// projection's frame: a running offset O_k follows the random drift from projection to
     /// projection (the step most pairs of predicted track positions and detections agree on,
-    /// within `maximumShift`), and each active track's position plus O_k predicts where it is;
-    /// detections pair up mutually nearest within `gate`. A track survives up to 15 projections
-    /// without a detection (beads overlap at some angles). Returns per track the (projection,
-    /// row, column) observations.
+    /// within `maximumShift`). Each active track predicts where it is from its own motion: a
+    /// straight line through its last observations in that frame (a bead's column moves as
+    /// x·cos θ + y·sin θ, nearly straight over a dozen projections; without the velocity a track
+    /// that misses a few projections comes back beside its bead, and beads that cross are
+    /// swapped). Detections pair up mutually nearest within `gate` of the predictions. Where two
+    /// beads overlap, their blob is ambiguous: a detection within the gate of two predictions,
+    /// or a prediction with two detections within its gate, is given to no track and starts
+    /// none, and the tracks coast on their predictions for up to 15 projections. Returns per
+    /// track the (projection, row, column) observations.
     public static func link(_ detections: [[(row: Double, column: Double, strength: Double)]], gate: Double, maximumShift: Double) -> [[(k: Int, row: Double, column: Double)]] {
         var tracks = [[(k: Int, row: Double, column: Double)]]()
-        var stored = [(row: Double, column: Double, last: Int)]()   // per track, in the first frame
+        var history = [[(k: Int, row: Double, column: Double)]]()   // per track, in the first frame
         var offset = (row: 0.0, column: 0.0)
+        let coastLimit = 15, historyLength = 10
+        /// Where a track is at projection k in the first frame: the least-squares line through
+        /// its recent observations (its last position while it has fewer than 4 spanning 3 projections).
+        func predict(_ h: ArraySlice<(k: Int, row: Double, column: Double)>, at k: Int) -> (row: Double, column: Double) {
+            guard let last = h.last else { return (0, 0) }
+            guard h.count >= 4, last.k - h.first!.k >= 3 else { return (last.row, last.column) }
+            let n = Double(h.count)
+            let mk = h.reduce(0) { $0 + Double($1.k) } / n
+            let mr = h.reduce(0) { $0 + $1.row } / n, mc = h.reduce(0) { $0 + $1.column } / n
+            var skk = 0.0, skr = 0.0, skc = 0.0
+            for o in h { let d = Double(o.k) - mk; skk += d * d; skr += d * (o.row - mr); skc += d * (o.column - mc) }
+            let d = Double(k) - mk
+            return (mr + skr / skk * d, mc + skc / skk * d)
+        }
         for (k, current) in detections.enumerated() {
-            let active = stored.indices.filter { k - stored[$0].last <= 15 }
-            let predicted = active.map { (t: $0, row: stored[$0].row + offset.row, column: stored[$0].column + offset.column) }
+            let predicted = history.indices.filter { k - history[$0].last!.k <= coastLimit }.map { t -> (t: Int, row: Double, column: Double) in
+                let p = predict(history[t].suffix(historyLength), at: k)
+                return (t, p.row + offset.row, p.column + offset.column)
+            }
             // The step of the drift since the last projection: the one most pairs agree on.
             var best = (dr: 0.0, dc: 0.0, votes: 0)
             for p in predicted { for c in current {
@@ -438,20 +540,24 @@ public enum ProjectionAligner {
                 if votes > best.votes { best = (dr, dc, votes) }
             } }
             if best.votes >= 2 || (best.votes == 1 && predicted.count == 1) { offset = (offset.row + best.dr, offset.column + best.dc) }
+            let step = best.votes >= 2 || (best.votes == 1 && predicted.count == 1) ? (best.dr, best.dc) : (0, 0)
             func distance(_ p: (t: Int, row: Double, column: Double), _ c: (row: Double, column: Double, strength: Double)) -> Double {
-                hypot(c.row - p.row - best.dr, c.column - p.column - best.dc)
+                hypot(c.row - p.row - step.0, c.column - p.column - step.1)
             }
+            // Overlapping beads: detections near two predictions, predictions near two detections.
+            let near = current.map { c in predicted.indices.filter { distance(predicted[$0], c) < gate } }
+            let crowded = Set(predicted.indices.filter { i in current.indices.filter { distance(predicted[i], current[$0]) < gate }.count >= 2 })
             var taken = Set<Int>()
-            for p in predicted {
+            for (i, p) in predicted.enumerated() where !crowded.contains(i) {
                 guard let j = current.indices.min(by: { distance(p, current[$0]) < distance(p, current[$1]) }), distance(p, current[j]) < gate,
-                      let back = predicted.min(by: { distance($0, current[j]) < distance($1, current[j]) }), back.t == p.t, !taken.contains(j) else { continue }
+                      near[j].count == 1, !taken.contains(j) else { continue }
                 taken.insert(j)
                 tracks[p.t].append((k, current[j].row, current[j].column))
-                stored[p.t] = (current[j].row - offset.row, current[j].column - offset.column, k)
+                history[p.t].append((k, current[j].row - offset.row, current[j].column - offset.column))
             }
-            for (j, c) in current.enumerated() where !taken.contains(j) {
+            for (j, c) in current.enumerated() where !taken.contains(j) && near[j].isEmpty {
                 tracks.append([(k, c.row, c.column)])
-                stored.append((c.row - offset.row, c.column - offset.column, k))
+                history.append([(k, c.row - offset.row, c.column - offset.column)])
             }
         }
         return tracks
@@ -489,13 +595,8 @@ public enum ProjectionAligner {
                 (0..<rows).map { r in (0..<cols).reduce(0.0) { $0 + Double(lines[linear: (k * rows + r) * cols + $1]) } }
             }
             var dv = [Double](repeating: 0, count: angles)
-            let rowPositions = (0..<rows).map(Double.init)
-            let interpolations = try profiles.map { try LinearInterpolation(x: rowPositions, y: $0) }
             for _ in 0..<3 {
-                var mean = [Double](repeating: 0, count: rows)
-                for k in 0..<angles { for r in 0..<rows {
-                    mean[r] += try interpolations[k].value(at: Double(r) + dv[k], extrapolation: .clamp) / Double(angles)
-                } }
+                let mean = try alignedMeanRowProfile(profiles, shifts: dv, of: Array(0..<angles))
                 for k in 0..<angles { dv[k] = shift1D(reference: mean, moving: profiles[k], maximum: settings.maximumShiftPixels) }
                 let average = dv.reduce(0, +) / Double(angles)
                 dv = dv.map { $0 - average }
@@ -555,16 +656,34 @@ public enum ProjectionAligner {
         return alignment
     }
 
-    /// The shift s (within ± `maximum`) with moving(x) ≈ reference(x − s)... as measured by
-    /// the peak of the cross-correlation of the mean-removed profiles, refined by a parabola.
+    /// The mean of the projections' row profiles (row sums) `of` these projections, each read at
+    /// its vertical shift (linear interpolation, the end values beyond the frame): the sample's
+    /// row-mass profile in the aligned frame, which parallel beam keeps the same at every angle.
+    static func alignedMeanRowProfile(_ profiles: [[Double]], shifts dv: [Double], of projections: [Int]) throws -> [Double] {
+        let rows = profiles.first?.count ?? 0
+        let rowPositions = (0..<rows).map(Double.init)
+        var mean = [Double](repeating: 0, count: rows)
+        for k in projections {
+            let interpolation = try LinearInterpolation(x: rowPositions, y: profiles[k])
+            for r in 0..<rows { mean[r] += try interpolation.value(at: Double(r) + dv[k], extrapolation: .clamp) / Double(projections.count) }
+        }
+        return mean
+    }
+
+    /// The shift s (within ± `maximum`, and at most half the profile so that at least half
+    /// overlaps) with moving(x) ≈ reference(x − s), as measured by the peak of the
+    /// cross-correlation of the mean-removed profiles, each lag's sum divided by its overlap
+    /// (a plain sum favours small shifts: the profiles' ends, below their means, add positive
+    /// products only while they overlap — broad profiles read 2 px for a 5 px shift), refined
+    /// by a parabola.
     static func shift1D(reference: [Double], moving: [Double], maximum: Double) -> Double {
         let n = reference.count
         let mr = reference.reduce(0, +) / Double(n), mm = moving.reduce(0, +) / Double(n)
-        let reach = Swift.min(n - 1, Int(maximum.rounded(.up)))
+        let reach = Swift.min(n / 2, Int(maximum.rounded(.up)))
         func correlation(_ s: Int) -> Double {
             var sum = 0.0
             for i in Swift.max(0, s)..<Swift.min(n, n + s) { sum += (moving[i] - mm) * (reference[i - s] - mr) }
-            return sum
+            return sum / Double(n - abs(s))
         }
         let values = (-reach...reach).map { correlation($0) }
         guard let best = values.indices.max(by: { values[$0] < values[$1] }) else { return 0 }
@@ -588,6 +707,9 @@ struct MarkerFit {
     var axis: Double
     var keep: [[Bool]]
     var markerRejected: [Bool]
+    /// Each marker's weight in the shifts and the objective: 1 / its residual variance
+    /// (`weighByResiduals`), so a bead whose centroids are pulled by a neighbour counts less.
+    var weights: [Double]
     /// The tilt of the last solve, radians.
     var phi = 0.0
 
@@ -598,9 +720,33 @@ struct MarkerFit {
         axis = Double(cols - 1) / 2
         keep = tracks.map { [Bool](repeating: true, count: $0.count) }
         markerRejected = [Bool](repeating: false, count: tracks.count)
+        weights = [Double](repeating: 1, count: tracks.count)
     }
 
-    /// Fits at `tilt` (radians) from zero shifts; returns the RMS residual (pixels).
+    /// Weights from the current fit: 1 / (marker's RMS residual)², the RMS floored at 0.05 px,
+    /// scaled to a mean of 1 over the kept markers.
+    mutating func weighByResiduals() {
+        let variance = tracks.indices.map { m -> Double in
+            let r = residuals(m).enumerated().filter { keep[m][$0.offset] }.map(\.element)
+            guard !r.isEmpty else { return 1 }
+            return Swift.max(r.reduce(0) { $0 + $1 * $1 } / Double(r.count), 0.05 * 0.05)
+        }
+        let kept = tracks.indices.filter { !markerRejected[$0] }
+        let mean = kept.reduce(0.0) { $0 + 1 / variance[$1] } / Double(Swift.max(1, kept.count))
+        weights = variance.map { 1 / $0 / Swift.max(mean, 1e-300) }
+    }
+
+    /// RMS residual of the kept observations of the kept markers, unweighted (pixels).
+    func residualRMS() -> Double {
+        var total = 0.0, count = 0
+        for m in tracks.indices where !markerRejected[m] {
+            for (i, r) in residuals(m).enumerated() where keep[m][i] { total += r * r; count += 1 }
+        }
+        return count > 0 ? (total / Double(2 * count)).squareRoot() : .infinity
+    }
+
+    /// Fits at `tilt` (radians) from zero shifts; returns the weighted RMS residual (pixels),
+    /// the objective of the tilt search.
     mutating func solve(tilt: Double) -> Double {
         phi = tilt
         let (cp, sp) = (cos(phi), sin(phi))
@@ -626,14 +772,14 @@ struct MarkerFit {
             var su = [Double](repeating: 0, count: theta.count), sv = su, n = su
             var total = 0.0, count = 0.0
             for (m, track) in tracks.enumerated() where !markerRejected[m] {
-                let p = positions[m]
+                let p = positions[m], w = weights[m]
                 for (i, o) in track.enumerated() where keep[m][i] {
                     let (c, s) = (cos(theta[o.k]), sin(theta[o.k]))
                     let u0 = p[0] * c - p[1] * s
                     let ru = o.column - (axis + cp * u0 - sp * p[2]), rv = o.row - (vc + sp * u0 + cp * p[2])
-                    su[o.k] += ru; sv[o.k] += rv; n[o.k] += 1
+                    su[o.k] += w * ru; sv[o.k] += w * rv; n[o.k] += w
                     let eu = ru - du[o.k], ev = rv - dv[o.k]
-                    total += eu * eu + ev * ev; count += 2
+                    total += w * (eu * eu + ev * ev); count += 2 * w
                 }
             }
             let previousRMS = rms
@@ -653,6 +799,15 @@ struct MarkerFit {
             if abs(previousRMS - rms) < 1e-9 * Swift.max(1, rms) { break }
         }
         return rms
+    }
+
+    /// Whether each projection has at least one kept observation of a kept marker.
+    func coveredProjections() -> [Bool] {
+        var covered = [Bool](repeating: false, count: theta.count)
+        for (m, track) in tracks.enumerated() where !markerRejected[m] {
+            for (i, o) in track.enumerated() where keep[m][i] { covered[o.k] = true }
+        }
+        return covered
     }
 
     /// Residuals of the current fit per observation.

@@ -2,6 +2,7 @@ import Foundation
 import ImageAnalysis
 import LensCore
 import Phantoms
+import Signal
 import Testing
 import Tomography
 
@@ -70,7 +71,7 @@ struct AlignmentTests {
         return (zip(e, t).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(e.count)).squareRoot()
     }
 
-    /// With markers: shifts to ≤ 0.3 px RMS, tilt to ≤ 0.05° (measured: 0.055 / 0.044 px, 0.536°).
+    /// With markers: shifts to ≤ 0.3 px RMS, tilt to ≤ 0.05° (measured: 0.041 / 0.028 px, 0.522°).
     /// The axis column is not compared: with a free shift per projection it is a gauge
     /// (a constant in the column shifts), fixed by convention, not measured.
     @Test func markersRecoverShiftsAndTilt() throws {
@@ -90,7 +91,7 @@ struct AlignmentTests {
     }
 
     /// Without markers: vertical drift from row sums, then both directions by reprojection
-    /// alignment, to ≤ 0.5 px RMS each (measured: 0.38 / 0.04 px); the updates shrink as it
+    /// alignment, to ≤ 0.5 px RMS each (measured: 0.22 / 0.05 px); the updates shrink as it
     /// converges.
     @Test func markerFreeRecoversShifts() throws {
         let scan = try Self.scan(beads: false, tiltDegrees: 0)
@@ -107,8 +108,8 @@ struct AlignmentTests {
 
     /// The consistency check needs no markers: the true alignment leaves the aligned
     /// projections' centre of mass on its sinusoid and their row sums in register to a few
-    /// hundredths of a pixel; a 1-px RMS error shows as about 1 px horizontally and half that
-    /// vertically (the row-sum registration against a mean the errors blur). A sample that
+    /// hundredths of a pixel; a 1-px RMS error shows as about 1 px both ways (measured 0.96 /
+    /// 1.00 px). A sample that
     /// reaches the detector's sides is not checked horizontally.
     @Test func consistencyCheckSeesShiftErrors() throws {
         #expect(!AlignmentConsistency.sampleInView(try Self.scan(beads: false, tiltDegrees: 0).lines))
@@ -128,7 +129,7 @@ struct AlignmentTests {
         print(String(format: "consistency: truth %.3f / %.3f px, with 1 px errors %.3f / %.3f px",
                      truth.horizontalPixels ?? .nan, truth.verticalPixels ?? .nan, broken.horizontalPixels ?? .nan, broken.verticalPixels ?? .nan))
         #expect(try #require(truth.horizontalPixels) < 0.1 && (try #require(truth.verticalPixels)) < 0.1)
-        #expect(try #require(broken.horizontalPixels) > 0.7 && (try #require(broken.verticalPixels)) > 0.45)
+        #expect(try #require(broken.horizontalPixels) > 0.7 && (try #require(broken.verticalPixels)) > 0.7)
     }
 
     /// Markers on a scan without tilt: the fitted tilt is reported with its jackknife standard
@@ -176,6 +177,108 @@ struct AlignmentTests {
         #expect(abs(found.tiltDegrees - 0.3) < 0.01)
         #expect(found.markers?.tiltStandardErrorDegrees == nil)
         #expect(found.notes.contains { $0.contains("unchecked") })
+    }
+
+    /// Beads that cross in projection: two at the same height pass each other at −45° (0.48 px
+    /// per projection apart), and where their blobs are under 2.5 px apart the detector sees one
+    /// blob at their midpoint; a third bead moves alone. Random drift of ±2 px per projection,
+    /// 0.1 px detection noise, 5 % of detections missed. Every long track must follow one bead:
+    /// all its observations within 1 px of that bead's true position (a linker without the
+    /// tracks' own velocity swaps the crossing beads or picks up the merged blob).
+    @Test func linkerKeepsCrossingBeadsApart() {
+        let angles = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: 241, rangeDegrees: 135, startDegrees: -67.5)
+        let beads: [(x: Double, y: Double, z: Double)] = [(20, -10, 12), (-15, 25, 12.4), (5, 30, 30)]
+        var rng = SeededRandom(seed: 3)
+        let drift = angles.map { _ in (row: 4 * rng.uniform() - 2, column: 4 * rng.uniform() - 2) }
+        func truePosition(_ b: Int, _ k: Int) -> (row: Double, column: Double) {
+            let t = angles[k] * .pi / 180
+            return (20 + beads[b].z + drift[k].row, 48 + beads[b].x * cos(t) - beads[b].y * sin(t) + drift[k].column)
+        }
+        let detections = angles.indices.map { k -> [(row: Double, column: Double, strength: Double)] in
+            var seen = beads.indices.map { truePosition($0, k) }
+            if hypot(seen[0].row - seen[1].row, seen[0].column - seen[1].column) < 2.5 {
+                seen[0] = ((seen[0].row + seen[1].row) / 2, (seen[0].column + seen[1].column) / 2)
+                seen.remove(at: 1)
+            }
+            return seen.compactMap { p in rng.uniform() < 0.05 ? nil : (p.row + 0.1 * rng.normal(), p.column + 0.1 * rng.normal(), 1.0) }
+        }
+        let tracks = ProjectionAligner.link(detections, gate: 2, maximumShift: 20).filter { $0.count >= 60 }
+        var followed = Set<Int>()
+        for track in tracks {
+            // The bead this track follows: the one nearest its observations most often.
+            let nearest = track.map { o in beads.indices.min { hypot(truePosition($0, o.k).row - o.row, truePosition($0, o.k).column - o.column)
+                                                              < hypot(truePosition($1, o.k).row - o.row, truePosition($1, o.k).column - o.column) }! }
+            let bead = Dictionary(grouping: nearest, by: { $0 }).max { $0.value.count < $1.value.count }!.key
+            let strays = track.filter { o in hypot(truePosition(bead, o.k).row - o.row, truePosition(bead, o.k).column - o.column) > 1 }
+            #expect(strays.isEmpty, "track on bead \(bead): \(strays.count) of \(track.count) observations elsewhere, first at projection \(strays.first?.k ?? -1)")
+            followed.insert(bead)
+        }
+        #expect(followed == [0, 1, 2], "beads followed: \(followed.sorted()) by \(tracks.count) tracks")
+    }
+
+    /// A marker fit whose tracks jump between beads: two of the scan's tracks swap their second
+    /// halves. The per-projection shifts absorb the jump, but the aligned projections break
+    /// parallel-beam consistency, so `review` sets the fit aside with a warning; the fit of the
+    /// true tracks is kept without one.
+    @Test func reviewSetsAsideTracksThatJumpBetweenBeads() throws {
+        let scan = try Self.scan(beads: true, tiltDegrees: 0, columns: Self.size + 24)
+        let (rows, cols) = (scan.lines.shape[1], scan.lines.shape[2])
+        let detections = (0..<Self.angleCount).map { k in
+            ProjectionAligner.detectMarkers(Grid<Float>(shape: Shape(rows, cols), elements: (0..<rows * cols).map { scan.lines[linear: k * rows * cols + $0] }),
+                                            radius: 1.5, maximum: 24)
+        }
+        let tracks = ProjectionAligner.link(detections, gate: 1.5, maximumShift: 20).filter { $0.count >= Self.angleCount * 3 / 4 }.sorted { $0.count > $1.count }
+        #expect(tracks.count >= 4)
+        guard tracks.count >= 4 else { return }
+        let good = ProjectionAligner.fitMarkerTracks(tracks, anglesDegrees: scan.angles, rows: rows, columns: cols, fitTilt: false)
+        let kept = try ProjectionAligner.review(markerFit: good, lines: scan.lines, anglesDegrees: scan.angles)
+        #expect(kept.kept != nil && kept.warnings.isEmpty && kept.kept!.warnings.isEmpty)
+        var swapped = tracks
+        let half = Self.angleCount / 2
+        swapped[0] = tracks[0].filter { $0.k < half } + tracks[1].filter { $0.k >= half }
+        swapped[1] = tracks[1].filter { $0.k < half } + tracks[0].filter { $0.k >= half }
+        let jumped = ProjectionAligner.fitMarkerTracks(swapped, anglesDegrees: scan.angles, rows: rows, columns: cols, fitTilt: false)
+        let verdict = try ProjectionAligner.review(markerFit: jumped, lines: scan.lines, anglesDegrees: scan.angles)
+        print(String(format: "jumping tracks: residual %.2f px, kept %@", jumped.markers?.residualRMSPixels ?? .nan, verdict.kept == nil ? "no" : "yes"))
+        #expect(verdict.kept == nil)
+        #expect(verdict.warnings.contains { $0.contains("set aside") })
+    }
+
+    /// Projections in which no marker is seen (here the observations of projections 118–123 are
+    /// removed) are placed from the projections themselves: the centre-of-mass sinusoid
+    /// horizontally (the sample is in view), row profiles vertically — within 0.3 px of the
+    /// truth each, where the marker fit alone leaves them at zero shift (errors of up to 5 px).
+    @Test func projectionsWithoutMarkersArePlacedFromTheData() throws {
+        let scan = try Self.scan(beads: true, tiltDegrees: 0, columns: Self.size + 24)
+        let (rows, cols) = (scan.lines.shape[1], scan.lines.shape[2])
+        let detections = (0..<Self.angleCount).map { k in
+            ProjectionAligner.detectMarkers(Grid<Float>(shape: Shape(rows, cols), elements: (0..<rows * cols).map { scan.lines[linear: k * rows * cols + $0] }),
+                                            radius: 1.5, maximum: 24)
+        }
+        let hidden = 118..<124
+        let tracks = ProjectionAligner.link(detections, gate: 1.5, maximumShift: 20).filter { $0.count >= Self.angleCount / 4 }
+            .map { $0.filter { !hidden.contains($0.k) } }
+        var fit = ProjectionAligner.fitMarkerTracks(tracks, anglesDegrees: scan.angles, rows: rows, columns: cols, fitTilt: false)
+        #expect(fit.markers?.projectionsWithoutMarkers == Array(hidden))
+        func errors(_ a: ProjectionAlignment, axis: Int) -> [Double] {
+            // Gauge-free differences, the gauge fitted on the projections the markers placed.
+            let theta = scan.angles.map { $0 * .pi / 180 }
+            let d = zip(a.shiftsPixels, scan.truth.shiftsPixels).map { $0[axis] - $1[axis] }
+            let placed = d.indices.filter { !hidden.contains($0) }
+            if axis == 1 { let m = placed.reduce(0.0) { $0 + d[$1] } / Double(placed.count); return d.map { $0 - m } }
+            // c + a cos θ + b sin θ by least squares over the placed projections, removed everywhere.
+            var m = [Double](repeating: 0, count: 9), r = [Double](repeating: 0, count: 3)
+            for k in placed { let row = [1, cos(theta[k]), sin(theta[k])]; for p in 0..<3 { r[p] += row[p] * d[k]; for q in 0..<3 { m[p * 3 + q] += row[p] * row[q] } } }
+            let x = Matrix(rows: 3, columns: 3, values: m).inverseSymmetricPositiveDefinite()!.multiply(r)
+            return d.indices.map { d[$0] - (x[0] + x[1] * cos(theta[$0]) + x[2] * sin(theta[$0])) }
+        }
+        let unplaced = hidden.map { abs(errors(fit, axis: 0)[$0]) + abs(errors(fit, axis: 1)[$0]) }.max()!
+        try ProjectionAligner.placeProjectionsWithoutMarkers(&fit, lines: scan.lines, anglesDegrees: scan.angles)
+        let (du, dv) = (hidden.map { abs(errors(fit, axis: 0)[$0]) }.max()!, hidden.map { abs(errors(fit, axis: 1)[$0]) }.max()!)
+        print(String(format: "projections without markers: left at zero %.2f px off, placed %.3f / %.3f px off", unplaced, du, dv))
+        #expect(unplaced > 1)
+        #expect(du <= 0.3 && dv <= 0.3)
+        #expect(fit.notes.contains { $0.contains("no marker observed") })
     }
 
     /// Applying an alignment undoes its displacement (away from the frame's edges, which the
