@@ -17,6 +17,10 @@ public struct DamageCalibration: Codable, Sendable, Equatable {
     public var quantile: Double
     /// The pristine crack fraction at that quantile.
     public var pristineCrackFractionAtQuantile: Double
+    /// The pristine deficit crack fraction (``ParticleDamage/deficitCrackFraction``) at that
+    /// quantile: the severe threshold is kept above it, so that blur and density variations of
+    /// pristine particles are not judged severe by their grey deficit.
+    public var pristineDeficitFractionAtQuantile: Double
     /// Share of pristine particles the detector splits into ≥ 2 fragments.
     public var pristineFragmentedShare: Double
     /// The thresholds given, and the ones used after calibration.
@@ -30,18 +34,22 @@ public struct DamageCalibration: Codable, Sendable, Equatable {
         guard pristine.count >= 20 else {
             throw LensError.invalidArgument("calibrating damage classes needs at least 20 particles in the pristine state, got \(pristine.count)")
         }
-        let fractions = pristine.map(\.crackFraction).sorted()
         // Linear interpolation between order statistics (numpy's default percentile).
-        let rank = quantile * Double(fractions.count - 1)
-        let lo = Int(rank.rounded(.down)), hi = Swift.min(lo + 1, fractions.count - 1)
-        let atQuantile = fractions[lo] + (rank - Double(lo)) * (fractions[hi] - fractions[lo])
-        // "≥ mild" is mild: the threshold sits just above the quantile so that it is not mild itself.
-        let mild = Swift.max(settings.mildCrackFraction, atQuantile.nextUp)
-        let severe = Swift.min(1, Swift.max(settings.severeCrackFraction, mild * severeOverMild))
-        guard severe > mild else {
-            throw LensError.numerical("the pristine state's crack fractions reach \(atQuantile) at the \(quantile) quantile: no severe threshold above it is left; the crack detector is not fit for this data (check --void-grey and --margin)")
+        func atQuantile(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            let rank = quantile * Double(sorted.count - 1)
+            let lo = Int(rank.rounded(.down)), hi = Swift.min(lo + 1, sorted.count - 1)
+            return sorted[lo] + (rank - Double(lo)) * (sorted[hi] - sorted[lo])
         }
-        return DamageCalibration(pristineParticles: pristine.count, quantile: quantile, pristineCrackFractionAtQuantile: atQuantile,
+        let voxels = atQuantile(pristine.map(\.crackFraction)), deficit = atQuantile(pristine.map(\.deficitCrackFraction))
+        // "≥ mild" is mild: the threshold sits just above the quantile so that it is not mild itself.
+        let mild = Swift.max(settings.mildCrackFraction, voxels.nextUp)
+        let severe = Swift.min(1, Swift.max(settings.severeCrackFraction, mild * severeOverMild, deficit.nextUp))
+        guard severe > mild else {
+            throw LensError.numerical("the pristine state's crack fractions reach \(voxels) at the \(quantile) quantile: no severe threshold above it is left; the crack detector is not fit for this data (check --void-grey and --margin)")
+        }
+        return DamageCalibration(pristineParticles: pristine.count, quantile: quantile, pristineCrackFractionAtQuantile: voxels,
+                                 pristineDeficitFractionAtQuantile: deficit,
                                  pristineFragmentedShare: Double(pristine.filter { $0.fragments >= 2 }.count) / Double(pristine.count),
                                  configuredMild: settings.mildCrackFraction, configuredSevere: settings.severeCrackFraction,
                                  mildCrackFraction: mild, severeCrackFraction: severe)
@@ -57,7 +65,7 @@ public struct DamageCalibration: Codable, Sendable, Equatable {
     /// `damage` classified again under the calibrated thresholds.
     public func reclassified(_ damage: ParticleDamage, settings: CrackSettings) -> ParticleDamage {
         var d = damage
-        d.damageClass = applied(to: settings).damageClass(crackFraction: d.crackFraction, fragments: d.fragments, crackVoxels: d.crackVoxels)
+        d.damageClass = applied(to: settings).damageClass(crackFraction: d.crackFraction, deficitFraction: d.deficitCrackFraction, fragments: d.fragments, crackVoxels: d.crackVoxels)
         return d
     }
 }

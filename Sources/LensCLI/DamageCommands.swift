@@ -94,6 +94,7 @@ struct CracksCommand: ParsableCommand {
             let unit = LengthUnit(grey.geometry)
             let edge = unit.isPhysical ? grey.geometry.voxelSizeMicrometres.min() ?? 1 : 1
             var table = Table(columns: [TableColumn("id"), TableColumn("envelope_voxels"), TableColumn("crack_voxels"), TableColumn("crack_fraction"),
+                                        TableColumn("deficit_crack_fraction"),
                                         TableColumn("cracks"), TableColumn("fragments"), TableColumn("damage_class"),
                                         TableColumn("crack_width_median", unit: unit.name), TableColumn("crack_width_max", unit: unit.name),
                                         TableColumn("centre_z", unit: "voxel"), TableColumn("centre_y", unit: "voxel"), TableColumn("centre_x", unit: "voxel"),
@@ -104,7 +105,7 @@ struct CracksCommand: ParsableCommand {
             for d in result.damage {
                 func section(_ name: String) -> TableValue { .number((d.sectionWidths.first { $0.section == name }?.normalVoxels ?? .nan) * edge) }
                 table.append([.number(Double(d.id)), .number(Double(d.envelopeVoxels)), .number(Double(d.crackVoxels)), .number(d.crackFraction),
-                              .number(Double(d.cracks)), .number(Double(d.fragments)), .text(d.damageClass),
+                              .number(d.deficitCrackFraction), .number(Double(d.cracks)), .number(Double(d.fragments)), .text(d.damageClass),
                               .number((d.crackWidthMedianVoxels ?? .nan) * edge), .number((d.crackWidthMaximumVoxels ?? .nan) * edge),
                               .number(d.centreVoxels[0]), .number(d.centreVoxels[1]), .number(d.centreVoxels[2]),
                               .number(d.equivalentDiameterVoxels * edge), .number(d.solidGrey),

@@ -60,18 +60,20 @@ struct CrackAnalysisTests {
     }
 
     /// The same analysis on a reconstruction: the phantom (48 × 96² at 0.5 µm, cracks 0.1–1.5 µm
-    /// wide) projected over 135° (601 angles) with photon noise (5 000 counts), TV-reconstructed,
-    /// cracks judged away from a one-voxel surface shell (the edge blur). Measured on three
-    /// phantoms (seeds 7, 11, 23): precision 1.00 / 1.00 / 0.93, recall 0.85 / 1.00 / 1.00,
-    /// damage class 0.73 / 0.95 / 0.87, fragments 0.81 / 0.84 / 0.84 (before splits were also
-    /// judged from the mean grey of separating surfaces: class 0.73 / 0.95 / 0.84, fragments
-    /// 0.77 / 0.73 / 0.68); FBP gives precision 0.50. Much of what is missed is cracks whose
-    /// normal lies in the scan's 45° missing wedge, which the data barely record: on the
-    /// particles with no such crack, recall and precision 1.00, class 0.85 / 0.97 / 0.88,
-    /// fragments 0.90 / 0.94 / 0.84 (the issue asks 0.90 and 0.95); the rest are cracks of about
-    /// one voxel that the reconstruction bridges. The test holds these levels. (The optional
-    /// Hessian sheetness detector at 0.075 raised seed 7 to recall 0.92, precision 0.92, class
-    /// 0.88, but cut seed 23's precision to 0.74: it stays off by default.)
+    /// wide) projected over 135° (601 angles) with photon noise (5 000 counts), TV-reconstructed
+    /// (300 iterations), cracks judged away from a one-voxel surface shell (the edge blur).
+    /// Measured on three phantoms (seeds 7, 11, 23): precision 1.00 / 1.00 / 0.93, recall 0.85 /
+    /// 0.95 / 0.93, damage class 0.88 / 0.97 / 0.94, fragments 0.81 / 0.86 / 0.81. The class
+    /// counts a particle severe also by its grey deficit (``ParticleDamage/deficitCrackFraction``):
+    /// blurred cracks of about one voxel keep their deficit but few voxels cross the threshold
+    /// (by voxels alone, at 150 iterations: class 0.73 / 0.95 / 0.87; with the deficit 0.85 /
+    /// 0.97 / 0.87). FBP gives precision 0.50. Much of what is missed is cracks whose normal lies
+    /// in the scan's 45° missing wedge, which the data barely record: on the particles with no
+    /// such crack, recall 1.00 / 1.00 / 0.90, precision 1.00, class 1.00 / 1.00 / 0.96 (the issue
+    /// asks 0.90), fragments 0.90 / 0.97 / 0.84 (the issue asks 0.95); the rest are cracks of
+    /// about one voxel that the reconstruction bridges into one piece. The test holds these
+    /// levels. (The optional Hessian sheetness detector at 0.075 raised seed 7's recall but cut
+    /// seed 23's precision to 0.74: it stays off by default.)
     @Test(arguments: [7, 11, 23] as [UInt64]) func onANoisyLimitedAngleReconstruction(seed: UInt64) throws {
         let phantom = try Self.phantom(depth: 48, seed: seed)
         let angles = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: 601, rangeDegrees: 135, startDegrees: -67.5)
@@ -83,7 +85,7 @@ struct CrackAnalysisTests {
         lines = Grid(shape: lines.shape, elements: zip(lines.elements, noise).map { p, n in
             let mean = 5000 * exp(-Double(p)); return Float(-log(max(1, mean + mean.squareRoot() * Double(n)) / 5000)) })
         let fbp = try FilteredBackProjection.reconstruct(lines, geometry: geometry)
-        var s = IterativeSettings(); s.iterations = 150
+        var s = IterativeSettings(); s.iterations = 300
         let tv = try IterativeReconstruction.solve(projector, data: lines, algorithm: .tv, settings: s, initial: fbp, tvScale: 601 * 0.5).volume
         var settings = CrackSettings()
         settings.surfaceMarginVoxels = 1
@@ -107,12 +109,12 @@ struct CrackAnalysisTests {
                      visible.particles, visible.recall, visible.precision, visible.classAgreement, visible.fragmentAgreement))
         #expect(score.particles >= 20 && score.truePositives + score.falseNegatives >= 10)
         #expect(score.precision >= 0.9 && score.recall >= 0.8)
-        #expect(score.classAgreement >= 0.7 && score.fragmentAgreement >= 0.78)
-        #expect(visible.precision >= 0.9 && visible.recall >= 0.9 && visible.classAgreement >= 0.82 && visible.fragmentAgreement >= 0.8)
+        #expect(score.classAgreement >= 0.85 && score.fragmentAgreement >= 0.78)
+        #expect(visible.precision >= 0.9 && visible.recall >= 0.88 && visible.classAgreement >= 0.9 && visible.fragmentAgreement >= 0.8)
         // Crack widths on the reconstruction, particles with one designed crack ≥ 2 voxels wide:
         // the hand-style section width (median over the sections that cut it) against the design.
-        // Measured RMS error 1.48 / 0.96 / 2.03 voxels (seeds 7, 11, 23; 4–8 cracks each), all of
-        // it from cracks in the missing wedge: outside it 0.20 / 0.62 / 0.26 voxel (3–6 cracks),
+        // Measured RMS error 0.39 / 0.80 / 2.13 voxels (seeds 7, 11, 23; 4–8 cracks each), most of
+        // it from cracks in the missing wedge: outside it 0.14 / 0.27 / 0.20 voxel (3–6 cracks),
         // within the issue's ≤ 1 voxel, as on the noise-free phantom (0.22). Held at ≤ 2.5 overall
         // and ≤ 1 outside the wedge.
         let truth = Dictionary(uniqueKeysWithValues: phantom.truth.particles.map { (Int($0.id), $0) })
@@ -132,6 +134,47 @@ struct CrackAnalysisTests {
         print("crack widths on TV, seed \(seed): \(measured) of \(candidates) cracks ≥ 2 voxels measured, RMS error \((squares / Double(max(1, measured))).squareRoot()) voxel; \(visibleMeasured) outside the missing wedge: \((visibleSquares / Double(max(1, visibleMeasured))).squareRoot()) voxel")
         if measured >= 2 { #expect((squares / Double(measured)).squareRoot() <= 2.5) }
         if visibleMeasured >= 2 { #expect((visibleSquares / Double(visibleMeasured)).squareRoot() <= 1) }
+    }
+
+    /// A void crack 2.2 voxels wide across a slab-shaped particle 40 voxels thick, blurred
+    /// across the crack by a Gaussian of σ 1.5 voxels (a reconstruction's resolution): one plane
+    /// stays below the half-contrast threshold (voxel fraction 1/32 of the 32 judged planes,
+    /// mild), but the grey deficit is conserved — the deficit crack fraction reads the design's
+    /// 2.2 / 32 = 0.069 within 10 %, and the particle is severe (≥ 0.05) by it. Without the
+    /// crack the deficit is ~0 (the edge blur reaches 0.0001 past the 4-voxel margin) and the
+    /// particle intact.
+    @Test func deficitCrackFractionSurvivesBlur() throws {
+        let (nz, ny, nx) = (48, 12, 12)
+        let labels = Grid<Int32>(shape: Shape(nz, ny, nx)) { i in (4..<44).contains(i / (ny * nx)) ? 1 : 0 }
+        func grey(crack: Bool) -> Grid<Float> {
+            // Each plane's solid fraction (the crack spans z 18.9…21.1), then a Gaussian along z.
+            let solid = (0..<nz).map { z -> Double in
+                guard (4..<44).contains(z) else { return 0 }
+                let covered = crack ? Swift.max(0, Swift.min(Double(z) + 0.5, 21.1) - Swift.max(Double(z) - 0.5, 18.9)) : 0
+                return 1 - covered
+            }
+            let blurred = (0..<nz).map { z in
+                var (sum, weights) = (0.0, 0.0)
+                for d in -6...6 {
+                    let w = exp(-Double(d * d) / (2 * 1.5 * 1.5))
+                    sum += w * (z + d >= 0 && z + d < nz ? solid[z + d] : 0); weights += w
+                }
+                return Float(sum / weights)
+            }
+            return Grid<Float>(shape: labels.shape) { i in blurred[i / (ny * nx)] }
+        }
+        var settings = CrackSettings()
+        settings.voidGrey = 0
+        settings.surfaceMarginVoxels = 4
+        settings.splitSurfaceDeficit = nil
+        let cracked = try #require(try CrackAnalysis.analyse(grey: grey(crack: true), particles: labels, settings: settings).damage.first)
+        let intact = try #require(try CrackAnalysis.analyse(grey: grey(crack: false), particles: labels, settings: settings).damage.first)
+        print(String(format: "blurred 2.2-voxel crack: voxel fraction %.4f, deficit fraction %.4f, class %@; intact: deficit %.4f, class %@",
+                     cracked.crackFraction, cracked.deficitCrackFraction, cracked.damageClass, intact.deficitCrackFraction, intact.damageClass))
+        #expect(abs(cracked.deficitCrackFraction - 2.2 / 32) <= 0.1 * 2.2 / 32)
+        #expect(cracked.crackVoxels > 0 && cracked.crackFraction < settings.severeCrackFraction)
+        #expect(cracked.damageClass == "severe")
+        #expect(abs(intact.deficitCrackFraction) < 0.001 && intact.damageClass == "least")
     }
 
     /// When binder fills the space between the particles, the median outside them is not void:

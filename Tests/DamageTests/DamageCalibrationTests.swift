@@ -25,6 +25,24 @@ import Testing
         return d
     }
 
+    /// Pristine particles whose grey deficit reads up to 0.099 (density variations, blur): the
+    /// severe threshold is kept above their 99 % quantile, so a particle with crack voxels and a
+    /// deficit of 0.07 is not severe after calibration (it was before).
+    @Test func severeStaysAboveThePristineDeficits() throws {
+        let pristine = try (0..<100).map { k -> ParticleDamage in
+            var d = try particle(k, fraction: 0.0001)
+            d.deficitCrackFraction = Double(k) * 0.001
+            return d
+        }
+        let c = try DamageCalibration.fromPristine(pristine, settings: CrackSettings())
+        #expect(abs(c.pristineDeficitFractionAtQuantile - 0.09801) < 1e-9)
+        #expect(c.severeCrackFraction > 0.09801)
+        var probe = try particle(200, fraction: 0.02)
+        probe.deficitCrackFraction = 0.07
+        #expect(CrackSettings().damageClass(crackFraction: probe.crackFraction, deficitFraction: probe.deficitCrackFraction, fragments: 1, crackVoxels: probe.crackVoxels) == "severe")
+        #expect(c.reclassified(probe, settings: CrackSettings()).damageClass == "mild")
+    }
+
     @Test func thresholdsFollowThePristineQuantile() throws {
         // 100 pristine particles with false crack fractions 0, 0.0001, …, 0.0099.
         let pristine = try (0..<100).map { try particle($0, fraction: Double($0) * 0.0001) }
