@@ -741,6 +741,7 @@ struct ImpedanceCommand: ParsableCommand {
     @Option(help: "Lowest normalized frequency ω̃.") var from: Double = 0.01
     @Option(help: "Highest normalized frequency ω̃.") var to: Double = 1000
     @Option(help: "Frequencies, log-spaced.") var count: Int = 20
+    @Option(help: "Relative residual at which each frequency's solve stops (Z̃ is accurate to about 50× this).") var tolerance: Double = ImpedanceSettings(normalizedFrequencies: [1]).tolerance
     @Option(help: "CSV of the spectrum.") var csv: String?
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var labels: LabelSchemeOption
@@ -752,6 +753,7 @@ struct ImpedanceCommand: ParsableCommand {
         guard from > 0, to >= from, to <= 1e8 else { throw LensError.invalidArgument("--from and --to must satisfy 0 < from ≤ to ≤ 10⁸") }
         var sweep = ImpedanceSettings(normalizedFrequencies: Impedance.logSpaced(from: from, to: to, count: count))
         sweep.outlet = outlet
+        sweep.tolerance = tolerance
         let settings = ImpedanceWorkflow.Settings(axis: axis.index, sweep: sweep)
         try settings.validate()
         try global.outputs(inputs: [input]) { outputs in

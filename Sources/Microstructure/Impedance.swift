@@ -14,8 +14,11 @@ public struct ImpedanceSettings: Codable, Sendable, Equatable {
     /// Dimensionless angular frequencies ω̃ = ω·L²/D (L the sample's length along the axis).
     public var normalizedFrequencies: [Double]
     public var outlet: Outlet = .blocking
-    /// Relative residual at which each frequency's solve stops.
-    public var tolerance = 1e-9
+    /// Relative residual ‖r‖/‖b‖ at which each frequency's solve stops. At 1e-7 the spectrum
+    /// of TauFactor's electrode (a 128³ crop, 20 frequencies) differs from a 1e-9 solve by at
+    /// most 3.6·10⁻⁶ of |Z̃| (1e-6: 5·10⁻⁵), far inside the 0.5–1 % the model and its fit are
+    /// judged by, in 30 % less time than at 1e-9 (1e-6: 46 % less).
+    public var tolerance = 1e-7
     public var maximumIterations = 5_000
 
     public init(normalizedFrequencies: [Double] = Impedance.logSpaced(from: 0.01, to: 1000, count: 20)) {
@@ -25,7 +28,7 @@ public struct ImpedanceSettings: Codable, Sendable, Equatable {
     public func validate() throws {
         guard !normalizedFrequencies.isEmpty, normalizedFrequencies.count <= 1000 else { throw LensError.invalidArgument("give 1–1000 frequencies, got \(normalizedFrequencies.count)") }
         guard normalizedFrequencies.allSatisfy({ $0 > 0 && $0.isFinite && $0 <= 1e8 }) else { throw LensError.invalidArgument("normalized frequencies must be positive and at most 10⁸") }
-        guard tolerance > 0, tolerance < 1e-2 else { throw LensError.invalidArgument("the solver tolerance must be in (0, 0.01)") }
+        guard tolerance > 0, tolerance < 1e-2 else { throw LensError.invalidArgument("the solver tolerance (--tolerance) must be in (0, 0.01), got \(tolerance)") }
         guard (1...1_000_000).contains(maximumIterations) else { throw LensError.invalidArgument("iterations must be 1–10⁶") }
     }
 }

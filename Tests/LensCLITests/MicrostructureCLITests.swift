@@ -129,7 +129,7 @@ import Testing
 
     /// `impedance` on a straight channel (codes 0/1 declared as solid/pore): τ from the
     /// transmission-line fit is 1, the spectrum CSV has one row per frequency; a phase that
-    /// misses the inlet is refused.
+    /// misses the inlet, and a tolerance out of range, are refused.
     @Test func impedanceOfAChannel() throws {
         let channel = Grid<UInt8>(shape: Shape(96, 3, 3)) { i in i % 9 == 4 ? 1 : 0 }
         try VolumeIO.write(channel, to: dir + "/channel.tif")
@@ -143,6 +143,9 @@ import Testing
         let blocked = Grid<UInt8>(shape: Shape(96, 3, 3)) { i in i % 9 == 4 && i / 9 > 0 ? 1 : 0 }
         try VolumeIO.write(blocked, to: dir + "/blocked.tif")
         #expect(run("impedance", dir + "/blocked.tif", "--phase", "1") != 0)
+        // A solver tolerance outside (0, 0.01) is refused before anything is written.
+        #expect(run("impedance", dir + "/channel.tif", "--labels-scheme", "solid=0,pore=1", "--tolerance", "0.5", "--summary", dir + "/loose.json") == 2)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/loose.json"))
     }
 
     /// `conductivity` on layers in series (names through a declared scheme): κ_eff is the
