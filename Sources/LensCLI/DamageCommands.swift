@@ -17,9 +17,11 @@ struct CracksCommand: ParsableCommand {
         with --close R). A voxel of a particle is crack when darker than void + --level·(solid − \
         void): solid is the particle's 75th-percentile grey, void the median grey outside the \
         particles (or --void-grey). Writes cracks.tif (0/1) and particles.csv (id, envelope and \
-        crack voxels, crack fraction, cracks, fragments, class, crack width median/max) in --out. \
-        Classes: severe when split into ≥ 2 fragments or ≥ --severe of it is crack, mild from \
-        --mild, least otherwise. On reconstructions give --margin 1 (the edge blur darkens the \
+        crack voxels, crack fraction by voxels and by grey deficit, cracks, fragments, class, crack \
+        width median/max) in --out. The deficit fraction is Σ(m − g)/(m − void) over the judged \
+        voxels (m their median): blur keeps it where thin cracks stop crossing the level. \
+        Classes: severe when split into ≥ 2 fragments or ≥ --severe of it is crack (by voxels, or \
+        by deficit when it has crack voxels), mild from --mild, least otherwise. On reconstructions give --margin 1 (the edge blur darkens the \
         particles' surface like a crack). Per particle also: the widths of its largest crack on \
         the XY, YZ and XZ sections through it (half depth of the dip along the crack normal, \
         ±1 voxel), the radial grey profile's core-to-shell ratio (a darker core flags unresolved \
@@ -37,7 +39,7 @@ struct CracksCommand: ParsableCommand {
     @Option(name: .customLong("min-crack"), help: "Smallest crack component, voxels.") var minCrack: Int = 3
     @Option(name: .customLong("min-fragment"), help: "Smallest fragment counted, voxels.") var minFragment: Int = 27
     @Option(help: "Crack fraction from which a particle is mildly damaged.") var mild: Double = 0.0005
-    @Option(help: "Crack fraction from which a particle is severely damaged.") var severe: Double = 0.05
+    @Option(help: "Crack fraction (by voxels, or by grey deficit) from which a particle is severely damaged.") var severe: Double = 0.05
     @Option(help: "Also call crack what the Hessian sheetness (dark sheets, σ 1–2 voxels) finds above this fraction of the solid−void contrast (off by default; 0.075 helped one noisy reconstruction and hurt another).") var sheetness: Double?
     @Option(name: .customLong("top-hat"), help: "Also call crack what a grey black top-hat with a ball of this radius (voxels) finds above --top-hat-level of the contrast (off by default).") var topHat: Double?
     @Option(name: .customLong("top-hat-level"), help: "Black top-hat level, a fraction of the solid−void contrast.") var topHatLevel: Double = 0.3
