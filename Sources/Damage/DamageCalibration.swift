@@ -1,5 +1,6 @@
 import Foundation
 import LensCore
+import Signal
 
 /// Damage-class thresholds calibrated on a pristine state (issue 20: "calibrated on a pristine
 /// state when one is given"). In a pristine electrode every crack voxel the detector reports is
@@ -35,12 +36,7 @@ public struct DamageCalibration: Codable, Sendable, Equatable {
             throw LensError.invalidArgument("calibrating damage classes needs at least 20 particles in the pristine state, got \(pristine.count)")
         }
         // Linear interpolation between order statistics (numpy's default percentile).
-        func atQuantile(_ values: [Double]) -> Double {
-            let sorted = values.sorted()
-            let rank = quantile * Double(sorted.count - 1)
-            let lo = Int(rank.rounded(.down)), hi = Swift.min(lo + 1, sorted.count - 1)
-            return sorted[lo] + (rank - Double(lo)) * (sorted[hi] - sorted[lo])
-        }
+        func atQuantile(_ values: [Double]) -> Double { Statistics.percentile(values, 100 * quantile) }
         let voxels = atQuantile(pristine.map(\.crackFraction)), deficit = atQuantile(pristine.map(\.deficitCrackFraction))
         // "≥ mild" is mild: the threshold sits just above the quantile so that it is not mild itself.
         let mild = Swift.max(settings.mildCrackFraction, voxels.nextUp)
