@@ -210,9 +210,9 @@ public struct MarkerFitReport: Codable, Sendable, Equatable {
     public var fittedTiltDegrees: Double?
     public var tiltStandardErrorDegrees: Double?
     /// Projections in which no kept marker was observed (beads overlapping, out of view, or
-    /// missed): the markers cannot place them. `fitMarkerTracks` leaves their shifts at 0;
-    /// `ProjectionAligner.align` registers each to its nearest placed neighbour
-    /// (`placeProjectionsWithoutMarkers`).
+    /// missed): the markers cannot place them. `fitMarkerTracks` leaves their shifts at 0 and
+    /// says so in a warning; `ProjectionAligner.align` places each from the data
+    /// (`placeProjectionsWithoutMarkers`) and replaces the warning with a note.
     public var projectionsWithoutMarkers: [Int] = []
 }
 
@@ -376,6 +376,10 @@ public enum ProjectionAligner {
         return alignment
     }
 
+    static func unplacedWarning(_ count: Int, of angles: Int) -> String {
+        "\(count) of \(angles) projections have no marker observed in them: their shifts are left at 0, which is a guess — align with ProjectionAligner.align (or `batterylens align`) to place them from the data"
+    }
+
     /// Shifts for the projections no kept marker was seen in (`markers.projectionsWithoutMarkers`),
     /// from the data rather than a guess: each is registered in 2D (`ImageRegistration`: phase
     /// correlation, then normalized cross-correlation refined to sub-pixel) to its nearest
@@ -427,6 +431,7 @@ public enum ProjectionAligner {
             if let model, centres[k].isFinite { du = centres[k] - (model.c + model.a * cos(theta[k]) + model.b * sin(theta[k])) }
             alignment.shiftsPixels[k] = [du, known[neighbour][1] + offset.rows]
         }
+        alignment.warnings.removeAll { $0 == Self.unplacedWarning(uncovered.count, of: angles) }
         alignment.notes.append("\(uncovered.count) of \(angles) projections have no marker observed in them; their shifts come from the projections themselves (each registered to its nearest projection with markers\(model != nil ? "; horizontally, its centre of mass" : ""))")
     }
 
@@ -482,10 +487,12 @@ public enum ProjectionAligner {
         }
         let covered = fit.coveredProjections()
         let uncovered = (0..<angles).filter { !covered[$0] }
-        let (du, dv) = (fit.du, fit.dv)
         var alignment = ProjectionAlignment(projections: angles)
         alignment.notes = notes
-        alignment.shiftsPixels = (0..<angles).map { [du[$0], dv[$0]] }
+        alignment.shiftsPixels = (0..<angles).map { [fit.du[$0], fit.dv[$0]] }
+        // The markers cannot place these: said as a warning until the data place them
+        // (`placeProjectionsWithoutMarkers`, which `align` runs).
+        if !uncovered.isEmpty { alignment.warnings.append(Self.unplacedWarning(uncovered.count, of: angles)) }
         alignment.tiltDegrees = tilt * 180 / .pi
         alignment.axisColumn = fit.axis
         alignment.method = "markers"

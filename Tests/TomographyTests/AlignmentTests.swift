@@ -264,6 +264,7 @@ struct AlignmentTests {
             .map { $0.filter { !hidden.contains($0.k) } }
         var fit = ProjectionAligner.fitMarkerTracks(tracks, anglesDegrees: scan.angles, rows: rows, columns: cols, fitTilt: false)
         #expect(fit.markers?.projectionsWithoutMarkers == Array(hidden))
+        #expect(fit.warnings.contains { $0.contains("left at 0") })
         func errors(_ a: ProjectionAlignment, axis: Int) -> [Double] {
             // Gauge-free differences, the gauge fitted on the projections the markers placed.
             let theta = scan.angles.map { $0 * .pi / 180 }
@@ -283,6 +284,7 @@ struct AlignmentTests {
         #expect(unplaced > 1)
         #expect(du <= 0.3 && dv <= 0.3)
         #expect(fit.notes.contains { $0.contains("no marker observed") })
+        #expect(!fit.warnings.contains { $0.contains("left at 0") })
     }
 
     /// Applying an alignment undoes its displacement (away from the frame's edges, which the
