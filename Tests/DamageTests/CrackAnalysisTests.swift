@@ -110,7 +110,7 @@ struct CrackAnalysisTests {
         #expect(score.particles >= 20 && score.truePositives + score.falseNegatives >= 10)
         #expect(score.precision >= 0.9 && score.recall >= 0.8)
         #expect(score.classAgreement >= 0.85 && score.fragmentAgreement >= 0.78)
-        #expect(visible.precision >= 0.9 && visible.recall >= 0.88 && visible.classAgreement >= 0.9 && visible.fragmentAgreement >= 0.8)
+        #expect(visible.precision >= 0.9 && visible.recall >= 0.9 && visible.classAgreement >= 0.9 && visible.fragmentAgreement >= 0.8)
         // Crack widths on the reconstruction, particles with one designed crack ≥ 2 voxels wide:
         // the hand-style section width (median over the sections that cut it) against the design.
         // Measured RMS error 0.39 / 0.80 / 2.13 voxels (seeds 7, 11, 23; 4–8 cracks each), most of
