@@ -741,7 +741,7 @@ struct ImpedanceCommand: ParsableCommand {
     @Option(help: "Lowest normalized frequency ω̃.") var from: Double = 0.01
     @Option(help: "Highest normalized frequency ω̃.") var to: Double = 1000
     @Option(help: "Frequencies, log-spaced.") var count: Int = 20
-    @Option(help: "Relative residual at which each frequency's solve stops (Z̃ is accurate to about 50× this).") var tolerance: Double = ImpedanceSettings(normalizedFrequencies: [1]).tolerance
+    @Option(help: "Relative accuracy of each Z̃ at which its solve stops (the change of the corrected inlet flux over the last three iterations).") var tolerance: Double = ImpedanceSettings(normalizedFrequencies: [1]).tolerance
     @Option(help: "CSV of the spectrum.") var csv: String?
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var labels: LabelSchemeOption
