@@ -400,9 +400,10 @@ struct TortuosityCommand: ParsableCommand {
         }
         for a in record.results {
             let r = a.result
-            print(String(format: "%@: τ = %.5g (TauFactor convention, ε = %.4f), τ_percolating = %.5g (ε = %.4f), D_eff/D = %.5g; %d iterations, flux imbalance %.1e%@",
+            let error = r.estimatedRelativeError.map { String(format: ", estimated error %.1e", $0) } ?? ""
+            print(String(format: "%@: τ = %.5g (TauFactor convention, ε = %.4f), τ_percolating = %.5g (ε = %.4f), D_eff/D = %.5g; %d iterations%@ (the field's own fluxes balance to %.1e)%@",
                          a.axisName, r.tortuosityFactor, r.volumeFraction, r.percolatingTortuosityFactor, r.percolatingFraction,
-                         r.relativeDiffusivity, r.iterations, r.fluxImbalance, r.converged ? "" : " (NOT converged)"))
+                         r.relativeDiffusivity, r.iterations, error, r.fluxImbalance, r.converged ? "" : " (NOT converged)"))
         }
         if let a = record.anisotropy { print(String(format: "anisotropy τ_z / mean(τ_y, τ_x) = %.4g", a)) }
         for region in record.regions ?? [] {
@@ -741,7 +742,7 @@ struct ImpedanceCommand: ParsableCommand {
     @Option(help: "Lowest normalized frequency ω̃.") var from: Double = 0.01
     @Option(help: "Highest normalized frequency ω̃.") var to: Double = 1000
     @Option(help: "Frequencies, log-spaced.") var count: Int = 20
-    @Option(help: "Relative accuracy of each Z̃ at which its solve stops (the change of the corrected inlet flux over the last three iterations).") var tolerance: Double = ImpedanceSettings(normalizedFrequencies: [1]).tolerance
+    @Option(help: "Relative accuracy of each Z̃ at which its solve stops (two error estimates of the adjoint-corrected inlet flux).") var tolerance: Double = ImpedanceSettings(normalizedFrequencies: [1]).tolerance
     @Option(help: "CSV of the spectrum.") var csv: String?
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var labels: LabelSchemeOption

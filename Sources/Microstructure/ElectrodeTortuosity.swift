@@ -70,17 +70,18 @@ public enum ElectrodeTortuosity {
         var solution = [Double](repeating: 0, count: n)
         let outcome = rhs.withUnsafeMutableBufferPointer { b in
             solution.withUnsafeMutableBufferPointer { x in
-                hierarchy.solve(rhs: b.baseAddress!, solution: x.baseAddress!, settings: settings, progress: progress) { u in
-                    // The quantity and the balance: Re Z = Σ s·u, and the current leaving
-                    // through the inlet link must equal the unit current drawn.
-                    var resistance = 0.0, outflow = 0.0
+                hierarchy.solve(rhs: b.baseAddress!, solution: x.baseAddress!, settings: settings, progress: progress) { u, sums in
+                    // The quantity and the balance: Re Z = Σ s·u with its adjoint correction
+                    // uᵀr (the weights are the right-hand side, so the adjoint is u itself),
+                    // and the current leaving through the inlet link against the unit drawn.
+                    var resistance = sums.solutionTimesResidual, outflow = 0.0
                     for k in 0..<n { resistance += source[k] * u[k] }
                     for k in system.inlet { outflow += u[Int(k)] }
                     return (resistance, abs(outflow - 1))
                 }
             }
         }
-        let ionic = zip(source, solution).reduce(0) { $0 + $1.0 * $1.1 }
+        let ionic = zip(source, solution).reduce(0) { $0 + $1.0 * $1.1 } + outcome.correction.solutionTimesResidual
         let resistance = ionic + 1 / (2 * Double(faces))
         let dims = phase.shape.dims
         let crossSection = Double((0..<3).filter { $0 != axis }.map { dims[$0] }.reduce(1, *))
