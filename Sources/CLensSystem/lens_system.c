@@ -76,6 +76,33 @@ void lens_keep_freed_memory(void) {
     mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, INT_MAX);
 }
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+void lens_prefer_huge_pages(char *const argv[]) {
+    const char *opt = getenv("BATTERYLENS_HUGE_PAGES");
+    if (opt && strcmp(opt, "0") == 0) return;
+    const char *current = getenv("GLIBC_TUNABLES");
+    if (current && strstr(current, "glibc.malloc.hugetlb")) return;
+    // The kernel's mode: "always [madvise] never" and the like; nothing to gain under never.
+    char mode[128] = {0};
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f) return;
+    size_t got = fread(mode, 1, sizeof mode - 1, f);
+    fclose(f);
+    mode[got] = 0;
+    if (!strstr(mode, "[always]") && !strstr(mode, "[madvise]")) return;
+    char value[1024];
+    int n = current && *current ? snprintf(value, sizeof value, "%s:glibc.malloc.hugetlb=1", current)
+                                : snprintf(value, sizeof value, "glibc.malloc.hugetlb=1");
+    if (n <= 0 || (size_t)n >= sizeof value) return;
+    if (setenv("GLIBC_TUNABLES", value, 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    // The exec failed: go on as we are (the tunable stays set, which stops a second try).
+}
 #else
 void lens_keep_freed_memory(void) {}
+void lens_prefer_huge_pages(char *const argv[]) { (void)argv; }
 #endif

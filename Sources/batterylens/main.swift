@@ -1,6 +1,7 @@
 import Foundation
 import LensCLI
 
+CLIRuntime.preferHugePages()
 CLIRuntime.keepFreedMemory()
 CLIRuntime.installInterruptHandler()
 // The arguments' own bytes: a file name that is not UTF-8 must still open (RawArguments).

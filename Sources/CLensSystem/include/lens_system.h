@@ -21,6 +21,14 @@ ssize_t lens_get_attribute(const char *path, const char *name, void *buffer, siz
 /// and no trimming of the heap). Does nothing on other C libraries.
 void lens_keep_freed_memory(void);
 
+/// Restarts the program (execv of /proc/self/exe with the same arguments) once with glibc's
+/// tunable glibc.malloc.hugetlb=1 added to GLIBC_TUNABLES, so that malloc asks for transparent
+/// huge pages (madvise) where the kernel offers them: a solver's fresh arrays then fault in
+/// 2 MiB pages instead of 4 KiB ones. Returns (and the program goes on unchanged) when the
+/// tunable is already set, when BATTERYLENS_HUGE_PAGES=0, when the kernel's THP mode is
+/// "never" or absent, when not on glibc, or when the exec fails.
+void lens_prefer_huge_pages(char *const argv[]);
+
 #endif
 
 /// A guard around calls into C libraries that may fault on corrupt input (libhdf5 on a damaged
