@@ -26,8 +26,8 @@ public struct TortuosityResult: Sendable, Codable {
     /// Residual 2-norm relative to the right-hand side's at the end.
     public var relativeResidual: Double
     public var converged: Bool
-    /// Estimated relative error of D_eff (and τ) at the end: the corrected flux's change over
-    /// the last three iterations, which errs high (the convergence test).
+    /// Estimated relative error of D_eff (and τ) at the end: twice the geometric tail of the
+    /// corrected flux's last decreases (the convergence test; see `MultigridHierarchy.OutputTail`).
     public var estimatedRelativeError: Double?
     public var percolates: Bool { relativeDiffusivity > 0 }
 }
@@ -71,8 +71,8 @@ struct FaceFluxes {
 /// (they would make the system singular) but stay in ε for TauFactor's τ.
 ///
 /// D_eff comes from the adjoint-corrected mean flux, whose error is quadratic in the field's;
-/// converged when it changed by less than `tolerance` (relative) over the last 3 iterations
-/// (see ``MultigridHierarchy/solve(rhs:solution:settings:progress:measure:)``).
+/// converged when its estimated error (from its last decreases) is within `tolerance`
+/// (relative; see ``MultigridHierarchy/solve(rhs:solution:settings:progress:measure:)``).
 public enum Tortuosity {
     public struct Settings: Sendable {
         public var tolerance: Double = 1e-5
