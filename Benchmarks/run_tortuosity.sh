@@ -41,7 +41,7 @@ PY
   echo
   echo "## $(date -u +%Y-%m-%d) — steady-state tortuosity, TauFactor's 256³ electrode, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   echo
-  echo "\`Benchmarks/run_tortuosity.sh\`: pore phase along array axis 0. BatteryLens: the whole \`batterylens tortuosity\` command (read, label, assemble, multigrid-preconditioned flexible CG until the adjoint-corrected D_eff changes by < 1e-5 over 3 iterations), best of 3. BatteryLens: $ours"
+  echo "\`Benchmarks/run_tortuosity.sh\`: pore phase along array axis 0. BatteryLens: the whole \`batterylens tortuosity\` command (read, label, assemble, multigrid-preconditioned flexible CG until the adjoint-corrected D_eff's estimated error is below the tolerance), best of 3. BatteryLens: $ours"
   echo
   echo "At \`--tolerance 1e-4\`: $ours_loose"
   echo
