@@ -108,7 +108,7 @@ public enum CLIRuntime {
     /// Restarts the process once with glibc's malloc asking for transparent huge pages (the
     /// tunable glibc.malloc.hugetlb=1; see `lens_prefer_huge_pages`), before anything else runs.
     /// A solver's fresh arrays then fault in 2 MiB pages, not 4 KiB ones: on TauFactor's 256³
-    /// electrode (`tortuosity --axis z`, 2 cores, this project's VMs) 271 686 → 2 797 page
+    /// electrode (`tortuosity --axis z`, 2 cores, this project's VMs) 271 686 → ~4 300 page
     /// faults and 2.4–2.6 s → 2.0 s for the whole command (page zeroing had been a quarter of
     /// its CPU time). Off with BATTERYLENS_HUGE_PAGES=0; nothing changes where the kernel
     /// offers no huge pages.

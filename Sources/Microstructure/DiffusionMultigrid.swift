@@ -539,7 +539,7 @@ final class MultigridHierarchy: @unchecked Sendable {
         let bNorm = sum { range in var s = 0.0; for u in range { s += bs[u] * bs[u] }; return s }.squareRoot()
         _ = precondition()
         Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { pp[u] = z[u] } }
-        // The corrected outputs of the last `span` iterations (a ring).
+        // The corrected outputs, for the estimate of the error left.
         var tail = OutputTail()
         tail.add(measure(solution, sums).0)
         var iteration = 0, converged = false, estimate = Double.infinity

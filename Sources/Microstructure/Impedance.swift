@@ -17,10 +17,10 @@ public struct ImpedanceSettings: Codable, Sendable, Equatable {
     /// Relative accuracy of each Z̃ at which its solve stops: both estimates of the error of the
     /// (adjoint-corrected) inlet flux must be within this fraction (see
     /// ``Impedance/solve(level:hierarchy:shift:rhs:settings:start:)``). On TauFactor's 256³
-    /// electrode (20 frequencies, against a solve to 10⁻¹⁰ of the residual) the worst
-    /// |ΔZ̃|/|Z̃| was 2·10⁻⁶ at the default 10⁻⁵ (278 iterations, 54 s) and 2·10⁻⁷ at 10⁻⁶
-    /// (380 iterations), where the old rule, ‖r‖ ≤ 10⁻⁷‖b‖, needed 876 iterations and 162 s for
-    /// 1.8·10⁻⁶. The default matches ``Tortuosity``'s and lies far inside the 0.5–1 % the model
+    /// electrode (20 frequencies, fixed outlet, against a solve to 10⁻¹⁰ of the residual) the
+    /// worst |ΔZ̃|/|Z̃| was 2.3·10⁻⁶ at the default 10⁻⁵ (247 iterations, 51 s; blocking outlet
+    /// 4.5·10⁻⁶, 301 iterations, 58 s) and 2·10⁻⁷ at 10⁻⁶ (358 iterations), where the old
+    /// rule, ‖r‖ ≤ 10⁻⁷‖b‖, needed 876 iterations and 162 s for 1.8·10⁻⁶. The default matches ``Tortuosity``'s and lies far inside the 0.5–1 % the model
     /// and its fit are judged by.
     public var tolerance = 1e-5
     public var maximumIterations = 5_000
@@ -215,9 +215,9 @@ public enum Impedance {
     ///   which underestimates the smoothest modes: alone it stopped too early at the lowest
     ///   frequencies (2× the tolerance).
     /// Or when the residual is ‖r‖ ≤ 10⁻¹⁴‖b‖. Measured on TauFactor's 256³ electrode, 20
-    /// frequencies against a solve to 10⁻¹⁰ of the residual: worst |ΔZ̃|/|Z̃| 2·10⁻⁶ at the
-    /// default 10⁻⁵ (278 iterations) and 2·10⁻⁷ at 10⁻⁶ (380 iterations; the old rule,
-    /// ‖r‖ ≤ 10⁻⁷‖b‖, took 876 for 1.8·10⁻⁶).
+    /// frequencies, fixed outlet, against a solve to 10⁻¹⁰ of the residual: worst |ΔZ̃|/|Z̃|
+    /// 2.3·10⁻⁶ at the default 10⁻⁵ (247 iterations) and 2·10⁻⁷ at 10⁻⁶ (358 iterations; the
+    /// old rule, ‖r‖ ≤ 10⁻⁷‖b‖, took 876 for 1.8·10⁻⁶).
     static func solve(level: DiffusionLevel, hierarchy: MultigridHierarchy, shift: Double, rhs: [Double], settings: ImpedanceSettings,
                       start: ([Double], [Double])? = nil) -> Solution {
         let n = level.count
