@@ -59,12 +59,9 @@ public enum MultiPhaseConductivity {
         defer { rhs.deallocate(); solution.deallocate() }
         for u in 0..<n { solution[u] = 1 - (Double(system.position[u]) + 0.5) / Double(system.length) }
         for (k, u) in system.inlet.enumerated() { rhs[Int(u)] = system.inletConductance[k] }
-        func measure(_ c: UnsafeMutablePointer<Double>, _ sums: MultigridHierarchy.ResidualSums) -> (Double, Double) {
-            FaceFluxes(c, inlet: system.inlet, inletConductance: system.inletConductance, outlet: system.outlet, outletConductance: system.outletConductance)
-                .relativeDiffusivity(corrected: sums, lengthAlongAxis: system.lengthAlongAxis, crossSection: system.crossSection)
-        }
-        let outcome = MultigridHierarchy(finest: level).solve(rhs: rhs, solution: solution, settings: settings, progress: progress, measure: measure)
-        let (effective, imbalance) = measure(solution, outcome.correction)
+        let outcome = MultigridHierarchy(finest: level).solve(rhs: rhs, solution: solution, settings: settings, progress: progress,
+                                                              measure: system.relativeDiffusivity)
+        let (effective, imbalance) = system.relativeDiffusivity(solution, corrected: outcome.correction)
         return ConductivityResult(axis: axis, effectiveConductivity: effective, volumeAveragedConductivity: averaged,
                                   tortuosityFactor: effective > 0 ? averaged / effective : .infinity, volumeFractions: fractions,
                                   percolatingFraction: system.unknownFraction, iterations: outcome.iterations, fluxImbalance: imbalance,

@@ -32,32 +32,6 @@ public struct TortuosityResult: Sendable, Codable {
     public var percolates: Bool { relativeDiffusivity > 0 }
 }
 
-/// The inlet and outlet fluxes of a steady diffusion field with concentration 1 and 0 on the
-/// faces, F_in = Σ g_in(1 − c) and F_out = Σ g_out·c, shared by ``Tortuosity`` and
-/// ``MultiPhaseConductivity``.
-struct FaceFluxes {
-    var inlet: Double, outlet: Double
-
-    init(_ c: UnsafeMutablePointer<Double>, inlet: [Int32], inletConductance: [Double], outlet: [Int32], outletConductance: [Double]) {
-        var fin = 0.0, fout = 0.0
-        for (k, u) in inlet.enumerated() { fin += inletConductance[k] * (1 - c[Int(u)]) }
-        for (k, u) in outlet.enumerated() { fout += outletConductance[k] * c[Int(u)] }
-        (self.inlet, self.outlet) = (fin, fout)
-    }
-
-    /// D_eff/D (or κ_eff) from the mean of the two fluxes with their adjoint corrections, and the
-    /// field's own imbalance |F_in − F_out| / mean. The inlet flux is Σg_in − bᵀc (b: g_in on
-    /// the inlet rows), whose adjoint is c itself: corrected F_in − cᵀr. The outlet flux's
-    /// weights w are the outlet conductances and A·1 = b + w, so its adjoint is 1 − c:
-    /// corrected F_out + Σr − cᵀr. Their mean is F + ½Σr − cᵀr (the corrected fluxes balance
-    /// exactly, since F_in − F_out = Σr). See ``MultigridHierarchy/solve(rhs:solution:settings:progress:measure:)``.
-    func relativeDiffusivity(corrected sums: MultigridHierarchy.ResidualSums, lengthAlongAxis: Double, crossSection: Double) -> (Double, Double) {
-        let flux = 0.5 * (inlet + outlet)
-        let corrected = flux + 0.5 * sums.residual - sums.solutionTimesResidual
-        return (corrected * lengthAlongAxis / crossSection, abs(inlet - outlet) / Swift.max(flux, .leastNormalMagnitude))
-    }
-}
-
 /// Tortuosity factor and effective diffusivity of one phase from a steady-state diffusion
 /// simulation (Cooper et al. 2016, TauFactor): 6-neighbour finite volumes on the voxels of the
 /// phase, concentration fixed at 1 and 0 on the outer faces of the first and last voxel layers
@@ -107,16 +81,11 @@ public enum Tortuosity {
         defer { rhs.deallocate(); solution.deallocate() }
         for u in 0..<n { solution[u] = 1 - (Double(assembled.position[u]) + 0.5) / Double(assembled.length) }
         for (k, u) in assembled.inlet.enumerated() { rhs[Int(u)] = assembled.inletConductance[k] }
-        let (inlet, outlet) = (assembled.inlet, assembled.outlet)
-        let (gin, gout) = (assembled.inletConductance, assembled.outletConductance)
-        let lengthAlongAxis = assembled.lengthAlongAxis, crossSection = assembled.crossSection
         let hierarchy = MultigridHierarchy(finest: system, gridMinimumUnknowns: gridMinimumUnknowns)
         let outcome = hierarchy.solve(rhs: rhs, solution: solution, settings: settings, progress: progress) { c, sums in
-            FaceFluxes(c, inlet: inlet, inletConductance: gin, outlet: outlet, outletConductance: gout)
-                .relativeDiffusivity(corrected: sums, lengthAlongAxis: lengthAlongAxis, crossSection: crossSection)
+            assembled.relativeDiffusivity(c, corrected: sums)
         }
-        let (deff, imbalance) = FaceFluxes(solution, inlet: inlet, inletConductance: gin, outlet: outlet, outletConductance: gout)
-            .relativeDiffusivity(corrected: outcome.correction, lengthAlongAxis: lengthAlongAxis, crossSection: crossSection)
+        let (deff, imbalance) = assembled.relativeDiffusivity(solution, corrected: outcome.correction)
         return TortuosityResult(axis: axis, volumeFraction: epsilon, percolatingFraction: percolatingFraction,
                                 relativeDiffusivity: deff, tortuosityFactor: epsilon / deff,
                                 percolatingTortuosityFactor: percolatingFraction / deff, iterations: outcome.iterations,
@@ -333,5 +302,24 @@ struct DiffusionSystem {
         level = system
         self.inlet = inlet; self.outlet = outlet; self.position = position
         self.inletConductance = inletConductance; self.outletConductance = outletConductance
+    }
+}
+
+extension DiffusionSystem {
+    /// D_eff/D (or κ_eff) of a steady field c with concentration 1 and 0 on the faces (a fixed
+    /// outlet), from the mean of its inlet and outlet fluxes F_in = Σ g_in(1 − c) and
+    /// F_out = Σ g_out·c with their adjoint corrections, and the field's own imbalance
+    /// |F_in − F_out| / mean. F_in = Σg_in − bᵀc (b: g_in on the inlet rows) has the adjoint c
+    /// itself: corrected F_in − cᵀr. F_out's weights w are the outlet conductances and
+    /// A·1 = b + w, so its adjoint is 1 − c: corrected F_out + Σr − cᵀr. Their mean is
+    /// F + ½Σr − cᵀr (the corrected fluxes balance exactly, since F_in − F_out = Σr). See
+    /// ``MultigridHierarchy/solve(rhs:solution:settings:progress:measure:)``.
+    func relativeDiffusivity(_ c: UnsafeMutablePointer<Double>, corrected sums: MultigridHierarchy.ResidualSums) -> (Double, Double) {
+        var fin = 0.0, fout = 0.0
+        for (k, u) in inlet.enumerated() { fin += inletConductance[k] * (1 - c[Int(u)]) }
+        for (k, u) in outlet.enumerated() { fout += outletConductance[k] * c[Int(u)] }
+        let flux = 0.5 * (fin + fout)
+        let corrected = flux + 0.5 * sums.residual - sums.solutionTimesResidual
+        return (corrected * lengthAlongAxis / crossSection, abs(fin - fout) / Swift.max(flux, .leastNormalMagnitude))
     }
 }
