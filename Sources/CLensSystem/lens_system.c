@@ -70,13 +70,6 @@ void lens_fault_guard_leave(void) {
 }
 
 #if defined(__GLIBC__)
-#include <limits.h>
-#include <malloc.h>
-void lens_keep_freed_memory(void) {
-    mallopt(M_MMAP_MAX, 0);
-    mallopt(M_TRIM_THRESHOLD, INT_MAX);
-}
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +96,5 @@ void lens_prefer_huge_pages(char *const argv[]) {
     // The exec failed: go on as we are (the tunable stays set, which stops a second try).
 }
 #else
-void lens_keep_freed_memory(void) {}
 void lens_prefer_huge_pages(char *const argv[]) { (void)argv; }
 #endif

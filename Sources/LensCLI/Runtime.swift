@@ -93,18 +93,6 @@ public enum CLIRuntime {
     /// 130); a second signal removes every temporary this process holds and exits at once.
     /// Only SIGKILL (or a power loss) can leave temporaries (`.batterylens-PID-…`), and the next run
     /// that writes into the same folder removes those of processes that no longer run.
-    /// Keeps freed memory in the process for reuse instead of returning each large block to the
-    /// system (glibc: no mmap for large allocations, no trimming of the heap). The large
-    /// temporary volumes of one step (labels, index maps, solver vectors) are then recycled by
-    /// the next instead of being mapped fresh, and every fresh page costs a kernel fault and a
-    /// zeroing. Measured on TauFactor's 500³ cube (`tortuosity --axis all`, 2 cores, this
-    /// project's VMs): 74.5 s → 59.9 s, system time 38.5 s → 27.3 s, peak memory unchanged
-    /// (7.3 GB); on the 256³ electrode, one axis, within noise. The cost: the resident size
-    /// stays at the run's peak until it exits, which a command-line run does soon after.
-    public static func keepFreedMemory() {
-        lens_keep_freed_memory()
-    }
-
     /// Restarts the process once with glibc's malloc asking for transparent huge pages (the
     /// tunable glibc.malloc.hugetlb=1; see `lens_prefer_huge_pages`), before anything else runs.
     /// A solver's fresh arrays then fault in 2 MiB pages, not 4 KiB ones: on TauFactor's 256³

@@ -142,15 +142,35 @@ final class MultigridHierarchy: @unchecked Sendable {
     ///   - coarseKrylov: the K-cycle on the first coarse grid level (see ``kCycle(_:)``); false
     ///     keeps the plain V-cycle (the same cycle as on compact levels, for comparison).
     ///   - diagonalShifts: keep what ``setDiagonalShift(_:)`` needs (the impedance sweep).
-    init(finest: DiffusionLevel, gridMinimumUnknowns: Int = StructuredLevel.minimumUnknowns, coarseKrylov: Bool = true,
-         diagonalShifts: Bool = false) {
-        var levels = [finest]
+    convenience init(finest: DiffusionLevel, gridMinimumUnknowns: Int = StructuredLevel.minimumUnknowns, coarseKrylov: Bool = true,
+                     diagonalShifts: Bool = false) {
+        self.init(first: finest, bitmap: nil, gridMinimumUnknowns: gridMinimumUnknowns, coarseKrylov: coarseKrylov, diagonalShifts: diagonalShifts)
+    }
+
+    /// The hierarchy under a finest level stored as a bitmap (``BitmapLevel``): its Galerkin
+    /// coarse level is built from the bitmap and must qualify as a grid (nil otherwise: the
+    /// caller then builds the compact finest level, ``BitmapLevel/compactLevel()``).
+    convenience init?(bitmap: BitmapLevel, gridMinimumUnknowns: Int = StructuredLevel.minimumUnknowns, coarseKrylov: Bool = true) {
+        self.init(first: bitmap.coarsen(), bitmap: bitmap, gridMinimumUnknowns: gridMinimumUnknowns,
+                  coarseKrylov: coarseKrylov, diagonalShifts: false)
+        if structured.isEmpty { return nil }
+    }
+
+    /// The finest level when it is a bitmap; `levels`, `structured` and the rest then start at
+    /// its first coarse level.
+    let bitmap: BitmapLevel?
+
+    private init(first: DiffusionLevel, bitmap: BitmapLevel?, gridMinimumUnknowns: Int, coarseKrylov: Bool, diagonalShifts: Bool) {
+        self.bitmap = bitmap
+        let firstExtents = bitmap.map { (($0.nz + 1) / 2, ($0.ny + 1) / 2, ($0.nx + 1) / 2) }
+        var levels = [first]
         var aggregates: [UnsafeMutablePointer<Int32>] = [], childStart: [UnsafeMutablePointer<Int>] = [], children: [UnsafeMutablePointer<Int32>] = []
         // Grids from the finest level down, each with a coarser level below it, while they
         // qualify. Each is built as soon as its coarser level exists, and its compact structure
         // (all but the diagonal; the finest keeps its neighbour slots for CG's products) and the
         // maps for compact restriction are freed right away, so the compact levels and the grids
-        // are never all held at once (TF-500, 500³: peak 7.3 → 6.4 GB).
+        // are never all held at once (TF-500, 500³, on the compact path: peak 7.3 → 6.4 GB; large
+        // volumes now take the bitmap path, ``BitmapLevel``).
         var structured: [StructuredLevel] = []
         var gridsContinue = true
         while levels.last!.count > Self.coarsestSize && levels.count < 20 {
@@ -159,10 +179,11 @@ final class MultigridHierarchy: @unchecked Sendable {
             levels.append(coarse); aggregates.append(aggregate); childStart.append(start); children.append(list)
             let l = levels.count - 2
             guard gridsContinue && l == structured.count,
-                  let grid = StructuredLevel(levels[l], minimumUnknowns: gridMinimumUnknowns, extents: structured.last.map { ($0.blockPlanes, $0.blockRows, ($0.nx + 1) / 2) })
+                  let grid = StructuredLevel(levels[l], minimumUnknowns: gridMinimumUnknowns,
+                                             extents: structured.last.map { ($0.blockPlanes, $0.blockRows, ($0.nx + 1) / 2) } ?? firstExtents)
             else { gridsContinue = false; continue }
             structured.append(grid)
-            levels[l].release(coordinates: true, links: l > 0)
+            levels[l].release(coordinates: true, links: l > 0 || bitmap != nil)
             start.deallocate(); list.deallocate()
         }
         self.levels = levels; self.aggregates = aggregates; self.childStart = childStart; self.children = children
@@ -172,7 +193,9 @@ final class MultigridHierarchy: @unchecked Sendable {
         // 256³ electrode from 30–32 to 17–23 (axes z, y, x) and on MATBOX's pore phase from
         // 46–53 to 27–32; K-cycles on the next grid level as well gave 23 on the first (the
         // single-precision inner products of nested cycles vary the preconditioner more).
-        if coarseKrylov && structured.count > 1 { structured[1].allocateKrylovVectors() }
+        // (Under a bitmap finest level the first coarse level is levels[0].)
+        let krylovLevel = bitmap == nil ? 1 : 0
+        if coarseKrylov && structured.count > krylovLevel { structured[krylovLevel].allocateKrylovVectors() }
         self.structured = structured
         colourRows = levels.enumerated().map { index, l in
             if index < structured.count { return [[], []] }
@@ -183,10 +206,10 @@ final class MultigridHierarchy: @unchecked Sendable {
         }
         // Levels on grids work in the grids' own arrays: of their compact vectors only the
         // finest solution stays (the preconditioner's output, gathered from the grid), which
-        // saves 16 bytes per finest unknown during the solve (600 MB on TF-500; the run's peak,
-        // 6.4 GB there, comes before, while the system is assembled and coarsened).
+        // saves 16 bytes per finest unknown during the solve (600 MB on TF-500 on the compact
+        // path).
         let gridLevels = structured.count
-        x = levels.enumerated().map { l, level in .allocate(capacity: l > 0 && l < gridLevels ? 1 : level.count) }
+        x = levels.enumerated().map { l, level in .allocate(capacity: (l > 0 || bitmap != nil) && l < gridLevels ? 1 : level.count) }
         b = levels.enumerated().map { l, level in .allocate(capacity: l < gridLevels ? 1 : level.count) }
         r = levels.enumerated().map { l, level in .allocate(capacity: l < gridLevels ? 1 : level.count) }
         if diagonalShifts { shiftBase = Self.shiftBase(levels, aggregates) }
@@ -249,6 +272,18 @@ final class MultigridHierarchy: @unchecked Sendable {
     /// products taken while gathering z.
     func precondition(_ source: UnsafeMutablePointer<Double>, into target: UnsafeMutablePointer<Double>,
                       dotWith first: UnsafeMutablePointer<Double>, and second: UnsafeMutablePointer<Double>) -> (Double, Double) {
+        if let bitmap {
+            let n = bitmap.count
+            nonisolated(unsafe) let (s, f, g, bb, z) = (source, first, second, bitmap.b, bitmap.x)
+            Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { bb[u] = Float(s[u]) } }
+            bitmapCycle(bitmap)
+            let sums = Parallel.mapChunks(count: n, chunks: Parallel.chunkRanges(count: n, minimumChunk: 65_536).count) { range in
+                var (a, c) = (0.0, 0.0)
+                for u in range { let v = Double(z[u]); a += v * f[u]; c += v * g[u] }
+                return SIMD2(a, c)
+            }.reduce(SIMD2<Double>(0, 0), +)
+            return (sums[0], sums[1])
+        }
         if let grid = structured.first {
             grid.scatter(source)
             vCycle(0)
@@ -431,12 +466,27 @@ final class MultigridHierarchy: @unchecked Sendable {
         grid.combine(Float(alpha1 / rho1 - gamma * alpha2 / (rho1 * rho2)), c1, Float(alpha2 / rho2), grid.x, into: grid.x)
     }
 
+    /// One cycle on a bitmap finest level: its b to its x (see ``BitmapLevel``), the coarse
+    /// correction from its first coarse level, a grid, by the K-cycle there.
+    func bitmapCycle(_ bitmap: BitmapLevel) {
+        bitmap.sweep(forward: true)
+        bitmap.restrictResidual(to: structured[0])
+        kCycle(0)
+        bitmap.prolong(from: structured[0], overCorrection: Self.overCorrection)
+        bitmap.sweep(forward: false)
+    }
+
     /// The K-cycle's second step is skipped when the first leaves less than this fraction of the
     /// residual (Notay's t = 0.25).
     static let kCycleThreshold = 0.25
 
     /// One V-cycle applied to `v`: an approximation of A⁻¹v.
     func apply(_ v: [Double]) -> [Double] {
+        if let bitmap {
+            for u in 0..<bitmap.count { bitmap.b[u] = Float(v[u]) }
+            bitmapCycle(bitmap)
+            return (0..<bitmap.count).map { Double(bitmap.x[$0]) }
+        }
         let n = levels[0].count
         if let grid = structured.first {
             var source = v
@@ -513,32 +563,61 @@ final class MultigridHierarchy: @unchecked Sendable {
     /// error left from its last decreases. On TauFactor's 256³ electrode the corrected D_eff
     /// was within 1.3·10⁻⁶ after 10 iterations; the fluxes of the field itself needed 17 to
     /// balance to 10⁻⁵. Converged when that estimate is within `tolerance` of the output, or
-    /// the residual falls to 10⁻¹⁴‖b‖.
+    /// the residual falls to 10⁻¹⁴‖b‖. `rhs` holds the residual b − A·x on return (its storage
+    /// is the residual's).
     func solve(rhs: UnsafeMutablePointer<Double>, solution: UnsafeMutablePointer<Double>, settings: Tortuosity.Settings,
                progress: ProgressReporter?, measure: (UnsafeMutablePointer<Double>, ResidualSums) -> (Double, Double)) -> Outcome {
-        let fine = levels[0]
-        let n = fine.count
-        // The direction has a trailing zero entry for the branch-free product.
-        let residual = UnsafeMutablePointer<Double>.allocate(capacity: n), direction = UnsafeMutablePointer<Double>.allocate(capacity: n + 1)
+        let n = bitmap?.count ?? levels[0].count
+        let chunks = Parallel.chunkRanges(count: n, minimumChunk: 65_536).count
+        nonisolated(unsafe) let bs = rhs
+        func sum(_ body: @Sendable (Range<Int>) -> Double) -> Double { Parallel.mapChunks(count: n, chunks: chunks, body).reduce(0, +) }
+        let bNorm = sum { range in var s = 0.0; for u in range { s += bs[u] * bs[u] }; return s }.squareRoot()
+        // The residual is kept in the right-hand side's storage (one vector less: 300 MB on
+        // TauFactor's 500³ cube). The direction has a trailing zero entry for the branch-free
+        // product.
+        let residual = rhs, direction = UnsafeMutablePointer<Double>.allocate(capacity: n + 1)
         direction[n] = 0
         let product = UnsafeMutablePointer<Double>.allocate(capacity: n)
-        defer { residual.deallocate(); direction.deallocate(); product.deallocate() }
-        nonisolated(unsafe) let (rr, pp, qq, xs, bs, z) = (residual, direction, product, solution, rhs, x[0])
-        let chunks = Parallel.chunkRanges(count: n, minimumChunk: 65_536).count
-        func sum(_ body: @Sendable (Range<Int>) -> Double) -> Double { Parallel.mapChunks(count: n, chunks: chunks, body).reduce(0, +) }
+        defer { direction.deallocate(); product.deallocate() }
+        nonisolated(unsafe) let (rr, pp, qq, xs, z) = (residual, direction, product, solution, x[0])
+        nonisolated(unsafe) let zBitmap = bitmap?.x
         func precondition() -> (Double, Double) { self.precondition(rr, into: z, dotWith: rr, and: qq) }
+        /// q = A·p with pᵀq and pᵀr.
+        func multiply() -> SIMD2<Double> {
+            if let bitmap { let (pq, pr) = bitmap.multiply(pp, into: qq, dotWith: rr); return SIMD2(pq, pr) }
+            let fine = levels[0]
+            return Parallel.mapChunks(count: n, chunks: chunks) { range in
+                var (pq, pr) = (0.0, 0.0)
+                for u in range {
+                    let q = fine.diagonal[u] * pp[u] - fine.offDiagonalPadded(u, pp)
+                    qq[u] = q; pq += pp[u] * q; pr += pp[u] * rr[u]
+                }
+                return SIMD2(pq, pr)
+            }.reduce(SIMD2<Double>(0, 0), +)
+        }
+        /// p = z + β·p.
+        func updateDirection(_ beta: Double) {
+            if let zBitmap {
+                nonisolated(unsafe) let zBitmap = zBitmap
+                Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { pp[u] = Double(zBitmap[u]) + beta * pp[u] } }
+            } else {
+                Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { pp[u] = z[u] + beta * pp[u] } }
+            }
+        }
+        // r = b − A·x (A·x as the product with x copied into the direction).
+        Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { pp[u] = xs[u] } }
+        _ = multiply()
         let initial = Parallel.mapChunks(count: n, chunks: chunks) { range in
             var (t, c) = (0.0, 0.0)
             for u in range {
-                let r = bs[u] - (fine.diagonal[u] * xs[u] - fine.offDiagonal(u, xs))
+                let r = bs[u] - qq[u]
                 rr[u] = r; qq[u] = 0; t += r; c += xs[u] * r
             }
             return SIMD2(t, c)
         }.reduce(SIMD2<Double>(0, 0), +)
         var sums = ResidualSums(residual: initial[0], solutionTimesResidual: initial[1])
-        let bNorm = sum { range in var s = 0.0; for u in range { s += bs[u] * bs[u] }; return s }.squareRoot()
         _ = precondition()
-        Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { pp[u] = z[u] } }
+        updateDirection(0)
         // The corrected outputs, for the estimate of the error left.
         var tail = OutputTail()
         tail.add(measure(solution, sums).0)
@@ -548,14 +627,7 @@ final class MultigridHierarchy: @unchecked Sendable {
         // K-cycle makes the preconditioner vary from step to step.
         while iteration < settings.maximumIterations {
             iteration += 1
-            let products = Parallel.mapChunks(count: n, chunks: chunks) { range in
-                var (pq, pr) = (0.0, 0.0)
-                for u in range {
-                    let q = fine.diagonal[u] * pp[u] - fine.offDiagonalPadded(u, pp)
-                    qq[u] = q; pq += pp[u] * q; pr += pp[u] * rr[u]
-                }
-                return SIMD2(pq, pr)
-            }.reduce(SIMD2<Double>(0, 0), +)
+            let products = multiply()
             let pq = products[0]
             guard pq > 0 else { break }
             let alpha = products[1] / pq
@@ -578,8 +650,7 @@ final class MultigridHierarchy: @unchecked Sendable {
                 let r = sum { range in var s = 0.0; for u in range { s += rr[u] * rr[u] }; return s }.squareRoot() / bNorm
                 if r < 1e-14 { converged = true; break }
             }
-            let beta = -precondition().1 / pq
-            Parallel.forEachChunk(count: n, minimumChunk: 65_536) { range in for u in range { pp[u] = z[u] + beta * pp[u] } }
+            updateDirection(-precondition().1 / pq)
         }
         let residualNorm = sum { range in var s = 0.0; for u in range { s += rr[u] * rr[u] }; return s }.squareRoot()
         let relative = bNorm > 0 ? residualNorm / bNorm : residualNorm

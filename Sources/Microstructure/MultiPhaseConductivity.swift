@@ -57,7 +57,7 @@ public enum MultiPhaseConductivity {
         let rhs = UnsafeMutablePointer<Double>.allocate(capacity: n), solution = UnsafeMutablePointer<Double>.allocate(capacity: n)
         rhs.initialize(repeating: 0, count: n)
         defer { rhs.deallocate(); solution.deallocate() }
-        for u in 0..<n { solution[u] = 1 - (Double(system.position[u]) + 0.5) / Double(system.length) }
+        system.linearProfile(into: solution)
         for (k, u) in system.inlet.enumerated() { rhs[Int(u)] = system.inletConductance[k] }
         let outcome = MultigridHierarchy(finest: level).solve(rhs: rhs, solution: solution, settings: settings, progress: progress,
                                                               measure: system.relativeDiffusivity)

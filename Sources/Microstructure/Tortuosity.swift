@@ -65,13 +65,20 @@ public enum Tortuosity {
     }
 
     /// ``compute(phase:axis:settings:progress:)`` with the multigrid levels smoothed on their
-    /// grids from `gridMinimumUnknowns` unknowns (`Int.max`: none), for comparing the two paths.
+    /// grids from `gridMinimumUnknowns` unknowns (`Int.max`: none) and the finest level's
+    /// storage chosen, for comparing the paths.
     package static func compute(phase: Grid<UInt8>, axis: Int, settings: Settings = Settings(), progress: ProgressReporter? = nil,
-                                gridMinimumUnknowns: Int) throws -> TortuosityResult {
-        let assembled = try DiffusionSystem(phase: phase, axis: axis, outlet: .fixed, periodic: settings.periodic)
+                                gridMinimumUnknowns: Int, storage: FinestLevelStorage = .automatic) throws -> TortuosityResult {
+        let assembled = try DiffusionSystem(phase: phase, axis: axis, outlet: .fixed, periodic: settings.periodic, storage: storage)
         let epsilon = assembled.volumeFraction, n = assembled.unknowns
         let percolatingFraction = assembled.unknownFraction
-        guard let system = assembled.level else {
+        let hierarchy: MultigridHierarchy
+        if let bitmap = assembled.bitmap {
+            hierarchy = MultigridHierarchy(bitmap: bitmap, gridMinimumUnknowns: gridMinimumUnknowns)
+                ?? MultigridHierarchy(finest: bitmap.compactLevel(), gridMinimumUnknowns: gridMinimumUnknowns)
+        } else if let level = assembled.level {
+            hierarchy = MultigridHierarchy(finest: level, gridMinimumUnknowns: gridMinimumUnknowns)
+        } else {
             return TortuosityResult(axis: axis, volumeFraction: epsilon, percolatingFraction: 0, relativeDiffusivity: 0,
                                     tortuosityFactor: .infinity, percolatingTortuosityFactor: .infinity, iterations: 0,
                                     fluxImbalance: 0, relativeResidual: 0, converged: true)
@@ -79,9 +86,8 @@ public enum Tortuosity {
         let rhs = UnsafeMutablePointer<Double>.allocate(capacity: n), solution = UnsafeMutablePointer<Double>.allocate(capacity: n)
         rhs.initialize(repeating: 0, count: n)
         defer { rhs.deallocate(); solution.deallocate() }
-        for u in 0..<n { solution[u] = 1 - (Double(assembled.position[u]) + 0.5) / Double(assembled.length) }
+        assembled.linearProfile(into: solution)
         for (k, u) in assembled.inlet.enumerated() { rhs[Int(u)] = assembled.inletConductance[k] }
-        let hierarchy = MultigridHierarchy(finest: system, gridMinimumUnknowns: gridMinimumUnknowns)
         let outcome = hierarchy.solve(rhs: rhs, solution: solution, settings: settings, progress: progress) { c, sums in
             assembled.relativeDiffusivity(c, corrected: sums)
         }
@@ -113,6 +119,42 @@ package enum DiffusionPreconditionerProbe {
 }
 
 extension DiffusionPreconditionerProbe {
+    /// One V-cycle (no K-cycle) over a bitmap finest level (``BitmapLevel``) applied to
+    /// `value(u)`; nil where its first coarse level is not a grid.
+    package static func bitmapCycle(phase: Grid<UInt8>, axis: Int, gridMinimumUnknowns: Int, value: (Int) -> Double) throws -> [Double]? {
+        let system = try DiffusionSystem(phase: phase, axis: axis, outlet: .fixed, storage: .bitmap)
+        guard let bitmap = system.bitmap,
+              let hierarchy = MultigridHierarchy(bitmap: bitmap, gridMinimumUnknowns: gridMinimumUnknowns, coarseKrylov: false) else { return nil }
+        return hierarchy.apply((0..<bitmap.count).map(value))
+    }
+
+    /// How many entries of the bitmap's finest level (as compact rows) and of its Galerkin
+    /// coarse level differ from those the compact path builds for the same system (neighbour
+    /// slots and coordinates exactly, diagonals and links to 1e-12 relative).
+    package static func bitmapMismatches(phase: Grid<UInt8>, axis: Int, blockingOutlet: Bool) throws -> (finest: Int, coarse: Int) {
+        let outlet: DiffusionSystem.Outlet = blockingOutlet ? .blocking : .fixed
+        let compact = try DiffusionSystem(phase: phase, axis: axis, outlet: outlet, storage: .compact)
+        let packed = try DiffusionSystem(phase: phase, axis: axis, outlet: outlet, storage: .bitmap)
+        guard let reference = compact.level, let bitmap = packed.bitmap else { return (compact.level == nil && packed.bitmap == nil) ? (0, 0) : (1, 1) }
+        func mismatches(_ a: DiffusionLevel, _ b: DiffusionLevel) -> Int {
+            guard a.count == b.count else { return max(a.count, b.count) }
+            var wrong = 0
+            for u in 0..<a.count {
+                var same = a.coordinates[u] == b.coordinates[u] && abs(a.diagonal[u] - b.diagonal[u]) <= 1e-12 * abs(a.diagonal[u])
+                for s in 0..<6 {
+                    same = same && a.neighbours[u * 6 + s] == b.neighbours[u * 6 + s]
+                        && abs(a.conductance(u, s) - b.conductance(u, s)) <= 1e-12 * abs(a.conductance(u, s))
+                }
+                if !same { wrong += 1 }
+            }
+            return wrong
+        }
+        let finest = bitmap.compactLevel()
+        let coarseReference = MultigridHierarchy.coarsen(reference)
+        defer { coarseReference.1.deallocate(); coarseReference.2.deallocate(); coarseReference.3.deallocate() }
+        return (mismatches(finest, reference), mismatches(bitmap.coarsen(), coarseReference.0))
+    }
+
     /// One V-cycle of L + shift·I applied to `value(u)`: from a hierarchy built on the shifted
     /// matrix, and from one built on L and then shifted in place (``MultigridHierarchy/setDiagonalShift(_:)``,
     /// as the impedance sweep does), shifted first by `detour` and then by `shift`.
@@ -137,16 +179,29 @@ extension DiffusionPreconditionerProbe {
 /// electrode's current collector). Only components that can carry a flux are unknowns: those
 /// touching both faces when the outlet is fixed, those touching the inlet when it blocks (dead
 /// ends then store and release material, which impedance sees).
+/// How the finest level of a ``DiffusionSystem`` is stored: compact rows (``DiffusionLevel``,
+/// smoothed on its voxel grid where that qualifies), a bitmap of the unknowns (``BitmapLevel``:
+/// uniform conductances, no periodic wrap), or the bitmap only where the compact level and its
+/// grids would take more than `DiffusionSystem.bitmapAboveBytes`.
+package enum FinestLevelStorage: Sendable { case compact, bitmap, automatic }
+
 struct DiffusionSystem {
     enum Outlet { case fixed, blocking }
+    /// Above this estimate of the compact path's memory (16 bytes per voxel of the box and 110
+    /// per unknown) `automatic` storage takes the bitmap: the grids are faster, the bitmap about
+    /// 60 bytes per unknown leaner (TauFactor's 500³ cube: 6.4 → 2.6 GB).
+    static let bitmapAboveBytes = 2 << 30
     let volumeFraction: Double
     let unknowns: Int
     /// Unknowns over all voxels.
     let unknownFraction: Double
-    /// nil when there are no unknowns.
+    /// The finest level in compact storage; nil when there are no unknowns or it is a bitmap.
     let level: DiffusionLevel?
+    /// The finest level as a bitmap (see ``FinestLevelStorage``).
+    let bitmap: BitmapLevel?
     let inlet: [Int32], outlet: [Int32]
-    /// Each unknown's layer index along the axis.
+    /// Each unknown's layer index along the axis; empty when the finest level is a bitmap (see
+    /// ``linearProfile(into:)``).
     let position: [Int32]
     let length: Int
     let boundaryConductance: Double
@@ -167,7 +222,7 @@ struct DiffusionSystem {
     ///     with the layer's own conductivity; TauFactor's `MultiPhaseSolver` and
     ///     `ElectrodeSolver`). The length between the faces is then N − 1 + 2d voxels.
     init(phase: Grid<UInt8>, axis: Int, outlet outletCondition: Outlet, conductivity: [Double]? = nil, periodic: Bool = false,
-         boundaryDistanceVoxels: Double = 0.5) throws {
+         boundaryDistanceVoxels: Double = 0.5, storage: FinestLevelStorage = .compact) throws {
         guard boundaryDistanceVoxels > 0 else { throw LensError.invalidArgument("the boundary distance must be positive") }
         try Morphology.requireBinary(phase, name: "the phase mask")
         let lattice = Lattice(phase)
@@ -238,15 +293,31 @@ struct DiffusionSystem {
         let area = (0..<3).map { k in spacing.enumerated().filter { $0.offset != k }.map(\.element).reduce(1, *) }
         let conductance = (0..<3).map { area[$0] / spacing[$0] }
         boundaryConductance = conductance[axis] / boundaryDistanceVoxels
-        // What the solvers still allocate, from TauFactor's 500³ cube (6.4 GB peak at 37.5 M
-        // unknowns): the voxel grids of the multigrid (~16 bytes per voxel) and the compact
-        // finest level, CG's vectors and the first coarse level (~110 bytes per unknown). A
-        // clear refusal instead of the system killing the run.
-        try MemoryBudget.require(elements: 16 * total + 110 * n, elementBytes: 1,
+        // What the solvers still allocate, measured on TauFactor's 500³ cube (37.5 M unknowns),
+        // for a clear refusal instead of the system killing the run. Compact finest level (6.4 GB
+        // peak there): the multigrid's voxel grids (~16 bytes per voxel), the compact level, CG's
+        // vectors and the first coarse level (~110 bytes per unknown). Bitmap (2.6 GB): the input,
+        // its mask and the labels while assembling (~6 bytes per voxel), CG's four vectors and
+        // the V-cycle's two (40 bytes per unknown) and the first coarse level (~24).
+        let compactBytes = 16 * total + 110 * n
+        let bitmapAllowed = conductivity == nil && wrapAxes.isEmpty
+        if storage == .bitmap && !bitmapAllowed {
+            throw LensError.invalidArgument("a bitmap finest level needs one conductance per axis and no periodic faces")
+        }
+        let useBitmap = bitmapAllowed && (storage == .bitmap || (storage == .automatic && compactBytes > Self.bitmapAboveBytes))
+        try MemoryBudget.require(elements: useBitmap ? 6 * total + 64 * n : compactBytes, elementBytes: 1,
                                  for: "the diffusion solver (\(n) unknowns in \(total) voxels)",
                                  hint: "crop the volume, or bin it")
-        guard n > 0 else { level = nil; inlet = []; outlet = []; position = []; inletConductance = []; outletConductance = []; return }
-        let system = conductivity == nil ? DiffusionLevel(count: n, uniformConductance: conductance) : DiffusionLevel(coarseCount: n)
+        guard n > 0 else { level = nil; bitmap = nil; inlet = []; outlet = []; position = []; inletConductance = []; outletConductance = []; return }
+        let faceConductance = conductance[axis] / boundaryDistanceVoxels
+        if useBitmap {
+            bitmap = unknownOf.withUnsafeBufferPointer { unknownOf in
+                BitmapLevel(unknownOf: unknownOf, count: n, extents: (dims[0], dims[1], dims[2]),
+                            conductance: (conductance[0], conductance[1], conductance[2]), axis: axis,
+                            inletConductance: faceConductance, outletConductance: outletCondition == .fixed ? faceConductance : 0)
+            }
+        } else { bitmap = nil }
+        let system = useBitmap ? nil : conductivity == nil ? DiffusionLevel(count: n, uniformConductance: conductance) : DiffusionLevel(coarseCount: n)
         var position = [Int32](repeating: 0, count: n)
         let (nzv, nyv, nxv) = (dims[0], dims[1], dims[2])
         let (gz, gy, gx) = (conductance[0], conductance[1], conductance[2])
@@ -258,6 +329,8 @@ struct DiffusionSystem {
                     for u in range {
                         let i = Int(voxelOf[u])
                         let z = i / strides[0], y = (i / nxv) % nyv, x = i % nxv
+                        position[u] = Int32(axis == 0 ? z : axis == 1 ? y : x)
+                        guard let system else { continue }
                         let nb = system.neighbours + u * 6
                         nb[0] = z > 0 ? unknownOf[i - strides[0]] : -1
                         nb[1] = z < nzv - 1 ? unknownOf[i + strides[0]] : -1
@@ -281,7 +354,6 @@ struct DiffusionSystem {
                         } else {
                             for slot in 0..<6 where nb[slot] >= 0 { diagonal += slot < 2 ? gz : slot < 4 ? gy : gx }
                         }
-                        position[u] = Int32(axis == 0 ? z : axis == 1 ? y : x)
                         system.diagonal[u] = diagonal
                         system.coordinates[u] = (Int32(z), Int32(y), Int32(x))
                     }
@@ -293,19 +365,37 @@ struct DiffusionSystem {
         for u in 0..<n where position[u] == 0 || Int(position[u]) == dims[axis] - 1 {
             var face = boundaryConductance
             if let kappa = conductivity { face *= kappa[Int(voxelOf[u])] }
-            if position[u] == 0 { system.diagonal[u] += face; inlet.append(Int32(u)); inletConductance.append(face) }
+            if position[u] == 0 { system?.diagonal[u] += face; inlet.append(Int32(u)); inletConductance.append(face) }
             if Int(position[u]) == dims[axis] - 1 {
-                if outletCondition == .fixed { system.diagonal[u] += face }
+                if outletCondition == .fixed { system?.diagonal[u] += face }
                 outlet.append(Int32(u)); outletConductance.append(face)
             }
         }
         level = system
-        self.inlet = inlet; self.outlet = outlet; self.position = position
+        self.inlet = inlet; self.outlet = outlet; self.position = useBitmap ? [] : position
         self.inletConductance = inletConductance; self.outletConductance = outletConductance
     }
 }
 
 extension DiffusionSystem {
+    /// The linear profile 1 − (layer + ½)/N along the axis on every unknown: the initial guess
+    /// of the steady solves.
+    func linearProfile(into solution: UnsafeMutablePointer<Double>) {
+        let length = Double(length)
+        if let bitmap, position.isEmpty {
+            nonisolated(unsafe) let solution = solution
+            let axis = bitmap.axis
+            let slabs = Parallel.chunkRanges(count: bitmap.nz, minimumChunk: 2)
+            DispatchQueue.concurrentPerform(iterations: slabs.count) { s in
+                bitmap.forEachUnknown(planes: slabs[s], colour: nil) { u, z, y, x, _ in
+                    solution[u] = 1 - (Double(axis == 0 ? z : axis == 1 ? y : x) + 0.5) / length
+                }
+            }
+        } else {
+            for u in 0..<unknowns { solution[u] = 1 - (Double(position[u]) + 0.5) / length }
+        }
+    }
+
     /// D_eff/D (or κ_eff) of a steady field c with concentration 1 and 0 on the faces (a fixed
     /// outlet), from the mean of its inlet and outlet fluxes F_in = Σ g_in(1 − c) and
     /// F_out = Σ g_out·c with their adjoint corrections, and the field's own imbalance

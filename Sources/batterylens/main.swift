@@ -2,7 +2,6 @@ import Foundation
 import LensCLI
 
 CLIRuntime.preferHugePages()
-CLIRuntime.keepFreedMemory()
 CLIRuntime.installInterruptHandler()
 // The arguments' own bytes: a file name that is not UTF-8 must still open (RawArguments).
 let argv = (1..<Int(CommandLine.argc)).map { Array(UnsafeBufferPointer(start: CommandLine.unsafeArgv[$0], count: strlen(CommandLine.unsafeArgv[$0]!)))

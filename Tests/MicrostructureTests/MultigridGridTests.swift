@@ -90,6 +90,52 @@ import Testing
         #expect(grid.iterations <= compact.iterations + 5, "\(grid.iterations) vs \(compact.iterations) iterations")
     }
 
+    /// The bitmap finest level (``BitmapLevel``: how large volumes are stored) builds the same
+    /// system as the compact rows, and the same Galerkin coarse level, entry by entry: every
+    /// neighbour found by rank queries, every diagonal from its neighbour code and face. Rows
+    /// of 64 and 130 voxels cross and fill whole words; anisotropic voxels give one conductance
+    /// per axis; a blocking outlet drops the outlet's face term.
+    /// (nz, ny, nx, axis, blocking outlet)
+    @Test(arguments: [[21, 19, 37, 0, 0], [16, 24, 70, 2, 1], [23, 17, 130, 1, 0], [9, 8, 64, 2, 1], [12, 10, 65, 0, 1]])
+    func bitmapLevelBuildsTheSameSystem(_ c: [Int]) throws {
+        let phase = Self.porous(c[0], c[1], c[2], seed: UInt64(c[0] * 31 + c[2]), voxelSizeMicrometres: c[4] == 1 ? [2, 1, 0.5] : nil)
+        let mismatches = try DiffusionPreconditionerProbe.bitmapMismatches(phase: phase, axis: c[3], blockingOutlet: c[4] == 1)
+        #expect(mismatches.finest == 0 && mismatches.coarse == 0, "\(mismatches)")
+    }
+
+    /// The bitmap level's V-cycle (compact single-precision Gauss–Seidel, block restriction
+    /// into the coarse grid) is the grid path's cycle: 1e-5 as above.
+    @Test(arguments: [[21, 19, 37, 0], [16, 24, 70, 2], [23, 17, 130, 1]])
+    func bitmapCycleMatchesGridCycle(_ c: [Int]) throws {
+        let phase = Self.porous(c[0], c[1], c[2], seed: UInt64(c[1] * 7 + c[2]))
+        let value: (Int) -> Double = { u in sin(Double(u) * 0.29) + 0.3 * cos(Double(u) * 0.017) }
+        let bitmap = try #require(try DiffusionPreconditionerProbe.bitmapCycle(phase: phase, axis: c[3], gridMinimumUnknowns: 64, value: value))
+        let grid = try DiffusionPreconditionerProbe.vCycle(phase: phase, axis: c[3], gridMinimumUnknowns: 64, value: value)
+        #expect(grid.gridLevels >= 2 && bitmap.count == grid.result.count)
+        let difference = Self.relativeDifference(bitmap, grid.result)
+        #expect(difference < 1e-5, "V-cycles differ by \(difference)")
+    }
+
+    /// The whole solve over a bitmap finest level gives the grid path's τ (1e-6 at tolerance
+    /// 1e-7, as above) in about as many iterations; where its first coarse level is not a grid
+    /// (`gridMinimumUnknowns` .max) the solve falls back to the compact finest level built from
+    /// the bitmap, with the same τ.
+    @Test(arguments: [0, 2])
+    func tortuosityAgreesOverTheBitmap(_ axis: Int) throws {
+        let phase = Self.porous(26, 22, 70, seed: 17)
+        let settings = Tortuosity.Settings(tolerance: 1e-7)
+        let grid = try Tortuosity.compute(phase: phase, axis: axis, settings: settings, gridMinimumUnknowns: 64, storage: .compact)
+        let bitmap = try Tortuosity.compute(phase: phase, axis: axis, settings: settings, gridMinimumUnknowns: 64, storage: .bitmap)
+        let fallback = try Tortuosity.compute(phase: phase, axis: axis, settings: settings, gridMinimumUnknowns: .max, storage: .bitmap)
+        for result in [bitmap, fallback] {
+            #expect(result.converged)
+            #expect(abs(result.tortuosityFactor - grid.tortuosityFactor) / grid.tortuosityFactor < 1e-6,
+                    "τ \(result.tortuosityFactor) vs \(grid.tortuosityFactor)")
+        }
+        #expect(bitmap.iterations <= grid.iterations + 2, "\(bitmap.iterations) vs \(grid.iterations) iterations")
+        #expect(bitmap.volumeFraction == grid.volumeFraction && bitmap.percolatingFraction == grid.percolatingFraction)
+    }
+
     /// The impedance sweep shifts one hierarchy's diagonals per frequency instead of building
     /// it again: the cycle equals that of a hierarchy built on the shifted matrix (the coarse
     /// diagonals are the same sums in another order; 1e-5 as above for the grids' single

@@ -17,10 +17,6 @@ int lens_set_attribute(const char *path, const char *name, const void *value, si
 /// Reads the extended attribute `name` of `path` into `buffer`; returns its size, or -1.
 ssize_t lens_get_attribute(const char *path, const char *name, void *buffer, size_t size);
 
-/// Keeps freed memory in the process for reuse (glibc: mallopt with no mmap for large blocks
-/// and no trimming of the heap). Does nothing on other C libraries.
-void lens_keep_freed_memory(void);
-
 /// Restarts the program (execv of /proc/self/exe with the same arguments) once with glibc's
 /// tunable glibc.malloc.hugetlb=1 added to GLIBC_TUNABLES, so that malloc asks for transparent
 /// huge pages (madvise) where the kernel offers them: a solver's fresh arrays then fault in
