@@ -16,7 +16,7 @@ public struct ImpedanceSettings: Codable, Sendable, Equatable {
     public var outlet: Outlet = .blocking
     /// Relative accuracy of each Z̃ at which its solve stops: both estimates of the error of the
     /// (adjoint-corrected) inlet flux must be within this fraction (see
-    /// ``Impedance/solve(level:hierarchy:shift:rhs:settings:start:)``). On TauFactor's 256³
+    /// ``Impedance/solve(level:hierarchy:shift:rhs:settings:workspace:)``). On TauFactor's 256³
     /// electrode (20 frequencies, fixed outlet, against a solve to 10⁻¹⁰ of the residual) the
     /// worst |ΔZ̃|/|Z̃| was 2.3·10⁻⁶ at the default 10⁻⁵ (247 iterations, 51 s; blocking outlet
     /// 4.5·10⁻⁶, 301 iterations, 58 s) and 2·10⁻⁷ at 10⁻⁶ (358 iterations), where the old
@@ -103,17 +103,16 @@ public enum Impedance {
         var points = [ImpedancePoint]()
         var rhs = [Double](repeating: 0, count: n)
         for u in system.inlet { rhs[Int(u)] = system.boundaryConductance }
-        // Each frequency starts from the solution at the one before (the frequencies are swept in
-        // order, and neighbouring log-spaced ones have close fields): fewer iterations, the same
-        // stopping rule (‖r‖ ≤ tolerance·‖b‖).
-        var previous: ([Double], [Double])?
+        // Each frequency starts from the solution at the one before, left in the workspace (the
+        // frequencies are swept in order, and neighbouring log-spaced ones have close fields):
+        // fewer iterations, the same stopping rule.
+        let workspace = Workspace(count: n)
         // One hierarchy for the sweep, on a copy of L whose diagonal each frequency shifts.
         let hierarchy = MultigridHierarchy(finest: DiffusionLevel(copying: level, diagonalShift: 0), coarseKrylov: false, diagonalShifts: true)
         for omegaTilde in settings.normalizedFrequencies {
             // Storage term: iω·V per voxel with ω = ω̃·D/L².
             let shift = omegaTilde / (system.lengthAlongAxis * system.lengthAlongAxis) * system.voxelVolume
-            let solution = solve(level: level, hierarchy: hierarchy, shift: shift, rhs: rhs, settings: settings, start: previous)
-            previous = (solution.real, solution.imaginary)
+            let solution = solve(level: level, hierarchy: hierarchy, shift: shift, rhs: rhs, settings: settings, workspace: workspace)
             // Inlet flux Ĵ = Σ g_b (1 − Ĉ) = Σ g_b − bᵀĈ, with bᵀĈ the solve's corrected estimate,
             // and Z̃ = (1/Ĵ)·A/L (D = 1).
             let inletConductance = system.boundaryConductance * Double(system.inlet.count)
@@ -176,15 +175,41 @@ public enum Impedance {
                                    relativeMisfit: (result.chiSquared / Double(points.count)).squareRoot())
     }
 
-    /// One frequency's solve: the field Ĉ (real and imaginary parts), the output bᵀĈ with its
-    /// adjoint correction (see ``solve(level:hierarchy:shift:rhs:settings:start:)``), and how
-    /// the iteration ended.
+    /// One frequency's solve: the output bᵀĈ with its adjoint correction (see
+    /// ``solve(level:hierarchy:shift:rhs:settings:workspace:)``), and how the iteration ended.
+    /// The field Ĉ itself is left in the workspace.
     struct Solution {
-        var real: [Double], imaginary: [Double]
         /// bᵀĈ + Ĉᵀr (unconjugated), the corrected output.
         var output: (Double, Double)
         var iterations: Int
         var converged: Bool
+    }
+
+    /// COCG's vectors, allocated once for a sweep: fresh ones at every frequency (ten vectors of
+    /// the unknowns' size) had their pages faulted in and zeroed again each time, 4–5 s of a
+    /// one-minute sweep on TauFactor's 256³ electrode. The solution (xr, xi) stays from one
+    /// frequency to the next as its start.
+    final class Workspace {
+        let count: Int
+        let xr: UnsafeMutablePointer<Double>, xi: UnsafeMutablePointer<Double>
+        let rr: UnsafeMutablePointer<Double>, ri: UnsafeMutablePointer<Double>
+        let zr: UnsafeMutablePointer<Double>, zi: UnsafeMutablePointer<Double>
+        let qr: UnsafeMutablePointer<Double>, qi: UnsafeMutablePointer<Double>
+        /// The directions, with a trailing zero entry for the branch-free product.
+        let pr: UnsafeMutablePointer<Double>, pi: UnsafeMutablePointer<Double>
+        /// Whether (xr, xi) hold a solution to start from (false: zero).
+        var holdsStart = false
+
+        init(count: Int) {
+            self.count = count
+            func zeros(_ count: Int) -> UnsafeMutablePointer<Double> {
+                let p = UnsafeMutablePointer<Double>.allocate(capacity: count); p.initialize(repeating: 0, count: count); return p
+            }
+            (xr, xi, rr, ri, zr, zi, qr, qi) = (zeros(count), zeros(count), zeros(count), zeros(count), zeros(count), zeros(count), zeros(count), zeros(count))
+            (pr, pi) = (zeros(count + 1), zeros(count + 1))
+        }
+
+        deinit { for p in [xr, xi, rr, ri, zr, zi, qr, qi, pr, pi] { p.deallocate() } }
     }
 
     /// How many iterations back the change of the output is measured over (the error estimate's
@@ -192,9 +217,10 @@ public enum Impedance {
     static let outputDelay = 3
 
     /// COCG on (L + i·shift·I) x = rhs (rhs real), preconditioned by one V-cycle of L + shift·I
-    /// applied to the real and imaginary parts, from `start` (zero when nil). `hierarchy` is
-    /// built once for the sweep on a copy of L and shifted here. The V-cycle is the plain one
-    /// (no K-cycle): COCG needs a fixed linear preconditioner.
+    /// applied to the real and imaginary parts, from the workspace's last solution (zero at the
+    /// first frequency), which it leaves there. `hierarchy` is built once for the sweep on a
+    /// copy of L and shifted here. The V-cycle is the plain one (no K-cycle): COCG needs a fixed
+    /// linear preconditioner.
     ///
     /// What the sweep needs is not the field but one number, the output bᵀx (the inlet flux is
     /// Σ g_b − bᵀx, b being g_b on the inlet rows). A is complex symmetric and the output's
@@ -219,24 +245,24 @@ public enum Impedance {
     /// 2.3·10⁻⁶ at the default 10⁻⁵ (247 iterations) and 2·10⁻⁷ at 10⁻⁶ (358 iterations; the
     /// old rule, ‖r‖ ≤ 10⁻⁷‖b‖, took 876 for 1.8·10⁻⁶).
     static func solve(level: DiffusionLevel, hierarchy: MultigridHierarchy, shift: Double, rhs: [Double], settings: ImpedanceSettings,
-                      start: ([Double], [Double])? = nil) -> Solution {
+                      workspace: Workspace) -> Solution {
         let n = level.count
+        Swift.precondition(workspace.count == n, "a workspace for \(workspace.count) unknowns, not \(n)")
         hierarchy.setDiagonalShift(shift)
+        nonisolated(unsafe) let (xr, xi, rr, ri, zr, zi) = (workspace.xr, workspace.xi, workspace.rr, workspace.ri, workspace.zr, workspace.zi)
+        nonisolated(unsafe) let (qr, qi, pr, pi) = (workspace.qr, workspace.qi, workspace.pr, workspace.pi)
+        let start = workspace.holdsStart
+        if !start { xr.update(repeating: 0, count: n); xi.update(repeating: 0, count: n) }
+        workspace.holdsStart = true
         let bNorm = rhs.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        guard bNorm > 0 else { return Solution(real: [Double](repeating: 0, count: n), imaginary: [Double](repeating: 0, count: n), output: (0, 0), iterations: 0, converged: true) }
+        guard bNorm > 0 else {
+            xr.update(repeating: 0, count: n); xi.update(repeating: 0, count: n)
+            return Solution(output: (0, 0), iterations: 0, converged: true)
+        }
         // The rows where b is non-zero (the inlet), for the output bᵀx.
         let sources = rhs.indices.filter { rhs[$0] != 0 }
-        // Work vectors in owned buffers (parallel passes write them); the directions have a
-        // trailing zero entry for the branch-free product.
-        func buffer(_ count: Int, from values: [Double]? = nil) -> UnsafeMutablePointer<Double> {
-            let p = UnsafeMutablePointer<Double>.allocate(capacity: count)
-            if let values { p.initialize(from: values, count: count) } else { p.initialize(repeating: 0, count: count) }
-            return p
-        }
-        nonisolated(unsafe) let xr = buffer(n, from: start?.0.count == n ? start!.0 : nil), xi = buffer(n, from: start?.1.count == n ? start!.1 : nil)
-        nonisolated(unsafe) let rr = buffer(n, from: rhs), ri = buffer(n), zr = buffer(n), zi = buffer(n), qr = buffer(n), qi = buffer(n)
-        nonisolated(unsafe) let pr = buffer(n + 1), pi = buffer(n + 1)
-        defer { for p in [xr, xi, rr, ri, zr, zi, qr, qi, pr, pi] { p.deallocate() } }
+        rr.update(from: rhs, count: n); ri.update(repeating: 0, count: n)
+        pr[n] = 0; pi[n] = 0
         let chunks = Parallel.chunkRanges(count: n, minimumChunk: 65_536).count
         /// Σ over chunks of up to four sums.
         func sums(_ body: @Sendable (Range<Int>) -> SIMD4<Double>) -> SIMD4<Double> {
@@ -282,7 +308,7 @@ public enum Impedance {
             return (dr * dr + di * di).squareRoot() <= settings.tolerance * (fr * fr + fi * fi).squareRoot()
         }
         var current = (0.0, 0.0)
-        if start != nil {
+        if start {
             // r = b − A·x₀ (x₀ copied into the directions for the product)
             for u in 0..<n { pr[u] = xr[u]; pi[u] = xi[u] }
             _ = multiply(pr, pi)
@@ -295,7 +321,7 @@ public enum Impedance {
                 return SIMD4(s, a, c, 0)
             }
             current = output((s[1], s[2]))
-            if s[0].squareRoot() <= 1e-14 * bNorm { return Solution(real: Array(UnsafeBufferPointer(start: xr, count: n)), imaginary: Array(UnsafeBufferPointer(start: xi, count: n)), output: current, iterations: 0, converged: true) }
+            if s[0].squareRoot() <= 1e-14 * bNorm { return Solution(output: current, iterations: 0, converged: true) }
         }
         _ = settled(0, current)
         var rho = precondition().rho
@@ -335,7 +361,6 @@ public enum Impedance {
                 }
             }
         }
-        return Solution(real: Array(UnsafeBufferPointer(start: xr, count: n)), imaginary: Array(UnsafeBufferPointer(start: xi, count: n)),
-                        output: current, iterations: iteration, converged: converged)
+        return Solution(output: current, iterations: iteration, converged: converged)
     }
 }
