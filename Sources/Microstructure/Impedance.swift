@@ -18,8 +18,8 @@ public struct ImpedanceSettings: Codable, Sendable, Equatable {
     /// (adjoint-corrected) inlet flux must be within this fraction (see
     /// ``Impedance/solve(level:hierarchy:shift:rhs:settings:workspace:)``). On TauFactor's 256³
     /// electrode (20 frequencies, fixed outlet, against a solve to 10⁻¹⁰ of the residual) the
-    /// worst |ΔZ̃|/|Z̃| was 2.3·10⁻⁶ at the default 10⁻⁵ (247 iterations, 51 s; blocking outlet
-    /// 4.5·10⁻⁶, 301 iterations, 58 s) and 2·10⁻⁷ at 10⁻⁶ (358 iterations), where the old
+    /// worst |ΔZ̃|/|Z̃| was 2.3·10⁻⁶ at the default 10⁻⁵ (247 iterations, 46 s; blocking outlet
+    /// 4.5·10⁻⁶, 301 iterations, 54 s) and 2·10⁻⁷ at 10⁻⁶ (358 iterations), where the old
     /// rule, ‖r‖ ≤ 10⁻⁷‖b‖, needed 876 iterations and 162 s for 1.8·10⁻⁶. The default matches ``Tortuosity``'s and lies far inside the 0.5–1 % the model
     /// and its fit are judged by.
     public var tolerance = 1e-5
