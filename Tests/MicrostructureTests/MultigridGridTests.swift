@@ -94,9 +94,10 @@ import Testing
     /// system as the compact rows, and the same Galerkin coarse level, entry by entry: every
     /// neighbour found by rank queries, every diagonal from its neighbour code and face. Rows
     /// of 64 and 130 voxels cross and fill whole words; anisotropic voxels give one conductance
-    /// per axis; a blocking outlet drops the outlet's face term.
+    /// per axis; a blocking outlet drops the outlet's face term; one plane, and one row per
+    /// plane, leave neighbours missing on whole axes.
     /// (nz, ny, nx, axis, blocking outlet)
-    @Test(arguments: [[21, 19, 37, 0, 0], [16, 24, 70, 2, 1], [23, 17, 130, 1, 0], [9, 8, 64, 2, 1], [12, 10, 65, 0, 1]])
+    @Test(arguments: [[21, 19, 37, 0, 0], [16, 24, 70, 2, 1], [23, 17, 130, 1, 0], [9, 8, 64, 2, 1], [12, 10, 65, 0, 1], [1, 40, 70, 2, 0], [9, 1, 64, 0, 1]])
     func bitmapLevelBuildsTheSameSystem(_ c: [Int]) throws {
         let phase = Self.porous(c[0], c[1], c[2], seed: UInt64(c[0] * 31 + c[2]), voxelSizeMicrometres: c[4] == 1 ? [2, 1, 0.5] : nil)
         let mismatches = try DiffusionPreconditionerProbe.bitmapMismatches(phase: phase, axis: c[3], blockingOutlet: c[4] == 1)
