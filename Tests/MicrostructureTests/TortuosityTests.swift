@@ -97,7 +97,8 @@ import Testing
 /// the array as read here (pages, rows, columns): the cube's elongated features ("1x2x6") make
 /// the page axis the tortuous one, so the values belong to axes 1, 2 and 0. Measured
 /// 2026-11-23: 1.15127, 1.39053, 4.24312 (within 0.01 %) in 300 s on two cores; 120 s on
-/// 2026-12-03 with the over-corrected V-cycle (35, 40, 40 CG iterations). Three
+/// 2026-12-03 with the over-corrected V-cycle (35, 40, 40 CG iterations); 32 s on 2026-12-05
+/// over a bitmap finest level (7, 7, 8 iterations, τ 1.15127, 1.39052, 4.24308). Three
 /// 37.5-million-unknown solves take minutes, so this runs only with BATTERYLENS_LONG_TESTS=1.
 @Suite struct LongTortuosityTests {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["BATTERYLENS_LONG_TESTS"] == "1"))
