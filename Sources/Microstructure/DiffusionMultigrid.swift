@@ -114,7 +114,9 @@ final class DiffusionLevel: @unchecked Sendable {
 /// level. Symmetric and positive definite. Levels that are voxel grids are smoothed there
 /// (``StructuredLevel``), and the first coarse grid level runs a K-cycle (``kCycle(_:)``),
 /// which makes the preconditioner vary slightly from step to step: the outer iteration is
-/// flexible CG, which keeps CG's convergence for that (Notay 2000).
+/// flexible CG, which keeps CG's convergence for that (Notay 2000). The finest level may instead
+/// be a bitmap of the phase (``BitmapLevel``, large single-phase volumes): `levels` then begin at
+/// its first coarse level, and CG's product and the first smoothing run on the bitmap.
 final class MultigridHierarchy: @unchecked Sendable {
     let levels: [DiffusionLevel]
     /// aggregate[l][u]: the row of level l + 1 that row u of level l belongs to.
