@@ -379,7 +379,7 @@ struct TortuosityCommand: ParsableCommand {
         var results = [JSONValue]()
         for a in axis.indices {
             let name = ["z", "y", "x"][a]
-            let progress = ProgressReporter(label: "electrode tortuosity along \(name)", total: 0)
+            let progress = ProgressReporter(label: "electrode tortuosity along \(name) (iterations)", total: 0)
             let r = try ElectrodeTortuosity.compute(phase: mask, axis: a, settings: .init(tolerance: tolerance), progress: progress)
             progress.finish()
             print(String(format: "%@: τ_e = %.5g (TauFactor's electrode convention, ε = %.4f); R_ion = 3·Re Z₀ = %.5g; %d interface faces; %d iterations%@",
@@ -396,7 +396,7 @@ struct TortuosityCommand: ParsableCommand {
     func run(summary summaryPath: String?) throws {
         let volume = try LabelVolume(input, schemeOption: labels)
         let record = try TortuosityWorkflow.run(try volume.phase(phase), settings: .init(axes: axis.indices, tolerance: tolerance, depthRegions: depthRegions, periodic: periodic)) {
-            ProgressReporter(label: "diffusion along \($0)", total: $1)
+            ProgressReporter(label: "diffusion along \($0) (iterations)", total: $1)
         }
         for a in record.results {
             let r = a.result
@@ -458,7 +458,7 @@ struct ConductivityCommand: ParsableCommand {
             let grid = try volume.grid.converted(to: Int32.self)
             var results = [JSONValue]()
             for a in axis.indices {
-                let progress = ProgressReporter(label: "conduction along \(["z", "y", "x"][a])", total: 0)
+                let progress = ProgressReporter(label: "conduction along \(["z", "y", "x"][a]) (iterations)", total: 0)
                 let r = try MultiPhaseConductivity.compute(labels: grid, conductivities: conductivities, axis: a,
                                                            settings: .init(tolerance: tolerance, periodic: periodic), progress: progress)
                 progress.finish()
@@ -696,7 +696,7 @@ struct PorosimetryCommand: ParsableCommand {
             let mask = try volume.mask(phase: phase).mask
             let unit = LengthUnit(volume.grid.geometry)
             let edge = unit.isPhysical ? (volume.grid.geometry.voxelSizeMicrometres.min() ?? 1) : 1
-            let progress = ProgressReporter(label: "intrusion", total: 0)
+            let progress = ProgressReporter(label: "intrusion (radii)", total: 0)
             let curve = try Porosimetry.drainage(pore: mask, surfaceTension: surfaceTension, contactAngleDegrees: contactAngle, progress: progress)
             progress.finish()
             if let csvPath {

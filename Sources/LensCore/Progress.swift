@@ -52,7 +52,9 @@ public final class ProgressReporter: Sendable {
 
     /// - Parameters:
     ///   - label: what is being done, e.g. "reconstructing slices".
-    ///   - total: units of work; progress is `done / total`.
+    ///   - total: units of work; progress is `done / total`. 0: open-ended work (an iterative
+    ///     solve that stops when it has converged): the units are counted and the time shown,
+    ///     with no percentage and no time left (a budget would promise a wrong one).
     ///   - mode: defaults to ``ProgressSettings/mode``.
     ///   - output: where rendered text goes; stderr by default (tests pass a collector).
     public init(label: String, total: Int, mode: ProgressMode? = nil,
@@ -68,15 +70,15 @@ public final class ProgressReporter: Sendable {
         guard mode != .silent else { return }
         let now = Date().timeIntervalSince(start)
         let text: String? = state.withLock { s in
-            s.done = Swift.min(total, s.done + n)
+            s.done = total > 0 ? Swift.min(total, s.done + n) : s.done + n
             switch mode {
             case .bar:
-                guard now - s.lastRender >= 0.1 || s.done == total else { return nil }
+                guard now - s.lastRender >= 0.1 || (total > 0 && s.done == total) else { return nil }
                 s.lastRender = now
                 s.rendered = true
                 return "\r" + renderBar(done: s.done, elapsed: now)
             case let .lines(interval):
-                guard now - s.lastRender >= interval, s.done < total else { return nil }
+                guard now - s.lastRender >= interval, total == 0 || s.done < total else { return nil }
                 s.lastRender = now
                 s.rendered = true
                 return renderLine(done: s.done, elapsed: now) + "\n"
@@ -110,6 +112,7 @@ public final class ProgressReporter: Sendable {
     private func fraction(_ done: Int) -> Double { total > 0 ? Double(done) / Double(total) : 1 }
 
     private func renderBar(done: Int, elapsed: Double) -> String {
+        if total == 0 { return "\(label): \(done) \(String(format: "%.1f s", elapsed))" }
         let width = 30
         let f = fraction(done)
         let filled = Int((f * Double(width)).rounded(.down))
@@ -118,7 +121,8 @@ public final class ProgressReporter: Sendable {
     }
 
     private func renderLine(done: Int, elapsed: Double) -> String {
-        "\(label): \(percent(fraction(done))) (\(done)/\(total)) \(timing(fraction(done), elapsed))"
+        if total == 0 { return "\(label): \(done) \(String(format: "%.1f s", elapsed))" }
+        return "\(label): \(percent(fraction(done))) (\(done)/\(total)) \(timing(fraction(done), elapsed))"
     }
 
     private func percent(_ f: Double) -> String { String(format: "%3.0f%%", f * 100) }

@@ -98,13 +98,14 @@ public enum TortuosityWorkflow {
         return z / ((y + x) / 2)
     }
 
-    /// - Parameter progress: the display of one axis's solve (axis name, iteration budget).
+    /// - Parameter progress: the display of one axis's solve (axis name, units: 0, open-ended —
+    ///   the solve counts its iterations and stops when converged).
     public static func run(_ phase: PhaseSelection, settings: Settings,
                            progress: (_ axisName: String, _ total: Int) -> ProgressReporter? = { _, _ in nil }) throws -> Record {
         try settings.validate()
         func solve(_ mask: Grid<UInt8>, label: String) throws -> [AxisRecord] {
             try settings.axes.map { axis in
-                let reporter = progress(label + ["z", "y", "x"][axis], 200)
+                let reporter = progress(label + ["z", "y", "x"][axis], 0)
                 defer { reporter?.finish() }
                 return AxisRecord(try Tortuosity.compute(phase: mask, axis: axis, settings: .init(tolerance: settings.tolerance, periodic: settings.periodic), progress: reporter))
             }

@@ -167,6 +167,24 @@ final class Collector: @unchecked Sendable {
         #expect(out.value.contains("slabs:  33% (1/3)"))
         #expect(p.completed == 3)
     }
+
+    /// Open-ended work (total 0: an iterative solve that stops when converged) is counted and
+    /// timed, with no percentage and no time left: "100 %" at the start or a time left from an
+    /// iteration budget would both mislead.
+    @Test func openEndedWorkShowsCountsNotPercentages() {
+        let out = Collector()
+        let p = ProgressReporter(label: "diffusion along z (iterations)", total: 0, mode: .lines(intervalSeconds: 0), output: out.append)
+        for _ in 0..<3 { p.advance() }
+        p.finish()
+        #expect(p.completed == 3)
+        #expect(out.value.contains("diffusion along z (iterations): 1 "))
+        #expect(out.value.contains("diffusion along z (iterations): 3 "))
+        #expect(!out.value.contains("%") && !out.value.contains("left"))
+        let bar = Collector()
+        let b = ProgressReporter(label: "intrusion (radii)", total: 0, mode: .bar, output: bar.append)
+        b.advance(by: 2); b.finish()
+        #expect(bar.value.contains("intrusion (radii): 2 ") && !bar.value.contains("%") && bar.value.hasSuffix("\n"))
+    }
 }
 
 @Suite struct ProvenanceTests {
