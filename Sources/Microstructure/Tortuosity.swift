@@ -172,6 +172,12 @@ extension DiffusionPreconditionerProbe {
     }
 }
 
+/// How the finest level of a ``DiffusionSystem`` is stored: compact rows (``DiffusionLevel``,
+/// smoothed on its voxel grid where that qualifies), a bitmap of the unknowns (``BitmapLevel``:
+/// uniform conductances, no periodic wrap), or the bitmap only where the compact level and its
+/// grids would take more than `DiffusionSystem.bitmapAboveBytes`.
+package enum FinestLevelStorage: Sendable { case compact, bitmap, automatic }
+
 /// The finite-volume diffusion system of one phase along one axis (shared by ``Tortuosity``
 /// and ``Impedance``): 6-neighbour links between phase voxels with conductance D·A/Δ (D = 1),
 /// the inlet face held at a fixed concentration half a voxel outside the first layer (twice the
@@ -179,12 +185,6 @@ extension DiffusionPreconditionerProbe {
 /// electrode's current collector). Only components that can carry a flux are unknowns: those
 /// touching both faces when the outlet is fixed, those touching the inlet when it blocks (dead
 /// ends then store and release material, which impedance sees).
-/// How the finest level of a ``DiffusionSystem`` is stored: compact rows (``DiffusionLevel``,
-/// smoothed on its voxel grid where that qualifies), a bitmap of the unknowns (``BitmapLevel``:
-/// uniform conductances, no periodic wrap), or the bitmap only where the compact level and its
-/// grids would take more than `DiffusionSystem.bitmapAboveBytes`.
-package enum FinestLevelStorage: Sendable { case compact, bitmap, automatic }
-
 struct DiffusionSystem {
     enum Outlet { case fixed, blocking }
     /// Above this estimate of the compact path's memory (16 bytes per voxel of the box and 110
@@ -292,7 +292,8 @@ struct DiffusionSystem {
         // Conductances D·A/Δ per axis (D = 1) and to the fixed faces (d voxels away).
         let area = (0..<3).map { k in spacing.enumerated().filter { $0.offset != k }.map(\.element).reduce(1, *) }
         let conductance = (0..<3).map { area[$0] / spacing[$0] }
-        boundaryConductance = conductance[axis] / boundaryDistanceVoxels
+        let faceConductance = conductance[axis] / boundaryDistanceVoxels
+        boundaryConductance = faceConductance
         // What the solvers still allocate, measured on TauFactor's 500³ cube (37.5 M unknowns),
         // for a clear refusal instead of the system killing the run. Compact finest level (6.4 GB
         // peak there): the multigrid's voxel grids (~16 bytes per voxel), the compact level, CG's
@@ -309,7 +310,6 @@ struct DiffusionSystem {
                                  for: "the diffusion solver (\(n) unknowns in \(total) voxels)",
                                  hint: "crop the volume, or bin it")
         guard n > 0 else { level = nil; bitmap = nil; inlet = []; outlet = []; position = []; inletConductance = []; outletConductance = []; return }
-        let faceConductance = conductance[axis] / boundaryDistanceVoxels
         if useBitmap {
             bitmap = unknownOf.withUnsafeBufferPointer { unknownOf in
                 BitmapLevel(unknownOf: unknownOf, count: n, extents: (dims[0], dims[1], dims[2]),
