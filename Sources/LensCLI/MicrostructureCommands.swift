@@ -396,7 +396,7 @@ struct TortuosityCommand: ParsableCommand {
     func run(summary summaryPath: String?) throws {
         let volume = try LabelVolume(input, schemeOption: labels)
         let record = try TortuosityWorkflow.run(try volume.phase(phase), settings: .init(axes: axis.indices, tolerance: tolerance, depthRegions: depthRegions, periodic: periodic)) {
-            ProgressReporter(label: "diffusion along \($0) (iterations)", total: $1)
+            ProgressReporter(label: "diffusion along \($0) (iterations)", total: 0)
         }
         for a in record.results {
             let r = a.result

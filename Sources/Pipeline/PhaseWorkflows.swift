@@ -98,14 +98,14 @@ public enum TortuosityWorkflow {
         return z / ((y + x) / 2)
     }
 
-    /// - Parameter progress: the display of one axis's solve (axis name, units: 0, open-ended —
-    ///   the solve counts its iterations and stops when converged).
+    /// - Parameter progress: the display of one axis's solve, by axis name. The solve counts its
+    ///   iterations and stops when converged: make it open-ended (`total: 0`).
     public static func run(_ phase: PhaseSelection, settings: Settings,
-                           progress: (_ axisName: String, _ total: Int) -> ProgressReporter? = { _, _ in nil }) throws -> Record {
+                           progress: (_ axisName: String) -> ProgressReporter? = { _ in nil }) throws -> Record {
         try settings.validate()
         func solve(_ mask: Grid<UInt8>, label: String) throws -> [AxisRecord] {
             try settings.axes.map { axis in
-                let reporter = progress(label + ["z", "y", "x"][axis], 0)
+                let reporter = progress(label + ["z", "y", "x"][axis])
                 defer { reporter?.finish() }
                 return AxisRecord(try Tortuosity.compute(phase: mask, axis: axis, settings: .init(tolerance: settings.tolerance, periodic: settings.periodic), progress: reporter))
             }
