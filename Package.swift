@@ -131,7 +131,7 @@ let package = Package(
         .testTarget(name: "ComptonTests", dependencies: ["Compton", "ComptonFiles", "Phantoms"]),
         .testTarget(name: "DiffractionTests", dependencies: ["Diffraction", "DiffractionFiles", "Phantoms", "LensCore", "LensIO"]),
         .testTarget(name: "PhantomsTests", dependencies: ["Phantoms", "ImageAnalysis", "Tomography", "LensIO", "Compton", "Diffraction", "LensCore", "Signal"]),
-        .testTarget(name: "DamageTests", dependencies: ["Damage", "Phantoms", "LensCore", "Tomography", "Signal"]),
+        .testTarget(name: "DamageTests", dependencies: ["Damage", "Phantoms", "LensCore", "Tomography", "Signal", "ImageAnalysis"]),
         .testTarget(name: "CellInspectionTests", dependencies: ["CellInspection", "Phantoms", "LensCore", "LensIO", "ImageAnalysis"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spectroscopy", "SpectroscopyFiles", "Phantoms"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "LensCore", "LensIO", "LensCLI"]),

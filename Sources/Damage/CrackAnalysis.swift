@@ -46,10 +46,18 @@ public struct CrackSettings: Codable, Sendable, Equatable {
     /// Also count a particle as split where a surface between two of its regions is darker
     /// than the solid grey by at least this fraction of the solid−void contrast on average
     /// (``SeparatingSurfaces``): thin cracks through the whole particle that a reconstruction's
-    /// blur lifts above `level` voxel by voxel (nil: voxel threshold only).
+    /// blur lifts above `level` voxel by voxel (nil: this measure off).
     /// 0.45: on the noise-free phantom no split beyond the truth's (whose crack voxels are those
     /// at least half inside a crack); lower values also split particles along sub-voxel cracks.
     public var splitSurfaceDeficit: Double? = 0.45
+    /// Also count a particle as split where the crack across a surface between two of its
+    /// regions — its width from the grey deficit integrated across it, which blur does not
+    /// change — is at least this multiple of the voxel lattice's thickness in the surface's
+    /// direction (``SeparatingSurfaces/latticeThickness(normal:)``: the narrowest crack whose
+    /// voxels, those at least half inside it, disconnect the particle's voxels), on most of the
+    /// surface (nil: this measure off). A surface is a split by either measure. 1: fragments
+    /// counted as the voxelised particle has them.
+    public var splitSurfaceWidth: Double? = 1
     /// Peaks of the smoothed grey lower than this fraction of the contrast above their saddle
     /// start no region of their own in that search (noise).
     public var splitMarkerHeight = 0.05
@@ -70,6 +78,7 @@ public struct CrackSettings: Codable, Sendable, Equatable {
         guard envelopeClosingRadius >= 0, envelopeClosingRadius <= 20 else { throw LensError.invalidArgument("--close must be 0…20 voxels") }
         guard minimumCrackVoxels >= 1, minimumFragmentVoxels >= 1 else { throw LensError.invalidArgument("minimum sizes must be ≥ 1 voxel") }
         if let d = splitSurfaceDeficit, !(d > 0 && d <= 1) { throw LensError.invalidArgument("--split-deficit must be in (0, 1] (0 turns it off), got \(d)") }
+        if let w = splitSurfaceWidth, !(w > 0 && w <= 10) { throw LensError.invalidArgument("--split-width must be in (0, 10] lattice thicknesses (0 turns it off), got \(w)") }
         guard splitMarkerHeight > 0, splitMarkerHeight < 1 else { throw LensError.invalidArgument("the split marker height must be in (0, 1), got \(splitMarkerHeight)") }
         guard mildCrackFraction >= 0, severeCrackFraction > mildCrackFraction, severeCrackFraction <= 1 else {
             throw LensError.invalidArgument("damage thresholds must satisfy 0 ≤ mild < severe ≤ 1")
@@ -229,10 +238,12 @@ public enum CrackAnalysis {
             var pieces = ConnectedComponents.label(intact, connectivity: .faces)
             var fragments = pieces.sizes.dropFirst().filter { $0 >= settings.minimumFragmentVoxels }.count
             // Splits along sheets only partly darker than the solid (thin cracks blurred by the
-            // reconstruction), from the mean grey of the surfaces between regions.
-            if let deficit = settings.splitSurfaceDeficit, solid > void {
-                var split = try SeparatingSurfaces.regions(values: values, within: judged, solid: solid, minimumDeficit: deficit * (solid - void),
-                                                           markerHeight: settings.splitMarkerHeight * (solid - void))
+            // reconstruction), from the mean grey of the surfaces between regions and the width of
+            // the crack across them.
+            if settings.splitSurfaceDeficit != nil || settings.splitSurfaceWidth != nil, solid > void {
+                let criteria = SeparatingSurfaces.Criteria(solidGrey: solid, voidGrey: void, meanDeficit: settings.splitSurfaceDeficit,
+                                                           latticeWidths: settings.splitSurfaceWidth, markerHeight: settings.splitMarkerHeight)
+                var split = try SeparatingSurfaces.regions(values: values, within: judged, criteria: criteria)
                 // A fragment is the solid of a region: its crack voxels (a wide crack is a dark
                 // region of its own) are not part of it.
                 for i in 0..<split.labels.count where split.labels[linear: i] > 0 && intact[linear: i] == 0 {

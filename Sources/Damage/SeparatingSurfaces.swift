@@ -7,55 +7,108 @@ import ImageAnalysis
 /// on either side stay joined through the rest. Averaged over the whole sheet, though, the
 /// deficit is clear of the noise.
 ///
-/// The method is region-adjacency merging by boundary mean (the criterion of scikit-image's
-/// `merge_hierarchical` with a boundary-mean weight): an over-segmenting watershed of the
-/// smoothed grey (Gaussian σ = 1 voxel; h-maxima markers) cuts the particle along its dark
-/// valleys; then, repeatedly, the two adjacent regions whose shared surface is brightest on
-/// average are merged, until every remaining surface is darker than the solid grey by at least
-/// the stated contrast. What is left apart is separated by a dark sheet everywhere the two
-/// regions meet — a split; a crack that leaves a bridge has a bright patch on its surface and
-/// does not split.
+/// The method is region-adjacency merging (the scheme of scikit-image's `merge_hierarchical`):
+/// an over-segmenting watershed of the smoothed grey (Gaussian σ = 1 voxel; h-maxima markers of
+/// the region alone) cuts the particle along its dark valleys; then, repeatedly, the two adjacent
+/// regions whose shared surface is the weakest crack are merged, until every remaining surface is
+/// a crack by at least one of two measures (``Criteria``):
+/// - **mean deficit**: the surface's mean grey lies far enough below the solid (a dark sheet);
+/// - **width**: the crack's width across the surface — the grey deficit integrated along a line
+///   through each face, which blur spreads but does not change (the area of the dip) — reaches
+///   the thickness of the thinnest sheet of voxels that disconnects the voxel lattice in the
+///   surface's direction, on most of the surface.
+///
+/// What is left apart is separated by a crack everywhere the two regions meet — a split; a crack
+/// that leaves a bridge has a bright patch on its surface and does not split.
 public enum SeparatingSurfaces {
+    /// When a surface between two regions is a crack that separates them.
+    public struct Criteria: Sendable, Equatable {
+        /// Grey of the particle's solid and of void (crack, pore); solid > void.
+        public var solidGrey: Double
+        public var voidGrey: Double
+        /// A crack where the surface's mean grey is at least this fraction of the solid−void
+        /// contrast below the solid (nil: this measure off).
+        public var meanDeficit: Double?
+        /// A crack where its width across the surface is at least this multiple of the lattice
+        /// thickness (``latticeThickness(normal:)``) on average, and at least half of it on
+        /// ``minimumCoverage`` of the surface's faces (nil: this measure off).
+        public var latticeWidths: Double?
+        /// Peaks of the smoothed grey lower than this fraction of the contrast above their saddle
+        /// start no region of their own (noise).
+        public var markerHeight: Double
+
+        public init(solidGrey: Double, voidGrey: Double, meanDeficit: Double?, latticeWidths: Double?, markerHeight: Double) {
+            self.solidGrey = solidGrey; self.voidGrey = voidGrey
+            self.meanDeficit = meanDeficit; self.latticeWidths = latticeWidths; self.markerHeight = markerHeight
+        }
+
+        var contrast: Double { solidGrey - voidGrey }
+    }
+
+    /// Fraction of a surface's measured faces on which the crack must be at least half the
+    /// required width for the width measure: a crack bridged over more than a fifth of the
+    /// surface between two regions does not separate them, and a face's own width is noisy.
+    public static let minimumCoverage = 0.8
+
+    /// Faces' width profiles reach this many voxels on either side of the face along the
+    /// surface's normal: the inner 2·(radius − 2) + 1 samples are integrated, the outer two on
+    /// each side give the local solid grey. 5 holds a crack of up to about three voxels blurred
+    /// by a voxel or two; where that profile leaves the region (small particles, faces near the
+    /// surface) the shorter ones are taken, which still hold a blurred one-voxel crack.
+    static let profileRadii = [5, 4, 3]
+
+    /// Thickness (voxels) of the thinnest sheet of voxels with unit normal `normal` (voxel index
+    /// space, any sign) that disconnects face-connected voxels: the naive digital plane, whose
+    /// thickness is max|nᵢ| — but no less than half Σ|nᵢ|, below which the voxels at least half
+    /// inside a crack band of that width (the partial-volume rule by which a crack voxel is
+    /// counted) leave gaps. A crack narrower than this leaves the voxelised pieces joined.
+    public static func latticeThickness(normal: SIMD3<Double>) -> Double {
+        let n = SIMD3(abs(normal.x), abs(normal.y), abs(normal.z))
+        let length = (n * n).sum().squareRoot()
+        guard length > 0 else { return 1 }
+        let unit = n / length
+        return Swift.max(unit.max(), unit.sum() / 2)
+    }
+
     /// Regions of `within` (1 = voxel of the particle to divide) after merging, labelled 1…n.
-    /// - Parameters:
-    ///   - values: grey values on the same grid (non-finite ones count as `solid`).
-    ///   - solid: the particle's solid grey; `minimumDeficit`: how much darker than `solid`
-    ///     (grey units, > 0) a separating surface must be on average.
-    ///   - markerHeight: h of the h-maxima markers (grey units): peaks of the smoothed grey
-    ///     that rise less than this above their saddle start no region of their own.
-    public static func regions(values: Grid<Float>, within: Grid<UInt8>, solid: Double, minimumDeficit: Double,
-                               markerHeight: Double) throws -> ComponentLabels {
+    /// `values`: grey values on the same grid (non-finite ones count as solid).
+    public static func regions(values: Grid<Float>, within: Grid<UInt8>, criteria: Criteria) throws -> ComponentLabels {
         try values.requireSameShape(as: within, "the grey values", "the mask")
-        guard minimumDeficit > 0, markerHeight > 0 else { throw LensError.invalidArgument("the surface deficit and the marker height must be > 0") }
-        let cleaned = values.map { $0.isFinite ? $0 : Float(solid) }
+        let c = criteria
+        guard c.contrast > 0, c.markerHeight > 0 else { throw LensError.invalidArgument("the solid grey must exceed the void grey and the marker height must be > 0") }
+        if let d = c.meanDeficit, !(d > 0) { throw LensError.invalidArgument("the surface deficit must be > 0, got \(d)") }
+        if let w = c.latticeWidths, !(w > 0) { throw LensError.invalidArgument("the surface width must be > 0 lattice thicknesses, got \(w)") }
+        let cleaned = values.map { $0.isFinite ? $0 : Float(c.solidGrey) }
         let smoothed = Filters.gaussian(cleaned, sigma: 1)
-        let markers = try Watershed.hMaximaMarkers(smoothed, h: markerHeight, mask: within)
+        // Peaks and their saddles are those of the region alone: outside it (a brighter
+        // neighbouring particle in the box) the relief lies below everything, so that no path
+        // between two peaks leaves the region.
+        let floor = (smoothed.elements.min() ?? 0) - 1
+        var relief = smoothed
+        for i in 0..<relief.count where within[linear: i] == 0 { relief[linear: i] = floor }
+        let markers = try Watershed.hMaximaMarkers(relief, h: c.markerHeight * c.contrast, mask: within)
         guard markers.count >= 2 else { return ConnectedComponents.label(within, connectivity: .faces) }
         let basins = try Watershed.flood(relief: smoothed.map { -$0 }, markers: markers.labels, mask: within, connectivity: .faces)
 
-        // Sum and count of the grey on both sides of every shared face, per pair of regions.
-        struct Surface { var sum = 0.0; var count = 0 }
-        var surfaces = [SIMD2<Int32>: Surface]()
-        let (nz, ny, nx) = (values.shape[0], values.shape[1], values.shape[2])
-        for z in 0..<nz { for y in 0..<ny { for x in 0..<nx {
-            let i = (z * ny + y) * nx + x
-            let a = basins[linear: i]
-            guard a > 0 else { continue }
-            for (j, inside) in [(i + ny * nx, z + 1 < nz), (i + nx, y + 1 < ny), (i + 1, x + 1 < nx)] where inside {
-                let b = basins[linear: j]
-                guard b > 0, b != a else { continue }
-                let key = SIMD2(Swift.min(a, b), Swift.max(a, b))
-                surfaces[key, default: Surface()].sum += Double(cleaned[linear: i]) + Double(cleaned[linear: j])
-                surfaces[key, default: Surface()].count += 2
-            }
-        } } }
+        var surfaces = measureSurfaces(basins: basins, grey: cleaned, within: within, criteria: c)
 
-        // Merge across the brightest surface first until all are dark enough.
+        // Merge across the weakest surface (the largest weakness) while any is weak (> 0).
+        func weakness(_ s: Surface) -> Double {
+            var w = -Double.infinity, measured = false
+            if let d = c.meanDeficit {
+                measured = true
+                w = Swift.max(w, d - s.meanDeficit(c))
+            }
+            if let f = c.latticeWidths {
+                let byWidth = Swift.max(f - s.widthVoxels / s.latticeThickness, minimumCoverage - s.coverage)
+                w = measured ? Swift.min(w, byWidth) : byWidth
+                measured = true
+            }
+            return measured ? w : 1
+        }
         var parent = Array(0...Int32(markers.count))
         func root(_ r: Int32) -> Int32 { var r = r; while parent[Int(r)] != r { r = parent[Int(r)] }; return r }
-        let ceiling = solid - minimumDeficit
-        while let (key, _) = surfaces.max(by: { $0.value.sum / Double($0.value.count) < $1.value.sum / Double($1.value.count) }),
-              surfaces[key]!.sum / Double(surfaces[key]!.count) > ceiling {
+        while let (key, s) = surfaces.max(by: { weakness($0.value) < weakness($1.value) }), weakness(s) > 0 {
             let (keep, gone) = (key[0], key[1])
             parent[Int(gone)] = keep
             surfaces[key] = nil
@@ -64,8 +117,7 @@ public enum SeparatingSurfaces {
                 surfaces[other] = nil
                 let third = other[0] == gone ? other[1] : other[0]
                 let merged = SIMD2(Swift.min(keep, third), Swift.max(keep, third))
-                surfaces[merged, default: Surface()].sum += s.sum
-                surfaces[merged, default: Surface()].count += s.count
+                surfaces[merged] = (surfaces[merged] ?? Surface()).adding(s)
             }
         }
         var regions = Grid<Int32>(shape: within.shape, geometry: within.geometry)
@@ -80,5 +132,129 @@ public enum SeparatingSurfaces {
             sizes[0] -= 1
         }
         return ComponentLabels(labels: regions, count: number.count, sizes: sizes)
+    }
+
+    /// What is known of the surface between two regions, summed over its faces (so that the
+    /// surfaces of merged regions add).
+    struct Surface {
+        /// Grey summed over both voxels of every face, and their number.
+        var greySum = 0.0, greyCount = 0
+        /// Faces across z, y and x: a plane with unit normal n has faces across axis k in
+        /// proportion to |nₖ|, so these give the surface's orientation (sign-free).
+        var faces = SIMD3<Double>()
+        /// Σ of the faces' midpoints and of their products (zz, yy, xx, zy, zx, yx): the plane
+        /// fitted to them gives the normal along which the faces' profiles are taken.
+        var moment1 = SIMD3<Double>(), moment2 = SIMD3<Double>(), moment2Cross = SIMD3<Double>()
+        /// Faces whose whole profile lies within the region, the sum of their crack widths
+        /// (voxels), and those whose own width is at least half the required width.
+        var profiled = 0.0, widthSum = 0.0, coveredFaces = 0.0
+
+        func adding(_ r: Surface) -> Surface {
+            Surface(greySum: greySum + r.greySum, greyCount: greyCount + r.greyCount, faces: faces + r.faces,
+                    moment1: moment1 + r.moment1, moment2: moment2 + r.moment2, moment2Cross: moment2Cross + r.moment2Cross,
+                    profiled: profiled + r.profiled, widthSum: widthSum + r.widthSum, coveredFaces: coveredFaces + r.coveredFaces)
+        }
+        var latticeThickness: Double { SeparatingSurfaces.latticeThickness(normal: faces) }
+        func meanDeficit(_ c: Criteria) -> Double { greyCount > 0 ? (c.solidGrey - greySum / Double(greyCount)) / c.contrast : 0 }
+        /// Mean crack width across the surface (voxels).
+        var widthVoxels: Double { profiled > 0 ? widthSum / profiled : 0 }
+        var coverage: Double { profiled > 0 ? coveredFaces / profiled : 0 }
+
+        /// Unit normal of the plane fitted to the face midpoints (least squares: the
+        /// eigenvector of their covariance with the smallest eigenvalue); nil for fewer than
+        /// three faces or a degenerate fit.
+        var fittedNormal: SIMD3<Double>? {
+            let n = Double(greyCount / 2)
+            guard n >= 3 else { return nil }
+            let mean = moment1 / n
+            let diagonal = moment2 / n - mean * mean
+            let cross = moment2Cross / n - SIMD3(mean.x * mean.y, mean.x * mean.z, mean.y * mean.z)
+            let (a, b, c, d, e, f) = (diagonal.x, diagonal.y, diagonal.z, cross.x, cross.y, cross.z)
+            let smallest = ParticleProfiles.symmetricEigenvalues(a, b, c, d, e, f).2
+            // The null vector of A − λI: the longest cross product of two of its rows.
+            let rows = [SIMD3(a - smallest, d, e), SIMD3(d, b - smallest, f), SIMD3(e, f, c - smallest)]
+            func crossProduct(_ u: SIMD3<Double>, _ v: SIMD3<Double>) -> SIMD3<Double> {
+                SIMD3(u.y * v.z - u.z * v.y, u.z * v.x - u.x * v.z, u.x * v.y - u.y * v.x)
+            }
+            let candidates = [crossProduct(rows[0], rows[1]), crossProduct(rows[0], rows[2]), crossProduct(rows[1], rows[2])]
+            guard let best = candidates.max(by: { ($0 * $0).sum() < ($1 * $1).sum() }) else { return nil }
+            let length = (best * best).sum().squareRoot()
+            return length > 1e-12 ? best / length : nil
+        }
+    }
+
+    /// The surfaces between the watershed's basins, keyed by (lower, higher) label. A first pass
+    /// collects each surface's grey and geometry; where the width measure is on, a second takes
+    /// each face's deficit profile along its surface's fitted normal and judges its width
+    /// against the surface's lattice thickness.
+    static func measureSurfaces(basins: Grid<Int32>, grey: Grid<Float>, within: Grid<UInt8>, criteria c: Criteria) -> [SIMD2<Int32>: Surface] {
+        let (nz, ny, nx) = (grey.shape[0], grey.shape[1], grey.shape[2])
+        let strides = [ny * nx, nx, 1], extents = [nz, ny, nx]
+        var surfaces = [SIMD2<Int32>: Surface]()
+        var geometry = [SIMD2<Int32>: (normal: SIMD3<Double>, lattice: Double)]()
+        for pass in 0..<(c.latticeWidths == nil ? 1 : 2) {
+            if pass == 1 {
+                for (key, s) in surfaces { if let n = s.fittedNormal { geometry[key] = (n, s.latticeThickness) } }
+            }
+            for z in 0..<nz { for y in 0..<ny { for x in 0..<nx {
+                let i = (z * ny + y) * nx + x
+                let a = basins[linear: i]
+                guard a > 0 else { continue }
+                let position = SIMD3(Double(z), Double(y), Double(x))
+                for k in 0..<3 where [z, y, x][k] + 1 < extents[k] {
+                    let j = i + strides[k]
+                    let b = basins[linear: j]
+                    guard b > 0, b != a else { continue }
+                    let key = SIMD2(Swift.min(a, b), Swift.max(a, b))
+                    var s = surfaces[key] ?? Surface()
+                    var midpoint = position
+                    midpoint[k] += 0.5
+                    if pass == 0 {
+                        s.greySum += Double(grey[linear: i]) + Double(grey[linear: j])
+                        s.greyCount += 2
+                        s.faces[k] += 1
+                        s.moment1 += midpoint
+                        s.moment2 += midpoint * midpoint
+                        s.moment2Cross += SIMD3(midpoint.x * midpoint.y, midpoint.x * midpoint.z, midpoint.y * midpoint.z)
+                    } else if let (normal, lattice) = geometry[key],
+                              let width = profileRadii.lazy.compactMap({ crackWidth(grey: grey, within: within, at: midpoint, along: normal,
+                                                                                     radius: $0, contrast: c.contrast) }).first {
+                        s.profiled += 1
+                        s.widthSum += width
+                        if width >= 0.5 * lattice * c.latticeWidths! { s.coveredFaces += 1 }
+                    }
+                    surfaces[key] = s
+                }
+            } } }
+        }
+        return surfaces
+    }
+
+    /// The crack width (voxels) at `point` across a sheet with unit normal `normal`: the grey
+    /// deficit below the local solid, in units of the contrast, integrated along the normal
+    /// over |t| ≤ radius − 2 (unit steps, trilinear), the local solid being the mean at
+    /// |t| = radius − 1 and radius (``profileRadii``). nil where the profile leaves the region.
+    static func crackWidth(grey: Grid<Float>, within: Grid<UInt8>, at point: SIMD3<Double>, along normal: SIMD3<Double>,
+                           radius: Int, contrast: Double) -> Double? {
+        let (nz, ny, nx) = (grey.shape[0], grey.shape[1], grey.shape[2])
+        var ends = 0.0, middle = 0.0
+        for t in -radius...radius {
+            let p = point + Double(t) * normal
+            let lower = SIMD3(p.x.rounded(.down), p.y.rounded(.down), p.z.rounded(.down))
+            let (z0, y0, x0) = (Int(lower.x), Int(lower.y), Int(lower.z))
+            guard z0 >= 0, y0 >= 0, x0 >= 0, z0 + 1 < nz, y0 + 1 < ny, x0 + 1 < nx else { return nil }
+            let f = p - lower
+            var value = 0.0
+            for corner in 0..<8 {
+                let (dz, dy, dx) = (corner >> 2, (corner >> 1) & 1, corner & 1)
+                let v = ((z0 + dz) * ny + y0 + dy) * nx + x0 + dx
+                guard within[linear: v] != 0 else { return nil }
+                let w = (dz == 1 ? f.x : 1 - f.x) * (dy == 1 ? f.y : 1 - f.y) * (dx == 1 ? f.z : 1 - f.z)
+                value += w * Double(grey[linear: v])
+            }
+            if abs(t) >= radius - 1 { ends += value } else { middle += value }
+        }
+        let inner = Double(2 * (radius - 2) + 1)
+        return (ends / 4 * inner - middle) / contrast
     }
 }

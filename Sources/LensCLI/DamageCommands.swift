@@ -44,6 +44,7 @@ struct CracksCommand: ParsableCommand {
     @Option(name: .customLong("top-hat"), help: "Also call crack what a grey black top-hat with a ball of this radius (voxels) finds above --top-hat-level of the contrast (off by default).") var topHat: Double?
     @Option(name: .customLong("top-hat-level"), help: "Black top-hat level, a fraction of the solid−void contrast.") var topHatLevel: Double = 0.3
     @Option(name: .customLong("split-deficit"), help: "Also count a particle as split where the surface between two of its regions is, on average, darker than its solid grey by this fraction of the solid−void contrast (thin through-cracks that the reconstruction's blur lifts above --level voxel by voxel); 0: off.") var splitDeficit: Double = 0.45
+    @Option(name: .customLong("split-width"), help: "Also count a particle as split where the crack across a surface between two of its regions (its width from the grey deficit integrated across it) is at least this many times the thickness of the thinnest sheet of voxels that disconnects the voxel lattice in its direction, on most of the surface; 0: off.") var splitWidth: Double = 1
     @Option(name: .customLong("dark-core"), help: "Core-to-shell grey ratio below which a particle's core counts as darker (unresolved cracking).") var darkCore: Double = 0.95
     @Option(help: "Phase labels on the same grid, for --binder.") var phases: String?
     @Option(help: "The binder phase of --phases (name or codes): each particle's binder contact fraction.") var binder: String?
@@ -61,6 +62,7 @@ struct CracksCommand: ParsableCommand {
         settings.darkCoreRatio = darkCore
         settings.sheetnessLevel = sheetness
         settings.splitSurfaceDeficit = splitDeficit == 0 ? nil : splitDeficit
+        settings.splitSurfaceWidth = splitWidth == 0 ? nil : splitWidth
         settings.topHatRadius = topHat; settings.topHatLevel = topHatLevel
         settings.level = level; settings.voidGrey = voidGrey; settings.envelopeClosingRadius = close; settings.surfaceMarginVoxels = margin
         settings.minimumCrackVoxels = minCrack; settings.minimumFragmentVoxels = minFragment

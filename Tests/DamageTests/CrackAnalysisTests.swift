@@ -63,17 +63,22 @@ struct CrackAnalysisTests {
     /// wide) projected over 135° (601 angles) with photon noise (5 000 counts), TV-reconstructed
     /// (300 iterations), cracks judged away from a one-voxel surface shell (the edge blur).
     /// Measured on three phantoms (seeds 7, 11, 23): precision 1.00 / 1.00 / 0.93, recall 0.85 /
-    /// 0.95 / 0.93, damage class 0.88 / 0.97 / 0.94, fragments 0.81 / 0.86 / 0.81. The class
+    /// 0.95 / 0.93, damage class 0.88 / 0.97 / 0.94, fragments 0.88 / 0.89 / 0.94. The class
     /// counts a particle severe also by its grey deficit (``ParticleDamage/deficitCrackFraction``):
     /// blurred cracks of about one voxel keep their deficit but few voxels cross the threshold
     /// (by voxels alone, at 150 iterations: class 0.73 / 0.95 / 0.87; with the deficit 0.85 /
     /// 0.97 / 0.87). FBP gives precision 0.50. Much of what is missed is cracks whose normal lies
     /// in the scan's 45° missing wedge, which the data barely record: on the particles with no
     /// such crack, recall 1.00 / 1.00 / 0.90, precision 1.00, class 1.00 / 1.00 / 0.96 (the issue
-    /// asks 0.90), fragments 0.90 / 0.97 / 0.84 (the issue asks 0.95); the rest are cracks of
-    /// about one voxel that the reconstruction bridges into one piece. The test holds these
-    /// levels. (The optional Hessian sheetness detector at 0.075 raised seed 7's recall but cut
-    /// seed 23's precision to 0.74: it stays off by default.)
+    /// asks 0.90), fragments 1.00 / 0.97 / 0.92 (the issue asks 0.95). Fragments were 0.81 / 0.86
+    /// / 0.81 (0.90 / 0.97 / 0.84 without wedge cracks) before the split search took its markers
+    /// from the particle alone and also split by crack width (``SeparatingSurfaces``); on four
+    /// phantoms not used to develop that (seeds 31, 43, 59, 67) they went from 0.89 / 0.73 / 0.75
+    /// / 0.89 to 0.89 / 0.82 / 0.91 / 0.93 (0.88 / 0.96 / 0.96 / 0.96 without wedge cracks). What
+    /// is left outside the wedge is cracks within about 10 % of the lattice thickness (which side
+    /// of it the truth's voxels fall is decided by the crack's offset) and pieces of a few dozen
+    /// voxels. The test holds these levels. (The optional Hessian sheetness detector at 0.075
+    /// raised seed 7's recall but cut seed 23's precision to 0.74: it stays off by default.)
     @Test(arguments: [7, 11, 23] as [UInt64]) func onANoisyLimitedAngleReconstruction(seed: UInt64) throws {
         let phantom = try Self.phantom(depth: 48, seed: seed)
         let angles = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: 601, rangeDegrees: 135, startDegrees: -67.5)
@@ -109,8 +114,8 @@ struct CrackAnalysisTests {
                      visible.particles, visible.recall, visible.precision, visible.classAgreement, visible.fragmentAgreement))
         #expect(score.particles >= 20 && score.truePositives + score.falseNegatives >= 10)
         #expect(score.precision >= 0.9 && score.recall >= 0.8)
-        #expect(score.classAgreement >= 0.85 && score.fragmentAgreement >= 0.78)
-        #expect(visible.precision >= 0.9 && visible.recall >= 0.9 && visible.classAgreement >= 0.9 && visible.fragmentAgreement >= 0.8)
+        #expect(score.classAgreement >= 0.85 && score.fragmentAgreement >= 0.85)
+        #expect(visible.precision >= 0.9 && visible.recall >= 0.9 && visible.classAgreement >= 0.9 && visible.fragmentAgreement >= 0.9)
         // Crack widths on the reconstruction, particles with one designed crack ≥ 2 voxels wide:
         // the hand-style section width (median over the sections that cut it) against the design.
         // Measured RMS error 0.39 / 0.80 / 2.13 voxels (seeds 7, 11, 23; 4–8 cracks each), most of
@@ -167,6 +172,7 @@ struct CrackAnalysisTests {
         settings.voidGrey = 0
         settings.surfaceMarginVoxels = 4
         settings.splitSurfaceDeficit = nil
+        settings.splitSurfaceWidth = nil
         let cracked = try #require(try CrackAnalysis.analyse(grey: grey(crack: true), particles: labels, settings: settings).damage.first)
         let intact = try #require(try CrackAnalysis.analyse(grey: grey(crack: false), particles: labels, settings: settings).damage.first)
         print(String(format: "blurred 2.2-voxel crack: voxel fraction %.4f, deficit fraction %.4f, class %@; intact: deficit %.4f, class %@",
