@@ -18,8 +18,9 @@ import ImageAnalysis
 ///   the thickness of the thinnest sheet of voxels that disconnects the voxel lattice in the
 ///   surface's direction, on most of the surface.
 ///
-/// What is left apart is separated by a crack everywhere the two regions meet — a split; a crack
-/// that leaves a bridge has a bright patch on its surface and does not split.
+/// What is left apart is separated by a crack along the surface where the two regions meet — a
+/// split; a crack that leaves a bridge has a bright patch on that surface (or the bridge joins
+/// the two sides into one region from the start) and does not split.
 public enum SeparatingSurfaces {
     /// When a surface between two regions is a crack that separates them.
     public struct Criteria: Sendable, Equatable {
@@ -200,8 +201,8 @@ public enum SeparatingSurfaces {
                 let i = (z * ny + y) * nx + x
                 let a = basins[linear: i]
                 guard a > 0 else { continue }
-                let position = SIMD3(Double(z), Double(y), Double(x))
-                for k in 0..<3 where [z, y, x][k] + 1 < extents[k] {
+                let voxel = SIMD3(z, y, x), position = SIMD3(Double(z), Double(y), Double(x))
+                for k in 0..<3 where voxel[k] + 1 < extents[k] {
                     let j = i + strides[k]
                     let b = basins[linear: j]
                     guard b > 0, b != a else { continue }
