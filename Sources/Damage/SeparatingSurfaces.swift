@@ -1,5 +1,6 @@
 import LensCore
 import ImageAnalysis
+import Signal
 
 /// Splits that a voxel threshold misses. A crack one or two voxels wide that runs right through
 /// a particle is, in a reconstruction, a sheet only partly darker than the solid (partial volume,
@@ -163,24 +164,19 @@ public enum SeparatingSurfaces {
 
         /// Unit normal of the plane fitted to the face midpoints (least squares: the
         /// eigenvector of their covariance with the smallest eigenvalue); nil for fewer than
-        /// three faces or a degenerate fit.
+        /// three faces.
         var fittedNormal: SIMD3<Double>? {
             let n = Double(greyCount / 2)
             guard n >= 3 else { return nil }
             let mean = moment1 / n
             let diagonal = moment2 / n - mean * mean
             let cross = moment2Cross / n - SIMD3(mean.x * mean.y, mean.x * mean.z, mean.y * mean.z)
-            let (a, b, c, d, e, f) = (diagonal.x, diagonal.y, diagonal.z, cross.x, cross.y, cross.z)
-            let smallest = ParticleProfiles.symmetricEigenvalues(a, b, c, d, e, f).2
-            // The null vector of A − λI: the longest cross product of two of its rows.
-            let rows = [SIMD3(a - smallest, d, e), SIMD3(d, b - smallest, f), SIMD3(e, f, c - smallest)]
-            func crossProduct(_ u: SIMD3<Double>, _ v: SIMD3<Double>) -> SIMD3<Double> {
-                SIMD3(u.y * v.z - u.z * v.y, u.z * v.x - u.x * v.z, u.x * v.y - u.y * v.x)
-            }
-            let candidates = [crossProduct(rows[0], rows[1]), crossProduct(rows[0], rows[2]), crossProduct(rows[1], rows[2])]
-            guard let best = candidates.max(by: { ($0 * $0).sum() < ($1 * $1).sum() }) else { return nil }
-            let length = (best * best).sum().squareRoot()
-            return length > 1e-12 ? best / length : nil
+            var covariance = Matrix(rows: 3, columns: 3)
+            for a in 0..<3 { covariance[a, a] = diagonal[a] }
+            (covariance[0, 1], covariance[0, 2], covariance[1, 2]) = (cross.x, cross.y, cross.z)
+            (covariance[1, 0], covariance[2, 0], covariance[2, 1]) = (cross.x, cross.y, cross.z)
+            guard let eigen = try? SymmetricEigen(covariance) else { return nil }
+            return SIMD3(eigen.vectors[2])
         }
     }
 
