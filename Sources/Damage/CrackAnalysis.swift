@@ -61,7 +61,22 @@ public struct CrackSettings: Codable, Sendable, Equatable {
     /// Peaks of the smoothed grey lower than this fraction of the contrast above their saddle
     /// start no region of their own in that search (noise).
     public var splitMarkerHeight = 0.05
+    /// Which voxels hold data: particles reaching outside are flagged
+    /// (``ParticleDamage/outsideFieldOfView``) and left out of the statistics
+    /// (``CrackingStatistics``). Nothing is assumed: the whole grid unless declared.
+    public var fieldOfView: FieldOfView = .grid
     public init() {}
+
+    /// The region of a volume that holds measured data.
+    public enum FieldOfView: String, Codable, Sendable, CaseIterable {
+        /// Every voxel of the grid.
+        case grid
+        /// The reconstruction circle of each slice (``ReconstructionCircle``): what every
+        /// projection of a parallel-beam scan sees when the detector is as wide as the slice.
+        /// Outside it, fewer projections (at limited angle, a few tens of degrees fewer) see a
+        /// voxel, and cracks there can be missed whatever their orientation.
+        case circle
+    }
 
     /// The damage class of a particle under these thresholds: severe when split into ≥ 2
     /// fragments or at ≥ `severeCrackFraction` crack — by crack voxels, or, where it has crack
@@ -131,6 +146,14 @@ public struct ParticleDamage: Codable, Sendable, Equatable {
     /// Each fragment (solid piece of at least the minimum size) with the mean of a map on the
     /// same grid, e.g. the edge energy of a XANES map (empty without a map).
     public var fragmentValues: [FragmentValue]
+    /// The particle has voxels on a face of the volume: what was measured is the part inside,
+    /// so its size (and perhaps its fragments) are those of that part.
+    public var cutByVolumeFace: Bool
+    /// The particle has voxels outside the declared field of view (``CrackSettings/fieldOfView``),
+    /// where the grey values are not reliable.
+    public var outsideFieldOfView: Bool
+    /// Inside the field of view and clear of the volume's faces: its size is its own.
+    public var whole: Bool { !cutByVolumeFace && !outsideFieldOfView }
 }
 
 /// One fragment of a particle and the mean of a per-voxel map over it.
@@ -197,6 +220,7 @@ public enum CrackAnalysis {
         var cracks = Grid<UInt8>(shape: grey.shape, geometry: grey.geometry)
         let ids = boxes.keys.sorted()
         let particleBoxes = boxes
+        let circle: ReconstructionCircle? = settings.fieldOfView == .circle ? ReconstructionCircle(sliceOf: grey.shape) : nil
         // Particles are independent: analysed in parallel, their crack voxels written afterwards.
         let outcomes = Parallel.map(count: ids.count) { k -> Result<(ParticleDamage, [Int])?, Error> in
           Result {
@@ -206,11 +230,14 @@ public enum CrackAnalysis {
             let lo = (0..<3).map { Swift.max(0, b.lo[$0] - pad) }, hi = (0..<3).map { Swift.min(grey.shape[$0] - 1, b.hi[$0] + pad) }
             let box = Shape(hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1)
             var mask = Grid<UInt8>(shape: box), values = Grid<Float>(shape: box)
+            var outsideFieldOfView = false
             for z in 0..<box[0] { for y in 0..<box[1] { for x in 0..<box[2] {
                 let i = ((z + lo[0]) * ny + y + lo[1]) * nx + x + lo[2]
                 mask[z, y, x] = particles[linear: i] == id ? 1 : 0
                 values[z, y, x] = grey[linear: i]
+                if mask[z, y, x] == 1, let circle, !circle.contains(y: y + lo[1], x: x + lo[2]) { outsideFieldOfView = true }
             } } }
+            let cutByVolumeFace = (0..<3).contains { b.lo[$0] == 0 || b.hi[$0] == grey.shape[$0] - 1 }
             let envelope = settings.envelopeClosingRadius > 0 ? Morphology.fillHoles(Morphology.close(mask, radius: settings.envelopeClosingRadius)) : mask
             var inside = [Double]()
             for i in 0..<envelope.count where envelope[linear: i] == 1 && values[linear: i].isFinite { inside.append(Double(values[linear: i])) }
@@ -305,7 +332,8 @@ public enum CrackAnalysis {
                                           centreVoxels: centre.map { $0 / Double(Swift.max(1, envelopeVoxels)) },
                                           equivalentDiameterVoxels: cbrt(6 * Double(envelopeVoxels) / Double.pi), solidGrey: solid,
                                           radialProfile: profile, sectionWidths: sections, binderContactFraction: contact,
-                                          fragmentValues: fragmentValues)
+                                          fragmentValues: fragmentValues, cutByVolumeFace: cutByVolumeFace,
+                                          outsideFieldOfView: outsideFieldOfView)
             progress?.advance()
             return (damage, crackIndices)
           }

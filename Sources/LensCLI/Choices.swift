@@ -1,5 +1,6 @@
 import ArgumentParser
 import Compton
+import Damage
 import Demo
 import LensIO
 import Microstructure
@@ -30,6 +31,7 @@ enum StackAlignmentName: String, CaseIterable, ExpressibleByArgument { case none
 extension FilterWindow: ExpressibleByArgument {}
 extension CentreMethod: ExpressibleByArgument {}
 extension ElectrodeSegmentation.Region: ExpressibleByArgument {}
+extension CrackSettings.FieldOfView: ExpressibleByArgument {}
 extension StripeRemovalMethod: ExpressibleByArgument {}
 extension ReconstructionAlgorithm: ExpressibleByArgument {}
 extension AlignmentSettings.Markers: ExpressibleByArgument {}

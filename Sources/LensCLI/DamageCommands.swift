@@ -50,6 +50,7 @@ struct CracksCommand: ParsableCommand {
     @Option(help: "The binder phase of --phases (name or codes): each particle's binder contact fraction.") var binder: String?
     @Option(name: .customLong("depth-regions"), help: "Depth regions along z for the severe-damage fractions.") var depthRegions: Int = 3
     @Option(help: "A per-voxel map on the same grid (e.g. XANES edge energy) averaged over every fragment: writes fragments.csv and the trend with fragment size.") var map: String?
+    @Option(name: .customLong("field-of-view"), help: "Where the volume holds data: grid (every voxel) or circle (each slice's inscribed circle, what every projection of a parallel-beam scan as wide as the slice sees). Particles reaching outside are flagged and left out of the statistics.") var fieldOfView: CrackSettings.FieldOfView = .grid
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var scheme: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
@@ -67,6 +68,7 @@ struct CracksCommand: ParsableCommand {
         settings.level = level; settings.voidGrey = voidGrey; settings.envelopeClosingRadius = close; settings.surfaceMarginVoxels = margin
         settings.minimumCrackVoxels = minCrack; settings.minimumFragmentVoxels = minFragment
         settings.mildCrackFraction = mild; settings.severeCrackFraction = severe
+        settings.fieldOfView = fieldOfView
         try settings.validate()
         guard (0...10).contains(margin) else { throw LensError.invalidArgument("--margin must be 0…10 voxels") }
         let inputs = [input, labels] + (phases.map { [$0] } ?? []) + (map.map { [$0] } ?? [])
@@ -105,7 +107,7 @@ struct CracksCommand: ParsableCommand {
                                         TableColumn("equivalent_diameter", unit: unit.name), TableColumn("solid_grey"),
                                         TableColumn("width_xy", unit: unit.name), TableColumn("width_yz", unit: unit.name), TableColumn("width_xz", unit: unit.name),
                                         TableColumn("width_error", unit: unit.name), TableColumn("core_to_shell"), TableColumn("dark_core"),
-                                        TableColumn("binder_contact")])
+                                        TableColumn("binder_contact"), TableColumn("cut_by_volume_face"), TableColumn("outside_field_of_view")])
             for d in result.damage {
                 func section(_ name: String) -> TableValue { .number((d.sectionWidths.first { $0.section == name }?.normalVoxels ?? .nan) * edge) }
                 table.append([.number(Double(d.id)), .number(Double(d.envelopeVoxels)), .number(Double(d.crackVoxels)), .number(d.crackFraction),
@@ -115,7 +117,7 @@ struct CracksCommand: ParsableCommand {
                               .number(d.equivalentDiameterVoxels * edge), .number(d.solidGrey),
                               section("XY"), section("YZ"), section("XZ"), .number(d.sectionWidths.isEmpty ? .nan : edge),
                               .number(d.radialProfile.coreToShellRatio ?? .nan), .text(d.radialProfile.darkCore ? "yes" : "no"),
-                              .number(d.binderContactFraction ?? .nan)])
+                              .number(d.binderContactFraction ?? .nan), .text(d.cutByVolumeFace ? "yes" : "no"), .text(d.outsideFieldOfView ? "yes" : "no")])
             }
             try table.write(to: folder + "/particles.csv")
             var trend: FragmentTrend?
@@ -139,6 +141,10 @@ struct CracksCommand: ParsableCommand {
             let counts = Dictionary(grouping: result.damage, by: \.damageClass).mapValues(\.count)
             print("\(result.damage.count) particles: \(counts["least"] ?? 0) least, \(counts["mild"] ?? 0) mild, \(counts["severe"] ?? 0) severe damaged; void grey \(String(format: "%.4g", result.voidGrey)); wrote \(out)/cracks.tif and particles.csv")
             let statistics = try CrackingStatistics.of(result.damage, voxelSizeMicrometres: unit.isPhysical ? edge : nil, depthRegions: depthRegions)
+            let cut = statistics.particles - statistics.wholeParticles
+            if cut > 0 || statistics.outsideFieldOfView > 0 {
+                print("statistics: \(statistics.outsideFieldOfView) particles outside the field of view left out; \(cut) cut by the volume's faces left out where size enters (size bins, logistic fit)")
+            }
             if let fit = statistics.fit {
                 print(fit.coefficients.map { String(format: "cracking vs %@: %+.3f per sd (p = %.2g)", $0.name, $0.perStandardDeviation, $0.pValue) }.joined(separator: "\n"))
             } else if let note = statistics.note { print(note) }
@@ -293,6 +299,7 @@ struct TrackCommand: ParsableCommand {
     @Flag(name: .customLong("calibrate-on-first"), help: "The first state is pristine (with --cracks): the mild crack fraction becomes the 99th percentile of its particles' crack fractions when higher (false positives of noise and blur), severe at least 10× that; every state is classified with them.") var calibrateOnFirst = false
     @Option(name: .customLong("void-grey"), help: "Grey value of void for --cracks (default: per state, the median outside the particles).") var voidGrey: Double?
     @Option(help: "Surface shell (voxels) not judged for cracks.") var margin: Double = 0
+    @Option(name: .customLong("field-of-view"), help: "With --cracks, where the volumes hold data: grid or circle (as for `cracks`).") var fieldOfView: CrackSettings.FieldOfView = .grid
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var global: GlobalOptions
 
@@ -307,9 +314,10 @@ struct TrackCommand: ParsableCommand {
         settings.tracking.containment = containment; settings.tracking.minimumLabelVoxels = minVoxels
         if cracks {
             var c = CrackSettings()
-            c.voidGrey = voidGrey; c.surfaceMarginVoxels = margin
+            c.voidGrey = voidGrey; c.surfaceMarginVoxels = margin; c.fieldOfView = fieldOfView
             settings.cracks = c
         }
+        if fieldOfView != .grid && !cracks { throw LensError.invalidArgument("--field-of-view is where --cracks judges particles: give --cracks too") }
         if calibrateOnFirst && !cracks { throw LensError.invalidArgument("--calibrate-on-first calibrates the damage classes of --cracks: give --cracks too") }
         settings.calibrateOnFirstState = calibrateOnFirst
         try settings.validate()

@@ -74,14 +74,11 @@ public enum ElectrodeSegmentation {
             envelope = Morphology.open(envelope, radius: p.envelopeRadius)
             if p.keepLargest { envelope = Morphology.keepLargest(envelope, count: 1, connectivity: .faces) }
         case .circle:
-            let (ny, nx) = (grey.shape[grey.rank - 2], grey.shape[grey.rank - 1])
-            let (cy, cx, r2) = (Double(ny - 1) / 2, Double(nx - 1) / 2, Double(Swift.min(ny, nx)) * Double(Swift.min(ny, nx)) / 4)
+            let circle = ReconstructionCircle(sliceOf: grey.shape)
+            let (ny, nx) = (circle.rows, circle.columns)
             envelope = grey.map { _ in UInt8(0) }
             envelope.withUnsafeMutableBufferPointer { e in
-                for i in 0..<e.count {
-                    let (y, x) = (Double((i / nx) % ny) - cy, Double(i % nx) - cx)
-                    e[i] = y * y + x * x <= r2 ? 1 : 0
-                }
+                for i in 0..<e.count { e[i] = circle.contains(y: (i / nx) % ny, x: i % nx) ? 1 : 0 }
             }
         case .all:
             envelope = grey.map { _ in UInt8(1) }

@@ -210,15 +210,14 @@ public enum FilteredBackProjection {
         }
     }
 
-    /// Zeroes the voxels of each (n × n) slice outside its inscribed circle (the field of view
-    /// every projection sees).
+    /// Zeroes the voxels of each slice outside its reconstruction circle (``ReconstructionCircle``:
+    /// the field of view every projection sees).
     public static func applyCircularMask(_ volume: inout Grid<Float>) {
-        let (slices, n) = (volume.shape[0], volume.shape[1])
-        let c = Double(n - 1) / 2, r2 = Double(n) * Double(n) / 4
+        let circle = ReconstructionCircle(sliceOf: volume.shape)
+        let (slices, ny, nx) = (volume.shape[0], circle.rows, circle.columns)
         volume.withUnsafeMutableBufferPointer { v in
-            for z in 0..<slices { for y in 0..<n { for x in 0..<n {
-                let d = (Double(x) - c) * (Double(x) - c) + (Double(y) - c) * (Double(y) - c)
-                if d > r2 { v[(z * n + y) * n + x] = 0 }
+            for z in 0..<slices { for y in 0..<ny { for x in 0..<nx where !circle.contains(y: y, x: x) {
+                v[(z * ny + y) * nx + x] = 0
             } } }
         }
     }
