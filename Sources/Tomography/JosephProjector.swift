@@ -359,25 +359,48 @@ public struct JosephProjector: Sendable {
         return (Int64((q * scale).rounded(.down)), Int64((r.slope * scale).rounded()))
     }
 
-    /// Index of the lower neighbour and its interpolation weight toward the upper one.
+    /// Index of the lower neighbour and its interpolation weight toward the upper one. With
+    /// `clamped`, the index is held to 0…lastIndex; without, the caller has proved it is there.
     @inline(__always)
-    static func neighbour(_ position: Int64, lastIndex: Int) -> (Int, Float) {
-        let i = Swift.min(Swift.max(Int(truncatingIfNeeded: position &>> 32), 0), lastIndex)
+    static func neighbour(_ position: Int64, lastIndex: Int, clamped: Bool) -> (Int, Float) {
+        let raw = Int(truncatingIfNeeded: position &>> 32)
+        let i = clamped ? Swift.min(Swift.max(raw, 0), lastIndex) : raw
         return (i, Float(position &- (Int64(i) &<< 32)) * 0x1p-32)
     }
 
+    /// Whether every step of a walk from fixed position `p` by `d` per step over `steps` steps
+    /// has its lower neighbour in 0…lastIndex. The positions are exact integers p + k·d, so the
+    /// index floor((p + k·d)/2³²) is monotonic in k and the two ends bound it: the walks then skip
+    /// the per-step clamp (which only ever acts where the fixed-point rounding of a ray grazing
+    /// the border crosses it, and then falls back to the clamped walk).
+    @inline(__always)
+    static func staysInside(_ p: Int64, step d: Int64, steps: Int, lastIndex: Int) -> Bool {
+        let first = p &>> 32, last = (p &+ Int64(steps - 1) &* d) &>> 32
+        return Swift.min(first, last) >= 0 && Swift.max(first, last) <= Int64(lastIndex)
+    }
+
     /// Σ over steps lo…hi of the interpolated columns along ray `r` (one strip's part of the
-    /// line integral, unweighted). Two steps per pass with two sums, so that neither addition
-    /// chain sets the pace.
+    /// line integral, unweighted).
     @inline(__always)
     func walkSum(_ columns: SharedReadBuffer<Lanes>, ray r: Ray, from lo: Int, to hi: Int, walk w: PlaneWalk) -> Lanes {
-        var (p0, d) = Self.fixedPosition(r, at: lo)
-        var p1 = p0 &+ d
+        let (p, d) = Self.fixedPosition(r, at: lo)
+        if Self.staysInside(p, step: d, steps: hi - lo + 1, lastIndex: w.lastIndex) {
+            return walkSum(columns, from: p, step: d, lo: lo, hi: hi, walk: w, clamped: false)
+        }
+        return walkSum(columns, from: p, step: d, lo: lo, hi: hi, walk: w, clamped: true)
+    }
+
+    /// The walk of ``walkSum(_:ray:from:to:walk:)``: two steps per pass with two sums, so that
+    /// neither addition chain sets the pace.
+    @inline(__always)
+    func walkSum(_ columns: SharedReadBuffer<Lanes>, from p: Int64, step d: Int64, lo: Int, hi: Int, walk w: PlaneWalk, clamped: Bool) -> Lanes {
+        var p0 = p, p1 = p &+ d
         let d2 = d &* 2
         var sum0 = Lanes(), sum1 = Lanes()
         var t = lo
         while t < hi {
-            let (i0, f0) = Self.neighbour(p0, lastIndex: w.lastIndex), (i1, f1) = Self.neighbour(p1, lastIndex: w.lastIndex)
+            let (i0, f0) = Self.neighbour(p0, lastIndex: w.lastIndex, clamped: clamped)
+            let (i1, f1) = Self.neighbour(p1, lastIndex: w.lastIndex, clamped: clamped)
             let at0 = w.origin &+ t &* w.stepStride &+ i0 &* w.acrossStride
             let at1 = w.origin &+ (t &+ 1) &* w.stepStride &+ i1 &* w.acrossStride
             let a0 = columns[at0], a1 = columns[at1]
@@ -386,7 +409,7 @@ public struct JosephProjector: Sendable {
             p0 = p0 &+ d2; p1 = p1 &+ d2; t &+= 2
         }
         if t == hi {
-            let (i0, f0) = Self.neighbour(p0, lastIndex: w.lastIndex)
+            let (i0, f0) = Self.neighbour(p0, lastIndex: w.lastIndex, clamped: clamped)
             let at0 = w.origin &+ t &* w.stepStride &+ i0 &* w.acrossStride, a0 = columns[at0]
             sum0 += a0.addingProduct(columns[at0 &+ w.acrossStride] - a0, f0)
         }
@@ -397,9 +420,22 @@ public struct JosephProjector: Sendable {
     /// neighbours with the same weights.
     @inline(__always)
     func walkSpread(_ value: Lanes, into columns: UnsafeMutableBufferPointer<Lanes>, ray r: Ray, from lo: Int, to hi: Int, walk w: PlaneWalk) {
-        var (p, d) = Self.fixedPosition(r, at: lo)
+        let (p, d) = Self.fixedPosition(r, at: lo)
+        if Self.staysInside(p, step: d, steps: hi - lo + 1, lastIndex: w.lastIndex) {
+            walkSpread(value, into: columns, from: p, step: d, lo: lo, hi: hi, walk: w, clamped: false)
+        } else {
+            walkSpread(value, into: columns, from: p, step: d, lo: lo, hi: hi, walk: w, clamped: true)
+        }
+    }
+
+    /// The walk of ``walkSpread(_:into:ray:from:to:walk:)``: the lower neighbour gets
+    /// value − f·value, the upper f·value.
+    @inline(__always)
+    func walkSpread(_ value: Lanes, into columns: UnsafeMutableBufferPointer<Lanes>, from start: Int64, step d: Int64, lo: Int, hi: Int,
+                    walk w: PlaneWalk, clamped: Bool) {
+        var p = start
         for t in lo...hi {
-            let (i, f) = Self.neighbour(p, lastIndex: w.lastIndex)
+            let (i, f) = Self.neighbour(p, lastIndex: w.lastIndex, clamped: clamped)
             let at = w.origin &+ t &* w.stepStride &+ i &* w.acrossStride
             let upper = value * f
             columns[at] += value - upper
