@@ -73,8 +73,8 @@ public struct CrackSettings: Codable, Sendable, Equatable {
         case grid
         /// The reconstruction circle of each slice (``ReconstructionCircle``): what every
         /// projection of a parallel-beam scan sees when the detector is as wide as the slice.
-        /// Outside it, fewer projections (at limited angle, a few tens of degrees fewer) see a
-        /// voxel, and cracks there can be missed whatever their orientation.
+        /// Outside it some projections miss a voxel (5 % beyond the radius, those within ±18°
+        /// of one direction), and a crack facing them can be missed.
         case circle
     }
 
