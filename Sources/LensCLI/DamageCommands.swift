@@ -343,7 +343,8 @@ struct TrackCommand: ParsableCommand {
                            TableColumn("centroid_z", unit: "voxel"), TableColumn("centroid_y", unit: "voxel"), TableColumn("centroid_x", unit: "voxel"),
                            TableColumn("merged_into")]
             if record.damage != nil {
-                columns += [TableColumn("crack_fraction"), TableColumn("fragments"), TableColumn("damage_class"), TableColumn("crack_width_median", unit: "voxel")]
+                columns += [TableColumn("crack_fraction"), TableColumn("fragments"), TableColumn("damage_class"), TableColumn("crack_width_median", unit: "voxel"),
+                            TableColumn("cut_by_volume_face"), TableColumn("outside_field_of_view")]
             }
             var table = Table(columns: columns)
             for (t, track) in record.tracking.tracks.enumerated() {
@@ -355,7 +356,8 @@ struct TrackCommand: ParsableCommand {
                     if let damage = record.damage {
                         let d = damage[t][entry.state]
                         row += [.number(d?.crackFraction ?? .nan), .number(d.map { Double($0.fragments) } ?? .nan), .text(d?.damageClass ?? ""),
-                                .number(d?.crackWidthMedianVoxels ?? .nan)]
+                                .number(d?.crackWidthMedianVoxels ?? .nan),
+                                .text(d.map { $0.cutByVolumeFace ? "yes" : "no" } ?? ""), .text(d.map { $0.outsideFieldOfView ? "yes" : "no" } ?? "")]
                     }
                     table.append(row)
                 }

@@ -40,6 +40,10 @@ public enum SeriesTrackingWorkflow {
         /// Median local crack width (voxel edges) of the label with the most crack voxels; nil
         /// without cracks.
         public var crackWidthMedianVoxels: Double? = nil
+        /// Any of the track's labels in this state is cut by the volume's faces, or reaches
+        /// outside the declared field of view (``ParticleDamage``).
+        public var cutByVolumeFace = false
+        public var outsideFieldOfView = false
     }
 
     public struct Record: Codable, Sendable {
@@ -112,7 +116,8 @@ public enum SeriesTrackingWorkflow {
                 let worst = parts.map(\.damageClass).max { (rank[$0] ?? 0) < (rank[$1] ?? 0) } ?? "least"
                 let widest = parts.filter { $0.crackVoxels > 0 }.max { $0.crackVoxels < $1.crackVoxels }
                 return TrackDamage(crackFraction: Double(crack) / Double(Swift.max(1, envelope)), fragments: fragments,
-                                   damageClass: fragments >= 2 ? "severe" : worst, crackWidthMedianVoxels: widest?.crackWidthMedianVoxels)
+                                   damageClass: fragments >= 2 ? "severe" : worst, crackWidthMedianVoxels: widest?.crackWidthMedianVoxels,
+                                   cutByVolumeFace: parts.contains(where: \.cutByVolumeFace), outsideFieldOfView: parts.contains(where: \.outsideFieldOfView))
             }
         }
         // Growth: particles of the first state also present in the last; outcome "grew" encoded
