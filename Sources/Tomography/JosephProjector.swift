@@ -383,7 +383,7 @@ public struct JosephProjector: Sendable {
     /// the per-step clamp (which only ever acts where the fixed-point rounding of a ray grazing
     /// the border crosses it, and then falls back to the clamped walk).
     @inline(__always)
-    static func staysInside(_ p: Int64, step d: Int64, steps: Int, lastIndex: Int) -> Bool {
+    package static func staysInside(_ p: Int64, step d: Int64, steps: Int, lastIndex: Int) -> Bool {
         let first = p &>> 32, last = (p &+ Int64(steps - 1) &* d) &>> 32
         return Swift.min(first, last) >= 0 && Swift.max(first, last) <= Int64(lastIndex)
     }

@@ -98,3 +98,29 @@ import Tomography
         #expect(first.elements.allSatisfy { $0 >= 0 })
     }
 }
+
+/// The walks skip the per-step index clamp when ``JosephProjector/staysInside(_:step:steps:lastIndex:)``
+/// says a segment's two ends are inside: that must hold for every step in between. Random
+/// segments, many of them grazing or crossing the plane's edges, against a step-by-step check.
+@Suite struct ProjectorWalkBoundsTests {
+    @Test func endsBoundEveryStep() {
+        var rng = SeededRandom(seed: 19)
+        var (accepted, refused) = (0, 0)
+        for _ in 0..<20_000 {
+            let lastIndex = 1 + Int(rng.uniform() * 600)
+            // Positions around the plane, steps of either sign up to one voxel, in 32.32 fixed point.
+            let start = Int64(((rng.uniform() * 1.2 - 0.1) * Double(lastIndex + 1)) * 4_294_967_296)
+            let step = Int64((rng.uniform() * 2 - 1) * 4_294_967_296)
+            let steps = 1 + Int(rng.uniform() * 40)
+            let inside = (0..<steps).allSatisfy { k in
+                let index = (start &+ Int64(k) &* step) &>> 32
+                return index >= 0 && index <= Int64(lastIndex)
+            }
+            let claimed = JosephProjector.staysInside(start, step: step, steps: steps, lastIndex: lastIndex)
+            #expect(claimed == inside, "start \(start) step \(step) steps \(steps) last \(lastIndex)")
+            if claimed { accepted += 1 } else { refused += 1 }
+        }
+        // Both outcomes occur often enough for the check to mean something.
+        #expect(accepted > 1000 && refused > 1000)
+    }
+}
