@@ -27,7 +27,10 @@ struct CracksCommand: ParsableCommand {
         ±1 voxel), the radial grey profile's core-to-shell ratio (a darker core flags unresolved \
         cracking), and with --phases/--binder the fraction of its free surface touching binder. \
         The summary gives the cracked proportion by size, grey and depth region (95 % Wilson \
-        intervals) and a logistic fit of cracking on size and grey.
+        intervals) and a logistic fit of cracking on size and grey. Particles cut by the \
+        volume's faces are flagged and left out where size enters (size bins, fit); with \
+        --field-of-view circle, particles reaching outside each slice's inscribed circle are \
+        flagged and left out of the statistics.
         """)
     @Argument(help: "Grey volume (reconstruction).") var input: String
     @Option(help: "Particle labels on the same grid.") var labels: String
