@@ -358,9 +358,10 @@ public struct JosephProjector: Sendable {
     /// The ray's position across its stepping axis, plus one (the padded index), at step `t`,
     /// in 32.32 fixed point, and the step per t: the walk then needs one integer addition per
     /// step and takes the floor and the interpolation weight from the bits, with no
-    /// floating-point conversion in the loop. Over the ≤ 16 steps of one strip the rounding of
+    /// floating-point conversion in the loop. Over the ≤ 32 steps of one strip the rounding of
     /// the slope adds under 10⁻⁸ voxel. stepRange keeps the position inside (0, n + 1); the
-    /// walk clamps the index to 0…n all the same, so the one-voxel zero border is never left.
+    /// walk keeps the index in 0…n all the same (``staysInside(_:step:steps:lastIndex:)``, else
+    /// a clamp per step), so the one-voxel zero border is never left.
     @inline(__always)
     static func fixedPosition(_ r: Ray, at t: Int) -> (position: Int64, step: Int64) {
         let scale = 4_294_967_296.0
