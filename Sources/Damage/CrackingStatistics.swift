@@ -69,7 +69,7 @@ public struct CrackingStatistics: Codable, Sendable, Equatable {
                                              names: ["size", "grey"], outcomes: whole.map(isCracked))
             if fit?.converged == false { note = "the outcome is (nearly) separated by the predictors: the logistic slopes are not finite estimates" }
         } catch let error as LensError {
-            note = "no logistic fit on the \(whole.count) particles clear of the volume's faces: \(error)"
+            note = "no logistic fit on the \(whole.count) whole particles (inside the field of view, clear of the volume's faces): \(error)"
         }
         var regions = [DepthRegion]()
         if let low = seen.map({ $0.centreVoxels[0] }).min(), let high = seen.map({ $0.centreVoxels[0] }).max() {
