@@ -79,9 +79,10 @@ struct CrackAnalysisTests {
     /// of it the truth's voxels fall is decided by the crack's offset) and pieces of a few dozen
     /// voxels. The test holds these levels. Inside the reconstruction circle (the analysis's
     /// `fieldOfView = .circle`, printed): recall 0.83 / 0.94 / 1.00, class 0.87 / 0.96 / 1.00,
-    /// fragments 0.87 / 0.89 / 0.96 — seed 23's two corner particles whose cracks face the
-    /// projections that miss them drop out, the wedge cracks stay. (The optional Hessian sheetness detector at 0.075
-    /// raised seed 7's recall but cut seed 23's precision to 0.74: it stays off by default.)
+    /// fragments 0.87 / 0.89 / 0.96 — seed 23's two corner particles drop out (a crack facing
+    /// the projections that missed it, and a false positive); the wedge cracks stay. (The
+    /// optional Hessian sheetness detector at 0.075 raised seed 7's recall but cut seed 23's
+    /// precision to 0.74: it stays off by default.)
     @Test(arguments: [7, 11, 23] as [UInt64]) func onANoisyLimitedAngleReconstruction(seed: UInt64) throws {
         let phantom = try Self.phantom(depth: 48, seed: seed)
         let angles = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: 601, rangeDegrees: 135, startDegrees: -67.5)
@@ -121,7 +122,7 @@ struct CrackAnalysisTests {
         #expect(score.classAgreement >= 0.85 && score.fragmentAgreement >= 0.85)
         #expect(visible.precision >= 0.9 && visible.recall >= 0.9 && visible.classAgreement >= 0.9 && visible.fragmentAgreement >= 0.9)
         // Particles whole inside the reconstruction circle (the detector is as wide as the
-        // slice): outside it a voxel misses tens of degrees of projections besides the wedge.
+        // slice): outside it some projections miss a voxel, besides the wedge.
         let circled = Score(damage, truth: phantom, only: { !$0.outsideFieldOfView })
         print(String(format: "  of them inside the reconstruction circle: %d particles, recall %.2f, precision %.2f, class %.2f, fragments %.2f",
                      circled.particles, circled.recall, circled.precision, circled.classAgreement, circled.fragmentAgreement))

@@ -88,6 +88,20 @@ import Testing
         let fragmentRows = try String(contentsOfFile: dir + "/mapped/fragments.csv", encoding: .utf8).split(separator: "\n").count - 1
         #expect(fragmentRows >= Int(particles))
         #expect(try JSONOutput.read(JSONValue.self, from: dir + "/mapped.json")["fragment_trend"]?["fragments"]?.doubleValue == Double(fragmentRows))
+        // The flags in the table and the statistics' counts agree: particles outside each
+        // slice's inscribed circle are left out, those cut by the faces only where size enters.
+        #expect(run("cracks", dir + "/ec/attenuation.tif", "--labels", dir + "/ec/particles.tif", "--out", dir + "/circle",
+                    "--field-of-view", "circle", "--summary", dir + "/circle.json") == 0)
+        let statistics = try #require(try JSONOutput.read(JSONValue.self, from: dir + "/circle.json")["statistics"])
+        let table = try String(contentsOfFile: dir + "/circle/particles.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let header = table[0].map(String.init)
+        let (cutColumn, outsideColumn) = (try #require(header.firstIndex(of: "cut_by_volume_face")), try #require(header.firstIndex(of: "outside_field_of_view")))
+        let flags = table.dropFirst().map { ($0[cutColumn] == "yes", $0[outsideColumn] == "yes") }
+        let outside = flags.filter(\.1).count, cutInside = flags.filter { $0.0 && !$0.1 }.count
+        #expect(outside > 0 && Double(outside) == statistics["outside_field_of_view"]?.doubleValue)
+        #expect(Double(flags.count - outside) == statistics["particles"]?.doubleValue)
+        #expect(Double(flags.count - outside - cutInside) == statistics["whole_particles"]?.doubleValue)
+        #expect(run("cracks", dir + "/ec/attenuation.tif", "--labels", dir + "/ec/particles.tif", "--out", dir + "/square", "--field-of-view", "square") == 2)
     }
 
     /// `register` and `track` on the phantom series (Tomo 00–04, 48³): the rigid registration
