@@ -156,8 +156,8 @@ public struct JosephProjector: Sendable {
         return (Int(kMin), Int(kMax))
     }
 
-    /// Projects one chunk for `angles`. The slice plane is cut into strips of 16 rows (for rays
-    /// that step along y) or 16 columns (rays stepping along x), 256 KiB each, which stay in the
+    /// Projects one chunk for `angles`. The slice plane is cut into strips of ``stripLength`` rows
+    /// (for rays that step along y) or columns (rays stepping along x), which stay in the
     /// core's L2 cache while every ray of every angle adds its partial sum through them; each
     /// ray's position and slope are computed once.
     func projectChunk(_ columns: SharedReadBuffer<Lanes>, chunk c: Int, angles: Range<Int>,
@@ -273,7 +273,7 @@ public struct JosephProjector: Sendable {
 
     /// Adds the back projection of chunk `c`'s rows for `angles` into a padded accumulator
     /// (zeroed here), strip by strip like ``projectChunk(_:chunk:angles:into:)``: each ray's
-    /// weighted value is spread over one strip of 16 rows (or columns) at a time, which stays in
+    /// weighted value is spread over one strip of ``stripLength`` rows (or columns) at a time, which stays in
     /// the core's cache while every ray passes through it.
     func backProjectChunk(_ proj: SharedReadBuffer<Float>, chunk c: Int, angles: Range<Int>,
                           into columns: UnsafeMutableBufferPointer<Lanes>) {
