@@ -158,7 +158,7 @@ public struct JosephProjector: Sendable {
 
     /// Projects one chunk for `angles`. The slice plane is cut into strips of ``stripLength`` rows
     /// (for rays that step along y) or columns (rays stepping along x), which stay in the
-    /// core's L2 cache while every ray of every angle adds its partial sum through them; each
+    /// core's caches while every ray of every angle adds its partial sum through them; each
     /// ray's position and slope are computed once.
     func projectChunk(_ columns: SharedReadBuffer<Lanes>, chunk c: Int, angles: Range<Int>,
                       into out: DisjointWriteBuffer<Float>) {
