@@ -52,12 +52,20 @@ public enum SeparatingSurfaces {
     /// surface between two regions does not separate them, and a face's own width is noisy.
     public static let minimumCoverage = 0.8
 
-    /// Faces' width profiles reach this many voxels on either side of the face along the
+    /// Faces' width profiles reach up to this many voxels on either side of the face along the
     /// surface's normal: the inner 2·(radius − 2) + 1 samples are integrated, the outer two on
-    /// each side give the local solid grey. 5 holds a crack of up to about three voxels blurred
-    /// by a voxel or two; where that profile leaves the region (small particles, faces near the
-    /// surface) the shorter ones are taken, which still hold a blurred one-voxel crack.
-    static let profileRadii = [5, 4, 3]
+    /// each side give the local solid grey. Where a face's profile would leave the region (small
+    /// particles, faces near the surface) the longest shorter one is taken, down to 3, which
+    /// still holds a blurred one-voxel crack.
+    /// The longest radius a surface uses is set by the width of its mean dip
+    /// (``windowRadius(meanProfile:)``): 5 (a crack of up to about three voxels blurred by a
+    /// voxel or two) unless the dip is broader — a crack whose normal lies in a limited-angle
+    /// scan's missing wedge is smeared along it over ±4–5 voxels, and a window of ±3 would cut
+    /// off the dip's tails and take its local solid from inside it.
+    static let profileRadii = [8, 7, 6, 5, 4, 3]
+    /// The window radius of a surface whose mean dip is no broader than that of a crack of a
+    /// few voxels blurred by a voxel or two, or whose faces reach no further.
+    static let standardRadius = 5
 
     /// Thickness (voxels) of the thinnest sheet of voxels with unit normal `normal` (voxel index
     /// space, any sign) that disconnects face-connected voxels: the naive digital plane, whose
@@ -147,20 +155,32 @@ public enum SeparatingSurfaces {
         /// Σ of the faces' midpoints and of their products (zz, yy, xx, zy, zx, yx): the plane
         /// fitted to them gives the normal along which the faces' profiles are taken.
         var moment1 = SIMD3<Double>(), moment2 = SIMD3<Double>(), moment2Cross = SIMD3<Double>()
-        /// Faces whose whole profile lies within the region, the sum of their crack widths
-        /// (voxels), and those whose own width is at least half the required width.
-        var profiled = 0.0, widthSum = 0.0, coveredFaces = 0.0
+        /// Per longest window radius R (lane k for ``profileRadii``[k], R ≥ ``standardRadius``):
+        /// faces with a profile of radius ≤ R within the region, the sum of their crack widths
+        /// (voxels; each face's longest such profile), and those whose own width is at least
+        /// half the required width.
+        var profiled = SIMD4<Double>(), widthSum = SIMD4<Double>(), coveredFaces = SIMD4<Double>()
+        /// Σ of the faces' grey profiles along the normal (t = −8…8, each face's longest profile
+        /// within the region) and how many faces reach each t: their mean is the surface's dip.
+        /// (Lanes 0…16; fixed-size so that updating a surface in the dictionary allocates nothing.)
+        var profileSum = SIMD32<Double>(), profileCount = SIMD32<Double>()
 
         func adding(_ r: Surface) -> Surface {
             Surface(greySum: greySum + r.greySum, greyCount: greyCount + r.greyCount, faces: faces + r.faces,
                     moment1: moment1 + r.moment1, moment2: moment2 + r.moment2, moment2Cross: moment2Cross + r.moment2Cross,
-                    profiled: profiled + r.profiled, widthSum: widthSum + r.widthSum, coveredFaces: coveredFaces + r.coveredFaces)
+                    profiled: profiled + r.profiled, widthSum: widthSum + r.widthSum, coveredFaces: coveredFaces + r.coveredFaces,
+                    profileSum: profileSum + r.profileSum, profileCount: profileCount + r.profileCount)
         }
         var latticeThickness: Double { SeparatingSurfaces.latticeThickness(normal: faces) }
         func meanDeficit(_ c: Criteria) -> Double { greyCount > 0 ? (c.solidGrey - greySum / Double(greyCount)) / c.contrast : 0 }
+        /// The lane of the window radius the surface's mean dip asks for.
+        var lane: Int {
+            let mean = (0...(2 * profileRadii[0])).map { profileCount[$0] > 0 ? profileSum[$0] / profileCount[$0] : Double.nan }
+            return profileRadii.firstIndex(of: windowRadius(meanProfile: mean)) ?? profileRadii.firstIndex(of: standardRadius)!
+        }
         /// Mean crack width across the surface (voxels).
-        var widthVoxels: Double { profiled > 0 ? widthSum / profiled : 0 }
-        var coverage: Double { profiled > 0 ? coveredFaces / profiled : 0 }
+        var widthVoxels: Double { let k = lane; return profiled[k] > 0 ? widthSum[k] / profiled[k] : 0 }
+        var coverage: Double { let k = lane; return profiled[k] > 0 ? coveredFaces[k] / profiled[k] : 0 }
 
         /// Unit normal of the plane fitted to the face midpoints (least squares: the
         /// eigenvector of their covariance with the smallest eigenvalue); nil for fewer than
@@ -214,11 +234,18 @@ public enum SeparatingSurfaces {
                         s.moment2 += midpoint * midpoint
                         s.moment2Cross += SIMD3(midpoint.x * midpoint.y, midpoint.x * midpoint.z, midpoint.y * midpoint.z)
                     } else if let (normal, lattice) = geometry[key],
-                              let width = profileRadii.lazy.compactMap({ crackWidth(grey: grey, within: within, at: midpoint, along: normal,
-                                                                                     radius: $0, contrast: c.contrast) }).first {
-                        s.profiled += 1
-                        s.widthSum += width
-                        if width >= 0.5 * lattice * c.latticeWidths! { s.coveredFaces += 1 }
+                              let samples = profileRadii.lazy.compactMap({ profile(grey: grey, within: within, at: midpoint, along: normal, radius: $0) }).first {
+                        let radius = samples.count / 2, centre = profileRadii[0]
+                        for (t, v) in samples.enumerated() { s.profileSum[centre - radius + t] += v; s.profileCount[centre - radius + t] += 1 }
+                        // Each lane's width from the face's longest profile within its radius.
+                        for lane in 0..<4 {
+                            let r = Swift.min(radius, profileRadii[lane])
+                            guard r >= profileRadii.last! else { continue }
+                            let width = crackWidth(samples: samples[(radius - r)...(radius + r)], contrast: c.contrast)
+                            s.profiled[lane] += 1
+                            s.widthSum[lane] += width
+                            if width >= 0.5 * lattice * c.latticeWidths! { s.coveredFaces[lane] += 1 }
+                        }
                     }
                     surfaces[key] = s
                 }
@@ -227,14 +254,12 @@ public enum SeparatingSurfaces {
         return surfaces
     }
 
-    /// The crack width (voxels) at `point` across a sheet with unit normal `normal`: the grey
-    /// deficit below the local solid, in units of the contrast, integrated along the normal
-    /// over |t| ≤ radius − 2 (unit steps, trilinear), the local solid being the mean at
-    /// |t| = radius − 1 and radius (``profileRadii``). nil where the profile leaves the region.
-    static func crackWidth(grey: Grid<Float>, within: Grid<UInt8>, at point: SIMD3<Double>, along normal: SIMD3<Double>,
-                           radius: Int, contrast: Double) -> Double? {
+    /// Grey samples at `point` + t·`normal`, t = −radius…radius (unit steps, trilinear); nil
+    /// where one leaves the region.
+    static func profile(grey: Grid<Float>, within: Grid<UInt8>, at point: SIMD3<Double>, along normal: SIMD3<Double>, radius: Int) -> [Double]? {
         let (nz, ny, nx) = (grey.shape[0], grey.shape[1], grey.shape[2])
-        var ends = 0.0, middle = 0.0
+        var samples = [Double]()
+        samples.reserveCapacity(2 * radius + 1)
         for t in -radius...radius {
             let p = point + Double(t) * normal
             let lower = SIMD3(p.x.rounded(.down), p.y.rounded(.down), p.z.rounded(.down))
@@ -249,9 +274,50 @@ public enum SeparatingSurfaces {
                 let w = (dz == 1 ? f.x : 1 - f.x) * (dy == 1 ? f.y : 1 - f.y) * (dx == 1 ? f.z : 1 - f.z)
                 value += w * Double(grey[linear: v])
             }
-            if abs(t) >= radius - 1 { ends += value } else { middle += value }
+            samples.append(value)
+        }
+        return samples
+    }
+
+    /// The crack width (voxels) across a sheet from a profile along its normal (samples at
+    /// t = −radius…radius): the grey deficit below the local solid, in units of the contrast,
+    /// integrated over |t| ≤ radius − 2, the local solid being the mean at |t| = radius − 1
+    /// and radius.
+    static func crackWidth(samples: ArraySlice<Double>, contrast: Double) -> Double {
+        let radius = samples.count / 2
+        var ends = 0.0, middle = 0.0
+        for (k, value) in samples.enumerated() {
+            if abs(k - radius) >= radius - 1 { ends += value } else { middle += value }
         }
         let inner = Double(2 * (radius - 2) + 1)
         return (ends / 4 * inner - middle) / contrast
+    }
+
+    /// The window radius for a surface's mean dip (mean grey profile along its normal, t =
+    /// −8…8; NaN where no face reaches): integrate over ±0.85 of the dip's full width at half
+    /// depth (±2σ of a Gaussian blur, 95 % of its area), so radius = 2 + ⌈0.85·FWHM⌉, within
+    /// ``standardRadius``…8. Depth is measured from the two outermost samples on each side,
+    /// which must lie beyond the standard radius.
+    package static func windowRadius(meanProfile mean: [Double]) -> Int {
+        let centre = mean.count / 2
+        // The two outermost samples that faces reach on each side.
+        guard let low = mean.firstIndex(where: \.isFinite), let high = mean.lastIndex(where: \.isFinite),
+              centre - low > standardRadius, high - centre > standardRadius else { return standardRadius }
+        let solid = (mean[low] + mean[low + 1] + mean[high - 1] + mean[high]) / 4
+        let bottom = mean[(centre - 1)...(centre + 1)].filter(\.isFinite).min() ?? mean[centre]
+        guard solid > bottom else { return standardRadius }
+        let half = (solid + bottom) / 2
+        // The dip's extent on each side: where the mean first rises back above half depth
+        // (linear between samples).
+        func reach(_ step: Int) -> Double {
+            var t = centre
+            while t + step >= 0, t + step < mean.count, mean[t + step].isFinite, mean[t + step] < half { t += step }
+            let next = t + step
+            guard next >= 0, next < mean.count, mean[next].isFinite, mean[next] != mean[t] else { return Double(abs(t - centre)) }
+            return Double(abs(t - centre)) + Swift.max(0, Swift.min(1, (half - mean[t]) / (mean[next] - mean[t])))
+        }
+        let fwhm = reach(-1) + reach(1)
+        let radius = 2 + Int((0.85 * fwhm).rounded(.up))
+        return Swift.min(profileRadii[0], Swift.max(standardRadius, radius))
     }
 }

@@ -63,7 +63,7 @@ struct CrackAnalysisTests {
     /// wide) projected over 135° (601 angles) with photon noise (5 000 counts), TV-reconstructed
     /// (300 iterations), cracks judged away from a one-voxel surface shell (the edge blur).
     /// Measured on three phantoms (seeds 7, 11, 23): precision 1.00 / 1.00 / 0.93, recall 0.85 /
-    /// 0.95 / 0.93, damage class 0.88 / 0.97 / 0.94, fragments 0.88 / 0.89 / 0.94. The class
+    /// 0.95 / 0.93, damage class 0.92 / 0.97 / 0.94, fragments 0.92 / 0.89 / 0.94. The class
     /// counts a particle severe also by its grey deficit (``ParticleDamage/deficitCrackFraction``):
     /// blurred cracks of about one voxel keep their deficit but few voxels cross the threshold
     /// (by voxels alone, at 150 iterations: class 0.73 / 0.95 / 0.87; with the deficit 0.85 /
@@ -74,12 +74,16 @@ struct CrackAnalysisTests {
     /// / 0.81 (0.90 / 0.97 / 0.84 without wedge cracks) before the split search took its markers
     /// from the particle alone and also split by crack width (``SeparatingSurfaces``); on four
     /// phantoms not used to develop that (seeds 31, 43, 59, 67) they went from 0.89 / 0.73 / 0.75
-    /// / 0.89 to 0.89 / 0.82 / 0.91 / 0.93 (0.88 / 0.96 / 0.96 / 0.96 without wedge cracks). What
-    /// is left outside the wedge is cracks within about 10 % of the lattice thickness (which side
-    /// of it the truth's voxels fall is decided by the crack's offset) and pieces of a few dozen
-    /// voxels. The test holds these levels. Inside the reconstruction circle (the analysis's
-    /// `fieldOfView = .circle`, printed): recall 0.83 / 0.94 / 1.00, class 0.87 / 0.96 / 1.00,
-    /// fragments 0.87 / 0.89 / 0.96 — seed 23's two corner particles drop out (a crack facing
+    /// / 0.89 to 0.89 / 0.82 / 0.91 / 0.93 (0.96 / 0.88 / 0.96 / 0.96 without wedge cracks). The
+    /// split search's window then came to follow each surface's dip (a wedge crack is smeared
+    /// over ±4–5 voxels; ``SeparatingSurfaces/windowRadius(meanProfile:)``): seed 7 went from 0.88
+    /// to 0.92 (class too), seed 67 from 0.93 to 0.96, nothing else changed on the seven; class
+    /// is ≥ 0.90 on all seven (0.93 / 0.91 / 0.91 / 0.96 on the four). What is left outside the
+    /// wedge is cracks within about 10 % of the lattice thickness (which side of it the truth's
+    /// voxels fall is decided by the crack's offset) and pieces of a few dozen voxels. The test
+    /// holds these levels. Inside the reconstruction circle (the analysis's
+    /// `fieldOfView = .circle`, printed): recall 0.83 / 0.94 / 1.00, class 0.91 / 0.96 / 1.00,
+    /// fragments 0.91 / 0.89 / 0.96 — seed 23's two corner particles drop out (a crack facing
     /// the projections that missed it, and a false positive); the wedge cracks stay. (The
     /// optional Hessian sheetness detector at 0.075 raised seed 7's recall but cut seed 23's
     /// precision to 0.74: it stays off by default.)
@@ -119,7 +123,7 @@ struct CrackAnalysisTests {
                      visible.particles, visible.recall, visible.precision, visible.classAgreement, visible.fragmentAgreement))
         #expect(score.particles >= 20 && score.truePositives + score.falseNegatives >= 10)
         #expect(score.precision >= 0.9 && score.recall >= 0.8)
-        #expect(score.classAgreement >= 0.85 && score.fragmentAgreement >= 0.85)
+        #expect(score.classAgreement >= 0.9 && score.fragmentAgreement >= 0.88)
         #expect(visible.precision >= 0.9 && visible.recall >= 0.9 && visible.classAgreement >= 0.9 && visible.fragmentAgreement >= 0.9)
         // Particles whole inside the reconstruction circle (the detector is as wide as the
         // slice): outside it some projections miss a voxel, besides the wedge.
