@@ -257,13 +257,16 @@ public enum CrackAnalysis {
                 if judged[linear: i] == 1 && (grey < threshold || sheet || hat) { crack[linear: i] = 1 } else { intact[linear: i] = 1 }
             }
             crack = Morphology.removeSmallObjects(crack, minimumVoxels: settings.minimumCrackVoxels, connectivity: .corners)
-            let crackComponents = ConnectedComponents.label(crack, connectivity: .corners).count
             // Fragments: solid pieces of the judged envelope after the cracks (small crack specks
             // counted as solid again; an unjudged surface shell would join the pieces).
             intact = Grid<UInt8>(shape: box)
             for i in 0..<envelope.count where judged[linear: i] == 1 && crack[linear: i] == 0 { intact[linear: i] = 1 }
             var pieces = ConnectedComponents.label(intact, connectivity: .faces)
             var fragments = pieces.sizes.dropFirst().filter { $0 >= settings.minimumFragmentVoxels }.count
+            // The crack voxels the grey threshold found, where the split search adds to them:
+            // the hand-style section widths are measured on those (a user puts the line tool
+            // on the visible crack).
+            var thresholdCrack: Grid<UInt8>? = nil
             // Splits along sheets only partly darker than the solid (thin cracks blurred by the
             // reconstruction), from the mean grey of the surfaces between regions and the width of
             // the crack across them.
@@ -279,8 +282,14 @@ public enum CrackAnalysis {
                     split.labels[linear: i] = 0
                 }
                 let splitFragments = split.sizes.dropFirst().filter { $0 >= settings.minimumFragmentVoxels }.count
-                if splitFragments > fragments { (pieces, fragments) = (split, splitFragments) }
+                if splitFragments > fragments {
+                    if crack.elements.contains(1) { thresholdCrack = crack }
+                    markSplitSurfaces(&split, crack: &crack, values: values, minimumFragmentVoxels: settings.minimumFragmentVoxels,
+                                      darkerThan: Float(solid - settings.level / 2 * (solid - void)))
+                    (pieces, fragments) = (split, split.sizes.dropFirst().filter { $0 >= settings.minimumFragmentVoxels }.count)
+                }
             }
+            let crackComponents = ConnectedComponents.label(crack, connectivity: .corners).count
             var fragmentValues = [FragmentValue]()
             if let map {
                 var sums = [Double](repeating: 0, count: pieces.count + 1), counts = [Int](repeating: 0, count: pieces.count + 1)
@@ -310,7 +319,7 @@ public enum CrackAnalysis {
             } } }
             let profile = ParticleProfiles.radialProfile(values: values, envelope: envelope, crack: crack, solidGrey: solid, darkCoreRatio: settings.darkCoreRatio)
             let sections = crackVoxels > 0
-                ? ParticleProfiles.sectionWidths(values: values, crack: crack, halfLengthVoxels: Swift.min(12, Swift.max(5, 3 * (widths.1 ?? 1) + 3))) : []
+                ? ParticleProfiles.sectionWidths(values: values, crack: thresholdCrack ?? crack, halfLengthVoxels: Swift.min(12, Swift.max(5, 3 * (widths.1 ?? 1) + 3))) : []
             let contact: Double? = binder.flatMap { mask in
                 Parallel.sharing(particles) { p in Parallel.sharing(mask) { b in
                     ParticleProfiles.binderContact(envelope: envelope, box: lo, particles: p, binder: b, shape: grey.shape.dims)
@@ -345,5 +354,37 @@ public enum CrackAnalysis {
             for i in crackIndices { cracks[linear: i] = 1 }
         }
         return (results, cracks, void)
+    }
+
+    /// A split found along surfaces between regions (``SeparatingSurfaces``) is a crack there
+    /// even where no voxel crossed the crack threshold (a sheet of about a voxel, blurred): of
+    /// each face between two fragments, the darker voxel becomes crack where it is darker than
+    /// `darkerThan` (halfway between the solid and the crack threshold: clear of the noise, and
+    /// not where the surface crosses a bridge), and leaves its fragment. So the particle's crack
+    /// voxels, count, fraction and widths say what its fragments say.
+    static func markSplitSurfaces(_ split: inout ComponentLabels, crack: inout Grid<UInt8>, values: Grid<Float>,
+                                  minimumFragmentVoxels: Int, darkerThan ceiling: Float) {
+        let (nz, ny, nx) = (values.shape[0], values.shape[1], values.shape[2])
+        let strides = SIMD3(ny * nx, nx, 1), extents = SIMD3(nz, ny, nx)
+        var marked = [Int]()
+        for z in 0..<nz { for y in 0..<ny { for x in 0..<nx {
+            let i = (z * ny + y) * nx + x
+            let a = split.labels[linear: i]
+            guard a > 0, split.sizes[Int(a)] >= minimumFragmentVoxels else { continue }
+            let voxel = SIMD3(z, y, x)
+            for k in 0..<3 where voxel[k] + 1 < extents[k] {
+                let j = i + strides[k]
+                let b = split.labels[linear: j]
+                guard b > 0, b != a, split.sizes[Int(b)] >= minimumFragmentVoxels else { continue }
+                let darker = values[linear: i] <= values[linear: j] ? i : j
+                if values[linear: darker] < ceiling { marked.append(darker) }
+            }
+        } } }
+        for i in marked where split.labels[linear: i] > 0 {
+            split.sizes[Int(split.labels[linear: i])] -= 1
+            split.sizes[0] += 1
+            split.labels[linear: i] = 0
+            crack[linear: i] = 1
+        }
     }
 }

@@ -155,6 +155,43 @@ struct CrackAnalysisTests {
         if visibleMeasured >= 2 { #expect((visibleSquares / Double(visibleMeasured)).squareRoot() <= 1) }
     }
 
+    /// A particle split along a crack that no voxel of which crosses the crack threshold (1.3
+    /// voxels wide, blurred by σ 1.2 voxels: its floor stays near 0.57 of the solid) still has
+    /// crack voxels: the split search's surface, the darker voxel of each face darker than
+    /// halfway to the threshold. They lie on the crack plane (within 1.5 voxels), form one crack
+    /// and about cover the plane's judged disc (π·12² ≈ 450 voxels), and the particle is severe
+    /// with two fragments — a particles table that says "2 fragments, no crack" would contradict
+    /// itself. Without the crack: no crack voxels, one fragment.
+    @Test func splitSurfacesAreCrackVoxels() throws {
+        let normal = SIMD3(0.3, 0.5, 0.81)
+        let unit = normal / (normal * normal).sum().squareRoot()
+        var settings = CrackSettings()
+        settings.voidGrey = 0
+        settings.surfaceMarginVoxels = 2
+        func analyse(width: Double) throws -> (ParticleDamage, Grid<UInt8>) {
+            let (grey, _) = SeparatingSurfacesTests.particle(width: width, normal: normal)
+            let n = grey.shape[0], centre = Double(n - 1) / 2
+            let labels = Grid<Int32>(shape: grey.shape) { i in
+                let p = SIMD3(Double(i / (n * n)), Double(i / n % n), Double(i % n)) - centre
+                return (p * p).sum() <= 14 * 14 ? 1 : 0
+            }
+            let (damage, cracks, _) = try CrackAnalysis.analyse(grey: grey, particles: labels, settings: settings)
+            return (try #require(damage.first), cracks)
+        }
+        let (split, cracks) = try analyse(width: 1.3)
+        let n = cracks.shape[0], centre = Double(n - 1) / 2
+        var offPlane = 0
+        for i in 0..<cracks.count where cracks[linear: i] == 1 {
+            let p = SIMD3(Double(i / (n * n)), Double(i / n % n), Double(i % n)) - centre
+            if abs((p * unit).sum() - 0.3) > 1.5 { offPlane += 1 }
+        }
+        print("split by a blurred 1.3-voxel crack: \(split.fragments) fragments, \(split.crackVoxels) crack voxels (\(offPlane) off the plane), \(split.cracks) crack, class \(split.damageClass)")
+        #expect(split.fragments == 2 && split.damageClass == "severe")
+        #expect(split.crackVoxels >= 300 && split.crackVoxels <= 700 && offPlane == 0 && split.cracks == 1)
+        let (whole, _) = try analyse(width: 0)
+        #expect(whole.fragments == 1 && whole.crackVoxels == 0)
+    }
+
     /// A void crack 2.2 voxels wide across a slab-shaped particle 40 voxels thick, blurred
     /// across the crack by a Gaussian of σ 1.5 voxels (a reconstruction's resolution): one plane
     /// stays below the half-contrast threshold (voxel fraction 1/32 of the 32 judged planes,
