@@ -89,17 +89,7 @@ struct CrackAnalysisTests {
     /// precision to 0.74: it stays off by default.)
     @Test(arguments: [7, 11, 23] as [UInt64]) func onANoisyLimitedAngleReconstruction(seed: UInt64) throws {
         let phantom = try Self.phantom(depth: 48, seed: seed)
-        let angles = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: 601, rangeDegrees: 135, startDegrees: -67.5)
-        let geometry = ParallelBeamGeometry(anglesDegrees: angles, detectorColumns: 96, detectorRows: 48, pixelSizeMicrometres: 0.5)
-        let projector = try JosephProjector(geometry: geometry, volumeShape: phantom.attenuation.shape)
-        var lines = try projector.project(phantom.attenuation)
-        var rng = SeededRandom(seed: 3)
-        let noise = (0..<lines.count).map { _ in Float(rng.normal()) }
-        lines = Grid(shape: lines.shape, elements: zip(lines.elements, noise).map { p, n in
-            let mean = 5000 * exp(-Double(p)); return Float(-log(max(1, mean + mean.squareRoot() * Double(n)) / 5000)) })
-        let fbp = try FilteredBackProjection.reconstruct(lines, geometry: geometry)
-        var s = IterativeSettings(); s.iterations = 300
-        let tv = try IterativeReconstruction.solve(projector, data: lines, algorithm: .tv, settings: s, initial: fbp, tvScale: 601 * 0.5).volume
+        let tv = try Self.noisyTVReconstruction(phantom, rangeDegrees: 135)
         var settings = CrackSettings()
         settings.surfaceMarginVoxels = 1
         settings.fieldOfView = .circle
@@ -153,6 +143,45 @@ struct CrackAnalysisTests {
         print("crack widths on TV, seed \(seed): \(measured) of \(candidates) cracks ≥ 2 voxels measured, RMS error \((squares / Double(max(1, measured))).squareRoot()) voxel; \(visibleMeasured) outside the missing wedge: \((visibleSquares / Double(max(1, visibleMeasured))).squareRoot()) voxel")
         if measured >= 2 { #expect((squares / Double(measured)).squareRoot() <= 2.5) }
         if visibleMeasured >= 2 { #expect((visibleSquares / Double(visibleMeasured)).squareRoot() <= 1) }
+    }
+
+    /// The phantom projected over `rangeDegrees` (601 angles, centred on 0) with photon noise
+    /// (5 000 counts), TV-reconstructed (300 iterations from the FBP).
+    static func noisyTVReconstruction(_ phantom: ElectrodePhantom, rangeDegrees: Double) throws -> Grid<Float> {
+        let angles = ParallelBeamGeometry.evenlySpacedAnglesDegrees(count: 601, rangeDegrees: rangeDegrees, startDegrees: -rangeDegrees / 2)
+        let geometry = ParallelBeamGeometry(anglesDegrees: angles, detectorColumns: 96, detectorRows: 48, pixelSizeMicrometres: 0.5)
+        let projector = try JosephProjector(geometry: geometry, volumeShape: phantom.attenuation.shape)
+        var lines = try projector.project(phantom.attenuation)
+        var rng = SeededRandom(seed: 3)
+        let noise = (0..<lines.count).map { _ in Float(rng.normal()) }
+        lines = Grid(shape: lines.shape, elements: zip(lines.elements, noise).map { p, n in
+            let mean = 5000 * exp(-Double(p)); return Float(-log(max(1, mean + mean.squareRoot() * Double(n)) / 5000)) })
+        let fbp = try FilteredBackProjection.reconstruct(lines, geometry: geometry)
+        var s = IterativeSettings(); s.iterations = 300
+        return try IterativeReconstruction.solve(projector, data: lines, algorithm: .tv, settings: s, initial: fbp, tvScale: 601 * 0.5).volume
+    }
+
+    /// The same phantoms and noise over 180° (no missing wedge), as a synchrotron scan would
+    /// record them: the analysis is not tuned to the limited-angle case. Measured: recall 0.92 /
+    /// 1.00 / 0.86, precision 1.00 / 1.00 / 0.92, class 0.96 / 1.00 / 0.90, fragments 1.00 /
+    /// 0.95 / 0.90 (seeds 7, 11, 23). Seed 23's misses are particles with cracks of about one
+    /// voxel that the analysis neither splits nor finds a voxel of (a corner particle outside
+    /// the reconstruction circle among them); its false positive is a 0.70-voxel crack through a
+    /// particle that the truth's half-voxel rule leaves without crack voxels (0.70 of its
+    /// 1.45-voxel lattice extent along the normal). Recall before the split surfaces became crack
+    /// voxels (``CrackAnalysis``): 0.85 / 0.95 / 0.79, those particles split but "uncracked".
+    @Test(arguments: [7, 11, 23] as [UInt64]) func onANoisyFullRangeReconstruction(seed: UInt64) throws {
+        let phantom = try Self.phantom(depth: 48, seed: seed)
+        let tv = try Self.noisyTVReconstruction(phantom, rangeDegrees: 180)
+        var settings = CrackSettings()
+        settings.surfaceMarginVoxels = 1
+        let (damage, _, _) = try CrackAnalysis.analyse(grey: tv, particles: phantom.particleIDs, settings: settings)
+        let score = Score(damage, truth: phantom)
+        print(String(format: "cracks on TV (180°, noisy), seed \(seed): %d particles, recall %.2f, precision %.2f, class %.2f, fragments %.2f",
+                     score.particles, score.recall, score.precision, score.classAgreement, score.fragmentAgreement))
+        #expect(score.particles >= 20 && score.truePositives + score.falseNegatives >= 10)
+        #expect(score.precision >= 0.9 && score.recall >= 0.85)
+        #expect(score.classAgreement >= 0.9 && score.fragmentAgreement >= 0.9)
     }
 
     /// A particle split along a crack that no voxel of which crosses the crack threshold (1.3
