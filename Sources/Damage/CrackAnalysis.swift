@@ -65,6 +65,9 @@ public struct CrackSettings: Codable, Sendable, Equatable {
     /// (``ParticleDamage/outsideFieldOfView``) and left out of the statistics
     /// (``CrackingStatistics``). Nothing is assumed: the whole grid unless declared.
     public var fieldOfView: FieldOfView = .grid
+    /// The scan's projection angles, for flagging cracks in its missing wedge
+    /// (``ParticleDamage/crackInMissingWedge``); nil: not declared, nothing flagged.
+    public var scanAngles: ScanAngles?
     public init() {}
 
     /// The region of a volume that holds measured data.
@@ -102,6 +105,47 @@ public struct CrackSettings: Codable, Sendable, Equatable {
         guard topHatLevel > 0, topHatLevel < 1 else { throw LensError.invalidArgument("the top-hat level must be in (0, 1), got \(topHatLevel)") }
         if let sheetnessLevel, !(sheetnessLevel > 0 && sheetnessLevel < 10) { throw LensError.invalidArgument("the sheetness level must be in (0, 10), got \(sheetnessLevel)") }
         guard darkCoreRatio > 0, darkCoreRatio <= 1 else { throw LensError.invalidArgument("the dark-core ratio must be in (0, 1], got \(darkCoreRatio)") }
+    }
+}
+
+/// The projection angles of a parallel-beam scan about the volume's z axis, in BatteryLens's
+/// convention (`ParallelBeamGeometry` in `Tomography`, that of scikit-image, ASTRA and TomoPy):
+/// at angle θ the detector runs along u = x·cos θ − y·sin θ, x the column and y the row index
+/// (rows run down). By the Fourier slice theorem that projection records the in-plane
+/// frequencies along (x, y) = (cos θ, −sin θ): azimuth −θ in the volume's index axes. A scan
+/// over less than 180° misses a wedge of directions. A crack is a sheet whose spectrum lies
+/// along its normal: one whose normal points into the missing wedge is recorded only through
+/// its finite extent, and a reconstruction loses most of it.
+public struct ScanAngles: Codable, Sendable, Equatable {
+    public var startDegrees: Double, endDegrees: Double
+
+    /// Normals at least this far (sin of the angle from the z axis) from the rotation axis have
+    /// an azimuth that matters: closer to the axis, a crack is recorded by every projection.
+    public static let inPlaneThreshold = 0.5
+
+    public init(startDegrees: Double, endDegrees: Double) throws {
+        guard startDegrees.isFinite, endDegrees.isFinite, endDegrees > startDegrees, endDegrees - startDegrees <= 3600 else {
+            throw LensError.invalidArgument("scan angles must be finite with end > start (degrees), got \(startDegrees) to \(endDegrees)")
+        }
+        self.startDegrees = startDegrees; self.endDegrees = endDegrees
+    }
+
+    /// Degrees of the 180° of in-plane directions that the scan measures.
+    public var coveredDegrees: Double { Swift.min(180, endDegrees - startDegrees) }
+
+    /// Whether a crack with unit normal `normal` (z, y, x, index axes) faces the missing wedge:
+    /// its normal more than 30° from the z axis (in-plane part > ``inPlaneThreshold``) and the
+    /// angle that would record it, −atan2(n_y, n_x) modulo 180°, outside the scan's angles.
+    public func missingWedgeContains(normal: SIMD3<Double>) -> Bool {
+        guard coveredDegrees < 180 else { return false }
+        let length = (normal * normal).sum().squareRoot()
+        guard length > 0 else { return false }
+        let (y, x) = (normal.y / length, normal.z / length)
+        guard (y * y + x * x).squareRoot() > Self.inPlaneThreshold else { return false }
+        let recordingAngle = -atan2(y, x) * 180 / .pi
+        var folded = (recordingAngle - startDegrees).truncatingRemainder(dividingBy: 180)
+        if folded < 0 { folded += 180 }
+        return folded > endDegrees - startDegrees
     }
 }
 
@@ -152,6 +196,14 @@ public struct ParticleDamage: Codable, Sendable, Equatable {
     /// The particle has voxels outside the declared field of view (``CrackSettings/fieldOfView``),
     /// where the grey values are not reliable.
     public var outsideFieldOfView: Bool
+    /// Unit normal (z, y, x) of the largest crack (the one whose section widths are given; the
+    /// direction of least spread of its voxels); nil without one.
+    public var crackNormal: [Double]?
+    /// That crack faces the scan's missing wedge (``ScanAngles/missingWedgeContains(normal:)``),
+    /// so the data record it poorly: its widths are not to be trusted, and cracks like it are
+    /// under-counted. nil where the scan's angles are not declared
+    /// (``CrackSettings/scanAngles``) or there is no crack.
+    public var crackInMissingWedge: Bool?
     /// Inside the field of view and clear of the volume's faces: its size is its own.
     public var whole: Bool { !cutByVolumeFace && !outsideFieldOfView }
 }
@@ -318,8 +370,8 @@ public enum CrackAnalysis {
                 if crack[z, y, x] == 1 { crackIndices.append(((z + lo[0]) * ny + y + lo[1]) * nx + x + lo[2]) }
             } } }
             let profile = ParticleProfiles.radialProfile(values: values, envelope: envelope, crack: crack, solidGrey: solid, darkCoreRatio: settings.darkCoreRatio)
-            let sections = crackVoxels > 0
-                ? ParticleProfiles.sectionWidths(values: values, crack: thresholdCrack ?? crack, halfLengthVoxels: Swift.min(12, Swift.max(5, 3 * (widths.1 ?? 1) + 3))) : []
+            let plane = crackVoxels > 0 ? ParticleProfiles.largestCrackPlane(thresholdCrack ?? crack) : nil
+            let sections = plane.map { ParticleProfiles.sectionWidths(values: values, plane: $0, halfLengthVoxels: Swift.min(12, Swift.max(5, 3 * (widths.1 ?? 1) + 3))) } ?? []
             let contact: Double? = binder.flatMap { mask in
                 Parallel.sharing(particles) { p in Parallel.sharing(mask) { b in
                     ParticleProfiles.binderContact(envelope: envelope, box: lo, particles: p, binder: b, shape: grey.shape.dims)
@@ -342,7 +394,9 @@ public enum CrackAnalysis {
                                           equivalentDiameterVoxels: cbrt(6 * Double(envelopeVoxels) / Double.pi), solidGrey: solid,
                                           radialProfile: profile, sectionWidths: sections, binderContactFraction: contact,
                                           fragmentValues: fragmentValues, cutByVolumeFace: cutByVolumeFace,
-                                          outsideFieldOfView: outsideFieldOfView)
+                                          outsideFieldOfView: outsideFieldOfView,
+                                          crackNormal: plane.map { [$0.normal.x, $0.normal.y, $0.normal.z] },
+                                          crackInMissingWedge: plane.flatMap { p in settings.scanAngles.map { $0.missingWedgeContains(normal: p.normal) } })
             progress?.advance()
             return (damage, crackIndices)
           }

@@ -79,28 +79,41 @@ enum ParticleProfiles {
         return free > 0 ? Double(wetted) / Double(free) : nil
     }
 
-    /// Hand-style widths of the largest crack component on the XY, YZ and XZ sections through its
-    /// centroid, along the in-plane projection of its normal (the direction of least spread of its
-    /// voxels, principal component analysis). Sections cutting the crack at a glancing angle
-    /// (in-plane normal below 0.5) are skipped, as a user would skip them.
-    static func sectionWidths(values: Grid<Float>, crack: Grid<UInt8>, halfLengthVoxels: Double) -> [SectionWidth] {
+    /// The plane of a crack grid's largest component (26-connected): its centroid and unit normal
+    /// (z, y, x; the direction of least spread of its voxels, principal component analysis);
+    /// nil for fewer than 6 voxels.
+    static func largestCrackPlane(_ crack: Grid<UInt8>) -> CrackPlane? {
         let components = ConnectedComponents.label(crack, connectivity: .corners)
-        guard components.count > 0 else { return [] }
+        guard components.count > 0 else { return nil }
         let largest = Int32((1...components.count).max { components.sizes[$0] < components.sizes[$1] }!)
         var points = [SIMD3<Double>]()
         let d = crack.shape.dims
         for z in 0..<d[0] { for y in 0..<d[1] { for x in 0..<d[2] where components.labels[z, y, x] == largest {
             points.append(SIMD3(Double(z), Double(y), Double(x)))
         } } }
-        guard points.count >= 6 else { return [] }
+        guard points.count >= 6 else { return nil }
         let centroid = points.reduce(SIMD3<Double>(0, 0, 0), +) / Double(points.count)
         var covariance = Matrix(rows: 3, columns: 3)
         for p in points {
             let v = p - centroid
             for a in 0..<3 { for b in 0..<3 { covariance[a, b] += v[a] * v[b] / Double(points.count) } }
         }
-        guard let eigen = try? SymmetricEigen(covariance) else { return [] }
-        let normal = SIMD3(eigen.vectors[2])   // the least spread
+        guard let eigen = try? SymmetricEigen(covariance) else { return nil }
+        return CrackPlane(centroid: centroid, normal: SIMD3(eigen.vectors[2]))
+    }
+
+    /// A crack's centroid and unit normal (z, y, x), in the particle box's voxel indices.
+    struct CrackPlane {
+        var centroid: SIMD3<Double>, normal: SIMD3<Double>
+    }
+
+    /// Hand-style widths of a crack on the XY, YZ and XZ sections through its centroid, along
+    /// the in-plane projection of its normal (``largestCrackPlane(_:)``). Sections cutting the
+    /// crack at a glancing angle (in-plane normal below 0.5) are skipped, as a user would skip
+    /// them.
+    static func sectionWidths(values: Grid<Float>, plane: CrackPlane, halfLengthVoxels: Double) -> [SectionWidth] {
+        let (centroid, normal) = (plane.centroid, plane.normal)
+        let d = values.shape.dims
         let centre = (0..<3).map { Int(centroid[$0].rounded()) }
         // Section planes: (fixed axis, its name, the two in-plane axes as (row, column)).
         let sections: [(fixed: Int, name: String, rows: Int, columns: Int)] = [(0, "XY", 1, 2), (2, "YZ", 0, 1), (1, "XZ", 0, 2)]

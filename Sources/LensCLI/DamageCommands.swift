@@ -30,7 +30,8 @@ struct CracksCommand: ParsableCommand {
         intervals) and a logistic fit of cracking on size and grey. Particles cut by the \
         volume's faces are flagged and left out where size enters (size bins, fit); with \
         --field-of-view circle, particles reaching outside each slice's inscribed circle are \
-        flagged and left out of the statistics.
+        flagged and left out of the statistics. With --scan-angles (a limited-angle scan's), \
+        each particle's largest crack is flagged where its normal faces the missing wedge.
         """)
     @Argument(help: "Grey volume (reconstruction).") var input: String
     @Option(help: "Particle labels on the same grid.") var labels: String
@@ -54,6 +55,7 @@ struct CracksCommand: ParsableCommand {
     @Option(name: .customLong("depth-regions"), help: "Depth regions along z for the severe-damage fractions.") var depthRegions: Int = 3
     @Option(help: "A per-voxel map on the same grid (e.g. XANES edge energy) averaged over every fragment: writes fragments.csv and the trend with fragment size.") var map: String?
     @Option(name: .customLong("field-of-view"), help: "Where the volume holds data: grid (every voxel) or circle (each slice's inscribed circle, what every projection of a parallel-beam scan as wide as the slice sees). Particles reaching outside are flagged and left out of the statistics.") var fieldOfView: CrackSettings.FieldOfView = .grid
+    @Option(name: .customLong("scan-angles"), parsing: .unconditional, help: "The scan's projection angles FIRST:LAST in degrees (BatteryLens's, scikit-image's and ASTRA's convention, as given to `recon`), e.g. -67.5:67.5 for a 135° tilt series: each particle's largest crack is flagged where its normal faces the missing wedge (crack_in_missing_wedge), its widths not to be trusted and cracks like it under-counted. Default: not declared, nothing flagged.") var scanAngles: String?
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var scheme: LabelSchemeOption
     @OptionGroup var global: GlobalOptions
@@ -72,6 +74,10 @@ struct CracksCommand: ParsableCommand {
         settings.minimumCrackVoxels = minCrack; settings.minimumFragmentVoxels = minFragment
         settings.mildCrackFraction = mild; settings.severeCrackFraction = severe
         settings.fieldOfView = fieldOfView
+        if let scanAngles {
+            let range = try parseValueRange(scanAngles, option: "--scan-angles")
+            settings.scanAngles = try ScanAngles(startDegrees: range.lowerBound, endDegrees: range.upperBound)
+        }
         try settings.validate()
         guard (0...10).contains(margin) else { throw LensError.invalidArgument("--margin must be 0…10 voxels") }
         let inputs = [input, labels] + (phases.map { [$0] } ?? []) + (map.map { [$0] } ?? [])
@@ -110,7 +116,9 @@ struct CracksCommand: ParsableCommand {
                                         TableColumn("equivalent_diameter", unit: unit.name), TableColumn("solid_grey"),
                                         TableColumn("width_xy", unit: unit.name), TableColumn("width_yz", unit: unit.name), TableColumn("width_xz", unit: unit.name),
                                         TableColumn("width_error", unit: unit.name), TableColumn("core_to_shell"), TableColumn("dark_core"),
-                                        TableColumn("binder_contact"), TableColumn("cut_by_volume_face"), TableColumn("outside_field_of_view")])
+                                        TableColumn("binder_contact"), TableColumn("cut_by_volume_face"), TableColumn("outside_field_of_view"),
+                                        TableColumn("crack_normal_z"), TableColumn("crack_normal_y"), TableColumn("crack_normal_x"),
+                                        TableColumn("crack_in_missing_wedge")])
             for d in result.damage {
                 func section(_ name: String) -> TableValue { .number((d.sectionWidths.first { $0.section == name }?.normalVoxels ?? .nan) * edge) }
                 table.append([.number(Double(d.id)), .number(Double(d.envelopeVoxels)), .number(Double(d.crackVoxels)), .number(d.crackFraction),
@@ -120,7 +128,9 @@ struct CracksCommand: ParsableCommand {
                               .number(d.equivalentDiameterVoxels * edge), .number(d.solidGrey),
                               section("XY"), section("YZ"), section("XZ"), .number(d.sectionWidths.isEmpty ? .nan : edge),
                               .number(d.radialProfile.coreToShellRatio ?? .nan), .text(d.radialProfile.darkCore ? "yes" : "no"),
-                              .number(d.binderContactFraction ?? .nan), .text(d.cutByVolumeFace ? "yes" : "no"), .text(d.outsideFieldOfView ? "yes" : "no")])
+                              .number(d.binderContactFraction ?? .nan), .text(d.cutByVolumeFace ? "yes" : "no"), .text(d.outsideFieldOfView ? "yes" : "no"),
+                              .number(d.crackNormal?[0] ?? .nan), .number(d.crackNormal?[1] ?? .nan), .number(d.crackNormal?[2] ?? .nan),
+                              .text(d.crackInMissingWedge.map { $0 ? "yes" : "no" } ?? "")])
             }
             try table.write(to: folder + "/particles.csv")
             var trend: FragmentTrend?
@@ -148,6 +158,10 @@ struct CracksCommand: ParsableCommand {
             if cut > 0 || statistics.outsideFieldOfView > 0 {
                 print("statistics: \(statistics.outsideFieldOfView) particles outside the field of view left out; \(cut) cut by the volume's faces left out where size enters (size bins, logistic fit)")
             }
+            let wedgeCracks = result.damage.filter { $0.crackInMissingWedge == true }.count
+            if let scan = settings.scanAngles, scan.coveredDegrees < 180 {
+                print(String(format: "scan angles cover %.1f° of the 180° of directions: %d particles' largest crack faces the %.1f° missing wedge (crack_in_missing_wedge; widths unreliable); cracks like them are under-counted", scan.coveredDegrees, wedgeCracks, 180 - scan.coveredDegrees))
+            }
             if let fit = statistics.fit {
                 print(fit.coefficients.map { String(format: "cracking vs %@: %+.3f per sd (p = %.2g)", $0.name, $0.perStandardDeviation, $0.pValue) }.joined(separator: "\n"))
             } else if let note = statistics.note { print(note) }
@@ -157,6 +171,8 @@ struct CracksCommand: ParsableCommand {
                 "statistics": try JSONValue(encoding: statistics),
                 "fragment_trend": try JSONValue(encoding: trend),
                 "dark_core_particles": .number(Double(result.damage.filter { $0.radialProfile.darkCore }.count)),
+                "scan_angles_deg": settings.scanAngles.map { .array([.number($0.startDegrees), .number($0.endDegrees)]) } ?? .null,
+                "cracks_in_missing_wedge": settings.scanAngles == nil ? .null : .number(Double(wedgeCracks)),
                 "classes": .object(["least": .number(Double(counts["least"] ?? 0)), "mild": .number(Double(counts["mild"] ?? 0)), "severe": .number(Double(counts["severe"] ?? 0))]),
                 "void_grey": .number(result.voidGrey), "width_unit": .string(unit.name),
                 "outputs": .object(["cracks": .string(out + "/cracks.tif"), "table": .string(out + "/particles.csv")]),

@@ -102,6 +102,34 @@ import Testing
         #expect(Double(flags.count - outside) == statistics["particles"]?.doubleValue)
         #expect(Double(flags.count - outside - cutInside) == statistics["whole_particles"]?.doubleValue)
         #expect(run("cracks", dir + "/ec/attenuation.tif", "--labels", dir + "/ec/particles.tif", "--out", dir + "/square", "--field-of-view", "square") == 2)
+        // Declared scan angles flag each measured crack facing the missing wedge, by the
+        // crack's normal in the table (the rule of ScanAngles: more than 30° from z, and the
+        // angle that would record it, −atan2(n_y, n_x) mod 180°, outside the scan's); the
+        // summary counts them. Undeclared: no flag. A range that is not one is a usage error.
+        // (A phantom whose every median particle is cracked, for enough cracks to flag.)
+        #expect(run("phantom", "electrode", "--out", dir + "/ew", "--size", "32,64,64", "--seed", "5", "--cracks", "1") == 0)
+        #expect(run("cracks", dir + "/ew/attenuation.tif", "--labels", dir + "/ew/particles.tif", "--out", dir + "/wedge",
+                    "--scan-angles", "-67.5:67.5", "--summary", dir + "/wedge.json") == 0)
+        let wedgeTable = try String(contentsOfFile: dir + "/wedge/particles.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let columns = wedgeTable[0].map(String.init)
+        let normalColumns = try ["crack_normal_z", "crack_normal_y", "crack_normal_x"].map { name in try #require(columns.firstIndex(of: name)) }
+        let wedgeColumn = try #require(columns.firstIndex(of: "crack_in_missing_wedge"))
+        var (flagged, judged) = (0, 0)
+        for row in wedgeTable.dropFirst() {
+            let normal = normalColumns.map { Double(row[$0]) ?? .nan }
+            guard normal.allSatisfy(\.isFinite) else { #expect(row[wedgeColumn].isEmpty); continue }
+            judged += 1
+            var angle = -atan2(normal[1], normal[2]) * 180 / .pi + 67.5
+            angle = angle.truncatingRemainder(dividingBy: 180); if angle < 0 { angle += 180 }
+            let expected = (normal[1] * normal[1] + normal[2] * normal[2]).squareRoot() > 0.5 && angle > 135
+            #expect(row[wedgeColumn] == (expected ? "yes" : "no"))
+            if expected { flagged += 1 }
+        }
+        #expect(judged > 5 && flagged > 0 && flagged < judged, "\(judged) cracks measured, \(flagged) flagged")
+        #expect(try JSONOutput.read(JSONValue.self, from: dir + "/wedge.json")["cracks_in_missing_wedge"]?.doubleValue == Double(flagged))
+        let undeclared = try String(contentsOfFile: dir + "/circle/particles.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(undeclared.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false)[wedgeColumn].isEmpty })
+        #expect(run("cracks", dir + "/ec/attenuation.tif", "--labels", dir + "/ec/particles.tif", "--out", dir + "/badwedge", "--scan-angles", "10:10") == 2)
     }
 
     /// `register` and `track` on the phantom series (Tomo 00–04, 48³): the rigid registration
