@@ -446,10 +446,10 @@ import Testing
         let needle = Data("spacing=0.5".utf8)
         let range = try #require(bytes.range(of: needle))
         bytes.replaceSubrange(range, with: Data("spacing=0.0".utf8))
-        FileManager.default.createFile(atPath: dir + "/zero.tif", contents: bytes)
+        #expect(FileManager.default.createFile(atPath: dir + "/zero.tif", contents: bytes))
         #expect(run("info", dir + "/zero.tif") == 1)
         bytes.replaceSubrange(range, with: Data("spacing=nan".utf8))
-        FileManager.default.createFile(atPath: dir + "/nan.tif", contents: bytes)
+        #expect(FileManager.default.createFile(atPath: dir + "/nan.tif", contents: bytes))
         #expect(run("info", dir + "/nan.tif") == 1)
     }
 
