@@ -393,7 +393,7 @@ import Testing
         #expect(run("convert", dir + "/huge.tif", dir + "/huge.npy") == 1)
         #expect(run("info", dir + "/huge.tif") == 1)
         // Raw: a shape that overflows.
-        FileManager.default.createFile(atPath: dir + "/x.raw", contents: Data(count: 64))
+        #expect(FileManager.default.createFile(atPath: dir + "/x.raw", contents: Data(count: 64)))
         #expect(run("info", dir + "/x.raw", "--shape", "4611686018427387904,4,4", "--dtype", "float32") == 2)
     }
 
