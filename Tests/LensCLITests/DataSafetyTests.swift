@@ -72,9 +72,9 @@ import Testing
         // The same size but new content (a file edited in place) is no longer BatteryLens's.
         let truth = try #require(contents(out + "/truth.json"))
         Thread.sleep(forTimeInterval: 0.01)
-        FileManager.default.createFile(atPath: out + "/truth.json", contents: Data(repeating: 0x20, count: truth.count))
+        #expect(FileManager.default.createFile(atPath: out + "/truth.json", contents: Data(repeating: 0x20, count: truth.count)))
         #expect(run("phantom", "electrode", "--out", out, "--size", "24") == 1)
-        FileManager.default.createFile(atPath: out + "/truth.json", contents: truth)
+        #expect(FileManager.default.createFile(atPath: out + "/truth.json", contents: truth))
         #expect(run("phantom", "electrode", "--out", out, "--size", "24") == 1)   // restored bytes, new time: still refused
         #expect(run("phantom", "electrode", "--out", out, "--size", "24", "--overwrite") == 0)
         // An empty folder made inside it by hand is not BatteryLens's either.
@@ -384,12 +384,12 @@ import Testing
             header += "\n"
             var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xff), UInt8(header.utf8.count >> 8)]
             bytes += Array(header.utf8) + [UInt8](repeating: 0, count: 64)
-            FileManager.default.createFile(atPath: dir + "/bad.npy", contents: Data(bytes))
+            #expect(FileManager.default.createFile(atPath: dir + "/bad.npy", contents: Data(bytes)))
             #expect(run("info", dir + "/bad.npy") == 1)
             #expect(run("convert", dir + "/bad.npy", dir + "/bad.tif") == 1)
         }
         // TIFF: a 200-byte file claiming 100000 × 100000 pixels.
-        FileManager.default.createFile(atPath: dir + "/huge.tif", contents: Data(Self.tinyTIFF(width: 100_000, height: 100_000)))
+        #expect(FileManager.default.createFile(atPath: dir + "/huge.tif", contents: Data(Self.tinyTIFF(width: 100_000, height: 100_000))))
         #expect(run("convert", dir + "/huge.tif", dir + "/huge.npy") == 1)
         #expect(run("info", dir + "/huge.tif") == 1)
         // Raw: a shape that overflows.
