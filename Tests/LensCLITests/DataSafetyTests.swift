@@ -18,7 +18,7 @@ import Testing
     func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
     func contents(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
     func entries(_ path: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
-    func write(_ text: String, _ path: String) { FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) }
+    func write(_ text: String, _ path: String) { #expect(FileManager.default.createFile(atPath: path, contents: Data(text.utf8))) }
 
     /// A small label volume (0 outside, 1 pore, 2 solid) written by the library.
     func labels(_ name: String = "labels.tif") throws -> String {
