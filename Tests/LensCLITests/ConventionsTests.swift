@@ -199,8 +199,8 @@ import Testing
         #expect(run("tortuosity", "x.tif", "--axis", "w") == 2)
         let path = try matboxVolume()
         let cwd = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(dir)
-        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        #expect(FileManager.default.changeCurrentDirectoryPath(dir))
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(cwd) }
         #expect(run("porosity", path, "--labels-scheme", "matbox", "--summary", "-") == 0)
         #expect(!FileManager.default.fileExists(atPath: dir + "/-"))
     }
