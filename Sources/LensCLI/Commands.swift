@@ -167,7 +167,7 @@ struct ConvertCommand: ParsableCommand {
         let report = try VolumeConverter.convert(reader, to: outputPath, plan: plan, options: WriteOptions(compressionLevel: compress),
                                                  inputs: [DatasetReference(input).filePath], cancellation: CLIRuntime.cancellation)
         print("wrote \(output): \(Shape(report.outputShape)) \(report.outputType); \(report.valueMapping)" + (report.clippedCount > 0 ? "; \(report.clippedCount) values clipped" : ""))
-        if let summary {
+        if let summaryPath {
             let object: JSONValue = [
                 "input": .string(input), "output": .string(output),
                 "conversion": try JSONValue(encoding: report),
@@ -176,7 +176,7 @@ struct ConvertCommand: ParsableCommand {
                     "bin": .number(Double(bin)), "dtype": toDtype.map(JSONValue.string) ?? .null,
                     "rescale": rescale.map(JSONValue.string) ?? .null]),
             ]
-            try JSONOutput.write(object, to: summaryPath!, inputs: [input])
+            try JSONOutput.write(object, to: summaryPath, inputs: [input])
         }
     }
 }
