@@ -319,6 +319,7 @@ struct TrackCommand: ParsableCommand {
     @Option(name: .customLong("void-grey"), help: "Grey value of void for --cracks (default: per state, the median outside the particles).") var voidGrey: Double?
     @Option(help: "Surface shell (voxels) not judged for cracks.") var margin: Double = 0
     @Option(name: .customLong("field-of-view"), help: "With --cracks, where the volumes hold data: grid or circle (as for `cracks`).") var fieldOfView: CrackSettings.FieldOfView = .grid
+    @Option(name: .customLong("scan-angles"), parsing: .unconditional, help: "With --cracks, the scans' projection angles FIRST:LAST in degrees (as for `cracks`): each state's crack is flagged where it faces the missing wedge.") var scanAngles: String?
     @Option(help: "JSON summary.") var summary: String?
     @OptionGroup var global: GlobalOptions
 
@@ -334,9 +335,14 @@ struct TrackCommand: ParsableCommand {
         if cracks {
             var c = CrackSettings()
             c.voidGrey = voidGrey; c.surfaceMarginVoxels = margin; c.fieldOfView = fieldOfView
+            if let scanAngles {
+                let range = try parseValueRange(scanAngles, option: "--scan-angles")
+                c.scanAngles = try ScanAngles(startDegrees: range.lowerBound, endDegrees: range.upperBound)
+            }
             settings.cracks = c
         }
         if fieldOfView != .grid && !cracks { throw LensError.invalidArgument("--field-of-view is where --cracks judges particles: give --cracks too") }
+        if scanAngles != nil && !cracks { throw LensError.invalidArgument("--scan-angles flags the cracks of --cracks: give --cracks too") }
         if calibrateOnFirst && !cracks { throw LensError.invalidArgument("--calibrate-on-first calibrates the damage classes of --cracks: give --cracks too") }
         settings.calibrateOnFirstState = calibrateOnFirst
         try settings.validate()
@@ -363,7 +369,7 @@ struct TrackCommand: ParsableCommand {
                            TableColumn("merged_into")]
             if record.damage != nil {
                 columns += [TableColumn("crack_fraction"), TableColumn("fragments"), TableColumn("damage_class"), TableColumn("crack_width_median", unit: "voxel"),
-                            TableColumn("cut_by_volume_face"), TableColumn("outside_field_of_view")]
+                            TableColumn("cut_by_volume_face"), TableColumn("outside_field_of_view"), TableColumn("crack_in_missing_wedge")]
             }
             var table = Table(columns: columns)
             for (t, track) in record.tracking.tracks.enumerated() {
@@ -376,7 +382,8 @@ struct TrackCommand: ParsableCommand {
                         let d = damage[t][entry.state]
                         row += [.number(d?.crackFraction ?? .nan), .number(d.map { Double($0.fragments) } ?? .nan), .text(d?.damageClass ?? ""),
                                 .number(d?.crackWidthMedianVoxels ?? .nan),
-                                .text(d.map { $0.cutByVolumeFace ? "yes" : "no" } ?? ""), .text(d.map { $0.outsideFieldOfView ? "yes" : "no" } ?? "")]
+                                .text(d.map { $0.cutByVolumeFace ? "yes" : "no" } ?? ""), .text(d.map { $0.outsideFieldOfView ? "yes" : "no" } ?? ""),
+                                .text(d?.crackInMissingWedge.map { $0 ? "yes" : "no" } ?? "")]
                     }
                     table.append(row)
                 }

@@ -44,6 +44,9 @@ public enum SeriesTrackingWorkflow {
         /// outside the declared field of view (``ParticleDamage``).
         public var cutByVolumeFace = false
         public var outsideFieldOfView = false
+        /// The crack of the label with the most crack voxels faces the scan's missing wedge
+        /// (``ParticleDamage/crackInMissingWedge``); nil without declared scan angles or cracks.
+        public var crackInMissingWedge: Bool? = nil
     }
 
     public struct Record: Codable, Sendable {
@@ -117,7 +120,8 @@ public enum SeriesTrackingWorkflow {
                 let widest = parts.filter { $0.crackVoxels > 0 }.max { $0.crackVoxels < $1.crackVoxels }
                 return TrackDamage(crackFraction: Double(crack) / Double(Swift.max(1, envelope)), fragments: fragments,
                                    damageClass: fragments >= 2 ? "severe" : worst, crackWidthMedianVoxels: widest?.crackWidthMedianVoxels,
-                                   cutByVolumeFace: parts.contains(where: \.cutByVolumeFace), outsideFieldOfView: parts.contains(where: \.outsideFieldOfView))
+                                   cutByVolumeFace: parts.contains(where: \.cutByVolumeFace), outsideFieldOfView: parts.contains(where: \.outsideFieldOfView),
+                                   crackInMissingWedge: widest?.crackInMissingWedge)
             }
         }
         // Growth: particles of the first state also present in the last; outcome "grew" encoded

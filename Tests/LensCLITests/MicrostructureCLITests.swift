@@ -151,7 +151,7 @@ import Testing
         #expect(summary["translation_unit"]?.stringValue == "µm")
         for axis in 0..<3 { #expect(abs((found[axis].doubleValue ?? 99) - (drift[axis].doubleValue ?? 0)) < 0.25 * 0.5) }
         #expect((summary["displacement_field"]?["measured_fraction"]?.doubleValue ?? 0) >= 0.8)   // nodes in the separator have no texture
-        #expect(run(["track"] + states + labels + ["--out", dir + "/tracks", "--cracks", "--summary", dir + "/tracks.json"]) == 0)
+        #expect(run(["track"] + states + labels + ["--out", dir + "/tracks", "--cracks", "--scan-angles", "-67.5:67.5", "--summary", dir + "/tracks.json"]) == 0)
         let tracked = try JSONOutput.read(JSONValue.self, from: dir + "/tracks.json")
         guard case .array(let counts)? = tracked["event_counts"] else { Issue.record("no event counts"); return }
         let first = counts[0]["appeared"]?.doubleValue ?? 0
@@ -164,6 +164,13 @@ import Testing
         #expect(tracked["cracking_last_state"]?["particles"]?.doubleValue == first)
         let rows = try String(contentsOfFile: dir + "/tracks/tracks.csv", encoding: .utf8).split(separator: "\n").count - 1
         #expect(Double(rows) == 5 * (tracked["tracks"]?.doubleValue ?? 0))
+        // With --scan-angles each state's crack is flagged yes/no; states without one stay empty.
+        let trackTable = try String(contentsOfFile: dir + "/tracks/tracks.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let (fractionColumn, wedgeColumn) = (try #require(trackTable[0].firstIndex(of: "crack_fraction")), try #require(trackTable[0].firstIndex(of: "crack_in_missing_wedge")))
+        let flags = trackTable.dropFirst().map { (fraction: Double($0[fractionColumn]) ?? 0, flag: String($0[wedgeColumn])) }
+        #expect(flags.allSatisfy { $0.flag.isEmpty || (["yes", "no"].contains($0.flag) && $0.fraction > 0) })
+        #expect(flags.contains { !$0.flag.isEmpty })
+        #expect(run(["track"] + states + labels + ["--out", dir + "/nocracks", "--scan-angles", "-67.5:67.5"]) == 2)
         #expect(run(["track"] + states + Array(labels.dropLast(2)) + ["--out", dir + "/bad"]) == 2)
         #expect(run(["track", states[0], states[1], "--labels", states[0], "--labels", states[1], "--out", dir + "/bad2"]) == 1)
         #expect(!FileManager.default.fileExists(atPath: dir + "/bad2"))
