@@ -105,6 +105,8 @@ public struct CrackSettings: Codable, Sendable, Equatable {
         guard topHatLevel > 0, topHatLevel < 1 else { throw LensError.invalidArgument("the top-hat level must be in (0, 1), got \(topHatLevel)") }
         if let sheetnessLevel, !(sheetnessLevel > 0 && sheetnessLevel < 10) { throw LensError.invalidArgument("the sheetness level must be in (0, 10), got \(sheetnessLevel)") }
         guard darkCoreRatio > 0, darkCoreRatio <= 1 else { throw LensError.invalidArgument("the dark-core ratio must be in (0, 1], got \(darkCoreRatio)") }
+        // Decoded settings bypass the initialiser's check.
+        if let scanAngles { _ = try ScanAngles(startDegrees: scanAngles.startDegrees, endDegrees: scanAngles.endDegrees) }
     }
 }
 

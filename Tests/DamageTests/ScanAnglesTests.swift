@@ -56,5 +56,9 @@ import Tomography
         #expect(try ScanAngles(startDegrees: 0, endDegrees: 180).missingWedgeContains(normal: SIMD3(0, 1, 1)) == false)
         #expect(throws: LensError.self) { _ = try ScanAngles(startDegrees: 10, endDegrees: 10) }
         #expect(throws: LensError.self) { _ = try ScanAngles(startDegrees: 0, endDegrees: .nan) }
+        // Settings decoded from a recipe or summary are checked too.
+        var settings = CrackSettings()
+        settings.scanAngles = try JSONDecoder().decode(ScanAngles.self, from: Data(#"{"startDegrees": 90, "endDegrees": 0}"#.utf8))
+        #expect(throws: LensError.self) { try settings.validate() }
     }
 }
