@@ -197,7 +197,7 @@ struct CrackAnalysisTests {
         #expect(score.classAgreement >= 0.9 && score.fragmentAgreement >= 0.9)
     }
 
-    /// A particle split along a crack that no voxel of which crosses the crack threshold (1.3
+    /// A particle split along a crack none of whose voxels crosses the crack threshold (1.3
     /// voxels wide, blurred by σ 1.2 voxels: its floor stays near 0.57 of the solid) still has
     /// crack voxels: the split search's surface, the darker voxel of each face darker than
     /// halfway to the threshold. They lie on the crack plane (within 1.5 voxels), form one crack
