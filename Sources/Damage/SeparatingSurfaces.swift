@@ -15,9 +15,10 @@ import Signal
 /// a crack by at least one of two measures (``Criteria``):
 /// - **mean deficit**: the surface's mean grey lies far enough below the solid (a dark sheet);
 /// - **width**: the crack's width across the surface — the grey deficit integrated along a line
-///   through each face, which blur spreads but does not change (the area of the dip) — reaches
-///   the thickness of the thinnest sheet of voxels that disconnects the voxel lattice in the
-///   surface's direction, on most of the surface.
+///   through each face over a window that follows the surface's mean dip, which blur spreads
+///   but does not change (the area of the dip) — reaches the thickness of the thinnest sheet of
+///   voxels that disconnects the voxel lattice in the surface's direction, on most of the
+///   surface.
 ///
 /// What is left apart is separated by a crack along the surface where the two regions meet — a
 /// split; a crack that leaves a bridge has a bright patch on that surface (or the bridge joins
@@ -238,7 +239,7 @@ public enum SeparatingSurfaces {
                         let radius = samples.count / 2, centre = profileRadii[0]
                         for (t, v) in samples.enumerated() { s.profileSum[centre - radius + t] += v; s.profileCount[centre - radius + t] += 1 }
                         // Each lane's width from the face's longest profile within its radius.
-                        for lane in 0..<4 {
+                        for lane in 0...profileRadii.firstIndex(of: standardRadius)! {
                             let r = Swift.min(radius, profileRadii[lane])
                             guard r >= profileRadii.last! else { continue }
                             let width = crackWidth(samples: samples[(radius - r)...(radius + r)], contrast: c.contrast)
