@@ -343,6 +343,12 @@ public enum CrackAnalysis {
                     (pieces, fragments) = (split, split.sizes.dropFirst().filter { $0 >= settings.minimumFragmentVoxels }.count)
                 }
             }
+            // A fragment's size includes the unjudged surface shell over it (a fragment is the
+            // whole piece of the particle): each piece grows into the shell's solid voxels.
+            if settings.surfaceMarginVoxels > 0 {
+                growIntoShell(&pieces, envelope: envelope, judged: judged, values: values, darkerThan: Float(threshold))
+                fragments = pieces.sizes.dropFirst().filter { $0 >= settings.minimumFragmentVoxels }.count
+            }
             let crackComponents = ConnectedComponents.label(crack, connectivity: .corners).count
             var fragmentValues = [FragmentValue]()
             if let map {
@@ -410,6 +416,41 @@ public enum CrackAnalysis {
             for i in crackIndices { cracks[linear: i] = 1 }
         }
         return (results, cracks, void)
+    }
+
+    /// Grows each piece into the envelope's unjudged surface shell, one layer per pass (a
+    /// shell voxel joins a piece it touches through a face, the first in z, y, x order), so
+    /// that a piece's size is that of the whole fragment, not of its judged core: a fragment of
+    /// a few dozen voxels loses most of them to a one-voxel shell. Shell voxels darker than
+    /// `darkerThan` (the crack threshold) are left out: where a crack reaches the surface they
+    /// are crack, and a piece grown through them would be too large.
+    static func growIntoShell(_ pieces: inout ComponentLabels, envelope: Grid<UInt8>, judged: Grid<UInt8>, values: Grid<Float>, darkerThan ceiling: Float) {
+        let (nz, ny, nx) = (envelope.shape[0], envelope.shape[1], envelope.shape[2])
+        var shell = [Int]()
+        for j in 0..<envelope.count where envelope[linear: j] == 1 && judged[linear: j] == 0 && pieces.labels[linear: j] == 0 && !(values[linear: j] < ceiling) {
+            shell.append(j)
+        }
+        let steps = [(-1, 0, 0), (1, 0, 0), (0, -1, 0), (0, 1, 0), (0, 0, -1), (0, 0, 1)]
+        while true {
+            var joined = [(voxel: Int, label: Int32)](), waiting = [Int]()
+            for j in shell {
+                let (z, y, x) = (j / (ny * nx), j / nx % ny, j % nx)
+                var label: Int32 = 0
+                for (dz, dy, dx) in steps where label == 0 {
+                    let (a, b, c) = (z + dz, y + dy, x + dx)
+                    guard a >= 0, b >= 0, c >= 0, a < nz, b < ny, c < nx else { continue }
+                    label = pieces.labels[linear: (a * ny + b) * nx + c]
+                }
+                if label > 0 { joined.append((j, label)) } else { waiting.append(j) }
+            }
+            guard !joined.isEmpty else { return }
+            for (j, label) in joined {
+                pieces.labels[linear: j] = label
+                pieces.sizes[Int(label)] += 1
+                pieces.sizes[0] -= 1
+            }
+            shell = waiting
+        }
     }
 
     /// A split found along surfaces between regions (``SeparatingSurfaces``) is a crack there
