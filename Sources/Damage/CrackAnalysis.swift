@@ -339,7 +339,7 @@ public enum CrackAnalysis {
                 if splitFragments > fragments {
                     if crack.elements.contains(1) { thresholdCrack = crack }
                     markSplitSurfaces(&split, crack: &crack, values: values, minimumFragmentVoxels: settings.minimumFragmentVoxels,
-                                      darkerThan: Float(solid - settings.level / 2 * (solid - void)))
+                                      darkerThan: Float((solid + threshold) / 2))
                     (pieces, fragments) = (split, split.sizes.dropFirst().filter { $0 >= settings.minimumFragmentVoxels }.count)
                 }
             }

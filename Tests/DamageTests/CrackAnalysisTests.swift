@@ -213,7 +213,8 @@ struct CrackAnalysisTests {
     /// halfway to the threshold. They lie on the crack plane (within 1.5 voxels), form one crack
     /// and about cover the plane's judged disc (π·12² ≈ 450 voxels), and the particle is severe
     /// with two fragments — a particles table that says "2 fragments, no crack" would contradict
-    /// itself. Without the crack: no crack voxels, one fragment.
+    /// itself. Without the crack: no crack voxels, one fragment. At crack level 0.3 every crack
+    /// voxel is darker than halfway between the solid and that threshold.
     @Test func splitSurfacesAreCrackVoxels() throws {
         let normal = SIMD3(0.3, 0.5, 0.81)
         let unit = normal / (normal * normal).sum().squareRoot()
@@ -242,6 +243,14 @@ struct CrackAnalysisTests {
         #expect(split.crackVoxels >= 300 && split.crackVoxels <= 700 && offPlane == 0 && split.cracks == 1)
         let (whole, _) = try analyse(width: 0)
         #expect(whole.fragments == 1 && whole.crackVoxels == 0)
+        // At another crack level the marked voxels are still those darker than halfway between
+        // the solid and that level's threshold.
+        settings.level = 0.3
+        let (grey, _) = SeparatingSurfacesTests.particle(width: 1.3, normal: normal)
+        let (lowLevel, lowCracks) = try analyse(width: 1.3)
+        let halfway = lowLevel.solidGrey - (1 - settings.level) / 2 * lowLevel.solidGrey
+        let marked = (0..<lowCracks.count).filter { lowCracks[linear: $0] == 1 }
+        #expect(lowLevel.fragments == 2 && !marked.isEmpty && marked.allSatisfy { Double(grey[linear: $0]) < halfway })
     }
 
     /// A fragment is the whole piece of the particle, its unjudged surface shell included: a
