@@ -74,10 +74,7 @@ struct CracksCommand: ParsableCommand {
         settings.minimumCrackVoxels = minCrack; settings.minimumFragmentVoxels = minFragment
         settings.mildCrackFraction = mild; settings.severeCrackFraction = severe
         settings.fieldOfView = fieldOfView
-        if let scanAngles {
-            let range = try parseValueRange(scanAngles, option: "--scan-angles")
-            settings.scanAngles = try ScanAngles(startDegrees: range.lowerBound, endDegrees: range.upperBound)
-        }
+        settings.scanAngles = try scanAngles.map(parseScanAngles)
         try settings.validate()
         guard (0...10).contains(margin) else { throw LensError.invalidArgument("--margin must be 0…10 voxels") }
         let inputs = [input, labels] + (phases.map { [$0] } ?? []) + (map.map { [$0] } ?? [])
@@ -181,6 +178,12 @@ struct CracksCommand: ParsableCommand {
             ]), to: summaryPath, inputs: inputs)
         }
     }
+}
+
+/// `--scan-angles FIRST:LAST` (degrees) of `cracks` and `track`.
+func parseScanAngles(_ text: String) throws -> ScanAngles {
+    let range = try parseValueRange(text, option: "--scan-angles")
+    return try ScanAngles(startDegrees: range.lowerBound, endDegrees: range.upperBound)
 }
 
 /// Both volumes' voxel sizes must agree when both are known: the transform is in voxels.
@@ -335,10 +338,7 @@ struct TrackCommand: ParsableCommand {
         if cracks {
             var c = CrackSettings()
             c.voidGrey = voidGrey; c.surfaceMarginVoxels = margin; c.fieldOfView = fieldOfView
-            if let scanAngles {
-                let range = try parseValueRange(scanAngles, option: "--scan-angles")
-                c.scanAngles = try ScanAngles(startDegrees: range.lowerBound, endDegrees: range.upperBound)
-            }
+            c.scanAngles = try scanAngles.map(parseScanAngles)
             settings.cracks = c
         }
         if fieldOfView != .grid && !cracks { throw LensError.invalidArgument("--field-of-view is where --cracks judges particles: give --cracks too") }
